@@ -1,0 +1,104 @@
+/*
+ * fs: the FUSE face of trainfs.  A path is a node: the root, jobs/, a job
+ * folder, one of the job's files, weights/ or the tarball in it.  Inode
+ * numbers are computed, not stored: a job's id times 16 plus the file's
+ * slot, so the kernel's inode for a file stays the same across remounts and
+ * no table of inodes is needed (ids are never reused).
+ */
+#ifndef TRAINFS_FS_H
+#define TRAINFS_FS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jobs/job.h"
+
+enum node_kind {
+	N_NONE,
+	N_ROOT,
+	N_JOBS,
+	N_JOB,     /* the slots below follow N_JOB in order */
+	N_SPEC,
+	N_CONTROL,
+	N_STATUS,
+	N_TAGS,
+	N_METRICS,
+	N_GRAPH,
+	N_LOG,
+	N_EVENTS,
+	N_WAIT,
+	N_WEIGHTS,
+	N_TARBALL,
+};
+
+#define INO_ROOT 1
+#define INO_JOBS 2
+#define INO_SHIFT 4
+
+static inline fuse_ino_t node_ino(int64_t id, enum node_kind k)
+{
+	return ((fuse_ino_t)id << INO_SHIFT) | (fuse_ino_t)(k - N_JOB);
+}
+
+static inline int64_t ino_job(fuse_ino_t ino)
+{
+	return (int64_t)(ino >> INO_SHIFT);
+}
+
+static inline enum node_kind ino_kind(fuse_ino_t ino)
+{
+	if (ino == INO_ROOT)
+		return N_ROOT;
+	if (ino == INO_JOBS)
+		return N_JOBS;
+	if (ino < (1u << INO_SHIFT))
+		return N_NONE;
+	unsigned slot = ino & ((1u << INO_SHIFT) - 1);
+	return slot <= N_TARBALL - N_JOB ? (enum node_kind)(N_JOB + slot)
+					 : N_NONE;
+}
+
+/* The files of a job folder, in listing order. */
+struct job_file {
+	const char *name;
+	enum node_kind kind;
+	enum job_view view; /* the change that alters it */
+};
+extern const struct job_file job_files[];
+extern const size_t job_nfiles;
+
+/*
+ * render: the text of a dynamic file of JOB (status, control, tags,
+ * metrics, graph.svg, events, spec) into a malloc'd buffer *out of *len
+ * bytes, which the caller frees.  With the registry lock held.  Returns 0
+ * or -ENOMEM.
+ */
+int render(const struct job *job, enum node_kind kind, char **out,
+	   size_t *len);
+
+/* graph.svg of JOB, as render(). */
+int render_graph(const struct job *job, char **out, size_t *len);
+
+/* wait: blocked reads of jobs/NAME/wait, answered when the job is final. */
+struct waiters;
+struct waiters *waiters_new(void);
+void waiters_free(struct waiters *w);
+/* With the registry lock held: answers at once if final, else defers REQ. */
+void waiters_read(struct waiters *w, fuse_req_t req, const struct job *job);
+/* With the registry lock held: JOB changed; answers its waiters if final. */
+void waiters_job_changed(struct waiters *w, const struct job *job,
+			 int removed);
+
+/* The operations table and what its handlers share. */
+struct trainfs {
+	struct jobs *jobs;
+	struct waiters *waiters;
+	uid_t uid; /* who mounted: owner of the root */
+	gid_t gid;
+	int64_t mtime_ns; /* jobs/: last mkdir or rmdir (registry lock) */
+};
+extern const struct fuse_lowlevel_ops trainfs_ops;
+
+#endif

@@ -1,0 +1,681 @@
+/*
+ * ops: the operations table, the table of contents of the filesystem.
+ * Each handler turns a request into a call on jobs/ and the result into an
+ * errno; the rules (who may, when, what next) are in jobs/.
+ *
+ * Dynamic files are rendered when opened (one rendering per open, so a
+ * `cat` sees one state) and when stat'ed (so the size is true), and are
+ * served with direct_io so every open reads the current state.  The
+ * tarball is immutable once visible and is served from its file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/fs.h"
+
+#define SPEC_MAX (1024 * 1024) /* a spec is a few lines; this is plenty */
+
+/* What an open file carries from open to release. */
+struct handle {
+	enum node_kind kind;
+	int64_t id;
+	char *buf;   /* the rendering read, or the spec being written */
+	size_t len, cap;
+	int fd;      /* log, tarball: the store's file */
+	int dirty;   /* spec: written since the last flush */
+	int append;
+	uid_t uid;   /* who opened it */
+};
+
+static struct trainfs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct timespec ts_of(int64_t ns)
+{
+	return (struct timespec){ .tv_sec = ns / 1000000000LL,
+				  .tv_nsec = ns % 1000000000LL };
+}
+
+static int file_mode(const struct job *job, enum node_kind k)
+{
+	switch (k) {
+	case N_SPEC:
+		return state_allows_spec_write(job->rec.state) ? 0644 : 0444;
+	case N_CONTROL:
+	case N_TAGS:
+		return 0644;
+	default:
+		return 0444;
+	}
+}
+
+static enum job_view view_of(enum node_kind k)
+{
+	for (size_t i = 0; i < job_nfiles; i++)
+		if (job_files[i].kind == k)
+			return job_files[i].view;
+	return VIEW_STATUS;
+}
+
+/* Fills *st for INO.  With the registry lock held.  0 or -ENOENT. */
+static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
+{
+	enum node_kind k = ino_kind(ino);
+	memset(st, 0, sizeof *st);
+	st->st_ino = ino;
+	st->st_nlink = 1;
+	st->st_blksize = 4096;
+	if (k == N_ROOT || k == N_JOBS) {
+		st->st_mode = S_IFDIR | (k == N_ROOT ? 0755 : 01777);
+		st->st_nlink = 2;
+		st->st_uid = fs->uid;
+		st->st_gid = fs->gid;
+		st->st_mtim = st->st_ctim = st->st_atim = ts_of(fs->mtime_ns);
+		return 0;
+	}
+	struct job *job = jobs_find(fs->jobs, ino_job(ino));
+	if (!job || k == N_NONE)
+		return -ENOENT;
+	st->st_uid = job->rec.uid;
+	st->st_gid = job->rec.gid;
+	int64_t mtime = job->rec.mtime_ns[view_of(k)];
+	char path[PATH_MAX];
+	struct stat real;
+	switch (k) {
+	case N_JOB:
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 3;
+		mtime = job->rec.created_ns;
+		break;
+	case N_WEIGHTS:
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		break;
+	case N_TARBALL:
+		if (job->rec.state != ST_READY || !job->rec.weights)
+			return -ENOENT;
+		st->st_mode = S_IFREG | 0444;
+		snprintf(path, sizeof path, "weights/%s", job->rec.weights);
+		if (jobs_path(fs->jobs, job, path, path, sizeof path) ||
+		    stat(path, &real) < 0)
+			return -ENOENT;
+		st->st_size = real.st_size;
+		mtime = (int64_t)real.st_mtim.tv_sec * 1000000000LL +
+			real.st_mtim.tv_nsec;
+		break;
+	case N_LOG:
+		st->st_mode = S_IFREG | 0444;
+		if (!jobs_path(fs->jobs, job, "log", path, sizeof path) &&
+		    stat(path, &real) == 0) {
+			st->st_size = real.st_size;
+			mtime = (int64_t)real.st_mtim.tv_sec * 1000000000LL +
+				real.st_mtim.tv_nsec;
+		}
+		break;
+	case N_WAIT:
+		st->st_mode = S_IFREG | 0444;
+		break;
+	default: {
+		char *text;
+		size_t len;
+		st->st_mode = S_IFREG | file_mode(job, k);
+		if (render(job, k, &text, &len))
+			return -ENOMEM;
+		free(text);
+		st->st_size = len;
+	}
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+	st->st_mtim = st->st_ctim = st->st_atim = ts_of(mtime);
+	return 0;
+}
+
+static void reply_entry(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino)
+{
+	struct fuse_entry_param e = { .ino = ino };
+	int rc = node_attr(fs, ino, &e.attr);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct trainfs *fs = fs_of(req);
+	enum node_kind pk = ino_kind(parent);
+	fuse_ino_t ino = 0;
+	jobs_lock(fs->jobs);
+	if (pk == N_ROOT && !strcmp(name, "jobs")) {
+		ino = INO_JOBS;
+	} else if (pk == N_JOBS) {
+		struct job *job = jobs_find_name(fs->jobs, name);
+		if (job)
+			ino = node_ino(job->rec.id, N_JOB);
+	} else if (pk == N_JOB) {
+		for (size_t i = 0; i < job_nfiles; i++)
+			if (!strcmp(name, job_files[i].name))
+				ino = node_ino(ino_job(parent), job_files[i].kind);
+	} else if (pk == N_WEIGHTS) {
+		struct job *job = jobs_find(fs->jobs, ino_job(parent));
+		if (job && job->rec.state == ST_READY && job->rec.weights &&
+		    !strcmp(name, job->rec.weights))
+			ino = node_ino(job->rec.id, N_TARBALL);
+	}
+	if (ino)
+		reply_entry(req, fs, ino);
+	else
+		fuse_reply_err(req, ENOENT);
+	jobs_unlock(fs->jobs);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct trainfs *fs = fs_of(req);
+	struct stat st;
+	(void)fi;
+	jobs_lock(fs->jobs);
+	int rc = node_attr(fs, ino, &st);
+	jobs_unlock(fs->jobs);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	struct trainfs *fs = fs_of(req);
+	enum node_kind k = ino_kind(ino);
+	uid_t uid = fuse_req_ctx(req)->uid;
+	int rc = 0;
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+		      FUSE_SET_ATTR_GID)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		struct handle *h = fi ? (struct handle *)fi->fh : NULL;
+		if (k == N_SPEC && h) {
+			if ((size_t)attr->st_size < h->len)
+				h->len = attr->st_size;
+			h->dirty = 1;
+		} else if (k == N_SPEC) {
+			/* truncate(1) without an open file: cut the stored text. */
+			char *text = NULL;
+			size_t len = 0;
+			jobs_lock(fs->jobs);
+			struct job *job = jobs_find(fs->jobs, ino_job(ino));
+			if (job && job->rec.spec)
+				text = strdup(job->rec.spec);
+			jobs_unlock(fs->jobs);
+			if (text && (size_t)attr->st_size < strlen(text))
+				text[attr->st_size] = '\0';
+			len = text ? strlen(text) : 0;
+			rc = jobs_write_spec(fs->jobs, ino_job(ino), uid,
+					     text ? text : "", len);
+			free(text);
+		} else if (k == N_TAGS && attr->st_size == 0) {
+			rc = jobs_write_tags(fs->jobs, ino_job(ino), uid, "", 0,
+					     1);
+		} else if (k != N_CONTROL) {
+			rc = -EACCES;
+		}
+	}
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	op_getattr(req, ino, fi); /* times are ours to keep: ignore touch */
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	struct trainfs *fs = fs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int64_t id;
+	(void)mode;
+	if (ino_kind(parent) != N_JOBS) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	int rc = jobs_create(fs->jobs, name, ctx->uid, ctx->gid, &id);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	jobs_lock(fs->jobs);
+	fs->mtime_ns = job_now_ns();
+	reply_entry(req, fs, node_ino(id, N_JOB));
+	jobs_unlock(fs->jobs);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct trainfs *fs = fs_of(req);
+	int64_t id = 0;
+	if (ino_kind(parent) != N_JOBS) {
+		fuse_reply_err(req, ino_kind(parent) == N_ROOT ? EACCES : ENOTDIR);
+		return;
+	}
+	jobs_lock(fs->jobs);
+	struct job *job = jobs_find_name(fs->jobs, name);
+	if (job)
+		id = job->rec.id;
+	jobs_unlock(fs->jobs);
+	int rc = id ? jobs_remove(fs->jobs, id, fuse_req_ctx(req)->uid)
+		    : -ENOENT;
+	if (!rc) {
+		jobs_lock(fs->jobs);
+		fs->mtime_ns = job_now_ns();
+		jobs_unlock(fs->jobs);
+	}
+	fuse_reply_err(req, -rc);
+}
+
+/* Nothing but mkdir creates anything here, and nothing is renamed. */
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	fuse_reply_err(req, EACCES);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	fuse_reply_err(req, EACCES);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
+		    const char *name)
+{
+	(void)ino, (void)parent, (void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	fuse_reply_err(req, ENOTSUP);
+}
+
+/* ---- directories ---- */
+
+static int dir_add(fuse_req_t req, struct handle *h, const char *name,
+		   fuse_ino_t ino, mode_t mode)
+{
+	struct stat st = { .st_ino = ino, .st_mode = mode };
+	size_t need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+	if (h->len + need > h->cap) {
+		size_t cap = (h->len + need) * 2;
+		char *b = realloc(h->buf, cap);
+		if (!b)
+			return -ENOMEM;
+		h->buf = b;
+		h->cap = cap;
+	}
+	fuse_add_direntry(req, h->buf + h->len, need, name, &st,
+			  h->len + need);
+	h->len += need;
+	return 0;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct trainfs *fs = fs_of(req);
+	enum node_kind k = ino_kind(ino);
+	struct handle *h = calloc(1, sizeof *h);
+	int rc = 0;
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->fd = -1;
+	h->kind = k;
+	jobs_lock(fs->jobs);
+	struct job *job = k >= N_JOB ? jobs_find(fs->jobs, ino_job(ino)) : NULL;
+	if (k != N_ROOT && k != N_JOBS && k != N_JOB && k != N_WEIGHTS)
+		rc = -ENOTDIR;
+	else if (k >= N_JOB && !job)
+		rc = -ENOENT;
+	if (!rc)
+		rc = dir_add(req, h, ".", ino, S_IFDIR);
+	if (!rc)
+		rc = dir_add(req, h, "..", k == N_JOB ? INO_JOBS : INO_ROOT,
+			     S_IFDIR);
+	if (!rc && k == N_ROOT)
+		rc = dir_add(req, h, "jobs", INO_JOBS, S_IFDIR);
+	if (!rc && k == N_JOBS) {
+		size_t n;
+		struct job **all = jobs_list(fs->jobs, &n);
+		for (size_t i = 0; !rc && i < n; i++)
+			rc = dir_add(req, h, all[i]->rec.name,
+				     node_ino(all[i]->rec.id, N_JOB), S_IFDIR);
+	}
+	if (!rc && k == N_JOB)
+		for (size_t i = 0; !rc && i < job_nfiles; i++)
+			rc = dir_add(req, h, job_files[i].name,
+				     node_ino(job->rec.id, job_files[i].kind),
+				     job_files[i].kind == N_WEIGHTS ? S_IFDIR
+								    : S_IFREG);
+	if (!rc && k == N_WEIGHTS && job->rec.state == ST_READY &&
+	    job->rec.weights)
+		rc = dir_add(req, h, job->rec.weights,
+			     node_ino(job->rec.id, N_TARBALL), S_IFREG);
+	jobs_unlock(fs->jobs);
+	if (rc) {
+		free(h->buf);
+		free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	fuse_reply_open(req, fi);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)fi->fh;
+	(void)ino;
+	if ((size_t)off >= h->len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, h->buf + off,
+			       h->len - off < size ? h->len - off : size);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)fi->fh;
+	(void)ino;
+	free(h->buf);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- files ---- */
+
+static int open_store_file(struct trainfs *fs, const struct job *job,
+			   enum node_kind k)
+{
+	char rel[PATH_MAX], path[PATH_MAX];
+	if (k == N_LOG)
+		snprintf(rel, sizeof rel, "log");
+	else
+		snprintf(rel, sizeof rel, "weights/%s", job->rec.weights);
+	if (jobs_path(fs->jobs, job, rel, path, sizeof path))
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && k == N_LOG && errno == ENOENT)
+		return -2; /* not started yet: an empty log */
+	return fd < 0 ? -errno : fd;
+}
+
+/* Sets up H for opening file K of JOB with FLAGS.  Lock held. */
+static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
+		     int flags, uid_t uid, struct fuse_file_info *fi)
+{
+	int wr = (flags & O_ACCMODE) != O_RDONLY;
+	enum node_kind k = h->kind;
+	if (wr && (!(file_mode(job, k) & 0200) || !job_may_change(job, uid)))
+		return -EACCES;
+	fi->direct_io = 1;
+	switch (k) {
+	case N_SPEC:
+		h->append = !!(flags & O_APPEND);
+		if (flags & O_TRUNC) {
+			h->dirty = 1;
+			return 0;
+		}
+		return render(job, k, &h->buf, &h->len) ? -ENOMEM : 0;
+	case N_WAIT:
+		return 0;
+	case N_TARBALL:
+		if (job->rec.state != ST_READY || !job->rec.weights)
+			return -ENOENT;
+		/* fallthrough */
+	case N_LOG:
+		h->fd = open_store_file(fs, job, k);
+		if (h->fd < -2)
+			return h->fd;
+		if (k == N_TARBALL) {
+			fi->direct_io = 0;
+			fi->keep_cache = 1; /* immutable once visible */
+		}
+		return 0;
+	default:
+		return render(job, k, &h->buf, &h->len) ? -ENOMEM : 0;
+	}
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct trainfs *fs = fs_of(req);
+	enum node_kind k = ino_kind(ino);
+	uid_t uid = fuse_req_ctx(req)->uid;
+	int rc;
+	if (k == N_ROOT || k == N_JOBS || k == N_JOB || k == N_WEIGHTS) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	struct handle *h = calloc(1, sizeof *h);
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->kind = k;
+	h->id = ino_job(ino);
+	h->fd = -1;
+	h->uid = uid;
+	jobs_lock(fs->jobs);
+	struct job *job = jobs_find(fs->jobs, h->id);
+	rc = job && k != N_NONE ? open_file(fs, h, job, fi->flags, uid, fi)
+				: -ENOENT;
+	jobs_unlock(fs->jobs);
+	/* `echo best > tags` starts the user tags afresh. */
+	if (!rc && k == N_TAGS && (fi->flags & O_TRUNC) &&
+	    (fi->flags & O_ACCMODE) != O_RDONLY)
+		rc = jobs_write_tags(fs->jobs, h->id, uid, "", 0, 1);
+	if (rc) {
+		if (h->fd >= 0)
+			close(h->fd);
+		free(h->buf);
+		free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	if (fuse_reply_open(req, fi) == -ENOENT) { /* the opener was interrupted */
+		if (h->fd >= 0)
+			close(h->fd);
+		free(h->buf);
+		free(h);
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct trainfs *fs = fs_of(req);
+	struct handle *h = (struct handle *)fi->fh;
+	(void)ino;
+	if (h->kind == N_WAIT) {
+		jobs_lock(fs->jobs);
+		struct job *job = jobs_find(fs->jobs, h->id);
+		if (!job)
+			fuse_reply_err(req, ENOENT);
+		else if (off > 0 && state_is_final(job->rec.state))
+			fuse_reply_buf(req, NULL, 0); /* the status was read */
+		else
+			waiters_read(fs->waiters, req, job);
+		jobs_unlock(fs->jobs);
+		return;
+	}
+	if (h->kind == N_LOG || h->kind == N_TARBALL) {
+		if (h->fd < 0) {
+			fuse_reply_buf(req, NULL, 0);
+			return;
+		}
+		struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		buf.buf[0].fd = h->fd;
+		buf.buf[0].pos = off;
+		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+		return;
+	}
+	if ((size_t)off >= h->len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, h->buf + off,
+			       h->len - off < size ? h->len - off : size);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct trainfs *fs = fs_of(req);
+	struct handle *h = (struct handle *)fi->fh;
+	uid_t uid = fuse_req_ctx(req)->uid;
+	int rc = 0;
+	(void)ino;
+	switch (h->kind) {
+	case N_CONTROL:
+		rc = jobs_control(fs->jobs, h->id, uid, data, size);
+		break;
+	case N_TAGS:
+		rc = jobs_write_tags(fs->jobs, h->id, uid, data, size, 0);
+		break;
+	case N_SPEC:
+		if (h->append)
+			off = h->len;
+		if (off < 0 || (size_t)off + size > SPEC_MAX) {
+			rc = -EFBIG;
+			break;
+		}
+		if ((size_t)off + size > h->cap) {
+			size_t cap = ((size_t)off + size) * 2;
+			char *b = realloc(h->buf, cap);
+			if (!b) {
+				rc = -ENOMEM;
+				break;
+			}
+			h->buf = b;
+			h->cap = cap;
+		}
+		if ((size_t)off > h->len)
+			memset(h->buf + h->len, 0, off - h->len);
+		memcpy(h->buf + off, data, size);
+		if ((size_t)off + size > h->len)
+			h->len = off + size;
+		h->dirty = 1;
+		break;
+	default:
+		rc = -EBADF;
+	}
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
+}
+
+/* The spec is stored (and checked) when it is closed. */
+static int commit_spec(struct trainfs *fs, struct handle *h, uid_t uid)
+{
+	if (h->kind != N_SPEC || !h->dirty)
+		return 0;
+	h->dirty = 0;
+	return jobs_write_spec(fs->jobs, h->id, uid, h->buf ? h->buf : "",
+			       h->len);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)fi->fh;
+	(void)ino;
+	fuse_reply_err(req, -commit_spec(fs_of(req), h, fuse_req_ctx(req)->uid));
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)fi->fh;
+	(void)ino;
+	commit_spec(fs_of(req), h, h->uid);
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h->buf);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Writes must reach us before they return, so refusals are seen. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+}
+
+const struct fuse_lowlevel_ops trainfs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.mkdir = op_mkdir,
+	.rmdir = op_rmdir,
+	.mknod = op_mknod,
+	.create = op_create,
+	.unlink = op_unlink,
+	.symlink = op_symlink,
+	.link = op_link,
+	.rename = op_rename,
+	.setxattr = op_setxattr,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+};

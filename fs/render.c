@@ -1,0 +1,160 @@
+/*
+ * render: the text of each dynamic file, made from the job in memory when
+ * a file is opened or stat'ed (so its size is true and one open sees one
+ * rendering).  The wording of status, control, tags, metrics and events is
+ * here and nowhere else.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/fs.h"
+
+const struct job_file job_files[] = {
+	{ "spec", N_SPEC, VIEW_SPEC },
+	{ "control", N_CONTROL, VIEW_CONTROL },
+	{ "status", N_STATUS, VIEW_STATUS },
+	{ "tags", N_TAGS, VIEW_TAGS },
+	{ "metrics", N_METRICS, VIEW_METRICS },
+	{ "graph.svg", N_GRAPH, VIEW_METRICS },
+	{ "log", N_LOG, VIEW_LOG },
+	{ "events", N_EVENTS, VIEW_EVENTS },
+	{ "wait", N_WAIT, VIEW_STATUS },
+	{ "weights", N_WEIGHTS, VIEW_WEIGHTS },
+};
+const size_t job_nfiles = sizeof job_files / sizeof job_files[0];
+
+static void render_status(FILE *f, const struct job *job)
+{
+	const struct job_record *r = &job->rec;
+	char t[64], num[64], msg[256];
+	long epoch = job_last_epoch(job);
+
+	fprintf(f, "%s\n", state_name(r->state));
+	if (epoch >= 0) {
+		if (job->spec.epochs > 0)
+			fprintf(f, "epoch: %ld/%ld\n", epoch, job->spec.epochs);
+		else
+			fprintf(f, "epoch: %ld\n", epoch);
+	}
+	if (job->spec.monitor && job->policy.have_best)
+		fprintf(f, "best: %s %s at epoch %ld\n", job->spec.monitor,
+			metrics_format_number(job->policy.best, num, sizeof num),
+			job->policy.best_epoch);
+	if (r->state == ST_RUNNING && job->spec.patience > 0)
+		fprintf(f, "patience: %ld/%ld epochs without improvement\n",
+			job->policy.waited, job->spec.patience);
+	if (r->state == ST_READY && r->reason)
+		fprintf(f, "reason: %s\n", r->reason);
+	if (*job_message(job, msg, sizeof msg))
+		fprintf(f, "message: %s\n", msg);
+	if (r->state == ST_READY && r->weights)
+		fprintf(f, "weights: weights/%s\n", r->weights);
+	if (r->state == ST_PACKAGING)
+		fprintf(f, "progress: %d%%\n", job->progress);
+	if (r->state == ST_STOPPING && r->kill_at_ns)
+		fprintf(f, "kill at: %s\n",
+			job_format_time(r->kill_at_ns, t, sizeof t));
+	if (r->bad_lines > 0)
+		fprintf(f, "bad metric lines: %lld\n", (long long)r->bad_lines);
+	if (r->state == ST_FAILED && r->error)
+		fprintf(f, "error: %s\n", r->error);
+	else if (r->state == ST_CREATED && r->spec && job->spec_error)
+		fprintf(f, "error: %s\n", job->spec_error);
+	fprintf(f, "owner: %lu\n", (unsigned long)r->uid);
+	fprintf(f, "created: %s\n", job_format_time(r->created_ns, t, sizeof t));
+	if (r->started_ns)
+		fprintf(f, "started: %s\n",
+			job_format_time(r->started_ns, t, sizeof t));
+	if (r->finished_ns && (state_is_final(r->state) ||
+			       r->state == ST_PACKAGING))
+		fprintf(f, "finished: %s\n",
+			job_format_time(r->finished_ns, t, sizeof t));
+}
+
+static void render_control(FILE *f, const struct job *job)
+{
+	char allowed[64];
+	fprintf(f, "allowed: %s\n",
+		state_allowed_commands(job->rec.state, allowed, sizeof allowed));
+	if (job->rec.last_refused)
+		fprintf(f, "last refused: %s\n", job->rec.last_refused);
+}
+
+static void render_tags(FILE *f, const struct job *job)
+{
+	for (size_t i = 0; i < job->ntags; i++)
+		fprintf(f, "%s\n", job->tags[i].name);
+}
+
+static void render_metrics(FILE *f, const struct job *job)
+{
+	char num[64];
+	fputs("epoch", f);
+	for (int c = 0; c < job->ncolumns; c++)
+		fprintf(f, ",%s", job->columns[c]);
+	fputc('\n', f);
+	for (size_t i = 0; i < job->nrows; i++) {
+		const struct job_row *row = &job->rows[i];
+		fprintf(f, "%ld", row->epoch);
+		for (int c = 0; c < job->ncolumns; c++) {
+			fputc(',', f);
+			if (c < row->ncells && row->present[c])
+				fputs(metrics_format_number(row->value[c], num,
+							    sizeof num),
+				      f);
+		}
+		fputc('\n', f);
+	}
+}
+
+static void render_events(FILE *f, const struct job *job)
+{
+	char t[64];
+	for (size_t i = 0; i < job->nevents; i++)
+		fprintf(f, "%s %s %s\n",
+			job_format_time(job->events[i].time_ns, t, sizeof t),
+			job->events[i].state, job->events[i].reason);
+}
+
+int render(const struct job *job, enum node_kind kind, char **out,
+	   size_t *len)
+{
+	if (kind == N_GRAPH)
+		return render_graph(job, out, len);
+	FILE *f = open_memstream(out, len);
+	if (!f)
+		return -ENOMEM;
+	switch (kind) {
+	case N_STATUS:
+	case N_WAIT:
+		render_status(f, job);
+		break;
+	case N_CONTROL:
+		render_control(f, job);
+		break;
+	case N_TAGS:
+		render_tags(f, job);
+		break;
+	case N_METRICS:
+		render_metrics(f, job);
+		break;
+	case N_EVENTS:
+		render_events(f, job);
+		break;
+	case N_SPEC:
+		if (job->rec.spec)
+			fputs(job->rec.spec, f);
+		break;
+	default:
+		break;
+	}
+	if (fclose(f) != 0) {
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}

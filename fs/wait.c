@@ -1,0 +1,122 @@
+/*
+ * wait: a read of jobs/NAME/wait blocks until the job is final.  The read
+ * is not answered by a sleeping worker thread: its request is kept here
+ * and answered later, from whichever thread makes the job final, so any
+ * number of waiters cost no threads (libfuse runs at most 10 workers).
+ *
+ * A waiter is answered exactly once: with the status when the job is
+ * final, or EINTR when the reader is interrupted (Ctrl-C on cat).  The
+ * interrupt callback finds its request by pointer in the list under the
+ * list's mutex, so it never touches a waiter that was already answered.
+ * Lock order: the registry lock, then this mutex.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "fs/fs.h"
+
+struct waiter {
+	fuse_req_t req;
+	int64_t job;
+	struct waiter *next;
+};
+
+struct waiters {
+	pthread_mutex_t lock; /* protects the list */
+	struct waiter *head;
+};
+
+struct waiters *waiters_new(void)
+{
+	struct waiters *w = calloc(1, sizeof *w);
+	if (w)
+		pthread_mutex_init(&w->lock, NULL);
+	return w;
+}
+
+void waiters_free(struct waiters *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	while (w->head) {
+		struct waiter *x = w->head;
+		w->head = x->next;
+		fuse_reply_err(x->req, EINTR);
+		free(x);
+	}
+	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+static void reply_status(fuse_req_t req, const struct job *job)
+{
+	char *text;
+	size_t len;
+	if (render(job, N_STATUS, &text, &len))
+		fuse_reply_err(req, ENOMEM);
+	else
+		fuse_reply_buf(req, text, len);
+	free(text);
+}
+
+static void interrupted(fuse_req_t req, void *data)
+{
+	struct waiters *w = data;
+	pthread_mutex_lock(&w->lock);
+	for (struct waiter **p = &w->head; *p; p = &(*p)->next) {
+		if ((*p)->req == req) {
+			struct waiter *x = *p;
+			*p = x->next;
+			fuse_reply_err(req, EINTR);
+			free(x);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+void waiters_read(struct waiters *w, fuse_req_t req, const struct job *job)
+{
+	if (state_is_final(job->rec.state)) {
+		reply_status(req, job);
+		return;
+	}
+	struct waiter *x = malloc(sizeof *x);
+	if (!x) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	x->req = req;
+	x->job = job->rec.id;
+	pthread_mutex_lock(&w->lock);
+	x->next = w->head;
+	w->head = x;
+	pthread_mutex_unlock(&w->lock);
+	/* Listed first, so an interrupt that already came finds it. */
+	fuse_req_interrupt_func(req, interrupted, w);
+}
+
+void waiters_job_changed(struct waiters *w, const struct job *job,
+			 int removed)
+{
+	if (!removed && !state_is_final(job->rec.state))
+		return;
+	pthread_mutex_lock(&w->lock);
+	for (struct waiter **p = &w->head; *p;) {
+		struct waiter *x = *p;
+		if (x->job != job->rec.id) {
+			p = &x->next;
+			continue;
+		}
+		*p = x->next;
+		if (removed)
+			fuse_reply_err(x->req, ENOENT);
+		else
+			reply_status(x->req, job);
+		free(x);
+	}
+	pthread_mutex_unlock(&w->lock);
+}

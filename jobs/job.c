@@ -1,0 +1,952 @@
+/*
+ * job: the registry of jobs and the operations a user performs on them
+ * (create, spec, control, tags, remove).  The supervisor (supervisor.c)
+ * performs the transitions no user asks for.
+ *
+ * Memory is the truth for readers, the store for restarts: a change is made
+ * in memory and written through in one transaction before the call
+ * returns.  Refusals go through refuse(), which records "last refused" and
+ * returns the errno, so every refused write looks alike everywhere.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jobs/registry.h"
+
+static const char *const system_tags[] = {
+	"stopped-early", "converged", "completed",
+	"cancelled",     "failed",    "ready",
+};
+
+int64_t job_now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+char *job_format_time(int64_t ns, char *buf, size_t len)
+{
+	time_t secs = (time_t)(ns / 1000000000LL);
+	struct tm tm;
+	if (!gmtime_r(&secs, &tm) ||
+	    !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+int job_name_valid(const char *name, size_t len)
+{
+	if (len < 1 || len > JOB_NAME_MAX || name[0] == '.')
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int is_system_tag(const char *t)
+{
+	for (size_t i = 0; i < sizeof system_tags / sizeof *system_tags; i++)
+		if (!strcmp(t, system_tags[i]))
+			return 1;
+	return 0;
+}
+
+int job_may_change(const struct job *job, uid_t uid)
+{
+	return uid == 0 || uid == job->rec.uid;
+}
+
+long job_last_epoch(const struct job *job)
+{
+	return job->nrows ? job->rows[job->nrows - 1].epoch : -1;
+}
+
+char *job_message(const struct job *job, char *buf, size_t len)
+{
+	long e = job_last_epoch(job);
+	buf[0] = '\0';
+	if (job->rec.state != ST_READY || !job->rec.reason ||
+	    strcmp(job->rec.reason, "converged") != 0)
+		return buf;
+	if (job->spec.epochs > 0) {
+		long skipped = job->spec.epochs - e;
+		snprintf(buf, len,
+			 "training converged at epoch %ld of %ld; %ld "
+			 "unnecessary epochs skipped",
+			 e, job->spec.epochs, skipped > 0 ? skipped : 0);
+	} else {
+		snprintf(buf, len, "training converged at epoch %ld", e);
+	}
+	return buf;
+}
+
+/* ---- the registry ---- */
+
+static size_t name_hash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+static int names_grow(struct jobs *j)
+{
+	size_t cap = j->cap_names ? j->cap_names * 2 : 1024;
+	struct job **t = calloc(cap, sizeof *t);
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < j->n; i++) {
+		size_t h = name_hash(j->list[i]->rec.name) & (cap - 1);
+		while (t[h])
+			h = (h + 1) & (cap - 1);
+		t[h] = j->list[i];
+	}
+	free(j->by_name);
+	j->by_name = t;
+	j->cap_names = cap;
+	return 0;
+}
+
+/* Rebuilds the name index: after a removal, and to grow it. */
+static int names_rebuild(struct jobs *j)
+{
+	size_t keep = j->cap_names;
+	if (j->n * 2 >= j->cap_names)
+		return names_grow(j);
+	j->cap_names = keep / 2;
+	return names_grow(j);
+}
+
+static int registry_add(struct jobs *j, struct job *job)
+{
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 64;
+		struct job **l = realloc(j->list, cap * sizeof *l);
+		if (!l)
+			return -ENOMEM;
+		j->list = l;
+		j->cap = cap;
+	}
+	if ((j->n + 1) * 2 >= j->cap_names && names_grow(j))
+		return -ENOMEM;
+	j->list[j->n++] = job;
+	size_t h = name_hash(job->rec.name) & (j->cap_names - 1);
+	while (j->by_name[h])
+		h = (h + 1) & (j->cap_names - 1);
+	j->by_name[h] = job;
+	return 0;
+}
+
+struct job *jobs_find(struct jobs *j, int64_t id)
+{
+	size_t lo = 0, hi = j->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (j->list[mid]->rec.id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < j->n && j->list[lo]->rec.id == id ? j->list[lo] : NULL;
+}
+
+struct job *jobs_find_name(struct jobs *j, const char *name)
+{
+	if (!j->cap_names)
+		return NULL;
+	size_t h = name_hash(name) & (j->cap_names - 1);
+	while (j->by_name[h]) {
+		if (!strcmp(j->by_name[h]->rec.name, name))
+			return j->by_name[h];
+		h = (h + 1) & (j->cap_names - 1);
+	}
+	return NULL;
+}
+
+struct job **jobs_list(struct jobs *j, size_t *n)
+{
+	*n = j->n;
+	return j->list;
+}
+
+void jobs_lock(struct jobs *j)
+{
+	pthread_mutex_lock(&j->lock);
+}
+
+void jobs_unlock(struct jobs *j)
+{
+	pthread_mutex_unlock(&j->lock);
+}
+
+void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg)
+{
+	jobs_lock(j);
+	j->changed = fn;
+	j->changed_arg = arg;
+	jobs_unlock(j);
+}
+
+int jobs_path(struct jobs *j, const struct job *job, const char *rel,
+	      char *buf, size_t len)
+{
+	return store_job_path(j->store, job->rec.id, rel, buf, len);
+}
+
+/* ---- one job in memory ---- */
+
+static struct job *job_new(void)
+{
+	struct job *job = calloc(1, sizeof *job);
+	if (!job)
+		return NULL;
+	job->monitor_col = -1;
+	job->shim_fd = -1;
+	job->packer_fd = -1;
+	job->weights_tmp_fd = -1;
+	job->metrics_fd = -1;
+	return job;
+}
+
+static void job_free(struct job *job)
+{
+	if (!job)
+		return;
+	store_record_free(&job->rec);
+	spec_free(&job->spec);
+	free(job->spec_error);
+	for (size_t i = 0; i < job->ntags; i++)
+		free(job->tags[i].name);
+	free(job->tags);
+	for (size_t i = 0; i < job->nevents; i++) {
+		free(job->events[i].state);
+		free(job->events[i].reason);
+	}
+	free(job->events);
+	for (int i = 0; i < job->ncolumns; i++)
+		free(job->columns[i]);
+	free(job->columns);
+	for (size_t i = 0; i < job->nrows; i++) {
+		free(job->rows[i].value);
+		free(job->rows[i].present);
+	}
+	free(job->rows);
+	free(job->splitter);
+	free(job->pack_error);
+	if (job->shim_fd >= 0)
+		close(job->shim_fd);
+	if (job->packer_fd >= 0)
+		close(job->packer_fd);
+	if (job->weights_tmp_fd >= 0)
+		close(job->weights_tmp_fd);
+	if (job->metrics_fd >= 0)
+		close(job->metrics_fd);
+	free(job);
+}
+
+/* Parses the stored spec into job->spec, or sets spec_error. */
+static void job_parse_spec(struct job *job)
+{
+	char err[512];
+	const char *text = job->rec.spec ? job->rec.spec : "";
+	spec_free(&job->spec);
+	free(job->spec_error);
+	job->spec_error = NULL;
+	job->spec_ok = spec_parse(text, strlen(text), &job->spec, err,
+				  sizeof err) == 0;
+	if (!job->spec_ok)
+		job->spec_error = strdup(err);
+	autostop_init(&job->policy, job->spec.mode_min, job->spec.min_delta,
+		      job->spec.patience);
+}
+
+int job_add_tag(struct job *job, const char *tag, int system)
+{
+	for (size_t i = 0; i < job->ntags; i++)
+		if (!strcmp(job->tags[i].name, tag))
+			return 0;
+	struct job_tag *t = realloc(job->tags, (job->ntags + 1) * sizeof *t);
+	if (!t)
+		return -ENOMEM;
+	job->tags = t;
+	if (!(t[job->ntags].name = strdup(tag)))
+		return -ENOMEM;
+	t[job->ntags++].system = system;
+	return 0;
+}
+
+static int job_add_event(struct job *job, int64_t time_ns, const char *state,
+			 const char *reason)
+{
+	struct job_event *e =
+		realloc(job->events, (job->nevents + 1) * sizeof *e);
+	if (!e)
+		return -ENOMEM;
+	job->events = e;
+	e[job->nevents].time_ns = time_ns;
+	e[job->nevents].state = strdup(state);
+	e[job->nevents].reason = strdup(reason);
+	if (!e[job->nevents].state || !e[job->nevents].reason) {
+		free(e[job->nevents].state);
+		free(e[job->nevents].reason);
+		return -ENOMEM;
+	}
+	job->nevents++;
+	return 0;
+}
+
+static int job_column(struct job *job, const char *name)
+{
+	for (int i = 0; i < job->ncolumns; i++)
+		if (!strcmp(job->columns[i], name))
+			return i;
+	char **c = realloc(job->columns, (job->ncolumns + 1) * sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	job->columns = c;
+	if (!(c[job->ncolumns] = strdup(name)))
+		return -ENOMEM;
+	if (job->spec.monitor && !strcmp(name, job->spec.monitor))
+		job->monitor_col = job->ncolumns;
+	return job->ncolumns++;
+}
+
+int job_add_row(struct job *job, const struct metrics_line *ml)
+{
+	struct job_row row = { .epoch = ml->epoch };
+	int monitored = 0;
+	double mv = NAN;
+	for (size_t i = 0; i < ml->n; i++) {
+		int col = job_column(job, ml->m[i].name);
+		if (col < 0)
+			goto nomem;
+		if (col >= row.ncells) {
+			int n = job->ncolumns;
+			double *v = realloc(row.value, n * sizeof *v);
+			if (!v)
+				goto nomem;
+			row.value = v;
+			unsigned char *p = realloc(row.present, n);
+			if (!p)
+				goto nomem;
+			row.present = p;
+			memset(p + row.ncells, 0, n - row.ncells);
+			row.ncells = n;
+		}
+		row.value[col] = ml->m[i].value;
+		row.present[col] = 1;
+		if (col == job->monitor_col) {
+			monitored = 1;
+			mv = ml->m[i].value;
+		}
+	}
+	struct job_row *rows =
+		realloc(job->rows, (job->nrows + 1) * sizeof *rows);
+	if (!rows)
+		goto nomem;
+	job->rows = rows;
+	rows[job->nrows++] = row;
+	if (monitored)
+		return autostop_observe(&job->policy, ml->epoch, mv);
+	return 0;
+nomem:
+	free(row.value);
+	free(row.present);
+	return -ENOMEM;
+}
+
+char *job_row_line(const struct job *job, const struct job_row *row)
+{
+	size_t cap = 64, len;
+	char *s = malloc(cap), num[64];
+	if (!s)
+		return NULL;
+	len = snprintf(s, cap, "epoch=%ld", row->epoch);
+	for (int c = 0; c < row->ncells; c++) {
+		if (!row->present[c])
+			continue;
+		metrics_format_number(row->value[c], num, sizeof num);
+		size_t need = len + strlen(job->columns[c]) + strlen(num) + 3;
+		if (need > cap) {
+			cap = need * 2;
+			char *n = realloc(s, cap);
+			if (!n) {
+				free(s);
+				return NULL;
+			}
+			s = n;
+		}
+		len += snprintf(s + len, cap - len, " %s=%s", job->columns[c],
+				num);
+	}
+	return s;
+}
+
+/* ---- writing through ---- */
+
+void job_touch(struct jobs *j, struct job *job, unsigned views)
+{
+	int64_t t = job_now_ns();
+	for (int v = 0; v < STORE_MTIMES; v++)
+		if (views & VIEW_BIT(v))
+			job->rec.mtime_ns[v] = t;
+	if (j->changed)
+		j->changed(j->changed_arg, job, views);
+}
+
+int job_save(struct jobs *j, struct job *job)
+{
+	return store_put_job(j->store, &job->rec);
+}
+
+/* Stores TAGS as system tags of job ID, then commits. */
+static int store_commit_tags(struct store *s, int64_t id,
+			     const char *const *tags)
+{
+	int rc;
+	for (size_t i = 0; tags && tags[i]; i++)
+		if ((rc = store_put_tag(s, id, tags[i], 1)))
+			return rc;
+	return store_commit(s);
+}
+
+int job_set_state(struct jobs *j, struct job *job, enum job_state to,
+		  const char *reason, const char *const *tags)
+{
+	int64_t now = job_now_ns();
+	int rc;
+	job->rec.state = to;
+	job_add_event(job, now, state_name(to), reason);
+	for (size_t i = 0; tags && tags[i]; i++)
+		job_add_tag(job, tags[i], 1);
+	unsigned views = VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_CONTROL) |
+			 VIEW_BIT(VIEW_EVENTS) | VIEW_BIT(VIEW_SPEC);
+	if (tags)
+		views |= VIEW_BIT(VIEW_TAGS);
+	if (to == ST_READY)
+		views |= VIEW_BIT(VIEW_WEIGHTS);
+	job_touch(j, job, views);
+	if ((rc = store_begin(j->store)))
+		goto fail;
+	if ((rc = store_put_job(j->store, &job->rec)) ||
+	    (rc = store_put_event(j->store, job->rec.id, now, state_name(to),
+				  reason)) ||
+	    (rc = store_commit_tags(j->store, job->rec.id, tags))) {
+		store_rollback(j->store);
+		goto fail;
+	}
+	return 0;
+fail:
+	fprintf(stderr, "trainfs: error: job '%s': cannot store state '%s'\n",
+		job->rec.name, state_name(to));
+	return rc;
+}
+
+/* Quotes TEXT for a message: printable ASCII kept, the rest escaped, capped. */
+static void quote(char *out, size_t len, const char *text, size_t n)
+{
+	size_t o = 0;
+	while (n && (*text == ' ' || *text == '\t' || *text == '\n' ||
+		     *text == '\r')) {
+		text++;
+		n--;
+	}
+	while (n && (text[n - 1] == ' ' || text[n - 1] == '\t' ||
+		     text[n - 1] == '\n' || text[n - 1] == '\r'))
+		n--;
+	for (size_t i = 0; i < n && o + 8 < len; i++) {
+		unsigned char c = text[i];
+		if (i == 64) {
+			o += snprintf(out + o, len - o, "...");
+			break;
+		}
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			out[o++] = c;
+		else
+			o += snprintf(out + o, len - o, "\\x%02x", c);
+	}
+	out[o] = '\0';
+}
+
+/*
+ * Records a refused control write ("'TEXT': WHY") and returns ERR.  The
+ * job's state and everything else stay as they were.
+ */
+static int refuse(struct jobs *j, struct job *job, int err, const char *text,
+		  size_t n, const char *fmt, ...)
+{
+	char q[300], why[600], msg[1000];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	quote(q, sizeof q, text, n);
+	snprintf(msg, sizeof msg, "'%s': %s", q, why);
+	fprintf(stderr, "trainfs: job '%s': refused %s\n", job->rec.name, msg);
+	char *copy = strdup(msg);
+	if (copy) {
+		free(job->rec.last_refused);
+		job->rec.last_refused = copy;
+		job_touch(j, job, VIEW_BIT(VIEW_CONTROL));
+		job_save(j, job);
+	}
+	return err;
+}
+
+/* ---- what users do ---- */
+
+int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
+		int64_t *id)
+{
+	int rc;
+	if (!job_name_valid(name, strlen(name)))
+		return -EINVAL;
+	jobs_lock(j);
+	if (jobs_find_name(j, name)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	struct job *job = job_new();
+	if (!job) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	snprintf(job->rec.name, sizeof job->rec.name, "%s", name);
+	job->rec.uid = uid;
+	job->rec.gid = gid;
+	job->rec.state = ST_CREATED;
+	job->rec.created_ns = job_now_ns();
+	for (int v = 0; v < STORE_MTIMES; v++)
+		job->rec.mtime_ns[v] = job->rec.created_ns;
+	job_parse_spec(job);
+	if ((rc = store_begin(j->store)))
+		goto fail;
+	if ((rc = store_create_job(j->store, &job->rec)) ||
+	    (rc = store_put_job(j->store, &job->rec)) ||
+	    (rc = store_put_event(j->store, job->rec.id, job->rec.created_ns,
+				  "created", "mkdir")) ||
+	    (rc = store_commit(j->store))) {
+		store_rollback(j->store);
+		goto fail;
+	}
+	job_add_event(job, job->rec.created_ns, "created", "mkdir");
+	if ((rc = registry_add(j, job)))
+		goto fail;
+	*id = job->rec.id;
+	job_touch(j, job, ~0u);
+	goto out;
+fail:
+	job_free(job);
+out:
+	jobs_unlock(j);
+	return rc;
+}
+
+int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
+{
+	int rc = 0;
+	jobs_lock(j);
+	struct job *job = jobs_find(j, id);
+	if (!job) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (!job_may_change(job, uid)) {
+		rc = -EACCES;
+		goto out;
+	}
+	if (!state_allows_rmdir(job->rec.state)) {
+		rc = -EBUSY;
+		goto out;
+	}
+	/* A cancelled trainer may still be dying; give it a moment. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	while (job->busy && rc == 0)
+		rc = -pthread_cond_timedwait(&j->idle, &j->lock, &until);
+	if (rc) {
+		rc = -EBUSY;
+		goto out;
+	}
+	job = jobs_find(j, id); /* the lock was let go while waiting */
+	if (!job) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if ((rc = store_delete_job(j->store, id))) {
+		fprintf(stderr, "trainfs: error: job '%s': cannot delete: %s\n",
+			job->rec.name, strerror(-rc));
+		goto out;
+	}
+	size_t i = 0;
+	while (j->list[i] != job)
+		i++;
+	memmove(&j->list[i], &j->list[i + 1], (j->n - i - 1) * sizeof *j->list);
+	j->n--;
+	names_rebuild(j);
+	if (j->changed)
+		j->changed(j->changed_arg, job, ~0u);
+	job_free(job);
+out:
+	jobs_unlock(j);
+	return rc;
+}
+
+int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
+		    size_t len)
+{
+	int rc = 0;
+	jobs_lock(j);
+	struct job *job = jobs_find(j, id);
+	if (!job) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (!job_may_change(job, uid) ||
+	    !state_allows_spec_write(job->rec.state)) {
+		rc = -EACCES;
+		goto out;
+	}
+	char *copy = strndup(text, len);
+	if (!copy) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	free(job->rec.spec);
+	job->rec.spec = copy;
+	job_parse_spec(job);
+	/* A NUL byte cut the stored copy short: say so, never drop it silently. */
+	if (job->spec_ok && strlen(copy) != len) {
+		job->spec_ok = 0;
+		free(job->spec_error);
+		job->spec_error = strdup("spec: contains a NUL byte");
+	}
+	job_touch(j, job, VIEW_BIT(VIEW_SPEC) | VIEW_BIT(VIEW_STATUS));
+	if ((rc = job_save(j, job)))
+		goto out;
+	if (!job->spec_ok) {
+		fprintf(stderr, "trainfs: job '%s': %s\n", job->rec.name,
+			job->spec_error ? job->spec_error : "bad spec");
+		rc = -EINVAL;
+	}
+out:
+	jobs_unlock(j);
+	return rc;
+}
+
+static int control_start(struct jobs *j, struct job *job, const char *text,
+			 size_t len)
+{
+	if (!job->spec_ok)
+		return refuse(j, job, -EINVAL, text, len, "%s",
+			      job->spec_error ? job->spec_error : "bad spec");
+	if (getuid() != 0 && getuid() != job->rec.uid)
+		return refuse(j, job, -EACCES, text, len,
+			      "trainfs cannot run jobs as uid %lu",
+			      (unsigned long)job->rec.uid);
+	int rc = job_set_state(j, job, ST_QUEUED, "start", NULL);
+	supervisor_wake(j);
+	return rc;
+}
+
+static int control_stop(struct jobs *j, struct job *job)
+{
+	job->rec.kill_at_ns =
+		job_now_ns() + (int64_t)(job->spec.grace * 1e9);
+	free(job->rec.reason);
+	job->rec.reason = strdup("stopped-early");
+	/* Ask the shim first: the stop must not wait for the disk. */
+	supervisor_signal(j, job, "stop");
+	return job_set_state(j, job, ST_STOPPING, "stop requested",
+			     (const char *[]){ "stopped-early", NULL });
+}
+
+static int control_cancel(struct jobs *j, struct job *job)
+{
+	enum job_state was = job->rec.state;
+	if (state_has_trainer(was))
+		supervisor_signal(j, job, "cancel");
+	if (was == ST_PACKAGING)
+		supervisor_abort_packing(j, job);
+	int rc = job_set_state(j, job, ST_CANCELLED, "cancel requested",
+			       (const char *[]){ "cancelled", NULL });
+	supervisor_wake(j); /* a slot may be free; output to delete */
+	return rc;
+}
+
+int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
+		 size_t len)
+{
+	int rc = 0;
+	jobs_lock(j);
+	struct job *job = jobs_find(j, id);
+	if (!job) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (!job_may_change(job, uid)) {
+		rc = -EACCES;
+		goto out;
+	}
+	int cmd = command_parse(text, len);
+	if (cmd < 0) {
+		rc = refuse(j, job, -EINVAL, text, len, "unknown command");
+		goto out;
+	}
+	enum job_state next;
+	if (state_apply(job->rec.state, cmd, &next) < 0) {
+		rc = refuse(j, job, -EBUSY, text, len, "not allowed while %s",
+			    state_name(job->rec.state));
+		goto out;
+	}
+	if (next == (enum job_state)job->rec.state)
+		goto out; /* already under way */
+	switch (next) {
+	case ST_QUEUED:
+		rc = control_start(j, job, text, len);
+		break;
+	case ST_STOPPING:
+		rc = control_stop(j, job);
+		break;
+	case ST_CANCELLED:
+		rc = control_cancel(j, job);
+		break;
+	default:
+		rc = -EINVAL; /* the table offers nothing else */
+	}
+out:
+	jobs_unlock(j);
+	return rc;
+}
+
+int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
+		    size_t len, int clear)
+{
+	int rc = 0;
+	char name[JOB_NAME_MAX + 1];
+	jobs_lock(j);
+	struct job *job = jobs_find(j, id);
+	if (!job) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (!job_may_change(job, uid)) {
+		rc = -EACCES;
+		goto out;
+	}
+	/* Check every line first: a refused write changes nothing. */
+	for (size_t i = 0; i < len;) {
+		size_t e = i, a, b;
+		while (e < len && text[e] != '\n')
+			e++;
+		for (a = i; a < e && (text[a] == ' ' || text[a] == '\t' ||
+				      text[a] == '\r');
+		     a++)
+			;
+		for (b = e; b > a && (text[b - 1] == ' ' ||
+				      text[b - 1] == '\t' ||
+				      text[b - 1] == '\r');
+		     b--)
+			;
+		if (b > a) {
+			if (!job_name_valid(text + a, b - a)) {
+				rc = -EINVAL;
+				goto out;
+			}
+			memcpy(name, text + a, b - a);
+			name[b - a] = '\0';
+			if (is_system_tag(name)) {
+				rc = -EINVAL;
+				goto out;
+			}
+		}
+		i = e + 1;
+	}
+	if ((rc = store_begin(j->store)))
+		goto out;
+	if (clear) {
+		size_t keep = 0;
+		for (size_t i = 0; i < job->ntags; i++) {
+			if (job->tags[i].system)
+				job->tags[keep++] = job->tags[i];
+			else
+				free(job->tags[i].name);
+		}
+		job->ntags = keep;
+		if ((rc = store_clear_user_tags(j->store, job->rec.id)))
+			goto fail;
+	}
+	for (size_t i = 0; i < len;) {
+		size_t e = i, a, b;
+		while (e < len && text[e] != '\n')
+			e++;
+		for (a = i; a < e && (text[a] == ' ' || text[a] == '\t' ||
+				      text[a] == '\r');
+		     a++)
+			;
+		for (b = e; b > a && (text[b - 1] == ' ' ||
+				      text[b - 1] == '\t' ||
+				      text[b - 1] == '\r');
+		     b--)
+			;
+		if (b > a) {
+			memcpy(name, text + a, b - a);
+			name[b - a] = '\0';
+			if ((rc = job_add_tag(job, name, 0)) ||
+			    (rc = store_put_tag(j->store, job->rec.id, name, 0)))
+				goto fail;
+		}
+		i = e + 1;
+	}
+	job_touch(j, job, VIEW_BIT(VIEW_TAGS));
+	if ((rc = job_save(j, job)) || (rc = store_commit(j->store)))
+		goto fail;
+	goto out;
+fail:
+	store_rollback(j->store);
+out:
+	jobs_unlock(j);
+	return rc;
+}
+
+/* ---- loading ---- */
+
+struct loader {
+	struct jobs *j;
+	int rc;
+};
+
+static int load_job(void *arg, struct job_record *rec)
+{
+	struct loader *l = arg;
+	struct job *job = job_new();
+	if (!job) {
+		store_record_free(rec);
+		return -ENOMEM;
+	}
+	job->rec = *rec;
+	job_parse_spec(job);
+	if (registry_add(l->j, job)) {
+		job_free(job);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int load_event(void *arg, int64_t id, int64_t t, const char *state,
+		      const char *reason)
+{
+	struct job *job = jobs_find(((struct loader *)arg)->j, id);
+	return job ? job_add_event(job, t, state, reason) : 0;
+}
+
+static int load_tag(void *arg, int64_t id, const char *tag, int system)
+{
+	struct job *job = jobs_find(((struct loader *)arg)->j, id);
+	return job ? job_add_tag(job, tag, system) : 0;
+}
+
+static int load_metric(void *arg, int64_t id, const char *line)
+{
+	struct job *job = jobs_find(((struct loader *)arg)->j, id);
+	struct metrics_line ml;
+	if (!job)
+		return 0;
+	if (metrics_parse_line(line, strlen(line), &ml) < 0) {
+		fprintf(stderr, "trainfs: job '%s': stored metrics row "
+			"unreadable, skipped\n", job->rec.name);
+		return 0;
+	}
+	int rc = job_add_row(job, &ml);
+	metrics_line_free(&ml);
+	job->seq++;
+	return rc < 0 ? rc : 0;
+}
+
+int jobs_open(const struct jobs_config *cfg, struct jobs **out)
+{
+	int rc;
+	struct jobs *j = calloc(1, sizeof *j);
+	if (!j)
+		return -ENOMEM;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->idle, NULL);
+	j->cfg = *cfg;
+	j->wake[0] = j->wake[1] = -1;
+	j->store_dir = strdup(cfg->store_dir);
+	j->self_exe = strdup(cfg->self_exe);
+	if (!j->store_dir || !j->self_exe) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	j->cfg.store_dir = j->store_dir;
+	j->cfg.self_exe = j->self_exe;
+	if ((rc = store_open(cfg->store_dir, &j->store)))
+		goto fail;
+	if (pipe2(j->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	struct loader l = { .j = j };
+	if ((rc = names_grow(j)) || (rc = store_load_jobs(j->store, load_job, &l)) ||
+	    (rc = store_load_events(j->store, load_event, &l)) ||
+	    (rc = store_load_tags(j->store, load_tag, &l)) ||
+	    (rc = store_load_metrics(j->store, load_metric, &l)))
+		goto fail;
+	*out = j;
+	return 0;
+fail:
+	jobs_close(j);
+	return rc;
+}
+
+int jobs_start_supervisor(struct jobs *j)
+{
+	int rc = pthread_create(&j->supervisor, NULL, supervisor_main, j);
+	if (rc)
+		return -rc;
+	j->supervising = 1;
+	return 0;
+}
+
+void jobs_close(struct jobs *j)
+{
+	if (!j)
+		return;
+	if (j->supervising) {
+		jobs_lock(j);
+		j->quit = 1;
+		jobs_unlock(j);
+		supervisor_wake(j);
+		pthread_join(j->supervisor, NULL);
+	}
+	for (size_t i = 0; i < j->n; i++)
+		job_free(j->list[i]);
+	free(j->list);
+	free(j->by_name);
+	store_close(j->store);
+	if (j->wake[0] >= 0)
+		close(j->wake[0]);
+	if (j->wake[1] >= 0)
+		close(j->wake[1]);
+	free(j->store_dir);
+	free(j->self_exe);
+	pthread_mutex_destroy(&j->lock);
+	pthread_cond_destroy(&j->idle);
+	free(j);
+}

@@ -1,0 +1,184 @@
+/*
+ * job: the job model that every interface (the FUSE face today, a CLI or a
+ * Slurm front end tomorrow) drives.
+ *
+ * All jobs live in memory in one registry, loaded from the store at open
+ * and written through to it: every change of a job is one store
+ * transaction.  One mutex, the registry lock, protects every job and the
+ * store connection; the public functions take it themselves, and readers
+ * that render a job take it with jobs_lock()/jobs_unlock() around
+ * jobs_find().  Functions return 0 or a negative errno.  Who may do what
+ * (owner or root) is decided here too, from the UID the caller passes.
+ */
+#ifndef TRAINFS_JOB_H
+#define TRAINFS_JOB_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "jobs/metrics.h"
+#include "jobs/spec.h"
+#include "jobs/state.h"
+#include "store/store.h"
+
+#define JOB_NAME_MAX 64
+
+/* What a change touched, so interfaces can refresh exactly that. */
+enum job_view {
+	VIEW_SPEC,
+	VIEW_CONTROL,
+	VIEW_STATUS,
+	VIEW_TAGS,
+	VIEW_METRICS,
+	VIEW_EVENTS,
+	VIEW_WEIGHTS,
+	VIEW_LOG,
+};
+#define VIEW_BIT(v) (1u << (v))
+
+struct job_tag {
+	char *name;
+	int system;
+};
+
+struct job_event {
+	int64_t time_ns;
+	char *state;
+	char *reason;
+};
+
+/* One metrics row: the epoch and a value per column (present[] says which). */
+struct job_row {
+	long epoch;
+	int ncells;
+	double *value;        /* indexed by column */
+	unsigned char *present;
+};
+
+struct job {
+	struct job_record rec; /* what the store keeps */
+
+	/* Derived at load and kept current. */
+	struct spec spec;      /* valid when spec_ok */
+	int spec_ok;
+	char *spec_error;      /* why the spec is bad, or NULL */
+	struct job_tag *tags;
+	size_t ntags;
+	struct job_event *events;
+	size_t nevents;
+	char **columns;        /* metric names, first-seen order */
+	int ncolumns;
+	struct job_row *rows;
+	size_t nrows;
+	int monitor_col;       /* column of spec.monitor, -1 until seen */
+	struct autostop policy;
+	int progress;          /* packaging: percent of bytes packed */
+
+	/* The executor's and the supervisor's runtime, not stored. */
+	int shim_fd;           /* connection to the job's shim, or -1 */
+	pid_t shim_pid;        /* our child shim to reap; 0 once reaped or adopted */
+	pid_t packer_pid;      /* 0: not packing */
+	int packer_fd;         /* the packer's progress pipe, or -1 */
+	int weights_tmp_fd;    /* the temporary tarball being written, or -1 */
+	struct line_splitter *splitter;
+	int metrics_fd;
+	int64_t metrics_read;  /* bytes of metrics.txt read so far */
+	char *pack_error;      /* the packer's last "error" line */
+	int busy;              /* a trainer or packer may still be alive */
+	int64_t seq;           /* metric rows stored so far */
+};
+
+struct jobs;
+
+/* Change callback: called with the registry lock held, must not block. */
+typedef void (*jobs_changed_fn)(void *arg, struct job *job, unsigned views);
+
+struct jobs_config {
+	const char *store_dir;
+	int max_running;       /* <= 0: no limit */
+	const char *self_exe;  /* this program, run as shim and packer */
+};
+
+/* Opens the store and loads every job; *out is owned by the caller. */
+int jobs_open(const struct jobs_config *cfg, struct jobs **out);
+
+/*
+ * Starts the supervisor thread, which launches queued jobs, re-adopts
+ * jobs that were running before, ingests metrics and finishes jobs.  Call
+ * after any daemonizing fork.
+ */
+int jobs_start_supervisor(struct jobs *j);
+
+/* Stops the supervisor (trainers keep running) and frees everything. */
+void jobs_close(struct jobs *j);
+
+/* Registers the change callback (one; NULL to remove). */
+void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg);
+
+void jobs_lock(struct jobs *j);
+void jobs_unlock(struct jobs *j);
+
+/* With the lock held: the job with ID or NAME, or NULL. */
+struct job *jobs_find(struct jobs *j, int64_t id);
+struct job *jobs_find_name(struct jobs *j, const char *name);
+
+/* With the lock held: the jobs in creation order (valid until unlock). */
+struct job **jobs_list(struct jobs *j, size_t *n);
+
+/* Whether NAME is a valid job (and tag) name. */
+int job_name_valid(const char *name, size_t len);
+
+/* Creates job NAME owned by UID/GID; sets *id.  -EINVAL, -EEXIST. */
+int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
+		int64_t *id);
+
+/* Deletes a created or final job.  -EBUSY, -EACCES, -ENOENT. */
+int jobs_remove(struct jobs *j, int64_t id, uid_t uid);
+
+/*
+ * Stores TEXT as the job's spec (even when bad).  -EINVAL for a bad spec
+ * (stored all the same), -EBUSY once started, -EACCES for another user.
+ */
+int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
+		    size_t len);
+
+/*
+ * Carries out one control write.  -EINVAL unknown command, -EBUSY not
+ * allowed now, -EACCES another user or an owner trainfs cannot run as;
+ * a refused write leaves the job unchanged but for the last refusal.
+ */
+int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
+		 size_t len);
+
+/*
+ * Adds the tags in TEXT (one per line), after clearing the user tags when
+ * CLEAR.  -EINVAL for a bad or system tag (nothing is changed), -EACCES.
+ */
+int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
+		    size_t len, int clear);
+
+/* Whether UID may change JOB (its owner or root). */
+int job_may_change(const struct job *job, uid_t uid);
+
+/* A path in the job's store folder (see store.h); -ENAMETOOLONG. */
+int jobs_path(struct jobs *j, const struct job *job, const char *rel,
+	      char *buf, size_t len);
+
+/* The last reported epoch, or -1 when none was. */
+long job_last_epoch(const struct job *job);
+
+/*
+ * The sentence status shows for a converged job ("training converged at
+ * epoch 37 of 100; 63 unnecessary epochs skipped") into buf, or "" when
+ * there is none.  Returns buf.
+ */
+char *job_message(const struct job *job, char *buf, size_t len);
+
+/* Formats NS as RFC 3339 UTC ("2026-11-27T23:59:01Z") into buf; returns buf. */
+char *job_format_time(int64_t ns, char *buf, size_t len);
+
+/* The wall clock in nanoseconds. */
+int64_t job_now_ns(void);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * metrics: the one parser of the trainer's metrics lines, the bounded line
+ * splitter that feeds it, the auto-stop policy, and the one number
+ * formatter.
+ *
+ * A line is either "epoch=12 loss=0.31 mAP=0.712" or a flat JSON object
+ * {"epoch": 12, "loss": 0.31, "mAP": 0.712}.  epoch is a whole number >= 0;
+ * every other value is a number, where nan/inf/-inf (and JSON's NaN,
+ * Infinity, -Infinity as Python writes them) are numbers.  Anything else is
+ * malformed and is skipped whole by the caller and counted.
+ */
+#ifndef TRAINFS_METRICS_H
+#define TRAINFS_METRICS_H
+
+#include <stddef.h>
+
+/* Longest metrics line, newline excluded; longer lines are malformed. */
+#define METRICS_LINE_MAX (64 * 1024)
+/* Longest metric name. */
+#define METRICS_NAME_MAX 128
+
+struct metric {
+	char *name; /* 1..METRICS_NAME_MAX bytes, printable ASCII, no space , " = */
+	double value;
+};
+
+struct metrics_line {
+	long epoch;
+	size_t n; /* number of metrics besides epoch */
+	struct metric *m;
+};
+
+/*
+ * Parses one line of LEN bytes (no trailing newline; a trailing '\r' and
+ * surrounding white space are ignored).  Returns 0 and fills *out (release
+ * with metrics_line_free) or -1 for a malformed line, leaving *out zeroed.
+ * A blank line is malformed too; callers skip blank lines before asking.
+ */
+int metrics_parse_line(const char *line, size_t len, struct metrics_line *out);
+
+/* Frees what metrics_parse_line() allocated; safe on a zeroed line. */
+void metrics_line_free(struct metrics_line *l);
+
+/*
+ * Splits a byte stream into lines with memory bounded by METRICS_LINE_MAX:
+ * a line longer than that is reported once, as overlong, when its newline
+ * arrives, and its bytes are never held.
+ */
+struct line_splitter {
+	char buf[METRICS_LINE_MAX + 1];
+	size_t len;
+	int overlong; /* the current line is already too long */
+};
+
+/*
+ * Called for each complete line: LINE/LEN without the newline, OVERLONG
+ * set (and LINE NULL) for a line that was too long.
+ */
+typedef void (*line_fn)(void *arg, const char *line, size_t len, int overlong);
+
+/* Feeds LEN bytes of DATA; calls FN for each line completed by them. */
+void line_splitter_feed(struct line_splitter *s, const char *data, size_t len,
+			line_fn fn, void *arg);
+
+/*
+ * The auto-stop policy (as Keras' and Lightning's EarlyStopping): an
+ * observed value improves when it beats the best so far by MORE than
+ * min_delta in the direction of mode (ties never do); the first finite
+ * value always improves; NaN and infinities never do.
+ */
+struct autostop {
+	int mode_min;     /* 0: higher is better, 1: lower is better */
+	double min_delta;
+	long patience;    /* 0: never stop */
+	int have_best;
+	double best;
+	long best_epoch;
+	long waited;      /* reported epochs in a row without improvement */
+};
+
+/* Starts a policy; nothing observed yet. */
+void autostop_init(struct autostop *a, int mode_min, double min_delta,
+		   long patience);
+
+/*
+ * Observes the monitored VALUE reported at EPOCH.  Returns 1 when the job
+ * should stop now (patience > 0 and waited >= patience), else 0.
+ */
+int autostop_observe(struct autostop *a, long epoch, double value);
+
+/*
+ * Formats V as the shortest decimal that reads back as the same double
+ * ("0.712", "1e-05", "nan", "inf", "-inf") into buf; returns buf.
+ */
+char *metrics_format_number(double v, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,764 @@
+/*
+ * pack: the weights packer.  It walks the job's output folder twice, never
+ * following a symbolic link: once to add up the bytes of regular files, so
+ * progress can be a percentage, then again to write each entry through
+ * libarchive as a restricted pax tar, optionally gzip- or zstd-compressed,
+ * followed by the manifest member "trainfs.json".
+ *
+ * The walk holds one directory fd per level and opens every child with
+ * openat(..., O_NOFOLLOW), so a link (or a folder swapped for a link while
+ * we walk) is never followed; names are sorted by bytes so the same folder
+ * always packs in the same order.  Each file's header takes its size from
+ * fstat() of the open file and exactly that many bytes are written: a file
+ * that shrinks is padded with zeros and one that grows is cut, so the
+ * archive stays well formed.  Hard links are stored as separate files.
+ *
+ * Output goes through our own write callback so a failing write reports
+ * its errno ("No space left on device") rather than libarchive's generic
+ * "Write error", and so that after any failure nothing more is written (no
+ * end-of-archive that would make a cut archive look whole).  The packer
+ * never fsyncs or renames: its parent does, after it exits 0.  pack_main()
+ * is the process entry point; it drops to the job owner's uid, gid and
+ * groups before reading anything.
+ */
+#include "pack.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <locale.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PACK_BUF_SIZE (1024 * 1024)
+#define PACK_MANIFEST_NAME "trainfs.json"
+
+/* State of one pack_run(); a == NULL during the counting walk. */
+struct packer {
+	struct archive *a;
+	const char *src_dir;
+	char *path; /* name of the current entry, relative to SRC_DIR */
+	size_t len; /* strlen(path) */
+	size_t cap; /* bytes allocated for path */
+	char *buf;  /* PACK_BUF_SIZE bytes of file data */
+	uint64_t total; /* regular file bytes found by the counting walk */
+	uint64_t done;  /* file bytes handed to libarchive so far */
+	int out_fd;
+	int abandoned; /* failed: the output gets no more bytes */
+	int progress_fd;
+	int last_pct; /* last percentage written, -1 for none */
+	char *err;
+	size_t errlen;
+};
+
+/* Formats a message into err (always NUL-terminated when errlen > 0). */
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Writes all LEN bytes to FD, retrying on EINTR; 0, or -1 with errno set. */
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * libarchive's output callback: writes all of BUF to the output fd of the
+ * packer in DATA.  Returns LEN, or -1 with the write's errno and its
+ * strerror() text recorded in the archive; once the pack has failed it
+ * writes nothing and returns -1.
+ */
+static la_ssize_t out_write(struct archive *a, void *data, const void *buf,
+			    size_t len)
+{
+	struct packer *p = data;
+
+	if (p->abandoned) {
+		archive_set_error(a, ECANCELED, "%s", strerror(ECANCELED));
+		return -1;
+	}
+	if (write_all(p->out_fd, buf, len) < 0) {
+		int e = errno;
+
+		archive_set_error(a, e, "%s", strerror(e));
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+/* Copies libarchive's last error on P->a into P->err; always returns -1. */
+static int archive_fail(struct packer *p)
+{
+	const char *s = archive_error_string(p->a);
+	int e = archive_errno(p->a);
+
+	if (s && *s)
+		set_err(p->err, p->errlen, "%s", s);
+	else if (e)
+		set_err(p->err, p->errlen, "%s", strerror(e));
+	else
+		set_err(p->err, p->errlen, "archive error");
+	return -1;
+}
+
+/* Reports a failed call on the output folder itself; always returns -1. */
+static int folder_fail(struct packer *p, int e)
+{
+	set_err(p->err, p->errlen, "cannot open output folder '%s': %s",
+		p->src_dir, strerror(e));
+	return -1;
+}
+
+/* Reports a failed system call on the current entry; always returns -1. */
+static int entry_fail(struct packer *p, int e)
+{
+	set_err(p->err, p->errlen, "cannot read '%s': %s", p->path,
+		strerror(e));
+	return -1;
+}
+
+/*
+ * Writes "progress NN\n" when the whole percentage of file bytes done has
+ * changed.  It stays at 99 until pack_run() has closed the archive, so 100
+ * means finished.  Returns 0, or -1 with err set if the write failed.
+ */
+static int progress_update(struct packer *p, int final)
+{
+	char line[32];
+	int pct, n;
+
+	if (p->progress_fd < 0)
+		return 0;
+	if (final)
+		pct = 100;
+	else if (p->total == 0)
+		return 0;
+	else
+		pct = (int)((double)p->done * 100.0 / (double)p->total);
+	if (!final && pct > 99)
+		pct = 99;
+	if (pct == p->last_pct)
+		return 0;
+	n = snprintf(line, sizeof line, "progress %d\n", pct);
+	if (write_all(p->progress_fd, line, (size_t)n) < 0) {
+		set_err(p->err, p->errlen, "cannot write progress: %s",
+			strerror(errno));
+		return -1;
+	}
+	p->last_pct = pct;
+	return 0;
+}
+
+/*
+ * Appends "/NAME" (or "NAME" at the top) to p->path.  Returns the old
+ * length, to be restored by the caller, or (size_t)-1 on no memory.
+ */
+static size_t path_push(struct packer *p, const char *name)
+{
+	size_t old = p->len, nlen = strlen(name);
+	size_t need = old + (old ? 1 : 0) + nlen + 1;
+
+	if (need > p->cap) {
+		size_t cap = p->cap ? p->cap : 256;
+		char *np;
+
+		while (cap < need)
+			cap *= 2;
+		np = realloc(p->path, cap);
+		if (!np) {
+			set_err(p->err, p->errlen, "out of memory");
+			return (size_t)-1;
+		}
+		p->path = np;
+		p->cap = cap;
+	}
+	if (old)
+		p->path[p->len++] = '/';
+	memcpy(p->path + p->len, name, nlen + 1);
+	p->len += nlen;
+	return old;
+}
+
+static void path_pop(struct packer *p, size_t old)
+{
+	p->len = old;
+	p->path[old] = '\0';
+}
+
+/*
+ * Starts an entry for p->path from ST (owner, mode, mtime, size and kind).
+ * Returns a new entry the caller frees, or NULL with err set.
+ */
+static struct archive_entry *entry_new(struct packer *p, const struct stat *st)
+{
+	struct archive_entry *e = archive_entry_new();
+
+	if (!e) {
+		set_err(p->err, p->errlen, "out of memory");
+		return NULL;
+	}
+	archive_entry_copy_pathname(e, p->path);
+	archive_entry_copy_stat(e, st);
+	if (!S_ISREG(st->st_mode))
+		archive_entry_set_size(e, 0);
+	return e;
+}
+
+/*
+ * Writes E's header; a warning (such as a name that is not valid in the
+ * locale, stored as raw bytes) is not an error.  Frees E.  Returns 0, or
+ * -1 with err set.
+ */
+static int header_write(struct packer *p, struct archive_entry *e)
+{
+	int r = archive_write_header(p->a, e);
+
+	archive_entry_free(e);
+	if (r < ARCHIVE_WARN)
+		return archive_fail(p);
+	return 0;
+}
+
+/* Hands LEN bytes of BUF to libarchive in full; 0, or -1 with err set. */
+static int data_write(struct packer *p, const void *buf, size_t len)
+{
+	la_ssize_t n = archive_write_data(p->a, buf, len);
+
+	if (n < 0)
+		return archive_fail(p);
+	if ((size_t)n != len) {
+		set_err(p->err, p->errlen, "short write to archive of '%s'",
+			p->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Ends the current entry; 0, or -1 with err set. */
+static int entry_finish(struct packer *p)
+{
+	if (archive_write_finish_entry(p->a) < ARCHIVE_WARN)
+		return archive_fail(p);
+	return 0;
+}
+
+/*
+ * Packs the regular file NAME in DFD (p->path), reading it through an fd
+ * opened without following links.  A file that vanished since the listing
+ * is skipped; one that is no longer a regular file is skipped too.
+ * Returns 0, or -1 with err set.
+ */
+static int pack_file(struct packer *p, int dfd, const char *name)
+{
+	struct archive_entry *e;
+	struct stat st;
+	uint64_t left;
+	int fd, rc = -1;
+
+	fd = openat(dfd, name,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : entry_fail(p, errno);
+	if (fstat(fd, &st) < 0) {
+		entry_fail(p, errno);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = 0;
+		goto out;
+	}
+	e = entry_new(p, &st);
+	if (!e || header_write(p, e) < 0)
+		goto out;
+
+	left = (uint64_t)st.st_size;
+	while (left > 0) {
+		size_t want = left < PACK_BUF_SIZE ? (size_t)left : PACK_BUF_SIZE;
+		ssize_t n = read(fd, p->buf, want);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			entry_fail(p, errno);
+			goto out;
+		}
+		if (n == 0) {
+			/* Shrunk since fstat: pad to the size in the header. */
+			memset(p->buf, 0, want);
+			n = (ssize_t)want;
+		}
+		if (data_write(p, p->buf, (size_t)n) < 0)
+			goto out;
+		left -= (uint64_t)n;
+		p->done += (uint64_t)n;
+		if (progress_update(p, 0) < 0)
+			goto out;
+	}
+	rc = entry_finish(p);
+out:
+	if (close(fd) < 0 && rc == 0)
+		rc = entry_fail(p, errno);
+	return rc;
+}
+
+/*
+ * Packs the symbolic link NAME in DFD (p->path) as a link entry holding
+ * its target, whatever it points to (or whether it points anywhere).
+ * Returns 0, or -1 with err set.
+ */
+static int pack_symlink(struct packer *p, int dfd, const char *name,
+			const struct stat *st)
+{
+	struct archive_entry *e;
+	size_t cap = st->st_size > 0 ? (size_t)st->st_size + 1 : 256;
+	char *target = NULL;
+	ssize_t n;
+
+	for (;;) {
+		char *nt = realloc(target, cap);
+
+		if (!nt) {
+			free(target);
+			set_err(p->err, p->errlen, "out of memory");
+			return -1;
+		}
+		target = nt;
+		n = readlinkat(dfd, name, target, cap);
+		if (n < 0) {
+			int err = errno;
+
+			free(target);
+			return err == ENOENT ? 0 : entry_fail(p, err);
+		}
+		if ((size_t)n < cap)
+			break;
+		cap *= 2;
+	}
+	target[n] = '\0';
+
+	e = entry_new(p, st);
+	if (!e) {
+		free(target);
+		return -1;
+	}
+	archive_entry_copy_symlink(e, target);
+	free(target);
+	if (header_write(p, e) < 0)
+		return -1;
+	return entry_finish(p);
+}
+
+/* Orders directory entries by their bytes, whatever the locale. */
+static int name_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int walk_dir(struct packer *p, int dfd);
+
+/*
+ * Handles one directory entry NAME of DFD, whose path p->path already
+ * names: counts or packs it by its lstat() kind, recursing into folders.
+ * Returns 0, or -1 with err set.
+ */
+static int walk_entry(struct packer *p, int dfd, const char *name)
+{
+	struct archive_entry *e;
+	struct stat st;
+	int sub;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : entry_fail(p, errno);
+
+	if (S_ISREG(st.st_mode)) {
+		if (!p->a) {
+			p->total += (uint64_t)st.st_size;
+			return 0;
+		}
+		return pack_file(p, dfd, name);
+	}
+	if (S_ISLNK(st.st_mode))
+		return p->a ? pack_symlink(p, dfd, name, &st) : 0;
+	if (!S_ISDIR(st.st_mode))
+		return 0; /* fifos, sockets, devices: not weights */
+
+	if (p->a) {
+		e = entry_new(p, &st);
+		if (!e || header_write(p, e) < 0 || entry_finish(p) < 0)
+			return -1;
+	}
+	sub = openat(dfd, name,
+		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sub < 0)
+		return errno == ENOENT ? 0 : entry_fail(p, errno);
+	return walk_dir(p, sub);
+}
+
+/*
+ * Walks the folder open on DFD (named p->path, "" at the top), in name
+ * order.  Takes ownership of DFD and closes it.  Returns 0, or -1 with err
+ * set.
+ */
+static int walk_dir(struct packer *p, int dfd)
+{
+	struct dirent **names = NULL;
+	int n, i, rc = 0;
+
+	n = scandirat(dfd, ".", &names, NULL, name_cmp);
+	if (n < 0) {
+		if (p->len)
+			rc = entry_fail(p, errno);
+		else
+			rc = folder_fail(p, errno);
+		goto out;
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		const char *name = names[i]->d_name;
+		size_t old;
+
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		/* The manifest is ours: a trainer's own copy is left out. */
+		if (p->len == 0 && !strcmp(name, PACK_MANIFEST_NAME))
+			continue;
+		old = path_push(p, name);
+		if (old == (size_t)-1) {
+			rc = -1;
+			break;
+		}
+		rc = walk_entry(p, dfd, name);
+		path_pop(p, old);
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+out:
+	if (close(dfd) < 0 && rc == 0)
+		rc = p->len ? entry_fail(p, errno) : folder_fail(p, errno);
+	return rc;
+}
+
+/* Appends the "trainfs.json" member holding MANIFEST; 0, or -1 with err. */
+static int pack_manifest(struct packer *p, const char *manifest)
+{
+	struct archive_entry *e;
+	struct timespec now;
+	size_t len = strlen(manifest);
+
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0) {
+		set_err(p->err, p->errlen, "cannot read the clock: %s",
+			strerror(errno));
+		return -1;
+	}
+	e = archive_entry_new();
+	if (!e) {
+		set_err(p->err, p->errlen, "out of memory");
+		return -1;
+	}
+	archive_entry_copy_pathname(e, PACK_MANIFEST_NAME);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_uid(e, geteuid());
+	archive_entry_set_gid(e, getegid());
+	archive_entry_set_mtime(e, now.tv_sec, now.tv_nsec);
+	archive_entry_set_size(e, (la_int64_t)len);
+	if (header_write(p, e) < 0)
+		return -1;
+	if (len > 0 && data_write(p, manifest, len) < 0)
+		return -1;
+	return entry_finish(p);
+}
+
+/*
+ * Sets up P->a: restricted pax, the compression filter, 1 MiB output
+ * blocks with no padding after the end, our write callback on p->out_fd.
+ * Returns 0, or -1 with err set (P->a may then still need freeing).
+ */
+static int archive_setup(struct packer *p, enum compression compression)
+{
+	int r;
+
+	p->a = archive_write_new();
+	if (!p->a) {
+		set_err(p->err, p->errlen, "out of memory");
+		return -1;
+	}
+	if (archive_write_set_format_pax_restricted(p->a) != ARCHIVE_OK)
+		return archive_fail(p);
+	switch (compression) {
+	case COMPRESS_NONE:
+		r = ARCHIVE_OK;
+		break;
+	case COMPRESS_GZIP:
+		r = archive_write_add_filter_gzip(p->a);
+		break;
+	case COMPRESS_ZSTD:
+		r = archive_write_add_filter_zstd(p->a);
+		break;
+	default:
+		set_err(p->err, p->errlen, "unknown compression %d",
+			(int)compression);
+		return -1;
+	}
+	/* ARCHIVE_WARN: libarchive will run the external program instead. */
+	if (r < ARCHIVE_WARN)
+		return archive_fail(p);
+	if (archive_write_set_bytes_per_block(p->a, PACK_BUF_SIZE) != ARCHIVE_OK)
+		return archive_fail(p);
+	if (archive_write_set_bytes_in_last_block(p->a, 1) != ARCHIVE_OK)
+		return archive_fail(p);
+	if (archive_write_open2(p->a, p, NULL, out_write, NULL, NULL) !=
+	    ARCHIVE_OK)
+		return archive_fail(p);
+	return 0;
+}
+
+int pack_run(const char *src_dir, int out_fd, enum compression compression,
+	     const char *manifest, int progress_fd, char *err, size_t errlen)
+{
+	struct packer p = {
+		.src_dir = src_dir,
+		.out_fd = out_fd,
+		.progress_fd = progress_fd,
+		.last_pct = -1,
+		.err = err,
+		.errlen = errlen,
+	};
+	int fd, rc = -1;
+
+	set_err(err, errlen, "%s", "");
+	if (!src_dir || !manifest) {
+		set_err(err, errlen, "no output folder or manifest given");
+		return -1;
+	}
+	p.buf = malloc(PACK_BUF_SIZE);
+	if (!p.buf || path_push(&p, "") == (size_t)-1) {
+		set_err(err, errlen, "out of memory");
+		goto out;
+	}
+
+	/* Count first, so progress is a share of a known total. */
+	fd = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		folder_fail(&p, errno);
+		goto out;
+	}
+	if (walk_dir(&p, fd) < 0)
+		goto out;
+	if (p.total > 0 && progress_update(&p, 0) < 0)
+		goto out;
+
+	if (archive_setup(&p, compression) < 0)
+		goto out;
+	fd = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		folder_fail(&p, errno);
+		goto out;
+	}
+	if (walk_dir(&p, fd) < 0 || pack_manifest(&p, manifest) < 0)
+		goto out;
+	if (archive_write_close(p.a) != ARCHIVE_OK) {
+		archive_fail(&p);
+		goto out;
+	}
+	if (progress_update(&p, 1) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (p.a && rc < 0) {
+		/*
+		 * Close with the output cut off rather than archive_write_fail():
+		 * libarchive 3.6 frees its filters' buffers and zlib/zstd state
+		 * only on close, and after a failure no end-of-archive may reach
+		 * the output.  Its errors are expected; err already says why.
+		 */
+		p.abandoned = 1;
+		(void)archive_write_close(p.a);
+	}
+	if (p.a && archive_write_free(p.a) != ARCHIVE_OK && rc == 0) {
+		set_err(err, errlen, "cannot free the archive");
+		rc = -1;
+	}
+	free(p.path);
+	free(p.buf);
+	return rc;
+}
+
+/* Writes "error MSG\n" to stderr and returns 1, the packer's exit status. */
+static int pack_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int pack_die(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	memcpy(line, "error ", 6);
+	va_start(ap, fmt);
+	n = vsnprintf(line + 6, sizeof line - 7, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	n += 6;
+	if (n > (int)sizeof line - 1)
+		n = (int)sizeof line - 1;
+	line[n++] = '\n';
+	/* If stderr is gone too, the exit status still says it failed. */
+	(void)write_all(2, line, (size_t)n);
+	return 1;
+}
+
+/* Parses a decimal uid or gid ("1000"); 0, or -1 if S is not one. */
+static int parse_id(const char *s, unsigned int *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v >= (unsigned long)UINT_MAX)
+		return -1;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+/*
+ * As root, becomes UID/GID with the supplementary groups of UID's passwd
+ * entry (just GID if it has none), and checks root cannot be regained.
+ * Returns 0, or 1 after writing the error line.
+ */
+static int drop_privileges(uid_t uid, gid_t gid)
+{
+	struct passwd *pw;
+	gid_t *groups = NULL;
+	int ngroups = 32;
+
+	pw = getpwuid(uid);
+	if (pw) {
+		for (;;) {
+			int n = ngroups;
+			gid_t *ng = realloc(groups, sizeof *groups * (size_t)n);
+
+			if (!ng) {
+				free(groups);
+				return pack_die("out of memory");
+			}
+			groups = ng;
+			if (getgrouplist(pw->pw_name, gid, groups, &n) >= 0) {
+				ngroups = n;
+				break;
+			}
+			/* n now holds the number needed */
+			ngroups = n > ngroups ? n : ngroups * 2;
+		}
+		if (setgroups((size_t)ngroups, groups) < 0) {
+			int e = errno;
+
+			free(groups);
+			return pack_die("cannot set groups for uid %u: %s",
+					(unsigned)uid, strerror(e));
+		}
+		free(groups);
+	} else if (setgroups(1, &gid) < 0) {
+		return pack_die("cannot set groups for uid %u: %s",
+				(unsigned)uid, strerror(errno));
+	}
+	if (setgid(gid) < 0)
+		return pack_die("cannot switch to gid %u: %s", (unsigned)gid,
+				strerror(errno));
+	if (setuid(uid) < 0)
+		return pack_die("cannot switch to uid %u: %s", (unsigned)uid,
+				strerror(errno));
+	if (setuid(0) == 0)
+		return pack_die("could switch back to root after dropping to "
+				"uid %u", (unsigned)uid);
+	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
+	    getegid() != gid)
+		return pack_die("cannot switch to uid %u", (unsigned)uid);
+	return 0;
+}
+
+int pack_main(int argc, char **argv)
+{
+	enum compression compression;
+	unsigned int uid, gid;
+	char err[1024];
+
+	if (argc != 7)
+		return pack_die("usage: trainfs __pack SRC_DIR COMPRESSION "
+				"UID GID MANIFEST");
+	if (!strcmp(argv[3], "none"))
+		compression = COMPRESS_NONE;
+	else if (!strcmp(argv[3], "gzip"))
+		compression = COMPRESS_GZIP;
+	else if (!strcmp(argv[3], "zstd"))
+		compression = COMPRESS_ZSTD;
+	else
+		return pack_die("unknown compression '%s'", argv[3]);
+	if (parse_id(argv[4], &uid) < 0)
+		return pack_die("bad uid '%s'", argv[4]);
+	if (parse_id(argv[5], &gid) < 0)
+		return pack_die("bad gid '%s'", argv[5]);
+
+	/*
+	 * Lets libarchive store UTF-8 names as UTF-8 pax names.  Without this
+	 * locale they are stored as raw bytes (hdrcharset=BINARY), still
+	 * readable, so a failure here is no error.
+	 */
+	(void)setlocale(LC_CTYPE, "C.UTF-8");
+
+	/* A vanished reader should be an error message, not a silent death. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		return pack_die("cannot ignore SIGPIPE: %s", strerror(errno));
+
+	if (geteuid() == 0) {
+		if (uid != 0 && drop_privileges(uid, gid) != 0)
+			return 1;
+	} else if (uid != getuid() || uid != geteuid()) {
+		return pack_die("cannot switch to uid %u", uid);
+	}
+
+	if (pack_run(argv[2], 1, compression, argv[6], 2, err, sizeof err) < 0)
+		return pack_die("%s", err);
+	return 0;
+}

@@ -1,0 +1,69 @@
+/*
+ * state: the lifecycle of a job, in one table.
+ *
+ * Every place that asks "may this command run now, and what follows?" asks
+ * state_apply().  Transitions the supervisor makes on its own (a trainer
+ * exits, packaging ends) are listed in state_next_ok() so that they too are
+ * checked against one description of the lifecycle.
+ */
+#ifndef TRAINFS_STATE_H
+#define TRAINFS_STATE_H
+
+enum job_state {
+	ST_CREATED,
+	ST_QUEUED,
+	ST_RUNNING,
+	ST_STOPPING,
+	ST_PACKAGING,
+	ST_READY,
+	ST_CANCELLED,
+	ST_FAILED,
+	ST_COUNT
+};
+
+enum job_command { CMD_START, CMD_STOP, CMD_CANCEL, CMD_COUNT };
+
+/* The state's name as status shows it ("running"); never NULL for a valid state. */
+const char *state_name(enum job_state s);
+
+/* The state named NAME, or -1. */
+int state_from_name(const char *name);
+
+/*
+ * Parses a control write: surrounding white space is ignored, "stop-early"
+ * is "stop".  Returns the command, or -1 for an unknown one.
+ */
+int command_parse(const char *text, unsigned long len);
+
+/* The command's name ("start"). */
+const char *command_name(enum job_command c);
+
+/*
+ * Looks COMMAND up in state S.  Returns 0 and sets *next (which equals S
+ * when the command repeats what is already under way), or a negative errno:
+ * -EBUSY when the command is not allowed in S.
+ */
+int state_apply(enum job_state s, enum job_command c, enum job_state *next);
+
+/* Whether the supervisor may move a job from A to B on its own. */
+int state_next_ok(enum job_state a, enum job_state b);
+
+/* ready, cancelled and failed: nothing will change the job again. */
+int state_is_final(enum job_state s);
+
+/* Whether a trainer process may exist in this state. */
+int state_has_trainer(enum job_state s);
+
+/* Whether rmdir may delete the job: created or final. */
+int state_allows_rmdir(enum job_state s);
+
+/* Whether the spec may be written: only before start. */
+int state_allows_spec_write(enum job_state s);
+
+/*
+ * Writes the commands allowed in S, space-separated, into buf ("stop
+ * cancel"), or "none".  Returns buf.
+ */
+char *state_allowed_commands(enum job_state s, char *buf, unsigned long len);
+
+#endif

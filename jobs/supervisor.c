@@ -1,0 +1,866 @@
+/*
+ * supervisor: the thread that moves jobs along when no user asks: it
+ * launches queued jobs when a slot is free, takes in metrics as trainers
+ * append them (and stops a converged job), notices a trainer's end through
+ * its shim, packs the weights in a packer process and publishes them.
+ *
+ * It sleeps in poll() on a wake pipe, the shims' sockets and the packers'
+ * progress pipes, without the registry lock; everything it does after
+ * waking happens under the lock.  While a trainer runs it wakes every
+ * 20 ms to read new metrics lines.  At start it re-adopts what the last
+ * trainfs left running (see recover()).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <limits.h>
+
+#include "jobs/exec.h"
+#include "jobs/pack.h"
+#include "jobs/registry.h"
+
+extern char **environ;
+
+#define METRICS_POLL_MS 20
+#define INGEST_CHUNK (64 * 1024)
+#define INGEST_MAX (4 * 1024 * 1024) /* per wake-up, so others get a turn */
+
+void supervisor_wake(struct jobs *j)
+{
+	char c = 1;
+	if (write(j->wake[1], &c, 1) < 0 && errno != EAGAIN)
+		fprintf(stderr, "trainfs: error: cannot wake the supervisor: "
+			"%s\n", strerror(errno));
+}
+
+void supervisor_signal(struct jobs *j, struct job *job, const char *verb)
+{
+	(void)j;
+	if (job->shim_fd < 0)
+		return; /* recover() sends it once the shim is found */
+	int rc = exec_send(job->shim_fd, verb);
+	if (rc)
+		fprintf(stderr, "trainfs: error: job '%s': cannot send '%s' "
+			"to its shim: %s\n", job->rec.name, verb, strerror(-rc));
+}
+
+static void set_busy(struct jobs *j, struct job *job, int busy)
+{
+	job->busy = busy;
+	if (!busy)
+		pthread_cond_broadcast(&j->idle);
+}
+
+static int weights_name(const struct job *job, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s.tar%s", job->rec.name,
+			 spec_compression_suffix(job->spec.compression));
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int weights_tmp_path(struct jobs *j, const struct job *job, char *buf,
+			    size_t len)
+{
+	char name[128], rel[160];
+	weights_name(job, name, sizeof name);
+	snprintf(rel, sizeof rel, "weights/.%s.tmp", name);
+	return jobs_path(j, job, rel, buf, len);
+}
+
+/* Deletes what a cancelled job's trainer wrote: its output and scratch. */
+static void delete_output(struct jobs *j, struct job *job)
+{
+	char dir[PATH_MAX];
+	if (jobs_path(j, job, "", dir, sizeof dir))
+		return;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	int rc = store_remove_tree(fd, "output");
+	if (!rc && !job->spec.workdir)
+		rc = store_remove_tree(fd, "work");
+	if (rc)
+		fprintf(stderr, "trainfs: error: job '%s': cannot delete its "
+			"output: %s\n", job->rec.name, strerror(-rc));
+	close(fd);
+}
+
+static int output_is_empty(struct jobs *j, struct job *job)
+{
+	char dir[PATH_MAX];
+	if (jobs_path(j, job, "output", dir, sizeof dir))
+		return 1;
+	DIR *d = opendir(dir);
+	if (!d)
+		return 1;
+	struct dirent *de;
+	int empty = 1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = 0;
+			break;
+		}
+	closedir(d);
+	return empty;
+}
+
+static void fail(struct jobs *j, struct job *job, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Ends JOB as failed with the error FMT. */
+static void fail(struct jobs *j, struct job *job, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "trainfs: job '%s': failed: %s\n", job->rec.name, msg);
+	free(job->rec.error);
+	job->rec.error = strdup(msg);
+	if (!job->rec.finished_ns)
+		job->rec.finished_ns = job_now_ns();
+	set_busy(j, job, 0);
+	job_set_state(j, job, ST_FAILED, msg,
+		      (const char *[]){ "failed", NULL });
+}
+
+/* ---- metrics ---- */
+
+struct ingest {
+	struct jobs *j;
+	struct job *job;
+	int stop;     /* the policy says: converged */
+	int changed;
+	int rc;
+};
+
+static void ingest_line(void *arg, const char *line, size_t len, int overlong)
+{
+	struct ingest *in = arg;
+	struct job *job = in->job;
+	struct metrics_line ml;
+	size_t a = 0;
+	while (!overlong && a < len && (line[a] == ' ' || line[a] == '\t' ||
+					line[a] == '\r'))
+		a++;
+	if (!overlong && a == len)
+		return; /* blank lines are not metrics, nor errors */
+	in->changed = 1;
+	if (overlong || metrics_parse_line(line, len, &ml) < 0) {
+		job->rec.bad_lines++;
+		return;
+	}
+	int r = job_add_row(job, &ml);
+	metrics_line_free(&ml);
+	if (r < 0) {
+		in->rc = r;
+		return;
+	}
+	if (r > 0)
+		in->stop = 1;
+	char *canon = job_row_line(job, &job->rows[job->nrows - 1]);
+	if (!canon) {
+		in->rc = -ENOMEM;
+		return;
+	}
+	int rc = store_put_metric(in->j->store, job->rec.id, job->seq++, canon);
+	free(canon);
+	if (rc)
+		in->rc = rc;
+}
+
+static void autostop(struct jobs *j, struct job *job)
+{
+	char why[128];
+	job->rec.kill_at_ns =
+		job_now_ns() + (int64_t)(job->spec.grace * 1e9);
+	free(job->rec.reason);
+	job->rec.reason = strdup("converged");
+	supervisor_signal(j, job, "stop");
+	snprintf(why, sizeof why, "converged: no improvement in %ld epochs",
+		 job->policy.waited);
+	job_set_state(j, job, ST_STOPPING, why,
+		      (const char *[]){ "stopped-early", "converged", NULL });
+}
+
+/*
+ * Reads what the trainer appended to its metrics file since last time.
+ * FINAL: the trainer has ended, so a last line without newline counts.
+ */
+static void ingest_metrics(struct jobs *j, struct job *job, int final)
+{
+	char buf[INGEST_CHUNK];
+	struct ingest in = { .j = j, .job = job };
+	int64_t total = 0;
+	if (job->metrics_fd < 0 || !job->splitter)
+		return;
+	if (store_begin(j->store))
+		return;
+	while (total < INGEST_MAX) {
+		ssize_t n = pread(job->metrics_fd, buf, sizeof buf,
+				  job->metrics_read);
+		if (n <= 0)
+			break;
+		job->metrics_read += n;
+		total += n;
+		line_splitter_feed(job->splitter, buf, n, ingest_line, &in);
+	}
+	if (final && (job->splitter->len || job->splitter->overlong))
+		line_splitter_feed(job->splitter, "\n", 1, ingest_line, &in);
+	if (!in.changed && !total) {
+		store_rollback(j->store);
+		return;
+	}
+	/* Restart from the start of the line in progress, or past garbage. */
+	job->rec.metrics_offset =
+		job->metrics_read -
+		(job->splitter->overlong ? 0 : (int64_t)job->splitter->len);
+	if (in.changed)
+		job_touch(j, job, VIEW_BIT(VIEW_METRICS) | VIEW_BIT(VIEW_STATUS));
+	if (in.rc || job_save(j, job) || store_commit(j->store)) {
+		store_rollback(j->store);
+		fprintf(stderr, "trainfs: error: job '%s': cannot store "
+			"metrics\n", job->rec.name);
+	}
+	if (in.stop && job->rec.state == ST_RUNNING)
+		autostop(j, job);
+}
+
+static int open_metrics(struct jobs *j, struct job *job)
+{
+	char path[PATH_MAX];
+	if (!job->splitter && !(job->splitter = calloc(1, sizeof *job->splitter)))
+		return -ENOMEM;
+	job->splitter->len = 0;
+	job->splitter->overlong = 0;
+	job->metrics_read = job->rec.metrics_offset;
+	if (job->metrics_fd >= 0)
+		return 0;
+	if (jobs_path(j, job, "metrics.txt", path, sizeof path))
+		return -ENAMETOOLONG;
+	job->metrics_fd = open(path, O_RDONLY | O_CLOEXEC);
+	return job->metrics_fd < 0 ? -errno : 0;
+}
+
+static void close_metrics(struct job *job)
+{
+	if (job->metrics_fd >= 0)
+		close(job->metrics_fd);
+	job->metrics_fd = -1;
+	free(job->splitter);
+	job->splitter = NULL;
+}
+
+/* ---- packing ---- */
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = *s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void json_number(FILE *f, double v)
+{
+	char num[64];
+	if (isfinite(v))
+		fputs(metrics_format_number(v, num, sizeof num), f);
+	else
+		fputs("null", f); /* JSON has no NaN or Infinity */
+}
+
+/* The manifest trainfs.json; caller frees. */
+static char *manifest(const struct job *job)
+{
+	char *buf = NULL, t[64];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	fputs("{\"job\": ", f);
+	json_string(f, job->rec.name);
+	long e = job_last_epoch(job);
+	if (e >= 0)
+		fprintf(f, ", \"epoch\": %ld", e);
+	else
+		fputs(", \"epoch\": null", f);
+	fputs(", \"reason\": ", f);
+	json_string(f, job->rec.reason ? job->rec.reason : "completed");
+	fputs(", \"last\": {", f);
+	if (job->nrows) {
+		const struct job_row *r = &job->rows[job->nrows - 1];
+		int first = 1;
+		for (int c = 0; c < r->ncells; c++) {
+			if (!r->present[c])
+				continue;
+			fputs(first ? "" : ", ", f);
+			first = 0;
+			json_string(f, job->columns[c]);
+			fputs(": ", f);
+			json_number(f, r->value[c]);
+		}
+	}
+	fputc('}', f);
+	if (job->spec.monitor) {
+		fputs(", \"best\": {", f);
+		json_string(f, job->spec.monitor);
+		fputs(": ", f);
+		if (job->policy.have_best) {
+			json_number(f, job->policy.best);
+			fprintf(f, ", \"epoch\": %ld}", job->policy.best_epoch);
+		} else {
+			fputs("null, \"epoch\": null}", f);
+		}
+	}
+	fputs(", \"finished\": ", f);
+	json_string(f, job_format_time(job->rec.finished_ns ? job->rec.finished_ns
+							      : job_now_ns(),
+				       t, sizeof t));
+	fputs("}\n", f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static const char *compression_arg(enum compression c)
+{
+	return c == COMPRESS_GZIP ? "gzip" : c == COMPRESS_ZSTD ? "zstd" : "none";
+}
+
+/* Starts the packer process; the state is packaging already. */
+static int spawn_packer(struct jobs *j, struct job *job)
+{
+	char out[PATH_MAX], tmp[PATH_MAX], wdir[PATH_MAX], uid[32], gid[32];
+	int pfd[2] = { -1, -1 }, fd = -1, rc;
+	char *man = NULL;
+	pid_t pid;
+	posix_spawn_file_actions_t fa;
+
+	if ((rc = jobs_path(j, job, "output", out, sizeof out)) ||
+	    (rc = jobs_path(j, job, "weights", wdir, sizeof wdir)) ||
+	    (rc = weights_tmp_path(j, job, tmp, sizeof tmp)))
+		return rc;
+	if (mkdir(wdir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if (!(man = manifest(job)))
+		return -ENOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	snprintf(uid, sizeof uid, "%lu", (unsigned long)job->rec.uid);
+	snprintf(gid, sizeof gid, "%lu", (unsigned long)job->rec.gid);
+	char *argv[] = { "trainfs", "__pack", out,
+			 (char *)compression_arg(job->spec.compression),
+			 uid, gid, man, NULL };
+	if ((rc = posix_spawn_file_actions_init(&fa))) {
+		rc = -rc;
+		goto out;
+	}
+	rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, fd, 1);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
+	if (!rc)
+		rc = posix_spawn(&pid, j->self_exe, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc) {
+		rc = -rc;
+		goto out;
+	}
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	job->packer_pid = pid;
+	job->packer_fd = pfd[0];
+	pfd[0] = -1;
+	job->weights_tmp_fd = fd;
+	fd = -1;
+	job->progress = 0;
+	free(job->pack_error);
+	job->pack_error = NULL;
+	set_busy(j, job, 1);
+out:
+	if (rc && fd >= 0)
+		unlink(tmp);
+	if (fd >= 0)
+		close(fd);
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	free(man);
+	return rc;
+}
+
+static void start_packing(struct jobs *j, struct job *job, const char *why,
+			  const char *const *tags)
+{
+	job_set_state(j, job, ST_PACKAGING, why, tags);
+	int rc = spawn_packer(j, job);
+	if (rc)
+		fail(j, job, "packaging: %s", strerror(-rc));
+}
+
+void supervisor_abort_packing(struct jobs *j, struct job *job)
+{
+	char tmp[PATH_MAX];
+	if (job->packer_pid > 0)
+		kill(job->packer_pid, SIGKILL);
+	if (!weights_tmp_path(j, job, tmp, sizeof tmp))
+		unlink(tmp);
+}
+
+/* Reads the packer's "progress NN" and "error MSG" lines. */
+static void read_packer(struct jobs *j, struct job *job)
+{
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(job->packer_fd, buf, sizeof buf - 1)) > 0) {
+		buf[n] = '\0';
+		for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n")) {
+			int p;
+			if (sscanf(l, "progress %d", &p) == 1 &&
+			    p != job->progress) {
+				job->progress = p;
+				job_touch(j, job, VIEW_BIT(VIEW_STATUS));
+			} else if (!strncmp(l, "error ", 6)) {
+				free(job->pack_error);
+				job->pack_error = strdup(l + 6);
+			}
+		}
+	}
+}
+
+/* The packer exited with STATUS: publish the tarball or fail. */
+static void packing_ended(struct jobs *j, struct job *job, int status)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX], name[128], rel[160];
+	int rc = 0, fd = job->weights_tmp_fd;
+	read_packer(j, job);
+	close(job->packer_fd);
+	job->packer_fd = -1;
+	job->packer_pid = 0;
+	job->weights_tmp_fd = -1;
+	weights_tmp_path(j, job, tmp, sizeof tmp);
+	if (job->rec.state != ST_PACKAGING) { /* cancelled meanwhile */
+		close(fd);
+		unlink(tmp);
+		delete_output(j, job);
+		set_busy(j, job, 0);
+		return;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		close(fd);
+		unlink(tmp);
+		if (job->pack_error)
+			fail(j, job, "packaging: %s", job->pack_error);
+		else if (WIFSIGNALED(status))
+			fail(j, job, "packaging: packer killed by signal %d",
+			     WTERMSIG(status));
+		else
+			fail(j, job, "packaging: packer exited with status %d",
+			     WEXITSTATUS(status));
+		return;
+	}
+	weights_name(job, name, sizeof name);
+	snprintf(rel, sizeof rel, "weights/%s", name);
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (!rc && (rc = jobs_path(j, job, rel, dst, sizeof dst)) == 0 &&
+	    rename(tmp, dst) < 0)
+		rc = -errno;
+	if (!rc) {
+		char wdir[PATH_MAX];
+		jobs_path(j, job, "weights", wdir, sizeof wdir);
+		int dfd = open(wdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			if (fsync(dfd) < 0)
+				rc = -errno;
+			close(dfd);
+		}
+	}
+	if (rc) {
+		unlink(tmp);
+		fail(j, job, "packaging: %s", strerror(-rc));
+		return;
+	}
+	free(job->rec.weights);
+	job->rec.weights = strdup(name);
+	job->progress = 100;
+	set_busy(j, job, 0);
+	job_set_state(j, job, ST_READY, "weights ready",
+		      (const char *[]){ "ready", NULL });
+}
+
+/* ---- trainers ---- */
+
+/* The trainer's process group is gone (or its shim is): decide the outcome. */
+static void trainer_ended(struct jobs *j, struct job *job)
+{
+	char dir[PATH_MAX];
+	struct exec_exit e;
+	if (job->shim_fd >= 0)
+		close(job->shim_fd);
+	job->shim_fd = -1;
+	ingest_metrics(j, job, 1);
+	close_metrics(job);
+	jobs_path(j, job, "", dir, sizeof dir);
+	int lost = exec_read_exit(dir, &e) != 0;
+	if (lost)
+		exec_kill_orphan(dir);
+	job->rec.finished_ns = job_now_ns();
+
+	switch (job->rec.state) {
+	case ST_CANCELLED:
+		delete_output(j, job);
+		set_busy(j, job, 0);
+		job_touch(j, job, VIEW_BIT(VIEW_STATUS));
+		job_save(j, job);
+		break;
+	case ST_STOPPING:
+		if (output_is_empty(j, job))
+			fail(j, job, "no weights were saved");
+		else
+			start_packing(j, job, "trainer stopped", NULL);
+		break;
+	case ST_RUNNING:
+		if (lost)
+			fail(j, job, "trainer lost: its shim exited without "
+				     "recording a status");
+		else if (e.signal)
+			fail(j, job, "killed by signal %d", e.signal);
+		else if (e.code != 0)
+			fail(j, job, "trainer exited with status %d", e.code);
+		else if (output_is_empty(j, job))
+			fail(j, job, "no weights were saved");
+		else {
+			free(job->rec.reason);
+			job->rec.reason = strdup("completed");
+			start_packing(j, job, "trainer exited with status 0",
+				      (const char *[]){ "completed", NULL });
+		}
+		break;
+	default:
+		set_busy(j, job, 0);
+	}
+}
+
+/* Makes DIR/REL (a folder, or a file when FILE) owned by the job's owner. */
+static int make_owned(struct jobs *j, struct job *job, const char *rel,
+		      int file)
+{
+	char path[PATH_MAX];
+	int rc = jobs_path(j, job, rel, path, sizeof path);
+	if (rc)
+		return rc;
+	if (file) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -errno;
+		close(fd);
+	} else if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		return -errno;
+	}
+	if (geteuid() == 0 && chown(path, job->rec.uid, job->rec.gid) < 0)
+		return -errno;
+	return 0;
+}
+
+static int env_overridden(const char *entry, const struct job *job,
+			  int switch_user)
+{
+	size_t n = strcspn(entry, "=");
+	if (!strncmp(entry, "TRAINFS_", 8))
+		return 1;
+	if (switch_user && ((n == 4 && !strncmp(entry, "HOME", 4)) ||
+			    (n == 4 && !strncmp(entry, "USER", 4)) ||
+			    (n == 7 && !strncmp(entry, "LOGNAME", 7))))
+		return 1;
+	for (size_t i = 0; i < job->spec.nenv; i++)
+		if (strlen(job->spec.env[i].name) == n &&
+		    !strncmp(entry, job->spec.env[i].name, n))
+			return 1;
+	return 0;
+}
+
+/* The trainer's environment: ours, the owner's identity, TRAINFS_*, env.*. */
+static char **trainer_env(struct jobs *j, struct job *job)
+{
+	size_t n = 0, k = 0;
+	char dir[PATH_MAX];
+	int switch_user = getuid() != job->rec.uid;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + job->spec.nenv + 8, sizeof *env);
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!env_overridden(environ[i], job, switch_user))
+			env[k++] = strdup(environ[i]);
+	if (switch_user) {
+		struct passwd *pw = getpwuid(job->rec.uid);
+		const char *home = pw ? pw->pw_dir : "/";
+		if (asprintf(&env[k++], "HOME=%s", home) < 0)
+			env[k - 1] = NULL;
+		if (pw && asprintf(&env[k++], "USER=%s", pw->pw_name) < 0)
+			env[k - 1] = NULL;
+		if (pw && asprintf(&env[k++], "LOGNAME=%s", pw->pw_name) < 0)
+			env[k - 1] = NULL;
+	}
+	jobs_path(j, job, "", dir, sizeof dir);
+	if (asprintf(&env[k++], "TRAINFS_JOB=%s", job->rec.name) < 0 ||
+	    asprintf(&env[k++], "TRAINFS_OUTPUT=%s/output", dir) < 0 ||
+	    asprintf(&env[k++], "TRAINFS_METRICS=%s/metrics.txt", dir) < 0 ||
+	    asprintf(&env[k++], "TRAINFS_STOP_FILE=%s/stop", dir) < 0)
+		env[k - 1] = NULL;
+	for (size_t i = 0; i < job->spec.nenv; i++)
+		if (asprintf(&env[k++], "%s=%s", job->spec.env[i].name,
+			     job->spec.env[i].value) < 0)
+			env[k - 1] = NULL;
+	/* A failed strdup/asprintf left a hole: refuse rather than run half. */
+	for (size_t i = 0; i < k; i++)
+		if (!env[i]) {
+			for (size_t m = 0; m < k; m++)
+				free(env[m]);
+			free(env);
+			return NULL;
+		}
+	env[k] = NULL;
+	return env;
+}
+
+static void launch(struct jobs *j, struct job *job)
+{
+	char dir[PATH_MAX], work[PATH_MAX], log[PATH_MAX], f[PATH_MAX];
+	char **env = NULL;
+	int rc, fd;
+	pid_t pid;
+	const char *stale[] = { "stop", "exit", "trainer" };
+
+	if ((rc = jobs_path(j, job, "", dir, sizeof dir)) ||
+	    (rc = jobs_path(j, job, "log", log, sizeof log)) ||
+	    (rc = jobs_path(j, job, "work", work, sizeof work)) ||
+	    (rc = make_owned(j, job, "output", 0)) ||
+	    (rc = make_owned(j, job, "metrics.txt", 1)) ||
+	    (!job->spec.workdir && (rc = make_owned(j, job, "work", 0))))
+		goto fail;
+	for (size_t i = 0; i < sizeof stale / sizeof *stale; i++)
+		if (!jobs_path(j, job, stale[i], f, sizeof f))
+			unlink(f);
+	if (!(env = trainer_env(j, job))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	struct exec_launch l = {
+		.job_dir = dir,
+		.command = job->spec.command,
+		.workdir = job->spec.workdir ? job->spec.workdir : work,
+		.log = log,
+		.uid = job->rec.uid,
+		.gid = job->rec.gid,
+		.stop_signal = job->spec.stop_signal,
+		.grace = job->spec.grace,
+		.env = env,
+	};
+	if ((rc = exec_launch(j->self_exe, &l, &fd, &pid)))
+		goto fail;
+	job->shim_fd = fd;
+	job->shim_pid = pid;
+	set_busy(j, job, 1);
+	if ((rc = open_metrics(j, job)))
+		fprintf(stderr, "trainfs: error: job '%s': cannot read its "
+			"metrics: %s\n", job->rec.name, strerror(-rc));
+	job->rec.started_ns = job_now_ns();
+	job_set_state(j, job, ST_RUNNING, "started", NULL);
+	job_touch(j, job, VIEW_BIT(VIEW_LOG));
+	goto out;
+fail:
+	fail(j, job, "cannot start the trainer: %s", strerror(-rc));
+out:
+	for (size_t i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+}
+
+/* Launches queued jobs, oldest first, while slots are free. */
+static void schedule(struct jobs *j)
+{
+	size_t running = 0;
+	for (size_t i = 0; i < j->n; i++)
+		if (state_has_trainer(j->list[i]->rec.state))
+			running++;
+	for (size_t i = 0; i < j->n; i++) {
+		if (j->cfg.max_running > 0 && running >= (size_t)j->cfg.max_running)
+			break;
+		if (j->list[i]->rec.state == ST_QUEUED) {
+			launch(j, j->list[i]);
+			running++;
+		}
+	}
+}
+
+/*
+ * After a restart: find the shims of jobs that were running, stopping or
+ * being cancelled, and redo packing that was cut short.
+ */
+static void recover(struct jobs *j)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX];
+	for (size_t i = 0; i < j->n; i++) {
+		struct job *job = j->list[i];
+		int st = job->rec.state, fd;
+		if (st == ST_PACKAGING) {
+			if (!weights_tmp_path(j, job, tmp, sizeof tmp))
+				unlink(tmp);
+			int rc = spawn_packer(j, job);
+			if (rc)
+				fail(j, job, "packaging: %s", strerror(-rc));
+			continue;
+		}
+		if (!state_has_trainer(st) && st != ST_CANCELLED)
+			continue;
+		if (jobs_path(j, job, "", dir, sizeof dir))
+			continue;
+		if (exec_attach(dir, &fd) == 0) {
+			job->shim_fd = fd;
+			set_busy(j, job, 1);
+			if (state_has_trainer(st))
+				open_metrics(j, job);
+			/* The verb may not have reached it before we died. */
+			if (st == ST_STOPPING)
+				supervisor_signal(j, job, "stop");
+			else if (st == ST_CANCELLED)
+				supervisor_signal(j, job, "cancel");
+			continue;
+		}
+		if (st == ST_CANCELLED) {
+			delete_output(j, job);
+			continue;
+		}
+		open_metrics(j, job);
+		trainer_ended(j, job);
+	}
+}
+
+static void reap(struct jobs *j, struct job *job)
+{
+	int status;
+	if (job->shim_pid > 0 && waitpid(job->shim_pid, &status, WNOHANG) != 0)
+		job->shim_pid = 0;
+	if (job->packer_pid > 0 &&
+	    waitpid(job->packer_pid, &status, WNOHANG) == job->packer_pid)
+		packing_ended(j, job, status);
+}
+
+/* Reads a shim's socket; returns 1 when the shim has said "exit" or gone. */
+static int shim_done(struct job *job)
+{
+	char buf[256];
+	ssize_t n = read(job->shim_fd, buf, sizeof buf);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	return n <= 0 || memmem(buf, n, "exit", 4) != NULL;
+}
+
+void *supervisor_main(void *arg)
+{
+	struct jobs *j = arg;
+	struct pollfd *p = NULL;
+	int64_t *ids = NULL;
+	size_t cap = 0;
+
+	jobs_lock(j);
+	recover(j);
+	while (!j->quit) {
+		size_t n = 1;
+		int active = 0;
+		schedule(j);
+		if (cap < 1 + 2 * j->n) {
+			cap = 2 * (1 + 2 * j->n);
+			free(p);
+			free(ids);
+			p = calloc(cap, sizeof *p);
+			ids = calloc(cap, sizeof *ids);
+			if (!p || !ids) {
+				fprintf(stderr, "trainfs: error: supervisor: "
+					"out of memory\n");
+				break;
+			}
+		}
+		p[0] = (struct pollfd){ .fd = j->wake[0], .events = POLLIN };
+		for (size_t i = 0; i < j->n; i++) {
+			struct job *job = j->list[i];
+			if (job->shim_fd >= 0) {
+				ids[n] = job->rec.id;
+				p[n++] = (struct pollfd){ .fd = job->shim_fd,
+							  .events = POLLIN };
+			}
+			if (job->packer_fd >= 0) {
+				ids[n] = job->rec.id;
+				p[n++] = (struct pollfd){ .fd = job->packer_fd,
+							  .events = POLLIN };
+			}
+			if (job->metrics_fd >= 0 || job->packer_pid > 0 ||
+			    job->shim_pid > 0)
+				active = 1;
+		}
+		jobs_unlock(j);
+		int ready = poll(p, n, active ? METRICS_POLL_MS : 1000);
+		jobs_lock(j);
+		if (ready > 0 && (p[0].revents & POLLIN)) {
+			char buf[256];
+			while (read(j->wake[0], buf, sizeof buf) > 0)
+				;
+		}
+		for (size_t i = 1; ready > 0 && i < n; i++) {
+			if (!p[i].revents)
+				continue;
+			struct job *job = jobs_find(j, ids[i]);
+			if (!job)
+				continue;
+			if (p[i].fd == job->shim_fd && shim_done(job))
+				trainer_ended(j, job);
+			else if (p[i].fd == job->packer_fd)
+				read_packer(j, job);
+		}
+		for (size_t i = 0; i < j->n; i++) {
+			struct job *job = j->list[i];
+			if (job->metrics_fd >= 0)
+				ingest_metrics(j, job, 0);
+			reap(j, job);
+		}
+	}
+	jobs_unlock(j);
+	free(p);
+	free(ids);
+	return NULL;
+}

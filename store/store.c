@@ -1,0 +1,573 @@
+/*
+ * store: SQLite schema, queries and the job folders beside the database.
+ *
+ * The schema is versioned with PRAGMA user_version; store_open() brings an
+ * older database up to date in one transaction.  WAL mode with
+ * synchronous=NORMAL: a commit survives a crash of trainfs (kill -9); a
+ * power cut may lose the last commits but never corrupts the database.
+ * Statements are prepared once and reused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define SCHEMA_VERSION 1
+
+static const char schema_v1[] =
+	"CREATE TABLE jobs ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" name TEXT NOT NULL UNIQUE,"
+	" uid INTEGER NOT NULL, gid INTEGER NOT NULL,"
+	" state INTEGER NOT NULL,"
+	" spec TEXT,"
+	" created_ns INTEGER NOT NULL DEFAULT 0,"
+	" started_ns INTEGER NOT NULL DEFAULT 0,"
+	" finished_ns INTEGER NOT NULL DEFAULT 0,"
+	" kill_at_ns INTEGER NOT NULL DEFAULT 0,"
+	" reason TEXT, error TEXT, last_refused TEXT, weights TEXT,"
+	" bad_lines INTEGER NOT NULL DEFAULT 0,"
+	" metrics_offset INTEGER NOT NULL DEFAULT 0,"
+	" mtimes BLOB);"
+	"CREATE TABLE events ("
+	" job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" time_ns INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL);"
+	"CREATE INDEX events_job ON events(job_id, seq);"
+	"CREATE TABLE tags ("
+	" job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" tag TEXT NOT NULL, system INTEGER NOT NULL,"
+	" UNIQUE (job_id, tag));"
+	"CREATE TABLE metrics ("
+	" job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+	" seq INTEGER NOT NULL, line TEXT NOT NULL,"
+	" PRIMARY KEY (job_id, seq)) WITHOUT ROWID;";
+
+enum {
+	Q_INSERT_JOB,
+	Q_PUT_JOB,
+	Q_DELETE_JOB,
+	Q_PUT_EVENT,
+	Q_PUT_TAG,
+	Q_CLEAR_USER_TAGS,
+	Q_PUT_METRIC,
+	Q_COUNT
+};
+
+static const char *const queries[Q_COUNT] = {
+	[Q_INSERT_JOB] = "INSERT INTO jobs (name, uid, gid, state, created_ns)"
+			 " VALUES (?, ?, ?, ?, ?)",
+	[Q_PUT_JOB] = "UPDATE jobs SET state=?2, spec=?3, created_ns=?4,"
+		      " started_ns=?5, finished_ns=?6, kill_at_ns=?7,"
+		      " reason=?8, error=?9, last_refused=?10, weights=?11,"
+		      " bad_lines=?12, metrics_offset=?13, mtimes=?14"
+		      " WHERE id=?1",
+	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
+	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
+			" VALUES (?, ?, ?, ?)",
+	[Q_PUT_TAG] = "INSERT OR IGNORE INTO tags (job_id, tag, system)"
+		      " VALUES (?, ?, ?)",
+	[Q_CLEAR_USER_TAGS] = "DELETE FROM tags WHERE job_id=? AND system=0",
+	[Q_PUT_METRIC] = "INSERT OR REPLACE INTO metrics (job_id, seq, line)"
+			 " VALUES (?, ?, ?)",
+};
+
+struct store {
+	sqlite3 *db;
+	char *dir;
+	sqlite3_stmt *q[Q_COUNT];
+};
+
+static int db_error(struct store *s, const char *what)
+{
+	fprintf(stderr, "trainfs: error: store: %s: %s\n", what,
+		sqlite3_errmsg(s->db));
+	return -EIO;
+}
+
+static int exec_sql(struct store *s, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "trainfs: error: store: %s\n",
+			msg ? msg : "unknown error");
+		sqlite3_free(msg);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int migrate(struct store *s)
+{
+	sqlite3_stmt *st;
+	int version = 0, rc;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL))
+		return db_error(s, "reading the schema version");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version == SCHEMA_VERSION)
+		return 0;
+	if (version > SCHEMA_VERSION) {
+		fprintf(stderr,
+			"trainfs: error: store: schema version %d is newer "
+			"than this trainfs (%d)\n",
+			version, SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	if ((rc = exec_sql(s, "BEGIN IMMEDIATE")))
+		return rc;
+	if ((rc = exec_sql(s, schema_v1)) ||
+	    (rc = exec_sql(s, "PRAGMA user_version = 1"))) {
+		exec_sql(s, "ROLLBACK");
+		return rc;
+	}
+	return exec_sql(s, "COMMIT");
+}
+
+int store_open(const char *store_dir, struct store **out)
+{
+	char path[PATH_MAX];
+	int rc;
+	struct store *s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	if (!(s->dir = strdup(store_dir))) {
+		free(s);
+		return -ENOMEM;
+	}
+	if ((rc = mkdir_p(store_dir, 0755)) < 0) {
+		fprintf(stderr, "trainfs: error: cannot create store '%s': %s\n",
+			store_dir, strerror(-rc));
+		goto fail;
+	}
+	if (snprintf(path, sizeof path, "%s/jobs", store_dir) >=
+	    (int)sizeof path) {
+		rc = -ENAMETOOLONG;
+		goto fail;
+	}
+	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		rc = -errno;
+		fprintf(stderr, "trainfs: error: cannot create '%s': %s\n",
+			path, strerror(errno));
+		goto fail;
+	}
+	snprintf(path, sizeof path, "%s/trainfs.db", store_dir);
+	if (sqlite3_open_v2(path, &s->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				    SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		rc = db_error(s, "opening the database");
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	if ((rc = exec_sql(s, "PRAGMA journal_mode=WAL;"
+			      "PRAGMA synchronous=NORMAL;"
+			      "PRAGMA foreign_keys=ON;")) ||
+	    (rc = migrate(s)))
+		goto fail;
+	for (int i = 0; i < Q_COUNT; i++)
+		if (sqlite3_prepare_v3(s->db, queries[i], -1,
+				       SQLITE_PREPARE_PERSISTENT, &s->q[i],
+				       NULL) != SQLITE_OK) {
+			rc = db_error(s, "preparing a query");
+			goto fail;
+		}
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return rc;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(s->q[i]);
+	sqlite3_close(s->db);
+	free(s->dir);
+	free(s);
+}
+
+const char *store_dir(struct store *s)
+{
+	return s->dir;
+}
+
+int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
+		   size_t len)
+{
+	int n = snprintf(buf, len, "%s/jobs/%lld%s%s", s->dir, (long long)id,
+			 *rel ? "/" : "", rel);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int store_begin(struct store *s)
+{
+	return exec_sql(s, "BEGIN IMMEDIATE");
+}
+
+int store_commit(struct store *s)
+{
+	return exec_sql(s, "COMMIT");
+}
+
+void store_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		exec_sql(s, "ROLLBACK");
+}
+
+/* Runs a prepared statement to completion and resets it. */
+static int run(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	int ret = rc == SQLITE_DONE ? 0 : db_error(s, what);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return ret;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC)
+		 : sqlite3_bind_null(st, i);
+}
+
+int store_create_job(struct store *s, struct job_record *rec)
+{
+	char path[PATH_MAX];
+	sqlite3_stmt *st = s->q[Q_INSERT_JOB];
+	int rc;
+	if (sqlite3_bind_text(st, 1, rec->name, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_int64(st, 2, rec->uid) ||
+	    sqlite3_bind_int64(st, 3, rec->gid) ||
+	    sqlite3_bind_int(st, 4, rec->state) ||
+	    sqlite3_bind_int64(st, 5, rec->created_ns))
+		return db_error(s, "binding a new job");
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_CONSTRAINT)
+		return -EEXIST;
+	if (rc != SQLITE_DONE)
+		return db_error(s, "creating a job");
+	rec->id = sqlite3_last_insert_rowid(s->db);
+	if ((rc = store_job_path(s, rec->id, "", path, sizeof path)))
+		return rc;
+	/* A folder left by a crash between mkdir and commit is reused. */
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int store_delete_job(struct store *s, int64_t id)
+{
+	char name[32];
+	char path[PATH_MAX];
+	int rc, dirfd;
+	sqlite3_stmt *st = s->q[Q_DELETE_JOB];
+	if (sqlite3_bind_int64(st, 1, id))
+		return db_error(s, "binding a job id");
+	if ((rc = run(s, st, "deleting a job")))
+		return rc;
+	snprintf(path, sizeof path, "%s/jobs", s->dir);
+	snprintf(name, sizeof name, "%lld", (long long)id);
+	if ((dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	rc = store_remove_tree(dirfd, name);
+	close(dirfd);
+	return rc;
+}
+
+int store_put_job(struct store *s, const struct job_record *r)
+{
+	sqlite3_stmt *st = s->q[Q_PUT_JOB];
+	if (sqlite3_bind_int64(st, 1, r->id) ||
+	    sqlite3_bind_int(st, 2, r->state) || bind_text(st, 3, r->spec) ||
+	    sqlite3_bind_int64(st, 4, r->created_ns) ||
+	    sqlite3_bind_int64(st, 5, r->started_ns) ||
+	    sqlite3_bind_int64(st, 6, r->finished_ns) ||
+	    sqlite3_bind_int64(st, 7, r->kill_at_ns) ||
+	    bind_text(st, 8, r->reason) || bind_text(st, 9, r->error) ||
+	    bind_text(st, 10, r->last_refused) ||
+	    bind_text(st, 11, r->weights) ||
+	    sqlite3_bind_int64(st, 12, r->bad_lines) ||
+	    sqlite3_bind_int64(st, 13, r->metrics_offset) ||
+	    sqlite3_bind_blob(st, 14, r->mtime_ns, sizeof r->mtime_ns,
+			      SQLITE_STATIC))
+		return db_error(s, "binding a job");
+	return run(s, st, "writing a job");
+}
+
+int store_put_event(struct store *s, int64_t id, int64_t time_ns,
+		    const char *state, const char *reason)
+{
+	sqlite3_stmt *st = s->q[Q_PUT_EVENT];
+	if (sqlite3_bind_int64(st, 1, id) ||
+	    sqlite3_bind_int64(st, 2, time_ns) || bind_text(st, 3, state) ||
+	    bind_text(st, 4, reason))
+		return db_error(s, "binding an event");
+	return run(s, st, "writing an event");
+}
+
+int store_put_tag(struct store *s, int64_t id, const char *tag, int system)
+{
+	sqlite3_stmt *st = s->q[Q_PUT_TAG];
+	if (sqlite3_bind_int64(st, 1, id) || bind_text(st, 2, tag) ||
+	    sqlite3_bind_int(st, 3, system))
+		return db_error(s, "binding a tag");
+	return run(s, st, "writing a tag");
+}
+
+int store_clear_user_tags(struct store *s, int64_t id)
+{
+	sqlite3_stmt *st = s->q[Q_CLEAR_USER_TAGS];
+	if (sqlite3_bind_int64(st, 1, id))
+		return db_error(s, "binding a job id");
+	return run(s, st, "clearing tags");
+}
+
+int store_put_metric(struct store *s, int64_t id, int64_t seq,
+		     const char *line)
+{
+	sqlite3_stmt *st = s->q[Q_PUT_METRIC];
+	if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, seq) ||
+	    bind_text(st, 3, line))
+		return db_error(s, "binding a metrics row");
+	return run(s, st, "writing a metrics row");
+}
+
+static char *column_strdup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? strdup((const char *)t) : NULL;
+}
+
+int store_load_jobs(struct store *s, store_job_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+	int rc = 0, step;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT id, name, uid, gid, state, spec,"
+			       " created_ns, started_ns, finished_ns,"
+			       " kill_at_ns, reason, error, last_refused,"
+			       " weights, bad_lines, metrics_offset, mtimes"
+			       " FROM jobs ORDER BY id",
+			       -1, &st, NULL))
+		return db_error(s, "loading jobs");
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct job_record r = { 0 };
+		r.id = sqlite3_column_int64(st, 0);
+		snprintf(r.name, sizeof r.name, "%s",
+			 (const char *)sqlite3_column_text(st, 1));
+		r.uid = sqlite3_column_int64(st, 2);
+		r.gid = sqlite3_column_int64(st, 3);
+		r.state = sqlite3_column_int(st, 4);
+		r.spec = column_strdup(st, 5);
+		r.created_ns = sqlite3_column_int64(st, 6);
+		r.started_ns = sqlite3_column_int64(st, 7);
+		r.finished_ns = sqlite3_column_int64(st, 8);
+		r.kill_at_ns = sqlite3_column_int64(st, 9);
+		r.reason = column_strdup(st, 10);
+		r.error = column_strdup(st, 11);
+		r.last_refused = column_strdup(st, 12);
+		r.weights = column_strdup(st, 13);
+		r.bad_lines = sqlite3_column_int64(st, 14);
+		r.metrics_offset = sqlite3_column_int64(st, 15);
+		if (sqlite3_column_bytes(st, 16) == sizeof r.mtime_ns)
+			memcpy(r.mtime_ns, sqlite3_column_blob(st, 16),
+			       sizeof r.mtime_ns);
+		if ((rc = fn(arg, &r)))
+			break;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = db_error(s, "loading jobs");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_load_events(struct store *s, store_event_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+	int rc = 0, step;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT job_id, time_ns, state, reason"
+			       " FROM events ORDER BY seq",
+			       -1, &st, NULL))
+		return db_error(s, "loading events");
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = fn(arg, sqlite3_column_int64(st, 0),
+			     sqlite3_column_int64(st, 1),
+			     (const char *)sqlite3_column_text(st, 2),
+			     (const char *)sqlite3_column_text(st, 3))))
+			break;
+	if (!rc && step != SQLITE_DONE)
+		rc = db_error(s, "loading events");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_load_tags(struct store *s, store_tag_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+	int rc = 0, step;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT job_id, tag, system FROM tags"
+			       " ORDER BY seq",
+			       -1, &st, NULL))
+		return db_error(s, "loading tags");
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = fn(arg, sqlite3_column_int64(st, 0),
+			     (const char *)sqlite3_column_text(st, 1),
+			     sqlite3_column_int(st, 2))))
+			break;
+	if (!rc && step != SQLITE_DONE)
+		rc = db_error(s, "loading tags");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_load_metrics(struct store *s, store_metric_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+	int rc = 0, step;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT job_id, line FROM metrics"
+			       " ORDER BY job_id, seq",
+			       -1, &st, NULL))
+		return db_error(s, "loading metrics");
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = fn(arg, sqlite3_column_int64(st, 0),
+			     (const char *)sqlite3_column_text(st, 1))))
+			break;
+	if (!rc && step != SQLITE_DONE)
+		rc = db_error(s, "loading metrics");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void store_record_free(struct job_record *r)
+{
+	free(r->spec);
+	free(r->reason);
+	free(r->error);
+	free(r->last_refused);
+	free(r->weights);
+	r->spec = r->reason = r->error = r->last_refused = r->weights = NULL;
+}
+
+int store_remove_tree(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == ENOTDIR || errno == ELOOP)
+			return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+		return -errno;
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	int rc = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		int r;
+		if (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN)
+			r = store_remove_tree(fd, de->d_name);
+		else
+			r = unlinkat(fd, de->d_name, 0) < 0 ? -errno : 0;
+		if (r && r != -ENOENT && !rc)
+			rc = r;
+	}
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
+		rc = -errno;
+	return rc;
+}
+
+int store_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int store_write_file_atomic(const char *path, const void *buf, size_t len)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	int fd, rc;
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	rc = store_write_all(fd, buf, len);
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+			if (fsync(fd) < 0)
+				rc = -errno;
+			close(fd);
+		}
+	}
+	return rc;
+}

@@ -1,0 +1,103 @@
+/*
+ * store: the SQLite database and the on-disk layout of a trainfs store.
+ *
+ *   STORE/trainfs.db         jobs, events, tags, metrics (WAL mode)
+ *   STORE/jobs/ID/           a job's folder (ID never reused)
+ *       output/  work/       TRAINFS_OUTPUT, default workdir
+ *       metrics.txt  log     TRAINFS_METRICS, the trainer's stdout+stderr
+ *       stop                 TRAINFS_STOP_FILE
+ *       launch shim.sock trainer exit   the executor's files
+ *       weights/NAME.tar     the tarball, renamed in when complete
+ *
+ * The store knows the schema and the paths, nothing of the lifecycle: a job
+ * row is a plain record that jobs/ fills.  Every function returns 0 or a
+ * negative errno (-EIO for an SQLite failure, whose message goes to stderr).
+ * One connection, used under the caller's lock.
+ */
+#ifndef TRAINFS_STORE_H
+#define TRAINFS_STORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define STORE_MTIMES 8
+
+/* One row of the jobs table.  Strings are owned by the record. */
+struct job_record {
+	int64_t id;
+	char name[65];
+	uid_t uid;
+	gid_t gid;
+	int state;
+	char *spec;          /* as written; NULL when never written */
+	int64_t created_ns;
+	int64_t started_ns;  /* 0: not yet */
+	int64_t finished_ns; /* trainer ended; 0: not yet */
+	int64_t kill_at_ns;  /* stopping: when SIGKILL follows */
+	char *reason;        /* stopped-early, converged, completed */
+	char *error;
+	char *last_refused;
+	char *weights;       /* file name in weights/ once ready */
+	int64_t bad_lines;
+	int64_t metrics_offset; /* bytes of metrics.txt already taken in */
+	int64_t mtime_ns[STORE_MTIMES];
+};
+
+struct store;
+
+/* Opens (creating) STORE_DIR and its database; *out owned by the caller. */
+int store_open(const char *store_dir, struct store **out);
+void store_close(struct store *s);
+
+/* The store folder, and the job folder path of ID (static to the store). */
+const char *store_dir(struct store *s);
+/* Writes STORE/jobs/ID/REL (REL may be "") into buf; -ENAMETOOLONG if it does not fit. */
+int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
+		   size_t len);
+
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* Inserts a job row (rec->id is set) and makes its folder. */
+int store_create_job(struct store *s, struct job_record *rec);
+/* Deletes the row, its events, tags and metrics, and its folder. */
+int store_delete_job(struct store *s, int64_t id);
+/* Writes every column of REC. */
+int store_put_job(struct store *s, const struct job_record *rec);
+int store_put_event(struct store *s, int64_t id, int64_t time_ns,
+		    const char *state, const char *reason);
+int store_put_tag(struct store *s, int64_t id, const char *tag, int system);
+int store_clear_user_tags(struct store *s, int64_t id);
+int store_put_metric(struct store *s, int64_t id, int64_t seq,
+		     const char *line);
+
+/* Calls back for each row; a non-zero return from the callback stops and is returned. */
+typedef int (*store_job_fn)(void *arg, struct job_record *rec);
+typedef int (*store_event_fn)(void *arg, int64_t id, int64_t time_ns,
+			      const char *state, const char *reason);
+typedef int (*store_tag_fn)(void *arg, int64_t id, const char *tag,
+			    int system);
+typedef int (*store_metric_fn)(void *arg, int64_t id, const char *line);
+
+/* The callback owns the strings of REC (free with store_record_free). */
+int store_load_jobs(struct store *s, store_job_fn fn, void *arg);
+int store_load_events(struct store *s, store_event_fn fn, void *arg);
+int store_load_tags(struct store *s, store_tag_fn fn, void *arg);
+int store_load_metrics(struct store *s, store_metric_fn fn, void *arg);
+
+void store_record_free(struct job_record *rec);
+
+/*
+ * Removes the folder DIRFD/NAME and everything in it without following
+ * symbolic links.  Returns 0 (also when it did not exist) or -errno.
+ */
+int store_remove_tree(int dirfd, const char *name);
+
+/* write(2) until done or an error; returns 0 or -errno. */
+int store_write_all(int fd, const void *buf, size_t len);
+
+/* Writes PATH atomically (temp, fsync, rename, fsync of the folder). */
+int store_write_file_atomic(const char *path, const void *buf, size_t len);
+
+#endif

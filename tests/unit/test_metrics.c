@@ -1,0 +1,743 @@
+/*
+ * Unit tests of jobs/metrics.c: both line formats and every way a line is
+ * malformed, the bounded line splitter (including megabytes of garbage fed
+ * in odd chunks), the auto-stop policy on recorded sequences in the manner
+ * of Keras' and Lightning's EarlyStopping tests, and number formatting.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs/metrics.h"
+#include "tests/unit/test.h"
+
+static struct metrics_line ml;
+
+/* Parses LEN bytes of LINE into ml; returns metrics_parse_line's result. */
+static int parse_n(const char *line, size_t len)
+{
+	metrics_line_free(&ml);
+	return metrics_parse_line(line, len, &ml);
+}
+
+/* Parses the C string LINE into ml; returns metrics_parse_line's result. */
+static int parse(const char *line)
+{
+	return parse_n(line, strlen(line));
+}
+
+/* Returns whether LINE is malformed and leaves ml zeroed. */
+static int malformed(const char *line)
+{
+	static const struct metrics_line zero;
+	int rc = parse(line);
+
+	if (rc == 0)
+		fprintf(stderr, "parsed, should not have: %s\n", line);
+	return rc == -1 && memcmp(&ml, &zero, sizeof ml) == 0;
+}
+
+/* The value of metric NAME in ml, or -12345 when it is missing. */
+static double value(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ml.n; i++)
+		if (!strcmp(ml.m[i].name, name))
+			return ml.m[i].value;
+	return -12345;
+}
+
+static void test_pairs(void)
+{
+	CHECK(parse("epoch=12 loss=0.31 mAP=0.712") == 0);
+	CHECK(ml.epoch == 12);
+	CHECK(ml.n == 2);
+	if (ml.n == 2) {
+		CHECK_STR(ml.m[0].name, "loss");
+		CHECK(ml.m[0].value == 0.31);
+		CHECK_STR(ml.m[1].name, "mAP");
+		CHECK(ml.m[1].value == 0.712);
+	}
+
+	/* tabs, runs of blanks, surrounding white space, '\r' */
+	CHECK(parse("  loss=1.5\t\tepoch=0 \t acc=-2e-3 \r") == 0);
+	CHECK(ml.epoch == 0 && ml.n == 2);
+	CHECK(value("loss") == 1.5 && value("acc") == -2e-3);
+
+	/* names: anything printable but space , " = */
+	CHECK(parse("epoch=1 val/loss=1 top-1.acc=2 a#b=3 x:y=4 \\=5") == 0);
+	CHECK(ml.n == 5 && value("val/loss") == 1 && value("top-1.acc") == 2);
+	CHECK(value("a#b") == 3 && value("x:y") == 4 && value("\\") == 5);
+
+	/* only the epoch */
+	CHECK(parse("epoch=7") == 0);
+	CHECK(ml.epoch == 7 && ml.n == 0 && ml.m == NULL);
+
+	/* a huge epoch still fits in a long */
+	CHECK(parse("epoch=9223372036854775807") == 0);
+	CHECK(ml.epoch == 9223372036854775807L);
+	CHECK(parse("epoch=007 a=1") == 0);
+	CHECK(ml.epoch == 7);
+}
+
+static void test_numbers(void)
+{
+	CHECK(parse("epoch=1 a=1e-5 b=.5 c=5. d=-0.25 e=1E+3 f=+2 g=0") == 0);
+	CHECK(value("a") == 1e-5 && value("b") == 0.5 && value("c") == 5);
+	CHECK(value("d") == -0.25 && value("e") == 1000 && value("f") == 2);
+	CHECK(value("g") == 0);
+
+	CHECK(parse("epoch=1 a=nan b=NaN c=NAN d=-nan") == 0);
+	CHECK(isnan(value("a")) && isnan(value("b")) && isnan(value("c")));
+	CHECK(isnan(value("d")));
+
+	CHECK(parse("epoch=1 a=inf b=-inf c=+inf d=Infinity e=-Infinity "
+		    "f=INF g=infinity") == 0);
+	CHECK(value("a") == INFINITY && value("b") == -INFINITY);
+	CHECK(value("c") == INFINITY && value("d") == INFINITY);
+	CHECK(value("e") == -INFINITY && value("f") == INFINITY);
+	CHECK(value("g") == INFINITY);
+
+	/* out of range reads as a number, as Python's float() does */
+	CHECK(parse("epoch=1 big=1e999 small=1e-999") == 0);
+	CHECK(value("big") == INFINITY && value("small") == 0);
+}
+
+static void test_json(void)
+{
+	CHECK(parse("{\"epoch\": 12, \"loss\": 0.31, \"mAP\": 0.712}") == 0);
+	CHECK(ml.epoch == 12 && ml.n == 2);
+	if (ml.n == 2) {
+		CHECK_STR(ml.m[0].name, "loss");
+		CHECK(ml.m[0].value == 0.31);
+		CHECK_STR(ml.m[1].name, "mAP");
+		CHECK(ml.m[1].value == 0.712);
+	}
+
+	CHECK(parse("{\"epoch\":3,\"loss\":1}") == 0);
+	CHECK(ml.epoch == 3 && value("loss") == 1);
+	CHECK(parse("  { \"loss\" : -1.5e-3 ,\t\"epoch\" : 0 }  \r") == 0);
+	CHECK(ml.epoch == 0 && value("loss") == -1.5e-3);
+	CHECK(parse("{\"epoch\": 4}") == 0);
+	CHECK(ml.epoch == 4 && ml.n == 0);
+
+	/* what Python's json.dumps writes for float('nan') and friends */
+	CHECK(parse("{\"epoch\": 1, \"a\": NaN, \"b\": Infinity, "
+		    "\"c\": -Infinity}") == 0);
+	CHECK(isnan(value("a")) && value("b") == INFINITY);
+	CHECK(value("c") == -INFINITY);
+
+	/* escapes in names */
+	CHECK(parse("{\"epoch\": 1, \"m\\u0041P\": 0.5, \"val\\/loss\": 2, "
+		    "\"a\\\\b\": 3, \"\\u0078\": 4}") == 0);
+	CHECK(value("mAP") == 0.5 && value("val/loss") == 2);
+	CHECK(value("a\\b") == 3 && value("x") == 4);
+	CHECK(parse("{\"\\u0065poch\": 5}") == 0);
+	CHECK(ml.epoch == 5);
+}
+
+static void test_json_malformed(void)
+{
+	CHECK(malformed("{\"epoch\": 1, \"s\": \"0.5\"}"));
+	CHECK(malformed("{\"epoch\": \"1\"}"));
+	CHECK(malformed("{\"epoch\": 1, \"n\": null}"));
+	CHECK(malformed("{\"epoch\": 1, \"t\": true}"));
+	CHECK(malformed("{\"epoch\": 1, \"f\": false}"));
+	CHECK(malformed("{\"epoch\": 1, \"o\": {\"x\": 1}}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\": [1, 2]}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\": []}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\": 1,}"));
+	CHECK(malformed("{\"epoch\": 1 \"a\": 1}"));
+	CHECK(malformed("{\"epoch\" 1}"));
+	CHECK(malformed("{\"epoch\": }"));
+	CHECK(malformed("{\"epoch\": 1"));
+	CHECK(malformed("{\"epoch\": 1}}"));
+	CHECK(malformed("{\"epoch\": 1} x"));
+	CHECK(malformed("{\"epoch\": 1}{\"epoch\": 2}"));
+	CHECK(malformed("{epoch: 1}"));
+	CHECK(malformed("{'epoch': 1}"));
+	CHECK(malformed("{}"));
+	CHECK(malformed("{"));
+	CHECK(malformed("{\"epoch"));
+	CHECK(malformed("{\"epoch\": 1, \"\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\": 2, \"a\": 3}"));
+	CHECK(malformed("{\"epoch\": 1, \"epoch\": 1}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\": 12abc}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\": 1\"x\"}"));
+	CHECK(malformed("[1, 2]"));
+	/* names that decode to characters the rule refuses */
+	CHECK(malformed("{\"epoch\": 1, \"a b\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\\u0020b\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"a,b\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"a=b\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\\\"b\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\\nb\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\\tb\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"\\u00e9\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"\\ud83d\\ude00\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"\\u0000\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"\xc3\xa9\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\tb\": 2}"));
+	/* bad JSON escapes */
+	CHECK(malformed("{\"epoch\": 1, \"a\\x\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\\u00\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\\u00g1\": 2}"));
+	CHECK(malformed("{\"epoch\": 1, \"a\\"));
+	CHECK(malformed("{\"epoch\": 1, \"a\\u12"));
+}
+
+static void test_malformed(void)
+{
+	static const struct metrics_line zero;
+	const char nul[] = "epoch=1 loss=0.5\0 acc=1";
+	const char nul_name[] = "epoch=1 lo\0ss=0.5";
+	char name[200], line[300];
+
+	/* missing, fractional, negative and odd epochs */
+	CHECK(malformed("loss=0.5 mAP=0.7"));
+	CHECK(malformed("epoch=12.5 loss=1"));
+	CHECK(malformed("epoch=12.0 loss=1"));
+	CHECK(malformed("epoch=-1 loss=1"));
+	CHECK(malformed("epoch=+1 loss=1"));
+	CHECK(malformed("epoch=1e3 loss=1"));
+	CHECK(malformed("epoch=nan"));
+	CHECK(malformed("epoch=inf"));
+	CHECK(malformed("epoch="));
+	CHECK(malformed("epoch=0x10"));
+	CHECK(malformed("epoch=99999999999999999999"));
+	CHECK(malformed("{\"epoch\": 12.5}"));
+	CHECK(malformed("{\"epoch\": -1}"));
+	CHECK(malformed("{\"epoch\": NaN}"));
+	CHECK(malformed("{\"loss\": 1}"));
+
+	/* bad numbers */
+	CHECK(malformed("epoch=1 loss=abc"));
+	CHECK(malformed("epoch=1 loss="));
+	CHECK(malformed("epoch=1 loss= 0.5"));
+	CHECK(malformed("epoch=1 loss=1.2.3"));
+	CHECK(malformed("epoch=1 loss=0x10"));
+	CHECK(malformed("epoch=1 loss=1e"));
+	CHECK(malformed("epoch=1 loss=1e+"));
+	CHECK(malformed("epoch=1 loss=--1"));
+	CHECK(malformed("epoch=1 loss=."));
+	CHECK(malformed("epoch=1 loss=-"));
+	CHECK(malformed("epoch=1 loss=0.5,"));
+	CHECK(malformed("epoch=1 loss=nan(123)"));
+	CHECK(malformed("epoch=1 loss=infinit"));
+	CHECK(malformed("epoch=1 loss=nana"));
+	CHECK(malformed("epoch=1 loss=1_000"));
+	CHECK(malformed("epoch=1 loss=\"0.5\""));
+	CHECK(malformed("epoch=1 loss=0.5=1"));
+	CHECK(malformed("epoch=1 loss=null"));
+
+	/* bad tokens and names */
+	CHECK(malformed("epoch=1 loss"));
+	CHECK(malformed("epoch=1 =0.5"));
+	CHECK(malformed("epoch=1 a,b=0.5"));
+	CHECK(malformed("epoch=1 a\"b=0.5"));
+	CHECK(malformed("epoch=1 \xc3\xa9=0.5"));
+	CHECK(malformed("epoch=1 a\x01=0.5"));
+	CHECK(malformed("epoch=1 loss=1 loss=2"));
+	CHECK(malformed("epoch=1 epoch=2"));
+	CHECK(malformed("Epoch=1"));
+	CHECK(malformed("epoch 1"));
+	CHECK(malformed("epoch=1, loss=2"));
+	CHECK(malformed("epoch=1\nloss=2"));
+	CHECK(malformed("Epoch 1/10 - loss: 0.31"));
+
+	memset(name, 'n', 128);
+	name[128] = '\0';
+	snprintf(line, sizeof line, "epoch=1 %s=1", name);
+	CHECK(parse(line) == 0 && ml.n == 1 && strlen(ml.m[0].name) == 128);
+	snprintf(line, sizeof line, "{\"epoch\": 1, \"%s\": 1}", name);
+	CHECK(parse(line) == 0 && ml.n == 1 && strlen(ml.m[0].name) == 128);
+	memset(name, 'n', 129);
+	name[129] = '\0';
+	snprintf(line, sizeof line, "epoch=1 %s=1", name);
+	CHECK(malformed(line));
+	snprintf(line, sizeof line, "{\"epoch\": 1, \"%s\": 1}", name);
+	CHECK(malformed(line));
+
+	/* blank lines */
+	CHECK(malformed(""));
+	CHECK(malformed("   \t \r"));
+	CHECK(parse_n(NULL, 0) == -1);
+
+	/* NUL bytes */
+	CHECK(parse_n(nul, sizeof nul - 1) == -1);
+	CHECK(memcmp(&ml, &zero, sizeof ml) == 0);
+	CHECK(parse_n(nul_name, sizeof nul_name - 1) == -1);
+	CHECK(parse_n("\0", 1) == -1);
+	/* but a line need not be NUL-terminated: only LEN bytes count */
+	CHECK(parse_n(nul, 16) == 0);
+	CHECK(ml.epoch == 1 && ml.n == 1 && value("loss") == 0.5);
+	CHECK(parse_n("epoch=12 loss=3.25e7", 17) == 0);
+	CHECK(ml.epoch == 12 && value("loss") == 3.2);
+	metrics_line_free(&ml);
+	metrics_line_free(&ml);
+	CHECK(ml.m == NULL && ml.n == 0);
+}
+
+static void test_long_lines(void)
+{
+	size_t cap = METRICS_LINE_MAX + 64, len = 0, i;
+	char *line = malloc(cap);
+
+	CHECK(line != NULL);
+	if (!line)
+		return;
+	/* thousands of distinct names fit in one line */
+	len = (size_t)snprintf(line, cap, "epoch=3");
+	for (i = 0; len + 16 < METRICS_LINE_MAX; i++)
+		len += (size_t)snprintf(line + len, cap - len, " m%zu=%zu", i, i);
+	CHECK(parse_n(line, len) == 0);
+	CHECK(ml.n == i && ml.epoch == 3);
+	CHECK(value("m4321") == 4321);
+	/* and a repeat among them is found */
+	len += (size_t)snprintf(line + len, cap - len, " m17=1");
+	CHECK(len <= METRICS_LINE_MAX);
+	CHECK(parse_n(line, len) == -1);
+
+	/* exactly METRICS_LINE_MAX bytes is allowed, one more is not */
+	memset(line, ' ', cap);
+	memcpy(line, "epoch=1", 7);
+	memcpy(line + METRICS_LINE_MAX - 3, "a=1", 3);
+	CHECK(parse_n(line, METRICS_LINE_MAX) == 0);
+	CHECK(ml.n == 1 && value("a") == 1);
+	line[METRICS_LINE_MAX] = '2';
+	CHECK(parse_n(line, METRICS_LINE_MAX + 1) == -1);
+	free(line);
+}
+
+struct collected {
+	size_t lines, overlong, empty, parsed, bad;
+	char last[64];
+};
+
+static void collect(void *arg, const char *line, size_t len, int overlong)
+{
+	struct collected *c = arg;
+	struct metrics_line l;
+
+	c->lines++;
+	if (overlong) {
+		c->overlong++;
+		if (line != NULL || len != 0)
+			c->bad += 1000000;
+		return;
+	}
+	if (len == 0)
+		c->empty++;
+	if (line[len] != '\0')
+		c->bad += 1000000;
+	snprintf(c->last, sizeof c->last, "%.*s", (int)len, line);
+	if (metrics_parse_line(line, len, &l) == 0) {
+		c->parsed++;
+		metrics_line_free(&l);
+	} else {
+		c->bad++;
+	}
+}
+
+static void test_splitter(void)
+{
+	static struct line_splitter s;
+	const char *text = "epoch=1 a=1\n\nepoch=2 a=2\r\n{\"epoch\": 3}\nxx\n"
+			   "epoch=4";
+	struct collected c;
+	size_t i, n = strlen(text);
+
+	/* all at once: the last line waits for its newline */
+	memset(&c, 0, sizeof c);
+	memset(&s, 0, sizeof s);
+	line_splitter_feed(&s, text, n, collect, &c);
+	CHECK(c.lines == 5 && c.empty == 1 && c.parsed == 3 && c.bad == 2);
+	CHECK_STR(c.last, "xx");
+	CHECK(s.len == 7);
+	line_splitter_feed(&s, "\n", 1, collect, &c);
+	CHECK(c.lines == 6 && c.parsed == 4);
+	CHECK_STR(c.last, "epoch=4");
+
+	/* a byte at a time gives the same lines */
+	memset(&c, 0, sizeof c);
+	memset(&s, 0, sizeof s);
+	for (i = 0; i < n; i++)
+		line_splitter_feed(&s, text + i, 1, collect, &c);
+	line_splitter_feed(&s, "\n", 1, collect, &c);
+	CHECK(c.lines == 6 && c.empty == 1 && c.parsed == 4 && c.bad == 2);
+
+	/* nothing fed, nothing called */
+	memset(&c, 0, sizeof c);
+	line_splitter_feed(&s, "", 0, collect, &c);
+	CHECK(c.lines == 0);
+}
+
+static void test_splitter_overlong(void)
+{
+	static struct line_splitter s;
+	size_t big = 3 * METRICS_LINE_MAX, i;
+	char *data = malloc(big);
+	struct collected c;
+
+	CHECK(data != NULL);
+	if (!data)
+		return;
+	memset(&c, 0, sizeof c);
+	memset(&s, 0, sizeof s);
+
+	/* exactly METRICS_LINE_MAX bytes: a line */
+	memset(data, 'x', METRICS_LINE_MAX);
+	line_splitter_feed(&s, data, METRICS_LINE_MAX, collect, &c);
+	line_splitter_feed(&s, "\n", 1, collect, &c);
+	CHECK(c.lines == 1 && c.overlong == 0);
+
+	/* one byte more: overlong, reported once, at its newline */
+	line_splitter_feed(&s, data, METRICS_LINE_MAX, collect, &c);
+	line_splitter_feed(&s, "y", 1, collect, &c);
+	CHECK(c.lines == 1 && s.overlong == 1 && s.len == 0);
+	line_splitter_feed(&s, data, big, collect, &c); /* still going */
+	CHECK(c.lines == 1);
+	line_splitter_feed(&s, "z\nepoch=9 a=1\n", 14, collect, &c);
+	CHECK(c.lines == 3 && c.overlong == 1 && c.parsed == 1);
+	CHECK_STR(c.last, "epoch=9 a=1");
+
+	/* an overlong line in one chunk, followed by a good one */
+	memset(&c, 0, sizeof c);
+	memset(data, 'q', big);
+	data[big - 13] = '\n';
+	memcpy(data + big - 12, "epoch=5 b=2\n", 12);
+	line_splitter_feed(&s, data, big, collect, &c);
+	CHECK(c.lines == 2 && c.overlong == 1 && c.parsed == 1);
+
+	/* overlong lines fed in small chunks never grow the buffer */
+	memset(&c, 0, sizeof c);
+	memset(data, 'r', big);
+	for (i = 0; i < big; i += 1000) {
+		line_splitter_feed(&s, data + i, big - i < 1000 ? big - i : 1000,
+				   collect, &c);
+		CHECK(s.len <= METRICS_LINE_MAX);
+	}
+	line_splitter_feed(&s, "\n", 1, collect, &c);
+	CHECK(c.lines == 1 && c.overlong == 1);
+	free(data);
+}
+
+/* Megabytes of random bytes in random chunks: every line counted, no crash. */
+static void test_splitter_garbage(void)
+{
+	static const char good[] = "\nepoch=1 a=nan\n{\"epoch\": 2, \"a\": 1}\n";
+	static struct line_splitter s;
+	size_t size = 4 << 20, i, pos, newlines = 0, want_over = 0, run = 0;
+	size_t goods = 0;
+	uint64_t x = 0x243f6a8885a308d3ull;
+	char *data = malloc(size);
+	struct collected c;
+
+	CHECK(data != NULL);
+	if (!data)
+		return;
+	for (i = 0; i < size; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		data[i] = (char)(x >> 32);
+		/* a stretch with no newline, to make overlong lines */
+		if (i >= (1 << 20) && i < (1 << 20) + 200000) {
+			if (data[i] == '\n')
+				data[i] = 'A';
+			continue;
+		}
+		/* and good lines among the garbage */
+		if (i % 4096 < sizeof good - 1) {
+			data[i] = good[i % 4096];
+			goods += i % 4096 == 0;
+		}
+	}
+	for (i = 0; i < size; i++) {
+		if (data[i] == '\n') {
+			newlines++;
+			if (run > METRICS_LINE_MAX)
+				want_over++;
+			run = 0;
+		} else {
+			run++;
+		}
+	}
+	CHECK(want_over >= 1);
+
+	memset(&c, 0, sizeof c);
+	memset(&s, 0, sizeof s);
+	for (pos = 0; pos < size;) {
+		size_t n;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		n = x % 100000;
+		if (n > size - pos)
+			n = size - pos;
+		line_splitter_feed(&s, data + pos, n, collect, &c);
+		pos += n;
+	}
+	CHECK(c.lines == newlines);
+	CHECK(c.overlong == want_over);
+	CHECK(c.bad < 1000000); /* no NULL line, every line NUL-terminated */
+	CHECK(c.parsed + c.bad == c.lines - c.overlong);
+	CHECK(c.parsed >= 2 * goods);
+	free(data);
+}
+
+/* Observes VALUES from epoch 0; returns the epoch it stopped at, or -1. */
+static long run_policy(struct autostop *a, const double *values, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (autostop_observe(a, (long)i, values[i]))
+			return (long)i;
+	return -1;
+}
+
+static void test_autostop_lightning(void)
+{
+	/* Lightning's test_early_stopping_patience cases, mode min */
+	static const double a[] = { 6, 5, 5, 5, 5, 5 };
+	static const double b[] = { 6, 5, 4, 4, 3, 3 };
+	static const double c[] = { 6, 5, 6, 5, 5, 5 };
+	/* Keras' test_EarlyStopping_patience: losses, patience 2 */
+	static const double k[] = { 0.0860, 0.1096, 0.1040, 0.1019 };
+	struct autostop s;
+
+	autostop_init(&s, 1, 0, 3);
+	CHECK(run_policy(&s, a, 6) == 4);
+	CHECK(s.best == 5 && s.best_epoch == 1 && s.waited == 3);
+	autostop_init(&s, 1, 0, 1);
+	CHECK(run_policy(&s, b, 6) == 3);
+	CHECK(s.best == 4 && s.best_epoch == 2);
+	autostop_init(&s, 1, 0, 3);
+	CHECK(run_policy(&s, c, 6) == 4);
+	autostop_init(&s, 1, 0, 2);
+	CHECK(run_policy(&s, k, 4) == 2);
+	CHECK(s.best == 0.0860 && s.best_epoch == 0);
+	/* the same patience never stops a run that keeps improving */
+	autostop_init(&s, 1, 0, 2);
+	CHECK(run_policy(&s, (const double[]){ 5, 4, 3, 2, 1, 0 }, 6) == -1);
+	CHECK(s.waited == 0 && s.best == 0 && s.best_epoch == 5);
+}
+
+static void test_autostop_max_and_ties(void)
+{
+	struct autostop s;
+
+	autostop_init(&s, 0, 0, 3);
+	CHECK(s.have_best == 0 && s.waited == 0);
+	CHECK(autostop_observe(&s, 1, 0.1) == 0);
+	CHECK(s.have_best && s.best == 0.1 && s.best_epoch == 1);
+	CHECK(autostop_observe(&s, 2, 0.2) == 0);
+	CHECK(s.best == 0.2 && s.waited == 0);
+	CHECK(autostop_observe(&s, 3, 0.2) == 0); /* a tie never improves */
+	CHECK(s.waited == 1 && s.best_epoch == 2);
+	CHECK(autostop_observe(&s, 4, 0.15) == 0); /* worse, in max mode */
+	CHECK(s.waited == 2);
+	CHECK(autostop_observe(&s, 5, 0.2) == 1);
+	CHECK(s.waited == 3 && s.best == 0.2 && s.best_epoch == 2);
+	/* it keeps saying stop */
+	CHECK(autostop_observe(&s, 6, 0.1) == 1);
+
+	/* an improvement resets the count */
+	autostop_init(&s, 0, 0, 2);
+	CHECK(autostop_observe(&s, 0, 1) == 0);
+	CHECK(autostop_observe(&s, 1, 1) == 0);
+	CHECK(autostop_observe(&s, 2, 2) == 0);
+	CHECK(s.waited == 0);
+	CHECK(autostop_observe(&s, 3, 2) == 0);
+	CHECK(autostop_observe(&s, 4, 1.5) == 1);
+
+	/* the first value always improves, however low */
+	autostop_init(&s, 0, 0, 1);
+	CHECK(autostop_observe(&s, 0, -1e308) == 0);
+	CHECK(s.have_best && s.best == -1e308);
+	autostop_init(&s, 1, 0, 1);
+	CHECK(autostop_observe(&s, 0, 1e308) == 0);
+	CHECK(s.have_best && s.best == 1e308);
+}
+
+static void test_autostop_min_delta(void)
+{
+	struct autostop s;
+
+	/* max: best 0.5, min_delta 0.1: 0.6 is a tie, 0.6000001 is better */
+	autostop_init(&s, 0, 0.1, 10);
+	CHECK(autostop_observe(&s, 0, 0.5) == 0);
+	CHECK(autostop_observe(&s, 1, 0.6) == 0);
+	CHECK(s.best == 0.5 && s.waited == 1);
+	CHECK(autostop_observe(&s, 2, 0.55) == 0);
+	CHECK(s.best == 0.5 && s.waited == 2);
+	CHECK(autostop_observe(&s, 3, 0.6000001) == 0);
+	CHECK(s.best == 0.6000001 && s.best_epoch == 3 && s.waited == 0);
+
+	/* min: best 0.5, min_delta 0.1: 0.4 is a tie, 0.3999999 is better */
+	autostop_init(&s, 1, 0.1, 10);
+	CHECK(autostop_observe(&s, 0, 0.5) == 0);
+	CHECK(autostop_observe(&s, 1, 0.4) == 0);
+	CHECK(s.best == 0.5 && s.waited == 1);
+	CHECK(autostop_observe(&s, 2, 0.45) == 0);
+	CHECK(s.waited == 2);
+	CHECK(autostop_observe(&s, 3, 0.6) == 0); /* worse, in min mode */
+	CHECK(s.waited == 3 && s.best == 0.5);
+	CHECK(autostop_observe(&s, 4, 0.3999999) == 0);
+	CHECK(s.best == 0.3999999 && s.waited == 0);
+
+	/* small gains that never add up to min_delta run out the patience */
+	autostop_init(&s, 0, 0.01, 3);
+	CHECK(run_policy(&s,
+			 (const double[]){ 0.70, 0.705, 0.709, 0.7099, 0.71 },
+			 5) == 3);
+	CHECK(s.best == 0.70);
+}
+
+static void test_autostop_nan_inf(void)
+{
+	struct autostop s;
+
+	/* NaN first: no best yet, but a waited epoch; then a value improves */
+	autostop_init(&s, 0, 0, 3);
+	CHECK(autostop_observe(&s, 0, NAN) == 0);
+	CHECK(s.have_best == 0 && s.waited == 1);
+	CHECK(autostop_observe(&s, 1, 0.3) == 0);
+	CHECK(s.have_best && s.best == 0.3 && s.waited == 0);
+	/* NaN and inf in the middle count toward patience */
+	CHECK(autostop_observe(&s, 2, NAN) == 0);
+	CHECK(autostop_observe(&s, 3, INFINITY) == 0);
+	CHECK(s.best == 0.3 && s.best_epoch == 1);
+	CHECK(autostop_observe(&s, 4, NAN) == 1);
+
+	/* -inf in min mode is not an improvement either */
+	autostop_init(&s, 1, 0, 2);
+	CHECK(autostop_observe(&s, 0, 1) == 0);
+	CHECK(autostop_observe(&s, 1, -INFINITY) == 0);
+	CHECK(autostop_observe(&s, 2, -INFINITY) == 1);
+	CHECK(s.best == 1);
+
+	/* a run of NaN alone stops after patience epochs */
+	autostop_init(&s, 1, 0, 2);
+	CHECK(autostop_observe(&s, 0, NAN) == 0);
+	CHECK(autostop_observe(&s, 1, NAN) == 1);
+	CHECK(s.have_best == 0);
+}
+
+static void test_autostop_patience_zero(void)
+{
+	struct autostop s;
+	long i;
+
+	autostop_init(&s, 0, 0, 0);
+	CHECK(autostop_observe(&s, 0, 1) == 0);
+	for (i = 1; i < 1000; i++)
+		CHECK(autostop_observe(&s, i, i % 2 ? NAN : 0.5) == 0);
+	CHECK(s.waited == 999 && s.best == 1 && s.best_epoch == 0);
+}
+
+static const char *fmt(double v)
+{
+	static char buf[64];
+
+	return metrics_format_number(v, buf, sizeof buf);
+}
+
+/*
+ * The definition, by brute force: of %.1g .. %.17g, the shortest text that
+ * reads back as V; on a tie, one without an exponent, else the first.
+ */
+static void shortest(double v, char out[64])
+{
+	char text[64];
+	int prec;
+
+	out[0] = '\0';
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(text, sizeof text, "%.*g", prec, v);
+		if (strtod(text, NULL) != v)
+			continue;
+		if (!out[0] || strlen(text) < strlen(out) ||
+		    (strlen(text) == strlen(out) && strchr(out, 'e') &&
+		     !strchr(text, 'e')))
+			strcpy(out, text);
+	}
+}
+
+static void test_format(void)
+{
+	char small[4];
+	uint64_t x = 0x13198a2e03707344ull;
+	int i, same = 1;
+
+	CHECK_STR(fmt(0.712), "0.712");
+	CHECK_STR(fmt(1e-05), "1e-05");
+	CHECK_STR(fmt(0.1 + 0.2), "0.30000000000000004");
+	CHECK_STR(fmt(0.31), "0.31");
+	CHECK_STR(fmt(1.0 / 3), "0.3333333333333333");
+	CHECK_STR(fmt(2.0 / 3), "0.6666666666666666");
+	CHECK_STR(fmt(0), "0");
+	CHECK_STR(fmt(-0.0), "-0");
+	CHECK_STR(fmt(1), "1");
+	CHECK_STR(fmt(-2.5), "-2.5");
+	CHECK_STR(fmt(100), "100");
+	CHECK_STR(fmt(10000), "10000");
+	CHECK_STR(fmt(123456789), "123456789");
+	CHECK_STR(fmt(1e6), "1e+06");
+	CHECK_STR(fmt(1e22), "1e+22");
+	CHECK_STR(fmt(0.0001), "0.0001");
+	CHECK_STR(fmt(5e-324), "5e-324");
+	CHECK_STR(fmt(DBL_MAX), "1.7976931348623157e+308");
+	CHECK_STR(fmt(NAN), "nan");
+	CHECK_STR(fmt(-NAN), "nan");
+	CHECK_STR(fmt(INFINITY), "inf");
+	CHECK_STR(fmt(-INFINITY), "-inf");
+
+	/* a small buffer truncates, NUL-terminated */
+	CHECK(metrics_format_number(0.712, small, sizeof small) == small);
+	CHECK_STR(small, "0.7");
+
+	/* random doubles: the brute-force answer, which reads back equal */
+	for (i = 0; i < 40000; i++) {
+		char want[64];
+		double v;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (i % 2) {
+			memcpy(&v, &x, sizeof v);
+		} else {
+			/* short decimals, as trainers print them */
+			v = (double)(x % 1000000) *
+			    pow(10, (double)((int)(x >> 40) % 25 - 12));
+			if (x & (1ull << 63))
+				v = -v;
+		}
+		if (!isfinite(v))
+			continue;
+		shortest(v, want);
+		if (strcmp(fmt(v), want) != 0) {
+			fprintf(stderr, "%.17g: '%s' != '%s'\n", v, fmt(v), want);
+			same = 0;
+		}
+		if (strtod(fmt(v), NULL) != v)
+			same = 0;
+	}
+	CHECK(same);
+
+	/* what a trainer prints comes back as printed */
+	CHECK(parse("epoch=1 a=0.712 b=1e-05 c=0.30000000000000004 d=-inf") == 0);
+	CHECK_STR(fmt(value("a")), "0.712");
+	CHECK_STR(fmt(value("b")), "1e-05");
+	CHECK_STR(fmt(value("c")), "0.30000000000000004");
+	CHECK_STR(fmt(value("d")), "-inf");
+	metrics_line_free(&ml);
+}
+
+TEST_MAIN("metrics", TEST(test_pairs), TEST(test_numbers), TEST(test_json),
+	  TEST(test_json_malformed), TEST(test_malformed),
+	  TEST(test_long_lines), TEST(test_splitter),
+	  TEST(test_splitter_overlong), TEST(test_splitter_garbage),
+	  TEST(test_autostop_lightning), TEST(test_autostop_max_and_ties),
+	  TEST(test_autostop_min_delta), TEST(test_autostop_nan_inf),
+	  TEST(test_autostop_patience_zero), TEST(test_format))
