@@ -88,7 +88,7 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 	st->st_uid = job->rec.uid;
 	st->st_gid = job->rec.gid;
 	int64_t mtime = job->rec.mtime_ns[view_of(k)];
-	char path[PATH_MAX];
+	char path[PATH_MAX], rel[PATH_MAX];
 	struct stat real;
 	switch (k) {
 	case N_JOB:
@@ -104,8 +104,8 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		if (job->rec.state != ST_READY || !job->rec.weights)
 			return -ENOENT;
 		st->st_mode = S_IFREG | 0444;
-		snprintf(path, sizeof path, "weights/%s", job->rec.weights);
-		if (jobs_path(fs->jobs, job, path, path, sizeof path) ||
+		snprintf(rel, sizeof rel, "weights/%s", job->rec.weights);
+		if (jobs_path(fs->jobs, job, rel, path, sizeof path) ||
 		    stat(path, &real) < 0)
 			return -ENOENT;
 		st->st_size = real.st_size;

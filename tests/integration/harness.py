@@ -1,0 +1,247 @@
+"""What every integration test shares: a real trainfs mount on a fresh
+store, and small helpers that drive it the way users do (plain file I/O,
+shell commands).
+
+Mount(name) starts `trainfs MNT --store STORE -f` and waits until the mount
+answers.  close() unmounts, stops trainfs, and kills every process that
+belongs to this store (shims and trainers outlive trainfs by design), so
+no test leaves anything behind even when it fails.
+"""
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+TRAINFS = "./trainfs"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRAINER = os.path.join(ROOT, "tests", "trainers", "trainer.py")
+DEMO = os.path.join(ROOT, "demo", "trainer")
+PY = "/usr/bin/python3"  # readable by every user, unlike a pyenv shim
+TMP_PREFIX = "trainfs-test-"
+
+
+def fuse_mounts():
+    with open("/proc/mounts") as f:
+        return [l.split()[1] for l in f if l.split()[2].startswith("fuse")]
+
+
+def unmount(path):
+    subprocess.run(["fusermount3", "-u", "-z", path], stderr=subprocess.DEVNULL)
+
+
+def kill_store_processes(store):
+    """SIGKILLs every process whose command line or environment names STORE."""
+    key = store.encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read()
+            env = b""
+            try:
+                with open("/proc/%s/environ" % pid, "rb") as f:
+                    env = f.read()
+            except OSError:
+                pass
+            if key in cmd or key in env:
+                os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass
+
+
+def cleanup_stale():
+    """Unmounts and kills what an earlier, interrupted run left."""
+    for m in fuse_mounts():
+        if TMP_PREFIX in m:
+            unmount(m)
+    tmp = tempfile.gettempdir()
+    for d in os.listdir(tmp):
+        if d.startswith(TMP_PREFIX):
+            kill_store_processes(os.path.join(tmp, d))
+            shutil.rmtree(os.path.join(tmp, d), ignore_errors=True)
+
+
+def errno_of(fn, *args):
+    """Runs fn(*args); returns 0 or the errno of the OSError it raised."""
+    try:
+        fn(*args)
+        return 0
+    except OSError as e:
+        return e.errno
+
+
+class Mount:
+    def __init__(self, name="test", args=(), store=None, start=True):
+        self.dir = tempfile.mkdtemp(prefix=TMP_PREFIX)
+        os.chmod(self.dir, 0o755)  # other users' trainers must reach it
+        self.mnt = os.path.join(self.dir, "mnt")
+        self.store = store or os.path.join(self.dir, "store")
+        self.args = list(args)
+        self.log_path = os.path.join(self.dir, "trainfs.log")
+        os.mkdir(self.mnt)
+        os.chmod(self.mnt, 0o755)
+        self.proc = None
+        if start:
+            self.start()
+
+    # ---- lifecycle ----
+
+    def start(self, args=None):
+        if args is not None:
+            self.args = list(args)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [TRAINFS, self.mnt, "--store", self.store, "-f"] + self.args,
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("trainfs exited with %d:\n%s" %
+                                     (self.proc.returncode, self.log()))
+            if os.path.ismount(self.mnt) and os.path.isdir(self.path("jobs")):
+                return
+            time.sleep(0.02)
+        raise AssertionError("mount did not come up:\n" + self.log())
+
+    def unmount(self):
+        """A clean unmount: fusermount3 -u, then trainfs exits by itself."""
+        subprocess.run(["fusermount3", "-u", self.mnt], check=True)
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def kill9(self):
+        """kill -9 of trainfs, then the lazy unmount a dead daemon needs."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
+        unmount(self.mnt)
+
+    def remount(self, args=None):
+        self.unmount()
+        self.start(args)
+
+    def close(self):
+        if os.path.ismount(self.mnt):
+            unmount(self.mnt)
+        if self.proc:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        kill_store_processes(self.store)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def dump(self):
+        print("---- trainfs log ----\n" + self.log()[-4000:])
+
+    # ---- paths and plain I/O ----
+
+    def path(self, *parts):
+        return os.path.join(self.mnt, *parts)
+
+    def job(self, name, *parts):
+        return self.path("jobs", name, *parts)
+
+    def read(self, name, f):
+        with open(self.job(name, f)) as fh:
+            return fh.read()
+
+    def write(self, name, f, text, mode="w"):
+        """Writes TEXT in one write(2); returns 0 or the errno."""
+        try:
+            fd = os.open(self.job(name, f),
+                         os.O_WRONLY | (os.O_TRUNC if mode == "w" else os.O_APPEND))
+        except OSError as e:
+            return e.errno
+        try:
+            os.write(fd, text.encode() if isinstance(text, str) else text)
+        except OSError as e:
+            os.close(fd)
+            return e.errno
+        try:
+            os.close(fd)
+        except OSError as e:
+            return e.errno
+        return 0
+
+    def control(self, name, cmd):
+        return self.write(name, "control", cmd + "\n")
+
+    def state(self, name):
+        return self.read(name, "status").split("\n", 1)[0]
+
+    def status(self, name):
+        """status as (state, {key: value})."""
+        lines = self.read(name, "status").splitlines()
+        kv = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(": ")
+            kv[k] = v
+        return lines[0], kv
+
+    def tags(self, name):
+        return self.read(name, "tags").split()
+
+    def wait_state(self, name, states, timeout=20):
+        if isinstance(states, str):
+            states = (states,)
+        deadline = time.monotonic() + timeout
+        s = None
+        while time.monotonic() < deadline:
+            s = self.state(name)
+            if s in states:
+                return s
+            time.sleep(0.02)
+        raise AssertionError("job %s: state %r, wanted %r\nstatus:\n%s\nlog:\n%s"
+                             % (name, s, states, self.read(name, "status"),
+                                self.read(name, "log")[-2000:]))
+
+    def wait_epoch(self, name, epoch, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _, kv = self.status(name)
+            e = kv.get("epoch", "").split("/")[0]
+            if e and int(e) >= epoch:
+                return int(e)
+            time.sleep(0.02)
+        raise AssertionError("job %s never reached epoch %d:\n%s"
+                             % (name, epoch, self.read(name, "status")))
+
+    def make_job(self, name, spec=None, trainer_args="", start=False, **keys):
+        """mkdir + spec (+ start).  Without SPEC, runs the test trainer."""
+        os.mkdir(self.job(name))
+        if spec is None:
+            lines = ["command = %s %s %s" % (PY, TRAINER, trainer_args)]
+            lines += ["%s = %s" % (k, v) for k, v in keys.items()]
+            spec = "\n".join(lines) + "\n"
+        rc = self.write(name, "spec", spec)
+        assert rc == 0, "spec refused: %s\n%s" % (errno.errorcode.get(rc), self.read(name, "status"))
+        if start:
+            assert self.control(name, "start") == 0, self.read(name, "control")
+        return name
+
+
+def sh(cmd, **kw):
+    """Runs CMD under /bin/sh; returns (exit status, stdout, stderr)."""
+    p = subprocess.run(["/bin/sh", "-c", cmd], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=60, **kw)
+    return p.returncode, p.stdout, p.stderr
+
+
+def bash(cmd, **kw):
+    p = subprocess.run(["/bin/bash", "-c", cmd], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=60, **kw)
+    return p.returncode, p.stdout, p.stderr
