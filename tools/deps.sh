@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs the Debian packages trainfs needs to build, run and test, when
+# any is missing.  As root it runs apt-get; otherwise it prints the one
+# command to run.
+set -e
+PKGS="build-essential pkg-config fuse3 libfuse3-dev libsqlite3-dev
+libarchive-dev libarchive-tools zstd python3 procps"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+	echo "trainfs: installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+	echo "trainfs: missing packages:$missing"
+	echo "run: sudo apt-get install -y$missing"
+	exit 1
+fi
