@@ -1,0 +1,114 @@
+/*
+ * Unit tests of the lifecycle table: every state x command cell against
+ * the SPEC's control table, the supervisor's own moves, and the parsing of
+ * control writes.
+ */
+#include <errno.h>
+
+#include "jobs/state.h"
+#include "tests/unit/test.h"
+
+#define SAME (-1)
+
+/* The SPEC's table, written out independently of jobs/state.c. */
+static const int want[ST_COUNT][CMD_COUNT] = {
+	/*                start      stop         cancel */
+	[ST_CREATED]   = { ST_QUEUED, -EBUSY,      -EBUSY },
+	[ST_QUEUED]    = { SAME,      -EBUSY,      ST_CANCELLED },
+	[ST_RUNNING]   = { SAME,      ST_STOPPING, ST_CANCELLED },
+	[ST_STOPPING]  = { -EBUSY,    SAME,        ST_CANCELLED },
+	[ST_PACKAGING] = { -EBUSY,    SAME,        ST_CANCELLED },
+	[ST_READY]     = { -EBUSY,    -EBUSY,      -EBUSY },
+	[ST_CANCELLED] = { -EBUSY,    -EBUSY,      SAME },
+	[ST_FAILED]    = { -EBUSY,    -EBUSY,      -EBUSY },
+};
+
+static void every_cell(void)
+{
+	for (int s = 0; s < ST_COUNT; s++)
+		for (int c = 0; c < CMD_COUNT; c++) {
+			enum job_state next = ST_COUNT;
+			int rc = state_apply(s, c, &next);
+			if (want[s][c] < -1) {
+				CHECK(rc == want[s][c]);
+			} else {
+				CHECK(rc == 0);
+				CHECK(next == (want[s][c] == SAME
+						       ? (enum job_state)s
+						       : (enum job_state)want[s][c]));
+			}
+		}
+}
+
+static void names(void)
+{
+	const char *n[] = { "created", "queued", "running", "stopping",
+			    "packaging", "ready", "cancelled", "failed" };
+	for (int s = 0; s < ST_COUNT; s++) {
+		CHECK_STR(state_name(s), n[s]);
+		CHECK(state_from_name(n[s]) == s);
+	}
+	CHECK(state_from_name("bogus") == -1);
+}
+
+static void parsing(void)
+{
+	CHECK(command_parse("start", 5) == CMD_START);
+	CHECK(command_parse("start\n", 6) == CMD_START);
+	CHECK(command_parse("  stop \t\r\n", 10) == CMD_STOP);
+	CHECK(command_parse("stop-early\n", 11) == CMD_STOP);
+	CHECK(command_parse("cancel", 6) == CMD_CANCEL);
+	CHECK(command_parse("", 0) == -1);
+	CHECK(command_parse("\n", 1) == -1);
+	CHECK(command_parse("Start", 5) == -1);
+	CHECK(command_parse("start now", 9) == -1);
+	CHECK(command_parse("start\nstop", 10) == -1);
+	CHECK(command_parse("sta", 3) == -1);
+	CHECK(command_parse("start\0", 6) == -1);
+	CHECK(command_parse("explode", 7) == -1);
+}
+
+static void predicates(void)
+{
+	for (int s = 0; s < ST_COUNT; s++) {
+		int final = s == ST_READY || s == ST_CANCELLED || s == ST_FAILED;
+		CHECK(state_is_final(s) == final);
+		CHECK(state_allows_rmdir(s) == (final || s == ST_CREATED));
+		CHECK(state_allows_spec_write(s) == (s == ST_CREATED));
+		CHECK(state_has_trainer(s) ==
+		      (s == ST_RUNNING || s == ST_STOPPING));
+	}
+}
+
+static void supervisor_moves(void)
+{
+	CHECK(state_next_ok(ST_QUEUED, ST_RUNNING));
+	CHECK(state_next_ok(ST_RUNNING, ST_PACKAGING));
+	CHECK(state_next_ok(ST_STOPPING, ST_PACKAGING));
+	CHECK(state_next_ok(ST_PACKAGING, ST_READY));
+	CHECK(state_next_ok(ST_RUNNING, ST_FAILED));
+	CHECK(!state_next_ok(ST_READY, ST_RUNNING));
+	CHECK(!state_next_ok(ST_CANCELLED, ST_READY));
+	CHECK(!state_next_ok(ST_CREATED, ST_RUNNING));
+	/* Nothing leaves a final state by itself. */
+	for (int a = 0; a < ST_COUNT; a++)
+		for (int b = 0; b < ST_COUNT; b++)
+			if (state_is_final(a))
+				CHECK(!state_next_ok(a, b));
+}
+
+static void allowed_lists(void)
+{
+	char buf[64];
+	CHECK_STR(state_allowed_commands(ST_CREATED, buf, sizeof buf), "start");
+	CHECK_STR(state_allowed_commands(ST_RUNNING, buf, sizeof buf),
+		  "stop cancel");
+	CHECK_STR(state_allowed_commands(ST_QUEUED, buf, sizeof buf), "cancel");
+	CHECK_STR(state_allowed_commands(ST_PACKAGING, buf, sizeof buf),
+		  "cancel");
+	CHECK_STR(state_allowed_commands(ST_READY, buf, sizeof buf), "none");
+	CHECK_STR(state_allowed_commands(ST_CANCELLED, buf, sizeof buf), "none");
+}
+
+TEST_MAIN("state", TEST(every_cell), TEST(names), TEST(parsing),
+	  TEST(predicates), TEST(supervisor_moves), TEST(allowed_lists))
