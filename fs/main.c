@@ -188,6 +188,7 @@ int main(int argc, char **argv)
 			  NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(o.debug ? 4 : 3, fargv);
 	se = fuse_session_new(&args, &trainfs_ops, sizeof trainfs_ops, &fs);
+	fuse_opt_free_args(&args);
 	if (!se)
 		goto out;
 	if (fuse_set_signal_handlers(se))

@@ -126,6 +126,8 @@ class Mount:
         self.start(args)
 
     def close(self):
+        """Unmounts, kills what is left, removes the store.  Raises if a
+        sanitizer complained in trainfs's log or a job's log."""
         if os.path.ismount(self.mnt):
             unmount(self.mnt)
         if self.proc:
@@ -135,7 +137,26 @@ class Mount:
                 self.proc.kill()
                 self.proc.wait()
         kill_store_processes(self.store)
+        found = self.sanitizer_reports()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if found:
+            raise AssertionError("sanitizer report:\n" + found[:6000])
+
+    def sanitizer_reports(self):
+        logs = [self.log_path]
+        jobs = os.path.join(self.store, "jobs")
+        if os.path.isdir(jobs):
+            logs += [os.path.join(jobs, j, "log") for j in os.listdir(jobs)]
+        out = ""
+        for p in logs:
+            try:
+                with open(p, errors="replace") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if "Sanitizer" in text or "runtime error:" in text:
+                out += "== %s ==\n%s\n" % (p, text[-3000:])
+        return out
 
     def log(self):
         try:
