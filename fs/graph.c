@@ -65,30 +65,28 @@ static double py(const struct frame *fr, double y)
 
 static void axes(FILE *f, const struct frame *fr)
 {
-	char num[64];
 	double step = nice_step(fr->y1 - fr->y0, 6);
+	/* Ticks are whole multiples of the step, printed with its decimals. */
+	int decimals = step < 1 ? (int)ceil(-log10(step) - 1e-9) : 0;
 	fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='white' "
 		"stroke='#444'/>\n", ML, MT, PW, PH);
-	for (double v = ceil(fr->y0 / step) * step; v <= fr->y1 + step * 1e-9;
-	     v += step) {
-		double y = py(fr, v);
+	for (long k = (long)ceil(fr->y0 / step); k * step <= fr->y1; k++) {
+		double y = py(fr, k * step);
 		fprintf(f, "<line x1='%d' y1='%.1f' x2='%d' y2='%.1f' "
 			"stroke='#ddd'/>\n", ML, y, ML + PW, y);
 		fprintf(f, "<text x='%d' y='%.1f' text-anchor='end' "
-			"font-size='11'>%s</text>\n", ML - 6, y + 4,
-			metrics_format_number(fabs(v) < step * 1e-9 ? 0 : v,
-					      num, sizeof num));
+			"font-size='11'>%.*f</text>\n", ML - 6, y + 4, decimals,
+			k == 0 ? 0.0 : k * step);
 	}
 	step = nice_step(fr->x1 - fr->x0, 8);
 	if (step < 1)
 		step = 1;
-	for (double v = ceil(fr->x0 / step) * step; v <= fr->x1 + 1e-9;
-	     v += step) {
-		double x = px(fr, v);
+	for (long k = (long)ceil(fr->x0 / step); k * step <= fr->x1; k++) {
+		double x = px(fr, k * step);
 		fprintf(f, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' "
 			"stroke='#444'/>\n", x, MT + PH, x, MT + PH + 5);
 		fprintf(f, "<text x='%.1f' y='%d' text-anchor='middle' "
-			"font-size='11'>%.0f</text>\n", x, MT + PH + 18, v);
+			"font-size='11'>%.0f</text>\n", x, MT + PH + 18, k * step);
 	}
 	fprintf(f, "<text x='%d' y='%d' text-anchor='middle' font-size='12'>"
 		"epoch</text>\n", ML + PW / 2, H - 12);
