@@ -429,6 +429,12 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 {
 	int64_t now = job_now_ns();
 	int rc;
+	if (!state_move_ok(job->rec.state, to)) {
+		fprintf(stderr, "trainfs: error: job '%s': no move from '%s' to "
+			"'%s' in the lifecycle\n", job->rec.name,
+			state_name(job->rec.state), state_name(to));
+		return -EINVAL;
+	}
 	job->rec.state = to;
 	job_add_event(job, now, state_name(to), reason);
 	for (size_t i = 0; tags && tags[i]; i++)
@@ -734,6 +740,40 @@ out:
 	return rc;
 }
 
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/*
+ * The next non-blank line of TEXT from *POS, trimmed, into NAME: returns 0
+ * at the end, else 1 with NAME the tag, or "" when the line is not a valid
+ * tag name.
+ */
+static int next_tag(const char *text, size_t len, size_t *pos,
+		    char name[JOB_NAME_MAX + 1])
+{
+	while (*pos < len) {
+		size_t e = *pos, a = *pos, b;
+		while (e < len && text[e] != '\n')
+			e++;
+		*pos = e + 1;
+		while (a < e && is_blank(text[a]))
+			a++;
+		for (b = e; b > a && is_blank(text[b - 1]); b--)
+			;
+		if (b == a)
+			continue;
+		name[0] = '\0';
+		if (job_name_valid(text + a, b - a)) {
+			memcpy(name, text + a, b - a);
+			name[b - a] = '\0';
+		}
+		return 1;
+	}
+	return 0;
+}
+
 int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		    size_t len, int clear)
 {
@@ -750,33 +790,14 @@ int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		goto out;
 	}
 	/* Check every line first: a refused write changes nothing. */
-	for (size_t i = 0; i < len;) {
-		size_t e = i, a, b;
-		while (e < len && text[e] != '\n')
-			e++;
-		for (a = i; a < e && (text[a] == ' ' || text[a] == '\t' ||
-				      text[a] == '\r');
-		     a++)
-			;
-		for (b = e; b > a && (text[b - 1] == ' ' ||
-				      text[b - 1] == '\t' ||
-				      text[b - 1] == '\r');
-		     b--)
-			;
-		if (b > a) {
-			if (!job_name_valid(text + a, b - a)) {
-				rc = -EINVAL;
-				goto out;
-			}
-			memcpy(name, text + a, b - a);
-			name[b - a] = '\0';
-			if (is_system_tag(name)) {
-				rc = -EINVAL;
-				goto out;
-			}
+	for (size_t pos = 0; next_tag(text, len, &pos, name);)
+		if (!name[0] || is_system_tag(name)) {
+			rc = -EINVAL;
+			fprintf(stderr, "trainfs: job '%s': refused tag: %s\n",
+				job->rec.name, name[0] ? "system tags are "
+				"set by trainfs" : "not a valid name");
+			goto out;
 		}
-		i = e + 1;
-	}
 	if ((rc = store_begin(j->store)))
 		goto out;
 	if (clear) {
@@ -791,28 +812,10 @@ int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		if ((rc = store_clear_user_tags(j->store, job->rec.id)))
 			goto fail;
 	}
-	for (size_t i = 0; i < len;) {
-		size_t e = i, a, b;
-		while (e < len && text[e] != '\n')
-			e++;
-		for (a = i; a < e && (text[a] == ' ' || text[a] == '\t' ||
-				      text[a] == '\r');
-		     a++)
-			;
-		for (b = e; b > a && (text[b - 1] == ' ' ||
-				      text[b - 1] == '\t' ||
-				      text[b - 1] == '\r');
-		     b--)
-			;
-		if (b > a) {
-			memcpy(name, text + a, b - a);
-			name[b - a] = '\0';
-			if ((rc = job_add_tag(job, name, 0)) ||
-			    (rc = store_put_tag(j->store, job->rec.id, name, 0)))
-				goto fail;
-		}
-		i = e + 1;
-	}
+	for (size_t pos = 0; next_tag(text, len, &pos, name);)
+		if ((rc = job_add_tag(job, name, 0)) ||
+		    (rc = store_put_tag(j->store, job->rec.id, name, 0)))
+			goto fail;
 	job_touch(j, job, VIEW_BIT(VIEW_TAGS));
 	if ((rc = job_save(j, job)) || (rc = store_commit(j->store)))
 		goto fail;

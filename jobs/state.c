@@ -100,10 +100,14 @@ int state_apply(enum job_state s, enum job_command c, enum job_state *next)
 	return 0;
 }
 
-int state_next_ok(enum job_state a, enum job_state b)
+int state_move_ok(enum job_state a, enum job_state b)
 {
+	enum job_state next;
 	for (size_t i = 0; i < sizeof moves / sizeof moves[0]; i++)
 		if (moves[i].from == a && moves[i].to == b)
+			return 1;
+	for (int c = 0; c < CMD_COUNT; c++)
+		if (a != b && state_apply(a, c, &next) == 0 && next == b)
 			return 1;
 	return 0;
 }

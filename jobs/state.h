@@ -3,8 +3,8 @@
  *
  * Every place that asks "may this command run now, and what follows?" asks
  * state_apply().  Transitions the supervisor makes on its own (a trainer
- * exits, packaging ends) are listed in state_next_ok() so that they too are
- * checked against one description of the lifecycle.
+ * exits, packaging ends) are listed beside it, and state_move_ok() checks
+ * every change of state against both: one description of the lifecycle.
  */
 #ifndef TRAINFS_STATE_H
 #define TRAINFS_STATE_H
@@ -45,8 +45,11 @@ const char *command_name(enum job_command c);
  */
 int state_apply(enum job_state s, enum job_command c, enum job_state *next);
 
-/* Whether the supervisor may move a job from A to B on its own. */
-int state_next_ok(enum job_state a, enum job_state b);
+/*
+ * Whether the lifecycle has a move from A to B at all: by a command of the
+ * table or by one of the supervisor's own moves.
+ */
+int state_move_ok(enum job_state a, enum job_state b);
 
 /* ready, cancelled and failed: nothing will change the job again. */
 int state_is_final(enum job_state s);

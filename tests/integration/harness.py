@@ -53,16 +53,28 @@ def kill_store_processes(store):
             pass
 
 
+def run_alive(d):
+    """Whether the test run that made folder D is still running."""
+    try:
+        with open(os.path.join(d, "runner.pid")) as f:
+            os.kill(int(f.read()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def cleanup_stale():
-    """Unmounts and kills what an earlier, interrupted run left."""
-    for m in fuse_mounts():
-        if TMP_PREFIX in m:
-            unmount(m)
+    """Unmounts and kills what an earlier, interrupted run left (never what
+    a run going on beside this one is using)."""
     tmp = tempfile.gettempdir()
     for d in os.listdir(tmp):
-        if d.startswith(TMP_PREFIX):
-            kill_store_processes(os.path.join(tmp, d))
-            shutil.rmtree(os.path.join(tmp, d), ignore_errors=True)
+        d = os.path.join(tmp, d)
+        if not os.path.basename(d).startswith(TMP_PREFIX) or run_alive(d):
+            continue
+        if os.path.join(d, "mnt") in fuse_mounts():
+            unmount(os.path.join(d, "mnt"))
+        kill_store_processes(d)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def errno_of(fn, *args):
@@ -78,6 +90,8 @@ class Mount:
     def __init__(self, name="test", args=(), store=None, start=True):
         self.dir = tempfile.mkdtemp(prefix=TMP_PREFIX)
         os.chmod(self.dir, 0o755)  # other users' trainers must reach it
+        with open(os.path.join(self.dir, "runner.pid"), "w") as f:
+            f.write(str(os.getpid()))
         self.mnt = os.path.join(self.dir, "mnt")
         self.store = store or os.path.join(self.dir, "store")
         self.args = list(args)

@@ -82,19 +82,23 @@ static void predicates(void)
 
 static void supervisor_moves(void)
 {
-	CHECK(state_next_ok(ST_QUEUED, ST_RUNNING));
-	CHECK(state_next_ok(ST_RUNNING, ST_PACKAGING));
-	CHECK(state_next_ok(ST_STOPPING, ST_PACKAGING));
-	CHECK(state_next_ok(ST_PACKAGING, ST_READY));
-	CHECK(state_next_ok(ST_RUNNING, ST_FAILED));
-	CHECK(!state_next_ok(ST_READY, ST_RUNNING));
-	CHECK(!state_next_ok(ST_CANCELLED, ST_READY));
-	CHECK(!state_next_ok(ST_CREATED, ST_RUNNING));
-	/* Nothing leaves a final state by itself. */
+	CHECK(state_move_ok(ST_QUEUED, ST_RUNNING));
+	CHECK(state_move_ok(ST_RUNNING, ST_PACKAGING));
+	CHECK(state_move_ok(ST_STOPPING, ST_PACKAGING));
+	CHECK(state_move_ok(ST_PACKAGING, ST_READY));
+	CHECK(state_move_ok(ST_RUNNING, ST_FAILED));
+	CHECK(!state_move_ok(ST_READY, ST_RUNNING));
+	CHECK(!state_move_ok(ST_CANCELLED, ST_READY));
+	CHECK(!state_move_ok(ST_CREATED, ST_RUNNING));
+	/* Commands count as moves too. */
+	CHECK(state_move_ok(ST_CREATED, ST_QUEUED));
+	CHECK(state_move_ok(ST_PACKAGING, ST_CANCELLED));
+	CHECK(!state_move_ok(ST_RUNNING, ST_RUNNING));
+	/* Nothing leaves a final state. */
 	for (int a = 0; a < ST_COUNT; a++)
 		for (int b = 0; b < ST_COUNT; b++)
 			if (state_is_final(a))
-				CHECK(!state_next_ok(a, b));
+				CHECK(!state_move_ok(a, b));
 }
 
 static void allowed_lists(void)
