@@ -87,9 +87,20 @@ struct waiters *waiters_new(void);
 void waiters_free(struct waiters *w);
 /* With the registry lock held: answers at once if final, else defers REQ. */
 void waiters_read(struct waiters *w, fuse_req_t req, const struct job *job);
-/* With the registry lock held: JOB changed; answers its waiters if final. */
+/*
+ * With the registry lock held: JOB changed; answers its waiters if final,
+ * and wakes every poll(2) on its files.
+ */
 void waiters_job_changed(struct waiters *w, const struct job *job,
 			 int removed);
+/*
+ * With the registry lock held: remembers PH (replacing what KEY, an open
+ * file, had) to be woken when job ID changes.  Takes ownership of PH.
+ */
+void waiters_poll(struct waiters *w, int64_t id, const void *key,
+		  struct fuse_pollhandle *ph);
+/* Forgets the poll handle of KEY (an open file being released). */
+void waiters_forget(struct waiters *w, const void *key);
 
 /* The operations table and what its handlers share. */
 struct trainfs {

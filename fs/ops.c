@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct handle {
 	int dirty;   /* spec: written since the last flush */
 	int append;
 	uid_t uid;   /* who opened it */
+	unsigned long changes; /* the job's change count when rendered */
 };
 
 static struct trainfs *fs_of(fuse_req_t req)
@@ -335,6 +337,30 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	fuse_reply_err(req, ENOTSUP);
 }
 
+/*
+ * Replies with SIZE bytes of BUF from OFF, from a copy: the moment the
+ * kernel has the reply, the reader may close the file, and its release
+ * (on another thread) frees BUF while our write(2) to /dev/fuse is still
+ * returning.
+ */
+static void reply_slice(fuse_req_t req, const char *buf, size_t len,
+			off_t off, size_t size)
+{
+	if (off < 0 || (size_t)off >= len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	size_t n = len - off < size ? len - off : size;
+	char *copy = malloc(n);
+	if (!copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(copy, buf + off, n);
+	fuse_reply_buf(req, copy, n);
+	free(copy);
+}
+
 /* ---- directories ---- */
 
 static int dir_add(fuse_req_t req, struct handle *h, const char *name,
@@ -415,11 +441,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct handle *h = (struct handle *)fi->fh;
 	(void)ino;
-	if ((size_t)off >= h->len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, h->buf + off,
-			       h->len - off < size ? h->len - off : size);
+	reply_slice(req, h->buf, h->len, off, size);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
@@ -483,8 +505,43 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		}
 		return 0;
 	default:
+		h->changes = job->changes;
 		return render(job, k, &h->buf, &h->len) ? -ENOMEM : 0;
 	}
+}
+
+/* Whether H shows a rendering of its job (and so can go stale). */
+static int is_rendered(const struct handle *h)
+{
+	return h->kind == N_STATUS || h->kind == N_CONTROL ||
+	       h->kind == N_TAGS || h->kind == N_METRICS ||
+	       h->kind == N_GRAPH || h->kind == N_EVENTS;
+}
+
+/*
+ * A read from the start renders afresh if the job changed since H was
+ * rendered: a program that polls, seeks to 0 and reads sees the change,
+ * and all reads of one pass (cat) still see one rendering.
+ */
+static int rerender(struct trainfs *fs, struct handle *h)
+{
+	int rc = 0;
+	jobs_lock(fs->jobs);
+	struct job *job = jobs_find(fs->jobs, h->id);
+	if (!job) {
+		rc = -ENOENT;
+	} else if (job->changes != h->changes) {
+		char *text;
+		size_t len;
+		if ((rc = render(job, h->kind, &text, &len)) == 0) {
+			free(h->buf);
+			h->buf = text;
+			h->len = len;
+			h->changes = job->changes;
+		}
+	}
+	jobs_unlock(fs->jobs);
+	return rc;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -562,11 +619,33 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 		return;
 	}
-	if ((size_t)off >= h->len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, h->buf + off,
-			       h->len - off < size ? h->len - off : size);
+	if (off == 0 && is_rendered(h)) {
+		int rc = rerender(fs, h);
+		if (rc) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+	}
+	reply_slice(req, h->buf, h->len, off, size);
+}
+
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
+{
+	struct trainfs *fs = fs_of(req);
+	struct handle *h = (struct handle *)fi->fh;
+	unsigned revents = 0;
+	(void)ino;
+	jobs_lock(fs->jobs);
+	struct job *job = jobs_find(fs->jobs, h->id);
+	if (!job || !is_rendered(h) || job->changes != h->changes)
+		revents = POLLIN | POLLRDNORM | POLLPRI;
+	if (!revents && ph)
+		waiters_poll(fs->waiters, h->id, h, ph);
+	else if (ph)
+		fuse_pollhandle_destroy(ph);
+	jobs_unlock(fs->jobs);
+	fuse_reply_poll(req, revents);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
@@ -640,6 +719,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	struct handle *h = (struct handle *)fi->fh;
 	(void)ino;
 	commit_spec(fs_of(req), h, h->uid);
+	waiters_forget(fs_of(req)->waiters, h);
 	if (h->fd >= 0)
 		close(h->fd);
 	free(h->buf);
@@ -678,4 +758,5 @@ const struct fuse_lowlevel_ops trainfs_ops = {
 	.write = op_write,
 	.flush = op_flush,
 	.release = op_release,
+	.poll = op_poll,
 };

@@ -9,6 +9,10 @@
  * interrupt callback finds its request by pointer in the list under the
  * list's mutex, so it never touches a waiter that was already answered.
  * Lock order: the registry lock, then this mutex.
+ *
+ * poll(2) works as on sysfs: a file of a job is readable again once the job
+ * has changed since the open file last read it from the start; until then
+ * its poll handle waits here, one per open file, and is woken on the change.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,9 +26,17 @@ struct waiter {
 	struct waiter *next;
 };
 
+struct poller {
+	struct fuse_pollhandle *ph;
+	int64_t job;
+	const void *key; /* the open file */
+	struct poller *next;
+};
+
 struct waiters {
-	pthread_mutex_t lock; /* protects the list */
+	pthread_mutex_t lock; /* protects both lists */
 	struct waiter *head;
+	struct poller *polls;
 };
 
 struct waiters *waiters_new(void)
@@ -46,9 +58,66 @@ void waiters_free(struct waiters *w)
 		fuse_reply_err(x->req, EINTR);
 		free(x);
 	}
+	while (w->polls) {
+		struct poller *p = w->polls;
+		w->polls = p->next;
+		fuse_pollhandle_destroy(p->ph);
+		free(p);
+	}
 	pthread_mutex_unlock(&w->lock);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
+}
+
+void waiters_poll(struct waiters *w, int64_t id, const void *key,
+		  struct fuse_pollhandle *ph)
+{
+	pthread_mutex_lock(&w->lock);
+	struct poller *p = w->polls;
+	while (p && p->key != key)
+		p = p->next;
+	if (!p && (p = calloc(1, sizeof *p))) {
+		p->key = key;
+		p->next = w->polls;
+		w->polls = p;
+	}
+	if (p) {
+		if (p->ph)
+			fuse_pollhandle_destroy(p->ph);
+		p->ph = ph;
+		p->job = id;
+	} else {
+		fuse_pollhandle_destroy(ph);
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+void waiters_forget(struct waiters *w, const void *key)
+{
+	pthread_mutex_lock(&w->lock);
+	for (struct poller **pp = &w->polls; *pp; pp = &(*pp)->next) {
+		if ((*pp)->key == key) {
+			struct poller *p = *pp;
+			*pp = p->next;
+			if (p->ph)
+				fuse_pollhandle_destroy(p->ph);
+			free(p);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Wakes the polls on job ID.  With the list's mutex held. */
+static void wake_polls(struct waiters *w, int64_t id)
+{
+	for (struct poller *p = w->polls; p; p = p->next) {
+		if (p->job != id || !p->ph)
+			continue;
+		fuse_lowlevel_notify_poll(p->ph);
+		fuse_pollhandle_destroy(p->ph);
+		p->ph = NULL;
+	}
 }
 
 static void reply_status(fuse_req_t req, const struct job *job)
@@ -102,9 +171,12 @@ void waiters_read(struct waiters *w, fuse_req_t req, const struct job *job)
 void waiters_job_changed(struct waiters *w, const struct job *job,
 			 int removed)
 {
-	if (!removed && !state_is_final(job->rec.state))
-		return;
 	pthread_mutex_lock(&w->lock);
+	wake_polls(w, job->rec.id);
+	if (!removed && !state_is_final(job->rec.state)) {
+		pthread_mutex_unlock(&w->lock);
+		return;
+	}
 	for (struct waiter **p = &w->head; *p;) {
 		struct waiter *x = *p;
 		if (x->job != job->rec.id) {

@@ -404,6 +404,7 @@ void job_touch(struct jobs *j, struct job *job, unsigned views)
 	for (int v = 0; v < STORE_MTIMES; v++)
 		if (views & VIEW_BIT(v))
 			job->rec.mtime_ns[v] = t;
+	job->changes++;
 	if (j->changed)
 		j->changed(j->changed_arg, job, views);
 }

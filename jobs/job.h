@@ -74,6 +74,8 @@ struct job {
 	int monitor_col;       /* column of spec.monitor, -1 until seen */
 	struct autostop policy;
 	int progress;          /* packaging: percent of bytes packed */
+	unsigned long changes; /* counts job_touch(): what a reader saw is stale
+				  when this moved on */
 
 	/* The executor's and the supervisor's runtime, not stored. */
 	int shim_fd;           /* connection to the job's shim, or -1 */

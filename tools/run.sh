@@ -45,7 +45,7 @@ J=$MNT/jobs/$name
 if [ ! -d "$J" ]; then
 	mkdir "$J"
 	cat > "$J/spec" <<SPEC
-# The bundled demo: a small neural network learning two interleaved spirals.
+# The bundled demo: a small neural network learning two interleaved half-moons.
 command   = $TOP/demo/trainer --epochs 300 --epoch-ms 500
 epochs    = 300
 monitor   = val_loss

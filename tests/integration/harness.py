@@ -169,7 +169,8 @@ class Mount:
             except OSError:
                 continue
             if "Sanitizer" in text or "runtime error:" in text:
-                out += "== %s ==\n%s\n" % (p, text[-3000:])
+                i = text.find("ERROR: ")
+                out += "== %s ==\n%s\n" % (p, text[max(0, i - 200):][:5000])
         return out
 
     def log(self):
