@@ -69,3 +69,9 @@ stop:
 
 clean:
 	rm -rf build $(BIN) demo/trainer
+
+# Fuzzing (tests/fuzz) and benchmarks (tests/bench) keep their rules beside
+# their code.
+-include tests/fuzz/fuzz.mk
+-include tests/bench/bench.mk
+-include tests/hardening.mk
