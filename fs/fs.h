@@ -88,11 +88,12 @@ void waiters_free(struct waiters *w);
 /* With the registry lock held: answers at once if final, else defers REQ. */
 void waiters_read(struct waiters *w, fuse_req_t req, const struct job *job);
 /*
- * With the registry lock held: JOB changed; answers its waiters if final,
- * and wakes every poll(2) on its files.
+ * With the registry lock held: job ID changed (JOB is NULL once it was
+ * removed); answers its waiters if final, and wakes every poll(2) on its
+ * files.
  */
-void waiters_job_changed(struct waiters *w, const struct job *job,
-			 int removed);
+void waiters_job_changed(struct waiters *w, int64_t id,
+			 const struct job *job);
 /*
  * With the registry lock held: remembers PH (replacing what KEY, an open
  * file, had) to be woken when job ID changes.  Takes ownership of PH.
@@ -102,10 +103,24 @@ void waiters_poll(struct waiters *w, int64_t id, const void *key,
 /* Forgets the poll handle of KEY (an open file being released). */
 void waiters_forget(struct waiters *w, const void *key);
 
+/* notify: cache invalidation and the answers that must follow it. */
+struct trainfs;
+struct notifier;
+struct notifier *notifier_start(struct fuse_session *se, struct trainfs *fs);
+void notifier_stop(struct notifier *n);
+/* Queues the invalidation of what VIEWS of JOB show, then its waiters. */
+void notifier_job_changed(struct notifier *n, const struct job *job,
+			  unsigned views);
+/* Queues the invalidation of inode INO. */
+void notifier_inode(struct notifier *n, fuse_ino_t ino);
+/* Waits (at most a second) until all that is queued now has been sent. */
+void notifier_sync(struct notifier *n);
+
 /* The operations table and what its handlers share. */
 struct trainfs {
 	struct jobs *jobs;
 	struct waiters *waiters;
+	struct notifier *notifier; /* NULL until mounted */
 	uid_t uid; /* who mounted: owner of the root */
 	gid_t gid;
 	int64_t mtime_ns; /* jobs/: last mkdir or rmdir (registry lock) */

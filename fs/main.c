@@ -139,12 +139,11 @@ static char *store_path(const char *given)
 	return out;
 }
 
+/* Called with the registry lock held whenever a job changes. */
 static void on_change(void *arg, struct job *job, unsigned views)
 {
 	struct trainfs *fs = arg;
-	(void)views;
-	waiters_job_changed(fs->waiters, job,
-			    jobs_find(fs->jobs, job->rec.id) == NULL);
+	notifier_job_changed(fs->notifier, job, views);
 }
 
 int main(int argc, char **argv)
@@ -205,6 +204,11 @@ int main(int argc, char **argv)
 		fuse_remove_signal_handlers(se);
 		goto out;
 	}
+	if (!(fs.notifier = notifier_start(se, &fs))) {
+		fuse_session_unmount(se);
+		fuse_remove_signal_handlers(se);
+		goto out;
+	}
 	jobs_on_change(fs.jobs, on_change, &fs);
 	if ((err = jobs_start_supervisor(fs.jobs))) {
 		fprintf(stderr, "trainfs: error: cannot start the supervisor: "
@@ -217,6 +221,7 @@ int main(int argc, char **argv)
 	if (!loop)
 		goto unmount;
 	fuse_loop_cfg_set_max_threads(loop, 16);
+
 	rc = fuse_session_loop_mt(se, loop) ? 1 : 0;
 	fuse_loop_cfg_destroy(loop);
 unmount:
@@ -225,6 +230,7 @@ unmount:
 out:
 	if (fs.jobs)
 		jobs_on_change(fs.jobs, NULL, NULL);
+	notifier_stop(fs.notifier);
 	waiters_free(fs.waiters);
 	if (se)
 		fuse_session_destroy(se);

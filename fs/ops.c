@@ -4,9 +4,12 @@
  * errno; the rules (who may, when, what next) are in jobs/.
  *
  * Dynamic files are rendered when opened (one rendering per open, so a
- * `cat` sees one state) and when stat'ed (so the size is true), and are
- * served with direct_io so every open reads the current state.  The
- * tarball is immutable once visible and is served from its file.
+ * `cat` sees one state) and when stat'ed (so the size is true).  The
+ * kernel may cache names, attributes and contents for a day: notify.c
+ * invalidates exactly what a change made stale, before the write that
+ * made it returns.  Only the log (written by the trainer behind our back)
+ * and `wait` (which blocks) bypass the caches.  The tarball is immutable
+ * once visible and is served from its file by splice.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +25,13 @@
 #include "fs/fs.h"
 
 #define SPEC_MAX (1024 * 1024) /* a spec is a few lines; this is plenty */
+#define CACHE_TIMEOUT 86400.0   /* kept true by invalidation (notify.c) */
+
+/* How long the kernel may keep a node's attributes. */
+static double attr_timeout(enum node_kind k)
+{
+	return k == N_LOG ? 0 : CACHE_TIMEOUT; /* the log grows by itself */
+}
 
 /* What an open file carries from open to release. */
 struct handle {
@@ -143,7 +153,11 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 
 static void reply_entry(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino)
 {
-	struct fuse_entry_param e = { .ino = ino };
+	struct fuse_entry_param e = {
+		.ino = ino,
+		.entry_timeout = CACHE_TIMEOUT,
+		.attr_timeout = attr_timeout(ino_kind(ino)),
+	};
 	int rc = node_attr(fs, ino, &e.attr);
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -173,10 +187,17 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		    !strcmp(name, job->rec.weights))
 			ino = node_ino(job->rec.id, N_TARBALL);
 	}
-	if (ino)
+	if (ino) {
 		reply_entry(req, fs, ino);
-	else
-		fuse_reply_err(req, ENOENT);
+	} else {
+		/*
+		 * A cached "no such name": file browsers ask for .hidden and
+		 * friends constantly.  mkdir replaces it; a tarball that
+		 * appears is announced by notify.c.
+		 */
+		struct fuse_entry_param e = { .entry_timeout = CACHE_TIMEOUT };
+		fuse_reply_entry(req, &e);
+	}
 	jobs_unlock(fs->jobs);
 }
 
@@ -192,7 +213,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, 0);
+		fuse_reply_attr(req, &st, attr_timeout(ino_kind(ino)));
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -235,6 +256,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			rc = -EACCES;
 		}
 	}
+	notifier_sync(fs->notifier);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -363,23 +385,46 @@ static void reply_slice(fuse_req_t req, const char *buf, size_t len,
 
 /* ---- directories ---- */
 
-static int dir_add(fuse_req_t req, struct handle *h, const char *name,
-		   fuse_ino_t ino, mode_t mode)
+/*
+ * A directory is listed once, at opendir, as names and inodes (a snapshot,
+ * so one `ls` sees one listing); readdir and readdirplus produce entries
+ * from it at the offset asked, readdirplus with attributes so that `ls -l`
+ * needs no lookup per name.  The kernel may cache the listing: mkdir and
+ * rmdir invalidate it themselves, notify.c does for weights/.
+ */
+struct listing {
+	char **names;
+	fuse_ino_t *inos;
+	size_t n, cap;
+};
+
+static int list_add(struct listing *l, const char *name, fuse_ino_t ino)
 {
-	struct stat st = { .st_ino = ino, .st_mode = mode };
-	size_t need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
-	if (h->len + need > h->cap) {
-		size_t cap = (h->len + need) * 2;
-		char *b = realloc(h->buf, cap);
-		if (!b)
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **names = realloc(l->names, cap * sizeof *names);
+		if (!names)
 			return -ENOMEM;
-		h->buf = b;
-		h->cap = cap;
+		l->names = names;
+		fuse_ino_t *inos = realloc(l->inos, cap * sizeof *inos);
+		if (!inos)
+			return -ENOMEM;
+		l->inos = inos;
+		l->cap = cap;
 	}
-	fuse_add_direntry(req, h->buf + h->len, need, name, &st,
-			  h->len + need);
-	h->len += need;
+	if (!(l->names[l->n] = strdup(name)))
+		return -ENOMEM;
+	l->inos[l->n++] = ino;
 	return 0;
+}
+
+static void list_free(struct listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+	free(l->inos);
+	free(l);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -387,14 +432,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct trainfs *fs = fs_of(req);
 	enum node_kind k = ino_kind(ino);
-	struct handle *h = calloc(1, sizeof *h);
+	struct listing *l = calloc(1, sizeof *l);
 	int rc = 0;
-	if (!h) {
+	if (!l) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	h->fd = -1;
-	h->kind = k;
 	jobs_lock(fs->jobs);
 	struct job *job = k >= N_JOB ? jobs_find(fs->jobs, ino_job(ino)) : NULL;
 	if (k != N_ROOT && k != N_JOBS && k != N_JOB && k != N_WEIGHTS)
@@ -402,55 +445,99 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	else if (k >= N_JOB && !job)
 		rc = -ENOENT;
 	if (!rc)
-		rc = dir_add(req, h, ".", ino, S_IFDIR);
+		rc = list_add(l, ".", ino);
 	if (!rc)
-		rc = dir_add(req, h, "..", k == N_JOB ? INO_JOBS : INO_ROOT,
-			     S_IFDIR);
+		rc = list_add(l, "..", k == N_JOB ? INO_JOBS : k == N_WEIGHTS
+				   ? node_ino(ino_job(ino), N_JOB) : INO_ROOT);
 	if (!rc && k == N_ROOT)
-		rc = dir_add(req, h, "jobs", INO_JOBS, S_IFDIR);
+		rc = list_add(l, "jobs", INO_JOBS);
 	if (!rc && k == N_JOBS) {
 		size_t n;
 		struct job **all = jobs_list(fs->jobs, &n);
 		for (size_t i = 0; !rc && i < n; i++)
-			rc = dir_add(req, h, all[i]->rec.name,
-				     node_ino(all[i]->rec.id, N_JOB), S_IFDIR);
+			rc = list_add(l, all[i]->rec.name,
+				      node_ino(all[i]->rec.id, N_JOB));
 	}
 	if (!rc && k == N_JOB)
 		for (size_t i = 0; !rc && i < job_nfiles; i++)
-			rc = dir_add(req, h, job_files[i].name,
-				     node_ino(job->rec.id, job_files[i].kind),
-				     job_files[i].kind == N_WEIGHTS ? S_IFDIR
-								    : S_IFREG);
+			rc = list_add(l, job_files[i].name,
+				      node_ino(job->rec.id, job_files[i].kind));
 	if (!rc && k == N_WEIGHTS && job->rec.state == ST_READY &&
 	    job->rec.weights)
-		rc = dir_add(req, h, job->rec.weights,
-			     node_ino(job->rec.id, N_TARBALL), S_IFREG);
+		rc = list_add(l, job->rec.weights,
+			      node_ino(job->rec.id, N_TARBALL));
 	jobs_unlock(fs->jobs);
 	if (rc) {
-		free(h->buf);
-		free(h);
+		list_free(l);
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fi->fh = (uintptr_t)h;
+	fi->fh = (uintptr_t)l;
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
+}
+
+static void readdir_common(fuse_req_t req, size_t size, off_t off,
+			   struct fuse_file_info *fi, int plus)
+{
+	struct trainfs *fs = fs_of(req);
+	struct listing *l = (struct listing *)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (plus)
+		jobs_lock(fs->jobs);
+	for (size_t i = off; i < l->n; i++) {
+		size_t room = size - used, need;
+		if (plus) {
+			struct fuse_entry_param e = { .ino = l->inos[i] };
+			if (node_attr(fs, l->inos[i], &e.attr))
+				continue; /* gone since opendir */
+			e.entry_timeout = CACHE_TIMEOUT;
+			e.attr_timeout = attr_timeout(ino_kind(l->inos[i]));
+			need = fuse_add_direntry_plus(req, buf + used, room,
+						      l->names[i], &e, i + 1);
+		} else {
+			struct stat st = { .st_ino = l->inos[i] };
+			enum node_kind k = ino_kind(l->inos[i]);
+			st.st_mode = k <= N_JOB || k == N_WEIGHTS ? S_IFDIR
+								  : S_IFREG;
+			need = fuse_add_direntry(req, buf + used, room,
+						 l->names[i], &st, i + 1);
+		}
+		if (need > room)
+			break;
+		used += need;
+	}
+	if (plus)
+		jobs_unlock(fs->jobs);
+	fuse_reply_buf(req, buf, used);
+	free(buf);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	struct handle *h = (struct handle *)fi->fh;
 	(void)ino;
-	reply_slice(req, h->buf, h->len, off, size);
+	readdir_common(req, size, off, fi, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	readdir_common(req, size, off, fi, 1);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	struct handle *h = (struct handle *)fi->fh;
 	(void)ino;
-	free(h->buf);
-	free(h);
+	list_free((struct listing *)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -480,7 +567,13 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 	enum node_kind k = h->kind;
 	if (wr && (!(file_mode(job, k) & 0200) || !job_may_change(job, uid)))
 		return -EACCES;
-	fi->direct_io = 1;
+	/*
+	 * Reads go through the page cache; writes go straight to us, so a
+	 * refusal is the write's own error and no written byte is cached.
+	 */
+	fi->direct_io = wr;
+	fi->keep_cache = 1;
+	fi->noflush = !wr && k != N_SPEC;
 	switch (k) {
 	case N_SPEC:
 		h->append = !!(flags & O_APPEND);
@@ -488,22 +581,20 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 			h->dirty = 1;
 			return 0;
 		}
+		h->changes = job->changes;
 		return render(job, k, &h->buf, &h->len) ? -ENOMEM : 0;
 	case N_WAIT:
+		fi->direct_io = 1; /* its size is 0; the read blocks */
 		return 0;
 	case N_TARBALL:
 		if (job->rec.state != ST_READY || !job->rec.weights)
 			return -ENOENT;
-		/* fallthrough */
-	case N_LOG:
 		h->fd = open_store_file(fs, job, k);
-		if (h->fd < -2)
-			return h->fd;
-		if (k == N_TARBALL) {
-			fi->direct_io = 0;
-			fi->keep_cache = 1; /* immutable once visible */
-		}
-		return 0;
+		return h->fd < 0 ? h->fd : 0;
+	case N_LOG:
+		fi->direct_io = 1; /* the trainer writes it behind our back */
+		h->fd = open_store_file(fs, job, k);
+		return h->fd < -2 ? h->fd : 0;
 	default:
 		h->changes = job->changes;
 		return render(job, k, &h->buf, &h->len) ? -ENOMEM : 0;
@@ -521,15 +612,20 @@ static int is_rendered(const struct handle *h)
 /*
  * A read from the start renders afresh if the job changed since H was
  * rendered: a program that polls, seeks to 0 and reads sees the change,
- * and all reads of one pass (cat) still see one rendering.
+ * and all reads of one pass (cat) still see one rendering.  A later read
+ * from a stale rendering fills the page cache with old bytes, so it has
+ * them invalidated again.
  */
-static int rerender(struct trainfs *fs, struct handle *h)
+static int rerender(struct trainfs *fs, struct handle *h, off_t off,
+		    fuse_ino_t ino)
 {
 	int rc = 0;
 	jobs_lock(fs->jobs);
 	struct job *job = jobs_find(fs->jobs, h->id);
 	if (!job) {
 		rc = -ENOENT;
+	} else if (job->changes != h->changes && off > 0) {
+		notifier_inode(fs->notifier, ino);
 	} else if (job->changes != h->changes) {
 		char *text;
 		size_t len;
@@ -570,8 +666,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	jobs_unlock(fs->jobs);
 	/* `echo best > tags` starts the user tags afresh. */
 	if (!rc && k == N_TAGS && (fi->flags & O_TRUNC) &&
-	    (fi->flags & O_ACCMODE) != O_RDONLY)
+	    (fi->flags & O_ACCMODE) != O_RDONLY) {
 		rc = jobs_write_tags(fs->jobs, h->id, uid, "", 0, 1);
+		notifier_sync(fs->notifier);
+	}
 	if (rc) {
 		if (h->fd >= 0)
 			close(h->fd);
@@ -594,7 +692,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct trainfs *fs = fs_of(req);
 	struct handle *h = (struct handle *)fi->fh;
-	(void)ino;
 	if (h->kind == N_WAIT) {
 		jobs_lock(fs->jobs);
 		struct job *job = jobs_find(fs->jobs, h->id);
@@ -619,8 +716,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 		return;
 	}
-	if (off == 0 && is_rendered(h)) {
-		int rc = rerender(fs, h);
+	if (is_rendered(h)) {
+		int rc = rerender(fs, h, off, ino);
 		if (rc) {
 			fuse_reply_err(req, -rc);
 			return;
@@ -690,6 +787,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	default:
 		rc = -EBADF;
 	}
+	if (h->kind != N_SPEC)
+		notifier_sync(fs->notifier); /* the next read sees the change */
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -709,8 +808,13 @@ static int commit_spec(struct trainfs *fs, struct handle *h, uid_t uid)
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = (struct handle *)fi->fh;
+	struct trainfs *fs = fs_of(req);
+	int dirty = h->dirty;
 	(void)ino;
-	fuse_reply_err(req, -commit_spec(fs_of(req), h, fuse_req_ctx(req)->uid));
+	int rc = commit_spec(fs, h, fuse_req_ctx(req)->uid);
+	if (dirty)
+		notifier_sync(fs->notifier);
+	fuse_reply_err(req, -rc);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
@@ -752,6 +856,7 @@ const struct fuse_lowlevel_ops trainfs_ops = {
 	.setxattr = op_setxattr,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
 	.open = op_open,
 	.read = op_read,

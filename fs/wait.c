@@ -168,23 +168,23 @@ void waiters_read(struct waiters *w, fuse_req_t req, const struct job *job)
 	fuse_req_interrupt_func(req, interrupted, w);
 }
 
-void waiters_job_changed(struct waiters *w, const struct job *job,
-			 int removed)
+void waiters_job_changed(struct waiters *w, int64_t id,
+			 const struct job *job)
 {
 	pthread_mutex_lock(&w->lock);
-	wake_polls(w, job->rec.id);
-	if (!removed && !state_is_final(job->rec.state)) {
+	wake_polls(w, id);
+	if (job && !state_is_final(job->rec.state)) {
 		pthread_mutex_unlock(&w->lock);
 		return;
 	}
 	for (struct waiter **p = &w->head; *p;) {
 		struct waiter *x = *p;
-		if (x->job != job->rec.id) {
+		if (x->job != id) {
 			p = &x->next;
 			continue;
 		}
 		*p = x->next;
-		if (removed)
+		if (!job)
 			fuse_reply_err(x->req, ENOENT);
 		else
 			reply_status(x->req, job);

@@ -1,0 +1,199 @@
+/*
+ * notify: keeps the kernel's caches true.  trainfs lets the kernel cache
+ * names, attributes and file contents for a long time (reads and stats
+ * then cost no round trip), and tells it exactly what went stale when a
+ * job changes: fuse_lowlevel_notify_inval_inode() for each file the change
+ * touched, _inval_entry() for a name that appeared (the tarball).
+ *
+ * Notifications must not be sent from a request handler, nor with the
+ * registry lock held (the kernel may wait for a page that a read handler
+ * is filling), so they go through a queue to this module's own thread.
+ * Waiters on `wait` and poll(2) are answered by that thread too, after the
+ * invalidation, so whoever they wake reads the new state.  A handler that
+ * changed something calls notifier_sync() before it replies: when its
+ * write returns, the next `cat` already sees the change.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs/fs.h"
+
+struct note {
+	fuse_ino_t ino;     /* inode to invalidate, or 0 */
+	fuse_ino_t parent;  /* with name: a directory entry to invalidate */
+	char *name;
+	int64_t job;        /* > 0: answer the job's waiters and polls after */
+	struct note *next;
+};
+
+struct notifier {
+	pthread_mutex_t lock; /* protects the queue and the counters */
+	pthread_cond_t more;  /* work arrived, or quit */
+	pthread_cond_t done;  /* sent moved on */
+	struct note *head, *tail;
+	unsigned long queued, sent; /* notes queued and sent so far */
+	int quit;
+	pthread_t thread;
+	struct fuse_session *se;
+	struct trainfs *fs;
+};
+
+static void enqueue(struct notifier *n, struct note *x)
+{
+	pthread_mutex_lock(&n->lock);
+	if (n->tail)
+		n->tail->next = x;
+	else
+		n->head = x;
+	n->tail = x;
+	n->queued++;
+	pthread_cond_signal(&n->more);
+	pthread_mutex_unlock(&n->lock);
+}
+
+void notifier_inode(struct notifier *n, fuse_ino_t ino)
+{
+	struct note *x = calloc(1, sizeof *x);
+	if (!x)
+		return; /* the attribute timeout still bounds staleness */
+	x->ino = ino;
+	enqueue(n, x);
+}
+
+void notifier_job_changed(struct notifier *n, const struct job *job,
+			  unsigned views)
+{
+	static const struct {
+		enum job_view view;
+		enum node_kind kind;
+	} map[] = {
+		{ VIEW_SPEC, N_SPEC },       { VIEW_CONTROL, N_CONTROL },
+		{ VIEW_STATUS, N_STATUS },   { VIEW_STATUS, N_GRAPH },
+		{ VIEW_TAGS, N_TAGS },       { VIEW_METRICS, N_METRICS },
+		{ VIEW_METRICS, N_GRAPH },   { VIEW_EVENTS, N_EVENTS },
+		{ VIEW_WEIGHTS, N_WEIGHTS }, { VIEW_LOG, N_LOG },
+	};
+	int64_t id = job->rec.id;
+	unsigned done = 0;
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+		if (!(views & VIEW_BIT(map[i].view)) || (done & (1u << map[i].kind)))
+			continue;
+		done |= 1u << map[i].kind;
+		notifier_inode(n, node_ino(id, map[i].kind));
+	}
+	if ((views & VIEW_BIT(VIEW_WEIGHTS)) && job->rec.weights) {
+		struct note *x = calloc(1, sizeof *x);
+		if (x && (x->name = strdup(job->rec.weights))) {
+			x->parent = node_ino(id, N_WEIGHTS);
+			enqueue(n, x);
+		} else {
+			free(x);
+		}
+	}
+	struct note *w = calloc(1, sizeof *w);
+	if (w) {
+		w->job = id;
+		enqueue(n, w);
+	}
+}
+
+static void send_note(struct notifier *n, struct note *x)
+{
+	int rc = 0;
+	if (x->ino)
+		rc = fuse_lowlevel_notify_inval_inode(n->se, x->ino, 0, 0);
+	else if (x->name)
+		rc = fuse_lowlevel_notify_inval_entry(n->se, x->parent, x->name,
+						      strlen(x->name));
+	/* ENOENT: the kernel does not know it, so nothing is cached. */
+	if (rc && rc != -ENOENT && rc != -ENOTCONN && rc != -EBADF)
+		fprintf(stderr, "trainfs: error: cache invalidation: %s\n",
+			strerror(-rc));
+	if (x->job > 0) {
+		struct trainfs *fs = n->fs;
+		jobs_lock(fs->jobs);
+		waiters_job_changed(fs->waiters, x->job,
+				    jobs_find(fs->jobs, x->job));
+		jobs_unlock(fs->jobs);
+	}
+}
+
+static void *notifier_main(void *arg)
+{
+	struct notifier *n = arg;
+	pthread_mutex_lock(&n->lock);
+	for (;;) {
+		while (!n->head && !n->quit)
+			pthread_cond_wait(&n->more, &n->lock);
+		if (!n->head && n->quit)
+			break;
+		struct note *batch = n->head;
+		n->head = n->tail = NULL;
+		pthread_mutex_unlock(&n->lock);
+		unsigned long count = 0;
+		while (batch) {
+			struct note *x = batch;
+			batch = x->next;
+			send_note(n, x);
+			free(x->name);
+			free(x);
+			count++;
+		}
+		pthread_mutex_lock(&n->lock);
+		n->sent += count;
+		pthread_cond_broadcast(&n->done);
+	}
+	pthread_mutex_unlock(&n->lock);
+	return NULL;
+}
+
+void notifier_sync(struct notifier *n)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1; /* never hang a request on the kernel */
+	pthread_mutex_lock(&n->lock);
+	unsigned long target = n->queued;
+	while (n->sent < target && !n->quit)
+		if (pthread_cond_timedwait(&n->done, &n->lock, &until) ==
+		    ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&n->lock);
+}
+
+struct notifier *notifier_start(struct fuse_session *se, struct trainfs *fs)
+{
+	struct notifier *n = calloc(1, sizeof *n);
+	if (!n)
+		return NULL;
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->more, NULL);
+	pthread_cond_init(&n->done, NULL);
+	n->se = se;
+	n->fs = fs;
+	if (pthread_create(&n->thread, NULL, notifier_main, n)) {
+		free(n);
+		return NULL;
+	}
+	return n;
+}
+
+void notifier_stop(struct notifier *n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	n->quit = 1;
+	pthread_cond_broadcast(&n->more);
+	pthread_cond_broadcast(&n->done);
+	pthread_mutex_unlock(&n->lock);
+	pthread_join(n->thread, NULL);
+	pthread_mutex_destroy(&n->lock);
+	pthread_cond_destroy(&n->more);
+	pthread_cond_destroy(&n->done);
+	free(n);
+}
