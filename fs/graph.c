@@ -96,19 +96,18 @@ static void axes(FILE *f, const struct frame *fr)
 static void series(FILE *f, const struct job *job, const struct frame *fr,
 		   int c, int thick)
 {
-	int last_bucket = -1, npts = 0;
-	double lo = 0, hi = 0;
+	const struct job_table *t = &job->table;
+	int bucket = -1, npts = 0;
+	double lo = 0, hi = 0, v;
 	long lo_e = 0, hi_e = 0;
 	fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='%s' "
 		"stroke-linejoin='round' points='",
 		palette[c % 10], thick ? "3" : "1.5");
-	for (size_t i = 0; i <= job->nrows; i++) {
-		const struct job_row *r = i < job->nrows ? &job->rows[i] : NULL;
-		int ok = r && c < r->ncells && r->present[c] &&
-			 isfinite(r->value[c]);
-		int bucket = ok ? (int)px(fr, r->epoch) : -2;
-		if ((bucket != last_bucket || !r) && last_bucket != -1 && npts) {
-			/* Flush the bucket: min and max, in epoch order. */
+	for (size_t i = 0; i <= t->nrows; i++) {
+		int ok = i < t->nrows && job_cell(job, i, c, &v) && isfinite(v);
+		int b = ok ? (int)px(fr, t->epochs[i]) : bucket;
+		/* A new pixel column, or the end: draw the one before. */
+		if (npts && (b != bucket || i == t->nrows)) {
 			if (lo_e <= hi_e)
 				fprintf(f, "%.1f,%.1f %.1f,%.1f ", px(fr, lo_e),
 					py(fr, lo), px(fr, hi_e), py(fr, hi));
@@ -119,24 +118,23 @@ static void series(FILE *f, const struct job *job, const struct frame *fr,
 		}
 		if (!ok)
 			continue;
-		double v = r->value[c];
 		if (!npts || v < lo) {
 			lo = v;
-			lo_e = r->epoch;
+			lo_e = t->epochs[i];
 		}
 		if (!npts || v > hi) {
 			hi = v;
-			hi_e = r->epoch;
+			hi_e = t->epochs[i];
 		}
 		npts++;
-		last_bucket = bucket;
+		bucket = b;
 	}
 	fputs("'/>\n", f);
 }
 
 static void legend(FILE *f, const struct job *job)
 {
-	for (int c = 0; c < job->ncolumns && c < 20; c++) {
+	for (int c = 0; c < job->table.ncolumns && c < 20; c++) {
 		int y = MT + 10 + c * 18;
 		int mon = c == job->monitor_col;
 		fprintf(f, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='%s' "
@@ -144,7 +142,7 @@ static void legend(FILE *f, const struct job *job)
 			y, palette[c % 10], mon ? 3 : 2);
 		fprintf(f, "<text x='%d' y='%d' font-size='12'%s>",
 			ML + PW + 38, y + 4, mon ? " font-weight='bold'" : "");
-		xml_text(f, job->columns[c]);
+		xml_text(f, job->table.columns[c]);
 		fputs("</text>\n", f);
 	}
 }
@@ -166,7 +164,7 @@ static void marks(FILE *f, const struct job *job, const struct frame *fr)
 	}
 	int stopped = r->reason && (!strcmp(r->reason, "stopped-early") ||
 				    !strcmp(r->reason, "converged"));
-	if (stopped && job->nrows) {
+	if (stopped && job->table.nrows) {
 		double x = px(fr, job_last_epoch(job));
 		fprintf(f, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' "
 			"stroke='#d62728' stroke-dasharray='6,4'/>\n", x, MT, x,
@@ -181,22 +179,23 @@ static void marks(FILE *f, const struct job *job, const struct frame *fr)
 
 static void frame_of(const struct job *job, struct frame *fr)
 {
+	const struct job_table *t = &job->table;
 	int any = 0;
+	double v;
 	fr->x0 = fr->x1 = 0;
 	fr->y0 = fr->y1 = 0;
-	for (size_t i = 0; i < job->nrows; i++) {
-		const struct job_row *r = &job->rows[i];
-		if (!i || r->epoch < fr->x0)
-			fr->x0 = r->epoch;
-		if (!i || r->epoch > fr->x1)
-			fr->x1 = r->epoch;
-		for (int c = 0; c < r->ncells; c++) {
-			if (!r->present[c] || !isfinite(r->value[c]))
+	for (size_t i = 0; i < t->nrows; i++) {
+		if (!i || t->epochs[i] < fr->x0)
+			fr->x0 = t->epochs[i];
+		if (!i || t->epochs[i] > fr->x1)
+			fr->x1 = t->epochs[i];
+		for (int c = 0; c < t->ncolumns; c++) {
+			if (!job_cell(job, i, c, &v) || !isfinite(v))
 				continue;
-			if (!any || r->value[c] < fr->y0)
-				fr->y0 = r->value[c];
-			if (!any || r->value[c] > fr->y1)
-				fr->y1 = r->value[c];
+			if (!any || v < fr->y0)
+				fr->y0 = v;
+			if (!any || v > fr->y1)
+				fr->y1 = v;
 			any = 1;
 		}
 	}
@@ -231,14 +230,14 @@ int render_graph(const struct job *job, char **out, size_t *len)
 	else if (e >= 0)
 		fprintf(f, ", epoch %ld", e);
 	fputs("</text>\n", f);
-	if (!job->nrows) {
+	if (!job->table.nrows) {
 		fprintf(f, "<text x='%d' y='%d' text-anchor='middle' "
 			"font-size='14' fill='#777'>no metrics yet</text>\n",
 			W / 2, H / 2);
 	} else {
 		frame_of(job, &fr);
 		axes(f, &fr);
-		for (int c = 0; c < job->ncolumns; c++)
+		for (int c = 0; c < job->table.ncolumns; c++)
 			if (c != job->monitor_col)
 				series(f, job, &fr, c, 0);
 		if (job->monitor_col >= 0) /* on top */

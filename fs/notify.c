@@ -11,7 +11,9 @@
  * Waiters on `wait` and poll(2) are answered by that thread too, after the
  * invalidation, so whoever they wake reads the new state.  A handler that
  * changed something calls notifier_sync() before it replies: when its
- * write returns, the next `cat` already sees the change.
+ * write returns, the next `cat` already sees the change.  Until a change
+ * is published (job->published), opens bypass the page cache (ops.c), so
+ * nobody reads a new rendering through an old cached size.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +29,7 @@ struct note {
 	fuse_ino_t parent;  /* with name: a directory entry to invalidate */
 	char *name;
 	int64_t job;        /* > 0: answer the job's waiters and polls after */
+	unsigned long changes; /* with job: the change this note publishes */
 	struct note *next;
 };
 
@@ -97,6 +100,7 @@ void notifier_job_changed(struct notifier *n, const struct job *job,
 	struct note *w = calloc(1, sizeof *w);
 	if (w) {
 		w->job = id;
+		w->changes = job->changes;
 		enqueue(n, w);
 	}
 }
@@ -116,8 +120,10 @@ static void send_note(struct notifier *n, struct note *x)
 	if (x->job > 0) {
 		struct trainfs *fs = n->fs;
 		jobs_lock(fs->jobs);
-		waiters_job_changed(fs->waiters, x->job,
-				    jobs_find(fs->jobs, x->job));
+		struct job *job = jobs_find(fs->jobs, x->job);
+		if (job && (long)(x->changes - job->published) > 0)
+			job->published = x->changes;
+		waiters_job_changed(fs->waiters, x->job, job);
 		jobs_unlock(fs->jobs);
 	}
 }

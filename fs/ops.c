@@ -26,6 +26,7 @@
 
 #define SPEC_MAX (1024 * 1024) /* a spec is a few lines; this is plenty */
 #define CACHE_TIMEOUT 86400.0   /* kept true by invalidation (notify.c) */
+#define PAGE_BYTES 4096
 
 /* How long the kernel may keep a node's attributes. */
 static double attr_timeout(enum node_kind k)
@@ -76,6 +77,20 @@ static enum job_view view_of(enum node_kind k)
 		if (job_files[i].kind == k)
 			return job_files[i].view;
 	return VIEW_STATUS;
+}
+
+/*
+ * render() of file K of JOB, with its metrics table read in from the store
+ * first when K shows it.  With the registry lock held.
+ */
+static int render_file(struct trainfs *fs, struct job *job, enum node_kind k,
+		       char **out, size_t *len)
+{
+	int rc;
+	if ((k == N_METRICS || k == N_GRAPH) &&
+	    (rc = jobs_load_metrics(fs->jobs, job)))
+		return rc;
+	return render(job, k, out, len);
 }
 
 /* Fills *st for INO.  With the registry lock held.  0 or -ENOENT. */
@@ -140,8 +155,9 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		char *text;
 		size_t len;
 		st->st_mode = S_IFREG | file_mode(job, k);
-		if (render(job, k, &text, &len))
-			return -ENOMEM;
+		int rc = render_file(fs, job, k, &text, &len);
+		if (rc)
+			return rc;
 		free(text);
 		st->st_size = len;
 	}
@@ -389,8 +405,7 @@ static void reply_slice(fuse_req_t req, const char *buf, size_t len,
  * A directory is listed once, at opendir, as names and inodes (a snapshot,
  * so one `ls` sees one listing); readdir and readdirplus produce entries
  * from it at the offset asked, readdirplus with attributes so that `ls -l`
- * needs no lookup per name.  The kernel may cache the listing: mkdir and
- * rmdir invalidate it themselves, notify.c does for weights/.
+ * needs no lookup per name.
  */
 struct listing {
 	char **names;
@@ -473,8 +488,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fi->fh = (uintptr_t)l;
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
+	/*
+	 * Only fixed listings may stay in the kernel: a listing that changes
+	 * could be cached from a snapshot taken before the change, after the
+	 * change's invalidation, and stay stale.
+	 */
+	fi->cache_readdir = fi->keep_cache = k == N_ROOT || k == N_JOB;
 	fuse_reply_open(req, fi);
 }
 
@@ -563,7 +582,7 @@ static int open_store_file(struct trainfs *fs, const struct job *job,
 static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		     int flags, uid_t uid, struct fuse_file_info *fi)
 {
-	int wr = (flags & O_ACCMODE) != O_RDONLY;
+	int wr = (flags & O_ACCMODE) != O_RDONLY, rc;
 	enum node_kind k = h->kind;
 	if (wr && (!(file_mode(job, k) & 0200) || !job_may_change(job, uid)))
 		return -EACCES;
@@ -576,13 +595,14 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 	fi->noflush = !wr && k != N_SPEC;
 	switch (k) {
 	case N_SPEC:
+		fi->direct_io = 1; /* writers truncate it; see below */
 		h->append = !!(flags & O_APPEND);
 		if (flags & O_TRUNC) {
 			h->dirty = 1;
 			return 0;
 		}
 		h->changes = job->changes;
-		return render(job, k, &h->buf, &h->len) ? -ENOMEM : 0;
+		return render_file(fs, job, k, &h->buf, &h->len);
 	case N_WAIT:
 		fi->direct_io = 1; /* its size is 0; the read blocks */
 		return 0;
@@ -597,7 +617,19 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		return h->fd < -2 ? h->fd : 0;
 	default:
 		h->changes = job->changes;
-		return render(job, k, &h->buf, &h->len) ? -ENOMEM : 0;
+		rc = render_file(fs, job, k, &h->buf, &h->len);
+		/*
+		 * The page cache only for one page of a read-only file, and
+		 * only once the kernel's size and pages are known to match the
+		 * job: a longer file could mix pages of two renderings, until
+		 * a change is published the cached size may cut the new text
+		 * short, and a writer's O_TRUNC sets the cached size to 0 for
+		 * a moment (control, tags, spec).
+		 */
+		if (h->len > PAGE_BYTES || job->changes != job->published ||
+		    file_mode(job, k) & 0200)
+			fi->direct_io = 1;
+		return rc;
 	}
 }
 
@@ -629,7 +661,7 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 	} else if (job->changes != h->changes) {
 		char *text;
 		size_t len;
-		if ((rc = render(job, h->kind, &text, &len)) == 0) {
+		if ((rc = render_file(fs, job, h->kind, &text, &len)) == 0) {
 			free(h->buf);
 			h->buf = text;
 			h->len = len;
@@ -834,6 +866,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
+
 	/* Writes must reach us before they return, so refusals are seen. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)

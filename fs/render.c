@@ -91,19 +91,19 @@ static void render_tags(FILE *f, const struct job *job)
 
 static void render_metrics(FILE *f, const struct job *job)
 {
+	const struct job_table *t = &job->table;
 	char num[64];
+	double v;
 	fputs("epoch", f);
-	for (int c = 0; c < job->ncolumns; c++)
-		fprintf(f, ",%s", job->columns[c]);
+	for (int c = 0; c < t->ncolumns; c++)
+		fprintf(f, ",%s", t->columns[c]);
 	fputc('\n', f);
-	for (size_t i = 0; i < job->nrows; i++) {
-		const struct job_row *row = &job->rows[i];
-		fprintf(f, "%ld", row->epoch);
-		for (int c = 0; c < job->ncolumns; c++) {
+	for (size_t i = 0; i < t->nrows; i++) {
+		fprintf(f, "%ld", t->epochs[i]);
+		for (int c = 0; c < t->ncolumns; c++) {
 			fputc(',', f);
-			if (c < row->ncells && row->present[c])
-				fputs(metrics_format_number(row->value[c], num,
-							    sizeof num),
+			if (job_cell(job, i, c, &v))
+				fputs(metrics_format_number(v, num, sizeof num),
 				      f);
 		}
 		fputc('\n', f);

@@ -9,6 +9,7 @@
  * process group is gone.  A PID alone is never trusted: the start time
  * (field 22 of /proc/PID/stat) must match before an orphan is signalled.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -36,6 +37,7 @@ extern char **environ;
 
 #define SHIM_SOCK "shim.sock"
 #define SHIM_MAX_CLIENTS 16
+#define SHIM_GRACE_MAX 1e9 /* seconds: longer than any run, fits a time_t */
 
 /* ---- trainfs's side ---- */
 
@@ -349,9 +351,11 @@ static int group_alive(struct shim *s)
 
 static void arm_kill_timer(struct shim *s)
 {
+	/* A grace of 1e300 must mean "never", not overflow into the past. */
+	double grace = s->grace < SHIM_GRACE_MAX ? s->grace : SHIM_GRACE_MAX;
 	now(&s->deadline);
-	s->deadline.tv_sec += (time_t)s->grace;
-	s->deadline.tv_nsec += (long)((s->grace - (time_t)s->grace) * 1e9);
+	s->deadline.tv_sec += (time_t)grace;
+	s->deadline.tv_nsec += (long)((grace - (time_t)grace) * 1e9);
 	if (s->deadline.tv_nsec >= 1000000000L) {
 		s->deadline.tv_sec++;
 		s->deadline.tv_nsec -= 1000000000L;
@@ -515,6 +519,74 @@ static int deadline_passed(struct shim *s)
 		t.tv_nsec >= s->deadline.tv_nsec);
 }
 
+/*
+ * Lists up to MAX children of the shim (from /proc/PID/stat, field 4)
+ * into PIDS.  Returns how many, or -errno.
+ */
+static int shim_children(pid_t *pids, int max)
+{
+	char path[64], buf[512];
+	pid_t self = getpid();
+	int n = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	if (!d)
+		return -errno;
+	while (n < max && (de = readdir(d))) {
+		char *end, *p;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* gone meanwhile */
+		ssize_t len = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		/* "PID (COMM) STATE PPID ...": COMM may hold spaces and ')'. */
+		if ((p = strrchr(buf, ')')) && p[1] == ' ' && p[2] &&
+		    p[3] == ' ' && strtol(p + 4, NULL, 10) == self)
+			pids[n++] = (pid_t)pid;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * The group is empty, but a process that left it (setsid, setpgid) is
+ * still part of the run and got no signal: as our subreaper's children
+ * once their parents are gone, they are SIGKILLed and reaped here, until
+ * none is left (killing one hands us its children).  Nothing of a job
+ * outlives its exit record.
+ */
+static void shim_kill_escaped(void)
+{
+	pid_t pids[256];
+	int n, st;
+	while ((n = shim_children(pids, 256)) > 0) {
+		int killed = 0;
+		for (int i = 0; i < n; i++) {
+			if (kill(pids[i], SIGKILL) < 0 && errno != ESRCH) {
+				fprintf(stderr, "trainfs: shim: cannot kill "
+					"process %d: %s\n", (int)pids[i],
+					strerror(errno));
+				continue;
+			}
+			while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
+				;
+			killed++;
+		}
+		if (!killed)
+			break; /* none we may kill: do not spin */
+	}
+	if (n < 0)
+		fprintf(stderr, "trainfs: shim: cannot list leftover "
+			"processes: %s\n", strerror(-n));
+}
+
 static void shim_write_exit(struct shim *s)
 {
 	char rec[64];
@@ -611,6 +683,7 @@ int shim_main(int argc, char **argv)
 			arm_kill_timer(&s);
 		}
 	}
+	shim_kill_escaped();
 	shim_write_exit(&s);
 	for (int i = 0; i < s.nclients; i++) {
 		send(s.clients[i], "exit\n", 5, MSG_NOSIGNAL);

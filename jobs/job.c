@@ -9,6 +9,7 @@
  * returns the errno, so every refused write looks alike everywhere.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -71,7 +72,7 @@ int job_may_change(const struct job *job, uid_t uid)
 
 long job_last_epoch(const struct job *job)
 {
-	return job->nrows ? job->rows[job->nrows - 1].epoch : -1;
+	return (long)job->rec.last_epoch;
 }
 
 char *job_message(const struct job *job, char *buf, size_t len)
@@ -237,14 +238,11 @@ static void job_free(struct job *job)
 		free(job->events[i].reason);
 	}
 	free(job->events);
-	for (int i = 0; i < job->ncolumns; i++)
-		free(job->columns[i]);
-	free(job->columns);
-	for (size_t i = 0; i < job->nrows; i++) {
-		free(job->rows[i].value);
-		free(job->rows[i].present);
-	}
-	free(job->rows);
+	for (int i = 0; i < job->table.ncolumns; i++)
+		free(job->table.columns[i]);
+	free(job->table.columns);
+	free(job->table.epochs);
+	free(job->table.cells);
 	free(job->splitter);
 	free(job->pack_error);
 	if (job->shim_fd >= 0)
@@ -272,6 +270,15 @@ static void job_parse_spec(struct job *job)
 		job->spec_error = strdup(err);
 	autostop_init(&job->policy, job->spec.mode_min, job->spec.min_delta,
 		      job->spec.patience);
+	/* What the policy had seen lives on in the record. */
+	job->policy.have_best = job->rec.best_epoch >= 0;
+	job->policy.best = job->rec.best;
+	job->policy.best_epoch = job->rec.best_epoch;
+	job->policy.waited = job->rec.waited;
+	job->monitor_col = -1;
+	for (int c = 0; job->spec.monitor && c < job->table.ncolumns; c++)
+		if (!strcmp(job->table.columns[c], job->spec.monitor))
+			job->monitor_col = c;
 }
 
 int job_add_tag(struct job *job, const char *tag, int system)
@@ -309,78 +316,133 @@ static int job_add_event(struct job *job, int64_t time_ns, const char *state,
 	return 0;
 }
 
+/*
+ * The bit pattern of a cell no line reported: a NaN with a payload that
+ * strtod never makes, so a reported nan stays a value.
+ */
+static const uint64_t missing_bits = 0x7ff4dead0000beefULL;
+
+static int cell_missing(double v)
+{
+	uint64_t b;
+	memcpy(&b, &v, sizeof b);
+	return b == missing_bits;
+}
+
+static double cell_missing_value(void)
+{
+	double v;
+	memcpy(&v, &missing_bits, sizeof v);
+	return v;
+}
+
+int job_cell(const struct job *job, size_t row, int col, double *v)
+{
+	const struct job_table *t = &job->table;
+	if (row >= t->nrows || col < 0 || col >= t->ncolumns)
+		return 0;
+	*v = t->cells[row * t->ncolumns + col];
+	return !cell_missing(*v);
+}
+
+/* The column of NAME, added (every row gets a missing cell) when new. */
 static int job_column(struct job *job, const char *name)
 {
-	for (int i = 0; i < job->ncolumns; i++)
-		if (!strcmp(job->columns[i], name))
+	struct job_table *t = &job->table;
+	for (int i = 0; i < t->ncolumns; i++)
+		if (!strcmp(t->columns[i], name))
 			return i;
-	char **c = realloc(job->columns, (job->ncolumns + 1) * sizeof *c);
+	int n = t->ncolumns + 1;
+	char **c = realloc(t->columns, n * sizeof *c);
 	if (!c)
 		return -ENOMEM;
-	job->columns = c;
-	if (!(c[job->ncolumns] = strdup(name)))
+	t->columns = c;
+	if (!(c[n - 1] = strdup(name)))
 		return -ENOMEM;
+	if (t->cap) {
+		double *cells = realloc(t->cells, t->cap * n * sizeof *cells);
+		if (!cells) {
+			free(c[n - 1]);
+			return -ENOMEM;
+		}
+		/* Re-stride from the last row back, so nothing is overwritten. */
+		for (size_t r = t->nrows; r-- > 0;) {
+			memmove(&cells[r * n], &cells[r * (n - 1)],
+				(n - 1) * sizeof *cells);
+			cells[r * n + n - 1] = cell_missing_value();
+		}
+		t->cells = cells;
+	}
 	if (job->spec.monitor && !strcmp(name, job->spec.monitor))
-		job->monitor_col = job->ncolumns;
-	return job->ncolumns++;
+		job->monitor_col = n - 1;
+	t->ncolumns = n;
+	return n - 1;
+}
+
+/* Appends ML to the table; returns its row, or -ENOMEM. */
+static long table_add(struct job *job, const struct metrics_line *ml)
+{
+	struct job_table *t = &job->table;
+	int cols[ml->n ? ml->n : 1];
+	for (size_t i = 0; i < ml->n; i++)
+		if ((cols[i] = job_column(job, ml->m[i].name)) < 0)
+			return -ENOMEM;
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		long *e = realloc(t->epochs, cap * sizeof *e);
+		if (!e)
+			return -ENOMEM;
+		t->epochs = e;
+		if (t->ncolumns) {
+			double *cells = realloc(t->cells,
+						cap * t->ncolumns * sizeof *cells);
+			if (!cells)
+				return -ENOMEM;
+			t->cells = cells;
+		}
+		t->cap = cap;
+	}
+	size_t row = t->nrows++;
+	t->epochs[row] = ml->epoch;
+	for (int c = 0; c < t->ncolumns; c++)
+		t->cells[row * t->ncolumns + c] = cell_missing_value();
+	for (size_t i = 0; i < ml->n; i++)
+		t->cells[row * t->ncolumns + cols[i]] = ml->m[i].value;
+	return (long)row;
 }
 
 int job_add_row(struct job *job, const struct metrics_line *ml)
 {
-	struct job_row row = { .epoch = ml->epoch };
-	int monitored = 0;
-	double mv = NAN;
-	for (size_t i = 0; i < ml->n; i++) {
-		int col = job_column(job, ml->m[i].name);
-		if (col < 0)
-			goto nomem;
-		if (col >= row.ncells) {
-			int n = job->ncolumns;
-			double *v = realloc(row.value, n * sizeof *v);
-			if (!v)
-				goto nomem;
-			row.value = v;
-			unsigned char *p = realloc(row.present, n);
-			if (!p)
-				goto nomem;
-			row.present = p;
-			memset(p + row.ncells, 0, n - row.ncells);
-			row.ncells = n;
-		}
-		row.value[col] = ml->m[i].value;
-		row.present[col] = 1;
-		if (col == job->monitor_col) {
-			monitored = 1;
-			mv = ml->m[i].value;
-		}
-	}
-	struct job_row *rows =
-		realloc(job->rows, (job->nrows + 1) * sizeof *rows);
-	if (!rows)
-		goto nomem;
-	job->rows = rows;
-	rows[job->nrows++] = row;
-	if (monitored)
-		return autostop_observe(&job->policy, ml->epoch, mv);
-	return 0;
-nomem:
-	free(row.value);
-	free(row.present);
-	return -ENOMEM;
+	long row = table_add(job, ml);
+	double v;
+	if (row < 0)
+		return (int)row;
+	int stop = 0;
+	if (job_cell(job, row, job->monitor_col, &v))
+		stop = autostop_observe(&job->policy, ml->epoch, v);
+	job->rec.nrows++;
+	job->rec.last_epoch = ml->epoch;
+	job->rec.best = job->policy.best;
+	job->rec.best_epoch = job->policy.have_best ? job->policy.best_epoch
+						    : -1;
+	job->rec.waited = job->policy.waited;
+	return stop;
 }
 
-char *job_row_line(const struct job *job, const struct job_row *row)
+char *job_row_line(const struct job *job, size_t row)
 {
+	const struct job_table *t = &job->table;
 	size_t cap = 64, len;
 	char *s = malloc(cap), num[64];
+	double v;
 	if (!s)
 		return NULL;
-	len = snprintf(s, cap, "epoch=%ld", row->epoch);
-	for (int c = 0; c < row->ncells; c++) {
-		if (!row->present[c])
+	len = snprintf(s, cap, "epoch=%ld", t->epochs[row]);
+	for (int c = 0; c < t->ncolumns; c++) {
+		if (!job_cell(job, row, c, &v))
 			continue;
-		metrics_format_number(row->value[c], num, sizeof num);
-		size_t need = len + strlen(job->columns[c]) + strlen(num) + 3;
+		metrics_format_number(v, num, sizeof num);
+		size_t need = len + strlen(t->columns[c]) + strlen(num) + 3;
 		if (need > cap) {
 			cap = need * 2;
 			char *n = realloc(s, cap);
@@ -390,10 +452,53 @@ char *job_row_line(const struct job *job, const struct job_row *row)
 			}
 			s = n;
 		}
-		len += snprintf(s + len, cap - len, " %s=%s", job->columns[c],
+		len += snprintf(s + len, cap - len, " %s=%s", t->columns[c],
 				num);
 	}
 	return s;
+}
+
+/* Adds a stored row to the table, as it was (no policy, no record). */
+static int load_row(void *arg, int64_t id, const char *line)
+{
+	struct job *job = arg;
+	struct metrics_line ml;
+	(void)id;
+	if (metrics_parse_line(line, strlen(line), &ml) < 0) {
+		fprintf(stderr, "trainfs: job '%s': stored metrics row "
+			"unreadable, skipped\n", job->rec.name);
+		return 0;
+	}
+	long row = table_add(job, &ml);
+	metrics_line_free(&ml);
+	return row < 0 ? (int)row : 0;
+}
+
+/* Adds a stored row and replays the policy over it (schema 1 stores). */
+static int replay_row(void *arg, int64_t id, const char *line)
+{
+	struct job *job = arg;
+	struct metrics_line ml;
+	(void)id;
+	if (metrics_parse_line(line, strlen(line), &ml) < 0)
+		return 0;
+	int rc = job_add_row(job, &ml);
+	metrics_line_free(&ml);
+	return rc < 0 ? rc : 0;
+}
+
+int jobs_load_metrics(struct jobs *j, struct job *job)
+{
+	if (job->table.loaded)
+		return 0;
+	int rc = store_load_job_metrics(j->store, job->rec.id, load_row, job);
+	if (rc) {
+		fprintf(stderr, "trainfs: error: job '%s': cannot load its "
+			"metrics: %s\n", job->rec.name, strerror(-rc));
+		return rc;
+	}
+	job->table.loaded = 1;
+	return 0;
 }
 
 /* ---- writing through ---- */
@@ -537,6 +642,9 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 	job->rec.gid = gid;
 	job->rec.state = ST_CREATED;
 	job->rec.created_ns = job_now_ns();
+	job->rec.last_epoch = -1;
+	job->rec.best_epoch = -1;
+	job->table.loaded = 1; /* a new job has no rows to load */
 	for (int v = 0; v < STORE_MTIMES; v++)
 		job->rec.mtime_ns[v] = job->rec.created_ns;
 	job_parse_spec(job);
@@ -865,21 +973,22 @@ static int load_tag(void *arg, int64_t id, const char *tag, int system)
 	return job ? job_add_tag(job, tag, system) : 0;
 }
 
-static int load_metric(void *arg, int64_t id, const char *line)
+/*
+ * A job from a schema 1 store has no derived values yet: derive them from
+ * its metrics, once, and store them.
+ */
+static int derive_from_metrics(struct jobs *j, struct job *job)
 {
-	struct job *job = jobs_find(((struct loader *)arg)->j, id);
-	struct metrics_line ml;
-	if (!job)
-		return 0;
-	if (metrics_parse_line(line, strlen(line), &ml) < 0) {
-		fprintf(stderr, "trainfs: job '%s': stored metrics row "
-			"unreadable, skipped\n", job->rec.name);
-		return 0;
-	}
-	int rc = job_add_row(job, &ml);
-	metrics_line_free(&ml);
-	job->seq++;
-	return rc < 0 ? rc : 0;
+	job->rec.nrows = 0;
+	job->rec.last_epoch = -1;
+	job->rec.best_epoch = -1;
+	job->rec.waited = 0;
+	job_parse_spec(job);
+	int rc = store_load_job_metrics(j->store, job->rec.id, replay_row, job);
+	if (rc)
+		return rc;
+	job->table.loaded = 1;
+	return job_save(j, job);
 }
 
 int jobs_open(const struct jobs_config *cfg, struct jobs **out)
@@ -909,9 +1018,12 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 	struct loader l = { .j = j };
 	if ((rc = names_grow(j)) || (rc = store_load_jobs(j->store, load_job, &l)) ||
 	    (rc = store_load_events(j->store, load_event, &l)) ||
-	    (rc = store_load_tags(j->store, load_tag, &l)) ||
-	    (rc = store_load_metrics(j->store, load_metric, &l)))
+	    (rc = store_load_tags(j->store, load_tag, &l)))
 		goto fail;
+	for (size_t i = 0; i < j->n; i++)
+		if (j->list[i]->rec.nrows < 0 &&
+		    (rc = derive_from_metrics(j, j->list[i])))
+			goto fail;
 	*out = j;
 	return 0;
 fail:

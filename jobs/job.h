@@ -48,12 +48,20 @@ struct job_event {
 	char *reason;
 };
 
-/* One metrics row: the epoch and a value per column (present[] says which). */
-struct job_row {
-	long epoch;
-	int ncells;
-	double *value;        /* indexed by column */
-	unsigned char *present;
+/*
+ * A job's metrics in memory: a row per reported epoch, a column per metric
+ * name in first-seen order, the cells row-major (nrows x ncolumns doubles,
+ * about 8 bytes a value).  A cell no line reported holds CELL_MISSING, a
+ * NaN no parser produces.  Tables of jobs nobody looks at stay in the
+ * store: jobs_load_metrics() reads one in on first use.
+ */
+struct job_table {
+	char **columns;
+	int ncolumns;
+	long *epochs;
+	double *cells;
+	size_t nrows, cap;
+	int loaded;
 };
 
 struct job {
@@ -67,15 +75,14 @@ struct job {
 	size_t ntags;
 	struct job_event *events;
 	size_t nevents;
-	char **columns;        /* metric names, first-seen order */
-	int ncolumns;
-	struct job_row *rows;
-	size_t nrows;
+	struct job_table table; /* see jobs_load_metrics() */
 	int monitor_col;       /* column of spec.monitor, -1 until seen */
-	struct autostop policy;
+	struct autostop policy; /* kept in rec too, so it outlives a restart */
 	int progress;          /* packaging: percent of bytes packed */
 	unsigned long changes; /* counts job_touch(): what a reader saw is stale
 				  when this moved on */
+	unsigned long published; /* the interface's: the change its caches
+				    have caught up with */
 
 	/* The executor's and the supervisor's runtime, not stored. */
 	int shim_fd;           /* connection to the job's shim, or -1 */
@@ -88,7 +95,6 @@ struct job {
 	int64_t metrics_read;  /* bytes of metrics.txt read so far */
 	char *pack_error;      /* the packer's last "error" line */
 	int busy;              /* a trainer or packer may still be alive */
-	int64_t seq;           /* metric rows stored so far */
 };
 
 struct jobs;
@@ -169,6 +175,15 @@ int jobs_path(struct jobs *j, const struct job *job, const char *rel,
 
 /* The last reported epoch, or -1 when none was. */
 long job_last_epoch(const struct job *job);
+
+/*
+ * With the lock held: reads JOB's metrics table in from the store unless
+ * it is in memory already.  Returns 0 or a negative errno.
+ */
+int jobs_load_metrics(struct jobs *j, struct job *job);
+
+/* Cell ROW x COL of a loaded table into *v; 0 when no line reported it. */
+int job_cell(const struct job *job, size_t row, int col, double *v);
 
 /*
  * The sentence status shows for a converged job ("training converged at

@@ -54,11 +54,15 @@ int job_add_tag(struct job *job, const char *tag, int system);
 /* Persists JOB's record alone.  With the lock held. */
 int job_save(struct jobs *j, struct job *job);
 
-/* Appends a metrics row from a parsed line; updates columns and policy. */
+/*
+ * Appends a reported metrics line to JOB's (loaded) table and observes the
+ * monitored value: updates the policy and rec (last epoch, best, rows).
+ * Returns 1 when the policy says stop, 0, or -ENOMEM.
+ */
 int job_add_row(struct job *job, const struct metrics_line *ml);
 
-/* The canonical text of a row, as stored ("epoch=3 loss=0.5"); caller frees. */
-char *job_row_line(const struct job *job, const struct job_row *row);
+/* The canonical text of row ROW, as stored ("epoch=3 loss=0.5"); caller frees. */
+char *job_row_line(const struct job *job, size_t row);
 
 /* Wakes the supervisor (any thread, lock held or not). */
 void supervisor_wake(struct jobs *j);

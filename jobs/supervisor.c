@@ -36,6 +36,7 @@ extern char **environ;
 #define METRICS_POLL_MS 20
 #define INGEST_CHUNK (64 * 1024)
 #define INGEST_MAX (4 * 1024 * 1024) /* per wake-up, so others get a turn */
+#define GRACE_MAX 1e9 /* seconds; as the shim's SHIM_GRACE_MAX */
 
 void supervisor_wake(struct jobs *j)
 {
@@ -171,12 +172,13 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 	}
 	if (r > 0)
 		in->stop = 1;
-	char *canon = job_row_line(job, &job->rows[job->nrows - 1]);
+	char *canon = job_row_line(job, job->table.nrows - 1);
 	if (!canon) {
 		in->rc = -ENOMEM;
 		return;
 	}
-	int rc = store_put_metric(in->j->store, job->rec.id, job->seq++, canon);
+	int rc = store_put_metric(in->j->store, job->rec.id, job->rec.nrows - 1,
+				  canon);
 	free(canon);
 	if (rc)
 		in->rc = rc;
@@ -185,8 +187,9 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 static void autostop(struct jobs *j, struct job *job)
 {
 	char why[128];
-	job->rec.kill_at_ns =
-		job_now_ns() + (int64_t)(job->spec.grace * 1e9);
+	/* The shim's cap too: a huge grace must not overflow the time. */
+	double grace = job->spec.grace < GRACE_MAX ? job->spec.grace : GRACE_MAX;
+	job->rec.kill_at_ns = job_now_ns() + (int64_t)(grace * 1e9);
 	free(job->rec.reason);
 	job->rec.reason = strdup("converged");
 	supervisor_signal(j, job, "stop");
@@ -239,9 +242,13 @@ static void ingest_metrics(struct jobs *j, struct job *job, int final)
 		autostop(j, job);
 }
 
+/* Starts taking in JOB's metrics file where the store left off. */
 static int open_metrics(struct jobs *j, struct job *job)
 {
 	char path[PATH_MAX];
+	int rc = jobs_load_metrics(j, job); /* new rows go after the old */
+	if (rc)
+		return rc;
 	if (!job->splitter && !(job->splitter = calloc(1, sizeof *job->splitter)))
 		return -ENOMEM;
 	job->splitter->len = 0;
@@ -290,7 +297,7 @@ static void json_number(FILE *f, double v)
 		fputs("null", f); /* JSON has no NaN or Infinity */
 }
 
-/* The manifest trainfs.json; caller frees. */
+/* The manifest trainfs.json of a job whose table is loaded; caller frees. */
 static char *manifest(const struct job *job)
 {
 	char *buf = NULL, t[64];
@@ -308,18 +315,17 @@ static char *manifest(const struct job *job)
 	fputs(", \"reason\": ", f);
 	json_string(f, job->rec.reason ? job->rec.reason : "completed");
 	fputs(", \"last\": {", f);
-	if (job->nrows) {
-		const struct job_row *r = &job->rows[job->nrows - 1];
-		int first = 1;
-		for (int c = 0; c < r->ncells; c++) {
-			if (!r->present[c])
-				continue;
-			fputs(first ? "" : ", ", f);
-			first = 0;
-			json_string(f, job->columns[c]);
-			fputs(": ", f);
-			json_number(f, r->value[c]);
-		}
+	size_t last = job->table.nrows - 1;
+	double v;
+	for (int c = 0, first = 1; job->table.nrows && c < job->table.ncolumns;
+	     c++) {
+		if (!job_cell(job, last, c, &v))
+			continue;
+		fputs(first ? "" : ", ", f);
+		first = 0;
+		json_string(f, job->table.columns[c]);
+		fputs(": ", f);
+		json_number(f, v);
 	}
 	fputc('}', f);
 	if (job->spec.monitor) {
@@ -365,6 +371,8 @@ static int spawn_packer(struct jobs *j, struct job *job)
 		return rc;
 	if (mkdir(wdir, 0755) < 0 && errno != EEXIST)
 		return -errno;
+	if ((rc = jobs_load_metrics(j, job)))
+		return rc;
 	if (!(man = manifest(job)))
 		return -ENOMEM;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -729,8 +737,26 @@ static void schedule(struct jobs *j)
 }
 
 /*
+ * Whether the queued job of DIR has a shim or had one: trainfs died after
+ * starting it and before storing "running".  A queued job never ran, so
+ * its shim's socket, trainer record or exit record cannot be stale.
+ */
+static int was_launched(const char *dir)
+{
+	static const char *const marks[] = { "shim.sock", "trainer", "exit" };
+	char path[PATH_MAX];
+	for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
+		if (snprintf(path, sizeof path, "%s/%s", dir, marks[i]) <
+			    (int)sizeof path &&
+		    access(path, F_OK) == 0)
+			return 1;
+	return 0;
+}
+
+/*
  * After a restart: find the shims of jobs that were running, stopping or
- * being cancelled, and redo packing that was cut short.
+ * being cancelled (or launched just before trainfs died), and redo
+ * packing that was cut short.
  */
 static void recover(struct jobs *j)
 {
@@ -746,10 +772,19 @@ static void recover(struct jobs *j)
 				fail(j, job, "packaging: %s", strerror(-rc));
 			continue;
 		}
-		if (!state_has_trainer(st) && st != ST_CANCELLED)
+		if (!state_has_trainer(st) && st != ST_CANCELLED &&
+		    st != ST_QUEUED)
 			continue;
 		if (jobs_path(j, job, "", dir, sizeof dir))
 			continue;
+		if (st == ST_QUEUED) {
+			/* Launching it again would run a second trainer. */
+			if (!was_launched(dir))
+				continue; /* schedule() launches it */
+			job->rec.started_ns = job_now_ns();
+			job_set_state(j, job, ST_RUNNING, "started", NULL);
+			st = ST_RUNNING;
+		}
 		if (exec_attach(dir, &fd) == 0) {
 			job->shim_fd = fd;
 			set_busy(j, job, 1);

@@ -21,7 +21,7 @@
 
 #include "store/store.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema_v1[] =
 	"CREATE TABLE jobs ("
@@ -53,6 +53,18 @@ static const char schema_v1[] =
 	" seq INTEGER NOT NULL, line TEXT NOT NULL,"
 	" PRIMARY KEY (job_id, seq)) WITHOUT ROWID;";
 
+/*
+ * Version 2 keeps what status shows about metrics in the job row, so that
+ * a mount need not read every metrics row.  nrows -1 marks rows of version
+ * 1, whose values jobs/ derives once from the metrics and stores.
+ */
+static const char schema_v2[] =
+	"ALTER TABLE jobs ADD COLUMN nrows INTEGER NOT NULL DEFAULT -1;"
+	"ALTER TABLE jobs ADD COLUMN last_epoch INTEGER NOT NULL DEFAULT -1;"
+	"ALTER TABLE jobs ADD COLUMN best REAL;"
+	"ALTER TABLE jobs ADD COLUMN best_epoch INTEGER NOT NULL DEFAULT -1;"
+	"ALTER TABLE jobs ADD COLUMN waited INTEGER NOT NULL DEFAULT 0;";
+
 enum {
 	Q_INSERT_JOB,
 	Q_PUT_JOB,
@@ -61,6 +73,7 @@ enum {
 	Q_PUT_TAG,
 	Q_CLEAR_USER_TAGS,
 	Q_PUT_METRIC,
+	Q_JOB_METRICS,
 	Q_COUNT
 };
 
@@ -70,8 +83,9 @@ static const char *const queries[Q_COUNT] = {
 	[Q_PUT_JOB] = "UPDATE jobs SET state=?2, spec=?3, created_ns=?4,"
 		      " started_ns=?5, finished_ns=?6, kill_at_ns=?7,"
 		      " reason=?8, error=?9, last_refused=?10, weights=?11,"
-		      " bad_lines=?12, metrics_offset=?13, mtimes=?14"
-		      " WHERE id=?1",
+		      " bad_lines=?12, metrics_offset=?13, mtimes=?14,"
+		      " nrows=?15, last_epoch=?16, best=?17, best_epoch=?18,"
+		      " waited=?19 WHERE id=?1",
 	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
 	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
 			" VALUES (?, ?, ?, ?)",
@@ -80,6 +94,7 @@ static const char *const queries[Q_COUNT] = {
 	[Q_CLEAR_USER_TAGS] = "DELETE FROM tags WHERE job_id=? AND system=0",
 	[Q_PUT_METRIC] = "INSERT OR REPLACE INTO metrics (job_id, seq, line)"
 			 " VALUES (?, ?, ?)",
+	[Q_JOB_METRICS] = "SELECT line FROM metrics WHERE job_id=? ORDER BY seq",
 };
 
 struct store {
@@ -145,8 +160,9 @@ static int migrate(struct store *s)
 	}
 	if ((rc = exec_sql(s, "BEGIN IMMEDIATE")))
 		return rc;
-	if ((rc = exec_sql(s, schema_v1)) ||
-	    (rc = exec_sql(s, "PRAGMA user_version = 1"))) {
+	if ((version < 1 && (rc = exec_sql(s, schema_v1))) ||
+	    (version < 2 && (rc = exec_sql(s, schema_v2))) ||
+	    (rc = exec_sql(s, "PRAGMA user_version = 2"))) {
 		exec_sql(s, "ROLLBACK");
 		return rc;
 	}
@@ -325,7 +341,13 @@ int store_put_job(struct store *s, const struct job_record *r)
 	    sqlite3_bind_int64(st, 12, r->bad_lines) ||
 	    sqlite3_bind_int64(st, 13, r->metrics_offset) ||
 	    sqlite3_bind_blob(st, 14, r->mtime_ns, sizeof r->mtime_ns,
-			      SQLITE_STATIC))
+			      SQLITE_STATIC) ||
+	    sqlite3_bind_int64(st, 15, r->nrows) ||
+	    sqlite3_bind_int64(st, 16, r->last_epoch) ||
+	    (r->best_epoch >= 0 ? sqlite3_bind_double(st, 17, r->best)
+				: sqlite3_bind_null(st, 17)) ||
+	    sqlite3_bind_int64(st, 18, r->best_epoch) ||
+	    sqlite3_bind_int64(st, 19, r->waited))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
 }
@@ -382,7 +404,8 @@ int store_load_jobs(struct store *s, store_job_fn fn, void *arg)
 			       "SELECT id, name, uid, gid, state, spec,"
 			       " created_ns, started_ns, finished_ns,"
 			       " kill_at_ns, reason, error, last_refused,"
-			       " weights, bad_lines, metrics_offset, mtimes"
+			       " weights, bad_lines, metrics_offset, mtimes,"
+			       " nrows, last_epoch, best, best_epoch, waited"
 			       " FROM jobs ORDER BY id",
 			       -1, &st, NULL))
 		return db_error(s, "loading jobs");
@@ -408,6 +431,11 @@ int store_load_jobs(struct store *s, store_job_fn fn, void *arg)
 		if (sqlite3_column_bytes(st, 16) == sizeof r.mtime_ns)
 			memcpy(r.mtime_ns, sqlite3_column_blob(st, 16),
 			       sizeof r.mtime_ns);
+		r.nrows = sqlite3_column_int64(st, 17);
+		r.last_epoch = sqlite3_column_int64(st, 18);
+		r.best = sqlite3_column_double(st, 19);
+		r.best_epoch = sqlite3_column_int64(st, 20);
+		r.waited = sqlite3_column_int64(st, 21);
 		if ((rc = fn(arg, &r)))
 			break;
 	}
@@ -458,22 +486,20 @@ int store_load_tags(struct store *s, store_tag_fn fn, void *arg)
 	return rc;
 }
 
-int store_load_metrics(struct store *s, store_metric_fn fn, void *arg)
+int store_load_job_metrics(struct store *s, int64_t id, store_metric_fn fn,
+			   void *arg)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = s->q[Q_JOB_METRICS];
 	int rc = 0, step;
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT job_id, line FROM metrics"
-			       " ORDER BY job_id, seq",
-			       -1, &st, NULL))
-		return db_error(s, "loading metrics");
+	if (sqlite3_bind_int64(st, 1, id))
+		return db_error(s, "binding a job id");
 	while ((step = sqlite3_step(st)) == SQLITE_ROW)
-		if ((rc = fn(arg, sqlite3_column_int64(st, 0),
-			     (const char *)sqlite3_column_text(st, 1))))
+		if ((rc = fn(arg, id, (const char *)sqlite3_column_text(st, 0))))
 			break;
 	if (!rc && step != SQLITE_DONE)
 		rc = db_error(s, "loading metrics");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rc;
 }
 

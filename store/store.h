@@ -40,6 +40,11 @@ struct job_record {
 	char *weights;       /* file name in weights/ once ready */
 	int64_t bad_lines;
 	int64_t metrics_offset; /* bytes of metrics.txt already taken in */
+	int64_t nrows;       /* metrics rows stored; -1: unknown (schema 1) */
+	int64_t last_epoch;  /* the last reported epoch; -1: none */
+	double best;         /* the monitored metric's best value ... */
+	int64_t best_epoch;  /* ... and its epoch; -1: none yet */
+	int64_t waited;      /* reported epochs since the best */
 	int64_t mtime_ns[STORE_MTIMES];
 };
 
@@ -84,7 +89,9 @@ typedef int (*store_metric_fn)(void *arg, int64_t id, const char *line);
 int store_load_jobs(struct store *s, store_job_fn fn, void *arg);
 int store_load_events(struct store *s, store_event_fn fn, void *arg);
 int store_load_tags(struct store *s, store_tag_fn fn, void *arg);
-int store_load_metrics(struct store *s, store_metric_fn fn, void *arg);
+/* The metrics rows of job ID, in order. */
+int store_load_job_metrics(struct store *s, int64_t id, store_metric_fn fn,
+			   void *arg);
 
 void store_record_free(struct job_record *rec);
 
