@@ -93,6 +93,22 @@ static int render_file(struct trainfs *fs, struct job *job, enum node_kind k,
 	return render(job, k, out, len);
 }
 
+/*
+ * The path in the store of a file served from there: the log, or the
+ * tarball of a ready job.  0, -ENOENT or -ENAMETOOLONG.
+ */
+static int store_file(struct trainfs *fs, const struct job *job,
+		      enum node_kind k, char *path, size_t len)
+{
+	char rel[PATH_MAX];
+	if (k == N_LOG)
+		return jobs_path(fs->jobs, job, "log", path, len);
+	if (job->rec.state != ST_READY || !job->rec.weights)
+		return -ENOENT;
+	snprintf(rel, sizeof rel, "weights/%s", job->rec.weights);
+	return jobs_path(fs->jobs, job, rel, path, len);
+}
+
 /* Fills *st for INO.  With the registry lock held.  0 or -ENOENT. */
 static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 {
@@ -115,7 +131,7 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 	st->st_uid = job->rec.uid;
 	st->st_gid = job->rec.gid;
 	int64_t mtime = job->rec.mtime_ns[view_of(k)];
-	char path[PATH_MAX], rel[PATH_MAX];
+	char path[PATH_MAX];
 	struct stat real;
 	switch (k) {
 	case N_JOB:
@@ -128,24 +144,16 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_nlink = 2;
 		break;
 	case N_TARBALL:
-		if (job->rec.state != ST_READY || !job->rec.weights)
-			return -ENOENT;
-		st->st_mode = S_IFREG | 0444;
-		snprintf(rel, sizeof rel, "weights/%s", job->rec.weights);
-		if (jobs_path(fs->jobs, job, rel, path, sizeof path) ||
-		    stat(path, &real) < 0)
-			return -ENOENT;
-		st->st_size = real.st_size;
-		mtime = (int64_t)real.st_mtim.tv_sec * 1000000000LL +
-			real.st_mtim.tv_nsec;
-		break;
 	case N_LOG:
+		/* The store's own file: the log grows, the tarball is fixed. */
 		st->st_mode = S_IFREG | 0444;
-		if (!jobs_path(fs->jobs, job, "log", path, sizeof path) &&
+		if (store_file(fs, job, k, path, sizeof path) == 0 &&
 		    stat(path, &real) == 0) {
 			st->st_size = real.st_size;
 			mtime = (int64_t)real.st_mtim.tv_sec * 1000000000LL +
 				real.st_mtim.tv_nsec;
+		} else if (k == N_TARBALL) {
+			return -ENOENT;
 		}
 		break;
 	case N_WAIT:
@@ -562,16 +570,14 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- files ---- */
 
+/* Opens the log or tarball of JOB; -2 for a log not yet written. */
 static int open_store_file(struct trainfs *fs, const struct job *job,
 			   enum node_kind k)
 {
-	char rel[PATH_MAX], path[PATH_MAX];
-	if (k == N_LOG)
-		snprintf(rel, sizeof rel, "log");
-	else
-		snprintf(rel, sizeof rel, "weights/%s", job->rec.weights);
-	if (jobs_path(fs->jobs, job, rel, path, sizeof path))
-		return -ENAMETOOLONG;
+	char path[PATH_MAX];
+	int rc = store_file(fs, job, k, path, sizeof path);
+	if (rc)
+		return rc;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && k == N_LOG && errno == ENOENT)
 		return -2; /* not started yet: an empty log */
@@ -607,8 +613,6 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		fi->direct_io = 1; /* its size is 0; the read blocks */
 		return 0;
 	case N_TARBALL:
-		if (job->rec.state != ST_READY || !job->rec.weights)
-			return -ENOENT;
 		h->fd = open_store_file(fs, job, k);
 		return h->fd < 0 ? h->fd : 0;
 	case N_LOG:

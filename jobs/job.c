@@ -621,6 +621,25 @@ static int refuse(struct jobs *j, struct job *job, int err, const char *text,
 
 /* ---- what users do ---- */
 
+/*
+ * Takes the registry lock and finds job ID for UID to change.  Returns the
+ * job, or NULL with *rc set to -ENOENT or -EACCES; the lock is held either
+ * way, for the caller to let go.
+ */
+static struct job *lock_to_change(struct jobs *j, int64_t id, uid_t uid,
+				  int *rc)
+{
+	jobs_lock(j);
+	struct job *job = jobs_find(j, id);
+	if (!job)
+		*rc = -ENOENT;
+	else if (!job_may_change(job, uid))
+		*rc = -EACCES;
+	else
+		return job;
+	return NULL;
+}
+
 int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 		int64_t *id)
 {
@@ -674,16 +693,9 @@ out:
 int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 {
 	int rc = 0;
-	jobs_lock(j);
-	struct job *job = jobs_find(j, id);
-	if (!job) {
-		rc = -ENOENT;
+	struct job *job = lock_to_change(j, id, uid, &rc);
+	if (!job)
 		goto out;
-	}
-	if (!job_may_change(job, uid)) {
-		rc = -EACCES;
-		goto out;
-	}
 	if (!state_allows_rmdir(job->rec.state)) {
 		rc = -EBUSY;
 		goto out;
@@ -726,14 +738,10 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		    size_t len)
 {
 	int rc = 0;
-	jobs_lock(j);
-	struct job *job = jobs_find(j, id);
-	if (!job) {
-		rc = -ENOENT;
+	struct job *job = lock_to_change(j, id, uid, &rc);
+	if (!job)
 		goto out;
-	}
-	if (!job_may_change(job, uid) ||
-	    !state_allows_spec_write(job->rec.state)) {
+	if (!state_allows_spec_write(job->rec.state)) {
 		rc = -EACCES;
 		goto out;
 	}
@@ -808,16 +816,9 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		 size_t len)
 {
 	int rc = 0;
-	jobs_lock(j);
-	struct job *job = jobs_find(j, id);
-	if (!job) {
-		rc = -ENOENT;
+	struct job *job = lock_to_change(j, id, uid, &rc);
+	if (!job)
 		goto out;
-	}
-	if (!job_may_change(job, uid)) {
-		rc = -EACCES;
-		goto out;
-	}
 	int cmd = command_parse(text, len);
 	if (cmd < 0) {
 		rc = refuse(j, job, -EINVAL, text, len, "unknown command");
@@ -888,16 +889,9 @@ int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 {
 	int rc = 0;
 	char name[JOB_NAME_MAX + 1];
-	jobs_lock(j);
-	struct job *job = jobs_find(j, id);
-	if (!job) {
-		rc = -ENOENT;
+	struct job *job = lock_to_change(j, id, uid, &rc);
+	if (!job)
 		goto out;
-	}
-	if (!job_may_change(job, uid)) {
-		rc = -EACCES;
-		goto out;
-	}
 	/* Check every line first: a refused write changes nothing. */
 	for (size_t pos = 0; next_tag(text, len, &pos, name);)
 		if (!name[0] || is_system_tag(name)) {
