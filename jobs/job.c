@@ -787,16 +787,23 @@ static int control_start(struct jobs *j, struct job *job, const char *text,
 	return rc;
 }
 
-static int control_stop(struct jobs *j, struct job *job)
+int job_stop(struct jobs *j, struct job *job, const char *reason,
+	     const char *why, const char *const *tags)
 {
-	job->rec.kill_at_ns =
-		job_now_ns() + (int64_t)(job->spec.grace * 1e9);
+	/* Capped as the shim caps it: 1e300 seconds means "never". */
+	double grace = job->spec.grace < GRACE_MAX ? job->spec.grace : GRACE_MAX;
+	job->rec.kill_at_ns = job_now_ns() + (int64_t)(grace * 1e9);
 	free(job->rec.reason);
-	job->rec.reason = strdup("stopped-early");
+	job->rec.reason = strdup(reason);
 	/* Ask the shim first: the stop must not wait for the disk. */
 	supervisor_signal(j, job, "stop");
-	return job_set_state(j, job, ST_STOPPING, "stop requested",
-			     (const char *[]){ "stopped-early", NULL });
+	return job_set_state(j, job, ST_STOPPING, why, tags);
+}
+
+static int control_stop(struct jobs *j, struct job *job)
+{
+	return job_stop(j, job, "stopped-early", "stop requested",
+			(const char *[]){ "stopped-early", NULL });
 }
 
 static int control_cancel(struct jobs *j, struct job *job)

@@ -48,6 +48,17 @@ void job_touch(struct jobs *j, struct job *job, unsigned views);
 int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 		  const char *reason, const char *const *tags);
 
+/* Seconds of grace beyond which a stop never escalates (shim: the same). */
+#define GRACE_MAX 1e9
+
+/*
+ * Stops a running JOB: asks its shim to stop, sets the kill time, REASON
+ * ("stopped-early", "converged") and moves it to stopping with the event
+ * reason WHY and the system TAGS.  With the lock held.
+ */
+int job_stop(struct jobs *j, struct job *job, const char *reason,
+	     const char *why, const char *const *tags);
+
 /* Adds a system tag in memory (persisted by the caller's transaction). */
 int job_add_tag(struct job *job, const char *tag, int system);
 

@@ -132,14 +132,22 @@ int state_allows_spec_write(enum job_state s)
 	return s == ST_CREATED;
 }
 
+/*
+ * A short BUF gets a prefix of the list: "none" only when nothing is
+ * allowed, never because the first command did not fit.
+ */
 char *state_allowed_commands(enum job_state s, char *buf, unsigned long len)
 {
 	size_t used = 0;
+	int any = 0;
+	if (!len)
+		return buf;
 	buf[0] = '\0';
 	for (int c = 0; c < CMD_COUNT; c++) {
 		enum job_state next;
 		/* Offer what changes something, not what merely repeats. */
 		if (state_apply(s, c, &next) == 0 && next != s) {
+			any = 1;
 			int n = snprintf(buf + used, len - used, "%s%s",
 					 used ? " " : "", commands[c]);
 			if (n < 0 || (size_t)n >= len - used)
@@ -147,7 +155,7 @@ char *state_allowed_commands(enum job_state s, char *buf, unsigned long len)
 			used += n;
 		}
 	}
-	if (!used)
+	if (!any)
 		snprintf(buf, len, "none");
 	return buf;
 }

@@ -36,7 +36,6 @@ extern char **environ;
 #define METRICS_POLL_MS 20
 #define INGEST_CHUNK (64 * 1024)
 #define INGEST_MAX (4 * 1024 * 1024) /* per wake-up, so others get a turn */
-#define GRACE_MAX 1e9 /* seconds; as the shim's SHIM_GRACE_MAX */
 
 void supervisor_wake(struct jobs *j)
 {
@@ -187,16 +186,10 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 static void autostop(struct jobs *j, struct job *job)
 {
 	char why[128];
-	/* The shim's cap too: a huge grace must not overflow the time. */
-	double grace = job->spec.grace < GRACE_MAX ? job->spec.grace : GRACE_MAX;
-	job->rec.kill_at_ns = job_now_ns() + (int64_t)(grace * 1e9);
-	free(job->rec.reason);
-	job->rec.reason = strdup("converged");
-	supervisor_signal(j, job, "stop");
 	snprintf(why, sizeof why, "converged: no improvement in %ld epochs",
 		 job->policy.waited);
-	job_set_state(j, job, ST_STOPPING, why,
-		      (const char *[]){ "stopped-early", "converged", NULL });
+	job_stop(j, job, "converged", why,
+		 (const char *[]){ "stopped-early", "converged", NULL });
 }
 
 /*
@@ -399,7 +392,8 @@ static int spawn_packer(struct jobs *j, struct job *job)
 	if (!rc)
 		rc = posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
 	if (!rc)
-		rc = posix_spawn(&pid, j->self_exe, &fa, NULL, argv, environ);
+		rc = posix_spawn(&pid, exec_self(j->self_exe), &fa, NULL, argv,
+				 environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc) {
 		rc = -rc;

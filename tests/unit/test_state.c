@@ -4,6 +4,7 @@
  * control writes.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "jobs/state.h"
 #include "tests/unit/test.h"
@@ -114,5 +115,25 @@ static void allowed_lists(void)
 	CHECK_STR(state_allowed_commands(ST_CANCELLED, buf, sizeof buf), "none");
 }
 
+/*
+ * Found by fuzz_control (tests/fuzz/regressions/control/
+ * allowed-commands-short-buffer-said-none): when the first allowed command
+ * did not fit, the list said "none" (cut short) instead of a prefix of it,
+ * and a zero-length buffer was written to.
+ */
+static void allowed_lists_short_buffer(void)
+{
+	char buf[8];
+	memset(buf, 'z', sizeof buf);
+	CHECK_STR(state_allowed_commands(ST_CREATED, buf, 3), "st");
+	CHECK_STR(state_allowed_commands(ST_RUNNING, buf, 6), "stop ");
+	CHECK_STR(state_allowed_commands(ST_RUNNING, buf, 5), "stop");
+	CHECK_STR(state_allowed_commands(ST_READY, buf, 3), "no");
+	memset(buf, 'z', sizeof buf);
+	state_allowed_commands(ST_CREATED, buf, 0);
+	CHECK(buf[0] == 'z');
+}
+
 TEST_MAIN("state", TEST(every_cell), TEST(names), TEST(parsing),
-	  TEST(predicates), TEST(supervisor_moves), TEST(allowed_lists))
+	  TEST(predicates), TEST(supervisor_moves), TEST(allowed_lists),
+	  TEST(allowed_lists_short_buffer))

@@ -1,0 +1,168 @@
+/*
+ * fuzz_control: libFuzzer harness for the control command parser and the
+ * lifecycle table (jobs/state.c).
+ *
+ * The input is one write to a job's control file, byte for byte, as
+ * jobs/job.c hands it over: command_parse() and then state_apply() in
+ * every state.  Beyond "does not crash", it checks:
+ *
+ *  - command_parse() agrees with the SPEC read literally: white space
+ *    around one of start, stop, stop-early or cancel, nothing else;
+ *  - a parsed command is in the enum and its name parses back to it;
+ *  - state_apply() answers 0 or -EBUSY for a command, -EINVAL for what is
+ *    not one, and its next state is in the enum, never "created", equal to
+ *    the state or one state_move_ok() allows, and final states stay put;
+ *  - state_allowed_commands() lists exactly the commands that change the
+ *    state, and with a short buffer writes a NUL-terminated prefix;
+ *  - state_from_name() on the input is -1 or names it exactly.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs/state.h"
+#include "tests/fuzz/fuzz.h"
+
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+	       c == '\f';
+}
+
+/* The SPEC's control rule, written out apart from jobs/state.c. */
+static int expected_command(const char *text, size_t len)
+{
+	static const struct {
+		const char *word;
+		int cmd;
+	} words[] = {
+		{ "start", CMD_START },
+		{ "stop", CMD_STOP },
+		{ "stop-early", CMD_STOP },
+		{ "cancel", CMD_CANCEL },
+	};
+	size_t b = 0, e = len, i;
+
+	while (b < e && is_space(text[b]))
+		b++;
+	while (e > b && is_space(text[e - 1]))
+		e--;
+	for (i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (e - b == strlen(words[i].word) &&
+		    !memcmp(text + b, words[i].word, e - b))
+			return words[i].cmd;
+	return -1;
+}
+
+/* Checks state_apply() of command C (maybe not one) in every state. */
+static void check_apply(int c)
+{
+	enum job_state s, next;
+	int rc;
+
+	for (s = 0; s < ST_COUNT; s++) {
+		next = (enum job_state)-7;
+		rc = state_apply(s, (enum job_command)c, &next);
+		if (c < 0 || c >= CMD_COUNT) {
+			FUZZ_CHECK(rc == -EINVAL);
+			FUZZ_CHECK(next == (enum job_state)-7);
+			continue;
+		}
+		FUZZ_CHECK(rc == 0 || rc == -EBUSY);
+		if (rc) {
+			FUZZ_CHECK(next == (enum job_state)-7);
+			continue;
+		}
+		FUZZ_CHECK((unsigned)next < ST_COUNT);
+		FUZZ_CHECK(next != ST_CREATED);
+		FUZZ_CHECK(next == s || state_move_ok(s, next));
+		if (state_is_final(s))
+			FUZZ_CHECK(next == s);
+		if (c == CMD_CANCEL)
+			FUZZ_CHECK(next == ST_CANCELLED);
+	}
+}
+
+/* Checks the list of allowed commands in S, whole and cut at LEN bytes. */
+static void check_allowed(enum job_state s, size_t len)
+{
+	char full[64], whole[64], cut[64], *word, *save = NULL;
+	unsigned seen = 0, want = 0;
+	enum job_state next;
+	int c;
+
+	state_allowed_commands(s, full, sizeof full);
+	FUZZ_CHECK(memchr(full, '\0', sizeof full) != NULL);
+	memcpy(whole, full, sizeof whole);
+	for (c = 0; c < CMD_COUNT; c++)
+		if (state_apply(s, c, &next) == 0 && next != s)
+			want |= 1u << c;
+	if (!want)
+		FUZZ_CHECK(!strcmp(full, "none"));
+	else
+		for (word = strtok_r(full, " ", &save); word;
+		     word = strtok_r(NULL, " ", &save)) {
+			c = command_parse(word, strlen(word));
+			FUZZ_CHECK(c >= 0 && !strcmp(word, command_name(c)));
+			FUZZ_CHECK(!(seen & (1u << c)));
+			seen |= 1u << c;
+		}
+	if (want)
+		FUZZ_CHECK(seen == want);
+
+	memset(cut, 'z', sizeof cut);
+	state_allowed_commands(s, cut, 0);
+	FUZZ_CHECK(cut[0] == 'z');
+	state_allowed_commands(s, cut, len);
+	FUZZ_CHECK(memchr(cut, '\0', len) != NULL);
+	FUZZ_CHECK(cut[len] == 'z' || len == sizeof cut);
+	FUZZ_CHECK(!strncmp(cut, whole, strlen(cut)));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *text = (const char *)data;
+	struct fuzz_rng rng;
+	const char *name;
+	enum job_state s;
+	char *copy;
+	int c, st;
+
+	c = command_parse(text, size);
+	FUZZ_CHECK(c == expected_command(text, size));
+	if (c >= 0) {
+		FUZZ_CHECK(c < CMD_COUNT);
+		name = command_name(c);
+		FUZZ_CHECK(strcmp(name, "unknown") != 0);
+		FUZZ_CHECK(command_parse(name, strlen(name)) == c);
+	}
+	check_apply(c);
+
+	fuzz_rng_init(&rng, data, size);
+	for (s = 0; s < ST_COUNT; s++) {
+		FUZZ_CHECK(state_from_name(state_name(s)) == (int)s);
+		check_allowed(s, 1 + (size_t)fuzz_rng_below(&rng, 63));
+	}
+
+	/* out-of-range numbers, as a corrupt store might hold, are refused */
+	if (size >= sizeof st) {
+		memcpy(&st, data, sizeof st);
+		if (st < 0 || st >= ST_COUNT) {
+			enum job_state next;
+
+			FUZZ_CHECK(!strcmp(state_name(st), "unknown"));
+			FUZZ_CHECK(state_apply(st, CMD_CANCEL, &next) ==
+				   -EINVAL);
+		}
+	}
+
+	copy = malloc(size + 1);
+	FUZZ_CHECK(copy != NULL);
+	memcpy(copy, data, size);
+	copy[size] = '\0';
+	st = state_from_name(copy);
+	FUZZ_CHECK(st == -1 || !strcmp(state_name(st), copy));
+	free(copy);
+	return 0;
+}
