@@ -37,7 +37,8 @@ extern char **environ;
 
 #define SHIM_SOCK "shim.sock"
 #define SHIM_MAX_CLIENTS 16
-#define SHIM_GRACE_MAX 1e9 /* seconds: longer than any run, fits a time_t */
+#define SHIM_GRACE_MAX 1e9 /* seconds: as GRACE_MAX of jobs/registry.h */
+#define EXIT_RECORD_SIZE 64 /* "signal 9", padded: the reserved record */
 
 /* ---- trainfs's side ---- */
 
@@ -93,6 +94,12 @@ static int write_launch_file(const struct exec_launch *l)
 	return rc;
 }
 
+const char *exec_self(const char *self)
+{
+	const char *env = getenv("TRAINFS_SELF_EXE");
+	return env && *env ? env : self;
+}
+
 int exec_launch(const char *self_exe, const struct exec_launch *l, int *fd,
 		pid_t *shim_pid)
 {
@@ -122,7 +129,8 @@ int exec_launch(const char *self_exe, const struct exec_launch *l, int *fd,
 	if (!rc)
 		rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
 	if (!rc)
-		rc = posix_spawn(&pid, self_exe, &fa, &attr, argv, environ);
+		rc = posix_spawn(&pid, exec_self(self_exe), &fa, &attr, argv,
+				 environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(sv[1]);
@@ -250,9 +258,17 @@ static unsigned long long proc_start_time(pid_t pid)
 
 int exec_kill_orphan(const char *job_dir)
 {
-	char buf[128];
+	static const char *const left[] = { SHIM_SOCK, "exit.tmp" };
+	char buf[128], path[PATH_MAX];
 	int pid;
 	unsigned long long start;
+	/* What the dead shim left: its socket, its unfilled exit record. */
+	for (size_t i = 0; i < sizeof left / sizeof *left; i++)
+		if (snprintf(path, sizeof path, "%s/%s", job_dir, left[i]) <
+			    (int)sizeof path &&
+		    unlink(path) < 0 && errno != ENOENT)
+			fprintf(stderr, "trainfs: error: cannot remove '%s': "
+				"%s\n", path, strerror(errno));
 	int rc = read_small_file(job_dir, "trainer", buf, sizeof buf);
 	if (rc == -ENOENT)
 		return 0; /* the trainer never started */
@@ -287,6 +303,7 @@ struct shim {
 	struct timespec deadline; /* SIGKILL at; tv_sec 0: none */
 	int clients[SHIM_MAX_CLIENTS];
 	int nclients;
+	int exit_fd;           /* exit.tmp, its block taken at start, or -1 */
 };
 
 static void shim_die(const char *what, int err)
@@ -587,18 +604,73 @@ static void shim_kill_escaped(void)
 			"processes: %s\n", strerror(-n));
 }
 
+/*
+ * Makes exit.tmp before the trainer runs and has its block allocated, so
+ * that a trainer which fills the disk cannot keep its end from being
+ * recorded: the record is later written over those bytes, in place.
+ * Returns the open file, or -1 (the record is then written anew).
+ */
+static int shim_reserve_exit(void)
+{
+	char pad[EXIT_RECORD_SIZE];
+	int fd = open("exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		      0644);
+	memset(pad, ' ', sizeof pad);
+	pad[sizeof pad - 1] = '\n';
+	if (fd >= 0 && !store_write_all(fd, pad, sizeof pad) && fsync(fd) == 0)
+		return fd;
+	fprintf(stderr, "trainfs: shim: cannot reserve the exit record: %s\n",
+		strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* Writes the reserved exit.tmp in place and renames it to exit; 0 or -errno. */
+static int shim_fill_exit(int fd, const char *rec, size_t n)
+{
+	char buf[EXIT_RECORD_SIZE];
+	int rc = 0, dfd;
+	memset(buf, ' ', sizeof buf);
+	memcpy(buf, rec, n < sizeof buf ? n : sizeof buf - 1);
+	buf[sizeof buf - 1] = '\n';
+	ssize_t w = pwrite(fd, buf, sizeof buf, 0);
+	if (w != (ssize_t)sizeof buf)
+		rc = w < 0 ? -errno : -EIO;
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	if (!rc && rename("exit.tmp", "exit") < 0)
+		rc = -errno;
+	if (!rc && (dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		if (fsync(dfd) < 0)
+			rc = -errno;
+		close(dfd);
+	}
+	return rc;
+}
+
 static void shim_write_exit(struct shim *s)
 {
 	char rec[64];
-	int n;
+	int n, rc;
 	if (WIFSIGNALED(s->main_status))
-		n = snprintf(rec, sizeof rec, "signal %d\n",
+		n = snprintf(rec, sizeof rec, "signal %d",
 			     WTERMSIG(s->main_status));
 	else
-		n = snprintf(rec, sizeof rec, "code %d\n",
+		n = snprintf(rec, sizeof rec, "code %d",
 			     WEXITSTATUS(s->main_status));
-	int rc = store_write_file_atomic("exit", rec, n);
-	if (rc)
+	if (s->exit_fd >= 0) {
+		rc = shim_fill_exit(s->exit_fd, rec, n);
+		s->exit_fd = -1;
+		if (!rc)
+			return;
+		fprintf(stderr, "trainfs: shim: cannot fill the exit record: "
+			"%s\n", strerror(-rc));
+	}
+	rec[n++] = '\n';
+	if ((rc = store_write_file_atomic("exit", rec, n)))
 		shim_die("cannot write 'exit'", -rc);
 }
 
@@ -634,6 +706,7 @@ int shim_main(int argc, char **argv)
 	lfd = shim_listen();
 	s.clients[s.nclients++] = 3;
 	fcntl(3, F_SETFD, FD_CLOEXEC);
+	s.exit_fd = shim_reserve_exit();
 	shim_spawn(&s);
 
 	for (;;) {

@@ -35,6 +35,13 @@ struct exec_exit {
 };
 
 /*
+ * The program to run as shim and packer: SELF (trainfs's /proc/self/exe),
+ * or $TRAINFS_SELF_EXE when set.  Under valgrind /proc/self/exe is
+ * valgrind's own tool, which cannot be run as a program (make valgrind).
+ */
+const char *exec_self(const char *self);
+
+/*
  * Starts a shim for L.  Returns 0, a connected socket in *fd (the caller
  * owns it; EOF on it means the shim has exited) and the shim's PID, a
  * child the caller reaps; or -errno.
@@ -55,7 +62,8 @@ int exec_send(int fd, const char *verb);
 int exec_read_exit(const char *job_dir, struct exec_exit *e);
 
 /*
- * For a job whose shim died without an exit record: SIGKILLs the trainer's
+ * For a job whose shim died without an exit record: removes what the shim
+ * left (its socket, its unfilled exit record) and SIGKILLs the trainer's
  * process group if the recorded leader is still the same process (same
  * start time).  Returns 0, or -errno.
  */

@@ -56,10 +56,15 @@ void supervisor_signal(struct jobs *j, struct job *job, const char *verb)
 			"to its shim: %s\n", job->rec.name, verb, strerror(-rc));
 }
 
+/*
+ * BUSY: a trainer or packer may still be alive.  Our child shim counts too
+ * until reap() has reaped it: a job removed before that would leave the
+ * shim a zombie for as long as trainfs runs.
+ */
 static void set_busy(struct jobs *j, struct job *job, int busy)
 {
-	job->busy = busy;
-	if (!busy)
+	job->busy = busy || job->shim_pid > 0;
+	if (!job->busy)
 		pthread_cond_broadcast(&j->idle);
 }
 
@@ -205,7 +210,8 @@ static void ingest_metrics(struct jobs *j, struct job *job, int final)
 		return;
 	if (store_begin(j->store))
 		return;
-	while (total < INGEST_MAX) {
+	/* The last time, all of it: no line may be lost or cut at the cap. */
+	while (final || total < INGEST_MAX) {
 		ssize_t n = pread(job->metrics_fd, buf, sizeof buf,
 				  job->metrics_read);
 		if (n <= 0)
@@ -803,8 +809,12 @@ static void recover(struct jobs *j)
 static void reap(struct jobs *j, struct job *job)
 {
 	int status;
-	if (job->shim_pid > 0 && waitpid(job->shim_pid, &status, WNOHANG) != 0)
+	if (job->shim_pid > 0 && waitpid(job->shim_pid, &status, WNOHANG) != 0) {
 		job->shim_pid = 0;
+		/* Idle now, unless its end is still to be taken in or packed. */
+		if (job->shim_fd < 0 && job->packer_pid <= 0)
+			set_busy(j, job, 0);
+	}
 	if (job->packer_pid > 0 &&
 	    waitpid(job->packer_pid, &status, WNOHANG) == job->packer_pid)
 		packing_ended(j, job, status);

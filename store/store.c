@@ -169,6 +169,56 @@ static int migrate(struct store *s)
 	return exec_sql(s, "COMMIT");
 }
 
+/*
+ * Removes the job folders that have no row.  A crash between deleting a
+ * job's row and its folder leaves one, which nothing would ever show or
+ * free; ids are never reused, so it is no job's.  Returns 0 or -EIO.
+ */
+static int sweep_orphans(struct store *s)
+{
+	char path[PATH_MAX];
+	sqlite3_stmt *st;
+	struct dirent *de;
+	int rc = 0, dirfd;
+	DIR *d;
+	snprintf(path, sizeof path, "%s/jobs", s->dir);
+	if ((dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return 0; /* nothing to sweep; store_open made it */
+	if (!(d = opendir(path))) {
+		close(dirfd);
+		return 0;
+	}
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM jobs WHERE id=?", -1, &st,
+			       NULL) != SQLITE_OK) {
+		closedir(d);
+		close(dirfd);
+		return db_error(s, "looking for orphan folders");
+	}
+	while (!rc && (de = readdir(d))) {
+		char *end;
+		long long id = strtoll(de->d_name, &end, 10);
+		if (*end || end == de->d_name || id <= 0)
+			continue;
+		int step;
+		if (sqlite3_bind_int64(st, 1, id) ||
+		    ((step = sqlite3_step(st)) != SQLITE_ROW &&
+		     step != SQLITE_DONE)) {
+			rc = db_error(s, "looking for orphan folders");
+		} else if (step == SQLITE_DONE) {
+			int r = store_remove_tree(dirfd, de->d_name);
+			fprintf(stderr, "trainfs: store: removed '%s/%s', the "
+				"folder of a job deleted before a crash%s%s\n",
+				path, de->d_name, r ? ": " : "",
+				r ? strerror(-r) : "");
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	closedir(d);
+	close(dirfd);
+	return rc;
+}
+
 int store_open(const char *store_dir, struct store **out)
 {
 	char path[PATH_MAX];
@@ -217,6 +267,8 @@ int store_open(const char *store_dir, struct store **out)
 			rc = db_error(s, "preparing a query");
 			goto fail;
 		}
+	if ((rc = sweep_orphans(s)))
+		goto fail;
 	*out = s;
 	return 0;
 fail:
@@ -307,21 +359,38 @@ int store_create_job(struct store *s, struct job_record *rec)
 	return 0;
 }
 
+/*
+ * Deletes the row first, so a failure leaves the job whole.  But on a full
+ * disk the database cannot take even a delete, and the job's own files
+ * may be what fills it: then the folder goes first and the row after.
+ */
 int store_delete_job(struct store *s, int64_t id)
 {
 	char name[32];
 	char path[PATH_MAX];
-	int rc, dirfd;
+	int rc, dirfd, full;
 	sqlite3_stmt *st = s->q[Q_DELETE_JOB];
-	if (sqlite3_bind_int64(st, 1, id))
-		return db_error(s, "binding a job id");
-	if ((rc = run(s, st, "deleting a job")))
-		return rc;
 	snprintf(path, sizeof path, "%s/jobs", s->dir);
 	snprintf(name, sizeof name, "%lld", (long long)id);
 	if ((dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -errno;
-	rc = store_remove_tree(dirfd, name);
+	if (sqlite3_bind_int64(st, 1, id)) {
+		rc = db_error(s, "binding a job id");
+		goto out;
+	}
+	rc = run(s, st, "deleting a job");
+	full = rc && sqlite3_errcode(s->db) == SQLITE_FULL;
+	if (full && (rc = store_remove_tree(dirfd, name)) == 0) {
+		fprintf(stderr, "trainfs: store: disk full: deleted the files "
+			"of job %lld first\n", (long long)id);
+		if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
+			rc = db_error(s, "binding a job id");
+		else
+			rc = run(s, st, "deleting a job");
+	}
+	if (!rc && !full)
+		rc = store_remove_tree(dirfd, name);
+out:
 	close(dirfd);
 	return rc;
 }
