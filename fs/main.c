@@ -6,6 +6,7 @@
  * packer ("__pack"), so a trainfs is always paired with its own helpers.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,10 +167,29 @@ int main(int argc, char **argv)
 	if (add_fuse_opt(&o, "default_permissions,fsname=trainfs,subtype=trainfs"))
 		return 1;
 
+	/*
+	 * Shims and packers run this very binary, even if it is rebuilt or
+	 * removed meanwhile, and under valgrind too (whose /proc/self/exe
+	 * is its own tool, but whose open() of it gives ours).
+	 */
+	char self_exe[64];
+	int self_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	/* Above the descriptors a spawn sets up (0 to 3), so none hides it. */
+	if (self_fd >= 0 && self_fd < 10) {
+		int high = fcntl(self_fd, F_DUPFD_CLOEXEC, 10);
+		close(self_fd);
+		self_fd = high;
+	}
+	if (self_fd < 0) {
+		fprintf(stderr, "trainfs: error: cannot open /proc/self/exe: "
+			"%s\n", strerror(errno));
+		return 1;
+	}
+	snprintf(self_exe, sizeof self_exe, "/proc/self/fd/%d", self_fd);
 	struct jobs_config cfg = {
 		.store_dir = store,
 		.max_running = o.max_running,
-		.self_exe = "/proc/self/exe",
+		.self_exe = self_exe,
 	};
 	int err = jobs_open(&cfg, &fs.jobs);
 	if (err) {

@@ -5,11 +5,12 @@
  *
  * Dynamic files are rendered when opened (one rendering per open, so a
  * `cat` sees one state) and when stat'ed (so the size is true).  The
- * kernel may cache names, attributes and contents for a day: notify.c
- * invalidates exactly what a change made stale, before the write that
- * made it returns.  Only the log (written by the trainer behind our back)
- * and `wait` (which blocks) bypass the caches.  The tarball is immutable
- * once visible and is served from its file by splice.
+ * kernel may cache names and attributes for a day, and contents where no
+ * reader can see a torn rendering (see open_file): notify.c invalidates
+ * exactly what a change made stale, before the write that made it
+ * returns.  The log (written by the trainer behind our back) and `wait`
+ * (which blocks) bypass the caches.  The tarball is immutable once
+ * visible and is served from its file by splice.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -623,15 +624,17 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		h->changes = job->changes;
 		rc = render_file(fs, job, k, &h->buf, &h->len);
 		/*
-		 * The page cache only for one page of a read-only file, and
-		 * only once the kernel's size and pages are known to match the
-		 * job: a longer file could mix pages of two renderings, until
-		 * a change is published the cached size may cut the new text
-		 * short, and a writer's O_TRUNC sets the cached size to 0 for
-		 * a moment (control, tags, spec).
+		 * The page cache only where it cannot tear a rendering: one
+		 * page (more could mix pages of two renderings), of a file no
+		 * writer truncates (O_TRUNC zeroes the cached size for a
+		 * moment), of a job that will not change again and whose last
+		 * change the kernel has been told of (else the cached size and
+		 * the text could come from two moments).  The rest is read
+		 * straight from the open file's rendering.
 		 */
-		if (h->len > PAGE_BYTES || job->changes != job->published ||
-		    file_mode(job, k) & 0200)
+		if (h->len > PAGE_BYTES || file_mode(job, k) & 0200 ||
+		    !state_is_final(job->rec.state) || job->busy ||
+		    job->changes != job->published)
 			fi->direct_io = 1;
 		return rc;
 	}

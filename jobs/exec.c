@@ -94,12 +94,6 @@ static int write_launch_file(const struct exec_launch *l)
 	return rc;
 }
 
-const char *exec_self(const char *self)
-{
-	const char *env = getenv("TRAINFS_SELF_EXE");
-	return env && *env ? env : self;
-}
-
 int exec_launch(const char *self_exe, const struct exec_launch *l, int *fd,
 		pid_t *shim_pid)
 {
@@ -129,7 +123,7 @@ int exec_launch(const char *self_exe, const struct exec_launch *l, int *fd,
 	if (!rc)
 		rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
 	if (!rc)
-		rc = posix_spawn(&pid, exec_self(self_exe), &fa, &attr, argv,
+		rc = posix_spawn(&pid, self_exe, &fa, &attr, argv,
 				 environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);

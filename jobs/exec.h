@@ -35,13 +35,6 @@ struct exec_exit {
 };
 
 /*
- * The program to run as shim and packer: SELF (trainfs's /proc/self/exe),
- * or $TRAINFS_SELF_EXE when set.  Under valgrind /proc/self/exe is
- * valgrind's own tool, which cannot be run as a program (make valgrind).
- */
-const char *exec_self(const char *self);
-
-/*
  * Starts a shim for L.  Returns 0, a connected socket in *fd (the caller
  * owns it; EOF on it means the shim has exited) and the shim's PID, a
  * child the caller reaps; or -errno.

@@ -281,11 +281,19 @@ static void job_parse_spec(struct job *job)
 			job->monitor_col = c;
 }
 
-int job_add_tag(struct job *job, const char *tag, int system)
+/* Whether JOB has TAG, system or user. */
+static int job_has_tag(const struct job *job, const char *tag)
 {
 	for (size_t i = 0; i < job->ntags; i++)
 		if (!strcmp(job->tags[i].name, tag))
-			return 0;
+			return 1;
+	return 0;
+}
+
+int job_add_tag(struct job *job, const char *tag, int system)
+{
+	if (job_has_tag(job, tag))
+		return 0;
 	struct job_tag *t = realloc(job->tags, (job->ntags + 1) * sizeof *t);
 	if (!t)
 		return -ENOMEM;
@@ -899,8 +907,20 @@ int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	struct job *job = lock_to_change(j, id, uid, &rc);
 	if (!job)
 		goto out;
-	/* Check every line first: a refused write changes nothing. */
-	for (size_t pos = 0; next_tag(text, len, &pos, name);)
+	/*
+	 * Check every line first: a refused write changes nothing.  The
+	 * bounds keep one write, and the lookups it makes, small.
+	 */
+	size_t user = 0;
+	for (size_t i = 0; i < job->ntags; i++)
+		user += !job->tags[i].system;
+	if (clear)
+		user = 0;
+	if (len > JOB_TAGS_WRITE_MAX) {
+		rc = -EFBIG;
+		goto out;
+	}
+	for (size_t pos = 0; next_tag(text, len, &pos, name);) {
 		if (!name[0] || is_system_tag(name)) {
 			rc = -EINVAL;
 			fprintf(stderr, "trainfs: job '%s': refused tag: %s\n",
@@ -908,6 +928,13 @@ int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 				"set by trainfs" : "not a valid name");
 			goto out;
 		}
+		if (!job_has_tag(job, name) && ++user > JOB_USER_TAGS_MAX) {
+			rc = -EFBIG;
+			fprintf(stderr, "trainfs: job '%s': refused tags: more "
+				"than %d\n", job->rec.name, JOB_USER_TAGS_MAX);
+			goto out;
+		}
+	}
 	if ((rc = store_begin(j->store)))
 		goto out;
 	if (clear) {

@@ -23,6 +23,8 @@
 #include "store/store.h"
 
 #define JOB_NAME_MAX 64
+#define JOB_USER_TAGS_MAX 1000      /* more is refused with EFBIG */
+#define JOB_TAGS_WRITE_MAX (64 * 1024) /* one write; the kernel never splits it */
 
 /* What a change touched, so interfaces can refresh exactly that. */
 enum job_view {
@@ -161,7 +163,9 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 
 /*
  * Adds the tags in TEXT (one per line), after clearing the user tags when
- * CLEAR.  -EINVAL for a bad or system tag (nothing is changed), -EACCES.
+ * CLEAR.  -EINVAL for a bad or system tag, -EFBIG for a write over
+ * JOB_TAGS_WRITE_MAX or more than JOB_USER_TAGS_MAX user tags (nothing is
+ * changed), -EACCES.
  */
 int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		    size_t len, int clear);

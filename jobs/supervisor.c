@@ -398,7 +398,7 @@ static int spawn_packer(struct jobs *j, struct job *job)
 	if (!rc)
 		rc = posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
 	if (!rc)
-		rc = posix_spawn(&pid, exec_self(j->self_exe), &fa, NULL, argv,
+		rc = posix_spawn(&pid, j->self_exe, &fa, NULL, argv,
 				 environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc) {

@@ -9,8 +9,8 @@ Mounts trainfs on a fresh store under
 
 so that trainfs and the helpers it runs from its own binary (each job's
 shim, the packer) are checked, and the trainers (/bin/sh, python3) are not.
-TRAINFS_SELF_EXE names the trainfs binary for the helpers: under valgrind,
-/proc/self/exe is valgrind's tool, which cannot be run as a program.
+(trainfs runs its helpers from a descriptor of its own binary, so they
+start under valgrind too.)
 
 The use: mkdir; a bad spec, a refused start, a good spec; start; metrics;
 every file read, poll(2) on status, a wait interrupted and one answered;
@@ -50,7 +50,7 @@ def start_under_valgrind(m, valgrind):
     cmd = shlex.split(valgrind) + [
         "--trace-children=yes", "--trace-children-skip=" + SKIP,
         "--log-file=" + logs, harness.TRAINFS, m.mnt, "--store", m.store, "-f"]
-    env = dict(os.environ, TRAINFS_SELF_EXE=harness.TRAINFS)
+    env = dict(os.environ)
     log = open(m.log_path, "ab")
     m.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                               env=env)
