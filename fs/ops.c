@@ -265,12 +265,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			size_t len = 0;
 			jobs_lock(fs->jobs);
 			struct job *job = jobs_find(fs->jobs, ino_job(ino));
-			if (job && job->rec.spec)
-				text = strdup(job->rec.spec);
+			if (job && job->rec.spec &&
+			    (text = malloc(job->rec.spec_len + 1))) {
+				len = job->rec.spec_len;
+				memcpy(text, job->rec.spec, len);
+			}
 			jobs_unlock(fs->jobs);
-			if (text && (size_t)attr->st_size < strlen(text))
-				text[attr->st_size] = '\0';
-			len = text ? strlen(text) : 0;
+			if ((size_t)attr->st_size < len)
+				len = attr->st_size;
 			rc = jobs_write_spec(fs->jobs, ino_job(ino), uid,
 					     text ? text : "", len);
 			free(text);

@@ -146,7 +146,7 @@ int render(const struct job *job, enum node_kind kind, char **out,
 		break;
 	case N_SPEC:
 		if (job->rec.spec)
-			fputs(job->rec.spec, f);
+			fwrite(job->rec.spec, 1, job->rec.spec_len, f);
 		break;
 	default:
 		break;

@@ -264,8 +264,8 @@ static void job_parse_spec(struct job *job)
 	spec_free(&job->spec);
 	free(job->spec_error);
 	job->spec_error = NULL;
-	job->spec_ok = spec_parse(text, strlen(text), &job->spec, err,
-				  sizeof err) == 0;
+	job->spec_ok = spec_parse(text, job->rec.spec ? job->rec.spec_len : 0,
+				  &job->spec, err, sizeof err) == 0;
 	if (!job->spec_ok)
 		job->spec_error = strdup(err);
 	autostop_init(&job->policy, job->spec.mode_min, job->spec.min_delta,
@@ -580,13 +580,12 @@ fail:
 static void quote(char *out, size_t len, const char *text, size_t n)
 {
 	size_t o = 0;
-	while (n && (*text == ' ' || *text == '\t' || *text == '\n' ||
-		     *text == '\r')) {
+	/* The white space control writes may carry (command_parse's). */
+	while (n && strchr(" \t\n\r\v\f", *text) && *text) {
 		text++;
 		n--;
 	}
-	while (n && (text[n - 1] == ' ' || text[n - 1] == '\t' ||
-		     text[n - 1] == '\n' || text[n - 1] == '\r'))
+	while (n && text[n - 1] && strchr(" \t\n\r\v\f", text[n - 1]))
 		n--;
 	for (size_t i = 0; i < n && o + 8 < len; i++) {
 		unsigned char c = text[i];
@@ -753,20 +752,17 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		rc = -EACCES;
 		goto out;
 	}
-	char *copy = strndup(text, len);
+	char *copy = malloc(len + 1);
 	if (!copy) {
 		rc = -ENOMEM;
 		goto out;
 	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
 	free(job->rec.spec);
 	job->rec.spec = copy;
+	job->rec.spec_len = len;
 	job_parse_spec(job);
-	/* A NUL byte cut the stored copy short: say so, never drop it silently. */
-	if (job->spec_ok && strlen(copy) != len) {
-		job->spec_ok = 0;
-		free(job->spec_error);
-		job->spec_error = strdup("spec: contains a NUL byte");
-	}
 	job_touch(j, job, VIEW_BIT(VIEW_SPEC) | VIEW_BIT(VIEW_STATUS));
 	if ((rc = job_save(j, job)))
 		goto out;

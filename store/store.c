@@ -399,7 +399,10 @@ int store_put_job(struct store *s, const struct job_record *r)
 {
 	sqlite3_stmt *st = s->q[Q_PUT_JOB];
 	if (sqlite3_bind_int64(st, 1, r->id) ||
-	    sqlite3_bind_int(st, 2, r->state) || bind_text(st, 3, r->spec) ||
+	    sqlite3_bind_int(st, 2, r->state) ||
+	    (r->spec ? sqlite3_bind_blob(st, 3, r->spec, r->spec_len,
+					 SQLITE_STATIC)
+		     : sqlite3_bind_null(st, 3)) ||
 	    sqlite3_bind_int64(st, 4, r->created_ns) ||
 	    sqlite3_bind_int64(st, 5, r->started_ns) ||
 	    sqlite3_bind_int64(st, 6, r->finished_ns) ||
@@ -486,7 +489,15 @@ int store_load_jobs(struct store *s, store_job_fn fn, void *arg)
 		r.uid = sqlite3_column_int64(st, 2);
 		r.gid = sqlite3_column_int64(st, 3);
 		r.state = sqlite3_column_int(st, 4);
-		r.spec = column_strdup(st, 5);
+		if (sqlite3_column_type(st, 5) != SQLITE_NULL) {
+			/* A blob: a spec is kept byte for byte, NULs too. */
+			r.spec_len = sqlite3_column_bytes(st, 5);
+			if ((r.spec = malloc(r.spec_len + 1))) {
+				memcpy(r.spec, sqlite3_column_blob(st, 5),
+				       r.spec_len);
+				r.spec[r.spec_len] = '\0';
+			}
+		}
 		r.created_ns = sqlite3_column_int64(st, 6);
 		r.started_ns = sqlite3_column_int64(st, 7);
 		r.finished_ns = sqlite3_column_int64(st, 8);

@@ -29,7 +29,8 @@ struct job_record {
 	uid_t uid;
 	gid_t gid;
 	int state;
-	char *spec;          /* as written; NULL when never written */
+	char *spec;          /* as written (NUL bytes too); NULL: never */
+	size_t spec_len;
 	int64_t created_ns;
 	int64_t started_ns;  /* 0: not yet */
 	int64_t finished_ns; /* trainer ended; 0: not yet */

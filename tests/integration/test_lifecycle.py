@@ -46,6 +46,10 @@ def test_spec_errors_are_reported(m):
     assert "last refused: 'start': spec line 2: unknown key 'epoch'" in m.read("j", "control")
     assert m.write("j", "spec", "command = true\nepochs = x\n") == errno.EINVAL
     assert "bad value 'x' for 'epochs'" in m.status("j")[1]["error"]
+    # Stored as written, byte for byte, even with a NUL in it.
+    assert m.write("j", "spec", b"command = a\x00b\n") == errno.EINVAL
+    assert open(m.job("j", "spec"), "rb").read() == b"command = a\x00b\n"
+    assert "NUL" in m.status("j")[1]["error"]
     assert m.write("j", "spec", "# fine now\ncommand = true  # comment\n\nepochs = 3\n") == 0
     assert "error" not in m.status("j")[1]
 
