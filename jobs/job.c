@@ -651,8 +651,13 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 		int64_t *id)
 {
 	int rc;
-	if (!job_name_valid(name, strlen(name)))
+	if (!job_name_valid(name, strlen(name))) {
+		char q[300];
+		quote(q, sizeof q, name, strlen(name));
+		fprintf(stderr, "trainfs: refused mkdir '%s': a job name is 1 "
+			"to 64 of A-Z a-z 0-9 . _ -, not starting with '.'\n", q);
 		return -EINVAL;
+	}
 	jobs_lock(j);
 	if (jobs_find_name(j, name)) {
 		rc = -EEXIST;
@@ -704,6 +709,8 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 	if (!job)
 		goto out;
 	if (!state_allows_rmdir(job->rec.state)) {
+		fprintf(stderr, "trainfs: job '%s': refused rmdir: not allowed "
+			"while %s\n", job->rec.name, state_name(job->rec.state));
 		rc = -EBUSY;
 		goto out;
 	}
