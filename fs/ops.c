@@ -596,15 +596,15 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 	if (wr && (!(file_mode(job, k) & 0200) || !job_may_change(job, uid)))
 		return -EACCES;
 	/*
-	 * Reads go through the page cache; writes go straight to us, so a
-	 * refusal is the write's own error and no written byte is cached.
+	 * Reads come from the open file's own rendering and writes go
+	 * straight to us (a refusal is the write's own error): direct I/O,
+	 * but where the page cache cannot show a torn or stale text.
 	 */
-	fi->direct_io = wr;
+	fi->direct_io = 1;
 	fi->keep_cache = 1;
-	fi->noflush = !wr && k != N_SPEC;
+	fi->noflush = !wr && k != N_SPEC; /* a spec is stored at close */
 	switch (k) {
 	case N_SPEC:
-		fi->direct_io = 1; /* writers truncate it; see below */
 		h->append = !!(flags & O_APPEND);
 		if (flags & O_TRUNC) {
 			h->dirty = 1;
@@ -612,32 +612,28 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		}
 		h->changes = job->changes;
 		return render_file(fs, job, k, &h->buf, &h->len);
-	case N_WAIT:
-		fi->direct_io = 1; /* its size is 0; the read blocks */
+	case N_WAIT: /* its size is 0; the read blocks */
 		return 0;
-	case N_TARBALL:
+	case N_TARBALL: /* immutable once visible */
+		fi->direct_io = 0;
 		h->fd = open_store_file(fs, job, k);
 		return h->fd < 0 ? h->fd : 0;
-	case N_LOG:
-		fi->direct_io = 1; /* the trainer writes it behind our back */
+	case N_LOG: /* the trainer writes it behind our back */
 		h->fd = open_store_file(fs, job, k);
 		return h->fd < -2 ? h->fd : 0;
 	default:
 		h->changes = job->changes;
 		rc = render_file(fs, job, k, &h->buf, &h->len);
 		/*
-		 * The page cache only where it cannot tear a rendering: one
-		 * page (more could mix pages of two renderings), of a file no
-		 * writer truncates (O_TRUNC zeroes the cached size for a
-		 * moment), of a job that will not change again and whose last
-		 * change the kernel has been told of (else the cached size and
-		 * the text could come from two moments).  The rest is read
-		 * straight from the open file's rendering.
+		 * The page cache for one page (more could mix pages of two
+		 * renderings) of a read-only file (a writer's O_TRUNC zeroes
+		 * the cached size for a moment) of a job that will not change
+		 * again, once the kernel has been told of its last change
+		 * (else the cached size and the text could be of two moments).
 		 */
-		if (h->len > PAGE_BYTES || file_mode(job, k) & 0200 ||
-		    !state_is_final(job->rec.state) || job->busy ||
-		    job->changes != job->published)
-			fi->direct_io = 1;
+		fi->direct_io = h->len > PAGE_BYTES || file_mode(job, k) & 0200 ||
+				!state_is_final(job->rec.state) || job->busy ||
+				job->changes != job->published;
 		return rc;
 	}
 }
