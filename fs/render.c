@@ -18,7 +18,7 @@ const struct job_file job_files[] = {
 	{ "status", N_STATUS, VIEW_STATUS },
 	{ "tags", N_TAGS, VIEW_TAGS },
 	{ "metrics", N_METRICS, VIEW_METRICS },
-	{ "graph.svg", N_GRAPH, VIEW_METRICS },
+	{ "graph.svg", N_GRAPH, VIEW_STATUS }, /* its title shows the state */
 	{ "log", N_LOG, VIEW_LOG },
 	{ "events", N_EVENTS, VIEW_EVENTS },
 	{ "wait", N_WAIT, VIEW_STATUS },
