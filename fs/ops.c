@@ -43,6 +43,7 @@ struct handle {
 	size_t len, cap;
 	int fd;      /* log, tarball: the store's file */
 	int dirty;   /* spec: written since the last flush */
+	int refused; /* spec: a write was refused; nothing is stored */
 	int append;
 	uid_t uid;   /* who opened it */
 	unsigned long changes; /* the job's change count when rendered */
@@ -800,7 +801,13 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	case N_SPEC:
 		if (h->append)
 			off = h->len;
-		if (off < 0 || (size_t)off + size > SPEC_MAX) {
+		/*
+		 * A refused piece voids the whole open: the kernel cuts a big
+		 * write in pieces, and what came before must not be stored.
+		 */
+		if (h->refused || off < 0 || (size_t)off + size > SPEC_MAX) {
+			h->refused = 1;
+			h->dirty = 0;
 			rc = -EFBIG;
 			break;
 		}
