@@ -217,6 +217,13 @@ int exec_read_exit(const char *job_dir, struct exec_exit *e)
 		e->signal = v;
 	else
 		return -EINVAL;
+	char path[PATH_MAX];
+	struct stat st;
+	e->time_ns = 0;
+	if (snprintf(path, sizeof path, "%s/exit", job_dir) < (int)sizeof path &&
+	    stat(path, &st) == 0)
+		e->time_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
+			     st.st_mtim.tv_nsec;
 	return 0;
 }
 

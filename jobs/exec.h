@@ -14,6 +14,7 @@
 #ifndef TRAINFS_EXEC_H
 #define TRAINFS_EXEC_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 struct exec_launch {
@@ -32,6 +33,7 @@ struct exec_launch {
 struct exec_exit {
 	int code;
 	int signal;
+	int64_t time_ns; /* when the shim recorded it (the group was gone) */
 };
 
 /*

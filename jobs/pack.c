@@ -47,6 +47,9 @@
 #define PACK_MANIFEST_NAME "trainfs.json"
 
 /* State of one pack_run(); a == NULL during the counting walk. */
+/* Bytes written between two starts of writeback. */
+#define WRITEBACK_STEP (32u << 20)
+
 struct packer {
 	struct archive *a;
 	const char *src_dir;
@@ -57,6 +60,8 @@ struct packer {
 	uint64_t total; /* regular file bytes found by the counting walk */
 	uint64_t done;  /* file bytes handed to libarchive so far */
 	int out_fd;
+	uint64_t written;  /* bytes of archive written to out_fd */
+	uint64_t flushed;  /* of those, bytes handed to writeback */
 	int abandoned; /* failed: the output gets no more bytes */
 	int progress_fd;
 	int last_pct; /* last percentage written, -1 for none */
@@ -121,6 +126,17 @@ static la_ssize_t out_write(struct archive *a, void *data, const void *buf,
 
 		archive_set_error(a, e, "%s", strerror(e));
 		return -1;
+	}
+	p->written += len;
+	/*
+	 * Start writing back what is done while packing goes on, so the
+	 * caller's fsync at the end waits for the last piece only.  Only a
+	 * hint: a pipe or a device cannot, and that is fine.
+	 */
+	if (p->written - p->flushed >= WRITEBACK_STEP) {
+		sync_file_range(p->out_fd, p->flushed, p->written - p->flushed,
+				SYNC_FILE_RANGE_WRITE);
+		p->flushed = p->written;
 	}
 	return (la_ssize_t)len;
 }

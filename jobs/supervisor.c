@@ -545,7 +545,8 @@ static void trainer_ended(struct jobs *j, struct job *job)
 	int lost = exec_read_exit(dir, &e) != 0;
 	if (lost)
 		exec_kill_orphan(dir);
-	job->rec.finished_ns = job_now_ns();
+	/* When it ended, not when we heard: the same after any restart. */
+	job->rec.finished_ns = !lost && e.time_ns ? e.time_ns : job_now_ns();
 
 	switch (job->rec.state) {
 	case ST_CANCELLED:
