@@ -142,6 +142,21 @@ static la_ssize_t out_write(struct archive *a, void *data, const void *buf,
 }
 
 /* Copies libarchive's last error on P->a into P->err; always returns -1. */
+static int archive_fail(struct packer *p);
+
+/* zstd compresses on every core (libzstd's own threads). */
+static int zstd_threads(struct packer *p)
+{
+	char n[24];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	snprintf(n, sizeof n, "%ld", cpus > 1 ? cpus : 1);
+	if (archive_write_set_filter_option(p->a, "zstd", "threads", n) <
+	    ARCHIVE_WARN)
+		return archive_fail(p);
+	return 0;
+}
+
+/* Copies libarchive's last error on P->a into P->err; always returns -1. */
 static int archive_fail(struct packer *p)
 {
 	const char *s = archive_error_string(p->a);
@@ -549,6 +564,8 @@ static int archive_setup(struct packer *p, enum compression compression)
 		break;
 	case COMPRESS_ZSTD:
 		r = archive_write_add_filter_zstd(p->a);
+		if (r == ARCHIVE_OK && zstd_threads(p) < 0)
+			return -1;
 		break;
 	default:
 		set_err(p->err, p->errlen, "unknown compression %d",
