@@ -174,9 +174,13 @@ int main(int argc, char **argv)
 	 */
 	char self_exe[64];
 	int self_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	/* Above the descriptors a spawn sets up (0 to 3), so none hides it. */
-	if (self_fd >= 0 && self_fd < 10) {
-		int high = fcntl(self_fd, F_DUPFD_CLOEXEC, 10);
+	/*
+	 * Above the descriptors a spawn sets up (0 to 3), so none hides it,
+	 * and inherited (not close-on-exec): valgrind, following the spawn,
+	 * opens the path only after its own exec.  The shim closes it.
+	 */
+	if (self_fd >= 0) {
+		int high = fcntl(self_fd, F_DUPFD, 10);
 		close(self_fd);
 		self_fd = high;
 	}
