@@ -11,6 +11,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "jobs/job.h"
@@ -116,6 +117,15 @@ void notifier_inode(struct notifier *n, fuse_ino_t ino);
 /* Waits (at most a second) until all that is queued now has been sent. */
 void notifier_sync(struct notifier *n);
 
+/*
+ * Every open file and folder is on one list, so that what the kernel never
+ * released (a release lost when unmounting) is freed at exit all the same.
+ */
+struct opened {
+	struct opened *prev, *next;
+	void (*free)(struct opened *o);
+};
+
 /* The operations table and what its handlers share. */
 struct trainfs {
 	struct jobs *jobs;
@@ -124,7 +134,14 @@ struct trainfs {
 	uid_t uid; /* who mounted: owner of the root */
 	gid_t gid;
 	int64_t mtime_ns; /* jobs/: last mkdir or rmdir (registry lock) */
+	pthread_mutex_t opened_lock; /* protects the opened list */
+	struct opened opened;        /* its head */
 };
 extern const struct fuse_lowlevel_ops trainfs_ops;
+
+/* Sets up FS's list of open files (before mounting). */
+void fs_opened_init(struct trainfs *fs);
+/* Frees whatever is still open (after the session ended). */
+void fs_opened_free(struct trainfs *fs);
 
 #endif

@@ -201,6 +201,7 @@ int main(int argc, char **argv)
 			store, strerror(-err));
 		goto out;
 	}
+	fs_opened_init(&fs);
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.mtime_ns = job_now_ns();
@@ -258,6 +259,8 @@ out:
 	waiters_free(fs.waiters);
 	if (se)
 		fuse_session_destroy(se);
+	if (fs.jobs)
+		fs_opened_free(&fs); /* what the kernel never released */
 	jobs_close(fs.jobs); /* trainers keep running under their shims */
 	free(o.fuse_opts);
 	free(store);

@@ -37,6 +37,7 @@ static double attr_timeout(enum node_kind k)
 
 /* What an open file carries from open to release. */
 struct handle {
+	struct opened opened; /* first: on the list of open files */
 	enum node_kind kind;
 	int64_t id;
 	char *buf;   /* the rendering read, or the spec being written */
@@ -52,6 +53,50 @@ struct handle {
 static struct trainfs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+void fs_opened_init(struct trainfs *fs)
+{
+	pthread_mutex_init(&fs->opened_lock, NULL);
+	fs->opened.prev = fs->opened.next = &fs->opened;
+}
+
+static void opened_add(struct trainfs *fs, struct opened *o,
+		       void (*free_fn)(struct opened *))
+{
+	o->free = free_fn;
+	pthread_mutex_lock(&fs->opened_lock);
+	o->next = fs->opened.next;
+	o->prev = &fs->opened;
+	o->next->prev = o;
+	fs->opened.next = o;
+	pthread_mutex_unlock(&fs->opened_lock);
+}
+
+/* Takes O off the list and frees it. */
+static void opened_close(struct trainfs *fs, struct opened *o)
+{
+	pthread_mutex_lock(&fs->opened_lock);
+	o->prev->next = o->next;
+	o->next->prev = o->prev;
+	pthread_mutex_unlock(&fs->opened_lock);
+	o->free(o);
+}
+
+void fs_opened_free(struct trainfs *fs)
+{
+	while (fs->opened.next != &fs->opened)
+		opened_close(fs, fs->opened.next);
+	pthread_mutex_destroy(&fs->opened_lock);
+}
+
+static void handle_free(struct opened *o)
+{
+	struct handle *h = (struct handle *)o;
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h->buf);
+	free(h);
 }
 
 static struct timespec ts_of(int64_t ns)
@@ -420,6 +465,7 @@ static void reply_slice(fuse_req_t req, const char *buf, size_t len,
  * needs no lookup per name.
  */
 struct listing {
+	struct opened opened; /* first: on the list of open files */
 	char **names;
 	fuse_ino_t *inos;
 	size_t n, cap;
@@ -445,8 +491,9 @@ static int list_add(struct listing *l, const char *name, fuse_ino_t ino)
 	return 0;
 }
 
-static void list_free(struct listing *l)
+static void list_free(struct opened *o)
 {
+	struct listing *l = (struct listing *)o;
 	for (size_t i = 0; i < l->n; i++)
 		free(l->names[i]);
 	free(l->names);
@@ -495,10 +542,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 			      node_ino(job->rec.id, N_TARBALL));
 	jobs_unlock(fs->jobs);
 	if (rc) {
-		list_free(l);
+		list_free(&l->opened);
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	opened_add(fs, &l->opened, list_free);
 	fi->fh = (uintptr_t)l;
 	/*
 	 * Only fixed listings may stay in the kernel: a listing that changes
@@ -568,7 +616,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	(void)ino;
-	list_free((struct listing *)fi->fh);
+	opened_close(fs_of(req), (struct opened *)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -709,20 +757,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		notifier_sync(fs->notifier);
 	}
 	if (rc) {
-		if (h->fd >= 0)
-			close(h->fd);
-		free(h->buf);
-		free(h);
+		handle_free(&h->opened);
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	opened_add(fs, &h->opened, handle_free);
 	fi->fh = (uintptr_t)h;
-	if (fuse_reply_open(req, fi) == -ENOENT) { /* the opener was interrupted */
-		if (h->fd >= 0)
-			close(h->fd);
-		free(h->buf);
-		free(h);
-	}
+	if (fuse_reply_open(req, fi) == -ENOENT) /* the opener was interrupted */
+		opened_close(fs, &h->opened);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -868,10 +910,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	commit_spec(fs_of(req), h, h->uid);
 	waiters_forget(fs_of(req)->waiters, h);
-	if (h->fd >= 0)
-		close(h->fd);
-	free(h->buf);
-	free(h);
+	opened_close(fs_of(req), &h->opened);
 	fuse_reply_err(req, 0);
 }
 

@@ -34,7 +34,7 @@ def test_auto_stop_on_plateau(m):
 
 
 def test_auto_stop_mode_min_and_nan(m):
-    m.make_job("j", trainer_args="--forever --epoch-ms 20 --values 1.0,0.5,nan,inf,0.5,0.4999",
+    m.make_job("j", trainer_args="--forever --epoch-ms 20 --values 1.0,0.5,nan,inf,0.5,0.5",
                epochs=50, monitor="loss", mode="min", patience=3)
     m.control("j", "start")
     m.wait_state("j", "ready")
