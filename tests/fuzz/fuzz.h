@@ -11,6 +11,7 @@
 #ifndef TRAINFS_FUZZ_H
 #define TRAINFS_FUZZ_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +49,33 @@ static inline uint64_t fuzz_rng_below(struct fuzz_rng *r, uint64_t n)
 	r->x ^= r->x << 25;
 	r->x ^= r->x >> 27;
 	return (r->x * 0x2545f4914f6cdd1dULL) % n;
+}
+
+/* A growing text; aborts when out of memory. */
+struct text {
+	char *s;
+	size_t len, cap;
+};
+
+static inline void __attribute__((format(printf, 2, 3)))
+text_add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->s ? t->s + t->len : NULL,
+			      t->s ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		FUZZ_CHECK(n >= 0);
+		if (t->s && (size_t)n < t->cap - t->len)
+			break;
+		t->cap = (t->cap + (size_t)n + 1) * 2;
+		t->s = realloc(t->s, t->cap);
+		FUZZ_CHECK(t->s != NULL);
+	}
+	t->len += (size_t)n;
 }
 
 #endif

@@ -69,33 +69,6 @@ static void check_format(double v, size_t cut_len)
 	FUZZ_CHECK(!strncmp(cut, buf, strlen(cut)));
 }
 
-/* A growing text; aborts when out of memory. */
-struct text {
-	char *s;
-	size_t len, cap;
-};
-
-static void __attribute__((format(printf, 2, 3)))
-text_add(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->s ? t->s + t->len : NULL,
-			      t->s ? t->cap - t->len : 0, fmt, ap);
-		va_end(ap);
-		FUZZ_CHECK(n >= 0);
-		if (t->s && (size_t)n < t->cap - t->len)
-			break;
-		t->cap = (t->cap + (size_t)n + 1) * 2;
-		t->s = realloc(t->s, t->cap);
-		FUZZ_CHECK(t->s != NULL);
-	}
-	t->len += (size_t)n;
-}
-
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
