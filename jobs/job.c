@@ -122,14 +122,26 @@ static int names_grow(struct jobs *j)
 	return 0;
 }
 
-/* Rebuilds the name index: after a removal, and to grow it. */
-static int names_rebuild(struct jobs *j)
+/*
+ * Takes JOB out of the name index without allocating (linear probing's
+ * backward shift: each later entry of the run moves into the hole when
+ * its home slot allows).
+ */
+static void names_remove(struct jobs *j, const struct job *job)
 {
-	size_t keep = j->cap_names;
-	if (j->n * 2 >= j->cap_names)
-		return names_grow(j);
-	j->cap_names = keep / 2;
-	return names_grow(j);
+	size_t mask = j->cap_names - 1;
+	size_t hole = name_hash(job->rec.name) & mask;
+	while (j->by_name[hole] != job)
+		hole = (hole + 1) & mask;
+	for (size_t i = (hole + 1) & mask; j->by_name[i]; i = (i + 1) & mask) {
+		size_t home = name_hash(j->by_name[i]->rec.name) & mask;
+		/* Movable unless home lies cyclically in (hole, i]. */
+		if (((i - home) & mask) >= ((i - hole) & mask)) {
+			j->by_name[hole] = j->by_name[i];
+			hole = i;
+		}
+	}
+	j->by_name[hole] = NULL;
 }
 
 static int registry_add(struct jobs *j, struct job *job)
@@ -739,7 +751,7 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 		i++;
 	memmove(&j->list[i], &j->list[i + 1], (j->n - i - 1) * sizeof *j->list);
 	j->n--;
-	names_rebuild(j);
+	names_remove(j, job);
 	if (j->changed)
 		j->changed(j->changed_arg, job, ~0u);
 	job_free(job);
