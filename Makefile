@@ -13,7 +13,7 @@ BUILD    ?= build
 BIN      ?= trainfs
 
 # One list per layer; the arrows point fs -> jobs -> store.
-LIB_SRC  := $(wildcard jobs/*.c store/*.c)
+LIB_SRC  := $(wildcard jobs/*.c store/*.c util/*.c)
 FS_SRC   := $(wildcard fs/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 FS_OBJ   := $(FS_SRC:%.c=$(BUILD)/%.o)

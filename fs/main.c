@@ -17,6 +17,7 @@
 #include "fs/fs.h"
 #include "jobs/exec.h"
 #include "jobs/pack.h"
+#include "util/log.h"
 
 static const char usage[] =
 	"usage: trainfs MOUNTPOINT [--store DIR] [--max-running N] [-f] "
@@ -84,20 +85,20 @@ static int parse_args(int argc, char **argv, struct options *o)
 				goto bad;
 			long n = strtol(val, &end, 10);
 			if (*end || end == val || n < 1 || n > 1000000) {
-				fprintf(stderr, "trainfs: error: bad value '%s' "
+				log_error( "bad value '%s' "
 					"for '--max-running': expected a whole "
 					"number from 1\n", val);
 				return -1;
 			}
 			o->max_running = (int)n;
 		} else if (a[0] == '-') {
-			fprintf(stderr, "trainfs: error: unknown option '%s'\n%s",
+			log_error( "unknown option '%s'\n%s",
 				a, usage);
 			return -1;
 		} else if (!o->mountpoint) {
 			o->mountpoint = a;
 		} else {
-			fprintf(stderr, "trainfs: error: unexpected argument "
+			log_error( "unexpected argument "
 				"'%s'\n%s", a, usage);
 			return -1;
 		}
@@ -108,7 +109,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	return 0;
 bad:
-	fprintf(stderr, "trainfs: error: option '%s' needs a value\n%s", argv[argc - 1],
+	log_error( "option '%s' needs a value\n%s", argv[argc - 1],
 		usage);
 	return -1;
 }
@@ -127,7 +128,7 @@ static char *store_path(const char *given)
 	else if ((env = getenv("HOME")) && *env)
 		snprintf(buf, sizeof buf, "%s/.local/share/trainfs", env);
 	else {
-		fprintf(stderr, "trainfs: error: no store: give --store DIR\n");
+		log_error( "no store: give --store DIR\n");
 		return NULL;
 	}
 	if (buf[0] == '/')
@@ -185,7 +186,7 @@ int main(int argc, char **argv)
 		self_fd = high;
 	}
 	if (self_fd < 0) {
-		fprintf(stderr, "trainfs: error: cannot open /proc/self/exe: "
+		log_error( "cannot open /proc/self/exe: "
 			"%s\n", strerror(errno));
 		return 1;
 	}
@@ -197,10 +198,15 @@ int main(int argc, char **argv)
 	};
 	int err = jobs_open(&cfg, &fs.jobs);
 	if (err) {
-		fprintf(stderr, "trainfs: error: cannot open store '%s': %s\n",
+		log_error( "cannot open store '%s': %s\n",
 			store, strerror(-err));
 		goto out;
 	}
+	char logpath[PATH_MAX];
+	snprintf(logpath, sizeof logpath, "%s/trainfs.log", store);
+	if ((err = log_open(logpath, 1)))
+		log_warn("cannot open the log '%s': %s", logpath,
+			 strerror(-err));
 	fs_opened_init(&fs);
 	fs.uid = getuid();
 	fs.gid = getgid();
@@ -218,7 +224,7 @@ int main(int argc, char **argv)
 	if (fuse_set_signal_handlers(se))
 		goto out;
 	if (fuse_session_mount(se, o.mountpoint)) {
-		fprintf(stderr, "trainfs: error: cannot mount at '%s' (a stale "
+		log_error( "cannot mount at '%s' (a stale "
 			"mount? try: fusermount3 -u -z %s)\n", o.mountpoint,
 			o.mountpoint);
 		fuse_remove_signal_handlers(se);
@@ -229,6 +235,9 @@ int main(int argc, char **argv)
 		fuse_remove_signal_handlers(se);
 		goto out;
 	}
+	log_to_stderr(o.foreground || o.debug);
+	log_info("mounted at '%s' (store '%s', pid %ld)", o.mountpoint, store,
+		 (long)getpid());
 	if (!(fs.notifier = notifier_start(se, &fs))) {
 		fuse_session_unmount(se);
 		fuse_remove_signal_handlers(se);
@@ -236,7 +245,7 @@ int main(int argc, char **argv)
 	}
 	jobs_on_change(fs.jobs, on_change, &fs);
 	if ((err = jobs_start_supervisor(fs.jobs))) {
-		fprintf(stderr, "trainfs: error: cannot start the supervisor: "
+		log_error( "cannot start the supervisor: "
 			"%s\n", strerror(-err));
 		fuse_session_unmount(se);
 		fuse_remove_signal_handlers(se);
@@ -264,5 +273,6 @@ out:
 	jobs_close(fs.jobs); /* trainers keep running under their shims */
 	free(o.fuse_opts);
 	free(store);
+	log_close();
 	return rc;
 }

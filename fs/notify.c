@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "fs/fs.h"
+#include "util/log.h"
 
 struct note {
 	fuse_ino_t ino;     /* inode to invalidate, or 0 */
@@ -115,7 +116,7 @@ static void send_note(struct notifier *n, struct note *x)
 						      strlen(x->name));
 	/* ENOENT: the kernel does not know it, so nothing is cached. */
 	if (rc && rc != -ENOENT && rc != -ENOTCONN && rc != -EBADF)
-		fprintf(stderr, "trainfs: error: cache invalidation: %s\n",
+		log_error( "cache invalidation: %s\n",
 			strerror(-rc));
 	if (x->job > 0) {
 		struct trainfs *fs = n->fs;

@@ -32,6 +32,7 @@
 
 #include "jobs/exec.h"
 #include "store/store.h"
+#include "util/log.h"
 
 extern char **environ;
 
@@ -268,7 +269,7 @@ int exec_kill_orphan(const char *job_dir)
 		if (snprintf(path, sizeof path, "%s/%s", job_dir, left[i]) <
 			    (int)sizeof path &&
 		    unlink(path) < 0 && errno != ENOENT)
-			fprintf(stderr, "trainfs: error: cannot remove '%s': "
+			log_error( "cannot remove '%s': "
 				"%s\n", path, strerror(errno));
 	int rc = read_small_file(job_dir, "trainer", buf, sizeof buf);
 	if (rc == -ENOENT)
@@ -309,7 +310,7 @@ struct shim {
 
 static void shim_die(const char *what, int err)
 {
-	fprintf(stderr, "trainfs: shim: error: %s: %s\n", what, strerror(err));
+	log_error( "shim: %s: %s\n", what, strerror(err));
 	exit(1);
 }
 
@@ -391,10 +392,10 @@ static void shim_stop(struct shim *s)
 	if (fd >= 0)
 		close(fd);
 	else
-		fprintf(stderr, "trainfs: shim: cannot create stop file: %s\n",
+		log_error( "shim: cannot create stop file: %s\n",
 			strerror(errno));
 	if (kill(-s->pgid, s->stop_signal) < 0 && errno != ESRCH)
-		fprintf(stderr, "trainfs: shim: cannot signal the trainer: %s\n",
+		log_error( "shim: cannot signal the trainer: %s\n",
 			strerror(errno));
 	arm_kill_timer(s);
 }
@@ -403,7 +404,7 @@ static void shim_cancel(struct shim *s)
 {
 	s->cancelled = 1;
 	if (kill(-s->pgid, SIGKILL) < 0 && errno != ESRCH)
-		fprintf(stderr, "trainfs: shim: cannot kill the trainer: %s\n",
+		log_error( "shim: cannot kill the trainer: %s\n",
 			strerror(errno));
 }
 
@@ -491,7 +492,7 @@ static void shim_spawn(struct shim *s)
 			 proc_start_time(pid));
 	int rc = store_write_file_atomic("trainer", rec, n);
 	if (rc)
-		fprintf(stderr, "trainfs: shim: cannot write 'trainer': %s\n",
+		log_error( "shim: cannot write 'trainer': %s\n",
 			strerror(-rc));
 }
 
@@ -588,7 +589,7 @@ static void shim_kill_escaped(void)
 		int killed = 0;
 		for (int i = 0; i < n; i++) {
 			if (kill(pids[i], SIGKILL) < 0 && errno != ESRCH) {
-				fprintf(stderr, "trainfs: shim: cannot kill "
+				log_error( "shim: cannot kill "
 					"process %d: %s\n", (int)pids[i],
 					strerror(errno));
 				continue;
@@ -601,7 +602,7 @@ static void shim_kill_escaped(void)
 			break; /* none we may kill: do not spin */
 	}
 	if (n < 0)
-		fprintf(stderr, "trainfs: shim: cannot list leftover "
+		log_error( "shim: cannot list leftover "
 			"processes: %s\n", strerror(-n));
 }
 
@@ -620,7 +621,7 @@ static int shim_reserve_exit(void)
 	pad[sizeof pad - 1] = '\n';
 	if (fd >= 0 && !store_write_all(fd, pad, sizeof pad) && fsync(fd) == 0)
 		return fd;
-	fprintf(stderr, "trainfs: shim: cannot reserve the exit record: %s\n",
+	log_error( "shim: cannot reserve the exit record: %s\n",
 		strerror(errno));
 	if (fd >= 0)
 		close(fd);
@@ -667,7 +668,7 @@ static void shim_write_exit(struct shim *s)
 		s->exit_fd = -1;
 		if (!rc)
 			return;
-		fprintf(stderr, "trainfs: shim: cannot fill the exit record: "
+		log_error( "shim: cannot fill the exit record: "
 			"%s\n", strerror(-rc));
 	}
 	rec[n++] = '\n';

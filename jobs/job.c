@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "jobs/registry.h"
+#include "util/log.h"
 
 static const char *const system_tags[] = {
 	"stopped-early", "converged", "completed",
@@ -485,7 +486,7 @@ static int load_row(void *arg, int64_t id, const char *line)
 	struct metrics_line ml;
 	(void)id;
 	if (metrics_parse_line(line, strlen(line), &ml) < 0) {
-		fprintf(stderr, "trainfs: job '%s': stored metrics row "
+		log_warn( "job '%s': stored metrics row "
 			"unreadable, skipped\n", job->rec.name);
 		return 0;
 	}
@@ -513,7 +514,7 @@ int jobs_load_metrics(struct jobs *j, struct job *job)
 		return 0;
 	int rc = store_load_job_metrics(j->store, job->rec.id, load_row, job);
 	if (rc) {
-		fprintf(stderr, "trainfs: error: job '%s': cannot load its "
+		log_error( "job '%s': cannot load its "
 			"metrics: %s\n", job->rec.name, strerror(-rc));
 		return rc;
 	}
@@ -556,7 +557,7 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 	int64_t now = job_now_ns();
 	int rc;
 	if (!state_move_ok(job->rec.state, to)) {
-		fprintf(stderr, "trainfs: error: job '%s': no move from '%s' to "
+		log_error( "job '%s': no move from '%s' to "
 			"'%s' in the lifecycle\n", job->rec.name,
 			state_name(job->rec.state), state_name(to));
 		return -EINVAL;
@@ -583,7 +584,7 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 	}
 	return 0;
 fail:
-	fprintf(stderr, "trainfs: error: job '%s': cannot store state '%s'\n",
+	log_error( "job '%s': cannot store state '%s'\n",
 		job->rec.name, state_name(to));
 	return rc;
 }
@@ -627,7 +628,7 @@ static int refuse(struct jobs *j, struct job *job, int err, const char *text,
 	va_end(ap);
 	quote(q, sizeof q, text, n);
 	snprintf(msg, sizeof msg, "'%s': %s", q, why);
-	fprintf(stderr, "trainfs: job '%s': refused %s\n", job->rec.name, msg);
+	log_warn( "job '%s': refused %s\n", job->rec.name, msg);
 	char *copy = strdup(msg);
 	if (copy) {
 		free(job->rec.last_refused);
@@ -666,7 +667,7 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 	if (!job_name_valid(name, strlen(name))) {
 		char q[300];
 		quote(q, sizeof q, name, strlen(name));
-		fprintf(stderr, "trainfs: refused mkdir '%s': a job name is 1 "
+		log_warn( "refused mkdir '%s': a job name is 1 "
 			"to 64 of A-Z a-z 0-9 . _ -, not starting with '.'\n", q);
 		return -EINVAL;
 	}
@@ -721,7 +722,7 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 	if (!job)
 		goto out;
 	if (!state_allows_rmdir(job->rec.state)) {
-		fprintf(stderr, "trainfs: job '%s': refused rmdir: not allowed "
+		log_warn( "job '%s': refused rmdir: not allowed "
 			"while %s\n", job->rec.name, state_name(job->rec.state));
 		rc = -EBUSY;
 		goto out;
@@ -742,7 +743,7 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 		goto out;
 	}
 	if ((rc = store_delete_job(j->store, id))) {
-		fprintf(stderr, "trainfs: error: job '%s': cannot delete: %s\n",
+		log_error( "job '%s': cannot delete: %s\n",
 			job->rec.name, strerror(-rc));
 		goto out;
 	}
@@ -786,7 +787,7 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	if ((rc = job_save(j, job)))
 		goto out;
 	if (!job->spec_ok) {
-		fprintf(stderr, "trainfs: job '%s': %s\n", job->rec.name,
+		log_warn( "job '%s': %s\n", job->rec.name,
 			job->spec_error ? job->spec_error : "bad spec");
 		rc = -EINVAL;
 	}
@@ -938,14 +939,14 @@ int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	for (size_t pos = 0; next_tag(text, len, &pos, name);) {
 		if (!name[0] || is_system_tag(name)) {
 			rc = -EINVAL;
-			fprintf(stderr, "trainfs: job '%s': refused tag: %s\n",
+			log_warn( "job '%s': refused tag: %s\n",
 				job->rec.name, name[0] ? "system tags are "
 				"set by trainfs" : "not a valid name");
 			goto out;
 		}
 		if (!job_has_tag(job, name) && ++user > JOB_USER_TAGS_MAX) {
 			rc = -EFBIG;
-			fprintf(stderr, "trainfs: job '%s': refused tags: more "
+			log_warn( "job '%s': refused tags: more "
 				"than %d\n", job->rec.name, JOB_USER_TAGS_MAX);
 			goto out;
 		}

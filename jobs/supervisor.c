@@ -30,6 +30,7 @@
 #include "jobs/exec.h"
 #include "jobs/pack.h"
 #include "jobs/registry.h"
+#include "util/log.h"
 
 extern char **environ;
 
@@ -41,7 +42,7 @@ void supervisor_wake(struct jobs *j)
 {
 	char c = 1;
 	if (write(j->wake[1], &c, 1) < 0 && errno != EAGAIN)
-		fprintf(stderr, "trainfs: error: cannot wake the supervisor: "
+		log_error( "cannot wake the supervisor: "
 			"%s\n", strerror(errno));
 }
 
@@ -52,7 +53,7 @@ void supervisor_signal(struct jobs *j, struct job *job, const char *verb)
 		return; /* recover() sends it once the shim is found */
 	int rc = exec_send(job->shim_fd, verb);
 	if (rc)
-		fprintf(stderr, "trainfs: error: job '%s': cannot send '%s' "
+		log_error( "job '%s': cannot send '%s' "
 			"to its shim: %s\n", job->rec.name, verb, strerror(-rc));
 }
 
@@ -97,7 +98,7 @@ static void delete_output(struct jobs *j, struct job *job)
 	if (!rc && !job->spec.workdir)
 		rc = store_remove_tree(fd, "work");
 	if (rc)
-		fprintf(stderr, "trainfs: error: job '%s': cannot delete its "
+		log_error( "job '%s': cannot delete its "
 			"output: %s\n", job->rec.name, strerror(-rc));
 	close(fd);
 }
@@ -132,7 +133,7 @@ static void fail(struct jobs *j, struct job *job, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "trainfs: job '%s': failed: %s\n", job->rec.name, msg);
+	log_warn( "job '%s': failed: %s\n", job->rec.name, msg);
 	free(job->rec.error);
 	job->rec.error = strdup(msg);
 	if (!job->rec.finished_ns)
@@ -234,7 +235,7 @@ static void ingest_metrics(struct jobs *j, struct job *job, int final)
 		job_touch(j, job, VIEW_BIT(VIEW_METRICS) | VIEW_BIT(VIEW_STATUS));
 	if (in.rc || job_save(j, job) || store_commit(j->store)) {
 		store_rollback(j->store);
-		fprintf(stderr, "trainfs: error: job '%s': cannot store "
+		log_error( "job '%s': cannot store "
 			"metrics\n", job->rec.name);
 	}
 	if (in.stop && job->rec.state == ST_RUNNING)
@@ -706,7 +707,7 @@ static void launch(struct jobs *j, struct job *job)
 	job->shim_pid = pid;
 	set_busy(j, job, 1);
 	if ((rc = open_metrics(j, job)))
-		fprintf(stderr, "trainfs: error: job '%s': cannot read its "
+		log_error( "job '%s': cannot read its "
 			"metrics: %s\n", job->rec.name, strerror(-rc));
 	job->rec.started_ns = job_now_ns();
 	job_set_state(j, job, ST_RUNNING, "started", NULL);
@@ -851,7 +852,7 @@ void *supervisor_main(void *arg)
 			p = calloc(cap, sizeof *p);
 			ids = calloc(cap, sizeof *ids);
 			if (!p || !ids) {
-				fprintf(stderr, "trainfs: error: supervisor: "
+				log_error( "supervisor: "
 					"out of memory\n");
 				break;
 			}

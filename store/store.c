@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "util/log.h"
 
 #define SCHEMA_VERSION 2
 
@@ -105,7 +106,7 @@ struct store {
 
 static int db_error(struct store *s, const char *what)
 {
-	fprintf(stderr, "trainfs: error: store: %s: %s\n", what,
+	log_error( "store: %s: %s\n", what,
 		sqlite3_errmsg(s->db));
 	return -EIO;
 }
@@ -114,7 +115,7 @@ static int exec_sql(struct store *s, const char *sql)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		fprintf(stderr, "trainfs: error: store: %s\n",
+		log_error( "store: %s\n",
 			msg ? msg : "unknown error");
 		sqlite3_free(msg);
 		return -EIO;
@@ -152,8 +153,8 @@ static int migrate(struct store *s)
 	if (version == SCHEMA_VERSION)
 		return 0;
 	if (version > SCHEMA_VERSION) {
-		fprintf(stderr,
-			"trainfs: error: store: schema version %d is newer "
+		log_error(
+			"store: schema version %d is newer "
 			"than this trainfs (%d)\n",
 			version, SCHEMA_VERSION);
 		return -EPROTO;
@@ -206,7 +207,7 @@ static int sweep_orphans(struct store *s)
 			rc = db_error(s, "looking for orphan folders");
 		} else if (step == SQLITE_DONE) {
 			int r = store_remove_tree(dirfd, de->d_name);
-			fprintf(stderr, "trainfs: store: removed '%s/%s', the "
+			log_warn( "store: removed '%s/%s', the "
 				"folder of a job deleted before a crash%s%s\n",
 				path, de->d_name, r ? ": " : "",
 				r ? strerror(-r) : "");
@@ -231,7 +232,7 @@ int store_open(const char *store_dir, struct store **out)
 		return -ENOMEM;
 	}
 	if ((rc = mkdir_p(store_dir, 0755)) < 0) {
-		fprintf(stderr, "trainfs: error: cannot create store '%s': %s\n",
+		log_error( "cannot create store '%s': %s\n",
 			store_dir, strerror(-rc));
 		goto fail;
 	}
@@ -242,7 +243,7 @@ int store_open(const char *store_dir, struct store **out)
 	}
 	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
 		rc = -errno;
-		fprintf(stderr, "trainfs: error: cannot create '%s': %s\n",
+		log_error( "cannot create '%s': %s\n",
 			path, strerror(errno));
 		goto fail;
 	}
@@ -381,7 +382,7 @@ int store_delete_job(struct store *s, int64_t id)
 	rc = run(s, st, "deleting a job");
 	full = rc && sqlite3_errcode(s->db) == SQLITE_FULL;
 	if (full && (rc = store_remove_tree(dirfd, name)) == 0) {
-		fprintf(stderr, "trainfs: store: disk full: deleted the files "
+		log_warn( "store: disk full: deleted the files "
 			"of job %lld first\n", (long long)id);
 		if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
 			rc = db_error(s, "binding a job id");
