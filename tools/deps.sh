@@ -1,10 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages trainfs needs to build, run and test, when
-# any is missing.  As root it runs apt-get; otherwise it prints the one
+# any is missing (slurm-wlm and munge: the private test cluster of
+# tests/slurm/cluster.sh).  As root it runs apt-get; otherwise it prints the one
 # command to run.
 set -e
 PKGS="build-essential pkg-config fuse3 libfuse3-dev libsqlite3-dev
-libarchive-dev libarchive-tools zstd python3 procps valgrind clang libclang-rt-14-dev"
+libarchive-dev libarchive-tools zstd python3 procps valgrind clang libclang-rt-14-dev
+slurm-wlm munge"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
