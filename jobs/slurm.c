@@ -137,6 +137,19 @@ char *slurm_sh_quote(const char *s)
 	return q;
 }
 
+void slurm_job_name(const char *name, char *buf, size_t len)
+{
+	if (!len)
+		return;
+	if (snprintf(buf, len, "trainfs-%s", name) < 0)
+		buf[0] = '\0';
+	if (strlen(buf) <= 8)
+		return; /* no room for NAME */
+	for (char *p = buf + 8; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-_", *p))
+			*p = '_';
+}
+
 int slurm_sbatch_argv(const struct slurm_submit *s, char ***argv)
 {
 	struct strv v = { 0 };

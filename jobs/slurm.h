@@ -82,10 +82,18 @@ int slurm_option_known(const char *key);
 /* 0 if VALUE may be passed to sbatch, or -EINVAL (a newline). */
 int slurm_option_value_ok(const char *value);
 
+/*
+ * Writes into BUF (LEN > 0) the Slurm job name of a trainfs job NAME:
+ * "trainfs-NAME" with every byte that is not a letter, digit, '.', '-' or
+ * '_' made '_', cut to fit.  So a name never holds white space or '=',
+ * and scontrol's "JobName=..." cannot look like another field.
+ */
+void slurm_job_name(const char *name, char *buf, size_t len);
+
 struct slurm_submit {
 	const char *self_exe;  /* trainfs, at the same path on the nodes */
 	const char *job_dir;   /* the job's store folder, seen by the nodes */
-	const char *job_name;  /* --job-name */
+	const char *job_name;  /* --job-name: slurm_job_name()'s */
 	const char *log;       /* --output, appended to */
 	const char *chdir;     /* --chdir, or NULL for none */
 	const struct slurm_option *opts;

@@ -1,0 +1,513 @@
+/*
+ * Unit tests of jobs/slurm.c: the argv trainfs gives Slurm's commands, the
+ * runner that executes them as a job's owner, and the parsers, fed with
+ * output copied from Slurm 22.05 on a private cluster
+ * (tests/slurm/cluster.sh).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jobs/slurm.h"
+#include "tests/unit/test.h"
+
+static size_t argc_of(char **argv)
+{
+	size_t n = 0;
+	while (argv && argv[n])
+		n++;
+	return n;
+}
+
+static void option_keys(void)
+{
+	static const char *const known[] = {
+		"partition", "account", "qos",	"time",	 "nodes",     "ntasks",
+		"cpus_per_task", "mem", "gres", "gpus", "constraint",
+	};
+	for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+		CHECK(slurm_option_known(known[i]));
+	CHECK(!slurm_option_known("cpus-per-task"));
+	CHECK(!slurm_option_known("wrap"));
+	CHECK(!slurm_option_known("output"));
+	CHECK(!slurm_option_known(""));
+	CHECK(!slurm_option_known("Partition"));
+	CHECK(slurm_option_value_ok("gpu:1") == 0);
+	CHECK(slurm_option_value_ok("a b; rm -rf /") == 0);
+	CHECK(slurm_option_value_ok("a\nb") == -EINVAL);
+	CHECK(slurm_option_value_ok("a\r") == -EINVAL);
+}
+
+static void sbatch_argv(void)
+{
+	struct slurm_option opts[] = {
+		{ "cpus_per_task", "4" },
+		{ "gres", "gpu:1" },
+		{ "partition", "a b;$(reboot)" },
+	};
+	struct slurm_submit s = {
+		.self_exe = "/usr/local/bin/trainfs",
+		.job_dir = "/store/jobs/it's",
+		.job_name = "trainfs-7",
+		.log = "/store/jobs/7/log",
+		.chdir = "/work",
+		.opts = opts,
+		.nopts = 3,
+	};
+	char **argv = NULL;
+	CHECK(slurm_sbatch_argv(&s, &argv) == 0);
+	CHECK(argc_of(argv) == 10);
+	if (argc_of(argv) == 10) {
+		CHECK_STR(argv[0], "sbatch");
+		CHECK_STR(argv[1], "--parsable");
+		CHECK_STR(argv[2], "--job-name=trainfs-7");
+		CHECK_STR(argv[3], "--output=/store/jobs/7/log");
+		CHECK_STR(argv[4], "--open-mode=append");
+		CHECK_STR(argv[5], "--chdir=/work");
+		CHECK_STR(argv[6], "--cpus-per-task=4");
+		CHECK_STR(argv[7], "--gres=gpu:1");
+		/* One argument, whatever it holds: no shell sees it. */
+		CHECK_STR(argv[8], "--partition=a b;$(reboot)");
+		CHECK_STR(argv[9], "--wrap=exec '/usr/local/bin/trainfs' "
+				   "__shim --slurm '/store/jobs/it'\\''s'");
+	}
+	slurm_argv_free(argv);
+
+	s.chdir = NULL;
+	s.nopts = 0;
+	CHECK(slurm_sbatch_argv(&s, &argv) == 0);
+	CHECK(argc_of(argv) == 6);
+	slurm_argv_free(argv);
+
+	struct slurm_option bad_key[] = { { "wrap", "rm -rf /" } };
+	s.opts = bad_key;
+	s.nopts = 1;
+	argv = (char **)1;
+	CHECK(slurm_sbatch_argv(&s, &argv) == -EINVAL);
+	struct slurm_option bad_value[] = { { "qos", "x\n#SBATCH --uid=0" } };
+	s.opts = bad_value;
+	CHECK(slurm_sbatch_argv(&s, &argv) == -EINVAL);
+}
+
+static void job_name(void)
+{
+	char buf[32];
+	slurm_job_name("resnet-50.v2_a", buf, sizeof buf);
+	CHECK_STR(buf, "trainfs-resnet-50.v2_a");
+	slurm_job_name("a b=c|d\te\xc3\xa9", buf, sizeof buf);
+	CHECK_STR(buf, "trainfs-a_b_c_d_e__");
+	slurm_job_name("0123456789012345678901234567890", buf, sizeof buf);
+	CHECK_STR(buf, "trainfs-01234567890123456789012");
+	slurm_job_name("", buf, sizeof buf);
+	CHECK_STR(buf, "trainfs-");
+	slurm_job_name("x y", buf, 5);
+	CHECK_STR(buf, "trai");
+}
+
+static void sh_quote(void)
+{
+	char *q;
+	CHECK_STR(q = slurm_sh_quote(""), "''");
+	free(q);
+	CHECK_STR(q = slurm_sh_quote("/a b/c"), "'/a b/c'");
+	free(q);
+	CHECK_STR(q = slurm_sh_quote("'"), "''\\'''");
+	free(q);
+	CHECK_STR(q = slurm_sh_quote("$x`y`\\"), "'$x`y`\\'");
+	free(q);
+}
+
+static void command_env(void)
+{
+	char *env[] = { "HOME=/root",
+			"PATH=/opt/slurm/bin:/usr/bin",
+			"SLURM_CONF=/etc/slurm/test.conf",
+			"SLURM_TIME_FORMAT=relative",
+			"SBATCH_ACCOUNT=ml",
+			"CUDA_VISIBLE_DEVICES=0",
+			"LD_PRELOAD=/tmp/evil.so",
+			"XSLURM_X=1",
+			NULL };
+	char **out = NULL;
+	CHECK(slurm_command_env(env, &out) == 0);
+	CHECK(argc_of(out) == 4);
+	if (argc_of(out) == 4) {
+		CHECK_STR(out[0], "PATH=/opt/slurm/bin:/usr/bin");
+		CHECK_STR(out[1], "SLURM_CONF=/etc/slurm/test.conf");
+		CHECK_STR(out[2], "SBATCH_ACCOUNT=ml");
+		CHECK_STR(out[3], "SLURM_TIME_FORMAT=standard");
+	}
+	slurm_argv_free(out);
+
+	char *clean[] = { NULL };
+	CHECK(slurm_command_env(clean, &out) == 0);
+	CHECK(argc_of(out) == 2);
+	if (argc_of(out) == 2) {
+		CHECK(!strncmp(out[0], "PATH=/", 6));
+		CHECK_STR(out[1], "SLURM_TIME_FORMAT=standard");
+	}
+	slurm_argv_free(out);
+}
+
+static void trainer_env(void)
+{
+	char *trainer[] = { "TRAINFS_JOB=a", "CUDA_VISIBLE_DEVICES=3",
+			    "PATH=/bin", NULL };
+	char *batch[] = { "SLURM_JOB_ID=41", "CUDA_VISIBLE_DEVICES=0,1",
+			  "ROCR_VISIBLE_DEVICES=1", "HOME=/home/x",
+			  "PATH=/usr/bin", "SLURM_CPUS_PER_TASK=4", NULL };
+	char **out = NULL;
+	CHECK(slurm_trainer_env(trainer, batch, &out) == 0);
+	CHECK(argc_of(out) == 6);
+	if (argc_of(out) == 6) {
+		CHECK_STR(out[0], "TRAINFS_JOB=a");
+		CHECK_STR(out[1], "CUDA_VISIBLE_DEVICES=3"); /* env. wins */
+		CHECK_STR(out[2], "PATH=/bin");
+		CHECK_STR(out[3], "SLURM_JOB_ID=41");
+		CHECK_STR(out[4], "ROCR_VISIBLE_DEVICES=1");
+		CHECK_STR(out[5], "SLURM_CPUS_PER_TASK=4");
+	}
+	slurm_argv_free(out);
+	char *none[] = { NULL };
+	CHECK(slurm_trainer_env(none, none, &out) == 0);
+	CHECK(out && argc_of(out) == 0);
+	slurm_argv_free(out);
+}
+
+static void exit_status(void)
+{
+	CHECK(slurm_exit_status(0, 0) == 0);
+	CHECK(slurm_exit_status(3, 0) == 3);
+	CHECK(slurm_exit_status(-1, 9) == 137);
+	CHECK(slurm_exit_status(-1, 15) == 143);
+}
+
+static void sbatch_output(void)
+{
+	long long id = 0;
+	CHECK(slurm_parse_sbatch("41\n", &id) == 0 && id == 41);
+	CHECK(slurm_parse_sbatch("12345;cluster-a\n", &id) == 0 &&
+	      id == 12345);
+	CHECK(slurm_parse_sbatch("7", &id) == 0 && id == 7);
+	CHECK(slurm_parse_sbatch("", &id) == -EINVAL);
+	CHECK(slurm_parse_sbatch("\n", &id) == -EINVAL);
+	CHECK(slurm_parse_sbatch("0\n", &id) == -EINVAL);
+	CHECK(slurm_parse_sbatch("Submitted batch job 41\n", &id) == -EINVAL);
+	CHECK(slurm_parse_sbatch("41\n42\n", &id) == -EINVAL);
+	CHECK(slurm_parse_sbatch("99999999999999999999999\n", &id) ==
+	      -EINVAL);
+
+	char buf[128];
+	/* As Slurm 22.05 printed it for --partition=gpu. */
+	slurm_sbatch_error("sbatch: error: invalid partition specified: gpu\n"
+			   "sbatch: error: Batch job submission failed: "
+			   "Invalid partition name specified\n",
+			   1 << 8, buf, sizeof buf);
+	CHECK_STR(buf, "sbatch: error: invalid partition specified: gpu");
+	slurm_sbatch_error("sbatch: warning: x\nsbatch: error: bad\n", 1 << 8,
+			   buf, sizeof buf);
+	CHECK_STR(buf, "sbatch: error: bad");
+	slurm_sbatch_error("\n  something odd  \r\n", 1 << 8, buf,
+			   sizeof buf);
+	CHECK_STR(buf, "something odd");
+	slurm_sbatch_error("", 2 << 8, buf, sizeof buf);
+	CHECK_STR(buf, "sbatch exited with status 2");
+	slurm_sbatch_error(NULL, SIGKILL, buf, sizeof buf);
+	CHECK_STR(buf, "sbatch killed by signal 9");
+	slurm_sbatch_error("sbatch: error: a long message\n", 1 << 8, buf,
+			   10);
+	CHECK_STR(buf, "sbatch: e");
+}
+
+static void squeue_argv(void)
+{
+	long long ids[] = { 3, 41, 9000000000LL };
+	char **argv = NULL;
+	CHECK(slurm_squeue_argv(ids, 3, &argv) == 0);
+	CHECK(argc_of(argv) == 5);
+	if (argc_of(argv) == 5) {
+		CHECK_STR(argv[0], "squeue");
+		CHECK_STR(argv[1], "--noheader");
+		CHECK_STR(argv[2], "--states=all");
+		CHECK_STR(argv[3], "--format=%i|%T|%L|%N|%r");
+		CHECK_STR(argv[4], "--jobs=3,41,9000000000");
+	}
+	slurm_argv_free(argv);
+	CHECK(slurm_squeue_argv(ids, 0, &argv) == -EINVAL);
+
+	long long many[1000];
+	for (int i = 0; i < 1000; i++)
+		many[i] = 1000000 + i;
+	CHECK(slurm_squeue_argv(many, 1000, &argv) == 0);
+	CHECK(argc_of(argv) == 5 && strlen(argv[4]) == 7 + 1000 * 8 - 1);
+	slurm_argv_free(argv);
+}
+
+static void squeue_output(void)
+{
+	struct slurm_queue_entry *e = NULL;
+	size_t n = 0;
+	const char *out = "4|PENDING|1:00|(null)|Resources\n"
+			  "3|RUNNING|UNLIMITED|localhost|None\n"
+			  "1|COMPLETED|0:00|localhost|None\n"
+			  "5|FAILED|UNLIMITED|localhost|JobLaunchFailure\n"
+			  "7_1|RUNNING|1:00|n1|None\n"   /* array: not ours */
+			  "8+0|RUNNING|1:00|n1|None\n"   /* het job */
+			  "garbage\n"
+			  "9|PENDING\n"                   /* cut short */
+			  "10|PENDING|1-02:03:04||ReqNodeNotAvail, "
+			  "UnavailableNodes:n[1-2]|x\n"
+			  "11|RUNNING|5:00|node[01-04]|None";
+	CHECK(slurm_parse_squeue(out, &e, &n) == 0);
+	CHECK(n == 6);
+	if (n == 6) {
+		CHECK(e[0].id == 4);
+		CHECK_STR(e[0].state, "PENDING");
+		CHECK_STR(e[0].reason, "Resources");
+		CHECK(e[0].time_left == 60);
+		CHECK(e[1].id == 3 && e[1].time_left == -1);
+		CHECK_STR(e[1].node, "localhost");
+		CHECK(e[2].id == 1 && e[2].time_left == 0);
+		CHECK_STR(e[3].reason, "JobLaunchFailure");
+		CHECK(e[4].id == 10);
+		CHECK(e[4].time_left == 86400 + 2 * 3600 + 3 * 60 + 4);
+		CHECK_STR(e[4].node, "");
+		CHECK_STR(e[4].reason,
+			  "ReqNodeNotAvail, UnavailableNodes:n[1-2]|x");
+		CHECK(e[5].id == 11);
+		CHECK_STR(e[5].node, "node[01-04]");
+	}
+	free(e);
+	CHECK(slurm_parse_squeue("", &e, &n) == 0 && n == 0 && !e);
+	CHECK(slurm_parse_squeue(NULL, &e, &n) == 0 && n == 0);
+
+	CHECK(slurm_invalid_job_id("slurm_load_jobs error: Invalid job id "
+				   "specified\n"));
+	CHECK(!slurm_invalid_job_id("squeue: error: Unable to contact slurm "
+				    "controller (connect failure)\n"));
+	CHECK(!slurm_invalid_job_id(NULL));
+}
+
+static void durations(void)
+{
+	long s = 0;
+	CHECK(slurm_parse_duration("UNLIMITED", &s) == 0 && s == -1);
+	CHECK(slurm_parse_duration("Partition_Limit", &s) == 0 && s == -1);
+	CHECK(slurm_parse_duration("00:01:00", &s) == 0 && s == 60);
+	CHECK(slurm_parse_duration("1-00:00:00", &s) == 0 && s == 86400);
+	CHECK(slurm_parse_duration("2-03", &s) == 0 && s == 2 * 86400 + 3 * 3600);
+	CHECK(slurm_parse_duration("2-03:04", &s) == 0 &&
+	      s == 2 * 86400 + 3 * 3600 + 4 * 60);
+	CHECK(slurm_parse_duration("4:05", &s) == 0 && s == 245);
+	CHECK(slurm_parse_duration("0:00", &s) == 0 && s == 0);
+	CHECK(slurm_parse_duration("30", &s) == 0 && s == 1800);
+	CHECK(slurm_parse_duration("", &s) == -EINVAL);
+	CHECK(slurm_parse_duration("INVALID", &s) == -EINVAL);
+	CHECK(slurm_parse_duration("1:2:3:4", &s) == -EINVAL);
+	CHECK(slurm_parse_duration("1::2", &s) == -EINVAL);
+	CHECK(slurm_parse_duration("-1", &s) == -EINVAL);
+	CHECK(slurm_parse_duration("1:-2", &s) == -EINVAL);
+	CHECK(slurm_parse_duration("5x", &s) == -EINVAL);
+}
+
+/* `scontrol show job 1` after `scancel --signal=TERM --full 1`, verbatim. */
+static const char scontrol_ended[] =
+	"JobId=1 JobName=t1\n"
+	"   UserId=root(0) GroupId=root(0) MCS_label=N/A\n"
+	"   Priority=4294901759 Nice=0 Account=(null) QOS=(null)\n"
+	"   JobState=COMPLETED Reason=None Dependency=(null)\n"
+	"   Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0\n"
+	"   RunTime=00:00:04 TimeLimit=UNLIMITED TimeMin=N/A\n"
+	"   SubmitTime=2026-11-30T10:13:59 EligibleTime=2026-11-30T10:13:59\n"
+	"   AccrueTime=2026-11-30T10:13:59\n"
+	"   StartTime=2026-11-30T10:14:01 EndTime=2026-11-30T10:14:05 "
+	"Deadline=N/A\n"
+	"   SuspendTime=None SecsPreSuspend=0 LastSchedEval=2026-11-30T10:14:01"
+	" Scheduler=Main\n"
+	"   Partition=debug AllocNode:Sid=localhost:5213\n"
+	"   ReqNodeList=(null) ExcNodeList=(null)\n"
+	"   NodeList=localhost\n"
+	"   BatchHost=localhost\n"
+	"   NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:*\n"
+	"   Command=./job.sh\n"
+	"   WorkDir=/tmp/slurm-helper-c1/w\n"
+	"   StdOut=/tmp/slurm-helper-c1/w/t1.log\n"
+	"   Power=\n"
+	"   \n";
+
+static void scontrol_output(void)
+{
+	struct slurm_job_info i;
+	CHECK(slurm_parse_scontrol(scontrol_ended, &i) == 0);
+	CHECK(i.id == 1);
+	CHECK_STR(i.state, "COMPLETED");
+	CHECK_STR(i.reason, "None");
+	CHECK_STR(i.nodes, "localhost");
+	CHECK(i.exit_code == 0 && i.exit_signal == 0);
+	CHECK(i.time_limit == -1);
+	struct tm tm = { .tm_year = 126, .tm_mon = 10, .tm_mday = 30,
+			 .tm_hour = 10, .tm_min = 14, .tm_sec = 1,
+			 .tm_isdst = -1 };
+	CHECK(i.start == mktime(&tm));
+
+	/* The -o layout, other fields first, a name with spaces and '='. */
+	const char *one =
+		"JobId=6 JobName=a b ExitCode=1:1 JobState=BAD|c "
+		"UserId=nobody(65534) ExitCode=2:9 JobState=CANCELLED "
+		"Reason=Resources NodeList=(null) TimeLimit=1-00:00:00 "
+		"StartTime=Unknown JobState=RUNNING\n";
+	/* Only a name with white space (never slurm_job_name()'s) can
+	 * put a field first; a field never starts inside a word. */
+	CHECK(slurm_parse_scontrol(one, &i) == 0);
+	CHECK(i.id == 6);
+	CHECK_STR(i.state, "BAD|c"); /* the first occurrence wins */
+	CHECK(i.exit_code == 1 && i.exit_signal == 1);
+	CHECK_STR(i.reason, "Resources");
+	CHECK_STR(i.nodes, "");
+	CHECK(i.time_limit == 86400);
+	CHECK(i.start == 0);
+
+	const char *wrapped = "JobId=9\n JobState=OUT_OF_MEMORY\tReason=\n"
+			      "   ExitCode=0:125 XExitCode=5:5\n";
+	CHECK(slurm_parse_scontrol(wrapped, &i) == 0);
+	CHECK_STR(i.state, "OUT_OF_MEMORY");
+	CHECK_STR(i.reason, "");
+	CHECK(i.exit_code == 0 && i.exit_signal == 125);
+	CHECK(i.time_limit == -1);
+
+	CHECK(slurm_parse_scontrol("slurm_load_jobs error: Invalid job id "
+				   "specified\n", &i) == -EINVAL);
+	CHECK(slurm_parse_scontrol("JobId=1 JobName=x\n", &i) == -EINVAL);
+	CHECK(slurm_parse_scontrol("JobId=x1 JobState=RUNNING", &i) ==
+	      -EINVAL);
+	CHECK(slurm_parse_scontrol("MyJobId=1 JobState=RUNNING", &i) ==
+	      -EINVAL);
+	CHECK(slurm_parse_scontrol("", &i) == -EINVAL);
+	CHECK(slurm_parse_scontrol(NULL, &i) == -EINVAL);
+}
+
+static void states(void)
+{
+	enum slurm_end end;
+	CHECK(slurm_phase_of("PENDING", &end) == SLURM_PHASE_QUEUED &&
+	      end == SLURM_END_NONE);
+	CHECK(slurm_phase_of("REQUEUED", &end) == SLURM_PHASE_QUEUED);
+	static const char *const running[] = { "RUNNING", "CONFIGURING",
+					       "COMPLETING", "SUSPENDED" };
+	for (size_t k = 0; k < sizeof running / sizeof *running; k++) {
+		CHECK(slurm_phase_of(running[k], &end) == SLURM_PHASE_RUNNING);
+		CHECK(end == SLURM_END_NONE);
+	}
+	CHECK(slurm_phase_of("COMPLETED", &end) == SLURM_PHASE_ENDED &&
+	      end == SLURM_END_COMPLETED);
+	CHECK(slurm_phase_of("FAILED", &end) == SLURM_PHASE_ENDED &&
+	      end == SLURM_END_FAILED);
+	static const char *const by_slurm[] = {
+		"CANCELLED", "TIMEOUT",	  "NODE_FAIL", "PREEMPTED",
+		"OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
+	};
+	for (size_t k = 0; k < sizeof by_slurm / sizeof *by_slurm; k++) {
+		CHECK(slurm_phase_of(by_slurm[k], &end) == SLURM_PHASE_ENDED);
+		CHECK(end == SLURM_END_BY_SLURM);
+	}
+	CHECK(slurm_phase_of("CANCELLED by 0", &end) == SLURM_PHASE_ENDED &&
+	      end == SLURM_END_BY_SLURM);
+	CHECK(slurm_phase_of("COMPLETING+", NULL) == SLURM_PHASE_RUNNING);
+	CHECK(slurm_phase_of("RUNNING\n", NULL) == SLURM_PHASE_RUNNING);
+	CHECK(slurm_phase_of("", &end) == SLURM_PHASE_UNKNOWN &&
+	      end == SLURM_END_NONE);
+	CHECK(slurm_phase_of("RUN", NULL) == SLURM_PHASE_UNKNOWN);
+	CHECK(slurm_phase_of("RUNNINGX", NULL) == SLURM_PHASE_UNKNOWN);
+	CHECK(slurm_phase_of("pending", NULL) == SLURM_PHASE_UNKNOWN);
+}
+
+static char *const clean_env[] = { "PATH=/usr/bin:/bin", "ONLY=this", NULL };
+
+static void run_collects(void)
+{
+	struct slurm_output o;
+	char *argv[] = { "sh", "-c",
+			 "echo out; echo err >&2; echo \"$ONLY $HOME\"; exit 3",
+			 NULL };
+	CHECK(slurm_run(argv, clean_env, getuid(), getgid(), 5000, &o) == 0);
+	CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 3);
+	CHECK_STR(o.out, "out\nthis \n");
+	CHECK_STR(o.err, "err\n");
+	CHECK(o.out_len == 10 && !o.truncated);
+	slurm_output_free(&o);
+
+	/* Much more than a pipe holds, on both pipes at once. */
+	char *big[] = { "sh", "-c",
+			"head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2",
+			NULL };
+	CHECK(slurm_run(big, clean_env, getuid(), getgid(), 10000, &o) == 0);
+	CHECK(o.out_len == 300000 && o.err_len == 200000);
+	CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
+	slurm_output_free(&o);
+
+	/* stdin is /dev/null: a command that reads it does not hang. */
+	char *cat[] = { "cat", NULL };
+	CHECK(slurm_run(cat, clean_env, getuid(), getgid(), 5000, &o) == 0);
+	CHECK(o.out_len == 0 && o.out && !o.out[0]);
+	slurm_output_free(&o);
+
+	char *absent[] = { "no-such-slurm-command", NULL };
+	CHECK(slurm_run(absent, clean_env, getuid(), getgid(), 1000, &o) ==
+	      -ENOENT);
+	slurm_output_free(&o);
+	char *absent_path[] = { "/nonexistent/sbatch", NULL };
+	CHECK(slurm_run(absent_path, clean_env, getuid(), getgid(), 1000,
+			&o) == -ENOENT);
+	slurm_output_free(&o);
+}
+
+static long long ms_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+static void run_times_out(void)
+{
+	struct slurm_output o;
+	/* A grandchild keeps the pipes open: the whole group is killed. */
+	char *argv[] = { "sh", "-c", "echo started; sleep 30 & sleep 30",
+			 NULL };
+	long long t0 = ms_now();
+	CHECK(slurm_run(argv, clean_env, getuid(), getgid(), 300, &o) ==
+	      -ETIMEDOUT);
+	long long took = ms_now() - t0;
+	CHECK(took >= 300 && took < 10000);
+	CHECK(WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGKILL);
+	CHECK_STR(o.out, "started\n");
+	slurm_output_free(&o);
+}
+
+static void run_as_owner(void)
+{
+	struct slurm_output o;
+	if (getuid() != 0) {
+		printf("slurm: run_as_owner skipped: not root\n");
+		return;
+	}
+	char *argv[] = { "sh", "-c", "id -u; id -g; id -G", NULL };
+	CHECK(slurm_run(argv, clean_env, 65534, 65534, 5000, &o) == 0);
+	CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
+	CHECK_STR(o.out, "65534\n65534\n65534\n");
+	slurm_output_free(&o);
+	/* A uid without a passwd entry: its own gid only, no root groups. */
+	CHECK(slurm_run(argv, clean_env, 54321, 54322, 5000, &o) == 0);
+	CHECK_STR(o.out, "54321\n54322\n54322\n");
+	slurm_output_free(&o);
+}
+
+TEST_MAIN("slurm", TEST(option_keys), TEST(sbatch_argv), TEST(job_name),
+	  TEST(sh_quote),
+	  TEST(command_env), TEST(trainer_env), TEST(exit_status),
+	  TEST(sbatch_output), TEST(squeue_argv), TEST(squeue_output),
+	  TEST(durations), TEST(scontrol_output), TEST(states),
+	  TEST(run_collects), TEST(run_times_out), TEST(run_as_owner))
