@@ -8,7 +8,7 @@
  * them from the supervisor's thread, never from a FUSE request.
  *
  * Design of the Slurm side, for the executor refactor (facts behind it:
- * ../shared/SLURM-NOTES.md and tests/slurm/README):
+ * ../shared/SLURM-NOTES.md and tests/slurm/NOTES.md):
  *
  * - Submission.  trainfs writes JOBDIR/launch exactly as for the local
  *   shim, then runs, as the job's owner, slurm_sbatch_argv()'s
@@ -205,7 +205,9 @@ int slurm_parse_squeue(const char *out, struct slurm_queue_entry **e,
 
 /*
  * 1 when squeue or scontrol failed only because no id it was asked about
- * is known any more ("Invalid job id specified" in ERR), else 0.
+ * is known any more ("Invalid job id specified" in ERR), else 0.  squeue
+ * says so (exit 1) only when asked about ONE unknown id; asked about
+ * several that are all unknown it exits 0 and prints nothing.
  */
 int slurm_invalid_job_id(const char *err);
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -505,9 +506,224 @@ static void run_as_owner(void)
 	slurm_output_free(&o);
 }
 
+/* ---- against a real Slurm (tests/slurm/cluster.sh), when there is one ---- */
+
+extern char **environ;
+
+#define NOBODY 65534
+
+struct live {
+	char **env;
+	char dir[64];
+	char exe[128];
+	char log[128];
+};
+
+/* Runs ARGV as nobody; returns the exit status, or -1 (and says why). */
+static int live_run(struct live *l, char **argv, struct slurm_output *o)
+{
+	int rc = slurm_run(argv, l->env, NOBODY, NOBODY, 20000, o);
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", argv[0], strerror(-rc));
+		return -1;
+	}
+	return WIFEXITED(o->status) ? WEXITSTATUS(o->status) : -1;
+}
+
+static long long live_submit(struct live *l, const struct slurm_option *opts,
+			     size_t nopts, char *err, size_t errlen)
+{
+	struct slurm_submit s = { .self_exe = l->exe, .job_dir = l->dir,
+				  .job_name = "trainfs-unit", .log = l->log,
+				  .opts = opts, .nopts = nopts };
+	struct slurm_output o;
+	char **argv = NULL;
+	long long id = -1;
+	if (slurm_sbatch_argv(&s, &argv))
+		return -1;
+	int st = live_run(l, argv, &o);
+	if (st == 0 && slurm_parse_sbatch(o.out, &id))
+		id = -1;
+	if (st != 0)
+		slurm_sbatch_error(o.err, o.status, err, errlen);
+	slurm_output_free(&o);
+	slurm_argv_free(argv);
+	return id;
+}
+
+/* Polls squeue until job ID is in PHASE (and REASON, if not NULL). */
+static int live_wait(struct live *l, long long id, enum slurm_phase phase,
+		     const char *reason, struct slurm_queue_entry *got)
+{
+	long long ids[] = { id, 999999 }; /* an unknown id changes nothing */
+	char **argv = NULL;
+	if (slurm_squeue_argv(ids, 2, &argv))
+		return -1;
+	for (int tries = 0; tries < 300; tries++) {
+		struct slurm_output o;
+		struct slurm_queue_entry *e = NULL;
+		size_t n = 0;
+		int st = live_run(l, argv, &o), found = 0;
+		if (st == 0 && !slurm_parse_squeue(o.out, &e, &n))
+			for (size_t i = 0; i < n; i++)
+				if (e[i].id == id &&
+				    slurm_phase_of(e[i].state, NULL) == phase &&
+				    (!reason || !strcmp(e[i].reason, reason))) {
+					*got = e[i];
+					found = 1;
+				}
+		free(e);
+		slurm_output_free(&o);
+		if (found) {
+			slurm_argv_free(argv);
+			return 0;
+		}
+		usleep(100000);
+	}
+	slurm_argv_free(argv);
+	fprintf(stderr, "slurm job %lld never reached phase %d\n", id, phase);
+	return -1;
+}
+
+static int live_scancel(struct live *l, const char *how, long long id)
+{
+	char ids[32];
+	struct slurm_output o;
+	snprintf(ids, sizeof ids, "%lld", id);
+	char *kill_full[] = { "scancel", "--signal=KILL", "--full", ids, NULL };
+	char *urg[] = { "scancel", "--batch", "--signal=URG", ids, NULL };
+	int st = live_run(l, !strcmp(how, "kill") ? kill_full : urg, &o);
+	slurm_output_free(&o);
+	return st;
+}
+
+static int live_scontrol(struct live *l, long long id,
+			 struct slurm_job_info *i)
+{
+	char ids[32];
+	struct slurm_output o;
+	snprintf(ids, sizeof ids, "%lld", id);
+	char *argv[] = { "scontrol", "show", "job", ids, NULL };
+	int st = live_run(l, argv, &o);
+	int rc = st == 0 ? slurm_parse_scontrol(o.out, i) : -1;
+	slurm_output_free(&o);
+	return rc;
+}
+
+static int write_text(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs(text, f);
+	if (fclose(f) || chmod(path, mode))
+		return -1;
+	return 0;
+}
+
+/*
+ * The whole conversation a Slurm executor has, against a live cluster:
+ * submit as the owner, a job pending on resources, cancel while pending,
+ * the stop request to the batch shim (SIGURG), scontrol after the end, a
+ * refused submission and squeue when no asked id is known.
+ */
+static void live_cluster(void)
+{
+	const char *conf = getenv("TRAINFS_TEST_SLURM_CONF");
+	struct live l = { 0 };
+	char err[256], text[512], cpus[16];
+	struct slurm_queue_entry q;
+	struct slurm_job_info info;
+	if (!conf || getuid() != 0) {
+		printf("slurm: live_cluster skipped: %s\n",
+		       conf ? "not root" : "no TRAINFS_TEST_SLURM_CONF");
+		return;
+	}
+	setenv("SLURM_CONF", conf, 1);
+	CHECK(slurm_command_env(environ, &l.env) == 0);
+	snprintf(l.dir, sizeof l.dir, "/tmp/test_slurm.XXXXXX");
+	if (!mkdtemp(l.dir) || chmod(l.dir, 0777)) {
+		CHECK(!"cannot make a folder");
+		return;
+	}
+	snprintf(l.exe, sizeof l.exe, "%s/fake-trainfs", l.dir);
+	snprintf(l.log, sizeof l.log, "%s/log", l.dir);
+	/* Stands in for "trainfs __shim --slurm DIR": says who it is, then
+	 * waits for the stop request. */
+	CHECK(write_text(l.exe,
+			 "#!/bin/sh\n"
+			 "trap 'echo stop requested; exit 0' URG\n"
+			 "echo \"shim $* as $(id -u) pid $$ job $SLURM_JOB_ID\"\n"
+			 "i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n",
+			 0755) == 0);
+
+	snprintf(cpus, sizeof cpus, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+	struct slurm_option all_cpus[] = { { "cpus_per_task", cpus } };
+	long long a = live_submit(&l, all_cpus, 1, err, sizeof err);
+	CHECK(a > 0);
+	CHECK(live_wait(&l, a, SLURM_PHASE_RUNNING, NULL, &q) == 0);
+	CHECK_STR(q.node, "localhost");
+	long long b = live_submit(&l, all_cpus, 1, err, sizeof err);
+	CHECK(b > a);
+	CHECK(live_wait(&l, b, SLURM_PHASE_QUEUED, "Resources", &q) == 0);
+
+	/* cancel while pending */
+	CHECK(live_scancel(&l, "kill", b) == 0);
+	CHECK(live_wait(&l, b, SLURM_PHASE_ENDED, NULL, &q) == 0);
+	CHECK_STR(q.state, "CANCELLED");
+
+	/* stop: SIGURG to the batch step's main process only */
+	usleep(500000); /* the script has set its trap */
+	CHECK(live_scancel(&l, "urg", a) == 0);
+	CHECK(live_wait(&l, a, SLURM_PHASE_ENDED, NULL, &q) == 0);
+	CHECK_STR(q.state, "COMPLETED");
+	CHECK(live_scontrol(&l, a, &info) == 0);
+	CHECK(info.id == a);
+	CHECK_STR(info.state, "COMPLETED");
+	CHECK(info.exit_code == 0 && info.exit_signal == 0);
+	CHECK_STR(info.nodes, "localhost");
+	CHECK(info.start > 0 && info.start <= time(NULL) + 1);
+	FILE *f = fopen(l.log, "r");
+	size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+	text[n] = '\0';
+	if (f)
+		fclose(f);
+	char want[256];
+	snprintf(want, sizeof want,
+		 "shim __shim --slurm %s as 65534 pid ", l.dir);
+	CHECK(strstr(text, want) != NULL);
+	CHECK(strstr(text, "stop requested\n") != NULL);
+
+	/* a refused submission: sbatch's own message */
+	struct slurm_option bad[] = { { "partition", "nosuch" } };
+	CHECK(live_submit(&l, bad, 1, err, sizeof err) == -1);
+	CHECK_STR(err, "sbatch: error: invalid partition specified: nosuch");
+
+	/* squeue when none of the ids is known: one id fails with "Invalid
+	 * job id specified", several succeed with nothing. */
+	long long gone[] = { 999998, 999999 };
+	char **argv = NULL;
+	struct slurm_output o;
+	CHECK(slurm_squeue_argv(gone, 1, &argv) == 0);
+	CHECK(live_run(&l, argv, &o) == 1);
+	CHECK(slurm_invalid_job_id(o.err));
+	slurm_output_free(&o);
+	slurm_argv_free(argv);
+	CHECK(slurm_squeue_argv(gone, 2, &argv) == 0);
+	CHECK(live_run(&l, argv, &o) == 0);
+	CHECK_STR(o.out, "");
+	slurm_output_free(&o);
+	slurm_argv_free(argv);
+
+	snprintf(text, sizeof text, "rm -rf '%s'", l.dir);
+	CHECK(system(text) == 0);
+	slurm_argv_free(l.env);
+}
+
 TEST_MAIN("slurm", TEST(option_keys), TEST(sbatch_argv), TEST(job_name),
 	  TEST(sh_quote),
 	  TEST(command_env), TEST(trainer_env), TEST(exit_status),
 	  TEST(sbatch_output), TEST(squeue_argv), TEST(squeue_output),
 	  TEST(durations), TEST(scontrol_output), TEST(states),
-	  TEST(run_collects), TEST(run_times_out), TEST(run_as_owner))
+	  TEST(run_collects), TEST(run_times_out), TEST(run_as_owner),
+	  TEST(live_cluster))
