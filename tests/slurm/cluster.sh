@@ -40,14 +40,20 @@ MUNGE_DIR=$DIR/munge
 SOCK=$MUNGE_DIR/munge.socket
 export SLURM_CONF="$CONF"
 
-# Prints the pid in pid file $1 if that process still runs program $2.
+# Prints the pid in pid file $1 if that process still runs program $2 with
+# this cluster's own file ($CONF, or munged's socket) on its command line:
+# a pid reused by another cluster's daemon is never taken for ours.
 live_pid() {
 	[ -s "$1" ] || return 1
 	pid=$(cat "$1" 2>/dev/null) || return 1
 	case $pid in '' | *[!0-9]*) return 1 ;; esac
-	[ -r "/proc/$pid/exe" ] || return 1
 	exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-	case $(basename "$exe") in "$2"*) echo "$pid" ;; *) return 1 ;; esac
+	case $(basename "$exe") in "$2"*) ;; *) return 1 ;; esac
+	mark=$CONF
+	[ "$2" = munged ] && mark=$SOCK
+	tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$mark" ||
+		return 1
+	echo "$pid"
 }
 
 # Waits up to $1 seconds for the command "$2..." to succeed.
@@ -91,6 +97,12 @@ show_log() {
 	return 0
 }
 
+# A start that failed half-way stops what it started, then says why.
+start_failed() {
+	cmd_stop >/dev/null 2>&1 || true
+	die "$@"
+}
+
 start_munge() {
 	if live_pid "$MUNGE_DIR/munged.pid" munged >/dev/null; then
 		return 0
@@ -116,9 +128,9 @@ start_munge() {
 		--pid-file="$MUNGE_DIR/munged.pid" \
 		--log-file="$MUNGE_DIR/munged.log" \
 		--seed-file="$MUNGE_DIR/munged.seed" ||
-		{ show_log "$MUNGE_DIR/munged.log"; die "munged did not start"; }
+		{ show_log "$MUNGE_DIR/munged.log"; start_failed "munged did not start"; }
 	wait_for 10 sh -c "munge -n -S '$SOCK' | unmunge -S '$SOCK'" ||
-		{ show_log "$MUNGE_DIR/munged.log"; die "munged does not answer on $SOCK"; }
+		{ show_log "$MUNGE_DIR/munged.log"; start_failed "munged does not answer on $SOCK"; }
 }
 
 write_conf() {
@@ -173,6 +185,9 @@ cmd_start() {
 			die "'$p' not found (install the packages slurm-wlm and munge)"
 	done
 	chmod 0755 "$DIR" # the job owner's Slurm commands read the config
+	# munged runs as munge, jobs as their owners: all must reach DIR.
+	runuser -u nobody -- test -x "$DIR" 2>/dev/null ||
+		die "other users cannot reach '$DIR' (a parent folder is closed): use a folder under /tmp"
 	if cmd_status >/dev/null 2>&1; then
 		echo "cluster.sh: already running in $DIR"
 		cat "$DIR/env"
@@ -181,14 +196,21 @@ cmd_start() {
 	t0=$(date +%s.%N)
 	start_munge
 	if ! live_pid "$DIR/run/slurmctld.pid" slurmctld >/dev/null; then
+		# A new config (new ports): an slurmd left of a run whose
+		# slurmctld died would still talk to the old ones.
+		if pid=$(live_pid "$DIR/run/slurmd.pid" slurmd); then
+			kill -TERM "$pid" 2>/dev/null || true
+			wait_for "$STOP_TIMEOUT" pid_gone "$DIR/run/slurmd.pid" slurmd ||
+				kill -KILL "$pid" 2>/dev/null || true
+		fi
 		write_conf
 		rm -rf "$DIR/state"/* "$DIR/spool"/*
 		/usr/sbin/slurmctld -i -f "$CONF" ||
-			{ show_log "$DIR/log/slurmctld.log"; die "slurmctld did not start"; }
+			{ show_log "$DIR/log/slurmctld.log"; start_failed "slurmctld did not start"; }
 	fi
 	if ! live_pid "$DIR/run/slurmd.pid" slurmd >/dev/null; then
 		/usr/sbin/slurmd -f "$CONF" -N localhost ||
-			{ show_log "$DIR/log/slurmd.log"; die "slurmd did not start"; }
+			{ show_log "$DIR/log/slurmd.log"; start_failed "slurmd did not start"; }
 	fi
 	echo "export SLURM_CONF=$CONF" >"$DIR/env.tmp"
 	mv "$DIR/env.tmp" "$DIR/env"
@@ -196,7 +218,7 @@ cmd_start() {
 	if ! wait_for "$START_TIMEOUT" node_idle; then
 		show_log "$DIR/log/slurmctld.log"
 		show_log "$DIR/log/slurmd.log"
-		die "the node is not idle after ${START_TIMEOUT}s (sinfo: $(sinfo -h -N -o '%T %E' 2>&1 | tr '\n' ' '))"
+		start_failed "the node is not idle after ${START_TIMEOUT}s (sinfo: $(sinfo -h -N -o '%T %E' 2>&1 | tr '\n' ' '))"
 	fi
 	t1=$(date +%s.%N)
 	echo "cluster.sh: up in $(echo "$t1 - $t0" | awk '{printf "%.1f", $1 - $3}' 2>/dev/null || echo ?)s, $(nproc) cpus, partition debug"
