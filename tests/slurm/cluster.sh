@@ -135,6 +135,7 @@ start_munge() {
 
 write_conf() {
 	ports=$(free_ports) || die "cannot find free TCP ports"
+	# shellcheck disable=SC2086 # two words on purpose
 	set -- $ports
 	cpus=$(nproc)
 	mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/run"
@@ -231,6 +232,7 @@ cmd_stop() {
 	if live_pid "$DIR/run/slurmctld.pid" slurmctld >/dev/null; then
 		# Every job of every user, pending ones too (scancel has no "all").
 		ids=$(squeue -h -o %i 2>/dev/null | tr '\n' ' ')
+		# shellcheck disable=SC2086 # one argument per id
 		[ -z "$ids" ] || scancel --quiet $ids 2>/dev/null || true
 		wait_for "$STOP_TIMEOUT" queue_empty ||
 			echo "cluster.sh: jobs still queued after ${STOP_TIMEOUT}s:" \
