@@ -164,6 +164,12 @@ int slurm_sbatch_argv(const struct slurm_submit *s, char ***argv)
 	strv_addf(&v, "--job-name=%s%s", s->job_name, "");
 	strv_addf(&v, "--output=%s%s", s->log, "");
 	strv_add(&v, "--open-mode=append");
+	/* A node failure or a preemption ends the job (the SPEC's "ended by
+	 * Slurm"), never reruns it behind trainfs's back. */
+	strv_add(&v, "--no-requeue");
+	/* The environment is slurm_command_env()'s, whatever SBATCH_EXPORT
+	 * says: NONE would make Slurm load a login environment on the node. */
+	strv_add(&v, "--export=ALL");
 	if (s->chdir)
 		strv_addf(&v, "--chdir=%s%s", s->chdir, "");
 	for (size_t i = 0; i < s->nopts; i++) {
@@ -826,4 +832,59 @@ enum slurm_phase slurm_phase_of(const char *state, enum slurm_end *end)
 		}
 	}
 	return SLURM_PHASE_UNKNOWN;
+}
+
+/* ---- what it means for the job ---- */
+
+void slurm_status_line(long long id, enum slurm_phase phase,
+		       const char *reason, const char *node, char *buf,
+		       size_t len)
+{
+	if (!len)
+		return;
+	if (phase == SLURM_PHASE_QUEUED)
+		snprintf(buf, len, "job %lld PENDING (%s)", id,
+			 reason && *reason ? reason : "None");
+	else if (phase == SLURM_PHASE_RUNNING && node && *node)
+		snprintf(buf, len, "job %lld on %s", id, node);
+	else
+		snprintf(buf, len, "job %lld", id);
+}
+
+enum slurm_verdict slurm_judge_end(long long id, const char *state,
+				   const char *reason, enum slurm_asked asked,
+				   int have_exit, int code, int signal,
+				   char *buf, size_t len)
+{
+	enum slurm_end end = SLURM_END_NONE;
+	int n;
+	if (len)
+		buf[0] = '\0';
+	if (asked == SLURM_ASKED_CANCEL)
+		return SLURM_VERDICT_CANCELLED;
+	if (asked == SLURM_ASKED_STOP)
+		return SLURM_VERDICT_EXIT;
+	if (state && *state)
+		slurm_phase_of(state, &end);
+	/* The trainer's own end, or one Slurm no longer remembers. */
+	if (end == SLURM_END_COMPLETED ||
+	    (end == SLURM_END_FAILED && have_exit) ||
+	    ((!state || !*state) && have_exit))
+		return SLURM_VERDICT_EXIT;
+	if (!len)
+		return SLURM_VERDICT_FAILED;
+	n = snprintf(buf, len, "slurm job %lld ended: %.*s", id,
+		     state && *state ? (int)strcspn(state, "+ \t\r\n") : 7,
+		     state && *state ? state : "UNKNOWN");
+	if (n < 0 || (size_t)n >= len)
+		return SLURM_VERDICT_FAILED;
+	if (have_exit && signal > 0)
+		snprintf(buf + n, len - n, "; killed by signal %d", signal);
+	else if (have_exit)
+		snprintf(buf + n, len - n, "; trainer exited with status %d",
+			 code);
+	else if (end == SLURM_END_FAILED && reason && *reason &&
+		 strcmp(reason, "None"))
+		snprintf(buf + n, len - n, " (%s)", reason);
+	return SLURM_VERDICT_FAILED;
 }

@@ -13,8 +13,10 @@
  * - Submission.  trainfs writes JOBDIR/launch exactly as for the local
  *   shim, then runs, as the job's owner, slurm_sbatch_argv()'s
  *   `sbatch --parsable --job-name=... --output=LOG --open-mode=append
- *   [--chdir=...] --partition=gpu ... --wrap=exec 'TRAINFS' __shim --slurm
- *   'JOBDIR'`.  The batch script is that constant one-liner: the batch
+ *   --no-requeue --export=ALL [--chdir=...] --partition=gpu ...
+ *   --wrap=exec 'TRAINFS' __shim --slurm 'JOBDIR'` (--no-requeue: a node
+ *   failure or preemption ends the job, as the SPEC wants, instead of
+ *   rerunning it unseen).  The batch script is that constant one-liner: the batch
  *   shell execs the shim at once, so the batch step's main process IS the
  *   shim (scancel --batch reaches it and nothing else), and nothing of the
  *   user's spec ever passes through a shell (trainfs's path and the job
@@ -258,5 +260,46 @@ enum slurm_end {
  * phase; *END (may be NULL) says how an ended one ended.
  */
 enum slurm_phase slurm_phase_of(const char *state, enum slurm_end *end);
+
+/*
+ * The `slurm:` line of status (without "slurm: "): "job ID PENDING
+ * (REASON)" while queued, "job ID on NODE" while running (just "job ID"
+ * until a node is known), "job ID" after.  Into BUF (LEN > 0), always
+ * NUL-terminated.
+ */
+void slurm_status_line(long long id, enum slurm_phase phase,
+		       const char *reason, const char *node, char *buf,
+		       size_t len);
+
+/* What trainfs itself asked of a Slurm job, as recorded before scancel. */
+enum slurm_asked {
+	SLURM_ASKED_NOTHING,
+	SLURM_ASKED_STOP,   /* stop, auto-stop, the time-limit stop */
+	SLURM_ASKED_CANCEL,
+};
+
+/* How trainfs takes an ended Slurm job. */
+enum slurm_verdict {
+	SLURM_VERDICT_CANCELLED, /* trainfs cancelled it */
+	SLURM_VERDICT_EXIT,      /* judge the exit record (or its absence)
+				    exactly as for a local trainer */
+	SLURM_VERDICT_FAILED,    /* ended by Slurm: the error is in BUF */
+};
+
+/*
+ * Decides how Slurm job ID, ended in STATE (squeue's or scontrol's; NULL
+ * or "" when Slurm no longer knows it) with REASON (may be NULL), counts
+ * for trainfs, given what trainfs ASKED and the exit record the shim left
+ * (HAVE_EXIT, CODE, SIGNAL as struct exec_exit).  Only an end trainfs did
+ * not ask for, and not the trainer's own (COMPLETED, or FAILED with an
+ * exit record), is Slurm's: then BUF gets "slurm job ID ended: STATE",
+ * followed by "; trainer exited with status N" or "; killed by signal N"
+ * when the trainer recorded its exit (a FAILED job without one gets its
+ * Reason in parentheses instead: "(JobLaunchFailure)").
+ */
+enum slurm_verdict slurm_judge_end(long long id, const char *state,
+				   const char *reason, enum slurm_asked asked,
+				   int have_exit, int code, int signal,
+				   char *buf, size_t len);
 
 #endif

@@ -60,27 +60,29 @@ static void sbatch_argv(void)
 	};
 	char **argv = NULL;
 	CHECK(slurm_sbatch_argv(&s, &argv) == 0);
-	CHECK(argc_of(argv) == 10);
-	if (argc_of(argv) == 10) {
+	CHECK(argc_of(argv) == 12);
+	if (argc_of(argv) == 12) {
 		CHECK_STR(argv[0], "sbatch");
 		CHECK_STR(argv[1], "--parsable");
 		CHECK_STR(argv[2], "--job-name=trainfs-7");
 		CHECK_STR(argv[3], "--output=/store/jobs/7/log");
 		CHECK_STR(argv[4], "--open-mode=append");
-		CHECK_STR(argv[5], "--chdir=/work");
-		CHECK_STR(argv[6], "--cpus-per-task=4");
-		CHECK_STR(argv[7], "--gres=gpu:1");
+		CHECK_STR(argv[5], "--no-requeue");
+		CHECK_STR(argv[6], "--export=ALL");
+		CHECK_STR(argv[7], "--chdir=/work");
+		CHECK_STR(argv[8], "--cpus-per-task=4");
+		CHECK_STR(argv[9], "--gres=gpu:1");
 		/* One argument, whatever it holds: no shell sees it. */
-		CHECK_STR(argv[8], "--partition=a b;$(reboot)");
-		CHECK_STR(argv[9], "--wrap=exec '/usr/local/bin/trainfs' "
-				   "__shim --slurm '/store/jobs/it'\\''s'");
+		CHECK_STR(argv[10], "--partition=a b;$(reboot)");
+		CHECK_STR(argv[11], "--wrap=exec '/usr/local/bin/trainfs' "
+				    "__shim --slurm '/store/jobs/it'\\''s'");
 	}
 	slurm_argv_free(argv);
 
 	s.chdir = NULL;
 	s.nopts = 0;
 	CHECK(slurm_sbatch_argv(&s, &argv) == 0);
-	CHECK(argc_of(argv) == 6);
+	CHECK(argc_of(argv) == 8);
 	slurm_argv_free(argv);
 
 	struct slurm_option bad_key[] = { { "wrap", "rm -rf /" } };
@@ -425,6 +427,74 @@ static void states(void)
 	CHECK(slurm_phase_of("pending", NULL) == SLURM_PHASE_UNKNOWN);
 }
 
+static void status_line(void)
+{
+	char buf[64];
+	slurm_status_line(41, SLURM_PHASE_QUEUED, "Resources", "", buf,
+			  sizeof buf);
+	CHECK_STR(buf, "job 41 PENDING (Resources)");
+	slurm_status_line(41, SLURM_PHASE_QUEUED, "", NULL, buf, sizeof buf);
+	CHECK_STR(buf, "job 41 PENDING (None)");
+	slurm_status_line(41, SLURM_PHASE_RUNNING, "None", "gpu07", buf,
+			  sizeof buf);
+	CHECK_STR(buf, "job 41 on gpu07");
+	slurm_status_line(41, SLURM_PHASE_RUNNING, "None", "", buf,
+			  sizeof buf);
+	CHECK_STR(buf, "job 41");
+	slurm_status_line(41, SLURM_PHASE_ENDED, "None", "gpu07", buf,
+			  sizeof buf);
+	CHECK_STR(buf, "job 41");
+	slurm_status_line(41, SLURM_PHASE_RUNNING, "", "gpu07", buf, 6);
+	CHECK_STR(buf, "job 4");
+}
+
+static void judge_end(void)
+{
+	char buf[128];
+	/* What trainfs asked for wins over whatever Slurm says. */
+	CHECK(slurm_judge_end(5, "CANCELLED", "None", SLURM_ASKED_CANCEL, 0,
+			      0, 0, buf, sizeof buf) ==
+	      SLURM_VERDICT_CANCELLED);
+	CHECK(slurm_judge_end(5, "CANCELLED", "None", SLURM_ASKED_STOP, 1, -1,
+			      9, buf, sizeof buf) == SLURM_VERDICT_EXIT);
+	CHECK(slurm_judge_end(5, "COMPLETED", "None", SLURM_ASKED_STOP, 1, 0,
+			      0, buf, sizeof buf) == SLURM_VERDICT_EXIT);
+	/* The trainer's own end: judged as on this machine. */
+	CHECK(slurm_judge_end(5, "COMPLETED", "None", SLURM_ASKED_NOTHING, 1,
+			      0, 0, buf, sizeof buf) == SLURM_VERDICT_EXIT);
+	CHECK(slurm_judge_end(5, "FAILED", "NonZeroExitCode",
+			      SLURM_ASKED_NOTHING, 1, 3, 0, buf, sizeof buf) ==
+	      SLURM_VERDICT_EXIT);
+	CHECK(slurm_judge_end(5, "COMPLETED", "None", SLURM_ASKED_NOTHING, 0,
+			      0, 0, buf, sizeof buf) == SLURM_VERDICT_EXIT);
+	CHECK(slurm_judge_end(5, NULL, NULL, SLURM_ASKED_NOTHING, 1, 0, 0, buf,
+			      sizeof buf) == SLURM_VERDICT_EXIT);
+	/* Slurm's own ends. */
+	CHECK(slurm_judge_end(41, "NODE_FAIL", "None", SLURM_ASKED_NOTHING, 0,
+			      0, 0, buf, sizeof buf) == SLURM_VERDICT_FAILED);
+	CHECK_STR(buf, "slurm job 41 ended: NODE_FAIL");
+	CHECK(slurm_judge_end(41, "CANCELLED", "None", SLURM_ASKED_NOTHING, 1,
+			      -1, 15, buf, sizeof buf) == SLURM_VERDICT_FAILED);
+	CHECK_STR(buf, "slurm job 41 ended: CANCELLED; killed by signal 15");
+	CHECK(slurm_judge_end(41, "TIMEOUT", "None", SLURM_ASKED_NOTHING, 1, 2,
+			      0, buf, sizeof buf) == SLURM_VERDICT_FAILED);
+	CHECK_STR(buf, "slurm job 41 ended: TIMEOUT; trainer exited with "
+		       "status 2");
+	CHECK(slurm_judge_end(7, "FAILED", "JobLaunchFailure",
+			      SLURM_ASKED_NOTHING, 0, 0, 0, buf, sizeof buf) ==
+	      SLURM_VERDICT_FAILED);
+	CHECK_STR(buf, "slurm job 7 ended: FAILED (JobLaunchFailure)");
+	CHECK(slurm_judge_end(7, "OUT_OF_MEMORY\n", NULL, SLURM_ASKED_NOTHING,
+			      0, 0, 0, buf, sizeof buf) == SLURM_VERDICT_FAILED);
+	CHECK_STR(buf, "slurm job 7 ended: OUT_OF_MEMORY");
+	CHECK(slurm_judge_end(7, "", NULL, SLURM_ASKED_NOTHING, 0, 0, 0, buf,
+			      sizeof buf) == SLURM_VERDICT_FAILED);
+	CHECK_STR(buf, "slurm job 7 ended: UNKNOWN");
+	CHECK(slurm_judge_end(7, "PREEMPTED", NULL, SLURM_ASKED_NOTHING, 0, 0,
+			      0, buf, 12) == SLURM_VERDICT_FAILED);
+	CHECK_STR(buf, "slurm job 7");
+}
+
 static char *const clean_env[] = { "PATH=/usr/bin:/bin", "ONLY=this", NULL };
 
 static void run_collects(void)
@@ -725,5 +795,6 @@ TEST_MAIN("slurm", TEST(option_keys), TEST(sbatch_argv), TEST(job_name),
 	  TEST(command_env), TEST(trainer_env), TEST(exit_status),
 	  TEST(sbatch_output), TEST(squeue_argv), TEST(squeue_output),
 	  TEST(durations), TEST(scontrol_output), TEST(states),
+	  TEST(status_line), TEST(judge_end),
 	  TEST(run_collects), TEST(run_times_out), TEST(run_as_owner),
 	  TEST(live_cluster))
