@@ -374,9 +374,15 @@ static void run_child(const char *prog, char *const argv[],
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	setpgid(0, 0);
-	int devnull = open("/dev/null", O_RDONLY);
-	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 ||
-	    dup2(err, 2) < 0)
+	/* Above 2 first: with 0-2 closed in trainfs a pipe may be 1 or 2,
+	 * and dup2 onto itself would keep its close-on-exec. */
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (devnull < 0 || (devnull = fcntl(devnull, F_DUPFD_CLOEXEC, 3)) < 0 ||
+	    (out = fcntl(out, F_DUPFD_CLOEXEC, 3)) < 0 ||
+	    (err = fcntl(err, F_DUPFD_CLOEXEC, 3)) < 0 ||
+	    (errpipe = fcntl(errpipe, F_DUPFD_CLOEXEC, 3)) < 0)
+		goto fail;
+	if (dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		goto fail;
 	if (switch_user && (setgroups(ngroups, groups) < 0 ||
 			    setgid(gid) < 0 || setuid(uid) < 0))

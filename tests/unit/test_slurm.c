@@ -535,6 +535,43 @@ static void run_collects(void)
 	slurm_output_free(&o);
 }
 
+/*
+ * A daemon may run with descriptors 0-2 closed: the pipes then get those
+ * numbers, and the command must still see its output on 1 and 2.
+ */
+static void run_with_std_fds_closed(void)
+{
+	int res[2];
+	if (pipe(res) < 0) {
+		CHECK(!"pipe");
+		return;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct slurm_output o;
+		char *argv[] = { "sh", "-c", "echo out; echo err >&2", NULL };
+		char ok = 'n';
+		close(0);
+		close(1);
+		close(2);
+		if (slurm_run(argv, clean_env, getuid(), getgid(), 5000,
+			      &o) == 0 &&
+		    !strcmp(o.out, "out\n") && !strcmp(o.err, "err\n"))
+			ok = 'y';
+		if (write(res[1], &ok, 1) != 1)
+			_exit(2);
+		_exit(0);
+	}
+	close(res[1]);
+	char ok = 0;
+	CHECK(read(res[0], &ok, 1) == 1 && ok == 'y');
+	close(res[0]);
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+}
+
 static long long ms_now(void)
 {
 	struct timespec t;
@@ -796,5 +833,6 @@ TEST_MAIN("slurm", TEST(option_keys), TEST(sbatch_argv), TEST(job_name),
 	  TEST(sbatch_output), TEST(squeue_argv), TEST(squeue_output),
 	  TEST(durations), TEST(scontrol_output), TEST(states),
 	  TEST(status_line), TEST(judge_end),
-	  TEST(run_collects), TEST(run_times_out), TEST(run_as_owner),
+	  TEST(run_collects), TEST(run_with_std_fds_closed),
+	  TEST(run_times_out), TEST(run_as_owner),
 	  TEST(live_cluster))
