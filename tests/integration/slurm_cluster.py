@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(os.path.dirname(HERE), "slurm", "cluster.sh")
@@ -61,6 +62,30 @@ class Cluster:
         return subprocess.run(cmd, env=self.env(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True,
                               timeout=timeout)
+
+
+    def job(self, job_id):
+        """squeue's (state, reason, node) of JOB_ID, ended ones too, or
+        None once Slurm has forgotten it."""
+        p = self.run("squeue", "--noheader", "--states=all",
+                     "--format=%T|%r|%N", "--jobs=%s" % job_id)
+        line = p.stdout.strip()
+        if p.returncode != 0 or not line:
+            return None
+        state, reason, node = (line.split("|", 2) + ["", ""])[:3]
+        return state, reason, node
+
+    def wait_job(self, job_id, states, timeout=30):
+        """Waits until JOB_ID is in one of STATES; returns job()'s tuple."""
+        deadline = time.monotonic() + timeout
+        while True:
+            j = self.job(job_id)
+            if j and j[0] in states:
+                return j
+            if time.monotonic() > deadline:
+                raise AssertionError("slurm job %s: %r, wanted %r"
+                                     % (job_id, j, states))
+            time.sleep(0.1)
 
 
 def _which(cmd):
