@@ -698,7 +698,11 @@ int slurm_parse_squeue(const char *out, struct slurm_queue_entry **e,
 		    (q = take_field(q, end, x.node, sizeof x.node, 0)) &&
 		    (q = take_field(q, end, x.reason, sizeof x.reason, 1)) &&
 		    x.state[0]) {
-			if (slurm_parse_duration(left, &x.time_left))
+			/* INVALID: past the limit, not yet enforced (the
+			 * controller checks limits every ~30 s). */
+			if (!strcmp(left, "INVALID"))
+				x.time_left = 0;
+			else if (slurm_parse_duration(left, &x.time_left))
 				x.time_left = -1;
 			if (*n == cap) {
 				size_t nc = cap ? cap * 2 : 16;

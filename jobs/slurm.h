@@ -192,7 +192,8 @@ int slurm_squeue_argv(const long long *ids, size_t n, char ***argv);
 struct slurm_queue_entry {
 	long long id;
 	char state[32];   /* "PENDING", "RUNNING", ... */
-	long time_left;   /* seconds; -1: unlimited or not known */
+	long time_left;   /* seconds; -1: unlimited or not known; 0 also
+			     when past the limit ("INVALID") */
 	char node[256];   /* "" while pending */
 	char reason[128]; /* "None", "Resources", "Priority", ... */
 };

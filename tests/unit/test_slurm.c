@@ -263,10 +263,13 @@ static void squeue_output(void)
 			  "9|PENDING\n"                   /* cut short */
 			  "10|PENDING|1-02:03:04||ReqNodeNotAvail, "
 			  "UnavailableNodes:n[1-2]|x\n"
-			  "11|RUNNING|5:00|node[01-04]|None";
+			  "11|RUNNING|5:00|node[01-04]|None\n"
+			  /* past its limit, before slurmctld noticed */
+			  "12|RUNNING|INVALID|localhost|None\n"
+			  "13|TIMEOUT|INVALID|localhost|TimeLimit";
 	CHECK(slurm_parse_squeue(out, &e, &n) == 0);
-	CHECK(n == 6);
-	if (n == 6) {
+	CHECK(n == 8);
+	if (n == 8) {
 		CHECK(e[0].id == 4);
 		CHECK_STR(e[0].state, "PENDING");
 		CHECK_STR(e[0].reason, "Resources");
@@ -282,6 +285,9 @@ static void squeue_output(void)
 			  "ReqNodeNotAvail, UnavailableNodes:n[1-2]|x");
 		CHECK(e[5].id == 11);
 		CHECK_STR(e[5].node, "node[01-04]");
+		CHECK(e[6].id == 12 && e[6].time_left == 0);
+		CHECK_STR(e[7].state, "TIMEOUT");
+		CHECK_STR(e[7].reason, "TimeLimit");
 	}
 	free(e);
 	CHECK(slurm_parse_squeue("", &e, &n) == 0 && n == 0 && !e);
