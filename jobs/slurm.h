@@ -34,7 +34,10 @@
  *   variables Slurm set for the allocation (SLURM_*, CUDA_VISIBLE_DEVICES,
  *   ...: slurm_trainer_env()); and it exits with the trainer's status
  *   (slurm_exit_status()), so Slurm's COMPLETED/FAILED agree with the
- *   trainer.
+ *   trainer.  The trainer runs as the same user as the shim here, so it
+ *   could rewrite the exit record; scontrol's ExitCode (written by root's
+ *   slurmd) is the one it cannot touch: while Slurm remembers the job
+ *   (MinJobAge, 300 s by default) its ExitCode decides, the record after.
  * - stop.  trainfs creates JOBDIR/stop, then `scancel --batch
  *   --signal=URG ID`: SIGURG is the shim's "stop requested" (its default
  *   action is to be ignored, so a signal that reaches the batch shell
