@@ -205,7 +205,8 @@ def test_queue_and_cancel_queued(m):
     m.make_job("b", trainer_args="--epochs 1 --epoch-ms 5", start=True)
     m.make_job("c", trainer_args="--epochs 1 --epoch-ms 5", start=True)
     m.wait_state("a", "running")
-    time.sleep(0.2)
+    m.wait_epoch("a", 1)  # its stop handler is in place (a loaded machine
+    #                       can take longer than any fixed sleep)
     assert m.state("b") == "queued" and m.state("c") == "queued"
     assert m.control("b", "start") == 0 and m.state("b") == "queued"
     assert m.control("b", "stop") == errno.EBUSY
