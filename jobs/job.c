@@ -207,6 +207,11 @@ void jobs_unlock(struct jobs *j)
 	pthread_mutex_unlock(&j->lock);
 }
 
+int jobs_claim_pid(struct jobs *j)
+{
+	return store_claim_pid(j->store);
+}
+
 void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg)
 {
 	jobs_lock(j);

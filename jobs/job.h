@@ -123,6 +123,9 @@ int jobs_start_supervisor(struct jobs *j);
 /* Stops the supervisor (trainers keep running) and frees everything. */
 void jobs_close(struct jobs *j);
 
+/* Names this process as the store's holder (after daemonizing). */
+int jobs_claim_pid(struct jobs *j);
+
 /* Registers the change callback (one; NULL to remove). */
 void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg);
 
