@@ -48,6 +48,16 @@ struct handle {
 	int append;
 	uid_t uid;   /* who opened it */
 	unsigned long changes; /* the job's change count when rendered */
+	/*
+	 * tags opened with O_TRUNC: the user tags are cleared by the first
+	 * accepted write, or at close when no write was attempted.  A shell
+	 * closes a duplicate descriptor (a FLUSH) before it writes, and no
+	 * FLUSH says it is the last, so a writeless FLUSH clears at once and
+	 * keeps the old tags in SAVED: a refused write then puts them back.
+	 */
+	int trunc, attempted, cleared;
+	char *saved;
+	size_t saved_len;
 };
 
 static struct trainfs *fs_of(fuse_req_t req)
@@ -96,6 +106,7 @@ static void handle_free(struct opened *o)
 	if (h->fd >= 0)
 		close(h->fd);
 	free(h->buf);
+	free(h->saved);
 	free(h);
 }
 
@@ -534,7 +545,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (!rc && k == N_JOB)
 		for (size_t i = 0; !rc && i < job_nfiles; i++)
-			rc = list_add(l, job_files[i].name,
+			/*
+			 * wait is opened by name only (as /proc lists no
+			 * thread ids), so tree walkers never block on it.
+			 */
+			if (job_files[i].kind != N_WAIT)
+				rc = list_add(l, job_files[i].name,
 				      node_ino(job->rec.id, job_files[i].kind));
 	if (!rc && k == N_WEIGHTS && job->rec.state == ST_READY &&
 	    job->rec.weights)
@@ -696,11 +712,13 @@ static int is_rendered(const struct handle *h)
 }
 
 /*
- * A read from the start renders afresh if the job changed since H was
- * rendered: a program that polls, seeks to 0 and reads sees the change,
- * and all reads of one pass (cat) still see one rendering.  A later read
- * from a stale rendering fills the page cache with old bytes, so it has
- * them invalidated again.
+ * A read from the start, or from the end of H's rendering on, renders
+ * afresh if the job changed since H was rendered: a program that polls,
+ * seeks to 0 and reads sees the change, `tail -f` and `less +F` (which
+ * read on from where they hit the end) see the new rows, and all reads of
+ * one pass (cat) still see one rendering.  A read inside a stale
+ * rendering fills the page cache with old bytes, so it has them
+ * invalidated again.
  */
 static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 		    fuse_ino_t ino)
@@ -710,7 +728,8 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 	struct job *job = jobs_find(fs->jobs, h->id);
 	if (!job) {
 		rc = -ENOENT;
-	} else if (job->changes != h->changes && off > 0) {
+	} else if (job->changes != h->changes && off > 0 &&
+		   (size_t)off < h->len) {
 		notifier_inode(fs->notifier, ino);
 	} else if (job->changes != h->changes) {
 		char *text;
@@ -750,12 +769,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = job && k != N_NONE ? open_file(fs, h, job, fi->flags, uid, fi)
 				: -ENOENT;
 	jobs_unlock(fs->jobs);
-	/* `echo best > tags` starts the user tags afresh. */
-	if (!rc && k == N_TAGS && (fi->flags & O_TRUNC) &&
-	    (fi->flags & O_ACCMODE) != O_RDONLY) {
-		rc = jobs_write_tags(fs->jobs, h->id, uid, "", 0, 1);
-		notifier_sync(fs->notifier);
-	}
+	/* `echo best > tags` starts the user tags afresh (see struct handle). */
+	h->trunc = k == N_TAGS && (fi->flags & O_TRUNC) &&
+		   (fi->flags & O_ACCMODE) != O_RDONLY;
 	if (rc) {
 		handle_free(&h->opened);
 		fuse_reply_err(req, -rc);
@@ -838,7 +854,17 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		rc = jobs_control(fs->jobs, h->id, uid, data, size);
 		break;
 	case N_TAGS:
-		rc = jobs_write_tags(fs->jobs, h->id, uid, data, size, 0);
+		rc = jobs_write_tags(fs->jobs, h->id, uid, data, size,
+				     h->trunc && !h->cleared);
+		h->attempted = 1;
+		if (!rc) {
+			h->trunc = 0;
+		} else if (h->cleared) {
+			/* Refused: the tags are as they were before the open. */
+			jobs_write_tags(fs->jobs, h->id, h->uid,
+					h->saved ? h->saved : "", h->saved_len, 1);
+			h->cleared = 0;
+		}
 		break;
 	case N_SPEC:
 		if (h->append)
@@ -898,6 +924,15 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int dirty = h->dirty;
 	(void)ino;
 	int rc = commit_spec(fs, h, fuse_req_ctx(req)->uid);
+	if (h->trunc && !h->attempted && !h->cleared) {
+		free(h->saved);
+		h->saved = NULL;
+		rc = jobs_user_tags(fs->jobs, h->id, &h->saved, &h->saved_len);
+		if (!rc)
+			rc = jobs_write_tags(fs->jobs, h->id, h->uid, "", 0, 1);
+		h->cleared = !rc;
+		dirty = 1;
+	}
 	if (dirty)
 		notifier_sync(fs->notifier);
 	fuse_reply_err(req, -rc);

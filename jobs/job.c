@@ -985,6 +985,29 @@ out:
 	return rc;
 }
 
+int jobs_user_tags(struct jobs *j, int64_t id, char **text, size_t *len)
+{
+	int rc = 0;
+	FILE *f = open_memstream(text, len);
+	if (!f)
+		return -ENOMEM;
+	jobs_lock(j);
+	struct job *job = jobs_find(j, id);
+	for (size_t i = 0; job && i < job->ntags; i++)
+		if (!job->tags[i].system)
+			fprintf(f, "%s\n", job->tags[i].name);
+	if (!job)
+		rc = -ENOENT;
+	jobs_unlock(j);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	if (rc) {
+		free(*text);
+		*text = NULL;
+	}
+	return rc;
+}
+
 /* ---- loading ---- */
 
 struct loader {

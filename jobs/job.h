@@ -173,6 +173,12 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		    size_t len, int clear);
 
+/*
+ * The user tags of job ID, a line each, into *text (malloc'd, caller
+ * frees) and *len.  0, -ENOENT or -ENOMEM.
+ */
+int jobs_user_tags(struct jobs *j, int64_t id, char **text, size_t *len);
+
 /* Whether UID may change JOB (its owner or root). */
 int job_may_change(const struct job *job, uid_t uid);
 

@@ -13,8 +13,8 @@ def test_tree_and_modes(m):
     os.mkdir(m.job("a"))
     names = sorted(os.listdir(m.job("a")))
     assert names == sorted(["spec", "control", "status", "tags", "metrics",
-                            "graph.svg", "log", "events", "wait", "weights"])
-    modes = {n: os.stat(m.job("a", n)).st_mode & 0o777 for n in names}
+                            "graph.svg", "log", "events", "weights"])
+    modes = {n: os.stat(m.job("a", n)).st_mode & 0o777 for n in names + ["wait"]}
     assert modes["spec"] == 0o644 and modes["control"] == 0o644
     assert modes["tags"] == 0o644 and modes["status"] == 0o444
     assert modes["weights"] == 0o555 and modes["wait"] == 0o444
