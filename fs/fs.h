@@ -112,6 +112,8 @@ void notifier_stop(struct notifier *n);
 /* Queues the invalidation of what VIEWS of JOB show, then its waiters. */
 void notifier_job_changed(struct notifier *n, const struct job *job,
 			  unsigned views);
+/* Queues the invalidation of the name NAME in folder PARENT. */
+void notifier_entry(struct notifier *n, fuse_ino_t parent, const char *name);
 /* Queues the invalidation of inode INO. */
 void notifier_inode(struct notifier *n, fuse_ino_t ino);
 /* Waits (at most a second) until all that is queued now has been sent. */

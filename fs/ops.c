@@ -233,6 +233,29 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 	return 0;
 }
 
+#define HIDDEN_BIT(k) (1u << ((k) - N_JOB))
+
+/*
+ * The kind of the file NAME in folder PK (a job folder or its weights/)
+ * of JOB, or N_NONE: no such name, or unlinked by rm -r (hidden).  With
+ * the registry lock held.
+ */
+static enum node_kind child_kind(const struct job *job, enum node_kind pk,
+				 const char *name)
+{
+	enum node_kind k = N_NONE;
+	char shown[PATH_MAX];
+	if (pk == N_JOB) {
+		for (size_t i = 0; i < job_nfiles; i++)
+			if (!strcmp(name, job_files[i].name))
+				k = job_files[i].kind;
+	} else if (pk == N_WEIGHTS && !job_weights_name(job, shown, sizeof shown) &&
+		   !strcmp(name, shown)) {
+		k = N_TARBALL;
+	}
+	return k != N_NONE && !(job->hidden & HIDDEN_BIT(k)) ? k : N_NONE;
+}
+
 static void reply_entry(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino)
 {
 	struct fuse_entry_param e = {
@@ -259,15 +282,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		struct job *job = jobs_find_name(fs->jobs, name);
 		if (job)
 			ino = node_ino(job->rec.id, N_JOB);
-	} else if (pk == N_JOB) {
-		for (size_t i = 0; i < job_nfiles; i++)
-			if (!strcmp(name, job_files[i].name))
-				ino = node_ino(ino_job(parent), job_files[i].kind);
-	} else if (pk == N_WEIGHTS) {
+	} else if (pk == N_JOB || pk == N_WEIGHTS) {
 		struct job *job = jobs_find(fs->jobs, ino_job(parent));
-		if (job && job->rec.state == ST_READY && job->rec.weights &&
-		    !strcmp(name, job->rec.weights))
-			ino = node_ino(job->rec.id, N_TARBALL);
+		enum node_kind k = job ? child_kind(job, pk, name) : N_NONE;
+		if (k != N_NONE)
+			ino = node_ino(job->rec.id, k);
 	}
 	if (ino) {
 		reply_entry(req, fs, ino);
@@ -370,10 +389,47 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	jobs_unlock(fs->jobs);
 }
 
+/*
+ * rm -r of a job: unlinking a file of a created or final job (or removing
+ * its weights/ once empty) hides it from this mount; the job keeps its
+ * data until its folder is removed.  0, -ENOENT, -EISDIR/-ENOTDIR (DIR:
+ * whether rmdir asked), -ENOTEMPTY, -EACCES, or -EBUSY in other states.
+ */
+static int hide_file(struct trainfs *fs, fuse_ino_t parent, const char *name,
+		     uid_t uid, int dir)
+{
+	int rc = 0;
+	char shown[PATH_MAX];
+	jobs_lock(fs->jobs);
+	struct job *job = jobs_find(fs->jobs, ino_job(parent));
+	enum node_kind k = job ? child_kind(job, ino_kind(parent), name)
+			       : N_NONE;
+	if (k == N_NONE)
+		rc = -ENOENT;
+	else if (dir != (k == N_WEIGHTS))
+		rc = dir ? -ENOTDIR : -EISDIR;
+	else if (!job_may_change(job, uid))
+		rc = -EACCES;
+	else if (!state_allows_rmdir(job->rec.state))
+		rc = -EBUSY;
+	else if (k == N_WEIGHTS && !job_weights_name(job, shown, sizeof shown) &&
+		 child_kind(job, N_WEIGHTS, shown) == N_TARBALL)
+		rc = -ENOTEMPTY;
+	else
+		job->hidden |= HIDDEN_BIT(k);
+	jobs_unlock(fs->jobs);
+	return rc;
+}
+
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct trainfs *fs = fs_of(req);
 	int64_t id = 0;
+	if (ino_kind(parent) == N_JOB) {
+		fuse_reply_err(req, -hide_file(fs, parent, name,
+					       fuse_req_ctx(req)->uid, 1));
+		return;
+	}
 	if (ino_kind(parent) != N_JOBS) {
 		fuse_reply_err(req, ino_kind(parent) == N_ROOT ? EACCES : ENOTDIR);
 		return;
@@ -410,8 +466,13 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	(void)parent, (void)name;
-	fuse_reply_err(req, EPERM);
+	enum node_kind pk = ino_kind(parent);
+	if (pk != N_JOB && pk != N_WEIGHTS) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fuse_reply_err(req, -hide_file(fs_of(req), parent, name,
+				       fuse_req_ctx(req)->uid, 0));
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -428,12 +489,41 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 	fuse_reply_err(req, EPERM);
 }
 
+/* A job folder can be renamed in any state; nothing else is renamed. */
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
-	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
-	fuse_reply_err(req, EPERM);
+	struct trainfs *fs = fs_of(req);
+	char shown[PATH_MAX];
+	int64_t id = 0;
+	int had_weights = 0, rc;
+	if (ino_kind(parent) != N_JOBS || ino_kind(newparent) != N_JOBS) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (flags & RENAME_EXCHANGE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	jobs_lock(fs->jobs);
+	struct job *job = jobs_find_name(fs->jobs, name);
+	if (job) {
+		id = job->rec.id;
+		had_weights = !job_weights_name(job, shown, sizeof shown);
+	}
+	jobs_unlock(fs->jobs);
+	rc = id ? jobs_rename(fs->jobs, id, fuse_req_ctx(req)->uid, newname)
+		: -ENOENT;
+	if (!rc && had_weights) /* the tarball's old name is gone */
+		notifier_entry(fs->notifier, node_ino(id, N_WEIGHTS), shown);
+	if (!rc) {
+		jobs_lock(fs->jobs);
+		fs->mtime_ns = job_now_ns();
+		jobs_unlock(fs->jobs);
+		notifier_sync(fs->notifier);
+	}
+	fuse_reply_err(req, -rc);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -549,13 +639,14 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 			 * wait is opened by name only (as /proc lists no
 			 * thread ids), so tree walkers never block on it.
 			 */
-			if (job_files[i].kind != N_WAIT)
+			if (job_files[i].kind != N_WAIT &&
+			    !(job->hidden & HIDDEN_BIT(job_files[i].kind)))
 				rc = list_add(l, job_files[i].name,
 				      node_ino(job->rec.id, job_files[i].kind));
-	if (!rc && k == N_WEIGHTS && job->rec.state == ST_READY &&
-	    job->rec.weights)
-		rc = list_add(l, job->rec.weights,
-			      node_ino(job->rec.id, N_TARBALL));
+	char shown[PATH_MAX];
+	if (!rc && k == N_WEIGHTS && !(job->hidden & HIDDEN_BIT(N_TARBALL)) &&
+	    !job_weights_name(job, shown, sizeof shown))
+		rc = list_add(l, shown, node_ino(job->rec.id, N_TARBALL));
 	jobs_unlock(fs->jobs);
 	if (rc) {
 		list_free(&l->opened);

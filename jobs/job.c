@@ -145,6 +145,15 @@ static void names_remove(struct jobs *j, const struct job *job)
 	j->by_name[hole] = NULL;
 }
 
+/* Puts JOB in the name index (room is there: see registry_add). */
+static void names_insert(struct jobs *j, struct job *job)
+{
+	size_t h = name_hash(job->rec.name) & (j->cap_names - 1);
+	while (j->by_name[h])
+		h = (h + 1) & (j->cap_names - 1);
+	j->by_name[h] = job;
+}
+
 static int registry_add(struct jobs *j, struct job *job)
 {
 	if (j->n == j->cap) {
@@ -158,10 +167,7 @@ static int registry_add(struct jobs *j, struct job *job)
 	if ((j->n + 1) * 2 >= j->cap_names && names_grow(j))
 		return -ENOMEM;
 	j->list[j->n++] = job;
-	size_t h = name_hash(job->rec.name) & (j->cap_names - 1);
-	while (j->by_name[h])
-		h = (h + 1) & (j->cap_names - 1);
-	j->by_name[h] = job;
+	names_insert(j, job);
 	return 0;
 }
 
@@ -715,6 +721,56 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 	goto out;
 fail:
 	job_free(job);
+out:
+	jobs_unlock(j);
+	return rc;
+}
+
+int job_weights_name(const struct job *job, char *buf, size_t len)
+{
+	static const char *const suffixes[] = { ".tar.zst", ".tar.gz", ".tar" };
+	const char *w = job->rec.weights;
+	if (job->rec.state != ST_READY || !w)
+		return -ENOENT;
+	size_t wl = strlen(w);
+	for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+		size_t sl = strlen(suffixes[i]);
+		if (wl >= sl && !strcmp(w + wl - sl, suffixes[i])) {
+			int n = snprintf(buf, len, "%s%s", job->rec.name,
+					 suffixes[i]);
+			return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int jobs_rename(struct jobs *j, int64_t id, uid_t uid, const char *name)
+{
+	int rc = 0;
+	char old[sizeof ((struct job_record *)0)->name];
+	if (!job_name_valid(name, strlen(name)))
+		return -EINVAL;
+	struct job *job = lock_to_change(j, id, uid, &rc);
+	if (!job)
+		goto out;
+	if (!strcmp(job->rec.name, name))
+		goto out;
+	if (jobs_find_name(j, name)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	snprintf(old, sizeof old, "%s", job->rec.name);
+	names_remove(j, job);
+	snprintf(job->rec.name, sizeof job->rec.name, "%s", name);
+	names_insert(j, job);
+	if ((rc = job_save(j, job))) {
+		names_remove(j, job);
+		snprintf(job->rec.name, sizeof job->rec.name, "%s", old);
+		names_insert(j, job);
+		goto out;
+	}
+	log_info("job '%s': renamed to '%s'", old, name);
+	job_touch(j, job, VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_WEIGHTS));
 out:
 	jobs_unlock(j);
 	return rc;

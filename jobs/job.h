@@ -83,6 +83,8 @@ struct job {
 	int progress;          /* packaging: percent of bytes packed */
 	unsigned long changes; /* counts job_touch(): what a reader saw is stale
 				  when this moved on */
+	unsigned hidden;       /* the interface's: files unlinked by rm -r
+				  (not stored: a remount shows them again) */
 	unsigned long published; /* the interface's: the change its caches
 				    have caught up with */
 
@@ -145,6 +147,19 @@ int job_name_valid(const char *name, size_t len);
 /* Creates job NAME owned by UID/GID; sets *id.  -EINVAL, -EEXIST. */
 int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 		int64_t *id);
+
+/*
+ * Renames job ID to NAME (any state).  -EINVAL for a bad name, -EEXIST
+ * when taken, -EACCES, -ENOENT.
+ */
+int jobs_rename(struct jobs *j, int64_t id, uid_t uid, const char *name);
+
+/*
+ * The name its tarball is shown under: the job's name now and the suffix
+ * it was packed with ("yolo.tar.zst"), into buf.  0, or -ENOENT when it
+ * has none, -ENAMETOOLONG.
+ */
+int job_weights_name(const struct job *job, char *buf, size_t len);
 
 /* Deletes a created or final job.  -EBUSY, -EACCES, -ENOENT. */
 int jobs_remove(struct jobs *j, int64_t id, uid_t uid);

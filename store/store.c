@@ -87,7 +87,7 @@ static const char *const queries[Q_COUNT] = {
 		      " reason=?8, error=?9, last_refused=?10, weights=?11,"
 		      " bad_lines=?12, metrics_offset=?13, mtimes=?14,"
 		      " nrows=?15, last_epoch=?16, best=?17, best_epoch=?18,"
-		      " waited=?19 WHERE id=?1",
+		      " waited=?19, name=?20 WHERE id=?1",
 	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
 	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
 			" VALUES (?, ?, ?, ?)",
@@ -468,7 +468,8 @@ int store_put_job(struct store *s, const struct job_record *r)
 	    (r->best_epoch >= 0 ? sqlite3_bind_double(st, 17, r->best)
 				: sqlite3_bind_null(st, 17)) ||
 	    sqlite3_bind_int64(st, 18, r->best_epoch) ||
-	    sqlite3_bind_int64(st, 19, r->waited))
+	    sqlite3_bind_int64(st, 19, r->waited) ||
+	    sqlite3_bind_text(st, 20, r->name, -1, SQLITE_STATIC))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
 }

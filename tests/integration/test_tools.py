@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import sh
+from harness import errno_of, sh
 
 
 def running_job(m, name="j"):
@@ -90,3 +90,78 @@ def test_refused_tags_write_keeps_the_user_tags(m):
     assert m.tags("t") == ["a", "b"]
     assert sh(": > %s" % m.job("t", "tags"))[0] == 0  # truncation alone
     assert m.tags("t") == []
+
+
+def ready_job(m, name):
+    m.make_job(name, trainer_args="--epochs 2 --epoch-ms 5", start=True)
+    m.wait_state(name, "ready")
+    return name
+
+
+def test_rm_rf_removes_a_final_job(m):
+    ready_job(m, "r")
+    rc, out, err = sh("rm -rf %s" % m.job("r"))
+    assert rc == 0, err
+    assert "r" not in os.listdir(m.path("jobs"))
+    m.make_job("c")  # created: removable too
+    assert sh("rm -r %s" % m.job("c"))[0] == 0
+    assert os.listdir(m.path("jobs")) == []
+
+
+def test_rm_of_a_running_job_is_refused(m):
+    running_job(m, "run")
+    rc, _, err = sh("rm -rf %s" % m.job("run"))
+    assert rc != 0
+    assert "busy" in err.lower(), err
+    assert m.state("run") == "running"
+    assert set(os.listdir(m.job("run"))) >= {"spec", "status", "metrics"}
+    assert errno_of(os.unlink, m.job("run", "metrics")) == errno.EBUSY
+
+
+def test_unlinked_files_vanish_but_come_back_after_a_remount(m):
+    ready_job(m, "u")
+    tar = m.job("u", "weights", "u.tar")
+    data = open(tar, "rb").read()
+    assert errno_of(os.rmdir, m.job("u", "weights")) == errno.ENOTEMPTY
+    os.unlink(m.job("u", "metrics"))
+    os.unlink(tar)
+    os.rmdir(m.job("u", "weights"))
+    names = os.listdir(m.job("u"))
+    assert "metrics" not in names and "weights" not in names
+    assert not os.path.exists(m.job("u", "metrics"))
+    assert m.state("u") == "ready"  # the job keeps its data
+    m.remount()
+    assert "metrics" in os.listdir(m.job("u"))
+    assert open(m.job("u", "weights", "u.tar"), "rb").read() == data
+
+
+def test_unlink_needs_the_owner(m):
+    ready_job(m, "o")
+    p = subprocess.run(["runuser", "-u", "nobody", "--", "rm", "-f",
+                        m.job("o", "metrics")], stderr=subprocess.PIPE, text=True)
+    assert p.returncode != 0
+    assert "metrics" in os.listdir(m.job("o"))
+
+
+def test_rename_a_job_folder(m):
+    ready_job(m, "old")
+    running_job(m, "run")
+    assert sh("mv '%s' '%s'" % (m.job("old"), m.job("new name")))[0] == 0
+    assert sorted(os.listdir(m.path("jobs"))) == ["new name", "run"]
+    assert os.listdir(m.job("new name", "weights")) == ["new name.tar"]
+    _, kv = m.status("new name")
+    assert kv["weights"] == "weights/new name.tar"
+    rc, out, _ = sh("tar -tf '%s'" % m.job("new name", "weights", "new name.tar"))
+    assert rc == 0 and "trainfs.json" in out
+    assert not os.path.exists(m.job("old"))
+    os.rename(m.job("run"), m.job("run2"))  # in any state
+    assert m.state("run2") == "running"
+    assert errno_of(os.rename, m.job("run2"), m.job(".hidden")) == errno.EINVAL
+    assert errno_of(os.rename, m.job("run2"), m.job("new name")) in (
+        errno.EEXIST, errno.ENOTEMPTY)
+    m.control("run2", "stop")
+    m.wait_state("run2", "ready")
+    assert os.listdir(m.job("run2", "weights")) == ["run2.tar"]
+    m.remount()
+    assert sorted(os.listdir(m.path("jobs"))) == ["new name", "run2"]
+    assert os.listdir(m.job("new name", "weights")) == ["new name.tar"]
