@@ -825,13 +825,23 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 	} else if (job->changes != h->changes) {
 		char *text;
 		size_t len;
-		if ((rc = render_file(fs, job, h->kind, &text, &len)) == 0) {
-			free(h->buf);
-			h->buf = text;
-			h->len = len;
-			h->changes = job->changes;
+		if ((rc = render_file(fs, job, h->kind, &text, &len)) != 0)
+			goto out;
+		/*
+		 * Past the end, only a rendering that extends the one read
+		 * (rows appended) may go on: a `cat` that reads on to see its
+		 * end must not get the tail of another rendering.
+		 */
+		if (off > 0 && (len < h->len || memcmp(text, h->buf, h->len))) {
+			free(text);
+			goto out;
 		}
+		free(h->buf);
+		h->buf = text;
+		h->len = len;
+		h->changes = job->changes;
 	}
+out:
 	jobs_unlock(fs->jobs);
 	return rc;
 }
