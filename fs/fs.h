@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "jobs/job.h"
 
@@ -32,7 +34,11 @@ enum node_kind {
 	N_WAIT,
 	N_WEIGHTS,
 	N_TARBALL,
+	N_SCRATCH, /* an editor's temporary file (scratch.c) */
 };
+
+/* Scratch files' inodes: numbered apart from the computed ones. */
+#define SCRATCH_INO_BIT ((fuse_ino_t)1 << 62)
 
 #define INO_ROOT 1
 #define INO_JOBS 2
@@ -50,6 +56,8 @@ static inline int64_t ino_job(fuse_ino_t ino)
 
 static inline enum node_kind ino_kind(fuse_ino_t ino)
 {
+	if (ino & SCRATCH_INO_BIT)
+		return N_SCRATCH;
 	if (ino == INO_ROOT)
 		return N_ROOT;
 	if (ino == INO_JOBS)
@@ -112,10 +120,54 @@ void notifier_stop(struct notifier *n);
 /* Queues the invalidation of what VIEWS of JOB show, then its waiters. */
 void notifier_job_changed(struct notifier *n, const struct job *job,
 			  unsigned views);
+/* Queues the invalidation of the name NAME in folder PARENT. */
+void notifier_entry(struct notifier *n, fuse_ino_t parent, const char *name);
 /* Queues the invalidation of inode INO. */
 void notifier_inode(struct notifier *n, fuse_ino_t ino);
 /* Waits (at most a second) until all that is queued now has been sent. */
 void notifier_sync(struct notifier *n);
+
+/* scratch: editors' temporary files in job folders, in memory. */
+#define SCRATCH_BYTES (1024 * 1024) /* EFBIG past it */
+#define SCRATCH_PER_JOB 16          /* ENOSPC past it */
+struct scratches;
+struct scratches *scratches_new(void);
+void scratches_free(struct scratches *s);
+/* Each returns 0 or a negative errno; ST gets the file's attributes. */
+int scratch_lookup(struct scratches *s, int64_t job, const char *name,
+		   struct stat *st);
+/* Creates NAME in job JOB, opened once (release it). -EEXIST, -ENOSPC. */
+int scratch_create(struct scratches *s, int64_t job, const char *name,
+		   mode_t mode, uid_t uid, gid_t gid, struct stat *st);
+int scratch_getattr(struct scratches *s, fuse_ino_t ino, struct stat *st);
+/* The job whose folder holds scratch file INO, or 0. */
+int64_t scratch_job(struct scratches *s, fuse_ino_t ino);
+/* As setattr(2); chown only to the job's OWNER and GROUP, or as it is. */
+int scratch_setattr(struct scratches *s, fuse_ino_t ino, const struct stat *a,
+		    int to_set, uid_t owner, gid_t group, struct stat *st);
+int scratch_open(struct scratches *s, fuse_ino_t ino, int trunc);
+void scratch_release(struct scratches *s, fuse_ino_t ino);
+/* Bytes read into BUF, or a negative errno. */
+ssize_t scratch_read(struct scratches *s, fuse_ino_t ino, char *buf,
+		     size_t size, off_t off);
+/* SIZE, or -EFBIG past SCRATCH_BYTES, or another negative errno. */
+ssize_t scratch_write(struct scratches *s, fuse_ino_t ino, const char *data,
+		      size_t size, off_t off, int append);
+/* Removes NAME; only its owner or root (CALLER) may. */
+int scratch_unlink(struct scratches *s, int64_t job, const char *name,
+		   uid_t caller);
+/* Renames FROM to TO (replacing a scratch file TO unless NOREPLACE). */
+int scratch_rename(struct scratches *s, int64_t job, const char *from,
+		   const char *to, int noreplace);
+/* A copy of NAME's contents into *data (malloc'd, caller frees). */
+int scratch_take(struct scratches *s, int64_t job, const char *name,
+		 char **data, size_t *len);
+/* Calls FN for each scratch file of JOB; a non-zero return stops. */
+int scratch_list(struct scratches *s, int64_t job,
+		 int (*fn)(void *arg, const char *name, fuse_ino_t ino),
+		 void *arg);
+/* Drops every scratch file of JOB (its folder was removed). */
+void scratch_forget_job(struct scratches *s, int64_t job);
 
 /*
  * Every open file and folder is on one list, so that what the kernel never
@@ -131,6 +183,7 @@ struct trainfs {
 	struct jobs *jobs;
 	struct waiters *waiters;
 	struct notifier *notifier; /* NULL until mounted */
+	struct scratches *scratch; /* editors' temporary files */
 	uid_t uid; /* who mounted: owner of the root */
 	gid_t gid;
 	int64_t mtime_ns; /* jobs/: last mkdir or rmdir (registry lock) */

@@ -11,13 +11,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fs/fs.h"
 #include "jobs/exec.h"
 #include "jobs/pack.h"
 #include "util/log.h"
+
+extern char **environ;
 
 static const char usage[] =
 	"usage: trainfs MOUNTPOINT [--store DIR] [--max-running N] [-f] "
@@ -141,6 +147,98 @@ static char *store_path(const char *given)
 	return out;
 }
 
+/* PATH with "\\ooo" escapes undone, as /proc/self/mountinfo writes it. */
+static void unescape_octal(char *path)
+{
+	char *o = path;
+	for (char *p = path; *p; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' &&
+		    p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+			*o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 +
+				      (p[3] - '0'));
+			p += 3;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+}
+
+/* Whether something is mounted at PATH (an absolute, resolved path). */
+static int is_mount_point(const char *path)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;
+	while (!found && getline(&line, &cap, f) > 0) {
+		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ...": the fifth field. */
+		char *p = line;
+		for (int field = 1; field < 5 && p; field++)
+			if ((p = strchr(p, ' ')))
+				p++;
+		if (!p)
+			continue;
+		p[strcspn(p, " ")] = '\0';
+		unescape_octal(p);
+		found = !strcmp(p, path);
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* Detaches the dead FUSE mount at MNT (as fusermount3 -u -z does). */
+static int clear_dead_mount(const char *mnt)
+{
+	if (geteuid() == 0)
+		return umount2(mnt, MNT_DETACH) < 0 ? -errno : 0;
+	pid_t pid;
+	int status;
+	char *argv[] = { "fusermount3", "-u", "-z", (char *)mnt, NULL };
+	int rc = posix_spawnp(&pid, "fusermount3", NULL, NULL, argv, environ);
+	if (rc)
+		return -rc;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+/*
+ * A mount point that is mounted already is refused (mounting over it
+ * would stack a second filesystem); one left dead by a killed trainfs
+ * ("Transport endpoint is not connected") is cleared first.  0 or -1.
+ */
+static int check_mountpoint(const char *mnt)
+{
+	struct statfs sf;
+	char real[PATH_MAX];
+	/*
+	 * stat() of a dead mount's root can still be answered from the
+	 * kernel's cache; statfs() always asks the daemon.
+	 */
+	if (statfs(mnt, &sf) < 0 && errno == ENOTCONN) {
+		int rc = clear_dead_mount(mnt);
+		if (rc) {
+			log_fatal("cannot clear the dead mount at '%s': %s "
+				  "(try: fusermount3 -u -z %s)", mnt,
+				  strerror(-rc), mnt);
+			return -1;
+		}
+		log_info("cleared the dead mount at '%s'", mnt);
+		return 0;
+	}
+	if (realpath(mnt, real) && is_mount_point(real)) {
+		log_fatal("'%s' is already mounted (unmount it first: "
+			  "fusermount3 -u %s)", mnt, mnt);
+		return -1;
+	}
+	return 0;
+}
+
 /* Called with the registry lock held whenever a job changes. */
 static void on_change(void *arg, struct job *job, unsigned views)
 {
@@ -164,6 +262,11 @@ int main(int argc, char **argv)
 		return 2;
 	if (!(store = store_path(o.store)))
 		return 1;
+	if (check_mountpoint(o.mountpoint)) {
+		free(store);
+		free(o.fuse_opts);
+		return 1;
+	}
 	/* allow_other needs the kernel's permission checks (FUSE-NOTES). */
 	if (add_fuse_opt(&o, "default_permissions,fsname=trainfs,subtype=trainfs"))
 		return 1;
@@ -197,7 +300,9 @@ int main(int argc, char **argv)
 		.self_exe = self_exe,
 	};
 	int err = jobs_open(&cfg, &fs.jobs);
-	if (err) {
+	if (err == -EBUSY) {
+		goto out; /* in use by another trainfs: said already */
+	} else if (err) {
 		log_error( "cannot open store '%s': %s\n",
 			store, strerror(-err));
 		goto out;
@@ -211,7 +316,7 @@ int main(int argc, char **argv)
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.mtime_ns = job_now_ns();
-	if (!(fs.waiters = waiters_new()))
+	if (!(fs.waiters = waiters_new()) || !(fs.scratch = scratches_new()))
 		goto out;
 
 	char *fargv[] = { argv[0], "-o", o.fuse_opts, o.debug ? "-d" : NULL,
@@ -236,6 +341,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_to_stderr(o.foreground || o.debug);
+	if ((err = jobs_claim_pid(fs.jobs)))
+		log_error("cannot note the pid in the store's lock: %s",
+			  strerror(-err));
 	log_info("mounted at '%s' (store '%s', pid %ld)", o.mountpoint, store,
 		 (long)getpid());
 	if (!(fs.notifier = notifier_start(se, &fs))) {
@@ -266,6 +374,7 @@ out:
 		jobs_on_change(fs.jobs, NULL, NULL);
 	notifier_stop(fs.notifier);
 	waiters_free(fs.waiters);
+	scratches_free(fs.scratch);
 	if (se)
 		fuse_session_destroy(se);
 	if (fs.jobs)

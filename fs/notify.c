@@ -16,6 +16,7 @@
  * nobody reads a new rendering through an old cached size.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,17 @@ void notifier_inode(struct notifier *n, fuse_ino_t ino)
 	enqueue(n, x);
 }
 
+void notifier_entry(struct notifier *n, fuse_ino_t parent, const char *name)
+{
+	struct note *x = calloc(1, sizeof *x);
+	if (x && (x->name = strdup(name))) {
+		x->parent = parent;
+		enqueue(n, x);
+	} else {
+		free(x);
+	}
+}
+
 void notifier_job_changed(struct notifier *n, const struct job *job,
 			  unsigned views)
 {
@@ -89,15 +101,10 @@ void notifier_job_changed(struct notifier *n, const struct job *job,
 		done |= 1u << map[i].kind;
 		notifier_inode(n, node_ino(id, map[i].kind));
 	}
-	if ((views & VIEW_BIT(VIEW_WEIGHTS)) && job->rec.weights) {
-		struct note *x = calloc(1, sizeof *x);
-		if (x && (x->name = strdup(job->rec.weights))) {
-			x->parent = node_ino(id, N_WEIGHTS);
-			enqueue(n, x);
-		} else {
-			free(x);
-		}
-	}
+	char shown[PATH_MAX];
+	if ((views & VIEW_BIT(VIEW_WEIGHTS)) &&
+	    !job_weights_name(job, shown, sizeof shown))
+		notifier_entry(n, node_ino(id, N_WEIGHTS), shown);
 	struct note *w = calloc(1, sizeof *w);
 	if (w) {
 		w->job = id;

@@ -32,7 +32,8 @@
 /* How long the kernel may keep a node's attributes. */
 static double attr_timeout(enum node_kind k)
 {
-	return k == N_LOG ? 0 : CACHE_TIMEOUT; /* the log grows by itself */
+	/* The log grows by itself; scratch files are not ours to predict. */
+	return k == N_LOG || k == N_SCRATCH ? 0 : CACHE_TIMEOUT;
 }
 
 /* What an open file carries from open to release. */
@@ -43,11 +44,22 @@ struct handle {
 	char *buf;   /* the rendering read, or the spec being written */
 	size_t len, cap;
 	int fd;      /* log, tarball: the store's file */
+	fuse_ino_t ino; /* a scratch file's inode */
 	int dirty;   /* spec: written since the last flush */
 	int refused; /* spec: a write was refused; nothing is stored */
 	int append;
 	uid_t uid;   /* who opened it */
 	unsigned long changes; /* the job's change count when rendered */
+	/*
+	 * tags opened with O_TRUNC: the user tags are cleared by the first
+	 * accepted write, or at close when no write was attempted.  A shell
+	 * closes a duplicate descriptor (a FLUSH) before it writes, and no
+	 * FLUSH says it is the last, so a writeless FLUSH clears at once and
+	 * keeps the old tags in SAVED: a refused write then puts them back.
+	 */
+	int trunc, attempted, cleared;
+	char *saved;
+	size_t saved_len;
 };
 
 static struct trainfs *fs_of(fuse_req_t req)
@@ -96,6 +108,7 @@ static void handle_free(struct opened *o)
 	if (h->fd >= 0)
 		close(h->fd);
 	free(h->buf);
+	free(h->saved);
 	free(h);
 }
 
@@ -164,6 +177,8 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 	st->st_ino = ino;
 	st->st_nlink = 1;
 	st->st_blksize = 4096;
+	if (k == N_SCRATCH)
+		return scratch_getattr(fs->scratch, ino, st);
 	if (k == N_ROOT || k == N_JOBS) {
 		st->st_mode = S_IFDIR | (k == N_ROOT ? 0755 : 01777);
 		st->st_nlink = 2;
@@ -222,6 +237,38 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 	return 0;
 }
 
+#define HIDDEN_BIT(k) (1u << ((k) - N_JOB))
+
+/* Whether NAME is one of a job folder's own files. */
+static int is_job_file(const char *name)
+{
+	for (size_t i = 0; i < job_nfiles; i++)
+		if (!strcmp(name, job_files[i].name))
+			return 1;
+	return 0;
+}
+
+/*
+ * The kind of the file NAME in folder PK (a job folder or its weights/)
+ * of JOB, or N_NONE: no such name, or unlinked by rm -r (hidden).  With
+ * the registry lock held.
+ */
+static enum node_kind child_kind(const struct job *job, enum node_kind pk,
+				 const char *name)
+{
+	enum node_kind k = N_NONE;
+	char shown[PATH_MAX];
+	if (pk == N_JOB) {
+		for (size_t i = 0; i < job_nfiles; i++)
+			if (!strcmp(name, job_files[i].name))
+				k = job_files[i].kind;
+	} else if (pk == N_WEIGHTS && !job_weights_name(job, shown, sizeof shown) &&
+		   !strcmp(name, shown)) {
+		k = N_TARBALL;
+	}
+	return k != N_NONE && !(job->hidden & HIDDEN_BIT(k)) ? k : N_NONE;
+}
+
 static void reply_entry(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino)
 {
 	struct fuse_entry_param e = {
@@ -248,15 +295,15 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		struct job *job = jobs_find_name(fs->jobs, name);
 		if (job)
 			ino = node_ino(job->rec.id, N_JOB);
-	} else if (pk == N_JOB) {
-		for (size_t i = 0; i < job_nfiles; i++)
-			if (!strcmp(name, job_files[i].name))
-				ino = node_ino(ino_job(parent), job_files[i].kind);
-	} else if (pk == N_WEIGHTS) {
+	} else if (pk == N_JOB || pk == N_WEIGHTS) {
 		struct job *job = jobs_find(fs->jobs, ino_job(parent));
-		if (job && job->rec.state == ST_READY && job->rec.weights &&
-		    !strcmp(name, job->rec.weights))
-			ino = node_ino(job->rec.id, N_TARBALL);
+		enum node_kind k = job ? child_kind(job, pk, name) : N_NONE;
+		struct stat st;
+		if (k != N_NONE)
+			ino = node_ino(job->rec.id, k);
+		else if (job && pk == N_JOB && !is_job_file(name) &&
+			 !scratch_lookup(fs->scratch, job->rec.id, name, &st))
+			ino = st.st_ino;
 	}
 	if (ino) {
 		reply_entry(req, fs, ino);
@@ -294,10 +341,47 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	enum node_kind k = ino_kind(ino);
 	uid_t uid = fuse_req_ctx(req)->uid;
 	int rc = 0;
+	if (k == N_SCRATCH) {
+		struct stat st;
+		uid_t owner = (uid_t)-1;
+		gid_t group = (gid_t)-1;
+		jobs_lock(fs->jobs);
+		struct job *job = jobs_find(fs->jobs, scratch_job(fs->scratch, ino));
+		if (job) {
+			owner = job->rec.uid;
+			group = job->rec.gid;
+		}
+		jobs_unlock(fs->jobs);
+		rc = scratch_setattr(fs->scratch, ino, attr, to_set, owner, group,
+				     &st);
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_attr(req, &st, 0);
+		return;
+	}
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
 		      FUSE_SET_ATTR_GID)) {
-		fuse_reply_err(req, EPERM);
-		return;
+		/*
+		 * A job's files keep their modes and owner; what `cp -p` and
+		 * editors ask (the owner's own uid and gid, any mode) is
+		 * accepted and changes nothing, anything else is EPERM.
+		 */
+		jobs_lock(fs->jobs);
+		struct job *job = jobs_find(fs->jobs, ino_job(ino));
+		if (!job || k < N_JOB)
+			rc = job ? -EPERM : -ENOENT;
+		else if (!job_may_change(job, uid) ||
+			 ((to_set & FUSE_SET_ATTR_UID) &&
+			  attr->st_uid != job->rec.uid) ||
+			 ((to_set & FUSE_SET_ATTR_GID) &&
+			  attr->st_gid != job->rec.gid))
+			rc = -EPERM;
+		jobs_unlock(fs->jobs);
+		if (rc) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		struct handle *h = fi ? (struct handle *)fi->fh : NULL;
@@ -359,10 +443,47 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	jobs_unlock(fs->jobs);
 }
 
+/*
+ * rm -r of a job: unlinking a file of a created or final job (or removing
+ * its weights/ once empty) hides it from this mount; the job keeps its
+ * data until its folder is removed.  0, -ENOENT, -EISDIR/-ENOTDIR (DIR:
+ * whether rmdir asked), -ENOTEMPTY, -EACCES, or -EBUSY in other states.
+ */
+static int hide_file(struct trainfs *fs, fuse_ino_t parent, const char *name,
+		     uid_t uid, int dir)
+{
+	int rc = 0;
+	char shown[PATH_MAX];
+	jobs_lock(fs->jobs);
+	struct job *job = jobs_find(fs->jobs, ino_job(parent));
+	enum node_kind k = job ? child_kind(job, ino_kind(parent), name)
+			       : N_NONE;
+	if (k == N_NONE)
+		rc = -ENOENT;
+	else if (dir != (k == N_WEIGHTS))
+		rc = dir ? -ENOTDIR : -EISDIR;
+	else if (!job_may_change(job, uid))
+		rc = -EACCES;
+	else if (!state_allows_rmdir(job->rec.state))
+		rc = -EBUSY;
+	else if (k == N_WEIGHTS && !job_weights_name(job, shown, sizeof shown) &&
+		 child_kind(job, N_WEIGHTS, shown) == N_TARBALL)
+		rc = -ENOTEMPTY;
+	else
+		job->hidden |= HIDDEN_BIT(k);
+	jobs_unlock(fs->jobs);
+	return rc;
+}
+
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct trainfs *fs = fs_of(req);
 	int64_t id = 0;
+	if (ino_kind(parent) == N_JOB) {
+		fuse_reply_err(req, -hide_file(fs, parent, name,
+					       fuse_req_ctx(req)->uid, 1));
+		return;
+	}
 	if (ino_kind(parent) != N_JOBS) {
 		fuse_reply_err(req, ino_kind(parent) == N_ROOT ? EACCES : ENOTDIR);
 		return;
@@ -374,6 +495,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	jobs_unlock(fs->jobs);
 	int rc = id ? jobs_remove(fs->jobs, id, fuse_req_ctx(req)->uid)
 		    : -ENOENT;
+	if (!rc)
+		scratch_forget_job(fs->scratch, id);
 	if (!rc) {
 		jobs_lock(fs->jobs);
 		fs->mtime_ns = job_now_ns();
@@ -390,17 +513,73 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, EACCES);
 }
 
+/*
+ * In a job folder, by its owner: an editor's temporary file (scratch.c).
+ * Nothing else can be created.
+ */
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
-	(void)parent, (void)name, (void)mode, (void)fi;
-	fuse_reply_err(req, EACCES);
+	struct trainfs *fs = fs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fuse_entry_param e = { .entry_timeout = CACHE_TIMEOUT };
+	int rc = 0;
+	if (ino_kind(parent) != N_JOB || is_job_file(name)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	struct handle *h = calloc(1, sizeof *h);
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	jobs_lock(fs->jobs);
+	struct job *job = jobs_find(fs->jobs, ino_job(parent));
+	if (!job)
+		rc = -ENOENT;
+	else if (!job_may_change(job, ctx->uid))
+		rc = -EACCES;
+	else
+		rc = scratch_create(fs->scratch, job->rec.id, name,
+				    mode & ~ctx->umask, ctx->uid, ctx->gid,
+				    &e.attr);
+	jobs_unlock(fs->jobs);
+	if (rc) {
+		free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	e.ino = e.attr.st_ino;
+	h->kind = N_SCRATCH;
+	h->id = ino_job(parent);
+	h->ino = e.ino;
+	h->fd = -1;
+	h->uid = ctx->uid;
+	h->append = !!(fi->flags & O_APPEND);
+	opened_add(fs, &h->opened, handle_free);
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		scratch_release(fs->scratch, h->ino);
+		opened_close(fs, &h->opened);
+	}
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	(void)parent, (void)name;
-	fuse_reply_err(req, EPERM);
+	enum node_kind pk = ino_kind(parent);
+	if (pk != N_JOB && pk != N_WEIGHTS) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	uid_t uid = fuse_req_ctx(req)->uid;
+	int rc = -ENOENT;
+	if (pk == N_JOB && !is_job_file(name))
+		rc = scratch_unlink(fs_of(req)->scratch, ino_job(parent), name,
+				    uid);
+	if (rc == -ENOENT)
+		rc = hide_file(fs_of(req), parent, name, uid, 0);
+	fuse_reply_err(req, -rc);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -417,12 +596,87 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 	fuse_reply_err(req, EPERM);
 }
 
+/*
+ * A rename inside job folder PARENT: scratch files among themselves, or
+ * one onto `spec`, which writes the spec with the checks of a write (a
+ * bad spec is stored all the same, as a write's is).  A job's own files
+ * are never renamed away (EPERM: editors then copy instead).
+ */
+static int rename_in_job(struct trainfs *fs, fuse_ino_t parent,
+			 const char *name, const char *newname,
+			 unsigned int flags, uid_t uid)
+{
+	int64_t id = ino_job(parent);
+	char *data;
+	size_t len;
+	if (is_job_file(name) || (flags & RENAME_EXCHANGE))
+		return -EPERM;
+	if (strcmp(newname, "spec") != 0)
+		return is_job_file(newname)
+			       ? -EPERM
+			       : scratch_rename(fs->scratch, id, name, newname,
+						flags & RENAME_NOREPLACE);
+	int rc = scratch_take(fs->scratch, id, name, &data, &len);
+	if (rc)
+		return rc;
+	rc = jobs_write_spec(fs->jobs, id, uid, data, len);
+	free(data);
+	if (rc && rc != -EINVAL)
+		return rc;
+	scratch_unlink(fs->scratch, id, name, 0);
+	/*
+	 * The kernel now takes `spec` for the scratch file's inode: have it
+	 * look the name up again.  Not waited for: the notifier's call waits
+	 * for this rename to finish (it holds the folder's lock).
+	 */
+	notifier_entry(fs->notifier, parent, "spec");
+	return 0;
+}
+
+/*
+ * A job folder can be renamed in any state, and editors' files inside a
+ * job folder (rename_in_job); nothing else is renamed.
+ */
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
-	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
-	fuse_reply_err(req, EPERM);
+	struct trainfs *fs = fs_of(req);
+	char shown[PATH_MAX];
+	int64_t id = 0;
+	int had_weights = 0, rc;
+	if (ino_kind(parent) == N_JOB && newparent == parent) {
+		fuse_reply_err(req, -rename_in_job(fs, parent, name, newname,
+						   flags,
+						   fuse_req_ctx(req)->uid));
+		return;
+	}
+	if (ino_kind(parent) != N_JOBS || ino_kind(newparent) != N_JOBS) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (flags & RENAME_EXCHANGE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	jobs_lock(fs->jobs);
+	struct job *job = jobs_find_name(fs->jobs, name);
+	if (job) {
+		id = job->rec.id;
+		had_weights = !job_weights_name(job, shown, sizeof shown);
+	}
+	jobs_unlock(fs->jobs);
+	rc = id ? jobs_rename(fs->jobs, id, fuse_req_ctx(req)->uid, newname)
+		: -ENOENT;
+	if (!rc && had_weights) /* the tarball's old name is gone */
+		notifier_entry(fs->notifier, node_ino(id, N_WEIGHTS), shown);
+	if (!rc) {
+		jobs_lock(fs->jobs);
+		fs->mtime_ns = job_now_ns();
+		jobs_unlock(fs->jobs);
+		notifier_sync(fs->notifier);
+	}
+	fuse_reply_err(req, -rc);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -491,6 +745,11 @@ static int list_add(struct listing *l, const char *name, fuse_ino_t ino)
 	return 0;
 }
 
+static int list_add_fn(void *arg, const char *name, fuse_ino_t ino)
+{
+	return list_add(arg, name, ino);
+}
+
 static void list_free(struct opened *o)
 {
 	struct listing *l = (struct listing *)o;
@@ -534,12 +793,20 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (!rc && k == N_JOB)
 		for (size_t i = 0; !rc && i < job_nfiles; i++)
-			rc = list_add(l, job_files[i].name,
+			/*
+			 * wait is opened by name only (as /proc lists no
+			 * thread ids), so tree walkers never block on it.
+			 */
+			if (job_files[i].kind != N_WAIT &&
+			    !(job->hidden & HIDDEN_BIT(job_files[i].kind)))
+				rc = list_add(l, job_files[i].name,
 				      node_ino(job->rec.id, job_files[i].kind));
-	if (!rc && k == N_WEIGHTS && job->rec.state == ST_READY &&
-	    job->rec.weights)
-		rc = list_add(l, job->rec.weights,
-			      node_ino(job->rec.id, N_TARBALL));
+	if (!rc && k == N_JOB)
+		rc = scratch_list(fs->scratch, job->rec.id, list_add_fn, l);
+	char shown[PATH_MAX];
+	if (!rc && k == N_WEIGHTS && !(job->hidden & HIDDEN_BIT(N_TARBALL)) &&
+	    !job_weights_name(job, shown, sizeof shown))
+		rc = list_add(l, shown, node_ino(job->rec.id, N_TARBALL));
 	jobs_unlock(fs->jobs);
 	if (rc) {
 		list_free(&l->opened);
@@ -696,11 +963,13 @@ static int is_rendered(const struct handle *h)
 }
 
 /*
- * A read from the start renders afresh if the job changed since H was
- * rendered: a program that polls, seeks to 0 and reads sees the change,
- * and all reads of one pass (cat) still see one rendering.  A later read
- * from a stale rendering fills the page cache with old bytes, so it has
- * them invalidated again.
+ * A read from the start, or from the end of H's rendering on, renders
+ * afresh if the job changed since H was rendered: a program that polls,
+ * seeks to 0 and reads sees the change, `tail -f` and `less +F` (which
+ * read on from where they hit the end) see the new rows, and all reads of
+ * one pass (cat) still see one rendering.  A read inside a stale
+ * rendering fills the page cache with old bytes, so it has them
+ * invalidated again.
  */
 static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 		    fuse_ino_t ino)
@@ -710,18 +979,29 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 	struct job *job = jobs_find(fs->jobs, h->id);
 	if (!job) {
 		rc = -ENOENT;
-	} else if (job->changes != h->changes && off > 0) {
+	} else if (job->changes != h->changes && off > 0 &&
+		   (size_t)off < h->len) {
 		notifier_inode(fs->notifier, ino);
 	} else if (job->changes != h->changes) {
 		char *text;
 		size_t len;
-		if ((rc = render_file(fs, job, h->kind, &text, &len)) == 0) {
-			free(h->buf);
-			h->buf = text;
-			h->len = len;
-			h->changes = job->changes;
+		if ((rc = render_file(fs, job, h->kind, &text, &len)) != 0)
+			goto out;
+		/*
+		 * Past the end, only a rendering that extends the one read
+		 * (rows appended) may go on: a `cat` that reads on to see its
+		 * end must not get the tail of another rendering.
+		 */
+		if (off > 0 && (len < h->len || memcmp(text, h->buf, h->len))) {
+			free(text);
+			goto out;
 		}
+		free(h->buf);
+		h->buf = text;
+		h->len = len;
+		h->changes = job->changes;
 	}
+out:
 	jobs_unlock(fs->jobs);
 	return rc;
 }
@@ -741,6 +1021,27 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	if (k == N_SCRATCH) {
+		rc = scratch_open(fs->scratch, ino, !!(fi->flags & O_TRUNC));
+		if (rc) {
+			free(h);
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		h->kind = k;
+		h->ino = ino;
+		h->fd = -1;
+		h->uid = uid;
+		h->append = !!(fi->flags & O_APPEND);
+		opened_add(fs, &h->opened, handle_free);
+		fi->fh = (uintptr_t)h;
+		fi->direct_io = 1;
+		if (fuse_reply_open(req, fi) == -ENOENT) {
+			scratch_release(fs->scratch, ino);
+			opened_close(fs, &h->opened);
+		}
+		return;
+	}
 	h->kind = k;
 	h->id = ino_job(ino);
 	h->fd = -1;
@@ -750,12 +1051,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = job && k != N_NONE ? open_file(fs, h, job, fi->flags, uid, fi)
 				: -ENOENT;
 	jobs_unlock(fs->jobs);
-	/* `echo best > tags` starts the user tags afresh. */
-	if (!rc && k == N_TAGS && (fi->flags & O_TRUNC) &&
-	    (fi->flags & O_ACCMODE) != O_RDONLY) {
-		rc = jobs_write_tags(fs->jobs, h->id, uid, "", 0, 1);
-		notifier_sync(fs->notifier);
-	}
+	/* `echo best > tags` starts the user tags afresh (see struct handle). */
+	h->trunc = k == N_TAGS && (fi->flags & O_TRUNC) &&
+		   (fi->flags & O_ACCMODE) != O_RDONLY;
 	if (rc) {
 		handle_free(&h->opened);
 		fuse_reply_err(req, -rc);
@@ -772,6 +1070,17 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct trainfs *fs = fs_of(req);
 	struct handle *h = (struct handle *)fi->fh;
+	if (h->kind == N_SCRATCH) {
+		char *buf = malloc(size ? size : 1);
+		ssize_t n = buf ? scratch_read(fs->scratch, h->ino, buf, size, off)
+				: -ENOMEM;
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			fuse_reply_buf(req, buf, n);
+		free(buf);
+		return;
+	}
 	if (h->kind == N_WAIT) {
 		jobs_lock(fs->jobs);
 		struct job *job = jobs_find(fs->jobs, h->id);
@@ -834,11 +1143,27 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	int rc = 0;
 	(void)ino;
 	switch (h->kind) {
+	case N_SCRATCH: {
+		ssize_t n = scratch_write(fs->scratch, h->ino, data, size, off,
+					  h->append);
+		rc = n < 0 ? (int)n : 0;
+		break;
+	}
 	case N_CONTROL:
 		rc = jobs_control(fs->jobs, h->id, uid, data, size);
 		break;
 	case N_TAGS:
-		rc = jobs_write_tags(fs->jobs, h->id, uid, data, size, 0);
+		rc = jobs_write_tags(fs->jobs, h->id, uid, data, size,
+				     h->trunc && !h->cleared);
+		h->attempted = 1;
+		if (!rc) {
+			h->trunc = 0;
+		} else if (h->cleared) {
+			/* Refused: the tags are as they were before the open. */
+			jobs_write_tags(fs->jobs, h->id, h->uid,
+					h->saved ? h->saved : "", h->saved_len, 1);
+			h->cleared = 0;
+		}
 		break;
 	case N_SPEC:
 		if (h->append)
@@ -873,7 +1198,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	default:
 		rc = -EBADF;
 	}
-	if (h->kind != N_SPEC)
+	if (h->kind != N_SPEC && h->kind != N_SCRATCH)
 		notifier_sync(fs->notifier); /* the next read sees the change */
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -898,6 +1223,15 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int dirty = h->dirty;
 	(void)ino;
 	int rc = commit_spec(fs, h, fuse_req_ctx(req)->uid);
+	if (h->trunc && !h->attempted && !h->cleared) {
+		free(h->saved);
+		h->saved = NULL;
+		rc = jobs_user_tags(fs->jobs, h->id, &h->saved, &h->saved_len);
+		if (!rc)
+			rc = jobs_write_tags(fs->jobs, h->id, h->uid, "", 0, 1);
+		h->cleared = !rc;
+		dirty = 1;
+	}
 	if (dirty)
 		notifier_sync(fs->notifier);
 	fuse_reply_err(req, -rc);
@@ -909,6 +1243,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	struct handle *h = (struct handle *)fi->fh;
 	(void)ino;
 	commit_spec(fs_of(req), h, h->uid);
+	if (h->kind == N_SCRATCH)
+		scratch_release(fs_of(req)->scratch, h->ino);
 	waiters_forget(fs_of(req)->waiters, h);
 	opened_close(fs_of(req), &h->opened);
 	fuse_reply_err(req, 0);

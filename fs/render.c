@@ -5,6 +5,7 @@
  * here and nowhere else.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +51,9 @@ static void render_status(FILE *f, const struct job *job)
 		fprintf(f, "reason: %s\n", r->reason);
 	if (*job_message(job, msg, sizeof msg))
 		fprintf(f, "message: %s\n", msg);
-	if (r->state == ST_READY && r->weights)
-		fprintf(f, "weights: weights/%s\n", r->weights);
+	char shown[PATH_MAX];
+	if (!job_weights_name(job, shown, sizeof shown))
+		fprintf(f, "weights: weights/%s\n", shown);
 	if (r->state == ST_PACKAGING)
 		fprintf(f, "progress: %d%%\n", job->progress);
 	if (r->state == ST_STOPPING && r->kill_at_ns)

@@ -84,6 +84,9 @@ static int write_launch_file(const struct exec_launch *l)
 	snprintf(num, sizeof num, "%d", l->stop_signal);
 	if (!rc)
 		rc = put_pair(&buf, &len, &cap, "signal", num);
+	if (!rc)
+		rc = put_pair(&buf, &len, &cap, "stop_to",
+			      l->stop_group ? "group" : "main");
 	snprintf(num, sizeof num, "%.3f", l->grace);
 	if (!rc)
 		rc = put_pair(&buf, &len, &cap, "grace", num);
@@ -292,6 +295,7 @@ struct shim {
 	uid_t uid;
 	gid_t gid;
 	int stop_signal;
+	int stop_group;        /* stop_to = group */
 	double grace;
 	char **env;
 	size_t nenv;
@@ -348,6 +352,8 @@ static char *load_launch(struct shim *s)
 			s->gid = strtoul(v, NULL, 10);
 		else if (!strcmp(k, "signal"))
 			s->stop_signal = atoi(v);
+		else if (!strcmp(k, "stop_to"))
+			s->stop_group = !strcmp(v, "group");
 		else if (!strcmp(k, "grace"))
 			s->grace = strtod(v, NULL);
 		else if (!strcmp(k, "env"))
@@ -383,6 +389,52 @@ static void arm_kill_timer(struct shim *s)
 		s->deadline.tv_sec = 1;
 }
 
+static int children_of(pid_t parent, pid_t *pids, int max);
+
+/* Whether PID still runs "sh -c COMMAND" as the shim started it. */
+static int still_the_shell(const struct shim *s, pid_t pid)
+{
+	char path[64], buf[256];
+	static const char head[] = "sh\0-c\0";
+	size_t want = sizeof head - 1 + strlen(s->command) + 1;
+	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf);
+	close(fd);
+	if (n < (ssize_t)sizeof head - 1 || memcmp(buf, head, sizeof head - 1))
+		return 0;
+	/* The command itself, as far as it was read. */
+	size_t cmp = (size_t)n < want ? (size_t)n : want;
+	return !memcmp(buf + sizeof head - 1, s->command,
+		       cmp - (sizeof head - 1) - (cmp == want));
+}
+
+/*
+ * stop_to = main: the stop signal goes to the process that runs the
+ * command, never to that process's own children (PyTorch's DataLoader
+ * workers live until the trainer ends them, as with `docker stop`).  The
+ * shell may have exec'd the command (then it is that process), or runs
+ * it as a child (`cd x && python3 train.py`, pipelines, lists: each
+ * process the shell started in the group).  Returns 0 or -errno.
+ */
+static int signal_main(struct shim *s)
+{
+	pid_t kids[256];
+	int n = 0, sent = 0;
+	if (still_the_shell(s, s->pgid))
+		n = children_of(s->pgid, kids, 256);
+	for (int i = 0; i < n; i++)
+		if (getpgid(kids[i]) == s->pgid &&
+		    kill(kids[i], s->stop_signal) == 0)
+			sent++;
+	if (sent)
+		return 0;
+	/* It exec'd the command, or has started nothing yet. */
+	return kill(s->pgid, s->stop_signal) < 0 ? -errno : 0;
+}
+
 static void shim_stop(struct shim *s)
 {
 	if (s->stop_requested || s->cancelled)
@@ -394,9 +446,11 @@ static void shim_stop(struct shim *s)
 	else
 		log_error( "shim: cannot create stop file: %s\n",
 			strerror(errno));
-	if (kill(-s->pgid, s->stop_signal) < 0 && errno != ESRCH)
-		log_error( "shim: cannot signal the trainer: %s\n",
-			strerror(errno));
+	int rc = s->stop_group ? (kill(-s->pgid, s->stop_signal) < 0 ? -errno : 0)
+			       : signal_main(s);
+	if (rc && rc != -ESRCH)
+		log_error("shim: cannot signal the trainer: %s",
+			  strerror(-rc));
 	arm_kill_timer(s);
 }
 
@@ -539,13 +593,12 @@ static int deadline_passed(struct shim *s)
 }
 
 /*
- * Lists up to MAX children of the shim (from /proc/PID/stat, field 4)
- * into PIDS.  Returns how many, or -errno.
+ * Lists up to MAX children of PARENT (from /proc/PID/stat, field 4) into
+ * PIDS.  Returns how many, or -errno.
  */
-static int shim_children(pid_t *pids, int max)
+static int children_of(pid_t parent, pid_t *pids, int max)
 {
 	char path[64], buf[512];
-	pid_t self = getpid();
 	int n = 0;
 	DIR *d = opendir("/proc");
 	struct dirent *de;
@@ -567,7 +620,7 @@ static int shim_children(pid_t *pids, int max)
 		buf[len] = '\0';
 		/* "PID (COMM) STATE PPID ...": COMM may hold spaces and ')'. */
 		if ((p = strrchr(buf, ')')) && p[1] == ' ' && p[2] &&
-		    p[3] == ' ' && strtol(p + 4, NULL, 10) == self)
+		    p[3] == ' ' && strtol(p + 4, NULL, 10) == parent)
 			pids[n++] = (pid_t)pid;
 	}
 	closedir(d);
@@ -585,7 +638,7 @@ static void shim_kill_escaped(void)
 {
 	pid_t pids[256];
 	int n, st;
-	while ((n = shim_children(pids, 256)) > 0) {
+	while ((n = children_of(getpid(), pids, 256)) > 0) {
 		int killed = 0;
 		for (int i = 0; i < n; i++) {
 			if (kill(pids[i], SIGKILL) < 0 && errno != ESRCH) {

@@ -25,6 +25,8 @@ struct exec_launch {
 	uid_t uid;
 	gid_t gid;
 	int stop_signal;
+	int stop_group;         /* the stop signal to the whole group, not
+				   only the process that runs the command */
 	double grace;           /* seconds from stop_signal to SIGKILL */
 	char *const *env;       /* the trainer's whole environment */
 };

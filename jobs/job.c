@@ -145,6 +145,15 @@ static void names_remove(struct jobs *j, const struct job *job)
 	j->by_name[hole] = NULL;
 }
 
+/* Puts JOB in the name index (room is there: see registry_add). */
+static void names_insert(struct jobs *j, struct job *job)
+{
+	size_t h = name_hash(job->rec.name) & (j->cap_names - 1);
+	while (j->by_name[h])
+		h = (h + 1) & (j->cap_names - 1);
+	j->by_name[h] = job;
+}
+
 static int registry_add(struct jobs *j, struct job *job)
 {
 	if (j->n == j->cap) {
@@ -158,10 +167,7 @@ static int registry_add(struct jobs *j, struct job *job)
 	if ((j->n + 1) * 2 >= j->cap_names && names_grow(j))
 		return -ENOMEM;
 	j->list[j->n++] = job;
-	size_t h = name_hash(job->rec.name) & (j->cap_names - 1);
-	while (j->by_name[h])
-		h = (h + 1) & (j->cap_names - 1);
-	j->by_name[h] = job;
+	names_insert(j, job);
 	return 0;
 }
 
@@ -205,6 +211,11 @@ void jobs_lock(struct jobs *j)
 void jobs_unlock(struct jobs *j)
 {
 	pthread_mutex_unlock(&j->lock);
+}
+
+int jobs_claim_pid(struct jobs *j)
+{
+	return store_claim_pid(j->store);
 }
 
 void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg)
@@ -715,6 +726,56 @@ out:
 	return rc;
 }
 
+int job_weights_name(const struct job *job, char *buf, size_t len)
+{
+	static const char *const suffixes[] = { ".tar.zst", ".tar.gz", ".tar" };
+	const char *w = job->rec.weights;
+	if (job->rec.state != ST_READY || !w)
+		return -ENOENT;
+	size_t wl = strlen(w);
+	for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+		size_t sl = strlen(suffixes[i]);
+		if (wl >= sl && !strcmp(w + wl - sl, suffixes[i])) {
+			int n = snprintf(buf, len, "%s%s", job->rec.name,
+					 suffixes[i]);
+			return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int jobs_rename(struct jobs *j, int64_t id, uid_t uid, const char *name)
+{
+	int rc = 0;
+	char old[sizeof ((struct job_record *)0)->name];
+	if (!job_name_valid(name, strlen(name)))
+		return -EINVAL;
+	struct job *job = lock_to_change(j, id, uid, &rc);
+	if (!job)
+		goto out;
+	if (!strcmp(job->rec.name, name))
+		goto out;
+	if (jobs_find_name(j, name)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	snprintf(old, sizeof old, "%s", job->rec.name);
+	names_remove(j, job);
+	snprintf(job->rec.name, sizeof job->rec.name, "%s", name);
+	names_insert(j, job);
+	if ((rc = job_save(j, job))) {
+		names_remove(j, job);
+		snprintf(job->rec.name, sizeof job->rec.name, "%s", old);
+		names_insert(j, job);
+		goto out;
+	}
+	log_info("job '%s': renamed to '%s'", old, name);
+	job_touch(j, job, VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_WEIGHTS));
+out:
+	jobs_unlock(j);
+	return rc;
+}
+
 int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 {
 	int rc = 0;
@@ -977,6 +1038,29 @@ fail:
 	store_rollback(j->store);
 out:
 	jobs_unlock(j);
+	return rc;
+}
+
+int jobs_user_tags(struct jobs *j, int64_t id, char **text, size_t *len)
+{
+	int rc = 0;
+	FILE *f = open_memstream(text, len);
+	if (!f)
+		return -ENOMEM;
+	jobs_lock(j);
+	struct job *job = jobs_find(j, id);
+	for (size_t i = 0; job && i < job->ntags; i++)
+		if (!job->tags[i].system)
+			fprintf(f, "%s\n", job->tags[i].name);
+	if (!job)
+		rc = -ENOENT;
+	jobs_unlock(j);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	if (rc) {
+		free(*text);
+		*text = NULL;
+	}
 	return rc;
 }
 

@@ -83,6 +83,8 @@ struct job {
 	int progress;          /* packaging: percent of bytes packed */
 	unsigned long changes; /* counts job_touch(): what a reader saw is stale
 				  when this moved on */
+	unsigned hidden;       /* the interface's: files unlinked by rm -r
+				  (not stored: a remount shows them again) */
 	unsigned long published; /* the interface's: the change its caches
 				    have caught up with */
 
@@ -123,6 +125,9 @@ int jobs_start_supervisor(struct jobs *j);
 /* Stops the supervisor (trainers keep running) and frees everything. */
 void jobs_close(struct jobs *j);
 
+/* Names this process as the store's holder (after daemonizing). */
+int jobs_claim_pid(struct jobs *j);
+
 /* Registers the change callback (one; NULL to remove). */
 void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg);
 
@@ -142,6 +147,19 @@ int job_name_valid(const char *name, size_t len);
 /* Creates job NAME owned by UID/GID; sets *id.  -EINVAL, -EEXIST. */
 int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 		int64_t *id);
+
+/*
+ * Renames job ID to NAME (any state).  -EINVAL for a bad name, -EEXIST
+ * when taken, -EACCES, -ENOENT.
+ */
+int jobs_rename(struct jobs *j, int64_t id, uid_t uid, const char *name);
+
+/*
+ * The name its tarball is shown under: the job's name now and the suffix
+ * it was packed with ("yolo.tar.zst"), into buf.  0, or -ENOENT when it
+ * has none, -ENAMETOOLONG.
+ */
+int job_weights_name(const struct job *job, char *buf, size_t len);
 
 /* Deletes a created or final job.  -EBUSY, -EACCES, -ENOENT. */
 int jobs_remove(struct jobs *j, int64_t id, uid_t uid);
@@ -169,6 +187,12 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
  */
 int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		    size_t len, int clear);
+
+/*
+ * The user tags of job ID, a line each, into *text (malloc'd, caller
+ * frees) and *len.  0, -ENOENT or -ENOMEM.
+ */
+int jobs_user_tags(struct jobs *j, int64_t id, char **text, size_t *len);
 
 /* Whether UID may change JOB (its owner or root). */
 int job_may_change(const struct job *job, uid_t uid);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -86,7 +87,7 @@ static const char *const queries[Q_COUNT] = {
 		      " reason=?8, error=?9, last_refused=?10, weights=?11,"
 		      " bad_lines=?12, metrics_offset=?13, mtimes=?14,"
 		      " nrows=?15, last_epoch=?16, best=?17, best_epoch=?18,"
-		      " waited=?19 WHERE id=?1",
+		      " waited=?19, name=?20 WHERE id=?1",
 	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
 	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
 			" VALUES (?, ?, ?, ?)",
@@ -101,6 +102,7 @@ static const char *const queries[Q_COUNT] = {
 struct store {
 	sqlite3 *db;
 	char *dir;
+	int lock_fd;      /* STORE/lock, flock()ed while this store is open */
 	sqlite3_stmt *q[Q_COUNT];
 };
 
@@ -220,6 +222,47 @@ static int sweep_orphans(struct store *s)
 	return rc;
 }
 
+/*
+ * One trainfs per store: an exclusive flock() on STORE/lock, held for as
+ * long as the store is open (a daemonizing fork keeps it: the lock belongs
+ * to the open file, not the process) and dropped by the kernel when
+ * trainfs dies, however it dies.  The file names the holder's pid, for
+ * the message a second trainfs gives.  Close-on-exec, so no shim or packer
+ * keeps it.  Returns 0 or -EBUSY (said on stderr) or -errno.
+ */
+static int store_claim(struct store *s)
+{
+	char path[PATH_MAX], buf[32];
+	if (snprintf(path, sizeof path, "%s/lock", s->dir) >= (int)sizeof path)
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int rc = -errno;
+		ssize_t n = rc == -EWOULDBLOCK ? pread(fd, buf, sizeof buf - 1, 0)
+					       : -1;
+		close(fd);
+		if (n < 0)
+			return rc;
+		buf[n] = '\0';
+		log_fatal("store %s is in use by pid %ld", s->dir,
+			  strtol(buf, NULL, 10));
+		return -EBUSY;
+	}
+	s->lock_fd = fd;
+	return store_claim_pid(s);
+}
+
+int store_claim_pid(struct store *s)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (ftruncate(s->lock_fd, 0) < 0 || pwrite(s->lock_fd, buf, n, 0) != n)
+		return -errno;
+	return 0;
+}
+
 int store_open(const char *store_dir, struct store **out)
 {
 	char path[PATH_MAX];
@@ -227,6 +270,7 @@ int store_open(const char *store_dir, struct store **out)
 	struct store *s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
+	s->lock_fd = -1;
 	if (!(s->dir = strdup(store_dir))) {
 		free(s);
 		return -ENOMEM;
@@ -247,6 +291,8 @@ int store_open(const char *store_dir, struct store **out)
 			path, strerror(errno));
 		goto fail;
 	}
+	if ((rc = store_claim(s)))
+		goto fail;
 	snprintf(path, sizeof path, "%s/trainfs.db", store_dir);
 	if (sqlite3_open_v2(path, &s->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -284,6 +330,8 @@ void store_close(struct store *s)
 	for (int i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(s->q[i]);
 	sqlite3_close(s->db);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	free(s->dir);
 	free(s);
 }
@@ -420,7 +468,8 @@ int store_put_job(struct store *s, const struct job_record *r)
 	    (r->best_epoch >= 0 ? sqlite3_bind_double(st, 17, r->best)
 				: sqlite3_bind_null(st, 17)) ||
 	    sqlite3_bind_int64(st, 18, r->best_epoch) ||
-	    sqlite3_bind_int64(st, 19, r->waited))
+	    sqlite3_bind_int64(st, 19, r->waited) ||
+	    sqlite3_bind_text(st, 20, r->name, -1, SQLITE_STATIC))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
 }

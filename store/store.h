@@ -54,6 +54,11 @@ struct store;
 /* Opens (creating) STORE_DIR and its database; *out owned by the caller. */
 int store_open(const char *store_dir, struct store **out);
 void store_close(struct store *s);
+/*
+ * Writes this process's pid into STORE/lock (after a daemonizing fork, so
+ * a second trainfs names the right one).  0 or -errno.
+ */
+int store_claim_pid(struct store *s);
 
 /* The store folder, and the job folder path of ID (static to the store). */
 const char *store_dir(struct store *s);

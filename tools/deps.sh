@@ -1,12 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages trainfs needs to build, run and test, when
-# any is missing (slurm-wlm and munge: the private test cluster of
-# tests/slurm/cluster.sh).  As root it runs apt-get; otherwise it prints the one
-# command to run.
+# any is missing.  As root it runs apt-get; otherwise it prints the one
+# command to run.  One line per purpose: build and run; tests and
+# sanitizers; the private Slurm of tests/slurm/cluster.sh; the everyday
+# tools the tests drive (editors, tmux, rsync, gio).
 set -e
 PKGS="build-essential pkg-config fuse3 libfuse3-dev libsqlite3-dev
 libarchive-dev libarchive-tools zstd python3 procps valgrind clang libclang-rt-14-dev
-slurm-wlm munge"
+slurm-wlm munge
+vim nano tmux rsync libglib2.0-bin"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

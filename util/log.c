@@ -16,8 +16,8 @@
 
 #include "util/log.h"
 
-static const char *const level_names[] = { "error", "warning", "info",
-					   "debug" };
+static const char *const level_names[] = { "fatal", "error", "warning",
+					   "info", "debug" };
 
 /* The logger's state, all of it under lock. */
 static struct {
@@ -118,8 +118,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		return;
 	}
 	if (L.to_stderr || L.fd < 0) {
-		int len = snprintf(line, sizeof line, "trainfs: %s: %s\n",
-				   level_names[level], msg);
+		int len = level == LOG_FATAL
+				  ? snprintf(line, sizeof line, "trainfs: %s\n",
+					     msg)
+				  : snprintf(line, sizeof line,
+					     "trainfs: %s: %s\n",
+					     level_names[level], msg);
 		if (len > (int)sizeof line - 1)
 			len = sizeof line - 1;
 		if (write(2, line, len) < 0) {

@@ -15,7 +15,12 @@
 
 #define LOG_FILE_MAX (4 * 1024 * 1024)
 
-enum log_level { LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+/*
+ * LOG_FATAL is for the few messages that end trainfs before it serves
+ * (a store in use, a store others can write): on stderr they read
+ * "trainfs: MSG", exactly as the SPEC words them.
+ */
+enum log_level { LOG_FATAL, LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
 /*
  * Sends messages to PATH (appended, 0600) as well as, when TO_STDERR, to
@@ -32,6 +37,7 @@ void log_set_level(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+#define log_fatal(...) log_msg(LOG_FATAL, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

@@ -69,7 +69,9 @@ def test_trainer_ends_while_unmounted(m):
     m.make_job("j", trainer_args="--epochs 15 --epoch-ms 20", epochs=15, start=True)
     m.wait_epoch("j", 1)
     m.kill9()
-    time.sleep(0.8)  # it finishes with nobody watching
+    deadline = time.monotonic() + 15  # it finishes with nobody watching
+    while trainer_alive(m) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not trainer_alive(m)
     m.start()
     m.wait_state("j", "ready")
