@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -680,6 +681,10 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 		int64_t *id)
 {
 	int rc;
+	/* FUSE passes names up to 1024 bytes: past NAME_MAX is what any
+	 * filesystem says */
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
 	if (!job_name_valid(name, strlen(name))) {
 		char q[300];
 		quote(q, sizeof q, name, strlen(name));
