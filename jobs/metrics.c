@@ -44,7 +44,7 @@
 
 #define METRICS_EPOCH "epoch"
 /* Bytes of the line's own text shown in a reason. */
-#define METRICS_QUOTE_MAX 24
+#define METRICS_QUOTE_MAX 20
 
 /* One line being parsed: the result so far, its capacity, the reason. */
 struct metrics_parser {

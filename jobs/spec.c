@@ -5,12 +5,19 @@
  * UTF-8 byte order mark at the very start is skipped).  Every line is first
  * checked as text: a NUL byte, a control character other than tab, or bytes
  * that are not UTF-8 make the spec bad, so no caller ever sees them in a
- * value.  Then a comment is cut off: '#' starts one at the start of a line
- * or after white space, so "echo a#b" keeps its '#'.  What is left is blank
- * or "key = value"; key and value are trimmed of spaces and tabs and the
- * key is looked up, case-sensitively, in one table.  Each value is checked
- * by its key's rule and stored in a struct spec built on the side, which
- * is handed to the caller only when the whole text is good.
+ * value.  A '#' at the start of a line or after white space starts a
+ * comment, so "echo a#b" keeps its '#'; a comment before the first '='
+ * makes the line a comment (or not "key = value").  The value of command
+ * is the exception: the shell reads the whole line after '=', quotes and
+ * comments included, so "echo '# x'" is not cut.  spec_split_line() is
+ * that one rule, used by the parser and by spec_with_epochs(), which finds
+ * the epochs line as the parser does and swaps only its value.  Key and
+ * value are trimmed of spaces and tabs and the key is looked up,
+ * case-sensitively, in one table; the slurm.* keys are in it too, each
+ * one sbatch option, so any other slurm. key is unknown.  Each value is
+ * checked by its key's rule and stored in a struct spec built on the side,
+ * which is handed to the caller only when the whole text is good.  keep's
+ * default depends on monitor, so it is set at the end.
  *
  * The first bad line wins, as a user fixing a spec reads from the top.
  * Fixed keys remember the line they were seen on, so a duplicate is caught

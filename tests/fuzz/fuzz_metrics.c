@@ -149,6 +149,7 @@ static int check_line(const char *line, size_t len, struct fuzz_rng *rng,
 	rc = metrics_parse_line(line, len, out, why, sizeof why);
 	FUZZ_CHECK(rc == 0 || rc == -1);
 	FUZZ_CHECK(memchr(why, '\0', sizeof why) != NULL);
+	FUZZ_CHECK(strlen(why) < sizeof why - 1); /* never cut */
 	for (i = 0; why[i]; i++)
 		FUZZ_CHECK(why[i] >= 0x20 && why[i] < 0x7f);
 	FUZZ_CHECK(rc ? why[0] != '\0' : why[0] == '\0');

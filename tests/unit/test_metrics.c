@@ -297,7 +297,13 @@ static void test_reasons(void)
 	CHECK_STR(reason("epoch=1 \x1b[31m=1"), "bad metric name '\\x1b[31m'");
 	CHECK_STR(reason("epoch=1 \xc3\xa9=1"), "bad metric name '\\xc3\\xa9'");
 	CHECK_STR(reason("epoch=1 +aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1"),
-		  "bad metric name '+aaaaaaaaaaaaaaaaaaaaaaa...'");
+		  "bad metric name '+aaaaaaaaaaaaaaaaaaa...'");
+	/* the longest reason fits METRICS_WHY_MAX whole */
+	CHECK_STR(reason("epoch=\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01"
+			 "\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01"),
+		  "epoch '\\x01\\x01\\x01\\x01\\x01\\x01\\x01\\x01\\x01"
+		  "\\x01\\x01\\x01\\x01\\x01\\x01\\x01\\x01\\x01\\x01"
+		  "\\x01...' is not a whole number");
 	CHECK_STR(reason("epoch=\x01\x02\x03"),
 		  "epoch '\\x01\\x02\\x03' is not a whole number");
 	/* the first problem is the one given */
