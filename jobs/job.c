@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 
 #include "jobs/registry.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 static const char *const system_tags[] = {
 	"stopped-early", "converged", "completed",
@@ -44,9 +46,24 @@ char *job_format_time(int64_t ns, char *buf, size_t len)
 	return buf;
 }
 
+/* UTF-8 (util/utf8.c decides), no '/' and no control character. */
 int job_name_valid(const char *name, size_t len)
 {
-	if (len < 1 || len > JOB_NAME_MAX || name[0] == '.')
+	if (!name || len < 1 || len > JOB_NAME_MAX || name[0] == '.')
+		return 0;
+	for (size_t i = 0; i < len;) {
+		unsigned int cp;
+		size_t step = utf8_decode(name + i, len - i, &cp);
+		if (!step || cp == '/' || utf8_is_control(cp))
+			return 0;
+		i += step;
+	}
+	return 1;
+}
+
+int tag_name_valid(const char *name, size_t len)
+{
+	if (!name || len < 1 || len > TAG_NAME_MAX || name[0] == '.')
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = name[i];
@@ -496,7 +513,7 @@ static int load_row(void *arg, int64_t id, const char *line)
 	struct job *job = arg;
 	struct metrics_line ml;
 	(void)id;
-	if (metrics_parse_line(line, strlen(line), &ml) < 0) {
+	if (metrics_parse_line(line, strlen(line), &ml, NULL, 0) < 0) {
 		log_warn( "job '%s': stored metrics row "
 			"unreadable, skipped\n", job->rec.name);
 		return 0;
@@ -512,7 +529,7 @@ static int replay_row(void *arg, int64_t id, const char *line)
 	struct job *job = arg;
 	struct metrics_line ml;
 	(void)id;
-	if (metrics_parse_line(line, strlen(line), &ml) < 0)
+	if (metrics_parse_line(line, strlen(line), &ml, NULL, 0) < 0)
 		return 0;
 	int rc = job_add_row(job, &ml);
 	metrics_line_free(&ml);
@@ -675,11 +692,16 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 		int64_t *id)
 {
 	int rc;
+	/* FUSE passes names up to 1024 bytes: past NAME_MAX is what any
+	 * filesystem says */
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
 	if (!job_name_valid(name, strlen(name))) {
 		char q[300];
 		quote(q, sizeof q, name, strlen(name));
 		log_warn( "refused mkdir '%s': a job name is 1 "
-			"to 64 of A-Z a-z 0-9 . _ -, not starting with '.'\n", q);
+			"to 240 bytes of UTF-8 without '/' or control "
+			"characters, not starting with '.'\n", q);
 		return -EINVAL;
 	}
 	jobs_lock(j);
@@ -953,7 +975,7 @@ static int is_blank(char c)
  * tag name.
  */
 static int next_tag(const char *text, size_t len, size_t *pos,
-		    char name[JOB_NAME_MAX + 1])
+		    char name[TAG_NAME_MAX + 1])
 {
 	while (*pos < len) {
 		size_t e = *pos, a = *pos, b;
@@ -967,7 +989,7 @@ static int next_tag(const char *text, size_t len, size_t *pos,
 		if (b == a)
 			continue;
 		name[0] = '\0';
-		if (job_name_valid(text + a, b - a)) {
+		if (tag_name_valid(text + a, b - a)) {
 			memcpy(name, text + a, b - a);
 			name[b - a] = '\0';
 		}
@@ -980,7 +1002,7 @@ int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		    size_t len, int clear)
 {
 	int rc = 0;
-	char name[JOB_NAME_MAX + 1];
+	char name[TAG_NAME_MAX + 1];
 	struct job *job = lock_to_change(j, id, uid, &rc);
 	if (!job)
 		goto out;

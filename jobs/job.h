@@ -22,7 +22,8 @@
 #include "jobs/state.h"
 #include "store/store.h"
 
-#define JOB_NAME_MAX 64
+#define JOB_NAME_MAX JOB_RECORD_NAME_MAX /* bytes of UTF-8 */
+#define TAG_NAME_MAX 64
 #define JOB_USER_TAGS_MAX 1000      /* more is refused with EFBIG */
 #define JOB_TAGS_WRITE_MAX (64 * 1024) /* one write; the kernel never splits it */
 
@@ -141,8 +142,15 @@ struct job *jobs_find_name(struct jobs *j, const char *name);
 /* With the lock held: the jobs in creation order (valid until unlock). */
 struct job **jobs_list(struct jobs *j, size_t *n);
 
-/* Whether NAME is a valid job (and tag) name. */
+/*
+ * Whether NAME (LEN bytes) is a valid job name: 1 to JOB_NAME_MAX bytes of
+ * UTF-8 without '/', NUL or control characters (C0, DEL, C1), not
+ * starting with '.'.
+ */
 int job_name_valid(const char *name, size_t len);
+
+/* Whether NAME is a tag: 1 to 64 of A-Z a-z 0-9 . _ -, not starting with '.'. */
+int tag_name_valid(const char *name, size_t len);
 
 /* Creates job NAME owned by UID/GID; sets *id.  -EINVAL, -EEXIST. */
 int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,

@@ -5,16 +5,22 @@
  *
  * A line is copied once into a NUL-terminated buffer, so strtod() never
  * reads past it, and then read by one of two small hand-written scanners:
- * "name=value" tokens split on spaces and tabs, or, when the line starts
- * with '{', a flat JSON object whose names are decoded with JSON's escapes
- * and whose values are bare number tokens (a string, object, array, true,
- * false or null is not a number, so the line is malformed).  Both scanners
- * hand each pair to one function that applies the rules every format
- * shares: the name rule, epoch a whole number written as digits, every
- * other value a number as metrics_number_ok() spells it, checked before
- * strtod() so that hex, "nan(...)" and trailing junk are refused.
- * Duplicate names are found by sorting, so a 64 KiB line of distinct names
- * costs n log n, not n^2.
+ * "name=value" tokens split on spaces, tabs and commas, or, when the line
+ * starts with '{', a JSON object whose names are decoded with JSON's
+ * escapes.  A JSON value that is a string, true, false, null, an array or
+ * an object is skipped, not taken: nested values are walked with a stack
+ * of at most METRICS_JSON_DEPTH_MAX brackets, without recursion, so a line
+ * of 30,000 '[' costs a bounded stack and is refused, not a crash.  Both
+ * scanners hand each number pair to one function that applies the rules
+ * every format shares: the name rule, epoch a whole number up to
+ * METRICS_EPOCH_MAX, every other value a number as metrics_number_ok()
+ * spells it, checked before strtod() so that hex, "nan(...)" and trailing
+ * junk are refused.  Duplicate names are found by sorting, so a 64 KiB
+ * line of distinct names costs n log n, not n^2.
+ *
+ * Every refusal writes its reason once, where it is found; text from the
+ * line in a reason goes through metrics_quote(), so a reason is one short
+ * line of printable ASCII whatever the trainer wrote.
  *
  * The 64 KiB rule is the splitter's, on the bytes the trainer wrote; the
  * parser takes a line of any length.  A stored row is a parsed line written
@@ -28,35 +34,83 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "metrics.h"
+#include "jobs/metrics.h"
 
 #define METRICS_EPOCH "epoch"
+/* Bytes of the line's own text shown in a reason. */
+#define METRICS_QUOTE_MAX 20
 
-/* One line being parsed: the result so far and its capacity. */
+/* One line being parsed: the result so far, its capacity, the reason. */
 struct metrics_parser {
 	struct metrics_line *out;
 	size_t cap;
 	int have_epoch;
+	char *why;
+	size_t whylen;
 };
 
+/*
+ * Writes S (N bytes) into OUT (LEN >= 1 bytes) for a reason: printable
+ * ASCII but '\\' as it is, other bytes as \xNN, the first
+ * METRICS_QUOTE_MAX bytes only, then "...".  Returns OUT.
+ */
+static char *metrics_quote(char *out, size_t len, const char *s, size_t n)
+{
+	size_t o = 0, i;
+
+	for (i = 0; i < n && i < METRICS_QUOTE_MAX && o + 5 < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x", c);
+	}
+	if (i < n && o + 4 <= len) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Writes the reason a line is malformed, if the caller wants it; -1. */
+static int __attribute__((format(printf, 2, 3)))
+metrics_refuse(struct metrics_parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!p->why || p->whylen == 0 || p->why[0])
+		return -1; /* the first reason found is the one shown */
+	va_start(ap, fmt);
+	vsnprintf(p->why, p->whylen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int metrics_name_char(char c, int first)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+	       (!first && ((c >= '0' && c <= '9') || c == '.' || c == '-' ||
+			   c == '/'));
+}
+
 /* Returns whether NAME (N bytes) follows the name rule of metrics.h. */
-static int metrics_name_ok(const char *name, size_t n)
+int metrics_name_valid(const char *name, size_t n)
 {
 	size_t i;
 
-	if (n == 0 || n > METRICS_NAME_MAX)
+	if (!name || n == 0 || n > METRICS_NAME_MAX)
 		return 0;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		if (c <= ' ' || c > '~' || c == ',' || c == '"' || c == '=')
+	for (i = 0; i < n; i++)
+		if (!metrics_name_char(name[i], i == 0))
 			return 0;
-	}
 	return 1;
 }
 
@@ -93,22 +147,37 @@ static int metrics_number_ok(const char *s, size_t n)
 	return i == n;
 }
 
-/* Reads S (N bytes, digits only) as a whole number; returns 0 or -1. */
-static int metrics_epoch(const char *s, size_t n, long *out)
+/*
+ * Reads the number token VAL (VLEN bytes, followed by a byte that cannot
+ * continue a number) into *out; returns 0, or -1 when it is not one.
+ */
+static int metrics_number(const char *val, size_t vlen, double *out)
 {
-	long v = 0;
-	size_t i;
+	char *end;
 
-	if (n == 0)
+	if (!metrics_number_ok(val, vlen))
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		if (v > (LONG_MAX - (s[i] - '0')) / 10)
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
+	*out = strtod(val, &end);
+	return end == val + vlen ? 0 : -1;
+}
+
+/* Reads the epoch token VAL: a whole number, 0..METRICS_EPOCH_MAX. */
+static int metrics_epoch(struct metrics_parser *p, const char *val,
+			 size_t vlen)
+{
+	char q[METRICS_WHY_MAX];
+	double v;
+
+	metrics_quote(q, sizeof q, val, vlen);
+	if (metrics_number(val, vlen, &v) || isnan(v) ||
+	    (isfinite(v) && v != floor(v)))
+		return metrics_refuse(p, "epoch '%s' is not a whole number", q);
+	if (v < 0)
+		return metrics_refuse(p, "epoch %s is negative", q);
+	if (v > (double)METRICS_EPOCH_MAX)
+		return metrics_refuse(p, "epoch %s is over %ld", q,
+				      METRICS_EPOCH_MAX);
+	p->out->epoch = (long)v;
 	return 0;
 }
 
@@ -122,59 +191,68 @@ static int metrics_put(struct metrics_parser *p, const char *name, size_t n,
 		       const char *val, size_t vlen)
 {
 	struct metrics_line *l = p->out;
+	char q[METRICS_WHY_MAX];
 	struct metric *m;
-	char *end;
 	double v;
 
-	if (!metrics_name_ok(name, n))
-		return -1;
+	if (!metrics_name_valid(name, n))
+		return metrics_refuse(p, "bad metric name '%s'",
+				      metrics_quote(q, sizeof q, name, n));
 	if (n == strlen(METRICS_EPOCH) && !memcmp(name, METRICS_EPOCH, n)) {
 		if (p->have_epoch)
-			return -1;
+			return metrics_refuse(p, "epoch given twice");
 		p->have_epoch = 1;
-		return metrics_epoch(val, vlen, &l->epoch);
+		return metrics_epoch(p, val, vlen);
 	}
-	if (!metrics_number_ok(val, vlen))
-		return -1;
-	v = strtod(val, &end);
-	if (end != val + vlen)
-		return -1;
+	if (metrics_number(val, vlen, &v))
+		return metrics_refuse(p, "value of '%.*s' is not a number",
+				      (int)n, name);
+	if (l->n == METRICS_NAMES_MAX)
+		return metrics_refuse(p, "too many metric names");
 	if (l->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 8;
 
 		m = realloc(l->m, cap * sizeof *m);
 		if (!m)
-			return -1;
+			return metrics_refuse(p, "out of memory");
 		l->m = m;
 		p->cap = cap;
 	}
 	l->m[l->n].name = strndup(name, n);
 	if (!l->m[l->n].name)
-		return -1;
+		return metrics_refuse(p, "out of memory");
 	l->m[l->n].value = v;
 	l->n++;
 	return 0;
 }
 
-/* Parses the "epoch=12 loss=0.31" form of S (N bytes); returns 0 or -1. */
+static int metrics_pair_sep(char c)
+{
+	return c == ' ' || c == '\t' || c == ',';
+}
+
+/* Parses the "epoch=12, loss=0.31" form of S (N bytes); returns 0 or -1. */
 static int metrics_parse_pairs(struct metrics_parser *p, const char *s,
 			       size_t n)
 {
+	char q[METRICS_WHY_MAX];
 	const char *tok, *eq;
 	size_t i = 0, len;
 
 	while (i < n) {
-		while (i < n && (s[i] == ' ' || s[i] == '\t'))
+		while (i < n && metrics_pair_sep(s[i]))
 			i++;
 		if (i == n)
 			break;
 		tok = s + i;
-		while (i < n && s[i] != ' ' && s[i] != '\t')
+		while (i < n && !metrics_pair_sep(s[i]))
 			i++;
 		len = (size_t)(s + i - tok);
 		eq = memchr(tok, '=', len);
 		if (!eq)
-			return -1;
+			return metrics_refuse(p, "'%s' is not name=value",
+					      metrics_quote(q, sizeof q, tok,
+							    len));
 		if (metrics_put(p, tok, (size_t)(eq - tok), eq + 1,
 				len - (size_t)(eq - tok) - 1))
 			return -1;
@@ -201,48 +279,41 @@ static int json_hex(char c)
 }
 
 /*
- * Decodes the JSON string at S[*i] (the opening quote) into NAME, which
- * holds METRICS_NAME_MAX bytes, and sets *len.  Moves *i past the closing
- * quote.  Returns 0, or -1 for bad JSON or a name the rule refuses: every
- * character it refuses (controls, non-ASCII, '"') is refused here whether
- * it was written raw or escaped, so surrogates need no pairing.
+ * Reads the JSON string at S[*i] (the opening quote) and moves *i past the
+ * closing quote.  When NAME is not NULL, the decoded string goes there (it
+ * holds METRICS_NAME_MAX bytes) with its length in *len, and *fits says
+ * whether it could be a metric name at all: every character the name rule
+ * refuses (controls, non-ASCII, '"') is refused whether written raw or
+ * escaped, so surrogates need no pairing.  Returns 0, or -1 for bad JSON.
  */
-static int json_name(const char *s, size_t n, size_t *i, char *name,
-		     size_t *len)
+static int json_string(const char *s, size_t n, size_t *i, char *name,
+		       size_t *len, int *fits)
 {
 	size_t k = 0, j = *i + 1;
 	unsigned int c;
 	int h, d;
 
+	if (fits)
+		*fits = 1;
 	while (j < n && s[j] != '"') {
 		c = (unsigned char)s[j++];
+		if (c < 0x20)
+			return -1; /* JSON escapes control characters */
 		if (c == '\\') {
 			if (j == n)
 				return -1;
 			switch (s[j++]) {
 			case '"':
-				c = '"';
-				break;
 			case '\\':
-				c = '\\';
-				break;
 			case '/':
-				c = '/';
+				c = (unsigned char)s[j - 1];
 				break;
 			case 'b':
-				c = '\b';
-				break;
 			case 'f':
-				c = '\f';
-				break;
 			case 'n':
-				c = '\n';
-				break;
 			case 'r':
-				c = '\r';
-				break;
 			case 't':
-				c = '\t';
+				c = 0; /* a control: never a name */
 				break;
 			case 'u':
 				c = 0;
@@ -259,16 +330,19 @@ static int json_name(const char *s, size_t n, size_t *i, char *name,
 				return -1;
 			}
 		}
-		if (c <= ' ' || c > '~' || c == ',' || c == '"' || c == '=')
-			return -1;
-		if (k == METRICS_NAME_MAX)
-			return -1;
-		name[k++] = (char)c;
+		if (!name)
+			continue;
+		if (k == METRICS_NAME_MAX || c == 0 || c > 0x7f ||
+		    !metrics_name_char((char)c, k == 0))
+			*fits = 0;
+		else
+			name[k++] = (char)c;
 	}
 	if (j == n)
 		return -1;
 	*i = j + 1;
-	*len = k;
+	if (len)
+		*len = k;
 	return 0;
 }
 
@@ -278,11 +352,58 @@ static int json_token_char(char c)
 	       (c >= 'A' && c <= 'Z') || c == '+' || c == '-' || c == '.';
 }
 
-/* Parses the flat JSON object form of S (N bytes); returns 0 or -1. */
+/*
+ * Skips the array or object at S[*i] (its opening bracket) with its whole
+ * content; moves *i past the closing bracket.  Returns 0, or -1 for
+ * brackets that do not match, a bad string, or nesting deeper than
+ * METRICS_JSON_DEPTH_MAX (whose reason it writes).
+ */
+static int json_skip_nested(struct metrics_parser *p, const char *s, size_t n,
+			    size_t *i, int depth)
+{
+	char open[METRICS_JSON_DEPTH_MAX];
+	int top = 0;
+
+	while (*i < n) {
+		char c = s[*i];
+
+		if (c == '{' || c == '[') {
+			if (depth + top >= METRICS_JSON_DEPTH_MAX)
+				return metrics_refuse(
+					p, "JSON nested deeper than %d levels",
+					METRICS_JSON_DEPTH_MAX);
+			open[top++] = c;
+			(*i)++;
+		} else if (c == '}' || c == ']') {
+			if (top == 0 || open[top - 1] != (c == '}' ? '{' : '['))
+				return -1;
+			(*i)++;
+			if (--top == 0)
+				return 0;
+		} else if (c == '"') {
+			if (json_string(s, n, i, NULL, NULL, NULL))
+				return -1;
+		} else {
+			(*i)++;
+		}
+	}
+	return -1;
+}
+
+/* Whether TOKEN (N bytes) is a JSON literal that is not a number. */
+static int json_literal(const char *t, size_t n)
+{
+	return (n == 4 && !memcmp(t, "true", 4)) ||
+	       (n == 5 && !memcmp(t, "false", 5)) ||
+	       (n == 4 && !memcmp(t, "null", 4));
+}
+
+/* Parses the JSON object form of S (N bytes); returns 0 or -1. */
 static int metrics_parse_json(struct metrics_parser *p, const char *s, size_t n)
 {
-	char name[METRICS_NAME_MAX];
-	size_t i = 1, nlen, start;
+	char name[METRICS_NAME_MAX], q[METRICS_WHY_MAX];
+	size_t i = 1, nlen, start, key, key_end;
+	int fits;
 
 	json_skip_ws(s, n, &i);
 	if (i < n && s[i] == '}') {
@@ -291,22 +412,43 @@ static int metrics_parse_json(struct metrics_parser *p, const char *s, size_t n)
 		for (;;) {
 			json_skip_ws(s, n, &i);
 			if (i == n || s[i] != '"')
-				return -1;
-			if (json_name(s, n, &i, name, &nlen))
-				return -1;
+				goto bad;
+			key = i;
+			if (json_string(s, n, &i, name, &nlen, &fits))
+				goto bad;
+			key_end = i - 1; /* its closing quote */
 			json_skip_ws(s, n, &i);
 			if (i == n || s[i] != ':')
-				return -1;
+				goto bad;
 			i++;
 			json_skip_ws(s, n, &i);
-			/* a string, object or array has no token: malformed */
-			start = i;
-			while (i < n && json_token_char(s[i]))
-				i++;
-			if (i == start)
-				return -1;
-			if (metrics_put(p, name, nlen, s + start, i - start))
-				return -1;
+			if (i < n && s[i] == '"') {
+				if (json_string(s, n, &i, NULL, NULL, NULL))
+					goto bad;
+			} else if (i < n && (s[i] == '{' || s[i] == '[')) {
+				if (json_skip_nested(p, s, n, &i, 1))
+					goto bad;
+			} else {
+				start = i;
+				while (i < n && json_token_char(s[i]))
+					i++;
+				if (i == start)
+					goto bad;
+				if (json_literal(s + start, i - start)) {
+					/* not a metric: left out */
+				} else if (!fits) {
+					/* the key as written, quotes off */
+					return metrics_refuse(
+						p, "bad metric name '%s'",
+						metrics_quote(q, sizeof q,
+							      s + key + 1,
+							      key_end - key -
+								      1));
+				} else if (metrics_put(p, name, nlen,
+						       s + start, i - start)) {
+					return -1;
+				}
+			}
 			json_skip_ws(s, n, &i);
 			if (i < n && s[i] == ',') {
 				i++;
@@ -316,11 +458,14 @@ static int metrics_parse_json(struct metrics_parser *p, const char *s, size_t n)
 				i++;
 				break;
 			}
-			return -1;
+			goto bad;
 		}
 	}
 	json_skip_ws(s, n, &i);
-	return i == n ? 0 : -1;
+	if (i == n)
+		return 0;
+bad:
+	return metrics_refuse(p, "bad JSON at byte %zu", i + 1);
 }
 
 static int metrics_name_cmp(const void *a, const void *b)
@@ -328,52 +473,64 @@ static int metrics_name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Returns 1 if two metrics of L share a name, 0 if not, -1 out of memory. */
-static int metrics_duplicates(const struct metrics_line *l)
+/*
+ * Looks for two metrics of L that share a name.  Returns 0 if there are
+ * none, else -1 with the reason written.
+ */
+static int metrics_duplicates(struct metrics_parser *p)
 {
+	const struct metrics_line *l = p->out;
+	const char *dup = NULL;
 	char **names;
 	size_t i;
-	int dup = 0;
+	int rc = 0;
 
 	if (l->n < 2)
 		return 0;
 	names = malloc(l->n * sizeof *names);
 	if (!names)
-		return -1;
+		return metrics_refuse(p, "out of memory");
 	for (i = 0; i < l->n; i++)
 		names[i] = l->m[i].name;
 	qsort(names, l->n, sizeof *names, metrics_name_cmp);
 	for (i = 1; i < l->n && !dup; i++)
-		dup = !strcmp(names[i - 1], names[i]);
+		if (!strcmp(names[i - 1], names[i]))
+			dup = names[i];
+	if (dup)
+		rc = metrics_refuse(p, "metric '%s' given twice", dup);
 	free(names);
-	return dup;
+	return rc;
 }
 
 /*
  * Parses one metrics line.  Returns 0 with *out filled (the caller frees
- * it with metrics_line_free), or -1 with *out zeroed when the line is
- * malformed or memory ran out.
+ * it with metrics_line_free), or -1 with *out zeroed and the reason in
+ * WHY when the line is malformed or memory ran out.
  */
-int metrics_parse_line(const char *line, size_t len, struct metrics_line *out)
+int metrics_parse_line(const char *line, size_t len, struct metrics_line *out,
+		       char *why, size_t whylen)
 {
-	struct metrics_parser p = { .out = out };
+	struct metrics_parser p = { .out = out, .why = why,
+				    .whylen = why ? whylen : 0 };
 	size_t b = 0, e = len;
 	char *copy;
 	int rc;
 
 	memset(out, 0, sizeof *out);
+	if (p.whylen)
+		why[0] = '\0';
 	if (!line)
-		return -1;
+		return metrics_refuse(&p, "blank line");
 	while (e > 0 && (line[e - 1] == ' ' || line[e - 1] == '\t' ||
 			 line[e - 1] == '\r'))
 		e--;
 	while (b < e && (line[b] == ' ' || line[b] == '\t'))
 		b++;
 	if (b == e)
-		return -1;
+		return metrics_refuse(&p, "blank line");
 	copy = malloc(e - b + 1);
 	if (!copy)
-		return -1;
+		return metrics_refuse(&p, "out of memory");
 	memcpy(copy, line + b, e - b);
 	copy[e - b] = '\0';
 
@@ -381,8 +538,10 @@ int metrics_parse_line(const char *line, size_t len, struct metrics_line *out)
 		rc = metrics_parse_json(&p, copy, e - b);
 	else
 		rc = metrics_parse_pairs(&p, copy, e - b);
-	if (!rc && (!p.have_epoch || metrics_duplicates(out)))
-		rc = -1;
+	if (!rc && !p.have_epoch)
+		rc = metrics_refuse(&p, "no epoch");
+	if (!rc)
+		rc = metrics_duplicates(&p);
 	free(copy);
 	if (rc)
 		metrics_line_free(out);

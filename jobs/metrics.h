@@ -3,11 +3,14 @@
  * splitter that feeds it, the auto-stop policy, and the one number
  * formatter.
  *
- * A line is either "epoch=12 loss=0.31 mAP=0.712" or a flat JSON object
- * {"epoch": 12, "loss": 0.31, "mAP": 0.712}.  epoch is a whole number >= 0;
- * every other value is a number, where nan/inf/-inf (and JSON's NaN,
- * Infinity, -Infinity as Python writes them) are numbers.  Anything else is
- * malformed and is skipped whole by the caller and counted.
+ * A line is either "epoch=12 loss=0.31 mAP=0.712" (pairs apart by white
+ * space or commas) or a JSON object {"epoch": 12, "loss": 0.31}.  epoch is
+ * a whole number from 0 to METRICS_EPOCH_MAX ("12.0" counts as 12); every
+ * other value is a number, where nan/inf/-inf (and JSON's NaN, Infinity,
+ * -Infinity as Python writes them) are numbers.  JSON fields whose value is
+ * a string, true, false, null, an array or an object are not metrics and
+ * are left out.  Anything else is malformed: the caller skips the line
+ * whole, counts it, and shows the reason the parser gives.
  */
 #ifndef TRAINFS_METRICS_H
 #define TRAINFS_METRICS_H
@@ -17,10 +20,20 @@
 /* Longest metrics line, newline excluded; longer lines are malformed. */
 #define METRICS_LINE_MAX (64 * 1024)
 /* Longest metric name. */
-#define METRICS_NAME_MAX 128
+#define METRICS_NAME_MAX 64
+/* Most metric names a job (and so one line) may have. */
+#define METRICS_NAMES_MAX 1000
+/* Largest epoch; a larger one is malformed. */
+#define METRICS_EPOCH_MAX 1000000000L
+/* Deepest nesting of arrays and objects in a JSON line. */
+#define METRICS_JSON_DEPTH_MAX 64
+/* Room for the reason a line is malformed, NUL included. */
+#define METRICS_WHY_MAX 128
+/* The reason for a line the splitter reports as overlong. */
+#define METRICS_WHY_OVERLONG "line longer than 64 KiB"
 
 struct metric {
-	char *name; /* 1..METRICS_NAME_MAX bytes, printable ASCII, no space , " = */
+	char *name; /* follows metrics_name_valid() */
 	double value;
 };
 
@@ -31,12 +44,25 @@ struct metrics_line {
 };
 
 /*
+ * Whether NAME (N bytes) is a metric name: 1 to METRICS_NAME_MAX letters,
+ * digits, '_', '.', '-' or '/', starting with a letter or '_' (so no CSV
+ * formula: '=', '+', '-' and '@' never lead).
+ */
+int metrics_name_valid(const char *name, size_t n);
+
+/*
  * Parses one line of LEN bytes (no trailing newline; a trailing '\r' and
  * surrounding white space are ignored).  Returns 0 and fills *out (release
- * with metrics_line_free) or -1 for a malformed line, leaving *out zeroed.
+ * with metrics_line_free) or -1 for a malformed line, leaving *out zeroed
+ * and, when WHY is not NULL, the reason in WHY (WHYLEN bytes, always
+ * NUL-terminated; METRICS_WHY_MAX always suffice): "no epoch", "value of
+ * 'phase' is not a number", "bad metric name '@SUM(A1)'", "epoch
+ * 9999999999 is over 1000000000".  Names and values in a reason are
+ * quoted with control and non-ASCII bytes escaped (\x1b) and capped.
  * A blank line is malformed too; callers skip blank lines before asking.
  */
-int metrics_parse_line(const char *line, size_t len, struct metrics_line *out);
+int metrics_parse_line(const char *line, size_t len, struct metrics_line *out,
+		       char *why, size_t whylen);
 
 /* Frees what metrics_parse_line() allocated; safe on a zeroed line. */
 void metrics_line_free(struct metrics_line *l);

@@ -5,12 +5,19 @@
  * UTF-8 byte order mark at the very start is skipped).  Every line is first
  * checked as text: a NUL byte, a control character other than tab, or bytes
  * that are not UTF-8 make the spec bad, so no caller ever sees them in a
- * value.  Then a comment is cut off: '#' starts one at the start of a line
- * or after white space, so "echo a#b" keeps its '#'.  What is left is blank
- * or "key = value"; key and value are trimmed of spaces and tabs and the
- * key is looked up, case-sensitively, in one table.  Each value is checked
- * by its key's rule and stored in a struct spec built on the side, which
- * is handed to the caller only when the whole text is good.
+ * value.  A '#' at the start of a line or after white space starts a
+ * comment, so "echo a#b" keeps its '#'; a comment before the first '='
+ * makes the line a comment (or not "key = value").  The value of command
+ * is the exception: the shell reads the whole line after '=', quotes and
+ * comments included, so "echo '# x'" is not cut.  spec_split_line() is
+ * that one rule, used by the parser and by spec_with_epochs(), which finds
+ * the epochs line as the parser does and swaps only its value.  Key and
+ * value are trimmed of spaces and tabs and the key is looked up,
+ * case-sensitively, in one table; the slurm.* keys are in it too, each
+ * one sbatch option, so any other slurm. key is unknown.  Each value is
+ * checked by its key's rule and stored in a struct spec built on the side,
+ * which is handed to the caller only when the whole text is good.  keep's
+ * default depends on monitor, so it is set at the end.
  *
  * The first bad line wins, as a user fixing a spec reads from the top.
  * Fixed keys remember the line they were seen on, so a duplicate is caught
@@ -27,8 +34,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "metrics.h"
-#include "spec.h"
+#include "jobs/metrics.h"
+#include "jobs/spec.h"
+#include "util/utf8.h"
+
+#define SPEC_SLURM_PREFIX "slurm."
 
 enum spec_key {
 	KEY_COMMAND,
@@ -39,9 +49,15 @@ enum spec_key {
 	KEY_PATIENCE,
 	KEY_MIN_DELTA,
 	KEY_STOP_SIGNAL,
+	KEY_STOP_TO,
 	KEY_GRACE,
 	KEY_COMPRESSION,
-	KEY_COUNT
+	KEY_KEEP,
+	KEY_CHECKPOINTS,
+	KEY_EXECUTOR,
+	KEY_SLURM_FIRST,
+	KEY_SLURM_TIME = KEY_SLURM_FIRST + 3,
+	KEY_COUNT = KEY_SLURM_FIRST + 11
 };
 
 static const char *const spec_key_names[KEY_COUNT] = {
@@ -53,20 +69,58 @@ static const char *const spec_key_names[KEY_COUNT] = {
 	[KEY_PATIENCE] = "patience",
 	[KEY_MIN_DELTA] = "min_delta",
 	[KEY_STOP_SIGNAL] = "stop_signal",
+	[KEY_STOP_TO] = "stop_to",
 	[KEY_GRACE] = "grace",
 	[KEY_COMPRESSION] = "compression",
+	[KEY_KEEP] = "keep",
+	[KEY_CHECKPOINTS] = "checkpoints",
+	[KEY_EXECUTOR] = "executor",
+	/* the sbatch options a spec may set, as SPEC's "Slurm" lists them */
+	[KEY_SLURM_FIRST + 0] = SPEC_SLURM_PREFIX "partition",
+	[KEY_SLURM_FIRST + 1] = SPEC_SLURM_PREFIX "account",
+	[KEY_SLURM_FIRST + 2] = SPEC_SLURM_PREFIX "qos",
+	[KEY_SLURM_TIME] = SPEC_SLURM_PREFIX "time",
+	[KEY_SLURM_FIRST + 4] = SPEC_SLURM_PREFIX "nodes",
+	[KEY_SLURM_FIRST + 5] = SPEC_SLURM_PREFIX "ntasks",
+	[KEY_SLURM_FIRST + 6] = SPEC_SLURM_PREFIX "cpus_per_task",
+	[KEY_SLURM_FIRST + 7] = SPEC_SLURM_PREFIX "mem",
+	[KEY_SLURM_FIRST + 8] = SPEC_SLURM_PREFIX "gres",
+	[KEY_SLURM_FIRST + 9] = SPEC_SLURM_PREFIX "gpus",
+	[KEY_SLURM_FIRST + 10] = SPEC_SLURM_PREFIX "constraint",
 };
 
-/* The signals a spec may name; numbers 1..SPEC_SIGNAL_MAX are also taken. */
+/*
+ * The signals of `kill -l` by name, without SIG; the real-time ones are
+ * RTMIN, RTMIN+N and RTMAX-N, worked out from SIGRTMIN and SIGRTMAX (which
+ * glibc decides at run time).  Numbers 1..SIGRTMAX are also taken.
+ */
 static const struct {
 	const char *name;
 	int sig;
 } spec_signals[] = {
-	{ "TERM", SIGTERM }, { "INT", SIGINT },	  { "HUP", SIGHUP },
-	{ "QUIT", SIGQUIT }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
-	{ "KILL", SIGKILL },
+	{ "HUP", SIGHUP },	 { "INT", SIGINT },	{ "QUIT", SIGQUIT },
+	{ "ILL", SIGILL },	 { "TRAP", SIGTRAP },	{ "ABRT", SIGABRT },
+	{ "BUS", SIGBUS },	 { "FPE", SIGFPE },	{ "KILL", SIGKILL },
+	{ "USR1", SIGUSR1 },	 { "SEGV", SIGSEGV },	{ "USR2", SIGUSR2 },
+	{ "PIPE", SIGPIPE },	 { "ALRM", SIGALRM },	{ "TERM", SIGTERM },
+	{ "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD },	{ "CONT", SIGCONT },
+	{ "STOP", SIGSTOP },	 { "TSTP", SIGTSTP },	{ "TTIN", SIGTTIN },
+	{ "TTOU", SIGTTOU },	 { "URG", SIGURG },	{ "XCPU", SIGXCPU },
+	{ "XFSZ", SIGXFSZ },	 { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
+	{ "WINCH", SIGWINCH },	 { "IO", SIGIO },	{ "POLL", SIGPOLL },
+	{ "PWR", SIGPWR },	 { "SYS", SIGSYS },
 };
-#define SPEC_SIGNAL_MAX 64
+
+/* `kill -l` names of the real-time signals, from SIGRTMIN on. */
+static const char *const spec_rt_names[] = {
+	"RTMIN",    "RTMIN+1",	"RTMIN+2",  "RTMIN+3",	"RTMIN+4",
+	"RTMIN+5",  "RTMIN+6",	"RTMIN+7",  "RTMIN+8",	"RTMIN+9",
+	"RTMIN+10", "RTMIN+11", "RTMIN+12", "RTMIN+13", "RTMIN+14",
+	"RTMIN+15", "RTMAX-14", "RTMAX-13", "RTMAX-12", "RTMAX-11",
+	"RTMAX-10", "RTMAX-9",	"RTMAX-8",  "RTMAX-7",	"RTMAX-6",
+	"RTMAX-5",  "RTMAX-4",	"RTMAX-3",  "RTMAX-2",	"RTMAX-1",
+	"RTMAX",
+};
 
 #define SPEC_ENV_PREFIX "env."
 
@@ -93,57 +147,19 @@ spec_error(struct spec_parser *p, const char *fmt, ...)
 	va_end(ap);
 }
 
-/*
- * Returns the length of the valid UTF-8 sequence at S (at most N bytes
- * available), or 0 when it is not one: overlong forms, surrogates and
- * code points past U+10FFFF are refused.
- */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-	unsigned int cp, min;
-	size_t need, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		need = 1;
-		cp = s[0] & 0x1f;
-		min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		need = 2;
-		cp = s[0] & 0x0f;
-		min = 0x800;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		need = 3;
-		cp = s[0] & 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < need + 1)
-		return 0;
-	for (i = 1; i <= need; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return need + 1;
-}
-
 /* Returns why LINE is not text ("contains a NUL byte"), or NULL if it is. */
 static const char *spec_text_problem(const char *line, size_t n)
 {
-	const unsigned char *s = (const unsigned char *)line;
 	size_t i = 0, step;
 
 	while (i < n) {
-		if (s[i] == '\0')
+		unsigned char c = (unsigned char)line[i];
+
+		if (c == '\0')
 			return "contains a NUL byte";
-		if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return "contains a control character";
-		step = utf8_seq_len(s + i, n - i);
+		step = utf8_decode(line + i, n - i, NULL);
 		if (step == 0)
 			return "not valid UTF-8";
 		i += step;
@@ -250,19 +266,52 @@ static const char *spec_number(const char *v, double *out)
 	return NULL;
 }
 
-/* Returns the signal V names ("TERM", "SIGTERM", "15"), or 0. */
-static int spec_signal(const char *v)
+/*
+ * Reads "+N" or "-N" at V (digits, at most 3) into *n; returns 0 or -1.
+ * An empty V is N = 0 (plain "RTMIN").
+ */
+static int spec_rt_offset(const char *v, char sign, int *n)
+{
+	int d = 0;
+
+	*n = 0;
+	if (!*v)
+		return 0;
+	if (*v++ != sign || !*v)
+		return -1;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9' || ++d > 3)
+			return -1;
+		*n = *n * 10 + (*v - '0');
+	}
+	return 0;
+}
+
+/*
+ * Returns the signal V names as kill(1) takes it (bash's kill: any case,
+ * with or without SIG: "TERM", "sigwinch", "RTMIN+3", "15"), or 0.
+ */
+int spec_signal_number(const char *v)
 {
 	const char *name = v;
 	long n = 0;
+	int off;
 	size_t i;
 
+	if (!v)
+		return 0;
 	if (!strncasecmp(name, "SIG", 3))
 		name += 3;
 	for (i = 0; i < sizeof spec_signals / sizeof spec_signals[0]; i++)
 		if (!strcasecmp(name, spec_signals[i].name))
 			return spec_signals[i].sig;
-	if (spec_whole(v, 1, "", &n) || n > SPEC_SIGNAL_MAX)
+	if (!strncasecmp(name, "RTMIN", 5) &&
+	    !spec_rt_offset(name + 5, '+', &off) && off <= SIGRTMAX - SIGRTMIN)
+		return SIGRTMIN + off;
+	if (!strncasecmp(name, "RTMAX", 5) &&
+	    !spec_rt_offset(name + 5, '-', &off) && off <= SIGRTMAX - SIGRTMIN)
+		return SIGRTMAX - off;
+	if (spec_whole(v, 1, "", &n) || n > SIGRTMAX)
 		return 0;
 	return (int)n;
 }
@@ -270,18 +319,78 @@ static int spec_signal(const char *v)
 /* Returns why V is not a metric name, or NULL; the rule of metrics.h. */
 static const char *spec_metric_name(const char *v)
 {
-	size_t n = strlen(v), i;
-
-	if (n == 0)
+	if (!*v)
 		return "must not be empty";
-	if (n > METRICS_NAME_MAX)
-		return "longer than 128 characters";
-	for (i = 0; i < n; i++)
-		if (v[i] <= ' ' || v[i] > '~' || v[i] == ',' || v[i] == '"' ||
-		    v[i] == '=')
-			return "not a metric name (printable ASCII without "
-			       "space, ',', '\"' or '=')";
+	if (!metrics_name_valid(v, strlen(v)))
+		return "not a metric name (1 to 64 letters, digits, '_', '.', "
+		       "'-' or '/', starting with a letter or '_')";
 	return NULL;
+}
+
+/*
+ * Reads S (N bytes) as 1 to 9 digits into *out; returns 0 or -1.  Nine
+ * digits keep every sum of a Slurm time far inside a long.
+ */
+static int spec_digits(const char *s, size_t n, long *out)
+{
+	size_t i;
+
+	if (n == 0 || n > 9)
+		return -1;
+	*out = 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		*out = *out * 10 + (s[i] - '0');
+	}
+	return 0;
+}
+
+/*
+ * Reads a Slurm time limit (sbatch --time): minutes, MM:SS, HH:MM:SS,
+ * D-HH, D-HH:MM, D-HH:MM:SS, or UNLIMITED/INFINITE.  Returns 0 with
+ * *seconds (0 for no limit), or -1.
+ */
+int spec_slurm_time(const char *text, long *seconds)
+{
+	long f[3], days = 0;
+	const char *p, *dash, *colon;
+	size_t nf = 0;
+
+	if (!text)
+		return -1;
+	if (!strcasecmp(text, "UNLIMITED") || !strcasecmp(text, "INFINITE")) {
+		*seconds = 0;
+		return 0;
+	}
+	p = text;
+	dash = strchr(p, '-');
+	if (dash) {
+		if (spec_digits(p, (size_t)(dash - p), &days))
+			return -1;
+		p = dash + 1;
+	}
+	for (;;) {
+		colon = strchr(p, ':');
+		if (nf == 3 ||
+		    spec_digits(p, colon ? (size_t)(colon - p) : strlen(p),
+				&f[nf]))
+			return -1;
+		nf++;
+		if (!colon)
+			break;
+		p = colon + 1;
+	}
+	if (dash) /* D-HH, D-HH:MM, D-HH:MM:SS */
+		*seconds = days * 86400 + f[0] * 3600 +
+			   (nf > 1 ? f[1] * 60 : 0) + (nf > 2 ? f[2] : 0);
+	else if (nf == 1) /* minutes */
+		*seconds = f[0] * 60;
+	else if (nf == 2) /* MM:SS */
+		*seconds = f[0] * 60 + f[1];
+	else /* HH:MM:SS */
+		*seconds = f[0] * 3600 + f[1] * 60 + f[2];
+	return 0;
 }
 
 static int spec_env_char(char c, int first)
@@ -304,6 +413,33 @@ static int spec_env_name_ok(const char *name)
 }
 
 /*
+ * Appends the sbatch option of slurm key KEY (the key without "slurm.",
+ * '_' made '-') with value *VAL to S, taking over *VAL.  Returns NULL, or
+ * the reason it could not.
+ */
+static const char *spec_add_slurm(struct spec *s, const char *key, char **val)
+{
+	struct spec_slurm *sl;
+	char *opt, *c;
+
+	sl = realloc(s->slurm, (s->nslurm + 1) * sizeof *sl);
+	if (!sl)
+		return "out of memory";
+	s->slurm = sl;
+	opt = strdup(key + strlen(SPEC_SLURM_PREFIX));
+	if (!opt)
+		return "out of memory";
+	for (c = opt; *c; c++)
+		if (*c == '_')
+			*c = '-';
+	sl[s->nslurm].option = opt;
+	sl[s->nslurm].value = *val;
+	s->nslurm++;
+	*val = NULL;
+	return NULL;
+}
+
+/*
  * Stores *VAL (NUL-terminated, trimmed) as KEY's value in S.  Returns NULL,
  * or the reason the value is bad.  A string value is taken over: *VAL is
  * set to NULL and S owns it.
@@ -312,6 +448,15 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 {
 	const char *v = *val, *why;
 
+	if (key >= KEY_SLURM_FIRST && key < KEY_COUNT) {
+		/* one line of text already: no newline, no NUL */
+		if (!*v)
+			return "must not be empty";
+		if (key == KEY_SLURM_TIME && spec_slurm_time(v, &s->slurm_time))
+			return "not a Slurm time (minutes, MM:SS, HH:MM:SS, "
+			       "D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED)";
+		return spec_add_slurm(s, spec_key_names[key], val);
+	}
 	switch (key) {
 	case KEY_COMMAND:
 		if (!*v)
@@ -349,10 +494,19 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 	case KEY_MIN_DELTA:
 		return spec_number(v, &s->min_delta);
 	case KEY_STOP_SIGNAL:
-		s->stop_signal = spec_signal(v);
+		s->stop_signal = spec_signal_number(v);
 		if (!s->stop_signal)
-			return "expected TERM, INT, HUP, QUIT, USR1, USR2, KILL "
-			       "or a number from 1 to 64";
+			return "expected a signal name of `kill -l` (TERM, "
+			       "SIGINT, WINCH, RTMIN+3, ...) or a number from "
+			       "1 to 64";
+		return NULL;
+	case KEY_STOP_TO:
+		if (!strcmp(v, "main"))
+			s->stop_to = SPEC_STOP_TO_MAIN;
+		else if (!strcmp(v, "group"))
+			s->stop_to = SPEC_STOP_TO_GROUP;
+		else
+			return "expected main or group";
 		return NULL;
 	case KEY_GRACE:
 		return spec_number(v, &s->grace);
@@ -366,7 +520,33 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 		else
 			return "expected none, gzip or zstd";
 		return NULL;
-	case KEY_COUNT:
+	case KEY_KEEP:
+		if (!strcmp(v, "best"))
+			s->keep = SPEC_KEEP_BEST;
+		else if (!strcmp(v, "last"))
+			s->keep = SPEC_KEEP_LAST;
+		else
+			return "expected best or last";
+		return NULL;
+	case KEY_CHECKPOINTS:
+		if (!strcmp(v, "all")) {
+			s->checkpoints = SPEC_CHECKPOINTS_ALL;
+			return NULL;
+		}
+		why = spec_whole(v, 0, "must not be negative",
+				 &s->checkpoints);
+		return why && !strcmp(why, "not a whole number")
+			       ? "expected a whole number or all"
+			       : why;
+	case KEY_EXECUTOR:
+		if (!strcmp(v, "local"))
+			s->executor = SPEC_EXECUTOR_LOCAL;
+		else if (!strcmp(v, "slurm"))
+			s->executor = SPEC_EXECUTOR_SLURM;
+		else
+			return "expected local or slurm";
+		return NULL;
+	default:
 		break;
 	}
 	return "unknown key";
@@ -456,6 +636,43 @@ static int spec_env_duplicates(struct spec_parser *p)
 	return first ? 1 : 0;
 }
 
+enum spec_line_kind { SPEC_LINE_BAD = -1, SPEC_LINE_BLANK, SPEC_LINE_PAIR };
+
+/*
+ * Finds the key [*kb, *ke) and the value [*vb, *ve) of LINE (N bytes of
+ * text), both trimmed.  A comment ('#' at the start or after a blank) is
+ * cut off everywhere but in the value of command, which the shell reads
+ * whole.  Returns SPEC_LINE_BLANK for a blank or comment line,
+ * SPEC_LINE_BAD when there is no "key =" before any comment.
+ */
+static enum spec_line_kind spec_split_line(const char *line, size_t n,
+					   const char **kb, const char **ke,
+					   const char **vb, const char **ve)
+{
+	size_t cut = spec_strip_comment(line, n);
+	const char *b = line, *e = line + cut, *eq;
+
+	spec_trim(&b, &e);
+	if (b == e)
+		return SPEC_LINE_BLANK;
+	eq = memchr(b, '=', (size_t)(e - b));
+	if (!eq)
+		return SPEC_LINE_BAD;
+	*kb = b;
+	*ke = eq;
+	spec_trim(kb, ke);
+	if (*kb == *ke)
+		return SPEC_LINE_BAD;
+	*vb = eq + 1;
+	*ve = (size_t)(*ke - *kb) == strlen(spec_key_names[KEY_COMMAND]) &&
+			      !memcmp(*kb, spec_key_names[KEY_COMMAND],
+				      (size_t)(*ke - *kb))
+		      ? line + n
+		      : e;
+	spec_trim(vb, ve);
+	return SPEC_LINE_PAIR;
+}
+
 /*
  * Parses line LINENO (N bytes, no newline) into P's spec.  Returns 0, or
  * -1 after writing the message.
@@ -463,8 +680,9 @@ static int spec_env_duplicates(struct spec_parser *p)
 static int spec_parse_line(struct spec_parser *p, unsigned long lineno,
 			   const char *line, size_t n)
 {
-	const char *why, *kb, *ke, *vb, *ve, *eq;
+	const char *why, *kb, *ke, *vb, *ve;
 	char *key = NULL, *val = NULL;
+	enum spec_line_kind kind;
 	int key_i, rc = -1;
 
 	why = spec_text_problem(line, n);
@@ -472,21 +690,10 @@ static int spec_parse_line(struct spec_parser *p, unsigned long lineno,
 		spec_error(p, "spec line %lu: %s", lineno, why);
 		return -1;
 	}
-	kb = line;
-	ve = line + spec_strip_comment(line, n);
-	spec_trim(&kb, &ve);
-	if (kb == ve)
+	kind = spec_split_line(line, n, &kb, &ke, &vb, &ve);
+	if (kind == SPEC_LINE_BLANK)
 		return 0;
-	eq = memchr(kb, '=', (size_t)(ve - kb));
-	if (!eq) {
-		spec_error(p, "spec line %lu: expected 'key = value'", lineno);
-		return -1;
-	}
-	ke = eq;
-	vb = eq + 1;
-	spec_trim(&kb, &ke);
-	spec_trim(&vb, &ve);
-	if (kb == ke) {
+	if (kind == SPEC_LINE_BAD) {
 		spec_error(p, "spec line %lu: expected 'key = value'", lineno);
 		return -1;
 	}
@@ -533,6 +740,10 @@ static int spec_parse_line(struct spec_parser *p, unsigned long lineno,
 	}
 	p->key_line[key_i] = lineno;
 	why = spec_set(&p->s, (enum spec_key)key_i, &val);
+	if (why && !strcmp(why, "out of memory")) {
+		spec_error(p, "spec: out of memory");
+		goto out;
+	}
 	if (why) {
 		spec_error(p, "spec line %lu: bad value '%s' for '%s': %s",
 			   lineno, val, key, why);
@@ -561,6 +772,7 @@ int spec_parse(const char *text, size_t len, struct spec *out, char *err,
 	memset(&p, 0, sizeof p);
 	p.s.stop_signal = SIGTERM;
 	p.s.grace = 60;
+	p.s.checkpoints = 1;
 	p.err = err;
 	p.errlen = errlen;
 	if (err && errlen)
@@ -590,6 +802,8 @@ int spec_parse(const char *text, size_t len, struct spec *out, char *err,
 		spec_error(&p, "spec: 'command' is required");
 		goto fail;
 	}
+	if (!p.key_line[KEY_KEEP])
+		p.s.keep = p.s.monitor ? SPEC_KEEP_BEST : SPEC_KEEP_LAST;
 	free(p.env_line);
 	*out = p.s;
 	return 0;
@@ -614,10 +828,15 @@ void spec_free(struct spec *s)
 		free(s->env[i].value);
 	}
 	free(s->env);
+	for (i = 0; i < s->nslurm; i++) {
+		free(s->slurm[i].option);
+		free(s->slurm[i].value);
+	}
+	free(s->slurm);
 	memset(s, 0, sizeof *s);
 }
 
-/* Returns a static name ("TERM") for SIG, or NULL for one a spec can't name. */
+/* Returns a static name ("TERM", "RTMIN+3") for SIG, or NULL. */
 const char *spec_signal_name(int sig)
 {
 	size_t i;
@@ -625,6 +844,15 @@ const char *spec_signal_name(int sig)
 	for (i = 0; i < sizeof spec_signals / sizeof spec_signals[0]; i++)
 		if (spec_signals[i].sig == sig)
 			return spec_signals[i].name;
+	if (sig >= SIGRTMIN && sig <= SIGRTMAX &&
+	    (size_t)(sig - SIGRTMIN) <
+		    sizeof spec_rt_names / sizeof spec_rt_names[0]) {
+		/* glibc's RTMIN may move: count RTMAX-N from the top */
+		if (sig - SIGRTMIN <= 15)
+			return spec_rt_names[sig - SIGRTMIN];
+		if (SIGRTMAX - sig <= 14)
+			return spec_rt_names[30 - (SIGRTMAX - sig)];
+	}
 	return NULL;
 }
 
@@ -640,4 +868,106 @@ const char *spec_compression_suffix(enum compression c)
 		break;
 	}
 	return "";
+}
+
+/* Returns "--OPTION=VALUE" for each slurm key of S, NULL-terminated. */
+char **spec_slurm_argv(const struct spec *s)
+{
+	char **argv = calloc(s->nslurm + 1, sizeof *argv);
+	size_t i;
+
+	if (!argv)
+		return NULL;
+	for (i = 0; i < s->nslurm; i++) {
+		if (asprintf(&argv[i], "--%s=%s", s->slurm[i].option,
+			     s->slurm[i].value) < 0) {
+			argv[i] = NULL;
+			spec_argv_free(argv);
+			return NULL;
+		}
+	}
+	return argv;
+}
+
+/* Frees a NULL-terminated array of strings and the strings; NULL is fine. */
+void spec_argv_free(char **argv)
+{
+	size_t i;
+
+	if (!argv)
+		return;
+	for (i = 0; argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/*
+ * Copies TEXT with the value of its first epochs line replaced by EPOCHS,
+ * or a line appended.  Lines are found as spec_parse() finds them, so a
+ * comment or another key that merely mentions epochs is left alone.
+ */
+char *spec_with_epochs(const char *text, size_t len, long epochs,
+		       size_t *outlen)
+{
+	const char *line, *nl, *kb, *ke, *vb = NULL, *ve = NULL;
+	const char *key = spec_key_names[KEY_EPOCHS];
+	char num[32], *out;
+	size_t pos = 0, n, numlen, head, tail, total;
+	int found = 0;
+
+	if (!text)
+		len = 0;
+	numlen = (size_t)snprintf(num, sizeof num, "%ld", epochs);
+	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
+		pos = 3;
+	while (pos < len && !found) {
+		line = text + pos;
+		nl = memchr(line, '\n', len - pos);
+		n = nl ? (size_t)(nl - line) : len - pos;
+		pos += n + (nl ? 1 : 0);
+		if (n && line[n - 1] == '\r')
+			n--;
+		if (spec_split_line(line, n, &kb, &ke, &vb, &ve) ==
+			    SPEC_LINE_PAIR &&
+		    (size_t)(ke - kb) == strlen(key) &&
+		    !memcmp(kb, key, strlen(key)))
+			found = 1;
+	}
+	if (found) {
+		/* an empty value: keep the number apart from '=' and a '#' */
+		int pad_before = vb == ve && !spec_is_blank(vb[-1]);
+		int pad_after = vb == ve && (size_t)(ve - text) < len &&
+				*ve == '#';
+
+		head = (size_t)(vb - text);
+		tail = len - (size_t)(ve - text);
+		total = head + (size_t)pad_before + numlen +
+			(size_t)pad_after + tail;
+		out = malloc(total + 1);
+		if (!out)
+			return NULL;
+		memcpy(out, text, head);
+		if (pad_before)
+			out[head++] = ' ';
+		memcpy(out + head, num, numlen);
+		head += numlen;
+		if (pad_after)
+			out[head++] = ' ';
+		memcpy(out + head, ve, tail);
+	} else {
+		int need_nl = len > 0 && text[len - 1] != '\n';
+
+		total = len + (size_t)need_nl + strlen(key) + 3 + numlen + 1;
+		out = malloc(total + 1);
+		if (!out)
+			return NULL;
+		if (len)
+			memcpy(out, text, len);
+		snprintf(out + len, total + 1 - len, "%s%s = %s\n",
+			 need_nl ? "\n" : "", key, num);
+	}
+	out[total] = '\0';
+	if (outlen)
+		*outlen = total;
+	return out;
 }

@@ -69,6 +69,9 @@ static void set_busy(struct jobs *j, struct job *job, int busy)
 		pthread_cond_broadcast(&j->idle);
 }
 
+/* NAME.tar.zst: the longest name and suffix, and the NUL. */
+#define WEIGHTS_NAME_MAX (JOB_NAME_MAX + sizeof ".tar.zst")
+
 static int weights_name(const struct job *job, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s.tar%s", job->rec.name,
@@ -79,7 +82,7 @@ static int weights_name(const struct job *job, char *buf, size_t len)
 static int weights_tmp_path(struct jobs *j, const struct job *job, char *buf,
 			    size_t len)
 {
-	char name[128], rel[160];
+	char name[WEIGHTS_NAME_MAX], rel[WEIGHTS_NAME_MAX + 16];
 	weights_name(job, name, sizeof name);
 	snprintf(rel, sizeof rel, "weights/.%s.tmp", name);
 	return jobs_path(j, job, rel, buf, len);
@@ -165,7 +168,7 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 	if (!overlong && a == len)
 		return; /* blank lines are not metrics, nor errors */
 	in->changed = 1;
-	if (overlong || metrics_parse_line(line, len, &ml) < 0) {
+	if (overlong || metrics_parse_line(line, len, &ml, NULL, 0) < 0) {
 		job->rec.bad_lines++;
 		return;
 	}
@@ -471,7 +474,8 @@ static void read_packer(struct jobs *j, struct job *job)
 /* The packer exited with STATUS: publish the tarball or fail. */
 static void packing_ended(struct jobs *j, struct job *job, int status)
 {
-	char tmp[PATH_MAX], dst[PATH_MAX], name[128], rel[160];
+	char tmp[PATH_MAX], dst[PATH_MAX], name[WEIGHTS_NAME_MAX],
+		rel[WEIGHTS_NAME_MAX + 16];
 	int rc = 0, fd = job->weights_tmp_fd;
 	read_packer(j, job);
 	close(job->packer_fd);

@@ -21,11 +21,13 @@
 #include <sys/types.h>
 
 #define STORE_MTIMES 8
+/* Longest job name in bytes (the job layer's rule; room for .tar.zst). */
+#define JOB_RECORD_NAME_MAX 240
 
 /* One row of the jobs table.  Strings are owned by the record. */
 struct job_record {
 	int64_t id;
-	char name[65];
+	char name[JOB_RECORD_NAME_MAX + 1];
 	uid_t uid;
 	gid_t gid;
 	int state;

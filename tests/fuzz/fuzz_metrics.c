@@ -8,9 +8,13 @@
  * replays the same chunks), each line it yields being parsed in turn.
  * Beyond "does not crash", it checks:
  *
- *  - a parsed line has epoch >= 0, metric names that follow the rule of
- *    metrics.h, none of them "epoch" and none twice;
- *  - a malformed line leaves *out zeroed;
+ *  - a parsed line has 0 <= epoch <= METRICS_EPOCH_MAX, at most
+ *    METRICS_NAMES_MAX metric names that follow the rule of metrics.h
+ *    (checked here against the rule spelled out again), none of them
+ *    "epoch" and none twice, and an empty reason;
+ *  - a malformed line leaves *out zeroed and gives a reason: one line of
+ *    printable ASCII that fits METRICS_WHY_MAX; no buffer, or a short one,
+ *    changes nothing but how much of it is written;
  *  - a parsed line written back as jobs/job.c stores it ("epoch=E
  *    name=VALUE ..." with metrics_format_number), and as JSON, parses to
  *    the same line: a row stored is a row that can be read back;
@@ -118,7 +122,7 @@ static void check_written_back(const struct metrics_line *l,
 	}
 	if (json)
 		text_add(&t, "}");
-	if (metrics_parse_line(t.s, t.len, &again)) {
+	if (metrics_parse_line(t.s, t.len, &again, NULL, 0)) {
 		fprintf(stderr, "written back (%zu bytes) does not parse: "
 				"%.200s...\n", t.len, t.s);
 		FUZZ_CHECK(!"a parsed line written back parses");
@@ -134,18 +138,39 @@ static int check_line(const char *line, size_t len, struct fuzz_rng *rng,
 {
 	static const struct metrics_line zero;
 	struct metrics_line other;
+	char why[METRICS_WHY_MAX], small[METRICS_WHY_MAX];
 	char (*nums)[NUM_LEN];
 	char **names;
 	char *padded;
-	size_t i, j;
+	size_t i, j, smalllen;
 	int rc;
 
-	rc = metrics_parse_line(line, len, out);
+	memset(why, 'x', sizeof why);
+	rc = metrics_parse_line(line, len, out, why, sizeof why);
 	FUZZ_CHECK(rc == 0 || rc == -1);
+	FUZZ_CHECK(memchr(why, '\0', sizeof why) != NULL);
+	FUZZ_CHECK(strlen(why) < sizeof why - 1); /* never cut */
+	for (i = 0; why[i]; i++)
+		FUZZ_CHECK(why[i] >= 0x20 && why[i] < 0x7f);
+	FUZZ_CHECK(rc ? why[0] != '\0' : why[0] == '\0');
+
+	/* the reason buffer changes nothing but what is written in it */
+	FUZZ_CHECK(metrics_parse_line(line, len, &other, NULL, 0) == rc);
+	metrics_line_free(&other);
+	smalllen = 1 + (size_t)fuzz_rng_below(rng, 24);
+	memset(small, 'y', sizeof small);
+	FUZZ_CHECK(metrics_parse_line(line, len, &other, small, smalllen) ==
+		   rc);
+	metrics_line_free(&other);
+	FUZZ_CHECK(memchr(small, '\0', smalllen) != NULL);
+	FUZZ_CHECK(!strncmp(small, why, strlen(small)));
+	FUZZ_CHECK(strlen(small) == smalllen - 1 || !strcmp(small, why));
+
 	if (rc) {
 		FUZZ_CHECK(memcmp(out, &zero, sizeof *out) == 0);
 	} else {
-		FUZZ_CHECK(out->epoch >= 0);
+		FUZZ_CHECK(out->epoch >= 0 && out->epoch <= METRICS_EPOCH_MAX);
+		FUZZ_CHECK(out->n <= METRICS_NAMES_MAX);
 		FUZZ_CHECK(out->n == 0 || out->m != NULL);
 		names = malloc((out->n + 1) * sizeof *names);
 		nums = malloc((out->n + 1) * sizeof *nums);
@@ -155,10 +180,15 @@ static int check_line(const char *line, size_t len, struct fuzz_rng *rng,
 			size_t n = strlen(name);
 
 			FUZZ_CHECK(n >= 1 && n <= METRICS_NAME_MAX);
+			FUZZ_CHECK(metrics_name_valid(name, n));
+			FUZZ_CHECK((name[0] >= 'a' && name[0] <= 'z') ||
+				   (name[0] >= 'A' && name[0] <= 'Z') ||
+				   name[0] == '_');
 			for (j = 0; j < n; j++)
-				FUZZ_CHECK(name[j] > ' ' && name[j] <= '~' &&
-					   name[j] != ',' && name[j] != '"' &&
-					   name[j] != '=');
+				FUZZ_CHECK((name[j] >= 'a' && name[j] <= 'z') ||
+					   (name[j] >= 'A' && name[j] <= 'Z') ||
+					   (name[j] >= '0' && name[j] <= '9') ||
+					   strchr("_.-/", name[j]) != NULL);
 			FUZZ_CHECK(strcmp(name, "epoch") != 0);
 			names[i] = out->m[i].name;
 			metrics_format_number(out->m[i].value, nums[i],
@@ -185,7 +215,7 @@ static int check_line(const char *line, size_t len, struct fuzz_rng *rng,
 	padded[1] = '\t';
 	memcpy(padded + 2, line, len);
 	padded[len + 2] = '\r';
-	FUZZ_CHECK(metrics_parse_line(padded, len + 3, &other) == rc);
+	FUZZ_CHECK(metrics_parse_line(padded, len + 3, &other, NULL, 0) == rc);
 	if (!rc)
 		check_same(out, &other);
 	metrics_line_free(&other);

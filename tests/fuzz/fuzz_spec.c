@@ -6,9 +6,16 @@
  *
  *  - a good spec has sane fields: command set and non-empty, workdir
  *    absolute, epochs/patience >= 0, min_delta and grace finite and >= 0
- *    (never -0), a signal from 1 to 64, a known compression, env names
- *    that are variable names and never repeat, and every string valid
- *    one-line text without surrounding blanks;
+ *    (never -0), a signal from 1 to 64 that has a name or a number, a
+ *    known compression, stop_to, keep and executor, checkpoints >= 0,
+ *    slurm options of SPEC's list that never repeat, with slurm_time what
+ *    spec_slurm_time() makes of slurm.time, env names that are variable
+ *    names and never repeat, and every string valid one-line text without
+ *    surrounding blanks;
+ *  - spec_slurm_argv() gives "--OPTION=VALUE" for each slurm option;
+ *  - spec_with_epochs() keeps a good spec good, with the new epochs and
+ *    every other field as it was, and leaves a text without an epochs
+ *    line as it was, with one line appended;
  *  - a good spec written back out as "key=value" lines parses to the same
  *    spec (what the parser accepts, it can read back);
  *  - a bad spec leaves *out zeroed and a non-empty one-line message that
@@ -52,6 +59,54 @@ static void check_trimmed(const char *s)
 	FUZZ_CHECK(s[n - 1] != ' ' && s[n - 1] != '\t');
 }
 
+/* The sbatch options a spec may set (SPEC "Slurm"), '_' made '-'. */
+static const char *const slurm_options[] = {
+	"partition", "account", "qos",	"time",	      "nodes",
+	"ntasks",    "cpus-per-task", "mem", "gres", "gpus",
+	"constraint",
+};
+
+/* Checks S's slurm options, their argv and slurm_time. */
+static void check_slurm(const struct spec *s)
+{
+	int seen[sizeof slurm_options / sizeof slurm_options[0]] = { 0 };
+	int have_time = 0;
+	char **argv, want[64];
+	size_t i, k;
+	long sec;
+
+	FUZZ_CHECK((s->nslurm == 0) == (s->slurm == NULL));
+	for (i = 0; i < s->nslurm; i++) {
+		for (k = 0; k < sizeof slurm_options / sizeof *slurm_options;
+		     k++)
+			if (!strcmp(s->slurm[i].option, slurm_options[k]))
+				break;
+		FUZZ_CHECK(k < sizeof slurm_options / sizeof *slurm_options);
+		FUZZ_CHECK(!seen[k]++);
+		FUZZ_CHECK(s->slurm[i].value && *s->slurm[i].value);
+		check_text(s->slurm[i].value);
+		check_trimmed(s->slurm[i].value);
+		if (!strcmp(s->slurm[i].option, "time")) {
+			have_time = 1;
+			FUZZ_CHECK(spec_slurm_time(s->slurm[i].value, &sec) ==
+				   0);
+			FUZZ_CHECK(sec == s->slurm_time && sec >= 0);
+		}
+	}
+	if (!have_time)
+		FUZZ_CHECK(s->slurm_time == 0);
+	argv = spec_slurm_argv(s);
+	FUZZ_CHECK(argv != NULL);
+	for (i = 0; i < s->nslurm; i++) {
+		FUZZ_CHECK(argv[i] != NULL);
+		snprintf(want, sizeof want, "--%s=", s->slurm[i].option);
+		FUZZ_CHECK(!strncmp(argv[i], want, strlen(want)));
+		FUZZ_CHECK(!strcmp(argv[i] + strlen(want), s->slurm[i].value));
+	}
+	FUZZ_CHECK(argv[s->nslurm] == NULL);
+	spec_argv_free(argv);
+}
+
 static int env_name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -77,19 +132,25 @@ static void check_good(const struct spec *s)
 		size_t n = strlen(s->monitor);
 
 		FUZZ_CHECK(n >= 1 && n <= METRICS_NAME_MAX);
-		for (i = 0; i < n; i++) {
-			char c = s->monitor[i];
-
-			FUZZ_CHECK(c > ' ' && c <= '~' && c != ',' &&
-				   c != '"' && c != '=');
-		}
+		FUZZ_CHECK(metrics_name_valid(s->monitor, n));
 	}
+	FUZZ_CHECK(s->stop_to == SPEC_STOP_TO_MAIN ||
+		   s->stop_to == SPEC_STOP_TO_GROUP);
+	FUZZ_CHECK(s->keep == SPEC_KEEP_BEST || s->keep == SPEC_KEEP_LAST);
+	FUZZ_CHECK(s->checkpoints >= 0);
+	FUZZ_CHECK(s->executor == SPEC_EXECUTOR_DEFAULT ||
+		   s->executor == SPEC_EXECUTOR_LOCAL ||
+		   s->executor == SPEC_EXECUTOR_SLURM);
+	check_slurm(s);
 	FUZZ_CHECK(s->mode_min == 0 || s->mode_min == 1);
 	FUZZ_CHECK(s->patience >= 0);
 	FUZZ_CHECK(isfinite(s->min_delta) && s->min_delta >= 0 &&
 		   !signbit(s->min_delta));
 	FUZZ_CHECK(isfinite(s->grace) && s->grace >= 0 && !signbit(s->grace));
 	FUZZ_CHECK(s->stop_signal >= 1 && s->stop_signal <= 64);
+	if (spec_signal_name(s->stop_signal))
+		FUZZ_CHECK(spec_signal_number(spec_signal_name(
+				   s->stop_signal)) == s->stop_signal);
 	FUZZ_CHECK(s->compression == COMPRESS_NONE ||
 		   s->compression == COMPRESS_GZIP ||
 		   s->compression == COMPRESS_ZSTD);
@@ -153,6 +214,16 @@ static void check_same(const struct spec *a, const struct spec *b)
 	FUZZ_CHECK(a->stop_signal == b->stop_signal);
 	FUZZ_CHECK(a->grace == b->grace);
 	FUZZ_CHECK(a->compression == b->compression);
+	FUZZ_CHECK(a->stop_to == b->stop_to);
+	FUZZ_CHECK(a->keep == b->keep);
+	FUZZ_CHECK(a->checkpoints == b->checkpoints);
+	FUZZ_CHECK(a->executor == b->executor);
+	FUZZ_CHECK(a->slurm_time == b->slurm_time);
+	FUZZ_CHECK(a->nslurm == b->nslurm);
+	for (i = 0; i < a->nslurm && i < b->nslurm; i++) {
+		FUZZ_CHECK(!strcmp(a->slurm[i].option, b->slurm[i].option));
+		FUZZ_CHECK(!strcmp(a->slurm[i].value, b->slurm[i].value));
+	}
 	FUZZ_CHECK(a->nenv == b->nenv);
 	for (i = 0; i < a->nenv && i < b->nenv; i++) {
 		FUZZ_CHECK(!strcmp(a->env[i].name, b->env[i].name));
@@ -164,9 +235,10 @@ static void check_same(const struct spec *a, const struct spec *b)
 static void check_round_trip(const struct spec *s)
 {
 	static const char *const comp[] = { "none", "gzip", "zstd" };
+	static const char *const executor[] = { "", "local", "slurm" };
 	struct text t = { 0 };
 	struct spec again;
-	char err[ERR_LEN];
+	char err[ERR_LEN], *p;
 	size_t i;
 
 	text_add(&t, "command=%s\n", s->command);
@@ -182,6 +254,21 @@ static void check_round_trip(const struct spec *s)
 	text_add(&t, "stop_signal=%d\n", s->stop_signal);
 	text_add(&t, "grace=%.17g\n", s->grace);
 	text_add(&t, "compression=%s\n", comp[s->compression]);
+	text_add(&t, "stop_to=%s\n",
+		 s->stop_to == SPEC_STOP_TO_GROUP ? "group" : "main");
+	text_add(&t, "keep=%s\n", s->keep == SPEC_KEEP_BEST ? "best" : "last");
+	if (s->checkpoints == SPEC_CHECKPOINTS_ALL)
+		text_add(&t, "checkpoints=all\n");
+	else
+		text_add(&t, "checkpoints=%ld\n", s->checkpoints);
+	if (s->executor != SPEC_EXECUTOR_DEFAULT)
+		text_add(&t, "executor=%s\n", executor[s->executor]);
+	for (i = 0; i < s->nslurm; i++) {
+		text_add(&t, "slurm.");
+		for (p = s->slurm[i].option; *p; p++)
+			text_add(&t, "%c", *p == '-' ? '_' : *p);
+		text_add(&t, "=%s\n", s->slurm[i].value);
+	}
 	for (i = 0; i < s->nenv; i++)
 		text_add(&t, "env.%s=%s\n", s->env[i].name, s->env[i].value);
 	if (spec_parse(t.s, t.len, &again, err, sizeof err)) {
@@ -208,6 +295,44 @@ static void check_same_parse(const char *text, size_t len, int want_rc,
 	if (!want_rc)
 		check_same(want, &s);
 	spec_free(&s);
+}
+
+/*
+ * Checks spec_with_epochs() on TEXT (LEN bytes), which parsed to RC and,
+ * when RC is 0, to S.
+ */
+static void check_with_epochs(const char *text, size_t len, int rc,
+			      const struct spec *s, struct fuzz_rng *rng)
+{
+	long epochs = 1 + (long)fuzz_rng_below(rng, 1000000);
+	char line[64], err[ERR_LEN];
+	struct spec again, want;
+	size_t n, k;
+	char *out;
+
+	out = spec_with_epochs(text, len, epochs, &n);
+	FUZZ_CHECK(out != NULL);
+	FUZZ_CHECK(out[n] == '\0');
+	if (!rc) {
+		if (spec_parse(out, n, &again, err, sizeof err)) {
+			fprintf(stderr, "with epochs=%ld:\n%s\nerror: %s\n",
+				epochs, out, err);
+			FUZZ_CHECK(!"a good spec with new epochs parses");
+		}
+		want = *s;
+		want.epochs = epochs;
+		check_same(&want, &again);
+		spec_free(&again);
+		if (!s->epochs) {
+			/* no epochs line: the text as it was, one line more */
+			k = (size_t)snprintf(line, sizeof line, "epochs = %ld\n",
+					     epochs);
+			FUZZ_CHECK(n >= len + k && n <= len + k + 1);
+			FUZZ_CHECK(!memcmp(out, text, len));
+			FUZZ_CHECK(!memcmp(out + n - k, line, k));
+		}
+	}
+	free(out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -252,6 +377,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!rc)
 		check_same(&s, &other);
 	spec_free(&other);
+
+	check_with_epochs(text, size, rc, &s, &rng);
 
 	/* a comment line at the end changes nothing */
 	crlf = malloc(2 * size + 16);

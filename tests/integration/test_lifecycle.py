@@ -26,12 +26,36 @@ def test_tree_and_modes(m):
 
 
 def test_job_names(m):
-    for bad in (".hidden", "a b", "x" * 65, "tab\tname", "é"):
+    # SPEC "The tree": 1 to 240 bytes of UTF-8 without '/', NUL or control
+    # characters, not starting with '.'.
+    jobs = m.path("jobs").encode()
+    for bad in (".hidden", "x" * 241, "tab\tname", "esc\x1b[31m", "del\x7f",
+                "c1\u0085"):
         assert errno_of(os.mkdir, m.job(bad)) == errno.EINVAL, bad
-    for good in ("A-z_0.9", "x" * 64, "a..b"):
+    for bad in (b"\xff", b"cut\xc3", b"\xc0\xaf", b"\xed\xa0\x80"):
+        assert errno_of(os.mkdir, jobs + b"/" + bad) == errno.EINVAL, bad
+    assert errno_of(os.mkdir, m.job("x" * 256)) == errno.ENAMETOOLONG
+    for good in ("A-z_0.9", "x" * 240, "a..b", "a b", "New Folder", "my run 3",
+                 "modèle-ü", "é" * 120, "=SUM(A1)"):
         os.mkdir(m.job(good))
+        assert good in os.listdir(m.path("jobs")), good
     assert errno_of(os.mkdir, m.job("a..b")) == errno.EEXIST
     assert errno_of(os.mkdir, m.path("elsewhere")) in (errno.EACCES, errno.EPERM)
+
+
+def test_longest_utf8_name_gets_its_weights(m):
+    # 240 bytes of UTF-8 leave room for ".tar.zst" (and the packer's
+    # ".NAME.tar.zst.tmp") under the 255 bytes a file name may have.
+    name = "mod\u00e8le " + "\u00fc" * 115 + "xy"
+    assert len(name.encode()) == 240
+    m.make_job(name, trainer_args="--epochs 2 --epoch-ms 5", compression="zstd",
+               start=True)
+    m.wait_state(name, "ready")
+    st, kv = m.status(name)
+    assert kv["weights"] == "weights/%s.tar.zst" % name, kv
+    assert os.listdir(m.job(name, "weights")) == [name + ".tar.zst"]
+    man = sh("tar --zstd -xOf '%s' trainfs.json" % m.job(name, "weights", name + ".tar.zst"))
+    assert man[0] == 0 and name in man[1], man
 
 
 def test_spec_errors_are_reported(m):

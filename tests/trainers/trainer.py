@@ -175,7 +175,7 @@ def bad_line(i, epoch):
         lambda: "epoch=%d loss=oops\n" % epoch,
         lambda: "this is not a metrics line\n",
         lambda: "epoch=1.5 loss=0.3\n",
-        lambda: '{"epoch": %d, "loss": "high"}\n' % epoch,
+        lambda: '{"epoch": %d, "=loss": 1}\n' % epoch,  # a CSV formula
         lambda: '{"epoch": %d, "loss": \n' % epoch,
         lambda: "epoch=%d loss=0.5 pad=%s\n" % (epoch, "1" * (MAX_LINE + 16)),
         lambda: "loss=0.25 epoch=\n",

@@ -52,6 +52,11 @@ static void test_minimal_and_defaults(void)
 	CHECK(s.stop_signal == SIGTERM);
 	CHECK(s.grace == 60);
 	CHECK(s.compression == COMPRESS_NONE);
+	CHECK(s.stop_to == SPEC_STOP_TO_MAIN);
+	CHECK(s.keep == SPEC_KEEP_LAST); /* no monitor */
+	CHECK(s.checkpoints == 1);
+	CHECK(s.executor == SPEC_EXECUTOR_DEFAULT);
+	CHECK(s.slurm == NULL && s.nslurm == 0 && s.slurm_time == 0);
 	CHECK(s.env == NULL && s.nenv == 0);
 	spec_free(&s);
 	CHECK(s.command == NULL);
@@ -77,7 +82,8 @@ static void test_every_key(void)
 		"env._x1 = a = b\n";
 
 	CHECK(parse(text, &s) == 0);
-	CHECK_STR(s.command, "python3 train.py --data coco.yaml");
+	/* the shell sees the whole line after '=', its comment too */
+	CHECK_STR(s.command, "python3 train.py --data coco.yaml  # required");
 	CHECK_STR(s.workdir, "/home/me/project");
 	CHECK(s.epochs == 100);
 	CHECK_STR(s.monitor, "mAP");
@@ -137,8 +143,8 @@ static void test_values_accepted(void)
 	spec_free(&s);
 
 	/* a value may hold '#' when it is not after white space */
-	CHECK(parse("command=x\nmonitor=mAP#50\n", &s) == 0);
-	CHECK_STR(s.monitor, "mAP#50");
+	CHECK(parse("command=x\nenv.A=mAP#50 # c\n", &s) == 0);
+	CHECK(s.nenv == 1 && !strcmp(s.env[0].value, "mAP#50"));
 	spec_free(&s);
 
 	/* UTF-8 text is fine in a value */
@@ -154,19 +160,20 @@ static void test_monitor_length(void)
 	char text[512], name[200];
 	struct spec s;
 
-	memset(name, 'm', 128);
-	name[128] = '\0';
+	memset(name, 'm', 64);
+	name[64] = '\0';
 	snprintf(text, sizeof text, "command=x\nmonitor=%s\n", name);
 	CHECK(parse(text, &s) == 0);
-	CHECK(s.monitor && strlen(s.monitor) == 128);
+	CHECK(s.monitor && strlen(s.monitor) == 64);
 	spec_free(&s);
 
-	memset(name, 'm', 129);
-	name[129] = '\0';
+	memset(name, 'm', 65);
+	name[65] = '\0';
 	snprintf(text, sizeof text, "command=x\nmonitor=%s\n", name);
 	CHECK(parse(text, &s) == -1);
 	CHECK(strstr(err, "spec line 2: bad value 'mmm") == err);
-	CHECK(strstr(err, "' for 'monitor': longer than 128 characters") != NULL);
+	CHECK(strstr(err, "' for 'monitor': not a metric name (1 to 64 ") !=
+	      NULL);
 }
 
 static void test_signals(void)
@@ -175,24 +182,44 @@ static void test_signals(void)
 		const char *text;
 		int sig;
 	} ok[] = {
-		{ "TERM", SIGTERM },  { "INT", SIGINT },     { "HUP", SIGHUP },
-		{ "QUIT", SIGQUIT },  { "USR1", SIGUSR1 },   { "USR2", SIGUSR2 },
-		{ "KILL", SIGKILL },  { "SIGTERM", SIGTERM }, { "SIGINT", SIGINT },
+		{ "TERM", SIGTERM },	{ "INT", SIGINT },     { "HUP", SIGHUP },
+		{ "QUIT", SIGQUIT },	{ "USR1", SIGUSR1 },   { "USR2", SIGUSR2 },
+		{ "KILL", SIGKILL },	{ "SIGTERM", SIGTERM }, { "SIGINT", SIGINT },
 		{ "SIGKILL", SIGKILL }, { "SIGUSR1", SIGUSR1 }, { "term", SIGTERM },
-		{ "sigusr2", SIGUSR2 }, { "1", 1 },	     { "15", 15 },
-		{ "64", 64 },
+		{ "sigusr2", SIGUSR2 }, { "SigTerm", SIGTERM }, { "1", 1 },
+		{ "15", 15 },		{ "64", 64 },	       { "015", 15 },
+		/* every name of `kill -l`, with or without SIG */
+		{ "WINCH", SIGWINCH },	{ "SIGWINCH", SIGWINCH },
+		{ "winch", SIGWINCH },	{ "ALRM", SIGALRM },   { "CHLD", SIGCHLD },
+		{ "CONT", SIGCONT },	{ "STOP", SIGSTOP },   { "TSTP", SIGTSTP },
+		{ "PWR", SIGPWR },	{ "SYS", SIGSYS },     { "IO", SIGIO },
+		{ "STKFLT", SIGSTKFLT }, { "VTALRM", SIGVTALRM },
+		{ "XCPU", SIGXCPU },	{ "URG", SIGURG },     { "PIPE", SIGPIPE },
+		{ "SEGV", SIGSEGV },	{ "ABRT", SIGABRT },   { "TRAP", SIGTRAP },
+		{ "RTMIN", 34 },	{ "RTMIN+3", 37 },     { "SIGRTMIN+3", 37 },
+		{ "rtmin+15", 49 },	{ "RTMAX-14", 50 },    { "RTMAX-1", 63 },
+		{ "RTMAX", 64 },	{ "sigrtmax", 64 },
 	};
-	static const char *const bad[] = { "0", "65", "-1", "FOO", "SIG",
-					   "SIG15", "TERM2", "1.0", "" };
+	static const char *const bad[] = {
+		"0",	 "65",	   "-1",       "FOO",	   "SIG",     "SIG15",
+		"TERM2", "1.0",	   "",	       "SIG TERM", "RTMIN+",  "RTMIN-1",
+		"RTMAX+1", "RTMIN+31", "RTMAX-31", "RTMIN+1000", "EXIT", "+15",
+	};
 	char text[128], want[256];
 	struct spec s;
 	size_t i;
 
+	/* glibc's real-time range on Linux, which the table above assumes */
+	CHECK(SIGRTMIN == 34 && SIGRTMAX == 64);
 	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		snprintf(text, sizeof text, "command=x\nstop_signal = %s\n",
 			 ok[i].text);
 		CHECK(parse(text, &s) == 0);
+		if (s.stop_signal != ok[i].sig)
+			fprintf(stderr, "stop_signal %s: %d\n", ok[i].text,
+				s.stop_signal);
 		CHECK(s.stop_signal == ok[i].sig);
+		CHECK(spec_signal_number(ok[i].text) == ok[i].sig);
 		spec_free(&s);
 	}
 	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -200,10 +227,12 @@ static void test_signals(void)
 			 bad[i]);
 		snprintf(want, sizeof want,
 			 "spec line 2: bad value '%s' for 'stop_signal': "
-			 "expected TERM, INT, HUP, QUIT, USR1, USR2, KILL or a "
-			 "number from 1 to 64", bad[i]);
+			 "expected a signal name of `kill -l` (TERM, SIGINT, "
+			 "WINCH, RTMIN+3, ...) or a number from 1 to 64",
+			 bad[i]);
 		CHECK_STR(parse_err(text), want);
 	}
+	CHECK(spec_signal_number(NULL) == 0);
 
 	CHECK_STR(spec_signal_name(SIGTERM), "TERM");
 	CHECK_STR(spec_signal_name(SIGINT), "INT");
@@ -212,9 +241,23 @@ static void test_signals(void)
 	CHECK_STR(spec_signal_name(SIGUSR1), "USR1");
 	CHECK_STR(spec_signal_name(SIGUSR2), "USR2");
 	CHECK_STR(spec_signal_name(SIGKILL), "KILL");
+	CHECK_STR(spec_signal_name(SIGWINCH), "WINCH");
+	CHECK_STR(spec_signal_name(SIGALRM), "ALRM");
+	CHECK_STR(spec_signal_name(SIGIO), "IO");
+	CHECK_STR(spec_signal_name(34), "RTMIN");
+	CHECK_STR(spec_signal_name(37), "RTMIN+3");
+	CHECK_STR(spec_signal_name(49), "RTMIN+15");
+	CHECK_STR(spec_signal_name(50), "RTMAX-14");
+	CHECK_STR(spec_signal_name(64), "RTMAX");
 	CHECK(spec_signal_name(0) == NULL);
-	CHECK(spec_signal_name(SIGALRM) == NULL);
+	CHECK(spec_signal_name(32) == NULL);
+	CHECK(spec_signal_name(65) == NULL);
 	CHECK(spec_signal_name(-1) == NULL);
+	/* every name reads back as its number */
+	for (i = 1; i <= 64; i++)
+		if (spec_signal_name((int)i))
+			CHECK(spec_signal_number(spec_signal_name((int)i)) ==
+			      (int)i);
 }
 
 static void test_compression_suffix(void)
@@ -235,18 +278,20 @@ static void test_comments_and_blanks(void)
 			   "command = echo a#b   # run it\n"
 			   "epochs = 100   # target\n"
 			   "patience = 3\t# tab before\n"
-			   "monitor = loss#1\n"
+			   "env.X = loss#1\n"
 			   "#\n";
 
 	CHECK(parse(text, &s) == 0);
-	CHECK_STR(s.command, "echo a#b");
+	CHECK_STR(s.command, "echo a#b   # run it");
 	CHECK(s.epochs == 100);
 	CHECK(s.patience == 3);
-	CHECK_STR(s.monitor, "loss#1");
+	CHECK(s.nenv == 1 && !strcmp(s.env[0].value, "loss#1"));
 	spec_free(&s);
 
 	/* a comment right after '=' leaves an empty value */
-	CHECK_STR(parse_err("command = # nothing\n"),
+	CHECK_STR(parse_err("command = x\nepochs = # nothing\n"),
+		  "spec line 2: bad value '' for 'epochs': not a whole number");
+	CHECK_STR(parse_err("command =    \t\n"),
 		  "spec line 1: bad value '' for 'command': must not be empty");
 	/* a line that is a comment after the key is not 'key = value' */
 	CHECK_STR(parse_err("command = x\nepochs # = 3\n"),
@@ -395,19 +440,24 @@ static void test_bad_values(void)
 		{ "monitor =", "bad value '' for 'monitor': must not be empty" },
 		{ "monitor = val loss",
 		  "bad value 'val loss' for 'monitor': not a metric name "
-		  "(printable ASCII without space, ',', '\"' or '=')" },
+		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "starting with a letter or '_')" },
 		{ "monitor = a,b",
 		  "bad value 'a,b' for 'monitor': not a metric name "
-		  "(printable ASCII without space, ',', '\"' or '=')" },
+		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "starting with a letter or '_')" },
 		{ "monitor = a\"b",
 		  "bad value 'a\"b' for 'monitor': not a metric name "
-		  "(printable ASCII without space, ',', '\"' or '=')" },
+		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "starting with a letter or '_')" },
 		{ "monitor = a=b",
 		  "bad value 'a=b' for 'monitor': not a metric name "
-		  "(printable ASCII without space, ',', '\"' or '=')" },
+		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "starting with a letter or '_')" },
 		{ "monitor = \xc3\xa9",
 		  "bad value '\xc3\xa9' for 'monitor': not a metric name "
-		  "(printable ASCII without space, ',', '\"' or '=')" },
+		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "starting with a letter or '_')" },
 		{ "env.1X = 1", "bad key 'env.1X': not a variable name" },
 		{ "env. = 1", "bad key 'env.': not a variable name" },
 		{ "env.A-B = 1", "bad key 'env.A-B': not a variable name" },
@@ -433,19 +483,25 @@ static void test_duplicates(void)
 		"command = y", "workdir = /b", "epochs = 2", "monitor = b",
 		"mode = min", "patience = 2", "min_delta = 2",
 		"stop_signal = INT", "grace = 2", "compression = gzip",
+		"stop_to = main", "keep = last", "checkpoints = 2",
+		"executor = slurm", "slurm.partition = b", "slurm.time = 5",
+		"slurm.cpus_per_task = 3",
 	};
 	const char *first = "command = x\nworkdir = /a\nepochs = 1\n"
 			    "monitor = a\nmode = max\npatience = 1\n"
 			    "min_delta = 1\nstop_signal = TERM\ngrace = 1\n"
-			    "compression = none\n";
-	char text[512], want[128], key[32];
+			    "compression = none\nstop_to = group\n"
+			    "keep = best\ncheckpoints = 1\nexecutor = local\n"
+			    "slurm.partition = a\nslurm.time = 1\n"
+			    "slurm.cpus_per_task = 2\n";
+	char text[1024], want[128], key[32];
 	size_t i;
 
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		snprintf(text, sizeof text, "%s%s\n", first, keys[i]);
 		snprintf(key, sizeof key, "%s", keys[i]);
 		*strchr(key, ' ') = '\0';
-		snprintf(want, sizeof want, "spec line 11: duplicate key '%s'",
+		snprintf(want, sizeof want, "spec line 18: duplicate key '%s'",
 			 key);
 		CHECK_STR(parse_err(text), want);
 	}
@@ -595,10 +651,288 @@ static void test_random_bytes(void)
 	CHECK(bad > 0);
 }
 
+/* SPEC: a '#' is part of the value only in command (issue 11, item 7). */
+static void test_command_keeps_hash(void)
+{
+	struct spec s;
+
+	CHECK(parse("command = python3 -c 'print(\"#1\")' # say it\n"
+		    "epochs = 3 # target\n", &s) == 0);
+	CHECK_STR(s.command, "python3 -c 'print(\"#1\")' # say it");
+	CHECK(s.epochs == 3);
+	spec_free(&s);
+	CHECK(parse("command=echo \"a # b\"\n", &s) == 0);
+	CHECK_STR(s.command, "echo \"a # b\"");
+	spec_free(&s);
+	CHECK(parse("command = # only a shell comment\n", &s) == 0);
+	CHECK_STR(s.command, "# only a shell comment");
+	spec_free(&s);
+	/* with CRLF, the CR is not the shell's */
+	CHECK(parse("command = echo '#x'  \r\n", &s) == 0);
+	CHECK_STR(s.command, "echo '#x'");
+	spec_free(&s);
+	/* a comment before '=' is still a comment */
+	CHECK_STR(parse_err("command # = x\n"),
+		  "spec line 1: expected 'key = value'");
+	/* other keys: ' #' starts a comment, so a bad value shows without it */
+	CHECK_STR(parse_err("command = x\nmode = fast # or slow\n"),
+		  "spec line 2: bad value 'fast' for 'mode': expected max or "
+		  "min");
+}
+
+static void test_new_keys(void)
+{
+	struct spec s;
+
+	CHECK(parse("command = x\nstop_to = group\nkeep = best\n"
+		    "checkpoints = 0\nexecutor = slurm\n", &s) == 0);
+	CHECK(s.stop_to == SPEC_STOP_TO_GROUP);
+	CHECK(s.keep == SPEC_KEEP_BEST);
+	CHECK(s.checkpoints == 0);
+	CHECK(s.executor == SPEC_EXECUTOR_SLURM);
+	spec_free(&s);
+
+	CHECK(parse("command = x\nstop_to = main\nkeep = last\n"
+		    "checkpoints = all\nexecutor = local\nmonitor = loss\n",
+		    &s) == 0);
+	CHECK(s.stop_to == SPEC_STOP_TO_MAIN);
+	CHECK(s.keep == SPEC_KEEP_LAST); /* written: monitor changes nothing */
+	CHECK(s.checkpoints == SPEC_CHECKPOINTS_ALL);
+	CHECK(s.executor == SPEC_EXECUTOR_LOCAL);
+	spec_free(&s);
+
+	/* keep's default follows monitor */
+	CHECK(parse("command = x\nmonitor = mAP\n", &s) == 0);
+	CHECK(s.keep == SPEC_KEEP_BEST && s.checkpoints == 1);
+	spec_free(&s);
+	CHECK(parse("command = x\ncheckpoints = 25\n", &s) == 0);
+	CHECK(s.keep == SPEC_KEEP_LAST && s.checkpoints == 25);
+	spec_free(&s);
+
+	CHECK_STR(parse_err("command = x\nstop_to = children\n"),
+		  "spec line 2: bad value 'children' for 'stop_to': expected "
+		  "main or group");
+	CHECK_STR(parse_err("command = x\nkeep = first\n"),
+		  "spec line 2: bad value 'first' for 'keep': expected best or "
+		  "last");
+	CHECK_STR(parse_err("command = x\ncheckpoints = -1\n"),
+		  "spec line 2: bad value '-1' for 'checkpoints': must not be "
+		  "negative");
+	CHECK_STR(parse_err("command = x\ncheckpoints = some\n"),
+		  "spec line 2: bad value 'some' for 'checkpoints': expected a "
+		  "whole number or all");
+	CHECK_STR(parse_err("command = x\ncheckpoints = ALL\n"),
+		  "spec line 2: bad value 'ALL' for 'checkpoints': expected a "
+		  "whole number or all");
+	CHECK_STR(parse_err("command = x\nexecutor = k8s\n"),
+		  "spec line 2: bad value 'k8s' for 'executor': expected local "
+		  "or slurm");
+	CHECK_STR(parse_err("command = x\nexecutor =\n"),
+		  "spec line 2: bad value '' for 'executor': expected local "
+		  "or slurm");
+}
+
+static void test_slurm_keys(void)
+{
+	static const char *const keys[] = {
+		"partition", "account", "qos",	"time",	      "nodes",
+		"ntasks",    "cpus_per_task", "mem", "gres", "gpus",
+		"constraint",
+	};
+	char text[2048], want[256];
+	size_t len, i;
+	struct spec s;
+	char **argv;
+
+	len = (size_t)snprintf(text, sizeof text, "command = x\n");
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		len += (size_t)snprintf(text + len, sizeof text - len,
+					"slurm.%s = %s\n", keys[i],
+					strcmp(keys[i], "time") ? "v a l"
+								: "1-02:03:04");
+	CHECK(parse(text, &s) == 0);
+	CHECK(s.nslurm == sizeof keys / sizeof keys[0]);
+	CHECK(s.slurm_time == 86400 + 2 * 3600 + 3 * 60 + 4);
+	argv = spec_slurm_argv(&s);
+	CHECK(argv != NULL);
+	if (argv && s.nslurm == 11) {
+		CHECK_STR(argv[0], "--partition=v a l");
+		CHECK_STR(argv[3], "--time=1-02:03:04");
+		CHECK_STR(argv[6], "--cpus-per-task=v a l");
+		CHECK_STR(argv[10], "--constraint=v a l");
+		CHECK(argv[11] == NULL);
+		CHECK_STR(s.slurm[6].option, "cpus-per-task");
+		CHECK_STR(s.slurm[6].value, "v a l");
+	}
+	spec_argv_free(argv);
+	spec_free(&s);
+	CHECK(s.slurm == NULL && s.nslurm == 0);
+
+	/* one argument each, whatever the value holds: no shell */
+	CHECK(parse("command = x\nslurm.gres = gpu:1 ; rm -rf / $(id) 'q'\n",
+		    &s) == 0);
+	argv = spec_slurm_argv(&s);
+	CHECK(argv && argv[0] && argv[1] == NULL);
+	if (argv && argv[0])
+		CHECK_STR(argv[0], "--gres=gpu:1 ; rm -rf / $(id) 'q'");
+	spec_argv_free(argv);
+	spec_free(&s);
+
+	/* none: an empty argv */
+	CHECK(parse("command = x\n", &s) == 0);
+	argv = spec_slurm_argv(&s);
+	CHECK(argv && argv[0] == NULL);
+	spec_argv_free(argv);
+	spec_argv_free(NULL);
+	spec_free(&s);
+
+	/* any other slurm. key is unknown, and so are other spellings */
+	CHECK_STR(parse_err("command = x\nslurm.output = /tmp/x\n"),
+		  "spec line 2: unknown key 'slurm.output'");
+	CHECK_STR(parse_err("command = x\nslurm.cpus-per-task = 2\n"),
+		  "spec line 2: unknown key 'slurm.cpus-per-task'");
+	CHECK_STR(parse_err("command = x\nslurm. = 2\n"),
+		  "spec line 2: unknown key 'slurm.'");
+	CHECK_STR(parse_err("command = x\nSlurm.gres = 2\n"),
+		  "spec line 2: unknown key 'Slurm.gres'");
+	/* bad values */
+	CHECK_STR(parse_err("command = x\nslurm.gres =\n"),
+		  "spec line 2: bad value '' for 'slurm.gres': must not be "
+		  "empty");
+	CHECK_STR(parse_err("command = x\nslurm.time = 1:2:3:4\n"),
+		  "spec line 2: bad value '1:2:3:4' for 'slurm.time': not a "
+		  "Slurm time (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, "
+		  "D-HH:MM:SS or UNLIMITED)");
+	/* a newline ends the line; a NUL is not text */
+	CHECK_STR(parse_err("command = x\nslurm.qos = a\nb\n"),
+		  "spec line 3: expected 'key = value'");
+	{
+		const char nul[] = "command = x\nslurm.qos = a\0b\n";
+
+		CHECK(spec_parse(nul, sizeof nul - 1, &s, err, sizeof err) ==
+		      -1);
+		snprintf(want, sizeof want, "spec line 2: contains a NUL byte");
+		CHECK_STR(err, want);
+	}
+}
+
+static void test_slurm_time(void)
+{
+	static const struct {
+		const char *text;
+		long seconds;
+	} ok[] = {
+		{ "0", 0 },
+		{ "90", 90 * 60 },
+		{ "5:30", 5 * 60 + 30 },
+		{ "1:02:03", 3600 + 2 * 60 + 3 },
+		{ "2-12", 2 * 86400 + 12 * 3600 },
+		{ "2-12:30", 2 * 86400 + 12 * 3600 + 30 * 60 },
+		{ "2-12:30:15", 2 * 86400 + 12 * 3600 + 30 * 60 + 15 },
+		{ "0-0:0:5", 5 },
+		{ "UNLIMITED", 0 },
+		{ "unlimited", 0 },
+		{ "INFINITE", 0 },
+		{ "999999999", 999999999L * 60 },
+		{ "999999999-999999999:999999999:999999999",
+		  999999999L * 86400 + 999999999L * 3600 + 999999999L * 60 +
+			  999999999L },
+	};
+	static const char *const bad[] = {
+		"",	"-",	"1-",	  "-1",	  "1:",	      ":1",   "1::2",
+		"1:2:3:4", "1-2:3:4:5", "1-2-3", "a",  "1h",	      "1.5",
+		" 1",	"+1",	"1 ",	  "1000000000", "1-1000000000", "NONE",
+	};
+	long sec;
+	size_t i;
+
+	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		sec = -1;
+		CHECK(spec_slurm_time(ok[i].text, &sec) == 0);
+		if (sec != ok[i].seconds)
+			fprintf(stderr, "slurm time '%s': %ld\n", ok[i].text,
+				sec);
+		CHECK(sec == ok[i].seconds);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (spec_slurm_time(bad[i], &sec) != -1)
+			fprintf(stderr, "slurm time '%s' taken\n", bad[i]);
+		CHECK(spec_slurm_time(bad[i], &sec) == -1);
+	}
+	CHECK(spec_slurm_time(NULL, &sec) == -1);
+}
+
+/* Returns spec_with_epochs(TEXT, EPOCHS) as a static string. */
+static const char *with_epochs(const char *text, long epochs)
+{
+	static char buf[1024];
+	size_t n = 12345;
+	char *out = spec_with_epochs(text, strlen(text), epochs, &n);
+
+	if (!out)
+		return "(null)";
+	snprintf(buf, sizeof buf, "%s", out);
+	if (n != strlen(out))
+		snprintf(buf, sizeof buf, "(length %zu)", n);
+	free(out);
+	return buf;
+}
+
+/* SPEC "Checkpoints": resume epochs=N shows epochs = N, the rest as it was. */
+static void test_with_epochs(void)
+{
+	struct spec s;
+	char *out;
+	size_t n;
+
+	CHECK_STR(with_epochs("command = x\nepochs = 100\nmonitor = a\n", 150),
+		  "command = x\nepochs = 150\nmonitor = a\n");
+	/* spacing, comments, CRLF and other lines stay */
+	CHECK_STR(with_epochs("# top\r\ncommand = run # epochs = 3\r\n"
+			      "  epochs\t=  100   # target\r\nmode = max\r\n",
+			      7),
+		  "# top\r\ncommand = run # epochs = 3\r\n"
+		  "  epochs\t=  7   # target\r\nmode = max\r\n");
+	/* a comment or another key naming epochs is not the epochs line */
+	CHECK_STR(with_epochs("command = x\n# epochs = 4\nenv.epochs = 5\n",
+			      9),
+		  "command = x\n# epochs = 4\nenv.epochs = 5\nepochs = 9\n");
+	/* none: appended, after a newline if the text lacks one */
+	CHECK_STR(with_epochs("command = x", 12),
+		  "command = x\nepochs = 12\n");
+	CHECK_STR(with_epochs("", 12), "epochs = 12\n");
+	/* an empty value gets the number apart from '=' and a comment */
+	CHECK_STR(with_epochs("command = x\nepochs =\n", 5),
+		  "command = x\nepochs = 5\n");
+	CHECK_STR(with_epochs("command = x\nepochs = # c\n", 5),
+		  "command = x\nepochs = 5 # c\n");
+	CHECK_STR(with_epochs("\xef\xbb\xbf" "epochs=1\ncommand=x", 2),
+		  "\xef\xbb\xbf" "epochs=2\ncommand=x");
+	/* the result is a good spec with the new target */
+	out = spec_with_epochs("command = x\nepochs = 10 # t\npatience = 2\n",
+			       strlen("command = x\nepochs = 10 # t\n"
+				      "patience = 2\n"),
+			       400, &n);
+	CHECK(out != NULL);
+	if (out) {
+		CHECK(spec_parse(out, n, &s, err, sizeof err) == 0);
+		CHECK(s.epochs == 400 && s.patience == 2);
+		spec_free(&s);
+		free(out);
+	}
+	/* NUL bytes elsewhere are kept as they are */
+	out = spec_with_epochs("a\0b\nepochs = 1\n", 15, 3, &n);
+	CHECK(out && n == 15 && !memcmp(out, "a\0b\nepochs = 3\n", 15));
+	free(out);
+}
+
 TEST_MAIN("spec", TEST(test_minimal_and_defaults), TEST(test_every_key),
 	  TEST(test_values_accepted), TEST(test_monitor_length),
 	  TEST(test_signals), TEST(test_compression_suffix),
 	  TEST(test_comments_and_blanks), TEST(test_line_endings),
 	  TEST(test_not_nul_terminated), TEST(test_error_forms),
 	  TEST(test_bad_values), TEST(test_duplicates), TEST(test_many_env),
-	  TEST(test_bad_text), TEST(test_err_buffer), TEST(test_random_bytes))
+	  TEST(test_bad_text), TEST(test_err_buffer), TEST(test_random_bytes),
+	  TEST(test_command_keeps_hash), TEST(test_new_keys),
+	  TEST(test_slurm_keys), TEST(test_slurm_time),
+	  TEST(test_with_epochs))
