@@ -702,6 +702,7 @@ static void launch(struct jobs *j, struct job *job)
 		.uid = job->rec.uid,
 		.gid = job->rec.gid,
 		.stop_signal = job->spec.stop_signal,
+		.stop_group = job->spec.stop_to == SPEC_STOP_TO_GROUP,
 		.grace = job->spec.grace,
 		.env = env,
 	};

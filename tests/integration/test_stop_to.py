@@ -36,3 +36,22 @@ def test_stop_reaches_the_main_process_not_its_workers(m):
         w = weights_of(m, name)
         assert w["workers_alive"] == 2, (name, w)
         assert w["epoch"] >= 3
+
+
+def test_stop_to_group_signals_every_process(m):
+    # The workers die of the stop signal: the trainer sees them gone,
+    # exits 1 with its weights saved; the stop keeps the weights.
+    stop_after_epochs(m, "grp", "command = %s %s 2\nstop_to = group\ngrace = 20\n"
+                      % (PY, WORKER))
+    m.wait_state("grp", ("ready", "failed"), timeout=30)
+    assert m.state("grp") == "ready", m.read("grp", "status")
+    w = weights_of(m, "grp")
+    assert w["workers_alive"] == 0, w
+
+
+def test_stop_signal_by_name(m):
+    stop_after_epochs(m, "w", "command = %s %s --forever --epoch-ms 30 --signals WINCH\nstop_signal = WINCH\n"
+                      "grace = 20\n" % (PY, os.path.join(ROOT, "tests", "trainers",
+                                                         "trainer.py")))
+    m.wait_state("w", "ready", timeout=30)
+    assert "(signal SIGWINCH)" in m.read("w", "log"), m.read("w", "log")
