@@ -1,10 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages trainfs needs to build, run and test, when
 # any is missing.  As root it runs apt-get; otherwise it prints the one
-# command to run.
+# command to run.  python3-torch and python3-sklearn are for the PyTorch
+# example (examples/pytorch_digits.py) and its tests: about 875 MB with
+# their dependencies on a fresh Debian 12.
 set -e
 PKGS="build-essential pkg-config fuse3 libfuse3-dev libsqlite3-dev
-libarchive-dev libarchive-tools zstd python3 procps valgrind clang libclang-rt-14-dev"
+libarchive-dev libarchive-tools zstd python3 procps valgrind clang libclang-rt-14-dev
+python3-torch python3-sklearn"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
