@@ -106,15 +106,15 @@ def _ready():
 
 
 def _number(v):
-    """V as a JSON value trainfs takes: a number, or V itself if it is not one."""
-    if isinstance(v, (bool, str)) or v is None:
-        return v  # not metrics: trainfs leaves them out
+    """V as a number trainfs takes, or None for what is not a metric."""
+    if isinstance(v, (bool, str, bytes)) or v is None:
+        return None  # not metrics: trainfs would leave them out anyway
     if isinstance(v, int):
         return v
     try:
         return float(v)  # floats, numpy scalars, 0-d tensors
     except (TypeError, ValueError):
-        return str(v)
+        return None
 
 
 def report(epoch, **metrics):
@@ -122,8 +122,8 @@ def report(epoch, **metrics):
 
     EPOCH is a whole number (>= 0).  Values are numbers (nan and inf are
     fine: they never count as an improvement); tensors and numpy scalars are
-    turned into floats; strings and booleans are written but trainfs leaves
-    them out.  Metric names are 1 to 64 characters of letters, digits and
+    turned into floats; what is not a number (a string, a boolean, None, a
+    list) is not a metric and is left out of the line.  Metric names are 1 to 64 characters of letters, digits and
     "_ . - /", starting with a letter or "_".  Several calls for one epoch
     (a training line, then a validation line) make one row.  The line goes
     out in one write() on an O_APPEND descriptor, so it is in the file when
@@ -135,7 +135,9 @@ def report(epoch, **metrics):
         raise ValueError("epoch must be a whole number >= 0, not %r" % (epoch,))
     row = {"epoch": int(epoch)}
     for k, v in metrics.items():
-        row[k] = _number(v)
+        n = _number(v)
+        if n is not None:
+            row[k] = n
     line = json.dumps(row, allow_nan=True)
     path = _env("TRAINFS_METRICS")
     if not path:

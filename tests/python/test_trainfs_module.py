@@ -66,7 +66,7 @@ class Report(Base):
         with clean_env(TRAINFS_METRICS=m):
             trainfs.report(1, loss=0.5, acc=Scalar(0.25), n=3)
             trainfs.report(1, val_loss=float("nan"), best=float("inf"),
-                           phase="val", flag=True)
+                           phase="val", flag=True, none=None, lst=[1])
             trainfs.report(2.0, loss=0.4)
         lines = read(m).splitlines()
         self.assertEqual(len(lines), 3)
@@ -76,7 +76,7 @@ class Report(Base):
         self.assertTrue(math.isnan(rows[1]["val_loss"]))
         self.assertIn("NaN", lines[1])  # as trainfs reads Python's JSON
         self.assertIn("Infinity", lines[1])
-        self.assertEqual(rows[1]["phase"], "val")
+        self.assertEqual(sorted(rows[1]), ["best", "epoch", "val_loss"])
         self.assertEqual(rows[2], {"epoch": 2, "loss": 0.4})
         self.assertEqual(os.stat(m).st_mode & 0o777, 0o600)
 
