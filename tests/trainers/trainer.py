@@ -79,6 +79,8 @@ Flags:
                       never renamed
   --plant-link NAME=TARGET  at start, a symbolic link TRAINFS_CHECKPOINTS/NAME
                       -> TARGET (repeatable), e.g. epoch-2=/some/root/folder
+  --link-inside TARGET  every checkpoint folder also holds a symbolic link
+                      "escape" -> TARGET (deleting it must not follow it)
   --fail-at E         exit 3 right after epoch E's line and checkpoint
   --target-from-env   take the target epochs from TRAINFS_EPOCHS when set
 
@@ -146,6 +148,7 @@ def parse_args(argv):
     p.add_argument("--orphan-checkpoint", type=int)
     p.add_argument("--tmp-checkpoint", type=int)
     p.add_argument("--plant-link", action="append", default=[])
+    p.add_argument("--link-inside")
     p.add_argument("--fail-at", type=int, default=0)
     p.add_argument("--target-from-env", action="store_true")
     a = p.parse_args(argv)
@@ -276,6 +279,8 @@ def write_checkpoint_folder(a, root, epoch, name=None):
             os.fsync(f.fileno())
         with open(os.path.join(tmp, "epoch.txt"), "w") as f:
             f.write("%d\n" % epoch)
+        if a.link_inside:
+            os.symlink(a.link_inside, os.path.join(tmp, "escape"))
         if not name:
             os.rename(tmp, final)
     except OSError as e:
