@@ -49,6 +49,29 @@ long checkpoint_epoch_of(const char *name)
 	return n;
 }
 
+long checkpoint_epoch_of_prefix(const char *name)
+{
+	char head[CHECKPOINT_NAME_MAX + 1];
+	const char *dot;
+	size_t len;
+
+	if (strchr(name, '/'))
+		return -1;
+	if (strncmp(name, PREFIX, PREFIX_LEN) != 0)
+		return -1;
+	dot = strchr(name + PREFIX_LEN, '.');
+	if (!dot)
+		return checkpoint_epoch_of(name);
+	if (!dot[1])
+		return -1; /* "epoch-5." */
+	len = (size_t)(dot - name);
+	if (len > CHECKPOINT_NAME_MAX)
+		return -1;
+	memcpy(head, name, len);
+	head[len] = '\0';
+	return checkpoint_epoch_of(head);
+}
+
 char *checkpoint_name(long epoch, char buf[CHECKPOINT_NAME_MAX])
 {
 	snprintf(buf, CHECKPOINT_NAME_MAX, PREFIX "%ld", epoch);
@@ -126,6 +149,66 @@ int checkpoint_scan(int dirfd, checkpoint_has_metrics_fn has, void *ctx,
 	*out = list;
 	*n = len;
 	return 0;
+}
+
+int checkpoint_scan_after(int dirfd, long after, char ***names, size_t *n)
+{
+	char **list = NULL;
+	size_t len = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	*names = NULL;
+	*n = 0;
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	for (;;) {
+		errno = 0;
+		if (!(de = readdir(d))) {
+			rc = errno ? -errno : 0;
+			break;
+		}
+		if (checkpoint_epoch_of_prefix(de->d_name) <= after)
+			continue;
+		if (len == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			char **nl = realloc(list, nc * sizeof *nl);
+			if (!nl) {
+				rc = -ENOMEM;
+				break;
+			}
+			list = nl;
+			cap = nc;
+		}
+		if (!(list[len] = strdup(de->d_name))) {
+			rc = -ENOMEM;
+			break;
+		}
+		len++;
+	}
+	closedir(d);
+	if (rc) {
+		checkpoint_names_free(list, len);
+		return rc;
+	}
+	*names = list;
+	*n = len;
+	return 0;
+}
+
+void checkpoint_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 }
 
 size_t checkpoint_filter(long *epochs, size_t n, checkpoint_has_metrics_fn has,
@@ -218,8 +301,36 @@ int checkpoint_prune(const char *self_exe, const char *dir, uid_t uid,
 		     gid_t gid, const long *epochs, size_t n, char *err,
 		     size_t errlen)
 {
-	char suid[32], sgid[32];
 	char (*names)[CHECKPOINT_NAME_MAX] = NULL;
+	char **ptrs = NULL;
+	int rc;
+
+	if (errlen)
+		err[0] = '\0';
+	if (!n)
+		return 0;
+	names = malloc(n * sizeof *names);
+	ptrs = malloc(n * sizeof *ptrs);
+	if (!names || !ptrs) {
+		free(names);
+		free(ptrs);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		ptrs[i] = checkpoint_name(epochs[i], names[i]);
+	rc = checkpoint_prune_names(self_exe, dir, uid, gid, ptrs, n, err,
+				    errlen);
+	free(names);
+	free(ptrs);
+	return rc;
+}
+
+int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
+			   gid_t gid, char *const *names, size_t n, char *err,
+			   size_t errlen)
+{
+	char suid[32], sgid[32];
 	char **argv = NULL;
 	int pfd[2] = { -1, -1 }, rc = 0, status;
 	posix_spawn_file_actions_t fa;
@@ -234,9 +345,8 @@ int checkpoint_prune(const char *self_exe, const char *dir, uid_t uid,
 			 dir);
 		return -EINVAL;
 	}
-	names = malloc(n * sizeof *names);
 	argv = malloc((n + 6) * sizeof *argv);
-	if (!names || !argv) {
+	if (!argv) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -249,7 +359,7 @@ int checkpoint_prune(const char *self_exe, const char *dir, uid_t uid,
 	argv[3] = suid;
 	argv[4] = sgid;
 	for (size_t i = 0; i < n; i++)
-		argv[5 + i] = checkpoint_name(epochs[i], names[i]);
+		argv[5 + i] = names[i];
 	argv[5 + n] = NULL;
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		rc = -errno;
@@ -299,7 +409,6 @@ out:
 		close(pfd[0]);
 	if (pfd[1] >= 0)
 		close(pfd[1]);
-	free(names);
 	free(argv);
 	return rc;
 }
@@ -365,7 +474,7 @@ int checkpoint_prune_main(int argc, char **argv)
 		return prune_error("cannot open '%s': %s", argv[2],
 				   strerror(errno));
 	for (int i = 5; i < argc; i++) {
-		if (checkpoint_epoch_of(argv[i]) < 0) {
+		if (checkpoint_epoch_of_prefix(argv[i]) < 0) {
 			failed = prune_error("'%s' is not a checkpoint name",
 					     argv[i]);
 			continue;

@@ -43,6 +43,14 @@ enum checkpoint_keep { CHECKPOINT_KEEP_BEST, CHECKPOINT_KEEP_LAST };
  */
 long checkpoint_epoch_of(const char *name);
 
+/*
+ * The epoch of NAME when it is a checkpoint's name or one of its temporary
+ * names: "epoch-N", or "epoch-N." followed by anything without a '/'
+ * ("epoch-5.tmp", "epoch-5.old", "epoch-5.tmp.1234"), N canonical as above.
+ * Else -1.  For cleaning up, never for counting.
+ */
+long checkpoint_epoch_of_prefix(const char *name);
+
 /* Writes "epoch-N" into buf (CHECKPOINT_NAME_MAX bytes); returns buf. */
 char *checkpoint_name(long epoch, char buf[CHECKPOINT_NAME_MAX]);
 
@@ -71,6 +79,20 @@ int checkpoint_scan(int dirfd, checkpoint_has_metrics_fn has, void *ctx,
  */
 size_t checkpoint_filter(long *epochs, size_t n, checkpoint_has_metrics_fn has,
 			 void *ctx);
+
+/*
+ * Lists what a resume from epoch AFTER must clear away in the folder DIRFD:
+ * every entry, of any type (links too), whose checkpoint_epoch_of_prefix()
+ * is above AFTER: checkpoints of the epochs that will be trained again,
+ * whole or not, and their temporary folders.  Left there, a stale epoch-M
+ * would count again, with the old run's weights, once the resumed trainer
+ * reports epoch M (and would make its rename onto epoch-M fail).  *names
+ * gets a malloc'd array of malloc'd names (free with
+ * checkpoint_names_free()), *n its length.  Returns 0 or a negative errno.
+ */
+int checkpoint_scan_after(int dirfd, long after, char ***names, size_t *n);
+
+void checkpoint_names_free(char **names, size_t n);
 
 /* What retention decides for one list of complete checkpoints. */
 struct checkpoint_plan {
@@ -109,13 +131,22 @@ int checkpoint_prune(const char *self_exe, const char *dir, uid_t uid,
 		     size_t errlen);
 
 /*
+ * The same for NAMES (N of them), each a name checkpoint_epoch_of_prefix()
+ * accepts (what checkpoint_scan_after() lists).
+ */
+int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
+			   gid_t gid, char *const *names, size_t n, char *err,
+			   size_t errlen);
+
+/*
  * The helper process: "trainfs __prune DIR UID GID NAME...".  DIR is an
  * absolute path, or the number of a descriptor it inherited open on the
  * folder.  As root it drops to UID/GID with that user's groups (and checks
  * root cannot be regained); as anyone else UID must be its own.  Then it
- * opens DIR O_DIRECTORY|O_NOFOLLOW and removes each NAME that is a
- * checkpoint name with store_remove_tree(), which never follows a link.
- * Names that are not checkpoint names are refused.  Exits 0 when every one
+ * opens DIR O_DIRECTORY|O_NOFOLLOW and removes each NAME that
+ * checkpoint_epoch_of_prefix() accepts with store_remove_tree(), which
+ * never follows a link (a link is removed, not its target).  Other names
+ * are refused.  Exits 0 when every one
  * is gone, else writes "error MESSAGE" lines to stderr and exits 1 (after
  * trying every name).
  */

@@ -75,6 +75,18 @@ static void names(void)
 	CHECK(checkpoint_epoch_of("epoch1") == -1);
 	CHECK(checkpoint_epoch_of(".epoch-1") == -1);
 	CHECK(checkpoint_epoch_of("") == -1);
+	/* temporary names, for cleaning up only */
+	CHECK(checkpoint_epoch_of_prefix("epoch-5") == 5);
+	CHECK(checkpoint_epoch_of_prefix("epoch-5.tmp") == 5);
+	CHECK(checkpoint_epoch_of_prefix("epoch-5.old") == 5);
+	CHECK(checkpoint_epoch_of_prefix("epoch-5.tmp.1234") == 5);
+	CHECK(checkpoint_epoch_of_prefix("epoch-5.") == -1);
+	CHECK(checkpoint_epoch_of_prefix("epoch-05.tmp") == -1);
+	CHECK(checkpoint_epoch_of_prefix("epoch-.tmp") == -1);
+	CHECK(checkpoint_epoch_of_prefix("epoch-5x.tmp") == -1);
+	CHECK(checkpoint_epoch_of_prefix("epoch-5.tmp/../../x") == -1);
+	CHECK(checkpoint_epoch_of_prefix("epoch-99999999999.tmp") == -1);
+	CHECK(checkpoint_epoch_of_prefix("other") == -1);
 	CHECK_STR(checkpoint_name(0, buf), "epoch-0");
 	CHECK_STR(checkpoint_name(1000000000, buf), "epoch-1000000000");
 	CHECK(checkpoint_epoch_of(checkpoint_name(77, buf)) == 77);
@@ -235,6 +247,52 @@ static void bounded_over_1000_epochs(void)
 	}
 }
 
+/*
+ * Before a resume from epoch 3: everything named for a later epoch goes,
+ * whole or not, links too (as links); the rest stays.
+ */
+static void stale_after_resume_point(void)
+{
+	char dir[128], victim[128], err[256];
+	int d = fresh_dir("stale", dir, sizeof dir);
+	int v = fresh_dir("stale-victim", victim, sizeof victim);
+	int f = openat(v, "precious", O_WRONLY | O_CREAT, 0600);
+	CHECK(f >= 0);
+	close(f);
+	for (long e = 1; e <= 5; e++)
+		make_checkpoint(d, e);
+	CHECK(mkdirat(d, "epoch-6.tmp", 0700) == 0);
+	CHECK(mkdirat(d, "epoch-2.tmp", 0700) == 0);
+	CHECK(symlinkat(victim, d, "epoch-7") == 0);
+	CHECK(symlinkat(victim, d, "epoch-8.old") == 0);
+	CHECK(mkdirat(d, "unrelated", 0700) == 0);
+	char **names;
+	size_t n;
+	CHECK(checkpoint_scan_after(d, 3, &names, &n) == 0);
+	CHECK(n == 5);
+	CHECK(checkpoint_prune_names(SELF, dir, getuid(), getgid(), names, n,
+				     err, sizeof err) == 0);
+	CHECK_STR(err, "");
+	checkpoint_names_free(names, n);
+	CHECK(exists(d, "epoch-1") && exists(d, "epoch-3") &&
+	      exists(d, "epoch-2.tmp") && exists(d, "unrelated"));
+	CHECK(!exists(d, "epoch-4") && !exists(d, "epoch-5") &&
+	      !exists(d, "epoch-6.tmp") && !exists(d, "epoch-7") &&
+	      !exists(d, "epoch-8.old"));
+	CHECK(exists(v, "precious"));
+	CHECK(checkpoint_scan_after(d, 3, &names, &n) == 0);
+	CHECK(n == 0);
+	checkpoint_names_free(names, n);
+	/* names the helper refuses */
+	char *bad[] = { "unrelated", "epoch-1/../../x", "..", "epoch-1." };
+	CHECK(checkpoint_prune_names(SELF, dir, getuid(), getgid(), bad, 4, err,
+				     sizeof err) == -EIO);
+	CHECK(strstr(err, "is not a checkpoint name") != NULL);
+	CHECK(exists(d, "unrelated") && exists(d, "epoch-1"));
+	close(v);
+	close(d);
+}
+
 /* The helper deletes what it is told, as the caller's own user. */
 static void prune_helper_deletes(void)
 {
@@ -354,20 +412,23 @@ int main(int argc, char **argv)
 		TEST(scan_ignores_what_is_not_a_checkpoint),
 		TEST(keep_best_and_keep_last),
 		TEST(bounded_over_1000_epochs),
+		TEST(stale_after_resume_point),
 		TEST(prune_helper_deletes),
 		TEST(prune_as_nobody_never_follows_links),
 	};
 	if (argc >= 2 && !strcmp(argv[1], "__prune"))
 		return checkpoint_prune_main(argc, argv);
-	snprintf(root, sizeof root, "/tmp/trainfs-ckpt-XXXXXX");
+	/* tmpfs where there is one: a thousand epochs of mkdir and rmdir */
+	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	snprintf(root, sizeof root, "%s/trainfs-ckpt-XXXXXX", base);
 	if (!mkdtemp(root) || chmod(root, 0711) < 0) {
 		perror("mkdtemp");
 		return 1;
 	}
 	int rc = test_run_all("checkpoint", cases,
 			      sizeof cases / sizeof cases[0]);
-	int fd = open("/tmp", O_RDONLY | O_DIRECTORY);
-	if (store_remove_tree(fd, root + 5) != 0)
+	int fd = open(base, O_RDONLY | O_DIRECTORY);
+	if (store_remove_tree(fd, root + strlen(base) + 1) != 0)
 		fprintf(stderr, "cannot remove %s\n", root);
 	close(fd);
 	return rc;
