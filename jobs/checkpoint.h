@@ -15,7 +15,8 @@
  *                       and which ones to delete: pure, no system calls;
  *   checkpoint_prune()  deletes them in a helper process, "trainfs __prune",
  *                       that drops to the job's owner and never follows a
- *                       symbolic link (store_remove_tree()).
+ *                       symbolic link (store_remove_tree()); in-process
+ *                       when trainfs is the owner already.
  *
  * Names: "epoch-" then N in canonical decimal: digits only, no sign, no
  * leading zero ("epoch-0" is epoch 0, "epoch-05" is not a checkpoint), N at
@@ -120,11 +121,13 @@ void checkpoint_plan_free(struct checkpoint_plan *plan);
 
 /*
  * Deletes the checkpoints EPOCHS (N of them) of the folder DIR as the user
- * UID/GID: runs "SELF_EXE __prune DIR UID GID epoch-N..." and waits for it.
- * DIR is an absolute path; the helper opens it itself after dropping to
- * the owner, O_NOFOLLOW.  Blocks for as long as the deletion takes: call it
- * with no lock held.  Returns 0, or a negative errno with the helper's
- * first error in ERR ("cannot delete 'epoch-3': Permission denied").
+ * UID/GID: runs "SELF_EXE __prune DIR UID GID epoch-N..." and waits for it
+ * (or, when trainfs runs as UID/GID already, deletes them itself: the same
+ * rights, without a process per epoch).  DIR is an absolute path, opened
+ * O_NOFOLLOW by the owner.  Blocks for as long as the deletion takes: call it
+ * with no lock held.  Returns 0, or a negative errno (-EIO when the helper
+ * failed) with the first error in ERR ("cannot delete 'epoch-3':
+ * Permission denied").
  */
 int checkpoint_prune(const char *self_exe, const char *dir, uid_t uid,
 		     gid_t gid, const long *epochs, size_t n, char *err,

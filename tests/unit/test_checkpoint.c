@@ -286,7 +286,7 @@ static void stale_after_resume_point(void)
 	/* names the helper refuses */
 	char *bad[] = { "unrelated", "epoch-1/../../x", "..", "epoch-1." };
 	CHECK(checkpoint_prune_names(SELF, dir, getuid(), getgid(), bad, 4, err,
-				     sizeof err) == -EIO);
+				     sizeof err) < 0);
 	CHECK(strstr(err, "is not a checkpoint name") != NULL);
 	CHECK(exists(d, "unrelated") && exists(d, "epoch-1"));
 	close(v);
