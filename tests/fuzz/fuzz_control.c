@@ -33,7 +33,7 @@ static int is_space(char c)
 }
 
 /* The SPEC's control rule, written out apart from jobs/state.c. */
-static int expected_command(const char *text, size_t len)
+static int expected_command(const char *text, size_t len, long *epochs)
 {
 	static const struct {
 		const char *word;
@@ -47,6 +47,7 @@ static int expected_command(const char *text, size_t len)
 	};
 	size_t b = 0, e = len, i;
 
+	*epochs = 0;
 	while (b < e && is_space(text[b]))
 		b++;
 	while (e > b && is_space(text[e - 1]))
@@ -70,7 +71,10 @@ static int expected_command(const char *text, size_t len)
 				return -1;
 			n = n * 10 + (text[p] - '0');
 		}
-		return digits && n >= 1 && n <= 1e9 ? CMD_RESUME : -1;
+		if (!digits || n < 1 || n > 1e9)
+			return -1;
+		*epochs = (long)n;
+		return CMD_RESUME;
 	}
 	return -1;
 }
@@ -152,8 +156,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *copy;
 	int c, st;
 
+	long epochs = -1, want_epochs;
+
 	c = command_parse(text, size);
-	FUZZ_CHECK(c == expected_command(text, size));
+	FUZZ_CHECK(c == expected_command(text, size, &want_epochs));
+	FUZZ_CHECK(command_parse_epochs(text, size, &epochs) == c);
+	FUZZ_CHECK(epochs == want_epochs);
 	if (c >= 0) {
 		FUZZ_CHECK(c < CMD_COUNT);
 		name = command_name(c);
