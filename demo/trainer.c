@@ -31,11 +31,22 @@
  *                      epoch, appended with a single write() on an
  *                      O_APPEND descriptor, after that epoch's checkpoint.
  *   TRAINFS_STOP_FILE  polled after every epoch and while sleeping.
+ *   TRAINFS_CHECKPOINTS
+ *                      after each epoch's metrics line, a checkpoint folder
+ *                      epoch-N: model.bin, model.json and state.bin (the
+ *                      shuffling state, so a resumed run goes on exactly as
+ *                      an unbroken one), written as epoch-N.tmp, fsynced
+ *                      and renamed, so epoch-N is always whole.
+ *   TRAINFS_RESUME_FROM, TRAINFS_RESUME_EPOCH
+ *                      after a resume: load that checkpoint folder and go
+ *                      on with epoch N+1.
+ *   TRAINFS_EPOCHS     the target epochs, over --epochs when set (trainfs
+ *                      passes the spec's epochs, raised by resume epochs=N).
  *   SIGTERM, SIGINT    set a flag; the current epoch is finished and
  *                      checkpointed, then the trainer exits 0.
  *
  * Without the variables it runs by hand: output in ./out, metrics in
- * ./metrics.txt, no stop file.
+ * ./metrics.txt, no stop file, no checkpoints.
  *
  * Exit status: 0 after the last epoch or after a requested stop; 2 on a
  * bad option or any failed system call (the reason is on stderr).
@@ -44,6 +55,7 @@
  *   char magic[4] = "TFMD"; uint32 version = 1, inputs = 2, hidden,
  *   outputs = 1, epoch; then doubles w1[hidden][2], b1[hidden],
  *   w2[hidden], b2.
+ * state.bin: char magic[4] = "TFST"; uint64 rng; uint32 n; uint32 order[n].
  */
 
 #include <errno.h>
@@ -57,6 +69,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -448,6 +461,205 @@ static void save_checkpoint(const char *dir, const struct model *m,
 	fsync_dir(dir);
 }
 
+/* ---- checkpoints (TRAINFS_CHECKPOINTS) ---- */
+
+/* Removes PATH and all below it, never following a link. */
+static void remove_tree_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					     O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return;
+		if (errno != ENOTDIR && errno != ELOOP)
+			die("open %s: %s", name, strerror(errno));
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			die("unlink %s: %s", name, strerror(errno));
+		return;
+	}
+	if (!(d = fdopendir(fd)))
+		die("fdopendir %s: %s", name, strerror(errno));
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		remove_tree_at(fd, de->d_name);
+	}
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		die("rmdir %s: %s", name, strerror(errno));
+}
+
+static void save_state(const char *dir, uint64_t rng, const int *order, int n)
+{
+	size_t len = 4 + sizeof(uint64_t) + sizeof(uint32_t) +
+		     (size_t)n * sizeof(uint32_t);
+	unsigned char *buf = xcalloc(1, len), *p = buf;
+	int i;
+
+	memcpy(p, "TFST", 4);
+	p += 4;
+	memcpy(p, &rng, sizeof(rng));
+	p += sizeof(rng);
+	put_u32(&p, (uint32_t)n);
+	for (i = 0; i < n; i++)
+		put_u32(&p, (uint32_t)order[i]);
+	write_atomic(dir, "state.bin", buf, len);
+	free(buf);
+}
+
+/*
+ * Writes the checkpoint of EPOCH as CKPT_DIR/epoch-N: into epoch-N.tmp
+ * first, then renamed, so a folder named epoch-N is always whole.  An
+ * epoch-N left by an earlier run (before a resume from an older one) is
+ * replaced.
+ */
+static void write_checkpoint(const char *ckpt_dir, const struct model *m,
+			     const struct opts *o, long epoch,
+			     const struct eval *val, uint64_t rng,
+			     const int *order, int n)
+{
+	char tmp[4096], final[4096], old[4096];
+	int dfd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s/epoch-%ld.tmp", ckpt_dir, epoch) >=
+		    (int)sizeof(tmp) ||
+	    snprintf(final, sizeof(final), "%s/epoch-%ld", ckpt_dir, epoch) >=
+		    (int)sizeof(final) ||
+	    snprintf(old, sizeof(old), "epoch-%ld.old", epoch) >=
+		    (int)sizeof(old))
+		die("%s: path too long", ckpt_dir);
+	dfd = open(ckpt_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		die("open %s: %s", ckpt_dir, strerror(errno));
+	remove_tree_at(dfd, strrchr(tmp, '/') + 1); /* a crash's leftover */
+	if (mkdir(tmp, 0700) < 0)
+		die("mkdir %s: %s", tmp, strerror(errno));
+	save_checkpoint(tmp, m, o, epoch, val);
+	save_state(tmp, rng, order, n);
+	fsync_dir(tmp);
+	if (rename(tmp, final) < 0) {
+		if (errno != ENOTEMPTY && errno != EEXIST)
+			die("rename %s to %s: %s", tmp, final,
+			    strerror(errno));
+		remove_tree_at(dfd, old);
+		if (renameat(dfd, strrchr(final, '/') + 1, dfd, old) < 0 ||
+		    rename(tmp, final) < 0)
+			die("rename %s to %s: %s", tmp, final,
+			    strerror(errno));
+		remove_tree_at(dfd, old);
+	}
+	if (fsync(dfd) < 0 && errno != EINVAL)
+		die("fsync %s: %s", ckpt_dir, strerror(errno));
+	close(dfd);
+}
+
+/* Reads all of DIR/NAME (at most MAX bytes) into a malloc'd buffer. */
+static unsigned char *read_file(const char *dir, const char *name,
+				size_t max, size_t *len)
+{
+	char path[4096];
+	unsigned char *buf;
+	size_t used = 0;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		die("%s: path too long", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die("open %s: %s", path, strerror(errno));
+	buf = xcalloc(1, max + 1);
+	for (;;) {
+		ssize_t r = read(fd, buf + used, max + 1 - used);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die("read %s: %s", path, strerror(errno));
+		if (r == 0)
+			break;
+		used += (size_t)r;
+		if (used > max)
+			die("%s: larger than %zu bytes", path, max);
+	}
+	close(fd);
+	*len = used;
+	return buf;
+}
+
+static uint32_t get_u32(const unsigned char **p)
+{
+	uint32_t v;
+
+	memcpy(&v, *p, sizeof(v));
+	*p += sizeof(v);
+	return v;
+}
+
+/*
+ * Loads the model of checkpoint folder DIR into *m (allocating it) and its
+ * shuffling state into *rng and ORDER[N]; returns the epoch it holds.
+ */
+static long load_checkpoint(const char *dir, struct model *m, uint64_t *rng,
+			    int *order, int n)
+{
+	size_t head = 4 + 5 * sizeof(uint32_t), len, h;
+	unsigned char *buf;
+	const unsigned char *p;
+	uint32_t hidden, epoch;
+	int i;
+
+	buf = read_file(dir, "model.bin",
+			head + (4 * MAX_HIDDEN + 1) * sizeof(double), &len);
+	p = buf + 4;
+	if (len < head || memcmp(buf, "TFMD", 4) || get_u32(&p) != 1 ||
+	    get_u32(&p) != 2)
+		die("%s/model.bin: not a demo model", dir);
+	hidden = get_u32(&p);
+	if (get_u32(&p) != 1 || hidden < 1 || hidden > MAX_HIDDEN)
+		die("%s/model.bin: not a demo model", dir);
+	epoch = get_u32(&p);
+	h = hidden;
+	if (len != head + (4 * h + 1) * sizeof(double))
+		die("%s/model.bin: %zu bytes, not %zu", dir, len,
+		    head + (4 * h + 1) * sizeof(double));
+	m->hidden = (int)hidden;
+	m->w1 = xcalloc(2 * h, sizeof(double));
+	m->b1 = xcalloc(h, sizeof(double));
+	m->w2 = xcalloc(h, sizeof(double));
+	memcpy(m->w1, p, 2 * h * sizeof(double));
+	p += 2 * h * sizeof(double);
+	memcpy(m->b1, p, h * sizeof(double));
+	p += h * sizeof(double);
+	memcpy(m->w2, p, h * sizeof(double));
+	p += h * sizeof(double);
+	memcpy(&m->b2, p, sizeof(double));
+	free(buf);
+
+	buf = read_file(dir, "state.bin",
+			4 + sizeof(uint64_t) + sizeof(uint32_t) +
+				(size_t)n * sizeof(uint32_t),
+			&len);
+	p = buf + 4 + sizeof(uint64_t);
+	if (len != 4 + sizeof(uint64_t) + sizeof(uint32_t) +
+			   (size_t)n * sizeof(uint32_t) ||
+	    memcmp(buf, "TFST", 4) || get_u32(&p) != (uint32_t)n)
+		die("%s/state.bin: not the demo's trainer state", dir);
+	memcpy(rng, buf + 4, sizeof(*rng));
+	for (i = 0; i < n; i++) {
+		uint32_t v = get_u32(&p);
+
+		if (v >= (uint32_t)n)
+			die("%s/state.bin: not the demo's trainer state", dir);
+		order[i] = (int)v;
+	}
+	free(buf);
+	return epoch;
+}
+
 static void append_metrics(int fd, const char *path, long epoch,
 			   double loss, const struct eval *val)
 {
@@ -529,7 +741,10 @@ static void usage(FILE *f)
 		"  --seed N       seed for initial weights and shuffling "
 		"(default 1)\n"
 		"env: TRAINFS_OUTPUT (./out), TRAINFS_METRICS (./metrics.txt), "
-		"TRAINFS_STOP_FILE (none), TRAINFS_JOB\n", prog);
+		"TRAINFS_STOP_FILE (none), TRAINFS_JOB,\n"
+		"     TRAINFS_EPOCHS (over --epochs), TRAINFS_CHECKPOINTS (none),\n"
+		"     TRAINFS_RESUME_FROM and TRAINFS_RESUME_EPOCH (a resume)\n",
+		prog);
 }
 
 static long parse_long(const char *opt, const char *s, long min, long max)
@@ -634,12 +849,13 @@ int main(int argc, char **argv)
 	struct grads g;
 	struct opts o;
 	struct sigaction sa;
-	const char *out_dir, *metrics_path, *stop_file, *job;
+	const char *out_dir, *metrics_path, *stop_file, *job, *ckpt_dir;
+	const char *resume_from;
 	uint64_t rng;
 	double *h;
 	int *order;
 	int metrics_fd, i;
-	long epoch;
+	long epoch, first = 1;
 
 	if (argv[0] && *argv[0])
 		prog = argv[0];
@@ -649,6 +865,11 @@ int main(int argc, char **argv)
 	metrics_path = env_or("TRAINFS_METRICS", "./metrics.txt");
 	stop_file = env_or("TRAINFS_STOP_FILE", NULL);
 	job = env_or("TRAINFS_JOB", "(by hand)");
+	ckpt_dir = env_or("TRAINFS_CHECKPOINTS", NULL);
+	resume_from = env_or("TRAINFS_RESUME_FROM", NULL);
+	if (env_or("TRAINFS_EPOCHS", NULL))
+		o.epochs = parse_long("TRAINFS_EPOCHS", getenv("TRAINFS_EPOCHS"),
+				      1, 1000000000L);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -659,6 +880,8 @@ int main(int argc, char **argv)
 
 	if (mkdir(out_dir, 0755) < 0 && errno != EEXIST)
 		die("mkdir %s: %s", out_dir, strerror(errno));
+	if (ckpt_dir && mkdir(ckpt_dir, 0700) < 0 && errno != EEXIST)
+		die("mkdir %s: %s", ckpt_dir, strerror(errno));
 	metrics_fd = open(metrics_path,
 			  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (metrics_fd < 0)
@@ -667,21 +890,36 @@ int main(int argc, char **argv)
 	data = xcalloc(N_SAMPLES, sizeof(*data));
 	make_moons(data, N_SAMPLES);
 
+	order = xcalloc(N_TRAIN, sizeof(int));
+	for (i = 0; i < N_TRAIN; i++)
+		order[i] = i;
 	rng = o.seed * 0x2545f4914f6cdd1dULL + 1;
-	model_init(&m, (int)o.hidden, &rng);
+	if (resume_from) {
+		long want = parse_long("TRAINFS_RESUME_EPOCH",
+				       env_or("TRAINFS_RESUME_EPOCH", ""), 0,
+				       1000000000L);
+		long got = load_checkpoint(resume_from, &m, &rng, order,
+					   N_TRAIN);
+
+		if (got != want)
+			die("%s holds epoch %ld, not %ld", resume_from, got,
+			    want);
+		o.hidden = m.hidden;
+		first = want + 1;
+		say("resumed from %s: epoch %ld\n", resume_from, want);
+	} else {
+		model_init(&m, (int)o.hidden, &rng);
+	}
 	g.w1 = xcalloc(2 * (size_t)o.hidden, sizeof(double));
 	g.b1 = xcalloc(o.hidden, sizeof(double));
 	g.w2 = xcalloc(o.hidden, sizeof(double));
 	h = xcalloc(o.hidden, sizeof(double));
-	order = xcalloc(N_TRAIN, sizeof(int));
-	for (i = 0; i < N_TRAIN; i++)
-		order[i] = i;
 
 	say("job %s: 2-%ld-1 MLP on two moons (%d train, %d validation), "
 	    "lr %g, %ld epochs\n", job, o.hidden, N_TRAIN,
 	    N_SAMPLES - N_TRAIN, o.lr, o.epochs);
 
-	for (epoch = 1; epoch <= o.epochs; epoch++) {
+	for (epoch = first; epoch <= o.epochs; epoch++) {
 		double start = now_ms();
 		double loss;
 		struct eval val;
@@ -692,6 +930,9 @@ int main(int argc, char **argv)
 
 		save_checkpoint(out_dir, &m, &o, epoch, &val);
 		append_metrics(metrics_fd, metrics_path, epoch, loss, &val);
+		if (ckpt_dir)
+			write_checkpoint(ckpt_dir, &m, &o, epoch, &val, rng,
+					 order, N_TRAIN);
 		say("epoch %ld/%ld loss %.4f val_loss %.4f accuracy %.3f\n",
 		    epoch, o.epochs, loss, val.loss, val.accuracy);
 

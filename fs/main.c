@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "jobs/checkpoint.h"
 #include "jobs/exec.h"
 #include "jobs/pack.h"
 #include "util/log.h"
@@ -258,6 +259,8 @@ int main(int argc, char **argv)
 		return shim_main(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "__pack"))
 		return pack_main(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "__prune"))
+		return checkpoint_prune_main(argc, argv);
 	if (parse_args(argc, argv, &o))
 		return 2;
 	if (!(store = store_path(o.store)))

@@ -22,16 +22,15 @@
  * groups before reading anything.
  */
 #include "pack.h"
+#include "util/privs.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <locale.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -679,77 +678,6 @@ static int pack_die(const char *fmt, ...)
 	return 1;
 }
 
-/* Parses a decimal uid or gid ("1000"); 0, or -1 if S is not one. */
-static int parse_id(const char *s, unsigned int *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v >= (unsigned long)UINT_MAX)
-		return -1;
-	*out = (unsigned int)v;
-	return 0;
-}
-
-/*
- * As root, becomes UID/GID with the supplementary groups of UID's passwd
- * entry (just GID if it has none), and checks root cannot be regained.
- * Returns 0, or 1 after writing the error line.
- */
-static int drop_privileges(uid_t uid, gid_t gid)
-{
-	struct passwd *pw;
-	gid_t *groups = NULL;
-	int ngroups = 32;
-
-	pw = getpwuid(uid);
-	if (pw) {
-		for (;;) {
-			int n = ngroups;
-			gid_t *ng = realloc(groups, sizeof *groups * (size_t)n);
-
-			if (!ng) {
-				free(groups);
-				return pack_die("out of memory");
-			}
-			groups = ng;
-			if (getgrouplist(pw->pw_name, gid, groups, &n) >= 0) {
-				ngroups = n;
-				break;
-			}
-			/* n now holds the number needed */
-			ngroups = n > ngroups ? n : ngroups * 2;
-		}
-		if (setgroups((size_t)ngroups, groups) < 0) {
-			int e = errno;
-
-			free(groups);
-			return pack_die("cannot set groups for uid %u: %s",
-					(unsigned)uid, strerror(e));
-		}
-		free(groups);
-	} else if (setgroups(1, &gid) < 0) {
-		return pack_die("cannot set groups for uid %u: %s",
-				(unsigned)uid, strerror(errno));
-	}
-	if (setgid(gid) < 0)
-		return pack_die("cannot switch to gid %u: %s", (unsigned)gid,
-				strerror(errno));
-	if (setuid(uid) < 0)
-		return pack_die("cannot switch to uid %u: %s", (unsigned)uid,
-				strerror(errno));
-	if (setuid(0) == 0)
-		return pack_die("could switch back to root after dropping to "
-				"uid %u", (unsigned)uid);
-	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
-	    getegid() != gid)
-		return pack_die("cannot switch to uid %u", (unsigned)uid);
-	return 0;
-}
 
 int pack_main(int argc, char **argv)
 {
@@ -768,9 +696,9 @@ int pack_main(int argc, char **argv)
 		compression = COMPRESS_ZSTD;
 	else
 		return pack_die("unknown compression '%s'", argv[3]);
-	if (parse_id(argv[4], &uid) < 0)
+	if (privs_parse_id(argv[4], &uid) < 0)
 		return pack_die("bad uid '%s'", argv[4]);
-	if (parse_id(argv[5], &gid) < 0)
+	if (privs_parse_id(argv[5], &gid) < 0)
 		return pack_die("bad gid '%s'", argv[5]);
 
 	/*
@@ -785,8 +713,8 @@ int pack_main(int argc, char **argv)
 		return pack_die("cannot ignore SIGPIPE: %s", strerror(errno));
 
 	if (geteuid() == 0) {
-		if (uid != 0 && drop_privileges(uid, gid) != 0)
-			return 1;
+		if (uid != 0 && privs_drop(uid, gid, err, sizeof err) < 0)
+			return pack_die("%s", err);
 	} else if (uid != getuid() || uid != geteuid()) {
 		return pack_die("cannot switch to uid %u", uid);
 	}

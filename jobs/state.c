@@ -4,6 +4,10 @@
  * under way: succeed and change nothing", or BUSY for "not now" (EBUSY).
  * Everything else about the lifecycle is derived from this table and the
  * short list of supervisor transitions below it.
+ *
+ * resume is the one way out of a final state: ready or failed go back to
+ * queued.  The table knows states only; "with a checkpoint" (SPEC control)
+ * is the job model's to check before it asks (state.h, state_apply()).
  */
 #include <errno.h>
 #include <string.h>
@@ -15,15 +19,15 @@
 #define BUSY (-2)
 
 static const int table[ST_COUNT][CMD_COUNT] = {
-	/*                start       stop         cancel */
-	[ST_CREATED]   = { ST_QUEUED, BUSY,        BUSY },
-	[ST_QUEUED]    = { SAME,      BUSY,        ST_CANCELLED },
-	[ST_RUNNING]   = { SAME,      ST_STOPPING, ST_CANCELLED },
-	[ST_STOPPING]  = { BUSY,      SAME,        ST_CANCELLED },
-	[ST_PACKAGING] = { BUSY,      SAME,        ST_CANCELLED },
-	[ST_READY]     = { BUSY,      BUSY,        BUSY },
-	[ST_CANCELLED] = { BUSY,      BUSY,        SAME },
-	[ST_FAILED]    = { BUSY,      BUSY,        BUSY },
+	/*                start       stop         cancel        resume */
+	[ST_CREATED]   = { ST_QUEUED, BUSY,        BUSY,         BUSY },
+	[ST_QUEUED]    = { SAME,      BUSY,        ST_CANCELLED, SAME },
+	[ST_RUNNING]   = { SAME,      ST_STOPPING, ST_CANCELLED, SAME },
+	[ST_STOPPING]  = { BUSY,      SAME,        ST_CANCELLED, BUSY },
+	[ST_PACKAGING] = { BUSY,      SAME,        ST_CANCELLED, BUSY },
+	[ST_READY]     = { BUSY,      BUSY,        BUSY,         ST_QUEUED },
+	[ST_CANCELLED] = { BUSY,      BUSY,        SAME,         BUSY },
+	[ST_FAILED]    = { BUSY,      BUSY,        BUSY,         ST_QUEUED },
 };
 
 /* What the supervisor does by itself: launch, a trainer ending, packing. */
@@ -46,7 +50,8 @@ static const char *const names[ST_COUNT] = {
 	"packaging", "ready", "cancelled", "failed",
 };
 
-static const char *const commands[CMD_COUNT] = { "start", "stop", "cancel" };
+static const char *const commands[CMD_COUNT] = { "start", "stop", "cancel",
+						 "resume" };
 
 const char *state_name(enum job_state s)
 {
@@ -67,8 +72,30 @@ static int is_space(char c)
 	       c == '\f';
 }
 
-int command_parse(const char *text, unsigned long len)
+/* Reads "epochs=N" (exactly LEN bytes) into *out; returns 0 or -1. */
+static int parse_epochs_arg(const char *t, unsigned long len, long *out)
 {
+	long n = 0;
+	if (len <= 7 || memcmp(t, "epochs=", 7) != 0)
+		return -1;
+	for (unsigned long i = 7; i < len; i++) {
+		if (t[i] < '0' || t[i] > '9')
+			return -1;
+		n = n * 10 + (t[i] - '0');
+		if (n > COMMAND_EPOCHS_MAX)
+			return -1;
+	}
+	if (n < 1)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+int command_parse_epochs(const char *text, unsigned long len, long *epochs)
+{
+	long n = 0;
+	if (epochs)
+		*epochs = 0;
 	while (len && is_space(*text)) {
 		text++;
 		len--;
@@ -81,7 +108,24 @@ int command_parse(const char *text, unsigned long len)
 			return i;
 	if (len == 10 && memcmp(text, "stop-early", 10) == 0)
 		return CMD_STOP;
+	/* "resume", blanks, "epochs=N" */
+	if (len > 6 && memcmp(text, "resume", 6) == 0 &&
+	    (text[6] == ' ' || text[6] == '\t')) {
+		unsigned long i = 6;
+		while (i < len && (text[i] == ' ' || text[i] == '\t'))
+			i++;
+		if (parse_epochs_arg(text + i, len - i, &n) == 0) {
+			if (epochs)
+				*epochs = n;
+			return CMD_RESUME;
+		}
+	}
 	return -1;
+}
+
+int command_parse(const char *text, unsigned long len)
+{
+	return command_parse_epochs(text, len, NULL);
 }
 
 const char *command_name(enum job_command c)
@@ -138,6 +182,12 @@ int state_allows_spec_write(enum job_state s)
  */
 char *state_allowed_commands(enum job_state s, char *buf, unsigned long len)
 {
+	return state_allowed_commands_but(s, 0, buf, len);
+}
+
+char *state_allowed_commands_but(enum job_state s, unsigned refused, char *buf,
+				 unsigned long len)
+{
 	size_t used = 0;
 	int any = 0;
 	if (!len)
@@ -146,7 +196,8 @@ char *state_allowed_commands(enum job_state s, char *buf, unsigned long len)
 	for (int c = 0; c < CMD_COUNT; c++) {
 		enum job_state next;
 		/* Offer what changes something, not what merely repeats. */
-		if (state_apply(s, c, &next) == 0 && next != s) {
+		if (state_apply(s, c, &next) == 0 && next != s &&
+		    !(refused & (1u << c))) {
 			any = 1;
 			int n = snprintf(buf + used, len - used, "%s%s",
 					 used ? " " : "", commands[c]);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The test runner behind `make test`.
 
-Runs the unit-test binaries (each prints "SUITE: N passed, N failed"), then
+Runs the unit-test binaries (each prints "SUITE: N passed, N failed") and
+the Python unit tests of tests/python (unittest, one test a test), then
 every integration test: each function test_*(m) in tests/integration/
 test_*.py gets a fresh store and a real FUSE mount `m` (see harness.py),
 which is unmounted and whose trainers are killed afterwards, pass or fail.
@@ -50,6 +51,26 @@ def run_unit(binaries):
         else:
             print(out.strip().splitlines()[-1])
     return passed, failed
+
+
+def run_python():
+    """Runs tests/python/test_*.py with unittest; returns (passed, failed)."""
+    d = os.path.join(HERE, "python")
+    if not os.path.isdir(d):
+        return 0, 0
+    p = subprocess.run([sys.executable, "-m", "unittest", "discover", "-s", d,
+                        "-p", "test_*.py"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=600)
+    ran = re.search(r"Ran (\d+) tests?", p.stdout)
+    bad = re.search(r"FAILED \(([^)]*)\)", p.stdout)
+    total = int(ran.group(1)) if ran else 0
+    failed = sum(int(n) for n in re.findall(r"(?:failures|errors)=(\d+)",
+                                             bad.group(1))) if bad else 0
+    if p.returncode != 0 or not ran:
+        sys.stdout.write(p.stdout)
+        failed = max(failed, 1)
+    print("python: %d passed, %d failed" % (total - failed, failed))
+    return total - failed, failed
 
 
 def discover(pattern):
@@ -116,6 +137,8 @@ def main():
     passed = failed = 0
     if a.unit and not a.pattern:
         p, f = run_unit(a.unit)
+        passed, failed = passed + p, failed + f
+        p, f = run_python()
         passed, failed = passed + p, failed + f
     if not a.no_integration:
         p, f = run_integration(a.trainfs, a.pattern)

@@ -7,11 +7,13 @@
  * every state.  Beyond "does not crash", it checks:
  *
  *  - command_parse() agrees with the SPEC read literally: white space
- *    around one of start, stop, stop-early or cancel, nothing else;
+ *    around one of start, stop, stop-early, cancel, resume or "resume
+ *    epochs=N" (N 1 to 1e9 in digits), nothing else;
  *  - a parsed command is in the enum and its name parses back to it;
  *  - state_apply() answers 0 or -EBUSY for a command, -EINVAL for what is
  *    not one, and its next state is in the enum, never "created", equal to
- *    the state or one state_move_ok() allows, and final states stay put;
+ *    the state or one state_move_ok() allows, and final states stay put
+ *    but for resume from ready or failed;
  *  - state_allowed_commands() lists exactly the commands that change the
  *    state, and with a short buffer writes a NUL-terminated prefix;
  *  - state_from_name() on the input is -1 or names it exactly.
@@ -31,7 +33,7 @@ static int is_space(char c)
 }
 
 /* The SPEC's control rule, written out apart from jobs/state.c. */
-static int expected_command(const char *text, size_t len)
+static int expected_command(const char *text, size_t len, long *epochs)
 {
 	static const struct {
 		const char *word;
@@ -41,9 +43,11 @@ static int expected_command(const char *text, size_t len)
 		{ "stop", CMD_STOP },
 		{ "stop-early", CMD_STOP },
 		{ "cancel", CMD_CANCEL },
+		{ "resume", CMD_RESUME },
 	};
 	size_t b = 0, e = len, i;
 
+	*epochs = 0;
 	while (b < e && is_space(text[b]))
 		b++;
 	while (e > b && is_space(text[e - 1]))
@@ -52,6 +56,26 @@ static int expected_command(const char *text, size_t len)
 		if (e - b == strlen(words[i].word) &&
 		    !memcmp(text + b, words[i].word, e - b))
 			return words[i].cmd;
+	/* "resume", blanks, "epochs=", digits worth 1 to 1e9 */
+	if (e - b > 6 && !memcmp(text + b, "resume", 6) &&
+	    (text[b + 6] == ' ' || text[b + 6] == '\t')) {
+		size_t p = b + 6, digits;
+		double n = 0;
+
+		while (p < e && (text[p] == ' ' || text[p] == '\t'))
+			p++;
+		if (e - p <= 7 || memcmp(text + p, "epochs=", 7))
+			return -1;
+		for (p += 7, digits = 0; p < e; p++, digits++) {
+			if (text[p] < '0' || text[p] > '9')
+				return -1;
+			n = n * 10 + (text[p] - '0');
+		}
+		if (!digits || n < 1 || n > 1e9)
+			return -1;
+		*epochs = (long)n;
+		return CMD_RESUME;
+	}
 	return -1;
 }
 
@@ -77,8 +101,11 @@ static void check_apply(int c)
 		FUZZ_CHECK((unsigned)next < ST_COUNT);
 		FUZZ_CHECK(next != ST_CREATED);
 		FUZZ_CHECK(next == s || state_move_ok(s, next));
-		if (state_is_final(s))
+		if (state_is_final(s) && c != CMD_RESUME)
 			FUZZ_CHECK(next == s);
+		if (c == CMD_RESUME && next != s)
+			FUZZ_CHECK(next == ST_QUEUED &&
+				   (s == ST_READY || s == ST_FAILED));
 		if (c == CMD_CANCEL)
 			FUZZ_CHECK(next == ST_CANCELLED);
 	}
@@ -129,8 +156,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *copy;
 	int c, st;
 
+	long epochs = -1, want_epochs;
+
 	c = command_parse(text, size);
-	FUZZ_CHECK(c == expected_command(text, size));
+	FUZZ_CHECK(c == expected_command(text, size, &want_epochs));
+	FUZZ_CHECK(command_parse_epochs(text, size, &epochs) == c);
+	FUZZ_CHECK(epochs == want_epochs);
 	if (c >= 0) {
 		FUZZ_CHECK(c < CMD_COUNT);
 		name = command_name(c);

@@ -12,12 +12,21 @@ Environment (SPEC.md, "The trainer's side"):
                      each with a single os.write() on an O_APPEND descriptor
   TRAINFS_STOP_FILE  polled each epoch (and while sleeping) with --poll-stop
   TRAINFS_JOB        only echoed by --print and --report
+  TRAINFS_CHECKPOINTS  where --checkpoint-every writes epoch-E folders
+                     (and --orphan-checkpoint, --tmp-checkpoint, --plant-link
+                     plant theirs); required by those flags
+  TRAINFS_RESUME_FROM, TRAINFS_RESUME_EPOCH  when set (a resume), the
+                     folder's epoch.txt must say that epoch; training goes
+                     on with epoch N+1 ("resumed from epoch N" on stdout)
+  TRAINFS_EPOCHS     the target epochs, with --target-from-env
 A missing TRAINFS_OUTPUT or TRAINFS_METRICS is an error (exit 2), so a
 supervisor that forgets them is caught.
 
-Each epoch E (1, 2, ...): compute the values, write the checkpoint if
---save each, append the metrics line (after any bad lines due), print with
---print, then sleep out the rest of --epoch-ms.  A stop request (a signal
+Each epoch E (1, 2, ...; N+1, ... after a resume from N): compute the
+values, write the checkpoint if --save each, append the metrics line (after
+any bad lines due), write TRAINFS_CHECKPOINTS/epoch-E if --checkpoint-every
+says so, print with --print, exit 3 if --fail-at E, then sleep out the rest
+of --epoch-ms.  A stop request (a signal
 under --on-term save, or the stop file under --poll-stop) is acted on at
 the end of the current epoch or at once while sleeping: the checkpoint is
 written (whatever --save says), "stop requested: saved checkpoint at epoch
@@ -59,6 +68,21 @@ Flags:
   --report NAME       at start write $TRAINFS_OUTPUT/NAME: JSON with pid,
                       ppid, pgid, sid, uid, gid, euid, egid, cwd, argv, umask
                       and the whole environment
+  --checkpoint-every K  after the metrics line of every K-th epoch, write
+                      the folder TRAINFS_CHECKPOINTS/epoch-E (as epoch-E.tmp,
+                      then renamed): weights.bin (--checkpoint-bytes, bytes
+                      that depend only on E) and epoch.txt ("E\n")
+  --checkpoint-bytes N  size of a checkpoint's weights.bin (default 4096)
+  --orphan-checkpoint E  at start, a whole epoch-E folder whose metrics line
+                      has not come (and never does unless the run gets to E)
+  --tmp-checkpoint E  at start, a folder epoch-E.tmp with weights in it,
+                      never renamed
+  --plant-link NAME=TARGET  at start, a symbolic link TRAINFS_CHECKPOINTS/NAME
+                      -> TARGET (repeatable), e.g. epoch-2=/some/root/folder
+  --link-inside TARGET  every checkpoint folder also holds a symbolic link
+                      "escape" -> TARGET (deleting it must not follow it)
+  --fail-at E         exit 3 right after epoch E's line and checkpoint
+  --target-from-env   take the target epochs from TRAINFS_EPOCHS when set
 
 Exit status: 0 (or --exit N) at the end, 0 after a requested stop, 2 on bad
 usage or a failed write (the reason on stderr).
@@ -69,6 +93,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -118,7 +143,20 @@ def parse_args(argv):
     p.add_argument("--bad-lines", type=int, default=0)
     p.add_argument("--print", action="store_true", dest="do_print")
     p.add_argument("--report")
+    p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--checkpoint-bytes", type=int, default=4096)
+    p.add_argument("--orphan-checkpoint", type=int)
+    p.add_argument("--tmp-checkpoint", type=int)
+    p.add_argument("--plant-link", action="append", default=[])
+    p.add_argument("--link-inside")
+    p.add_argument("--fail-at", type=int, default=0)
+    p.add_argument("--target-from-env", action="store_true")
     a = p.parse_args(argv)
+    for link in a.plant_link:
+        if "=" not in link or "/" in link.split("=", 1)[0]:
+            p.error("--plant-link takes NAME=TARGET")
+    if a.checkpoint_every < 0 or a.checkpoint_bytes < 0:
+        p.error("negative --checkpoint-every or --checkpoint-bytes")
 
     try:
         a.values = ([float(v) for v in a.values.split(",")]
@@ -225,6 +263,46 @@ def save_checkpoint(a, out, epoch):
         die("saving checkpoint in %s: %s" % (out, e))
 
 
+def write_checkpoint_folder(a, root, epoch, name=None):
+    """TRAINFS_CHECKPOINTS/epoch-E, written as NAME.tmp then renamed; with
+    NAME (a .tmp name), left under that name."""
+    final = os.path.join(root, name or "epoch-%d" % epoch)
+    tmp = final if name else final + ".tmp"
+    try:
+        os.mkdir(tmp, 0o700)
+        block, reps, rest = weight_bytes(epoch, a.checkpoint_bytes)
+        with open(os.path.join(tmp, "weights.bin"), "wb") as f:
+            for _ in range(reps):
+                f.write(block)
+            f.write(rest)
+            f.flush()
+            os.fsync(f.fileno())
+        with open(os.path.join(tmp, "epoch.txt"), "w") as f:
+            f.write("%d\n" % epoch)
+        if a.link_inside:
+            os.symlink(a.link_inside, os.path.join(tmp, "escape"))
+        if not name:
+            os.rename(tmp, final)
+    except OSError as e:
+        die("writing checkpoint %s: %s" % (final, e))
+
+
+def resume_epoch():
+    """The epoch to go on from (TRAINFS_RESUME_*), checked, or 0."""
+    folder = os.environ.get("TRAINFS_RESUME_FROM")
+    if not folder:
+        return 0
+    try:
+        n = int(os.environ["TRAINFS_RESUME_EPOCH"])
+        with open(os.path.join(folder, "epoch.txt")) as f:
+            held = int(f.read())
+    except (KeyError, ValueError, OSError) as e:
+        die("cannot resume from %s: %s" % (folder, e))
+    if held != n:
+        die("%s holds epoch %d, not %d" % (folder, held, n))
+    return n
+
+
 def write_report(a, out, argv):
     info = {
         "pid": os.getpid(), "ppid": os.getppid(),
@@ -308,6 +386,12 @@ def main(argv):
         if not Stop.stop_file:
             die("--poll-stop: TRAINFS_STOP_FILE is not set")
     job = os.environ.get("TRAINFS_JOB", "?")
+    ckpts = os.environ.get("TRAINFS_CHECKPOINTS") or None
+    if (a.checkpoint_every or a.orphan_checkpoint is not None or
+            a.tmp_checkpoint is not None or a.plant_link) and not ckpts:
+        die("checkpoint flags need TRAINFS_CHECKPOINTS")
+    if a.target_from_env and os.environ.get("TRAINFS_EPOCHS"):
+        a.epochs = int(os.environ["TRAINFS_EPOCHS"])
 
     install_signals(a)
     try:
@@ -318,9 +402,24 @@ def main(argv):
         write_report(a, out, argv)
     if a.fork_child:
         fork_child(a, [mfd])
+    if ckpts:
+        os.makedirs(ckpts, mode=0o700, exist_ok=True)
+    for link in a.plant_link:
+        name, target = link.split("=", 1)
+        try:
+            os.symlink(target, os.path.join(ckpts, name))
+        except OSError as e:
+            die("--plant-link %s: %s" % (link, e))
+    if a.orphan_checkpoint is not None:
+        write_checkpoint_folder(a, ckpts, a.orphan_checkpoint)
+    if a.tmp_checkpoint is not None:
+        write_checkpoint_folder(a, ckpts, a.tmp_checkpoint,
+                                "epoch-%d.tmp" % a.tmp_checkpoint)
 
     bad_done = 0
-    epoch = 0
+    epoch = resume_epoch()
+    if epoch:
+        print("resumed from epoch %d" % epoch, flush=True)
     while a.forever or epoch < a.epochs:
         epoch += 1
         start = time.monotonic()
@@ -335,6 +434,15 @@ def main(argv):
             write_line(mfd, metrics, bad_line(bad_done, epoch))
             bad_done += 1
         write_line(mfd, metrics, metrics_line(a, epoch))
+        if a.checkpoint_every and epoch % a.checkpoint_every == 0:
+            stale = os.path.join(ckpts, "epoch-%d" % epoch)
+            if os.path.lexists(stale):  # left by a run before a resume
+                print("replacing stale epoch-%d" % epoch, flush=True)
+                if os.path.islink(stale) or not os.path.isdir(stale):
+                    os.unlink(stale)
+                else:
+                    shutil.rmtree(stale)
+            write_checkpoint_folder(a, ckpts, epoch)
         if a.do_print:
             total = "inf" if a.forever else str(a.epochs)
             print("[%s] epoch %d/%s %s=%s" % (job, epoch, total, a.metric,
@@ -342,6 +450,9 @@ def main(argv):
             print("[%s] stderr: epoch %d done" % (job, epoch),
                   file=sys.stderr, flush=True)
 
+        if epoch == a.fail_at:
+            print("failing on purpose at epoch %d" % epoch, flush=True)
+            return 3
         if a.forever or epoch < a.epochs:
             sleep_until(start + a.epoch_ms / 1000.0)
         if Stop.requested():

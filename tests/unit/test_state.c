@@ -12,16 +12,22 @@
 #define SAME (-1)
 
 /* The SPEC's table, written out independently of jobs/state.c. */
+/*
+ * resume: "allowed in ready, failed, with a checkpoint"; the checkpoint
+ * part is the job model's (state.h), so the table allows it by state.
+ * "Repeating what is already under way ... start or resume while queued or
+ * running" is SAME.
+ */
 static const int want[ST_COUNT][CMD_COUNT] = {
-	/*                start      stop         cancel */
-	[ST_CREATED]   = { ST_QUEUED, -EBUSY,      -EBUSY },
-	[ST_QUEUED]    = { SAME,      -EBUSY,      ST_CANCELLED },
-	[ST_RUNNING]   = { SAME,      ST_STOPPING, ST_CANCELLED },
-	[ST_STOPPING]  = { -EBUSY,    SAME,        ST_CANCELLED },
-	[ST_PACKAGING] = { -EBUSY,    SAME,        ST_CANCELLED },
-	[ST_READY]     = { -EBUSY,    -EBUSY,      -EBUSY },
-	[ST_CANCELLED] = { -EBUSY,    -EBUSY,      SAME },
-	[ST_FAILED]    = { -EBUSY,    -EBUSY,      -EBUSY },
+	/*                start      stop         cancel        resume */
+	[ST_CREATED]   = { ST_QUEUED, -EBUSY,      -EBUSY,       -EBUSY },
+	[ST_QUEUED]    = { SAME,      -EBUSY,      ST_CANCELLED, SAME },
+	[ST_RUNNING]   = { SAME,      ST_STOPPING, ST_CANCELLED, SAME },
+	[ST_STOPPING]  = { -EBUSY,    SAME,        ST_CANCELLED, -EBUSY },
+	[ST_PACKAGING] = { -EBUSY,    SAME,        ST_CANCELLED, -EBUSY },
+	[ST_READY]     = { -EBUSY,    -EBUSY,      -EBUSY,       ST_QUEUED },
+	[ST_CANCELLED] = { -EBUSY,    -EBUSY,      SAME,         -EBUSY },
+	[ST_FAILED]    = { -EBUSY,    -EBUSY,      -EBUSY,       ST_QUEUED },
 };
 
 static void every_cell(void)
@@ -67,6 +73,41 @@ static void parsing(void)
 	CHECK(command_parse("sta", 3) == -1);
 	CHECK(command_parse("start\0", 6) == -1);
 	CHECK(command_parse("explode", 7) == -1);
+	CHECK(command_parse("resume", 6) == CMD_RESUME);
+	CHECK(command_parse(" resume\n", 8) == CMD_RESUME);
+	CHECK(command_parse("Resume", 6) == -1);
+}
+
+static void parsing_resume_epochs(void)
+{
+	long n = -5;
+#define P(s) command_parse_epochs(s, strlen(s), &n)
+	CHECK(P("resume") == CMD_RESUME && n == 0);
+	CHECK(P("resume epochs=150") == CMD_RESUME && n == 150);
+	CHECK(P("  resume \t epochs=7\n") == CMD_RESUME && n == 7);
+	CHECK(P("resume epochs=1000000000") == CMD_RESUME && n == 1000000000);
+	n = -5;
+	CHECK(P("start") == CMD_START && n == 0);
+	CHECK(P("resume epochs=1000000001") == -1);
+	CHECK(P("resume epochs=99999999999999999999999") == -1);
+	CHECK(P("resume epochs=0") == -1);
+	CHECK(P("resume epochs=") == -1);
+	CHECK(P("resume epochs=-3") == -1);
+	CHECK(P("resume epochs=+3") == -1);
+	CHECK(P("resume epochs=3x") == -1);
+	CHECK(P("resume epochs=3.0") == -1);
+	CHECK(P("resume epochs = 3") == -1);
+	CHECK(P("resume epochs=3 epochs=4") == -1);
+	CHECK(P("resumeepochs=3") == -1);
+	CHECK(P("resume\nepochs=3") == -1);
+	CHECK(P("resume now") == -1);
+	CHECK(P("resume EPOCHS=3") == -1);
+	CHECK(P("start epochs=3") == -1);
+	CHECK(command_parse("resume epochs=12", 16) == CMD_RESUME);
+	CHECK(command_parse_epochs("resume epochs=12", 16, NULL) == CMD_RESUME);
+	/* the length is the write's: a NUL inside is not the end */
+	CHECK(command_parse_epochs("resume epochs=1\0", 16, &n) == -1);
+#undef P
 }
 
 static void predicates(void)
@@ -95,11 +136,12 @@ static void supervisor_moves(void)
 	CHECK(state_move_ok(ST_CREATED, ST_QUEUED));
 	CHECK(state_move_ok(ST_PACKAGING, ST_CANCELLED));
 	CHECK(!state_move_ok(ST_RUNNING, ST_RUNNING));
-	/* Nothing leaves a final state. */
+	/* Only resume leaves a final state: ready and failed to queued. */
 	for (int a = 0; a < ST_COUNT; a++)
 		for (int b = 0; b < ST_COUNT; b++)
 			if (state_is_final(a))
-				CHECK(!state_move_ok(a, b));
+				CHECK(state_move_ok(a, b) ==
+				      (a != ST_CANCELLED && b == ST_QUEUED));
 }
 
 static void allowed_lists(void)
@@ -111,8 +153,19 @@ static void allowed_lists(void)
 	CHECK_STR(state_allowed_commands(ST_QUEUED, buf, sizeof buf), "cancel");
 	CHECK_STR(state_allowed_commands(ST_PACKAGING, buf, sizeof buf),
 		  "cancel");
-	CHECK_STR(state_allowed_commands(ST_READY, buf, sizeof buf), "none");
+	CHECK_STR(state_allowed_commands(ST_READY, buf, sizeof buf), "resume");
+	CHECK_STR(state_allowed_commands(ST_FAILED, buf, sizeof buf), "resume");
 	CHECK_STR(state_allowed_commands(ST_CANCELLED, buf, sizeof buf), "none");
+	/* the job model leaves out what it refuses now (no checkpoint) */
+	CHECK_STR(state_allowed_commands_but(ST_READY, 1u << CMD_RESUME, buf,
+					     sizeof buf),
+		  "none");
+	CHECK_STR(state_allowed_commands_but(ST_RUNNING, 1u << CMD_RESUME, buf,
+					     sizeof buf),
+		  "stop cancel");
+	CHECK_STR(state_allowed_commands_but(ST_RUNNING, 1u << CMD_STOP, buf,
+					     sizeof buf),
+		  "cancel");
 }
 
 /*
@@ -128,12 +181,14 @@ static void allowed_lists_short_buffer(void)
 	CHECK_STR(state_allowed_commands(ST_CREATED, buf, 3), "st");
 	CHECK_STR(state_allowed_commands(ST_RUNNING, buf, 6), "stop ");
 	CHECK_STR(state_allowed_commands(ST_RUNNING, buf, 5), "stop");
-	CHECK_STR(state_allowed_commands(ST_READY, buf, 3), "no");
+	CHECK_STR(state_allowed_commands(ST_CANCELLED, buf, 3), "no");
+	CHECK_STR(state_allowed_commands(ST_READY, buf, 4), "res");
 	memset(buf, 'z', sizeof buf);
 	state_allowed_commands(ST_CREATED, buf, 0);
 	CHECK(buf[0] == 'z');
 }
 
 TEST_MAIN("state", TEST(every_cell), TEST(names), TEST(parsing),
+	  TEST(parsing_resume_epochs),
 	  TEST(predicates), TEST(supervisor_moves), TEST(allowed_lists),
 	  TEST(allowed_lists_short_buffer))

@@ -1,0 +1,531 @@
+/*
+ * checkpoint: see checkpoint.h.  The scan reads names with readdir and
+ * types with fstatat(AT_SYMLINK_NOFOLLOW) (d_type alone can say DT_UNKNOWN,
+ * and a link must never count as a folder).  The plan is arithmetic on a
+ * sorted array.  The deletion runs in a child process of its own so that it
+ * has the owner's rights and no more: the daemon may be root, and a trainer
+ * could plant a link to a folder that only root may delete.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "jobs/checkpoint.h"
+#include "store/store.h"
+#include "util/privs.h"
+
+extern char **environ;
+
+#define PREFIX "epoch-"
+#define PREFIX_LEN 6
+
+long checkpoint_epoch_of(const char *name)
+{
+	const char *p;
+	long n = 0;
+
+	if (strncmp(name, PREFIX, PREFIX_LEN) != 0)
+		return -1;
+	p = name + PREFIX_LEN;
+	if (*p < '0' || *p > '9')
+		return -1;
+	if (*p == '0' && p[1])
+		return -1; /* no leading zero: one name per epoch */
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		n = n * 10 + (*p - '0');
+		if (n > CHECKPOINT_EPOCH_MAX)
+			return -1;
+	}
+	return n;
+}
+
+long checkpoint_epoch_of_prefix(const char *name)
+{
+	char head[CHECKPOINT_NAME_MAX + 1];
+	const char *dot;
+	size_t len;
+
+	if (strchr(name, '/'))
+		return -1;
+	if (strncmp(name, PREFIX, PREFIX_LEN) != 0)
+		return -1;
+	dot = strchr(name + PREFIX_LEN, '.');
+	if (!dot)
+		return checkpoint_epoch_of(name);
+	if (!dot[1])
+		return -1; /* "epoch-5." */
+	len = (size_t)(dot - name);
+	if (len > CHECKPOINT_NAME_MAX)
+		return -1;
+	memcpy(head, name, len);
+	head[len] = '\0';
+	return checkpoint_epoch_of(head);
+}
+
+char *checkpoint_name(long epoch, char buf[CHECKPOINT_NAME_MAX])
+{
+	snprintf(buf, CHECKPOINT_NAME_MAX, PREFIX "%ld", epoch);
+	return buf;
+}
+
+int checkpoint_upto(void *ctx, long epoch)
+{
+	return epoch <= *(const long *)ctx;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+	return (x > y) - (x < y);
+}
+
+int checkpoint_scan(int dirfd, checkpoint_has_metrics_fn has, void *ctx,
+		    long **out, size_t *n)
+{
+	long *list = NULL;
+	size_t len = 0, cap = 0;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int fd, rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	/* A descriptor of our own: closedir() closes it, not the caller's. */
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	for (;;) {
+		errno = 0;
+		if (!(de = readdir(d))) {
+			rc = errno ? -errno : 0;
+			break;
+		}
+		long e = checkpoint_epoch_of(de->d_name);
+		if (e < 0)
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue; /* a link or a file, named like a checkpoint */
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			continue; /* gone meanwhile, or not a folder */
+		if (has && !has(ctx, e))
+			continue;
+		if (len == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			long *nl = realloc(list, nc * sizeof *nl);
+			if (!nl) {
+				rc = -ENOMEM;
+				break;
+			}
+			list = nl;
+			cap = nc;
+		}
+		list[len++] = e;
+	}
+	closedir(d);
+	if (rc) {
+		free(list);
+		return rc;
+	}
+	if (len)
+		qsort(list, len, sizeof *list, cmp_long);
+	*out = list;
+	*n = len;
+	return 0;
+}
+
+int checkpoint_scan_after(int dirfd, long after, char ***names, size_t *n)
+{
+	char **list = NULL;
+	size_t len = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	*names = NULL;
+	*n = 0;
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	for (;;) {
+		errno = 0;
+		if (!(de = readdir(d))) {
+			rc = errno ? -errno : 0;
+			break;
+		}
+		if (checkpoint_epoch_of_prefix(de->d_name) <= after)
+			continue;
+		if (len == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			char **nl = realloc(list, nc * sizeof *nl);
+			if (!nl) {
+				rc = -ENOMEM;
+				break;
+			}
+			list = nl;
+			cap = nc;
+		}
+		if (!(list[len] = strdup(de->d_name))) {
+			rc = -ENOMEM;
+			break;
+		}
+		len++;
+	}
+	closedir(d);
+	if (rc) {
+		checkpoint_names_free(list, len);
+		return rc;
+	}
+	*names = list;
+	*n = len;
+	return 0;
+}
+
+void checkpoint_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+size_t checkpoint_filter(long *epochs, size_t n, checkpoint_has_metrics_fn has,
+			 void *ctx)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!has || has(ctx, epochs[i]))
+			epochs[k++] = epochs[i];
+	return k;
+}
+
+/* Whether E is among the ascending EPOCHS. */
+static int contains(const long *epochs, size_t n, long e)
+{
+	return bsearch(&e, epochs, n, sizeof *epochs, cmp_long) != NULL;
+}
+
+int checkpoint_plan(const long *epochs, size_t n, enum checkpoint_keep keep,
+		    long best_epoch, long newest, struct checkpoint_plan *plan)
+{
+	memset(plan, 0, sizeof *plan);
+	plan->weights = plan->newest = -1;
+	if (!n)
+		return 0;
+	long last = epochs[n - 1];
+	int have_best = best_epoch >= 0 && contains(epochs, n, best_epoch);
+	plan->weights = keep == CHECKPOINT_KEEP_BEST && have_best ? best_epoch
+								  : last;
+	plan->newest = last;
+	/* epochs[first..n) are the newest NEWEST ones. */
+	size_t first = newest == CHECKPOINT_KEEP_ALL || (size_t)newest >= n
+			       ? 0
+			       : n - (size_t)newest;
+	for (size_t i = 0; i < first; i++) {
+		long e = epochs[i];
+		if ((have_best && e == best_epoch) || e == plan->weights)
+			continue;
+		if (!plan->drop) {
+			plan->drop = malloc(first * sizeof *plan->drop);
+			if (!plan->drop)
+				return -ENOMEM;
+		}
+		plan->drop[plan->ndrop++] = e;
+	}
+	return 0;
+}
+
+void checkpoint_plan_free(struct checkpoint_plan *plan)
+{
+	free(plan->drop);
+	memset(plan, 0, sizeof *plan);
+	plan->weights = plan->newest = -1;
+}
+
+/* Reads the helper's stderr into ERR: its first "error " line, unprefixed. */
+static void read_errors(int fd, char *err, size_t errlen)
+{
+	char buf[4096];
+	size_t used = 0;
+	ssize_t r;
+
+	while (used < sizeof buf - 1 &&
+	       (r = read(fd, buf + used, sizeof buf - 1 - used)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		used += (size_t)r;
+	}
+	/* Drain the rest, so the helper never blocks on a full pipe. */
+	while ((r = read(fd, buf + used, 1)) > 0 ||
+	       (r < 0 && errno == EINTR))
+		;
+	buf[used] = '\0';
+	if (!errlen)
+		return;
+	char *line = strstr(buf, "error ");
+	if (line) {
+		line += 6;
+		size_t l = strcspn(line, "\n");
+		snprintf(err, errlen, "%.*s", (int)l, line);
+	} else {
+		snprintf(err, errlen, "the checkpoint pruner failed");
+	}
+}
+
+int checkpoint_prune(const char *self_exe, const char *dir, uid_t uid,
+		     gid_t gid, const long *epochs, size_t n, char *err,
+		     size_t errlen)
+{
+	char (*names)[CHECKPOINT_NAME_MAX] = NULL;
+	char **ptrs = NULL;
+	int rc;
+
+	if (errlen)
+		err[0] = '\0';
+	if (!n)
+		return 0;
+	names = malloc(n * sizeof *names);
+	ptrs = malloc(n * sizeof *ptrs);
+	if (!names || !ptrs) {
+		free(names);
+		free(ptrs);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		ptrs[i] = checkpoint_name(epochs[i], names[i]);
+	rc = checkpoint_prune_names(self_exe, dir, uid, gid, ptrs, n, err,
+				    errlen);
+	free(names);
+	free(ptrs);
+	return rc;
+}
+
+/*
+ * Removes NAMES from the folder DIRFD, never following a link; a name that
+ * checkpoint_epoch_of_prefix() refuses is not touched.  Calls REPORT (if
+ * not NULL) with each failure's message; returns 0, or the first failure
+ * as a negative errno with its message in ERR.
+ */
+static int prune_at(int dirfd, char *const *names, size_t n,
+		    int (*report)(const char *, ...), char *err, size_t errlen)
+{
+	int first = 0;
+	char msg[512];
+
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+		if (checkpoint_epoch_of_prefix(names[i]) < 0) {
+			rc = -EINVAL;
+			snprintf(msg, sizeof msg, "'%s' is not a checkpoint name",
+				 names[i]);
+		} else if ((rc = store_remove_tree(dirfd, names[i]))) {
+			snprintf(msg, sizeof msg, "cannot delete '%s': %s",
+				 names[i], strerror(-rc));
+		}
+		if (!rc)
+			continue;
+		if (report)
+			report("%s", msg);
+		if (!first) {
+			first = rc;
+			snprintf(err, errlen, "%s", msg);
+		}
+	}
+	return first;
+}
+
+int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
+			   gid_t gid, char *const *names, size_t n, char *err,
+			   size_t errlen)
+{
+	char suid[32], sgid[32];
+	char **argv = NULL;
+	int pfd[2] = { -1, -1 }, rc = 0, status;
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+
+	if (errlen)
+		err[0] = '\0';
+	if (!n)
+		return 0;
+	if (dir[0] != '/') {
+		snprintf(err, errlen, "checkpoints folder '%s' is not absolute",
+			 dir);
+		return -EINVAL;
+	}
+	/*
+	 * Already the owner (trainfs runs as the job's user): the same rights
+	 * without a process to start, which costs milliseconds per epoch.
+	 */
+	if (geteuid() == uid && getegid() == gid) {
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					    O_CLOEXEC);
+		if (dfd < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot open '%s': %s", dir,
+				 strerror(-rc));
+			return rc;
+		}
+		rc = prune_at(dfd, names, n, NULL, err, errlen);
+		close(dfd);
+		return rc;
+	}
+	argv = malloc((n + 6) * sizeof *argv);
+	if (!argv) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	snprintf(suid, sizeof suid, "%lu", (unsigned long)uid);
+	snprintf(sgid, sizeof sgid, "%lu", (unsigned long)gid);
+	argv[0] = "trainfs";
+	argv[1] = "__prune";
+	argv[2] = (char *)dir;
+	argv[3] = suid;
+	argv[4] = sgid;
+	for (size_t i = 0; i < n; i++)
+		argv[5 + i] = names[i];
+	argv[5 + n] = NULL;
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot make a pipe: %s", strerror(-rc));
+		goto out;
+	}
+	if ((rc = posix_spawn_file_actions_init(&fa))) {
+		rc = -rc;
+		goto out;
+	}
+	rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (!rc)
+		rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null",
+						      O_WRONLY, 0);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
+	if (!rc)
+		rc = posix_spawn(&pid, self_exe, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc) {
+		rc = -rc;
+		snprintf(err, errlen, "cannot start the checkpoint pruner: %s",
+			 strerror(-rc));
+		goto out;
+	}
+	close(pfd[1]);
+	pfd[1] = -1;
+	read_errors(pfd[0], err, errlen);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			rc = -errno;
+			goto out;
+		}
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		if (errlen)
+			err[0] = '\0';
+	} else {
+		rc = -EIO;
+		if (WIFSIGNALED(status))
+			snprintf(err, errlen,
+				 "the checkpoint pruner was killed by signal %d",
+				 WTERMSIG(status));
+	}
+out:
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	free(argv);
+	return rc;
+}
+
+/* Writes "error MESSAGE\n" to stderr in one write; returns 1. */
+static int prune_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static int prune_error(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	memcpy(line, "error ", 6);
+	va_start(ap, fmt);
+	n = vsnprintf(line + 6, sizeof line - 7, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	n += 6;
+	if (n > (int)sizeof line - 2)
+		n = (int)sizeof line - 2;
+	line[n++] = '\n';
+	/* If stderr is gone too, the exit status still says it failed. */
+	(void)store_write_all(2, line, (size_t)n);
+	return 1;
+}
+
+/* DIR as a descriptor number ("3"), or -1 when it is not one. */
+static int dir_as_fd(const char *dir)
+{
+	unsigned int fd;
+	if (privs_parse_id(dir, &fd) < 0 || fd > 1u << 20)
+		return -1;
+	return (int)fd;
+}
+
+int checkpoint_prune_main(int argc, char **argv)
+{
+	unsigned int uid, gid;
+	char why[512];
+	int dirfd, failed = 0;
+
+	if (argc < 5)
+		return prune_error("usage: trainfs __prune DIR UID GID NAME...");
+	if (privs_parse_id(argv[3], &uid) < 0)
+		return prune_error("bad uid '%s'", argv[3]);
+	if (privs_parse_id(argv[4], &gid) < 0)
+		return prune_error("bad gid '%s'", argv[4]);
+	if (argv[2][0] != '/' && dir_as_fd(argv[2]) < 0)
+		return prune_error("bad checkpoints folder '%s': not an "
+				   "absolute path nor a descriptor", argv[2]);
+	if (privs_drop(uid, gid, why, sizeof why) < 0)
+		return prune_error("%s", why);
+	/* Opened as the owner: a folder the owner cannot reach is refused. */
+	if (argv[2][0] == '/')
+		dirfd = open(argv[2], O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					      O_CLOEXEC);
+	else
+		dirfd = openat(dir_as_fd(argv[2]), ".",
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return prune_error("cannot open '%s': %s", argv[2],
+				   strerror(errno));
+	failed = prune_at(dirfd, argv + 5, (size_t)(argc - 5), prune_error,
+			  why, sizeof why) != 0;
+	close(dirfd);
+	return failed;
+}
