@@ -80,7 +80,8 @@ static void render_control(FILE *f, const struct job *job)
 {
 	char allowed[64];
 	fprintf(f, "allowed: %s\n",
-		state_allowed_commands(job->rec.state, allowed, sizeof allowed));
+		state_allowed_commands_but(job->rec.state, 1u << CMD_RESUME,
+					   allowed, sizeof allowed));
 	if (job->rec.last_refused)
 		fprintf(f, "last refused: %s\n", job->rec.last_refused);
 }

@@ -946,6 +946,11 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	}
 	if (next == (enum job_state)job->rec.state)
 		goto out; /* already under way */
+	if (cmd == CMD_RESUME) { /* no checkpoint is counted yet */
+		rc = refuse(j, job, -EBUSY, text, len,
+			    "no checkpoint to resume from");
+		goto out;
+	}
 	switch (next) {
 	case ST_QUEUED:
 		rc = control_start(j, job, text, len);
