@@ -18,11 +18,13 @@ regress=tests/fuzz/regressions/$t
 log=$dir/$mode-$t.log
 
 # The longest input each gets: a spec of a few hundred lines, a page-sized
-# control write, and metrics past METRICS_LINE_MAX so overlong lines occur.
+# control write, metrics past METRICS_LINE_MAX so overlong lines occur, and
+# for the graph a few hundred rows (cycled up to 10^6 by the harness).
 case $t in
 spec) max_len=16384 ;;
 control) max_len=4096 ;;
 metrics) max_len=70000 ;;
+graph) max_len=16384 ;;
 *) echo "fuzz: unknown target '$t'" >&2; exit 2 ;;
 esac
 [ -d "$corpus" ] || { echo "fuzz: no corpus '$corpus'" >&2; exit 2; }
