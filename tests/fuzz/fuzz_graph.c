@@ -299,6 +299,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(rc == 0);
 	FUZZ_CHECK(render_graph(&job, &out, &len) == 0);
+	/* FUZZ_GRAPH_SVG=FILE keeps the picture, to look at a corpus input. */
+	const char *keep = getenv("FUZZ_GRAPH_SVG");
+	FILE *k = keep ? fopen(keep, "w") : NULL;
+	if (k) {
+		fwrite(out, 1, len, k);
+		fclose(k);
+	}
 	check_svg(out, len, job.table.ncolumns);
 	free(out);
 done:
