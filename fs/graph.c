@@ -461,18 +461,19 @@ struct column {
  * Fills COLS (NB of them) from the rows of column S->col: finite values'
  * minimum and maximum, and which non-finite values occur.
  */
-static void decimate(const struct graph *g, const struct panel *p,
-		     const struct series *s, struct column *cols, int nb)
+static void decimate(const struct graph *g, const struct series *s,
+		     struct column *cols, int nb)
 {
 	const struct job_table *t = &g->job->table;
-	double v;
-	(void)p;
+	double v, span = g->x1 - g->x0, scale = nb / span;
+	int exact = isfinite(scale) && scale > 0; /* else fraction() */
 	for (size_t i = 0; i < t->nrows; i++) {
 		if (!job_cell(g->job, i, s->col, &v))
 			continue;
 		double e = (double)t->epochs[i];
-		int b = (int)clamp(floor(fraction(e, g->x0, g->x1) * nb), 0,
-				   nb - 1);
+		double at = exact ? (e - g->x0) * scale
+				  : fraction(e, g->x0, g->x1) * nb;
+		int b = (int)clamp(at, 0, nb - 1); /* clamped, then cast */
 		struct column *c = &cols[b];
 		if (!isfinite(v)) {
 			if (!c->nan && !c->pinf && !c->ninf)
@@ -582,7 +583,7 @@ static int series_draw(FILE *f, const struct graph *g, const struct panel *p,
 	struct column *cols = calloc(nb, sizeof *cols);
 	if (!cols)
 		return -ENOMEM;
-	decimate(g, p, s, cols, nb);
+	decimate(g, s, cols, nb);
 	int clipped = gap_clip(f, g, p, cols, nb, *clip_id);
 	fputs("<polyline data-metric='", f);
 	xml_text(f, g->job->table.columns[s->col]);
@@ -739,19 +740,24 @@ static void mark_stop(FILE *f, const struct graph *g, const struct panel *p,
 static int panel_draw(FILE *f, const struct graph *g, const struct panel *p,
 		      int first, int *clip_id)
 {
-	fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' "
-		"fill='white' stroke='#bbb'/>\n", p->left, p->top, p->pw,
-		p->ph);
+	/* A group (never transformed) names the panel and its plot area. */
+	fprintf(f, "<g class='panel' data-scale='%s'>\n"
+		"<rect class='plot' x='%.1f' y='%.1f' width='%.1f' "
+		"height='%.1f' fill='white' stroke='#bbb'/>\n",
+		p->log ? "log" : "linear", p->left, p->top, p->pw, p->ph);
 	legend(f, g, p);
 	y_axis(f, g, p);
 	x_axis(f, g, p);
 	for (int j = p->ns - 1; j >= 0; j--) /* the first (monitored) on top */
-		if (series_draw(f, g, p, &p->s[j], clip_id) < 0)
+		if (series_draw(f, g, p, &p->s[j], clip_id) < 0) {
+			fputs("</g>\n", f);
 			return -ENOMEM;
+		}
 	for (int j = 0; j < p->ns; j++)
 		if (p->s[j].col == g->job->monitor_col)
 			mark_best(f, g, p);
 	mark_stop(f, g, p, first);
+	fputs("</g>\n", f);
 	return 0;
 }
 
