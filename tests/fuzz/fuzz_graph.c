@@ -45,6 +45,7 @@
 
 #define MAX_COLS 8
 #define MAX_ROWS 1000000
+#define MANY_ROWS 4096 /* more than pixel columns: decimation at work */
 #define MAX_TEXT_COLS 64
 
 static void check_display(double v)
@@ -255,7 +256,8 @@ static int add_binary(struct job *job, const uint8_t *d, size_t n, int ncols,
  * ("loss"), bit 3 mode min, bits 4-5 the reason (none, stopped-early,
  * converged, completed), bits 6-7 the state (running, ready, stopping,
  * failed).  Byte 1: target epochs (0, or 1..255 times 4).  Binary only:
- * byte 2 the columns (1..MAX_COLS), bytes 3-5 the rows (up to MAX_ROWS).
+ * byte 2 the columns (1..MAX_COLS), bytes 3-4 the rows: up to MANY_ROWS,
+ * or MAX_ROWS when byte 3 is 0xff (rare, so the fuzzer stays fast).
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -287,12 +289,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		job.policy.patience = 3;
 	}
 	if (flags & 1) {
-		if (size < 6)
+		if (size < 5)
 			goto done;
 		int ncols = 1 + data[2] % MAX_COLS;
-		size_t rows = ((size_t)data[3] << 16 | (size_t)data[4] << 8 |
-			       data[5]) % (MAX_ROWS + 1);
-		rc = add_binary(&job, data + 6, size - 6, ncols, rows,
+		size_t rows = data[3] == 0xff ? MAX_ROWS :
+			      ((size_t)data[3] << 8 | data[4]) % (MANY_ROWS + 1);
+		rc = add_binary(&job, data + 5, size - 5, ncols, rows,
 				flags & 2);
 	} else {
 		rc = add_text(&job, data + 2, size - 2);
