@@ -43,7 +43,7 @@
 #define RIGHT_W 16     /* right of each plot */
 #define LEGEND_LINE 16 /* one line of a panel's legend */
 #define XTICKS_H 30    /* x tick labels, below each plot */
-#define MAX_TICKS 12
+#define MAX_TICKS 32 /* nice steps give at most about twice the ticks asked */
 #define CHAR_W 6.4     /* a generous guess of a character's width at 11px */
 #define LOG_W 64       /* "log scale", right of the legend */
 
@@ -83,33 +83,38 @@ struct graph {
 
 /* ---- text ---- */
 
-static void xml_text(FILE *f, const char *s)
+/* The first N bytes of S as XML text; a control character (XML has no
+ * way to write one) becomes '?'. */
+static void xml_text_n(FILE *f, const char *s, size_t n)
 {
-	for (; *s; s++) {
-		switch (*s) {
+	for (size_t i = 0; i < n && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+		switch (c) {
 		case '&': fputs("&amp;", f); break;
 		case '<': fputs("&lt;", f); break;
 		case '>': fputs("&gt;", f); break;
 		case '"': fputs("&quot;", f); break;
 		case '\'': fputs("&apos;", f); break;
-		default: fputc(*s, f);
+		default: fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
 		}
 	}
 }
 
-/* S escaped, cut (at a character boundary, with an ellipsis) to MAX chars. */
+static void xml_text(FILE *f, const char *s)
+{
+	xml_text_n(f, s, strlen(s));
+}
+
+/* S as XML text, cut (at a character boundary, with an ellipsis) to MAX
+ * characters. */
 static void xml_text_cut(FILE *f, const char *s, size_t max)
 {
-	size_t n = 0, i = 0, len = strlen(s);
-	char buf[1024];
-	for (i = 0; i < len && i < sizeof buf - 1; i++) {
+	size_t n = 0, i;
+	for (i = 0; s[i]; i++)
 		if (((unsigned char)s[i] & 0xc0) != 0x80 && n++ == max)
 			break;
-		buf[i] = s[i];
-	}
-	buf[i] = '\0';
-	xml_text(f, buf);
-	if (i < len)
+	xml_text_n(f, s, i);
+	if (s[i])
 		fputs("\xe2\x80\xa6", f);
 }
 
@@ -362,13 +367,16 @@ static void place(struct graph *g)
 static void label(FILE *f, const struct graph *g, double x, double y,
 		  const char *anchor, const char *style, const char *text)
 {
-	double half = CHAR_W * text_chars(text) / 2;
+	double half = CHAR_W * text_chars(text) / 2, lo, hi;
+	if (2 * half > W - 2) /* too wide: from the left edge */
+		anchor = "start";
 	if (!strcmp(anchor, "middle"))
-		x = clamp(x, half + 1, W - half - 1);
+		lo = half + 1, hi = W - half - 1;
 	else if (!strcmp(anchor, "end"))
-		x = clamp(x, 2 * half + 1, W - 1);
+		lo = 2 * half + 1, hi = W - 1;
 	else
-		x = clamp(x, 1, W - 2 * half - 1);
+		lo = 1, hi = W - 2 * half - 1;
+	x = clamp(x, lo, hi > lo ? hi : lo);
 	y = clamp(y, 12, g->height - 2);
 	fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='%s'%s%s>", x, y,
 		anchor, *style ? " " : "", style);
@@ -419,7 +427,7 @@ static void y_axis(FILE *f, const struct graph *g, const struct panel *p)
 static void x_axis(FILE *f, const struct graph *g, const struct panel *p)
 {
 	char num[NUMBER_DISPLAY_MAX];
-	int n = (int)(p->pw / 80) + 1;
+	int n = (int)(p->pw / 100) + 1;
 	double step = nice_step(g->x0, g->x1, n < 2 ? 2 : n);
 	if (step > 0 && step < 1)
 		step = 1; /* epochs are whole */
@@ -442,7 +450,7 @@ static void x_axis(FILE *f, const struct graph *g, const struct panel *p)
 			p->top + p->ph + 4);
 		/* Whole epochs as they are; only beyond 10 digits rounded. */
 		if (fabs(e) < 1e10)
-			snprintf(num, sizeof num, "%.0f", e);
+			snprintf(num, sizeof num, "%.0f", e + 0.0); /* no -0 */
 		else
 			number_display(e, num, sizeof num);
 		label(f, g, x, p->top + p->ph + 16, "middle",
