@@ -257,7 +257,10 @@ static int add_binary(struct job *job, const uint8_t *d, size_t n, int ncols,
  * converged, completed), bits 6-7 the state (running, ready, stopping,
  * failed).  Byte 1: target epochs (0, or 1..255 times 4).  Binary only:
  * byte 2 the columns (1..MAX_COLS), bytes 3-4 the rows: up to MANY_ROWS,
- * or MAX_ROWS when byte 3 is 0xff (rare, so the fuzzer stays fast).
+ * or MAX_ROWS when byte 3 is 0xff.  Seconds of ASan work each, those are
+ * for the replay of the corpus: while fuzzing (run.sh sets
+ * FUZZ_GRAPH_MAX_ROWS) they are cut to MANY_ROWS, or the fuzzer would
+ * spend its time on them.
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -292,7 +295,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (size < 5)
 			goto done;
 		int ncols = 1 + data[2] % MAX_COLS;
-		size_t rows = data[3] == 0xff ? MAX_ROWS :
+		static long max_rows = -1;
+		if (max_rows < 0) {
+			const char *env = getenv("FUZZ_GRAPH_MAX_ROWS");
+			max_rows = env ? atol(env) : MAX_ROWS;
+		}
+		size_t rows = data[3] == 0xff ? (size_t)max_rows :
 			      ((size_t)data[3] << 8 | data[4]) % (MANY_ROWS + 1);
 		rc = add_binary(&job, data + 5, size - 5, ncols, rows,
 				flags & 2);
