@@ -363,7 +363,11 @@ static void place(struct graph *g)
 
 /* ---- drawing ---- */
 
-/* A label of text size SIZE at X, Y kept inside the picture. */
+/*
+ * TEXT at X, Y anchored by ANCHOR (start, middle, end) with the extra
+ * attributes STYLE, moved as needed to lie inside the picture (by a
+ * generous guess of its width).
+ */
 static void label(FILE *f, const struct graph *g, double x, double y,
 		  const char *anchor, const char *style, const char *text)
 {
