@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fs/fs.h"
+#include "util/number.h"
 
 const struct job_file job_files[] = {
 	{ "spec", N_SPEC, VIEW_SPEC },
@@ -30,7 +31,7 @@ const size_t job_nfiles = sizeof job_files / sizeof job_files[0];
 static void render_status(FILE *f, const struct job *job)
 {
 	const struct job_record *r = &job->rec;
-	char t[64], num[64], msg[256];
+	char t[64], num[NUMBER_DISPLAY_MAX], msg[256];
 	long epoch = job_last_epoch(job);
 
 	fprintf(f, "%s\n", state_name(r->state));
@@ -42,7 +43,7 @@ static void render_status(FILE *f, const struct job *job)
 	}
 	if (job->spec.monitor && job->policy.have_best)
 		fprintf(f, "best: %s %s at epoch %ld\n", job->spec.monitor,
-			metrics_format_number(job->policy.best, num, sizeof num),
+			number_display(job->policy.best, num, sizeof num),
 			job->policy.best_epoch);
 	if (r->state == ST_RUNNING && job->spec.patience > 0)
 		fprintf(f, "patience: %ld/%ld epochs without improvement\n",

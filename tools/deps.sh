@@ -4,13 +4,15 @@
 # command to run.  One line per purpose: build and run; tests and
 # sanitizers; the private Slurm of tests/slurm/cluster.sh; the everyday
 # tools the tests drive (editors, tmux, rsync, gio); the PyTorch example
-# (examples/pytorch_digits.py: about 875 MB with its dependencies).
+# (examples/pytorch_digits.py: about 875 MB with its dependencies); the
+# graph test's SVG renderer.
 set -e
 PKGS="build-essential pkg-config fuse3 libfuse3-dev libsqlite3-dev
 libarchive-dev libarchive-tools zstd python3 procps valgrind clang libclang-rt-14-dev
 slurm-wlm munge
 vim nano tmux rsync libglib2.0-bin
-python3-torch python3-sklearn"
+python3-torch python3-sklearn
+librsvg2-bin"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

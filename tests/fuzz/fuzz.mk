@@ -1,7 +1,9 @@
 # Fuzzing: libFuzzer harnesses for the three parsers that read what users
 # and trainers write: the spec (fuzz_spec), control writes and the state
-# table (fuzz_control), and metrics lines with their splitter (fuzz_metrics).
-# They are built with clang, apart from the main build, into $(BUILD)/fuzz.
+# table (fuzz_control), and metrics lines with their splitter (fuzz_metrics);
+# and for the renderer of what a trainer's numbers become, graph.svg
+# (fuzz_graph).  They are built with clang, apart from the main build, into
+# $(BUILD)/fuzz.
 #
 #   make fuzz        runs each harness for FUZZ_SECONDS (default 60) on a
 #                    scratch corpus in $(BUILD)/fuzz/corpus/TARGET, seeded
@@ -21,7 +23,8 @@ FUZZ_SECONDS       ?= 60
 FUZZ_CHECK_SECONDS ?= 3
 FUZZ_FLAGS         ?=
 FUZZ_DIR           := $(BUILD)/fuzz
-FUZZ_TARGETS       := spec control metrics
+FUZZ_PKG_CFLAGS     = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_TARGETS       := spec control metrics graph
 FUZZ_BIN           := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_ALL_CFLAGS     = -g -O1 -std=gnu11 -Wall -Wextra -Werror -I. \
                       -D_GNU_SOURCE -fno-omit-frame-pointer \
@@ -58,24 +61,40 @@ $(FUZZ_DIR)/fuzz_spec: $(FUZZ_DIR)/jobs/spec.o $(FUZZ_DIR)/jobs/metrics.o \
   $(FUZZ_DIR)/util/utf8.o
 $(FUZZ_DIR)/fuzz_control: $(FUZZ_DIR)/jobs/state.o
 $(FUZZ_DIR)/fuzz_metrics: $(FUZZ_DIR)/jobs/metrics.o
+# The renderer draws a real job table, so it links the job model (without
+# coverage: only the drawing and the number formatter steer the fuzzer).
+FUZZ_GRAPH_PLAIN := $(filter-out util/number.c,$(LIB_SRC))
+$(FUZZ_DIR)/fuzz_graph: $(FUZZ_DIR)/fs/graph.o $(FUZZ_DIR)/util/number.o \
+  $(FUZZ_GRAPH_PLAIN:%.c=$(FUZZ_DIR)/plain/%.o)
+$(FUZZ_DIR)/fuzz_graph: FUZZ_LIBS = $(LDLIBS)
 
 $(FUZZ_BIN): $(FUZZ_DIR)/%: $(FUZZ_DIR)/%.o
-	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer -o $@ $^ -lm
+	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer -o $@ $^ -lm $(FUZZ_LIBS)
 
 $(FUZZ_DIR)/jobs/%.o: jobs/%.c | $(FUZZ_DIR)/toolchain.ok
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP \
 	  -c -o $@ $<
 
+$(FUZZ_DIR)/fs/%.o: fs/%.c | $(FUZZ_DIR)/toolchain.ok
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(FUZZ_PKG_CFLAGS) \
+	  -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
 $(FUZZ_DIR)/util/%.o: util/%.c | $(FUZZ_DIR)/toolchain.ok
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP \
 	  -c -o $@ $<
 
-$(FUZZ_DIR)/%.o: tests/fuzz/%.c | $(FUZZ_DIR)/toolchain.ok
-	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -MMD -MP -c -o $@ $<
+$(FUZZ_DIR)/plain/%.o: %.c | $(FUZZ_DIR)/toolchain.ok
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(FUZZ_PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
--include $(wildcard $(FUZZ_DIR)/*.d $(FUZZ_DIR)/jobs/*.d $(FUZZ_DIR)/util/*.d)
+$(FUZZ_DIR)/%.o: tests/fuzz/%.c | $(FUZZ_DIR)/toolchain.ok
+	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(FUZZ_PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(wildcard $(FUZZ_DIR)/*.d $(FUZZ_DIR)/jobs/*.d $(FUZZ_DIR)/fs/*.d \
+  $(FUZZ_DIR)/util/*.d $(FUZZ_DIR)/plain/*/*.d)
 
 # Fails loudly, with the packages to install, when clang or its libFuzzer
 # runtime is missing (Debian 12: clang and libclang-rt-14-dev).

@@ -18,18 +18,24 @@ regress=tests/fuzz/regressions/$t
 log=$dir/$mode-$t.log
 
 # The longest input each gets: a spec of a few hundred lines, a page-sized
-# control write, and metrics past METRICS_LINE_MAX so overlong lines occur.
+# control write, metrics past METRICS_LINE_MAX so overlong lines occur, and
+# for the graph a few hundred rows (cycled up to 10^6 by the harness).
 case $t in
 spec) max_len=16384 ;;
 control) max_len=4096 ;;
 metrics) max_len=70000 ;;
+graph) max_len=16384 ;;
 *) echo "fuzz: unknown target '$t'" >&2; exit 2 ;;
 esac
 [ -d "$corpus" ] || { echo "fuzz: no corpus '$corpus'" >&2; exit 2; }
 seeds=$corpus
 [ -d "$regress" ] && seeds="$seeds $regress"
 mkdir -p "$dir/crashes"
-flags="-max_len=$max_len -timeout=10 -dict=tests/fuzz/$t.dict
+# A hang fails at -timeout; the graph's 10^6-epoch inputs take seconds
+# under ASan on a busy machine, so it gets more.
+timeout=10
+[ "$t" = graph ] && timeout=30
+flags="-max_len=$max_len -timeout=$timeout -dict=tests/fuzz/$t.dict
 -artifact_prefix=$dir/crashes/$t- -print_final_stats=1"
 
 # Prints the value of libFuzzer's final "stat::NAME: N" line.
@@ -43,6 +49,10 @@ failed() {
 	echo "fuzz $t: FAILED; log: $log; input: $(ls -t "$dir"/crashes/$t-* 2>/dev/null | head -n 1)" >&2
 	exit 1
 }
+
+# The graph's 10^6-epoch inputs are for the replay (check) only: fuzzing
+# on them would spend its time there.
+[ "$mode" = check ] || export FUZZ_GRAPH_MAX_ROWS=4096
 
 case $mode in
 check)
