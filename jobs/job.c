@@ -676,6 +676,18 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 		rc = -EEXIST;
 		goto out;
 	}
+	if (uid != 0 && j->cfg.max_jobs_per_user > 0) {
+		long mine = 0;
+		for (size_t i = 0; i < j->n; i++)
+			mine += j->list[i]->rec.uid == uid;
+		if (mine >= j->cfg.max_jobs_per_user) {
+			log_warn("refused mkdir '%s' of uid %lu: it has %ld "
+				 "jobs, the most --max-jobs-per-user allows",
+				 name, (unsigned long)uid, mine);
+			rc = -EDQUOT;
+			goto out;
+		}
+	}
 	struct job *job = job_new();
 	if (!job) {
 		rc = -ENOMEM;

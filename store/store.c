@@ -123,7 +123,8 @@ static int exec_sql(struct store *s, const char *sql)
 	return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
+/* Makes PATH's missing parents with PARENT_MODE and PATH with MODE. */
+static int mkdir_p(const char *path, mode_t parent_mode, mode_t mode)
 {
 	char buf[PATH_MAX];
 	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
@@ -132,13 +133,128 @@ static int mkdir_p(const char *path, mode_t mode)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		if (mkdir(buf, parent_mode) < 0 && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
 	if (mkdir(buf, mode) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+/* ---- a private store ---- */
+
+/*
+ * Whoever can write the store can make trainfs run anything as anyone (a
+ * job row is a command and a uid), so trainfs trusts a folder or file of
+ * the store only when it is owned by trainfs's own user (or by root, who
+ * can write anything anyway) and no group or other user may write it.
+ */
+static int is_private(const struct stat *st)
+{
+	return (st->st_uid == geteuid() || st->st_uid == 0) &&
+	       !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/*
+ * Takes read and write away from group and others on the open FD (a store
+ * made by an older trainfs was 0755/0644); search on folders stays, so a
+ * trainer still reaches its own files.  Only a warning when it cannot.
+ */
+static void make_private(int fd, const struct stat *st, const char *what)
+{
+	mode_t keep = st->st_mode & 07777 & ~(mode_t)(S_IRWXG | S_IRWXO);
+	if (S_ISDIR(st->st_mode))
+		keep |= st->st_mode & (S_IXGRP | S_IXOTH);
+	if ((st->st_mode & 07777) == keep || st->st_uid != geteuid())
+		return;
+	if (fchmod(fd, keep) < 0)
+		log_warn("store: cannot close '%s' to other users: %s", what,
+			 strerror(errno));
+}
+
+/*
+ * Opens NAME in DIRFD, a folder when DIR, else a regular file, never
+ * through a symbolic link unless FOLLOW (the store's own path may be
+ * one), and checks that it is private.  Returns an fd the caller closes,
+ * -EPERM when it is not private, or another -errno (-ENOENT: none).
+ */
+static int open_private(int dirfd, const char *name, int dir, int follow)
+{
+	struct stat st;
+	int flags = O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW) |
+		    (dir ? O_RDONLY | O_DIRECTORY : O_RDWR | O_NONBLOCK);
+	int fd = openat(dirfd, name, flags);
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+		return -EPERM; /* a link or a wrong kind where ours should be */
+	if (fd < 0)
+		return errno == EPERM ? -EACCES : -errno;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	if ((dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) ||
+	    !is_private(&st)) {
+		close(fd);
+		return -EPERM;
+	}
+	make_private(fd, &st, name);
+	return fd;
+}
+
+/*
+ * Checks the store folder, its jobs/ and its database files before
+ * anything in them is read, and makes what is missing, closed to others:
+ * folders 0711, the database 0600 (SQLite gives its -wal and -shm the
+ * database's mode).  Returns 0, -EPERM (not private) or -errno.
+ */
+static int prepare_store(const char *store_dir)
+{
+	static const char *const db_files[] = { "trainfs.db-wal",
+						 "trainfs.db-shm" };
+	int rc, dirfd, fd;
+	if ((rc = mkdir_p(store_dir, 0755, 0711)) < 0) {
+		log_error("cannot create store '%s': %s", store_dir,
+			  strerror(-rc));
+		return rc == -EPERM ? -EACCES : rc;
+	}
+	if ((dirfd = open_private(AT_FDCWD, store_dir, 1, 1)) < 0)
+		return dirfd;
+	if (mkdirat(dirfd, "jobs", 0711) < 0 && errno != EEXIST) {
+		rc = -errno;
+		log_error("cannot create '%s/jobs': %s", store_dir,
+			  strerror(errno));
+		goto out;
+	}
+	if ((fd = open_private(dirfd, "jobs", 1, 0)) < 0) {
+		rc = fd;
+		goto out;
+	}
+	close(fd);
+	fd = openat(dirfd, "trainfs.db",
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto out;
+	}
+	if (fd < 0 && (fd = open_private(dirfd, "trainfs.db", 0, 0)) < 0) {
+		rc = fd;
+		goto out;
+	}
+	close(fd);
+	for (size_t i = 0; i < sizeof db_files / sizeof *db_files; i++) {
+		if ((fd = open_private(dirfd, db_files[i], 0, 0)) >= 0)
+			close(fd);
+		else if (fd != -ENOENT) {
+			rc = fd;
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	close(dirfd);
+	return rc;
 }
 
 static int migrate(struct store *s)
@@ -231,26 +347,16 @@ int store_open(const char *store_dir, struct store **out)
 		free(s);
 		return -ENOMEM;
 	}
-	if ((rc = mkdir_p(store_dir, 0755)) < 0) {
-		log_error( "cannot create store '%s': %s\n",
-			store_dir, strerror(-rc));
-		goto fail;
-	}
-	if (snprintf(path, sizeof path, "%s/jobs", store_dir) >=
+	if (snprintf(path, sizeof path, "%s/trainfs.db", store_dir) >=
 	    (int)sizeof path) {
 		rc = -ENAMETOOLONG;
 		goto fail;
 	}
-	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-		rc = -errno;
-		log_error( "cannot create '%s': %s\n",
-			path, strerror(errno));
+	if ((rc = prepare_store(store_dir)) < 0)
 		goto fail;
-	}
-	snprintf(path, sizeof path, "%s/trainfs.db", store_dir);
 	if (sqlite3_open_v2(path, &s->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				    SQLITE_OPEN_NOMUTEX,
+				    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
 			    NULL) != SQLITE_OK) {
 		rc = db_error(s, "opening the database");
 		goto fail;
@@ -355,9 +461,23 @@ int store_create_job(struct store *s, struct job_record *rec)
 	if ((rc = store_job_path(s, rec->id, "", path, sizeof path)))
 		return rc;
 	/* A folder left by a crash between mkdir and commit is reused. */
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+	if (mkdir(path, 0711) < 0 && errno != EEXIST)
 		return -errno;
-	return 0;
+	return store_job_dir_check(s, rec->id);
+}
+
+int store_job_dir_check(struct store *s, int64_t id)
+{
+	char path[PATH_MAX];
+	int fd, rc = store_job_path(s, id, "", path, sizeof path);
+	if (rc)
+		return rc;
+	fd = open_private(AT_FDCWD, path, 1, 0);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return fd == -EPERM ? -ELOOP : fd;
 }
 
 /*

@@ -51,7 +51,13 @@ struct job_record {
 
 struct store;
 
-/* Opens (creating) STORE_DIR and its database; *out owned by the caller. */
+/*
+ * Opens (creating) STORE_DIR and its database; *out owned by the caller.
+ * The store is private (folders 0711, files 0600): before anything in it
+ * is read, a store folder, jobs/ or database owned by another user or
+ * writable by group or others is refused with -EPERM, which no other
+ * failure returns.
+ */
 int store_open(const char *store_dir, struct store **out);
 void store_close(struct store *s);
 
@@ -60,6 +66,13 @@ const char *store_dir(struct store *s);
 /* Writes STORE/jobs/ID/REL (REL may be "") into buf; -ENAMETOOLONG if it does not fit. */
 int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
 		   size_t len);
+
+/*
+ * Checks that the folder of job ID is a folder of trainfs's own, closed
+ * to others, and not a symbolic link; closes an older store's 0755 one.
+ * Returns 0, -ELOOP (a link, or not private) or -errno.
+ */
+int store_job_dir_check(struct store *s, int64_t id);
 
 int store_begin(struct store *s);
 int store_commit(struct store *s);
