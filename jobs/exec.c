@@ -2,9 +2,10 @@
  * exec: the local executor and its per-job shim (see exec.h for the
  * design).  Both ends of the shim protocol live in this file.
  *
- * The launch file (JOBDIR/launch) carries what the shim needs as
+ * The launch file (JOBDIR/launch, 0600) carries what the shim needs as
  * NUL-terminated "key", "value" pairs, so commands and environment values
- * need no quoting.  The shim writes JOBDIR/trainer ("PID STARTTIME") once
+ * need no quoting; it holds the trainer's environment and nothing more,
+ * and the shim removes it once read.  The shim writes JOBDIR/trainer ("PID STARTTIME") once
  * the trainer runs and JOBDIR/exit ("code N" or "signal N") when its whole
  * process group is gone.  A PID alone is never trusted: the start time
  * (field 22 of /proc/PID/stat) must match before an orphan is signalled.
@@ -317,7 +318,7 @@ static void shim_die(const char *what, int err)
 static char *load_launch(struct shim *s)
 {
 	struct stat st;
-	int fd = open("launch", O_RDONLY | O_CLOEXEC);
+	int fd = open("launch", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0)
 		shim_die("cannot read 'launch'", errno);
 	char *buf = malloc(st.st_size + 1);
@@ -355,6 +356,9 @@ static char *load_launch(struct shim *s)
 	}
 	if (!s->command || !s->workdir || !s->log || s->stop_signal <= 0)
 		shim_die("incomplete 'launch'", EINVAL);
+	/* It holds the trainer's environment: gone once read. */
+	if (unlink("launch") < 0)
+		shim_die("cannot remove 'launch'", errno);
 	return buf;
 }
 
@@ -690,7 +694,8 @@ int shim_main(int argc, char **argv)
 	if (chdir(argv[2]) < 0)
 		shim_die("cannot enter the job folder", errno);
 	char *launch = load_launch(&s);
-	int log = open(s.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	int log = open(s.log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
+				      O_CLOEXEC, 0600);
 	if (log < 0)
 		shim_die("cannot open the log", errno);
 	dup2(log, 1);

@@ -118,7 +118,10 @@ int store_remove_tree(int dirfd, const char *name);
 /* write(2) until done or an error; returns 0 or -errno. */
 int store_write_all(int fd, const void *buf, size_t len);
 
-/* Writes PATH atomically (temp, fsync, rename, fsync of the folder). */
+/*
+ * Writes PATH atomically (temp, fsync, rename, fsync of the folder), mode
+ * 0600: the store is private.
+ */
 int store_write_file_atomic(const char *path, const void *buf, size_t len);
 
 #endif

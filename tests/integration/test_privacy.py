@@ -147,7 +147,8 @@ def test_trainer_of_other_user_gets_clean_environment(m):
     m.wait_state("mine", "ready")
     env = read_env(os.path.join(job_dir(m, 1), "output", "env"))
     assert SECRET not in env, "trainfs's secret reached nobody's trainer"
-    allowed = {"HOME", "USER", "LOGNAME", "SHELL", "PATH", "LANG", "TZ"}
+    allowed = {"HOME", "USER", "LOGNAME", "SHELL", "PATH", "LANG", "TZ",
+               "PWD", "OLDPWD", "SHLVL", "_"}  # the last four: sh's own
     extra = [k for k in env if k not in allowed and not k.startswith("LC_")
              and not k.startswith("TRAINFS_")]
     assert extra == [], extra
