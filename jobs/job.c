@@ -21,6 +21,7 @@
 
 #include "jobs/registry.h"
 #include "util/log.h"
+#include "util/text.h"
 
 static const char *const system_tags[] = {
 	"stopped-early", "converged", "completed",
@@ -589,10 +590,9 @@ fail:
 	return rc;
 }
 
-/* Quotes TEXT for a message: printable ASCII kept, the rest escaped, capped. */
+/* Quotes TEXT for a message: trimmed, capped at 64 bytes, escaped (util/text). */
 static void quote(char *out, size_t len, const char *text, size_t n)
 {
-	size_t o = 0;
 	/* The white space control writes may carry (command_parse's). */
 	while (n && strchr(" \t\n\r\v\f", *text) && *text) {
 		text++;
@@ -600,18 +600,12 @@ static void quote(char *out, size_t len, const char *text, size_t n)
 	}
 	while (n && text[n - 1] && strchr(" \t\n\r\v\f", text[n - 1]))
 		n--;
-	for (size_t i = 0; i < n && o + 8 < len; i++) {
-		unsigned char c = text[i];
-		if (i == 64) {
-			o += snprintf(out + o, len - o, "...");
-			break;
-		}
-		if (c >= 0x20 && c < 0x7f && c != '\\')
-			out[o++] = c;
-		else
-			o += snprintf(out + o, len - o, "\\x%02x", c);
-	}
-	out[o] = '\0';
+	int cut = n > 64;
+	if (len < 4)
+		cut = 0;
+	text_escape(out, cut ? len - 3 : len, text, cut ? 64 : n);
+	if (cut)
+		strcat(out, "...");
 }
 
 /*

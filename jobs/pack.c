@@ -22,6 +22,7 @@
  * groups before reading anything.
  */
 #include "pack.h"
+#include "util/text.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -664,15 +665,19 @@ static int pack_die(const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	char msg[1024];
+
 	memcpy(line, "error ", 6);
 	va_start(ap, fmt);
-	n = vsnprintf(line + 6, sizeof line - 7, fmt, ap);
+	n = vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		n = 0;
-	n += 6;
-	if (n > (int)sizeof line - 1)
-		n = (int)sizeof line - 1;
+	if (n > (int)sizeof msg - 1)
+		n = (int)sizeof msg - 1;
+	/* File names are the trainer's: one line, no control characters. */
+	text_escape(line + 6, sizeof line - 7, msg, (size_t)n);
+	n = (int)strlen(line);
 	line[n++] = '\n';
 	/* If stderr is gone too, the exit status still says it failed. */
 	(void)write_all(2, line, (size_t)n);

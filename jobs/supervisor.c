@@ -31,6 +31,7 @@
 #include "jobs/pack.h"
 #include "jobs/registry.h"
 #include "util/log.h"
+#include "util/text.h"
 
 extern char **environ;
 
@@ -495,8 +496,12 @@ static void packing_ended(struct jobs *j, struct job *job, int status)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		close(fd);
 		unlink(tmp);
+		char esc[1024];
+		/* The packer's words name the trainer's files: escaped. */
 		if (job->pack_error)
-			fail(j, job, "packaging: %s", job->pack_error);
+			fail(j, job, "packaging: %s",
+			     text_escape(esc, sizeof esc, job->pack_error,
+					 strlen(job->pack_error)));
 		else if (WIFSIGNALED(status))
 			fail(j, job, "packaging: packer killed by signal %d",
 			     WTERMSIG(status));
