@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/text.h"
 #include "metrics.h"
 #include "spec.h"
 
@@ -85,12 +86,16 @@ static void __attribute__((format(printf, 2, 3)))
 spec_error(struct spec_parser *p, const char *fmt, ...)
 {
 	va_list ap;
+	char msg[1024], esc[4096];
 
 	if (!p->err || p->errlen == 0)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(p->err, p->errlen, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* It quotes what was written, and status shows it to every user. */
+	text_escape(esc, sizeof esc, msg, strlen(msg));
+	snprintf(p->err, p->errlen, "%s", esc);
 }
 
 /*

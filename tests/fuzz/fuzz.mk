@@ -54,7 +54,7 @@ fuzz-merge: $(FUZZ_BIN)
 
 # Only the parsers get coverage feedback: the harnesses' own checks would
 # only slow libFuzzer down and steer it towards themselves.
-$(FUZZ_DIR)/fuzz_spec: $(FUZZ_DIR)/jobs/spec.o
+$(FUZZ_DIR)/fuzz_spec: $(FUZZ_DIR)/jobs/spec.o $(FUZZ_DIR)/util/text.o
 $(FUZZ_DIR)/fuzz_control: $(FUZZ_DIR)/jobs/state.o
 $(FUZZ_DIR)/fuzz_metrics: $(FUZZ_DIR)/jobs/metrics.o
 
@@ -66,10 +66,15 @@ $(FUZZ_DIR)/jobs/%.o: jobs/%.c | $(FUZZ_DIR)/toolchain.ok
 	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP \
 	  -c -o $@ $<
 
+$(FUZZ_DIR)/util/%.o: util/%.c | $(FUZZ_DIR)/toolchain.ok
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP \
+	  -c -o $@ $<
+
 $(FUZZ_DIR)/%.o: tests/fuzz/%.c | $(FUZZ_DIR)/toolchain.ok
 	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
--include $(wildcard $(FUZZ_DIR)/*.d $(FUZZ_DIR)/jobs/*.d)
+-include $(wildcard $(FUZZ_DIR)/*.d $(FUZZ_DIR)/jobs/*.d $(FUZZ_DIR)/util/*.d)
 
 # Fails loudly, with the packages to install, when clang or its libFuzzer
 # runtime is missing (Debian 12: clang and libclang-rt-14-dev).
