@@ -366,7 +366,8 @@ static int spawn_packer(struct jobs *j, struct job *job)
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
 
-	if ((rc = jobs_path(j, job, "output", out, sizeof out)) ||
+	if ((rc = store_job_dir_check(j->store, job->rec.id)) ||
+	    (rc = jobs_path(j, job, "output", out, sizeof out)) ||
 	    (rc = jobs_path(j, job, "weights", wdir, sizeof wdir)) ||
 	    (rc = weights_tmp_path(j, job, tmp, sizeof tmp)))
 		return rc;
