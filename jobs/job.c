@@ -590,7 +590,7 @@ fail:
 	return rc;
 }
 
-/* Quotes TEXT for a message: trimmed, capped at 64 bytes, escaped (util/text). */
+/* Quotes TEXT for a message: trimmed, capped at 64 bytes, plain ASCII. */
 static void quote(char *out, size_t len, const char *text, size_t n)
 {
 	/* The white space control writes may carry (command_parse's). */
@@ -603,7 +603,8 @@ static void quote(char *out, size_t len, const char *text, size_t n)
 	int cut = n > 64;
 	if (len < 4)
 		cut = 0;
-	text_escape(out, cut ? len - 3 : len, text, cut ? 64 : n);
+	text_escape(out, cut ? len - 3 : len, text, cut ? 64 : n,
+		    TEXT_ASCII);
 	if (cut)
 		strcat(out, "...");
 }

@@ -794,7 +794,7 @@ static int pack_die(const char *fmt, ...)
 	if (n > (int)sizeof msg - 1)
 		n = (int)sizeof msg - 1;
 	/* File names are the trainer's: one line, no control characters. */
-	text_escape(line + 6, sizeof line - 7, msg, (size_t)n);
+	text_escape(line + 6, sizeof line - 7, msg, (size_t)n, 0);
 	n = (int)strlen(line);
 	line[n++] = '\n';
 	/* If stderr is gone too, the exit status still says it failed. */

@@ -94,7 +94,7 @@ spec_error(struct spec_parser *p, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	/* It quotes what was written, and status shows it to every user. */
-	text_escape(esc, sizeof esc, msg, strlen(msg));
+	text_escape(esc, sizeof esc, msg, strlen(msg), 0);
 	snprintf(p->err, p->errlen, "%s", esc);
 }
 

@@ -502,7 +502,7 @@ static void packing_ended(struct jobs *j, struct job *job, int status)
 		if (job->pack_error)
 			fail(j, job, "packaging: %s",
 			     text_escape(esc, sizeof esc, job->pack_error,
-					 strlen(job->pack_error)));
+					 strlen(job->pack_error), 0));
 		else if (WIFSIGNALED(status))
 			fail(j, job, "packaging: packer killed by signal %d",
 			     WTERMSIG(status));

@@ -32,7 +32,7 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
-char *text_escape(char *out, size_t len, const char *in, size_t n)
+char *text_escape(char *out, size_t len, const char *in, size_t n, int flags)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	size_t o = 0, i = 0;
@@ -45,7 +45,8 @@ char *text_escape(char *out, size_t len, const char *in, size_t n)
 		if (s[i] >= 0x20 && s[i] < 0x7f) {
 			piece = in + i;
 			plen = 1;
-		} else if (s[i] >= 0x80 && (u = utf8_len(s + i, n - i))) {
+		} else if (s[i] >= 0x80 && !(flags & TEXT_ASCII) &&
+			   (u = utf8_len(s + i, n - i))) {
 			piece = in + i;
 			plen = u;
 		} else {

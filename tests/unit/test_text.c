@@ -11,7 +11,7 @@
 static const char *esc(const char *in, size_t n)
 {
 	static char out[256];
-	return text_escape(out, sizeof out, in, n);
+	return text_escape(out, sizeof out, in, n, 0);
 }
 
 #define ESC(s) esc(s, sizeof(s) - 1)
@@ -39,26 +39,33 @@ static void test_utf8(void)
 	CHECK_STR(ESC("cut\xe2\x9c"), "cut\\xe2\\x9c");
 }
 
+static void test_ascii(void)
+{
+	char out[64];
+	text_escape(out, sizeof out, "mod\xc3\xa8le\r\\", 9, TEXT_ASCII);
+	CHECK_STR(out, "mod\\xc3\\xa8le\\r\\");
+}
+
 static void test_idempotent(void)
 {
 	char once[256], twice[256];
 	const char in[] = "x\r\x1b\xc2\x9b\xff\\r\xc3\xa8";
-	text_escape(once, sizeof once, in, sizeof in - 1);
-	text_escape(twice, sizeof twice, once, strlen(once));
+	text_escape(once, sizeof once, in, sizeof in - 1, 0);
+	text_escape(twice, sizeof twice, once, strlen(once), 0);
 	CHECK_STR(once, twice);
 }
 
 static void test_cut(void)
 {
 	char out[6];
-	text_escape(out, sizeof out, "ab\x1b", 3);
+	text_escape(out, sizeof out, "ab\x1b", 3, 0);
 	CHECK_STR(out, "ab"); /* "\x1b" does not fit: left out whole */
-	text_escape(out, sizeof out, "abcd\xc3\xa8", 6);
+	text_escape(out, sizeof out, "abcd\xc3\xa8", 6, 0);
 	CHECK_STR(out, "abcd");
-	text_escape(out, 1, "abc", 3);
+	text_escape(out, 1, "abc", 3, 0);
 	CHECK_STR(out, "");
-	CHECK_STR(text_escape(out, sizeof out, "abcdefgh", 8), "abcde");
+	CHECK_STR(text_escape(out, sizeof out, "abcdefgh", 8, 0), "abcde");
 }
 
 TEST_MAIN("text", TEST(test_controls), TEST(test_utf8),
-	  TEST(test_idempotent), TEST(test_cut))
+	  TEST(test_idempotent), TEST(test_ascii), TEST(test_cut))
