@@ -6,6 +6,10 @@
  * synchronous=NORMAL: a commit survives a crash of trainfs (kill -9); a
  * power cut may lose the last commits but never corrupts the database.
  * Statements are prepared once and reused.
+ *
+ * The store is private (see "a private store" below): whoever can write it
+ * can make trainfs run anything as anyone, so it is checked before a byte
+ * of it is read, and everything trainfs makes in it is closed to others.
  */
 #include <errno.h>
 #include <fcntl.h>

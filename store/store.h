@@ -1,6 +1,7 @@
 /*
  * store: the SQLite database and the on-disk layout of a trainfs store.
  *
+ *   (folders 0711 and files 0600, closed to other users; see store_open)
  *   STORE/trainfs.db         jobs, events, tags, metrics (WAL mode)
  *   STORE/jobs/ID/           a job's folder (ID never reused)
  *       output/  work/       TRAINFS_OUTPUT, default workdir
