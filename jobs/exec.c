@@ -5,9 +5,9 @@
  * The launch file (JOBDIR/launch, 0600) carries what the shim needs as
  * NUL-terminated "key", "value" pairs, so commands and environment values
  * need no quoting; it holds the trainer's environment and nothing more,
- * and the shim removes it once read.  The shim writes JOBDIR/trainer ("PID STARTTIME") once
- * the trainer runs and JOBDIR/exit ("code N" or "signal N") when its whole
- * process group is gone.  A PID alone is never trusted: the start time
+ * and the shim removes it once read.  The shim writes JOBDIR/trainer
+ * ("PID STARTTIME") once the trainer runs and JOBDIR/exit ("code N" or
+ * "signal N") when its whole process group is gone.  A PID alone is never trusted: the start time
  * (field 22 of /proc/PID/stat) must match before an orphan is signalled.
  */
 #include <dirent.h>
@@ -619,8 +619,8 @@ static void shim_kill_escaped(void)
 static int shim_reserve_exit(void)
 {
 	char pad[EXIT_RECORD_SIZE];
-	int fd = open("exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		      0644);
+	int fd = open("exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+					  O_CLOEXEC, 0600);
 	memset(pad, ' ', sizeof pad);
 	pad[sizeof pad - 1] = '\n';
 	if (fd >= 0 && !store_write_all(fd, pad, sizeof pad) && fsync(fd) == 0)
