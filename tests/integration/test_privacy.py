@@ -297,7 +297,7 @@ def test_control_characters_of_a_trainer_are_escaped(m):
     make = script(m, "bad.py", """
 import os
 out = os.environ["TRAINFS_OUTPUT"]
-p = os.path.join(out, "x\\r\\x1b[31mred")
+p = os.path.join(out, "x\\r\\x1b[31mred\\nerror forged")
 open(p, "w").write("secret")
 os.chmod(p, 0)
 with open(os.environ["TRAINFS_METRICS"], "a") as f:
@@ -310,7 +310,7 @@ with open(os.environ["TRAINFS_METRICS"], "a") as f:
     for text in (status, events):
         assert "\r" not in text and "\x1b" not in text, repr(text)
     st, kv = m.status("nb")
-    assert "x\\r\\x1b[31mred" in kv["error"], kv["error"]
+    assert "x\\r\\x1b[31mred\\nerror forged'" in kv["error"], kv["error"]
     assert "Permission denied" in kv["error"]
 
 
