@@ -208,6 +208,82 @@ static int open_private(int dirfd, const char *name, int dir, int follow)
 }
 
 /*
+ * Opens NAME in DIRFD (a folder when DIR, else a regular file; never
+ * through a link) and gives it MODE if it is of that kind.  Returns the
+ * fd, or -1 when there is no such thing.
+ */
+static int open_with_mode(int dirfd, const char *name, int dir, mode_t mode)
+{
+	struct stat st;
+	int fd = openat(dirfd, name,
+			O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC |
+				(dir ? O_DIRECTORY : O_NONBLOCK));
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 ||
+	    (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
+		close(fd);
+		return -1;
+	}
+	if ((st.st_mode & 07777) != mode && fchmod(fd, mode) < 0)
+		log_warn("store: cannot close '%s' to other users: %s", name,
+			 strerror(errno));
+	return fd;
+}
+
+/*
+ * A store made by an older trainfs has 0755 folders and 0644 files.  Once,
+ * when its jobs/ is found open to others, every job folder is closed as a
+ * new one is made (0711), with what its trainer wrote and its weights
+ * (0700 folders, 0600 files).
+ */
+static void close_old_jobs(int jobsfd)
+{
+	static const char *const dirs[] = { "output", "work", "weights" };
+	static const char *const files[] = { "log", "metrics.txt", "launch",
+					     "trainer", "exit" };
+	int dfd = fcntl(jobsfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	struct dirent *de;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		int jfd, fd;
+		if (de->d_name[0] == '.' ||
+		    (jfd = open_with_mode(jobsfd, de->d_name, 1, 0711)) < 0)
+			continue;
+		for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+			if ((fd = open_with_mode(jfd, files[i], 0, 0600)) >= 0)
+				close(fd);
+		for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+			if ((fd = open_with_mode(jfd, dirs[i], 1, 0700)) < 0)
+				continue;
+			if (!strcmp(dirs[i], "weights")) {
+				int wfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+				DIR *w = wfd < 0 ? NULL : fdopendir(wfd);
+				struct dirent *we;
+				int f;
+				while (w && (we = readdir(w)))
+					if (we->d_name[0] != '.' &&
+					    (f = open_with_mode(fd, we->d_name,
+								0, 0600)) >= 0)
+						close(f);
+				if (w)
+					closedir(w);
+				else if (wfd >= 0)
+					close(wfd);
+			}
+			close(fd);
+		}
+		close(jfd);
+	}
+	closedir(d);
+}
+
+/*
  * Checks the store folder, its jobs/ and its database files before
  * anything in them is read, and makes what is missing, closed to others:
  * folders 0711, the database 0600 (SQLite gives its -wal and -shm the
@@ -231,10 +307,15 @@ static int prepare_store(const char *store_dir)
 			  strerror(errno));
 		goto out;
 	}
+	struct stat jst;
+	int old = fstatat(dirfd, "jobs", &jst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		  (jst.st_mode & 0066); /* make_private() clears it: once */
 	if ((fd = open_private(dirfd, "jobs", 1, 0)) < 0) {
 		rc = fd;
 		goto out;
 	}
+	if (old)
+		close_old_jobs(fd);
 	close(fd);
 	fd = openat(dirfd, "trainfs.db",
 		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

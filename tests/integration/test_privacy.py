@@ -389,3 +389,25 @@ def test_sparse_output_gives_small_tarball(m):
     assert rc == 0, err
     assert int(out.split()[0]) < 1024, out
     assert os.path.getsize(os.path.join(dest, "sparse.bin")) == 300 << 20
+
+
+def test_older_store_is_closed(m):
+    """A store an older trainfs made (folders 0755, files 0644) is closed
+    to other users at the next mount, job folders included."""
+    m.make_job("old", trainer_args="--epochs 2 --epoch-ms 5", start=True)
+    m.wait_state("old", "ready")
+    m.unmount()
+    for root, dirs, files in os.walk(m.store):
+        os.chmod(root, 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    m.start()
+    d = job_dir(m)
+    for p in (m.store, os.path.join(m.store, "jobs"), d):
+        assert mode(p) == 0o711, (p, oct(mode(p)))
+    for rel in ("output", "work", "weights"):
+        assert mode(os.path.join(d, rel)) == 0o700, rel
+    for rel in ("log", "metrics.txt", "weights/old.tar", "trainfs.db"):
+        p = os.path.join(d, rel) if rel != "trainfs.db" else os.path.join(m.store, rel)
+        assert mode(p) == 0o600, (rel, oct(mode(p)))
+    assert m.state("old") == "ready" and m.read("old", "log") is not None
