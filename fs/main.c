@@ -27,13 +27,16 @@
 extern char **environ;
 
 static const char usage[] =
-	"usage: trainfs MOUNTPOINT [--store DIR] [--max-running N] [-f] "
-	"[-o FUSE_OPTION,...]\n"
+	"usage: trainfs MOUNTPOINT [--store DIR] [--max-running N]\n"
+	"               [--max-jobs-per-user N] [-f] [-o FUSE_OPTION,...]\n"
 	"\n"
 	"  --store DIR        where jobs live (default $TRAINFS_STORE,\n"
 	"                     else $XDG_DATA_HOME/trainfs, else "
 	"~/.local/share/trainfs)\n"
 	"  --max-running N    jobs running at once; more wait as queued\n"
+	"  --max-jobs-per-user N\n"
+	"                     jobs one user may have (default 10000; root is\n"
+	"                     not limited): mkdir past it fails with EDQUOT\n"
 	"  -f                 stay in the foreground\n"
 	"  -d                 foreground with FUSE debug output\n"
 	"  -o OPTIONS         FUSE mount options, e.g. allow_other\n"
@@ -44,6 +47,7 @@ struct options {
 	const char *mountpoint;
 	const char *store;
 	int max_running;
+	long max_jobs_per_user;
 	int foreground;
 	int debug;
 	char *fuse_opts;
@@ -62,11 +66,43 @@ static int add_fuse_opt(struct options *o, const char *opt)
 	return 0;
 }
 
+/*
+ * The value of option NAME at argv[*i] ("NAME=V" or "NAME V", moving *i
+ * on); NULL when argv[*i] is another option.  A missing value is "".
+ */
+static const char *long_opt(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+	if (strncmp(a, name, n) || (a[n] != '\0' && a[n] != '='))
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	return *i + 1 < argc ? argv[++*i] : "";
+}
+
+/* Parses VAL, a whole number from 1 to MAX, for option NAME; 0 or -1. */
+static int whole_number(const char *val, const char *name, long max,
+			long *out)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(val, &end, 10);
+	if (errno || *end || end == val || n < 1 || n > max) {
+		log_error("bad value '%s' for '%s': expected a whole number "
+			  "from 1 to %ld", val, name, max);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *val = NULL;
+		long n;
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage, stdout);
 			exit(0);
@@ -84,20 +120,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (!val || !*val)
 				goto bad;
 			o->store = val;
-		} else if (!strncmp(a, "--max-running", 13) &&
-			   (a[13] == '\0' || a[13] == '=')) {
-			char *end;
-			val = a[13] ? a + 14 : (i + 1 < argc ? argv[++i] : NULL);
-			if (!val)
-				goto bad;
-			long n = strtol(val, &end, 10);
-			if (*end || end == val || n < 1 || n > 1000000) {
-				log_error( "bad value '%s' "
-					"for '--max-running': expected a whole "
-					"number from 1\n", val);
+		} else if ((val = long_opt(argc, argv, &i, "--max-running"))) {
+			if (whole_number(val, "--max-running", 1000000,
+					 &n) < 0)
 				return -1;
-			}
 			o->max_running = (int)n;
+		} else if ((val = long_opt(argc, argv, &i,
+					   "--max-jobs-per-user"))) {
+			if (whole_number(val, "--max-jobs-per-user",
+					 1000000000, &n) < 0)
+				return -1;
+			o->max_jobs_per_user = n;
 		} else if (a[0] == '-') {
 			log_error( "unknown option '%s'\n%s",
 				a, usage);
@@ -300,11 +333,17 @@ int main(int argc, char **argv)
 	struct jobs_config cfg = {
 		.store_dir = store,
 		.max_running = o.max_running,
+		.max_jobs_per_user = o.max_jobs_per_user ? o.max_jobs_per_user
+							 : 10000,
 		.self_exe = self_exe,
 	};
 	int err = jobs_open(&cfg, &fs.jobs);
 	if (err == -EBUSY) {
 		goto out; /* in use by another trainfs: said already */
+	} else if (err == -EPERM) {
+		/* The SPEC's words exactly; nothing of the store was read. */
+		log_fatal("store %s is writable by others", store);
+		goto out;
 	} else if (err) {
 		log_error( "cannot open store '%s': %s\n",
 			store, strerror(-err));

@@ -2,11 +2,12 @@
  * exec: the local executor and its per-job shim (see exec.h for the
  * design).  Both ends of the shim protocol live in this file.
  *
- * The launch file (JOBDIR/launch) carries what the shim needs as
+ * The launch file (JOBDIR/launch, 0600) carries what the shim needs as
  * NUL-terminated "key", "value" pairs, so commands and environment values
- * need no quoting.  The shim writes JOBDIR/trainer ("PID STARTTIME") once
- * the trainer runs and JOBDIR/exit ("code N" or "signal N") when its whole
- * process group is gone.  A PID alone is never trusted: the start time
+ * need no quoting; it holds the trainer's environment and nothing more,
+ * and the shim removes it once read.  The shim writes JOBDIR/trainer
+ * ("PID STARTTIME") once the trainer runs and JOBDIR/exit ("code N" or
+ * "signal N") when its whole process group is gone.  A PID alone is never trusted: the start time
  * (field 22 of /proc/PID/stat) must match before an orphan is signalled.
  */
 #include <dirent.h>
@@ -321,7 +322,7 @@ static void shim_die(const char *what, int err)
 static char *load_launch(struct shim *s)
 {
 	struct stat st;
-	int fd = open("launch", O_RDONLY | O_CLOEXEC);
+	int fd = open("launch", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0)
 		shim_die("cannot read 'launch'", errno);
 	char *buf = malloc(st.st_size + 1);
@@ -361,6 +362,9 @@ static char *load_launch(struct shim *s)
 	}
 	if (!s->command || !s->workdir || !s->log || s->stop_signal <= 0)
 		shim_die("incomplete 'launch'", EINVAL);
+	/* It holds the trainer's environment: gone once read. */
+	if (unlink("launch") < 0)
+		shim_die("cannot remove 'launch'", errno);
 	return buf;
 }
 
@@ -668,8 +672,8 @@ static void shim_kill_escaped(void)
 static int shim_reserve_exit(void)
 {
 	char pad[EXIT_RECORD_SIZE];
-	int fd = open("exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		      0644);
+	int fd = open("exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+					  O_CLOEXEC, 0600);
 	memset(pad, ' ', sizeof pad);
 	pad[sizeof pad - 1] = '\n';
 	if (fd >= 0 && !store_write_all(fd, pad, sizeof pad) && fsync(fd) == 0)
@@ -743,7 +747,8 @@ int shim_main(int argc, char **argv)
 	if (chdir(argv[2]) < 0)
 		shim_die("cannot enter the job folder", errno);
 	char *launch = load_launch(&s);
-	int log = open(s.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	int log = open(s.log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
+				      O_CLOEXEC, 0600);
 	if (log < 0)
 		shim_die("cannot open the log", errno);
 	dup2(log, 1);

@@ -23,6 +23,7 @@
 #include "jobs/registry.h"
 #include "util/log.h"
 #include "util/utf8.h"
+#include "util/text.h"
 
 static const char *const system_tags[] = {
 	"stopped-early", "converged", "completed",
@@ -617,10 +618,9 @@ fail:
 	return rc;
 }
 
-/* Quotes TEXT for a message: printable ASCII kept, the rest escaped, capped. */
+/* Quotes TEXT for a message: trimmed, capped at 64 bytes, plain ASCII. */
 static void quote(char *out, size_t len, const char *text, size_t n)
 {
-	size_t o = 0;
 	/* The white space control writes may carry (command_parse's). */
 	while (n && strchr(" \t\n\r\v\f", *text) && *text) {
 		text++;
@@ -628,18 +628,13 @@ static void quote(char *out, size_t len, const char *text, size_t n)
 	}
 	while (n && text[n - 1] && strchr(" \t\n\r\v\f", text[n - 1]))
 		n--;
-	for (size_t i = 0; i < n && o + 8 < len; i++) {
-		unsigned char c = text[i];
-		if (i == 64) {
-			o += snprintf(out + o, len - o, "...");
-			break;
-		}
-		if (c >= 0x20 && c < 0x7f && c != '\\')
-			out[o++] = c;
-		else
-			o += snprintf(out + o, len - o, "\\x%02x", c);
-	}
-	out[o] = '\0';
+	int cut = n > 64;
+	if (len < 4)
+		cut = 0;
+	text_escape(out, cut ? len - 3 : len, text, cut ? 64 : n,
+		    TEXT_ASCII);
+	if (cut)
+		strcat(out, "...");
 }
 
 /*
@@ -708,6 +703,18 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 	if (jobs_find_name(j, name)) {
 		rc = -EEXIST;
 		goto out;
+	}
+	if (uid != 0 && j->cfg.max_jobs_per_user > 0) {
+		long mine = 0;
+		for (size_t i = 0; i < j->n; i++)
+			mine += j->list[i]->rec.uid == uid;
+		if (mine >= j->cfg.max_jobs_per_user) {
+			log_warn("refused mkdir '%s' of uid %lu: it has %ld "
+				 "jobs, the most --max-jobs-per-user allows",
+				 name, (unsigned long)uid, mine);
+			rc = -EDQUOT;
+			goto out;
+		}
 	}
 	struct job *job = job_new();
 	if (!job) {

@@ -110,6 +110,7 @@ typedef void (*jobs_changed_fn)(void *arg, struct job *job, unsigned views);
 struct jobs_config {
 	const char *store_dir;
 	int max_running;       /* <= 0: no limit */
+	long max_jobs_per_user; /* jobs one uid may have (root: any); <= 0: any */
 	const char *self_exe;  /* this program, run as shim and packer */
 };
 

@@ -23,6 +23,7 @@
  */
 #include "pack.h"
 #include "util/privs.h"
+#include "util/text.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -311,17 +312,130 @@ static int entry_finish(struct packer *p)
 	return 0;
 }
 
+/* A stretch of a file that holds data; the rest of the file is holes. */
+struct region {
+	off_t off, len;
+};
+
+/*
+ * Finds where the regular file FD of SIZE bytes holds data (SEEK_DATA,
+ * SEEK_HOLE).  Sets *REGIONS (the caller frees) and *N, or *REGIONS NULL
+ * when the file has no holes or its filesystem cannot tell: then it is
+ * stored whole.  Returns 0, or -1 with err set.
+ */
+static int find_data(struct packer *p, int fd, off_t size,
+		     struct region **regions, size_t *n)
+{
+	struct region *r = NULL;
+	size_t cap = 0, k = 0;
+	off_t off = 0;
+
+	*regions = NULL;
+	*n = 0;
+	off_t hole = lseek(fd, 0, SEEK_HOLE);
+	if (size == 0 || hole < 0 || hole >= size)
+		return 0;
+	while (off < size) {
+		off_t data = lseek(fd, off, SEEK_DATA), end;
+
+		if (data < 0 && errno == ENXIO)
+			break; /* a hole up to the end */
+		if (data < 0 || (end = lseek(fd, data, SEEK_HOLE)) < 0) {
+			free(r);
+			return entry_fail(p, errno);
+		}
+		if (data >= size)
+			break;
+		if (end > size)
+			end = size;
+		if (k == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			struct region *nr = realloc(r, ncap * sizeof *nr);
+
+			if (!nr) {
+				free(r);
+				set_err(p->err, p->errlen, "out of memory");
+				return -1;
+			}
+			r = nr;
+			cap = ncap;
+		}
+		r[k++] = (struct region){ data, end - data };
+		off = end;
+	}
+	if (!r && !(r = malloc(sizeof *r))) {
+		set_err(p->err, p->errlen, "out of memory");
+		return -1;
+	}
+	*regions = r;
+	*n = k;
+	return 0;
+}
+
+/*
+ * Hands LEN bytes of the file FD from OFF to libarchive; a file that
+ * shrank meanwhile is padded with zeros.  Returns 0, or -1 with err set.
+ */
+static int copy_range(struct packer *p, int fd, off_t off, uint64_t left)
+{
+	while (left > 0) {
+		size_t want = left < PACK_BUF_SIZE ? (size_t)left : PACK_BUF_SIZE;
+		ssize_t n = pread(fd, p->buf, want, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return entry_fail(p, errno);
+		}
+		if (n == 0) {
+			/* Shrunk since fstat: pad to the size in the header. */
+			memset(p->buf, 0, want);
+			n = (ssize_t)want;
+		}
+		if (data_write(p, p->buf, (size_t)n) < 0)
+			return -1;
+		off += n;
+		left -= (uint64_t)n;
+		p->done += (uint64_t)n;
+		if (progress_update(p, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Passes over a hole of LEN bytes: libarchive's pax writer, told the
+ * sparse map, stores none of it and only counts what it is handed.
+ */
+static int skip_hole(struct packer *p, uint64_t left)
+{
+	memset(p->buf, 0, left < PACK_BUF_SIZE ? (size_t)left : PACK_BUF_SIZE);
+	while (left > 0) {
+		size_t n = left < PACK_BUF_SIZE ? (size_t)left : PACK_BUF_SIZE;
+
+		if (data_write(p, p->buf, n) < 0)
+			return -1;
+		left -= n;
+		p->done += n;
+		if (progress_update(p, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * Packs the regular file NAME in DFD (p->path), reading it through an fd
- * opened without following links.  A file that vanished since the listing
- * is skipped; one that is no longer a regular file is skipped too.
- * Returns 0, or -1 with err set.
+ * opened without following links.  A file with holes is stored sparse
+ * (GNU sparse 1.0 in pax): its data only, with a map of where it goes.  A
+ * file that vanished since the listing is skipped; one that is no longer
+ * a regular file is skipped too.  Returns 0, or -1 with err set.
  */
 static int pack_file(struct packer *p, int dfd, const char *name)
 {
 	struct archive_entry *e;
+	struct region *regions = NULL;
 	struct stat st;
-	uint64_t left;
+	size_t nregions = 0;
 	int fd, rc = -1;
 
 	fd = openat(dfd, name,
@@ -337,34 +451,39 @@ static int pack_file(struct packer *p, int dfd, const char *name)
 		goto out;
 	}
 	e = entry_new(p, &st);
-	if (!e || header_write(p, e) < 0)
+	if (!e)
 		goto out;
-
-	left = (uint64_t)st.st_size;
-	while (left > 0) {
-		size_t want = left < PACK_BUF_SIZE ? (size_t)left : PACK_BUF_SIZE;
-		ssize_t n = read(fd, p->buf, want);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			entry_fail(p, errno);
+	if (find_data(p, fd, st.st_size, &regions, &nregions) < 0) {
+		archive_entry_free(e);
+		goto out;
+	}
+	for (size_t i = 0; i < nregions; i++)
+		archive_entry_sparse_add_entry(e, regions[i].off,
+					       regions[i].len);
+	/* A map that ends in a hole (or is one) says where the file ends. */
+	if (regions)
+		archive_entry_sparse_add_entry(e, st.st_size, 0);
+	if (header_write(p, e) < 0)
+		goto out;
+	if (!regions) {
+		if (copy_range(p, fd, 0, (uint64_t)st.st_size) < 0)
 			goto out;
+	} else {
+		off_t pos = 0;
+
+		for (size_t i = 0; i < nregions; i++) {
+			if (skip_hole(p, (uint64_t)(regions[i].off - pos)) < 0 ||
+			    copy_range(p, fd, regions[i].off,
+				       (uint64_t)regions[i].len) < 0)
+				goto out;
+			pos = regions[i].off + regions[i].len;
 		}
-		if (n == 0) {
-			/* Shrunk since fstat: pad to the size in the header. */
-			memset(p->buf, 0, want);
-			n = (ssize_t)want;
-		}
-		if (data_write(p, p->buf, (size_t)n) < 0)
-			goto out;
-		left -= (uint64_t)n;
-		p->done += (uint64_t)n;
-		if (progress_update(p, 0) < 0)
+		if (skip_hole(p, (uint64_t)(st.st_size - pos)) < 0)
 			goto out;
 	}
 	rc = entry_finish(p);
 out:
+	free(regions);
 	if (close(fd) < 0 && rc == 0)
 		rc = entry_fail(p, errno);
 	return rc;
@@ -663,15 +782,19 @@ static int pack_die(const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	char msg[1024];
+
 	memcpy(line, "error ", 6);
 	va_start(ap, fmt);
-	n = vsnprintf(line + 6, sizeof line - 7, fmt, ap);
+	n = vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		n = 0;
-	n += 6;
-	if (n > (int)sizeof line - 1)
-		n = (int)sizeof line - 1;
+	if (n > (int)sizeof msg - 1)
+		n = (int)sizeof msg - 1;
+	/* File names are the trainer's: one line, no control characters. */
+	text_escape(line + 6, sizeof line - 7, msg, (size_t)n, 0);
+	n = (int)strlen(line);
 	line[n++] = '\n';
 	/* If stderr is gone too, the exit status still says it failed. */
 	(void)write_all(2, line, (size_t)n);

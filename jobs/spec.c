@@ -36,6 +36,7 @@
 
 #include "jobs/metrics.h"
 #include "jobs/spec.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 #define SPEC_SLURM_PREFIX "slurm."
@@ -139,12 +140,16 @@ static void __attribute__((format(printf, 2, 3)))
 spec_error(struct spec_parser *p, const char *fmt, ...)
 {
 	va_list ap;
+	char msg[1024], esc[4096];
 
 	if (!p->err || p->errlen == 0)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(p->err, p->errlen, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* It quotes what was written, and status shows it to every user. */
+	text_escape(esc, sizeof esc, msg, strlen(msg), 0);
+	snprintf(p->err, p->errlen, "%s", esc);
 }
 
 /* Returns why LINE is not text ("contains a NUL byte"), or NULL if it is. */

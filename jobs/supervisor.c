@@ -31,6 +31,7 @@
 #include "jobs/pack.h"
 #include "jobs/registry.h"
 #include "util/log.h"
+#include "util/text.h"
 
 extern char **environ;
 
@@ -368,18 +369,25 @@ static int spawn_packer(struct jobs *j, struct job *job)
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
 
-	if ((rc = jobs_path(j, job, "output", out, sizeof out)) ||
+	if ((rc = store_job_dir_check(j->store, job->rec.id)) ||
+	    (rc = jobs_path(j, job, "output", out, sizeof out)) ||
 	    (rc = jobs_path(j, job, "weights", wdir, sizeof wdir)) ||
 	    (rc = weights_tmp_path(j, job, tmp, sizeof tmp)))
 		return rc;
-	if (mkdir(wdir, 0755) < 0 && errno != EEXIST)
+	if (mkdir(wdir, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	if ((rc = jobs_load_metrics(j, job)))
 		return rc;
 	if (!(man = manifest(job)))
 		return -ENOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
 	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	/* The owner's file, so the owner's disk quota bounds the packer. */
+	if (geteuid() == 0 && fchown(fd, job->rec.uid, job->rec.gid) < 0) {
 		rc = -errno;
 		goto out;
 	}
@@ -493,8 +501,12 @@ static void packing_ended(struct jobs *j, struct job *job, int status)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		close(fd);
 		unlink(tmp);
+		char esc[1024];
+		/* The packer's words name the trainer's files: escaped. */
 		if (job->pack_error)
-			fail(j, job, "packaging: %s", job->pack_error);
+			fail(j, job, "packaging: %s",
+			     text_escape(esc, sizeof esc, job->pack_error,
+					 strlen(job->pack_error), 0));
 		else if (WIFSIGNALED(status))
 			fail(j, job, "packaging: packer killed by signal %d",
 			     WTERMSIG(status));
@@ -588,36 +600,50 @@ static void trainer_ended(struct jobs *j, struct job *job)
 	}
 }
 
-/* Makes DIR/REL (a folder, or a file when FILE) owned by the job's owner. */
+/*
+ * Makes REL in the job's folder (a folder, or a file when FILE) owned by
+ * the job's owner and closed to others (0700, 0600), never through a
+ * symbolic link.  Returns 0 or -errno.
+ */
 static int make_owned(struct jobs *j, struct job *job, const char *rel,
 		      int file)
 {
 	char path[PATH_MAX];
-	int rc = jobs_path(j, job, rel, path, sizeof path);
+	struct stat st;
+	int fd, rc = jobs_path(j, job, rel, path, sizeof path);
 	if (rc)
 		return rc;
 	if (file) {
-		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd < 0)
+		fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+					O_NOCTTY | O_CLOEXEC, 0600);
+	} else {
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
 			return -errno;
-		close(fd);
-	} else if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-		return -errno;
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
-	if (geteuid() == 0 && chown(path, job->rec.uid, job->rec.gid) < 0)
+	if (fd < 0)
 		return -errno;
-	return 0;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (file ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode))
+		rc = -EEXIST; /* something else already has the name */
+	else if (geteuid() == 0 &&
+		 fchown(fd, job->rec.uid, job->rec.gid) < 0)
+		rc = -errno;
+	else if (fchmod(fd, file ? 0600 : 0700) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
 }
 
-static int env_overridden(const char *entry, const struct job *job,
-			  int switch_user)
+/*
+ * Whether the inherited ENTRY ("NAME=VALUE") is replaced by one the
+ * trainer gets from trainfs: TRAINFS_* or the spec's env.*.
+ */
+static int env_overridden(const char *entry, const struct job *job)
 {
 	size_t n = strcspn(entry, "=");
 	if (!strncmp(entry, "TRAINFS_", 8))
-		return 1;
-	if (switch_user && ((n == 4 && !strncmp(entry, "HOME", 4)) ||
-			    (n == 4 && !strncmp(entry, "USER", 4)) ||
-			    (n == 7 && !strncmp(entry, "LOGNAME", 7))))
 		return 1;
 	for (size_t i = 0; i < job->spec.nenv; i++)
 		if (strlen(job->spec.env[i].name) == n &&
@@ -626,29 +652,63 @@ static int env_overridden(const char *entry, const struct job *job,
 	return 0;
 }
 
-/* The trainer's environment: ours, the owner's identity, TRAINFS_*, env.*. */
+/* What a clean environment keeps of trainfs's own (sudo's env_reset). */
+static int env_kept(const char *entry)
+{
+	return !strncmp(entry, "LANG=", 5) || !strncmp(entry, "LC_", 3) ||
+	       !strncmp(entry, "TZ=", 3);
+}
+
+/* Appends "NAME=VALUE" to ENV at *K unless the spec's env.* sets NAME. */
+static void env_put(char **env, size_t *k, const struct job *job,
+		    const char *name, const char *value)
+{
+	char *e;
+	if (asprintf(&e, "%s=%s", name, value) < 0)
+		e = NULL;
+	if (e && env_overridden(e, job)) {
+		free(e);
+		return;
+	}
+	env[(*k)++] = e;
+}
+
+/*
+ * The trainer's environment.  A trainer of trainfs's own user inherits
+ * trainfs's environment; one of another user gets a clean one, as sudo
+ * gives: the owner's HOME, USER, LOGNAME and SHELL, a fixed PATH, LANG,
+ * LC_* and TZ, nothing else of trainfs's (its secrets stay its own).
+ * Then TRAINFS_* and the spec's env.* either way.  (A Slurm executor
+ * would still run sbatch and scancel with trainfs's own SLURM_CONF and
+ * SLURM_*: this list is the trainer's only.)  Returns a NULL-terminated
+ * array the caller frees with its strings, or NULL when out of memory.
+ */
 static char **trainer_env(struct jobs *j, struct job *job)
 {
 	size_t n = 0, k = 0;
-	char dir[PATH_MAX];
-	int switch_user = getuid() != job->rec.uid;
+	char dir[PATH_MAX], pwbuf[4096];
+	struct passwd pwd, *pw = NULL;
+	int clean = getuid() != job->rec.uid;
 	while (environ[n])
 		n++;
-	char **env = calloc(n + job->spec.nenv + 8, sizeof *env);
+	char **env = calloc(n + job->spec.nenv + 16, sizeof *env);
 	if (!env)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		if (!env_overridden(environ[i], job, switch_user))
+		if ((!clean || env_kept(environ[i])) &&
+		    !env_overridden(environ[i], job))
 			env[k++] = strdup(environ[i]);
-	if (switch_user) {
-		struct passwd *pw = getpwuid(job->rec.uid);
-		const char *home = pw ? pw->pw_dir : "/";
-		if (asprintf(&env[k++], "HOME=%s", home) < 0)
-			env[k - 1] = NULL;
-		if (pw && asprintf(&env[k++], "USER=%s", pw->pw_name) < 0)
-			env[k - 1] = NULL;
-		if (pw && asprintf(&env[k++], "LOGNAME=%s", pw->pw_name) < 0)
-			env[k - 1] = NULL;
+	if (clean) {
+		if (getpwuid_r(job->rec.uid, &pwd, pwbuf, sizeof pwbuf, &pw))
+			pw = NULL;
+		env_put(env, &k, job, "HOME", pw ? pw->pw_dir : "/");
+		if (pw) {
+			env_put(env, &k, job, "USER", pw->pw_name);
+			env_put(env, &k, job, "LOGNAME", pw->pw_name);
+		}
+		env_put(env, &k, job, "SHELL",
+			pw && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+		env_put(env, &k, job, "PATH", "/usr/local/bin:/usr/bin:/bin");
 	}
 	jobs_path(j, job, "", dir, sizeof dir);
 	if (asprintf(&env[k++], "TRAINFS_JOB=%s", job->rec.name) < 0 ||
@@ -680,11 +740,13 @@ static void launch(struct jobs *j, struct job *job)
 	pid_t pid;
 	const char *stale[] = { "stop", "exit", "trainer" };
 
-	if ((rc = jobs_path(j, job, "", dir, sizeof dir)) ||
+	if ((rc = store_job_dir_check(j->store, job->rec.id)) ||
+	    (rc = jobs_path(j, job, "", dir, sizeof dir)) ||
 	    (rc = jobs_path(j, job, "log", log, sizeof log)) ||
 	    (rc = jobs_path(j, job, "work", work, sizeof work)) ||
 	    (rc = make_owned(j, job, "output", 0)) ||
 	    (rc = make_owned(j, job, "metrics.txt", 1)) ||
+	    (rc = make_owned(j, job, "log", 1)) ||
 	    (!job->spec.workdir && (rc = make_owned(j, job, "work", 0))))
 		goto fail;
 	for (size_t i = 0; i < sizeof stale / sizeof *stale; i++)

@@ -6,6 +6,10 @@
  * synchronous=NORMAL: a commit survives a crash of trainfs (kill -9); a
  * power cut may lose the last commits but never corrupts the database.
  * Statements are prepared once and reused.
+ *
+ * The store is private (see "a private store" below): whoever can write it
+ * can make trainfs run anything as anyone, so it is checked before a byte
+ * of it is read, and everything trainfs makes in it is closed to others.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -125,7 +129,8 @@ static int exec_sql(struct store *s, const char *sql)
 	return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
+/* Makes PATH's missing parents with PARENT_MODE and PATH with MODE. */
+static int mkdir_p(const char *path, mode_t parent_mode, mode_t mode)
 {
 	char buf[PATH_MAX];
 	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
@@ -134,13 +139,209 @@ static int mkdir_p(const char *path, mode_t mode)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		if (mkdir(buf, parent_mode) < 0 && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
 	if (mkdir(buf, mode) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+/* ---- a private store ---- */
+
+/*
+ * Whoever can write the store can make trainfs run anything as anyone (a
+ * job row is a command and a uid), so trainfs trusts a folder or file of
+ * the store only when it is owned by trainfs's own user (or by root, who
+ * can write anything anyway) and no group or other user may write it.
+ */
+static int is_private(const struct stat *st)
+{
+	return (st->st_uid == geteuid() || st->st_uid == 0) &&
+	       !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/*
+ * Takes read and write away from group and others on the open FD (a store
+ * made by an older trainfs was 0755/0644); search on folders stays, so a
+ * trainer still reaches its own files.  Only a warning when it cannot.
+ */
+static void make_private(int fd, const struct stat *st, const char *what)
+{
+	mode_t keep = st->st_mode & 07777 & ~(mode_t)(S_IRWXG | S_IRWXO);
+	if (S_ISDIR(st->st_mode))
+		keep |= st->st_mode & (S_IXGRP | S_IXOTH);
+	if ((st->st_mode & 07777) == keep || st->st_uid != geteuid())
+		return;
+	if (fchmod(fd, keep) < 0)
+		log_warn("store: cannot close '%s' to other users: %s", what,
+			 strerror(errno));
+}
+
+/*
+ * Opens NAME in DIRFD, a folder when DIR, else a regular file, never
+ * through a symbolic link unless FOLLOW (the store's own path may be
+ * one), and checks that it is private.  Returns an fd the caller closes,
+ * -EPERM when it is not private, or another -errno (-ENOENT: none).
+ */
+static int open_private(int dirfd, const char *name, int dir, int follow)
+{
+	struct stat st;
+	int flags = O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW) |
+		    (dir ? O_RDONLY | O_DIRECTORY : O_RDWR | O_NONBLOCK);
+	int fd = openat(dirfd, name, flags);
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+		return -EPERM; /* a link or a wrong kind where ours should be */
+	if (fd < 0)
+		return errno == EPERM ? -EACCES : -errno;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	if ((dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) ||
+	    !is_private(&st)) {
+		close(fd);
+		return -EPERM;
+	}
+	make_private(fd, &st, name);
+	return fd;
+}
+
+/*
+ * Opens NAME in DIRFD (a folder when DIR, else a regular file; never
+ * through a link) and gives it MODE if it is of that kind.  Returns the
+ * fd, or -1 when there is no such thing.
+ */
+static int open_with_mode(int dirfd, const char *name, int dir, mode_t mode)
+{
+	struct stat st;
+	int fd = openat(dirfd, name,
+			O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC |
+				(dir ? O_DIRECTORY : O_NONBLOCK));
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 ||
+	    (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
+		close(fd);
+		return -1;
+	}
+	if ((st.st_mode & 07777) != mode && fchmod(fd, mode) < 0)
+		log_warn("store: cannot close '%s' to other users: %s", name,
+			 strerror(errno));
+	return fd;
+}
+
+/*
+ * A store made by an older trainfs has 0755 folders and 0644 files.  Once,
+ * when its jobs/ is found open to others, every job folder is closed as a
+ * new one is made (0711), with what its trainer wrote and its weights
+ * (0700 folders, 0600 files).
+ */
+static void close_old_jobs(int jobsfd)
+{
+	static const char *const dirs[] = { "output", "work", "weights" };
+	static const char *const files[] = { "log", "metrics.txt", "launch",
+					     "trainer", "exit" };
+	int dfd = fcntl(jobsfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	struct dirent *de;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		int jfd, fd;
+		if (de->d_name[0] == '.' ||
+		    (jfd = open_with_mode(jobsfd, de->d_name, 1, 0711)) < 0)
+			continue;
+		for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+			if ((fd = open_with_mode(jfd, files[i], 0, 0600)) >= 0)
+				close(fd);
+		for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+			if ((fd = open_with_mode(jfd, dirs[i], 1, 0700)) < 0)
+				continue;
+			if (!strcmp(dirs[i], "weights")) {
+				int wfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+				DIR *w = wfd < 0 ? NULL : fdopendir(wfd);
+				struct dirent *we;
+				int f;
+				while (w && (we = readdir(w)))
+					if (we->d_name[0] != '.' &&
+					    (f = open_with_mode(fd, we->d_name,
+								0, 0600)) >= 0)
+						close(f);
+				if (w)
+					closedir(w);
+				else if (wfd >= 0)
+					close(wfd);
+			}
+			close(fd);
+		}
+		close(jfd);
+	}
+	closedir(d);
+}
+
+/*
+ * Checks the store folder, its jobs/ and its database files before
+ * anything in them is read, and makes what is missing, closed to others:
+ * folders 0711, the database 0600 (SQLite gives its -wal and -shm the
+ * database's mode).  Returns 0, -EPERM (not private) or -errno.
+ */
+static int prepare_store(const char *store_dir)
+{
+	static const char *const db_files[] = { "trainfs.db-wal",
+						 "trainfs.db-shm" };
+	int rc, dirfd, fd;
+	if ((rc = mkdir_p(store_dir, 0755, 0711)) < 0) {
+		log_error("cannot create store '%s': %s", store_dir,
+			  strerror(-rc));
+		return rc == -EPERM ? -EACCES : rc;
+	}
+	if ((dirfd = open_private(AT_FDCWD, store_dir, 1, 1)) < 0)
+		return dirfd;
+	if (mkdirat(dirfd, "jobs", 0711) < 0 && errno != EEXIST) {
+		rc = -errno;
+		log_error("cannot create '%s/jobs': %s", store_dir,
+			  strerror(errno));
+		goto out;
+	}
+	struct stat jst;
+	int old = fstatat(dirfd, "jobs", &jst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		  (jst.st_mode & 0066); /* make_private() clears it: once */
+	if ((fd = open_private(dirfd, "jobs", 1, 0)) < 0) {
+		rc = fd;
+		goto out;
+	}
+	if (old)
+		close_old_jobs(fd);
+	close(fd);
+	fd = openat(dirfd, "trainfs.db",
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto out;
+	}
+	if (fd < 0 && (fd = open_private(dirfd, "trainfs.db", 0, 0)) < 0) {
+		rc = fd;
+		goto out;
+	}
+	close(fd);
+	for (size_t i = 0; i < sizeof db_files / sizeof *db_files; i++) {
+		if ((fd = open_private(dirfd, db_files[i], 0, 0)) >= 0)
+			close(fd);
+		else if (fd != -ENOENT) {
+			rc = fd;
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	close(dirfd);
+	return rc;
 }
 
 static int migrate(struct store *s)
@@ -275,28 +476,18 @@ int store_open(const char *store_dir, struct store **out)
 		free(s);
 		return -ENOMEM;
 	}
-	if ((rc = mkdir_p(store_dir, 0755)) < 0) {
-		log_error( "cannot create store '%s': %s\n",
-			store_dir, strerror(-rc));
-		goto fail;
-	}
-	if (snprintf(path, sizeof path, "%s/jobs", store_dir) >=
+	if (snprintf(path, sizeof path, "%s/trainfs.db", store_dir) >=
 	    (int)sizeof path) {
 		rc = -ENAMETOOLONG;
 		goto fail;
 	}
-	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-		rc = -errno;
-		log_error( "cannot create '%s': %s\n",
-			path, strerror(errno));
+	if ((rc = prepare_store(store_dir)) < 0)
 		goto fail;
-	}
 	if ((rc = store_claim(s)))
 		goto fail;
-	snprintf(path, sizeof path, "%s/trainfs.db", store_dir);
 	if (sqlite3_open_v2(path, &s->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				    SQLITE_OPEN_NOMUTEX,
+				    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
 			    NULL) != SQLITE_OK) {
 		rc = db_error(s, "opening the database");
 		goto fail;
@@ -403,9 +594,23 @@ int store_create_job(struct store *s, struct job_record *rec)
 	if ((rc = store_job_path(s, rec->id, "", path, sizeof path)))
 		return rc;
 	/* A folder left by a crash between mkdir and commit is reused. */
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+	if (mkdir(path, 0711) < 0 && errno != EEXIST)
 		return -errno;
-	return 0;
+	return store_job_dir_check(s, rec->id);
+}
+
+int store_job_dir_check(struct store *s, int64_t id)
+{
+	char path[PATH_MAX];
+	int fd, rc = store_job_path(s, id, "", path, sizeof path);
+	if (rc)
+		return rc;
+	fd = open_private(AT_FDCWD, path, 1, 0);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return fd == -EPERM ? -ELOOP : fd;
 }
 
 /*
@@ -643,10 +848,95 @@ void store_record_free(struct job_record *r)
 	r->spec = r->reason = r->error = r->last_refused = r->weights = NULL;
 }
 
+/*
+ * The walk of store_remove_tree() holds one folder open at a time, so no
+ * depth runs it out of descriptors: each folder is read once (files
+ * removed, subfolder names kept), then its subfolders are entered one by
+ * one, and on the way up ".." is opened and checked against the folder
+ * recorded on the way down (device and inode), so a folder a trainer moved
+ * meanwhile never leads the walk out of the tree.
+ */
+struct walk_level {
+	char *name;  /* in its parent */
+	dev_t dev;
+	ino_t ino;
+	char **subs; /* subfolders still to enter */
+	size_t nsubs, next;
+};
+
+static void walk_level_free(struct walk_level *l)
+{
+	for (size_t i = l->next; i < l->nsubs; i++)
+		free(l->subs[i]);
+	free(l->subs);
+	free(l->name);
+}
+
+static void walk_note(int *rc, int err)
+{
+	if (err && err != -ENOENT && !*rc)
+		*rc = err;
+}
+
+/*
+ * Reads the folder open on FD once: removes what is not a folder, keeps
+ * the names of subfolders in L.  Errors go to *RC; returns -ENOMEM only.
+ */
+static int walk_read(int fd, struct walk_level *l, int *rc)
+{
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	struct dirent *de;
+	size_t cap = 0;
+	if (!d) {
+		walk_note(rc, -errno);
+		if (dfd >= 0)
+			close(dfd);
+		return 0;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		const char *n = de->d_name;
+		struct stat st;
+		int dir = de->d_type == DT_DIR;
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		if (de->d_type == DT_UNKNOWN)
+			dir = fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			      S_ISDIR(st.st_mode);
+		if (!dir && unlinkat(fd, n, 0) == 0)
+			continue;
+		if (!dir && errno != EISDIR) {
+			walk_note(rc, -errno);
+			continue;
+		}
+		if (l->nsubs == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			char **ns = realloc(l->subs, ncap * sizeof *ns);
+			if (!ns)
+				goto nomem;
+			l->subs = ns;
+			cap = ncap;
+		}
+		if (!(l->subs[l->nsubs] = strdup(n)))
+			goto nomem;
+		l->nsubs++;
+	}
+	walk_note(rc, -errno);
+	closedir(d);
+	return 0;
+nomem:
+	closedir(d);
+	return -ENOMEM;
+}
+
 int store_remove_tree(int dirfd, const char *name)
 {
-	int fd = openat(dirfd, name,
-			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct walk_level *lv = NULL;
+	size_t depth = 0, cap = 0;
+	struct stat st;
+	char *sub; /* the folder just entered, open on FD; owned here */
+	int rc = 0, r = 0, fd;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -654,28 +944,89 @@ int store_remove_tree(int dirfd, const char *name)
 			return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
 		return -errno;
 	}
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int e = errno;
+	if (!(sub = strdup(name))) {
 		close(fd);
-		return -e;
+		return -ENOMEM;
 	}
-	int rc = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		int r;
-		if (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN)
-			r = store_remove_tree(fd, de->d_name);
-		else
-			r = unlinkat(fd, de->d_name, 0) < 0 ? -errno : 0;
-		if (r && r != -ENOENT && !rc)
-			rc = r;
+	for (;;) {
+		if (fstat(fd, &st) < 0) {
+			r = -errno;
+			goto fail;
+		}
+		if (depth == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			struct walk_level *n = realloc(lv, ncap * sizeof *n);
+			if (!n) {
+				r = -ENOMEM;
+				goto fail;
+			}
+			lv = n;
+			cap = ncap;
+		}
+		lv[depth++] = (struct walk_level){ .name = sub,
+						   .dev = st.st_dev,
+						   .ino = st.st_ino };
+		sub = NULL;
+		if ((r = walk_read(fd, &lv[depth - 1], &rc)))
+			goto fail;
+		/* The next subfolder to enter, going up while there is none. */
+		while (!sub) {
+			struct walk_level *l = &lv[depth - 1];
+			if (l->next < l->nsubs) {
+				char *s = l->subs[l->next++];
+				int sfd = openat(fd, s, O_RDONLY | O_DIRECTORY |
+								O_NOFOLLOW | O_CLOEXEC);
+				if (sfd < 0 && (errno == ENOTDIR || errno == ELOOP))
+					walk_note(&rc, unlinkat(fd, s, 0) < 0 ? -errno : 0);
+				else if (sfd < 0)
+					walk_note(&rc, -errno);
+				if (sfd < 0) {
+					free(s);
+					continue;
+				}
+				close(fd);
+				fd = sfd;
+				sub = s;
+				continue;
+			}
+			int pfd = dirfd;
+			if (depth > 1) {
+				struct stat pst;
+				pfd = openat(fd, "..", O_RDONLY | O_DIRECTORY |
+							       O_CLOEXEC);
+				if (pfd < 0) {
+					r = -errno;
+					goto fail;
+				}
+				if (fstat(pfd, &pst) < 0 ||
+				    pst.st_dev != lv[depth - 2].dev ||
+				    pst.st_ino != lv[depth - 2].ino) {
+					close(pfd);
+					log_warn("store: a folder moved while "
+						 "being removed: stopped");
+					r = -ESTALE;
+					goto fail;
+				}
+			}
+			close(fd);
+			fd = -1;
+			if (unlinkat(pfd, l->name, AT_REMOVEDIR) < 0)
+				walk_note(&rc, -errno);
+			walk_level_free(l);
+			if (--depth == 0)
+				goto out;
+			fd = pfd;
+		}
 	}
-	closedir(d);
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
-		rc = -errno;
+fail:
+	walk_note(&rc, r);
+	free(sub);
+	if (fd >= 0)
+		close(fd);
+	while (depth)
+		walk_level_free(&lv[--depth]);
+out:
+	free(lv);
 	return rc;
 }
 
@@ -701,7 +1052,8 @@ int store_write_file_atomic(const char *path, const void *buf, size_t len)
 	int fd, rc;
 	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
 	if (fd < 0)
 		return -errno;
 	rc = store_write_all(fd, buf, len);

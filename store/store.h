@@ -1,6 +1,7 @@
 /*
  * store: the SQLite database and the on-disk layout of a trainfs store.
  *
+ *   (folders 0711 and files 0600, closed to other users; see store_open)
  *   STORE/trainfs.db         jobs, events, tags, metrics (WAL mode)
  *   STORE/jobs/ID/           a job's folder (ID never reused)
  *       output/  work/       TRAINFS_OUTPUT, default workdir
@@ -53,7 +54,13 @@ struct job_record {
 
 struct store;
 
-/* Opens (creating) STORE_DIR and its database; *out owned by the caller. */
+/*
+ * Opens (creating) STORE_DIR and its database; *out owned by the caller.
+ * The store is private (folders 0711, files 0600): before anything in it
+ * is read, a store folder, jobs/ or database owned by another user or
+ * writable by group or others is refused with -EPERM, which no other
+ * failure returns.
+ */
 int store_open(const char *store_dir, struct store **out);
 void store_close(struct store *s);
 /*
@@ -67,6 +74,13 @@ const char *store_dir(struct store *s);
 /* Writes STORE/jobs/ID/REL (REL may be "") into buf; -ENAMETOOLONG if it does not fit. */
 int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
 		   size_t len);
+
+/*
+ * Checks that the folder of job ID is a folder of trainfs's own, closed
+ * to others, and not a symbolic link; closes an older store's 0755 one.
+ * Returns 0, -ELOOP (a link, or not private) or -errno.
+ */
+int store_job_dir_check(struct store *s, int64_t id);
 
 int store_begin(struct store *s);
 int store_commit(struct store *s);
@@ -112,7 +126,10 @@ int store_remove_tree(int dirfd, const char *name);
 /* write(2) until done or an error; returns 0 or -errno. */
 int store_write_all(int fd, const void *buf, size_t len);
 
-/* Writes PATH atomically (temp, fsync, rename, fsync of the folder). */
+/*
+ * Writes PATH atomically (temp, fsync, rename, fsync of the folder), mode
+ * 0600: the store is private.
+ */
 int store_write_file_atomic(const char *path, const void *buf, size_t len);
 
 #endif

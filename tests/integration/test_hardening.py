@@ -451,9 +451,13 @@ def make_state_zoo(m):
     m.wait_state("z-failed", "failed")
     m.make_job("z-cancelled", trainer_args="--forever --epoch-ms 10", start=True)
     assert m.control("z-cancelled", "cancel") == 0
-    # 64 GiB of holes compressed by gzip: packaging for minutes, on no disk.
-    m.make_job("z-packaging", spec='command = truncate -s 64G "$TRAINFS_OUTPUT/sparse.bin"\n'
-                                   'compression = gzip\n', start=True)
+    # 16 GiB of zeros compressed by gzip: packaging for minutes, on 64 MiB
+    # of disk (one file, linked 256 times; holes would be packed at once).
+    zeros = ("import os; o = os.environ['TRAINFS_OUTPUT']; "
+             "open(o + '/z', 'wb').write(bytes(64 << 20)); "
+             "[os.link(o + '/z', o + '/z%d' % i) for i in range(255)]")
+    m.make_job("z-packaging", spec='command = %s -c "%s"\ncompression = gzip\n'
+               % (PY, zeros), start=True)
     m.wait_state("z-packaging", "packaging")
     jid = job_id(m, "z-packaging")
     deadline = time.monotonic() + 5
@@ -1142,9 +1146,9 @@ def test_kill9_at_random_moments(m):
     is ever half-written (a partial temporary file is cleaned up), nothing
     runs twice."""
     rng = seeded("test_kill9_at_random_moments")
-    # Packing 64 MiB of holes with gzip takes a while and no disk.
+    # Packing 64 MiB of zeros with gzip takes a while (holes would not).
     slow = ('command = %s %s --epochs 2 --epoch-ms 5 --weights-bytes 8192 && '
-            'truncate -s 64M "$TRAINFS_OUTPUT/sparse.bin"\ncompression = gzip\n'
+            'head -c 64M /dev/zero > "$TRAINFS_OUTPUT/zeros.bin"\ncompression = gzip\n'
             % (PY, TRAINER))
     made, ids = [], {}
     for cycle in range(3):

@@ -605,6 +605,84 @@ static void test_pack_main_refusals(void)
 	CHECK(close(fd) == 0);
 }
 
+#define SPARSE_SIZE (300LL << 20)
+#define SPARSE_MID (150LL << 20)
+
+/*
+ * A 300 MiB file with 4 bytes at its start and 6 in its middle: the
+ * tarball holds the data only (GNU sparse 1.0 in pax), a reader gets the
+ * whole file back, holes as zeros, and GNU tar extracts it sparse.
+ */
+static void test_pack_sparse(void)
+{
+	char *dir = new_dir("sparse"), src[128], p[256], out[256], cmd[1024];
+	char err[256] = "x";
+	struct archive *a;
+	struct archive_entry *e;
+	struct stat st;
+	int fd, found = 0;
+
+	CHECK(dir != NULL);
+	if (!dir)
+		return;
+	snprintf(src, sizeof src, "%s", dir);
+	snprintf(p, sizeof p, "%s/sparse.bin", src);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, "head", 4, 0) == 4);
+	CHECK(pwrite(fd, "middle", 6, SPARSE_MID) == 6);
+	CHECK(ftruncate(fd, SPARSE_SIZE) == 0);
+	CHECK(close(fd) == 0);
+	snprintf(p, sizeof p, "%s/dense.bin", src);
+	CHECK(put_file(p, "dense", 5, 0644) == 0);
+
+	fd = new_file("sparse.tar", out, sizeof out);
+	CHECK(fd >= 0);
+	CHECK(pack_run(src, fd, COMPRESS_NONE, MANIFEST, -1, err,
+		       sizeof err) == 0);
+	CHECK_STR(err, "");
+	CHECK(fstat(fd, &st) == 0 && st.st_size < (1 << 20));
+	CHECK(close(fd) == 0);
+
+	a = archive_read_new();
+	archive_read_support_format_all(a);
+	CHECK(archive_read_open_filename(a, out, 10240) == ARCHIVE_OK);
+	while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		const void *blk;
+		size_t len;
+		la_int64_t off;
+		uint64_t data = 0;
+		if (strcmp(archive_entry_pathname(e), "sparse.bin"))
+			continue;
+		found = 1;
+		CHECK(archive_entry_size(e) == SPARSE_SIZE);
+		while (archive_read_data_block(a, &blk, &len, &off) ==
+		       ARCHIVE_OK) {
+			data += len;
+			if (off == 0 && len >= 4)
+				CHECK(!memcmp(blk, "head", 4));
+			if (off <= SPARSE_MID &&
+			    off + (la_int64_t)len >= SPARSE_MID + 6)
+				CHECK(!memcmp((const char *)blk +
+						      (SPARSE_MID - off),
+					      "middle", 6));
+		}
+		CHECK(data < (1 << 20));
+	}
+	CHECK(found);
+	archive_read_free(a);
+
+	snprintf(cmd, sizeof cmd,
+		 "rm -rf '%s/xs' && mkdir '%s/xs' && tar -xf '%s' -C '%s/xs' "
+		 "&& test $(stat -c %%s '%s/xs/sparse.bin') = %lld "
+		 "&& test $(du -k '%s/xs/sparse.bin' | cut -f1) -lt 1024 "
+		 "&& test \"$(dd if='%s/xs/sparse.bin' bs=1 skip=%lld count=6 "
+		 "2>/dev/null)\" = middle && rm -rf '%s/xs'",
+		 tmp_root, tmp_root, out, tmp_root, tmp_root, SPARSE_SIZE,
+		 tmp_root, tmp_root, SPARSE_MID, tmp_root);
+	CHECK(run(cmd) == 0);
+}
+
 static void test_cleanup(void)
 {
 	char cmd[128];
@@ -619,4 +697,5 @@ TEST_MAIN("pack", TEST(test_pack_none), TEST(test_pack_gzip),
 	  TEST(test_pack_zstd), TEST(test_pack_empty_folder),
 	  TEST(test_pack_disk_full), TEST(test_pack_closed_pipe),
 	  TEST(test_pack_missing_folder), TEST(test_pack_main_as_owner),
-	  TEST(test_pack_main_refusals), TEST(test_cleanup))
+	  TEST(test_pack_main_refusals), TEST(test_pack_sparse),
+	  TEST(test_cleanup))

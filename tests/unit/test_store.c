@@ -1,0 +1,134 @@
+/*
+ * Tests for the store's folder walker: store_remove_tree() removes a tree
+ * 1,100 levels deep with only 64 descriptors, never follows a symbolic
+ * link out of the tree, and reports what it cannot remove.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "test.h"
+
+static char root[64];
+static int rootfd = -1;
+
+static void setup(void)
+{
+	snprintf(root, sizeof root, "/tmp/trainfs-unit-store-XXXXXX");
+	CHECK(mkdtemp(root) != NULL);
+	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(rootfd >= 0);
+}
+
+static int put(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	return close(fd);
+}
+
+/* Makes NAME in ROOTFD a chain of DEPTH folders "d" with files beside. */
+static int make_deep(const char *name, int depth)
+{
+	int fd, sub;
+	if (mkdirat(rootfd, name, 0755) < 0 ||
+	    (fd = openat(rootfd, name, O_RDONLY | O_DIRECTORY)) < 0)
+		return -1;
+	for (int i = 0; i < depth; i++) {
+		if (put(fd, "f") < 0 || mkdirat(fd, "d", 0755) < 0 ||
+		    (sub = openat(fd, "d", O_RDONLY | O_DIRECTORY)) < 0) {
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		fd = sub;
+	}
+	close(fd);
+	return 0;
+}
+
+static void test_deep_tree_few_descriptors(void)
+{
+	struct rlimit old, low = { 64, 64 };
+	setup();
+	CHECK(make_deep("deep", 1100) == 0);
+	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	low.rlim_max = old.rlim_max;
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	int rc = store_remove_tree(rootfd, "deep");
+	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	CHECK(rc == 0);
+	if (rc)
+		fprintf(stderr, "store_remove_tree: %s\n", strerror(-rc));
+	CHECK(faccessat(rootfd, "deep", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+	      errno == ENOENT);
+}
+
+static void test_links_not_followed(void)
+{
+	int fd;
+	CHECK(mkdirat(rootfd, "outside", 0755) == 0);
+	fd = openat(rootfd, "outside", O_RDONLY | O_DIRECTORY);
+	CHECK(fd >= 0 && put(fd, "keep") == 0);
+	close(fd);
+	CHECK(mkdirat(rootfd, "t", 0755) == 0);
+	fd = openat(rootfd, "t", O_RDONLY | O_DIRECTORY);
+	CHECK(fd >= 0);
+	char target[128];
+	snprintf(target, sizeof target, "%s/outside", root);
+	CHECK(symlinkat(target, fd, "link") == 0);
+	CHECK(mkdirat(fd, "wide", 0755) == 0);
+	int w = openat(fd, "wide", O_RDONLY | O_DIRECTORY);
+	for (int i = 0; i < 500; i++) {
+		char n[16];
+		snprintf(n, sizeof n, "%d", i);
+		if (i % 5)
+			CHECK(put(w, n) == 0);
+		else
+			CHECK(mkdirat(w, n, 0700) == 0);
+	}
+	close(w);
+	close(fd);
+	CHECK(store_remove_tree(rootfd, "t") == 0);
+	CHECK(faccessat(rootfd, "t", F_OK, AT_SYMLINK_NOFOLLOW) < 0);
+	CHECK(faccessat(rootfd, "outside/keep", F_OK, 0) == 0);
+	/* A link as the top: removed, not followed. */
+	CHECK(symlinkat(target, rootfd, "toplink") == 0);
+	CHECK(store_remove_tree(rootfd, "toplink") == 0);
+	CHECK(faccessat(rootfd, "outside/keep", F_OK, 0) == 0);
+	CHECK(store_remove_tree(rootfd, "nothing-here") == 0);
+}
+
+static void test_failure_is_reported(void)
+{
+	if (geteuid() == 0)
+		return; /* root removes from read-only folders too */
+	int fd;
+	CHECK(mkdirat(rootfd, "ro", 0755) == 0);
+	CHECK(mkdirat(rootfd, "ro/sub", 0755) == 0);
+	fd = openat(rootfd, "ro/sub", O_RDONLY | O_DIRECTORY);
+	CHECK(put(fd, "x") == 0);
+	close(fd);
+	CHECK(fchmodat(rootfd, "ro/sub", 0555, 0) == 0);
+	CHECK(store_remove_tree(rootfd, "ro") == -EACCES);
+	CHECK(fchmodat(rootfd, "ro/sub", 0755, 0) == 0);
+	CHECK(store_remove_tree(rootfd, "ro") == 0);
+}
+
+static void test_cleanup(void)
+{
+	CHECK(store_remove_tree(rootfd, "outside") == 0);
+	close(rootfd);
+	CHECK(rmdir(root) == 0);
+}
+
+TEST_MAIN("store", TEST(test_deep_tree_few_descriptors),
+	  TEST(test_links_not_followed), TEST(test_failure_is_reported),
+	  TEST(test_cleanup))

@@ -1,0 +1,26 @@
+/*
+ * text: showing text that came from a trainer or its files (file names,
+ * log lines) without letting it act on a terminal or a parser: control
+ * characters are escaped, never passed on raw.
+ */
+#ifndef TRAINFS_TEXT_H
+#define TRAINFS_TEXT_H
+
+#include <stddef.h>
+
+/* text_escape() flags */
+#define TEXT_ASCII 1 /* escape every byte past ASCII too: plain ASCII out */
+
+/*
+ * Writes the N bytes of IN into OUT (LEN bytes, always NUL-terminated when
+ * LEN > 0) with control characters escaped: \r \n \t as those two
+ * characters, the other C0 controls, DEL, the C1 controls (U+0080 to
+ * U+009F) and bytes that are not UTF-8 as \xNN (ESC is \x1b); with
+ * TEXT_ASCII in FLAGS, every byte past ASCII as \xNN.  Printable ASCII and
+ * valid UTF-8 stay as they are, backslashes too, so escaping escaped text
+ * changes nothing.  Output that does not fit is cut before an escape or a
+ * character, never inside one.  Returns OUT.
+ */
+char *text_escape(char *out, size_t len, const char *in, size_t n, int flags);
+
+#endif
