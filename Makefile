@@ -38,6 +38,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The dashboard's renderers are tested alone (they need no FUSE).
+$(BUILD)/tests/test_dashboard: $(BUILD)/fs/dashboard.o
+
 -include $(LIB_OBJ:.o=.d) $(FS_OBJ:.o=.d)
 
 # Every test: the unit tests of each module, then the integration tests
