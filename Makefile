@@ -78,3 +78,20 @@ clean:
 -include tests/fuzz/fuzz.mk
 -include tests/bench/bench.mk
 -include tests/hardening.mk
+
+# Installing like any filesystem: `make install` (PREFIX, DESTDIR) puts
+# trainfs where mount.fuse3 finds it (mount -t fuse.trainfs, /etc/fstab)
+# and the man page where man finds it.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+
+.PHONY: install uninstall
+
+install: $(BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/trainfs
+	install -m 0644 man/trainfs.1 $(DESTDIR)$(MANDIR)/man1/trainfs.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/trainfs $(DESTDIR)$(MANDIR)/man1/trainfs.1

@@ -22,6 +22,9 @@
 static const char usage[] =
 	"usage: trainfs MOUNTPOINT [--store DIR] [--max-running N] [-f] "
 	"[-o FUSE_OPTION,...]\n"
+	"   or: trainfs STORE|none MOUNTPOINT [-o store=DIR,max_running=N,...]"
+	"\n"
+	"       (as mount -t fuse.trainfs and /etc/fstab run it)\n"
 	"\n"
 	"  --store DIR        where jobs live (default $TRAINFS_STORE,\n"
 	"                     else $XDG_DATA_HOME/trainfs, else "
@@ -29,11 +32,13 @@ static const char usage[] =
 	"  --max-running N    jobs running at once; more wait as queued\n"
 	"  -f                 stay in the foreground\n"
 	"  -d                 foreground with FUSE debug output\n"
-	"  -o OPTIONS         FUSE mount options, e.g. allow_other\n"
+	"  -o OPTIONS         FUSE mount options, e.g. allow_other, and\n"
+	"                     store=DIR, max_running=N (the options above)\n"
 	"\n"
 	"Unmount with: fusermount3 -u MOUNTPOINT (jobs keep running)\n";
 
 struct options {
+	const char *source;     /* mount(8)'s first argument: the store */
 	const char *mountpoint;
 	const char *store;
 	int max_running;
@@ -52,6 +57,105 @@ static int add_fuse_opt(struct options *o, const char *opt)
 		n[old++] = ',';
 	strcpy(n + old, opt);
 	o->fuse_opts = n;
+	return 0;
+}
+
+/*
+ * mount(8) and /etc/fstab can only pass "-o key=value" options, so the
+ * trainfs options may come that way too: "store=DIR" is "--store=DIR".
+ * Appends OPT to *fuse as it is, or to ARGS (argument slots) as the long
+ * option it names; returns 0 or -1 (no memory).
+ */
+static const char *const mount_keys[][2] = {
+	{ "store=", "--store=" },
+	{ "max_running=", "--max-running=" },
+	{ "executor=", "--executor=" },
+	{ "max_jobs_per_user=", "--max-jobs-per-user=" },
+};
+
+static int split_mount_opts(const char *opts, char **fuse, char ***args,
+			    int *nargs)
+{
+	char *copy = strdup(opts), *save = NULL;
+	if (!copy)
+		return -1;
+	for (char *opt = strtok_r(copy, ",", &save); opt;
+	     opt = strtok_r(NULL, ",", &save)) {
+		size_t k, n = sizeof mount_keys / sizeof mount_keys[0];
+		for (k = 0; k < n; k++)
+			if (!strncmp(opt, mount_keys[k][0],
+				     strlen(mount_keys[k][0])))
+				break;
+		if (k == n) {
+			size_t old = *fuse ? strlen(*fuse) : 0;
+			char *f = realloc(*fuse, old + strlen(opt) + 2);
+			if (!f)
+				goto nomem;
+			if (old)
+				f[old++] = ',';
+			strcpy(f + old, opt);
+			*fuse = f;
+			continue;
+		}
+		char *arg, **a = realloc(*args, (*nargs + 1) * sizeof *a);
+		if (!a)
+			goto nomem;
+		*args = a;
+		if (asprintf(&arg, "%s%s", mount_keys[k][1],
+			     opt + strlen(mount_keys[k][0])) < 0)
+			goto nomem;
+		a[(*nargs)++] = arg;
+	}
+	free(copy);
+	return 0;
+nomem:
+	free(copy);
+	return -1;
+}
+
+/*
+ * The command line with every -o's trainfs options turned into long
+ * options (after the rest, so they win as the last of a kind does) and
+ * the FUSE options left in one -o.  *out is a new argv (its strings
+ * leaked on purpose: they live as long as the process's own).
+ */
+static int expand_mount_opts(int argc, char **argv, int *outc, char ***out)
+{
+	char *fuse = NULL, **extra = NULL, **v;
+	int nextra = 0, n = 0;
+	if (!(v = calloc((size_t)argc + 3, sizeof *v)))
+		return -1;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *val;
+		if (i == 0 || strncmp(a, "-o", 2)) {
+			v[n++] = argv[i];
+			continue;
+		}
+		val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+		if (!val) {
+			v[n++] = argv[i]; /* "needs a value", from parse_args */
+			continue;
+		}
+		if (split_mount_opts(val, &fuse, &extra, &nextra))
+			return -1;
+	}
+	if (fuse) {
+		v[n++] = "-o";
+		v[n++] = fuse;
+	}
+	if (nextra) {
+		char **w = realloc(v, ((size_t)n + (size_t)nextra + 1) *
+					      sizeof *w);
+		if (!w)
+			return -1;
+		v = w;
+		memcpy(v + n, extra, (size_t)nextra * sizeof *v);
+		n += nextra;
+	}
+	free(extra);
+	v[n] = NULL;
+	*outc = n;
+	*out = v;
 	return 0;
 }
 
@@ -97,6 +201,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return -1;
 		} else if (!o->mountpoint) {
 			o->mountpoint = a;
+		} else if (!o->source) {
+			/* mount(8)'s order: SOURCE MOUNTPOINT */
+			o->source = o->mountpoint;
+			o->mountpoint = a;
 		} else {
 			log_error( "unexpected argument "
 				"'%s'\n%s", a, usage);
@@ -107,6 +215,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fputs(usage, stderr);
 		return -1;
 	}
+	/* The source is the store; "none" (or "trainfs") the default one. */
+	if (o->source && !o->store && *o->source &&
+	    strcmp(o->source, "none") && strcmp(o->source, "trainfs"))
+		o->store = o->source;
 	return 0;
 bad:
 	log_error( "option '%s' needs a value\n%s", argv[argc - 1],
@@ -160,6 +272,10 @@ int main(int argc, char **argv)
 		return shim_main(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "__pack"))
 		return pack_main(argc, argv);
+	if (expand_mount_opts(argc, argv, &argc, &argv)) {
+		log_error("out of memory");
+		return 1;
+	}
 	if (parse_args(argc, argv, &o))
 		return 2;
 	if (!(store = store_path(o.store)))
