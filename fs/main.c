@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,7 +373,12 @@ int main(int argc, char **argv)
 		goto unmount;
 	fuse_loop_cfg_set_max_threads(loop, 16);
 
-	rc = fuse_session_loop_mt(se, loop) ? 1 : 0;
+	/*
+	 * A SIGTERM (systemctl stop, kill) or SIGINT ends the loop with the
+	 * signal's number: that is a clean stop, as an unmount is.
+	 */
+	err = fuse_session_loop_mt(se, loop);
+	rc = err == 0 || err == SIGTERM || err == SIGINT || err == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop);
 unmount:
 	fuse_session_unmount(se);

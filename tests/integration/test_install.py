@@ -131,3 +131,13 @@ def test_too_many_arguments(m):
                        text=True)
     assert p.returncode == 2
     assert "unexpected argument 'c'" in p.stderr
+
+
+def test_sigterm_is_a_clean_stop(m):
+    """systemctl stop sends SIGTERM: trainfs unmounts and exits 0, as an
+    unmount makes it do, so the service does not end as failed."""
+    import signal
+    m.proc.send_signal(signal.SIGTERM)
+    assert m.proc.wait(timeout=10) == 0
+    m.proc = None
+    assert not os.path.ismount(m.mnt)
