@@ -32,10 +32,14 @@ enum node_kind {
 	N_WAIT,
 	N_WEIGHTS,
 	N_TARBALL,
+	N_INDEX,   /* MOUNT/index.html (dashfiles.c) */
+	N_SUMMARY, /* MOUNT/summary.csv */
 };
 
 #define INO_ROOT 1
 #define INO_JOBS 2
+#define INO_INDEX 3
+#define INO_SUMMARY 4
 #define INO_SHIFT 4
 
 static inline fuse_ino_t node_ino(int64_t id, enum node_kind k)
@@ -54,6 +58,10 @@ static inline enum node_kind ino_kind(fuse_ino_t ino)
 		return N_ROOT;
 	if (ino == INO_JOBS)
 		return N_JOBS;
+	if (ino == INO_INDEX)
+		return N_INDEX;
+	if (ino == INO_SUMMARY)
+		return N_SUMMARY;
 	if (ino < (1u << INO_SHIFT))
 		return N_NONE;
 	unsigned slot = ino & ((1u << INO_SHIFT) - 1);
@@ -126,11 +134,32 @@ struct opened {
 	void (*free)(struct opened *o);
 };
 
+/*
+ * dashfiles: index.html and summary.csv of the mount's root, rendered from
+ * a snapshot of every job and kept until a job changes.
+ */
+struct dash_files;
+struct dash_files *dash_files_new(void);
+void dash_files_free(struct dash_files *d);
+/* N_INDEX or N_SUMMARY for a name in the root, else N_NONE. */
+enum node_kind dash_files_kind(const char *name);
+/*
+ * Without the registry lock: brings file K up to date and, unless OUT is
+ * NULL, copies its text into a malloc'd *out of *len bytes (the caller
+ * frees).  Returns 0 or a negative errno.
+ */
+int dash_files_get(struct trainfs *fs, enum node_kind k, char **out,
+		   size_t *len);
+/* The attributes of K as last rendered (any lock or none). */
+struct stat;
+void dash_files_attr(struct trainfs *fs, enum node_kind k, struct stat *st);
+
 /* The operations table and what its handlers share. */
 struct trainfs {
 	struct jobs *jobs;
 	struct waiters *waiters;
 	struct notifier *notifier; /* NULL until mounted */
+	struct dash_files *dash;   /* index.html and summary.csv */
 	uid_t uid; /* who mounted: owner of the root */
 	gid_t gid;
 	int64_t mtime_ns; /* jobs/: last mkdir or rmdir (registry lock) */

@@ -328,7 +328,7 @@ int main(int argc, char **argv)
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.mtime_ns = job_now_ns();
-	if (!(fs.waiters = waiters_new()))
+	if (!(fs.waiters = waiters_new()) || !(fs.dash = dash_files_new()))
 		goto out;
 
 	char *fargv[] = { argv[0], "-o", o.fuse_opts, o.debug ? "-d" : NULL,
@@ -388,6 +388,7 @@ out:
 		jobs_on_change(fs.jobs, NULL, NULL);
 	notifier_stop(fs.notifier);
 	waiters_free(fs.waiters);
+	dash_files_free(fs.dash);
 	if (se)
 		fuse_session_destroy(se);
 	if (fs.jobs)

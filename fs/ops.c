@@ -32,7 +32,8 @@
 /* How long the kernel may keep a node's attributes. */
 static double attr_timeout(enum node_kind k)
 {
-	return k == N_LOG ? 0 : CACHE_TIMEOUT; /* the log grows by itself */
+	/* the log grows by itself; the dashboard changes with every job */
+	return k == N_LOG || k == N_INDEX || k == N_SUMMARY ? 0 : CACHE_TIMEOUT;
 }
 
 /* What an open file carries from open to release. */
@@ -172,6 +173,11 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_mtim = st->st_ctim = st->st_atim = ts_of(fs->mtime_ns);
 		return 0;
 	}
+	if (k == N_INDEX || k == N_SUMMARY) { /* as last rendered */
+		dash_files_attr(fs, k, st);
+		st->st_blocks = (st->st_size + 511) / 512;
+		return 0;
+	}
 	struct job *job = jobs_find(fs->jobs, ino_job(ino));
 	if (!job || k == N_NONE)
 		return -ENOENT;
@@ -241,9 +247,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct trainfs *fs = fs_of(req);
 	enum node_kind pk = ino_kind(parent);
 	fuse_ino_t ino = 0;
+	enum node_kind dk = pk == N_ROOT ? dash_files_kind(name) : N_NONE;
+	if (dk != N_NONE) /* rendered now, so the entry has its true size */
+		dash_files_get(fs, dk, NULL, NULL);
 	jobs_lock(fs->jobs);
 	if (pk == N_ROOT && !strcmp(name, "jobs")) {
 		ino = INO_JOBS;
+	} else if (dk != N_NONE) {
+		ino = dk == N_INDEX ? INO_INDEX : INO_SUMMARY;
 	} else if (pk == N_JOBS) {
 		struct job *job = jobs_find_name(fs->jobs, name);
 		if (job)
@@ -278,6 +289,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct trainfs *fs = fs_of(req);
 	struct stat st;
 	(void)fi;
+	if (ino == INO_INDEX || ino == INO_SUMMARY) /* the true size */
+		dash_files_get(fs, ino_kind(ino), NULL, NULL);
 	jobs_lock(fs->jobs);
 	int rc = node_attr(fs, ino, &st);
 	jobs_unlock(fs->jobs);
@@ -525,6 +538,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 				   ? node_ino(ino_job(ino), N_JOB) : INO_ROOT);
 	if (!rc && k == N_ROOT)
 		rc = list_add(l, "jobs", INO_JOBS);
+	if (!rc && k == N_ROOT)
+		rc = list_add(l, "index.html", INO_INDEX);
+	if (!rc && k == N_ROOT)
+		rc = list_add(l, "summary.csv", INO_SUMMARY);
 	if (!rc && k == N_JOBS) {
 		size_t n;
 		struct job **all = jobs_list(fs->jobs, &n);
@@ -745,11 +762,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->id = ino_job(ino);
 	h->fd = -1;
 	h->uid = uid;
-	jobs_lock(fs->jobs);
-	struct job *job = jobs_find(fs->jobs, h->id);
-	rc = job && k != N_NONE ? open_file(fs, h, job, fi->flags, uid, fi)
-				: -ENOENT;
-	jobs_unlock(fs->jobs);
+	if (k == N_INDEX || k == N_SUMMARY) {
+		/* one rendering per open, read-only, never page-cached */
+		fi->direct_io = 1;
+		rc = (fi->flags & O_ACCMODE) != O_RDONLY
+			     ? -EACCES
+			     : dash_files_get(fs, k, &h->buf, &h->len);
+	} else {
+		jobs_lock(fs->jobs);
+		struct job *job = jobs_find(fs->jobs, h->id);
+		rc = job && k != N_NONE
+			     ? open_file(fs, h, job, fi->flags, uid, fi)
+			     : -ENOENT;
+		jobs_unlock(fs->jobs);
+	}
 	/* `echo best > tags` starts the user tags afresh. */
 	if (!rc && k == N_TAGS && (fi->flags & O_TRUNC) &&
 	    (fi->flags & O_ACCMODE) != O_RDONLY) {
