@@ -393,8 +393,8 @@ static char *ago(int64_t now, int64_t ns, char *buf, size_t len)
 	int64_t s = (now - ns) / 1000000000LL;
 	if (s < 0)
 		s = 0;
-	if (s < 60)
-		snprintf(buf, len, "%llds ago", (long long)s);
+	if (s < 60) /* the page is redrawn once a minute when nothing changes */
+		snprintf(buf, len, "just now");
 	else if (s < 3600)
 		snprintf(buf, len, "%lld min ago", (long long)(s / 60));
 	else if (s < 86400 * 2)
@@ -514,17 +514,20 @@ static const char html_head[] =
 	"td{border-bottom:1px solid var(--line);padding:6px 8px;"
 	"vertical-align:middle}\n"
 	"tr:hover td{background:var(--row)}\n"
-	".name{font-weight:600;word-break:break-all}\n"
+	".name{font-weight:600;min-width:9em;overflow-wrap:anywhere}\n"
 	".name a{color:inherit;text-decoration:none}\n"
 	".name a:hover{text-decoration:underline}\n"
-	".owner,.when,.num{color:var(--mute);font-size:12px;white-space:nowrap}\n"
+	".owner,.when,.num{color:var(--mute);font-size:12px;white-space:nowrap;"
+	"font-weight:400}\n"
 	".badge{display:inline-block;border-radius:999px;padding:1px 9px;"
 	"font-size:12px;font-weight:600;white-space:nowrap;border:1px solid "
 	"currentColor}\n"
 	".s-ready{color:var(--ok)}.s-failed{color:var(--bad)}"
 	".s-running{color:var(--run)}.s-stopping,.s-packaging{color:var(--warn)}"
 	".s-created,.s-queued,.s-cancelled{color:var(--mute)}\n"
-	".s-ready.big{background:var(--ok);color:#fff;border-color:var(--ok)}\n"
+	"td .s-ready{background:var(--ok);color:#fff;border-color:var(--ok)}\n"
+	".r-ready .bar>i{background:var(--ok)}.r-failed .bar>i{background:var(--bad)}"
+	".r-cancelled .bar>i{background:var(--mute)}\n"
 	".bar{width:110px;height:6px;border-radius:3px;background:var(--line);"
 	"overflow:hidden}\n"
 	".bar>i{display:block;height:100%%;background:var(--bar)}\n"
@@ -543,7 +546,7 @@ static void html_row(FILE *f, const struct dash_snapshot *s,
 {
 	char num[64], t[64], when[64];
 
-	fputs("<tr>\n<td>", f);
+	fprintf(f, "<tr class=\"r-%s\">\n<td>", dash_state_name(d->state));
 	badge(f, d->state, -1);
 	fputs("</td>\n<td class=\"name\"><a href=\"", f);
 	job_link(f, d, "status", NULL);

@@ -153,3 +153,41 @@ def test_dashboard_read_only(m):
         except OSError as e:
             assert e.errno in (errno.EACCES, errno.EPERM)
         assert os.stat(m.path(name)).st_mode & 0o222 == 0
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "build", "test-artifacts")
+
+
+def chromium(*args):
+    import subprocess
+    p = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                        "--no-first-run", "--user-data-dir=" + ARTIFACTS +
+                        "/chromium-profile"] + list(args),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p.stdout
+
+
+def test_index_in_a_browser(m):
+    """Debian's chromium opens the page from the mount (file://): the DOM
+    has every job and its state, and a screenshot is kept in
+    build/test-artifacts/index.png."""
+    assert os.path.exists(CHROMIUM), "chromium is missing: make deps"
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    finished_jobs(m)
+    url = "file://" + urllib.parse.quote(m.path("index.html"))
+    dom = chromium("--dump-dom", url)
+    p = Page()
+    p.feed(dom)
+    assert "\u2713 ready" in p.badges, p.badges
+    assert jobs_in_order(p) == ["idle", "bad", "good"]
+    png = os.path.join(ARTIFACTS, "index.png")
+    if os.path.exists(png):
+        os.unlink(png)
+    chromium("--window-size=1400,500", "--screenshot=" + png, url)
+    with open(png, "rb") as f:
+        head = f.read(8)
+    assert head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 10000
