@@ -679,8 +679,17 @@ int dash_render_html(const struct dash_snapshot *s, char **out, size_t *len)
 
 /* ---- the snapshot of a job, with the registry lock held ---- */
 
-int dash_add_job(struct dash_snapshot *s, const struct job *job)
+int dash_add_job(struct dash_snapshot *s, const struct job *job,
+		 enum dash_what what)
 {
+	if (what == DASH_STATE_ONLY) {
+		struct dash_job *d = dash_new_job(s);
+		if (!d)
+			return -ENOMEM;
+		d->name = "";
+		d->state = job->rec.state;
+		return 0;
+	}
 	const struct job_record *r = &job->rec;
 	char msg[256];
 	struct dash_job *d = dash_new_job(s);
@@ -720,7 +729,8 @@ int dash_add_job(struct dash_snapshot *s, const struct job *job)
 		d->ntags = job->ntags;
 	}
 	const struct job_table *t = &job->table;
-	if (t->loaded && job->monitor_col >= 0 && t->nrows) {
+	if (what == DASH_WITH_SPARK && t->loaded && job->monitor_col >= 0 &&
+	    t->nrows) {
 		/* the rows that report the monitored metric, sampled */
 		size_t step = t->nrows > DASH_SPARK_MAX * 4
 				      ? t->nrows / (DASH_SPARK_MAX * 4) : 1;

@@ -93,12 +93,18 @@ char *dash_format_number(double v, char *buf, size_t len);
 char *dash_format_time(int64_t ns, char *buf, size_t len);
 
 struct job;
+enum dash_what {
+	DASH_STATE_ONLY, /* index.html only counts the jobs it does not show */
+	DASH_SUMMARY,    /* what summary.csv shows */
+	DASH_WITH_SPARK, /* and the sparkline, for a row of index.html */
+};
 /*
  * Appends a summary of JOB to S, with the registry lock held: copies, no
  * I/O.  The sparkline is taken only when JOB's metrics table is in memory
  * (the caller loads it for the jobs index.html shows).  Returns 0 or
  * -ENOMEM.
  */
-int dash_add_job(struct dash_snapshot *s, const struct job *job);
+int dash_add_job(struct dash_snapshot *s, const struct job *job,
+		 enum dash_what what);
 
 #endif

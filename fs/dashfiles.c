@@ -90,10 +90,15 @@ static int snapshot(struct trainfs *fs, enum node_kind k, int64_t now_ns,
 		return -ENOMEM;
 	for (size_t i = 0; !rc && i < n; i++) {
 		struct job *job = all[i];
-		if (k == N_INDEX && n - i <= DASH_HTML_FULL && job->spec_ok &&
-		    job->spec.monitor)
-			jobs_load_metrics(fs->jobs, job); /* else no sparkline */
-		rc = dash_add_job(s, job);
+		enum dash_what what = DASH_SUMMARY;
+		if (k == N_INDEX && n - i > DASH_HTML_FULL) {
+			what = DASH_STATE_ONLY; /* counted, not shown */
+		} else if (k == N_INDEX) {
+			what = DASH_WITH_SPARK;
+			if (job->spec_ok && job->spec.monitor)
+				jobs_load_metrics(fs->jobs, job); /* or none */
+		}
+		rc = dash_add_job(s, job, what);
 	}
 	if (rc) {
 		dash_snapshot_free(s);
