@@ -114,17 +114,34 @@ nomem:
 	return -1;
 }
 
+/* The expanded command line and what it allocated, freed at exit. */
+static struct {
+	char **argv, *fuse, **extra;
+	int nextra;
+} expanded;
+
+static void expanded_free(void)
+{
+	for (int i = 0; i < expanded.nextra; i++)
+		free(expanded.extra[i]);
+	free(expanded.extra);
+	free(expanded.fuse);
+	free(expanded.argv);
+}
+
 /*
  * The command line with every -o's trainfs options turned into long
  * options (after the rest, so they win as the last of a kind does) and
- * the FUSE options left in one -o.  *out is a new argv (its strings
- * leaked on purpose: they live as long as the process's own).
+ * the FUSE options left in one -o.  *out is a new argv that lives until
+ * exit, as the process's own does.
  */
 static int expand_mount_opts(int argc, char **argv, int *outc, char ***out)
 {
-	char *fuse = NULL, **extra = NULL, **v;
-	int nextra = 0, n = 0;
-	if (!(v = calloc((size_t)argc + 3, sizeof *v)))
+	char **v;
+	int n = 0;
+	if (atexit(expanded_free))
+		return -1;
+	if (!(v = expanded.argv = calloc((size_t)argc + 3, sizeof *v)))
 		return -1;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *val;
@@ -137,23 +154,24 @@ static int expand_mount_opts(int argc, char **argv, int *outc, char ***out)
 			v[n++] = argv[i]; /* "needs a value", from parse_args */
 			continue;
 		}
-		if (split_mount_opts(val, &fuse, &extra, &nextra))
+		if (split_mount_opts(val, &expanded.fuse, &expanded.extra,
+				     &expanded.nextra))
 			return -1;
 	}
-	if (fuse) {
+	if (expanded.fuse) {
 		v[n++] = "-o";
-		v[n++] = fuse;
+		v[n++] = expanded.fuse;
 	}
-	if (nextra) {
-		char **w = realloc(v, ((size_t)n + (size_t)nextra + 1) *
-					      sizeof *w);
+	if (expanded.nextra) {
+		size_t want = (size_t)n + (size_t)expanded.nextra + 1;
+		char **w = realloc(v, want * sizeof *w);
 		if (!w)
 			return -1;
-		v = w;
-		memcpy(v + n, extra, (size_t)nextra * sizeof *v);
-		n += nextra;
+		v = expanded.argv = w;
+		memcpy(v + n, expanded.extra,
+		       (size_t)expanded.nextra * sizeof *v);
+		n += expanded.nextra;
 	}
-	free(extra);
 	v[n] = NULL;
 	*outc = n;
 	*out = v;

@@ -130,11 +130,11 @@ static void test_numbers(void)
 static void test_times(void)
 {
 	char a[64], b[64];
-	int64_t t = 1;
+	uint64_t t = 1;
 	CHECK_STR(dash_format_time(0, a, sizeof a), "");
 	for (int i = 0; i < 200000; i++) {
-		t = (t * 6364136223846793005LL + 1442695040888963407LL);
-		int64_t ns = (int64_t)((uint64_t)t % (253402300799ULL * NS)) + 1;
+		t = t * 6364136223846793005ULL + 1442695040888963407ULL;
+		int64_t ns = (int64_t)(t % (uint64_t)INT64_MAX) + 1; /* to 2262 */
 		if (i < 100)
 			ns = (int64_t)i * 86400 * 366 * NS + NS;
 		dash_format_time(ns, a, sizeof a);
