@@ -154,6 +154,14 @@ int dash_files_get(struct trainfs *fs, enum node_kind k, char **out,
 struct stat;
 void dash_files_attr(struct trainfs *fs, enum node_kind k, struct stat *st);
 
+/* xattr: the extended attributes of job folders (xattr.c). */
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 size_t size);
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags);
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
 /* The operations table and what its handlers share. */
 struct trainfs {
 	struct jobs *jobs;

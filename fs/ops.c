@@ -438,13 +438,6 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, EPERM);
 }
 
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			const char *value, size_t size, int flags)
-{
-	(void)ino, (void)name, (void)value, (void)size, (void)flags;
-	fuse_reply_err(req, ENOTSUP);
-}
-
 /*
  * Replies with SIZE bytes of BUF from OFF, from a copy: the moment the
  * kernel has the reply, the reader may close the file, and its release
@@ -963,7 +956,10 @@ const struct fuse_lowlevel_ops trainfs_ops = {
 	.symlink = op_symlink,
 	.link = op_link,
 	.rename = op_rename,
-	.setxattr = op_setxattr,
+	.setxattr = op_setxattr, /* the extended attributes: xattr.c */
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,

@@ -170,6 +170,9 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		    size_t len, int clear);
 
+/* Whether NAME is one of the tags trainfs sets itself (ready, ...). */
+int job_tag_is_system(const char *name);
+
 /* Whether UID may change JOB (its owner or root). */
 int job_may_change(const struct job *job, uid_t uid);
 

@@ -5,7 +5,7 @@
 set -e
 PKGS="build-essential pkg-config fuse3 libfuse3-dev libsqlite3-dev
 libarchive-dev libarchive-tools zstd python3 procps valgrind clang libclang-rt-14-dev
-man-db groff-base chromium"
+man-db groff-base chromium attr"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
