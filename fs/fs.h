@@ -32,14 +32,24 @@ enum node_kind {
 	N_WAIT,
 	N_WEIGHTS,
 	N_TARBALL,
-	N_INDEX,   /* MOUNT/index.html (dashfiles.c) */
-	N_SUMMARY, /* MOUNT/summary.csv */
+	N_LINK,      /* the job's link in by-state/ and by-tag/ (byview.c) */
+	/* nodes of no job, after the job's own slots: */
+	N_INDEX,     /* MOUNT/index.html (dashfiles.c) */
+	N_SUMMARY,   /* MOUNT/summary.csv */
+	N_BY_STATE,  /* MOUNT/by-state/ (byview.c) */
+	N_BY_TAG,    /* MOUNT/by-tag/ */
+	N_STATE_DIR, /* MOUNT/by-state/STATE/ */
+	N_TAG_DIR,   /* MOUNT/by-tag/TAG/ */
 };
 
 #define INO_ROOT 1
 #define INO_JOBS 2
 #define INO_INDEX 3
 #define INO_SUMMARY 4
+#define INO_BY_STATE 5
+#define INO_BY_TAG 6
+#define INO_STATE_DIR0 7 /* + the state: 7 to 14 */
+#define TAG_INO_BASE ((fuse_ino_t)1 << 60) /* + the tag's index */
 #define INO_SHIFT 4
 
 static inline fuse_ino_t node_ino(int64_t id, enum node_kind k)
@@ -62,11 +72,19 @@ static inline enum node_kind ino_kind(fuse_ino_t ino)
 		return N_INDEX;
 	if (ino == INO_SUMMARY)
 		return N_SUMMARY;
+	if (ino == INO_BY_STATE)
+		return N_BY_STATE;
+	if (ino == INO_BY_TAG)
+		return N_BY_TAG;
+	if (ino >= INO_STATE_DIR0 && ino < INO_STATE_DIR0 + ST_COUNT)
+		return N_STATE_DIR;
+	if (ino >= TAG_INO_BASE)
+		return N_TAG_DIR;
 	if (ino < (1u << INO_SHIFT))
 		return N_NONE;
 	unsigned slot = ino & ((1u << INO_SHIFT) - 1);
-	return slot <= N_TARBALL - N_JOB ? (enum node_kind)(N_JOB + slot)
-					 : N_NONE;
+	return slot <= N_LINK - N_JOB ? (enum node_kind)(N_JOB + slot)
+				      : N_NONE;
 }
 
 /* The files of a job folder, in listing order. */
@@ -153,6 +171,26 @@ int dash_files_get(struct trainfs *fs, enum node_kind k, char **out,
 /* The attributes of K as last rendered (any lock or none). */
 struct stat;
 void dash_files_attr(struct trainfs *fs, enum node_kind k, struct stat *st);
+
+/*
+ * byview: by-state/ and by-tag/, folders of links to the jobs in each
+ * state and tag.  With the registry lock held, but byview_readlink().
+ */
+int byview_is(enum node_kind k); /* one of byview's nodes */
+/* The inode of NAME in PARENT (the root, or one of byview's), or 0. */
+fuse_ino_t byview_lookup(struct trainfs *fs, fuse_ino_t parent,
+			 const char *name);
+/* Fills the attributes of byview's INO; 0 or -ENOENT. */
+int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st);
+/* Calls ADD for every entry of folder INO (not . and ..); 0 or ADD's error. */
+int byview_list(struct trainfs *fs, fuse_ino_t ino,
+		int (*add)(void *arg, const char *name, fuse_ino_t ino),
+		void *arg);
+/* The target of link INO ("../../jobs/NAME") into buf; takes the lock. */
+int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
+		    size_t len);
+/* Frees the table of tag names (at exit). */
+void byview_free(void);
 
 /* xattr: the extended attributes of job folders (xattr.c). */
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

@@ -407,6 +407,7 @@ out:
 	notifier_stop(fs.notifier);
 	waiters_free(fs.waiters);
 	dash_files_free(fs.dash);
+	byview_free();
 	if (se)
 		fuse_session_destroy(se);
 	if (fs.jobs)

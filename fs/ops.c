@@ -33,7 +33,19 @@
 static double attr_timeout(enum node_kind k)
 {
 	/* the log grows by itself; the dashboard changes with every job */
-	return k == N_LOG || k == N_INDEX || k == N_SUMMARY ? 0 : CACHE_TIMEOUT;
+	return k == N_LOG || k == N_INDEX || k == N_SUMMARY || byview_is(k)
+		       ? 0
+		       : CACHE_TIMEOUT;
+}
+
+/* How long the kernel may keep the name of INO: by-state/ and by-tag/
+ * change with every job. */
+static double entry_timeout(fuse_ino_t ino)
+{
+	return byview_is(ino_kind(ino)) && ino != INO_BY_STATE &&
+			       ino != INO_BY_TAG
+		       ? 0
+		       : CACHE_TIMEOUT;
 }
 
 /* What an open file carries from open to release. */
@@ -178,6 +190,8 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_blocks = (st->st_size + 511) / 512;
 		return 0;
 	}
+	if (byview_is(k))
+		return byview_attr(fs, ino, st);
 	struct job *job = jobs_find(fs->jobs, ino_job(ino));
 	if (!job || k == N_NONE)
 		return -ENOENT;
@@ -232,7 +246,7 @@ static void reply_entry(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino)
 {
 	struct fuse_entry_param e = {
 		.ino = ino,
-		.entry_timeout = CACHE_TIMEOUT,
+		.entry_timeout = entry_timeout(ino),
 		.attr_timeout = attr_timeout(ino_kind(ino)),
 	};
 	int rc = node_attr(fs, ino, &e.attr);
@@ -255,6 +269,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		ino = INO_JOBS;
 	} else if (dk != N_NONE) {
 		ino = dk == N_INDEX ? INO_INDEX : INO_SUMMARY;
+	} else if (pk == N_ROOT || byview_is(pk)) {
+		ino = byview_lookup(fs, parent, name);
 	} else if (pk == N_JOBS) {
 		struct job *job = jobs_find_name(fs->jobs, name);
 		if (job)
@@ -277,7 +293,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		 * friends constantly.  mkdir replaces it; a tarball that
 		 * appears is announced by notify.c.
 		 */
-		struct fuse_entry_param e = { .entry_timeout = CACHE_TIMEOUT };
+		struct fuse_entry_param e = {
+			.entry_timeout = byview_is(pk) ? 0 : CACHE_TIMEOUT
+		};
 		fuse_reply_entry(req, &e);
 	}
 	jobs_unlock(fs->jobs);
@@ -377,7 +395,10 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct trainfs *fs = fs_of(req);
 	int64_t id = 0;
 	if (ino_kind(parent) != N_JOBS) {
-		fuse_reply_err(req, ino_kind(parent) == N_ROOT ? EACCES : ENOTDIR);
+		fuse_reply_err(req, ino_kind(parent) == N_ROOT ||
+					    byview_is(ino_kind(parent))
+				    ? EACCES
+				    : ENOTDIR);
 		return;
 	}
 	jobs_lock(fs->jobs);
@@ -497,6 +518,11 @@ static int list_add(struct listing *l, const char *name, fuse_ino_t ino)
 	return 0;
 }
 
+static int list_add_cb(void *arg, const char *name, fuse_ino_t ino)
+{
+	return list_add(arg, name, ino);
+}
+
 static void list_free(struct opened *o)
 {
 	struct listing *l = (struct listing *)o;
@@ -519,18 +545,30 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	jobs_lock(fs->jobs);
-	struct job *job = k >= N_JOB ? jobs_find(fs->jobs, ino_job(ino)) : NULL;
-	if (k != N_ROOT && k != N_JOBS && k != N_JOB && k != N_WEIGHTS)
+	int byview = byview_is(k) && k != N_LINK;
+	struct job *job = k == N_JOB || k == N_WEIGHTS
+				  ? jobs_find(fs->jobs, ino_job(ino))
+				  : NULL;
+	if (k != N_ROOT && k != N_JOBS && k != N_JOB && k != N_WEIGHTS &&
+	    !byview)
 		rc = -ENOTDIR;
-	else if (k >= N_JOB && !job)
+	else if ((k == N_JOB || k == N_WEIGHTS) && !job)
 		rc = -ENOENT;
 	if (!rc)
 		rc = list_add(l, ".", ino);
 	if (!rc)
 		rc = list_add(l, "..", k == N_JOB ? INO_JOBS : k == N_WEIGHTS
-				   ? node_ino(ino_job(ino), N_JOB) : INO_ROOT);
+				   ? node_ino(ino_job(ino), N_JOB)
+				   : k == N_STATE_DIR ? INO_BY_STATE
+				   : k == N_TAG_DIR ? INO_BY_TAG : INO_ROOT);
 	if (!rc && k == N_ROOT)
 		rc = list_add(l, "jobs", INO_JOBS);
+	if (!rc && k == N_ROOT)
+		rc = list_add(l, "by-state", INO_BY_STATE);
+	if (!rc && k == N_ROOT)
+		rc = list_add(l, "by-tag", INO_BY_TAG);
+	if (!rc && byview)
+		rc = byview_list(fs, ino, list_add_cb, l);
 	if (!rc && k == N_ROOT)
 		rc = list_add(l, "index.html", INO_INDEX);
 	if (!rc && k == N_ROOT)
@@ -586,15 +624,18 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off,
 			struct fuse_entry_param e = { .ino = l->inos[i] };
 			if (node_attr(fs, l->inos[i], &e.attr))
 				continue; /* gone since opendir */
-			e.entry_timeout = CACHE_TIMEOUT;
+			e.entry_timeout = entry_timeout(l->inos[i]);
 			e.attr_timeout = attr_timeout(ino_kind(l->inos[i]));
 			need = fuse_add_direntry_plus(req, buf + used, room,
 						      l->names[i], &e, i + 1);
 		} else {
 			struct stat st = { .st_ino = l->inos[i] };
 			enum node_kind k = ino_kind(l->inos[i]);
-			st.st_mode = k <= N_JOB || k == N_WEIGHTS ? S_IFDIR
-								  : S_IFREG;
+			st.st_mode = k == N_LINK ? S_IFLNK
+				     : k <= N_JOB || k == N_WEIGHTS ||
+						     byview_is(k)
+					     ? S_IFDIR
+					     : S_IFREG;
 			need = fuse_add_direntry(req, buf + used, room,
 						 l->names[i], &st, i + 1);
 		}
@@ -742,7 +783,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	enum node_kind k = ino_kind(ino);
 	uid_t uid = fuse_req_ctx(req)->uid;
 	int rc;
-	if (k == N_ROOT || k == N_JOBS || k == N_JOB || k == N_WEIGHTS) {
+	if (k == N_ROOT || k == N_JOBS || k == N_JOB || k == N_WEIGHTS ||
+	    (byview_is(k) && k != N_LINK)) {
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
@@ -933,6 +975,16 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char target[PATH_MAX];
+	int rc = byview_readlink(fs_of(req), ino, target, sizeof target);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, target);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
@@ -954,6 +1006,7 @@ const struct fuse_lowlevel_ops trainfs_ops = {
 	.create = op_create,
 	.unlink = op_unlink,
 	.symlink = op_symlink,
+	.readlink = op_readlink,
 	.link = op_link,
 	.rename = op_rename,
 	.setxattr = op_setxattr, /* the extended attributes: xattr.c */
