@@ -4,9 +4,11 @@
  * every job tagged "baseline") in one place.
  *
  * Nothing is stored: every lookup and listing is answered from the jobs as
- * they are, with the registry lock held (as ops.c calls in), and the
- * kernel keeps none of it (entry and attribute timeouts 0), since a job
- * moves between these folders with every change of state or tags.
+ * they are, with the registry lock held (as ops.c calls in).  A job moves
+ * between these folders with every change of state or tags, so the kernel
+ * keeps no folder here and a link's name for a second only (LINK_TIMEOUT:
+ * `ls -l` of 10,000 links then needs no lookup per link), and a change
+ * invalidates the names the job may still have in the folders it left.
  *
  * Inodes: by-state/ and by-tag/ are fixed; by-state/STATE is fixed per
  * state; by-tag/TAG is TAG_INO_BASE plus the tag's index in a table of tag
@@ -146,6 +148,33 @@ static int in_use(struct trainfs *fs, int s, const char *tag)
 	return 0;
 }
 
+/* Set once a name in a state or tag folder was given to the kernel. */
+static int names_given;
+
+void byview_job_changed(struct trainfs *fs, const struct job *job,
+			unsigned views)
+{
+	if (!__atomic_load_n(&names_given, __ATOMIC_RELAXED) || !fs->notifier)
+		return;
+	if (!(views & (VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_TAGS))))
+		return;
+	/* the kernel keeps link targets (a renamed job has a new one) */
+	notifier_inode(fs->notifier, node_ino(job->rec.id, N_LINK));
+	for (int s = 0; s < ST_COUNT; s++)
+		if (s != job->rec.state)
+			notifier_entry(fs->notifier, INO_STATE_DIR0 + s,
+				       job->rec.name);
+	if (!(views & VIEW_BIT(VIEW_TAGS)))
+		return;
+	pthread_mutex_lock(&tags.lock);
+	for (size_t i = 0; i < tags.n; i++)
+		if (!has_tag(job, tags.names[i]))
+			notifier_entry(fs->notifier,
+				       TAG_INO_BASE + (fuse_ino_t)i,
+				       job->rec.name);
+	pthread_mutex_unlock(&tags.lock);
+}
+
 int byview_is(enum node_kind k)
 {
 	return k == N_BY_STATE || k == N_BY_TAG || k == N_STATE_DIR ||
@@ -174,7 +203,10 @@ fuse_ino_t byview_lookup(struct trainfs *fs, fuse_ino_t parent,
 		return 0;
 	const char *t = pk == N_TAG_DIR ? tag_name(parent, tag, sizeof tag) : NULL;
 	struct job *job = jobs_find_name(fs->jobs, name);
-	return job && job_in(job, parent, t) ? node_ino(job->rec.id, N_LINK) : 0;
+	if (!job || !job_in(job, parent, t))
+		return 0;
+	__atomic_store_n(&names_given, 1, __ATOMIC_RELAXED);
+	return node_ino(job->rec.id, N_LINK);
 }
 
 int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
@@ -260,6 +292,7 @@ int byview_list(struct trainfs *fs, fuse_ino_t ino,
 	const char *t = k == N_TAG_DIR ? tag_name(ino, tag, sizeof tag) : NULL;
 	if (k == N_TAG_DIR && !t)
 		return -ENOENT;
+	__atomic_store_n(&names_given, 1, __ATOMIC_RELAXED); /* readdirplus */
 	for (size_t i = 0; !rc && i < n; i++)
 		if (job_in(all[i], ino, t))
 			rc = add(arg, all[i]->rec.name,

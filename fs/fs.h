@@ -140,6 +140,8 @@ void notifier_job_changed(struct notifier *n, const struct job *job,
 			  unsigned views);
 /* Queues the invalidation of inode INO. */
 void notifier_inode(struct notifier *n, fuse_ino_t ino);
+/* Queues the invalidation of the entry NAME in folder PARENT. */
+void notifier_entry(struct notifier *n, fuse_ino_t parent, const char *name);
 /* Waits (at most a second) until all that is queued now has been sent. */
 void notifier_sync(struct notifier *n);
 
@@ -189,6 +191,13 @@ int byview_list(struct trainfs *fs, fuse_ino_t ino,
 /* The target of link INO ("../../jobs/NAME") into buf; takes the lock. */
 int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
 		    size_t len);
+/*
+ * With the registry lock held, when JOB changed VIEWS: queues the
+ * invalidation of the names the kernel may keep of JOB in the folders it
+ * is no longer in (once anyone has looked into by-state/ or by-tag/).
+ */
+void byview_job_changed(struct trainfs *fs, const struct job *job,
+			unsigned views);
 /* Frees the table of tag names (at exit). */
 void byview_free(void);
 

@@ -277,6 +277,7 @@ static void on_change(void *arg, struct job *job, unsigned views)
 {
 	struct trainfs *fs = arg;
 	notifier_job_changed(fs->notifier, job, views);
+	byview_job_changed(fs, job, views);
 }
 
 int main(int argc, char **argv)

@@ -68,6 +68,17 @@ void notifier_inode(struct notifier *n, fuse_ino_t ino)
 	enqueue(n, x);
 }
 
+void notifier_entry(struct notifier *n, fuse_ino_t parent, const char *name)
+{
+	struct note *x = calloc(1, sizeof *x);
+	if (x && (x->name = strdup(name))) {
+		x->parent = parent;
+		enqueue(n, x);
+	} else {
+		free(x); /* the entry timeout still bounds staleness */
+	}
+}
+
 void notifier_job_changed(struct notifier *n, const struct job *job,
 			  unsigned views)
 {

@@ -28,24 +28,28 @@
 #define SPEC_MAX (1024 * 1024) /* a spec is a few lines; this is plenty */
 #define CACHE_TIMEOUT 86400.0   /* kept true by invalidation (notify.c) */
 #define PAGE_BYTES 4096
+#define LINK_TIMEOUT 1.0 /* by-state/ and by-tag/ links: see byview.c */
 
 /* How long the kernel may keep a node's attributes. */
 static double attr_timeout(enum node_kind k)
 {
 	/* the log grows by itself; the dashboard changes with every job */
-	return k == N_LOG || k == N_INDEX || k == N_SUMMARY || byview_is(k)
+	return k == N_LINK ? LINK_TIMEOUT
+	       : k == N_LOG || k == N_INDEX || k == N_SUMMARY || byview_is(k)
 		       ? 0
 		       : CACHE_TIMEOUT;
 }
 
-/* How long the kernel may keep the name of INO: by-state/ and by-tag/
- * change with every job. */
+/*
+ * How long the kernel may keep the name of INO: what is in by-state/ and
+ * by-tag/ changes with every job (byview.c).
+ */
 static double entry_timeout(fuse_ino_t ino)
 {
-	return byview_is(ino_kind(ino)) && ino != INO_BY_STATE &&
-			       ino != INO_BY_TAG
-		       ? 0
-		       : CACHE_TIMEOUT;
+	enum node_kind k = ino_kind(ino);
+	return k == N_LINK ? LINK_TIMEOUT
+	       : k == N_STATE_DIR || k == N_TAG_DIR ? 0
+						      : CACHE_TIMEOUT;
 }
 
 /* What an open file carries from open to release. */
@@ -991,6 +995,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 	/* Writes must reach us before they return, so refusals are seen. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* by-state/ and by-tag/ links: byview.c invalidates them */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 }

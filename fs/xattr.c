@@ -6,8 +6,9 @@
  *
  * Setting user.xdg.tags replaces the user tags (system tags named in it are
  * ignored; the job keeps its own); removing it clears them.  Nothing else
- * can be set.  No handler ever answers ENOSYS: the kernel would then turn
- * extended attributes off for the whole mount (FUSE-NOTES).
+ * can be set, and only the user.* namespace exists (ENOTSUP for others).
+ * No handler ever answers ENOSYS: the kernel would then turn extended
+ * attributes off for the whole mount (FUSE-NOTES).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -78,7 +79,15 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char *v = NULL;
 	size_t len = 0;
 	int rc = -ENODATA;
-	if (ino_kind(ino) == N_JOB) {
+	/*
+	 * Only user.* exists here.  ENOTSUP for the other namespaces lets a
+	 * program stop asking: ls -l asks for security.selinux of every file
+	 * and, told ENOTSUP once, takes it for the whole mount (a round trip
+	 * per file otherwise: `ls -l jobs/` would cost one per job).
+	 */
+	if (strncmp(name, "user.", 5))
+		rc = -ENOTSUP;
+	else if (ino_kind(ino) == N_JOB) {
 		jobs_lock(fs->jobs);
 		struct job *job = jobs_find(fs->jobs, ino_job(ino));
 		rc = job ? xattr_value(job, name, &v, &len) : -ENOENT;
@@ -192,8 +201,8 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct trainfs *fs = fuse_req_userdata(req);
 	int rc;
-	if (ino_kind(ino) != N_JOB) {
-		fuse_reply_err(req, ENODATA);
+	if (strncmp(name, "user.", 5) || ino_kind(ino) != N_JOB) {
+		fuse_reply_err(req, strncmp(name, "user.", 5) ? ENOTSUP : ENODATA);
 		return;
 	}
 	if (strcmp(name, XA_TAGS)) {

@@ -51,7 +51,24 @@ def test_xattr_state_tags_comment(m):
     # files and other folders have none, and say so without ENOSYS
     assert os.listxattr(m.job("ok", "status")) == []
     assert xa_err(os.getxattr, m.path("jobs"), "user.xdg.tags") == errno.ENODATA
+    # other namespaces do not exist here: ENOTSUP, which ls -l remembers
+    # for the whole mount instead of asking for every file
+    assert xa_err(os.getxattr, j, "security.selinux") == errno.ENOTSUP
+    assert xa_err(os.getxattr, m.job("ok", "status"),
+                  "system.posix_acl_access") in (errno.ENOTSUP, errno.ENODATA)
     assert os.getxattr(j, "user.trainfs.state") == b"ready"  # still on
+
+
+def test_ls_asks_once(m):
+    """ls -l asks for security.selinux; told ENOTSUP once, it stops."""
+    for i in range(20):
+        os.mkdir(m.job("j%d" % i))
+    rc, out, err = sh("strace -f -e trace=lgetxattr,getxattr -o %s/st ls -l %s"
+                      % (m.dir, m.path("jobs")))
+    assert rc == 0, err
+    with open(os.path.join(m.dir, "st")) as f:
+        calls = [l for l in f if "xattr(" in l]
+    assert len(calls) <= 2, calls
 
 
 def test_xattr_comment_and_owner(m):
