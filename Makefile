@@ -38,6 +38,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The dashboard's renderers are tested alone (they need no FUSE).
+$(BUILD)/tests/test_dashboard: $(BUILD)/fs/dashboard.o
+
 -include $(LIB_OBJ:.o=.d) $(FS_OBJ:.o=.d)
 
 # Every test: the unit tests of each module, then the integration tests
@@ -75,3 +78,20 @@ clean:
 -include tests/fuzz/fuzz.mk
 -include tests/bench/bench.mk
 -include tests/hardening.mk
+
+# Installing like any filesystem: `make install` (PREFIX, DESTDIR) puts
+# trainfs where mount.fuse3 finds it (mount -t fuse.trainfs, /etc/fstab)
+# and the man page where man finds it.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+
+.PHONY: install uninstall
+
+install: $(BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/trainfs
+	install -m 0644 man/trainfs.1 $(DESTDIR)$(MANDIR)/man1/trainfs.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/trainfs $(DESTDIR)$(MANDIR)/man1/trainfs.1

@@ -34,7 +34,15 @@ enum node_kind {
 	N_WAIT,
 	N_WEIGHTS,
 	N_TARBALL,
-	N_SCRATCH, /* an editor's temporary file (scratch.c) */
+	N_LINK,      /* the job's link in by-state/ and by-tag/ (byview.c) */
+	/* nodes of no job, after the job's own slots: */
+	N_INDEX,     /* MOUNT/index.html (dashfiles.c) */
+	N_SUMMARY,   /* MOUNT/summary.csv */
+	N_BY_STATE,  /* MOUNT/by-state/ (byview.c) */
+	N_BY_TAG,    /* MOUNT/by-tag/ */
+	N_STATE_DIR, /* MOUNT/by-state/STATE/ */
+	N_TAG_DIR,   /* MOUNT/by-tag/TAG/ */
+	N_SCRATCH,   /* an editor's temporary file in a job folder (scratch.c) */
 };
 
 /* Scratch files' inodes: numbered apart from the computed ones. */
@@ -42,6 +50,12 @@ enum node_kind {
 
 #define INO_ROOT 1
 #define INO_JOBS 2
+#define INO_INDEX 3
+#define INO_SUMMARY 4
+#define INO_BY_STATE 5
+#define INO_BY_TAG 6
+#define INO_STATE_DIR0 7 /* + the state: 7 to 14 */
+#define TAG_INO_BASE ((fuse_ino_t)1 << 60) /* + the tag's index */
 #define INO_SHIFT 4
 
 static inline fuse_ino_t node_ino(int64_t id, enum node_kind k)
@@ -62,11 +76,23 @@ static inline enum node_kind ino_kind(fuse_ino_t ino)
 		return N_ROOT;
 	if (ino == INO_JOBS)
 		return N_JOBS;
+	if (ino == INO_INDEX)
+		return N_INDEX;
+	if (ino == INO_SUMMARY)
+		return N_SUMMARY;
+	if (ino == INO_BY_STATE)
+		return N_BY_STATE;
+	if (ino == INO_BY_TAG)
+		return N_BY_TAG;
+	if (ino >= INO_STATE_DIR0 && ino < INO_STATE_DIR0 + ST_COUNT)
+		return N_STATE_DIR;
+	if (ino >= TAG_INO_BASE)
+		return N_TAG_DIR;
 	if (ino < (1u << INO_SHIFT))
 		return N_NONE;
 	unsigned slot = ino & ((1u << INO_SHIFT) - 1);
-	return slot <= N_TARBALL - N_JOB ? (enum node_kind)(N_JOB + slot)
-					 : N_NONE;
+	return slot <= N_LINK - N_JOB ? (enum node_kind)(N_JOB + slot)
+				      : N_NONE;
 }
 
 /* The files of a job folder, in listing order. */
@@ -124,6 +150,8 @@ void notifier_job_changed(struct notifier *n, const struct job *job,
 void notifier_entry(struct notifier *n, fuse_ino_t parent, const char *name);
 /* Queues the invalidation of inode INO. */
 void notifier_inode(struct notifier *n, fuse_ino_t ino);
+/* Queues the invalidation of the entry NAME in folder PARENT. */
+void notifier_entry(struct notifier *n, fuse_ino_t parent, const char *name);
 /* Waits (at most a second) until all that is queued now has been sent. */
 void notifier_sync(struct notifier *n);
 
@@ -178,12 +206,68 @@ struct opened {
 	void (*free)(struct opened *o);
 };
 
+/*
+ * dashfiles: index.html and summary.csv of the mount's root, rendered from
+ * a snapshot of every job and kept until a job changes.
+ */
+struct dash_files;
+struct dash_files *dash_files_new(void);
+void dash_files_free(struct dash_files *d);
+/* N_INDEX or N_SUMMARY for a name in the root, else N_NONE. */
+enum node_kind dash_files_kind(const char *name);
+/*
+ * Without the registry lock: brings file K up to date and, unless OUT is
+ * NULL, copies its text into a malloc'd *out of *len bytes (the caller
+ * frees).  Returns 0 or a negative errno.
+ */
+int dash_files_get(struct trainfs *fs, enum node_kind k, char **out,
+		   size_t *len);
+/* The attributes of K as last rendered (any lock or none). */
+struct stat;
+void dash_files_attr(struct trainfs *fs, enum node_kind k, struct stat *st);
+
+/*
+ * byview: by-state/ and by-tag/, folders of links to the jobs in each
+ * state and tag.  With the registry lock held, but byview_readlink().
+ */
+int byview_is(enum node_kind k); /* one of byview's nodes */
+/* The inode of NAME in PARENT (the root, or one of byview's), or 0. */
+fuse_ino_t byview_lookup(struct trainfs *fs, fuse_ino_t parent,
+			 const char *name);
+/* Fills the attributes of byview's INO; 0 or -ENOENT. */
+int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st);
+/* Calls ADD for every entry of folder INO (not . and ..); 0 or ADD's error. */
+int byview_list(struct trainfs *fs, fuse_ino_t ino,
+		int (*add)(void *arg, const char *name, fuse_ino_t ino),
+		void *arg);
+/* The target of link INO ("../../jobs/NAME") into buf; takes the lock. */
+int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
+		    size_t len);
+/*
+ * With the registry lock held, when JOB changed VIEWS: queues the
+ * invalidation of the names the kernel may keep of JOB in the folders it
+ * is no longer in (once anyone has looked into by-state/ or by-tag/).
+ */
+void byview_job_changed(struct trainfs *fs, const struct job *job,
+			unsigned views);
+/* Frees the table of tag names (at exit). */
+void byview_free(void);
+
+/* xattr: the extended attributes of job folders (xattr.c). */
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 size_t size);
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags);
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
 /* The operations table and what its handlers share. */
 struct trainfs {
 	struct jobs *jobs;
 	struct waiters *waiters;
 	struct notifier *notifier; /* NULL until mounted */
 	struct scratches *scratch; /* editors' temporary files */
+	struct dash_files *dash;   /* index.html and summary.csv */
 	uid_t uid; /* who mounted: owner of the root */
 	gid_t gid;
 	int64_t mtime_ns; /* jobs/: last mkdir or rmdir (registry lock) */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,9 @@ extern char **environ;
 static const char usage[] =
 	"usage: trainfs MOUNTPOINT [--store DIR] [--max-running N]\n"
 	"               [--max-jobs-per-user N] [-f] [-o FUSE_OPTION,...]\n"
+	"   or: trainfs STORE|none MOUNTPOINT [-o store=DIR,max_running=N,...]"
+	"\n"
+	"       (as mount -t fuse.trainfs and /etc/fstab run it)\n"
 	"\n"
 	"  --store DIR        where jobs live (default $TRAINFS_STORE,\n"
 	"                     else $XDG_DATA_HOME/trainfs, else "
@@ -39,11 +43,13 @@ static const char usage[] =
 	"                     not limited): mkdir past it fails with EDQUOT\n"
 	"  -f                 stay in the foreground\n"
 	"  -d                 foreground with FUSE debug output\n"
-	"  -o OPTIONS         FUSE mount options, e.g. allow_other\n"
+	"  -o OPTIONS         FUSE mount options, e.g. allow_other, and\n"
+	"                     store=DIR, max_running=N (the options above)\n"
 	"\n"
 	"Unmount with: fusermount3 -u MOUNTPOINT (jobs keep running)\n";
 
 struct options {
+	const char *source;     /* mount(8)'s first argument: the store */
 	const char *mountpoint;
 	const char *store;
 	int max_running;
@@ -97,6 +103,123 @@ static int whole_number(const char *val, const char *name, long max,
 	return 0;
 }
 
+/*
+ * mount(8) and /etc/fstab can only pass "-o key=value" options, so the
+ * trainfs options may come that way too: "store=DIR" is "--store=DIR".
+ * Appends OPT to *fuse as it is, or to ARGS (argument slots) as the long
+ * option it names; returns 0 or -1 (no memory).
+ */
+static const char *const mount_keys[][2] = {
+	{ "store=", "--store=" },
+	{ "max_running=", "--max-running=" },
+	{ "executor=", "--executor=" },
+	{ "max_jobs_per_user=", "--max-jobs-per-user=" },
+};
+
+static int split_mount_opts(const char *opts, char **fuse, char ***args,
+			    int *nargs)
+{
+	char *copy = strdup(opts), *save = NULL;
+	if (!copy)
+		return -1;
+	for (char *opt = strtok_r(copy, ",", &save); opt;
+	     opt = strtok_r(NULL, ",", &save)) {
+		size_t k, n = sizeof mount_keys / sizeof mount_keys[0];
+		for (k = 0; k < n; k++)
+			if (!strncmp(opt, mount_keys[k][0],
+				     strlen(mount_keys[k][0])))
+				break;
+		if (k == n) {
+			size_t old = *fuse ? strlen(*fuse) : 0;
+			char *f = realloc(*fuse, old + strlen(opt) + 2);
+			if (!f)
+				goto nomem;
+			if (old)
+				f[old++] = ',';
+			strcpy(f + old, opt);
+			*fuse = f;
+			continue;
+		}
+		char *arg, **a = realloc(*args, (*nargs + 1) * sizeof *a);
+		if (!a)
+			goto nomem;
+		*args = a;
+		if (asprintf(&arg, "%s%s", mount_keys[k][1],
+			     opt + strlen(mount_keys[k][0])) < 0)
+			goto nomem;
+		a[(*nargs)++] = arg;
+	}
+	free(copy);
+	return 0;
+nomem:
+	free(copy);
+	return -1;
+}
+
+/* The expanded command line and what it allocated, freed at exit. */
+static struct {
+	char **argv, *fuse, **extra;
+	int nextra;
+} expanded;
+
+static void expanded_free(void)
+{
+	for (int i = 0; i < expanded.nextra; i++)
+		free(expanded.extra[i]);
+	free(expanded.extra);
+	free(expanded.fuse);
+	free(expanded.argv);
+}
+
+/*
+ * The command line with every -o's trainfs options turned into long
+ * options (after the rest, so they win as the last of a kind does) and
+ * the FUSE options left in one -o.  *out is a new argv that lives until
+ * exit, as the process's own does.
+ */
+static int expand_mount_opts(int argc, char **argv, int *outc, char ***out)
+{
+	char **v;
+	int n = 0;
+	if (atexit(expanded_free))
+		return -1;
+	if (!(v = expanded.argv = calloc((size_t)argc + 3, sizeof *v)))
+		return -1;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *val;
+		if (i == 0 || strncmp(a, "-o", 2)) {
+			v[n++] = argv[i];
+			continue;
+		}
+		val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+		if (!val) {
+			v[n++] = argv[i]; /* "needs a value", from parse_args */
+			continue;
+		}
+		if (split_mount_opts(val, &expanded.fuse, &expanded.extra,
+				     &expanded.nextra))
+			return -1;
+	}
+	if (expanded.fuse) {
+		v[n++] = "-o";
+		v[n++] = expanded.fuse;
+	}
+	if (expanded.nextra) {
+		size_t want = (size_t)n + (size_t)expanded.nextra + 1;
+		char **w = realloc(v, want * sizeof *w);
+		if (!w)
+			return -1;
+		v = expanded.argv = w;
+		memcpy(v + n, expanded.extra,
+		       (size_t)expanded.nextra * sizeof *v);
+		n += expanded.nextra;
+	}
+	v[n] = NULL;
+	*outc = n;
+	*out = v;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	for (int i = 1; i < argc; i++) {
@@ -137,6 +260,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return -1;
 		} else if (!o->mountpoint) {
 			o->mountpoint = a;
+		} else if (!o->source) {
+			/* mount(8)'s order: SOURCE MOUNTPOINT */
+			o->source = o->mountpoint;
+			o->mountpoint = a;
 		} else {
 			log_error( "unexpected argument "
 				"'%s'\n%s", a, usage);
@@ -147,6 +274,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fputs(usage, stderr);
 		return -1;
 	}
+	/* The source is the store; "none" (or "trainfs") the default one. */
+	if (o->source && !o->store && *o->source &&
+	    strcmp(o->source, "none") && strcmp(o->source, "trainfs"))
+		o->store = o->source;
 	return 0;
 bad:
 	log_error( "option '%s' needs a value\n%s", argv[argc - 1],
@@ -278,6 +409,7 @@ static void on_change(void *arg, struct job *job, unsigned views)
 {
 	struct trainfs *fs = arg;
 	notifier_job_changed(fs->notifier, job, views);
+	byview_job_changed(fs, job, views);
 }
 
 int main(int argc, char **argv)
@@ -294,6 +426,10 @@ int main(int argc, char **argv)
 		return pack_main(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "__prune"))
 		return checkpoint_prune_main(argc, argv);
+	if (expand_mount_opts(argc, argv, &argc, &argv)) {
+		log_error("out of memory");
+		return 1;
+	}
 	if (parse_args(argc, argv, &o))
 		return 2;
 	if (!(store = store_path(o.store)))
@@ -358,7 +494,8 @@ int main(int argc, char **argv)
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.mtime_ns = job_now_ns();
-	if (!(fs.waiters = waiters_new()) || !(fs.scratch = scratches_new()))
+	if (!(fs.waiters = waiters_new()) || !(fs.scratch = scratches_new()) ||
+	    !(fs.dash = dash_files_new()))
 		goto out;
 
 	char *fargv[] = { argv[0], "-o", o.fuse_opts, o.debug ? "-d" : NULL,
@@ -406,7 +543,12 @@ int main(int argc, char **argv)
 		goto unmount;
 	fuse_loop_cfg_set_max_threads(loop, 16);
 
-	rc = fuse_session_loop_mt(se, loop) ? 1 : 0;
+	/*
+	 * A SIGTERM (systemctl stop, kill) or SIGINT ends the loop with the
+	 * signal's number: that is a clean stop, as an unmount is.
+	 */
+	err = fuse_session_loop_mt(se, loop);
+	rc = err == 0 || err == SIGTERM || err == SIGINT || err == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop);
 unmount:
 	fuse_session_unmount(se);
@@ -417,6 +559,8 @@ out:
 	notifier_stop(fs.notifier);
 	waiters_free(fs.waiters);
 	scratches_free(fs.scratch);
+	dash_files_free(fs.dash);
+	byview_free();
 	if (se)
 		fuse_session_destroy(se);
 	if (fs.jobs)

@@ -76,7 +76,7 @@ void notifier_entry(struct notifier *n, fuse_ino_t parent, const char *name)
 		x->parent = parent;
 		enqueue(n, x);
 	} else {
-		free(x);
+		free(x); /* the entry timeout still bounds staleness */
 	}
 }
 

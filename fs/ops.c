@@ -28,12 +28,31 @@
 #define SPEC_MAX (1024 * 1024) /* a spec is a few lines; this is plenty */
 #define CACHE_TIMEOUT 86400.0   /* kept true by invalidation (notify.c) */
 #define PAGE_BYTES 4096
+#define LINK_TIMEOUT 1.0 /* by-state/ and by-tag/ links: see byview.c */
 
 /* How long the kernel may keep a node's attributes. */
 static double attr_timeout(enum node_kind k)
 {
-	/* The log grows by itself; scratch files are not ours to predict. */
-	return k == N_LOG || k == N_SCRATCH ? 0 : CACHE_TIMEOUT;
+	/*
+	 * The log grows by itself, the dashboard changes with every job,
+	 * scratch files are not ours to predict.
+	 */
+	return k == N_LINK ? LINK_TIMEOUT
+	       : k == N_LOG || k == N_SCRATCH || k == N_INDEX || k == N_SUMMARY || byview_is(k)
+		       ? 0
+		       : CACHE_TIMEOUT;
+}
+
+/*
+ * How long the kernel may keep the name of INO: what is in by-state/ and
+ * by-tag/ changes with every job (byview.c).
+ */
+static double entry_timeout(fuse_ino_t ino)
+{
+	enum node_kind k = ino_kind(ino);
+	return k == N_LINK ? LINK_TIMEOUT
+	       : k == N_STATE_DIR || k == N_TAG_DIR ? 0
+						      : CACHE_TIMEOUT;
 }
 
 /* What an open file carries from open to release. */
@@ -187,6 +206,13 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_mtim = st->st_ctim = st->st_atim = ts_of(fs->mtime_ns);
 		return 0;
 	}
+	if (k == N_INDEX || k == N_SUMMARY) { /* as last rendered */
+		dash_files_attr(fs, k, st);
+		st->st_blocks = (st->st_size + 511) / 512;
+		return 0;
+	}
+	if (byview_is(k))
+		return byview_attr(fs, ino, st);
 	struct job *job = jobs_find(fs->jobs, ino_job(ino));
 	if (!job || k == N_NONE)
 		return -ENOENT;
@@ -273,7 +299,7 @@ static void reply_entry(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino)
 {
 	struct fuse_entry_param e = {
 		.ino = ino,
-		.entry_timeout = CACHE_TIMEOUT,
+		.entry_timeout = entry_timeout(ino),
 		.attr_timeout = attr_timeout(ino_kind(ino)),
 	};
 	int rc = node_attr(fs, ino, &e.attr);
@@ -288,9 +314,16 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct trainfs *fs = fs_of(req);
 	enum node_kind pk = ino_kind(parent);
 	fuse_ino_t ino = 0;
+	enum node_kind dk = pk == N_ROOT ? dash_files_kind(name) : N_NONE;
+	if (dk != N_NONE) /* rendered now, so the entry has its true size */
+		dash_files_get(fs, dk, NULL, NULL);
 	jobs_lock(fs->jobs);
 	if (pk == N_ROOT && !strcmp(name, "jobs")) {
 		ino = INO_JOBS;
+	} else if (dk != N_NONE) {
+		ino = dk == N_INDEX ? INO_INDEX : INO_SUMMARY;
+	} else if (pk == N_ROOT || byview_is(pk)) {
+		ino = byview_lookup(fs, parent, name);
 	} else if (pk == N_JOBS) {
 		struct job *job = jobs_find_name(fs->jobs, name);
 		if (job)
@@ -313,7 +346,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		 * friends constantly.  mkdir replaces it; a tarball that
 		 * appears is announced by notify.c.
 		 */
-		struct fuse_entry_param e = { .entry_timeout = CACHE_TIMEOUT };
+		struct fuse_entry_param e = {
+			.entry_timeout = byview_is(pk) ? 0 : CACHE_TIMEOUT
+		};
 		fuse_reply_entry(req, &e);
 	}
 	jobs_unlock(fs->jobs);
@@ -325,6 +360,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct trainfs *fs = fs_of(req);
 	struct stat st;
 	(void)fi;
+	if (ino == INO_INDEX || ino == INO_SUMMARY) /* the true size */
+		dash_files_get(fs, ino_kind(ino), NULL, NULL);
 	jobs_lock(fs->jobs);
 	int rc = node_attr(fs, ino, &st);
 	jobs_unlock(fs->jobs);
@@ -485,7 +522,10 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (ino_kind(parent) != N_JOBS) {
-		fuse_reply_err(req, ino_kind(parent) == N_ROOT ? EACCES : ENOTDIR);
+		fuse_reply_err(req, ino_kind(parent) == N_ROOT ||
+					    byview_is(ino_kind(parent))
+				    ? EACCES
+				    : ENOTDIR);
 		return;
 	}
 	jobs_lock(fs->jobs);
@@ -679,13 +719,6 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, -rc);
 }
 
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			const char *value, size_t size, int flags)
-{
-	(void)ino, (void)name, (void)value, (void)size, (void)flags;
-	fuse_reply_err(req, ENOTSUP);
-}
-
 /*
  * Replies with SIZE bytes of BUF from OFF, from a copy: the moment the
  * kernel has the reply, the reader may close the file, and its release
@@ -745,7 +778,7 @@ static int list_add(struct listing *l, const char *name, fuse_ino_t ino)
 	return 0;
 }
 
-static int list_add_fn(void *arg, const char *name, fuse_ino_t ino)
+static int list_add_cb(void *arg, const char *name, fuse_ino_t ino)
 {
 	return list_add(arg, name, ino);
 }
@@ -772,18 +805,34 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	jobs_lock(fs->jobs);
-	struct job *job = k >= N_JOB ? jobs_find(fs->jobs, ino_job(ino)) : NULL;
-	if (k != N_ROOT && k != N_JOBS && k != N_JOB && k != N_WEIGHTS)
+	int byview = byview_is(k) && k != N_LINK;
+	struct job *job = k == N_JOB || k == N_WEIGHTS
+				  ? jobs_find(fs->jobs, ino_job(ino))
+				  : NULL;
+	if (k != N_ROOT && k != N_JOBS && k != N_JOB && k != N_WEIGHTS &&
+	    !byview)
 		rc = -ENOTDIR;
-	else if (k >= N_JOB && !job)
+	else if ((k == N_JOB || k == N_WEIGHTS) && !job)
 		rc = -ENOENT;
 	if (!rc)
 		rc = list_add(l, ".", ino);
 	if (!rc)
 		rc = list_add(l, "..", k == N_JOB ? INO_JOBS : k == N_WEIGHTS
-				   ? node_ino(ino_job(ino), N_JOB) : INO_ROOT);
+				   ? node_ino(ino_job(ino), N_JOB)
+				   : k == N_STATE_DIR ? INO_BY_STATE
+				   : k == N_TAG_DIR ? INO_BY_TAG : INO_ROOT);
 	if (!rc && k == N_ROOT)
 		rc = list_add(l, "jobs", INO_JOBS);
+	if (!rc && k == N_ROOT)
+		rc = list_add(l, "by-state", INO_BY_STATE);
+	if (!rc && k == N_ROOT)
+		rc = list_add(l, "by-tag", INO_BY_TAG);
+	if (!rc && byview)
+		rc = byview_list(fs, ino, list_add_cb, l);
+	if (!rc && k == N_ROOT)
+		rc = list_add(l, "index.html", INO_INDEX);
+	if (!rc && k == N_ROOT)
+		rc = list_add(l, "summary.csv", INO_SUMMARY);
 	if (!rc && k == N_JOBS) {
 		size_t n;
 		struct job **all = jobs_list(fs->jobs, &n);
@@ -802,7 +851,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 				rc = list_add(l, job_files[i].name,
 				      node_ino(job->rec.id, job_files[i].kind));
 	if (!rc && k == N_JOB)
-		rc = scratch_list(fs->scratch, job->rec.id, list_add_fn, l);
+		rc = scratch_list(fs->scratch, job->rec.id, list_add_cb, l);
 	char shown[PATH_MAX];
 	if (!rc && k == N_WEIGHTS && !(job->hidden & HIDDEN_BIT(N_TARBALL)) &&
 	    !job_weights_name(job, shown, sizeof shown))
@@ -843,15 +892,18 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off,
 			struct fuse_entry_param e = { .ino = l->inos[i] };
 			if (node_attr(fs, l->inos[i], &e.attr))
 				continue; /* gone since opendir */
-			e.entry_timeout = CACHE_TIMEOUT;
+			e.entry_timeout = entry_timeout(l->inos[i]);
 			e.attr_timeout = attr_timeout(ino_kind(l->inos[i]));
 			need = fuse_add_direntry_plus(req, buf + used, room,
 						      l->names[i], &e, i + 1);
 		} else {
 			struct stat st = { .st_ino = l->inos[i] };
 			enum node_kind k = ino_kind(l->inos[i]);
-			st.st_mode = k <= N_JOB || k == N_WEIGHTS ? S_IFDIR
-								  : S_IFREG;
+			st.st_mode = k == N_LINK ? S_IFLNK
+				     : k <= N_JOB || k == N_WEIGHTS ||
+						     byview_is(k)
+					     ? S_IFDIR
+					     : S_IFREG;
 			need = fuse_add_direntry(req, buf + used, room,
 						 l->names[i], &st, i + 1);
 		}
@@ -1012,7 +1064,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	enum node_kind k = ino_kind(ino);
 	uid_t uid = fuse_req_ctx(req)->uid;
 	int rc;
-	if (k == N_ROOT || k == N_JOBS || k == N_JOB || k == N_WEIGHTS) {
+	if (k == N_ROOT || k == N_JOBS || k == N_JOB || k == N_WEIGHTS ||
+	    (byview_is(k) && k != N_LINK)) {
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
@@ -1046,11 +1099,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->id = ino_job(ino);
 	h->fd = -1;
 	h->uid = uid;
-	jobs_lock(fs->jobs);
-	struct job *job = jobs_find(fs->jobs, h->id);
-	rc = job && k != N_NONE ? open_file(fs, h, job, fi->flags, uid, fi)
-				: -ENOENT;
-	jobs_unlock(fs->jobs);
+	if (k == N_INDEX || k == N_SUMMARY) {
+		/* one rendering per open, read-only, never page-cached */
+		fi->direct_io = 1;
+		rc = (fi->flags & O_ACCMODE) != O_RDONLY
+			     ? -EACCES
+			     : dash_files_get(fs, k, &h->buf, &h->len);
+	} else {
+		jobs_lock(fs->jobs);
+		struct job *job = jobs_find(fs->jobs, h->id);
+		rc = job && k != N_NONE
+			     ? open_file(fs, h, job, fi->flags, uid, fi)
+			     : -ENOENT;
+		jobs_unlock(fs->jobs);
+	}
 	/* `echo best > tags` starts the user tags afresh (see struct handle). */
 	h->trunc = k == N_TAGS && (fi->flags & O_TRUNC) &&
 		   (fi->flags & O_ACCMODE) != O_RDONLY;
@@ -1250,12 +1312,25 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char target[PATH_MAX];
+	int rc = byview_readlink(fs_of(req), ino, target, sizeof target);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, target);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
 
 	/* Writes must reach us before they return, so refusals are seen. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* by-state/ and by-tag/ links: byview.c invalidates them */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 }
@@ -1271,9 +1346,13 @@ const struct fuse_lowlevel_ops trainfs_ops = {
 	.create = op_create,
 	.unlink = op_unlink,
 	.symlink = op_symlink,
+	.readlink = op_readlink,
 	.link = op_link,
 	.rename = op_rename,
-	.setxattr = op_setxattr,
+	.setxattr = op_setxattr, /* the extended attributes: xattr.c */
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,

@@ -84,6 +84,11 @@ static int is_system_tag(const char *t)
 	return 0;
 }
 
+int job_tag_is_system(const char *name)
+{
+	return is_system_tag(name);
+}
+
 int job_may_change(const struct job *job, uid_t uid)
 {
 	return uid == 0 || uid == job->rec.uid;

@@ -202,6 +202,8 @@ int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
  * frees) and *len.  0, -ENOENT or -ENOMEM.
  */
 int jobs_user_tags(struct jobs *j, int64_t id, char **text, size_t *len);
+/* Whether NAME is one of the tags trainfs sets itself (ready, ...). */
+int job_tag_is_system(const char *name);
 
 /* Whether UID may change JOB (its owner or root). */
 int job_may_change(const struct job *job, uid_t uid);

@@ -12,7 +12,8 @@ libarchive-dev libarchive-tools zstd python3 procps valgrind clang libclang-rt-1
 slurm-wlm munge
 vim nano tmux rsync libglib2.0-bin
 python3-torch python3-sklearn
-librsvg2-bin"
+librsvg2-bin
+man-db groff-base chromium attr"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -1,0 +1,316 @@
+/*
+ * byview: MOUNT/by-state/STATE/NAME and MOUNT/by-tag/TAG/NAME, symbolic
+ * links to ../../jobs/NAME, so a file browser shows every ready job (or
+ * every job tagged "baseline") in one place.
+ *
+ * Nothing is stored: every lookup and listing is answered from the jobs as
+ * they are, with the registry lock held (as ops.c calls in).  A job moves
+ * between these folders with every change of state or tags, so the kernel
+ * keeps no folder here and a link's name for a second only (LINK_TIMEOUT:
+ * `ls -l` of 10,000 links then needs no lookup per link), and a change
+ * invalidates the names the job may still have in the folders it left.
+ *
+ * Inodes: by-state/ and by-tag/ are fixed; by-state/STATE is fixed per
+ * state; by-tag/TAG is TAG_INO_BASE plus the tag's index in a table of tag
+ * names seen since mount (so the same name keeps its inode); every link to
+ * one job is the job's N_LINK inode, whichever folder it is listed in (the
+ * target, ../../jobs/NAME, is the same from all of them).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs/fs.h"
+
+/* ---- the table of tag names: index <-> name, for the mount's life ---- */
+
+struct tagnames {
+	pthread_mutex_t lock; /* protects everything below */
+	char **names;
+	size_t n, cap;
+	size_t *slots; /* open addressing: index + 1, 0 = empty */
+	size_t nslots;
+};
+
+static struct tagnames tags = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static size_t tag_hash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+/* The index of NAME, added when ADD; -1 when absent or out of memory. */
+static long tag_index(const char *name, int add)
+{
+	long idx = -1;
+	pthread_mutex_lock(&tags.lock);
+	if (tags.nslots) {
+		for (size_t i = tag_hash(name) & (tags.nslots - 1);
+		     tags.slots[i]; i = (i + 1) & (tags.nslots - 1))
+			if (!strcmp(tags.names[tags.slots[i] - 1], name)) {
+				idx = (long)tags.slots[i] - 1;
+				goto out;
+			}
+	}
+	if (!add)
+		goto out;
+	if ((tags.n + 1) * 2 > tags.nslots) { /* grow: rehash every name */
+		size_t ns = tags.nslots ? tags.nslots * 2 : 64;
+		size_t *slots = calloc(ns, sizeof *slots);
+		if (!slots)
+			goto out;
+		for (size_t k = 0; k < tags.n; k++) {
+			size_t i = tag_hash(tags.names[k]) & (ns - 1);
+			while (slots[i])
+				i = (i + 1) & (ns - 1);
+			slots[i] = k + 1;
+		}
+		free(tags.slots);
+		tags.slots = slots;
+		tags.nslots = ns;
+	}
+	if (tags.n == tags.cap) {
+		size_t cap = tags.cap ? tags.cap * 2 : 32;
+		char **names = realloc(tags.names, cap * sizeof *names);
+		if (!names)
+			goto out;
+		tags.names = names;
+		tags.cap = cap;
+	}
+	if (!(tags.names[tags.n] = strdup(name)))
+		goto out;
+	size_t i = tag_hash(name) & (tags.nslots - 1);
+	while (tags.slots[i])
+		i = (i + 1) & (tags.nslots - 1);
+	tags.slots[i] = tags.n + 1;
+	idx = (long)tags.n++;
+out:
+	pthread_mutex_unlock(&tags.lock);
+	return idx;
+}
+
+/* The name of tag folder INO, copied into buf; NULL when unknown. */
+static const char *tag_name(fuse_ino_t ino, char *buf, size_t len)
+{
+	size_t idx = (size_t)(ino - TAG_INO_BASE);
+	const char *out = NULL;
+	pthread_mutex_lock(&tags.lock);
+	if (idx < tags.n && strlen(tags.names[idx]) < len)
+		out = strcpy(buf, tags.names[idx]);
+	pthread_mutex_unlock(&tags.lock);
+	return out;
+}
+
+void byview_free(void)
+{
+	pthread_mutex_lock(&tags.lock);
+	for (size_t i = 0; i < tags.n; i++)
+		free(tags.names[i]);
+	free(tags.names);
+	free(tags.slots);
+	tags.names = NULL;
+	tags.slots = NULL;
+	tags.n = tags.cap = tags.nslots = 0;
+	pthread_mutex_unlock(&tags.lock);
+}
+
+/* ---- what is in each folder ---- */
+
+static int has_tag(const struct job *job, const char *tag)
+{
+	for (size_t i = 0; i < job->ntags; i++)
+		if (!strcmp(job->tags[i].name, tag))
+			return 1;
+	return 0;
+}
+
+/* Whether JOB is listed in folder DIR (a state or a tag folder). */
+static int job_in(const struct job *job, fuse_ino_t dir, const char *tag)
+{
+	if (ino_kind(dir) == N_STATE_DIR)
+		return job->rec.state == (int)(dir - INO_STATE_DIR0);
+	return tag && has_tag(job, tag);
+}
+
+/* Whether any job is in state S, or has tag TAG. */
+static int in_use(struct trainfs *fs, int s, const char *tag)
+{
+	size_t n;
+	struct job **all = jobs_list(fs->jobs, &n);
+	for (size_t i = 0; i < n; i++)
+		if (tag ? has_tag(all[i], tag) : all[i]->rec.state == s)
+			return 1;
+	return 0;
+}
+
+/* Set once a name in a state or tag folder was given to the kernel. */
+static int names_given;
+
+void byview_job_changed(struct trainfs *fs, const struct job *job,
+			unsigned views)
+{
+	if (!__atomic_load_n(&names_given, __ATOMIC_RELAXED) || !fs->notifier)
+		return;
+	if (!(views & (VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_TAGS))))
+		return;
+	/* the kernel keeps link targets (a renamed job has a new one) */
+	notifier_inode(fs->notifier, node_ino(job->rec.id, N_LINK));
+	for (int s = 0; s < ST_COUNT; s++)
+		if (s != job->rec.state)
+			notifier_entry(fs->notifier, INO_STATE_DIR0 + s,
+				       job->rec.name);
+	if (!(views & VIEW_BIT(VIEW_TAGS)))
+		return;
+	pthread_mutex_lock(&tags.lock);
+	for (size_t i = 0; i < tags.n; i++)
+		if (!has_tag(job, tags.names[i]))
+			notifier_entry(fs->notifier,
+				       TAG_INO_BASE + (fuse_ino_t)i,
+				       job->rec.name);
+	pthread_mutex_unlock(&tags.lock);
+}
+
+int byview_is(enum node_kind k)
+{
+	return k == N_BY_STATE || k == N_BY_TAG || k == N_STATE_DIR ||
+	       k == N_TAG_DIR || k == N_LINK;
+}
+
+fuse_ino_t byview_lookup(struct trainfs *fs, fuse_ino_t parent,
+			 const char *name)
+{
+	enum node_kind pk = ino_kind(parent);
+	char tag[JOB_NAME_MAX + 1];
+	if (pk == N_ROOT)
+		return !strcmp(name, "by-state") ? INO_BY_STATE
+		       : !strcmp(name, "by-tag") ? INO_BY_TAG : 0;
+	if (pk == N_BY_STATE) {
+		int s = state_from_name(name);
+		return s >= 0 && in_use(fs, s, NULL) ? INO_STATE_DIR0 + s : 0;
+	}
+	if (pk == N_BY_TAG) {
+		if (!in_use(fs, -1, name))
+			return 0;
+		long idx = tag_index(name, 1);
+		return idx < 0 ? 0 : TAG_INO_BASE + (fuse_ino_t)idx;
+	}
+	if (pk != N_STATE_DIR && pk != N_TAG_DIR)
+		return 0;
+	const char *t = pk == N_TAG_DIR ? tag_name(parent, tag, sizeof tag) : NULL;
+	struct job *job = jobs_find_name(fs->jobs, name);
+	if (!job || !job_in(job, parent, t))
+		return 0;
+	__atomic_store_n(&names_given, 1, __ATOMIC_RELAXED);
+	return node_ino(job->rec.id, N_LINK);
+}
+
+int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
+{
+	enum node_kind k = ino_kind(ino);
+	char tag[JOB_NAME_MAX + 1];
+	if (k == N_LINK) {
+		struct job *job = jobs_find(fs->jobs, ino_job(ino));
+		if (!job)
+			return -ENOENT;
+		st->st_mode = S_IFLNK | 0777;
+		st->st_uid = job->rec.uid;
+		st->st_gid = job->rec.gid;
+		st->st_size = (off_t)strlen("../../jobs/") +
+			      (off_t)strlen(job->rec.name);
+		int64_t t = job->rec.mtime_ns[VIEW_STATUS];
+		st->st_mtim.tv_sec = t / 1000000000LL;
+		st->st_mtim.tv_nsec = t % 1000000000LL;
+	} else {
+		if (k == N_TAG_DIR && !tag_name(ino, tag, sizeof tag))
+			return -ENOENT;
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		st->st_uid = fs->uid;
+		st->st_gid = fs->gid;
+		st->st_mtim.tv_sec = fs->mtime_ns / 1000000000LL;
+		st->st_mtim.tv_nsec = fs->mtime_ns % 1000000000LL;
+	}
+	st->st_ctim = st->st_atim = st->st_mtim;
+	return 0;
+}
+
+int byview_list(struct trainfs *fs, fuse_ino_t ino,
+		int (*add)(void *arg, const char *name, fuse_ino_t ino),
+		void *arg)
+{
+	enum node_kind k = ino_kind(ino);
+	char tag[JOB_NAME_MAX + 1];
+	size_t n;
+	struct job **all = jobs_list(fs->jobs, &n);
+	int rc = 0;
+	if (k == N_BY_STATE) {
+		int used[ST_COUNT] = { 0 };
+		for (size_t i = 0; i < n; i++)
+			if (all[i]->rec.state >= 0 && all[i]->rec.state < ST_COUNT)
+				used[all[i]->rec.state] = 1;
+		for (int s = 0; !rc && s < ST_COUNT; s++)
+			if (used[s])
+				rc = add(arg, state_name(s), INO_STATE_DIR0 + s);
+		return rc;
+	}
+	if (k == N_BY_TAG) {
+		/* each tag in use once: a mark per index, in index order */
+		size_t cap = 0;
+		unsigned char *seen = NULL;
+		for (size_t i = 0; !rc && i < n; i++)
+			for (size_t t = 0; !rc && t < all[i]->ntags; t++) {
+				long idx = tag_index(all[i]->tags[t].name, 1);
+				if (idx < 0) {
+					rc = -ENOMEM;
+					break;
+				}
+				if ((size_t)idx >= cap) {
+					size_t nc = ((size_t)idx + 1) * 2;
+					unsigned char *s = realloc(seen, nc);
+					if (!s) {
+						rc = -ENOMEM;
+						break;
+					}
+					memset(s + cap, 0, nc - cap);
+					seen = s;
+					cap = nc;
+				}
+				if (seen[idx])
+					continue;
+				seen[idx] = 1;
+				rc = add(arg, all[i]->tags[t].name,
+					 TAG_INO_BASE + (fuse_ino_t)idx);
+			}
+		free(seen);
+		return rc;
+	}
+	const char *t = k == N_TAG_DIR ? tag_name(ino, tag, sizeof tag) : NULL;
+	if (k == N_TAG_DIR && !t)
+		return -ENOENT;
+	__atomic_store_n(&names_given, 1, __ATOMIC_RELAXED); /* readdirplus */
+	for (size_t i = 0; !rc && i < n; i++)
+		if (job_in(all[i], ino, t))
+			rc = add(arg, all[i]->rec.name,
+				 node_ino(all[i]->rec.id, N_LINK));
+	return rc;
+}
+
+int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
+		    size_t len)
+{
+	jobs_lock(fs->jobs);
+	struct job *job = ino_kind(ino) == N_LINK
+				  ? jobs_find(fs->jobs, ino_job(ino))
+				  : NULL;
+	int rc = job ? 0 : -ENOENT;
+	if (job && (size_t)snprintf(buf, len, "../../jobs/%s",
+				    job->rec.name) >= len)
+		rc = -ENAMETOOLONG;
+	jobs_unlock(fs->jobs);
+	return rc;
+}

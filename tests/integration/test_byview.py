@@ -1,0 +1,67 @@
+"""by-state/ and by-tag/: a folder per state and tag in use, of symbolic
+links to ../../jobs/NAME, always as the jobs are now (no stale kernel
+cache), read with os.listdir, readlink, ls and find."""
+import errno
+import os
+import stat
+
+from harness import sh
+
+
+def test_by_state_and_tag(m):
+    assert sorted(os.listdir(m.mnt)) == ["by-state", "by-tag", "index.html",
+                                         "jobs", "summary.csv"]
+    assert os.listdir(m.path("by-state")) == []
+    assert os.listdir(m.path("by-tag")) == []
+    m.make_job("a", trainer_args="--epochs 2 --epoch-ms 5")
+    m.make_job("b", trainer_args="--forever --epoch-ms 20")
+    assert os.listdir(m.path("by-state")) == ["created"]
+    assert sorted(os.listdir(m.path("by-state", "created"))) == ["a", "b"]
+    link = m.path("by-state", "created", "a")
+    assert stat.S_ISLNK(os.lstat(link).st_mode)
+    assert os.readlink(link) == "../../jobs/a"
+    assert os.path.samefile(link, m.job("a"))  # it leads to the job
+    with open(os.path.join(link, "status")) as f:
+        assert f.readline().strip() == "created"
+
+    m.control("a", "start")
+    m.control("b", "start")
+    m.wait_state("a", "ready")
+    m.wait_state("b", "running")
+    assert sorted(os.listdir(m.path("by-state"))) == ["ready", "running"]
+    assert os.listdir(m.path("by-state", "ready")) == ["a"]
+    assert os.listdir(m.path("by-state", "running")) == ["b"]
+    # a job that left a state is gone from its folder at once
+    assert not os.path.lexists(m.path("by-state", "created", "a"))
+    assert not os.path.exists(m.path("by-state", "created"))
+
+    assert m.write("b", "tags", "baseline\n") == 0
+    assert sorted(os.listdir(m.path("by-tag"))) == ["baseline", "completed",
+                                                     "ready"]
+    assert os.listdir(m.path("by-tag", "ready")) == ["a"]
+    assert os.listdir(m.path("by-tag", "baseline")) == ["b"]
+    assert os.readlink(m.path("by-tag", "baseline", "b")) == "../../jobs/b"
+    assert m.write("b", "tags", "other\n") == 0  # truncation: replaces
+    assert not os.path.exists(m.path("by-tag", "baseline"))
+    assert os.listdir(m.path("by-tag", "other")) == ["b"]
+
+    # what a file browser and find see: folders of symbolic links
+    rc, out, _ = sh("find %s -type l | sort" % m.path("by-state"))
+    assert out.split() == [m.path("by-state", "ready", "a"),
+                           m.path("by-state", "running", "b")], out
+    rc, out, _ = sh("ls -l %s" % m.path("by-state", "ready"))
+    assert "a -> ../../jobs/a" in out, out
+
+    # nothing can be made or removed here
+    for fn, args in ((os.mkdir, (m.path("by-state", "x"),)),
+                     (os.rmdir, (m.path("by-state", "ready"),)),
+                     (os.unlink, (m.path("by-state", "ready", "a"),)),
+                     (os.symlink, ("../../jobs/a", m.path("by-tag", "z")))):
+        try:
+            fn(*args)
+            assert False, fn
+        except OSError as e:
+            assert e.errno in (errno.EACCES, errno.EPERM), (fn, e)
+    m.control("b", "cancel")
+    m.wait_state("b", "cancelled")
+    assert sorted(os.listdir(m.path("by-state"))) == ["cancelled", "ready"]
