@@ -19,9 +19,12 @@
 #include "jobs/pack.h"
 #include "util/log.h"
 
+#define TRAINFS_VERSION "0.1"
+
 static const char usage[] =
 	"usage: trainfs MOUNTPOINT [--store DIR] [--max-running N] [-f] "
 	"[-o FUSE_OPTION,...]\n"
+	"       trainfs --version\n"
 	"\n"
 	"  --store DIR        where jobs live (default $TRAINFS_STORE,\n"
 	"                     else $XDG_DATA_HOME/trainfs, else "
@@ -30,8 +33,29 @@ static const char usage[] =
 	"  -f                 stay in the foreground\n"
 	"  -d                 foreground with FUSE debug output\n"
 	"  -o OPTIONS         FUSE mount options, e.g. allow_other\n"
+	"  --version          trainfs's and libfuse's versions, and how\n"
+	"                     weights are read (FUSE passthrough or splice)\n"
 	"\n"
 	"Unmount with: fusermount3 -u MOUNTPOINT (jobs keep running)\n";
+
+/*
+ * --version: ours, libfuse's (the one running, and the headers built
+ * against) and whether FUSE passthrough is compiled in.  Whether a mount
+ * uses it also depends on the kernel and on CAP_SYS_ADMIN: the mount logs
+ * "reads of weights: passthrough" or "...: splice (why)".
+ */
+static void print_version(void)
+{
+	printf("trainfs %s\n", TRAINFS_VERSION);
+	printf("libfuse %s (built against %d.%d)\n", fuse_pkgversion(),
+	       FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION);
+	if (TRAINFS_PASSTHROUGH)
+		printf("passthrough: compiled in (used where the kernel offers "
+		       "it and trainfs has CAP_SYS_ADMIN; else splice)\n");
+	else
+		printf("passthrough: not available (libfuse older than 3.17); "
+		       "weights are read by splice\n");
+}
 
 struct options {
 	const char *mountpoint;
@@ -62,6 +86,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		const char *val = NULL;
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage, stdout);
+			exit(0);
+		} else if (!strcmp(a, "--version")) {
+			print_version();
 			exit(0);
 		} else if (!strcmp(a, "-f")) {
 			o->foreground = 1;

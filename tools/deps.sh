@@ -1,10 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages trainfs needs to build, run and test, when
 # any is missing.  As root it runs apt-get; otherwise it prints the one
-# command to run.
+# command to run.  meson, ninja-build, dpkg-dev and debian-archive-keyring
+# fetch, check and build libfuse 3.17 where the system's is older
+# (tools/libfuse.sh).
 set -e
 PKGS="build-essential pkg-config fuse3 libfuse3-dev libsqlite3-dev
-libarchive-dev libarchive-tools zstd python3 procps valgrind clang libclang-rt-14-dev"
+libarchive-dev libarchive-tools zstd python3 procps valgrind clang libclang-rt-14-dev
+meson ninja-build dpkg-dev debian-archive-keyring"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
