@@ -755,10 +755,12 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 
 /*
  * Has the kernel read H (the log or a tarball, open on H->fd) by
- * passthrough from its store file, if passthrough is on or INO already
- * has a backing file; if it cannot, it turns passthrough off for new
- * inodes (they read by splice) and says so once.  0, or -EBUSY when INO's
- * backing file is an older file still open (a resumed job's old tarball).
+ * passthrough from its store file, if INO already has a backing file or
+ * passthrough is on; if the kernel refuses, passthrough is turned off for
+ * inodes opened from then on (they read by splice) and the log says so.
+ * 0, or -EBUSY when INO's backing file is an older file still open (the
+ * kernel allows one per inode): a resumed job's new tarball while its old
+ * one is still being read.
  */
 static int passthrough_attach(struct trainfs *fs, fuse_req_t req,
 			      fuse_ino_t ino, struct handle *h,
@@ -766,42 +768,43 @@ static int passthrough_attach(struct trainfs *fs, fuse_req_t req,
 {
 #if TRAINFS_PASSTHROUGH
 	struct stat st;
-	struct backing *b;
+	struct backing *b, **p;
 	int rc = 0;
 	if (fstat(h->fd, &st) < 0)
 		return -errno;
 	pthread_mutex_lock(&fs->backing_lock);
-	for (b = fs->backings; b && b->ino != ino; b = b->next)
+	for (p = &fs->backings; *p && (*p)->ino != ino; p = &(*p)->next)
 		;
+	b = *p;
 	if (b && (b->dev != st.st_dev || b->file != st.st_ino)) {
 		if (b->refs > 0) {
 			rc = -EBUSY;
-			b = NULL;
 			goto out;
 		}
-		fuse_passthrough_close(req, b->id); /* an idle, stale one */
-		b->id = 0;
-	} else if (!b && fs->passthrough) {
-		if (!(b = calloc(1, sizeof *b)))
-			goto out; /* splice will do */
-		b->ino = ino;
-		b->next = fs->backings;
-		fs->backings = b;
+		fuse_passthrough_close(req, b->id); /* idle, of an older file */
+		*p = b->next;
+		free(b);
+		b = NULL;
 	}
-	if (b && !b->id) {
+	if (!b && fs->passthrough) {
+		int id = fuse_passthrough_open(req, h->fd);
+		if (id <= 0) {
+			log_warn("reads of weights: splice (passthrough of '%s' "
+				 "failed: %s)", ino_kind(ino) == N_LOG ? "log" :
+				 "weights", strerror(errno));
+			fs->passthrough = 0;
+			goto out;
+		}
+		if (!(b = calloc(1, sizeof *b))) {
+			fuse_passthrough_close(req, id);
+			goto out; /* splice will do */
+		}
+		b->ino = ino;
 		b->dev = st.st_dev;
 		b->file = st.st_ino;
-		if ((b->id = fuse_passthrough_open(req, h->fd)) <= 0) {
-			int err = errno;
-			b->id = 0;
-			if (fs->passthrough)
-				log_warn("reads of weights: splice (passthrough "
-					 "of '%s' failed: %s)", ino_kind(ino) ==
-					 N_LOG ? "log" : "weights",
-					 strerror(err));
-			fs->passthrough = 0;
-			b = NULL; /* an unused entry: tried again if on */
-		}
+		b->id = id;
+		b->next = fs->backings;
+		fs->backings = b;
 	}
 	if (b) {
 		b->refs++;
