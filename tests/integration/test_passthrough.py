@@ -6,6 +6,7 @@ the mount's log say which.
 Which path a mount uses is told apart for real: with passthrough the kernel
 reads the store's file itself, so a read through the mount completes while
 trainfs is stopped (SIGSTOP); with splice it waits for trainfs."""
+import ctypes
 import gzip
 import mmap
 import os
@@ -91,6 +92,59 @@ def read_while_stopped(m, fd, size):
     t.join(10)
     assert got and len(got[0]) == size
     return finished
+
+
+class UnprivilegedMount:
+    """trainfs without CAP_SYS_ADMIN (which passthrough needs): this test
+    mounts (mount(2) with an open /dev/fuse, as fusermount3 does) and hands
+    the descriptor to trainfs as /dev/fd/N, run by setpriv with CAP_SYS_ADMIN
+    out of its capability sets."""
+
+    def __init__(self, m):
+        self.dir = m.dir
+        self.mnt = os.path.join(m.dir, "mnt-nocap")
+        self.store = os.path.join(m.dir, "store-nocap")
+        self.log_path = os.path.join(m.dir, "trainfs-nocap.log")
+        os.mkdir(self.mnt)
+        self.proc = None
+        fd = os.open("/dev/fuse", os.O_RDWR)
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            opts = ("fd=%d,rootmode=40000,user_id=0,group_id=0,"
+                    "default_permissions" % fd)
+            if libc.mount(b"trainfs", self.mnt.encode(), b"fuse.trainfs",
+                          ctypes.c_ulong(2 | 4),  # MS_NOSUID | MS_NODEV
+                          opts.encode()) != 0:
+                e = ctypes.get_errno()
+                raise OSError(e, "mount: " + os.strerror(e))
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(
+                    ["setpriv", "--inh-caps=-sys_admin",
+                     "--bounding-set=-sys_admin", harness.TRAINFS,
+                     "/dev/fd/%d" % fd, "--store", self.store, "-f"],
+                    stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                    pass_fds=(fd,))
+        finally:
+            os.close(fd)
+        deadline = time.monotonic() + 10
+        while not os.path.isdir(os.path.join(self.mnt, "jobs")):
+            assert self.proc.poll() is None and time.monotonic() < deadline, \
+                self.log()
+            time.sleep(0.05)
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def close(self):
+        harness.unmount(self.mnt)
+        if self.proc:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        harness.kill_store_processes(self.store)
 
 
 def test_version_says_libfuse_and_passthrough(m):
@@ -211,3 +265,31 @@ def test_log_grows_under_a_reader(m):
         tail.wait()
     assert m.control("l", "cancel") == 0
     m.wait_state("l", "cancelled")
+
+
+def test_without_cap_sys_admin_weights_read_by_splice(m):
+    """The fallback in any build: trainfs without CAP_SYS_ADMIN says why it
+    splices, and the tarball reads back whole."""
+    u = UnprivilegedMount(m)
+    try:
+        with open("/proc/%d/status" % u.proc.pid) as f:
+            caps = [l for l in f if l.startswith("CapEff:")][0]
+        assert not (int(caps.split()[1], 16) >> 21) & 1, caps  # no CAP_SYS_ADMIN
+        mm = harness.Mount.__new__(harness.Mount)  # its helpers, on this mount
+        mm.mnt, mm.store = u.mnt, u.store
+        tar, stored = ready_job(mm, "n", 3 * MIB)
+        logged = read_path_logged(u)
+        assert len(logged) == 1 and logged[0].startswith("splice ("), u.log()
+        if compiled_in():
+            assert "CAP_SYS_ADMIN" in logged[0], logged
+        with open(stored, "rb") as f:
+            want = f.read()
+        fd = os.open(tar, os.O_RDONLY)  # first read: nothing cached yet
+        try:
+            assert not read_while_stopped(u, fd, len(want))  # trainfs answers
+        finally:
+            os.close(fd)
+        with open(tar, "rb") as f:
+            assert f.read() == want
+    finally:
+        u.close()
