@@ -74,9 +74,11 @@ def ready_job(m, name, size):
 
 def read_while_stopped(m, fd, size):
     """Reads SIZE bytes of FD (open on the mount) while trainfs is stopped;
-    returns whether the read finished before trainfs was let go again."""
+    returns whether the read finished before trainfs was let go again.
+    Whatever the mount's page cache holds of it is dropped first."""
     done = threading.Event()
     got = []
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
     def reader():
         got.append(os.pread(fd, size, 0))
@@ -210,6 +212,8 @@ def test_which_path_reads_the_tarball(m):
     fd = os.open(tar, os.O_RDONLY)
     try:
         finished = read_while_stopped(m, fd, len(want))
+        if finished and not expect_passthrough():
+            finished = read_while_stopped(m, fd, len(want))  # once more
         assert os.pread(fd, len(want), 0) == want
     finally:
         os.close(fd)
@@ -284,9 +288,12 @@ def test_without_cap_sys_admin_weights_read_by_splice(m):
             assert "CAP_SYS_ADMIN" in logged[0], logged
         with open(stored, "rb") as f:
             want = f.read()
-        fd = os.open(tar, os.O_RDONLY)  # first read: nothing cached yet
+        fd = os.open(tar, os.O_RDONLY)
         try:
-            assert not read_while_stopped(u, fd, len(want))  # trainfs answers
+            # trainfs answers each read (once more if the machine was slow
+            # to stop it)
+            assert not (read_while_stopped(u, fd, len(want)) and
+                        read_while_stopped(u, fd, len(want)))
         finally:
             os.close(fd)
         with open(tar, "rb") as f:
