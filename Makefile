@@ -2,15 +2,48 @@
 # runs every test; `make run` installs what is missing, builds, mounts at
 # ./mnt and starts the demo job.
 
-PKGS     := fuse3 sqlite3 libarchive
+PKGS     := sqlite3 libarchive
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 SAN      ?=
-ALL_CFLAGS = $(CFLAGS) $(SAN) -std=gnu11 -Wall -Wextra -Werror -I. \
-             -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 BUILD    ?= build
 BIN      ?= trainfs
+
+# libfuse.  FUSE passthrough (the kernel reads weights itself) needs 3.17.
+#   LIBFUSE=auto     (default) the system's if it is 3.17 or newer, else
+#                    Debian 13's 3.17, fetched, checked and built once into
+#                    build/libfuse by tools/libfuse.sh, linked statically
+#   LIBFUSE=system   the system's, whatever its version (older than 3.17:
+#                    no passthrough; weights are read by splice)
+#   LIBFUSE=bundled  the fetched one even where the system's would do
+LIBFUSE     ?= auto
+LIBFUSE_DIR := build/libfuse
+LIBFUSE_PC  := $(LIBFUSE_DIR)/install/lib/pkgconfig/fuse3.pc
+ifeq ($(LIBFUSE),auto)
+FUSE_FROM := $(if $(shell pkg-config --atleast-version=3.17 fuse3 2>/dev/null \
+               && echo y),system,bundled)
+else ifneq ($(filter system bundled,$(LIBFUSE)),)
+FUSE_FROM := $(LIBFUSE)
+else
+$(error LIBFUSE must be auto, system or bundled, not '$(LIBFUSE)')
+endif
+ifeq ($(FUSE_FROM),bundled)
+# Only libfuse3.a is in that folder, so -lfuse3 links it statically.
+FUSE_PKG  = PKG_CONFIG_PATH=$(LIBFUSE_DIR)/install/lib/pkgconfig \
+            pkg-config --static
+FUSE_DEP := $(LIBFUSE_PC)
+else
+FUSE_PKG  = pkg-config
+FUSE_DEP :=
+endif
+# Which libfuse $(BUILD) was compiled against: switching recompiles.
+FUSE_STAMP := $(BUILD)/.libfuse-$(FUSE_FROM)
+
+ALL_CFLAGS = $(CFLAGS) $(SAN) -std=gnu11 -Wall -Wextra -Werror -I. \
+             -D_GNU_SOURCE $(shell $(FUSE_PKG) --cflags fuse3 2>/dev/null) \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell $(FUSE_PKG) --libs fuse3 2>/dev/null) \
+            $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 # One list per layer; the arrows point fs -> jobs -> store.
 LIB_SRC  := $(wildcard jobs/*.c store/*.c util/*.c)
@@ -20,7 +53,8 @@ FS_OBJ   := $(FS_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit integration run stop check-asan valgrind deps clean
+.PHONY: all test unit integration run stop check-asan valgrind deps clean \
+	distclean libfuse
 
 all: $(BIN) demo/trainer
 
@@ -42,6 +76,18 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 $(BUILD)/tests/test_dashboard: $(BUILD)/fs/dashboard.o
 
 -include $(LIB_OBJ:.o=.d) $(FS_OBJ:.o=.d)
+
+$(FS_OBJ) $(LIB_OBJ): $(FUSE_STAMP)
+
+$(FUSE_STAMP): $(FUSE_DEP)
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/.libfuse-*
+	@touch $@
+
+$(LIBFUSE_PC):
+	sh tools/libfuse.sh $(LIBFUSE_DIR)
+
+libfuse: $(LIBFUSE_PC)
 
 # Every test: the unit tests of each module, then the integration tests
 # that mount for real.  The last line says "N passed, N failed".
@@ -70,8 +116,14 @@ run: deps all
 stop:
 	@sh tools/run.sh --stop
 
+# The fetched libfuse (build/libfuse) outlives `make clean`.
 clean:
-	rm -rf build $(BIN) demo/trainer
+	find build -mindepth 1 -maxdepth 1 ! -name libfuse -exec rm -rf {} + \
+	  2>/dev/null || true
+	rm -f $(BIN) demo/trainer
+
+distclean: clean
+	rm -rf build
 
 # Fuzzing (tests/fuzz) and benchmarks (tests/bench) keep their rules beside
 # their code.

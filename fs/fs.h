@@ -8,7 +8,26 @@
 #ifndef TRAINFS_FS_H
 #define TRAINFS_FS_H
 
+/*
+ * The libfuse API this is written for: 3.17 where the headers are 3.17 or
+ * newer (FUSE passthrough: fuse_passthrough_open, conn->want_ext), else
+ * 3.14 (Debian 12).  libfuse_config.h says the headers' version from 3.17
+ * on (3.14's does not; its fuse_common.h does, too late to choose).
+ * TRAINFS_PASSTHROUGH is 1 when passthrough is compiled in.
+ */
+#if defined(__has_include)
+#if __has_include(<libfuse_config.h>)
+#include <libfuse_config.h>
+#endif
+#endif
+#if defined(FUSE_MAJOR_VERSION) && \
+	(FUSE_MAJOR_VERSION > 3 || FUSE_MINOR_VERSION >= 17)
+#define FUSE_USE_VERSION 317
+#define TRAINFS_PASSTHROUGH 1
+#else
 #define FUSE_USE_VERSION 314
+#define TRAINFS_PASSTHROUGH 0
+#endif
 #include <fuse_lowlevel.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -273,6 +292,10 @@ struct trainfs {
 	int64_t mtime_ns; /* jobs/: last mkdir or rmdir (registry lock) */
 	pthread_mutex_t opened_lock; /* protects the opened list */
 	struct opened opened;        /* its head */
+	/* FUSE passthrough of tarballs and logs (ops.c) */
+	int passthrough;              /* new opens try it (backing_lock) */
+	pthread_mutex_t backing_lock; /* protects backings and passthrough */
+	struct backing *backings;     /* one per inode read by passthrough */
 };
 extern const struct fuse_lowlevel_ops trainfs_ops;
 

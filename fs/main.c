@@ -27,12 +27,15 @@
 
 extern char **environ;
 
+#define TRAINFS_VERSION "0.2"
+
 static const char usage[] =
 	"usage: trainfs MOUNTPOINT [--store DIR] [--max-running N]\n"
 	"               [--max-jobs-per-user N] [-f] [-o FUSE_OPTION,...]\n"
 	"   or: trainfs STORE|none MOUNTPOINT [-o store=DIR,max_running=N,...]"
 	"\n"
 	"       (as mount -t fuse.trainfs and /etc/fstab run it)\n"
+	"       trainfs --version\n"
 	"\n"
 	"  --store DIR        where jobs live (default $TRAINFS_STORE,\n"
 	"                     else $XDG_DATA_HOME/trainfs, else "
@@ -45,8 +48,29 @@ static const char usage[] =
 	"  -d                 foreground with FUSE debug output\n"
 	"  -o OPTIONS         FUSE mount options, e.g. allow_other, and\n"
 	"                     store=DIR, max_running=N (the options above)\n"
+	"  --version          trainfs's and libfuse's versions, and how\n"
+	"                     weights are read (FUSE passthrough or splice)\n"
 	"\n"
 	"Unmount with: fusermount3 -u MOUNTPOINT (jobs keep running)\n";
+
+/*
+ * --version: ours, libfuse's (the one running, and the headers built
+ * against) and whether FUSE passthrough is compiled in.  Whether a mount
+ * uses it also depends on the kernel and on CAP_SYS_ADMIN: the mount logs
+ * "reads of weights: passthrough" or "...: splice (why)".
+ */
+static void print_version(void)
+{
+	printf("trainfs %s\n", TRAINFS_VERSION);
+	printf("libfuse %s (built against %d.%d)\n", fuse_pkgversion(),
+	       FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION);
+	if (TRAINFS_PASSTHROUGH)
+		printf("passthrough: compiled in (used where the kernel offers "
+		       "it and trainfs has CAP_SYS_ADMIN; else splice)\n");
+	else
+		printf("passthrough: not available (libfuse older than 3.17); "
+		       "weights are read by splice\n");
+}
 
 struct options {
 	const char *source;     /* mount(8)'s first argument: the store */
@@ -228,6 +252,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		long n;
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage, stdout);
+			exit(0);
+		} else if (!strcmp(a, "--version")) {
+			print_version();
 			exit(0);
 		} else if (!strcmp(a, "-f")) {
 			o->foreground = 1;

@@ -5,7 +5,9 @@
 # sanitizers; the private Slurm of tests/slurm/cluster.sh; the everyday
 # tools the tests drive (editors, tmux, rsync, gio); the PyTorch example
 # (examples/pytorch_digits.py: about 875 MB with its dependencies); the
-# graph test's SVG renderer.
+# graph test's SVG renderer; meson, ninja-build, dpkg-dev and
+# debian-archive-keyring fetch, check and build libfuse 3.17 where the
+# system's is older (tools/libfuse.sh).
 set -e
 PKGS="build-essential pkg-config fuse3 libfuse3-dev libsqlite3-dev
 libarchive-dev libarchive-tools zstd python3 procps valgrind clang libclang-rt-14-dev
@@ -13,7 +15,8 @@ slurm-wlm munge
 vim nano tmux rsync libglib2.0-bin
 python3-torch python3-sklearn
 librsvg2-bin
-man-db groff-base chromium attr"
+man-db groff-base chromium attr
+meson ninja-build dpkg-dev debian-archive-keyring"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
