@@ -23,7 +23,8 @@ FUZZ_SECONDS       ?= 60
 FUZZ_CHECK_SECONDS ?= 3
 FUZZ_FLAGS         ?=
 FUZZ_DIR           := $(BUILD)/fuzz
-FUZZ_PKG_CFLAGS     = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_PKG_CFLAGS     = $(shell $(FUSE_PKG) --cflags fuse3 2>/dev/null) \
+                      $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_TARGETS       := spec control metrics graph
 FUZZ_BIN           := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_ALL_CFLAGS     = -g -O1 -std=gnu11 -Wall -Wextra -Werror -I. \
