@@ -141,7 +141,7 @@ static char *store_path(const char *given)
 	return out;
 }
 
-/* Called with the registry lock held whenever a job changes. */
+/* Called with the job's and the registry lock held whenever a job changes. */
 static void on_change(void *arg, struct job *job, unsigned views)
 {
 	struct trainfs *fs = arg;
@@ -254,7 +254,15 @@ int main(int argc, char **argv)
 	struct fuse_loop_config *loop = fuse_loop_cfg_create();
 	if (!loop)
 		goto unmount;
-	fuse_loop_cfg_set_max_threads(loop, 16);
+	/*
+	 * Requests about one job wait on that job's lock while it renders or
+	 * takes a metrics step; those must not take every worker from the
+	 * requests about other jobs (a blocked `wait` costs no thread, see
+	 * wait.c).  64 workers leave room for dozens of readers stuck on one
+	 * busy job; an idle worker costs a stack of virtual memory only, and
+	 * libfuse lets surplus idle ones exit (max_idle_threads).
+	 */
+	fuse_loop_cfg_set_max_threads(loop, 64);
 
 	rc = fuse_session_loop_mt(se, loop) ? 1 : 0;
 	fuse_loop_cfg_destroy(loop);

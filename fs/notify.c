@@ -5,8 +5,8 @@
  * job changes: fuse_lowlevel_notify_inval_inode() for each file the change
  * touched, _inval_entry() for a name that appeared (the tarball).
  *
- * Notifications must not be sent from a request handler, nor with the
- * registry lock held (the kernel may wait for a page that a read handler
+ * Notifications must not be sent from a request handler, nor with a
+ * job's lock held (the kernel may wait for a page that a read handler
  * is filling), so they go through a queue to this module's own thread.
  * Waiters on `wait` and poll(2) are answered by that thread too, after the
  * invalidation, so whoever they wake reads the new state.  A handler that
@@ -119,13 +119,14 @@ static void send_note(struct notifier *n, struct note *x)
 		log_error( "cache invalidation: %s\n",
 			strerror(-rc));
 	if (x->job > 0) {
+		/* That job's lock only: a busy job delays its own news. */
 		struct trainfs *fs = n->fs;
-		jobs_lock(fs->jobs);
-		struct job *job = jobs_find(fs->jobs, x->job);
+		struct job *job = jobs_lock_job(fs->jobs, x->job);
 		if (job && (long)(x->changes - job->published) > 0)
 			job->published = x->changes;
 		waiters_job_changed(fs->waiters, x->job, job);
-		jobs_unlock(fs->jobs);
+		if (job)
+			jobs_unlock_job(fs->jobs, job);
 	}
 }
 

@@ -11,6 +11,10 @@
  * returns.  The log (written by the trainer behind our back) and `wait`
  * (which blocks) bypass the caches.  The tarball is immutable once
  * visible and is served from its file by splice.
+ *
+ * Locks (jobs/registry.h): a request about one job's files takes that
+ * job's lock only (jobs_lock_job), so it never waits for another job's
+ * work; the registry lock is taken alone, for names and listings.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,7 +132,7 @@ static enum job_view view_of(enum node_kind k)
 
 /*
  * render() of file K of JOB, with its metrics table read in from the store
- * first when K shows it.  With the registry lock held.
+ * first when K shows it.  With the job's lock held.
  */
 static int render_file(struct trainfs *fs, struct job *job, enum node_kind k,
 		       char **out, size_t *len)
@@ -156,7 +160,10 @@ static int store_file(struct trainfs *fs, const struct job *job,
 	return jobs_path(fs->jobs, job, rel, path, len);
 }
 
-/* Fills *st for INO.  With the registry lock held.  0 or -ENOENT. */
+static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
+		    struct stat *st);
+
+/* Fills *st for INO, taking the locks it needs.  0 or -ENOENT. */
 static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 {
 	enum node_kind k = ino_kind(ino);
@@ -169,12 +176,25 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_nlink = 2;
 		st->st_uid = fs->uid;
 		st->st_gid = fs->gid;
+		jobs_lock(fs->jobs);
 		st->st_mtim = st->st_ctim = st->st_atim = ts_of(fs->mtime_ns);
+		jobs_unlock(fs->jobs);
 		return 0;
 	}
-	struct job *job = jobs_find(fs->jobs, ino_job(ino));
-	if (!job || k == N_NONE)
+	if (k == N_NONE)
 		return -ENOENT;
+	struct job *job = jobs_lock_job(fs->jobs, ino_job(ino));
+	if (!job)
+		return -ENOENT;
+	int rc = job_attr(fs, job, k, st);
+	jobs_unlock_job(fs->jobs, job);
+	return rc;
+}
+
+/* node_attr() of file K of JOB.  With the job's lock held. */
+static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
+		    struct stat *st)
+{
 	st->st_uid = job->rec.uid;
 	st->st_gid = job->rec.gid;
 	int64_t mtime = job->rec.mtime_ns[view_of(k)];
@@ -241,22 +261,25 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct trainfs *fs = fs_of(req);
 	enum node_kind pk = ino_kind(parent);
 	fuse_ino_t ino = 0;
-	jobs_lock(fs->jobs);
 	if (pk == N_ROOT && !strcmp(name, "jobs")) {
 		ino = INO_JOBS;
 	} else if (pk == N_JOBS) {
+		jobs_lock(fs->jobs); /* an id and a name: fixed at creation */
 		struct job *job = jobs_find_name(fs->jobs, name);
 		if (job)
 			ino = node_ino(job->rec.id, N_JOB);
+		jobs_unlock(fs->jobs);
 	} else if (pk == N_JOB) {
 		for (size_t i = 0; i < job_nfiles; i++)
 			if (!strcmp(name, job_files[i].name))
 				ino = node_ino(ino_job(parent), job_files[i].kind);
 	} else if (pk == N_WEIGHTS) {
-		struct job *job = jobs_find(fs->jobs, ino_job(parent));
+		struct job *job = jobs_lock_job(fs->jobs, ino_job(parent));
 		if (job && job->rec.state == ST_READY && job->rec.weights &&
 		    !strcmp(name, job->rec.weights))
 			ino = node_ino(job->rec.id, N_TARBALL);
+		if (job)
+			jobs_unlock_job(fs->jobs, job);
 	}
 	if (ino) {
 		reply_entry(req, fs, ino);
@@ -269,7 +292,6 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		struct fuse_entry_param e = { .entry_timeout = CACHE_TIMEOUT };
 		fuse_reply_entry(req, &e);
 	}
-	jobs_unlock(fs->jobs);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -278,9 +300,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct trainfs *fs = fs_of(req);
 	struct stat st;
 	(void)fi;
-	jobs_lock(fs->jobs);
 	int rc = node_attr(fs, ino, &st);
-	jobs_unlock(fs->jobs);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -309,14 +329,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			/* truncate(1) without an open file: cut the stored text. */
 			char *text = NULL;
 			size_t len = 0;
-			jobs_lock(fs->jobs);
-			struct job *job = jobs_find(fs->jobs, ino_job(ino));
+			struct job *job = jobs_lock_job(fs->jobs, ino_job(ino));
 			if (job && job->rec.spec &&
 			    (text = malloc(job->rec.spec_len + 1))) {
 				len = job->rec.spec_len;
 				memcpy(text, job->rec.spec, len);
 			}
-			jobs_unlock(fs->jobs);
+			if (job)
+				jobs_unlock_job(fs->jobs, job);
 			if ((size_t)attr->st_size < len)
 				len = attr->st_size;
 			rc = jobs_write_spec(fs->jobs, ino_job(ino), uid,
@@ -355,8 +375,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	jobs_lock(fs->jobs);
 	fs->mtime_ns = job_now_ns();
-	reply_entry(req, fs, node_ino(id, N_JOB));
 	jobs_unlock(fs->jobs);
+	reply_entry(req, fs, node_ino(id, N_JOB));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -512,8 +532,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	jobs_lock(fs->jobs);
-	struct job *job = k >= N_JOB ? jobs_find(fs->jobs, ino_job(ino)) : NULL;
+	struct job *job = k >= N_JOB ? jobs_lock_job(fs->jobs, ino_job(ino))
+				     : NULL;
+	if (k == N_JOBS)
+		jobs_lock(fs->jobs);
 	if (k != N_ROOT && k != N_JOBS && k != N_JOB && k != N_WEIGHTS)
 		rc = -ENOTDIR;
 	else if (k >= N_JOB && !job)
@@ -540,7 +562,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	    job->rec.weights)
 		rc = list_add(l, job->rec.weights,
 			      node_ino(job->rec.id, N_TARBALL));
-	jobs_unlock(fs->jobs);
+	if (k == N_JOBS)
+		jobs_unlock(fs->jobs);
+	if (job)
+		jobs_unlock_job(fs->jobs, job);
 	if (rc) {
 		list_free(&l->opened);
 		fuse_reply_err(req, -rc);
@@ -568,8 +593,6 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (plus)
-		jobs_lock(fs->jobs);
 	for (size_t i = off; i < l->n; i++) {
 		size_t room = size - used, need;
 		if (plus) {
@@ -592,8 +615,6 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off,
 			break;
 		used += need;
 	}
-	if (plus)
-		jobs_unlock(fs->jobs);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }
@@ -636,7 +657,7 @@ static int open_store_file(struct trainfs *fs, const struct job *job,
 	return fd < 0 ? -errno : fd;
 }
 
-/* Sets up H for opening file K of JOB with FLAGS.  Lock held. */
+/* Sets up H for opening file K of JOB with FLAGS.  The job's lock held. */
 static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		     int flags, uid_t uid, struct fuse_file_info *fi)
 {
@@ -706,8 +727,7 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 		    fuse_ino_t ino)
 {
 	int rc = 0;
-	jobs_lock(fs->jobs);
-	struct job *job = jobs_find(fs->jobs, h->id);
+	struct job *job = jobs_lock_job(fs->jobs, h->id);
 	if (!job) {
 		rc = -ENOENT;
 	} else if (job->changes != h->changes && off > 0) {
@@ -722,7 +742,8 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 			h->changes = job->changes;
 		}
 	}
-	jobs_unlock(fs->jobs);
+	if (job)
+		jobs_unlock_job(fs->jobs, job);
 	return rc;
 }
 
@@ -745,11 +766,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->id = ino_job(ino);
 	h->fd = -1;
 	h->uid = uid;
-	jobs_lock(fs->jobs);
-	struct job *job = jobs_find(fs->jobs, h->id);
-	rc = job && k != N_NONE ? open_file(fs, h, job, fi->flags, uid, fi)
-				: -ENOENT;
-	jobs_unlock(fs->jobs);
+	struct job *job = k != N_NONE ? jobs_lock_job(fs->jobs, h->id) : NULL;
+	rc = job ? open_file(fs, h, job, fi->flags, uid, fi) : -ENOENT;
+	if (job)
+		jobs_unlock_job(fs->jobs, job);
 	/* `echo best > tags` starts the user tags afresh. */
 	if (!rc && k == N_TAGS && (fi->flags & O_TRUNC) &&
 	    (fi->flags & O_ACCMODE) != O_RDONLY) {
@@ -773,15 +793,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct trainfs *fs = fs_of(req);
 	struct handle *h = (struct handle *)fi->fh;
 	if (h->kind == N_WAIT) {
-		jobs_lock(fs->jobs);
-		struct job *job = jobs_find(fs->jobs, h->id);
+		struct job *job = jobs_lock_job(fs->jobs, h->id);
 		if (!job)
 			fuse_reply_err(req, ENOENT);
 		else if (off > 0 && state_is_final(job->rec.state))
 			fuse_reply_buf(req, NULL, 0); /* the status was read */
 		else
 			waiters_read(fs->waiters, req, job);
-		jobs_unlock(fs->jobs);
+		if (job)
+			jobs_unlock_job(fs->jobs, job);
 		return;
 	}
 	if (h->kind == N_LOG || h->kind == N_TARBALL) {
@@ -813,15 +833,15 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	struct handle *h = (struct handle *)fi->fh;
 	unsigned revents = 0;
 	(void)ino;
-	jobs_lock(fs->jobs);
-	struct job *job = jobs_find(fs->jobs, h->id);
+	struct job *job = jobs_lock_job(fs->jobs, h->id);
 	if (!job || !is_rendered(h) || job->changes != h->changes)
 		revents = POLLIN | POLLRDNORM | POLLPRI;
 	if (!revents && ph)
 		waiters_poll(fs->waiters, h->id, h, ph);
 	else if (ph)
 		fuse_pollhandle_destroy(ph);
-	jobs_unlock(fs->jobs);
+	if (job)
+		jobs_unlock_job(fs->jobs, job);
 	fuse_reply_poll(req, revents);
 }
 
