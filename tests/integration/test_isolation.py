@@ -24,6 +24,7 @@ class Probe:
         self.started = None  # when the read in progress began
         self.quit = threading.Event()
         self.errors = []
+        self.t0 = time.monotonic()
         self.t = threading.Thread(target=self.run, daemon=True)
         self.t.start()
 
@@ -40,6 +41,7 @@ class Probe:
             time.sleep(0.02)
 
     def stop(self, what):
+        time.sleep(max(0, self.t0 + 0.5 - time.monotonic()))  # some reads at least
         self.quit.set()
         self.t.join(LIMIT * 3)
         lat = sorted(self.lat)
@@ -75,14 +77,18 @@ MANY_NAMES = r'''
 import os
 with open(os.environ["TRAINFS_METRICS"], "a") as f:
     # 40 lines of 6,000 new names each: every line would pass the cap.
+    # (short names, so each line is under the 64 KiB line limit).
     for e in range(1, 41):
-        f.write("epoch=%d " % e + " ".join("m%d_%d=%d" % (e, i, i) for i in range(6000)) + "\n")
+        f.write("epoch=%d " % e + " ".join("k%x=1" % (e * 6000 + i) for i in range(6000)) + "\n")
         f.flush()
     # 1,000 names exactly, 25 per line: all taken; one more is too many.
     for e in range(41, 81):
         f.write("epoch=%d " % e + " ".join("n%d=%d" % ((e - 41) * 25 + i, e) for i in range(25)) + "\n")
     f.write("epoch=81 n0=1 extra=2\n")
     f.write("epoch=82 n999=1\n")
+    # Many rows of all 1,000, for the table a remount loads again.
+    for e in range(83, 583):
+        f.write("epoch=%d " % e + " ".join("n%d=%d" % (i, e) for i in range(1000)) + "\n")
 open(os.path.join(os.environ["TRAINFS_OUTPUT"], "w"), "w").write("w")
 '''
 
@@ -99,7 +105,8 @@ def test_many_metric_names_do_not_stall_others(m):
     assert kv["bad metric lines"] == "41", kv
     rows = m.read("names", "metrics").splitlines()
     assert len(rows[0].split(",")) == 1001, rows[0][:200]  # epoch + 1,000
-    assert [r.split(",")[0] for r in rows[1:]] == [str(e) for e in range(41, 81)] + ["82"]
+    assert [r.split(",")[0] for r in rows[1:]] == \
+        [str(e) for e in range(41, 81)] + [str(e) for e in range(82, 583)]
     # After a remount, the first look at its graph loads the table: it
     # must not block the other job's readers.
     m.remount()
