@@ -838,28 +838,51 @@ out:
 }
 
 /*
- * Launches queued jobs of ALL, oldest first, while slots are free; one
- * job's lock at a time.
+ * Tries JOB's lock: a job busy with a reader (rendering a huge table, say)
+ * is left for the next round rather than waited for.
  */
-static void schedule(struct jobs *j, struct job **all, size_t n)
+static int try_lock(struct job *job)
+{
+	if (pthread_mutex_trylock(&job->lock))
+		return 0;
+	job->lock_owner = pthread_self();
+	job->lock_held = 1;
+	return 1;
+}
+
+/*
+ * Launches queued jobs of ALL, oldest first, while slots are free; one
+ * job's lock at a time, none waited for.  Returns 1 when a job was busy.
+ */
+static int schedule(struct jobs *j, struct job **all, size_t n)
 {
 	size_t running = 0;
-	for (size_t i = 0; i < n; i++) {
-		job_lock(all[i]);
+	int skipped = 0;
+	for (size_t i = 0; j->cfg.max_running > 0 && i < n; i++) {
+		if (!try_lock(all[i])) {
+			skipped = 1; /* uncounted: launch nothing this round */
+			continue;
+		}
 		if (!all[i]->removed && state_has_trainer(all[i]->rec.state))
 			running++;
 		job_unlock(all[i]);
 	}
+	if (skipped)
+		return 1;
 	for (size_t i = 0; i < n; i++) {
 		if (j->cfg.max_running > 0 && running >= (size_t)j->cfg.max_running)
 			break;
-		job_lock(all[i]);
+		if (!try_lock(all[i])) {
+			skipped = 1;
+			continue;
+		}
 		if (!all[i]->removed && all[i]->rec.state == ST_QUEUED) {
 			launch(j, all[i]);
 			running++;
 		}
 		job_unlock(all[i]);
 	}
+	return skipped;
 }
 
 /*
@@ -1007,7 +1030,7 @@ void *supervisor_main(void *arg)
 		}
 		if (quit)
 			break;
-		schedule(j, all, n);
+		int busy = schedule(j, all, n);
 		if (cap < 1 + 2 * n) {
 			cap = 2 * (1 + 2 * n);
 			free(p);
@@ -1027,7 +1050,10 @@ void *supervisor_main(void *arg)
 		p[0] = (struct pollfd){ .fd = j->wake[0], .events = POLLIN };
 		for (size_t i = 0; i < n; i++) {
 			struct job *job = all[i];
-			job_lock(job);
+			if (!try_lock(job)) {
+				busy = 1; /* its descriptors wait a round */
+				continue;
+			}
 			if (job->shim_fd >= 0 && !job->removed) {
 				owner[np] = job;
 				p[np++] = (struct pollfd){ .fd = job->shim_fd,
@@ -1047,8 +1073,8 @@ void *supervisor_main(void *arg)
 		 * Only this thread closes a shim's or packer's descriptor, and
 		 * the references keep every job alive: p[] stays valid.
 		 */
-		int ready = poll(p, np, more ? 0 : active ? METRICS_POLL_MS
-							  : 1000);
+		int ready = poll(p, np, more ? 0 : active || busy ? METRICS_POLL_MS
+								  : 1000);
 		if (ready > 0 && (p[0].revents & POLLIN)) {
 			char buf[256];
 			while (read(j->wake[0], buf, sizeof buf) > 0)
@@ -1070,7 +1096,8 @@ void *supervisor_main(void *arg)
 		more = 0;
 		for (size_t i = 0; i < n; i++) {
 			struct job *job = all[i];
-			job_lock(job);
+			if (!try_lock(job))
+				continue; /* next round */
 			if (!job->removed) {
 				if (job->ended)
 					more |= end_step(j, job) == INGEST_MORE;

@@ -26,7 +26,8 @@
 #include "util/log.h"
 
 #define SCHEMA_VERSION 2
-#define METRICS_PAGE 512 /* rows loaded per turn of the store lock */
+#define METRICS_PAGE 512 /* rows loaded per turn of the store lock ... */
+#define METRICS_PAGE_BYTES (1024 * 1024) /* ... and bytes */
 
 static const char schema_v1[] =
 	"CREATE TABLE jobs ("
@@ -844,34 +845,51 @@ int store_load_job_metrics(struct store *s, int64_t id, store_metric_fn fn,
 {
 	sqlite3_stmt *st = s->q[Q_JOB_METRICS];
 	int64_t after = -1;
-	int rc = 0, step, rows;
+	int rc = 0, step;
+	size_t rows, full;
+	char **page = malloc(METRICS_PAGE * sizeof *page);
+	if (!page)
+		return -ENOMEM;
 	/*
-	 * A page at a time, the store lock let go between pages: a job with
-	 * millions of rows keeps the other jobs' commits waiting one page.
+	 * A page at a time, copied out under the store lock and handed to FN
+	 * after letting it go: a job with millions of rows (and a slow FN)
+	 * keeps the other jobs' commits waiting one page's read at most.
 	 */
 	do {
+		size_t bytes = 0;
 		rows = 0;
+		full = 0;
 		slock(s);
 		if (sqlite3_bind_int64(st, 1, id) ||
 		    sqlite3_bind_int64(st, 2, after) ||
 		    sqlite3_bind_int(st, 3, METRICS_PAGE)) {
 			rc = db_error(s, "binding a job id");
 		} else {
-			while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-				rows++;
+			while (bytes < METRICS_PAGE_BYTES &&
+			       (step = sqlite3_step(st)) == SQLITE_ROW) {
+				const char *t =
+					(const char *)sqlite3_column_text(st, 1);
 				after = sqlite3_column_int64(st, 0);
-				if ((rc = fn(arg, id,
-					     (const char *)sqlite3_column_text(
-						     st, 1))))
+				if (!(page[rows] = strdup(t ? t : ""))) {
+					rc = -ENOMEM;
 					break;
+				}
+				bytes += strlen(page[rows++]);
 			}
-			if (!rc && step != SQLITE_DONE)
+			full = rows == METRICS_PAGE || bytes >= METRICS_PAGE_BYTES;
+			if (!rc && !full && step != SQLITE_DONE)
 				rc = db_error(s, "loading metrics");
 		}
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 		sunlock(s);
-	} while (!rc && rows == METRICS_PAGE);
+		for (size_t i = 0; i < rows; i++) {
+			if (!rc)
+				rc = fn(arg, id, page[i]);
+			free(page[i]);
+		}
+	} while (!rc && full);
+	free(page);
 	return rc;
 }
 
