@@ -183,6 +183,19 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 	}
 	if (k == N_NONE)
 		return -ENOENT;
+	if (k == N_JOB) {
+		/* Fixed at creation: no need to wait for the job's lock. */
+		struct job *job = jobs_get(fs->jobs, ino_job(ino));
+		if (!job)
+			return -ENOENT;
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 3;
+		st->st_uid = job->rec.uid;
+		st->st_gid = job->rec.gid;
+		st->st_mtim = st->st_ctim = st->st_atim = ts_of(job->rec.created_ns);
+		jobs_put(fs->jobs, job);
+		return 0;
+	}
 	struct job *job = jobs_lock_job(fs->jobs, ino_job(ino));
 	if (!job)
 		return -ENOENT;

@@ -227,6 +227,15 @@ void job_unlock(struct job *job)
 	pthread_mutex_unlock(&job->lock);
 }
 
+int job_trylock(struct job *job)
+{
+	if (pthread_mutex_trylock(&job->lock))
+		return 0;
+	job->lock_owner = pthread_self();
+	job->lock_held = 1;
+	return 1;
+}
+
 static void job_free(struct job *job);
 
 struct job *jobs_get(struct jobs *j, int64_t id)
@@ -1265,6 +1274,7 @@ fail:
 
 int jobs_start_supervisor(struct jobs *j)
 {
+	supervisor_recover(j);
 	int rc = pthread_create(&j->supervisor, NULL, supervisor_main, j);
 	if (rc)
 		return -rc;

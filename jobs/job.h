@@ -171,6 +171,8 @@ void jobs_put(struct jobs *j, struct job *job);
 /* A job's own lock (registry.h). */
 void job_lock(struct job *job);
 void job_unlock(struct job *job);
+/* Takes the job's lock if it is free: 1, else 0 (for who must not wait). */
+int job_trylock(struct job *job);
 #ifndef NDEBUG
 #define job_assert_locked(job)                                          \
 	assert((job)->lock_held &&                                      \

@@ -116,6 +116,13 @@ void supervisor_abort_packing(struct jobs *j, struct job *job);
  */
 void job_table_truncate(struct job *job, size_t nrows, int ncols);
 
+/*
+ * Re-adopts what the last trainfs left (trainers, packing) and settles the
+ * jobs whose trainer ended meanwhile, before anything is served, so no
+ * reader sees a state from before the restart.
+ */
+void supervisor_recover(struct jobs *j);
+
 /* The supervisor thread's body. */
 void *supervisor_main(void *arg);
 

@@ -843,11 +843,7 @@ out:
  */
 static int try_lock(struct job *job)
 {
-	if (pthread_mutex_trylock(&job->lock))
-		return 0;
-	job->lock_owner = pthread_self();
-	job->lock_held = 1;
-	return 1;
+	return job_trylock(job);
 }
 
 /*
@@ -1005,6 +1001,24 @@ static void release(struct jobs *j, struct job **all, size_t n)
 	free(all);
 }
 
+void supervisor_recover(struct jobs *j)
+{
+	size_t n;
+	int quit;
+	struct job **all = snapshot(j, &n, &quit);
+	for (size_t i = 0; all && i < n; i++) {
+		job_lock(all[i]);
+		if (!all[i]->removed)
+			recover(j, all[i]);
+		/* Its last metrics in full: this is before serving anything. */
+		while (all[i]->ended && end_step(j, all[i]) != INGEST_DONE)
+			;
+		job_unlock(all[i]);
+	}
+	if (all)
+		release(j, all, n);
+}
+
 void *supervisor_main(void *arg)
 {
 	struct jobs *j = arg;
@@ -1013,15 +1027,7 @@ void *supervisor_main(void *arg)
 	size_t cap = 0, n;
 	int quit, more = 0;
 
-	struct job **all = snapshot(j, &n, &quit);
-	for (size_t i = 0; all && i < n; i++) {
-		job_lock(all[i]);
-		if (!all[i]->removed)
-			recover(j, all[i]);
-		job_unlock(all[i]);
-	}
-	if (all)
-		release(j, all, n);
+	struct job **all;
 	for (;;) {
 		if (!(all = snapshot(j, &n, &quit))) {
 			log_error( "supervisor: out of memory\n");
