@@ -103,9 +103,12 @@ static int weights_tmp_path(struct jobs *j, const struct job *job, char *buf,
  */
 static void delete_output(struct jobs *j, struct job *job)
 {
-	int rc = store_trash(j->store, job->rec.id, "output");
-	if (!rc && !job->spec.workdir)
+	int rc = 0;
+	/* The scratch first: once the output is gone, all of it is. */
+	if (!job->spec.workdir)
 		rc = store_trash(j->store, job->rec.id, "work");
+	if (!rc)
+		rc = store_trash(j->store, job->rec.id, "output");
 	if (rc)
 		log_error( "job '%s': cannot delete its "
 			"output: %s\n", job->rec.name, strerror(-rc));
@@ -249,6 +252,11 @@ static int ingest_metrics(struct jobs *j, struct job *job, int final)
 	int eof = 0;
 	job_assert_locked(job);
 	if (job->metrics_fd < 0 || !job->splitter)
+		return INGEST_DONE;
+	/* Nothing new (the common case, every 20 ms): no transaction. */
+	struct stat st;
+	if (!final && fstat(job->metrics_fd, &st) == 0 &&
+	    st.st_size <= job->metrics_read)
 		return INGEST_DONE;
 	/* What a failed commit puts back. */
 	struct job_record was = job->rec;
