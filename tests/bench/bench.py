@@ -670,12 +670,15 @@ def phase_isolation(cfg, m, res):
     os.chmod(script, 0o755)
     cmd = "command = /usr/bin/python3 %s " % script
     m.make_job("calm", "command = sleep 600\n", start=False)
-    lat, stop = [], threading.Event()
+    lat, stop, paused = [], threading.Event(), threading.Event()
     busy = [None]
 
     def probe():
         path = m.job("calm", "status")
         while not stop.is_set():
+            if paused.is_set():  # remounting
+                time.sleep(0.02)
+                continue
             busy[0] = t = time.monotonic()
             with open(path) as f:
                 f.read()
@@ -684,32 +687,52 @@ def phase_isolation(cfg, m, res):
             time.sleep(0.02)
     th = threading.Thread(target=probe, daemon=True)
     th.start()
+    marks = []  # (what, reads before it)
+
+    def mark(what):
+        marks.append((what, len(lat)))
     try:
         for name in ("names", "sparse"):
+            mark(name)
             m.make_job(name, cmd + name + "\n")
             m.wait_final(name, 600)
+        paused.set()
+        time.sleep(0.2)  # a read under way ends
         m.unmount()
         m.start()
+        os.stat(m.job("calm", "status"))
+        paused.clear()
+        time.sleep(0.2)
+        mark("graph")
         os.stat(m.job("names", "graph.svg"))
+        mark("files")
         m.make_job("gone", cmd + "fail %d\n" % cfg.files)
         m.wait_final("gone", 1200)
+        mark("rmdir")
         os.rmdir(m.job("gone"))
+        mark("files")
         m.make_job("cut", cmd + "keep %d && exec sleep 600\n" % cfg.files)
         wait_for(lambda: "epoch: 1" in read_text(m.job("cut", "status")),
                  1200, "the files of job cut", 0.05)
+        mark("cancel")
         write_once(m.job("cut", "control"), "cancel\n")
         m.wait_final("cut", 60)
         time.sleep(1)
     finally:
         stop.set()
         th.join(5)
+    if not th.is_alive() and busy[0] is not None:
+        raise BenchError("the status probe failed")
     if busy[0] is not None:
         lat.append(time.monotonic() - busy[0])
+    marks.append(("end", len(lat)))
+    worst = ", ".join("%s %.0f" % (w, max(lat[a:b]) * 1000)
+                      for (w, a), (_, b) in zip(marks, marks[1:]) if b > a)
     lat.sort()
     ms = [v * 1000 for v in lat]
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
     note = "%d reads; names, sparse 30 GB, remount + graph, rmdir and " \
-        "cancel of %d files" % (len(ms), cfg.files)
+        "cancel of %d files; worst ms in each: %s" % (len(ms), cfg.files, worst)
     res["isolation"].set([ms[-1]], None, note)
     res["isolation-p99"].set([p99], None, note)
     for n in ("names", "sparse", "cut"):
