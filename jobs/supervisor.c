@@ -46,7 +46,8 @@ extern char **environ;
 /* Failed commits of the last metrics before giving them up (~5 s). */
 #define FINAL_STORE_TRIES 250
 
-enum { INGEST_DONE, INGEST_MORE, INGEST_FAILED };
+/* What a step of ingest did; BUSY: the store was busy, nothing was done. */
+enum { INGEST_DONE, INGEST_MORE, INGEST_FAILED, INGEST_BUSY };
 
 void supervisor_wake(struct jobs *j)
 {
@@ -264,8 +265,13 @@ static int ingest_metrics(struct jobs *j, struct job *job, int final)
 	size_t nrows = job->table.nrows;
 	int ncols = job->table.ncolumns, overlong = job->splitter->overlong;
 
-	if (store_begin(j->store))
-		return INGEST_FAILED;
+	/*
+	 * Never wait for the store with the job's lock held: a slow commit
+	 * of another job (a checkpoint's fsync) would stall this job's readers.
+	 */
+	int rc = store_trybegin(j->store);
+	if (rc)
+		return rc == -EBUSY ? INGEST_BUSY : INGEST_FAILED;
 	while (total < INGEST_BYTES && in.lines < INGEST_LINES) {
 		if (job->splitter->overlong) {
 			int64_t at = skip_holes(job, final);
@@ -697,7 +703,7 @@ static int end_step(struct jobs *j, struct job *job)
 	int r = INGEST_DONE;
 	if (job->rec.state != ST_CANCELLED && job->metrics_fd >= 0)
 		r = ingest_metrics(j, job, 1);
-	if (r == INGEST_MORE ||
+	if (r == INGEST_MORE || r == INGEST_BUSY ||
 	    (r == INGEST_FAILED && job->store_failures < FINAL_STORE_TRIES))
 		return r;
 	if (r == INGEST_FAILED)

@@ -377,6 +377,24 @@ int store_begin(struct store *s)
 	return rc;
 }
 
+int store_trybegin(struct store *s)
+{
+	if (pthread_mutex_trylock(&s->lock))
+		return -EBUSY;
+	if (s->depth) { /* ours already: no transaction inside one */
+		pthread_mutex_unlock(&s->lock);
+		return -EBUSY;
+	}
+	s->owner = pthread_self();
+	s->depth++;
+	int rc = exec_sql(s, "BEGIN IMMEDIATE");
+	if (rc)
+		sunlock(s);
+	else
+		s->in_tx = 1;
+	return rc;
+}
+
 int store_commit(struct store *s)
 {
 	assert(s->in_tx && store_locked(s));

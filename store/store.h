@@ -72,6 +72,8 @@ int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
 
 /* A transaction: begin takes the store lock; commit or rollback drop it. */
 int store_begin(struct store *s);
+/* store_begin(), or -EBUSY at once when another thread holds the lock. */
+int store_trybegin(struct store *s);
 /* On failure the transaction is rolled back (and the lock let go) too. */
 int store_commit(struct store *s);
 /* Nothing when the caller has no transaction open. */

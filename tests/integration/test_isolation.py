@@ -188,6 +188,13 @@ def test_deleting_many_files_does_not_stall_others(m):
     assert len(jobs) == 2, jobs  # other and cancelled
     for j in jobs:
         assert not os.path.exists(os.path.join(m.store, "jobs", j, "output", "d0"))
+    # What a crash left in the trash goes at the next mount.
+    os.makedirs(os.path.join(trash, "7.job.1.1", "output", "deep"))
+    m.remount()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.listdir(trash):
+        time.sleep(0.05)
+    assert os.listdir(trash) == []
 
 
 FULL = r'''
