@@ -242,8 +242,8 @@ static int64_t skip_holes(struct job *job, int final)
  * trainer has ended, so a last line without newline counts at the end.
  * A row is shown only once stored: when the commit fails, the table, the
  * record and the file offset go back to where they were, and the lines
- * are taken again later.  Returns INGEST_DONE (all read), INGEST_MORE or
- * INGEST_FAILED.
+ * are taken again later.  Returns INGEST_DONE (all read), INGEST_MORE,
+ * INGEST_FAILED, or INGEST_BUSY (the store was busy: try next round).
  */
 static int ingest_metrics(struct jobs *j, struct job *job, int final)
 {
