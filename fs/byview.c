@@ -4,7 +4,8 @@
  * every job tagged "baseline") in one place.
  *
  * Nothing is stored: every lookup and listing is answered from the jobs as
- * they are, with the registry lock held (as ops.c calls in).  A job moves
+ * they are, each job read under its own lock (jobs_visit, jobs_lock_job);
+ * callers hold no lock.  A job moves
  * between these folders with every change of state or tags, so the kernel
  * keeps no folder here and a link's name for a second only (LINK_TIMEOUT:
  * `ls -l` of 10,000 links then needs no lookup per link), and a change
@@ -137,15 +138,22 @@ static int job_in(const struct job *job, fuse_ino_t dir, const char *tag)
 	return tag && has_tag(job, tag);
 }
 
+struct use {
+	int s;
+	const char *tag;
+};
+
+static int job_uses(void *arg, struct job *job)
+{
+	const struct use *u = arg;
+	return u->tag ? has_tag(job, u->tag) : job->rec.state == u->s;
+}
+
 /* Whether any job is in state S, or has tag TAG. */
 static int in_use(struct trainfs *fs, int s, const char *tag)
 {
-	size_t n;
-	struct job **all = jobs_list(fs->jobs, &n);
-	for (size_t i = 0; i < n; i++)
-		if (tag ? has_tag(all[i], tag) : all[i]->rec.state == s)
-			return 1;
-	return 0;
+	struct use u = { s, tag };
+	return jobs_visit(fs->jobs, job_uses, &u) == 1;
 }
 
 /* Set once a name in a state or tag folder was given to the kernel. */
@@ -202,11 +210,18 @@ fuse_ino_t byview_lookup(struct trainfs *fs, fuse_ino_t parent,
 	if (pk != N_STATE_DIR && pk != N_TAG_DIR)
 		return 0;
 	const char *t = pk == N_TAG_DIR ? tag_name(parent, tag, sizeof tag) : NULL;
+	jobs_lock(fs->jobs);
 	struct job *job = jobs_find_name(fs->jobs, name);
-	if (!job || !job_in(job, parent, t))
+	int64_t id = job ? job->rec.id : 0;
+	jobs_unlock(fs->jobs);
+	if (!id || !(job = jobs_lock_job(fs->jobs, id)))
+		return 0;
+	int in = job_in(job, parent, t);
+	jobs_unlock_job(fs->jobs, job);
+	if (!in)
 		return 0;
 	__atomic_store_n(&names_given, 1, __ATOMIC_RELAXED);
-	return node_ino(job->rec.id, N_LINK);
+	return node_ino(id, N_LINK);
 }
 
 int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
@@ -214,7 +229,7 @@ int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 	enum node_kind k = ino_kind(ino);
 	char tag[JOB_NAME_MAX + 1];
 	if (k == N_LINK) {
-		struct job *job = jobs_find(fs->jobs, ino_job(ino));
+		struct job *job = jobs_lock_job(fs->jobs, ino_job(ino));
 		if (!job)
 			return -ENOENT;
 		st->st_mode = S_IFLNK | 0777;
@@ -225,6 +240,7 @@ int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		int64_t t = job->rec.mtime_ns[VIEW_STATUS];
 		st->st_mtim.tv_sec = t / 1000000000LL;
 		st->st_mtim.tv_nsec = t % 1000000000LL;
+		jobs_unlock_job(fs->jobs, job);
 	} else {
 		if (k == N_TAG_DIR && !tag_name(ino, tag, sizeof tag))
 			return -ENOENT;
@@ -239,64 +255,71 @@ int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 	return 0;
 }
 
+struct list_walk {
+	enum node_kind k;
+	fuse_ino_t ino;
+	const char *tag;
+	int used[ST_COUNT];
+	unsigned char *seen; /* by-tag/: a mark per tag index listed */
+	size_t cap;
+	int (*add)(void *arg, const char *name, fuse_ino_t ino);
+	void *arg;
+};
+
+/* One job's part of a listing of W's folder.  With the job's lock held. */
+static int list_job(void *arg, struct job *job)
+{
+	struct list_walk *w = arg;
+	int rc = 0;
+	if (w->k == N_BY_STATE) {
+		if (job->rec.state >= 0 && job->rec.state < ST_COUNT)
+			w->used[job->rec.state] = 1;
+		return 0;
+	}
+	if (w->k != N_BY_TAG)
+		return job_in(job, w->ino, w->tag)
+			       ? w->add(w->arg, job->rec.name,
+					node_ino(job->rec.id, N_LINK))
+			       : 0;
+	/* each tag in use once: a mark per index */
+	for (size_t t = 0; !rc && t < job->ntags; t++) {
+		long idx = tag_index(job->tags[t].name, 1);
+		if (idx < 0)
+			return -ENOMEM;
+		if ((size_t)idx >= w->cap) {
+			size_t nc = ((size_t)idx + 1) * 2;
+			unsigned char *m = realloc(w->seen, nc);
+			if (!m)
+				return -ENOMEM;
+			memset(m + w->cap, 0, nc - w->cap);
+			w->seen = m;
+			w->cap = nc;
+		}
+		if (w->seen[idx])
+			continue;
+		w->seen[idx] = 1;
+		rc = w->add(w->arg, job->tags[t].name,
+			    TAG_INO_BASE + (fuse_ino_t)idx);
+	}
+	return rc;
+}
+
 int byview_list(struct trainfs *fs, fuse_ino_t ino,
 		int (*add)(void *arg, const char *name, fuse_ino_t ino),
 		void *arg)
 {
-	enum node_kind k = ino_kind(ino);
 	char tag[JOB_NAME_MAX + 1];
-	size_t n;
-	struct job **all = jobs_list(fs->jobs, &n);
-	int rc = 0;
-	if (k == N_BY_STATE) {
-		int used[ST_COUNT] = { 0 };
-		for (size_t i = 0; i < n; i++)
-			if (all[i]->rec.state >= 0 && all[i]->rec.state < ST_COUNT)
-				used[all[i]->rec.state] = 1;
-		for (int s = 0; !rc && s < ST_COUNT; s++)
-			if (used[s])
-				rc = add(arg, state_name(s), INO_STATE_DIR0 + s);
-		return rc;
-	}
-	if (k == N_BY_TAG) {
-		/* each tag in use once: a mark per index, in index order */
-		size_t cap = 0;
-		unsigned char *seen = NULL;
-		for (size_t i = 0; !rc && i < n; i++)
-			for (size_t t = 0; !rc && t < all[i]->ntags; t++) {
-				long idx = tag_index(all[i]->tags[t].name, 1);
-				if (idx < 0) {
-					rc = -ENOMEM;
-					break;
-				}
-				if ((size_t)idx >= cap) {
-					size_t nc = ((size_t)idx + 1) * 2;
-					unsigned char *s = realloc(seen, nc);
-					if (!s) {
-						rc = -ENOMEM;
-						break;
-					}
-					memset(s + cap, 0, nc - cap);
-					seen = s;
-					cap = nc;
-				}
-				if (seen[idx])
-					continue;
-				seen[idx] = 1;
-				rc = add(arg, all[i]->tags[t].name,
-					 TAG_INO_BASE + (fuse_ino_t)idx);
-			}
-		free(seen);
-		return rc;
-	}
-	const char *t = k == N_TAG_DIR ? tag_name(ino, tag, sizeof tag) : NULL;
-	if (k == N_TAG_DIR && !t)
+	struct list_walk w = { .k = ino_kind(ino), .ino = ino, .add = add,
+			       .arg = arg };
+	if (w.k == N_TAG_DIR && !(w.tag = tag_name(ino, tag, sizeof tag)))
 		return -ENOENT;
-	__atomic_store_n(&names_given, 1, __ATOMIC_RELAXED); /* readdirplus */
-	for (size_t i = 0; !rc && i < n; i++)
-		if (job_in(all[i], ino, t))
-			rc = add(arg, all[i]->rec.name,
-				 node_ino(all[i]->rec.id, N_LINK));
+	if (w.k == N_STATE_DIR || w.k == N_TAG_DIR)
+		__atomic_store_n(&names_given, 1, __ATOMIC_RELAXED); /* readdirplus */
+	int rc = jobs_visit(fs->jobs, list_job, &w);
+	free(w.seen);
+	for (int s = 0; !rc && w.k == N_BY_STATE && s < ST_COUNT; s++)
+		if (w.used[s])
+			rc = add(arg, state_name(s), INO_STATE_DIR0 + s);
 	return rc;
 }
 

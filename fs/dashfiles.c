@@ -1,9 +1,9 @@
 /*
  * dashfiles: MOUNT/index.html and MOUNT/summary.csv as files of the mount.
  *
- * Each is rendered (dashboard.c) from a snapshot of every job, taken with
- * the registry lock held for copies only; owners are resolved and the text
- * rendered after the lock is let go.  The last rendering of each file is
+ * Each is rendered (dashboard.c) from a snapshot of every job, copied job
+ * by job under each job's own lock (jobs_visit); owners are resolved and
+ * the text rendered with no lock held.  The last rendering of each file is
  * kept with a fingerprint of what it was made from (every job's id and
  * change count, and for the page the minute, since it says "3 min ago"),
  * so a stat, a lookup and an open of an unchanged dashboard cost one pass
@@ -28,7 +28,7 @@ struct dash_text {
 };
 
 struct dash_files {
-	pthread_mutex_t lock; /* protects text[]; taken after the registry lock */
+	pthread_mutex_t lock; /* protects text[]; taken with no other lock */
 	struct dash_text text[2]; /* index.html, summary.csv */
 };
 
@@ -59,47 +59,71 @@ enum node_kind dash_files_kind(const char *name)
 	return N_NONE;
 }
 
-/* What a rendering of K depends on.  With the registry lock held. */
+static int fingerprint_job(void *arg, struct job *job)
+{
+	uint64_t *h = arg;
+	*h = (*h ^ (uint64_t)job->rec.id) * 1099511628211ULL;
+	*h = (*h ^ (uint64_t)job->changes) * 1099511628211ULL;
+	return 0;
+}
+
+/* What a rendering of K depends on: every job's id and change count. */
 static uint64_t fingerprint(struct trainfs *fs, enum node_kind k,
 			    int64_t now_ns)
 {
-	size_t n;
-	struct job **all = jobs_list(fs->jobs, &n);
-	uint64_t h = 1469598103934665603ULL ^ n;
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ (uint64_t)all[i]->rec.id) * 1099511628211ULL;
-		h = (h ^ (uint64_t)all[i]->changes) * 1099511628211ULL;
-	}
+	uint64_t h = 1469598103934665603ULL;
+	if (jobs_visit(fs->jobs, fingerprint_job, &h))
+		return 0; /* no memory: never matches a valid one */
 	if (k == N_INDEX)
 		h = (h ^ (uint64_t)(now_ns / 60000000000LL)) * 1099511628211ULL;
 	return h;
 }
 
+struct snap_walk {
+	struct trainfs *fs;
+	struct dash_snapshot *s;
+	enum node_kind k;
+	size_t i, n;   /* the job visited, of N */
+};
+
+static int count_job(void *arg, struct job *job)
+{
+	(void)job;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int snap_job(void *arg, struct job *job)
+{
+	struct snap_walk *w = arg;
+	enum dash_what what = DASH_SUMMARY;
+	size_t i = w->i++;
+	if (w->k == N_INDEX && w->n > i + DASH_HTML_FULL) {
+		what = DASH_STATE_ONLY; /* counted, not shown */
+	} else if (w->k == N_INDEX) {
+		what = DASH_WITH_SPARK;
+		if (job->spec_ok && job->spec.monitor)
+			jobs_load_metrics(w->fs->jobs, job); /* or none */
+	}
+	return dash_add_job(w->s, job, what);
+}
+
 /*
- * A snapshot of every job; for the page, the metrics of the newest jobs it
- * shows are read in for their sparklines.  With the registry lock held.
+ * A snapshot of every job, each copied under its own lock; for the page,
+ * the metrics of the newest jobs it shows are read in for their
+ * sparklines.
  */
 static int snapshot(struct trainfs *fs, enum node_kind k, int64_t now_ns,
 		    struct dash_snapshot **out)
 {
-	size_t n;
-	struct job **all = jobs_list(fs->jobs, &n);
-	struct dash_snapshot *s = dash_snapshot_new(now_ns);
-	int rc = 0;
-	if (!s)
+	struct snap_walk w = { .fs = fs, .k = k };
+	int rc = jobs_visit(fs->jobs, count_job, &w.n);
+	if (rc)
+		return rc;
+	if (!(w.s = dash_snapshot_new(now_ns)))
 		return -ENOMEM;
-	for (size_t i = 0; !rc && i < n; i++) {
-		struct job *job = all[i];
-		enum dash_what what = DASH_SUMMARY;
-		if (k == N_INDEX && n - i > DASH_HTML_FULL) {
-			what = DASH_STATE_ONLY; /* counted, not shown */
-		} else if (k == N_INDEX) {
-			what = DASH_WITH_SPARK;
-			if (job->spec_ok && job->spec.monitor)
-				jobs_load_metrics(fs->jobs, job); /* or none */
-		}
-		rc = dash_add_job(s, job, what);
-	}
+	struct dash_snapshot *s = w.s;
+	rc = jobs_visit(fs->jobs, snap_job, &w);
 	if (rc) {
 		dash_snapshot_free(s);
 		return rc;
@@ -130,18 +154,15 @@ int dash_files_get(struct trainfs *fs, enum node_kind k, char **out,
 	int64_t now = job_now_ns();
 	int rc;
 
-	jobs_lock(fs->jobs);
 	uint64_t fp = fingerprint(fs, k, now);
 	pthread_mutex_lock(&d->lock);
 	if (t->valid && t->fp == fp) {
 		rc = copy_out(t, out, len);
 		pthread_mutex_unlock(&d->lock);
-		jobs_unlock(fs->jobs);
 		return rc;
 	}
 	pthread_mutex_unlock(&d->lock);
 	rc = snapshot(fs, k, now, &s);
-	jobs_unlock(fs->jobs);
 	if (rc)
 		return rc;
 

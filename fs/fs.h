@@ -126,7 +126,7 @@ extern const size_t job_nfiles;
 /*
  * render: the text of a dynamic file of JOB (status, control, tags,
  * metrics, graph.svg, events, spec) into a malloc'd buffer *out of *len
- * bytes, which the caller frees.  With the registry lock held.  Returns 0
+ * bytes, which the caller frees.  With the job's lock held.  Returns 0
  * or -ENOMEM.
  */
 int render(const struct job *job, enum node_kind kind, char **out,
@@ -139,17 +139,17 @@ int render_graph(const struct job *job, char **out, size_t *len);
 struct waiters;
 struct waiters *waiters_new(void);
 void waiters_free(struct waiters *w);
-/* With the registry lock held: answers at once if final, else defers REQ. */
+/* With the job's lock held: answers at once if final, else defers REQ. */
 void waiters_read(struct waiters *w, fuse_req_t req, const struct job *job);
 /*
- * With the registry lock held: job ID changed (JOB is NULL once it was
+ * With JOB's lock held: job ID changed (JOB is NULL once it was
  * removed); answers its waiters if final, and wakes every poll(2) on its
  * files.
  */
 void waiters_job_changed(struct waiters *w, int64_t id,
 			 const struct job *job);
 /*
- * With the registry lock held: remembers PH (replacing what KEY, an open
+ * With the job's lock held: remembers PH (replacing what KEY, an open
  * file, had) to be woken when job ID changes.  Takes ownership of PH.
  */
 void waiters_poll(struct waiters *w, int64_t id, const void *key,

@@ -431,7 +431,7 @@ static int check_mountpoint(const char *mnt)
 	return 0;
 }
 
-/* Called with the registry lock held whenever a job changes. */
+/* Called with the job's and the registry lock held whenever a job changes. */
 static void on_change(void *arg, struct job *job, unsigned views)
 {
 	struct trainfs *fs = arg;
@@ -568,7 +568,15 @@ int main(int argc, char **argv)
 	struct fuse_loop_config *loop = fuse_loop_cfg_create();
 	if (!loop)
 		goto unmount;
-	fuse_loop_cfg_set_max_threads(loop, 16);
+	/*
+	 * Requests about one job wait on that job's lock while it renders or
+	 * takes a metrics step; those must not take every worker from the
+	 * requests about other jobs (a blocked `wait` costs no thread, see
+	 * wait.c).  64 workers leave room for dozens of readers stuck on one
+	 * busy job; an idle worker costs a stack of virtual memory only, and
+	 * libfuse lets surplus idle ones exit (max_idle_threads).
+	 */
+	fuse_loop_cfg_set_max_threads(loop, 64);
 
 	/*
 	 * A SIGTERM (systemctl stop, kill) or SIGINT ends the loop with the

@@ -5,8 +5,8 @@
  * job changes: fuse_lowlevel_notify_inval_inode() for each file the change
  * touched, _inval_entry() for a name that appeared (the tarball).
  *
- * Notifications must not be sent from a request handler, nor with the
- * registry lock held (the kernel may wait for a page that a read handler
+ * Notifications must not be sent from a request handler, nor with a
+ * job's lock held (the kernel may wait for a page that a read handler
  * is filling), so they go through a queue to this module's own thread.
  * Waiters on `wait` and poll(2) are answered by that thread too, after the
  * invalidation, so whoever they wake reads the new state.  A handler that
@@ -32,6 +32,7 @@ struct note {
 	char *name;
 	int64_t job;        /* > 0: answer the job's waiters and polls after */
 	unsigned long changes; /* with job: the change this note publishes */
+	int counted;        /* already counted in sent (kept for a retry) */
 	struct note *next;
 };
 
@@ -113,7 +114,34 @@ void notifier_job_changed(struct notifier *n, const struct job *job,
 	}
 }
 
-static void send_note(struct notifier *n, struct note *x)
+/*
+ * Publishes X's change of its job and answers the job's waiters and polls.
+ * Returns 0, or -EAGAIN when the job's lock is busy (a long rendering):
+ * the note is kept for a later turn rather than waited for, so one busy
+ * job never delays the news of the others.
+ */
+static int answer_job(struct notifier *n, struct note *x)
+{
+	struct trainfs *fs = n->fs;
+	struct job *job = jobs_get(fs->jobs, x->job);
+	if (job && !job_trylock(job)) {
+		jobs_put(fs->jobs, job);
+		return -EAGAIN;
+	}
+	if (job && job->removed) {
+		jobs_unlock_job(fs->jobs, job);
+		job = NULL;
+	}
+	if (job && (long)(x->changes - job->published) > 0)
+		job->published = x->changes;
+	waiters_job_changed(fs->waiters, x->job, job);
+	if (job)
+		jobs_unlock_job(fs->jobs, job);
+	return 0;
+}
+
+/* Sends X; returns -EAGAIN when its job part is to be tried again. */
+static int send_note(struct notifier *n, struct note *x)
 {
 	int rc = 0;
 	if (x->ino)
@@ -125,43 +153,69 @@ static void send_note(struct notifier *n, struct note *x)
 	if (rc && rc != -ENOENT && rc != -ENOTCONN && rc != -EBADF)
 		log_error( "cache invalidation: %s\n",
 			strerror(-rc));
-	if (x->job > 0) {
-		struct trainfs *fs = n->fs;
-		jobs_lock(fs->jobs);
-		struct job *job = jobs_find(fs->jobs, x->job);
-		if (job && (long)(x->changes - job->published) > 0)
-			job->published = x->changes;
-		waiters_job_changed(fs->waiters, x->job, job);
-		jobs_unlock(fs->jobs);
-	}
+	x->ino = 0; /* sent: a retry only answers the job */
+	free(x->name);
+	x->name = NULL;
+	return x->job > 0 ? answer_job(n, x) : 0;
 }
 
 static void *notifier_main(void *arg)
 {
 	struct notifier *n = arg;
+	struct note *later = NULL; /* notes whose job was busy, in order */
 	pthread_mutex_lock(&n->lock);
 	for (;;) {
-		while (!n->head && !n->quit)
+		while (!n->head && !later && !n->quit)
 			pthread_cond_wait(&n->more, &n->lock);
-		if (!n->head && n->quit)
+		if (!n->head && later && !n->quit) {
+			struct timespec t;
+			clock_gettime(CLOCK_REALTIME, &t);
+			t.tv_nsec += 5 * 1000000;
+			if (t.tv_nsec >= 1000000000) {
+				t.tv_sec++;
+				t.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&n->more, &n->lock, &t);
+		}
+		if (n->quit && !n->head)
 			break;
-		struct note *batch = n->head;
+		/* The kept notes first, so a job's news stay in order. */
+		struct note *batch = n->head, **end = &later;
+		while (*end)
+			end = &(*end)->next;
+		*end = batch;
+		batch = later;
+		later = NULL;
 		n->head = n->tail = NULL;
 		pthread_mutex_unlock(&n->lock);
 		unsigned long count = 0;
+		struct note **keep = &later;
 		while (batch) {
 			struct note *x = batch;
 			batch = x->next;
-			send_note(n, x);
+			/* Invalidations count as sent at once (notifier_sync). */
+			count += !x->counted;
+			x->counted = 1;
+			if (send_note(n, x) == -EAGAIN) {
+				x->next = NULL;
+				*keep = x;
+				keep = &x->next;
+				continue;
+			}
 			free(x->name);
 			free(x);
-			count++;
 		}
 		pthread_mutex_lock(&n->lock);
 		n->sent += count;
 		pthread_cond_broadcast(&n->done);
 	}
 	pthread_mutex_unlock(&n->lock);
+	while (later) {
+		struct note *x = later;
+		later = x->next;
+		free(x->name);
+		free(x);
+	}
 	return NULL;
 }
 

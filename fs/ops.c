@@ -13,6 +13,10 @@
  * visible.  Both are real files in the store: the kernel reads them itself
  * by FUSE passthrough where it can (libfuse 3.17+, CONFIG_FUSE_PASSTHROUGH,
  * CAP_SYS_ADMIN), else we serve them from the file by splice.
+ *
+ * Locks (jobs/registry.h): a request about one job's files takes that
+ * job's lock only (jobs_lock_job), so it never waits for another job's
+ * work; the registry lock is taken alone, for names and listings.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -187,7 +191,7 @@ static enum job_view view_of(enum node_kind k)
 
 /*
  * render() of file K of JOB, with its metrics table read in from the store
- * first when K shows it.  With the registry lock held.
+ * first when K shows it.  With the job's lock held.
  */
 static int render_file(struct trainfs *fs, struct job *job, enum node_kind k,
 		       char **out, size_t *len)
@@ -215,7 +219,10 @@ static int store_file(struct trainfs *fs, const struct job *job,
 	return jobs_path(fs->jobs, job, rel, path, len);
 }
 
-/* Fills *st for INO.  With the registry lock held.  0 or -ENOENT. */
+static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
+		    struct stat *st);
+
+/* Fills *st for INO, taking the locks it needs.  0 or -ENOENT. */
 static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 {
 	enum node_kind k = ino_kind(ino);
@@ -230,7 +237,9 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_nlink = 2;
 		st->st_uid = fs->uid;
 		st->st_gid = fs->gid;
+		jobs_lock(fs->jobs);
 		st->st_mtim = st->st_ctim = st->st_atim = ts_of(fs->mtime_ns);
+		jobs_unlock(fs->jobs);
 		return 0;
 	}
 	if (k == N_INDEX || k == N_SUMMARY) { /* as last rendered */
@@ -240,9 +249,33 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 	}
 	if (byview_is(k))
 		return byview_attr(fs, ino, st);
-	struct job *job = jobs_find(fs->jobs, ino_job(ino));
-	if (!job || k == N_NONE)
+	if (k == N_NONE)
 		return -ENOENT;
+	if (k == N_JOB) {
+		/* Fixed at creation: no need to wait for the job's lock. */
+		struct job *job = jobs_get(fs->jobs, ino_job(ino));
+		if (!job)
+			return -ENOENT;
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 3;
+		st->st_uid = job->rec.uid;
+		st->st_gid = job->rec.gid;
+		st->st_mtim = st->st_ctim = st->st_atim = ts_of(job->rec.created_ns);
+		jobs_put(fs->jobs, job);
+		return 0;
+	}
+	struct job *job = jobs_lock_job(fs->jobs, ino_job(ino));
+	if (!job)
+		return -ENOENT;
+	int rc = job_attr(fs, job, k, st);
+	jobs_unlock_job(fs->jobs, job);
+	return rc;
+}
+
+/* node_attr() of file K of JOB.  With the job's lock held. */
+static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
+		    struct stat *st)
+{
 	st->st_uid = job->rec.uid;
 	st->st_gid = job->rec.gid;
 	int64_t mtime = job->rec.mtime_ns[view_of(k)];
@@ -344,7 +377,6 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	enum node_kind dk = pk == N_ROOT ? dash_files_kind(name) : N_NONE;
 	if (dk != N_NONE) /* rendered now, so the entry has its true size */
 		dash_files_get(fs, dk, NULL, NULL);
-	jobs_lock(fs->jobs);
 	if (pk == N_ROOT && !strcmp(name, "jobs")) {
 		ino = INO_JOBS;
 	} else if (dk != N_NONE) {
@@ -352,11 +384,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	} else if (pk == N_ROOT || byview_is(pk)) {
 		ino = byview_lookup(fs, parent, name);
 	} else if (pk == N_JOBS) {
+		jobs_lock(fs->jobs); /* an id and a name: fixed at creation */
 		struct job *job = jobs_find_name(fs->jobs, name);
 		if (job)
 			ino = node_ino(job->rec.id, N_JOB);
+		jobs_unlock(fs->jobs);
 	} else if (pk == N_JOB || pk == N_WEIGHTS) {
-		struct job *job = jobs_find(fs->jobs, ino_job(parent));
+		struct job *job = jobs_lock_job(fs->jobs, ino_job(parent));
 		enum node_kind k = job ? child_kind(job, pk, name) : N_NONE;
 		struct stat st;
 		if (k != N_NONE)
@@ -364,6 +398,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		else if (job && pk == N_JOB && !is_job_file(name) &&
 			 !scratch_lookup(fs->scratch, job->rec.id, name, &st))
 			ino = st.st_ino;
+		if (job)
+			jobs_unlock_job(fs->jobs, job);
 	}
 	if (ino) {
 		reply_entry(req, fs, ino);
@@ -378,7 +414,6 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		};
 		fuse_reply_entry(req, &e);
 	}
-	jobs_unlock(fs->jobs);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -389,9 +424,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	(void)fi;
 	if (ino == INO_INDEX || ino == INO_SUMMARY) /* the true size */
 		dash_files_get(fs, ino_kind(ino), NULL, NULL);
-	jobs_lock(fs->jobs);
 	int rc = node_attr(fs, ino, &st);
-	jobs_unlock(fs->jobs);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -409,13 +442,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		struct stat st;
 		uid_t owner = (uid_t)-1;
 		gid_t group = (gid_t)-1;
-		jobs_lock(fs->jobs);
-		struct job *job = jobs_find(fs->jobs, scratch_job(fs->scratch, ino));
+		/* A job's owner is fixed at creation: no job lock needed. */
+		struct job *job = jobs_get(fs->jobs,
+					   scratch_job(fs->scratch, ino));
 		if (job) {
 			owner = job->rec.uid;
 			group = job->rec.gid;
 		}
-		jobs_unlock(fs->jobs);
+		jobs_put(fs->jobs, job);
 		rc = scratch_setattr(fs->scratch, ino, attr, to_set, owner, group,
 				     &st);
 		if (rc)
@@ -431,8 +465,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		 * editors ask (the owner's own uid and gid, any mode) is
 		 * accepted and changes nothing, anything else is EPERM.
 		 */
-		jobs_lock(fs->jobs);
-		struct job *job = jobs_find(fs->jobs, ino_job(ino));
+		struct job *job = k >= N_JOB && k <= N_LINK
+					  ? jobs_get(fs->jobs, ino_job(ino))
+					  : NULL; /* its owner: fixed at creation */
 		if (!job || k < N_JOB)
 			rc = job ? -EPERM : -ENOENT;
 		else if (!job_may_change(job, uid) ||
@@ -441,7 +476,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			 ((to_set & FUSE_SET_ATTR_GID) &&
 			  attr->st_gid != job->rec.gid))
 			rc = -EPERM;
-		jobs_unlock(fs->jobs);
+		jobs_put(fs->jobs, job);
 		if (rc) {
 			fuse_reply_err(req, -rc);
 			return;
@@ -457,14 +492,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			/* truncate(1) without an open file: cut the stored text. */
 			char *text = NULL;
 			size_t len = 0;
-			jobs_lock(fs->jobs);
-			struct job *job = jobs_find(fs->jobs, ino_job(ino));
+			struct job *job = jobs_lock_job(fs->jobs, ino_job(ino));
 			if (job && job->rec.spec &&
 			    (text = malloc(job->rec.spec_len + 1))) {
 				len = job->rec.spec_len;
 				memcpy(text, job->rec.spec, len);
 			}
-			jobs_unlock(fs->jobs);
+			if (job)
+				jobs_unlock_job(fs->jobs, job);
 			if ((size_t)attr->st_size < len)
 				len = attr->st_size;
 			rc = jobs_write_spec(fs->jobs, ino_job(ino), uid,
@@ -503,8 +538,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	jobs_lock(fs->jobs);
 	fs->mtime_ns = job_now_ns();
-	reply_entry(req, fs, node_ino(id, N_JOB));
 	jobs_unlock(fs->jobs);
+	reply_entry(req, fs, node_ino(id, N_JOB));
 }
 
 /*
@@ -518,8 +553,7 @@ static int hide_file(struct trainfs *fs, fuse_ino_t parent, const char *name,
 {
 	int rc = 0;
 	char shown[PATH_MAX];
-	jobs_lock(fs->jobs);
-	struct job *job = jobs_find(fs->jobs, ino_job(parent));
+	struct job *job = jobs_lock_job(fs->jobs, ino_job(parent));
 	enum node_kind k = job ? child_kind(job, ino_kind(parent), name)
 			       : N_NONE;
 	if (k == N_NONE)
@@ -535,7 +569,8 @@ static int hide_file(struct trainfs *fs, fuse_ino_t parent, const char *name,
 		rc = -ENOTEMPTY;
 	else
 		job->hidden |= HIDDEN_BIT(k);
-	jobs_unlock(fs->jobs);
+	if (job)
+		jobs_unlock_job(fs->jobs, job);
 	return rc;
 }
 
@@ -600,8 +635,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	jobs_lock(fs->jobs);
-	struct job *job = jobs_find(fs->jobs, ino_job(parent));
+	struct job *job = jobs_get(fs->jobs, ino_job(parent)); /* its owner */
 	if (!job)
 		rc = -ENOENT;
 	else if (!job_may_change(job, ctx->uid))
@@ -610,7 +644,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = scratch_create(fs->scratch, job->rec.id, name,
 				    mode & ~ctx->umask, ctx->uid, ctx->gid,
 				    &e.attr);
-	jobs_unlock(fs->jobs);
+	jobs_put(fs->jobs, job);
 	if (rc) {
 		free(h);
 		fuse_reply_err(req, -rc);
@@ -728,11 +762,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	jobs_lock(fs->jobs);
 	struct job *job = jobs_find_name(fs->jobs, name);
-	if (job) {
+	if (job)
 		id = job->rec.id;
-		had_weights = !job_weights_name(job, shown, sizeof shown);
-	}
 	jobs_unlock(fs->jobs);
+	if (id && (job = jobs_lock_job(fs->jobs, id))) {
+		had_weights = !job_weights_name(job, shown, sizeof shown);
+		jobs_unlock_job(fs->jobs, job);
+	}
 	rc = id ? jobs_rename(fs->jobs, id, fuse_req_ctx(req)->uid, newname)
 		: -ENOENT;
 	if (!rc && had_weights) /* the tarball's old name is gone */
@@ -831,11 +867,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	jobs_lock(fs->jobs);
 	int byview = byview_is(k) && k != N_LINK;
 	struct job *job = k == N_JOB || k == N_WEIGHTS
-				  ? jobs_find(fs->jobs, ino_job(ino))
+				  ? jobs_lock_job(fs->jobs, ino_job(ino))
 				  : NULL;
+	if (k == N_JOBS)
+		jobs_lock(fs->jobs);
 	if (k != N_ROOT && k != N_JOBS && k != N_JOB && k != N_WEIGHTS &&
 	    !byview)
 		rc = -ENOTDIR;
@@ -883,7 +920,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	if (!rc && k == N_WEIGHTS && !(job->hidden & HIDDEN_BIT(N_TARBALL)) &&
 	    !job_weights_name(job, shown, sizeof shown))
 		rc = list_add(l, shown, node_ino(job->rec.id, N_TARBALL));
-	jobs_unlock(fs->jobs);
+	if (k == N_JOBS)
+		jobs_unlock(fs->jobs);
+	if (job)
+		jobs_unlock_job(fs->jobs, job);
 	if (rc) {
 		list_free(&l->opened);
 		fuse_reply_err(req, -rc);
@@ -911,8 +951,6 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (plus)
-		jobs_lock(fs->jobs);
 	for (size_t i = off; i < l->n; i++) {
 		size_t room = size - used, need;
 		if (plus) {
@@ -938,8 +976,6 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off,
 			break;
 		used += need;
 	}
-	if (plus)
-		jobs_unlock(fs->jobs);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }
@@ -982,7 +1018,7 @@ static int open_store_file(struct trainfs *fs, const struct job *job,
 	return fd < 0 ? -errno : fd;
 }
 
-/* Sets up H for opening file K of JOB with FLAGS.  Lock held. */
+/* Sets up H for opening file K of JOB with FLAGS.  The job's lock held. */
 static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		     int flags, uid_t uid, struct fuse_file_info *fi)
 {
@@ -1054,8 +1090,7 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 		    fuse_ino_t ino)
 {
 	int rc = 0;
-	jobs_lock(fs->jobs);
-	struct job *job = jobs_find(fs->jobs, h->id);
+	struct job *job = jobs_lock_job(fs->jobs, h->id);
 	if (!job) {
 		rc = -ENOENT;
 	} else if (job->changes != h->changes && off > 0 &&
@@ -1081,7 +1116,8 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 		h->changes = job->changes;
 	}
 out:
-	jobs_unlock(fs->jobs);
+	if (job)
+		jobs_unlock_job(fs->jobs, job);
 	return rc;
 }
 
@@ -1231,12 +1267,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			     ? -EACCES
 			     : dash_files_get(fs, k, &h->buf, &h->len);
 	} else {
-		jobs_lock(fs->jobs);
-		struct job *job = jobs_find(fs->jobs, h->id);
-		rc = job && k != N_NONE
-			     ? open_file(fs, h, job, fi->flags, uid, fi)
-			     : -ENOENT;
-		jobs_unlock(fs->jobs);
+		struct job *job = k != N_NONE ? jobs_lock_job(fs->jobs, h->id)
+					      : NULL;
+		rc = job ? open_file(fs, h, job, fi->flags, uid, fi) : -ENOENT;
+		if (job)
+			jobs_unlock_job(fs->jobs, job);
 	}
 	if (!rc && h->fd >= 0 && (k == N_TARBALL || k == N_LOG))
 		rc = passthrough_attach(fs, req, ino, h, fi);
@@ -1273,15 +1308,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	if (h->kind == N_WAIT) {
-		jobs_lock(fs->jobs);
-		struct job *job = jobs_find(fs->jobs, h->id);
+		struct job *job = jobs_lock_job(fs->jobs, h->id);
 		if (!job)
 			fuse_reply_err(req, ENOENT);
 		else if (off > 0 && state_is_final(job->rec.state))
 			fuse_reply_buf(req, NULL, 0); /* the status was read */
 		else
 			waiters_read(fs->waiters, req, job);
-		jobs_unlock(fs->jobs);
+		if (job)
+			jobs_unlock_job(fs->jobs, job);
 		return;
 	}
 	if (h->kind == N_LOG || h->kind == N_TARBALL) {
@@ -1313,15 +1348,15 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	struct handle *h = (struct handle *)fi->fh;
 	unsigned revents = 0;
 	(void)ino;
-	jobs_lock(fs->jobs);
-	struct job *job = jobs_find(fs->jobs, h->id);
+	struct job *job = jobs_lock_job(fs->jobs, h->id);
 	if (!job || !is_rendered(h) || job->changes != h->changes)
 		revents = POLLIN | POLLRDNORM | POLLPRI;
 	if (!revents && ph)
 		waiters_poll(fs->waiters, h->id, h, ph);
 	else if (ph)
 		fuse_pollhandle_destroy(ph);
-	jobs_unlock(fs->jobs);
+	if (job)
+		jobs_unlock_job(fs->jobs, job);
 	fuse_reply_poll(req, revents);
 }
 

@@ -2,13 +2,13 @@
  * wait: a read of jobs/NAME/wait blocks until the job is final.  The read
  * is not answered by a sleeping worker thread: its request is kept here
  * and answered later, from whichever thread makes the job final, so any
- * number of waiters cost no threads (libfuse runs at most 10 workers).
+ * number of waiters cost no threads (libfuse's workers are capped, main.c).
  *
  * A waiter is answered exactly once: with the status when the job is
  * final, or EINTR when the reader is interrupted (Ctrl-C on cat).  The
  * interrupt callback finds its request by pointer in the list under the
  * list's mutex, so it never touches a waiter that was already answered.
- * Lock order: the registry lock, then this mutex.
+ * Lock order: the job's lock (jobs/registry.h), then this mutex.
  *
  * poll(2) works as on sysfs: a file of a job is readable again once the job
  * has changed since the open file last read it from the start; until then

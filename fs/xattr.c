@@ -23,7 +23,7 @@
 
 /*
  * The value of attribute NAME of JOB into a malloc'd *out of *len bytes
- * (no NUL).  With the registry lock held.  0, -ENODATA or -ENOMEM.
+ * (no NUL).  With the job's lock held.  0, -ENODATA or -ENOMEM.
  */
 static int xattr_value(const struct job *job, const char *name, char **out,
 		       size_t *len)
@@ -88,10 +88,10 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (strncmp(name, "user.", 5))
 		rc = -ENOTSUP;
 	else if (ino_kind(ino) == N_JOB) {
-		jobs_lock(fs->jobs);
-		struct job *job = jobs_find(fs->jobs, ino_job(ino));
+		struct job *job = jobs_lock_job(fs->jobs, ino_job(ino));
 		rc = job ? xattr_value(job, name, &v, &len) : -ENOENT;
-		jobs_unlock(fs->jobs);
+		if (job)
+			jobs_unlock_job(fs->jobs, job);
 	}
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -108,8 +108,7 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	size_t used = 0;
 	int rc = 0;
 	if (ino_kind(ino) == N_JOB) {
-		jobs_lock(fs->jobs);
-		struct job *job = jobs_find(fs->jobs, ino_job(ino));
+		struct job *job = jobs_lock_job(fs->jobs, ino_job(ino));
 		for (size_t i = 0; job && i < 3; i++) {
 			char *v = NULL;
 			size_t len;
@@ -120,7 +119,8 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			used += strlen(names[i]) + 1;
 		}
 		rc = job ? 0 : -ENOENT;
-		jobs_unlock(fs->jobs);
+		if (job)
+			jobs_unlock_job(fs->jobs, job);
 	}
 	if (rc)
 		fuse_reply_err(req, -rc);

@@ -177,6 +177,7 @@ static void names_insert(struct jobs *j, struct job *job)
 	j->by_name[h] = job;
 }
 
+/* Adds JOB with the list's reference.  Registry lock held (or loading). */
 static int registry_add(struct jobs *j, struct job *job)
 {
 	if (j->n == j->cap) {
@@ -190,6 +191,7 @@ static int registry_add(struct jobs *j, struct job *job)
 	if ((j->n + 1) * 2 >= j->cap_names && names_grow(j))
 		return -ENOMEM;
 	j->list[j->n++] = job;
+	job->refs++;
 	names_insert(j, job);
 	return 0;
 }
@@ -229,16 +231,121 @@ struct job **jobs_list(struct jobs *j, size_t *n)
 void jobs_lock(struct jobs *j)
 {
 	pthread_mutex_lock(&j->lock);
+	j->lock_owner = pthread_self();
+	j->lock_held = 1;
 }
 
 void jobs_unlock(struct jobs *j)
 {
+	jobs_assert_locked(j);
+	j->lock_held = 0;
 	pthread_mutex_unlock(&j->lock);
 }
 
 int jobs_claim_pid(struct jobs *j)
 {
 	return store_claim_pid(j->store);
+}
+
+void job_lock(struct job *job)
+{
+	pthread_mutex_lock(&job->lock);
+	job->lock_owner = pthread_self();
+	job->lock_held = 1;
+}
+
+void job_unlock(struct job *job)
+{
+	job_assert_locked(job);
+	job->lock_held = 0;
+	pthread_mutex_unlock(&job->lock);
+}
+
+int job_trylock(struct job *job)
+{
+	if (pthread_mutex_trylock(&job->lock))
+		return 0;
+	job->lock_owner = pthread_self();
+	job->lock_held = 1;
+	return 1;
+}
+
+static void job_free(struct job *job);
+
+struct job *jobs_get(struct jobs *j, int64_t id)
+{
+	jobs_lock(j);
+	struct job *job = jobs_find(j, id);
+	if (job)
+		job->refs++;
+	jobs_unlock(j);
+	return job;
+}
+
+void jobs_put(struct jobs *j, struct job *job)
+{
+	if (!job)
+		return;
+	jobs_lock(j);
+	int last = --job->refs == 0;
+	jobs_unlock(j);
+	if (last)
+		job_free(job); /* removed, and nobody can find it any more */
+}
+
+int jobs_visit(struct jobs *j, int (*fn)(void *arg, struct job *job),
+	       void *arg)
+{
+	size_t n, dead = 0;
+	int rc = 0;
+	jobs_lock(j);
+	n = j->n;
+	struct job **all = malloc((n ? n : 1) * sizeof *all);
+	if (!all) {
+		jobs_unlock(j);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		all[i] = j->list[i];
+		all[i]->refs++;
+	}
+	jobs_unlock(j);
+	for (size_t i = 0; i < n && !rc; i++) {
+		job_lock(all[i]);
+		if (!all[i]->removed)
+			rc = fn(arg, all[i]);
+		job_unlock(all[i]);
+	}
+	/* Let go of them all at once; free the ones removed meanwhile after. */
+	jobs_lock(j);
+	for (size_t i = 0; i < n; i++)
+		if (--all[i]->refs == 0)
+			all[dead++] = all[i];
+	jobs_unlock(j);
+	for (size_t i = 0; i < dead; i++)
+		job_free(all[i]);
+	free(all);
+	return rc;
+}
+
+struct job *jobs_lock_job(struct jobs *j, int64_t id)
+{
+	struct job *job = jobs_get(j, id);
+	if (!job)
+		return NULL;
+	job_lock(job);
+	if (job->removed) { /* rmdir won the race */
+		job_unlock(job);
+		jobs_put(j, job);
+		return NULL;
+	}
+	return job;
+}
+
+void jobs_unlock_job(struct jobs *j, struct job *job)
+{
+	job_unlock(job);
+	jobs_put(j, job);
 }
 
 void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg)
@@ -262,6 +369,8 @@ static struct job *job_new(void)
 	struct job *job = calloc(1, sizeof *job);
 	if (!job)
 		return NULL;
+	pthread_mutex_init(&job->lock, NULL);
+	pthread_cond_init(&job->idle, NULL);
 	job->monitor_col = -1;
 	job->shim_fd = -1;
 	job->packer_fd = -1;
@@ -288,6 +397,7 @@ static void job_free(struct job *job)
 	for (int i = 0; i < job->table.ncolumns; i++)
 		free(job->table.columns[i]);
 	free(job->table.columns);
+	free(job->table.index);
 	free(job->table.epochs);
 	free(job->table.cells);
 	free(job->splitter);
@@ -300,6 +410,8 @@ static void job_free(struct job *job)
 		close(job->weights_tmp_fd);
 	if (job->metrics_fd >= 0)
 		close(job->metrics_fd);
+	pthread_mutex_destroy(&job->lock);
+	pthread_cond_destroy(&job->idle);
 	free(job);
 }
 
@@ -396,61 +508,152 @@ int job_cell(const struct job *job, size_t row, int col, double *v)
 	const struct job_table *t = &job->table;
 	if (row >= t->nrows || col < 0 || col >= t->ncolumns)
 		return 0;
-	*v = t->cells[row * t->ncolumns + col];
+	*v = t->cells[row * t->stride + col];
 	return !cell_missing(*v);
 }
 
-/* The column of NAME, added (every row gets a missing cell) when new. */
-static int job_column(struct job *job, const char *name)
+/* The column of NAME, or -1. */
+static int column_find(const struct job_table *t, const char *name)
 {
-	struct job_table *t = &job->table;
-	for (int i = 0; i < t->ncolumns; i++)
-		if (!strcmp(t->columns[i], name))
-			return i;
-	int n = t->ncolumns + 1;
-	char **c = realloc(t->columns, n * sizeof *c);
+	if (!t->cap_index)
+		return -1;
+	size_t mask = t->cap_index - 1;
+	for (size_t h = name_hash(name) & mask; t->index[h];
+	     h = (h + 1) & mask)
+		if (!strcmp(t->columns[t->index[h] - 1], name))
+			return t->index[h] - 1;
+	return -1;
+}
+
+/* Rebuilds the index of the first ncolumns names with CAP slots. */
+static int index_rebuild(struct job_table *t, int cap)
+{
+	int *x = calloc(cap, sizeof *x);
+	if (!x)
+		return -ENOMEM;
+	for (int c = 0; c < t->ncolumns; c++) {
+		size_t h = name_hash(t->columns[c]) & (cap - 1);
+		while (x[h])
+			h = (h + 1) & (cap - 1);
+		x[h] = c + 1;
+	}
+	free(t->index);
+	t->index = x;
+	t->cap_index = cap;
+	return 0;
+}
+
+/*
+ * Makes room for one more column: the names array and the row stride grow
+ * by doubling (the cells re-strided then, the new cells missing), so a
+ * table of N names is re-strided about log2(N) times in all.
+ */
+static int column_room(struct job_table *t)
+{
+	if (t->ncolumns < t->stride)
+		return 0;
+	int stride = t->stride ? t->stride * 2 : 8;
+	if (stride > JOB_COLUMNS_MAX)
+		stride = JOB_COLUMNS_MAX;
+	char **c = realloc(t->columns, stride * sizeof *c);
 	if (!c)
 		return -ENOMEM;
 	t->columns = c;
-	if (!(c[n - 1] = strdup(name)))
-		return -ENOMEM;
 	if (t->cap) {
-		double *cells = realloc(t->cells, t->cap * n * sizeof *cells);
-		if (!cells) {
-			free(c[n - 1]);
+		double *cells = malloc(t->cap * stride * sizeof *cells);
+		if (!cells)
 			return -ENOMEM;
+		for (size_t r = 0; r < t->nrows; r++) {
+			if (t->stride)
+				memcpy(&cells[r * stride],
+				       &t->cells[r * t->stride],
+				       t->stride * sizeof *cells);
+			for (int k = t->stride; k < stride; k++)
+				cells[r * stride + k] = cell_missing_value();
 		}
-		/* Re-stride from the last row back, so nothing is overwritten. */
-		for (size_t r = t->nrows; r-- > 0;) {
-			memmove(&cells[r * n], &cells[r * (n - 1)],
-				(n - 1) * sizeof *cells);
-			cells[r * n + n - 1] = cell_missing_value();
-		}
+		free(t->cells);
 		t->cells = cells;
 	}
-	if (job->spec.monitor && !strcmp(name, job->spec.monitor))
-		job->monitor_col = n - 1;
-	t->ncolumns = n;
-	return n - 1;
+	t->stride = stride;
+	return 0;
 }
 
-/* Appends ML to the table; returns its row, or -ENOMEM. */
+/* The column of NAME, added when new (its cells are missing already). */
+static int job_column(struct job *job, const char *name)
+{
+	struct job_table *t = &job->table;
+	int c = column_find(t, name);
+	if (c >= 0)
+		return c;
+	if (t->ncolumns >= JOB_COLUMNS_MAX)
+		return -E2BIG;
+	if (column_room(t))
+		return -ENOMEM;
+	if ((t->ncolumns + 1) * 2 > t->cap_index &&
+	    index_rebuild(t, t->cap_index ? t->cap_index * 2 : 32))
+		return -ENOMEM;
+	if (!(t->columns[t->ncolumns] = strdup(name)))
+		return -ENOMEM;
+	c = t->ncolumns++;
+	size_t mask = t->cap_index - 1, h = name_hash(name) & mask;
+	while (t->index[h])
+		h = (h + 1) & mask;
+	t->index[h] = c + 1;
+	if (job->spec.monitor && !strcmp(name, job->spec.monitor))
+		job->monitor_col = c;
+	return c;
+}
+
+void job_table_truncate(struct job *job, size_t nrows, int ncols)
+{
+	struct job_table *t = &job->table;
+	job_assert_locked(job);
+	if (nrows < t->nrows)
+		t->nrows = nrows;
+	if (ncols < t->ncolumns) {
+		/* Rows kept never had a value there: the cells stay missing. */
+		for (int c = ncols; c < t->ncolumns; c++)
+			free(t->columns[c]);
+		t->ncolumns = ncols;
+		/* The index rebuilt in place, without allocating. */
+		memset(t->index, 0, t->cap_index * sizeof *t->index);
+		for (int c = 0; c < ncols; c++) {
+			size_t mask = t->cap_index - 1;
+			size_t h = name_hash(t->columns[c]) & mask;
+			while (t->index[h])
+				h = (h + 1) & mask;
+			t->index[h] = c + 1;
+		}
+		if (job->monitor_col >= ncols)
+			job->monitor_col = -1;
+	}
+}
+
+/*
+ * Appends ML to the table; returns its row, -E2BIG when it would add names
+ * past JOB_COLUMNS_MAX (nothing added), or -ENOMEM.
+ */
 static long table_add(struct job *job, const struct metrics_line *ml)
 {
 	struct job_table *t = &job->table;
 	int cols[ml->n ? ml->n : 1];
+	size_t fresh = 0;
+	for (size_t i = 0; i < ml->n; i++) /* names in a line are distinct */
+		if (column_find(t, ml->m[i].name) < 0 &&
+		    t->ncolumns + ++fresh > JOB_COLUMNS_MAX)
+			return -E2BIG;
 	for (size_t i = 0; i < ml->n; i++)
 		if ((cols[i] = job_column(job, ml->m[i].name)) < 0)
-			return -ENOMEM;
+			return cols[i];
 	if (t->nrows == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
 		long *e = realloc(t->epochs, cap * sizeof *e);
 		if (!e)
 			return -ENOMEM;
 		t->epochs = e;
-		if (t->ncolumns) {
+		if (t->stride) {
 			double *cells = realloc(t->cells,
-						cap * t->ncolumns * sizeof *cells);
+						cap * t->stride * sizeof *cells);
 			if (!cells)
 				return -ENOMEM;
 			t->cells = cells;
@@ -459,15 +662,16 @@ static long table_add(struct job *job, const struct metrics_line *ml)
 	}
 	size_t row = t->nrows++;
 	t->epochs[row] = ml->epoch;
-	for (int c = 0; c < t->ncolumns; c++)
-		t->cells[row * t->ncolumns + c] = cell_missing_value();
+	for (int c = 0; c < t->stride; c++)
+		t->cells[row * t->stride + c] = cell_missing_value();
 	for (size_t i = 0; i < ml->n; i++)
-		t->cells[row * t->ncolumns + cols[i]] = ml->m[i].value;
+		t->cells[row * t->stride + cols[i]] = ml->m[i].value;
 	return (long)row;
 }
 
 int job_add_row(struct job *job, const struct metrics_line *ml)
 {
+	job_assert_locked(job);
 	long row = table_add(job, ml);
 	double v;
 	if (row < 0)
@@ -526,7 +730,7 @@ static int load_row(void *arg, int64_t id, const char *line)
 	}
 	long row = table_add(job, &ml);
 	metrics_line_free(&ml);
-	return row < 0 ? (int)row : 0;
+	return row < 0 && row != -E2BIG ? (int)row : 0;
 }
 
 /* Adds a stored row and replays the policy over it (schema 1 stores). */
@@ -539,17 +743,19 @@ static int replay_row(void *arg, int64_t id, const char *line)
 		return 0;
 	int rc = job_add_row(job, &ml);
 	metrics_line_free(&ml);
-	return rc < 0 ? rc : 0;
+	return rc < 0 && rc != -E2BIG ? rc : 0;
 }
 
 int jobs_load_metrics(struct jobs *j, struct job *job)
 {
+	job_assert_locked(job);
 	if (job->table.loaded)
 		return 0;
 	int rc = store_load_job_metrics(j->store, job->rec.id, load_row, job);
 	if (rc) {
 		log_error( "job '%s': cannot load its "
 			"metrics: %s\n", job->rec.name, strerror(-rc));
+		job_table_truncate(job, 0, 0); /* the next try starts afresh */
 		return rc;
 	}
 	job->table.loaded = 1;
@@ -561,16 +767,20 @@ int jobs_load_metrics(struct jobs *j, struct job *job)
 void job_touch(struct jobs *j, struct job *job, unsigned views)
 {
 	int64_t t = job_now_ns();
+	job_assert_locked(job);
 	for (int v = 0; v < STORE_MTIMES; v++)
 		if (views & VIEW_BIT(v))
 			job->rec.mtime_ns[v] = t;
 	job->changes++;
+	jobs_lock(j); /* changed may be swapped; the callback only queues */
 	if (j->changed)
 		j->changed(j->changed_arg, job, views);
+	jobs_unlock(j);
 }
 
 int job_save(struct jobs *j, struct job *job)
 {
+	job_assert_locked(job);
 	return store_put_job(j->store, &job->rec);
 }
 
@@ -590,6 +800,7 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 {
 	int64_t now = job_now_ns();
 	int rc;
+	job_assert_locked(job);
 	if (!state_move_ok(job->rec.state, to)) {
 		log_error( "job '%s': no move from '%s' to "
 			"'%s' in the lifecycle\n", job->rec.name,
@@ -670,21 +881,21 @@ static int refuse(struct jobs *j, struct job *job, int err, const char *text,
 /* ---- what users do ---- */
 
 /*
- * Takes the registry lock and finds job ID for UID to change.  Returns the
- * job, or NULL with *rc set to -ENOENT or -EACCES; the lock is held either
- * way, for the caller to let go.
+ * Finds and locks job ID for UID to change.  Returns the job (let go with
+ * jobs_unlock_job), or NULL with *rc set to -ENOENT or -EACCES.
  */
 static struct job *lock_to_change(struct jobs *j, int64_t id, uid_t uid,
 				  int *rc)
 {
-	jobs_lock(j);
-	struct job *job = jobs_find(j, id);
-	if (!job)
+	struct job *job = jobs_lock_job(j, id);
+	if (!job) {
 		*rc = -ENOENT;
-	else if (!job_may_change(job, uid))
+	} else if (!job_may_change(job, uid)) {
 		*rc = -EACCES;
-	else
+		jobs_unlock_job(j, job);
+	} else {
 		return job;
+	}
 	return NULL;
 }
 
@@ -705,27 +916,26 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 		return -EINVAL;
 	}
 	jobs_lock(j);
-	if (jobs_find_name(j, name)) {
-		rc = -EEXIST;
-		goto out;
-	}
-	if (uid != 0 && j->cfg.max_jobs_per_user > 0) {
-		long mine = 0;
-		for (size_t i = 0; i < j->n; i++)
+	int taken = jobs_find_name(j, name) != NULL;
+	long mine = 0;
+	if (!taken && uid != 0 && j->cfg.max_jobs_per_user > 0)
+		for (size_t i = 0; i < j->n; i++) /* owners never change */
 			mine += j->list[i]->rec.uid == uid;
-		if (mine >= j->cfg.max_jobs_per_user) {
-			log_warn("refused mkdir '%s' of uid %lu: it has %ld "
-				 "jobs, the most --max-jobs-per-user allows",
-				 name, (unsigned long)uid, mine);
-			rc = -EDQUOT;
-			goto out;
-		}
+	jobs_unlock(j);
+	if (taken)
+		return -EEXIST;
+	if (uid != 0 && j->cfg.max_jobs_per_user > 0 &&
+	    mine >= j->cfg.max_jobs_per_user) {
+		log_warn("refused mkdir '%s' of uid %lu: it has %ld jobs, the "
+			 "most --max-jobs-per-user allows", name,
+			 (unsigned long)uid, mine);
+		return -EDQUOT;
 	}
 	struct job *job = job_new();
-	if (!job) {
-		rc = -ENOMEM;
-		goto out;
-	}
+	if (!job)
+		return -ENOMEM;
+	/* Nobody can find it before registry_add: its lock is free. */
+	job_lock(job);
 	snprintf(job->rec.name, sizeof job->rec.name, "%s", name);
 	job->rec.uid = uid;
 	job->rec.gid = gid;
@@ -737,6 +947,7 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 	for (int v = 0; v < STORE_MTIMES; v++)
 		job->rec.mtime_ns[v] = job->rec.created_ns;
 	job_parse_spec(job);
+	/* The store's unique name decides between two mkdirs of one name. */
 	if ((rc = store_begin(j->store)))
 		goto fail;
 	if ((rc = store_create_job(j->store, &job->rec)) ||
@@ -748,15 +959,21 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 		goto fail;
 	}
 	job_add_event(job, job->rec.created_ns, "created", "mkdir");
-	if ((rc = registry_add(j, job)))
+	jobs_lock(j);
+	/* A job of that name still listed is one an rmdir is taking away. */
+	rc = jobs_find_name(j, name) ? -EEXIST : registry_add(j, job);
+	jobs_unlock(j);
+	if (rc) {
+		store_delete_job(j->store, job->rec.id);
 		goto fail;
+	}
 	*id = job->rec.id;
 	job_touch(j, job, ~0u);
-	goto out;
+	job_unlock(job);
+	return 0;
 fail:
+	job_unlock(job);
 	job_free(job);
-out:
-	jobs_unlock(j);
 	return rc;
 }
 
@@ -786,36 +1003,49 @@ int jobs_rename(struct jobs *j, int64_t id, uid_t uid, const char *name)
 		return -EINVAL;
 	struct job *job = lock_to_change(j, id, uid, &rc);
 	if (!job)
-		goto out;
+		return rc;
 	if (!strcmp(job->rec.name, name))
 		goto out;
+	snprintf(old, sizeof old, "%s", job->rec.name);
+	/* The name index reads every job's name: both change together. */
+	jobs_lock(j);
 	if (jobs_find_name(j, name)) {
 		rc = -EEXIST;
-		goto out;
+	} else {
+		names_remove(j, job);
+		snprintf(job->rec.name, sizeof job->rec.name, "%s", name);
+		names_insert(j, job);
 	}
-	snprintf(old, sizeof old, "%s", job->rec.name);
-	names_remove(j, job);
-	snprintf(job->rec.name, sizeof job->rec.name, "%s", name);
-	names_insert(j, job);
+	jobs_unlock(j);
+	if (rc)
+		goto out;
 	if ((rc = job_save(j, job))) {
+		jobs_lock(j);
 		names_remove(j, job);
 		snprintf(job->rec.name, sizeof job->rec.name, "%s", old);
 		names_insert(j, job);
+		jobs_unlock(j);
 		goto out;
 	}
 	log_info("job '%s': renamed to '%s'", old, name);
 	job_touch(j, job, VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_WEIGHTS));
 out:
-	jobs_unlock(j);
+	jobs_unlock_job(j, job);
 	return rc;
 }
 
+/*
+ * rmdir: the job leaves the store's database and the registry, so nobody
+ * finds it any more; its folder goes to the trash (one rename) for the
+ * deleter; the memory goes with the last reference.  Only this job's lock
+ * is held over the waiting and the store's delete.
+ */
 int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 {
 	int rc = 0;
 	struct job *job = lock_to_change(j, id, uid, &rc);
 	if (!job)
-		goto out;
+		return rc;
 	if (!state_allows_rmdir(job->rec.state)) {
 		log_warn( "job '%s': refused rmdir: not allowed "
 			"while %s\n", job->rec.name, state_name(job->rec.state));
@@ -826,15 +1056,14 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 5;
-	while (job->busy && rc == 0)
-		rc = -pthread_cond_timedwait(&j->idle, &j->lock, &until);
+	while (job->busy && rc == 0) {
+		job->lock_held = 0;
+		rc = -pthread_cond_timedwait(&job->idle, &job->lock, &until);
+		job->lock_owner = pthread_self();
+		job->lock_held = 1;
+	}
 	if (rc) {
 		rc = -EBUSY;
-		goto out;
-	}
-	job = jobs_find(j, id); /* the lock was let go while waiting */
-	if (!job) {
-		rc = -ENOENT;
 		goto out;
 	}
 	if ((rc = store_delete_job(j->store, id))) {
@@ -842,17 +1071,20 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 			job->rec.name, strerror(-rc));
 		goto out;
 	}
+	jobs_lock(j);
 	size_t i = 0;
 	while (j->list[i] != job)
 		i++;
 	memmove(&j->list[i], &j->list[i + 1], (j->n - i - 1) * sizeof *j->list);
 	j->n--;
 	names_remove(j, job);
+	job->removed = 1;
+	job->refs--; /* the list's; ours keeps it until jobs_put() */
 	if (j->changed)
 		j->changed(j->changed_arg, job, ~0u);
-	job_free(job);
-out:
 	jobs_unlock(j);
+out:
+	jobs_unlock_job(j, job);
 	return rc;
 }
 
@@ -862,7 +1094,7 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	int rc = 0;
 	struct job *job = lock_to_change(j, id, uid, &rc);
 	if (!job)
-		goto out;
+		return rc;
 	if (!state_allows_spec_write(job->rec.state)) {
 		rc = -EACCES;
 		goto out;
@@ -887,7 +1119,7 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		rc = -EINVAL;
 	}
 out:
-	jobs_unlock(j);
+	jobs_unlock_job(j, job);
 	return rc;
 }
 
@@ -944,7 +1176,7 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	int rc = 0;
 	struct job *job = lock_to_change(j, id, uid, &rc);
 	if (!job)
-		goto out;
+		return rc;
 	int cmd = command_parse(text, len);
 	if (cmd < 0) {
 		rc = refuse(j, job, -EINVAL, text, len, "unknown command");
@@ -977,7 +1209,7 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		rc = -EINVAL; /* the table offers nothing else */
 	}
 out:
-	jobs_unlock(j);
+	jobs_unlock_job(j, job);
 	return rc;
 }
 
@@ -1022,7 +1254,7 @@ int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	char name[TAG_NAME_MAX + 1];
 	struct job *job = lock_to_change(j, id, uid, &rc);
 	if (!job)
-		goto out;
+		return rc;
 	/*
 	 * Check every line first: a refused write changes nothing.  The
 	 * bounds keep one write, and the lookups it makes, small.
@@ -1076,7 +1308,7 @@ int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 fail:
 	store_rollback(j->store);
 out:
-	jobs_unlock(j);
+	jobs_unlock_job(j, job);
 	return rc;
 }
 
@@ -1086,14 +1318,14 @@ int jobs_user_tags(struct jobs *j, int64_t id, char **text, size_t *len)
 	FILE *f = open_memstream(text, len);
 	if (!f)
 		return -ENOMEM;
-	jobs_lock(j);
-	struct job *job = jobs_find(j, id);
+	struct job *job = jobs_lock_job(j, id);
 	for (size_t i = 0; job && i < job->ntags; i++)
 		if (!job->tags[i].system)
 			fprintf(f, "%s\n", job->tags[i].name);
-	if (!job)
+	if (job)
+		jobs_unlock_job(j, job);
+	else
 		rc = -ENOENT;
-	jobs_unlock(j);
 	if (fclose(f) != 0)
 		return -ENOMEM;
 	if (rc) {
@@ -1165,7 +1397,6 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 	if (!j)
 		return -ENOMEM;
 	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->idle, NULL);
 	j->cfg = *cfg;
 	j->wake[0] = j->wake[1] = -1;
 	j->store_dir = strdup(cfg->store_dir);
@@ -1187,10 +1418,17 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 	    (rc = store_load_events(j->store, load_event, &l)) ||
 	    (rc = store_load_tags(j->store, load_tag, &l)))
 		goto fail;
-	for (size_t i = 0; i < j->n; i++)
-		if (j->list[i]->rec.nrows < 0 &&
-		    (rc = derive_from_metrics(j, j->list[i])))
+	for (size_t i = 0; i < j->n; i++) {
+		if (j->list[i]->rec.nrows >= 0)
+			continue;
+		job_lock(j->list[i]);
+		rc = derive_from_metrics(j, j->list[i]);
+		job_unlock(j->list[i]);
+		if (rc)
 			goto fail;
+	}
+	if ((rc = store_start_deleter(j->store)))
+		goto fail;
 	*out = j;
 	return 0;
 fail:
@@ -1200,6 +1438,7 @@ fail:
 
 int jobs_start_supervisor(struct jobs *j)
 {
+	supervisor_recover(j);
 	int rc = pthread_create(&j->supervisor, NULL, supervisor_main, j);
 	if (rc)
 		return -rc;
@@ -1230,6 +1469,5 @@ void jobs_close(struct jobs *j)
 	free(j->store_dir);
 	free(j->self_exe);
 	pthread_mutex_destroy(&j->lock);
-	pthread_cond_destroy(&j->idle);
 	free(j);
 }

@@ -4,15 +4,18 @@
  *
  * All jobs live in memory in one registry, loaded from the store at open
  * and written through to it: every change of a job is one store
- * transaction.  One mutex, the registry lock, protects every job and the
- * store connection; the public functions take it themselves, and readers
- * that render a job take it with jobs_lock()/jobs_unlock() around
- * jobs_find().  Functions return 0 or a negative errno.  Who may do what
+ * transaction.  Each job has its own lock, so one job's work (rendering,
+ * taking in metrics) never waits on another's; the registry lock covers
+ * only the list of jobs (registry.h gives the order of the locks).  The
+ * public functions take the locks themselves; a reader takes one job with
+ * jobs_lock_job()/jobs_unlock_job() and renders it under its lock.
+ * Functions return 0 or a negative errno.  Who may do what
  * (owner or root) is decided here too, from the UID the caller passes.
  */
 #ifndef TRAINFS_JOB_H
 #define TRAINFS_JOB_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -26,6 +29,7 @@
 #define TAG_NAME_MAX 64
 #define JOB_USER_TAGS_MAX 1000      /* more is refused with EFBIG */
 #define JOB_TAGS_WRITE_MAX (64 * 1024) /* one write; the kernel never splits it */
+#define JOB_COLUMNS_MAX 1000        /* metric names per job; a line adding more is malformed */
 
 /* What a change touched, so interfaces can refresh exactly that. */
 enum job_view {
@@ -53,14 +57,19 @@ struct job_event {
 
 /*
  * A job's metrics in memory: a row per reported epoch, a column per metric
- * name in first-seen order, the cells row-major (nrows x ncolumns doubles,
- * about 8 bytes a value).  A cell no line reported holds CELL_MISSING, a
- * NaN no parser produces.  Tables of jobs nobody looks at stay in the
- * store: jobs_load_metrics() reads one in on first use.
+ * name in first-seen order (at most JOB_COLUMNS_MAX), the cells row-major
+ * with a stride of `stride` >= ncolumns that doubles when full, so a new
+ * name re-strides the rows O(log names) times in all.  Names are found
+ * through a hash index.  A cell no line reported holds CELL_MISSING, a NaN
+ * no parser produces.  Tables of jobs nobody looks at stay in the store:
+ * jobs_load_metrics() reads one in on first use.
  */
 struct job_table {
 	char **columns;
 	int ncolumns;
+	int stride;            /* cells per row allocated */
+	int *index;            /* open addressing: column + 1, 0 free */
+	int cap_index;         /* a power of 2, >= 2 * ncolumns */
 	long *epochs;
 	double *cells;
 	size_t nrows, cap;
@@ -68,6 +77,14 @@ struct job_table {
 };
 
 struct job {
+	/* The job lock (registry.h: what it protects, the order). */
+	pthread_mutex_t lock;
+	pthread_t lock_owner;  /* debug: who holds it */
+	int lock_held;
+	pthread_cond_t idle;   /* with lock: broadcast when busy drops */
+	int refs;              /* registry lock: the list's + each jobs_get() */
+	int removed;           /* both locks to set: unlinked by rmdir */
+
 	struct job_record rec; /* what the store keeps */
 
 	/* Derived at load and kept current. */
@@ -98,13 +115,19 @@ struct job {
 	struct line_splitter *splitter;
 	int metrics_fd;
 	int64_t metrics_read;  /* bytes of metrics.txt read so far */
+	int ended;             /* the trainer is gone; its end is still to be
+				  taken in (the last metrics first) */
+	int store_failures;    /* commits of metrics failed in a row */
 	char *pack_error;      /* the packer's last "error" line */
 	int busy;              /* a trainer or packer may still be alive */
 };
 
 struct jobs;
 
-/* Change callback: called with the registry lock held, must not block. */
+/*
+ * Change callback: called with the job's lock and the registry lock held,
+ * must not block.
+ */
 typedef void (*jobs_changed_fn)(void *arg, struct job *job, unsigned views);
 
 struct jobs_config {
@@ -133,15 +156,54 @@ int jobs_claim_pid(struct jobs *j);
 /* Registers the change callback (one; NULL to remove). */
 void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg);
 
+/* The registry lock: for jobs_find*() and jobs_list() only. */
 void jobs_lock(struct jobs *j);
 void jobs_unlock(struct jobs *j);
 
-/* With the lock held: the job with ID or NAME, or NULL. */
+/*
+ * With the registry lock held: the job with ID or NAME, or NULL.  Only its
+ * id and name (fixed at creation) may be read without its own lock.
+ */
 struct job *jobs_find(struct jobs *j, int64_t id);
 struct job *jobs_find_name(struct jobs *j, const char *name);
 
-/* With the lock held: the jobs in creation order (valid until unlock). */
+/* With the registry lock held: the jobs in creation order (until unlock). */
 struct job **jobs_list(struct jobs *j, size_t *n);
+
+/* The job with ID, with a reference the caller drops with jobs_put(). */
+struct job *jobs_get(struct jobs *j, int64_t id);
+/* Drops a reference; the last one of a removed job frees it. */
+void jobs_put(struct jobs *j, struct job *job);
+
+/*
+ * Calls FN for every job, oldest first, each with its own lock held and
+ * no other (one job at a time: the registry lock is not held over FN, so
+ * nobody waits on a visitor but the job it is looking at).  A non-zero
+ * return from FN stops the visit and is returned.
+ */
+int jobs_visit(struct jobs *j, int (*fn)(void *arg, struct job *job),
+	       void *arg);
+
+/* A job's own lock (registry.h). */
+void job_lock(struct job *job);
+void job_unlock(struct job *job);
+/* Takes the job's lock if it is free: 1, else 0 (for who must not wait). */
+int job_trylock(struct job *job);
+#ifndef NDEBUG
+#define job_assert_locked(job)                                          \
+	assert((job)->lock_held &&                                      \
+	       pthread_equal((job)->lock_owner, pthread_self()))
+#else
+#define job_assert_locked(job) ((void)(job))
+#endif
+
+/*
+ * Job ID referenced and locked, or NULL (no such job, or removed): what a
+ * reader of one job's files takes, and nothing else.  Release with
+ * jobs_unlock_job().
+ */
+struct job *jobs_lock_job(struct jobs *j, int64_t id);
+void jobs_unlock_job(struct jobs *j, struct job *job);
 
 /*
  * Whether NAME (LEN bytes) is a valid job name: 1 to JOB_NAME_MAX bytes of
@@ -216,7 +278,7 @@ int jobs_path(struct jobs *j, const struct job *job, const char *rel,
 long job_last_epoch(const struct job *job);
 
 /*
- * With the lock held: reads JOB's metrics table in from the store unless
+ * With the job's lock held: reads JOB's metrics table in from the store unless
  * it is in memory already.  Returns 0 or a negative errno.
  */
 int jobs_load_metrics(struct jobs *j, struct job *job);

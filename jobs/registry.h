@@ -6,20 +6,37 @@
 #ifndef TRAINFS_REGISTRY_H
 #define TRAINFS_REGISTRY_H
 
+#include <assert.h>
 #include <pthread.h>
 
 #include "jobs/job.h"
 
+/*
+ * The locks, in the order they are taken (never the other way round):
+ *
+ *   job->lock       one job: everything in struct job but refs, removed.
+ *                   Held over that job's own work (rendering, an ingest
+ *                   step, packing's end); never two jobs' locks at once.
+ *   jobs.lock       the registry: list, by_name, n, every job's refs and
+ *                   removed, quit, changed; bookkeeping of bounded size
+ *                   only, never held over I/O or a job's work.
+ *   the store lock  the SQLite connection (store.c); a leaf.
+ *
+ * The notifier's and the waiters' mutexes (fs/) come after all of these.
+ * A job is found under the registry lock and a reference taken
+ * (jobs_get), then locked; rmdir unlinks it from the registry, and the
+ * last reference frees it, so a job found is never freed while used.
+ */
 struct jobs {
-	/* The registry lock: every job, the lists and the store connection. */
-	pthread_mutex_t lock;
-	pthread_cond_t idle;   /* broadcast when a job stops being busy */
-	struct store *store;
+	pthread_mutex_t lock;  /* the registry lock, see above */
+	pthread_t lock_owner;  /* debug: who holds it */
+	int lock_held;
+	struct store *store;   /* has its own lock */
 	struct jobs_config cfg;
 	char *store_dir;
 	char *self_exe;
 
-	struct job **list;     /* ascending id (= creation order) */
+	struct job **list;     /* ascending id (= creation order); a ref each */
 	size_t n, cap;
 	struct job **by_name;  /* open addressing, cap_names slots */
 	size_t cap_names;
@@ -33,16 +50,23 @@ struct jobs {
 	int wake[2];           /* a byte here wakes the supervisor */
 };
 
+#ifndef NDEBUG
+#define jobs_assert_locked(j)                                            \
+	assert((j)->lock_held && pthread_equal((j)->lock_owner, pthread_self()))
+#else
+#define jobs_assert_locked(j) ((void)(j))
+#endif
+
 /*
  * Records a change of JOB touching VIEWS: sets their mtimes and tells the
- * interface.  With the lock held.
+ * interface.  With the job's lock held.
  */
 void job_touch(struct jobs *j, struct job *job, unsigned views);
 
 /*
  * Moves JOB to state TO and persists the job, an event "TO REASON" and
  * the system TAGS (a NULL-terminated list, or NULL) in one transaction.
- * With the lock held.  Returns 0 or -EIO (the job is changed in memory all
+ * With the job's lock held.  Returns 0 or -EIO (the job is changed in memory all
  * the same and the failure logged).
  */
 int job_set_state(struct jobs *j, struct job *job, enum job_state to,
@@ -54,7 +78,7 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 /*
  * Stops a running JOB: asks its shim to stop, sets the kill time, REASON
  * ("stopped-early", "converged") and moves it to stopping with the event
- * reason WHY and the system TAGS.  With the lock held.
+ * reason WHY and the system TAGS.  With the job's lock held.
  */
 int job_stop(struct jobs *j, struct job *job, const char *reason,
 	     const char *why, const char *const *tags);
@@ -62,13 +86,14 @@ int job_stop(struct jobs *j, struct job *job, const char *reason,
 /* Adds a system tag in memory (persisted by the caller's transaction). */
 int job_add_tag(struct job *job, const char *tag, int system);
 
-/* Persists JOB's record alone.  With the lock held. */
+/* Persists JOB's record alone.  With the job's lock held. */
 int job_save(struct jobs *j, struct job *job);
 
 /*
  * Appends a reported metrics line to JOB's (loaded) table and observes the
  * monitored value: updates the policy and rec (last epoch, best, rows).
- * Returns 1 when the policy says stop, 0, or -ENOMEM.
+ * Returns 1 when the policy says stop, 0, -E2BIG when the line would take
+ * the job past JOB_COLUMNS_MAX names (nothing is added), or -ENOMEM.
  */
 int job_add_row(struct job *job, const struct metrics_line *ml);
 
@@ -78,11 +103,25 @@ char *job_row_line(const struct job *job, size_t row);
 /* Wakes the supervisor (any thread, lock held or not). */
 void supervisor_wake(struct jobs *j);
 
-/* Asks the shim to stop or cancel, if one is attached; with the lock held. */
+/* Asks the shim to stop or cancel, if one is attached; with the job's lock. */
 void supervisor_signal(struct jobs *j, struct job *job, const char *verb);
 
 /* Kills the packer of a cancelled job and drops its temporary file. */
 void supervisor_abort_packing(struct jobs *j, struct job *job);
+
+/*
+ * Undoes the metrics rows, columns and record values added since the table
+ * had NROWS rows and NCOLS columns (a failed commit: nothing unstored is
+ * shown).  With the job's lock held.
+ */
+void job_table_truncate(struct job *job, size_t nrows, int ncols);
+
+/*
+ * Re-adopts what the last trainfs left (trainers, packing) and settles the
+ * jobs whose trainer ended meanwhile, before anything is served, so no
+ * reader sees a state from before the restart.
+ */
+void supervisor_recover(struct jobs *j);
 
 /* The supervisor thread's body. */
 void *supervisor_main(void *arg);

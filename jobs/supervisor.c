@@ -5,10 +5,15 @@
  * its shim, packs the weights in a packer process and publishes them.
  *
  * It sleeps in poll() on a wake pipe, the shims' sockets and the packers'
- * progress pipes, without the registry lock; everything it does after
- * waking happens under the lock.  While a trainer runs it wakes every
- * 20 ms to read new metrics lines.  At start it re-adopts what the last
- * trainfs left running (see recover()).
+ * progress pipes, holding no lock.  Each round it takes a reference to
+ * every listed job (the registry lock held just for that), then works on
+ * one job at a time under that job's own lock, so a reader of another job
+ * never waits for it.  Metrics are taken in bounded steps (INGEST_BYTES,
+ * INGEST_LINES per job per round, the locks let go between steps), the
+ * last ones after the trainer ended too: a huge or sparse metrics file
+ * costs its job time only.  While a trainer runs it wakes every 20 ms to
+ * read new metrics lines, at once while a job has more to read.  At start
+ * it re-adopts what the last trainfs left running (see recover()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,8 +41,14 @@
 extern char **environ;
 
 #define METRICS_POLL_MS 20
-#define INGEST_CHUNK (64 * 1024)
-#define INGEST_MAX (4 * 1024 * 1024) /* per wake-up, so others get a turn */
+#define INGEST_CHUNK (16 * 1024)     /* one read */
+#define INGEST_BYTES (256 * 1024)    /* per job per round ... */
+#define INGEST_LINES 2000            /* ... and lines, so others get a turn */
+/* Failed commits of the last metrics before giving them up (~5 s). */
+#define FINAL_STORE_TRIES 250
+
+/* What a step of ingest did; BUSY: the store was busy, nothing was done. */
+enum { INGEST_DONE, INGEST_MORE, INGEST_FAILED, INGEST_BUSY };
 
 void supervisor_wake(struct jobs *j)
 {
@@ -65,9 +76,11 @@ void supervisor_signal(struct jobs *j, struct job *job, const char *verb)
  */
 static void set_busy(struct jobs *j, struct job *job, int busy)
 {
+	(void)j;
+	job_assert_locked(job);
 	job->busy = busy || job->shim_pid > 0;
 	if (!job->busy)
-		pthread_cond_broadcast(&j->idle);
+		pthread_cond_broadcast(&job->idle);
 }
 
 /* NAME.tar.zst: the longest name and suffix, and the NUL. */
@@ -89,22 +102,21 @@ static int weights_tmp_path(struct jobs *j, const struct job *job, char *buf,
 	return jobs_path(j, job, rel, buf, len);
 }
 
-/* Deletes what a cancelled job's trainer wrote: its output and scratch. */
+/*
+ * Deletes what a cancelled job's trainer wrote, its output and scratch:
+ * moved to the store's trash now, deleted by its deleter thread.
+ */
 static void delete_output(struct jobs *j, struct job *job)
 {
-	char dir[PATH_MAX];
-	if (jobs_path(j, job, "", dir, sizeof dir))
-		return;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	int rc = store_remove_tree(fd, "output");
-	if (!rc && !job->spec.workdir)
-		rc = store_remove_tree(fd, "work");
+	int rc = 0;
+	/* The scratch first: once the output is gone, all of it is. */
+	if (!job->spec.workdir)
+		rc = store_trash(j->store, job->rec.id, "work");
+	if (!rc)
+		rc = store_trash(j->store, job->rec.id, "output");
 	if (rc)
 		log_error( "job '%s': cannot delete its "
 			"output: %s\n", job->rec.name, strerror(-rc));
-	close(fd);
 }
 
 static int output_is_empty(struct jobs *j, struct job *job)
@@ -154,6 +166,8 @@ struct ingest {
 	struct job *job;
 	int stop;     /* the policy says: converged */
 	int changed;
+	int lines;
+	int too_many; /* lines refused for adding metric names past the cap */
 	int rc;
 };
 
@@ -169,12 +183,18 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 	if (!overlong && a == len)
 		return; /* blank lines are not metrics, nor errors */
 	in->changed = 1;
+	in->lines++;
 	if (overlong || metrics_parse_line(line, len, &ml, NULL, 0) < 0) {
 		job->rec.bad_lines++;
 		return;
 	}
 	int r = job_add_row(job, &ml);
 	metrics_line_free(&ml);
+	if (r == -E2BIG) { /* malformed: "too many metric names" */
+		job->rec.bad_lines++;
+		in->too_many++;
+		return;
+	}
 	if (r < 0) {
 		in->rc = r;
 		return;
@@ -203,47 +223,120 @@ static void autostop(struct jobs *j, struct job *job)
 }
 
 /*
- * Reads what the trainer appended to its metrics file since last time.
- * FINAL: the trainer has ended, so a last line without newline counts.
+ * Where the next read of an overlong (garbage) line may start: past the
+ * holes of a sparse file, which hold nothing but NULs of that line.  At a
+ * hole that runs to the end, the end when the trainer is gone (FINAL),
+ * else -1: nothing to read yet.
  */
-static void ingest_metrics(struct jobs *j, struct job *job, int final)
+static int64_t skip_holes(struct job *job, int final)
+{
+	off_t d = lseek(job->metrics_fd, job->metrics_read, SEEK_DATA);
+	if (d >= 0)
+		return d > job->metrics_read ? d : job->metrics_read;
+	struct stat st;
+	if (errno == ENXIO && final && fstat(job->metrics_fd, &st) == 0)
+		return st.st_size > job->metrics_read ? st.st_size
+						      : job->metrics_read;
+	return errno == ENXIO ? -1 : job->metrics_read;
+}
+
+/*
+ * Takes one bounded step of what the trainer appended to its metrics file:
+ * at most INGEST_BYTES, INGEST_LINES, in one transaction.  FINAL: the
+ * trainer has ended, so a last line without newline counts at the end.
+ * A row is shown only once stored: when the commit fails, the table, the
+ * record and the file offset go back to where they were, and the lines
+ * are taken again later.  Returns INGEST_DONE (all read), INGEST_MORE,
+ * INGEST_FAILED, or INGEST_BUSY (the store was busy: try next round).
+ */
+static int ingest_metrics(struct jobs *j, struct job *job, int final)
 {
 	char buf[INGEST_CHUNK];
 	struct ingest in = { .j = j, .job = job };
 	int64_t total = 0;
+	int eof = 0;
+	job_assert_locked(job);
 	if (job->metrics_fd < 0 || !job->splitter)
-		return;
-	if (store_begin(j->store))
-		return;
-	/* The last time, all of it: no line may be lost or cut at the cap. */
-	while (final || total < INGEST_MAX) {
+		return INGEST_DONE;
+	/* Nothing new (the common case, every 20 ms): no transaction. */
+	struct stat st;
+	if (!final && fstat(job->metrics_fd, &st) == 0 &&
+	    st.st_size <= job->metrics_read)
+		return INGEST_DONE;
+	/* What a failed commit puts back. */
+	struct job_record was = job->rec;
+	struct autostop policy = job->policy;
+	size_t nrows = job->table.nrows;
+	int ncols = job->table.ncolumns, overlong = job->splitter->overlong;
+
+	/*
+	 * Never wait for the store with the job's lock held: a slow commit
+	 * of another job (a checkpoint's fsync) would stall this job's readers.
+	 */
+	int rc = store_trybegin(j->store);
+	if (rc)
+		return rc == -EBUSY ? INGEST_BUSY : INGEST_FAILED;
+	while (total < INGEST_BYTES && in.lines < INGEST_LINES) {
+		if (job->splitter->overlong) {
+			int64_t at = skip_holes(job, final);
+			if (at < 0) {
+				eof = 1;
+				break;
+			}
+			total += at - job->metrics_read > 0 ? INGEST_CHUNK : 0;
+			job->metrics_read = at;
+		}
 		ssize_t n = pread(job->metrics_fd, buf, sizeof buf,
 				  job->metrics_read);
-		if (n <= 0)
+		if (n <= 0) {
+			eof = 1;
 			break;
+		}
 		job->metrics_read += n;
 		total += n;
 		line_splitter_feed(job->splitter, buf, n, ingest_line, &in);
 	}
-	if (final && (job->splitter->len || job->splitter->overlong))
+	if (final && eof && (job->splitter->len || job->splitter->overlong))
 		line_splitter_feed(job->splitter, "\n", 1, ingest_line, &in);
 	if (!in.changed && !total) {
 		store_rollback(j->store);
-		return;
+		return eof ? INGEST_DONE : INGEST_MORE;
 	}
 	/* Restart from the start of the line in progress, or past garbage. */
 	job->rec.metrics_offset =
 		job->metrics_read -
 		(job->splitter->overlong ? 0 : (int64_t)job->splitter->len);
+	/* Readers wait on this job's lock until it is stored or undone. */
 	if (in.changed)
 		job_touch(j, job, VIEW_BIT(VIEW_METRICS) | VIEW_BIT(VIEW_STATUS));
 	if (in.rc || job_save(j, job) || store_commit(j->store)) {
 		store_rollback(j->store);
-		log_error( "job '%s': cannot store "
-			"metrics\n", job->rec.name);
+		if (!job->store_failures++ || job->store_failures % 100 == 0)
+			log_error( "job '%s': cannot store "
+				"metrics (%d tries); taking them again later\n",
+				job->rec.name, job->store_failures);
+		job_table_truncate(job, nrows, ncols);
+		job->policy = policy;
+		job->rec.nrows = was.nrows;
+		job->rec.last_epoch = was.last_epoch;
+		job->rec.best = was.best;
+		job->rec.best_epoch = was.best_epoch;
+		job->rec.waited = was.waited;
+		job->rec.bad_lines = was.bad_lines;
+		job->rec.metrics_offset = was.metrics_offset;
+		job->metrics_read = was.metrics_offset;
+		job->splitter->len = 0;
+		job->splitter->overlong = overlong;
+		return INGEST_FAILED;
 	}
+	job->store_failures = 0;
+	if (in.too_many)
+		log_warn( "job '%s': %d metrics lines skipped: too many "
+			"metric names (at most %d)\n", job->rec.name,
+			in.too_many, JOB_COLUMNS_MAX);
 	if (in.stop && job->rec.state == ST_RUNNING)
 		autostop(j, job);
+	return eof ? INGEST_DONE : INGEST_MORE;
 }
 
 /* Starts taking in JOB's metrics file where the store left off. */
@@ -553,10 +646,6 @@ static void trainer_ended(struct jobs *j, struct job *job)
 {
 	char dir[PATH_MAX];
 	struct exec_exit e;
-	if (job->shim_fd >= 0)
-		close(job->shim_fd);
-	job->shim_fd = -1;
-	ingest_metrics(j, job, 1);
 	close_metrics(job);
 	jobs_path(j, job, "", dir, sizeof dir);
 	int lost = exec_read_exit(dir, &e) != 0;
@@ -598,6 +687,47 @@ static void trainer_ended(struct jobs *j, struct job *job)
 	default:
 		set_busy(j, job, 0);
 	}
+}
+
+/*
+ * The trainer's process group is gone (or its shim is): the shim is let
+ * go, and a trainer left without one is killed now, so the metrics file
+ * stops growing.  The outcome waits until every line is in (end_step()):
+ * the job stays running or stopping until then.
+ */
+static void trainer_gone(struct jobs *j, struct job *job)
+{
+	char dir[PATH_MAX];
+	struct exec_exit e;
+	if (job->shim_fd >= 0)
+		close(job->shim_fd);
+	job->shim_fd = -1;
+	job->ended = 1;
+	if (!jobs_path(j, job, "", dir, sizeof dir) &&
+	    exec_read_exit(dir, &e) != 0)
+		exec_kill_orphan(dir);
+}
+
+/*
+ * One round of a job whose trainer is gone: a step of its last metrics,
+ * then, once all are in (or cannot be stored for FINAL_STORE_TRIES
+ * rounds), its outcome.  A cancelled job's metrics no longer matter.
+ * Returns INGEST_MORE while steps remain.
+ */
+static int end_step(struct jobs *j, struct job *job)
+{
+	int r = INGEST_DONE;
+	if (job->rec.state != ST_CANCELLED && job->metrics_fd >= 0)
+		r = ingest_metrics(j, job, 1);
+	if (r == INGEST_MORE || r == INGEST_BUSY ||
+	    (r == INGEST_FAILED && job->store_failures < FINAL_STORE_TRIES))
+		return r;
+	if (r == INGEST_FAILED)
+		log_error( "job '%s': its last metrics could not be stored; "
+			"ending without them\n", job->rec.name);
+	job->ended = 0;
+	trainer_ended(j, job);
+	return INGEST_DONE;
 }
 
 /*
@@ -788,21 +918,48 @@ out:
 	free(env);
 }
 
-/* Launches queued jobs, oldest first, while slots are free. */
-static void schedule(struct jobs *j)
+/*
+ * Tries JOB's lock: a job busy with a reader (rendering a huge table, say)
+ * is left for the next round rather than waited for.
+ */
+static int try_lock(struct job *job)
+{
+	return job_trylock(job);
+}
+
+/*
+ * Launches queued jobs of ALL, oldest first, while slots are free; one
+ * job's lock at a time, none waited for.  Returns 1 when a job was busy.
+ */
+static int schedule(struct jobs *j, struct job **all, size_t n)
 {
 	size_t running = 0;
-	for (size_t i = 0; i < j->n; i++)
-		if (state_has_trainer(j->list[i]->rec.state))
+	int skipped = 0;
+	for (size_t i = 0; j->cfg.max_running > 0 && i < n; i++) {
+		if (!try_lock(all[i])) {
+			skipped = 1; /* uncounted: launch nothing this round */
+			continue;
+		}
+		if (!all[i]->removed && state_has_trainer(all[i]->rec.state))
 			running++;
-	for (size_t i = 0; i < j->n; i++) {
+		job_unlock(all[i]);
+	}
+	if (skipped)
+		return 1;
+	for (size_t i = 0; i < n; i++) {
 		if (j->cfg.max_running > 0 && running >= (size_t)j->cfg.max_running)
 			break;
-		if (j->list[i]->rec.state == ST_QUEUED) {
-			launch(j, j->list[i]);
+		if (!try_lock(all[i])) {
+			skipped = 1;
+			continue;
+		}
+		if (!all[i]->removed && all[i]->rec.state == ST_QUEUED) {
+			launch(j, all[i]);
 			running++;
 		}
+		job_unlock(all[i]);
 	}
+	return skipped;
 }
 
 /*
@@ -823,56 +980,53 @@ static int was_launched(const char *dir)
 }
 
 /*
- * After a restart: find the shims of jobs that were running, stopping or
+ * After a restart: find the shim of JOB if it was running, stopping or
  * being cancelled (or launched just before trainfs died), and redo
- * packing that was cut short.
+ * packing that was cut short.  With the job's lock held.
  */
-static void recover(struct jobs *j)
+static void recover(struct jobs *j, struct job *job)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX];
-	for (size_t i = 0; i < j->n; i++) {
-		struct job *job = j->list[i];
-		int st = job->rec.state, fd;
-		if (st == ST_PACKAGING) {
-			if (!weights_tmp_path(j, job, tmp, sizeof tmp))
-				unlink(tmp);
-			int rc = spawn_packer(j, job);
-			if (rc)
-				fail(j, job, "packaging: %s", strerror(-rc));
-			continue;
-		}
-		if (!state_has_trainer(st) && st != ST_CANCELLED &&
-		    st != ST_QUEUED)
-			continue;
-		if (jobs_path(j, job, "", dir, sizeof dir))
-			continue;
-		if (st == ST_QUEUED) {
-			/* Launching it again would run a second trainer. */
-			if (!was_launched(dir))
-				continue; /* schedule() launches it */
-			job->rec.started_ns = job_now_ns();
-			job_set_state(j, job, ST_RUNNING, "started", NULL);
-			st = ST_RUNNING;
-		}
-		if (exec_attach(dir, &fd) == 0) {
-			job->shim_fd = fd;
-			set_busy(j, job, 1);
-			if (state_has_trainer(st))
-				open_metrics(j, job);
-			/* The verb may not have reached it before we died. */
-			if (st == ST_STOPPING)
-				supervisor_signal(j, job, "stop");
-			else if (st == ST_CANCELLED)
-				supervisor_signal(j, job, "cancel");
-			continue;
-		}
-		if (st == ST_CANCELLED) {
-			delete_output(j, job);
-			continue;
-		}
-		open_metrics(j, job);
-		trainer_ended(j, job);
+	int st = job->rec.state, fd;
+	if (st == ST_PACKAGING) {
+		if (!weights_tmp_path(j, job, tmp, sizeof tmp))
+			unlink(tmp);
+		int rc = spawn_packer(j, job);
+		if (rc)
+			fail(j, job, "packaging: %s", strerror(-rc));
+		return;
 	}
+	if (!state_has_trainer(st) && st != ST_CANCELLED && st != ST_QUEUED)
+		return;
+	if (jobs_path(j, job, "", dir, sizeof dir))
+		return;
+	if (st == ST_QUEUED) {
+		/* Launching it again would run a second trainer. */
+		if (!was_launched(dir))
+			return; /* schedule() launches it */
+		job->rec.started_ns = job_now_ns();
+		job_set_state(j, job, ST_RUNNING, "started", NULL);
+		st = ST_RUNNING;
+	}
+	if (exec_attach(dir, &fd) == 0) {
+		job->shim_fd = fd;
+		set_busy(j, job, 1);
+		if (state_has_trainer(st))
+			open_metrics(j, job);
+		/* The verb may not have reached it before we died. */
+		if (st == ST_STOPPING)
+			supervisor_signal(j, job, "stop");
+		else if (st == ST_CANCELLED)
+			supervisor_signal(j, job, "cancel");
+		return;
+	}
+	if (st == ST_CANCELLED) {
+		delete_output(j, job);
+		return;
+	}
+	open_metrics(j, job);
+	set_busy(j, job, 1);
+	trainer_gone(j, job); /* the main loop takes its end in */
 }
 
 static void reap(struct jobs *j, struct job *job)
@@ -881,7 +1035,7 @@ static void reap(struct jobs *j, struct job *job)
 	if (job->shim_pid > 0 && waitpid(job->shim_pid, &status, WNOHANG) != 0) {
 		job->shim_pid = 0;
 		/* Idle now, unless its end is still to be taken in or packed. */
-		if (job->shim_fd < 0 && job->packer_pid <= 0)
+		if (job->shim_fd < 0 && job->packer_pid <= 0 && !job->ended)
 			set_busy(j, job, 0);
 	}
 	if (job->packer_pid > 0 &&
@@ -899,76 +1053,152 @@ static int shim_done(struct job *job)
 	return n <= 0 || memmem(buf, n, "exit", 4) != NULL;
 }
 
+/*
+ * The jobs listed now, each with a reference; *QUIT: trainfs is closing.
+ * NULL when out of memory.
+ */
+static struct job **snapshot(struct jobs *j, size_t *n, int *quit)
+{
+	jobs_lock(j);
+	struct job **all = malloc((j->n ? j->n : 1) * sizeof *all);
+	*quit = j->quit;
+	*n = 0;
+	if (all) {
+		for (size_t i = 0; i < j->n; i++) {
+			all[i] = j->list[i];
+			all[i]->refs++;
+		}
+		*n = j->n;
+	}
+	jobs_unlock(j);
+	return all;
+}
+
+/* Drops the references of snapshot(). */
+static void release(struct jobs *j, struct job **all, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		jobs_put(j, all[i]);
+	free(all);
+}
+
+void supervisor_recover(struct jobs *j)
+{
+	size_t n;
+	int quit;
+	struct job **all = snapshot(j, &n, &quit);
+	for (size_t i = 0; all && i < n; i++) {
+		job_lock(all[i]);
+		if (!all[i]->removed)
+			recover(j, all[i]);
+		/* Its last metrics in full: this is before serving anything. */
+		while (all[i]->ended && end_step(j, all[i]) != INGEST_DONE)
+			;
+		job_unlock(all[i]);
+	}
+	if (all)
+		release(j, all, n);
+}
+
 void *supervisor_main(void *arg)
 {
 	struct jobs *j = arg;
 	struct pollfd *p = NULL;
-	int64_t *ids = NULL;
-	size_t cap = 0;
+	struct job **owner = NULL; /* the job of each p[i] */
+	size_t cap = 0, n;
+	int quit, more = 0;
 
-	jobs_lock(j);
-	recover(j);
-	while (!j->quit) {
-		size_t n = 1;
-		int active = 0;
-		schedule(j);
-		if (cap < 1 + 2 * j->n) {
-			cap = 2 * (1 + 2 * j->n);
+	struct job **all;
+	for (;;) {
+		if (!(all = snapshot(j, &n, &quit))) {
+			log_error( "supervisor: out of memory\n");
+			poll(NULL, 0, 1000);
+			continue;
+		}
+		if (quit)
+			break;
+		int busy = schedule(j, all, n);
+		if (cap < 1 + 2 * n) {
+			cap = 2 * (1 + 2 * n);
 			free(p);
-			free(ids);
+			free(owner);
 			p = calloc(cap, sizeof *p);
-			ids = calloc(cap, sizeof *ids);
-			if (!p || !ids) {
-				log_error( "supervisor: "
-					"out of memory\n");
-				break;
+			owner = calloc(cap, sizeof *owner);
+			if (!p || !owner) {
+				log_error( "supervisor: out of memory\n");
+				cap = 0;
+				release(j, all, n);
+				poll(NULL, 0, 1000);
+				continue;
 			}
 		}
+		size_t np = 1;
+		int active = 0;
 		p[0] = (struct pollfd){ .fd = j->wake[0], .events = POLLIN };
-		for (size_t i = 0; i < j->n; i++) {
-			struct job *job = j->list[i];
-			if (job->shim_fd >= 0) {
-				ids[n] = job->rec.id;
-				p[n++] = (struct pollfd){ .fd = job->shim_fd,
-							  .events = POLLIN };
+		for (size_t i = 0; i < n; i++) {
+			struct job *job = all[i];
+			if (!try_lock(job)) {
+				busy = 1; /* its descriptors wait a round */
+				continue;
 			}
-			if (job->packer_fd >= 0) {
-				ids[n] = job->rec.id;
-				p[n++] = (struct pollfd){ .fd = job->packer_fd,
-							  .events = POLLIN };
+			if (job->shim_fd >= 0 && !job->removed) {
+				owner[np] = job;
+				p[np++] = (struct pollfd){ .fd = job->shim_fd,
+							   .events = POLLIN };
+			}
+			if (job->packer_fd >= 0 && !job->removed) {
+				owner[np] = job;
+				p[np++] = (struct pollfd){ .fd = job->packer_fd,
+							   .events = POLLIN };
 			}
 			if (job->metrics_fd >= 0 || job->packer_pid > 0 ||
-			    job->shim_pid > 0)
+			    job->shim_pid > 0 || job->ended)
 				active = 1;
+			job_unlock(job);
 		}
-		jobs_unlock(j);
-		int ready = poll(p, n, active ? METRICS_POLL_MS : 1000);
-		jobs_lock(j);
+		/*
+		 * Only this thread closes a shim's or packer's descriptor, and
+		 * the references keep every job alive: p[] stays valid.
+		 */
+		int ready = poll(p, np, more ? 0 : active || busy ? METRICS_POLL_MS
+								  : 1000);
 		if (ready > 0 && (p[0].revents & POLLIN)) {
 			char buf[256];
 			while (read(j->wake[0], buf, sizeof buf) > 0)
 				;
 		}
-		for (size_t i = 1; ready > 0 && i < n; i++) {
+		for (size_t i = 1; ready > 0 && i < np; i++) {
 			if (!p[i].revents)
 				continue;
-			struct job *job = jobs_find(j, ids[i]);
-			if (!job)
-				continue;
-			if (p[i].fd == job->shim_fd && shim_done(job))
-				trainer_ended(j, job);
+			struct job *job = owner[i];
+			job_lock(job);
+			if (job->removed)
+				;
+			else if (p[i].fd == job->shim_fd && shim_done(job))
+				trainer_gone(j, job);
 			else if (p[i].fd == job->packer_fd)
 				read_packer(j, job);
+			job_unlock(job);
 		}
-		for (size_t i = 0; i < j->n; i++) {
-			struct job *job = j->list[i];
-			if (job->metrics_fd >= 0)
-				ingest_metrics(j, job, 0);
-			reap(j, job);
+		more = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct job *job = all[i];
+			if (!try_lock(job))
+				continue; /* next round */
+			if (!job->removed) {
+				if (job->ended)
+					more |= end_step(j, job) == INGEST_MORE;
+				else if (job->metrics_fd >= 0)
+					more |= ingest_metrics(j, job, 0) ==
+						INGEST_MORE;
+				reap(j, job);
+			}
+			job_unlock(job);
 		}
+		release(j, all, n);
 	}
-	jobs_unlock(j);
+	release(j, all, n);
 	free(p);
-	free(ids);
+	free(owner);
 	return NULL;
 }

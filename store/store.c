@@ -11,6 +11,7 @@
  * can make trainfs run anything as anyone, so it is checked before a byte
  * of it is read, and everything trainfs makes in it is closed to others.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <pthread.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -28,6 +31,8 @@
 #include "util/log.h"
 
 #define SCHEMA_VERSION 2
+#define METRICS_PAGE 512 /* rows loaded per turn of the store lock ... */
+#define METRICS_PAGE_BYTES (1024 * 1024) /* ... and bytes */
 
 static const char schema_v1[] =
 	"CREATE TABLE jobs ("
@@ -100,15 +105,63 @@ static const char *const queries[Q_COUNT] = {
 	[Q_CLEAR_USER_TAGS] = "DELETE FROM tags WHERE job_id=? AND system=0",
 	[Q_PUT_METRIC] = "INSERT OR REPLACE INTO metrics (job_id, seq, line)"
 			 " VALUES (?, ?, ?)",
-	[Q_JOB_METRICS] = "SELECT line FROM metrics WHERE job_id=? ORDER BY seq",
+	[Q_JOB_METRICS] = "SELECT seq, line FROM metrics WHERE job_id=?1"
+			  " AND seq>?2 ORDER BY seq LIMIT ?3",
 };
 
 struct store {
+	/*
+	 * The store lock (store.h): the connection, q[] and in_tx.  Recursive,
+	 * so a statement inside the holder's transaction takes it again.
+	 */
+	pthread_mutex_t lock;
+	pthread_t owner;  /* who holds it, while depth > 0 */
+	int depth;
+	int in_tx;        /* a transaction is open (its owner holds the lock) */
 	sqlite3 *db;
 	char *dir;
 	int lock_fd;      /* STORE/lock, flock()ed while this store is open */
 	sqlite3_stmt *q[Q_COUNT];
+
+	/* The deleter: trash_lock protects the fields below it. */
+	pthread_mutex_t trash_lock;
+	pthread_cond_t trash_more;
+	int trash_pending; /* something was put in the trash */
+	int trash_quit;
+	unsigned long trash_seq;
+	int deleting;      /* the thread runs */
+	pthread_t deleter;
 };
+
+static void store_init_locks(struct store *s)
+{
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&s->lock, &a);
+	pthread_mutexattr_destroy(&a);
+	pthread_mutex_init(&s->trash_lock, NULL);
+	pthread_cond_init(&s->trash_more, NULL);
+}
+
+static void slock(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->owner = pthread_self();
+	s->depth++;
+}
+
+static void sunlock(struct store *s)
+{
+	s->depth--;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int store_locked(struct store *s)
+{
+	/* Only the holder can see its own id there with depth > 0. */
+	return s->depth > 0 && pthread_equal(s->owner, pthread_self());
+}
 
 static int db_error(struct store *s, const char *what)
 {
@@ -472,6 +525,7 @@ int store_open(const char *store_dir, struct store **out)
 	if (!s)
 		return -ENOMEM;
 	s->lock_fd = -1;
+	store_init_locks(s);
 	if (!(s->dir = strdup(store_dir))) {
 		free(s);
 		return -ENOMEM;
@@ -518,12 +572,22 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	if (s->deleting) {
+		pthread_mutex_lock(&s->trash_lock);
+		s->trash_quit = 1;
+		pthread_cond_signal(&s->trash_more);
+		pthread_mutex_unlock(&s->trash_lock);
+		pthread_join(s->deleter, NULL);
+	}
 	for (int i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(s->q[i]);
 	sqlite3_close(s->db);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	free(s->dir);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->trash_lock);
+	pthread_cond_destroy(&s->trash_more);
 	free(s);
 }
 
@@ -542,23 +606,59 @@ int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
 
 int store_begin(struct store *s)
 {
-	return exec_sql(s, "BEGIN IMMEDIATE");
+	slock(s);
+	assert(s->depth == 1); /* no transaction inside a transaction */
+	int rc = exec_sql(s, "BEGIN IMMEDIATE");
+	if (rc)
+		sunlock(s);
+	else
+		s->in_tx = 1;
+	return rc;
+}
+
+int store_trybegin(struct store *s)
+{
+	if (pthread_mutex_trylock(&s->lock))
+		return -EBUSY;
+	if (s->depth) { /* ours already: no transaction inside one */
+		pthread_mutex_unlock(&s->lock);
+		return -EBUSY;
+	}
+	s->owner = pthread_self();
+	s->depth++;
+	int rc = exec_sql(s, "BEGIN IMMEDIATE");
+	if (rc)
+		sunlock(s);
+	else
+		s->in_tx = 1;
+	return rc;
 }
 
 int store_commit(struct store *s)
 {
-	return exec_sql(s, "COMMIT");
+	assert(s->in_tx && store_locked(s));
+	int rc = exec_sql(s, "COMMIT");
+	if (rc && !sqlite3_get_autocommit(s->db))
+		exec_sql(s, "ROLLBACK");
+	s->in_tx = 0;
+	sunlock(s);
+	return rc;
 }
 
 void store_rollback(struct store *s)
 {
+	if (!store_locked(s) || !s->in_tx)
+		return; /* committed (or failed to) already */
 	if (!sqlite3_get_autocommit(s->db))
 		exec_sql(s, "ROLLBACK");
+	s->in_tx = 0;
+	sunlock(s);
 }
 
 /* Runs a prepared statement to completion and resets it. */
 static int run(struct store *s, sqlite3_stmt *st, const char *what)
 {
+	assert(store_locked(s));
 	int rc = sqlite3_step(st);
 	int ret = rc == SQLITE_DONE ? 0 : db_error(s, what);
 	sqlite3_reset(st);
@@ -572,7 +672,7 @@ static int bind_text(sqlite3_stmt *st, int i, const char *v)
 		 : sqlite3_bind_null(st, i);
 }
 
-int store_create_job(struct store *s, struct job_record *rec)
+static int store_create_job_(struct store *s, struct job_record *rec)
 {
 	char path[PATH_MAX];
 	sqlite3_stmt *st = s->q[Q_INSERT_JOB];
@@ -613,10 +713,19 @@ int store_job_dir_check(struct store *s, int64_t id)
 	return fd == -EPERM ? -ELOOP : fd;
 }
 
+int store_create_job(struct store *s, struct job_record *rec)
+{
+	slock(s);
+	int rc = store_create_job_(s, rec);
+	sunlock(s);
+	return rc;
+}
+
 /*
- * Deletes the row first, so a failure leaves the job whole.  But on a full
- * disk the database cannot take even a delete, and the job's own files
- * may be what fills it: then the folder goes first and the row after.
+ * Deletes the row first, so a failure leaves the job whole, then moves the
+ * folder to the trash.  But on a full disk the database cannot take even a
+ * delete, and the job's own files may be what fills it: then the folder
+ * goes first (in place: space must be freed now) and the row after.
  */
 int store_delete_job(struct store *s, int64_t id)
 {
@@ -624,32 +733,148 @@ int store_delete_job(struct store *s, int64_t id)
 	char path[PATH_MAX];
 	int rc, dirfd, full;
 	sqlite3_stmt *st = s->q[Q_DELETE_JOB];
-	snprintf(path, sizeof path, "%s/jobs", s->dir);
 	snprintf(name, sizeof name, "%lld", (long long)id);
+	slock(s);
+	if (sqlite3_bind_int64(st, 1, id))
+		rc = db_error(s, "binding a job id");
+	else
+		rc = run(s, st, "deleting a job");
+	full = rc && sqlite3_errcode(s->db) == SQLITE_FULL;
+	sunlock(s);
+	if (!full)
+		return rc ? rc : store_trash(s, id, "");
+	snprintf(path, sizeof path, "%s/jobs", s->dir);
 	if ((dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -errno;
-	if (sqlite3_bind_int64(st, 1, id)) {
-		rc = db_error(s, "binding a job id");
-		goto out;
-	}
-	rc = run(s, st, "deleting a job");
-	full = rc && sqlite3_errcode(s->db) == SQLITE_FULL;
-	if (full && (rc = store_remove_tree(dirfd, name)) == 0) {
-		log_warn( "store: disk full: deleted the files "
-			"of job %lld first\n", (long long)id);
-		if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
-			rc = db_error(s, "binding a job id");
-		else
-			rc = run(s, st, "deleting a job");
-	}
-	if (!rc && !full)
-		rc = store_remove_tree(dirfd, name);
-out:
+	rc = store_remove_tree(dirfd, name);
 	close(dirfd);
+	if (rc)
+		return rc;
+	log_warn("store: disk full: deleted the files of job %lld first\n",
+		 (long long)id);
+	slock(s);
+	if (sqlite3_bind_int64(st, 1, id))
+		rc = db_error(s, "binding a job id");
+	else
+		rc = run(s, st, "deleting a job");
+	sunlock(s);
 	return rc;
 }
 
-int store_put_job(struct store *s, const struct job_record *r)
+/* ---- the trash ---- */
+
+/* Empties STORE/trash once; returns how many entries it removed. */
+static int empty_trash(struct store *s)
+{
+	char path[PATH_MAX];
+	int fd, n = 0;
+	snprintf(path, sizeof path, "%s/trash", s->dir);
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+				     O_CLOEXEC)) < 0)
+		return 0;
+	int lfd = dup(fd);
+	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+	if (!d) {
+		if (lfd >= 0)
+			close(lfd);
+		close(fd);
+		return 0;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		int rc = store_remove_tree(fd, de->d_name);
+		if (rc)
+			log_error("store: cannot delete '%s/%s': %s\n", path,
+				  de->d_name, strerror(-rc));
+		else
+			n++;
+	}
+	closedir(d);
+	close(fd);
+	return n;
+}
+
+/* The deleter thread: removes what is put in the trash, outside every lock. */
+static void *deleter_main(void *arg)
+{
+	struct store *s = arg;
+	pthread_mutex_lock(&s->trash_lock);
+	s->trash_pending = 1; /* what the last run left */
+	while (!s->trash_quit) {
+		if (!s->trash_pending) {
+			pthread_cond_wait(&s->trash_more, &s->trash_lock);
+			continue;
+		}
+		s->trash_pending = 0;
+		pthread_mutex_unlock(&s->trash_lock);
+		empty_trash(s);
+		pthread_mutex_lock(&s->trash_lock);
+	}
+	pthread_mutex_unlock(&s->trash_lock);
+	return NULL;
+}
+
+int store_start_deleter(struct store *s)
+{
+	int rc = pthread_create(&s->deleter, NULL, deleter_main, s);
+	if (rc)
+		return -rc;
+	s->deleting = 1;
+	return 0;
+}
+
+int store_trash(struct store *s, int64_t id, const char *rel)
+{
+	char src[PATH_MAX], dst[PATH_MAX], trash[PATH_MAX];
+	int rc;
+	if ((rc = store_job_path(s, id, rel, src, sizeof src)))
+		return rc;
+	snprintf(trash, sizeof trash, "%s/trash", s->dir);
+	if (mkdir(trash, 0700) < 0 && errno != EEXIST)
+		goto in_place;
+	for (int tries = 0; tries < 100; tries++) {
+		pthread_mutex_lock(&s->trash_lock);
+		unsigned long seq = ++s->trash_seq;
+		pthread_mutex_unlock(&s->trash_lock);
+		if (snprintf(dst, sizeof dst, "%s/%lld.%s.%ld.%lu", trash,
+			     (long long)id, *rel ? rel : "job", (long)time(NULL),
+			     seq) >= (int)sizeof dst)
+			goto in_place;
+		for (char *p = dst + strlen(trash) + 1; *p; p++)
+			if (*p == '/')
+				*p = '_';
+		if (rename(src, dst) == 0) {
+			pthread_mutex_lock(&s->trash_lock);
+			s->trash_pending = 1;
+			pthread_cond_signal(&s->trash_more);
+			pthread_mutex_unlock(&s->trash_lock);
+			if (!s->deleting)
+				empty_trash(s); /* no thread (tools, tests) */
+			return 0;
+		}
+		if (errno == ENOENT)
+			return 0;
+		if (errno != EEXIST && errno != ENOTEMPTY)
+			break;
+	}
+in_place:
+	log_warn("store: cannot move '%s' to the trash (%s): deleting it "
+		 "in place\n", src, strerror(errno));
+	{
+		char *slash = strrchr(src, '/');
+		*slash = '\0';
+		int fd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return errno == ENOENT ? 0 : -errno;
+		rc = store_remove_tree(fd, slash + 1);
+		close(fd);
+	}
+	return rc;
+}
+
+static int store_put_job_(struct store *s, const struct job_record *r)
 {
 	sqlite3_stmt *st = s->q[Q_PUT_JOB];
 	if (sqlite3_bind_int64(st, 1, r->id) ||
@@ -679,7 +904,15 @@ int store_put_job(struct store *s, const struct job_record *r)
 	return run(s, st, "writing a job");
 }
 
-int store_put_event(struct store *s, int64_t id, int64_t time_ns,
+int store_put_job(struct store *s, const struct job_record *r)
+{
+	slock(s);
+	int rc = store_put_job_(s, r);
+	sunlock(s);
+	return rc;
+}
+
+static int store_put_event_(struct store *s, int64_t id, int64_t time_ns,
 		    const char *state, const char *reason)
 {
 	sqlite3_stmt *st = s->q[Q_PUT_EVENT];
@@ -690,7 +923,16 @@ int store_put_event(struct store *s, int64_t id, int64_t time_ns,
 	return run(s, st, "writing an event");
 }
 
-int store_put_tag(struct store *s, int64_t id, const char *tag, int system)
+int store_put_event(struct store *s, int64_t id, int64_t time_ns,
+		    const char *state, const char *reason)
+{
+	slock(s);
+	int rc = store_put_event_(s, id, time_ns, state, reason);
+	sunlock(s);
+	return rc;
+}
+
+static int store_put_tag_(struct store *s, int64_t id, const char *tag, int system)
 {
 	sqlite3_stmt *st = s->q[Q_PUT_TAG];
 	if (sqlite3_bind_int64(st, 1, id) || bind_text(st, 2, tag) ||
@@ -699,7 +941,15 @@ int store_put_tag(struct store *s, int64_t id, const char *tag, int system)
 	return run(s, st, "writing a tag");
 }
 
-int store_clear_user_tags(struct store *s, int64_t id)
+int store_put_tag(struct store *s, int64_t id, const char *tag, int system)
+{
+	slock(s);
+	int rc = store_put_tag_(s, id, tag, system);
+	sunlock(s);
+	return rc;
+}
+
+static int store_clear_user_tags_(struct store *s, int64_t id)
 {
 	sqlite3_stmt *st = s->q[Q_CLEAR_USER_TAGS];
 	if (sqlite3_bind_int64(st, 1, id))
@@ -707,7 +957,15 @@ int store_clear_user_tags(struct store *s, int64_t id)
 	return run(s, st, "clearing tags");
 }
 
-int store_put_metric(struct store *s, int64_t id, int64_t seq,
+int store_clear_user_tags(struct store *s, int64_t id)
+{
+	slock(s);
+	int rc = store_clear_user_tags_(s, id);
+	sunlock(s);
+	return rc;
+}
+
+static int store_put_metric_(struct store *s, int64_t id, int64_t seq,
 		     const char *line)
 {
 	sqlite3_stmt *st = s->q[Q_PUT_METRIC];
@@ -717,13 +975,22 @@ int store_put_metric(struct store *s, int64_t id, int64_t seq,
 	return run(s, st, "writing a metrics row");
 }
 
+int store_put_metric(struct store *s, int64_t id, int64_t seq,
+		     const char *line)
+{
+	slock(s);
+	int rc = store_put_metric_(s, id, seq, line);
+	sunlock(s);
+	return rc;
+}
+
 static char *column_strdup(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	return t ? strdup((const char *)t) : NULL;
 }
 
-int store_load_jobs(struct store *s, store_job_fn fn, void *arg)
+static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 {
 	sqlite3_stmt *st;
 	int rc = 0, step;
@@ -780,7 +1047,15 @@ int store_load_jobs(struct store *s, store_job_fn fn, void *arg)
 	return rc;
 }
 
-int store_load_events(struct store *s, store_event_fn fn, void *arg)
+int store_load_jobs(struct store *s, store_job_fn fn, void *arg)
+{
+	slock(s);
+	int rc = store_load_jobs_(s, fn, arg);
+	sunlock(s);
+	return rc;
+}
+
+static int store_load_events_(struct store *s, store_event_fn fn, void *arg)
 {
 	sqlite3_stmt *st;
 	int rc = 0, step;
@@ -801,7 +1076,15 @@ int store_load_events(struct store *s, store_event_fn fn, void *arg)
 	return rc;
 }
 
-int store_load_tags(struct store *s, store_tag_fn fn, void *arg)
+int store_load_events(struct store *s, store_event_fn fn, void *arg)
+{
+	slock(s);
+	int rc = store_load_events_(s, fn, arg);
+	sunlock(s);
+	return rc;
+}
+
+static int store_load_tags_(struct store *s, store_tag_fn fn, void *arg)
 {
 	sqlite3_stmt *st;
 	int rc = 0, step;
@@ -821,20 +1104,64 @@ int store_load_tags(struct store *s, store_tag_fn fn, void *arg)
 	return rc;
 }
 
+int store_load_tags(struct store *s, store_tag_fn fn, void *arg)
+{
+	slock(s);
+	int rc = store_load_tags_(s, fn, arg);
+	sunlock(s);
+	return rc;
+}
+
 int store_load_job_metrics(struct store *s, int64_t id, store_metric_fn fn,
 			   void *arg)
 {
 	sqlite3_stmt *st = s->q[Q_JOB_METRICS];
+	int64_t after = -1;
 	int rc = 0, step;
-	if (sqlite3_bind_int64(st, 1, id))
-		return db_error(s, "binding a job id");
-	while ((step = sqlite3_step(st)) == SQLITE_ROW)
-		if ((rc = fn(arg, id, (const char *)sqlite3_column_text(st, 0))))
-			break;
-	if (!rc && step != SQLITE_DONE)
-		rc = db_error(s, "loading metrics");
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	size_t rows, full;
+	char **page = malloc(METRICS_PAGE * sizeof *page);
+	if (!page)
+		return -ENOMEM;
+	/*
+	 * A page at a time, copied out under the store lock and handed to FN
+	 * after letting it go: a job with millions of rows (and a slow FN)
+	 * keeps the other jobs' commits waiting one page's read at most.
+	 */
+	do {
+		size_t bytes = 0;
+		rows = 0;
+		full = 0;
+		slock(s);
+		if (sqlite3_bind_int64(st, 1, id) ||
+		    sqlite3_bind_int64(st, 2, after) ||
+		    sqlite3_bind_int(st, 3, METRICS_PAGE)) {
+			rc = db_error(s, "binding a job id");
+		} else {
+			while (bytes < METRICS_PAGE_BYTES &&
+			       (step = sqlite3_step(st)) == SQLITE_ROW) {
+				const char *t =
+					(const char *)sqlite3_column_text(st, 1);
+				after = sqlite3_column_int64(st, 0);
+				if (!(page[rows] = strdup(t ? t : ""))) {
+					rc = -ENOMEM;
+					break;
+				}
+				bytes += strlen(page[rows++]);
+			}
+			full = rows == METRICS_PAGE || bytes >= METRICS_PAGE_BYTES;
+			if (!rc && !full && step != SQLITE_DONE)
+				rc = db_error(s, "loading metrics");
+		}
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		sunlock(s);
+		for (size_t i = 0; i < rows; i++) {
+			if (!rc)
+				rc = fn(arg, id, page[i]);
+			free(page[i]);
+		}
+	} while (!rc && full);
+	free(page);
 	return rc;
 }
 

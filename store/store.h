@@ -9,11 +9,20 @@
  *       stop                 TRAINFS_STOP_FILE
  *       launch shim.sock trainer exit   the executor's files
  *       weights/NAME.tar     the tarball, renamed in when complete
+ *   STORE/trash/             folders being deleted (by the deleter thread)
  *
  * The store knows the schema and the paths, nothing of the lifecycle: a job
  * row is a plain record that jobs/ fills.  Every function returns 0 or a
  * negative errno (-EIO for an SQLite failure, whose message goes to stderr).
- * One connection, used under the caller's lock.
+ *
+ * The store lock (a leaf: nothing else is taken while it is held) protects
+ * the one SQLite connection.  store_begin() takes it and store_commit() or
+ * store_rollback() lets it go, so a transaction is one holder's; each other
+ * function takes it for its own statement.  Callers keep transactions small
+ * (one user operation, one bounded ingest step), since every job waits on
+ * it.  Folders are deleted by moving them into STORE/trash/ (one rename)
+ * and emptying that in the deleter thread, outside every lock; what is left
+ * there at the next start goes then.
  */
 #ifndef TRAINFS_STORE_H
 #define TRAINFS_STORE_H
@@ -82,13 +91,33 @@ int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
  */
 int store_job_dir_check(struct store *s, int64_t id);
 
+/* A transaction: begin takes the store lock; commit or rollback drop it. */
 int store_begin(struct store *s);
+/* store_begin(), or -EBUSY at once when another thread holds the lock. */
+int store_trybegin(struct store *s);
+/* On failure the transaction is rolled back (and the lock let go) too. */
 int store_commit(struct store *s);
+/* Nothing when the caller has no transaction open. */
 void store_rollback(struct store *s);
+/* Whether this thread holds the store lock (for assertions). */
+int store_locked(struct store *s);
+
+/* Starts the deleter thread, which first empties what trash is left. */
+int store_start_deleter(struct store *s);
+/*
+ * Moves STORE/jobs/ID/REL (REL "" for the whole job folder) into the trash
+ * for the deleter; 0 also when it did not exist.  Falls back to deleting it
+ * in place when it cannot be moved.
+ */
+int store_trash(struct store *s, int64_t id, const char *rel);
 
 /* Inserts a job row (rec->id is set) and makes its folder. */
 int store_create_job(struct store *s, struct job_record *rec);
-/* Deletes the row, its events, tags and metrics, and its folder. */
+/*
+ * Deletes the row, its events, tags and metrics, and moves its folder to
+ * the trash (on a full disk the folder is deleted first, in place, to make
+ * room for the delete).
+ */
 int store_delete_job(struct store *s, int64_t id);
 /* Writes every column of REC. */
 int store_put_job(struct store *s, const struct job_record *rec);

@@ -20,7 +20,7 @@ be measured at all (then 1: something is broken, not slow).
   -k P1,P2     only the figures whose key contains one of the patterns
                (keys: openread stat lsl lsl-cold rss-mount rss-full mount
                read-first read-second pack pack-zstd stop-signal
-               metrics-latency ingest)
+               metrics-latency ingest isolation isolation-p99)
   --reps N     repetitions of each figure (default 5, 3 with --quick;
                each repetition of the tarball figures is a new SIZE job)
   --csv PATH   where to append the results (default bench-results/results.csv)
@@ -89,6 +89,9 @@ FIGURES = [
     ("rss-mount", "RSS, N jobs x E epochs, after mount", "MiB", "abs<", 64),
     ("rss-full", "RSS, after ls -l + every status read", "MiB", "abs<", 64),
     ("mount", "mount time, store of N jobs", "s", "abs<", 1),
+    ("isolation", "another job's status while one misbehaves, worst", "ms",
+     "abs<", 100),
+    ("isolation-p99", "same, 99th percentile", "ms", "abs<", 100),
 ]
 FIG = {f[0]: f for f in FIGURES}
 
@@ -626,6 +629,117 @@ def phase_ingest(cfg, m, res):
     res["ingest"].set([rate], [nat], note or "native: the writer alone")
 
 
+# What a misbehaving trainer does (SPEC "One job cannot hurt the others").
+MISBEHAVE = r'''
+import os, sys
+kind, out, met = sys.argv[1], os.environ["TRAINFS_OUTPUT"], os.environ["TRAINFS_METRICS"]
+if kind == "names":  # 40 lines of 6,000 new names, then 1,000 names x 500 rows
+    with open(met, "a") as f:
+        for e in range(1, 41):
+            f.write("epoch=%d " % e + " ".join("k%x=1" % (e * 6000 + i) for i in range(6000)) + "\n")
+        for e in range(41, 541):
+            f.write("epoch=%d " % e + " ".join("n%d=%d" % (i, e) for i in range(1000)) + "\n")
+elif kind == "sparse":  # 30 GB of hole in the metrics file, then a line
+    with open(met, "a") as f:
+        f.write("epoch=1 loss=1\n")
+    os.truncate(met, 30 << 30)
+    with open(met, "a") as f:
+        f.write("\nepoch=2 loss=0.5\n")
+else:  # many files in the output
+    for d in range(int(sys.argv[2]) // 1000):
+        os.mkdir("%s/d%d" % (out, d))
+        for i in range(1000):
+            os.close(os.open("%s/d%d/f%d" % (out, d, i), os.O_CREAT | os.O_WRONLY))
+open(os.path.join(out, "w"), "w").write("w")
+if kind == "keep":  # files made: say so
+    with open(met, "a") as f:
+        f.write("epoch=1 loss=1\n")
+if kind == "fail":
+    sys.exit(1)
+'''
+
+
+def phase_isolation(cfg, m, res):
+    """Another job's status read every 20 ms (open, read, close) while
+    jobs misbehave one after the other: many metric names (and the first
+    graph of that table after a remount), a sparse 30 GB metrics file, an
+    rmdir and a cancel of jobs with FILES output files."""
+    script = os.path.join(cfg.dir, "misbehave.py")
+    with open(script, "w") as f:
+        f.write(MISBEHAVE)
+    os.chmod(script, 0o755)
+    cmd = "command = /usr/bin/python3 %s " % script
+    m.make_job("calm", "command = sleep 600\n", start=False)
+    lat, stop, paused = [], threading.Event(), threading.Event()
+    busy = [None]
+
+    def probe():
+        path = m.job("calm", "status")
+        while not stop.is_set():
+            if paused.is_set():  # remounting
+                time.sleep(0.02)
+                continue
+            busy[0] = t = time.monotonic()
+            with open(path) as f:
+                f.read()
+            lat.append(time.monotonic() - t)
+            busy[0] = None
+            time.sleep(0.02)
+    th = threading.Thread(target=probe, daemon=True)
+    th.start()
+    marks = []  # (what, reads before it)
+
+    def mark(what):
+        marks.append((what, len(lat)))
+    try:
+        for name in ("names", "sparse"):
+            mark(name)
+            m.make_job(name, cmd + name + "\n")
+            m.wait_final(name, 600)
+        paused.set()
+        time.sleep(0.2)  # a read under way ends
+        m.unmount()
+        m.start()
+        os.stat(m.job("calm", "status"))
+        paused.clear()
+        time.sleep(0.2)
+        mark("graph")
+        os.stat(m.job("names", "graph.svg"))
+        mark("files")
+        m.make_job("gone", cmd + "fail %d\n" % cfg.files)
+        m.wait_final("gone", 1200)
+        mark("rmdir")
+        os.rmdir(m.job("gone"))
+        mark("files")
+        m.make_job("cut", cmd + "keep %d && exec sleep 600\n" % cfg.files)
+        wait_for(lambda: "epoch: 1" in read_text(m.job("cut", "status")),
+                 1200, "the files of job cut", 0.05)
+        mark("cancel")
+        write_once(m.job("cut", "control"), "cancel\n")
+        m.wait_final("cut", 60)
+        time.sleep(1)
+    finally:
+        stop.set()
+        th.join(5)
+    if not th.is_alive() and busy[0] is not None:
+        raise BenchError("the status probe failed")
+    if busy[0] is not None:
+        lat.append(time.monotonic() - busy[0])
+    marks.append(("end", len(lat)))
+    worst = ", ".join("%s %.0f" % (w, max(lat[a:b]) * 1000)
+                      for (w, a), (_, b) in zip(marks, marks[1:]) if b > a)
+    lat.sort()
+    ms = [v * 1000 for v in lat]
+    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+    note = "%d reads; names, sparse 30 GB, remount + graph, rmdir and " \
+        "cancel of %d files; worst ms in each: %s" % (len(ms), cfg.files, worst)
+    res["isolation"].set([ms[-1]], None, note)
+    res["isolation-p99"].set([p99], None, note)
+    for n in ("names", "sparse", "cut"):
+        m.remove_job(n)
+    m.remove_job("calm")
+
+
 def free_bytes(path):
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
@@ -881,11 +995,13 @@ def main():
         cfg.stops, cfg.clock_lines, cfg.ingest_lines = 10, 15, 100000
         cfg.openread_n, cfg.stat_n, cfg.ingest_timeout = 10000, 10000, 20
         cfg.read_reps = 2
+        cfg.files = 20000
     else:
         cfg.jobs, cfg.epochs, cfg.size, cfg.reps, cfg.pack_reps = 10000, 100, GIB, 5, 5
         cfg.stops, cfg.clock_lines, cfg.ingest_lines = 20, 30, 1000000
         cfg.openread_n, cfg.stat_n, cfg.ingest_timeout = 10000, 100000, 60
         cfg.read_reps = 2
+        cfg.files = 300000
 
     if cfg.reps_override:
         cfg.reps = cfg.reps_override
@@ -934,7 +1050,8 @@ def main():
                "openread", "stat"], phase_bigstore, cfg, res, sel)
         dyn = [k for k in sel if k in ("stop-signal", "metrics-latency",
                                        "ingest", "pack", "pack-zstd",
-                                       "read-first", "read-second")]
+                                       "read-first", "read-second",
+                                       "isolation", "isolation-p99")]
         if dyn:
             live = Mount(cfg, os.path.join(cfg.dir, "live"))
             try:
@@ -950,6 +1067,8 @@ def main():
             phase(["pack", "read-first", "read-second"], phase_pack, cfg, live,
                   res, False, "read-first" in sel or "read-second" in sel)
             phase(["pack-zstd"], phase_pack, cfg, live, res, True, False)
+            phase(["isolation", "isolation-p99"], phase_isolation, cfg, live,
+                  res)
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
         raise
