@@ -190,6 +190,7 @@ static void free_job(struct job *job)
 	free(job->table.columns);
 	free(job->table.epochs);
 	free(job->table.cells);
+	free(job->table.index);
 	free(job->rec.reason);
 }
 
@@ -276,6 +277,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	memset(&job, 0, sizeof job);
+	pthread_mutex_init(&job.lock, NULL);
+	job_lock(&job); /* the table is the job's: job_add_row asserts it */
 	job.monitor_col = -1;
 	job.rec.last_epoch = -1;
 	job.rec.best_epoch = -1;
@@ -319,6 +322,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_svg(out, len, job.table.ncolumns);
 	free(out);
 done:
+	job_unlock(&job);
+	pthread_mutex_destroy(&job.lock);
 	free_job(&job);
 	return 0;
 }
