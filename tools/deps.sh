@@ -16,6 +16,7 @@ vim nano tmux rsync libglib2.0-bin
 python3-torch python3-sklearn
 librsvg2-bin
 man-db groff-base chromium attr
+pcmanfm xvfb x11-apps xdotool imagemagick
 meson ninja-build dpkg-dev debian-archive-keyring"
 missing=""
 for p in $PKGS; do
