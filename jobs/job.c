@@ -860,13 +860,15 @@ static void quote(char *out, size_t len, const char *text, size_t n)
 static int refuse(struct jobs *j, struct job *job, int err, const char *text,
 		  size_t n, const char *fmt, ...)
 {
-	char q[300], why[600], msg[1000];
+	char q[300], why[600], esc[1024], msg[1400];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
 	quote(q, sizeof q, text, n);
-	snprintf(msg, sizeof msg, "'%s': %s", q, why);
+	/* The reason may quote a spec error (UTF-8 kept): control is ASCII. */
+	text_escape(esc, sizeof esc, why, strlen(why), TEXT_ASCII);
+	snprintf(msg, sizeof msg, "'%s': %s", q, esc);
 	log_warn( "job '%s': refused %s\n", job->rec.name, msg);
 	char *copy = strdup(msg);
 	if (copy) {
