@@ -1429,8 +1429,6 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 		if (rc)
 			goto fail;
 	}
-	if ((rc = store_start_deleter(j->store)))
-		goto fail;
 	*out = j;
 	return 0;
 fail:
@@ -1440,8 +1438,16 @@ fail:
 
 int jobs_start_supervisor(struct jobs *j)
 {
+	/*
+	 * Threads do not survive the daemonizing fork: the deleter starts
+	 * here, after it, as the supervisor does (until then, and in tools
+	 * that never start it, the trash is emptied in place).
+	 */
+	int rc = store_start_deleter(j->store);
+	if (rc)
+		return rc;
 	supervisor_recover(j);
-	int rc = pthread_create(&j->supervisor, NULL, supervisor_main, j);
+	rc = pthread_create(&j->supervisor, NULL, supervisor_main, j);
 	if (rc)
 		return -rc;
 	j->supervising = 1;
