@@ -1116,8 +1116,14 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	if ((rc = job_save(j, job)))
 		goto out;
 	if (!job->spec_ok) {
-		log_warn( "job '%s': %s\n", job->rec.name,
-			job->spec_error ? job->spec_error : "bad spec");
+		/*
+		 * Not for an empty spec: a shell's `echo ... > spec` closes a
+		 * duplicate of the truncated file before it writes, and that
+		 * close stores the empty spec (as `: > spec` must).
+		 */
+		if (len)
+			log_warn("job '%s': %s", job->rec.name,
+				 job->spec_error ? job->spec_error : "bad spec");
 		rc = -EINVAL;
 	}
 out:
