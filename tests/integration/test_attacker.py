@@ -179,3 +179,50 @@ print("{}")
     assert "shadow -> /etc/shadow" in out.stdout, (tarball, out)
     assert m.state("root-job") == "running"
     m.control("root-job", "cancel")
+
+
+def test_scratch_files_of_one_user_are_bounded(m):
+    """Editors' scratch files live in trainfs's memory: one user cannot
+    make it hold more than SCRATCH_USER_BYTES (64 MiB) of them however
+    many jobs it makes, nor more files than its jobs allow by keeping
+    unlinked ones open; another user's editor still works."""
+    m.remount(["-o", "allow_other"])
+    res = as_nobody("""
+jobs = %r
+mb = b"x" * (1 << 20)
+written, first_err, fds, open_err = 0, None, [], None
+for j in range(8):
+    d = "%%s/n%%d" %% (jobs, j)
+    os.mkdir(d)
+    for i in range(16):
+        try:
+            fd = os.open("%%s/.s%%d.swp" %% (d, i), os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError as e:
+            first_err = first_err or errno.errorcode[e.errno]
+            continue
+        try:
+            os.write(fd, mb)
+            written += 1
+        except OSError as e:
+            first_err = first_err or errno.errorcode[e.errno]
+        os.close(fd)
+# unlinked while open: still the job's
+d = jobs + "/open"
+os.mkdir(d)
+for i in range(40):
+    try:
+        fd = os.open("%%s/u%%d" %% (d, i), os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError as e:
+        open_err = errno.errorcode[e.errno]
+        break
+    os.unlink("%%s/u%%d" %% (d, i))
+    fds.append(fd)
+print(json.dumps({"mib": written, "err": first_err, "open_files": len(fds),
+                  "open_err": open_err}))
+""" % m.path("jobs"))
+    assert res["mib"] <= 64 and res["err"] == "ENOSPC", res
+    assert res["open_files"] <= 16 and res["open_err"] == "ENOSPC", res
+    os.mkdir(m.job("r"))
+    with open(m.job("r", ".spec.swp"), "wb") as f:
+        f.write(b"r" * (1 << 20))
+    assert os.path.getsize(m.job("r", ".spec.swp")) == 1 << 20
