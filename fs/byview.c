@@ -248,8 +248,11 @@ int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_nlink = 2;
 		st->st_uid = fs->uid;
 		st->st_gid = fs->gid;
-		st->st_mtim.tv_sec = fs->mtime_ns / 1000000000LL;
-		st->st_mtim.tv_nsec = fs->mtime_ns % 1000000000LL;
+		jobs_lock(fs->jobs); /* fs->mtime_ns is the registry's */
+		int64_t t = fs->mtime_ns;
+		jobs_unlock(fs->jobs);
+		st->st_mtim.tv_sec = t / 1000000000LL;
+		st->st_mtim.tv_nsec = t % 1000000000LL;
 	}
 	st->st_ctim = st->st_atim = st->st_mtim;
 	return 0;

@@ -191,9 +191,13 @@ void dash_files_attr(struct trainfs *fs, enum node_kind k, struct stat *st)
 {
 	struct dash_files *d = fs->dash;
 	struct dash_text *t = &d->text[k == N_INDEX ? 0 : 1];
+	jobs_lock(fs->jobs); /* fs->mtime_ns is the registry's */
+	int64_t ns = fs->mtime_ns;
+	jobs_unlock(fs->jobs);
 	pthread_mutex_lock(&d->lock);
 	st->st_size = t->valid ? (off_t)t->len : 0;
-	int64_t ns = t->valid ? t->mtime_ns : fs->mtime_ns;
+	if (t->valid)
+		ns = t->mtime_ns;
 	pthread_mutex_unlock(&d->lock);
 	st->st_mode = S_IFREG | 0444;
 	st->st_uid = fs->uid;

@@ -176,7 +176,8 @@ void notifier_sync(struct notifier *n);
 
 /* scratch: editors' temporary files in job folders, in memory. */
 #define SCRATCH_BYTES (1024 * 1024) /* EFBIG past it */
-#define SCRATCH_PER_JOB 16          /* ENOSPC past it */
+#define SCRATCH_PER_JOB 16          /* ENOSPC past it (open unlinked ones too) */
+#define SCRATCH_USER_BYTES (64 * 1024 * 1024) /* one uid's in all: ENOSPC */
 struct scratches;
 struct scratches *scratches_new(void);
 void scratches_free(struct scratches *s);

@@ -7,6 +7,11 @@
  * rename, unlink) and is gone after an unmount.  ops.c turns a rename of
  * one onto `spec` into a spec write.
  *
+ * They are trainfs's memory, so who makes them is bounded: SCRATCH_PER_JOB
+ * files per job (unlinked ones still open count), and SCRATCH_USER_BYTES
+ * allocated to one uid's files in all jobs together (ENOSPC past either),
+ * however many jobs the user makes.
+ *
  * Scratch files have inode numbers of their own (SCRATCH_INO_BIT set), so
  * they never collide with the computed inodes of job files.  One mutex,
  * the scratch lock, protects the list and every file's contents; it is
@@ -99,6 +104,20 @@ static void drop(struct scratch_file **p)
 	file_free(f);
 }
 
+/*
+ * Whether F may grow its allocation to CAP bytes: its owner's files in
+ * all, F's new CAP included, stay within SCRATCH_USER_BYTES.  Locked.
+ */
+static int user_may_grow(struct scratches *s, const struct scratch_file *f,
+			 size_t cap)
+{
+	size_t used = 0;
+	for (struct scratch_file *g = s->head; g; g = g->next)
+		if (g != f && g->uid == f->uid)
+			used += g->cap;
+	return used + cap <= SCRATCH_USER_BYTES;
+}
+
 static void fill_stat(const struct scratch_file *f, struct stat *st)
 {
 	memset(st, 0, sizeof *st);
@@ -134,7 +153,7 @@ int scratch_create(struct scratches *s, int64_t job, const char *name,
 	clock_gettime(CLOCK_REALTIME, &now);
 	pthread_mutex_lock(&s->lock);
 	for (struct scratch_file *f = s->head; f; f = f->next)
-		n += f->job == job && f->name;
+		n += f->job == job; /* kept open after an unlink: still here */
 	struct scratch_file *f = NULL;
 	if (find(s, job, name, 0))
 		rc = -EEXIST;
@@ -208,6 +227,9 @@ int scratch_setattr(struct scratches *s, fuse_ino_t ino, const struct stat *a,
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if ((size_t)a->st_size > SCRATCH_BYTES)
 			rc = -EFBIG;
+		else if (!rc && (size_t)a->st_size > f->cap &&
+			 !user_may_grow(s, f, a->st_size))
+			rc = -ENOSPC;
 		else if (!rc && (size_t)a->st_size > f->cap) {
 			char *d = realloc(f->data, a->st_size);
 			if (!d)
@@ -306,6 +328,12 @@ ssize_t scratch_write(struct scratches *s, fuse_ino_t ino, const char *data,
 	size_t end = off + size;
 	if (end > f->cap) {
 		size_t cap = end * 2 < SCRATCH_BYTES ? end * 2 : SCRATCH_BYTES;
+		if (!user_may_grow(s, f, cap))
+			cap = end; /* no slack near the limit */
+		if (!user_may_grow(s, f, cap)) {
+			rc = -ENOSPC;
+			goto out;
+		}
 		char *d = realloc(f->data, cap);
 		if (!d) {
 			rc = -ENOMEM;

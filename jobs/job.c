@@ -860,13 +860,15 @@ static void quote(char *out, size_t len, const char *text, size_t n)
 static int refuse(struct jobs *j, struct job *job, int err, const char *text,
 		  size_t n, const char *fmt, ...)
 {
-	char q[300], why[600], msg[1000];
+	char q[300], why[600], esc[1024], msg[1400];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
 	quote(q, sizeof q, text, n);
-	snprintf(msg, sizeof msg, "'%s': %s", q, why);
+	/* The reason may quote a spec error (UTF-8 kept): control is ASCII. */
+	text_escape(esc, sizeof esc, why, strlen(why), TEXT_ASCII);
+	snprintf(msg, sizeof msg, "'%s': %s", q, esc);
 	log_warn( "job '%s': refused %s\n", job->rec.name, msg);
 	char *copy = strdup(msg);
 	if (copy) {
@@ -1114,8 +1116,14 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	if ((rc = job_save(j, job)))
 		goto out;
 	if (!job->spec_ok) {
-		log_warn( "job '%s': %s\n", job->rec.name,
-			job->spec_error ? job->spec_error : "bad spec");
+		/*
+		 * Not for an empty spec: a shell's `echo ... > spec` closes a
+		 * duplicate of the truncated file before it writes, and that
+		 * close stores the empty spec (as `: > spec` must).
+		 */
+		if (len)
+			log_warn("job '%s': %s", job->rec.name,
+				 job->spec_error ? job->spec_error : "bad spec");
 		rc = -EINVAL;
 	}
 out:
@@ -1427,8 +1435,6 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 		if (rc)
 			goto fail;
 	}
-	if ((rc = store_start_deleter(j->store)))
-		goto fail;
 	*out = j;
 	return 0;
 fail:
@@ -1438,8 +1444,16 @@ fail:
 
 int jobs_start_supervisor(struct jobs *j)
 {
+	/*
+	 * Threads do not survive the daemonizing fork: the deleter starts
+	 * here, after it, as the supervisor does (until then, and in tools
+	 * that never start it, the trash is emptied in place).
+	 */
+	int rc = store_start_deleter(j->store);
+	if (rc)
+		return rc;
 	supervisor_recover(j);
-	int rc = pthread_create(&j->supervisor, NULL, supervisor_main, j);
+	rc = pthread_create(&j->supervisor, NULL, supervisor_main, j);
 	if (rc)
 		return -rc;
 	j->supervising = 1;

@@ -142,8 +142,9 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out);
 
 /*
  * Starts the supervisor thread, which launches queued jobs, re-adopts
- * jobs that were running before, ingests metrics and finishes jobs.  Call
- * after any daemonizing fork.
+ * jobs that were running before, ingests metrics and finishes jobs, and
+ * the store's deleter.  Call after any daemonizing fork (threads do not
+ * survive a fork).
  */
 int jobs_start_supervisor(struct jobs *j);
 

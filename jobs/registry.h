@@ -20,8 +20,12 @@
  *   jobs.lock       the registry: list, by_name, n, every job's refs and
  *                   removed, quit, changed; bookkeeping of bounded size
  *                   only, never held over I/O or a job's work.
- *   the store lock  the SQLite connection (store.c); a leaf.
+ *   the store lock  the SQLite connection (store.c).
  *
+ * One exception to that order, safe because it only goes one way: a
+ * transaction that changes a job calls job_touch() before its commit
+ * (ingest, tags), which takes the registry lock with the store lock held.
+ * So the store lock is never to be taken with the registry lock held.
  * The notifier's and the waiters' mutexes (fs/) come after all of these.
  * A job is found under the registry lock and a reference taken
  * (jobs_get), then locked; rmdir unlinks it from the registry, and the

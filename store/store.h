@@ -15,7 +15,8 @@
  * row is a plain record that jobs/ fills.  Every function returns 0 or a
  * negative errno (-EIO for an SQLite failure, whose message goes to stderr).
  *
- * The store lock (a leaf: nothing else is taken while it is held) protects
+ * The store lock (nothing of the store's is taken while it is held; jobs/
+ * takes its registry lock inside a transaction: registry.h) protects
  * the one SQLite connection.  store_begin() takes it and store_commit() or
  * store_rollback() lets it go, so a transaction is one holder's; each other
  * function takes it for its own statement.  Callers keep transactions small

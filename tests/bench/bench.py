@@ -20,7 +20,7 @@ be measured at all (then 1: something is broken, not slow).
   -k P1,P2     only the figures whose key contains one of the patterns
                (keys: openread stat lsl lsl-cold rss-mount rss-full mount
                read-first read-second pack pack-zstd stop-signal
-               metrics-latency ingest isolation isolation-p99)
+               metrics-latency ingest isolation isolation-p99 summary index)
   --reps N     repetitions of each figure (default 5, 3 with --quick;
                each repetition of the tarball figures is a new SIZE job)
   --csv PATH   where to append the results (default bench-results/results.csv)
@@ -89,6 +89,10 @@ FIGURES = [
     ("rss-mount", "RSS, N jobs x E epochs, after mount", "MiB", "abs<", 64),
     ("rss-full", "RSS, after ls -l + every status read", "MiB", "abs<", 64),
     ("mount", "mount time, store of N jobs", "s", "abs<", 1),
+    ("summary", "read of summary.csv, N jobs, after a change", "ms",
+     "abs<", 50),
+    ("index", "read of index.html, N jobs, after a change", "ms",
+     "abs<", 100),
     ("isolation", "another job's status while one misbehaves, worst", "ms",
      "abs<", 100),
     ("isolation-p99", "same, 99th percentile", "ms", "abs<", 100),
@@ -459,6 +463,20 @@ def phase_bigstore(cfg, res, sel):
                 read_text(m.job("job%05d" % i, "status"))
             res["rss-full"].set([rss_mib(m.proc.pid)])
             log("read every status: RSS %.1f MiB" % res["rss-full"].trainfs)
+        for key, name in (("summary", "summary.csv"), ("index", "index.html")):
+            if key not in sel:
+                continue
+            # A tag written first, so each read renders afresh (an
+            # unchanged dashboard is served from its last rendering).
+            t = []
+            for i in range(cfg.reps):
+                with open(m.job("job00000", "tags"), "w") as f:
+                    f.write("bench%d\n" % i)
+                t0 = time.perf_counter()
+                size = len(read_text(os.path.join(m.mnt, name)))
+                t.append((time.perf_counter() - t0) * 1e3)
+            res[key].set(t, note="%d bytes" % size)
+            log("%s: %s ms" % (name, ", ".join("%.1f" % v for v in t)))
         if "openread" not in sel and "stat" not in sel:
             return
 
@@ -1047,7 +1065,8 @@ def main():
         log("trainfs %s, %s run, in %s and %s" % (cfg.trainfs, cfg.mode,
                                                   cfg.dir, cfg.shm))
         phase(["mount", "lsl", "lsl-cold", "rss-mount", "rss-full",
-               "openread", "stat"], phase_bigstore, cfg, res, sel)
+               "summary", "index", "openread", "stat"], phase_bigstore, cfg,
+              res, sel)
         dyn = [k for k in sel if k in ("stop-signal", "metrics-latency",
                                        "ingest", "pack", "pack-zstd",
                                        "read-first", "read-second",

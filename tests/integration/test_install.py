@@ -141,3 +141,46 @@ def test_sigterm_is_a_clean_stop(m):
     assert m.proc.wait(timeout=10) == 0
     m.proc = None
     assert not os.path.ismount(m.mnt)
+
+
+def test_daemon_deletes_and_exits(m):
+    """Without -f (make run, mount -t fuse.trainfs): the daemon, not the
+    process that forked it, empties the trash of a removed job, and an
+    unmount ends it."""
+    import re
+    store = os.path.join(m.dir, "store2")
+    mnt = os.path.join(m.dir, "mnt2")
+    os.mkdir(mnt)
+    pid = None
+    try:
+        p = subprocess.run([harness.TRAINFS, mnt, "--store", store],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=30)
+        assert p.returncode == 0, p.stdout
+        with open(os.path.join(store, "trainfs.log")) as f:
+            pid = int(re.findall(r"pid (\d+)\)", f.read())[-1])
+        job = os.path.join(mnt, "jobs", "gone")
+        os.mkdir(job)
+        ids = os.listdir(os.path.join(store, "jobs"))
+        assert len(ids) == 1, ids
+        os.rmdir(job)
+        trash = os.path.join(store, "trash")
+        deadline = time.monotonic() + 10
+        while (os.path.exists(os.path.join(store, "jobs", ids[0])) or
+               (os.path.isdir(trash) and os.listdir(trash))) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = os.listdir(trash) if os.path.isdir(trash) else []
+        assert not left and not os.path.exists(
+            os.path.join(store, "jobs", ids[0])), left
+        subprocess.run(["fusermount3", "-u", mnt], check=True)
+        deadline = time.monotonic() + 10
+        while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with open("/proc/%d/stat" % pid) if os.path.exists("/proc/%d" % pid) \
+                else open(os.devnull) as f:
+            st = f.read()
+        assert not st or st.split()[2] == "Z", "daemon still running: " + st
+    finally:
+        unmount(mnt)
+        kill_store_processes(store)

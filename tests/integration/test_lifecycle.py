@@ -78,6 +78,18 @@ def test_spec_errors_are_reported(m):
     assert "error" not in m.status("j")[1]
 
 
+def test_refusal_of_a_non_ascii_spec_is_ascii(m):
+    """control is plain ASCII even when the refusal quotes a spec error
+    with UTF-8 in it (a BOM or an accent in a key: status keeps them)."""
+    os.mkdir(m.job("j"))
+    assert m.write("j", "spec", "command = true\ncl\u00e9 = 1\n".encode()) == errno.EINVAL
+    assert "cl\u00e9" in m.status("j")[1]["error"]
+    assert m.control("j", "start") == errno.EINVAL
+    ctl = open(m.job("j", "control"), "rb").read()
+    assert all(32 <= b < 127 for b in ctl.replace(b"\n", b"")), ctl
+    assert b"last refused: 'start': spec line 2: unknown key 'cl\\xc3\\xa9'" in ctl, ctl
+
+
 def test_control_refusals(m):
     m.make_job("j", trainer_args="--epochs 2 --epoch-ms 5")
     for cmd in ("stop", "cancel", "stop-early"):
