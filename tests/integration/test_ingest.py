@@ -61,12 +61,13 @@ def test_train_and_val_lines_make_one_row(m):
 
 LATER_REPLACES = r'''
 import os, time
+open(os.path.join(os.environ["TRAINFS_OUTPUT"], "w.bin"), "w").write("x")
 lines = ["epoch=1 acc=0.5", "epoch=2 acc=0.9", "epoch=2 acc=0.4",
          "epoch=3 acc=0.45", "epoch=1 loss=2", "epoch=4 acc=0.46"]
 with open(os.environ["TRAINFS_METRICS"], "a") as f:
     for l in lines:
         f.write(l + "\n"); f.flush(); time.sleep(0.05)
-open(os.path.join(os.environ["TRAINFS_OUTPUT"], "w.bin"), "w").write("x")
+time.sleep(5)
 '''
 
 
