@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <limits.h>
 
+#include "jobs/cause.h"
 #include "jobs/exec.h"
 #include "jobs/pack.h"
 #include "jobs/registry.h"
@@ -738,10 +739,13 @@ static void trainer_ended(struct jobs *j, struct job *job)
 		if (lost)
 			fail(j, job, "trainer lost: its shim exited without "
 				     "recording a status");
-		else if (e.signal)
-			fail(j, job, "killed by signal %d", e.signal);
-		else if (e.code != 0)
-			fail(j, job, "trainer exited with status %d", e.code);
+		else if (e.signal || e.code != 0) {
+			char why[1024], log[PATH_MAX];
+			int nolog = jobs_path(j, job, "log", log, sizeof log);
+			fail(j, job, "%s", cause_describe(why, sizeof why, e.code,
+							  e.signal,
+							  nolog ? NULL : log));
+		}
 		else if (output_is_empty(j, job))
 			fail(j, job, "no weights were saved");
 		else {
