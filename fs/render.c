@@ -76,6 +76,8 @@ static void render_status(FILE *f, const struct job *job)
 		fprintf(f, "error: %s\n", r->error);
 	else if (r->state == ST_CREATED && r->spec && job->spec_error)
 		fprintf(f, "error: %s\n", job->spec_error);
+	else if (r->state == ST_CREATED && r->error) /* a refused start */
+		fprintf(f, "error: %s\n", r->error);
 	fprintf(f, "owner: %lu\n", (unsigned long)r->uid);
 	fprintf(f, "created: %s\n", job_format_time(r->created_ns, t, sizeof t));
 	if (r->started_ns)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "jobs/registry.h"
+#include "jobs/workdir.h"
 #include "util/log.h"
 #include "util/utf8.h"
 #include "util/text.h"
@@ -1260,6 +1261,10 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	job->rec.spec = copy;
 	job->rec.spec_len = len;
 	job_parse_spec(job);
+	if (job->rec.state == ST_CREATED) { /* a refused start's error goes */
+		free(job->rec.error);
+		job->rec.error = NULL;
+	}
 	job_touch(j, job, VIEW_BIT(VIEW_SPEC) | VIEW_BIT(VIEW_STATUS));
 	if ((rc = job_save(j, job)))
 		goto out;
@@ -1283,6 +1288,21 @@ static int control_start(struct jobs *j, struct job *job, const char *text,
 		return refuse(j, job, -EACCES, text, len,
 			      "trainfs cannot run jobs as uid %lu",
 			      (unsigned long)job->rec.uid);
+	if (job->spec.workdir) {
+		int wrc = workdir_check(job->spec.workdir, job->rec.uid,
+					job->rec.gid);
+		if (wrc) {
+			char msg[PATH_MAX + 128];
+			snprintf(msg, sizeof msg, "workdir '%s': %s",
+				 job->spec.workdir, strerror(-wrc));
+			free(job->rec.error);
+			job->rec.error = strdup(msg); /* status shows it */
+			job_touch(j, job, VIEW_BIT(VIEW_STATUS));
+			return refuse(j, job, -EINVAL, text, len, "%s", msg);
+		}
+	}
+	free(job->rec.error); /* a refused start's */
+	job->rec.error = NULL;
 	int rc = job_set_state(j, job, ST_QUEUED, "start", NULL);
 	supervisor_wake(j);
 	return rc;
