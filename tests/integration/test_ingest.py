@@ -240,3 +240,23 @@ def test_auto_stop_while_unmounted(m):
     assert kv["message"] == ("training converged at epoch 6 of 40; "
                              "34 unnecessary epochs skipped"), kv
     assert "stopped-early" in m.tags("j") and "converged" in m.tags("j")
+
+
+def test_workdir_checked_with_the_owners_rights(m):
+    import subprocess
+    m.remount(["-o", "allow_other"])
+    closed = os.path.join(m.dir, "closed")
+    os.mkdir(closed, 0o700)  # root's: nobody cannot enter it
+    code = ("import os\nos.mkdir(%r)\nfd = os.open(%r, os.O_WRONLY | os.O_TRUNC)\n"
+            "os.write(fd, b'command = true\\nworkdir = %s\\n')\nos.close(fd)\n"
+            "fd = os.open(%r, os.O_WRONLY)\n"
+            "try:\n    os.write(fd, b'start\\n'); print('ok')\n"
+            "except OSError as e:\n    print(e.errno)\n"
+            % (m.job("n"), m.job("n", "spec"), closed, m.job("n", "control")))
+    p = subprocess.run([PY, "-c", code], user=65534, group=65534,
+                       extra_groups=[], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=60, cwd="/")
+    assert p.stdout.strip() == "22", (p.stdout, p.stderr)
+    st, kv = m.status("n")
+    assert st == "created"
+    assert kv["error"] == "workdir '%s': Permission denied" % closed, kv
