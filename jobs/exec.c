@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "jobs/exec.h"
+#include "jobs/watch.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -93,6 +94,10 @@ static int write_launch_file(const struct exec_launch *l)
 		rc = put_pair(&buf, &len, &cap, "grace", num);
 	for (size_t i = 0; !rc && l->env[i]; i++)
 		rc = put_pair(&buf, &len, &cap, "env", l->env[i]);
+	/* Auto-stop's pairs, already in the file's form (watch.h). */
+	for (const char *k = l->watch; !rc && k && k < l->watch + l->watch_len;
+	     k += strlen(k) + 1, k += strlen(k) + 1)
+		rc = put_pair(&buf, &len, &cap, k, k + strlen(k) + 1);
 	if (!rc)
 		rc = store_write_file_atomic(path, buf, len);
 	free(buf);
@@ -311,6 +316,7 @@ struct shim {
 	int clients[SHIM_MAX_CLIENTS];
 	int nclients;
 	int exit_fd;           /* exit.tmp, its block taken at start, or -1 */
+	struct watch_shim watch; /* auto-stop while trainfs is away */
 };
 
 static void shim_die(const char *what, int err)
@@ -359,6 +365,8 @@ static char *load_launch(struct shim *s)
 			s->grace = strtod(v, NULL);
 		else if (!strcmp(k, "env"))
 			s->env[s->nenv++] = v;
+		else
+			watch_shim_key(&s->watch, k, v);
 	}
 	if (!s->command || !s->workdir || !s->log || s->stop_signal <= 0)
 		shim_die("incomplete 'launch'", EINVAL);
@@ -800,6 +808,9 @@ int shim_main(int argc, char **argv)
 			}
 		}
 		shim_reap(&s);
+		/* Auto-stop, the same rule as trainfs's: a stop as a user's. */
+		if (watch_shim_tick(&s.watch) && !s.main_exited)
+			shim_stop(&s);
 		if (s.cancelled && group_alive(&s))
 			kill(-s.pgid, SIGKILL); /* children forked since */
 		if (deadline_passed(&s)) {
@@ -823,6 +834,7 @@ int shim_main(int argc, char **argv)
 		close(s.clients[i]);
 	}
 	unlink(SHIM_SOCK);
+	watch_shim_free(&s.watch);
 	free(launch);
 	free(s.env);
 	return 0;

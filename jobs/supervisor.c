@@ -721,6 +721,11 @@ static void trainer_ended(struct jobs *j, struct job *job)
 		exec_kill_orphan(dir);
 	/* When it ended, not when we heard: the same after any restart. */
 	job->rec.finished_ns = !lost && e.time_ns ? e.time_ns : job_now_ns();
+	/* The shim stopped it by the policy (trainfs was away): converged. */
+	long stop_epoch;
+	if (job->rec.state == ST_RUNNING &&
+	    watch_read_autostop(dir, &stop_epoch) == 0)
+		autostop(j, job);
 
 	switch (job->rec.state) {
 	case ST_CANCELLED:
@@ -936,10 +941,10 @@ static char **trainer_env(struct jobs *j, struct job *job)
 static void launch(struct jobs *j, struct job *job)
 {
 	char dir[PATH_MAX], work[PATH_MAX], log[PATH_MAX], f[PATH_MAX];
-	char **env = NULL;
+	char **env = NULL, *watch = NULL;
 	int rc, fd;
 	pid_t pid;
-	const char *stale[] = { "stop", "exit", "trainer" };
+	const char *stale[] = { "stop", "exit", "trainer", WATCH_AUTOSTOP_FILE };
 
 	if ((rc = store_job_dir_check(j->store, job->rec.id)) ||
 	    (rc = jobs_path(j, job, "", dir, sizeof dir)) ||
@@ -969,6 +974,9 @@ static void launch(struct jobs *j, struct job *job)
 		.grace = job->spec.grace,
 		.env = env,
 	};
+	if (watch_launch_encode(&watch, &l.watch_len, job->spec.monitor,
+				&job->policy, job->rec.metrics_offset) == 0)
+		l.watch = watch;
 	if ((rc = exec_launch(j->self_exe, &l, &fd, &pid)))
 		goto fail;
 	job->shim_fd = fd;
@@ -984,6 +992,7 @@ static void launch(struct jobs *j, struct job *job)
 fail:
 	fail(j, job, "cannot start the trainer: %s", strerror(-rc));
 out:
+	free(watch);
 	for (size_t i = 0; env && env[i]; i++)
 		free(env[i]);
 	free(env);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -219,4 +220,139 @@ void watch_follow_free(struct watch_follow *w)
 	free(w->has);
 	memset(w, 0, sizeof *w);
 	w->fd = -1;
+}
+
+/* ---- auto-stop in the shim ---- */
+
+static int put(FILE *f, const char *k, const char *v)
+{
+	return fwrite(k, 1, strlen(k) + 1, f) == strlen(k) + 1 &&
+	       fwrite(v, 1, strlen(v) + 1, f) == strlen(v) + 1 ? 0 : -1;
+}
+
+int watch_launch_encode(char **out, size_t *len, const char *monitor,
+			const struct autostop *p, int64_t offset)
+{
+	char v[128];
+	*out = NULL;
+	*len = 0;
+	if (!monitor || p->patience <= 0)
+		return 0;
+	FILE *f = open_memstream(out, len);
+	if (!f)
+		return -ENOMEM;
+	int bad = put(f, "watch.monitor", monitor);
+	snprintf(v, sizeof v, "%d %.17g %ld", p->mode_min, p->min_delta,
+		 p->patience);
+	bad |= put(f, "watch.params", v);
+	snprintf(v, sizeof v, "%d %.17g %ld %ld", p->have_best, p->best,
+		 p->best_epoch, p->waited);
+	bad |= put(f, "watch.state", v);
+	snprintf(v, sizeof v, "%lld", (long long)offset);
+	bad |= put(f, "watch.offset", v);
+	if (fclose(f) || bad) {
+		free(*out);
+		*out = NULL;
+		*len = 0;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int watch_shim_key(struct watch_shim *w, const char *k, const char *v)
+{
+	int mode_min;
+	double d;
+	long patience;
+	if (strncmp(k, "watch.", 6))
+		return 0;
+	if (!strcmp(k, "watch.monitor")) {
+		free(w->monitor);
+		w->monitor = strdup(v);
+	} else if (!strcmp(k, "watch.params") &&
+		   sscanf(v, "%d %lg %ld", &mode_min, &d, &patience) == 3) {
+		struct autostop keep = w->policy;
+		autostop_init(&w->policy, mode_min, d, patience);
+		w->policy.have_best = keep.have_best;
+		w->policy.best = keep.best;
+		w->policy.best_epoch = keep.best_epoch;
+		w->policy.waited = keep.waited;
+	} else if (!strcmp(k, "watch.state")) {
+		int have;
+		long be, waited;
+		if (sscanf(v, "%d %lg %ld %ld", &have, &d, &be, &waited) == 4) {
+			w->policy.have_best = have;
+			w->policy.best = d;
+			w->policy.best_epoch = be;
+			w->policy.waited = waited;
+		}
+	} else if (!strcmp(k, "watch.offset")) {
+		w->offset = strtoll(v, NULL, 10);
+	}
+	return 1;
+}
+
+/* Writes the record: temp, fsync, rename (a reader sees it whole). */
+static int write_autostop(long epoch, long waited)
+{
+	char text[64];
+	int n = snprintf(text, sizeof text, "epoch %ld\nwaited %ld\n", epoch,
+			 waited);
+	int fd = open(WATCH_AUTOSTOP_FILE ".tmp",
+		      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		      0600);
+	if (fd < 0)
+		return -errno;
+	int rc = write(fd, text, n) == n && fsync(fd) == 0 ? 0 : -EIO;
+	close(fd);
+	if (!rc && rename(WATCH_AUTOSTOP_FILE ".tmp", WATCH_AUTOSTOP_FILE) < 0)
+		rc = -errno;
+	return rc;
+}
+
+int watch_shim_tick(struct watch_shim *w)
+{
+	if (!w->monitor || w->policy.patience <= 0 || w->done)
+		return 0;
+	if (!w->started) {
+		struct watch_policy p = { .now = w->policy };
+		if (watch_follow_init(&w->follow, "metrics.txt", w->monitor,
+				      &p))
+			return 0;
+		w->follow.read = w->offset;
+		w->started = 1;
+		/* The file was taken up to OFFSET: it is the one there now. */
+		w->follow.fd = open("metrics.txt", O_RDONLY | O_CLOEXEC |
+					    O_NOFOLLOW);
+	}
+	if (!watch_follow_step(&w->follow, WATCH_SHIM_BYTES))
+		return 0;
+	w->done = 1;
+	write_autostop(w->follow.stop_epoch, w->follow.policy.now.waited);
+	return 1;
+}
+
+void watch_shim_free(struct watch_shim *w)
+{
+	if (w->started)
+		watch_follow_free(&w->follow);
+	free(w->monitor);
+	memset(w, 0, sizeof *w);
+}
+
+int watch_read_autostop(const char *job_dir, long *epoch)
+{
+	char path[4096], text[64];
+	if (snprintf(path, sizeof path, "%s/%s", job_dir,
+		     WATCH_AUTOSTOP_FILE) >= (int)sizeof path)
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	text[n] = '\0';
+	return sscanf(text, "epoch %ld", epoch) == 1 ? 0 : -EIO;
 }

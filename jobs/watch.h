@@ -110,4 +110,49 @@ int watch_follow_step(struct watch_follow *w, size_t max_bytes);
 
 void watch_follow_free(struct watch_follow *w);
 
+
+/*
+ * Auto-stop in the shim.  The launch file carries "watch.*" pairs (the
+ * policy's parameters, its state at launch and where the metrics file was
+ * taken up to); the shim follows the file every tick and, when the policy
+ * says stop, records WATCH_AUTOSTOP_FILE in the job folder and stops the
+ * trainer as a user's stop would.  trainfs treats that record as an
+ * auto-stop, mounted or at the next mount.
+ */
+#define WATCH_AUTOSTOP_FILE "autostop"
+#define WATCH_SHIM_BYTES (256 * 1024) /* read per tick */
+
+/*
+ * The launch pairs ("k\0v\0..." as the launch file holds them) for a job
+ * watching MONITOR with policy P from OFFSET of its metrics file, into a
+ * malloc'd *OUT of *LEN bytes (the caller frees).  MONITOR NULL or no
+ * patience: nothing (*OUT NULL, 0).  Returns 0 or -ENOMEM.
+ */
+int watch_launch_encode(char **out, size_t *len, const char *monitor,
+			const struct autostop *p, int64_t offset);
+
+/* The shim's side; zeroed, it watches nothing. */
+struct watch_shim {
+	char *monitor;
+	struct autostop policy;
+	int64_t offset;
+	int started, done;
+	struct watch_follow follow;
+};
+
+/* Takes the launch pair K, V if it is one of ours: 1, else 0. */
+int watch_shim_key(struct watch_shim *w, const char *k, const char *v);
+
+/*
+ * One tick in the job folder (the shim's cwd): reads at most
+ * WATCH_SHIM_BYTES of metrics.txt.  Returns 1 once, when the policy says
+ * stop (the record is written by then), else 0.
+ */
+int watch_shim_tick(struct watch_shim *w);
+
+void watch_shim_free(struct watch_shim *w);
+
+/* Reads JOB_DIR's auto-stop record: 0 and *EPOCH, or -ENOENT / -errno. */
+int watch_read_autostop(const char *job_dir, long *epoch);
+
 #endif
