@@ -400,6 +400,7 @@ static void job_free(struct job *job)
 	free(job->table.columns);
 	free(job->table.index);
 	free(job->table.epochs);
+	watch_index_free(&job->table.by_epoch);
 	free(job->table.cells);
 	free(job->splitter);
 	free(job->pack_error);
@@ -611,8 +612,11 @@ void job_table_truncate(struct job *job, size_t nrows, int ncols)
 {
 	struct job_table *t = &job->table;
 	job_assert_locked(job);
-	if (nrows < t->nrows)
+	if (nrows < t->nrows) {
 		t->nrows = nrows;
+		/* Never grows here: nothing to allocate, nothing to fail. */
+		watch_index_rebuild(&t->by_epoch, t->epochs, nrows);
+	}
 	if (ncols < t->ncolumns) {
 		/* Rows kept never had a value there: the cells stay missing. */
 		for (int c = ncols; c < t->ncolumns; c++)
@@ -663,8 +667,11 @@ static long table_add(struct job *job, const struct metrics_line *ml)
 		}
 		t->cap = cap;
 	}
-	size_t row = t->nrows++;
+	size_t row = t->nrows;
 	t->epochs[row] = ml->epoch;
+	if (watch_index_add(&t->by_epoch, t->epochs, row + 1, row))
+		return -ENOMEM;
+	t->nrows++;
 	for (int c = 0; c < t->stride; c++)
 		t->cells[row * t->stride + c] = cell_missing_value();
 	for (size_t i = 0; i < ml->n; i++)
@@ -808,7 +815,7 @@ int job_add_row(struct job *job, const struct metrics_line *ml, size_t *rowp)
 {
 	struct job_table *t = &job->table;
 	job_assert_locked(job);
-	long row = watch_find_row(t->epochs, t->nrows, ml->epoch);
+	long row = watch_index_find(&t->by_epoch, t->epochs, ml->epoch);
 	int appended = row < 0;
 	if (appended) {
 		if ((row = table_add(job, ml)) < 0)

@@ -72,6 +72,7 @@ struct job_table {
 	int *index;            /* open addressing: column + 1, 0 free */
 	int cap_index;         /* a power of 2, >= 2 * ncolumns */
 	long *epochs;
+	struct watch_index by_epoch; /* the row of an epoch */
 	double *cells;
 	size_t nrows, cap;
 	int loaded;

@@ -20,12 +20,68 @@
 
 #include "jobs/watch.h"
 
-long watch_find_row(const long *epochs, size_t n, long epoch)
+static size_t epoch_hash(long epoch)
 {
-	for (size_t r = n; r-- > 0;)
-		if (epochs[r] == epoch)
-			return (long)r;
+	return (size_t)((unsigned long)epoch * 0x9e3779b97f4a7c15ULL >> 17);
+}
+
+long watch_index_find(const struct watch_index *x, const long *epochs,
+		      long epoch)
+{
+	if (!x->cap)
+		return -1;
+	size_t mask = x->cap - 1;
+	for (size_t h = epoch_hash(epoch) & mask; x->slots[h];
+	     h = (h + 1) & mask)
+		if (epochs[x->slots[h] - 1] == epoch)
+			return (long)(x->slots[h] - 1);
 	return -1;
+}
+
+/* Puts ROW in the slots (or over a row of the same epoch). */
+static void index_put(struct watch_index *x, const long *epochs, size_t row)
+{
+	size_t mask = x->cap - 1, h = epoch_hash(epochs[row]) & mask;
+	while (x->slots[h] && epochs[x->slots[h] - 1] != epochs[row])
+		h = (h + 1) & mask;
+	x->slots[h] = row + 1;
+}
+
+int watch_index_rebuild(struct watch_index *x, const long *epochs,
+			size_t nrows)
+{
+	size_t cap = 16;
+	while (cap < 2 * (nrows + 1))
+		cap *= 2;
+	if (cap > x->cap) { /* never shrinks: dropping rows allocates nothing */
+		size_t *s = calloc(cap, sizeof *s);
+		if (!s)
+			return -ENOMEM;
+		free(x->slots);
+		x->slots = s;
+		x->cap = cap;
+	} else if (x->cap) {
+		memset(x->slots, 0, x->cap * sizeof *x->slots);
+	}
+	for (size_t r = 0; r < nrows; r++)
+		index_put(x, epochs, r);
+	return 0;
+}
+
+int watch_index_add(struct watch_index *x, const long *epochs, size_t nrows,
+		    size_t row)
+{
+	if (2 * nrows > x->cap)
+		return watch_index_rebuild(x, epochs, nrows);
+	index_put(x, epochs, row);
+	return 0;
+}
+
+void watch_index_free(struct watch_index *x)
+{
+	free(x->slots);
+	x->slots = NULL;
+	x->cap = 0;
 }
 
 void watch_policy_init(struct watch_policy *p, int mode_min, double min_delta,
@@ -143,7 +199,7 @@ static void follow_line(void *arg, const char *line, size_t len, int overlong)
 	for (size_t i = 0; i < ml.n; i++)
 		if (!strcmp(ml.m[i].name, w->monitor))
 			m = &ml.m[i];
-	long row = watch_find_row(w->epochs, w->n, ml.epoch);
+	long row = watch_index_find(&w->index, w->epochs, ml.epoch);
 	int appended = row < 0;
 	if (appended) {
 		if (w->n == w->cap) {
@@ -161,8 +217,10 @@ static void follow_line(void *arg, const char *line, size_t len, int overlong)
 				goto out; /* the daemon decides then */
 			w->cap = cap;
 		}
+		w->epochs[w->n] = ml.epoch;
+		if (watch_index_add(&w->index, w->epochs, w->n + 1, w->n))
+			goto out;
 		row = (long)w->n++;
-		w->epochs[row] = ml.epoch;
 		w->has[row] = 0;
 		w->values[row] = NAN;
 	} else if (!m || (w->has[row] && (w->values[row] == m->value ||
@@ -215,6 +273,7 @@ void watch_follow_free(struct watch_follow *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	free(w->splitter);
+	watch_index_free(&w->index);
 	free(w->epochs);
 	free(w->values);
 	free(w->has);

@@ -3,7 +3,8 @@
  * rows as they stand, the one way both the supervisor (mounted) and the
  * job's shim (while trainfs is unmounted) do it.
  *
- * Rows: several lines for one epoch make one row (watch_find_row); later
+ * Rows: several lines for one epoch make one row (found through a
+ * watch_index, so a line costs O(1) however many rows there are); later
  * values fill in and replace earlier ones, and the policy follows the
  * rows as they stand (watch_policy_update): it keeps its state from before
  * the last row, so a change of the last row is observed again from there,
@@ -22,8 +23,33 @@
 
 #include "jobs/metrics.h"
 
-/* The row of EPOCH among N rows (the last first), or -1 when none has it. */
-long watch_find_row(const long *epochs, size_t n, long epoch);
+/*
+ * Rows by epoch: open addressing over the rows' epochs (EPOCHS, kept by
+ * the owner of the rows), row + 1 in each slot, 0 free; at most half full.
+ * A zeroed index is empty.
+ */
+struct watch_index {
+	size_t *slots;
+	size_t cap; /* a power of 2, or 0 */
+};
+
+/* The row of EPOCH, or -1 when no row has it. */
+long watch_index_find(const struct watch_index *x, const long *epochs,
+		      long epoch);
+
+/*
+ * Indexes row ROW (the last of NROWS rows, its epoch new), growing the
+ * index as needed.  Returns 0 or -ENOMEM (the row is then not indexed:
+ * call watch_index_rebuild() before trusting the index again).
+ */
+int watch_index_add(struct watch_index *x, const long *epochs, size_t nrows,
+		    size_t row);
+
+/* Indexes the first NROWS rows afresh (after rows were dropped); 0 or -ENOMEM. */
+int watch_index_rebuild(struct watch_index *x, const long *epochs,
+			size_t nrows);
+
+void watch_index_free(struct watch_index *x);
 
 /*
  * The monitored value of row ROW: sets *EPOCH, and *VALUE when the row has
@@ -90,6 +116,7 @@ struct watch_follow {
 	struct watch_tail tail;
 	struct line_splitter *splitter;
 	long *epochs;
+	struct watch_index index;
 	double *values;       /* NaN with has[] 0: none reported */
 	unsigned char *has;
 	size_t n, cap;
