@@ -264,3 +264,22 @@ def test_workdir_checked_with_the_owners_rights(m):
     st, kv = m.status("n")
     assert st == "created"
     assert kv["error"] == "workdir '%s': Permission denied" % closed, kv
+
+
+def test_schema_2_store_is_migrated(m):
+    m.make_job("j", spec="command = printf 'epoch=1 a=1\\nbad\\n' >> "
+               "$TRAINFS_METRICS; echo w > $TRAINFS_OUTPUT/w\n", start=True)
+    m.wait_state("j", "ready")
+    m.unmount()
+    db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
+    for c in ("metrics_lines", "metrics_ino", "bad_line", "bad_why"):
+        db.execute("ALTER TABLE jobs DROP COLUMN %s" % c)
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    m.start()
+    kv = m.status("j")[1]
+    assert kv["bad metric lines"] == "1" and kv["epoch"] == "1", kv
+    db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    db.close()
