@@ -479,6 +479,8 @@ static int shim_read_client(struct shim *s, int fd)
 {
 	char buf[256];
 	ssize_t n = read(fd, buf, sizeof buf - 1);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0; /* nothing after all */
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
@@ -784,7 +786,8 @@ int shim_main(int argc, char **argv)
 		for (int i = 0; i < s.nclients; i++)
 			p[2 + i] = (struct pollfd){ .fd = s.clients[i],
 						    .events = POLLIN };
-		int n = poll(p, 2 + s.nclients, poll_timeout_ms(&s));
+		int polled = s.nclients; /* accept below may add one */
+		int n = poll(p, 2 + polled, poll_timeout_ms(&s));
 		if (n < 0 && errno != EINTR)
 			shim_die("poll", errno);
 		if (n > 0 && (p[0].revents & POLLIN)) {
@@ -793,13 +796,14 @@ int shim_main(int argc, char **argv)
 				;
 		}
 		if (n > 0 && (p[1].revents & POLLIN)) {
-			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			int c = accept4(lfd, NULL, NULL,
+					SOCK_CLOEXEC | SOCK_NONBLOCK);
 			if (c >= 0 && s.nclients < SHIM_MAX_CLIENTS)
 				s.clients[s.nclients++] = c;
 			else if (c >= 0)
 				close(c);
 		}
-		for (int i = s.nclients - 1; n > 0 && i >= 0; i--) {
+		for (int i = polled - 1; n > 0 && i >= 0; i--) {
 			if (!p[2 + i].revents)
 				continue;
 			if (shim_read_client(&s, s.clients[i]) < 0) {

@@ -283,3 +283,37 @@ def test_schema_2_store_is_migrated(m):
     db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
     assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     db.close()
+
+
+SPLIT_BY_RESTART = r'''
+import os, sys, time
+go = sys.argv[1]
+open(os.path.join(os.environ["TRAINFS_OUTPUT"], "w.bin"), "w").write("x")
+with open(os.environ["TRAINFS_METRICS"], "a") as f:
+    f.write("epoch=1 loss=0.9\nepoch=1 acc=0.5\nepoch=2 loss=0.8\n"); f.flush()
+    while not os.path.exists(go):
+        time.sleep(0.02)
+    f.write("epoch=2 acc=0.6\nepoch=1 acc=0.7\nepoch=3 loss=0.7 acc=0.65\n")
+'''
+
+
+def test_one_row_per_epoch_across_a_restart(m):
+    t = write_trainer(m, "split.py", SPLIT_BY_RESTART)
+    go = os.path.join(m.dir, "go")
+    m.make_job("j", spec="command = %s %s %s\nepochs = 3\nmonitor = acc\n"
+               % (PY, t, go), start=True)
+    m.wait_epoch("j", 2)
+    m.remount()
+    with open(go, "w"):
+        pass
+    m.wait_state("j", "ready")
+    assert m.read("j", "metrics") == \
+        "epoch,loss,acc\n1,0.9,0.7\n2,0.8,0.6\n3,0.7,0.65\n"
+    # Epoch 1's 0.7 (reported last) is the best as the rows stand.
+    assert m.status("j")[1]["best"] == "acc 0.7 at epoch 1"
+    m.remount()
+    assert m.read("j", "metrics") == \
+        "epoch,loss,acc\n1,0.9,0.7\n2,0.8,0.6\n3,0.7,0.65\n"
+    db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
+    assert db.execute("SELECT count(*) FROM metrics").fetchone()[0] == 3
+    db.close()
