@@ -262,7 +262,9 @@ static int64_t skip_holes(struct job *job, int final)
 
 /*
  * Takes one bounded step of what the trainer appended to its metrics file:
- * at most INGEST_BYTES, INGEST_LINES, in one transaction.  FINAL: the
+ * at most INGEST_BYTES, INGEST_LINES, in one transaction.  A file the
+ * trainer rewrote (watch_rewritten()) is read again from its start; lines
+ * for an epoch that has a row fill it in (job_add_row()).  FINAL: the
  * trainer has ended, so a last line without newline counts at the end.
  * A row is shown only once stored: when the commit fails, the table, the
  * record and the file offset go back to where they were, and the lines

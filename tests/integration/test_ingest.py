@@ -234,6 +234,10 @@ def test_auto_stop_while_unmounted(m):
     assert "ended at" in text and "stop" in text, text
     ended = int(text.split("ended at")[1].split()[0])
     assert ended <= 10, text
+    # The shim's record of it, written whole.
+    with open(os.path.join(m.store, "jobs", "1", "autostop")) as f:
+        rec = f.read()
+    assert rec.startswith("epoch 6\nwaited "), rec
     m.start()
     m.wait_state("j", "ready")
     st, kv = m.status("j")
