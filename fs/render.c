@@ -13,6 +13,7 @@
 
 #include "fs/fs.h"
 #include "util/number.h"
+#include "util/text.h"
 
 const struct job_file job_files[] = {
 	{ "spec", N_SPEC, VIEW_SPEC },
@@ -60,12 +61,23 @@ static void render_status(FILE *f, const struct job *job)
 	if (r->state == ST_STOPPING && r->kill_at_ns)
 		fprintf(f, "kill at: %s\n",
 			job_format_time(r->kill_at_ns, t, sizeof t));
-	if (r->bad_lines > 0)
-		fprintf(f, "bad metric lines: %lld\n", (long long)r->bad_lines);
+	if (r->bad_lines > 0) {
+		fprintf(f, "bad metric lines: %lld", (long long)r->bad_lines);
+		if (r->bad_why) {
+			char why[2 * METRICS_WHY_MAX];
+			text_escape(why, sizeof why, r->bad_why,
+				    strlen(r->bad_why), 0);
+			fprintf(f, " (last: line %lld: %s)",
+				(long long)r->bad_line, why);
+		}
+		fputc('\n', f);
+	}
 	if (r->state == ST_FAILED && r->error)
 		fprintf(f, "error: %s\n", r->error);
 	else if (r->state == ST_CREATED && r->spec && job->spec_error)
 		fprintf(f, "error: %s\n", job->spec_error);
+	else if (r->state == ST_CREATED && r->error) /* a refused start */
+		fprintf(f, "error: %s\n", r->error);
 	fprintf(f, "owner: %lu\n", (unsigned long)r->uid);
 	fprintf(f, "created: %s\n", job_format_time(r->created_ns, t, sizeof t));
 	if (r->started_ns)

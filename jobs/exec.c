@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "jobs/exec.h"
+#include "jobs/watch.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -93,6 +94,10 @@ static int write_launch_file(const struct exec_launch *l)
 		rc = put_pair(&buf, &len, &cap, "grace", num);
 	for (size_t i = 0; !rc && l->env[i]; i++)
 		rc = put_pair(&buf, &len, &cap, "env", l->env[i]);
+	/* Auto-stop's pairs, already in the file's form (watch.h). */
+	for (const char *k = l->watch; !rc && k && k < l->watch + l->watch_len;
+	     k += strlen(k) + 1, k += strlen(k) + 1)
+		rc = put_pair(&buf, &len, &cap, k, k + strlen(k) + 1);
 	if (!rc)
 		rc = store_write_file_atomic(path, buf, len);
 	free(buf);
@@ -311,6 +316,7 @@ struct shim {
 	int clients[SHIM_MAX_CLIENTS];
 	int nclients;
 	int exit_fd;           /* exit.tmp, its block taken at start, or -1 */
+	struct watch_shim watch; /* auto-stop while trainfs is away */
 };
 
 static void shim_die(const char *what, int err)
@@ -359,6 +365,8 @@ static char *load_launch(struct shim *s)
 			s->grace = strtod(v, NULL);
 		else if (!strcmp(k, "env"))
 			s->env[s->nenv++] = v;
+		else
+			watch_shim_key(&s->watch, k, v);
 	}
 	if (!s->command || !s->workdir || !s->log || s->stop_signal <= 0)
 		shim_die("incomplete 'launch'", EINVAL);
@@ -471,6 +479,8 @@ static int shim_read_client(struct shim *s, int fd)
 {
 	char buf[256];
 	ssize_t n = read(fd, buf, sizeof buf - 1);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0; /* nothing after all */
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
@@ -776,7 +786,8 @@ int shim_main(int argc, char **argv)
 		for (int i = 0; i < s.nclients; i++)
 			p[2 + i] = (struct pollfd){ .fd = s.clients[i],
 						    .events = POLLIN };
-		int n = poll(p, 2 + s.nclients, poll_timeout_ms(&s));
+		int polled = s.nclients; /* accept below may add one */
+		int n = poll(p, 2 + polled, poll_timeout_ms(&s));
 		if (n < 0 && errno != EINTR)
 			shim_die("poll", errno);
 		if (n > 0 && (p[0].revents & POLLIN)) {
@@ -785,13 +796,14 @@ int shim_main(int argc, char **argv)
 				;
 		}
 		if (n > 0 && (p[1].revents & POLLIN)) {
-			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			int c = accept4(lfd, NULL, NULL,
+					SOCK_CLOEXEC | SOCK_NONBLOCK);
 			if (c >= 0 && s.nclients < SHIM_MAX_CLIENTS)
 				s.clients[s.nclients++] = c;
 			else if (c >= 0)
 				close(c);
 		}
-		for (int i = s.nclients - 1; n > 0 && i >= 0; i--) {
+		for (int i = polled - 1; n > 0 && i >= 0; i--) {
 			if (!p[2 + i].revents)
 				continue;
 			if (shim_read_client(&s, s.clients[i]) < 0) {
@@ -800,6 +812,9 @@ int shim_main(int argc, char **argv)
 			}
 		}
 		shim_reap(&s);
+		/* Auto-stop, the same rule as trainfs's: a stop as a user's. */
+		if (watch_shim_tick(&s.watch) && !s.main_exited)
+			shim_stop(&s);
 		if (s.cancelled && group_alive(&s))
 			kill(-s.pgid, SIGKILL); /* children forked since */
 		if (deadline_passed(&s)) {
@@ -823,6 +838,7 @@ int shim_main(int argc, char **argv)
 		close(s.clients[i]);
 	}
 	unlink(SHIM_SOCK);
+	watch_shim_free(&s.watch);
 	free(launch);
 	free(s.env);
 	return 0;

@@ -29,6 +29,8 @@ struct exec_launch {
 				   only the process that runs the command */
 	double grace;           /* seconds from stop_signal to SIGKILL */
 	char *const *env;       /* the trainer's whole environment */
+	const char *watch;      /* auto-stop's launch pairs (watch.h), or NULL */
+	size_t watch_len;
 };
 
 /* How the trainer's command ended: one of code (>= 0) or signal (> 0). */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "jobs/registry.h"
+#include "jobs/workdir.h"
 #include "util/log.h"
 #include "util/utf8.h"
 #include "util/text.h"
@@ -399,9 +400,11 @@ static void job_free(struct job *job)
 	free(job->table.columns);
 	free(job->table.index);
 	free(job->table.epochs);
+	watch_index_free(&job->table.by_epoch);
 	free(job->table.cells);
 	free(job->splitter);
 	free(job->pack_error);
+	job_table_keep(job);
 	if (job->shim_fd >= 0)
 		close(job->shim_fd);
 	if (job->packer_fd >= 0)
@@ -434,6 +437,7 @@ static void job_parse_spec(struct job *job)
 	job->policy.best = job->rec.best;
 	job->policy.best_epoch = job->rec.best_epoch;
 	job->policy.waited = job->rec.waited;
+	job->policy_before_ok = 0; /* a change of the last row replays all */
 	job->monitor_col = -1;
 	for (int c = 0; job->spec.monitor && c < job->table.ncolumns; c++)
 		if (!strcmp(job->table.columns[c], job->spec.monitor))
@@ -608,8 +612,11 @@ void job_table_truncate(struct job *job, size_t nrows, int ncols)
 {
 	struct job_table *t = &job->table;
 	job_assert_locked(job);
-	if (nrows < t->nrows)
+	if (nrows < t->nrows) {
 		t->nrows = nrows;
+		/* Never grows here: nothing to allocate, nothing to fail. */
+		watch_index_rebuild(&t->by_epoch, t->epochs, nrows);
+	}
 	if (ncols < t->ncolumns) {
 		/* Rows kept never had a value there: the cells stay missing. */
 		for (int c = ncols; c < t->ncolumns; c++)
@@ -660,8 +667,11 @@ static long table_add(struct job *job, const struct metrics_line *ml)
 		}
 		t->cap = cap;
 	}
-	size_t row = t->nrows++;
+	size_t row = t->nrows;
 	t->epochs[row] = ml->epoch;
+	if (watch_index_add(&t->by_epoch, t->epochs, row + 1, row))
+		return -ENOMEM;
+	t->nrows++;
 	for (int c = 0; c < t->stride; c++)
 		t->cells[row * t->stride + c] = cell_missing_value();
 	for (size_t i = 0; i < ml->n; i++)
@@ -669,23 +679,170 @@ static long table_add(struct job *job, const struct metrics_line *ml)
 	return (long)row;
 }
 
-int job_add_row(struct job *job, const struct metrics_line *ml)
+/*
+ * What a failed commit puts back: the rows and columns there were, the
+ * policy, and a copy of each older row changed since (its cells of the
+ * columns there were; later columns were missing in it).
+ */
+struct job_undo_row {
+	size_t row;
+	double *cells;
+};
+
+struct job_undo {
+	size_t nrows;
+	int ncols;
+	struct autostop policy, before;
+	int before_ok;
+	struct job_undo_row *rows;
+	size_t n, cap;
+};
+
+int job_table_mark(struct job *job)
 {
 	job_assert_locked(job);
-	long row = table_add(job, ml);
-	double v;
-	if (row < 0)
-		return (int)row;
-	int stop = 0;
-	if (job_cell(job, row, job->monitor_col, &v))
-		stop = autostop_observe(&job->policy, ml->epoch, v);
-	job->rec.nrows++;
-	job->rec.last_epoch = ml->epoch;
+	job_table_keep(job);
+	struct job_undo *u = calloc(1, sizeof *u);
+	if (!u)
+		return -ENOMEM;
+	u->nrows = job->table.nrows;
+	u->ncols = job->table.ncolumns;
+	u->policy = job->policy;
+	u->before = job->policy_before;
+	u->before_ok = job->policy_before_ok;
+	job->undo = u;
+	return 0;
+}
+
+void job_table_keep(struct job *job)
+{
+	struct job_undo *u = job->undo;
+	if (!u)
+		return;
+	for (size_t i = 0; i < u->n; i++)
+		free(u->rows[i].cells);
+	free(u->rows);
+	free(u);
+	job->undo = NULL;
+}
+
+void job_table_undo(struct job *job)
+{
+	struct job_undo *u = job->undo;
+	struct job_table *t = &job->table;
+	job_assert_locked(job);
+	if (!u)
+		return;
+	for (size_t i = 0; i < u->n; i++) {
+		double *cells = &t->cells[u->rows[i].row * t->stride];
+		memcpy(cells, u->rows[i].cells, u->ncols * sizeof *cells);
+		for (int c = u->ncols; c < t->stride; c++)
+			cells[c] = cell_missing_value();
+	}
+	job_table_truncate(job, u->nrows, u->ncols);
+	job->policy = u->policy;
+	job->policy_before = u->before;
+	job->policy_before_ok = u->before_ok;
+	job_table_keep(job);
+}
+
+/* Keeps a copy of older row ROW for job_table_undo(), once. */
+static int undo_save_row(struct job *job, size_t row)
+{
+	struct job_undo *u = job->undo;
+	if (!u || row >= u->nrows)
+		return 0;
+	for (size_t i = 0; i < u->n; i++)
+		if (u->rows[i].row == row)
+			return 0;
+	if (u->n == u->cap) {
+		size_t cap = u->cap ? u->cap * 2 : 8;
+		struct job_undo_row *r = realloc(u->rows, cap * sizeof *r);
+		if (!r)
+			return -ENOMEM;
+		u->rows = r;
+		u->cap = cap;
+	}
+	double *c = malloc((u->ncols ? u->ncols : 1) * sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, &job->table.cells[row * job->table.stride],
+	       u->ncols * sizeof *c);
+	u->rows[u->n].row = row;
+	u->rows[u->n++].cells = c;
+	return 0;
+}
+
+/*
+ * Fills in and replaces row ROW's values with ML's.  Returns 1 when a
+ * value changed, 0, -E2BIG (past JOB_COLUMNS_MAX names; nothing changed)
+ * or -ENOMEM.
+ */
+static int table_merge(struct job *job, size_t row, const struct metrics_line *ml)
+{
+	struct job_table *t = &job->table;
+	size_t fresh = 0;
+	int changed = 0;
+	for (size_t i = 0; i < ml->n; i++)
+		if (column_find(t, ml->m[i].name) < 0 &&
+		    t->ncolumns + ++fresh > JOB_COLUMNS_MAX)
+			return -E2BIG;
+	for (size_t i = 0; i < ml->n; i++) {
+		int c = column_find(t, ml->m[i].name);
+		double old;
+		if (c >= 0 && job_cell(job, row, c, &old) &&
+		    !memcmp(&old, &ml->m[i].value, sizeof old))
+			continue; /* as it was, bit for bit */
+		if (!changed && undo_save_row(job, row))
+			return -ENOMEM;
+		if ((c = job_column(job, ml->m[i].name)) < 0)
+			return c;
+		t->cells[row * t->stride + c] = ml->m[i].value;
+		changed = 1;
+	}
+	return changed;
+}
+
+/* The monitored value of a row, for the policy (watch_row_fn). */
+static int table_monitor(void *arg, size_t row, long *epoch, double *value)
+{
+	struct job *job = arg;
+	*epoch = job->table.epochs[row];
+	return job_cell(job, row, job->monitor_col, value);
+}
+
+int job_add_row(struct job *job, const struct metrics_line *ml, size_t *rowp)
+{
+	struct job_table *t = &job->table;
+	job_assert_locked(job);
+	long row = watch_index_find(&t->by_epoch, t->epochs, ml->epoch);
+	int appended = row < 0;
+	if (appended) {
+		if ((row = table_add(job, ml)) < 0)
+			return (int)row;
+	} else {
+		int r = table_merge(job, row, ml);
+		if (r <= 0)
+			return r; /* nothing changed: nothing to store */
+	}
+	*rowp = row;
+	struct watch_policy p = { .now = job->policy,
+				  .before = job->policy_before,
+				  .before_ok = job->policy_before_ok };
+	autostop_init(&p.base, job->spec.mode_min, job->spec.min_delta,
+		      job->spec.patience);
+	int stop = watch_policy_update(&p, t->nrows, row, appended,
+				       table_monitor, job);
+	job->policy = p.now;
+	job->policy_before = p.before;
+	job->policy_before_ok = p.before_ok;
+	job->rec.nrows = t->nrows;
+	job->rec.last_epoch = t->epochs[t->nrows - 1];
 	job->rec.best = job->policy.best;
 	job->rec.best_epoch = job->policy.have_best ? job->policy.best_epoch
 						    : -1;
 	job->rec.waited = job->policy.waited;
-	return stop;
+	return JOB_ROW_CHANGED | (stop ? JOB_ROW_STOP : 0);
 }
 
 char *job_row_line(const struct job *job, size_t row)
@@ -741,7 +898,8 @@ static int replay_row(void *arg, int64_t id, const char *line)
 	(void)id;
 	if (metrics_parse_line(line, strlen(line), &ml, NULL, 0) < 0)
 		return 0;
-	int rc = job_add_row(job, &ml);
+	size_t row;
+	int rc = job_add_row(job, &ml, &row);
 	metrics_line_free(&ml);
 	return rc < 0 && rc != -E2BIG ? rc : 0;
 }
@@ -1112,6 +1270,10 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	job->rec.spec = copy;
 	job->rec.spec_len = len;
 	job_parse_spec(job);
+	if (job->rec.state == ST_CREATED) { /* a refused start's error goes */
+		free(job->rec.error);
+		job->rec.error = NULL;
+	}
 	job_touch(j, job, VIEW_BIT(VIEW_SPEC) | VIEW_BIT(VIEW_STATUS));
 	if ((rc = job_save(j, job)))
 		goto out;
@@ -1141,6 +1303,21 @@ static int control_start(struct jobs *j, struct job *job, const char *text,
 		return refuse(j, job, -EACCES, text, len,
 			      "trainfs cannot run jobs as uid %lu",
 			      (unsigned long)job->rec.uid);
+	if (job->spec.workdir) {
+		int wrc = workdir_check(job->spec.workdir, job->rec.uid,
+					job->rec.gid);
+		if (wrc) {
+			char msg[PATH_MAX + 128];
+			snprintf(msg, sizeof msg, "workdir '%s': %s",
+				 job->spec.workdir, strerror(-wrc));
+			free(job->rec.error);
+			job->rec.error = strdup(msg); /* status shows it */
+			job_touch(j, job, VIEW_BIT(VIEW_STATUS));
+			return refuse(j, job, -EINVAL, text, len, "%s", msg);
+		}
+	}
+	free(job->rec.error); /* a refused start's */
+	job->rec.error = NULL;
 	int rc = job_set_state(j, job, ST_QUEUED, "start", NULL);
 	supervisor_wake(j);
 	return rc;

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "jobs/metrics.h"
+#include "jobs/watch.h"
 #include "jobs/spec.h"
 #include "jobs/state.h"
 #include "store/store.h"
@@ -71,10 +72,13 @@ struct job_table {
 	int *index;            /* open addressing: column + 1, 0 free */
 	int cap_index;         /* a power of 2, >= 2 * ncolumns */
 	long *epochs;
+	struct watch_index by_epoch; /* the row of an epoch */
 	double *cells;
 	size_t nrows, cap;
 	int loaded;
 };
+
+struct job_undo;
 
 struct job {
 	/* The job lock (registry.h: what it protects, the order). */
@@ -98,6 +102,9 @@ struct job {
 	struct job_table table; /* see jobs_load_metrics() */
 	int monitor_col;       /* column of spec.monitor, -1 until seen */
 	struct autostop policy; /* kept in rec too, so it outlives a restart */
+	struct autostop policy_before; /* after every row but the last ... */
+	int policy_before_ok;  /* ... when known (watch.h; not stored) */
+	struct job_undo *undo; /* job_table_mark(): what a failed commit puts back */
 	int progress;          /* packaging: percent of bytes packed */
 	unsigned long changes; /* counts job_touch(): what a reader saw is stale
 				  when this moved on */
@@ -115,6 +122,7 @@ struct job {
 	struct line_splitter *splitter;
 	int metrics_fd;
 	int64_t metrics_read;  /* bytes of metrics.txt read so far */
+	struct watch_tail metrics_tail; /* the bytes before metrics_read */
 	int ended;             /* the trainer is gone; its end is still to be
 				  taken in (the last metrics first) */
 	int store_failures;    /* commits of metrics failed in a row */

@@ -93,13 +93,30 @@ int job_add_tag(struct job *job, const char *tag, int system);
 /* Persists JOB's record alone.  With the job's lock held. */
 int job_save(struct jobs *j, struct job *job);
 
+/* What job_add_row() did (flags). */
+#define JOB_ROW_STOP 1    /* the policy says stop */
+#define JOB_ROW_CHANGED 2 /* row *ROW was added or changed: store it */
+
 /*
- * Appends a reported metrics line to JOB's (loaded) table and observes the
- * monitored value: updates the policy and rec (last epoch, best, rows).
- * Returns 1 when the policy says stop, 0, -E2BIG when the line would take
- * the job past JOB_COLUMNS_MAX names (nothing is added), or -ENOMEM.
+ * Takes a reported metrics line into JOB's (loaded) table: a line for an
+ * epoch that has a row fills in and replaces that row's values, any other
+ * adds a row.  The policy follows the rows as they stand (watch.h), and
+ * rec (rows, last epoch, best, waited) with it.  Returns JOB_ROW_* flags
+ * with the row in *ROW, -E2BIG when the line would take the job past
+ * JOB_COLUMNS_MAX names (nothing is changed), or -ENOMEM.  Records what
+ * it changes for job_table_undo() after job_table_mark().
  */
-int job_add_row(struct job *job, const struct metrics_line *ml);
+int job_add_row(struct job *job, const struct metrics_line *ml, size_t *row);
+
+/*
+ * A transaction of the table: job_table_mark() starts recording the rows,
+ * columns and policy as they are; job_table_undo() puts them back (a
+ * failed commit: nothing unstored is shown), job_table_keep() forgets
+ * them.  With the job's lock held; mark returns 0 or -ENOMEM.
+ */
+int job_table_mark(struct job *job);
+void job_table_undo(struct job *job);
+void job_table_keep(struct job *job);
 
 /* The canonical text of row ROW, as stored ("epoch=3 loss=0.5"); caller frees. */
 char *job_row_line(const struct job *job, size_t row);

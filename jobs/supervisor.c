@@ -32,9 +32,11 @@
 #include <unistd.h>
 #include <limits.h>
 
+#include "jobs/cause.h"
 #include "jobs/exec.h"
 #include "jobs/pack.h"
 #include "jobs/registry.h"
+#include "jobs/watch.h"
 #include "util/log.h"
 #include "util/text.h"
 
@@ -168,15 +170,28 @@ struct ingest {
 	int changed;
 	int lines;
 	int too_many; /* lines refused for adding metric names past the cap */
+	int bad;      /* a line was bad: why holds the last one's reason */
+	char why[METRICS_WHY_MAX];
 	int rc;
 };
+
+/* Counts line number LINENO of the metrics file bad, for REASON. */
+static void ingest_bad(struct ingest *in, const char *why)
+{
+	in->job->rec.bad_lines++;
+	in->job->rec.bad_line = in->job->rec.metrics_lines;
+	snprintf(in->why, sizeof in->why, "%s", why);
+	in->bad = 1;
+}
 
 static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 {
 	struct ingest *in = arg;
 	struct job *job = in->job;
 	struct metrics_line ml;
-	size_t a = 0;
+	char why[METRICS_WHY_MAX];
+	size_t a = 0, row;
+	job->rec.metrics_lines++; /* blank ones too: as an editor numbers them */
 	while (!overlong && a < len && (line[a] == ' ' || line[a] == '\t' ||
 					line[a] == '\r'))
 		a++;
@@ -184,14 +199,18 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 		return; /* blank lines are not metrics, nor errors */
 	in->changed = 1;
 	in->lines++;
-	if (overlong || metrics_parse_line(line, len, &ml, NULL, 0) < 0) {
-		job->rec.bad_lines++;
+	if (overlong) {
+		ingest_bad(in, METRICS_WHY_OVERLONG);
 		return;
 	}
-	int r = job_add_row(job, &ml);
+	if (metrics_parse_line(line, len, &ml, why, sizeof why) < 0) {
+		ingest_bad(in, why);
+		return;
+	}
+	int r = job_add_row(job, &ml, &row);
 	metrics_line_free(&ml);
 	if (r == -E2BIG) { /* malformed: "too many metric names" */
-		job->rec.bad_lines++;
+		ingest_bad(in, "too many metric names");
 		in->too_many++;
 		return;
 	}
@@ -199,15 +218,16 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 		in->rc = r;
 		return;
 	}
-	if (r > 0)
+	if (r & JOB_ROW_STOP)
 		in->stop = 1;
-	char *canon = job_row_line(job, job->table.nrows - 1);
+	if (!(r & JOB_ROW_CHANGED))
+		return;
+	char *canon = job_row_line(job, row);
 	if (!canon) {
 		in->rc = -ENOMEM;
 		return;
 	}
-	int rc = store_put_metric(in->j->store, job->rec.id, job->rec.nrows - 1,
-				  canon);
+	int rc = store_put_metric(in->j->store, job->rec.id, row, canon);
 	free(canon);
 	if (rc)
 		in->rc = rc;
@@ -242,7 +262,9 @@ static int64_t skip_holes(struct job *job, int final)
 
 /*
  * Takes one bounded step of what the trainer appended to its metrics file:
- * at most INGEST_BYTES, INGEST_LINES, in one transaction.  FINAL: the
+ * at most INGEST_BYTES, INGEST_LINES, in one transaction.  A file the
+ * trainer rewrote (watch_rewritten()) is read again from its start; lines
+ * for an epoch that has a row fill it in (job_add_row()).  FINAL: the
  * trainer has ended, so a last line without newline counts at the end.
  * A row is shown only once stored: when the commit fails, the table, the
  * record and the file offset go back to where they were, and the lines
@@ -258,16 +280,30 @@ static int ingest_metrics(struct jobs *j, struct job *job, int final)
 	job_assert_locked(job);
 	if (job->metrics_fd < 0 || !job->splitter)
 		return INGEST_DONE;
+	/*
+	 * A file rewritten whole (truncated, or renamed over) is read again
+	 * from its start: its lines fill in the rows already taken.
+	 */
+	char path[PATH_MAX];
+	if (!jobs_path(j, job, "metrics.txt", path, sizeof path) &&
+	    watch_rewritten(&job->metrics_fd, path, job->metrics_read,
+			    &job->metrics_tail) > 0) {
+		job->metrics_read = 0;
+		job->metrics_tail.n = 0;
+		job->splitter->len = 0;
+		job->splitter->overlong = 0;
+		job->rec.metrics_offset = 0;
+		job->rec.metrics_lines = 0;
+	}
 	/* Nothing new (the common case, every 20 ms): no transaction. */
 	struct stat st;
-	if (!final && fstat(job->metrics_fd, &st) == 0 &&
-	    st.st_size <= job->metrics_read)
+	if (fstat(job->metrics_fd, &st) < 0)
+		return INGEST_FAILED;
+	if (!final && st.st_size <= job->metrics_read)
 		return INGEST_DONE;
 	/* What a failed commit puts back. */
 	struct job_record was = job->rec;
-	struct autostop policy = job->policy;
-	size_t nrows = job->table.nrows;
-	int ncols = job->table.ncolumns, overlong = job->splitter->overlong;
+	int overlong = job->splitter->overlong;
 
 	/*
 	 * Never wait for the store with the job's lock held: a slow commit
@@ -276,6 +312,10 @@ static int ingest_metrics(struct jobs *j, struct job *job, int final)
 	int rc = store_trybegin(j->store);
 	if (rc)
 		return rc == -EBUSY ? INGEST_BUSY : INGEST_FAILED;
+	if (job_table_mark(job)) {
+		store_rollback(j->store);
+		return INGEST_FAILED;
+	}
 	while (total < INGEST_BYTES && in.lines < INGEST_LINES) {
 		if (job->splitter->overlong) {
 			int64_t at = skip_holes(job, final);
@@ -284,6 +324,8 @@ static int ingest_metrics(struct jobs *j, struct job *job, int final)
 				break;
 			}
 			total += at - job->metrics_read > 0 ? INGEST_CHUNK : 0;
+			if (at != job->metrics_read)
+				job->metrics_tail.n = 0;
 			job->metrics_read = at;
 		}
 		ssize_t n = pread(job->metrics_fd, buf, sizeof buf,
@@ -294,13 +336,21 @@ static int ingest_metrics(struct jobs *j, struct job *job, int final)
 		}
 		job->metrics_read += n;
 		total += n;
+		watch_tail_note(&job->metrics_tail, buf, n);
 		line_splitter_feed(job->splitter, buf, n, ingest_line, &in);
 	}
 	if (final && eof && (job->splitter->len || job->splitter->overlong))
 		line_splitter_feed(job->splitter, "\n", 1, ingest_line, &in);
 	if (!in.changed && !total) {
+		job_table_keep(job);
 		store_rollback(j->store);
 		return eof ? INGEST_DONE : INGEST_MORE;
+	}
+	job->rec.metrics_ino = st.st_ino;
+	char *bad_why_was = job->rec.bad_why;
+	if (in.bad && !(job->rec.bad_why = strdup(in.why))) {
+		job->rec.bad_why = bad_why_was;
+		in.rc = -ENOMEM;
 	}
 	/* Restart from the start of the line in progress, or past garbage. */
 	job->rec.metrics_offset =
@@ -315,8 +365,11 @@ static int ingest_metrics(struct jobs *j, struct job *job, int final)
 			log_error( "job '%s': cannot store "
 				"metrics (%d tries); taking them again later\n",
 				job->rec.name, job->store_failures);
-		job_table_truncate(job, nrows, ncols);
-		job->policy = policy;
+		job_table_undo(job);
+		if (job->rec.bad_why != bad_why_was) {
+			free(job->rec.bad_why);
+			job->rec.bad_why = bad_why_was;
+		}
 		job->rec.nrows = was.nrows;
 		job->rec.last_epoch = was.last_epoch;
 		job->rec.best = was.best;
@@ -324,11 +377,18 @@ static int ingest_metrics(struct jobs *j, struct job *job, int final)
 		job->rec.waited = was.waited;
 		job->rec.bad_lines = was.bad_lines;
 		job->rec.metrics_offset = was.metrics_offset;
+		job->rec.metrics_lines = was.metrics_lines;
+		job->rec.metrics_ino = was.metrics_ino;
+		job->rec.bad_line = was.bad_line;
 		job->metrics_read = was.metrics_offset;
+		job->metrics_tail.n = 0;
 		job->splitter->len = 0;
 		job->splitter->overlong = overlong;
 		return INGEST_FAILED;
 	}
+	job_table_keep(job);
+	if (bad_why_was != job->rec.bad_why)
+		free(bad_why_was);
 	job->store_failures = 0;
 	if (in.too_many)
 		log_warn( "job '%s': %d metrics lines skipped: too many "
@@ -351,12 +411,22 @@ static int open_metrics(struct jobs *j, struct job *job)
 	job->splitter->len = 0;
 	job->splitter->overlong = 0;
 	job->metrics_read = job->rec.metrics_offset;
+	job->metrics_tail.n = 0;
 	if (job->metrics_fd >= 0)
 		return 0;
 	if (jobs_path(j, job, "metrics.txt", path, sizeof path))
 		return -ENAMETOOLONG;
 	job->metrics_fd = open(path, O_RDONLY | O_CLOEXEC);
-	return job->metrics_fd < 0 ? -errno : 0;
+	if (job->metrics_fd < 0)
+		return -errno;
+	/* Another file than the one the offset is in: rewritten meanwhile. */
+	struct stat st;
+	if (job->rec.metrics_ino && fstat(job->metrics_fd, &st) == 0 &&
+	    (int64_t)st.st_ino != job->rec.metrics_ino) {
+		job->metrics_read = job->rec.metrics_offset = 0;
+		job->rec.metrics_lines = 0;
+	}
+	return 0;
 }
 
 static void close_metrics(struct job *job)
@@ -653,6 +723,11 @@ static void trainer_ended(struct jobs *j, struct job *job)
 		exec_kill_orphan(dir);
 	/* When it ended, not when we heard: the same after any restart. */
 	job->rec.finished_ns = !lost && e.time_ns ? e.time_ns : job_now_ns();
+	/* The shim stopped it by the policy (trainfs was away): converged. */
+	long stop_epoch;
+	if (job->rec.state == ST_RUNNING &&
+	    watch_read_autostop(dir, &stop_epoch) == 0)
+		autostop(j, job);
 
 	switch (job->rec.state) {
 	case ST_CANCELLED:
@@ -671,10 +746,13 @@ static void trainer_ended(struct jobs *j, struct job *job)
 		if (lost)
 			fail(j, job, "trainer lost: its shim exited without "
 				     "recording a status");
-		else if (e.signal)
-			fail(j, job, "killed by signal %d", e.signal);
-		else if (e.code != 0)
-			fail(j, job, "trainer exited with status %d", e.code);
+		else if (e.signal || e.code != 0) {
+			char why[1024], log[PATH_MAX];
+			int nolog = jobs_path(j, job, "log", log, sizeof log);
+			fail(j, job, "%s", cause_describe(why, sizeof why, e.code,
+							  e.signal,
+							  nolog ? NULL : log));
+		}
 		else if (output_is_empty(j, job))
 			fail(j, job, "no weights were saved");
 		else {
@@ -865,10 +943,10 @@ static char **trainer_env(struct jobs *j, struct job *job)
 static void launch(struct jobs *j, struct job *job)
 {
 	char dir[PATH_MAX], work[PATH_MAX], log[PATH_MAX], f[PATH_MAX];
-	char **env = NULL;
+	char **env = NULL, *watch = NULL;
 	int rc, fd;
 	pid_t pid;
-	const char *stale[] = { "stop", "exit", "trainer" };
+	const char *stale[] = { "stop", "exit", "trainer", WATCH_AUTOSTOP_FILE };
 
 	if ((rc = store_job_dir_check(j->store, job->rec.id)) ||
 	    (rc = jobs_path(j, job, "", dir, sizeof dir)) ||
@@ -898,6 +976,9 @@ static void launch(struct jobs *j, struct job *job)
 		.grace = job->spec.grace,
 		.env = env,
 	};
+	if (watch_launch_encode(&watch, &l.watch_len, job->spec.monitor,
+				&job->policy, job->rec.metrics_offset) == 0)
+		l.watch = watch;
 	if ((rc = exec_launch(j->self_exe, &l, &fd, &pid)))
 		goto fail;
 	job->shim_fd = fd;
@@ -913,6 +994,7 @@ static void launch(struct jobs *j, struct job *job)
 fail:
 	fail(j, job, "cannot start the trainer: %s", strerror(-rc));
 out:
+	free(watch);
 	for (size_t i = 0; env && env[i]; i++)
 		free(env[i]);
 	free(env);

@@ -30,7 +30,9 @@
 #include "store/store.h"
 #include "util/log.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define METRICS_PAGE 512 /* rows loaded per turn of the store lock ... */
 #define METRICS_PAGE_BYTES (1024 * 1024) /* ... and bytes */
 
@@ -76,6 +78,17 @@ static const char schema_v2[] =
 	"ALTER TABLE jobs ADD COLUMN best_epoch INTEGER NOT NULL DEFAULT -1;"
 	"ALTER TABLE jobs ADD COLUMN waited INTEGER NOT NULL DEFAULT 0;";
 
+/*
+ * Version 3 (ingest): where in the metrics file the lines taken came from,
+ * for "bad metric lines: N (last: line L: REASON)" and a file rewritten
+ * while trainfs was away.
+ */
+static const char schema_v3_ingest[] =
+	"ALTER TABLE jobs ADD COLUMN metrics_lines INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN metrics_ino INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN bad_line INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN bad_why TEXT;";
+
 enum {
 	Q_INSERT_JOB,
 	Q_PUT_JOB,
@@ -96,7 +109,8 @@ static const char *const queries[Q_COUNT] = {
 		      " reason=?8, error=?9, last_refused=?10, weights=?11,"
 		      " bad_lines=?12, metrics_offset=?13, mtimes=?14,"
 		      " nrows=?15, last_epoch=?16, best=?17, best_epoch=?18,"
-		      " waited=?19, name=?20 WHERE id=?1",
+		      " waited=?19, name=?20, metrics_lines=?21,"
+		      " metrics_ino=?22, bad_line=?23, bad_why=?24 WHERE id=?1",
 	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
 	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
 			" VALUES (?, ?, ?, ?)",
@@ -419,7 +433,8 @@ static int migrate(struct store *s)
 		return rc;
 	if ((version < 1 && (rc = exec_sql(s, schema_v1))) ||
 	    (version < 2 && (rc = exec_sql(s, schema_v2))) ||
-	    (rc = exec_sql(s, "PRAGMA user_version = 2"))) {
+	    (version < 3 && (rc = exec_sql(s, schema_v3_ingest))) ||
+	    (rc = exec_sql(s, "PRAGMA user_version = " STR(SCHEMA_VERSION)))) {
 		exec_sql(s, "ROLLBACK");
 		return rc;
 	}
@@ -899,7 +914,11 @@ static int store_put_job_(struct store *s, const struct job_record *r)
 				: sqlite3_bind_null(st, 17)) ||
 	    sqlite3_bind_int64(st, 18, r->best_epoch) ||
 	    sqlite3_bind_int64(st, 19, r->waited) ||
-	    sqlite3_bind_text(st, 20, r->name, -1, SQLITE_STATIC))
+	    sqlite3_bind_text(st, 20, r->name, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_int64(st, 21, r->metrics_lines) ||
+	    sqlite3_bind_int64(st, 22, r->metrics_ino) ||
+	    sqlite3_bind_int64(st, 23, r->bad_line) ||
+	    bind_text(st, 24, r->bad_why))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
 }
@@ -999,7 +1018,8 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 			       " created_ns, started_ns, finished_ns,"
 			       " kill_at_ns, reason, error, last_refused,"
 			       " weights, bad_lines, metrics_offset, mtimes,"
-			       " nrows, last_epoch, best, best_epoch, waited"
+			       " nrows, last_epoch, best, best_epoch, waited,"
+			       " metrics_lines, metrics_ino, bad_line, bad_why"
 			       " FROM jobs ORDER BY id",
 			       -1, &st, NULL))
 		return db_error(s, "loading jobs");
@@ -1038,6 +1058,10 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 		r.best = sqlite3_column_double(st, 19);
 		r.best_epoch = sqlite3_column_int64(st, 20);
 		r.waited = sqlite3_column_int64(st, 21);
+		r.metrics_lines = sqlite3_column_int64(st, 22);
+		r.metrics_ino = sqlite3_column_int64(st, 23);
+		r.bad_line = sqlite3_column_int64(st, 24);
+		r.bad_why = column_strdup(st, 25);
 		if ((rc = fn(arg, &r)))
 			break;
 	}
@@ -1172,7 +1196,9 @@ void store_record_free(struct job_record *r)
 	free(r->error);
 	free(r->last_refused);
 	free(r->weights);
+	free(r->bad_why);
 	r->spec = r->reason = r->error = r->last_refused = r->weights = NULL;
+	r->bad_why = NULL;
 }
 
 /*

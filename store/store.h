@@ -59,6 +59,10 @@ struct job_record {
 	double best;         /* the monitored metric's best value ... */
 	int64_t best_epoch;  /* ... and its epoch; -1: none yet */
 	int64_t waited;      /* reported epochs since the best */
+	int64_t metrics_lines; /* lines of metrics.txt taken in (its current file) */
+	int64_t metrics_ino; /* the inode of that file; 0: unknown */
+	int64_t bad_line;    /* the last bad metrics line's number (1-based) */
+	char *bad_why;       /* ... and why it is bad; NULL: none */
 	int64_t mtime_ns[STORE_MTIMES];
 };
 

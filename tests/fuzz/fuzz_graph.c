@@ -189,6 +189,7 @@ static void free_job(struct job *job)
 		free(job->table.columns[i]);
 	free(job->table.columns);
 	free(job->table.epochs);
+	watch_index_free(&job->table.by_epoch);
 	free(job->table.cells);
 	free(job->table.index);
 	free(job->rec.reason);
@@ -209,7 +210,8 @@ static int add_text(struct job *job, const uint8_t *d, size_t n)
 			}
 			for (size_t i = 0; i < ml.n; i++)
 				check_display(ml.m[i].value);
-			if (job_add_row(job, &ml) < 0) {
+			size_t row;
+			if (job_add_row(job, &ml, &row) < 0) {
 				metrics_line_free(&ml);
 				return -1;
 			}
@@ -246,7 +248,8 @@ static int add_binary(struct job *job, const uint8_t *d, size_t n, int ncols,
 		if (i < nrec)
 			for (int c = 0; c < ncols; c++)
 				check_display(m[c].value);
-		if (job_add_row(job, &ml) < 0)
+		size_t row;
+		if (job_add_row(job, &ml, &row) < 0)
 			return -1;
 	}
 	return 0;

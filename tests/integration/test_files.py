@@ -89,7 +89,9 @@ def test_metrics_both_formats_and_bad_lines(m):
     assert rows[0] == "epoch,loss,acc", rows[0]
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
     assert rows[1] == "1,1,0.5"
-    assert m.status("kv")[1]["bad metric lines"] == "3"
+    bad = m.status("kv")[1]["bad metric lines"]
+    # The third bad line, "epoch=1.5 loss=0.3", is line 5 of the file.
+    assert bad.startswith("3 (last: line 5: ") and bad.endswith(")"), bad
     rows = m.read("js", "metrics").splitlines()
     assert rows[1:] == ["1,0.5", "2,nan", "3,inf"], rows
     assert "bad metric lines" not in m.status("js")[1]

@@ -102,7 +102,8 @@ def test_many_metric_names_do_not_stall_others(m):
     p.stop("many metric names")
     st, kv = m.status("names")
     assert st == "ready", kv
-    assert kv["bad metric lines"] == "41", kv
+    assert kv["bad metric lines"].startswith("41 (last: line "), kv
+    assert kv["bad metric lines"].endswith(": too many metric names)"), kv
     rows = m.read("names", "metrics").splitlines()
     assert len(rows[0].split(",")) == 1001, rows[0][:200]  # epoch + 1,000
     assert [r.split(",")[0] for r in rows[1:]] == \
@@ -138,7 +139,8 @@ def test_sparse_metrics_file_costs_its_job_only(m):
     p.stop("sparse 30 GB metrics file")
     st, kv = m.status("sparse")
     assert st == "ready", kv
-    assert kv["epoch"] == "2" and kv["bad metric lines"] == "1", kv
+    assert kv["epoch"] == "2" and kv["bad metric lines"] == \
+        "1 (last: line 2: line longer than 64 KiB)", kv
 
 
 MANY_FILES = r'''
