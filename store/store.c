@@ -30,7 +30,7 @@
 #include "store/store.h"
 #include "util/log.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define METRICS_PAGE 512 /* rows loaded per turn of the store lock ... */
 #define METRICS_PAGE_BYTES (1024 * 1024) /* ... and bytes */
 
@@ -76,6 +76,16 @@ static const char schema_v2[] =
 	"ALTER TABLE jobs ADD COLUMN best_epoch INTEGER NOT NULL DEFAULT -1;"
 	"ALTER TABLE jobs ADD COLUMN waited INTEGER NOT NULL DEFAULT 0;";
 
+/*
+ * Version 3 keeps the checkpoints' state (SPEC "Checkpoints"): the newest
+ * kept checkpoint's epoch, the epoch whose checkpoint became the weights
+ * (-1: the output), and the epoch the job was last resumed from.
+ */
+static const char schema_v3[] =
+	"ALTER TABLE jobs ADD COLUMN checkpoint INTEGER NOT NULL DEFAULT -1;"
+	"ALTER TABLE jobs ADD COLUMN weights_from INTEGER NOT NULL DEFAULT -1;"
+	"ALTER TABLE jobs ADD COLUMN resumed_from INTEGER NOT NULL DEFAULT -1;";
+
 enum {
 	Q_INSERT_JOB,
 	Q_PUT_JOB,
@@ -83,6 +93,8 @@ enum {
 	Q_PUT_EVENT,
 	Q_PUT_TAG,
 	Q_CLEAR_USER_TAGS,
+	Q_REMOVE_TAG,
+	Q_DELETE_METRICS_FROM,
 	Q_PUT_METRIC,
 	Q_JOB_METRICS,
 	Q_COUNT
@@ -96,13 +108,16 @@ static const char *const queries[Q_COUNT] = {
 		      " reason=?8, error=?9, last_refused=?10, weights=?11,"
 		      " bad_lines=?12, metrics_offset=?13, mtimes=?14,"
 		      " nrows=?15, last_epoch=?16, best=?17, best_epoch=?18,"
-		      " waited=?19, name=?20 WHERE id=?1",
+		      " waited=?19, name=?20, checkpoint=?21,"
+		      " weights_from=?22, resumed_from=?23 WHERE id=?1",
 	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
 	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
 			" VALUES (?, ?, ?, ?)",
 	[Q_PUT_TAG] = "INSERT OR IGNORE INTO tags (job_id, tag, system)"
 		      " VALUES (?, ?, ?)",
 	[Q_CLEAR_USER_TAGS] = "DELETE FROM tags WHERE job_id=? AND system=0",
+	[Q_REMOVE_TAG] = "DELETE FROM tags WHERE job_id=? AND tag=?",
+	[Q_DELETE_METRICS_FROM] = "DELETE FROM metrics WHERE job_id=? AND seq>=?",
 	[Q_PUT_METRIC] = "INSERT OR REPLACE INTO metrics (job_id, seq, line)"
 			 " VALUES (?, ?, ?)",
 	[Q_JOB_METRICS] = "SELECT seq, line FROM metrics WHERE job_id=?1"
@@ -419,7 +434,8 @@ static int migrate(struct store *s)
 		return rc;
 	if ((version < 1 && (rc = exec_sql(s, schema_v1))) ||
 	    (version < 2 && (rc = exec_sql(s, schema_v2))) ||
-	    (rc = exec_sql(s, "PRAGMA user_version = 2"))) {
+	    (version < 3 && (rc = exec_sql(s, schema_v3))) ||
+	    (rc = exec_sql(s, "PRAGMA user_version = 3"))) {
 		exec_sql(s, "ROLLBACK");
 		return rc;
 	}
@@ -899,7 +915,10 @@ static int store_put_job_(struct store *s, const struct job_record *r)
 				: sqlite3_bind_null(st, 17)) ||
 	    sqlite3_bind_int64(st, 18, r->best_epoch) ||
 	    sqlite3_bind_int64(st, 19, r->waited) ||
-	    sqlite3_bind_text(st, 20, r->name, -1, SQLITE_STATIC))
+	    sqlite3_bind_text(st, 20, r->name, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_int64(st, 21, r->checkpoint) ||
+	    sqlite3_bind_int64(st, 22, r->weights_from) ||
+	    sqlite3_bind_int64(st, 23, r->resumed_from))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
 }
@@ -965,6 +984,39 @@ int store_clear_user_tags(struct store *s, int64_t id)
 	return rc;
 }
 
+static int store_remove_tag_(struct store *s, int64_t id, const char *tag)
+{
+	sqlite3_stmt *st = s->q[Q_REMOVE_TAG];
+	if (sqlite3_bind_int64(st, 1, id) || bind_text(st, 2, tag))
+		return db_error(s, "binding a tag");
+	return run(s, st, "removing a tag");
+}
+
+int store_remove_tag(struct store *s, int64_t id, const char *tag)
+{
+	slock(s);
+	int rc = store_remove_tag_(s, id, tag);
+	sunlock(s);
+	return rc;
+}
+
+static int store_delete_metrics_from_(struct store *s, int64_t id,
+				      int64_t seq)
+{
+	sqlite3_stmt *st = s->q[Q_DELETE_METRICS_FROM];
+	if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, seq))
+		return db_error(s, "binding a job id");
+	return run(s, st, "deleting metrics rows");
+}
+
+int store_delete_metrics_from(struct store *s, int64_t id, int64_t seq)
+{
+	slock(s);
+	int rc = store_delete_metrics_from_(s, id, seq);
+	sunlock(s);
+	return rc;
+}
+
 static int store_put_metric_(struct store *s, int64_t id, int64_t seq,
 		     const char *line)
 {
@@ -999,7 +1051,8 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 			       " created_ns, started_ns, finished_ns,"
 			       " kill_at_ns, reason, error, last_refused,"
 			       " weights, bad_lines, metrics_offset, mtimes,"
-			       " nrows, last_epoch, best, best_epoch, waited"
+			       " nrows, last_epoch, best, best_epoch, waited,"
+			       " checkpoint, weights_from, resumed_from"
 			       " FROM jobs ORDER BY id",
 			       -1, &st, NULL))
 		return db_error(s, "loading jobs");
@@ -1038,6 +1091,9 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 		r.best = sqlite3_column_double(st, 19);
 		r.best_epoch = sqlite3_column_int64(st, 20);
 		r.waited = sqlite3_column_int64(st, 21);
+		r.checkpoint = sqlite3_column_int64(st, 22);
+		r.weights_from = sqlite3_column_int64(st, 23);
+		r.resumed_from = sqlite3_column_int64(st, 24);
 		if ((rc = fn(arg, &r)))
 			break;
 	}
