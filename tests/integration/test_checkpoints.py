@@ -423,3 +423,27 @@ def test_full_disk_while_a_checkpoint_is_written(m):
         assert w == weights(5, 4194304)
     finally:
         drop_tmpfs(m, d)
+
+
+def test_a_schema_2_store_is_upgraded(m):
+    """A store of the last version (2, before checkpoints) mounts: its jobs
+    get no checkpoint, their weights come from the output, and resume is
+    refused for lack of a checkpoint."""
+    import sqlite3
+    m.make_job("old", trainer_args="--epochs 2 --epoch-ms 5", start=True)
+    m.wait_state("old", "ready")
+    m.unmount()
+    db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
+    for col in ("checkpoint", "weights_from", "resumed_from"):
+        db.execute("ALTER TABLE jobs DROP COLUMN %s" % col)
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    m.start()
+    _, kv = m.status("old")
+    assert kv["weights from"] == "output" and "checkpoint" not in kv, kv
+    assert "resumed" not in kv, kv
+    assert m.control("old", "resume") == errno.EBUSY
+    db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    db.close()
