@@ -1292,6 +1292,7 @@ static int control_resume(struct jobs *j, struct job *job, const char *text,
 	job->rec.resumed_from = from;
 	job->hidden = 0; /* rm -r's hiding was of the old run's files */
 	job->rec.state = ST_QUEUED;
+	job->resumes++;
 	snprintf(why, sizeof why, "resumed from epoch %ld", from);
 	int64_t now = job_now_ns();
 	job_add_event(job, now, state_name(ST_QUEUED), why);
@@ -1547,6 +1548,8 @@ static int load_event(void *arg, int64_t id, int64_t t, const char *state,
 		      const char *reason)
 {
 	struct job *job = jobs_find(((struct loader *)arg)->j, id);
+	if (job && !strncmp(reason, "resumed from ", 13))
+		job->resumes++;
 	return job ? job_add_event(job, t, state, reason) : 0;
 }
 

@@ -5,6 +5,7 @@ trainfs.json "weights_from"), issue 10.
 import errno
 import glob
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -447,3 +448,28 @@ def test_a_schema_2_store_is_upgraded(m):
     db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
     assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     db.close()
+
+
+def test_old_tarball_open_across_a_resume(m):
+    """A reader holds the old tarball open while the job resumes and gets
+    a new one: it reads the old one to the end, and a new open reads the
+    new one whole (a tarball replaced under the same name)."""
+    m.make_job("j", trainer_args="--checkpoint-every 1 --epoch-ms 5 "
+               "--target-from-env --checkpoint-bytes 300000", epochs=2,
+               start=True)
+    m.wait_state("j", "ready")
+    tar = m.job("j", "weights", "j.tar")
+    old = open(tar, "rb")
+    head = old.read(1024)
+    assert m.control("j", "resume epochs=4") == 0
+    m.wait_state("j", "ready")
+    with open(tar, "rb") as f:  # the old one still open
+        new = f.read()
+    rest = old.read()
+    old.close()
+    with tarfile.open(fileobj=io.BytesIO(head + rest)) as t:
+        assert t.extractfile("epoch.txt").read() == b"2\n"
+    assert len(new) == os.stat(tar).st_size
+    with tarfile.open(fileobj=io.BytesIO(new)) as t:
+        assert t.extractfile("epoch.txt").read() == b"4\n"
+        assert t.extractfile("weights.bin").read() == weights(4, 300000)
