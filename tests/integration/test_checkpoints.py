@@ -408,8 +408,9 @@ def test_full_disk_while_a_checkpoint_is_written(m):
         # status 2 (its own message) or 1 (even that could not be logged)
         assert kv["error"].startswith("trainer exited with status"), kv
         assert kv["checkpoint"] == "epoch 1", kv
+        # epoch 2's row too, unless the full disk kept it from the store
         rows = m.read("j", "metrics").splitlines()[1:]
-        assert [r.split(",")[0] for r in rows] == ["1", "2"], rows
+        assert [r.split(",")[0] for r in rows] in (["1"], ["1", "2"]), rows
         os.unlink(filler)
         assert m.control("j", "resume") == 0
         m.wait_state("j", "ready", timeout=30)
