@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1265,6 +1266,16 @@ static int control_resume(struct jobs *j, struct job *job, const char *text,
 		    jobs_path(j, job, rel, tarball, sizeof tarball))
 			tarball[0] = '\0';
 	}
+
+	/*
+	 * The resumed trainer appends to the metrics file: what the last run
+	 * wrote is behind it, also lines it could not store (a full disk).
+	 */
+	char mpath[PATH_MAX];
+	struct stat mst;
+	if (!jobs_path(j, job, "metrics.txt", mpath, sizeof mpath) &&
+	    stat(mpath, &mst) == 0 && mst.st_size > job->rec.metrics_offset)
+		job->rec.metrics_offset = mst.st_size;
 
 	/* What a restart must not take for the last run's. */
 	ckpt_resume_files(j, job);
