@@ -1274,7 +1274,8 @@ static int control_resume(struct jobs *j, struct job *job, const char *text,
 	char mpath[PATH_MAX];
 	struct stat mst;
 	if (!jobs_path(j, job, "metrics.txt", mpath, sizeof mpath) &&
-	    stat(mpath, &mst) == 0 && mst.st_size > job->rec.metrics_offset)
+	    lstat(mpath, &mst) == 0 && S_ISREG(mst.st_mode) &&
+	    mst.st_size > job->rec.metrics_offset)
 		job->rec.metrics_offset = mst.st_size;
 
 	/* What a restart must not take for the last run's. */
