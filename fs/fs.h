@@ -82,9 +82,32 @@ static inline fuse_ino_t node_ino(int64_t id, enum node_kind k)
 	return ((fuse_ino_t)id << INO_SHIFT) | (fuse_ino_t)(k - N_JOB);
 }
 
+/*
+ * A tarball's inode also carries its generation (the job's resumes, 12
+ * bits at INO_GEN_SHIFT): a resumed job's new tarball is a new inode, so
+ * the kernel's passthrough backing of the old one, still open by a
+ * reader, never refuses an open of the new one (one backing per inode).
+ */
+#define INO_GEN_SHIFT 48
+#define INO_GEN_MASK 0xfffu
+
+static inline fuse_ino_t tarball_ino(int64_t id, unsigned gen)
+{
+	return ((fuse_ino_t)id << INO_SHIFT) |
+	       (fuse_ino_t)(N_TARBALL - N_JOB) |
+	       ((fuse_ino_t)(gen & INO_GEN_MASK) << INO_GEN_SHIFT);
+}
+
 static inline int64_t ino_job(fuse_ino_t ino)
 {
-	return (int64_t)(ino >> INO_SHIFT);
+	return (int64_t)((ino & (((fuse_ino_t)1 << INO_GEN_SHIFT) - 1)) >>
+			 INO_SHIFT);
+}
+
+/* Whether tarball inode INO is of generation GEN (the current one). */
+static inline int tarball_ino_current(fuse_ino_t ino, unsigned gen)
+{
+	return ((ino >> INO_GEN_SHIFT) & INO_GEN_MASK) == (gen & INO_GEN_MASK);
 }
 
 static inline enum node_kind ino_kind(fuse_ino_t ino)

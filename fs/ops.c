@@ -295,6 +295,9 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 	case N_LOG:
 		/* The store's own file: the log grows, the tarball is fixed. */
 		st->st_mode = S_IFREG | 0444;
+		if (k == N_TARBALL && !tarball_ino_current(st->st_ino,
+							   job->resumes))
+			return -ENOENT; /* the tarball of before a resume */
 		if (store_file(fs, job, k, path, sizeof path) == 0 &&
 		    stat(path, &real) == 0) {
 			st->st_size = real.st_size;
@@ -393,7 +396,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		struct job *job = jobs_lock_job(fs->jobs, ino_job(parent));
 		enum node_kind k = job ? child_kind(job, pk, name) : N_NONE;
 		struct stat st;
-		if (k != N_NONE)
+		if (k == N_TARBALL)
+			ino = tarball_ino(job->rec.id, job->resumes);
+		else if (k != N_NONE)
 			ino = node_ino(job->rec.id, k);
 		else if (job && pk == N_JOB && !is_job_file(name) &&
 			 !scratch_lookup(fs->scratch, job->rec.id, name, &st))
@@ -919,7 +924,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	char shown[PATH_MAX];
 	if (!rc && k == N_WEIGHTS && !(job->hidden & HIDDEN_BIT(N_TARBALL)) &&
 	    !job_weights_name(job, shown, sizeof shown))
-		rc = list_add(l, shown, node_ino(job->rec.id, N_TARBALL));
+		rc = list_add(l, shown, tarball_ino(job->rec.id, job->resumes));
 	if (k == N_JOBS)
 		jobs_unlock(fs->jobs);
 	if (job)
@@ -1270,6 +1275,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		struct job *job = k != N_NONE ? jobs_lock_job(fs->jobs, h->id)
 					      : NULL;
 		rc = job ? open_file(fs, h, job, fi->flags, uid, fi) : -ENOENT;
+		if (!rc && k == N_TARBALL &&
+		    !tarball_ino_current(ino, job->resumes))
+			rc = -ENOENT; /* the tarball of before a resume */
 		if (job)
 			jobs_unlock_job(fs->jobs, job);
 	}

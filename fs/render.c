@@ -56,6 +56,18 @@ static void render_status(FILE *f, const struct job *job)
 	char shown[PATH_MAX];
 	if (!job_weights_name(job, shown, sizeof shown))
 		fprintf(f, "weights: weights/%s\n", shown);
+	if (r->state == ST_READY) {
+		if (r->weights_from >= 0)
+			fprintf(f, "weights from: checkpoint of epoch %lld\n",
+				(long long)r->weights_from);
+		else
+			fprintf(f, "weights from: output\n");
+	}
+	if (r->checkpoint >= 0)
+		fprintf(f, "checkpoint: epoch %lld\n", (long long)r->checkpoint);
+	if (r->resumed_from >= 0)
+		fprintf(f, "resumed: from epoch %lld\n",
+			(long long)r->resumed_from);
 	if (r->state == ST_PACKAGING)
 		fprintf(f, "progress: %d%%\n", job->progress);
 	if (r->state == ST_STOPPING && r->kill_at_ns)
@@ -93,7 +105,9 @@ static void render_control(FILE *f, const struct job *job)
 {
 	char allowed[64];
 	fprintf(f, "allowed: %s\n",
-		state_allowed_commands_but(job->rec.state, 1u << CMD_RESUME,
+		state_allowed_commands_but(job->rec.state,
+					   job->rec.checkpoint < 0
+						   ? 1u << CMD_RESUME : 0,
 					   allowed, sizeof allowed));
 	if (job->rec.last_refused)
 		fprintf(f, "last refused: %s\n", job->rec.last_refused);

@@ -17,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "jobs/ckpt_run.h"
 #include "jobs/registry.h"
 #include "jobs/workdir.h"
 #include "util/log.h"
@@ -1103,6 +1105,9 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 	job->rec.created_ns = job_now_ns();
 	job->rec.last_epoch = -1;
 	job->rec.best_epoch = -1;
+	job->rec.checkpoint = -1;
+	job->rec.weights_from = -1;
+	job->rec.resumed_from = -1;
 	job->table.loaded = 1; /* a new job has no rows to load */
 	for (int v = 0; v < STORE_MTIMES; v++)
 		job->rec.mtime_ns[v] = job->rec.created_ns;
@@ -1342,9 +1347,201 @@ static int control_stop(struct jobs *j, struct job *job)
 			(const char *[]){ "stopped-early", NULL });
 }
 
+/* ---- resume ---- */
+
+/* The system tags a resume takes away (SPEC "Checkpoints"). */
+static const char *const resume_untags[] = {
+	"ready", "stopped-early", "converged", "completed", "failed", NULL
+};
+
+static void job_remove_tag(struct job *job, const char *tag)
+{
+	for (size_t i = 0; i < job->ntags; i++)
+		if (!strcmp(job->tags[i].name, tag)) {
+			free(job->tags[i].name);
+			memmove(&job->tags[i], &job->tags[i + 1],
+				(job->ntags - i - 1) * sizeof *job->tags);
+			job->ntags--;
+			return;
+		}
+}
+
+/*
+ * Drops the table's rows whose epoch is above FROM (in place, order kept);
+ * returns the first row that changed: the store's rows from there on are
+ * written again.
+ */
+static size_t table_drop_after(struct job *job, long from)
+{
+	struct job_table *t = &job->table;
+	size_t keep = 0, first = t->nrows;
+	for (size_t i = 0; i < t->nrows; i++) {
+		if (t->epochs[i] > from) {
+			if (first == t->nrows)
+				first = i;
+			continue;
+		}
+		if (keep != i) {
+			t->epochs[keep] = t->epochs[i];
+			memmove(&t->cells[keep * t->stride],
+				&t->cells[i * t->stride],
+				t->stride * sizeof *t->cells);
+		}
+		keep++;
+	}
+	t->nrows = keep;
+	return first < keep ? first : keep;
+}
+
+/* Replays the policy over the rows left, with patience counted afresh. */
+static void policy_replay(struct job *job)
+{
+	double v;
+	autostop_init(&job->policy, job->spec.mode_min, job->spec.min_delta,
+		      job->spec.patience);
+	for (size_t i = 0; i < job->table.nrows; i++)
+		if (job_cell(job, i, job->monitor_col, &v))
+			autostop_observe(&job->policy, job->table.epochs[i], v);
+	job->policy.waited = 0;
+	job->rec.best = job->policy.best;
+	job->rec.best_epoch = job->policy.have_best ? job->policy.best_epoch
+						    : -1;
+	job->rec.waited = 0;
+}
+
+/*
+ * resume (ready or failed, "with a checkpoint"): queued again, from the
+ * newest kept checkpoint N.  All checks first (a refused write changes
+ * nothing); then the memory and the store in one transaction; the old
+ * tarball goes last (a crash before that leaves a file the next packing
+ * replaces).  Checkpoints past N are cleared at launch (ckpt_launch), from
+ * the stored resumed_from, so a kill -9 anywhere in between still resumes.
+ */
+static int control_resume(struct jobs *j, struct job *job, const char *text,
+			  size_t len, long epochs)
+{
+	char tarball[PATH_MAX] = "", why[64];
+	long from = job->rec.checkpoint;
+	int rc;
+	if (from < 0)
+		return refuse(j, job, -EBUSY, text, len,
+			      "no checkpoint to resume from");
+	if (!job->spec_ok)
+		return refuse(j, job, -EINVAL, text, len, "%s",
+			      job->spec_error ? job->spec_error : "bad spec");
+	if (epochs && epochs <= job_last_epoch(job))
+		return refuse(j, job, -EINVAL, text, len,
+			      "epochs=%ld is not above the last reported "
+			      "epoch %ld", epochs, job_last_epoch(job));
+	if (getuid() != 0 && getuid() != job->rec.uid)
+		return refuse(j, job, -EACCES, text, len,
+			      "trainfs cannot run jobs as uid %lu",
+			      (unsigned long)job->rec.uid);
+	if ((rc = jobs_load_metrics(j, job)))
+		return refuse(j, job, rc, text, len, "cannot load its metrics");
+	char *spec = NULL;
+	size_t spec_len = 0;
+	if (epochs && !(spec = spec_with_epochs(job->rec.spec, job->rec.spec_len,
+						epochs, &spec_len)))
+		return -ENOMEM;
+	if (job->rec.weights) {
+		char rel[JOB_NAME_MAX + 32];
+		if (snprintf(rel, sizeof rel, "weights/%s", job->rec.weights) >=
+			    (int)sizeof rel ||
+		    jobs_path(j, job, rel, tarball, sizeof tarball))
+			tarball[0] = '\0';
+	}
+
+	/*
+	 * The resumed trainer appends to the metrics file: what the last run
+	 * wrote is behind it, also lines it could not store (a full disk).
+	 */
+	char mpath[PATH_MAX];
+	struct stat mst;
+	if (!jobs_path(j, job, "metrics.txt", mpath, sizeof mpath) &&
+	    lstat(mpath, &mst) == 0 && S_ISREG(mst.st_mode) &&
+	    mst.st_size > job->rec.metrics_offset)
+		job->rec.metrics_offset = mst.st_size;
+
+	/* What a restart must not take for the last run's. */
+	ckpt_resume_files(j, job);
+	if (spec) {
+		free(job->rec.spec);
+		job->rec.spec = spec;
+		job->rec.spec_len = spec_len;
+		job_parse_spec(job);
+	}
+	size_t first = table_drop_after(job, from);
+	policy_replay(job);
+	job->rec.nrows = job->table.nrows;
+	job->rec.last_epoch = from;
+	for (size_t i = 0; resume_untags[i]; i++)
+		job_remove_tag(job, resume_untags[i]);
+	free(job->rec.weights);
+	job->rec.weights = NULL;
+	free(job->rec.reason);
+	job->rec.reason = NULL;
+	free(job->rec.error);
+	job->rec.error = NULL;
+	job->rec.finished_ns = 0;
+	job->rec.kill_at_ns = 0;
+	job->rec.weights_from = -1;
+	job->rec.resumed_from = from;
+	job->hidden = 0; /* rm -r's hiding was of the old run's files */
+	job->rec.state = ST_QUEUED;
+	job->resumes++;
+	snprintf(why, sizeof why, "resumed from epoch %ld", from);
+	int64_t now = job_now_ns();
+	job_add_event(job, now, state_name(ST_QUEUED), why);
+	job_touch(j, job, ~0u);
+
+	if ((rc = store_begin(j->store)))
+		goto fail;
+	if ((rc = store_put_job(j->store, &job->rec)) ||
+	    (rc = store_put_event(j->store, job->rec.id, now,
+				  state_name(ST_QUEUED), why)) ||
+	    (rc = store_delete_metrics_from(j->store, job->rec.id, first)))
+		goto rollback;
+	for (size_t i = 0; resume_untags[i]; i++)
+		if ((rc = store_remove_tag(j->store, job->rec.id,
+					   resume_untags[i])))
+			goto rollback;
+	for (size_t i = first; i < job->table.nrows; i++) {
+		char *line = job_row_line(job, i);
+		rc = line ? store_put_metric(j->store, job->rec.id, i, line)
+			  : -ENOMEM;
+		free(line);
+		if (rc)
+			goto rollback;
+	}
+	if ((rc = store_commit(j->store)))
+		goto fail;
+	if (tarball[0] && unlink(tarball) < 0 && errno != ENOENT)
+		log_warn("job '%s': cannot remove its old tarball: %s\n",
+			 job->rec.name, strerror(errno));
+	log_info("job '%s': %s\n", job->rec.name, why);
+	supervisor_wake(j);
+	return 0;
+rollback:
+	store_rollback(j->store);
+fail:
+	log_error("job '%s': cannot store its resume: %s\n", job->rec.name,
+		  strerror(-rc));
+	supervisor_wake(j);
+	return rc;
+}
+
 static int control_cancel(struct jobs *j, struct job *job)
 {
 	enum job_state was = job->rec.state;
+	/* A queued job that ran before (a resume): nothing else deletes it. */
+	if (was == ST_QUEUED && !job->busy && job->rec.resumed_from >= 0) {
+		int rc = store_trash(j->store, job->rec.id, "output");
+		if (rc)
+			log_error("job '%s': cannot delete its output: %s\n",
+				  job->rec.name, strerror(-rc));
+		ckpt_delete(j, job);
+	}
 	if (state_has_trainer(was))
 		supervisor_signal(j, job, "cancel");
 	if (was == ST_PACKAGING)
@@ -1362,7 +1559,8 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	struct job *job = lock_to_change(j, id, uid, &rc);
 	if (!job)
 		return rc;
-	int cmd = command_parse(text, len);
+	long epochs = 0;
+	int cmd = command_parse_epochs(text, len, &epochs);
 	if (cmd < 0) {
 		rc = refuse(j, job, -EINVAL, text, len, "unknown command");
 		goto out;
@@ -1375,9 +1573,8 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	}
 	if (next == (enum job_state)job->rec.state)
 		goto out; /* already under way */
-	if (cmd == CMD_RESUME) { /* no checkpoint is counted yet */
-		rc = refuse(j, job, -EBUSY, text, len,
-			    "no checkpoint to resume from");
+	if (cmd == CMD_RESUME) {
+		rc = control_resume(j, job, text, len, epochs);
 		goto out;
 	}
 	switch (next) {
@@ -1548,6 +1745,8 @@ static int load_event(void *arg, int64_t id, int64_t t, const char *state,
 		      const char *reason)
 {
 	struct job *job = jobs_find(((struct loader *)arg)->j, id);
+	if (job && !strncmp(reason, "resumed from ", 13))
+		job->resumes++;
 	return job ? job_add_event(job, t, state, reason) : 0;
 }
 

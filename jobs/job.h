@@ -128,6 +128,10 @@ struct job {
 	int store_failures;    /* commits of metrics failed in a row */
 	char *pack_error;      /* the packer's last "error" line */
 	int busy;              /* a trainer or packer may still be alive */
+	unsigned resumes;      /* "resumed from" events: the tarball's
+				  generation (a new tarball, a new inode) */
+	long ckpt_scanned;     /* last_epoch at the last checkpoints scan */
+	int64_t ckpt_scan_ns;  /* when that was (ckpt_run.c) */
 };
 
 struct jobs;

@@ -33,6 +33,7 @@
 #include <limits.h>
 
 #include "jobs/cause.h"
+#include "jobs/ckpt_run.h"
 #include "jobs/exec.h"
 #include "jobs/pack.h"
 #include "jobs/registry.h"
@@ -119,6 +120,7 @@ static void delete_output(struct jobs *j, struct job *job)
 	if (rc)
 		log_error( "job '%s': cannot delete its "
 			"output: %s\n", job->rec.name, strerror(-rc));
+	ckpt_delete(j, job); /* hook: checkpoints */
 }
 
 static int output_is_empty(struct jobs *j, struct job *job)
@@ -506,6 +508,11 @@ static char *manifest(const struct job *job)
 			fputs("null, \"epoch\": null}", f);
 		}
 	}
+	if (job->rec.weights_from >= 0)
+		fprintf(f, ", \"weights_from\": {\"checkpoint\": %lld}",
+			(long long)job->rec.weights_from);
+	else
+		fputs(", \"weights_from\": \"output\"", f);
 	fputs(", \"finished\": ", f);
 	json_string(f, job_format_time(job->rec.finished_ns ? job->rec.finished_ns
 							      : job_now_ns(),
@@ -533,7 +540,7 @@ static int spawn_packer(struct jobs *j, struct job *job)
 	posix_spawn_file_actions_t fa;
 
 	if ((rc = store_job_dir_check(j->store, job->rec.id)) ||
-	    (rc = jobs_path(j, job, "output", out, sizeof out)) ||
+	    (rc = ckpt_pack_source(j, job, out, sizeof out)) || /* hook */
 	    (rc = jobs_path(j, job, "weights", wdir, sizeof wdir)) ||
 	    (rc = weights_tmp_path(j, job, tmp, sizeof tmp)))
 		return rc;
@@ -737,7 +744,7 @@ static void trainer_ended(struct jobs *j, struct job *job)
 		job_save(j, job);
 		break;
 	case ST_STOPPING:
-		if (output_is_empty(j, job))
+		if (!ckpt_has_weights(job) && output_is_empty(j, job))
 			fail(j, job, "no weights were saved");
 		else
 			start_packing(j, job, "trainer stopped", NULL);
@@ -753,7 +760,7 @@ static void trainer_ended(struct jobs *j, struct job *job)
 							  e.signal,
 							  nolog ? NULL : log));
 		}
-		else if (output_is_empty(j, job))
+		else if (!ckpt_has_weights(job) && output_is_empty(j, job))
 			fail(j, job, "no weights were saved");
 		else {
 			free(job->rec.reason);
@@ -804,6 +811,7 @@ static int end_step(struct jobs *j, struct job *job)
 		log_error( "job '%s': its last metrics could not be stored; "
 			"ending without them\n", job->rec.name);
 	job->ended = 0;
+	ckpt_final(j, job); /* hook: lets the lock go while it reads/deletes */
 	trainer_ended(j, job);
 	return INGEST_DONE;
 }
@@ -924,6 +932,7 @@ static char **trainer_env(struct jobs *j, struct job *job)
 	    asprintf(&env[k++], "TRAINFS_METRICS=%s/metrics.txt", dir) < 0 ||
 	    asprintf(&env[k++], "TRAINFS_STOP_FILE=%s/stop", dir) < 0)
 		env[k - 1] = NULL;
+	ckpt_env(job, dir, env, &k); /* hook: checkpoints, epochs, resume */
 	for (size_t i = 0; i < job->spec.nenv; i++)
 		if (asprintf(&env[k++], "%s=%s", job->spec.env[i].name,
 			     job->spec.env[i].value) < 0)
@@ -953,6 +962,7 @@ static void launch(struct jobs *j, struct job *job)
 	    (rc = jobs_path(j, job, "log", log, sizeof log)) ||
 	    (rc = jobs_path(j, job, "work", work, sizeof work)) ||
 	    (rc = make_owned(j, job, "output", 0)) ||
+	    (rc = make_owned(j, job, CKPT_DIR, 0)) ||
 	    (rc = make_owned(j, job, "metrics.txt", 1)) ||
 	    (rc = make_owned(j, job, "log", 1)) ||
 	    (!job->spec.workdir && (rc = make_owned(j, job, "work", 0))))
@@ -960,6 +970,7 @@ static void launch(struct jobs *j, struct job *job)
 	for (size_t i = 0; i < sizeof stale / sizeof *stale; i++)
 		if (!jobs_path(j, job, stale[i], f, sizeof f))
 			unlink(f);
+	ckpt_launch(j, job); /* hook: a resumed job's stale checkpoints */
 	if (!(env = trainer_env(j, job))) {
 		rc = -ENOMEM;
 		goto fail;
@@ -1276,6 +1287,7 @@ void *supervisor_main(void *arg)
 				reap(j, job);
 			}
 			job_unlock(job);
+			ckpt_round(j, job); /* hook: no lock held */
 		}
 		release(j, all, n);
 	}

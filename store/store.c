@@ -30,7 +30,7 @@
 #include "store/store.h"
 #include "util/log.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define METRICS_PAGE 512 /* rows loaded per turn of the store lock ... */
@@ -89,6 +89,16 @@ static const char schema_v3_ingest[] =
 	"ALTER TABLE jobs ADD COLUMN bad_line INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE jobs ADD COLUMN bad_why TEXT;";
 
+/*
+ * Version 4 keeps the checkpoints' state (SPEC "Checkpoints"): the newest
+ * kept checkpoint's epoch, the epoch whose checkpoint became the weights
+ * (-1: the output), and the epoch the job was last resumed from.
+ */
+static const char schema_v4_checkpoints[] =
+	"ALTER TABLE jobs ADD COLUMN checkpoint INTEGER NOT NULL DEFAULT -1;"
+	"ALTER TABLE jobs ADD COLUMN weights_from INTEGER NOT NULL DEFAULT -1;"
+	"ALTER TABLE jobs ADD COLUMN resumed_from INTEGER NOT NULL DEFAULT -1;";
+
 enum {
 	Q_INSERT_JOB,
 	Q_PUT_JOB,
@@ -96,6 +106,8 @@ enum {
 	Q_PUT_EVENT,
 	Q_PUT_TAG,
 	Q_CLEAR_USER_TAGS,
+	Q_REMOVE_TAG,
+	Q_DELETE_METRICS_FROM,
 	Q_PUT_METRIC,
 	Q_JOB_METRICS,
 	Q_COUNT
@@ -110,13 +122,17 @@ static const char *const queries[Q_COUNT] = {
 		      " bad_lines=?12, metrics_offset=?13, mtimes=?14,"
 		      " nrows=?15, last_epoch=?16, best=?17, best_epoch=?18,"
 		      " waited=?19, name=?20, metrics_lines=?21,"
-		      " metrics_ino=?22, bad_line=?23, bad_why=?24 WHERE id=?1",
+		      " metrics_ino=?22, bad_line=?23, bad_why=?24,"
+		      " checkpoint=?25, weights_from=?26, resumed_from=?27"
+		      " WHERE id=?1",
 	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
 	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
 			" VALUES (?, ?, ?, ?)",
 	[Q_PUT_TAG] = "INSERT OR IGNORE INTO tags (job_id, tag, system)"
 		      " VALUES (?, ?, ?)",
 	[Q_CLEAR_USER_TAGS] = "DELETE FROM tags WHERE job_id=? AND system=0",
+	[Q_REMOVE_TAG] = "DELETE FROM tags WHERE job_id=? AND tag=?",
+	[Q_DELETE_METRICS_FROM] = "DELETE FROM metrics WHERE job_id=? AND seq>=?",
 	[Q_PUT_METRIC] = "INSERT OR REPLACE INTO metrics (job_id, seq, line)"
 			 " VALUES (?, ?, ?)",
 	[Q_JOB_METRICS] = "SELECT seq, line FROM metrics WHERE job_id=?1"
@@ -434,6 +450,7 @@ static int migrate(struct store *s)
 	if ((version < 1 && (rc = exec_sql(s, schema_v1))) ||
 	    (version < 2 && (rc = exec_sql(s, schema_v2))) ||
 	    (version < 3 && (rc = exec_sql(s, schema_v3_ingest))) ||
+	    (version < 4 && (rc = exec_sql(s, schema_v4_checkpoints))) ||
 	    (rc = exec_sql(s, "PRAGMA user_version = " STR(SCHEMA_VERSION)))) {
 		exec_sql(s, "ROLLBACK");
 		return rc;
@@ -918,7 +935,10 @@ static int store_put_job_(struct store *s, const struct job_record *r)
 	    sqlite3_bind_int64(st, 21, r->metrics_lines) ||
 	    sqlite3_bind_int64(st, 22, r->metrics_ino) ||
 	    sqlite3_bind_int64(st, 23, r->bad_line) ||
-	    bind_text(st, 24, r->bad_why))
+	    bind_text(st, 24, r->bad_why) ||
+	    sqlite3_bind_int64(st, 25, r->checkpoint) ||
+	    sqlite3_bind_int64(st, 26, r->weights_from) ||
+	    sqlite3_bind_int64(st, 27, r->resumed_from))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
 }
@@ -984,6 +1004,39 @@ int store_clear_user_tags(struct store *s, int64_t id)
 	return rc;
 }
 
+static int store_remove_tag_(struct store *s, int64_t id, const char *tag)
+{
+	sqlite3_stmt *st = s->q[Q_REMOVE_TAG];
+	if (sqlite3_bind_int64(st, 1, id) || bind_text(st, 2, tag))
+		return db_error(s, "binding a tag");
+	return run(s, st, "removing a tag");
+}
+
+int store_remove_tag(struct store *s, int64_t id, const char *tag)
+{
+	slock(s);
+	int rc = store_remove_tag_(s, id, tag);
+	sunlock(s);
+	return rc;
+}
+
+static int store_delete_metrics_from_(struct store *s, int64_t id,
+				      int64_t seq)
+{
+	sqlite3_stmt *st = s->q[Q_DELETE_METRICS_FROM];
+	if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, seq))
+		return db_error(s, "binding a job id");
+	return run(s, st, "deleting metrics rows");
+}
+
+int store_delete_metrics_from(struct store *s, int64_t id, int64_t seq)
+{
+	slock(s);
+	int rc = store_delete_metrics_from_(s, id, seq);
+	sunlock(s);
+	return rc;
+}
+
 static int store_put_metric_(struct store *s, int64_t id, int64_t seq,
 		     const char *line)
 {
@@ -1019,7 +1072,8 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 			       " kill_at_ns, reason, error, last_refused,"
 			       " weights, bad_lines, metrics_offset, mtimes,"
 			       " nrows, last_epoch, best, best_epoch, waited,"
-			       " metrics_lines, metrics_ino, bad_line, bad_why"
+			       " metrics_lines, metrics_ino, bad_line, bad_why,"
+			       " checkpoint, weights_from, resumed_from"
 			       " FROM jobs ORDER BY id",
 			       -1, &st, NULL))
 		return db_error(s, "loading jobs");
@@ -1062,6 +1116,9 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 		r.metrics_ino = sqlite3_column_int64(st, 23);
 		r.bad_line = sqlite3_column_int64(st, 24);
 		r.bad_why = column_strdup(st, 25);
+		r.checkpoint = sqlite3_column_int64(st, 26);
+		r.weights_from = sqlite3_column_int64(st, 27);
+		r.resumed_from = sqlite3_column_int64(st, 28);
 		if ((rc = fn(arg, &r)))
 			break;
 	}

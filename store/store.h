@@ -7,6 +7,7 @@
  *       output/  work/       TRAINFS_OUTPUT, default workdir
  *       metrics.txt  log     TRAINFS_METRICS, the trainer's stdout+stderr
  *       stop                 TRAINFS_STOP_FILE
+ *       checkpoints/epoch-N/ TRAINFS_CHECKPOINTS, the trainer's checkpoints
  *       launch shim.sock trainer exit   the executor's files
  *       weights/NAME.tar     the tarball, renamed in when complete
  *   STORE/trash/             folders being deleted (by the deleter thread)
@@ -63,6 +64,9 @@ struct job_record {
 	int64_t metrics_ino; /* the inode of that file; 0: unknown */
 	int64_t bad_line;    /* the last bad metrics line's number (1-based) */
 	char *bad_why;       /* ... and why it is bad; NULL: none */
+	int64_t checkpoint;  /* the newest kept checkpoint's epoch; -1: none */
+	int64_t weights_from; /* the checkpoint packed as the weights; -1: output */
+	int64_t resumed_from; /* the epoch of the last resume; -1: never */
 	int64_t mtime_ns[STORE_MTIMES];
 };
 
@@ -132,6 +136,10 @@ int store_put_tag(struct store *s, int64_t id, const char *tag, int system);
 int store_clear_user_tags(struct store *s, int64_t id);
 int store_put_metric(struct store *s, int64_t id, int64_t seq,
 		     const char *line);
+/* Removes TAG (system or user) of job ID; 0 also when it had none. */
+int store_remove_tag(struct store *s, int64_t id, const char *tag);
+/* Deletes the metrics rows of job ID numbered SEQ and up (a resume). */
+int store_delete_metrics_from(struct store *s, int64_t id, int64_t seq);
 
 /* Calls back for each row; a non-zero return from the callback stops and is returned. */
 typedef int (*store_job_fn)(void *arg, struct job_record *rec);

@@ -69,7 +69,9 @@ The demo job '$name' is training.  Try:
   echo stop > mnt/jobs/$name/control # stop early and keep the weights
   tar -tf mnt/jobs/$name/weights/$name.tar
 
-Left alone it stops itself once val_loss stops improving.
+Left alone it stops itself once val_loss stops improving, and hands over
+its best epoch's checkpoint ("weights from: checkpoint of epoch N" in
+status); "echo resume epochs=400 > mnt/jobs/$name/control" trains it on.
 Unmount with: make stop   (or: fusermount3 -u mnt)
 
 EOF2

@@ -20,7 +20,8 @@ be measured at all (then 1: something is broken, not slow).
   -k P1,P2     only the figures whose key contains one of the patterns
                (keys: openread stat lsl lsl-cold rss-mount rss-full mount
                read-first read-second pack pack-zstd stop-signal
-               metrics-latency ingest isolation isolation-p99 summary index)
+               metrics-latency ingest isolation isolation-p99 summary index
+               prune pack-ckpt)
   --reps N     repetitions of each figure (default 5, 3 with --quick;
                each repetition of the tarball figures is a new SIZE job)
   --csv PATH   where to append the results (default bench-results/results.csv)
@@ -96,6 +97,10 @@ FIGURES = [
     ("isolation", "another job's status while one misbehaves, worst", "ms",
      "abs<", 100),
     ("isolation-p99", "same, 99th percentile", "ms", "abs<", 100),
+    ("prune", "EPOCHS epochs, a checkpoint each, pruned to 1 (start to "
+     "ready)", "s", "ratio<=", 1.5),
+    ("pack-ckpt", "stop until weights/ shows a SIZE best checkpoint", "s",
+     "ratio<=", 1),
 ]
 FIG = {f[0]: f for f in FIGURES}
 
@@ -856,6 +861,128 @@ def phase_pack(cfg, m, res, zstd, reads):
         res["read-second"].set(r2, rn)
 
 
+# A trainer that reports EPOCHS epochs and writes a checkpoint folder after
+# each (written as epoch-N.tmp, renamed), with no sleep and no fsync: what
+# the checkpoint figures cost is trainfs's, not the trainer's disk.
+CKPT_TRAINER = r"""
+import os, sys
+n = int(sys.argv[1])
+ck = os.environ["TRAINFS_CHECKPOINTS"]
+os.makedirs(ck, exist_ok=True)
+with open(os.environ["TRAINFS_METRICS"], "a") as m:
+    for e in range(1, n + 1):
+        m.write("epoch=%d loss=%r\n" % (e, 1.0 / e))
+        m.flush()
+        tmp = os.path.join(ck, "epoch-%d.tmp" % e)
+        os.mkdir(tmp)
+        with open(os.path.join(tmp, "w.bin"), "wb") as f:
+            f.write(b"w" * 16)
+        os.rename(tmp, os.path.join(ck, "epoch-%d" % e))
+with open(os.path.join(os.environ["TRAINFS_OUTPUT"], "done"), "w") as f:
+    f.write("done\n")
+"""
+
+
+def phase_prune(cfg, m, res):
+    """Start to ready of a job writing a checkpoint every epoch for EPOCHS
+    epochs (checkpoints = 1: trainfs deletes all but the best and the
+    newest as they come) vs the same trainer alone followed by rm -rf of
+    what trainfs would have deleted."""
+    script = os.path.join(cfg.dir, "ckpt_trainer.py")
+    with open(script, "w") as f:
+        f.write(CKPT_TRAINER)
+    os.chmod(script, 0o644)
+    t_fs, t_nat, left = [], [], []
+    for rep in range(cfg.reps):
+        name = "prune%d" % rep
+        t0 = time.monotonic()
+        m.make_job(name, "command = /usr/bin/python3 %s %d\nmonitor = loss\n"
+                   "mode = min\ncheckpoints = 1\n" % (script, cfg.prune_epochs))
+        status = m.wait_final(name, 600)
+        t_fs.append(time.monotonic() - t0)
+        if not status.startswith("ready") or \
+                "weights from: checkpoint of epoch %d" % cfg.prune_epochs \
+                not in status:
+            raise BenchError("%s:\n%s" % (name, status))
+        ck = [d for d in os.listdir(os.path.join(m.store, "jobs"))]
+        left.append(max(len(os.listdir(os.path.join(m.store, "jobs", d,
+                                                     "checkpoints")))
+                        for d in ck if os.path.isdir(os.path.join(
+                            m.store, "jobs", d, "checkpoints"))))
+        m.remove_job(name)
+        nat = os.path.join(cfg.dir, "native-ckpt")
+        os.makedirs(os.path.join(nat, "out"))
+        env = dict(os.environ, TRAINFS_CHECKPOINTS=os.path.join(nat, "ck"),
+                   TRAINFS_METRICS=os.path.join(nat, "metrics.txt"),
+                   TRAINFS_OUTPUT=os.path.join(nat, "out"))
+        t0 = time.monotonic()
+        subprocess.run(["/usr/bin/python3", script, str(cfg.prune_epochs)],
+                       env=env, check=True)
+        subprocess.run(["rm", "-rf", os.path.join(nat, "ck")], check=True)
+        t_nat.append(time.monotonic() - t0)
+        shutil.rmtree(nat)
+    res["prune"].set(t_fs, t_nat, "native: the trainer alone, then rm -rf "
+                     "of its checkpoints; at most %d folders left"
+                     % max(left))
+
+
+def phase_pack_ckpt(cfg, m, res):
+    """A trainer saves one SIZE checkpoint (the best: the only epoch) and
+    an empty output, and waits; echo stop until weights/ lists the tarball,
+    vs GNU tar of the checkpoint folder (as phase_pack)."""
+    need = 3 * cfg.size + GIB // 2
+    if free_bytes(cfg.dir) < need:
+        raise BenchError("needs %d MiB free on %s" % (need // MIB, cfg.dir))
+    t_fs, t_nat, t_sync = [], [], []
+    for rep in range(cfg.pack_reps):
+        name = "ckpt%d" % rep
+        outfile = os.path.join(cfg.dir, name + ".out")
+        spec = ('command = c="$TRAINFS_CHECKPOINTS"; mkdir -p "$c/epoch-1.tmp"'
+                ' && %s gen "$c/epoch-1.tmp/model.bin" %d %d'
+                ' && mv "$c/epoch-1.tmp" "$c/epoch-1"'
+                ' && echo "epoch=1 loss=0.5" >> "$TRAINFS_METRICS"'
+                ' && echo "$c/epoch-1" > %s && exec sleep 600\n'
+                'monitor = loss\nmode = min\ngrace = 60\n'
+                % (cfg.loop, cfg.size, rep + 1, outfile))
+        m.make_job(name, spec)
+        wait_for(lambda: exists_file(outfile), 300, "%s's checkpoint" % name,
+                 0.01)
+        src = read_text(outfile).strip()
+        # the checkpoint counted (its metrics line taken in) before the stop
+        wait_for(lambda: "checkpoint: epoch 1" in
+                 read_text(m.job(name, "status")), 30, "checkpoint of %s"
+                 % name, 0.01)
+        os.sync()
+        t0 = time.monotonic()
+        write_once(m.job(name, "control"), "stop\n")
+        status = m.wait_final(name, 600)
+        if "weights from: checkpoint of epoch 1" not in status:
+            raise BenchError("%s:\n%s" % (name, status))
+        wait_for(lambda: name + ".tar" in os.listdir(m.job(name, "weights")),
+                 10, "weights/ to list %s.tar" % name)
+        t_fs.append(time.monotonic() - t0)
+        base_tar = os.path.join(cfg.dir, "baseline-ckpt.tar")
+        os.sync()
+        try:
+            t_nat.append(timed(["tar", "-cf", base_tar, "-C", src, "."]))
+            t0 = time.monotonic()
+            fd = os.open(base_tar, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            t_sync.append(t_nat[-1] + time.monotonic() - t0)
+        finally:
+            if os.path.exists(base_tar):
+                os.unlink(base_tar)
+        m.remove_job(name)
+        os.unlink(outfile)
+    res["pack-ckpt"].set(t_fs, t_nat, "packed from checkpoints/epoch-1 "
+                         "(the output is empty); trainfs fsyncs, tar does "
+                         "not: tar -cf then fsync takes %.2f s"
+                         % statistics.median(t_sync))
+
+
 # ---- the run ------------------------------------------------------------------
 
 def git_commit():
@@ -886,6 +1013,7 @@ def label_of(cfg, key):
     size = "%d MiB" % (cfg.size // MIB) if cfg.size < GIB else \
         "%g GiB" % (cfg.size / GIB)
     return (FIG[key][1].replace("SIZE", size)
+            .replace("EPOCHS", "{:,}".format(cfg.prune_epochs))
             .replace("N jobs", "{:,} jobs".format(cfg.jobs))
             .replace("E epochs", "%d epochs" % cfg.epochs)
             .replace("LINES", "{:,}".format(cfg.ingest_lines))
@@ -1014,12 +1142,14 @@ def main():
         cfg.openread_n, cfg.stat_n, cfg.ingest_timeout = 10000, 10000, 20
         cfg.read_reps = 2
         cfg.files = 20000
+        cfg.prune_epochs = 1000
     else:
         cfg.jobs, cfg.epochs, cfg.size, cfg.reps, cfg.pack_reps = 10000, 100, GIB, 5, 5
         cfg.stops, cfg.clock_lines, cfg.ingest_lines = 20, 30, 1000000
         cfg.openread_n, cfg.stat_n, cfg.ingest_timeout = 10000, 100000, 60
         cfg.read_reps = 2
         cfg.files = 300000
+        cfg.prune_epochs = 10000
 
     if cfg.reps_override:
         cfg.reps = cfg.reps_override
@@ -1070,7 +1200,8 @@ def main():
         dyn = [k for k in sel if k in ("stop-signal", "metrics-latency",
                                        "ingest", "pack", "pack-zstd",
                                        "read-first", "read-second",
-                                       "isolation", "isolation-p99")]
+                                       "isolation", "isolation-p99",
+                                       "prune", "pack-ckpt")]
         if dyn:
             live = Mount(cfg, os.path.join(cfg.dir, "live"))
             try:
@@ -1088,6 +1219,8 @@ def main():
             phase(["pack-zstd"], phase_pack, cfg, live, res, True, False)
             phase(["isolation", "isolation-p99"], phase_isolation, cfg, live,
                   res)
+            phase(["prune"], phase_prune, cfg, live, res)
+            phase(["pack-ckpt"], phase_pack_ckpt, cfg, live, res)
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
         raise

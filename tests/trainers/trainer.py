@@ -69,7 +69,7 @@ Flags:
                       ppid, pgid, sid, uid, gid, euid, egid, cwd, argv, umask
                       and the whole environment
   --checkpoint-every K  after the metrics line of every K-th epoch, write
-                      the folder TRAINFS_CHECKPOINTS/epoch-E (as epoch-E.tmp,
+                      the folder TRAINFS_CHECKPOINTS/epoch-E (as epoch-E.tmp.PID,
                       then renamed): weights.bin (--checkpoint-bytes, bytes
                       that depend only on E) and epoch.txt ("E\n")
   --checkpoint-bytes N  size of a checkpoint's weights.bin (default 4096)
@@ -81,7 +81,8 @@ Flags:
                       -> TARGET (repeatable), e.g. epoch-2=/some/root/folder
   --link-inside TARGET  every checkpoint folder also holds a symbolic link
                       "escape" -> TARGET (deleting it must not follow it)
-  --fail-at E         exit 3 right after epoch E's line and checkpoint
+  --fail-at E         exit 3 right after epoch E's line and checkpoint, on
+                      a first run only (a resumed run goes past E)
   --target-from-env   take the target epochs from TRAINFS_EPOCHS when set
 
 Exit status: 0 (or --exit N) at the end, 0 after a requested stop, 2 on bad
@@ -267,7 +268,8 @@ def write_checkpoint_folder(a, root, epoch, name=None):
     """TRAINFS_CHECKPOINTS/epoch-E, written as NAME.tmp then renamed; with
     NAME (a .tmp name), left under that name."""
     final = os.path.join(root, name or "epoch-%d" % epoch)
-    tmp = final if name else final + ".tmp"
+    # its own temporary name is never --tmp-checkpoint's epoch-E.tmp
+    tmp = final if name else "%s.tmp.%d" % (final, os.getpid())
     try:
         os.mkdir(tmp, 0o700)
         block, reps, rest = weight_bytes(epoch, a.checkpoint_bytes)
@@ -418,6 +420,7 @@ def main(argv):
 
     bad_done = 0
     epoch = resume_epoch()
+    resumed = epoch > 0
     if epoch:
         print("resumed from epoch %d" % epoch, flush=True)
     while a.forever or epoch < a.epochs:
@@ -450,7 +453,7 @@ def main(argv):
             print("[%s] stderr: epoch %d done" % (job, epoch),
                   file=sys.stderr, flush=True)
 
-        if epoch == a.fail_at:
+        if epoch == a.fail_at and not resumed:
             print("failing on purpose at epoch %d" % epoch, flush=True)
             return 3
         if a.forever or epoch < a.epochs:

@@ -1,10 +1,13 @@
 /*
  * Tests for the store's folder walker: store_remove_tree() removes a tree
  * 1,100 levels deep with only 64 descriptors, never follows a symbolic
- * link out of the tree, and reports what it cannot remove.
+ * link out of the tree, and reports what it cannot remove.  And the
+ * checkpoint columns of schema 4 (checkpoint, weights_from, resumed_from),
+ * tag removal and the dropping of metrics rows that a resume does.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +125,86 @@ static void test_failure_is_reported(void)
 	CHECK(store_remove_tree(rootfd, "ro") == 0);
 }
 
+struct seen {
+	struct job_record rec;
+	int tags, has_failed, rows;
+	char last[64];
+};
+
+static int seen_job(void *arg, struct job_record *rec)
+{
+	((struct seen *)arg)->rec = *rec;
+	store_record_free(rec);
+	return 0;
+}
+
+static int seen_tag(void *arg, int64_t id, const char *tag, int system)
+{
+	struct seen *s = arg;
+	(void)id;
+	(void)system;
+	s->tags++;
+	s->has_failed |= !strcmp(tag, "failed");
+	return 0;
+}
+
+static int seen_metric(void *arg, int64_t id, const char *line)
+{
+	struct seen *s = arg;
+	(void)id;
+	s->rows++;
+	snprintf(s->last, sizeof s->last, "%s", line);
+	return 0;
+}
+
+static void test_checkpoint_columns_and_resume(void)
+{
+	char dir[PATH_MAX];
+	struct store *st = NULL;
+	struct job_record r = { 0 };
+	struct seen seen = { 0 };
+	snprintf(dir, sizeof dir, "%s/db", root);
+	CHECK(store_open(dir, &st) == 0);
+	if (!st)
+		return;
+	snprintf(r.name, sizeof r.name, "j");
+	r.uid = getuid();
+	r.gid = getgid();
+	CHECK(store_create_job(st, &r) == 0);
+	r.last_epoch = 4;
+	r.best_epoch = -1;
+	r.checkpoint = 3;
+	r.weights_from = 2;
+	r.resumed_from = 1;
+	CHECK(store_put_job(st, &r) == 0);
+	CHECK(store_put_tag(st, r.id, "failed", 1) == 0);
+	CHECK(store_put_tag(st, r.id, "mine", 0) == 0);
+	for (int e = 1; e <= 4; e++) {
+		char line[32];
+		snprintf(line, sizeof line, "epoch=%d loss=1", e);
+		CHECK(store_put_metric(st, r.id, e - 1, line) == 0);
+	}
+	CHECK(store_remove_tag(st, r.id, "failed") == 0);
+	CHECK(store_remove_tag(st, r.id, "never") == 0);
+	CHECK(store_delete_metrics_from(st, r.id, 3) == 0);
+	store_close(st);
+	st = NULL;
+	CHECK(store_open(dir, &st) == 0);
+	if (!st)
+		return;
+	CHECK(store_load_jobs(st, seen_job, &seen) == 0);
+	CHECK(seen.rec.checkpoint == 3 && seen.rec.weights_from == 2 &&
+	      seen.rec.resumed_from == 1);
+	CHECK(store_load_tags(st, seen_tag, &seen) == 0);
+	CHECK(seen.tags == 1 && !seen.has_failed);
+	CHECK(store_load_job_metrics(st, seen.rec.id, seen_metric, &seen) == 0);
+	CHECK(seen.rows == 3 && !strcmp(seen.last, "epoch=3 loss=1"));
+	store_close(st);
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+}
+
 static void test_cleanup(void)
 {
 	CHECK(store_remove_tree(rootfd, "outside") == 0);
@@ -131,4 +214,4 @@ static void test_cleanup(void)
 
 TEST_MAIN("store", TEST(test_deep_tree_few_descriptors),
 	  TEST(test_links_not_followed), TEST(test_failure_is_reported),
-	  TEST(test_cleanup))
+	  TEST(test_checkpoint_columns_and_resume), TEST(test_cleanup))

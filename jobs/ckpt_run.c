@@ -1,0 +1,255 @@
+/*
+ * ckpt_run: see ckpt_run.h.  Every function here is a hook the supervisor
+ * (or job.c's resume) calls at one point of a job's life; the rule itself
+ * (which checkpoint counts, which to keep) is jobs/checkpoint.c's.
+ *
+ * Ownership: the scan's epoch arrays and plans are this file's, freed
+ * before each function returns; the strings put into a trainer's
+ * environment are the caller's to free.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jobs/checkpoint.h"
+#include "jobs/ckpt_run.h"
+#include "util/log.h"
+
+/* A running job's folder is read again at least this often (ns). */
+#define RESCAN_NS 1000000000LL
+
+static enum checkpoint_keep keep_of(const struct job *job)
+{
+	return job->spec.keep == SPEC_KEEP_LAST ? CHECKPOINT_KEEP_LAST
+						: CHECKPOINT_KEEP_BEST;
+}
+
+static long newest_of(const struct job *job)
+{
+	return job->spec.checkpoints == SPEC_CHECKPOINTS_ALL
+		       ? CHECKPOINT_KEEP_ALL
+		       : job->spec.checkpoints;
+}
+
+/* Reads the folder DIR: the epochs of its whole checkpoints, no lock held. */
+static int scan(const char *dir, long **epochs, size_t *n)
+{
+	*epochs = NULL;
+	*n = 0;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	int rc = checkpoint_scan(fd, NULL, NULL, epochs, n);
+	close(fd);
+	return rc;
+}
+
+/*
+ * With the job's lock: the plan for EPOCHS (those with a metrics line:
+ * at or below the last reported epoch), and rec.checkpoint (and, when
+ * FINAL, rec.weights_from) set from it.  The epochs to delete are moved
+ * into *drop (the caller frees).  Returns 0 or -ENOMEM.
+ */
+static int plan(struct jobs *j, struct job *job, long *epochs, size_t n,
+		int final, long **drop, size_t *ndrop)
+{
+	struct checkpoint_plan p = { 0 };
+	long last = job->rec.last_epoch;
+	n = checkpoint_filter(epochs, n, checkpoint_upto, &last);
+	long best = job->policy.have_best ? job->policy.best_epoch : -1;
+	int rc = checkpoint_plan(epochs, n, keep_of(job), best,
+				 newest_of(job), &p);
+	if (rc)
+		return rc;
+	int changed = job->rec.checkpoint != p.newest;
+	job->rec.checkpoint = p.newest;
+	if (final) {
+		changed |= job->rec.weights_from != p.weights;
+		job->rec.weights_from = p.weights;
+	}
+	if (changed) {
+		job_touch(j, job, VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_CONTROL));
+		if ((rc = job_save(j, job)))
+			log_error("job '%s': cannot store its checkpoint: %s\n",
+				  job->rec.name, strerror(-rc));
+	}
+	*drop = p.drop;
+	*ndrop = p.ndrop;
+	p.drop = NULL;
+	checkpoint_plan_free(&p);
+	return 0;
+}
+
+/* Deletes DROP from the folder DIR as UID/GID, no lock held. */
+static void prune(struct jobs *j, const char *name, const char *dir,
+		  uid_t uid, gid_t gid, const long *drop, size_t n)
+{
+	char err[512] = "";
+	if (!n)
+		return;
+	int rc = checkpoint_prune(j->self_exe, dir, uid, gid, drop, n, err,
+				  sizeof err);
+	if (rc)
+		log_error("job '%s': cannot delete old checkpoints: %s\n", name,
+			  *err ? err : strerror(-rc));
+}
+
+/*
+ * Scan (no lock), plan (JOB's lock), prune (no lock).  Called, and
+ * returns, with JOB's lock not held.
+ */
+static void cycle(struct jobs *j, struct job *job, const char *dir,
+		  int final)
+{
+	char name[JOB_NAME_MAX + 1];
+	long *epochs = NULL, *drop = NULL;
+	size_t n = 0, ndrop = 0;
+	int rc = scan(dir, &epochs, &n);
+	job_lock(job);
+	if (rc)
+		log_error("job '%s': cannot read its checkpoints: %s\n",
+			  job->rec.name, strerror(-rc));
+	else if (!job->removed)
+		rc = plan(j, job, epochs, n, final, &drop, &ndrop);
+	uid_t uid = job->rec.uid;
+	gid_t gid = job->rec.gid;
+	snprintf(name, sizeof name, "%s", job->rec.name);
+	job_unlock(job);
+	free(epochs);
+	if (!rc)
+		prune(j, name, dir, uid, gid, drop, ndrop);
+	free(drop);
+}
+
+void ckpt_round(struct jobs *j, struct job *job)
+{
+	char dir[PATH_MAX];
+	if (!job_trylock(job))
+		return;
+	int64_t now = job_now_ns();
+	int due = !job->removed && job->rec.state == ST_RUNNING &&
+		  !job->ended && job->shim_fd >= 0 &&
+		  (job->rec.last_epoch != job->ckpt_scanned ||
+		   now - job->ckpt_scan_ns >= RESCAN_NS) &&
+		  !jobs_path(j, job, CKPT_DIR, dir, sizeof dir);
+	if (due) {
+		job->ckpt_scanned = job->rec.last_epoch;
+		job->ckpt_scan_ns = now;
+	}
+	job_unlock(job);
+	if (due)
+		cycle(j, job, dir, 0);
+}
+
+void ckpt_final(struct jobs *j, struct job *job)
+{
+	char dir[PATH_MAX];
+	job_assert_locked(job);
+	if ((job->rec.state != ST_RUNNING && job->rec.state != ST_STOPPING) ||
+	    jobs_path(j, job, CKPT_DIR, dir, sizeof dir))
+		return;
+	job->rec.weights_from = -1;
+	job_unlock(job);
+	cycle(j, job, dir, 1);
+	job_lock(job);
+}
+
+int ckpt_has_weights(const struct job *job)
+{
+	return job->rec.weights_from >= 0;
+}
+
+int ckpt_pack_source(struct jobs *j, const struct job *job, char *buf,
+		     size_t len)
+{
+	char rel[sizeof CKPT_DIR + CHECKPOINT_NAME_MAX + 1],
+		name[CHECKPOINT_NAME_MAX];
+	if (job->rec.weights_from < 0)
+		return jobs_path(j, job, "output", buf, len);
+	snprintf(rel, sizeof rel, "%s/%s", CKPT_DIR,
+		 checkpoint_name(job->rec.weights_from, name));
+	return jobs_path(j, job, rel, buf, len);
+}
+
+void ckpt_delete(struct jobs *j, struct job *job)
+{
+	job_assert_locked(job);
+	int rc = store_trash(j->store, job->rec.id, CKPT_DIR);
+	if (rc)
+		log_error("job '%s': cannot delete its checkpoints: %s\n",
+			  job->rec.name, strerror(-rc));
+	if (job->rec.checkpoint >= 0 || job->rec.weights_from >= 0) {
+		job->rec.checkpoint = -1;
+		job->rec.weights_from = -1;
+		job_touch(j, job, VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_CONTROL));
+		job_save(j, job);
+	}
+}
+
+int ckpt_launch(struct jobs *j, struct job *job)
+{
+	char dir[PATH_MAX], err[512] = "";
+	char **names = NULL;
+	size_t n = 0;
+	job_assert_locked(job);
+	job->ckpt_scanned = -2;
+	job->ckpt_scan_ns = 0;
+	if (job->rec.resumed_from < 0)
+		return 0;
+	int rc = jobs_path(j, job, CKPT_DIR, dir, sizeof dir);
+	if (rc)
+		return rc;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	rc = checkpoint_scan_after(fd, job->rec.resumed_from, &names, &n);
+	close(fd);
+	if (!rc && n)
+		rc = checkpoint_prune_names(j->self_exe, dir, job->rec.uid,
+					    job->rec.gid, names, n, err,
+					    sizeof err);
+	if (rc)
+		log_error("job '%s': cannot clear checkpoints after epoch %lld: "
+			  "%s\n", job->rec.name,
+			  (long long)job->rec.resumed_from,
+			  *err ? err : strerror(-rc));
+	checkpoint_names_free(names, n);
+	return rc;
+}
+
+void ckpt_env(const struct job *job, const char *dir, char **env, size_t *k)
+{
+	char name[CHECKPOINT_NAME_MAX];
+	if (asprintf(&env[(*k)++], "TRAINFS_CHECKPOINTS=%s/%s", dir,
+		     CKPT_DIR) < 0)
+		env[*k - 1] = NULL;
+	if (job->spec.epochs > 0 &&
+	    asprintf(&env[(*k)++], "TRAINFS_EPOCHS=%ld", job->spec.epochs) < 0)
+		env[*k - 1] = NULL;
+	if (job->rec.resumed_from < 0)
+		return;
+	checkpoint_name(job->rec.resumed_from, name);
+	if (asprintf(&env[(*k)++], "TRAINFS_RESUME_FROM=%s/%s/%s", dir,
+		     CKPT_DIR, name) < 0)
+		env[*k - 1] = NULL;
+	if (asprintf(&env[(*k)++], "TRAINFS_RESUME_EPOCH=%lld",
+		     (long long)job->rec.resumed_from) < 0)
+		env[*k - 1] = NULL;
+}
+
+void ckpt_resume_files(struct jobs *j, struct job *job)
+{
+	static const char *const stale[] = { "stop", "exit", "trainer",
+					     "shim.sock" };
+	char path[PATH_MAX];
+	job_assert_locked(job);
+	for (size_t i = 0; i < sizeof stale / sizeof *stale; i++)
+		if (!jobs_path(j, job, stale[i], path, sizeof path) &&
+		    unlink(path) < 0 && errno != ENOENT)
+			log_warn("job '%s': cannot remove '%s': %s\n",
+				 job->rec.name, stale[i], strerror(errno));
+}
