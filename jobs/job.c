@@ -1390,6 +1390,8 @@ static size_t table_drop_after(struct job *job, long from)
 		keep++;
 	}
 	t->nrows = keep;
+	/* Never grows here: nothing to allocate, nothing to fail. */
+	watch_index_rebuild(&t->by_epoch, t->epochs, keep);
 	return first < keep ? first : keep;
 }
 
@@ -1407,6 +1409,8 @@ static void policy_replay(struct job *job)
 	job->rec.best_epoch = job->policy.have_best ? job->policy.best_epoch
 						    : -1;
 	job->rec.waited = 0;
+	/* The last row has no saved state before it: redo from the rows. */
+	job->policy_before_ok = 0;
 }
 
 /*

@@ -276,6 +276,23 @@ class Mount:
         return name
 
 
+# The columns each schema version after 2 added (store/store.c).
+COLUMNS_AFTER_V2 = ("metrics_lines", "metrics_ino", "bad_line", "bad_why",
+                    "checkpoint", "weights_from", "resumed_from")
+
+
+def downgrade_to_schema_2(store):
+    """Makes the (unmounted) store's database a version 2 one, as the
+    round-1 trainfs left it, for the upgrade tests."""
+    import sqlite3
+    db = sqlite3.connect(os.path.join(store, "trainfs.db"))
+    for col in COLUMNS_AFTER_V2:
+        db.execute("ALTER TABLE jobs DROP COLUMN %s" % col)
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+
+
 def sh(cmd, **kw):
     """Runs CMD under /bin/sh; returns (exit status, stdout, stderr)."""
     p = subprocess.run(["/bin/sh", "-c", cmd], stdout=subprocess.PIPE,

@@ -13,7 +13,7 @@ import subprocess
 import tarfile
 import time
 
-from harness import DEMO, PY, ROOT, TRAINER
+from harness import downgrade_to_schema_2, DEMO, PY, ROOT, TRAINER
 
 _spec = importlib.util.spec_from_file_location("trainer", TRAINER)
 trainer = importlib.util.module_from_spec(_spec)
@@ -435,12 +435,7 @@ def test_a_schema_2_store_is_upgraded(m):
     m.make_job("old", trainer_args="--epochs 2 --epoch-ms 5", start=True)
     m.wait_state("old", "ready")
     m.unmount()
-    db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
-    for col in ("checkpoint", "weights_from", "resumed_from"):
-        db.execute("ALTER TABLE jobs DROP COLUMN %s" % col)
-    db.execute("PRAGMA user_version = 2")
-    db.commit()
-    db.close()
+    downgrade_to_schema_2(m.store)
     m.start()
     _, kv = m.status("old")
     assert kv["weights from"] == "output" and "checkpoint" not in kv, kv

@@ -5,7 +5,7 @@ import os
 import sqlite3
 import time
 
-from harness import PY
+from harness import downgrade_to_schema_2, PY
 
 
 def write_trainer(m, name, body):
@@ -275,12 +275,7 @@ def test_schema_2_store_is_migrated(m):
                "$TRAINFS_METRICS; echo w > $TRAINFS_OUTPUT/w\n", start=True)
     m.wait_state("j", "ready")
     m.unmount()
-    db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
-    for c in ("metrics_lines", "metrics_ino", "bad_line", "bad_why"):
-        db.execute("ALTER TABLE jobs DROP COLUMN %s" % c)
-    db.execute("PRAGMA user_version = 2")
-    db.commit()
-    db.close()
+    downgrade_to_schema_2(m.store)
     m.start()
     kv = m.status("j")[1]
     assert kv["bad metric lines"] == "1" and kv["epoch"] == "1", kv
