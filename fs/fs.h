@@ -211,6 +211,15 @@ int scratch_lookup(struct scratches *s, int64_t job, const char *name,
 int scratch_create(struct scratches *s, int64_t job, const char *name,
 		   mode_t mode, uid_t uid, gid_t gid, struct stat *st);
 int scratch_getattr(struct scratches *s, fuse_ino_t ino, struct stat *st);
+/*
+ * NAME was renamed onto the job file of inode TARGET (spec): it leaves the
+ * folder, but its inode stays an alias of TARGET, since the kernel takes
+ * it for that name until the name is looked up again.
+ */
+int scratch_alias(struct scratches *s, int64_t job, const char *name,
+		  fuse_ino_t target);
+/* The job file scratch inode INO became (scratch_alias), or 0. */
+fuse_ino_t scratch_alias_of(struct scratches *s, fuse_ino_t ino);
 /* The job whose folder holds scratch file INO, or 0. */
 int64_t scratch_job(struct scratches *s, fuse_ino_t ino);
 /* As setattr(2); chown only to the job's OWNER and GROUP, or as it is. */

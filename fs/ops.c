@@ -226,12 +226,17 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 {
 	enum node_kind k = ino_kind(ino);
+	fuse_ino_t alias;
 	memset(st, 0, sizeof *st);
 	st->st_ino = ino;
 	st->st_nlink = 1;
 	st->st_blksize = 4096;
-	if (k == N_SCRATCH)
+	if (k == N_SCRATCH && (alias = scratch_alias_of(fs->scratch, ino))) {
+		ino = alias; /* renamed onto spec (rename_in_job) */
+		k = ino_kind(ino);
+	} else if (k == N_SCRATCH) {
 		return scratch_getattr(fs->scratch, ino, st);
+	}
 	if (k == N_ROOT || k == N_JOBS) {
 		st->st_mode = S_IFDIR | (k == N_ROOT ? 0755 : 01777);
 		st->st_nlink = 2;
@@ -327,6 +332,15 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 }
 
 #define HIDDEN_BIT(k) (1u << ((k) - N_JOB))
+
+/* INO, or the job file a scratch inode INO was renamed onto. */
+static fuse_ino_t resolve(struct trainfs *fs, fuse_ino_t ino)
+{
+	fuse_ino_t t = ino_kind(ino) == N_SCRATCH
+			       ? scratch_alias_of(fs->scratch, ino)
+			       : 0;
+	return t ? t : ino;
+}
 
 /* Whether NAME is one of a job folder's own files. */
 static int is_job_file(const char *name)
@@ -439,6 +453,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
+	ino = resolve(fs_of(req), ino);
 	struct trainfs *fs = fs_of(req);
 	enum node_kind k = ino_kind(ino);
 	uid_t uid = fuse_req_ctx(req)->uid;
@@ -729,12 +744,13 @@ static int rename_in_job(struct trainfs *fs, fuse_ino_t parent,
 	free(data);
 	if (rc && rc != -EINVAL)
 		return rc;
-	scratch_unlink(fs->scratch, id, name, 0);
 	/*
-	 * The kernel now takes `spec` for the scratch file's inode: have it
-	 * look the name up again.  Not waited for: the notifier's call waits
-	 * for this rename to finish (it holds the folder's lock).
+	 * The kernel now takes `spec` for the scratch file's inode: that
+	 * inode answers as spec (scratch_alias) until the kernel has looked
+	 * the name up again.  Not waited for: the notifier's call waits for
+	 * this rename to finish (it holds the folder's lock).
 	 */
+	scratch_alias(fs->scratch, id, name, node_ino(id, N_SPEC));
 	notifier_entry(fs->notifier, parent, "spec");
 	return 0;
 }
@@ -1226,6 +1242,7 @@ static void passthrough_detach(struct trainfs *fs, fuse_req_t req,
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	ino = resolve(fs_of(req), ino);
 	struct trainfs *fs = fs_of(req);
 	enum node_kind k = ino_kind(ino);
 	uid_t uid = fuse_req_ctx(req)->uid;

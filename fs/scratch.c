@@ -38,8 +38,12 @@ struct scratch_file {
 	gid_t gid;
 	struct timespec atime, mtime, ctime;
 	int nopen;
+	fuse_ino_t alias;  /* renamed onto the job file of this inode */
 	struct scratch_file *next;
 };
+
+/* Aliases kept per job (one per save by rename onto spec), oldest dropped. */
+#define SCRATCH_ALIASES 32
 
 struct scratches {
 	pthread_mutex_t lock; /* the scratch lock: the list and all contents */
@@ -153,7 +157,7 @@ int scratch_create(struct scratches *s, int64_t job, const char *name,
 	clock_gettime(CLOCK_REALTIME, &now);
 	pthread_mutex_lock(&s->lock);
 	for (struct scratch_file *f = s->head; f; f = f->next)
-		n += f->job == job; /* kept open after an unlink: still here */
+		n += f->job == job && !f->alias; /* open after an unlink: still here */
 	struct scratch_file *f = NULL;
 	if (find(s, job, name, 0))
 		rc = -EEXIST;
@@ -187,6 +191,48 @@ int scratch_getattr(struct scratches *s, fuse_ino_t ino, struct stat *st)
 		fill_stat(*p, st);
 	pthread_mutex_unlock(&s->lock);
 	return p ? 0 : -ENOENT;
+}
+
+int scratch_alias(struct scratches *s, int64_t job, const char *name,
+		  fuse_ino_t target)
+{
+	int rc = 0, n = 0;
+	pthread_mutex_lock(&s->lock);
+	struct scratch_file **p = find(s, job, name, 0);
+	if (!p) {
+		rc = -ENOENT;
+		goto out;
+	}
+	struct scratch_file *f = *p;
+	free(f->name);
+	f->name = NULL;
+	free(f->data);
+	f->data = NULL;
+	f->len = f->cap = 0;
+	f->alias = target;
+	/* Bounded: the oldest aliases of the job go (the list is newest first). */
+	for (p = &s->head; *p;) {
+		if ((*p)->job == job && (*p)->alias && ++n > SCRATCH_ALIASES &&
+		    !(*p)->nopen) {
+			struct scratch_file *old = *p;
+			*p = old->next;
+			file_free(old);
+		} else {
+			p = &(*p)->next;
+		}
+	}
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+fuse_ino_t scratch_alias_of(struct scratches *s, fuse_ino_t ino)
+{
+	pthread_mutex_lock(&s->lock);
+	struct scratch_file **p = find(s, 0, NULL, ino);
+	fuse_ino_t t = p ? (*p)->alias : 0;
+	pthread_mutex_unlock(&s->lock);
+	return t;
 }
 
 int64_t scratch_job(struct scratches *s, fuse_ino_t ino)
@@ -284,7 +330,7 @@ void scratch_release(struct scratches *s, fuse_ino_t ino)
 {
 	pthread_mutex_lock(&s->lock);
 	struct scratch_file **p = find(s, 0, NULL, ino);
-	if (p && --(*p)->nopen <= 0 && !(*p)->name) {
+	if (p && --(*p)->nopen <= 0 && !(*p)->name && !(*p)->alias) {
 		(*p)->nopen = 0;
 		drop(p);
 	}
@@ -434,7 +480,7 @@ void scratch_forget_job(struct scratches *s, int64_t job)
 	pthread_mutex_lock(&s->lock);
 	struct scratch_file **p = &s->head;
 	while (*p) {
-		if ((*p)->job == job && (*p)->name) {
+		if ((*p)->job == job && ((*p)->name || (*p)->alias)) {
 			struct scratch_file *before = *p;
 			drop(p);
 			if (*p == before) /* kept while open */

@@ -151,3 +151,18 @@ def test_rename_onto_spec_once_started(m):
     assert errno_of(os.rename, m.job("s", "new"), m.job("s", "spec")) == errno.EACCES
     assert "command = false" not in m.read("s", "spec")
     m.control("s", "cancel")
+
+
+def test_spec_reads_right_after_a_rename_onto_it(m):
+    # The kernel takes `spec` for the renamed file's inode until it looks
+    # the name up again: every read right after the rename sees the spec.
+    job_with_spec(m)
+    for i in range(200):
+        tmp = m.job("e", ".goutputstream-%d" % i)
+        text = "command = true\nepochs = %d\n" % (i + 1)
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, m.job("e", "spec"))
+        with open(m.job("e", "spec")) as f:
+            assert f.read() == text, i
+        assert os.stat(m.job("e", "spec")).st_size == len(text), i
