@@ -25,6 +25,9 @@
 
 #include "fs/fs.h"
 
+/* Tag folders told of a job's leaving them at most (see byview_job_changed). */
+#define BYVIEW_NOTIFY_TAGS_MAX 4096
+
 /* ---- the table of tag names: index <-> name, for the mount's life ---- */
 
 struct tagnames {
@@ -174,8 +177,14 @@ void byview_job_changed(struct trainfs *fs, const struct job *job,
 				       job->rec.name);
 	if (!(views & VIEW_BIT(VIEW_TAGS)))
 		return;
+	/*
+	 * This runs under the registry lock, and the table of tag names only
+	 * grows (anyone may write new tags and list by-tag/): past a bound,
+	 * the names the job left are let go by LINK_TIMEOUT (a second)
+	 * rather than by a note per tag ever seen.
+	 */
 	pthread_mutex_lock(&tags.lock);
-	for (size_t i = 0; i < tags.n; i++)
+	for (size_t i = 0; tags.n <= BYVIEW_NOTIFY_TAGS_MAX && i < tags.n; i++)
 		if (!has_tag(job, tags.names[i]))
 			notifier_entry(fs->notifier,
 				       TAG_INO_BASE + (fuse_ino_t)i,
