@@ -30,7 +30,7 @@
 #include "store/store.h"
 #include "util/log.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define METRICS_PAGE 512 /* rows loaded per turn of the store lock ... */
 #define METRICS_PAGE_BYTES (1024 * 1024) /* ... and bytes */
 
@@ -76,6 +76,13 @@ static const char schema_v2[] =
 	"ALTER TABLE jobs ADD COLUMN best_epoch INTEGER NOT NULL DEFAULT -1;"
 	"ALTER TABLE jobs ADD COLUMN waited INTEGER NOT NULL DEFAULT 0;";
 
+/*
+ * Version 3 keeps the Slurm job id of a job that the Slurm executor
+ * submitted (0: none), so that a restart finds it again.
+ */
+static const char schema_v3[] =
+	"ALTER TABLE jobs ADD COLUMN slurm_id INTEGER NOT NULL DEFAULT 0;";
+
 enum {
 	Q_INSERT_JOB,
 	Q_PUT_JOB,
@@ -96,7 +103,7 @@ static const char *const queries[Q_COUNT] = {
 		      " reason=?8, error=?9, last_refused=?10, weights=?11,"
 		      " bad_lines=?12, metrics_offset=?13, mtimes=?14,"
 		      " nrows=?15, last_epoch=?16, best=?17, best_epoch=?18,"
-		      " waited=?19, name=?20 WHERE id=?1",
+		      " waited=?19, name=?20, slurm_id=?21 WHERE id=?1",
 	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
 	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
 			" VALUES (?, ?, ?, ?)",
@@ -419,7 +426,8 @@ static int migrate(struct store *s)
 		return rc;
 	if ((version < 1 && (rc = exec_sql(s, schema_v1))) ||
 	    (version < 2 && (rc = exec_sql(s, schema_v2))) ||
-	    (rc = exec_sql(s, "PRAGMA user_version = 2"))) {
+	    (version < 3 && (rc = exec_sql(s, schema_v3))) ||
+	    (rc = exec_sql(s, "PRAGMA user_version = 3"))) {
 		exec_sql(s, "ROLLBACK");
 		return rc;
 	}
@@ -899,7 +907,8 @@ static int store_put_job_(struct store *s, const struct job_record *r)
 				: sqlite3_bind_null(st, 17)) ||
 	    sqlite3_bind_int64(st, 18, r->best_epoch) ||
 	    sqlite3_bind_int64(st, 19, r->waited) ||
-	    sqlite3_bind_text(st, 20, r->name, -1, SQLITE_STATIC))
+	    sqlite3_bind_text(st, 20, r->name, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_int64(st, 21, r->slurm_id))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
 }
@@ -999,7 +1008,8 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 			       " created_ns, started_ns, finished_ns,"
 			       " kill_at_ns, reason, error, last_refused,"
 			       " weights, bad_lines, metrics_offset, mtimes,"
-			       " nrows, last_epoch, best, best_epoch, waited"
+			       " nrows, last_epoch, best, best_epoch, waited,"
+			       " slurm_id"
 			       " FROM jobs ORDER BY id",
 			       -1, &st, NULL))
 		return db_error(s, "loading jobs");
@@ -1038,6 +1048,7 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 		r.best = sqlite3_column_double(st, 19);
 		r.best_epoch = sqlite3_column_int64(st, 20);
 		r.waited = sqlite3_column_int64(st, 21);
+		r.slurm_id = sqlite3_column_int64(st, 22);
 		if ((rc = fn(arg, &r)))
 			break;
 	}

@@ -58,6 +58,7 @@ struct job_record {
 	double best;         /* the monitored metric's best value ... */
 	int64_t best_epoch;  /* ... and its epoch; -1: none yet */
 	int64_t waited;      /* reported epochs since the best */
+	int64_t slurm_id;    /* the Slurm job id once submitted; 0: none */
 	int64_t mtime_ns[STORE_MTIMES];
 };
 
