@@ -368,7 +368,10 @@ static void scancel(struct exec_slurm *x, long long id, const char *how1,
 	struct slurm_output o;
 	snprintf(ids, sizeof ids, "%lld", id);
 	char *argv[] = { "scancel", (char *)how1, (char *)how2, ids, NULL };
-	if (!how2) {
+	if (!how1) {
+		argv[1] = ids;
+		argv[2] = NULL;
+	} else if (!how2) {
 		argv[2] = ids;
 		argv[3] = NULL;
 	}
@@ -428,8 +431,17 @@ static void act(struct exec_slurm *x, struct exec_run *r)
 		r->ended = 1;
 		cancel = 0;
 	}
-	if (cancel)
+	/* Running: the shim kills and records at once; KILL to all after. */
+	int cancel_shim = cancel && (r->started ||
+				     r->phase == SLURM_PHASE_RUNNING);
+	if (cancel) {
 		r->cancel_sent = 1;
+		if (cancel_shim) {
+			r->stop_sent = 1;
+			r->kill_sent = 0;
+			r->kill_at_ms = now_ms() + 2000;
+		}
+	}
 	if (stop && id) {
 		r->stop_sent = 1;
 		double g = r->grace < 1e9 ? r->grace : 1e9;
@@ -441,7 +453,10 @@ static void act(struct exec_slurm *x, struct exec_run *r)
 	if (!id)
 		return;
 	if (cancel) {
-		scancel(x, id, "--signal=KILL", "--full");
+		if (cancel_shim)
+			scancel(x, id, "--batch", "--signal=USR2");
+		else
+			scancel(x, id, NULL, NULL); /* pending: ends at once */
 		return;
 	}
 	if (stop) {

@@ -15,7 +15,9 @@
  *
  * In Slurm mode ("trainfs __shim --slurm RUNDIR", exec'd by the batch
  * script as the job's owner, on a node) there is no socket: SIGURG is
- * trainfs's "stop" (scancel --batch --signal=URG), the stop file that
+ * trainfs's "stop" (scancel --batch --signal=URG) and SIGUSR2 its
+ * "cancel" (which, should it reach the batch shell before the exec,
+ * kills that shell: a cancel all the same), the stop file that
  * trainfs creates is looked for on every tick too, Slurm's own SIGTERM is
  * forwarded to the trainer's group, the trainer's environment is the
  * launch file's plus the allocation's (slurm_trainer_env()), and the shim
@@ -522,6 +524,8 @@ static void shim_signal(struct shim *s, int sig)
 {
 	if (sig == SIGURG)
 		shim_stop(s);
+	else if (sig == SIGUSR2 && s->slurm)
+		shim_cancel(s);
 	else if (sig == SIGTERM && s->pgid > 0)
 		kill(-s->pgid, SIGTERM); /* Slurm's: pass it on, keep waiting */
 }
@@ -560,6 +564,7 @@ int shim_main(int argc, char **argv)
 	sigaddset(&chld, SIGCHLD);
 	if (s.slurm) {
 		sigaddset(&chld, SIGURG);
+		sigaddset(&chld, SIGUSR2);
 		sigaddset(&chld, SIGTERM);
 		extern char **environ;
 		if (slurm_trainer_env(s.env, environ, &s.slurm_env))

@@ -48,9 +48,11 @@
  *   grace (+ a few seconds, so the shim can write its exit record first)
  *   trainfs runs `scancel --signal=KILL --full ID`; the job then ends
  *   CANCELLED (ExitCode 0:15), which trainfs counts as its own stop.
- * - cancel = `scancel --signal=KILL --full ID`, pending or running: ends
- *   CANCELLED in about 0.3 s (plain `scancel` sends TERM to every process,
- *   then KILL after slurm.conf's KillWait).
+ * - cancel, running: `scancel --batch --signal=USR2 ID`, the shim's
+ *   "cancel" (SIGKILL to the group, the exit record, exit at once), then
+ *   `scancel --signal=KILL --full ID` 2 s later in case it did not end
+ *   (KILL --full alone leaves the job COMPLETING for KillWait here);
+ *   pending: plain `scancel ID`, which ends it CANCELLED at once.
  * - Own scancels.  Before any scancel trainfs records what it asked for
  *   (stop or cancel) in the job's store row, so after a restart too a
  *   CANCELLED job is "ours" only when that record says so; any other end
