@@ -1194,7 +1194,8 @@ static int control_stop(struct jobs *j, struct job *job)
 static int control_cancel(struct jobs *j, struct job *job)
 {
 	enum job_state was = job->rec.state;
-	if (state_has_trainer(was))
+	/* A queued job may have a run too: pending on Slurm. */
+	if (state_has_trainer(was) || job->run)
 		job_signal(j, job, EXEC_CANCEL);
 	/* A packer of a job no longer packaging is killed by the supervisor. */
 	int rc = job_set_state(j, job, ST_CANCELLED, "cancel requested",
