@@ -1037,16 +1037,20 @@ static int schedule(struct jobs *j, struct job **all, size_t n)
 	if (skipped)
 		return 1;
 	for (size_t i = 0; i < n; i++) {
-		if (j->cfg.max_running > 0 && running >= (size_t)j->cfg.max_running)
-			break;
+		int full = j->cfg.max_running > 0 &&
+			   running >= (size_t)j->cfg.max_running;
 		if (!try_lock(all[i])) {
 			skipped = 1;
 			continue;
 		}
 		if (!all[i]->removed && all[i]->rec.state == ST_QUEUED &&
 		    !all[i]->run) {
-			launch(j, all[i]);
-			running++;
+			/* Slurm schedules its own: --max-running is local. */
+			int local = executor_of(j, all[i]) != j->slurm;
+			if (!local || !full) {
+				launch(j, all[i]);
+				running += local;
+			}
 		}
 		job_unlock(all[i]);
 	}

@@ -161,3 +161,23 @@ def test_other_users_job_runs_as_that_user(m):
     assert p.stdout.strip() == "nobody", p.stdout
     m.control("mine", "cancel")
     m.wait_state("mine", "cancelled")
+
+
+@slurm
+def test_executor_key_overrides_the_mount(m):
+    # Mounted with --executor slurm: "executor = local" runs here.
+    m.make_job("here", trainer_args="--epochs 2 --epoch-ms 5",
+               executor="local", start=True)
+    m.wait_state("here", "ready")
+    assert "slurm" not in m.status("here")[1]
+    # Mounted local: "executor = slurm" goes to the cluster; --max-running
+    # counts local jobs only.
+    m.remount(["--executor", "local", "--max-running", "1"])
+    m.make_job("loc", trainer_args="--forever --epoch-ms 20", start=True)
+    m.wait_state("loc", "running")
+    m.make_job("there", trainer_args="--epochs 2 --epoch-ms 5",
+               executor="slurm", start=True)
+    i = slurm_id(m, "there")
+    m.wait_state("there", "ready", timeout=30)
+    assert m.status("there")[1]["slurm"] == "job %s" % i
+    m.control("loc", "cancel")
