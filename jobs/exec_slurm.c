@@ -41,6 +41,7 @@ extern char **environ;
 #define SLURM_CMD_MS 30000      /* deadline of one Slurm command */
 #define SLURM_KILL_SLACK 3.0    /* seconds past grace before KILL: the
 				   shim writes its exit record first */
+#define SLURM_SUBMIT_BUDGET_MS 250 /* of sbatch per round, at least one */
 #define RUN_DIR "run"
 
 struct exec_slurm {
@@ -603,15 +604,22 @@ static void slurm_tick(struct executor *ex, int *timeout_ms)
 	pthread_mutex_unlock(&x->lock);
 	if (!rs)
 		return;
-	for (size_t i = 0; i < n; i++) {
+	/*
+	 * Stops and cancels first (they are what users wait for), then
+	 * submissions within SLURM_SUBMIT_BUDGET_MS: a thousand jobs started
+	 * at once go in over several rounds, and the supervisor's other work
+	 * (local jobs' metrics) goes on between them.
+	 */
+	for (size_t i = 0; i < n; i++)
+		act(x, rs[i]);
+	int64_t budget_end = now_ms() + SLURM_SUBMIT_BUDGET_MS;
+	/* Oldest first: the list has the newest run at its head. */
+	for (size_t i = n; i-- > 0 && now_ms() < budget_end;) {
 		pthread_mutex_lock(&x->lock);
 		int due = rs[i]->sbatch && rs[i]->asked != SLURM_ASKED_CANCEL;
 		pthread_mutex_unlock(&x->lock);
-		if (due) {
-			submit(x, rs[i]);
-			squeue_due = 1; /* see it pending at once */
-		}
-		act(x, rs[i]);
+		if (due)
+			submit(x, rs[i]); /* PENDING (None) until squeue says */
 	}
 	if (squeue_due)
 		watch(x, rs, n);

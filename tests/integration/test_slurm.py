@@ -181,3 +181,23 @@ def test_executor_key_overrides_the_mount(m):
     m.wait_state("there", "ready", timeout=30)
     assert m.status("there")[1]["slurm"] == "job %s" % i
     m.control("loc", "cancel")
+
+
+@slurm
+def test_many_started_at_once_then_cancelled_pending(m):
+    # Each asks for every CPU: one runs, the rest wait (Resources); all are
+    # submitted over a few rounds, and cancel reaches the pending ones.
+    cpus = os.cpu_count()
+    names = ["n%02d" % i for i in range(12)]
+    for n in names:
+        m.make_job(n, trainer_args="--forever --epoch-ms 20",
+                   **{"slurm.cpus_per_task": cpus}, start=True)
+    ids = [slurm_id(m, n) for n in names]
+    assert len(set(ids)) == len(ids)
+    wait_status(m, names[-1], "slurm", r"job %s PENDING \((Resources|Priority)\)"
+                % ids[-1])
+    for n in names:
+        assert m.control(n, "cancel") == 0
+    for n, i in zip(names, ids):
+        m.wait_state(n, "cancelled")
+        m.cluster.wait_job(i, ("CANCELLED", "COMPLETED", "FAILED"))
