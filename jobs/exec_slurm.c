@@ -415,8 +415,39 @@ static void submit(struct exec_slurm *x, struct exec_run *r)
 		log_info("slurm: submitted job %lld", id);
 }
 
-/* The stop and cancel RUN asked for, and the KILL after grace. */
-static void act(struct exec_slurm *x, struct exec_run *r)
+/*
+ * One plain scancel for many pending jobs (a "cancel all" of a thousand
+ * queued jobs is a few calls, not a thousand).
+ */
+static void scancel_many(struct exec_slurm *x, const long long *ids,
+			 size_t n)
+{
+	enum { CHUNK = 500 };
+	char *argv[CHUNK + 2];
+	char num[CHUNK][24];
+	for (size_t at = 0; at < n; at += CHUNK) {
+		size_t k = n - at < CHUNK ? n - at : CHUNK;
+		struct slurm_output o;
+		argv[0] = "scancel";
+		for (size_t i = 0; i < k; i++) {
+			snprintf(num[i], sizeof num[i], "%lld", ids[at + i]);
+			argv[1 + i] = num[i];
+		}
+		argv[1 + k] = NULL;
+		if (!run_cmd(x, argv, getuid(), getgid(), &o) &&
+		    (!WIFEXITED(o.status) || WEXITSTATUS(o.status)))
+			log_warn("slurm: scancel of %zu pending jobs: %s", k,
+				 o.err && *o.err ? o.err : "failed");
+		slurm_output_free(&o);
+	}
+}
+
+/*
+ * The stop and cancel RUN asked for, and the KILL after grace.  The id
+ * of a pending job to cancel goes to PENDING (room for every run).
+ */
+static void act(struct exec_slurm *x, struct exec_run *r, long long *pending,
+		size_t *npending)
 {
 	pthread_mutex_lock(&x->lock);
 	long long id = r->id;
@@ -457,7 +488,7 @@ static void act(struct exec_slurm *x, struct exec_run *r)
 		if (cancel_shim)
 			scancel(x, id, "--batch", "--signal=USR2");
 		else
-			scancel(x, id, NULL, NULL); /* pending: ends at once */
+			pending[(*npending)++] = id; /* ends at once */
 		return;
 	}
 	if (stop) {
@@ -610,8 +641,13 @@ static void slurm_tick(struct executor *ex, int *timeout_ms)
 	 * at once go in over several rounds, and the supervisor's other work
 	 * (local jobs' metrics) goes on between them.
 	 */
-	for (size_t i = 0; i < n; i++)
-		act(x, rs[i]);
+	long long *pending = calloc(n, sizeof *pending);
+	size_t npending = 0;
+	for (size_t i = 0; pending && i < n; i++)
+		act(x, rs[i], pending, &npending);
+	if (npending)
+		scancel_many(x, pending, npending);
+	free(pending);
 	int64_t budget_end = now_ms() + SLURM_SUBMIT_BUDGET_MS;
 	/* Oldest first: the list has the newest run at its head. */
 	for (size_t i = n; i-- > 0 && now_ms() < budget_end;) {
