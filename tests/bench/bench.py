@@ -21,7 +21,7 @@ be measured at all (then 1: something is broken, not slow).
                (keys: openread stat lsl lsl-cold rss-mount rss-full mount
                read-first read-second pack pack-zstd stop-signal
                metrics-latency ingest isolation isolation-p99
-               slurm-start slurm-stop slurm-end)
+               slurm-start slurm-stop slurm-end slurm-watch)
   --reps N     repetitions of each figure (default 5, 3 with --quick;
                each repetition of the tarball figures is a new SIZE job)
   --csv PATH   where to append the results (default bench-results/results.csv)
@@ -101,6 +101,8 @@ FIGURES = [
      "ms", "abs<", 2000),
     ("slurm-end", "Slurm: trainer's end until ready (vs local)", "ms",
      "abs<", 5000),
+    ("slurm-watch", "Slurm: one watch round (squeue), all jobs vs one",
+     "ms", "abs<", 1000),
 ]
 FIG = {f[0]: f for f in FIGURES}
 
@@ -595,6 +597,58 @@ def phase_slurm(cfg, res):
     for i, k in enumerate(("slurm-start", "slurm-stop", "slurm-end")):
         if k in res:
             res[k].set(ms["slurm"][i], ms["local"][i], "%d jobs each" % n)
+
+
+def squeue_ms(c, ids):
+    """One watch round's squeue, as exec_slurm.c runs it, in ms."""
+    t0 = time.monotonic_ns()
+    p = c.run("squeue", "--noheader", "--states=all",
+              "--format=%i|%T|%L|%N|%r", "--jobs=" + ",".join(ids),
+              timeout=120)
+    t = (time.monotonic_ns() - t0) / 1e6
+    if p.returncode != 0:
+        raise BenchError("squeue: " + p.stderr.strip())
+    return t
+
+
+def phase_slurm_watch(cfg, res):
+    """N Slurm jobs in the store, all active (one runs, the rest wait for
+    CPUs): the squeue of one watch round for all N, against one job."""
+    import slurm_cluster
+    c = slurm_cluster.cluster()
+    if c is None:
+        res["slurm-watch"].error = "skipped: " + (
+            slurm_cluster.skip_reason() or "no cluster")
+        return
+    n = cfg.jobs // 10  # 1,000 (100 with --quick)
+    m = Mount(cfg, os.path.join(cfg.dir, "slurm-watch"),
+              ["--executor", "slurm"], c.env())
+    m.start()
+    try:
+        names = ["w%04d" % i for i in range(n)]
+        for name in names:
+            m.make_job(name, "command = sleep 1000\nslurm.cpus_per_task = %d\n"
+                       % os.cpu_count())
+        ids = []
+        deadline = time.monotonic() + 30 + n * 0.5
+        for name in names:
+            while True:
+                line = read_text(m.job(name, "status"))
+                g = [l for l in line.splitlines() if l.startswith("slurm: job ")]
+                if g:
+                    ids.append(g[0].split()[2])
+                    break
+                if time.monotonic() > deadline:
+                    raise BenchError("job %s never submitted" % name)
+                time.sleep(0.05)
+        many = [squeue_ms(c, ids) for _ in range(cfg.reps)]
+        one = [squeue_ms(c, ids[:1]) for _ in range(cfg.reps)]
+        res["slurm-watch"].set(many, one, "N = %d jobs" % n)
+        for name in names:
+            write_once(m.job(name, "control"), "cancel\n")
+    finally:
+        m.close()
+        slurm_cluster.stop()
 
 
 def parse_clock_rows(text):
@@ -1146,6 +1200,7 @@ def main():
                   res)
         phase(["slurm-start", "slurm-stop", "slurm-end"], phase_slurm, cfg,
               res)
+        phase(["slurm-watch"], phase_slurm_watch, cfg, res)
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
         raise
