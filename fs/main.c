@@ -31,7 +31,8 @@ extern char **environ;
 
 static const char usage[] =
 	"usage: trainfs MOUNTPOINT [--store DIR] [--max-running N]\n"
-	"               [--max-jobs-per-user N] [-f] [-o FUSE_OPTION,...]\n"
+	"               [--max-jobs-per-user N] [--executor local|slurm]\n"
+	"               [-f] [-o FUSE_OPTION,...]\n"
 	"   or: trainfs STORE|none MOUNTPOINT [-o store=DIR,max_running=N,...]"
 	"\n"
 	"       (as mount -t fuse.trainfs and /etc/fstab run it)\n"
@@ -44,6 +45,9 @@ static const char usage[] =
 	"  --max-jobs-per-user N\n"
 	"                     jobs one user may have (default 10000; root is\n"
 	"                     not limited): mkdir past it fails with EDQUOT\n"
+	"  --executor local|slurm\n"
+	"                     where jobs without an executor key run\n"
+	"                     (default local: this machine; slurm: sbatch)\n"
 	"  -f                 stay in the foreground\n"
 	"  -d                 foreground with FUSE debug output\n"
 	"  -o OPTIONS         FUSE mount options, e.g. allow_other, and\n"
@@ -78,6 +82,7 @@ struct options {
 	const char *store;
 	int max_running;
 	long max_jobs_per_user;
+	int slurm;              /* --executor slurm */
 	int foreground;
 	int debug;
 	char *fuse_opts;
@@ -275,6 +280,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 					 &n) < 0)
 				return -1;
 			o->max_running = (int)n;
+		} else if ((val = long_opt(argc, argv, &i, "--executor"))) {
+			if (strcmp(val, "local") && strcmp(val, "slurm")) {
+				log_error("--executor: expected local or slurm, "
+					  "not '%s'", val);
+				return -1;
+			}
+			o->slurm = !strcmp(val, "slurm");
 		} else if ((val = long_opt(argc, argv, &i,
 					   "--max-jobs-per-user"))) {
 			if (whole_number(val, "--max-jobs-per-user",
@@ -499,6 +511,7 @@ int main(int argc, char **argv)
 		.max_jobs_per_user = o.max_jobs_per_user ? o.max_jobs_per_user
 							 : 10000,
 		.self_exe = self_exe,
+		.slurm = o.slurm,
 	};
 	int err = jobs_open(&cfg, &fs.jobs);
 	if (err == -EBUSY) {

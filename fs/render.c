@@ -90,6 +90,10 @@ static void render_status(FILE *f, const struct job *job)
 		fprintf(f, "error: %s\n", job->spec_error);
 	else if (r->state == ST_CREATED && r->error) /* a refused start */
 		fprintf(f, "error: %s\n", r->error);
+	if (job->exec_line)
+		fprintf(f, "slurm: %s\n", job->exec_line);
+	else if (r->slurm_id > 0)
+		fprintf(f, "slurm: job %lld\n", (long long)r->slurm_id);
 	fprintf(f, "owner: %lu\n", (unsigned long)r->uid);
 	fprintf(f, "created: %s\n", job_format_time(r->created_ns, t, sizeof t));
 	if (r->started_ns)

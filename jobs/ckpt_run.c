@@ -132,7 +132,7 @@ void ckpt_round(struct jobs *j, struct job *job)
 		return;
 	int64_t now = job_now_ns();
 	int due = !job->removed && job->rec.state == ST_RUNNING &&
-		  !job->ended && job->shim_fd >= 0 &&
+		  !job->ended && job->run && !job->run_over &&
 		  (job->rec.last_epoch != job->ckpt_scanned ||
 		   now - job->ckpt_scan_ns >= RESCAN_NS) &&
 		  !jobs_path(j, job, CKPT_DIR, dir, sizeof dir);

@@ -1,49 +1,30 @@
 /*
- * exec: the local executor and its per-job shim (see exec.h for the
- * design).  Both ends of the shim protocol live in this file.
+ * exec: what every executor backend and the shim share: the launch file
+ * trainfs writes and the shim reads, the exit record the shim writes and
+ * trainfs reads, and the start time that makes a recorded PID trustworthy
+ * (see exec.h).  The backends are exec_local.c (a shim on this machine)
+ * behind the table of executor.h; the shim process is shim.c.
  *
  * The launch file (JOBDIR/launch, 0600) carries what the shim needs as
  * NUL-terminated "key", "value" pairs, so commands and environment values
  * need no quoting; it holds the trainer's environment and nothing more,
  * and the shim removes it once read.  The shim writes JOBDIR/trainer
  * ("PID STARTTIME") once the trainer runs and JOBDIR/exit ("code N" or
- * "signal N") when its whole process group is gone.  A PID alone is never trusted: the start time
- * (field 22 of /proc/PID/stat) must match before an orphan is signalled.
+ * "signal N") when its whole process group is gone.  A PID alone is never
+ * trusted: the start time (field 22 of /proc/PID/stat) must match before
+ * an orphan is signalled.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <poll.h>
-#include <pwd.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "jobs/exec.h"
-#include "jobs/watch.h"
 #include "store/store.h"
-#include "util/log.h"
-
-extern char **environ;
-
-#define SHIM_SOCK "shim.sock"
-#define SHIM_MAX_CLIENTS 16
-#define SHIM_GRACE_MAX 1e9 /* seconds: as GRACE_MAX of jobs/registry.h */
-#define EXIT_RECORD_SIZE 64 /* "signal 9", padded: the reserved record */
-
-/* ---- trainfs's side ---- */
 
 static int put_pair(char **buf, size_t *len, size_t *cap, const char *k,
 		    const char *v)
@@ -63,7 +44,7 @@ static int put_pair(char **buf, size_t *len, size_t *cap, const char *k,
 	return 0;
 }
 
-static int write_launch_file(const struct exec_launch *l)
+int exec_write_launch(const struct exec_launch *l)
 {
 	char path[PATH_MAX], num[64];
 	char *buf = NULL;
@@ -92,6 +73,8 @@ static int write_launch_file(const struct exec_launch *l)
 	snprintf(num, sizeof num, "%.3f", l->grace);
 	if (!rc)
 		rc = put_pair(&buf, &len, &cap, "grace", num);
+	if (!rc && l->stop_file)
+		rc = put_pair(&buf, &len, &cap, "stop_file", l->stop_file);
 	for (size_t i = 0; !rc && l->env[i]; i++)
 		rc = put_pair(&buf, &len, &cap, "env", l->env[i]);
 	/* Auto-stop's pairs, already in the file's form (watch.h). */
@@ -104,96 +87,7 @@ static int write_launch_file(const struct exec_launch *l)
 	return rc;
 }
 
-int exec_launch(const char *self_exe, const struct exec_launch *l, int *fd,
-		pid_t *shim_pid)
-{
-	int sv[2], rc;
-	pid_t pid;
-	posix_spawnattr_t attr;
-	posix_spawn_file_actions_t fa;
-	char *argv[] = { "trainfs", "__shim", (char *)l->job_dir, NULL };
-
-	if ((rc = write_launch_file(l)))
-		return rc;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	if ((rc = posix_spawnattr_init(&attr))) {
-		close(sv[0]);
-		close(sv[1]);
-		return -rc;
-	}
-	if ((rc = posix_spawn_file_actions_init(&fa))) {
-		posix_spawnattr_destroy(&attr);
-		close(sv[0]);
-		close(sv[1]);
-		return -rc;
-	}
-	/* Its own session: a Ctrl-C at trainfs's terminal does not reach it. */
-	rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
-	if (!rc)
-		rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-	if (!rc)
-		rc = posix_spawn(&pid, self_exe, &fa, &attr, argv,
-				 environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	close(sv[1]);
-	if (rc) {
-		close(sv[0]);
-		return -rc;
-	}
-	*fd = sv[0];
-	*shim_pid = pid;
-	return 0;
-}
-
-/* Fills a sockaddr for DIR/shim.sock, going through /proc when too long. */
-static int sock_addr(const char *dir, struct sockaddr_un *sa, int *dirfd)
-{
-	memset(sa, 0, sizeof *sa);
-	sa->sun_family = AF_UNIX;
-	*dirfd = -1;
-	if (snprintf(sa->sun_path, sizeof sa->sun_path, "%s/" SHIM_SOCK,
-		     dir) < (int)sizeof sa->sun_path)
-		return 0;
-	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (*dirfd < 0)
-		return -errno;
-	snprintf(sa->sun_path, sizeof sa->sun_path,
-		 "/proc/self/fd/%d/" SHIM_SOCK, *dirfd);
-	return 0;
-}
-
-int exec_attach(const char *job_dir, int *fd)
-{
-	struct sockaddr_un sa;
-	int dirfd, rc, s;
-	if ((rc = sock_addr(job_dir, &sa, &dirfd)))
-		return rc;
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0) {
-		rc = -errno;
-	} else if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		rc = -errno;
-		close(s);
-	} else {
-		*fd = s;
-	}
-	if (dirfd >= 0)
-		close(dirfd);
-	return rc;
-}
-
-int exec_send(int fd, const char *verb)
-{
-	char line[32];
-	int n = snprintf(line, sizeof line, "%s\n", verb);
-	if (send(fd, line, n, MSG_NOSIGNAL) != n)
-		return errno ? -errno : -EIO;
-	return 0;
-}
-
-static int read_small_file(const char *dir, const char *name, char *buf,
+int exec_read_small_file(const char *dir, const char *name, char *buf,
 			   size_t len)
 {
 	char path[PATH_MAX];
@@ -217,7 +111,7 @@ int exec_read_exit(const char *job_dir, struct exec_exit *e)
 {
 	char buf[64];
 	int rc, v;
-	if ((rc = read_small_file(job_dir, "exit", buf, sizeof buf)))
+	if ((rc = exec_read_small_file(job_dir, "exit", buf, sizeof buf)))
 		return rc;
 	e->code = -1;
 	e->signal = 0;
@@ -238,7 +132,7 @@ int exec_read_exit(const char *job_dir, struct exec_exit *e)
 }
 
 /* Field 22 of /proc/PID/stat: when the process started, in clock ticks. */
-static unsigned long long proc_start_time(pid_t pid)
+unsigned long long exec_proc_start_time(pid_t pid)
 {
 	char path[64], buf[1024];
 	unsigned long long t = 0;
@@ -267,579 +161,28 @@ static unsigned long long proc_start_time(pid_t pid)
 	return t;
 }
 
-int exec_kill_orphan(const char *job_dir)
+int exec_clear_traces(const char *job_dir)
 {
-	static const char *const left[] = { SHIM_SOCK, "exit.tmp" };
-	char buf[128], path[PATH_MAX];
-	int pid;
-	unsigned long long start;
-	/* What the dead shim left: its socket, its unfilled exit record. */
-	for (size_t i = 0; i < sizeof left / sizeof *left; i++)
-		if (snprintf(path, sizeof path, "%s/%s", job_dir, left[i]) <
+	static const char *const stale[] = { "stop", "exit", "trainer" };
+	char path[PATH_MAX];
+	for (size_t i = 0; i < sizeof stale / sizeof *stale; i++) {
+		if (snprintf(path, sizeof path, "%s/%s", job_dir, stale[i]) >=
+		    (int)sizeof path)
+			return -ENAMETOOLONG;
+		if (unlink(path) < 0 && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
+int exec_was_launched(const char *job_dir)
+{
+	static const char *const marks[] = { EXEC_SHIM_SOCK, "trainer", "exit" };
+	char path[PATH_MAX];
+	for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
+		if (snprintf(path, sizeof path, "%s/%s", job_dir, marks[i]) <
 			    (int)sizeof path &&
-		    unlink(path) < 0 && errno != ENOENT)
-			log_error( "cannot remove '%s': "
-				"%s\n", path, strerror(errno));
-	int rc = read_small_file(job_dir, "trainer", buf, sizeof buf);
-	if (rc == -ENOENT)
-		return 0; /* the trainer never started */
-	if (rc)
-		return rc;
-	if (sscanf(buf, "%d %llu", &pid, &start) != 2 || pid <= 1)
-		return -EINVAL;
-	if (proc_start_time(pid) != start)
-		return 0; /* gone, or the PID now names another process */
-	if (kill(-pid, SIGKILL) < 0 && errno != ESRCH)
-		return -errno;
-	return 0;
-}
-
-/* ---- the shim ---- */
-
-struct shim {
-	const char *command, *workdir, *log;
-	uid_t uid;
-	gid_t gid;
-	int stop_signal;
-	int stop_group;        /* stop_to = group */
-	double grace;
-	char **env;
-	size_t nenv;
-
-	pid_t pgid;            /* the trainer's process group (= sh's PID) */
-	int main_exited;
-	int main_status;
-	int stop_requested;
-	int cancelled;
-	int leftovers_signalled;
-	struct timespec deadline; /* SIGKILL at; tv_sec 0: none */
-	int clients[SHIM_MAX_CLIENTS];
-	int nclients;
-	int exit_fd;           /* exit.tmp, its block taken at start, or -1 */
-	struct watch_shim watch; /* auto-stop while trainfs is away */
-};
-
-static void shim_die(const char *what, int err)
-{
-	log_error( "shim: %s: %s\n", what, strerror(err));
-	exit(1);
-}
-
-static char *load_launch(struct shim *s)
-{
-	struct stat st;
-	int fd = open("launch", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0)
-		shim_die("cannot read 'launch'", errno);
-	char *buf = malloc(st.st_size + 1);
-	if (!buf)
-		shim_die("reading 'launch'", ENOMEM);
-	ssize_t n = read(fd, buf, st.st_size);
-	if (n != st.st_size)
-		shim_die("short read of 'launch'", n < 0 ? errno : EIO);
-	buf[n] = '\0';
-	close(fd);
-	s->env = calloc(st.st_size / 2 + 2, sizeof *s->env);
-	if (!s->env)
-		shim_die("reading 'launch'", ENOMEM);
-	for (char *p = buf; p < buf + n;) {
-		char *k = p, *v = k + strlen(k) + 1;
-		if (v >= buf + n)
-			break;
-		p = v + strlen(v) + 1;
-		if (!strcmp(k, "command"))
-			s->command = v;
-		else if (!strcmp(k, "workdir"))
-			s->workdir = v;
-		else if (!strcmp(k, "log"))
-			s->log = v;
-		else if (!strcmp(k, "uid"))
-			s->uid = strtoul(v, NULL, 10);
-		else if (!strcmp(k, "gid"))
-			s->gid = strtoul(v, NULL, 10);
-		else if (!strcmp(k, "signal"))
-			s->stop_signal = atoi(v);
-		else if (!strcmp(k, "stop_to"))
-			s->stop_group = !strcmp(v, "group");
-		else if (!strcmp(k, "grace"))
-			s->grace = strtod(v, NULL);
-		else if (!strcmp(k, "env"))
-			s->env[s->nenv++] = v;
-		else
-			watch_shim_key(&s->watch, k, v);
-	}
-	if (!s->command || !s->workdir || !s->log || s->stop_signal <= 0)
-		shim_die("incomplete 'launch'", EINVAL);
-	/* It holds the trainer's environment: gone once read. */
-	if (unlink("launch") < 0)
-		shim_die("cannot remove 'launch'", errno);
-	return buf;
-}
-
-static void now(struct timespec *t)
-{
-	clock_gettime(CLOCK_MONOTONIC, t);
-}
-
-static int group_alive(struct shim *s)
-{
-	return s->pgid > 0 && (kill(-s->pgid, 0) == 0 || errno != ESRCH);
-}
-
-static void arm_kill_timer(struct shim *s)
-{
-	/* A grace of 1e300 must mean "never", not overflow into the past. */
-	double grace = s->grace < SHIM_GRACE_MAX ? s->grace : SHIM_GRACE_MAX;
-	now(&s->deadline);
-	s->deadline.tv_sec += (time_t)grace;
-	s->deadline.tv_nsec += (long)((grace - (time_t)grace) * 1e9);
-	if (s->deadline.tv_nsec >= 1000000000L) {
-		s->deadline.tv_sec++;
-		s->deadline.tv_nsec -= 1000000000L;
-	}
-	if (s->deadline.tv_sec == 0)
-		s->deadline.tv_sec = 1;
-}
-
-static int children_of(pid_t parent, pid_t *pids, int max);
-
-/* Whether PID still runs "sh -c COMMAND" as the shim started it. */
-static int still_the_shell(const struct shim *s, pid_t pid)
-{
-	char path[64], buf[256];
-	static const char head[] = "sh\0-c\0";
-	size_t want = sizeof head - 1 + strlen(s->command) + 1;
-	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf);
-	close(fd);
-	if (n < (ssize_t)sizeof head - 1 || memcmp(buf, head, sizeof head - 1))
-		return 0;
-	/* The command itself, as far as it was read. */
-	size_t cmp = (size_t)n < want ? (size_t)n : want;
-	return !memcmp(buf + sizeof head - 1, s->command,
-		       cmp - (sizeof head - 1) - (cmp == want));
-}
-
-/*
- * stop_to = main: the stop signal goes to the process that runs the
- * command, never to that process's own children (PyTorch's DataLoader
- * workers live until the trainer ends them, as with `docker stop`).  The
- * shell may have exec'd the command (then it is that process), or runs
- * it as a child (`cd x && python3 train.py`, pipelines, lists: each
- * process the shell started in the group).  Returns 0 or -errno.
- */
-static int signal_main(struct shim *s)
-{
-	pid_t kids[256];
-	int n = 0, sent = 0;
-	if (still_the_shell(s, s->pgid))
-		n = children_of(s->pgid, kids, 256);
-	for (int i = 0; i < n; i++)
-		if (getpgid(kids[i]) == s->pgid &&
-		    kill(kids[i], s->stop_signal) == 0)
-			sent++;
-	if (sent)
-		return 0;
-	/* It exec'd the command, or has started nothing yet. */
-	return kill(s->pgid, s->stop_signal) < 0 ? -errno : 0;
-}
-
-static void shim_stop(struct shim *s)
-{
-	if (s->stop_requested || s->cancelled)
-		return;
-	s->stop_requested = 1;
-	int fd = open("stop", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		close(fd);
-	else
-		log_error( "shim: cannot create stop file: %s\n",
-			strerror(errno));
-	int rc = s->stop_group ? (kill(-s->pgid, s->stop_signal) < 0 ? -errno : 0)
-			       : signal_main(s);
-	if (rc && rc != -ESRCH)
-		log_error("shim: cannot signal the trainer: %s",
-			  strerror(-rc));
-	arm_kill_timer(s);
-}
-
-static void shim_cancel(struct shim *s)
-{
-	s->cancelled = 1;
-	if (kill(-s->pgid, SIGKILL) < 0 && errno != ESRCH)
-		log_error( "shim: cannot kill the trainer: %s\n",
-			strerror(errno));
-}
-
-/* Reads the verbs a client sent; returns -1 when it has gone. */
-static int shim_read_client(struct shim *s, int fd)
-{
-	char buf[256];
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0; /* nothing after all */
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-		if (!strcmp(line, "stop"))
-			shim_stop(s);
-		else if (!strcmp(line, "cancel"))
-			shim_cancel(s);
-	}
-	return 0;
-}
-
-static void shim_reap(struct shim *s)
-{
-	int st;
-	pid_t pid;
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		if (pid == s->pgid) {
-			s->main_exited = 1;
-			s->main_status = st;
-		}
-	}
-}
-
-/* Starts /bin/sh -c COMMAND in a new process group as the job's owner. */
-static void shim_spawn(struct shim *s)
-{
-	gid_t groups[256];
-	int ngroups = 0;
-	int switch_user = getuid() != s->uid || getgid() != s->gid;
-	if (switch_user) {
-		struct passwd *pw = getpwuid(s->uid);
-		ngroups = sizeof groups / sizeof groups[0];
-		if (!pw || getgrouplist(pw->pw_name, s->gid, groups,
-					&ngroups) < 0) {
-			groups[0] = s->gid;
-			ngroups = 1;
-		}
-	}
-	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	pid_t pid = fork();
-	if (pid < 0)
-		shim_die("cannot fork the trainer", errno);
-	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		setpgid(0, 0);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		if (switch_user &&
-		    (setgroups(ngroups, groups) < 0 || setgid(s->gid) < 0 ||
-		     setuid(s->uid) < 0)) {
-			dprintf(2, "trainfs: cannot run as uid %lu: %s\n",
-				(unsigned long)s->uid, strerror(errno));
-			_exit(126);
-		}
-		if (chdir(s->workdir) < 0) {
-			dprintf(2, "trainfs: cannot enter workdir '%s': %s\n",
-				s->workdir, strerror(errno));
-			_exit(126);
-		}
-		char *argv[] = { "sh", "-c", (char *)s->command, NULL };
-		execve("/bin/sh", argv, s->env);
-		dprintf(2, "trainfs: cannot run /bin/sh: %s\n", strerror(errno));
-		_exit(127);
-	}
-	/* Both sides set the group, so no signal can miss it. */
-	setpgid(pid, pid);
-	if (devnull >= 0)
-		close(devnull);
-	s->pgid = pid;
-
-	char rec[128];
-	int n = snprintf(rec, sizeof rec, "%d %llu\n", (int)pid,
-			 proc_start_time(pid));
-	int rc = store_write_file_atomic("trainer", rec, n);
-	if (rc)
-		log_error( "shim: cannot write 'trainer': %s\n",
-			strerror(-rc));
-}
-
-static int shim_listen(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		shim_die("socket", errno);
-	snprintf(sa.sun_path, sizeof sa.sun_path, SHIM_SOCK);
-	unlink(SHIM_SOCK);
-	mode_t old = umask(077); /* only trainfs's user may send verbs */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		shim_die("cannot bind 'shim.sock'", errno);
-	umask(old);
-	if (listen(fd, 8) < 0)
-		shim_die("listen", errno);
-	return fd;
-}
-
-static int poll_timeout_ms(struct shim *s)
-{
-	int ms = 200; /* the group can empty without a SIGCHLD reaching us */
-	if (s->deadline.tv_sec) {
-		struct timespec t;
-		now(&t);
-		long long left = (s->deadline.tv_sec - t.tv_sec) * 1000LL +
-				 (s->deadline.tv_nsec - t.tv_nsec) / 1000000;
-		if (left < ms)
-			ms = left < 0 ? 0 : (int)left;
-	}
-	return ms;
-}
-
-static int deadline_passed(struct shim *s)
-{
-	struct timespec t;
-	if (!s->deadline.tv_sec)
-		return 0;
-	now(&t);
-	return t.tv_sec > s->deadline.tv_sec ||
-	       (t.tv_sec == s->deadline.tv_sec &&
-		t.tv_nsec >= s->deadline.tv_nsec);
-}
-
-/*
- * Lists up to MAX children of PARENT (from /proc/PID/stat, field 4) into
- * PIDS.  Returns how many, or -errno.
- */
-static int children_of(pid_t parent, pid_t *pids, int max)
-{
-	char path[64], buf[512];
-	int n = 0;
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	if (!d)
-		return -errno;
-	while (n < max && (de = readdir(d))) {
-		char *end, *p;
-		long pid = strtol(de->d_name, &end, 10);
-		if (*end || pid <= 0)
-			continue;
-		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue; /* gone meanwhile */
-		ssize_t len = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		/* "PID (COMM) STATE PPID ...": COMM may hold spaces and ')'. */
-		if ((p = strrchr(buf, ')')) && p[1] == ' ' && p[2] &&
-		    p[3] == ' ' && strtol(p + 4, NULL, 10) == parent)
-			pids[n++] = (pid_t)pid;
-	}
-	closedir(d);
-	return n;
-}
-
-/*
- * The group is empty, but a process that left it (setsid, setpgid) is
- * still part of the run and got no signal: as our subreaper's children
- * once their parents are gone, they are SIGKILLed and reaped here, until
- * none is left (killing one hands us its children).  Nothing of a job
- * outlives its exit record.
- */
-static void shim_kill_escaped(void)
-{
-	pid_t pids[256];
-	int n, st;
-	while ((n = children_of(getpid(), pids, 256)) > 0) {
-		int killed = 0;
-		for (int i = 0; i < n; i++) {
-			if (kill(pids[i], SIGKILL) < 0 && errno != ESRCH) {
-				log_error( "shim: cannot kill "
-					"process %d: %s\n", (int)pids[i],
-					strerror(errno));
-				continue;
-			}
-			while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
-				;
-			killed++;
-		}
-		if (!killed)
-			break; /* none we may kill: do not spin */
-	}
-	if (n < 0)
-		log_error( "shim: cannot list leftover "
-			"processes: %s\n", strerror(-n));
-}
-
-/*
- * Makes exit.tmp before the trainer runs and has its block allocated, so
- * that a trainer which fills the disk cannot keep its end from being
- * recorded: the record is later written over those bytes, in place.
- * Returns the open file, or -1 (the record is then written anew).
- */
-static int shim_reserve_exit(void)
-{
-	char pad[EXIT_RECORD_SIZE];
-	int fd = open("exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-					  O_CLOEXEC, 0600);
-	memset(pad, ' ', sizeof pad);
-	pad[sizeof pad - 1] = '\n';
-	if (fd >= 0 && !store_write_all(fd, pad, sizeof pad) && fsync(fd) == 0)
-		return fd;
-	log_error( "shim: cannot reserve the exit record: %s\n",
-		strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
-
-/* Writes the reserved exit.tmp in place and renames it to exit; 0 or -errno. */
-static int shim_fill_exit(int fd, const char *rec, size_t n)
-{
-	char buf[EXIT_RECORD_SIZE];
-	int rc = 0, dfd;
-	memset(buf, ' ', sizeof buf);
-	memcpy(buf, rec, n < sizeof buf ? n : sizeof buf - 1);
-	buf[sizeof buf - 1] = '\n';
-	ssize_t w = pwrite(fd, buf, sizeof buf, 0);
-	if (w != (ssize_t)sizeof buf)
-		rc = w < 0 ? -errno : -EIO;
-	if (!rc && fsync(fd) < 0)
-		rc = -errno;
-	if (close(fd) < 0 && !rc)
-		rc = -errno;
-	if (!rc && rename("exit.tmp", "exit") < 0)
-		rc = -errno;
-	if (!rc && (dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		if (fsync(dfd) < 0)
-			rc = -errno;
-		close(dfd);
-	}
-	return rc;
-}
-
-static void shim_write_exit(struct shim *s)
-{
-	char rec[64];
-	int n, rc;
-	if (WIFSIGNALED(s->main_status))
-		n = snprintf(rec, sizeof rec, "signal %d",
-			     WTERMSIG(s->main_status));
-	else
-		n = snprintf(rec, sizeof rec, "code %d",
-			     WEXITSTATUS(s->main_status));
-	if (s->exit_fd >= 0) {
-		rc = shim_fill_exit(s->exit_fd, rec, n);
-		s->exit_fd = -1;
-		if (!rc)
-			return;
-		log_error( "shim: cannot fill the exit record: "
-			"%s\n", strerror(-rc));
-	}
-	rec[n++] = '\n';
-	if ((rc = store_write_file_atomic("exit", rec, n)))
-		shim_die("cannot write 'exit'", -rc);
-}
-
-int shim_main(int argc, char **argv)
-{
-	struct shim s = { 0 };
-	sigset_t chld;
-	int lfd, sfd;
-
-	if (argc != 3) {
-		fprintf(stderr, "usage: trainfs __shim JOBDIR\n");
-		return 2;
-	}
-	close_range(4, ~0U, 0);
-	if (chdir(argv[2]) < 0)
-		shim_die("cannot enter the job folder", errno);
-	char *launch = load_launch(&s);
-	int log = open(s.log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
-				      O_CLOEXEC, 0600);
-	if (log < 0)
-		shim_die("cannot open the log", errno);
-	dup2(log, 1);
-	dup2(log, 2);
-	close(log);
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-		shim_die("cannot become a subreaper", errno);
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, NULL);
-	if ((sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
-		shim_die("signalfd", errno);
-	lfd = shim_listen();
-	s.clients[s.nclients++] = 3;
-	fcntl(3, F_SETFD, FD_CLOEXEC);
-	s.exit_fd = shim_reserve_exit();
-	shim_spawn(&s);
-
-	for (;;) {
-		struct pollfd p[SHIM_MAX_CLIENTS + 2];
-		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		p[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-		for (int i = 0; i < s.nclients; i++)
-			p[2 + i] = (struct pollfd){ .fd = s.clients[i],
-						    .events = POLLIN };
-		int polled = s.nclients; /* accept below may add one */
-		int n = poll(p, 2 + polled, poll_timeout_ms(&s));
-		if (n < 0 && errno != EINTR)
-			shim_die("poll", errno);
-		if (n > 0 && (p[0].revents & POLLIN)) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof si) == sizeof si)
-				;
-		}
-		if (n > 0 && (p[1].revents & POLLIN)) {
-			int c = accept4(lfd, NULL, NULL,
-					SOCK_CLOEXEC | SOCK_NONBLOCK);
-			if (c >= 0 && s.nclients < SHIM_MAX_CLIENTS)
-				s.clients[s.nclients++] = c;
-			else if (c >= 0)
-				close(c);
-		}
-		for (int i = polled - 1; n > 0 && i >= 0; i--) {
-			if (!p[2 + i].revents)
-				continue;
-			if (shim_read_client(&s, s.clients[i]) < 0) {
-				close(s.clients[i]);
-				s.clients[i] = s.clients[--s.nclients];
-			}
-		}
-		shim_reap(&s);
-		/* Auto-stop, the same rule as trainfs's: a stop as a user's. */
-		if (watch_shim_tick(&s.watch) && !s.main_exited)
-			shim_stop(&s);
-		if (s.cancelled && group_alive(&s))
-			kill(-s.pgid, SIGKILL); /* children forked since */
-		if (deadline_passed(&s)) {
-			kill(-s.pgid, SIGKILL);
-			s.deadline.tv_sec = 0;
-		}
-		if (s.main_exited && !group_alive(&s))
-			break;
-		/* The command has ended; what it left behind is stopped. */
-		if (s.main_exited && !s.leftovers_signalled &&
-		    !s.stop_requested && !s.cancelled) {
-			s.leftovers_signalled = 1;
-			kill(-s.pgid, s.stop_signal);
-			arm_kill_timer(&s);
-		}
-	}
-	shim_kill_escaped();
-	shim_write_exit(&s);
-	for (int i = 0; i < s.nclients; i++) {
-		send(s.clients[i], "exit\n", 5, MSG_NOSIGNAL);
-		close(s.clients[i]);
-	}
-	unlink(SHIM_SOCK);
-	watch_shim_free(&s.watch);
-	free(launch);
-	free(s.env);
+		    access(path, F_OK) == 0)
+			return 1;
 	return 0;
 }

@@ -1,21 +1,26 @@
 /*
- * exec: the local executor, behind the narrow interface the job model
- * needs: launch, signal (stop, cancel), observe the exit, re-attach after a
- * restart.  A Slurm executor would implement the same five calls.
+ * exec: what the executor backends (executor.h's table: exec_local.c) and
+ * the shim process (shim.c) share: the launch request, the launch file
+ * that carries it to the shim, the exit record the shim leaves, and the
+ * start time that makes a recorded PID trustworthy.
  *
- * Each trainer is owned by a small per-job shim ("trainfs __shim JOBDIR",
- * in its own session) that survives trainfs: it starts the trainer in a new
- * process group as the job's owner, runs the stop timer (stop signal,
+ * The shim ("trainfs __shim JOBDIR") owns one trainer: it starts it in a
+ * new process group as the job's owner, runs the stop timer (stop signal,
  * grace, SIGKILL to the group), waits until the whole group has exited,
- * writes the exit record atomically, then exits.  trainfs talks to it over
- * a Unix socket in the job folder: a socketpair at launch, shim.sock after
- * a restart.  Lines: "stop\n" and "cancel\n" to the shim, "exit\n" back.
+ * writes the exit record atomically, then exits.  Locally trainfs talks to
+ * it over a Unix socket in the job folder: a socketpair at launch,
+ * shim.sock after a restart.  Lines: "stop\n" and "cancel\n" to the shim,
+ * "exit\n" back.
  */
 #ifndef TRAINFS_EXEC_H
 #define TRAINFS_EXEC_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+/* The shim's socket in the job folder. */
+#define EXEC_SHIM_SOCK "shim.sock"
 
 struct exec_launch {
 	const char *job_dir;    /* the job's store folder */
@@ -31,6 +36,11 @@ struct exec_launch {
 	char *const *env;       /* the trainer's whole environment */
 	const char *watch;      /* auto-stop's launch pairs (watch.h), or NULL */
 	size_t watch_len;
+	const char *job_name;   /* the trainfs job's name (Slurm's job name) */
+	char *const *slurm_opts; /* "option=value" of the spec's slurm.*
+				   keys ("cpus-per-task=4"), or NULL */
+	const char *stop_file;  /* TRAINFS_STOP_FILE, for a shim that looks
+				   for it (Slurm); NULL: none */
 };
 
 /* How the trainer's command ended: one of code (>= 0) or signal (> 0). */
@@ -40,33 +50,30 @@ struct exec_exit {
 	int64_t time_ns; /* when the shim recorded it (the group was gone) */
 };
 
-/*
- * Starts a shim for L.  Returns 0, a connected socket in *fd (the caller
- * owns it; EOF on it means the shim has exited) and the shim's PID, a
- * child the caller reaps; or -errno.
- */
-int exec_launch(const char *self_exe, const struct exec_launch *l, int *fd,
-		pid_t *pid);
-
-/*
- * Connects to the shim of JOB_DIR after a restart.  Returns 0 and *fd, or
- * -ECONNREFUSED / -ENOENT when no shim listens there any more.
- */
-int exec_attach(const char *job_dir, int *fd);
-
-/* Sends VERB ("stop" or "cancel") to the shim on FD; 0 or -errno. */
-int exec_send(int fd, const char *verb);
+/* Writes L's JOBDIR/launch (0600, atomically).  Returns 0 or -errno. */
+int exec_write_launch(const struct exec_launch *l);
 
 /* Reads the exit record of JOB_DIR: 0, or -ENOENT when there is none yet. */
 int exec_read_exit(const char *job_dir, struct exec_exit *e);
 
+/* Reads DIR/NAME (at most LEN - 1 bytes, NUL-terminated); 0 or -errno. */
+int exec_read_small_file(const char *dir, const char *name, char *buf,
+			 size_t len);
+
+/* Field 22 of /proc/PID/stat (start time in clock ticks), 0 if gone. */
+unsigned long long exec_proc_start_time(pid_t pid);
+
 /*
- * For a job whose shim died without an exit record: removes what the shim
- * left (its socket, its unfilled exit record) and SIGKILLs the trainer's
- * process group if the recorded leader is still the same process (same
- * start time).  Returns 0, or -errno.
+ * Removes what an earlier run left in JOB_DIR (stop file, exit and trainer
+ * records) before a new launch.  Returns 0 or -errno.
  */
-int exec_kill_orphan(const char *job_dir);
+int exec_clear_traces(const char *job_dir);
+
+/*
+ * Whether a launch happened for JOB_DIR since the last exec_clear_traces():
+ * its shim's socket, trainer record or exit record is there.
+ */
+int exec_was_launched(const char *job_dir);
 
 /* The shim process: "trainfs __shim JOBDIR" with its first client on fd 3. */
 int shim_main(int argc, char **argv);

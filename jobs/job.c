@@ -106,6 +106,20 @@ char *job_message(const struct job *job, char *buf, size_t len)
 {
 	long e = job_last_epoch(job);
 	buf[0] = '\0';
+	if (job->rec.state == ST_READY && job->rec.reason &&
+	    !strcmp(job->rec.reason, "stopped-early")) {
+		/* The last stop: was it the one ahead of the time limit? */
+		for (size_t i = job->nevents; i-- > 0;)
+			if (!strcmp(job->events[i].state, "stopping")) {
+				if (job->events[i].reason &&
+				    !strcmp(job->events[i].reason,
+					    JOB_TIME_LIMIT_STOP))
+					snprintf(buf, len, "%s",
+						 JOB_TIME_LIMIT_STOP);
+				break;
+			}
+		return buf;
+	}
 	if (job->rec.state != ST_READY || !job->rec.reason ||
 	    strcmp(job->rec.reason, "converged") != 0)
 		return buf;
@@ -375,7 +389,6 @@ static struct job *job_new(void)
 	pthread_mutex_init(&job->lock, NULL);
 	pthread_cond_init(&job->idle, NULL);
 	job->monitor_col = -1;
-	job->shim_fd = -1;
 	job->packer_fd = -1;
 	job->weights_tmp_fd = -1;
 	job->metrics_fd = -1;
@@ -407,8 +420,10 @@ static void job_free(struct job *job)
 	free(job->splitter);
 	free(job->pack_error);
 	job_table_keep(job);
-	if (job->shim_fd >= 0)
-		close(job->shim_fd);
+	free(job->exec_line);
+	free(job->exec_error);
+	if (job->run)
+		job->exec->ops->release(job->run);
 	if (job->packer_fd >= 0)
 		close(job->packer_fd);
 	if (job->weights_tmp_fd >= 0)
@@ -1298,6 +1313,25 @@ out:
 	return rc;
 }
 
+void jobs_wake(struct jobs *j)
+{
+	char c = 1;
+	if (write(j->wake[1], &c, 1) < 0 && errno != EAGAIN)
+		log_error("cannot wake the supervisor: %s", strerror(errno));
+}
+
+void job_signal(struct jobs *j, struct job *job, enum exec_verb verb)
+{
+	(void)j;
+	job_assert_locked(job);
+	if (!job->run)
+		return; /* recover() sends it once the trainer is found */
+	int rc = job->exec->ops->signal(job->run, verb);
+	if (rc)
+		log_error("job '%s': cannot %s its trainer: %s", job->rec.name,
+			  verb == EXEC_STOP ? "stop" : "cancel", strerror(-rc));
+}
+
 static int control_start(struct jobs *j, struct job *job, const char *text,
 			 size_t len)
 {
@@ -1324,7 +1358,7 @@ static int control_start(struct jobs *j, struct job *job, const char *text,
 	free(job->rec.error); /* a refused start's */
 	job->rec.error = NULL;
 	int rc = job_set_state(j, job, ST_QUEUED, "start", NULL);
-	supervisor_wake(j);
+	jobs_wake(j);
 	return rc;
 }
 
@@ -1337,7 +1371,7 @@ int job_stop(struct jobs *j, struct job *job, const char *reason,
 	free(job->rec.reason);
 	job->rec.reason = strdup(reason);
 	/* Ask the shim first: the stop must not wait for the disk. */
-	supervisor_signal(j, job, "stop");
+	job_signal(j, job, EXEC_STOP);
 	return job_set_state(j, job, ST_STOPPING, why, tags);
 }
 
@@ -1524,14 +1558,14 @@ static int control_resume(struct jobs *j, struct job *job, const char *text,
 		log_warn("job '%s': cannot remove its old tarball: %s\n",
 			 job->rec.name, strerror(errno));
 	log_info("job '%s': %s\n", job->rec.name, why);
-	supervisor_wake(j);
+	jobs_wake(j);
 	return 0;
 rollback:
 	store_rollback(j->store);
 fail:
 	log_error("job '%s': cannot store its resume: %s\n", job->rec.name,
 		  strerror(-rc));
-	supervisor_wake(j);
+	jobs_wake(j);
 	return rc;
 }
 
@@ -1546,13 +1580,13 @@ static int control_cancel(struct jobs *j, struct job *job)
 				  job->rec.name, strerror(-rc));
 		ckpt_delete(j, job);
 	}
-	if (state_has_trainer(was))
-		supervisor_signal(j, job, "cancel");
-	if (was == ST_PACKAGING)
-		supervisor_abort_packing(j, job);
+	/* A queued job may have a run too: pending on Slurm. */
+	if (state_has_trainer(was) || job->run)
+		job_signal(j, job, EXEC_CANCEL);
+	/* A packer of a job no longer packaging is killed by the supervisor. */
 	int rc = job_set_state(j, job, ST_CANCELLED, "cancel requested",
 			       (const char *[]){ "cancelled", NULL });
-	supervisor_wake(j); /* a slot may be free; output to delete */
+	jobs_wake(j); /* a slot may be free; output to delete; a packer */
 	return rc;
 }
 
@@ -1789,7 +1823,9 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 	j->wake[0] = j->wake[1] = -1;
 	j->store_dir = strdup(cfg->store_dir);
 	j->self_exe = strdup(cfg->self_exe);
-	if (!j->store_dir || !j->self_exe) {
+	if (!j->store_dir || !j->self_exe ||
+	    !(j->local = exec_local_new(j->self_exe)) ||
+	    !(j->slurm = exec_slurm_new(j->self_exe))) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -1822,24 +1858,6 @@ fail:
 	return rc;
 }
 
-int jobs_start_supervisor(struct jobs *j)
-{
-	/*
-	 * Threads do not survive the daemonizing fork: the deleter starts
-	 * here, after it, as the supervisor does (until then, and in tools
-	 * that never start it, the trash is emptied in place).
-	 */
-	int rc = store_start_deleter(j->store);
-	if (rc)
-		return rc;
-	supervisor_recover(j);
-	rc = pthread_create(&j->supervisor, NULL, supervisor_main, j);
-	if (rc)
-		return -rc;
-	j->supervising = 1;
-	return 0;
-}
-
 void jobs_close(struct jobs *j)
 {
 	if (!j)
@@ -1848,7 +1866,7 @@ void jobs_close(struct jobs *j)
 		jobs_lock(j);
 		j->quit = 1;
 		jobs_unlock(j);
-		supervisor_wake(j);
+		jobs_wake(j);
 		pthread_join(j->supervisor, NULL);
 	}
 	for (size_t i = 0; i < j->n; i++)
@@ -1862,6 +1880,10 @@ void jobs_close(struct jobs *j)
 		close(j->wake[1]);
 	free(j->store_dir);
 	free(j->self_exe);
+	if (j->local)
+		j->local->ops->close(j->local);
+	if (j->slurm)
+		j->slurm->ops->close(j->slurm);
 	pthread_mutex_destroy(&j->lock);
 	free(j);
 }

@@ -45,6 +45,9 @@ enum job_view {
 };
 #define VIEW_BIT(v) (1u << (v))
 
+struct executor;
+struct exec_run;
+
 struct job_tag {
 	char *name;
 	int system;
@@ -114,8 +117,13 @@ struct job {
 				    have caught up with */
 
 	/* The executor's and the supervisor's runtime, not stored. */
-	int shim_fd;           /* connection to the job's shim, or -1 */
-	pid_t shim_pid;        /* our child shim to reap; 0 once reaped or adopted */
+	struct executor *exec; /* where its trainer runs (executor.h) */
+	struct exec_run *run;  /* exec's handle of the trainer, or NULL:
+				  from launch or attach until reaped */
+	int run_over;          /* the executor said the run ended */
+	char *exec_line;       /* the executor's status line ("job 41 on
+				  node1"), or NULL */
+	char *exec_error;      /* the executor's verdict on the end, or NULL */
 	pid_t packer_pid;      /* 0: not packing */
 	int packer_fd;         /* the packer's progress pipe, or -1 */
 	int weights_tmp_fd;    /* the temporary tarball being written, or -1 */
@@ -147,6 +155,7 @@ struct jobs_config {
 	int max_running;       /* <= 0: no limit */
 	long max_jobs_per_user; /* jobs one uid may have (root: any); <= 0: any */
 	const char *self_exe;  /* this program, run as shim and packer */
+	int slurm;             /* jobs without an executor key run on Slurm */
 };
 
 /* Opens the store and loads every job; *out is owned by the caller. */

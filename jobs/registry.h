@@ -2,6 +2,12 @@
  * registry: what job.c (the registry and the user's operations) and
  * supervisor.c (launching, observing and finishing trainers) share.  Not
  * for use outside jobs/.
+ *
+ * Calls go one way: supervisor.c calls job.c, never the other way round.
+ * A user's operation records its intent in the job (its state, under the
+ * job's lock) and wakes the supervisor (jobs_wake), which acts on it;
+ * only the stop and cancel signals go straight to the trainer through the
+ * job's executor (job_signal), so a stop reaches it within milliseconds.
  */
 #ifndef TRAINFS_REGISTRY_H
 #define TRAINFS_REGISTRY_H
@@ -9,6 +15,7 @@
 #include <assert.h>
 #include <pthread.h>
 
+#include "jobs/executor.h"
 #include "jobs/job.h"
 
 /*
@@ -39,6 +46,8 @@ struct jobs {
 	struct jobs_config cfg;
 	char *store_dir;
 	char *self_exe;
+	struct executor *local; /* the local executor (exec_local.c) */
+	struct executor *slurm; /* the Slurm executor (exec_slurm.c) */
 
 	struct job **list;     /* ascending id (= creation order); a ref each */
 	size_t n, cap;
@@ -75,6 +84,9 @@ void job_touch(struct jobs *j, struct job *job, unsigned views);
  */
 int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 		  const char *reason, const char *const *tags);
+
+/* The event reason of a stop ahead of a Slurm time limit (and message). */
+#define JOB_TIME_LIMIT_STOP "stopped before the Slurm time limit"
 
 /* Seconds of grace beyond which a stop never escalates (shim: the same). */
 #define GRACE_MAX 1e9
@@ -122,13 +134,14 @@ void job_table_keep(struct job *job);
 char *job_row_line(const struct job *job, size_t row);
 
 /* Wakes the supervisor (any thread, lock held or not). */
-void supervisor_wake(struct jobs *j);
+void jobs_wake(struct jobs *j);
 
-/* Asks the shim to stop or cancel, if one is attached; with the job's lock. */
-void supervisor_signal(struct jobs *j, struct job *job, const char *verb);
-
-/* Kills the packer of a cancelled job and drops its temporary file. */
-void supervisor_abort_packing(struct jobs *j, struct job *job);
+/*
+ * Asks JOB's trainer to stop or cancel through its executor, if a run is
+ * attached (else the supervisor sends it once it finds the trainer
+ * again).  With the job's lock held; never blocks.
+ */
+void job_signal(struct jobs *j, struct job *job, enum exec_verb verb);
 
 /*
  * Undoes the metrics rows, columns and record values added since the table
@@ -137,14 +150,5 @@ void supervisor_abort_packing(struct jobs *j, struct job *job);
  */
 void job_table_truncate(struct job *job, size_t nrows, int ncols);
 
-/*
- * Re-adopts what the last trainfs left (trainers, packing) and settles the
- * jobs whose trainer ended meanwhile, before anything is served, so no
- * reader sees a state from before the restart.
- */
-void supervisor_recover(struct jobs *j);
-
-/* The supervisor thread's body. */
-void *supervisor_main(void *arg);
 
 #endif

@@ -10,11 +10,11 @@
  * Design of the Slurm side, for the executor refactor (facts behind it:
  * ../shared/SLURM-NOTES.md and tests/slurm/NOTES.md):
  *
- * - Submission.  trainfs writes JOBDIR/launch exactly as for the local
+ * - Submission.  trainfs writes JOBDIR/run/launch exactly as for the local
  *   shim, then runs, as the job's owner, slurm_sbatch_argv()'s
  *   `sbatch --parsable --job-name=... --output=LOG --open-mode=append
  *   --no-requeue --export=ALL [--chdir=...] --partition=gpu ...
- *   --wrap=exec 'TRAINFS' __shim --slurm 'JOBDIR'` (--no-requeue: a node
+ *   --wrap=exec 'TRAINFS' __shim --slurm 'JOBDIR/run'` (--no-requeue: a node
  *   failure or preemption ends the job, as the SPEC wants, instead of
  *   rerunning it unseen).  The batch script is that constant one-liner: the batch
  *   shell execs the shim at once, so the batch step's main process IS the
@@ -24,10 +24,13 @@
  *   slurm_command_env(): trainfs's own SLURM_* and SBATCH_* settings and
  *   PATH, never the trainer's; the trainer's environment comes from the
  *   launch file as on this machine.
- * - The shim in Slurm mode (`trainfs __shim --slurm JOBDIR`) runs as the
- *   job's owner (Slurm already switched user), so JOBDIR, its log and the
- *   trainer's folders must be the owner's to write: the executor chowns
- *   them before sbatch.  It does what the local shim does (process group,
+ * - The shim in Slurm mode (`trainfs __shim --slurm RUNDIR`) runs as the
+ *   job's owner (Slurm already switched user), so its folder, the log and
+ *   the trainer's folders must be the owner's to write.  The store's job
+ *   folder stays trainfs's (store_job_dir_check() insists): the shim's
+ *   files (launch, trainer, exit) live in RUNDIR = JOBDIR/run, which
+ *   exec_slurm.c makes the owner's before sbatch, and trainfs itself
+ *   creates JOBDIR/stop (TRAINFS_STOP_FILE), which the shim looks for.  It does what the local shim does (process group,
  *   TRAINFS_*, stop file, grace, SIGKILL to the group, the reserved exit
  *   record) with three differences: no socket (trainfs may be on another
  *   machine); the trainer's environment is the launch file's plus the
@@ -48,9 +51,11 @@
  *   grace (+ a few seconds, so the shim can write its exit record first)
  *   trainfs runs `scancel --signal=KILL --full ID`; the job then ends
  *   CANCELLED (ExitCode 0:15), which trainfs counts as its own stop.
- * - cancel = `scancel --signal=KILL --full ID`, pending or running: ends
- *   CANCELLED in about 0.3 s (plain `scancel` sends TERM to every process,
- *   then KILL after slurm.conf's KillWait).
+ * - cancel, running: `scancel --batch --signal=USR2 ID`, the shim's
+ *   "cancel" (SIGKILL to the group, the exit record, exit at once), then
+ *   `scancel --signal=KILL --full ID` 2 s later in case it did not end
+ *   (KILL --full alone leaves the job COMPLETING for KillWait here);
+ *   pending: plain `scancel ID`, which ends it CANCELLED at once.
  * - Own scancels.  Before any scancel trainfs records what it asked for
  *   (stop or cancel) in the job's store row, so after a restart too a
  *   CANCELLED job is "ours" only when that record says so; any other end

@@ -2,10 +2,16 @@
  * supervisor: the thread that moves jobs along when no user asks: it
  * launches queued jobs when a slot is free, takes in metrics as trainers
  * append them (and stops a converged job), notices a trainer's end through
- * its shim, packs the weights in a packer process and publishes them.
+ * its executor, packs the weights in a packer process and publishes them.
  *
- * It sleeps in poll() on a wake pipe, the shims' sockets and the packers'
- * progress pipes, holding no lock.  Each round it takes a reference to
+ * It reaches trainers only through the executor table (executor.h): a job
+ * holds its executor and an opaque run handle; the supervisor knows no
+ * shim, socket or PID of a trainer.  It calls job.c, never the other way:
+ * users' operations record their intent in the job and wake it.
+ *
+ * It sleeps in poll() on a wake pipe, the executors' descriptors and the
+ * packers' progress pipes, holding no lock; each executor's tick runs
+ * once per round, with no lock held either.  Each round it takes a reference to
  * every listed job (the registry lock held just for that), then works on
  * one job at a time under that job's own lock, so a reader of another job
  * never waits for it.  Metrics are taken in bounded steps (INGEST_BYTES,
@@ -35,6 +41,7 @@
 #include "jobs/cause.h"
 #include "jobs/ckpt_run.h"
 #include "jobs/exec.h"
+#include "jobs/executor.h"
 #include "jobs/pack.h"
 #include "jobs/registry.h"
 #include "jobs/watch.h"
@@ -53,35 +60,16 @@ extern char **environ;
 /* What a step of ingest did; BUSY: the store was busy, nothing was done. */
 enum { INGEST_DONE, INGEST_MORE, INGEST_FAILED, INGEST_BUSY };
 
-void supervisor_wake(struct jobs *j)
-{
-	char c = 1;
-	if (write(j->wake[1], &c, 1) < 0 && errno != EAGAIN)
-		log_error( "cannot wake the supervisor: "
-			"%s\n", strerror(errno));
-}
-
-void supervisor_signal(struct jobs *j, struct job *job, const char *verb)
-{
-	(void)j;
-	if (job->shim_fd < 0)
-		return; /* recover() sends it once the shim is found */
-	int rc = exec_send(job->shim_fd, verb);
-	if (rc)
-		log_error( "job '%s': cannot send '%s' "
-			"to its shim: %s\n", job->rec.name, verb, strerror(-rc));
-}
-
 /*
- * BUSY: a trainer or packer may still be alive.  Our child shim counts too
- * until reap() has reaped it: a job removed before that would leave the
- * shim a zombie for as long as trainfs runs.
+ * BUSY: a trainer or packer may still be alive.  A run counts too until
+ * its executor has reaped it: a job removed before that would leave the
+ * local shim a zombie for as long as trainfs runs.
  */
 static void set_busy(struct jobs *j, struct job *job, int busy)
 {
 	(void)j;
 	job_assert_locked(job);
-	job->busy = busy || job->shim_pid > 0;
+	job->busy = busy || job->run != NULL;
 	if (!job->busy)
 		pthread_cond_broadcast(&job->idle);
 }
@@ -619,13 +607,15 @@ static void start_packing(struct jobs *j, struct job *job, const char *why,
 		fail(j, job, "packaging: %s", strerror(-rc));
 }
 
-void supervisor_abort_packing(struct jobs *j, struct job *job)
+/*
+ * A cancel while packaging (control_cancel) only moves the state: the
+ * packer of a job no longer packaging is killed here; packing_ended()
+ * drops its temporary file and the output.
+ */
+static void abort_packing(struct job *job)
 {
-	char tmp[PATH_MAX];
-	if (job->packer_pid > 0)
-		kill(job->packer_pid, SIGKILL);
-	if (!weights_tmp_path(j, job, tmp, sizeof tmp))
-		unlink(tmp);
+	if (job->packer_pid > 0 && job->rec.state != ST_PACKAGING)
+		kill(job->packer_pid, SIGKILL); /* our child: unreaped, no reuse */
 }
 
 /* Reads the packer's "progress NN" and "error MSG" lines. */
@@ -723,11 +713,12 @@ static void trainer_ended(struct jobs *j, struct job *job)
 {
 	char dir[PATH_MAX];
 	struct exec_exit e;
+	const struct executor_ops *ops = job->exec->ops;
 	close_metrics(job);
 	jobs_path(j, job, "", dir, sizeof dir);
-	int lost = exec_read_exit(dir, &e) != 0;
+	int lost = ops->read_exit(dir, &e) != 0;
 	if (lost)
-		exec_kill_orphan(dir);
+		ops->clean_orphan(dir);
 	/* When it ended, not when we heard: the same after any restart. */
 	job->rec.finished_ns = !lost && e.time_ns ? e.time_ns : job_now_ns();
 	/* The shim stopped it by the policy (trainfs was away): converged. */
@@ -743,13 +734,21 @@ static void trainer_ended(struct jobs *j, struct job *job)
 		job_touch(j, job, VIEW_BIT(VIEW_STATUS));
 		job_save(j, job);
 		break;
+	case ST_QUEUED:
 	case ST_STOPPING:
+	case ST_RUNNING:
+		if (job->exec_error) {
+			fail(j, job, "%s", job->exec_error);
+			break;
+		}
+		if (job->rec.state != ST_STOPPING)
+			goto running;
 		if (!ckpt_has_weights(job) && output_is_empty(j, job))
 			fail(j, job, "no weights were saved");
 		else
 			start_packing(j, job, "trainer stopped", NULL);
 		break;
-	case ST_RUNNING:
+	running:
 		if (lost)
 			fail(j, job, "trainer lost: its shim exited without "
 				     "recording a status");
@@ -774,23 +773,50 @@ static void trainer_ended(struct jobs *j, struct job *job)
 	}
 }
 
+/* Releases JOB's run once its executor has nothing left to reap. */
+static void settle_run(struct job *job)
+{
+	if (job->run && job->exec->ops->reap(job->run)) {
+		job->exec->ops->release(job->run);
+		job->run = NULL;
+	}
+}
+
+static void trainer_gone(struct jobs *j, struct job *job);
+static void run_status(struct jobs *j, struct job *job);
+
+/* Asks JOB's executor for news of its run; takes in its end once. */
+static void watch_run(struct jobs *j, struct job *job)
+{
+	if (job->run && !job->run_over && job->exec->ops->poll(job->run)) {
+		job->run_over = 1;
+		trainer_gone(j, job);
+	}
+}
+
 /*
- * The trainer's process group is gone (or its shim is): the shim is let
- * go, and a trainer left without one is killed now, so the metrics file
- * stops growing.  The outcome waits until every line is in (end_step()):
- * the job stays running or stopping until then.
+ * The executor says the trainer is gone (or what owned it is): a trainer
+ * left without an owner is killed now (clean_orphan), so the metrics
+ * file stops growing.  The outcome waits until every line is in
+ * (end_step()): the job stays running or stopping until then.
  */
 static void trainer_gone(struct jobs *j, struct job *job)
 {
 	char dir[PATH_MAX];
 	struct exec_exit e;
-	if (job->shim_fd >= 0)
-		close(job->shim_fd);
-	job->shim_fd = -1;
+	char why[512];
 	job->ended = 1;
+	if (job->run && job->exec->ops->verdict &&
+	    job->exec->ops->verdict(job->run, why, sizeof why)) {
+		free(job->exec_error);
+		job->exec_error = strdup(why);
+	}
+	if (job->run)
+		run_status(j, job); /* "job 41", no more "on node1" */
 	if (!jobs_path(j, job, "", dir, sizeof dir) &&
-	    exec_read_exit(dir, &e) != 0)
-		exec_kill_orphan(dir);
+	    job->exec->ops->read_exit(dir, &e) != 0)
+		job->exec->ops->clean_orphan(dir);
+	settle_run(job);
 }
 
 /*
@@ -949,13 +975,73 @@ static char **trainer_env(struct jobs *j, struct job *job)
 	return env;
 }
 
+/* Where JOB's trainer runs. */
+static struct executor *executor_of(struct jobs *j, struct job *job)
+{
+	if (job->spec.executor == SPEC_EXECUTOR_SLURM ||
+	    (job->spec.executor == SPEC_EXECUTOR_DEFAULT && j->cfg.slurm))
+		return j->slurm;
+	return j->local;
+}
+
+/*
+ * The spec's slurm.* keys as "option=value" ("cpus-per-task=4"), NULL-
+ * terminated, or NULL when out of memory.
+ */
+static char **slurm_opts(const struct job *job)
+{
+	char **v = calloc(job->spec.nslurm + 1, sizeof *v);
+	for (size_t i = 0; v && i < job->spec.nslurm; i++)
+		if (asprintf(&v[i], "%s=%s", job->spec.slurm[i].option,
+			     job->spec.slurm[i].value) < 0) {
+			for (size_t k = 0; k < i; k++)
+				free(v[k]);
+			free(v);
+			return NULL;
+		}
+	return v;
+}
+
+static void free_strv(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * Takes in what JOB's executor says of its run: the id to store, the
+ * status line, queued -> running once the trainer has started, and a stop
+ * at a time limit.  With the job's lock held.
+ */
+static void run_status(struct jobs *j, struct job *job)
+{
+	struct exec_status st;
+	if (!job->run || job->exec->ops->status(job->run, &st))
+		return;
+	if (st.ref && st.ref != job->rec.slurm_id) {
+		job->rec.slurm_id = st.ref;
+		job_save(j, job);
+	}
+	if (strcmp(st.line, job->exec_line ? job->exec_line : "")) {
+		free(job->exec_line);
+		job->exec_line = *st.line ? strdup(st.line) : NULL;
+		job_touch(j, job, VIEW_BIT(VIEW_STATUS));
+	}
+	if (st.running && job->rec.state == ST_QUEUED) {
+		job->rec.started_ns = job_now_ns();
+		job_set_state(j, job, ST_RUNNING, "started", NULL);
+	}
+	if (st.time_up && job->rec.state == ST_RUNNING)
+		job_stop(j, job, "stopped-early", JOB_TIME_LIMIT_STOP,
+			 (const char *[]){ "stopped-early", NULL });
+}
+
 static void launch(struct jobs *j, struct job *job)
 {
-	char dir[PATH_MAX], work[PATH_MAX], log[PATH_MAX], f[PATH_MAX];
-	char **env = NULL, *watch = NULL;
-	int rc, fd;
-	pid_t pid;
-	const char *stale[] = { "stop", "exit", "trainer", WATCH_AUTOSTOP_FILE };
+	char dir[PATH_MAX], work[PATH_MAX], log[PATH_MAX], stop[PATH_MAX];
+	char f[PATH_MAX], **env = NULL, **opts = NULL, *watch = NULL;
+	int rc;
 
 	if ((rc = store_job_dir_check(j->store, job->rec.id)) ||
 	    (rc = jobs_path(j, job, "", dir, sizeof dir)) ||
@@ -965,13 +1051,14 @@ static void launch(struct jobs *j, struct job *job)
 	    (rc = make_owned(j, job, CKPT_DIR, 0)) ||
 	    (rc = make_owned(j, job, "metrics.txt", 1)) ||
 	    (rc = make_owned(j, job, "log", 1)) ||
-	    (!job->spec.workdir && (rc = make_owned(j, job, "work", 0))))
+	    (!job->spec.workdir && (rc = make_owned(j, job, "work", 0))) ||
+	    (rc = jobs_path(j, job, "stop", stop, sizeof stop)))
 		goto fail;
-	for (size_t i = 0; i < sizeof stale / sizeof *stale; i++)
-		if (!jobs_path(j, job, stale[i], f, sizeof f))
-			unlink(f);
+	/* The last run's auto-stop record is not this run's. */
+	if (!jobs_path(j, job, WATCH_AUTOSTOP_FILE, f, sizeof f))
+		unlink(f);
 	ckpt_launch(j, job); /* hook: a resumed job's stale checkpoints */
-	if (!(env = trainer_env(j, job))) {
+	if (!(env = trainer_env(j, job)) || !(opts = slurm_opts(job))) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -986,29 +1073,34 @@ static void launch(struct jobs *j, struct job *job)
 		.stop_group = job->spec.stop_to == SPEC_STOP_TO_GROUP,
 		.grace = job->spec.grace,
 		.env = env,
+		.job_name = job->rec.name,
+		.slurm_opts = opts,
+		.stop_file = stop,
 	};
 	if (watch_launch_encode(&watch, &l.watch_len, job->spec.monitor,
 				&job->policy, job->rec.metrics_offset) == 0)
 		l.watch = watch;
-	if ((rc = exec_launch(j->self_exe, &l, &fd, &pid)))
+	job->exec = executor_of(j, job);
+	job->run_over = 0;
+	free(job->exec_error);
+	job->exec_error = NULL;
+	job->rec.slurm_id = 0;
+	if ((rc = job->exec->ops->launch(job->exec, &l, &job->run)))
 		goto fail;
-	job->shim_fd = fd;
-	job->shim_pid = pid;
 	set_busy(j, job, 1);
 	if ((rc = open_metrics(j, job)))
 		log_error( "job '%s': cannot read its "
 			"metrics: %s\n", job->rec.name, strerror(-rc));
-	job->rec.started_ns = job_now_ns();
-	job_set_state(j, job, ST_RUNNING, "started", NULL);
-	job_touch(j, job, VIEW_BIT(VIEW_LOG));
+	/* Running now, or queued until the executor says it started. */
+	run_status(j, job);
+	job_touch(j, job, VIEW_BIT(VIEW_LOG) | VIEW_BIT(VIEW_STATUS));
 	goto out;
 fail:
 	fail(j, job, "cannot start the trainer: %s", strerror(-rc));
 out:
 	free(watch);
-	for (size_t i = 0; env && env[i]; i++)
-		free(env[i]);
-	free(env);
+	free_strv(env);
+	free_strv(opts);
 }
 
 /*
@@ -1033,43 +1125,33 @@ static int schedule(struct jobs *j, struct job **all, size_t n)
 			skipped = 1; /* uncounted: launch nothing this round */
 			continue;
 		}
-		if (!all[i]->removed && state_has_trainer(all[i]->rec.state))
+		/* Slurm schedules its own jobs: only local ones count. */
+		if (!all[i]->removed && state_has_trainer(all[i]->rec.state) &&
+		    all[i]->exec != j->slurm)
 			running++;
 		job_unlock(all[i]);
 	}
 	if (skipped)
 		return 1;
 	for (size_t i = 0; i < n; i++) {
-		if (j->cfg.max_running > 0 && running >= (size_t)j->cfg.max_running)
-			break;
+		int full = j->cfg.max_running > 0 &&
+			   running >= (size_t)j->cfg.max_running;
 		if (!try_lock(all[i])) {
 			skipped = 1;
 			continue;
 		}
-		if (!all[i]->removed && all[i]->rec.state == ST_QUEUED) {
-			launch(j, all[i]);
-			running++;
+		if (!all[i]->removed && all[i]->rec.state == ST_QUEUED &&
+		    !all[i]->run) {
+			/* Slurm schedules its own: --max-running is local. */
+			int local = executor_of(j, all[i]) != j->slurm;
+			if (!local || !full) {
+				launch(j, all[i]);
+				running += local;
+			}
 		}
 		job_unlock(all[i]);
 	}
 	return skipped;
-}
-
-/*
- * Whether the queued job of DIR has a shim or had one: trainfs died after
- * starting it and before storing "running".  A queued job never ran, so
- * its shim's socket, trainer record or exit record cannot be stale.
- */
-static int was_launched(const char *dir)
-{
-	static const char *const marks[] = { "shim.sock", "trainer", "exit" };
-	char path[PATH_MAX];
-	for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
-		if (snprintf(path, sizeof path, "%s/%s", dir, marks[i]) <
-			    (int)sizeof path &&
-		    access(path, F_OK) == 0)
-			return 1;
-	return 0;
 }
 
 /*
@@ -1080,7 +1162,7 @@ static int was_launched(const char *dir)
 static void recover(struct jobs *j, struct job *job)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX];
-	int st = job->rec.state, fd;
+	int st = job->rec.state;
 	if (st == ST_PACKAGING) {
 		if (!weights_tmp_path(j, job, tmp, sizeof tmp))
 			unlink(tmp);
@@ -1093,24 +1175,31 @@ static void recover(struct jobs *j, struct job *job)
 		return;
 	if (jobs_path(j, job, "", dir, sizeof dir))
 		return;
-	if (st == ST_QUEUED) {
-		/* Launching it again would run a second trainer. */
-		if (!was_launched(dir))
+	/* Where it ran, whatever this mount's --executor says. */
+	job->exec = job->rec.slurm_id > 0 ? j->slurm : j->local;
+	if (st == ST_QUEUED && !job->rec.slurm_id) {
+		/*
+		 * Launching it again would run a second trainer: a queued job
+		 * never ran, so traces of a launch cannot be stale.
+		 */
+		if (!job->exec->ops->launched(dir))
 			return; /* schedule() launches it */
 		job->rec.started_ns = job_now_ns();
 		job_set_state(j, job, ST_RUNNING, "started", NULL);
 		st = ST_RUNNING;
 	}
-	if (exec_attach(dir, &fd) == 0) {
-		job->shim_fd = fd;
+	job->run_over = 0;
+	if (job->exec->ops->attach(job->exec, dir, job->rec.slurm_id,
+				   &job->run) == 0) {
 		set_busy(j, job, 1);
+		run_status(j, job);
 		if (state_has_trainer(st))
 			open_metrics(j, job);
 		/* The verb may not have reached it before we died. */
 		if (st == ST_STOPPING)
-			supervisor_signal(j, job, "stop");
+			job_signal(j, job, EXEC_STOP);
 		else if (st == ST_CANCELLED)
-			supervisor_signal(j, job, "cancel");
+			job_signal(j, job, EXEC_CANCEL);
 		return;
 	}
 	if (st == ST_CANCELLED) {
@@ -1125,26 +1214,18 @@ static void recover(struct jobs *j, struct job *job)
 static void reap(struct jobs *j, struct job *job)
 {
 	int status;
-	if (job->shim_pid > 0 && waitpid(job->shim_pid, &status, WNOHANG) != 0) {
-		job->shim_pid = 0;
+	if (job->run) {
+		settle_run(job);
 		/* Idle now, unless its end is still to be taken in or packed. */
-		if (job->shim_fd < 0 && job->packer_pid <= 0 && !job->ended)
+		if (!job->run && job->packer_pid <= 0 && !job->ended)
 			set_busy(j, job, 0);
 	}
+	abort_packing(job);
 	if (job->packer_pid > 0 &&
 	    waitpid(job->packer_pid, &status, WNOHANG) == job->packer_pid)
 		packing_ended(j, job, status);
 }
 
-/* Reads a shim's socket; returns 1 when the shim has said "exit" or gone. */
-static int shim_done(struct job *job)
-{
-	char buf[256];
-	ssize_t n = read(job->shim_fd, buf, sizeof buf);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	return n <= 0 || memmem(buf, n, "exit", 4) != NULL;
-}
 
 /*
  * The jobs listed now, each with a reference; *QUIT: trainfs is closing.
@@ -1175,7 +1256,12 @@ static void release(struct jobs *j, struct job **all, size_t n)
 	free(all);
 }
 
-void supervisor_recover(struct jobs *j)
+/*
+ * Re-adopts what the last trainfs left (trainers, packing) and settles the
+ * jobs whose trainer ended meanwhile, before anything is served, so no
+ * reader sees a state from before the restart.
+ */
+static void supervisor_recover(struct jobs *j)
 {
 	size_t n;
 	int quit;
@@ -1193,7 +1279,16 @@ void supervisor_recover(struct jobs *j)
 		release(j, all, n);
 }
 
-void *supervisor_main(void *arg)
+/* Each executor's work for all its runs at once, no lock held. */
+static void tick(struct jobs *j, int *timeout_ms)
+{
+	struct executor *ex[] = { j->local, j->slurm };
+	for (size_t i = 0; i < sizeof ex / sizeof *ex; i++)
+		if (ex[i]->ops->tick)
+			ex[i]->ops->tick(ex[i], timeout_ms);
+}
+
+static void *supervisor_main(void *arg)
 {
 	struct jobs *j = arg;
 	struct pollfd *p = NULL;
@@ -1234,9 +1329,11 @@ void *supervisor_main(void *arg)
 				busy = 1; /* its descriptors wait a round */
 				continue;
 			}
-			if (job->shim_fd >= 0 && !job->removed) {
+			int rfd = job->run ? job->exec->ops->wait_fd(job->run)
+					   : -1;
+			if (rfd >= 0 && !job->removed) {
 				owner[np] = job;
-				p[np++] = (struct pollfd){ .fd = job->shim_fd,
+				p[np++] = (struct pollfd){ .fd = rfd,
 							   .events = POLLIN };
 			}
 			if (job->packer_fd >= 0 && !job->removed) {
@@ -1245,7 +1342,7 @@ void *supervisor_main(void *arg)
 							   .events = POLLIN };
 			}
 			if (job->metrics_fd >= 0 || job->packer_pid > 0 ||
-			    job->shim_pid > 0 || job->ended)
+			    job->run || job->ended)
 				active = 1;
 			job_unlock(job);
 		}
@@ -1253,8 +1350,9 @@ void *supervisor_main(void *arg)
 		 * Only this thread closes a shim's or packer's descriptor, and
 		 * the references keep every job alive: p[] stays valid.
 		 */
-		int ready = poll(p, np, more ? 0 : active || busy ? METRICS_POLL_MS
-								  : 1000);
+		int timeout = more ? 0 : active || busy ? METRICS_POLL_MS : 1000;
+		tick(j, &timeout);
+		int ready = poll(p, np, timeout);
 		if (ready > 0 && (p[0].revents & POLLIN)) {
 			char buf[256];
 			while (read(j->wake[0], buf, sizeof buf) > 0)
@@ -1267,10 +1365,10 @@ void *supervisor_main(void *arg)
 			job_lock(job);
 			if (job->removed)
 				;
-			else if (p[i].fd == job->shim_fd && shim_done(job))
-				trainer_gone(j, job);
 			else if (p[i].fd == job->packer_fd)
 				read_packer(j, job);
+			else
+				watch_run(j, job);
 			job_unlock(job);
 		}
 		more = 0;
@@ -1279,6 +1377,11 @@ void *supervisor_main(void *arg)
 			if (!try_lock(job))
 				continue; /* next round */
 			if (!job->removed) {
+				/* A backend without a descriptor: every round. */
+				if (job->run && job->exec->ops->wait_fd(job->run) < 0)
+					watch_run(j, job);
+				if (job->run && !job->run_over)
+					run_status(j, job);
 				if (job->ended)
 					more |= end_step(j, job) == INGEST_MORE;
 				else if (job->metrics_fd >= 0)
@@ -1295,4 +1398,22 @@ void *supervisor_main(void *arg)
 	free(p);
 	free(owner);
 	return NULL;
+}
+
+int jobs_start_supervisor(struct jobs *j)
+{
+	/*
+	 * Threads do not survive the daemonizing fork: the deleter starts
+	 * here, after it, as the supervisor does (until then, and in tools
+	 * that never start it, the trash is emptied in place).
+	 */
+	int err = store_start_deleter(j->store);
+	if (err)
+		return err;
+	supervisor_recover(j);
+	int rc = pthread_create(&j->supervisor, NULL, supervisor_main, j);
+	if (rc)
+		return -rc;
+	j->supervising = 1;
+	return 0;
 }

@@ -30,7 +30,7 @@
 #include "store/store.h"
 #include "util/log.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define METRICS_PAGE 512 /* rows loaded per turn of the store lock ... */
@@ -99,6 +99,13 @@ static const char schema_v4_checkpoints[] =
 	"ALTER TABLE jobs ADD COLUMN weights_from INTEGER NOT NULL DEFAULT -1;"
 	"ALTER TABLE jobs ADD COLUMN resumed_from INTEGER NOT NULL DEFAULT -1;";
 
+/*
+ * Version 5 keeps the Slurm job id of a job that the Slurm executor
+ * submitted (0: none), so that a restart finds it again.
+ */
+static const char schema_v5_slurm[] =
+	"ALTER TABLE jobs ADD COLUMN slurm_id INTEGER NOT NULL DEFAULT 0;";
+
 enum {
 	Q_INSERT_JOB,
 	Q_PUT_JOB,
@@ -123,7 +130,8 @@ static const char *const queries[Q_COUNT] = {
 		      " nrows=?15, last_epoch=?16, best=?17, best_epoch=?18,"
 		      " waited=?19, name=?20, metrics_lines=?21,"
 		      " metrics_ino=?22, bad_line=?23, bad_why=?24,"
-		      " checkpoint=?25, weights_from=?26, resumed_from=?27"
+		      " checkpoint=?25, weights_from=?26, resumed_from=?27,"
+		      " slurm_id=?28"
 		      " WHERE id=?1",
 	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
 	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
@@ -451,6 +459,7 @@ static int migrate(struct store *s)
 	    (version < 2 && (rc = exec_sql(s, schema_v2))) ||
 	    (version < 3 && (rc = exec_sql(s, schema_v3_ingest))) ||
 	    (version < 4 && (rc = exec_sql(s, schema_v4_checkpoints))) ||
+	    (version < 5 && (rc = exec_sql(s, schema_v5_slurm))) ||
 	    (rc = exec_sql(s, "PRAGMA user_version = " STR(SCHEMA_VERSION)))) {
 		exec_sql(s, "ROLLBACK");
 		return rc;
@@ -938,7 +947,8 @@ static int store_put_job_(struct store *s, const struct job_record *r)
 	    bind_text(st, 24, r->bad_why) ||
 	    sqlite3_bind_int64(st, 25, r->checkpoint) ||
 	    sqlite3_bind_int64(st, 26, r->weights_from) ||
-	    sqlite3_bind_int64(st, 27, r->resumed_from))
+	    sqlite3_bind_int64(st, 27, r->resumed_from) ||
+	    sqlite3_bind_int64(st, 28, r->slurm_id))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
 }
@@ -1073,7 +1083,7 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 			       " weights, bad_lines, metrics_offset, mtimes,"
 			       " nrows, last_epoch, best, best_epoch, waited,"
 			       " metrics_lines, metrics_ino, bad_line, bad_why,"
-			       " checkpoint, weights_from, resumed_from"
+			       " checkpoint, weights_from, resumed_from, slurm_id"
 			       " FROM jobs ORDER BY id",
 			       -1, &st, NULL))
 		return db_error(s, "loading jobs");
@@ -1119,6 +1129,7 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 		r.checkpoint = sqlite3_column_int64(st, 26);
 		r.weights_from = sqlite3_column_int64(st, 27);
 		r.resumed_from = sqlite3_column_int64(st, 28);
+		r.slurm_id = sqlite3_column_int64(st, 29);
 		if ((rc = fn(arg, &r)))
 			break;
 	}

@@ -21,7 +21,7 @@ be measured at all (then 1: something is broken, not slow).
                (keys: openread stat lsl lsl-cold rss-mount rss-full mount
                read-first read-second pack pack-zstd stop-signal
                metrics-latency ingest isolation isolation-p99 summary index
-               prune pack-ckpt)
+               prune pack-ckpt slurm-start slurm-stop slurm-end slurm-watch)
   --reps N     repetitions of each figure (default 5, 3 with --quick;
                each repetition of the tarball figures is a new SIZE job)
   --csv PATH   where to append the results (default bench-results/results.csv)
@@ -101,6 +101,16 @@ FIGURES = [
      "ready)", "s", "ratio<=", 1.5),
     ("pack-ckpt", "stop until weights/ shows a SIZE best checkpoint", "s",
      "ratio<=", 1),
+    # Slurm (private one-node cluster) in the trainfs column, the local
+    # executor in the native one; skipped without root and the packages.
+    ("slurm-start", "Slurm: echo start until the trainer runs (vs local)",
+     "ms", "abs<", 10000),
+    ("slurm-stop", "Slurm: echo stop until the trainer has the signal",
+     "ms", "abs<", 2000),
+    ("slurm-end", "Slurm: trainer's end until ready (vs local)", "ms",
+     "abs<", 5000),
+    ("slurm-watch", "Slurm: one watch round (squeue), all jobs vs one",
+     "ms", "abs<", 1000),
 ]
 FIG = {f[0]: f for f in FIGURES}
 
@@ -258,8 +268,10 @@ class Mount:
 
     live = []  # every Mount not yet closed, for the final cleanup
 
-    def __init__(self, cfg, base):
+    def __init__(self, cfg, base, args=(), env=None):
         self.cfg = cfg
+        self.args = list(args)
+        self.env = env
         self.dir = base
         self.mnt = os.path.join(base, "mnt")
         self.store = os.path.join(base, "store")
@@ -275,8 +287,10 @@ class Mount:
         with open(self.log_path, "ab") as logf:
             t0 = time.monotonic()
             self.proc = subprocess.Popen(
-                [self.cfg.trainfs, self.mnt, "--store", self.store, "-f"],
-                stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
+                [self.cfg.trainfs, self.mnt, "--store", self.store, "-f"]
+                + self.args,
+                stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
+                env=self.env)
         deadline = t0 + timeout
         while True:
             try:
@@ -543,6 +557,120 @@ def phase_signal(cfg, m, res):
             p.wait()
     res["stop-signal"].set(lat, nat, "%d stops" % len(lat))
     shutil.rmtree(d, ignore_errors=True)
+
+
+def slurm_lifecycle(cfg, m, d, n):
+    """Start, stop and end latencies (ms) of N sigtrainer jobs on M, one
+    at a time: echo start until RECORD.ready, echo stop until the
+    handler ran, the handler's time until the job is final."""
+    start, stop, end = [], [], []
+    for i in range(n):
+        name = "lc%02d" % i
+        rec = "%s/%s.rec" % (d, name)
+        m.make_job(name, "command = %s sigtrainer %s\ngrace = 30\n"
+                   % (cfg.loop, rec), start=False)
+        t0 = time.monotonic_ns()
+        write_once(m.job(name, "control"), "start\n")
+        wait_for(lambda: os.path.exists(rec + ".ready"), 60,
+                 "trainer %s to start" % name)
+        start.append((time.monotonic_ns() - t0) / 1e6)
+        # Slurm: "running" follows at the supervisor's next round.
+        wait_for(lambda: m.state(name) == "running", 30,
+                 "job %s to be running" % name)
+        t0 = time.monotonic_ns()
+        write_once(m.job(name, "control"), "stop\n")
+        wait_for(lambda: exists_file(rec), 30, "trainer %s's signal" % name)
+        t1 = int(read_text(rec))
+        stop.append((t1 - t0) / 1e6)
+        m.wait_final(name, 60)
+        end.append((time.monotonic_ns() - t1) / 1e6)
+        m.remove_job(name)
+    return start, stop, end
+
+
+def phase_slurm(cfg, res):
+    import slurm_cluster
+    c = slurm_cluster.cluster()
+    if c is None:
+        for k in ("slurm-start", "slurm-stop", "slurm-end"):
+            if k in res:
+                res[k].error = "skipped: " + (slurm_cluster.skip_reason()
+                                              or "no cluster")
+        return
+    n = max(3, cfg.stops // 4)
+    d = os.path.join(cfg.dir, "slurm-rec")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o777)
+    ms = {}
+    try:
+        for ex in ("local", "slurm"):
+            m = Mount(cfg, os.path.join(cfg.dir, "slurm-" + ex),
+                      ["--executor", ex], c.env())
+            m.start()
+            try:
+                dx = os.path.join(d, ex)
+                os.makedirs(dx)
+                os.chmod(dx, 0o777)
+                ms[ex] = slurm_lifecycle(cfg, m, dx, n)
+            finally:
+                m.close()
+    finally:
+        slurm_cluster.stop()
+    for i, k in enumerate(("slurm-start", "slurm-stop", "slurm-end")):
+        if k in res:
+            res[k].set(ms["slurm"][i], ms["local"][i], "%d jobs each" % n)
+
+
+def squeue_ms(c, ids):
+    """One watch round's squeue, as exec_slurm.c runs it, in ms."""
+    t0 = time.monotonic_ns()
+    p = c.run("squeue", "--noheader", "--states=all",
+              "--format=%i|%T|%L|%N|%r", "--jobs=" + ",".join(ids),
+              timeout=120)
+    t = (time.monotonic_ns() - t0) / 1e6
+    if p.returncode != 0:
+        raise BenchError("squeue: " + p.stderr.strip())
+    return t
+
+
+def phase_slurm_watch(cfg, res):
+    """N Slurm jobs in the store, all active (one runs, the rest wait for
+    CPUs): the squeue of one watch round for all N, against one job."""
+    import slurm_cluster
+    c = slurm_cluster.cluster()
+    if c is None:
+        res["slurm-watch"].error = "skipped: " + (
+            slurm_cluster.skip_reason() or "no cluster")
+        return
+    n = cfg.jobs // 10  # 1,000 (100 with --quick)
+    m = Mount(cfg, os.path.join(cfg.dir, "slurm-watch"),
+              ["--executor", "slurm"], c.env())
+    m.start()
+    try:
+        names = ["w%04d" % i for i in range(n)]
+        for name in names:
+            m.make_job(name, "command = sleep 1000\nslurm.cpus_per_task = %d\n"
+                       % os.cpu_count())
+        ids = []
+        deadline = time.monotonic() + 30 + n * 0.5
+        for name in names:
+            while True:
+                line = read_text(m.job(name, "status"))
+                g = [l for l in line.splitlines() if l.startswith("slurm: job ")]
+                if g:
+                    ids.append(g[0].split()[2])
+                    break
+                if time.monotonic() > deadline:
+                    raise BenchError("job %s never submitted" % name)
+                time.sleep(0.05)
+        many = [squeue_ms(c, ids) for _ in range(cfg.reps)]
+        one = [squeue_ms(c, ids[:1]) for _ in range(cfg.reps)]
+        res["slurm-watch"].set(many, one, "N = %d jobs" % n)
+        for name in names:
+            write_once(m.job(name, "control"), "cancel\n")
+    finally:
+        m.close()
+        slurm_cluster.stop()
 
 
 def parse_clock_rows(text):
@@ -1221,6 +1349,9 @@ def main():
                   res)
             phase(["prune"], phase_prune, cfg, live, res)
             phase(["pack-ckpt"], phase_pack_ckpt, cfg, live, res)
+        phase(["slurm-start", "slurm-stop", "slurm-end"], phase_slurm, cfg,
+              res)
+        phase(["slurm-watch"], phase_slurm_watch, cfg, res)
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
         raise

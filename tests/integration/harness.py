@@ -92,8 +92,28 @@ def errno_of(fn, *args):
         return e.errno
 
 
+def executors(*names):
+    """Marks a test to run once per executor ("local", "slurm"): run.py
+    runs it as NAME[local] and NAME[slurm] (the latter on the run's private
+    cluster, skipped when there is none), with m.executor set."""
+    def mark(fn):
+        fn.executors = names
+        return fn
+    return mark
+
+
+both = executors("local", "slurm")
+
+
 class Mount:
-    def __init__(self, name="test", args=(), store=None, start=True):
+    executor = "local"
+    cluster = None  # slurm_cluster.Cluster of a Slurm mount
+
+    def __init__(self, name="test", args=(), store=None, start=True,
+                 cluster=None):
+        if cluster is not None:
+            self.executor = "slurm"
+            self.cluster = cluster
         self.dir = tempfile.mkdtemp(prefix=TMP_PREFIX)
         os.chmod(self.dir, 0o755)  # other users' trainers must reach it
         with open(os.path.join(self.dir, "runner.pid"), "w") as f:
@@ -114,9 +134,11 @@ class Mount:
         if args is not None:
             self.args = list(args)
         log = open(self.log_path, "ab")
+        env = self.cluster.env() if self.cluster else None
         self.proc = subprocess.Popen(
-            [TRAINFS, self.mnt, "--store", self.store, "-f"] + self.args,
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+            [TRAINFS, self.mnt, "--store", self.store, "-f"] +
+            (["--executor", "slurm"] if self.cluster else []) + self.args,
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
         log.close()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -156,11 +178,34 @@ class Mount:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.cluster:
+            self.cancel_slurm_jobs()
         kill_store_processes(self.store)
         found = self.sanitizer_reports()
         remove_tree(self.dir)
         if found:
             raise AssertionError("sanitizer report:\n" + found[:6000])
+
+    def slurm_jobs(self):
+        """Ids of the cluster's jobs of this mount (work folder in it)."""
+        p = self.cluster.run("squeue", "--noheader", "--format=%i|%Z")
+        ids = []
+        for line in p.stdout.splitlines():
+            i, _, wd = line.partition("|")
+            if wd.startswith(self.dir + "/"):
+                ids.append(i.strip())
+        return ids
+
+    def cancel_slurm_jobs(self):
+        ids = self.slurm_jobs()
+        if ids:
+            self.cluster.run("scancel", "--signal=KILL", "--full", *ids)
+            self.cluster.run("scancel", *ids)
+
+    def trainer_record(self, job_id=1):
+        """Where the shim records the trainer's "PID STARTTIME"."""
+        sub = ("run",) if self.executor == "slurm" else ()
+        return os.path.join(self.store, "jobs", str(job_id), *sub, "trainer")
 
     def sanitizer_reports(self):
         logs = [self.log_path]
@@ -278,7 +323,7 @@ class Mount:
 
 # The columns each schema version after 2 added (store/store.c).
 COLUMNS_AFTER_V2 = ("metrics_lines", "metrics_ino", "bad_line", "bad_why",
-                    "checkpoint", "weights_from", "resumed_from")
+                    "checkpoint", "weights_from", "resumed_from", "slurm_id")
 
 
 def downgrade_to_schema_2(store):

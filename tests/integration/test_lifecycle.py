@@ -4,7 +4,7 @@ import errno
 import os
 import time
 
-from harness import PY, TRAINER, bash, errno_of, sh
+from harness import PY, TRAINER, bash, both, errno_of, sh
 
 
 def test_tree_and_modes(m):
@@ -109,6 +109,7 @@ def test_control_refusals(m):
     assert m.state("j") == "ready"
 
 
+@both
 def test_stop_early_keeps_weights(m):
     m.make_job("j", trainer_args="--forever --epoch-ms 10 --on-term save --print",
                epochs=100, monitor="loss", mode="min")
@@ -140,6 +141,7 @@ def test_stop_early_keeps_weights(m):
         assert m.control("j", cmd) == errno.EBUSY
 
 
+@both
 def test_stop_ignoring_trainer_is_killed_after_grace(m):
     m.make_job("j", trainer_args="--forever --epoch-ms 10 --on-term ignore --save each",
                grace=1)
@@ -155,6 +157,7 @@ def test_stop_ignoring_trainer_is_killed_after_grace(m):
     assert "weights.bin" in sh("tar -tf %s" % m.job("j", "weights", "j.tar"))[1]
 
 
+@both
 def test_stop_file_polling_trainer(m):
     # The signal is ignored; only the stop file can end it before grace.
     m.make_job("j", trainer_args="--forever --epoch-ms 10 --on-term ignore "
@@ -169,6 +172,7 @@ def test_stop_file_polling_trainer(m):
     assert "stop file" in m.read("j", "log")
 
 
+@both
 def test_stop_without_weights_fails(m):
     m.make_job("j", trainer_args="--forever --epoch-ms 10 --on-term die --save none")
     m.control("j", "start")
@@ -181,6 +185,7 @@ def test_stop_without_weights_fails(m):
     assert os.listdir(m.job("j", "weights")) == []
 
 
+@both
 def test_completion(m):
     m.make_job("j", trainer_args="--epochs 3 --epoch-ms 5", epochs=3, start=True)
     m.wait_state("j", "ready")
@@ -189,6 +194,7 @@ def test_completion(m):
     assert m.tags("j") == ["completed", "ready"]
 
 
+@both
 def test_failure_keeps_log(m):
     m.make_job("j", trainer_args="--epochs 2 --epoch-ms 5 --exit 3 --print", start=True)
     m.wait_state("j", "failed")
@@ -199,12 +205,14 @@ def test_failure_keeps_log(m):
     assert m.control("j", "cancel") == errno.EBUSY
 
 
+@both
 def test_killed_by_signal(m):
     m.make_job("j", spec="command = kill -9 $$\n", start=True)
     m.wait_state("j", "failed")
     assert m.status("j")[1]["error"] == "killed by signal 9"
 
 
+@both
 def test_cancel_keeps_nothing(m):
     m.make_job("j", trainer_args="--forever --epoch-ms 10 --fork-child --save each")
     m.control("j", "start")
@@ -253,6 +261,7 @@ def test_queue_and_cancel_queued(m):
     assert m.state("c") == "cancelled"
 
 
+@both
 def test_cancel_while_stopping_and_packaging(m):
     m.make_job("s", trainer_args="--forever --epoch-ms 10 --on-term ignore", grace=30)
     m.control("s", "start")

@@ -5,13 +5,13 @@ import os
 import signal
 import time
 
-from harness import sh
+from harness import both, sh
 
 
 def trainer_alive(m, job_id=1):
     """Whether the trainer's recorded process group still has processes."""
     try:
-        with open(os.path.join(m.store, "jobs", str(job_id), "trainer")) as f:
+        with open(m.trainer_record(job_id)) as f:
             pid = int(f.read().split()[0])
         os.killpg(pid, 0)
         return True
@@ -23,6 +23,7 @@ def metrics_epochs(m, name):
     return [int(l.split(",")[0]) for l in m.read(name, "metrics").splitlines()[1:]]
 
 
+@both
 def test_kill9_then_stop_after_remount(m):
     m.make_job("j", trainer_args="--forever --epoch-ms 20 --on-term save",
                epochs=1000, monitor="loss", mode="min", start=True)
@@ -43,6 +44,7 @@ def test_kill9_then_stop_after_remount(m):
     assert not trainer_alive(m)
 
 
+@both
 def test_clean_unmount_keeps_jobs(m):
     m.make_job("done", trainer_args="--epochs 2 --epoch-ms 5", start=True)
     m.wait_state("done", "ready")
@@ -65,6 +67,7 @@ def test_clean_unmount_keeps_jobs(m):
     assert not trainer_alive(m, 2)
 
 
+@both
 def test_trainer_ends_while_unmounted(m):
     m.make_job("j", trainer_args="--epochs 15 --epoch-ms 20", epochs=15, start=True)
     m.wait_epoch("j", 1)
@@ -80,6 +83,7 @@ def test_trainer_ends_while_unmounted(m):
     assert metrics_epochs(m, "j") == list(range(1, 16))
 
 
+@both
 def test_kill9_while_stopping_and_cancel_after(m):
     m.make_job("j", trainer_args="--forever --epoch-ms 10 --on-term ignore", grace=60,
                start=True)

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import tarfile
 
-from harness import PY, TRAINER
+from harness import PY, TRAINER, both
 
 NOBODY = 65534
 
@@ -40,6 +40,7 @@ def write(path, text, flags=os.O_WRONLY | os.O_TRUNC):
 """
 
 
+@both
 def test_other_user(m):
     m.remount(["-o", "allow_other"])
     # The trainer must be readable by nobody wherever the checkout lives.

@@ -3,7 +3,8 @@
  * 1,100 levels deep with only 64 descriptors, never follows a symbolic
  * link out of the tree, and reports what it cannot remove.  And the
  * checkpoint columns of schema 4 (checkpoint, weights_from, resumed_from),
- * tag removal and the dropping of metrics rows that a resume does.
+ * tag removal and the dropping of metrics rows that a resume does; a
+ * job's Slurm id is kept, and a version 2 store gains it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "store/store.h"
 #include "test.h"
@@ -167,6 +170,22 @@ static void test_checkpoint_columns_and_resume(void)
 	CHECK(store_open(dir, &st) == 0);
 	if (!st)
 		return;
+static int keep_id(void *arg, struct job_record *r)
+{
+	*(int64_t *)arg = r->slurm_id;
+	store_record_free(r);
+	return 0;
+}
+
+static void test_slurm_id_kept_and_migrated(void)
+{
+	char dir[128], db[160];
+	struct store *st = NULL;
+	struct job_record r = { 0 };
+	int64_t got = -1;
+	sqlite3 *h;
+	snprintf(dir, sizeof dir, "%s/st", root);
+	CHECK(store_open(dir, &st) == 0);
 	snprintf(r.name, sizeof r.name, "j");
 	r.uid = getuid();
 	r.gid = getgid();
@@ -203,6 +222,35 @@ static void test_checkpoint_columns_and_resume(void)
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	CHECK(system(cmd) == 0);
+	r.slurm_id = 41;
+	r.nrows = 0;
+	r.last_epoch = r.best_epoch = -1;
+	CHECK(store_put_job(st, &r) == 0);
+	store_close(st);
+	CHECK(store_open(dir, &st) == 0);
+	CHECK(store_load_jobs(st, keep_id, &got) == 0);
+	CHECK(got == 41);
+	store_close(st);
+	/* Back to version 2: the columns are gone; opening brings them back. */
+	snprintf(db, sizeof db, "%s/trainfs.db", dir);
+	CHECK(sqlite3_open(db, &h) == SQLITE_OK);
+	CHECK(sqlite3_exec(h, "ALTER TABLE jobs DROP COLUMN metrics_lines;"
+			   "ALTER TABLE jobs DROP COLUMN metrics_ino;"
+			   "ALTER TABLE jobs DROP COLUMN bad_line;"
+			   "ALTER TABLE jobs DROP COLUMN bad_why;"
+			   "ALTER TABLE jobs DROP COLUMN checkpoint;"
+			   "ALTER TABLE jobs DROP COLUMN weights_from;"
+			   "ALTER TABLE jobs DROP COLUMN resumed_from;"
+			   "ALTER TABLE jobs DROP COLUMN slurm_id;"
+			   "PRAGMA user_version = 2", NULL, NULL,
+			   NULL) == SQLITE_OK);
+	sqlite3_close(h);
+	CHECK(store_open(dir, &st) == 0);
+	got = -1;
+	CHECK(store_load_jobs(st, keep_id, &got) == 0);
+	CHECK(got == 0);
+	store_close(st);
+	CHECK(store_remove_tree(rootfd, "st") == 0);
 }
 
 static void test_cleanup(void)
@@ -215,3 +263,4 @@ static void test_cleanup(void)
 TEST_MAIN("store", TEST(test_deep_tree_few_descriptors),
 	  TEST(test_links_not_followed), TEST(test_failure_is_reported),
 	  TEST(test_checkpoint_columns_and_resume), TEST(test_cleanup))
+	  TEST(test_slurm_id_kept_and_migrated), TEST(test_cleanup))
