@@ -170,22 +170,6 @@ static void test_checkpoint_columns_and_resume(void)
 	CHECK(store_open(dir, &st) == 0);
 	if (!st)
 		return;
-static int keep_id(void *arg, struct job_record *r)
-{
-	*(int64_t *)arg = r->slurm_id;
-	store_record_free(r);
-	return 0;
-}
-
-static void test_slurm_id_kept_and_migrated(void)
-{
-	char dir[128], db[160];
-	struct store *st = NULL;
-	struct job_record r = { 0 };
-	int64_t got = -1;
-	sqlite3 *h;
-	snprintf(dir, sizeof dir, "%s/st", root);
-	CHECK(store_open(dir, &st) == 0);
 	snprintf(r.name, sizeof r.name, "j");
 	r.uid = getuid();
 	r.gid = getgid();
@@ -222,6 +206,28 @@ static void test_slurm_id_kept_and_migrated(void)
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	CHECK(system(cmd) == 0);
+}
+
+static int keep_id(void *arg, struct job_record *r)
+{
+	*(int64_t *)arg = r->slurm_id;
+	store_record_free(r);
+	return 0;
+}
+
+static void test_slurm_id_kept_and_migrated(void)
+{
+	char dir[128], db[160];
+	struct store *st = NULL;
+	struct job_record r = { 0 };
+	int64_t got = -1;
+	sqlite3 *h;
+	snprintf(dir, sizeof dir, "%s/st", root);
+	CHECK(store_open(dir, &st) == 0);
+	snprintf(r.name, sizeof r.name, "j");
+	r.uid = getuid();
+	r.gid = getgid();
+	CHECK(store_create_job(st, &r) == 0);
 	r.slurm_id = 41;
 	r.nrows = 0;
 	r.last_epoch = r.best_epoch = -1;
@@ -231,7 +237,7 @@ static void test_slurm_id_kept_and_migrated(void)
 	CHECK(store_load_jobs(st, keep_id, &got) == 0);
 	CHECK(got == 41);
 	store_close(st);
-	/* Back to version 2: the columns are gone; opening brings them back. */
+	/* Back to version 2: the column is gone; opening brings it back. */
 	snprintf(db, sizeof db, "%s/trainfs.db", dir);
 	CHECK(sqlite3_open(db, &h) == SQLITE_OK);
 	CHECK(sqlite3_exec(h, "ALTER TABLE jobs DROP COLUMN metrics_lines;"
@@ -253,6 +259,7 @@ static void test_slurm_id_kept_and_migrated(void)
 	CHECK(store_remove_tree(rootfd, "st") == 0);
 }
 
+
 static void test_cleanup(void)
 {
 	CHECK(store_remove_tree(rootfd, "outside") == 0);
@@ -262,5 +269,5 @@ static void test_cleanup(void)
 
 TEST_MAIN("store", TEST(test_deep_tree_few_descriptors),
 	  TEST(test_links_not_followed), TEST(test_failure_is_reported),
-	  TEST(test_checkpoint_columns_and_resume), TEST(test_cleanup))
+	  TEST(test_checkpoint_columns_and_resume),
 	  TEST(test_slurm_id_kept_and_migrated), TEST(test_cleanup))
