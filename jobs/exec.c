@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "jobs/exec.h"
+#include "jobs/watch.h"
 #include "store/store.h"
 
 static int put_pair(char **buf, size_t *len, size_t *cap, const char *k,
@@ -123,6 +124,9 @@ int exec_read_exit(const char *job_dir, struct exec_exit *e)
 		return -EINVAL;
 	char path[PATH_MAX];
 	struct stat st;
+	long epoch;
+	/* The shim's own folder (the job's, or its run/ under Slurm). */
+	e->autostopped = watch_read_autostop(job_dir, &epoch) == 0;
 	e->time_ns = 0;
 	if (snprintf(path, sizeof path, "%s/exit", job_dir) < (int)sizeof path &&
 	    stat(path, &st) == 0)

@@ -722,9 +722,7 @@ static void trainer_ended(struct jobs *j, struct job *job)
 	/* When it ended, not when we heard: the same after any restart. */
 	job->rec.finished_ns = !lost && e.time_ns ? e.time_ns : job_now_ns();
 	/* The shim stopped it by the policy (trainfs was away): converged. */
-	long stop_epoch;
-	if (job->rec.state == ST_RUNNING &&
-	    watch_read_autostop(dir, &stop_epoch) == 0)
+	if (job->rec.state == ST_RUNNING && !lost && e.autostopped)
 		autostop(j, job);
 
 	switch (job->rec.state) {
