@@ -319,7 +319,9 @@ def test_demo_hands_over_its_best_epoch(m):
     _, kv = m.status("demo")
     best = int(kv["best"].rsplit(" ", 1)[1])
     last = int(kv["epoch"].split("/")[0])
-    assert kv["reason"] == "converged" and best < last, kv
+    # Epochs of 1 ms run on while the stop is decided and delivered: the
+    # trainer may still improve after it (then the best is the last).
+    assert kv["reason"] == "converged" and best <= last, kv
     assert kv["weights from"] == "checkpoint of epoch %d" % best, kv
     man = json.loads(members(m, "demo")["trainfs.json"])
     assert man["weights_from"] == {"checkpoint": best}, man
