@@ -382,7 +382,9 @@ class Soak:
                     self.error("manifest", (n, man, kv))
                 if "weights.bin" not in members:
                     self.error("tarball", (n, members))
-            if st == "failed" and kv["error"] != "trainer exited with status 3":
+            # SPEC: the cause, then the log's last line.
+            if st == "failed" and not kv["error"].startswith(
+                    "trainer exited with status 3"):
                 self.error("failure", (n, kv))
             if fate == "auto" and "converged" not in m.tags(n):
                 self.error("tags", (n, m.tags(n)))
