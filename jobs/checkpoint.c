@@ -89,118 +89,129 @@ static int cmp_long(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-int checkpoint_scan(int dirfd, checkpoint_has_metrics_fn has, void *ctx,
-		    long **out, size_t *n)
+/*
+ * Calls FN(ARG, FD, ENTRY) for each entry of the folder DIRFD, read
+ * through a descriptor of our own (closedir() closes it, not the
+ * caller's).  A non-zero return of FN stops the walk and is returned;
+ * else 0, or -errno when the folder cannot be read.
+ */
+static int each_entry(int dirfd,
+		      int (*fn)(void *arg, int fd, const struct dirent *de),
+		      void *arg)
 {
-	long *list = NULL;
-	size_t len = 0, cap = 0;
 	struct dirent *de;
-	struct stat st;
-	DIR *d;
-	int fd, rc = 0;
-
-	*out = NULL;
-	*n = 0;
-	/* A descriptor of our own: closedir() closes it, not the caller's. */
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0, fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	d = fdopendir(fd);
+	DIR *d = fdopendir(fd);
 	if (!d) {
 		rc = -errno;
 		close(fd);
 		return rc;
 	}
-	for (;;) {
+	while (!rc) {
 		errno = 0;
 		if (!(de = readdir(d))) {
 			rc = errno ? -errno : 0;
 			break;
 		}
-		long e = checkpoint_epoch_of(de->d_name);
-		if (e < 0)
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue; /* a link or a file, named like a checkpoint */
-		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISDIR(st.st_mode))
-			continue; /* gone meanwhile, or not a folder */
-		if (has && !has(ctx, e))
-			continue;
-		if (len == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			long *nl = realloc(list, nc * sizeof *nl);
-			if (!nl) {
-				rc = -ENOMEM;
-				break;
-			}
-			list = nl;
-			cap = nc;
-		}
-		list[len++] = e;
+		rc = fn(arg, fd, de);
 	}
 	closedir(d);
+	return rc;
+}
+
+struct epochs {
+	checkpoint_has_metrics_fn has;
+	void *ctx;
+	long *list;
+	size_t len, cap;
+};
+
+/* Takes DE's epoch when it is a complete checkpoint folder. */
+static int add_epoch(void *arg, int fd, const struct dirent *de)
+{
+	struct epochs *w = arg;
+	struct stat st;
+	long e = checkpoint_epoch_of(de->d_name);
+	if (e < 0)
+		return 0;
+	if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+		return 0; /* a link or a file, named like a checkpoint */
+	if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISDIR(st.st_mode))
+		return 0; /* gone meanwhile, or not a folder */
+	if (w->has && !w->has(w->ctx, e))
+		return 0;
+	if (w->len == w->cap) {
+		size_t nc = w->cap ? w->cap * 2 : 16;
+		long *nl = realloc(w->list, nc * sizeof *nl);
+		if (!nl)
+			return -ENOMEM;
+		w->list = nl;
+		w->cap = nc;
+	}
+	w->list[w->len++] = e;
+	return 0;
+}
+
+int checkpoint_scan(int dirfd, checkpoint_has_metrics_fn has, void *ctx,
+		    long **out, size_t *n)
+{
+	struct epochs w = { .has = has, .ctx = ctx };
+	*out = NULL;
+	*n = 0;
+	int rc = each_entry(dirfd, add_epoch, &w);
 	if (rc) {
-		free(list);
+		free(w.list);
 		return rc;
 	}
-	if (len)
-		qsort(list, len, sizeof *list, cmp_long);
-	*out = list;
-	*n = len;
+	if (w.len)
+		qsort(w.list, w.len, sizeof *w.list, cmp_long);
+	*out = w.list;
+	*n = w.len;
+	return 0;
+}
+
+struct names {
+	long after;
+	char **list;
+	size_t len, cap;
+};
+
+/* Takes DE's name when it is epoch-M or epoch-M.anything with M > after. */
+static int add_name_after(void *arg, int fd, const struct dirent *de)
+{
+	struct names *w = arg;
+	(void)fd;
+	if (checkpoint_epoch_of_prefix(de->d_name) <= w->after)
+		return 0;
+	if (w->len == w->cap) {
+		size_t nc = w->cap ? w->cap * 2 : 16;
+		char **nl = realloc(w->list, nc * sizeof *nl);
+		if (!nl)
+			return -ENOMEM;
+		w->list = nl;
+		w->cap = nc;
+	}
+	if (!(w->list[w->len] = strdup(de->d_name)))
+		return -ENOMEM;
+	w->len++;
 	return 0;
 }
 
 int checkpoint_scan_after(int dirfd, long after, char ***names, size_t *n)
 {
-	char **list = NULL;
-	size_t len = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int fd, rc = 0;
-
+	struct names w = { .after = after };
 	*names = NULL;
 	*n = 0;
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	for (;;) {
-		errno = 0;
-		if (!(de = readdir(d))) {
-			rc = errno ? -errno : 0;
-			break;
-		}
-		if (checkpoint_epoch_of_prefix(de->d_name) <= after)
-			continue;
-		if (len == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			char **nl = realloc(list, nc * sizeof *nl);
-			if (!nl) {
-				rc = -ENOMEM;
-				break;
-			}
-			list = nl;
-			cap = nc;
-		}
-		if (!(list[len] = strdup(de->d_name))) {
-			rc = -ENOMEM;
-			break;
-		}
-		len++;
-	}
-	closedir(d);
+	int rc = each_entry(dirfd, add_name_after, &w);
 	if (rc) {
-		checkpoint_names_free(list, len);
+		checkpoint_names_free(w.list, w.len);
 		return rc;
 	}
-	*names = list;
-	*n = len;
+	*names = w.list;
+	*n = w.len;
 	return 0;
 }
 
