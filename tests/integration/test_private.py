@@ -116,10 +116,12 @@ def test_private_job_is_closed_to_others(m):
     ready_job(m, "secret", 0o700)
     ready_job(m, "open")
     assert mode_of(m, "secret") == 0o700
-    assert mode_of(m, "secret", "spec") == 0o600
+    for f in ("spec", "status", "log", "wait", "weights", "weights/%s.tar"):
+        assert mode_of(m, "secret", f.replace("%s", "secret")) & 0o077 == 0, f
+        assert mode_of(m, "open", f.replace("%s", "open")) & 0o044 == 0o044, f
     assert mode_of(m, "secret", "status") == 0o400
     assert mode_of(m, "secret", "weights") == 0o500
-    assert mode_of(m, "open") == 0o755 and mode_of(m, "open", "spec") == 0o644
+    assert mode_of(m, "open") == 0o755 and mode_of(m, "open", "status") == 0o444
     ok, files = closed(probe(m, "secret"), "secret")
     assert ok, files
     ok, res = opened(probe(m, "open"), "open")
@@ -138,7 +140,7 @@ def test_chmod_of_the_folder_opens_and_closes_it(m):
     ready_job(m, "j", 0o700)
     assert closed(probe(m, "j"), "j")[0]
     os.chmod(m.job("j"), 0o755)
-    assert mode_of(m, "j") == 0o755 and mode_of(m, "j", "spec") == 0o644
+    assert mode_of(m, "j") == 0o755 and mode_of(m, "j", "status") == 0o444
     ok, res = opened(probe(m, "j"), "j")
     assert ok, res
     os.chmod(m.job("j"), 0o700)  # closed again at once: no stale cache
@@ -178,7 +180,7 @@ def test_group_reads_what_the_mode_gives_it(m):
     m.control("g", "start")
     m.wait_state("g", "ready")
     os.chmod(m.job("g"), 0o750)
-    assert mode_of(m, "g", "spec") == 0o640
+    assert mode_of(m, "g", "status") == 0o440
     # alternate the two readers: each gets its own view, never the other's
     for _ in range(2):
         ok, res = opened(probe(m, "g", groups=[GROUP]), "g")
@@ -212,7 +214,7 @@ def test_mode_survives_remount_and_kill9(m):
     m.kill9()
     m.start(["-o", "allow_other"])
     assert mode_of(m, "a") == 0o700 and mode_of(m, "b") == 0o750
-    assert mode_of(m, "a", "spec") == 0o600
+    assert mode_of(m, "a", "status") == 0o400
     ok, files = closed(probe(m, "a"), "a")
     assert ok, files
     assert probe(m, "b")["spec"] == "EACCES"
