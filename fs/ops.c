@@ -434,6 +434,15 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		struct job *job = jobs_lock_job(fs->jobs, ino_job(parent));
 		enum node_kind k = job ? child_kind(job, pk, name) : N_NONE;
 		struct stat st;
+		struct caller c;
+		caller_init(&c, req);
+		int denied = job && !caller_may_read(&c, job);
+		caller_done(&c);
+		if (denied) { /* as a folder without x for the caller */
+			jobs_unlock_job(fs->jobs, job);
+			fuse_reply_err(req, EACCES);
+			return;
+		}
 		if (k == N_TARBALL)
 			ino = tarball_ino(job->rec.id, job->resumes);
 		else if (k != N_NONE)
