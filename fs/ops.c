@@ -1408,8 +1408,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 /*
  * Whether REQ may read on from H: who may read a job is checked again at
- * every read (its owner and root at no cost), so a chmod that closes a
- * job closes the files others hold open too.  0 or -EACCES.
+ * every read that reaches trainfs (its owner and root at no cost), so a
+ * chmod that closes a job also stops others' reads of the files trainfs
+ * serves itself (the kernel reads a passthrough log or tarball without
+ * asking).  0 or -EACCES.
  */
 static int read_allowed(struct trainfs *fs, fuse_req_t req,
 			const struct handle *h)
