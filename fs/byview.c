@@ -198,6 +198,21 @@ void byview_job_changed(struct trainfs *fs, const struct job *job,
 	pthread_mutex_unlock(&tags.lock);
 }
 
+void byview_job_mode_changed(struct trainfs *fs, const struct job *job)
+{
+	if (!__atomic_load_n(&names_given, __ATOMIC_RELAXED) || !fs->notifier)
+		return;
+	notifier_entry(fs->notifier, INO_STATE_DIR0 + job->rec.state,
+		       job->rec.name);
+	for (size_t i = 0; i < job->ntags; i++) {
+		long idx = tag_index(job->tags[i].name, 0);
+		if (idx >= 0)
+			notifier_entry(fs->notifier,
+				       TAG_INO_BASE + (fuse_ino_t)idx,
+				       job->rec.name);
+	}
+}
+
 int byview_is(enum node_kind k)
 {
 	return k == N_BY_STATE || k == N_BY_TAG || k == N_STATE_DIR ||

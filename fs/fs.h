@@ -305,6 +305,12 @@ int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
  */
 void byview_job_changed(struct trainfs *fs, const struct job *job,
 			unsigned views);
+/*
+ * With JOB's lock held, when its mode changed: queues the invalidation of
+ * the names the kernel may keep of JOB in its state and tag folders, which
+ * it shares between users (some of whom may no longer read the job).
+ */
+void byview_job_mode_changed(struct trainfs *fs, const struct job *job);
 /* Frees the table of tag names (at exit). */
 void byview_free(void);
 

@@ -483,7 +483,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 
 /*
  * Has the kernel forget the attributes (the modes) of every file of job
- * ID, so that its own permission checks see the new mode at once.
+ * ID, so that its own permission checks see the new mode at once, and the
+ * names of its links, which it keeps for every user alike.
  */
 static void job_modes_changed(struct trainfs *fs, int64_t id)
 {
@@ -494,6 +495,7 @@ static void job_modes_changed(struct trainfs *fs, int64_t id)
 		notifier_inode(fs->notifier, node_ino(id, job_files[i].kind));
 	notifier_inode(fs->notifier, tarball_ino(id, job->resumes));
 	notifier_inode(fs->notifier, node_ino(id, N_LINK));
+	byview_job_mode_changed(fs, job);
 	jobs_unlock_job(fs->jobs, job);
 	notifier_sync(fs->notifier);
 }
