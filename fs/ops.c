@@ -31,6 +31,7 @@
 
 #include "fs/fs.h"
 #include "util/log.h"
+#include "util/userfile.h"
 
 #define SPEC_MAX (1024 * 1024) /* a spec is a few lines; this is plenty */
 #define CACHE_TIMEOUT 86400.0   /* kept true by invalidation (notify.c) */
@@ -304,7 +305,7 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 							   job->resumes))
 			return -ENOENT; /* the tarball of before a resume */
 		if (store_file(fs, job, k, path, sizeof path) == 0 &&
-		    stat(path, &real) == 0) {
+		    userfile_stat(path, &real) == 0) {
 			st->st_size = real.st_size;
 			mtime = (int64_t)real.st_mtim.tv_sec * 1000000000LL +
 				real.st_mtim.tv_nsec;
@@ -1033,10 +1034,15 @@ static int open_store_file(struct trainfs *fs, const struct job *job,
 	int rc = store_file(fs, job, k, path, sizeof path);
 	if (rc)
 		return rc;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && k == N_LOG && errno == ENOENT)
+	/*
+	 * The owner's file: a lease on it, or anything but a regular file
+	 * of the store's own filesystem, fails this open at once (EAGAIN,
+	 * EINVAL, EXDEV) instead of holding the job's lock.
+	 */
+	int fd = userfile_open(AT_FDCWD, path, O_RDONLY);
+	if (fd == -ENOENT && k == N_LOG)
 		return -2; /* not started yet: an empty log */
-	return fd < 0 ? -errno : fd;
+	return fd;
 }
 
 /* Sets up H for opening file K of JOB with FLAGS.  The job's lock held. */

@@ -21,6 +21,7 @@
 #include "jobs/checkpoint.h"
 #include "store/store.h"
 #include "util/privs.h"
+#include "util/userfile.h"
 
 extern char **environ;
 
@@ -132,15 +133,15 @@ struct epochs {
 static int add_epoch(void *arg, int fd, const struct dirent *de)
 {
 	struct epochs *w = arg;
-	struct stat st;
+	mode_t mode;
 	long e = checkpoint_epoch_of(de->d_name);
 	if (e < 0)
 		return 0;
 	if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 		return 0; /* a link or a file, named like a checkpoint */
-	if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISDIR(st.st_mode))
-		return 0; /* gone meanwhile, or not a folder */
+	/* Never asks another filesystem (a user's mount) about it. */
+	if (userfile_local(fd, de->d_name, &mode) || !S_ISDIR(mode))
+		return 0; /* gone meanwhile, not a folder, or a mount */
 	if (w->has && !w->has(w->ctx, e))
 		return 0;
 	if (w->len == w->cap) {

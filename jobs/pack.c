@@ -24,6 +24,7 @@
 #include "pack.h"
 #include "util/privs.h"
 #include "util/text.h"
+#include "util/userfile.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -553,8 +554,12 @@ static int walk_entry(struct packer *p, int dfd, const char *name)
 {
 	struct archive_entry *e;
 	struct stat st;
-	int sub;
+	mode_t mode;
+	int sub, rc;
 
+	/* A mount in the output (another filesystem) is not entered. */
+	if ((rc = userfile_local(dfd, name, &mode)))
+		return rc == -ENOENT || rc == -EXDEV ? 0 : entry_fail(p, -rc);
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : entry_fail(p, errno);
 

@@ -47,6 +47,7 @@
 #include "jobs/watch.h"
 #include "util/log.h"
 #include "util/text.h"
+#include "util/userfile.h"
 
 extern char **environ;
 
@@ -406,9 +407,12 @@ static int open_metrics(struct jobs *j, struct job *job)
 		return 0;
 	if (jobs_path(j, job, "metrics.txt", path, sizeof path))
 		return -ENAMETOOLONG;
-	job->metrics_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (job->metrics_fd < 0)
-		return -errno;
+	job->metrics_fd = userfile_open(AT_FDCWD, path, O_RDONLY);
+	if (job->metrics_fd < 0) {
+		int rc = job->metrics_fd;
+		job->metrics_fd = -1;
+		return rc;
+	}
 	/* Another file than the one the offset is in: rewritten meanwhile. */
 	struct stat st;
 	if (job->rec.metrics_ino && fstat(job->metrics_fd, &st) == 0 &&

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "util/userfile.h"
@@ -53,12 +54,25 @@ static int check_entry(int pfd, const struct statx *dir, int want_dir)
 	return 0;
 }
 
+/*
+ * The folder DIRFD, when no name in it can lead into another filesystem
+ * without our asking: not a mount point itself (a lookup in a FUSE mount's
+ * root would be a request to it).  0 with its statx in *DIR, or -errno.
+ */
+static int check_folder(int dirfd, struct statx *dir)
+{
+	int rc = cached_stat(dirfd, dir);
+	if (!rc && is_mount_root(dir))
+		rc = -EXDEV;
+	return rc;
+}
+
 /* userfile_open() of NAME in the folder held on DIRFD (not AT_FDCWD). */
 static int open_in(int dirfd, const char *name, int flags)
 {
 	struct statx dir;
 	char self[64];
-	int rc = cached_stat(dirfd, &dir);
+	int rc = check_folder(dirfd, &dir);
 	if (rc)
 		return rc;
 	int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -76,37 +90,49 @@ static int open_in(int dirfd, const char *name, int flags)
 	return rc;
 }
 
+/*
+ * Holds the folder of PATH (ours, the store's: followed as it is) on an
+ * O_PATH descriptor, which asks no filesystem.  Returns it, with the last
+ * component's offset in *BASE, or -errno.
+ */
+static int open_parent(const char *path, char *copy, size_t len,
+		       const char **base)
+{
+	if (snprintf(copy, len, "%s", path) >= (int)len)
+		return -ENAMETOOLONG;
+	char *slash = strrchr(copy, '/');
+	*base = slash ? slash + 1 : copy;
+	if (!**base)
+		return -EISDIR;
+	const char *dir = ".";
+	if (slash == copy)
+		dir = "/";
+	else if (slash) {
+		*slash = '\0';
+		dir = copy;
+	}
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 int userfile_open(int dirfd, const char *name, int flags)
 {
 	char copy[PATH_MAX];
+	const char *base;
 	if (dirfd != AT_FDCWD)
 		return open_in(dirfd, name, flags);
-	if (snprintf(copy, sizeof copy, "%s", name) >= (int)sizeof copy)
-		return -ENAMETOOLONG;
-	/* A path: its folder (ours, the store's) is followed as it is. */
-	char *slash = strrchr(copy, '/');
-	const char *base = slash ? slash + 1 : copy;
-	if (!*base)
-		return -EISDIR;
-	if (slash == copy)
-		dirfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	else if (slash) {
-		*slash = '\0';
-		dirfd = open(copy, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	} else {
-		dirfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (dirfd < 0)
-		return -errno;
-	int rc = open_in(dirfd, base, flags);
-	close(dirfd);
+	int pfd = open_parent(name, copy, sizeof copy, &base);
+	if (pfd < 0)
+		return pfd;
+	int rc = open_in(pfd, base, flags);
+	close(pfd);
 	return rc;
 }
 
 int userfile_local(int dirfd, const char *name, mode_t *mode)
 {
 	struct statx dir, st;
-	int rc = cached_stat(dirfd, &dir);
+	int rc = check_folder(dirfd, &dir);
 	if (rc)
 		return rc;
 	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC |
@@ -116,5 +142,39 @@ int userfile_local(int dirfd, const char *name, mode_t *mode)
 	*mode = st.stx_mode & S_IFMT;
 	if (is_mount_root(&st) || !same_fs(&dir, &st))
 		return -EXDEV;
+	return 0;
+}
+
+int userfile_stat(const char *path, struct stat *st)
+{
+	char copy[PATH_MAX];
+	const char *base;
+	struct statx dir, x;
+	int rc, pfd = open_parent(path, copy, sizeof copy, &base);
+	if (pfd < 0)
+		return pfd;
+	if (!(rc = check_folder(pfd, &dir)) &&
+	    statx(pfd, base, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC |
+				     AT_NO_AUTOMOUNT,
+		  STATX_BASIC_STATS, &x) < 0)
+		rc = -errno;
+	close(pfd);
+	if (rc)
+		return rc;
+	memset(st, 0, sizeof *st);
+	st->st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+	st->st_ino = x.stx_ino;
+	st->st_mode = x.stx_mode;
+	st->st_nlink = x.stx_nlink;
+	st->st_uid = x.stx_uid;
+	st->st_gid = x.stx_gid;
+	st->st_size = (off_t)x.stx_size;
+	st->st_blocks = (blkcnt_t)x.stx_blocks;
+	st->st_mtim.tv_sec = x.stx_mtime.tv_sec;
+	st->st_mtim.tv_nsec = x.stx_mtime.tv_nsec;
+	st->st_ctim.tv_sec = x.stx_ctime.tv_sec;
+	st->st_ctim.tv_nsec = x.stx_ctime.tv_nsec;
+	st->st_atim.tv_sec = x.stx_atime.tv_sec;
+	st->st_atim.tv_nsec = x.stx_atime.tv_nsec;
 	return 0;
 }

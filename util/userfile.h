@@ -14,6 +14,7 @@
 #ifndef TRAINFS_USERFILE_H
 #define TRAINFS_USERFILE_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /*
@@ -22,16 +23,24 @@
  * O_CLOEXEC are added) as described above.  Returns the descriptor, or
  * -errno: -ELOOP for a symbolic link, -EINVAL for a FIFO, device or
  * socket (or a non-folder with O_DIRECTORY), -EXDEV for another
- * filesystem or a mount point, -EWOULDBLOCK for a file under a lease.
+ * filesystem or a mount point (NAME or its folder), -EWOULDBLOCK for a
+ * file under a lease.
  */
 int userfile_open(int dirfd, const char *name, int flags);
 
 /*
- * Whether NAME in the folder DIRFD is on DIRFD's filesystem and is not a
- * mount point, asked without its filesystem (a walk of a user's tree must
+ * Whether NAME in the folder DIRFD is on DIRFD's filesystem and neither
+ * it nor DIRFD is a mount point, asked without its filesystem (a walk of a user's tree must
  * never enter another one).  0 with its type in *MODE (S_IFDIR, ...), or
  * -EXDEV, or -errno.
  */
 int userfile_local(int dirfd, const char *name, mode_t *mode);
+
+/*
+ * lstat() of PATH from what the kernel already knows (a FUSE mount there
+ * is not asked): size, times, mode.  0 or -errno (-EXDEV when PATH's
+ * folder is a mount point).
+ */
+int userfile_stat(const char *path, struct stat *st);
 
 #endif
