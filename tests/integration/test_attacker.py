@@ -286,6 +286,17 @@ def test_workdir_on_the_mount_is_refused_at_start(m):
         assert kv["error"] == "workdir '%s' is on the trainfs mount" % wd, kv
         assert m.state("x") == "created"
         assert "is on the trainfs mount" in m.read("x", "control")
+        # Through a link the name does not say it: the filesystem does.
+        link = os.path.join(m.dir, "to-mount")
+        os.symlink(m.path("jobs"), link)
+        wd = os.path.join(link, "x")
+        assert m.write("x", "spec", "command = %s %s --epochs 1\n"
+                       "workdir = %s\n" % (PY, TRAINER, wd)) == 0
+        t0 = time.monotonic()
+        assert m.control("x", "start") == errno.EINVAL
+        assert time.monotonic() - t0 < 2
+        assert m.status("x")[1]["error"] == \
+            "workdir '%s' is on the trainfs mount" % wd
     finally:
         probe.stop()
         settle(procs, m)
