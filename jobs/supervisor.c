@@ -11,7 +11,8 @@
  *
  * It sleeps in poll() on a wake pipe, the executors' descriptors and the
  * packers' progress pipes, holding no lock; each executor's tick runs
- * once per round, with no lock held either.  Each round it takes a reference to
+ * once per round, with no lock held either, and never waits (Slurm's
+ * commands run on the Slurm executor's own thread).  Each round it takes a reference to
  * every listed job (the registry lock held just for that), then works on
  * one job at a time under that job's own lock, so a reader of another job
  * never waits for it.  Metrics are taken in bounded steps (INGEST_BYTES,
