@@ -682,10 +682,8 @@ static void packing_ended(struct jobs *j, struct job *job, int status)
 	}
 	weights_name(job, name, sizeof name);
 	snprintf(rel, sizeof rel, "weights/%s", name);
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	if (!rc && (rc = jobs_path(j, job, rel, dst, sizeof dst)) == 0 &&
+	close(fd); /* the packer fsynced it before exiting 0 */
+	if ((rc = jobs_path(j, job, rel, dst, sizeof dst)) == 0 &&
 	    rename(tmp, dst) < 0)
 		rc = -errno;
 	if (!rc) {

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -24,8 +23,8 @@
 #include <unistd.h>
 
 #include "jobs/workdir.h"
-#include "util/log.h"
 #include "util/privs.h"
+#include "util/reap.h"
 
 extern char **environ;
 
@@ -43,34 +42,6 @@ static int64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void *reap_main(void *arg)
-{
-	pid_t pid = (pid_t)(intptr_t)arg;
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-/* Kills the helper PID and reaps it, now or (stuck) on a thread of its own. */
-static void reap_later(pid_t pid)
-{
-	pthread_t t;
-	pthread_attr_t a;
-	kill(pid, SIGKILL);
-	for (int i = 0; i < 20; i++) {
-		if (waitpid(pid, NULL, WNOHANG) != 0)
-			return;
-		nanosleep(&(struct timespec){ .tv_nsec = 5000000 }, NULL);
-	}
-	if (pthread_attr_init(&a) == 0) {
-		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &a, reap_main, (void *)(intptr_t)pid))
-			log_warn("cannot reap the workdir check %d: it stays a "
-				 "zombie", (int)pid);
-		pthread_attr_destroy(&a);
-	}
 }
 
 /* Reads the helper's line from FD until DEADLINE; 0, -ETIMEDOUT or -errno. */

@@ -420,6 +420,7 @@ def test_fifo_as_exit_record_blocks_no_one(m):
     Slurm, the owner's folder).  Reading the records of an ended job must
     not wait for a writer: a local job goes on being ingested and the
     job ends as failed."""
+    m.remount(["-o", "allow_other"])
     probe = other_job(m, executor="local")
     tr = os.path.join(m.dir, "fifo_trainer.py")
     with open(tr, "w") as f:
