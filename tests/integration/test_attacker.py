@@ -392,15 +392,15 @@ def test_write_lease_on_own_log_stalls_no_reader(m):
     print("N5 probe worst read: %.3f s (%d reads)" % (probe.worst(), probe.reads))
 
 
-# The trainer of N7: in the shim's own folder (the one with the launch
-# record) the exit record becomes a FIFO, then the shim is killed, so
+# The trainer of N7: in the shim's own folder (JOBDIR/run under Slurm,
+# the owner's) the exit record becomes a FIFO, then the shim is killed, so
 # the only exit record trainfs can find is the FIFO.
 FIFO_TRAINER = r"""
 import os, signal, time
 for d in (os.path.dirname(os.environ["TRAINFS_STOP_FILE"]),
           os.path.dirname(os.environ["TRAINFS_METRICS"])):
     for run in (d, os.path.join(d, "run")):
-        if os.path.exists(os.path.join(run, "launch")):
+        if os.path.basename(run) == "run" and os.path.isdir(run):
             os.mkfifo(os.path.join(run, "exit"))
             pid = os.getppid()
             while pid > 1:
