@@ -36,6 +36,7 @@
 #include "jobs/executor.h"
 #include "jobs/slurm.h"
 #include "util/log.h"
+#include "util/userfile.h"
 
 extern char **environ;
 
@@ -108,15 +109,18 @@ static void run_put(struct exec_run *r)
 	free(r);
 }
 
-/* Makes RUNDIR the owner's own folder (0700), never through a link. */
+/*
+ * Makes RUNDIR the owner's own folder (0700), never through a link nor
+ * into a mount the owner put there (-EXDEV).
+ */
 static int make_run_dir(const char *dir, uid_t uid, gid_t gid)
 {
 	struct stat st;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = userfile_open(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	int rc = 0;
 	if (fstat(fd, &st) < 0)
 		rc = -errno;
