@@ -1026,28 +1026,28 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- files ---- */
 
-/* Opens the log or tarball of JOB; -2 for a log not yet written. */
-static int open_store_file(struct trainfs *fs, const struct job *job,
-			   enum node_kind k)
+/*
+ * Opens PATH, the log or tarball (K) of a job, with no lock held; -2 for
+ * a log not yet written.  The owner's file: a lease on it, or anything
+ * but a regular file of the store's own filesystem, fails this open at
+ * once (EAGAIN, EINVAL, EXDEV) and never waits.
+ */
+static int open_store_file(const char *path, enum node_kind k)
 {
-	char path[PATH_MAX];
-	int rc = store_file(fs, job, k, path, sizeof path);
-	if (rc)
-		return rc;
-	/*
-	 * The owner's file: a lease on it, or anything but a regular file
-	 * of the store's own filesystem, fails this open at once (EAGAIN,
-	 * EINVAL, EXDEV) instead of holding the job's lock.
-	 */
 	int fd = userfile_open(AT_FDCWD, path, O_RDONLY);
 	if (fd == -ENOENT && k == N_LOG)
 		return -2; /* not started yet: an empty log */
 	return fd;
 }
 
-/* Sets up H for opening file K of JOB with FLAGS.  The job's lock held. */
+/*
+ * Sets up H for opening file K of JOB with FLAGS.  The job's lock held.
+ * The log and the tarball are opened after it is let go: their path goes
+ * to LATER (PATH_MAX bytes), else LATER is "".
+ */
 static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
-		     int flags, uid_t uid, struct fuse_file_info *fi)
+		     int flags, uid_t uid, struct fuse_file_info *fi,
+		     char *later)
 {
 	int wr = (flags & O_ACCMODE) != O_RDONLY, rc;
 	enum node_kind k = h->kind;
@@ -1074,11 +1074,9 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		return 0;
 	case N_TARBALL: /* immutable once visible */
 		fi->direct_io = 0;
-		h->fd = open_store_file(fs, job, k);
-		return h->fd < 0 ? h->fd : 0;
+		return store_file(fs, job, k, later, PATH_MAX);
 	case N_LOG: /* the trainer writes it behind our back */
-		h->fd = open_store_file(fs, job, k);
-		return h->fd < -2 ? h->fd : 0;
+		return store_file(fs, job, k, later, PATH_MAX);
 	default:
 		h->changes = job->changes;
 		rc = render_file(fs, job, k, &h->buf, &h->len);
@@ -1295,14 +1293,21 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			     ? -EACCES
 			     : dash_files_get(fs, k, &h->buf, &h->len);
 	} else {
+		char later[PATH_MAX] = "";
 		struct job *job = k != N_NONE ? jobs_lock_job(fs->jobs, h->id)
 					      : NULL;
-		rc = job ? open_file(fs, h, job, fi->flags, uid, fi) : -ENOENT;
+		rc = job ? open_file(fs, h, job, fi->flags, uid, fi, later)
+			 : -ENOENT;
 		if (!rc && k == N_TARBALL &&
 		    !tarball_ino_current(ino, job->resumes))
 			rc = -ENOENT; /* the tarball of before a resume */
 		if (job)
 			jobs_unlock_job(fs->jobs, job);
+		if (!rc && *later) {
+			h->fd = open_store_file(later, k);
+			if (h->fd < (k == N_LOG ? -2 : 0))
+				rc = h->fd;
+		}
 	}
 	if (!rc && h->fd >= 0 && (k == N_TARBALL || k == N_LOG))
 		rc = passthrough_attach(fs, req, ino, h, fi);
