@@ -67,6 +67,25 @@ static int check_folder(int dirfd, struct statx *dir)
 	return rc;
 }
 
+/*
+ * Without /proc: opens NAME again by name, never following a link, and
+ * keeps it only when it is still the file held on PFD.  Descriptor or
+ * -errno.
+ */
+static int reopen_by_name(int dirfd, const char *name, int how, int pfd)
+{
+	struct statx was, now;
+	int fd = openat(dirfd, name, how | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (cached_stat(pfd, &was) || cached_stat(fd, &now) ||
+	    !same_fs(&was, &now) || was.stx_ino != now.stx_ino) {
+		close(fd);
+		return -EAGAIN; /* swapped meanwhile */
+	}
+	return fd;
+}
+
 /* userfile_open() of NAME in the folder held on DIRFD (not AT_FDCWD). */
 static int open_in(int dirfd, const char *name, int flags)
 {
@@ -80,10 +99,13 @@ static int open_in(int dirfd, const char *name, int flags)
 		return -errno;
 	rc = check_entry(pfd, &dir, !!(flags & O_DIRECTORY));
 	if (!rc) {
+		int how = (flags & ~(O_NOFOLLOW | O_CREAT)) | O_NONBLOCK |
+			  O_NOCTTY | O_CLOEXEC;
 		snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
-		rc = open(self, (flags & ~(O_NOFOLLOW | O_CREAT)) | O_NONBLOCK |
-				       O_NOCTTY | O_CLOEXEC);
-		if (rc < 0)
+		rc = open(self, how);
+		if (rc < 0 && errno == ENOENT) /* no /proc: by name again */
+			rc = reopen_by_name(dirfd, name, how, pfd);
+		else if (rc < 0)
 			rc = -errno;
 	}
 	close(pfd);
