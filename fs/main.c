@@ -23,6 +23,7 @@
 #include "jobs/checkpoint.h"
 #include "jobs/exec.h"
 #include "jobs/pack.h"
+#include "jobs/workdir.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -465,6 +466,8 @@ int main(int argc, char **argv)
 		return pack_main(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "__prune"))
 		return checkpoint_prune_main(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "__workdir"))
+		return workdir_main(argc, argv);
 	if (expand_mount_opts(argc, argv, &argc, &argv)) {
 		log_error("out of memory");
 		return 1;
@@ -505,7 +508,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(self_exe, sizeof self_exe, "/proc/self/fd/%d", self_fd);
+	/* Not mounted yet: resolving it asks no one. */
+	char mount_real[PATH_MAX];
+	if (!realpath(o.mountpoint, mount_real))
+		snprintf(mount_real, sizeof mount_real, "%s", o.mountpoint);
 	struct jobs_config cfg = {
+		.mountpoint = mount_real,
 		.store_dir = store,
 		.max_running = o.max_running,
 		.max_jobs_per_user = o.max_jobs_per_user ? o.max_jobs_per_user

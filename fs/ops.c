@@ -33,6 +33,7 @@
 #include "fs/fs.h"
 #include "jobs/access.h"
 #include "util/log.h"
+#include "util/userfile.h"
 
 #define SPEC_MAX (1024 * 1024) /* a spec is a few lines; this is plenty */
 #define CACHE_TIMEOUT 86400.0   /* kept true by invalidation (notify.c) */
@@ -327,7 +328,7 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 							   job->resumes))
 			return -ENOENT; /* the tarball of before a resume */
 		if (store_file(fs, job, k, path, sizeof path) == 0 &&
-		    stat(path, &real) == 0) {
+		    userfile_stat(path, &real) == 0) {
 			st->st_size = real.st_size;
 			mtime = (int64_t)real.st_mtim.tv_sec * 1000000000LL +
 				real.st_mtim.tv_nsec;
@@ -1103,23 +1104,28 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- files ---- */
 
-/* Opens the log or tarball of JOB; -2 for a log not yet written. */
-static int open_store_file(struct trainfs *fs, const struct job *job,
-			   enum node_kind k)
+/*
+ * Opens PATH, the log or tarball (K) of a job, with no lock held; -2 for
+ * a log not yet written.  The owner's file: a lease on it, or anything
+ * but a regular file of the store's own filesystem, fails this open at
+ * once (EAGAIN, EINVAL, EXDEV) and never waits.
+ */
+static int open_store_file(const char *path, enum node_kind k)
 {
-	char path[PATH_MAX];
-	int rc = store_file(fs, job, k, path, sizeof path);
-	if (rc)
-		return rc;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && k == N_LOG && errno == ENOENT)
+	int fd = userfile_open(AT_FDCWD, path, O_RDONLY);
+	if (fd == -ENOENT && k == N_LOG)
 		return -2; /* not started yet: an empty log */
-	return fd < 0 ? -errno : fd;
+	return fd;
 }
 
-/* Sets up H for opening file K of JOB with FLAGS.  The job's lock held. */
+/*
+ * Sets up H for opening file K of JOB with FLAGS.  The job's lock held.
+ * The log and the tarball are opened after it is let go: their path goes
+ * to LATER (PATH_MAX bytes), else LATER is "".
+ */
 static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
-		     int flags, uid_t uid, struct fuse_file_info *fi)
+		     int flags, uid_t uid, struct fuse_file_info *fi,
+		     char *later)
 {
 	int wr = (flags & O_ACCMODE) != O_RDONLY, rc;
 	enum node_kind k = h->kind;
@@ -1146,11 +1152,9 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		return 0;
 	case N_TARBALL: /* immutable once visible */
 		fi->direct_io = 0;
-		h->fd = open_store_file(fs, job, k);
-		return h->fd < 0 ? h->fd : 0;
+		return store_file(fs, job, k, later, PATH_MAX);
 	case N_LOG: /* the trainer writes it behind our back */
-		h->fd = open_store_file(fs, job, k);
-		return h->fd < -2 ? h->fd : 0;
+		return store_file(fs, job, k, later, PATH_MAX);
 	default:
 		h->changes = job->changes;
 		rc = render_file(fs, job, k, &h->buf, &h->len);
@@ -1376,11 +1380,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else {
 		struct caller c;
 		caller_init(&c, req);
+		char later[PATH_MAX] = "";
 		struct job *job = k != N_NONE ? jobs_lock_job(fs->jobs, h->id)
 					      : NULL;
 		rc = !job			 ? -ENOENT
 		     : !caller_may_read(&c, job) ? -EACCES
-		     : open_file(fs, h, job, fi->flags, uid, fi);
+		     : open_file(fs, h, job, fi->flags, uid, fi, later);
 		if (job)
 			h->owner = job->rec.uid;
 		caller_done(&c);
@@ -1389,6 +1394,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			rc = -ENOENT; /* the tarball of before a resume */
 		if (job)
 			jobs_unlock_job(fs->jobs, job);
+		if (!rc && *later) {
+			h->fd = open_store_file(later, k);
+			if (h->fd < (k == N_LOG ? -2 : 0))
+				rc = h->fd;
+		}
 	}
 	if (!rc && h->fd >= 0 && (k == N_TARBALL || k == N_LOG))
 		rc = passthrough_attach(fs, req, ino, h, fi);

@@ -12,6 +12,7 @@
 
 #include "jobs/cause.h"
 #include "util/text.h"
+#include "util/userfile.h"
 
 /* The shell's own statuses (POSIX "Command Search and Execution"). */
 static const char *status_cause(int code)
@@ -39,7 +40,7 @@ char *cause_log_last_line(char *buf, size_t len, const char *path)
 		buf[0] = '\0';
 	if (!path || !len)
 		return buf;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fd = userfile_open(AT_FDCWD, path, O_RDONLY);
 	if (fd < 0)
 		return buf;
 	ssize_t n = -1;

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,11 +17,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobs/checkpoint.h"
 #include "store/store.h"
 #include "util/privs.h"
+#include "util/reap.h"
+#include "util/userfile.h"
 
 extern char **environ;
 
@@ -132,15 +136,15 @@ struct epochs {
 static int add_epoch(void *arg, int fd, const struct dirent *de)
 {
 	struct epochs *w = arg;
-	struct stat st;
+	mode_t mode;
 	long e = checkpoint_epoch_of(de->d_name);
 	if (e < 0)
 		return 0;
 	if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 		return 0; /* a link or a file, named like a checkpoint */
-	if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISDIR(st.st_mode))
-		return 0; /* gone meanwhile, or not a folder */
+	/* Never asks another filesystem (a user's mount) about it. */
+	if (userfile_local(fd, de->d_name, &mode) || !S_ISDIR(mode))
+		return 0; /* gone meanwhile, not a folder, or a mount */
 	if (w->has && !w->has(w->ctx, e))
 		return 0;
 	if (w->len == w->cap) {
@@ -275,29 +279,43 @@ void checkpoint_plan_free(struct checkpoint_plan *plan)
 	plan->weights = plan->newest = -1;
 }
 
-/* Reads the helper's stderr into ERR: its first "error " line, unprefixed. */
-static void read_errors(int fd, char *err, size_t errlen)
+static int64_t now_ms(void)
 {
-	char buf[4096];
-	size_t used = 0;
-	ssize_t r;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
-	while (used < sizeof buf - 1 &&
-	       (r = read(fd, buf + used, sizeof buf - 1 - used)) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
+/*
+ * Reads the helper's stderr into ERR: its first "error " line, unprefixed.
+ * Returns 0 at its end of file, -ETIMEDOUT past DEADLINE (ms, monotonic).
+ */
+static int read_errors(int fd, int64_t deadline, char *err, size_t errlen)
+{
+	char buf[4096], drop[512];
+	size_t used = 0;
+	ssize_t r = 1;
+
+	while (r != 0) {
+		int64_t left = deadline - now_ms();
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		/* Past BUF's room, drained: the helper never blocks on a pipe. */
+		if (used < sizeof buf - 1)
+			r = read(fd, buf + used, sizeof buf - 1 - used);
+		else
+			r = read(fd, drop, sizeof drop);
+		if (r < 0 && errno != EINTR)
 			break;
-		}
-		used += (size_t)r;
+		if (r > 0 && used < sizeof buf - 1)
+			used += (size_t)r;
 	}
-	/* Drain the rest, so the helper never blocks on a full pipe. */
-	while ((r = read(fd, buf + used, 1)) > 0 ||
-	       (r < 0 && errno == EINTR))
-		;
 	buf[used] = '\0';
 	if (!errlen)
-		return;
+		return 0;
 	char *line = strstr(buf, "error ");
 	if (line) {
 		line += 6;
@@ -306,6 +324,7 @@ static void read_errors(int fd, char *err, size_t errlen)
 	} else {
 		snprintf(err, errlen, "the checkpoint pruner failed");
 	}
+	return 0;
 }
 
 int checkpoint_prune(const char *self_exe, const char *dir, uid_t uid,
@@ -449,7 +468,14 @@ int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
 	}
 	close(pfd[1]);
 	pfd[1] = -1;
-	read_errors(pfd[0], err, errlen);
+	/* Never waits without end: the folder is the owner's. */
+	if (read_errors(pfd[0], now_ms() + CHECKPOINT_PRUNE_MS, err, errlen)) {
+		reap_later(pid);
+		rc = -ETIMEDOUT;
+		snprintf(err, errlen, "the checkpoint pruner took more than "
+			 "%d s: stopped", CHECKPOINT_PRUNE_MS / 1000);
+		goto out;
+	}
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			rc = -errno;

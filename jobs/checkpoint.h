@@ -116,6 +116,9 @@ struct checkpoint_plan {
 int checkpoint_plan(const long *epochs, size_t n, enum checkpoint_keep keep,
 		    long best_epoch, long newest, struct checkpoint_plan *plan);
 
+/* How long the pruner process may take before it is stopped. */
+#define CHECKPOINT_PRUNE_MS 10000
+
 /* Frees plan->drop and empties *plan; safe on a zeroed plan. */
 void checkpoint_plan_free(struct checkpoint_plan *plan);
 
@@ -124,10 +127,12 @@ void checkpoint_plan_free(struct checkpoint_plan *plan);
  * UID/GID: runs "SELF_EXE __prune DIR UID GID epoch-N..." and waits for it
  * (or, when trainfs runs as UID/GID already, deletes them itself: the same
  * rights, without a process per epoch).  DIR is an absolute path, opened
- * O_NOFOLLOW by the owner.  Blocks for as long as the deletion takes: call it
- * with no lock held.  Returns 0, or a negative errno (-EIO when the helper
- * failed) with the first error in ERR ("cannot delete 'epoch-3':
- * Permission denied").
+ * O_NOFOLLOW by the owner.  Blocks for as long as the deletion takes, up
+ * to CHECKPOINT_PRUNE_MS for the helper (then it is killed: -ETIMEDOUT):
+ * call it with no lock held.  The deletion never enters another
+ * filesystem (a mount of the owner's is left, with an error).  Returns 0,
+ * or a negative errno (-EIO when the helper failed) with the first error
+ * in ERR ("cannot delete 'epoch-3': Permission denied").
  */
 int checkpoint_prune(const char *self_exe, const char *dir, uid_t uid,
 		     gid_t gid, const long *epochs, size_t n, char *err,

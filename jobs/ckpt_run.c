@@ -18,6 +18,7 @@
 #include "jobs/checkpoint.h"
 #include "jobs/ckpt_run.h"
 #include "util/log.h"
+#include "util/userfile.h"
 
 /* A running job's folder is read again at least this often (ns). */
 #define RESCAN_NS 1000000000LL
@@ -40,9 +41,9 @@ static int scan(const char *dir, long **epochs, size_t *n)
 {
 	*epochs = NULL;
 	*n = 0;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = userfile_open(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return fd == -ENOENT ? 0 : fd;
 	int rc = checkpoint_scan(fd, NULL, NULL, epochs, n);
 	close(fd);
 	return rc;
@@ -203,9 +204,9 @@ int ckpt_launch(struct jobs *j, struct job *job)
 	int rc = jobs_path(j, job, CKPT_DIR, dir, sizeof dir);
 	if (rc)
 		return rc;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = userfile_open(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return fd == -ENOENT ? 0 : fd;
 	rc = checkpoint_scan_after(fd, job->rec.resumed_from, &names, &n);
 	close(fd);
 	if (!rc && n)

@@ -26,6 +26,7 @@
 #include "jobs/exec.h"
 #include "jobs/watch.h"
 #include "store/store.h"
+#include "util/userfile.h"
 
 static int put_pair(char **buf, size_t *len, size_t *cap, const char *k,
 		    const char *v)
@@ -97,8 +98,9 @@ int exec_read_small_file(const char *dir, const char *name, char *buf,
 	if (snprintf(path, sizeof path, "%s/%s", dir, name) >=
 	    (int)sizeof path)
 		return -ENAMETOOLONG;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
+	/* The owner's folder under Slurm: never a FIFO, a lease, a mount. */
+	if ((fd = userfile_open(AT_FDCWD, path, O_RDONLY)) < 0)
+		return fd;
 	n = read(fd, buf, len - 1);
 	int e = errno;
 	close(fd);
@@ -129,7 +131,7 @@ int exec_read_exit(const char *job_dir, struct exec_exit *e)
 	e->autostopped = watch_read_autostop(job_dir, &epoch) == 0;
 	e->time_ns = 0;
 	if (snprintf(path, sizeof path, "%s/exit", job_dir) < (int)sizeof path &&
-	    stat(path, &st) == 0)
+	    userfile_stat(path, &st) == 0)
 		e->time_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
 			     st.st_mtim.tv_nsec;
 	return 0;
@@ -183,10 +185,11 @@ int exec_was_launched(const char *job_dir)
 {
 	static const char *const marks[] = { EXEC_SHIM_SOCK, "trainer", "exit" };
 	char path[PATH_MAX];
+	struct stat st;
 	for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
 		if (snprintf(path, sizeof path, "%s/%s", job_dir, marks[i]) <
 			    (int)sizeof path &&
-		    access(path, F_OK) == 0)
+		    userfile_stat(path, &st) == 0)
 			return 1;
 	return 0;
 }

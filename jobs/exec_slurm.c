@@ -6,17 +6,19 @@
  * folder stays trainfs's), and holds the launch file, the trainer record
  * and the exit record.
  *
- * Nothing here waits on Slurm under a lock.  The table's calls made with
- * a job's lock held (launch, attach, signal, poll, status, ...) only read
- * or record what a run wants; tick, which the supervisor calls once per
- * round with no lock held, does all Slurm talking for every run at once:
- * sbatch for new runs (as the owner), scancel for the stops and cancels
- * asked for (as trainfs's user), one squeue per SLURM_POLL_MS for all
- * active ids, one scontrol per ended job.
+ * Nothing here waits on Slurm under a lock, nor on the supervisor's
+ * thread, which serves every job.  The table's calls made with a job's
+ * lock held (launch, attach, signal, poll, status, ...) only read or
+ * record what a run wants; the executor's own thread (slurm_main) does
+ * all Slurm talking for every run at once, one round per
+ * SLURM_ROUND_MS or when tick asks for one: sbatch for new runs (as the
+ * owner), scancel for the stops and cancels asked for (as trainfs's
+ * user), one squeue per SLURM_POLL_MS for all active ids, one scontrol
+ * per ended job.  A hung slurmctld holds up that thread only.
  *
- * Locks: x->lock guards the list of runs and every run's fields; it is a
- * leaf (taken under a job's lock, never the other way round) and never
- * held over a Slurm command.  A run is referenced by the list until
+ * Locks: x->lock guards the list of runs, every run's fields and the
+ * thread's wake-up flags; it is a leaf (taken under a job's lock, never
+ * the other way round) and never held over a Slurm command.  A run is referenced by the list until
  * released and by tick while it works on it; the last reference frees it.
  */
 #include <errno.h>
@@ -34,6 +36,7 @@
 #include "jobs/executor.h"
 #include "jobs/slurm.h"
 #include "util/log.h"
+#include "util/userfile.h"
 
 extern char **environ;
 
@@ -43,6 +46,8 @@ extern char **environ;
 				   shim writes its exit record first */
 #define SLURM_SUBMIT_BUDGET_MS 250 /* of sbatch per round, at least one */
 #define RUN_DIR "run"
+#define SLURM_ROUND_MS 200      /* the thread's round when nothing asks */
+#define SLURM_CLOSE_S 2         /* how long closing waits for the thread */
 
 struct exec_slurm {
 	struct executor base;
@@ -51,6 +56,9 @@ struct exec_slurm {
 	pthread_mutex_t lock;      /* see above */
 	struct exec_run *runs;
 	int64_t last_squeue_ms;
+	pthread_t thread;          /* slurm_main, started by the first tick */
+	pthread_cond_t kick;       /* a round now, or quit */
+	int started, kicked, quit;
 };
 
 struct exec_run {
@@ -101,15 +109,18 @@ static void run_put(struct exec_run *r)
 	free(r);
 }
 
-/* Makes RUNDIR the owner's own folder (0700), never through a link. */
+/*
+ * Makes RUNDIR the owner's own folder (0700), never through a link nor
+ * into a mount the owner put there (-EXDEV).
+ */
 static int make_run_dir(const char *dir, uid_t uid, gid_t gid)
 {
 	struct stat st;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = userfile_open(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	int rc = 0;
 	if (fstat(fd, &st) < 0)
 		rc = -errno;
@@ -610,9 +621,9 @@ static void watch(struct exec_slurm *x, struct exec_run **rs, size_t n)
 	free(ids);
 }
 
-static void slurm_tick(struct executor *ex, int *timeout_ms)
+/* One round of Slurm talk for every run, on the executor's thread. */
+static void round_once(struct exec_slurm *x)
 {
-	struct exec_slurm *x = (struct exec_slurm *)ex;
 	struct exec_run **rs;
 	size_t n = 0, cap = 0;
 	int squeue_due;
@@ -664,8 +675,56 @@ static void slurm_tick(struct executor *ex, int *timeout_ms)
 		run_put(rs[i]);
 	pthread_mutex_unlock(&x->lock);
 	free(rs);
-	if (*timeout_ms > 200)
-		*timeout_ms = 200;
+}
+
+/* The executor's thread: a round each SLURM_ROUND_MS or kick, until quit. */
+static void *slurm_main(void *arg)
+{
+	struct exec_slurm *x = arg;
+	pthread_mutex_lock(&x->lock);
+	while (!x->quit) {
+		if (!x->kicked) {
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += SLURM_ROUND_MS * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&x->kick, &x->lock, &until);
+			if (x->quit)
+				break;
+		}
+		x->kicked = 0;
+		pthread_mutex_unlock(&x->lock);
+		round_once(x);
+		pthread_mutex_lock(&x->lock);
+	}
+	pthread_mutex_unlock(&x->lock);
+	return NULL;
+}
+
+/*
+ * Called by the supervisor once per round: asks the thread for a round
+ * (starting it the first time: after any daemonizing fork) and never
+ * waits for one.  The supervisor polls runs again within SLURM_ROUND_MS.
+ */
+static void slurm_tick(struct executor *ex, int *timeout_ms)
+{
+	struct exec_slurm *x = (struct exec_slurm *)ex;
+	pthread_mutex_lock(&x->lock);
+	if (!x->started && x->runs) {
+		int rc = pthread_create(&x->thread, NULL, slurm_main, x);
+		if (rc)
+			log_error("cannot start the Slurm thread: %s",
+				  strerror(rc));
+		else
+			x->started = 1;
+	}
+	int active = x->runs != NULL;
+	x->kicked = 1;
+	pthread_cond_signal(&x->kick);
+	pthread_mutex_unlock(&x->lock);
+	if (active && *timeout_ms > SLURM_ROUND_MS)
+		*timeout_ms = SLURM_ROUND_MS;
 }
 
 static void slurm_close(struct executor *ex)
@@ -673,6 +732,23 @@ static void slurm_close(struct executor *ex)
 	struct exec_slurm *x = (struct exec_slurm *)ex;
 	if (!x)
 		return;
+	pthread_mutex_lock(&x->lock);
+	x->quit = 1;
+	pthread_cond_signal(&x->kick);
+	int started = x->started;
+	pthread_mutex_unlock(&x->lock);
+	if (started) {
+		/* A Slurm command may hang: trainfs's exit does not wait. */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += SLURM_CLOSE_S;
+		if (pthread_timedjoin_np(x->thread, NULL, &until)) {
+			log_warn("the Slurm thread is still waiting for a "
+				 "Slurm command: left running");
+			return; /* X stays: the thread still uses it */
+		}
+	}
+	pthread_cond_destroy(&x->kick);
 	free(x->self_exe);
 	slurm_argv_free(x->cmd_env);
 	pthread_mutex_destroy(&x->lock);
@@ -710,6 +786,17 @@ struct executor *exec_slurm_new(const char *self_exe)
 		return NULL;
 	}
 	pthread_mutex_init(&x->lock, NULL);
+	pthread_condattr_t ca;
+	if (pthread_condattr_init(&ca) ||
+	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
+	    pthread_cond_init(&x->kick, &ca)) {
+		pthread_mutex_destroy(&x->lock);
+		slurm_argv_free(x->cmd_env);
+		free(x->self_exe);
+		free(x);
+		return NULL;
+	}
+	pthread_condattr_destroy(&ca);
 	x->base.ops = &slurm_ops;
 	return &x->base;
 }

@@ -13,9 +13,11 @@
  * they must be quick (no waiting on a cluster).  signal may be called from
  * a FUSE request (control: stop, cancel) with the job's lock held: it must
  * not block and must not spawn a process; a backend whose signalling is
- * slow records the request and does it in tick.  tick is called once per
- * supervisor round with NO lock held: a backend that polls all its jobs at
- * once (one squeue for all) does it there.
+ * slow records the request and does it off the supervisor's thread.  tick
+ * is called once per supervisor round with NO lock held and must not
+ * wait either: the supervisor's thread serves every job, so a backend
+ * that talks to a cluster (one squeue for all) does it on a thread of its
+ * own, which tick only wakes.
  */
 #ifndef TRAINFS_EXECUTOR_H
 #define TRAINFS_EXECUTOR_H
@@ -111,9 +113,10 @@ struct executor_ops {
 	int (*clean_orphan)(const char *job_dir);
 
 	/*
-	 * Once per supervisor round, no lock held: work for all of the
-	 * backend's runs at once.  May lower *TIMEOUT_MS, the supervisor's
-	 * next sleep.  NULL when a backend has none.
+	 * Once per supervisor round, no lock held: asks for the work for all
+	 * of the backend's runs at once, without waiting for it.  May lower
+	 * *TIMEOUT_MS, the supervisor's next sleep.  NULL when a backend has
+	 * none.
 	 */
 	void (*tick)(struct executor *ex, int *timeout_ms);
 

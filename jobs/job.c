@@ -1334,8 +1334,47 @@ void job_signal(struct jobs *j, struct job *job, enum exec_verb verb)
 			  verb == EXEC_STOP ? "stop" : "cancel", strerror(-rc));
 }
 
+/*
+ * The workdir check of a `start`, made before the job's lock is taken
+ * (workdir_check() waits for a helper process): DIR is the workdir it
+ * checked, RC its result.
+ */
+struct start_check {
+	char *dir;
+	int rc;
+};
+
+/*
+ * For a TEXT that would start job ID: copies its workdir under the lock,
+ * lets go, then checks it into *C.  Anything else leaves *C empty.
+ */
+static void start_precheck(struct jobs *j, int64_t id, uid_t uid,
+			   const char *text, size_t len, struct start_check *c)
+{
+	long epochs = 0;
+	enum job_state next;
+	uid_t owner = 0;
+	gid_t group = 0;
+	int cmd = command_parse_epochs(text, len, &epochs), rc = 0;
+	if (cmd < 0 || cmd == CMD_RESUME)
+		return;
+	struct job *job = lock_to_change(j, id, uid, &rc);
+	if (!job)
+		return;
+	if (state_apply(job->rec.state, cmd, &next) == 0 &&
+	    next == ST_QUEUED && job->spec_ok && job->spec.workdir) {
+		c->dir = strdup(job->spec.workdir);
+		owner = job->rec.uid;
+		group = job->rec.gid;
+	}
+	jobs_unlock_job(j, job);
+	if (c->dir)
+		c->rc = workdir_check(j->self_exe, j->cfg.mountpoint, c->dir,
+				      owner, group);
+}
+
 static int control_start(struct jobs *j, struct job *job, const char *text,
-			 size_t len)
+			 size_t len, const struct start_check *c)
 {
 	if (!job->spec_ok)
 		return refuse(j, job, -EINVAL, text, len, "%s",
@@ -1345,12 +1384,18 @@ static int control_start(struct jobs *j, struct job *job, const char *text,
 			      "trainfs cannot run jobs as uid %lu",
 			      (unsigned long)job->rec.uid);
 	if (job->spec.workdir) {
-		int wrc = workdir_check(job->spec.workdir, job->rec.uid,
-					job->rec.gid);
+		/* A spec changed since the check: start again. */
+		int wrc = !c->dir || strcmp(c->dir, job->spec.workdir) ? -EAGAIN
+								       : c->rc;
 		if (wrc) {
 			char msg[PATH_MAX + 128];
-			snprintf(msg, sizeof msg, "workdir '%s': %s",
-				 job->spec.workdir, strerror(-wrc));
+			if (wrc == -EXDEV)
+				snprintf(msg, sizeof msg,
+					 "workdir '%s' is on the trainfs mount",
+					 job->spec.workdir);
+			else
+				snprintf(msg, sizeof msg, "workdir '%s': %s",
+					 job->spec.workdir, strerror(-wrc));
 			free(job->rec.error);
 			job->rec.error = strdup(msg); /* status shows it */
 			job_touch(j, job, VIEW_BIT(VIEW_STATUS));
@@ -1596,9 +1641,13 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		 size_t len)
 {
 	int rc = 0;
+	struct start_check check = { 0 };
+	start_precheck(j, id, uid, text, len, &check);
 	struct job *job = lock_to_change(j, id, uid, &rc);
-	if (!job)
+	if (!job) {
+		free(check.dir);
 		return rc;
+	}
 	long epochs = 0;
 	int cmd = command_parse_epochs(text, len, &epochs);
 	if (cmd < 0) {
@@ -1619,7 +1668,7 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	}
 	switch (next) {
 	case ST_QUEUED:
-		rc = control_start(j, job, text, len);
+		rc = control_start(j, job, text, len, &check);
 		break;
 	case ST_STOPPING:
 		rc = control_stop(j, job);
@@ -1632,6 +1681,7 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	}
 out:
 	jobs_unlock_job(j, job);
+	free(check.dir);
 	return rc;
 }
 

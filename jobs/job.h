@@ -155,6 +155,8 @@ struct jobs_config {
 	int max_running;       /* <= 0: no limit */
 	long max_jobs_per_user; /* jobs one uid may have (root: any); <= 0: any */
 	const char *self_exe;  /* this program, run as shim and packer */
+	const char *mountpoint; /* where trainfs is mounted (resolved), or
+				   NULL; must outlive the jobs */
 	int slurm;             /* jobs without an executor key run on Slurm */
 };
 

@@ -17,13 +17,16 @@
  * its errno ("No space left on device") rather than libarchive's generic
  * "Write error", and so that after any failure nothing more is written (no
  * end-of-archive that would make a cut archive look whole).  The packer
- * never fsyncs or renames: its parent does, after it exits 0.  pack_main()
+ * fsyncs its output before it exits 0 (the daemon's supervisor thread
+ * serves every job and must not wait for a disk); it never renames: its
+ * parent does, after it exits 0.  pack_main()
  * is the process entry point; it drops to the job owner's uid, gid and
  * groups before reading anything.
  */
 #include "pack.h"
 #include "util/privs.h"
 #include "util/text.h"
+#include "util/userfile.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -553,8 +556,12 @@ static int walk_entry(struct packer *p, int dfd, const char *name)
 {
 	struct archive_entry *e;
 	struct stat st;
-	int sub;
+	mode_t mode;
+	int sub, rc;
 
+	/* A mount in the output (another filesystem) is not entered. */
+	if ((rc = userfile_local(dfd, name, &mode)))
+		return rc == -ENOENT || rc == -EXDEV ? 0 : entry_fail(p, -rc);
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : entry_fail(p, errno);
 
@@ -749,6 +756,12 @@ int pack_run(const char *src_dir, int out_fd, enum compression compression,
 		goto out;
 	if (archive_write_close(p.a) != ARCHIVE_OK) {
 		archive_fail(&p);
+		goto out;
+	}
+	/* The tarball is on disk before the packer says it is done. */
+	if (fsync(out_fd) < 0 && errno != EINVAL && errno != EROFS) {
+		set_err(err, errlen, "cannot write the tarball to disk: %s",
+			strerror(errno));
 		goto out;
 	}
 	if (progress_update(&p, 1) < 0)

@@ -11,7 +11,8 @@
  *
  * It sleeps in poll() on a wake pipe, the executors' descriptors and the
  * packers' progress pipes, holding no lock; each executor's tick runs
- * once per round, with no lock held either.  Each round it takes a reference to
+ * once per round, with no lock held either, and never waits (Slurm's
+ * commands run on the Slurm executor's own thread).  Each round it takes a reference to
  * every listed job (the registry lock held just for that), then works on
  * one job at a time under that job's own lock, so a reader of another job
  * never waits for it.  Metrics are taken in bounded steps (INGEST_BYTES,
@@ -47,6 +48,7 @@
 #include "jobs/watch.h"
 #include "util/log.h"
 #include "util/text.h"
+#include "util/userfile.h"
 
 extern char **environ;
 
@@ -406,9 +408,12 @@ static int open_metrics(struct jobs *j, struct job *job)
 		return 0;
 	if (jobs_path(j, job, "metrics.txt", path, sizeof path))
 		return -ENAMETOOLONG;
-	job->metrics_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (job->metrics_fd < 0)
-		return -errno;
+	job->metrics_fd = userfile_open(AT_FDCWD, path, O_RDONLY);
+	if (job->metrics_fd < 0) {
+		int rc = job->metrics_fd;
+		job->metrics_fd = -1;
+		return rc;
+	}
 	/* Another file than the one the offset is in: rewritten meanwhile. */
 	struct stat st;
 	if (job->rec.metrics_ino && fstat(job->metrics_fd, &st) == 0 &&
@@ -677,10 +682,8 @@ static void packing_ended(struct jobs *j, struct job *job, int status)
 	}
 	weights_name(job, name, sizeof name);
 	snprintf(rel, sizeof rel, "weights/%s", name);
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	if (!rc && (rc = jobs_path(j, job, rel, dst, sizeof dst)) == 0 &&
+	close(fd); /* the packer fsynced it before exiting 0 */
+	if ((rc = jobs_path(j, job, rel, dst, sizeof dst)) == 0 &&
 	    rename(tmp, dst) < 0)
 		rc = -errno;
 	if (!rc) {

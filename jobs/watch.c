@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "jobs/watch.h"
+#include "util/userfile.h"
 
 static size_t epoch_hash(long epoch)
 {
@@ -141,13 +142,14 @@ int watch_rewritten(int *fd, const char *path, int64_t read,
 		    const struct watch_tail *tail)
 {
 	struct stat now, open_st;
-	if (stat(path, &now) < 0)
-		return errno == ENOENT ? 0 : -errno; /* gone: nothing new */
+	int rc = userfile_stat(path, &now);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc; /* gone: nothing new */
 	if (*fd < 0 || fstat(*fd, &open_st) < 0 || now.st_ino != open_st.st_ino ||
 	    now.st_dev != open_st.st_dev) {
-		int nfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		int nfd = userfile_open(AT_FDCWD, path, O_RDONLY);
 		if (nfd < 0)
-			return errno == ENOENT ? 0 : -errno;
+			return nfd == -ENOENT ? 0 : nfd;
 		if (*fd >= 0)
 			close(*fd);
 		*fd = nfd;
@@ -405,9 +407,9 @@ int watch_read_autostop(const char *job_dir, long *epoch)
 	if (snprintf(path, sizeof path, "%s/%s", job_dir,
 		     WATCH_AUTOSTOP_FILE) >= (int)sizeof path)
 		return -ENAMETOOLONG;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = userfile_open(AT_FDCWD, path, O_RDONLY);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	ssize_t n = read(fd, text, sizeof text - 1);
 	close(fd);
 	if (n <= 0)

@@ -29,6 +29,7 @@
 
 #include "store/store.h"
 #include "util/log.h"
+#include "util/userfile.h"
 
 #define SCHEMA_VERSION 6
 #define STR_(x) #x
@@ -1327,13 +1328,22 @@ static int walk_read(int fd, struct walk_level *l, int *rc)
 	}
 	while ((errno = 0, de = readdir(d))) {
 		const char *n = de->d_name;
-		struct stat st;
+		mode_t mode = 0;
 		int dir = de->d_type == DT_DIR;
 		if (!strcmp(n, ".") || !strcmp(n, ".."))
 			continue;
-		if (de->d_type == DT_UNKNOWN)
-			dir = fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-			      S_ISDIR(st.st_mode);
+		/*
+		 * A folder is entered only on this filesystem: a mount there
+		 * (a user's FUSE mount that never answers) is left alone.
+		 */
+		if (dir || de->d_type == DT_UNKNOWN) {
+			int lrc = userfile_local(fd, n, &mode);
+			if (lrc) {
+				walk_note(rc, lrc);
+				continue;
+			}
+			dir = S_ISDIR(mode);
+		}
 		if (!dir && unlinkat(fd, n, 0) == 0)
 			continue;
 		if (!dir && errno != EISDIR) {
@@ -1367,6 +1377,9 @@ int store_remove_tree(int dirfd, const char *name)
 	struct stat st;
 	char *sub; /* the folder just entered, open on FD; owned here */
 	int rc = 0, r = 0, fd;
+	mode_t mode;
+	if ((r = userfile_local(dirfd, name, &mode)))
+		return r == -ENOENT ? 0 : r;
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)

@@ -226,3 +226,228 @@ print(json.dumps({"mib": written, "err": first_err, "open_files": len(fds),
     with open(m.job("r", ".spec.swp"), "wb") as f:
         f.write(b"r" * (1 << 20))
     assert os.path.getsize(m.job("r", ".spec.swp")) == 1 << 20
+
+
+# Issue 20, blocking: N3, N4, N5, N7
+#
+# Each attack runs beside a probe: a thread that reads another job's
+# status every 20 ms.  Its worst read (one still under way counts for as
+# long as it has waited) must stay under 1 s.  A FUSE connection an attack
+# wedged is aborted in the cleanup, so the suite always finishes.
+
+import time
+
+import hangfs
+from harness import executors
+from probe import Probe, background, settle
+
+
+def other_job(m, **keys):
+    """Root's running job, whose status the probe reads."""
+    m.make_job("other", trainer_args="--forever --epoch-ms 20", start=True,
+               **keys)
+    m.wait_epoch("other", 1)
+    return Probe(m.job("other", "status"))
+
+
+def nobody_job(m, name, spec):
+    as_nobody("""
+os.mkdir(%r)
+write(%r, %r)
+print("{}")
+""" % (m.job(name), m.job(name, "spec"), spec))
+
+
+def test_workdir_on_the_mount_is_refused_at_start(m):
+    """N3: a workdir inside the trainfs mount itself, then start and many
+    reads of that job's status.  The check must never wait on the mount
+    with the job's lock held: start fails with EINVAL and says why."""
+    m.remount(["-o", "allow_other"])
+    probe = other_job(m)
+    wd = m.job("x", "not-cached")
+    nobody_job(m, "x", "command = %s %s --epochs 1\nworkdir = %s\n"
+               % (PY, TRAINER, wd))
+    procs = []
+    try:
+        start = subprocess.Popen(
+            [PY, "-c", PRELUDE + "print(err(write, %r, 'start\\n'))"
+             % m.job("x", "control")],
+            user=NOBODY, group=NOBODY, extra_groups=[],
+            stdout=subprocess.PIPE, text=True)
+        procs.append(start)
+        procs += [background(["cat", m.job("x", "status")])
+                  for _ in range(30)]
+        time.sleep(2)
+        worst = probe.worst()
+        assert worst < 1, "probe waited %.1f s" % worst
+        out, _ = start.communicate(timeout=5)
+        assert out.strip() == "EINVAL", out
+        _, kv = m.status("x")
+        assert kv["error"] == "workdir '%s' is on the trainfs mount" % wd, kv
+        assert m.state("x") == "created"
+        assert "is on the trainfs mount" in m.read("x", "control")
+        # Through a link the name does not say it: the filesystem does.
+        link = os.path.join(m.dir, "to-mount")
+        os.symlink(m.path("jobs"), link)
+        wd = os.path.join(link, "x")
+        assert m.write("x", "spec", "command = %s %s --epochs 1\n"
+                       "workdir = %s\n" % (PY, TRAINER, wd)) == 0
+        t0 = time.monotonic()
+        assert m.control("x", "start") == errno.EINVAL
+        assert time.monotonic() - t0 < 2
+        assert m.status("x")[1]["error"] == \
+            "workdir '%s' is on the trainfs mount" % wd
+    finally:
+        probe.stop()
+        settle(procs, m)
+    print("N3 probe worst read: %.3f s (%d reads)" % (probe.worst(), probe.reads))
+
+
+def test_stopped_fuse_mount_in_checkpoints_does_not_stop_supervision(m):
+    """N4: the owner mounts a FUSE filesystem that never answers as
+    checkpoints/epoch-9.tmp, then resumes from epoch 2: clearing what is
+    after the resume point must not enter it, and nothing else waits."""
+    m.remount(["-o", "allow_other"])
+    nobody_job(m, "n", "command = %s %s --epochs 6 --checkpoint-every 1 "
+               "--epoch-ms 5 --fail-at 2\nepochs = 6\n" % (PY, TRAINER))
+    as_nobody("write(%r, 'start\\n')\nprint('{}')" % m.job("n", "control"))
+    m.wait_state("n", "failed")
+    probe = other_job(m)
+    jobs = os.path.join(m.store, "jobs")
+    jid = [d for d in os.listdir(jobs)
+           if os.stat(os.path.join(jobs, d)).st_uid == 0 and
+           os.path.isdir(os.path.join(jobs, d, "checkpoints")) and
+           os.stat(os.path.join(jobs, d, "checkpoints")).st_uid == NOBODY][0]
+    target = os.path.join(jobs, jid, "checkpoints", "epoch-9.tmp")
+    os.mkdir(target)
+    os.chown(target, NOBODY, NOBODY)
+    hang = hangfs.hang_mount(target)
+    procs = []
+    try:
+        e0 = m.wait_epoch("other", 1)
+        as_nobody("print(json.dumps(err(write, %r, 'resume\\n')))"
+                  % m.job("n", "control"))
+        index = background(["cat", m.path("index.html")])
+        procs.append(index)
+        time.sleep(2.5)
+        worst = probe.worst()
+        assert worst < 1, "probe waited %.1f s" % worst
+        e1 = m.wait_epoch("other", 1, timeout=1)
+        assert e1 > e0 + 5, "no ingest meanwhile: epoch %d, then %d" % (e0, e1)
+        assert index.poll() == 0, "index.html still not read"
+        # The resumed job went on (or failed) without the foreign mount.
+        m.wait_state("n", ("ready", "failed"), timeout=10)
+    finally:
+        probe.stop()
+        settle(procs, m, [target])
+        hang.kill()
+        hang.wait()
+    print("N4 probe worst read: %.3f s (%d reads)" % (probe.worst(), probe.reads))
+
+
+LEASE = """
+import fcntl, signal, sys, time
+signal.signal(signal.SIGIO, signal.SIG_IGN)
+f = open(sys.argv[1], "rb")
+fcntl.fcntl(f, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+print("leased", flush=True)
+time.sleep(60)
+"""
+
+
+def test_write_lease_on_own_log_stalls_no_reader(m):
+    """N5: the owner holds a write lease on its job's log in the store and
+    readers cat the log: opening it must not wait for the lease (with a
+    job's lock, or on every FUSE worker)."""
+    m.remount(["-o", "allow_other"])
+    nobody_job(m, "n", "command = %s %s --epochs 2 --epoch-ms 5 --print\n"
+               % (PY, TRAINER))
+    as_nobody("write(%r, 'start\\n')\nprint('{}')" % m.job("n", "control"))
+    m.wait_state("n", "ready")
+    probe = other_job(m)
+    jobs = os.path.join(m.store, "jobs")
+    log = [os.path.join(jobs, d, "log") for d in sorted(os.listdir(jobs), key=int)
+           if os.path.exists(os.path.join(jobs, d, "log")) and
+           os.stat(os.path.join(jobs, d, "log")).st_uid == NOBODY][0]
+    holder = subprocess.Popen([PY, "-c", LEASE, log], user=NOBODY,
+                              group=NOBODY, extra_groups=[],
+                              stdout=subprocess.PIPE, text=True)
+    procs = [holder]
+    try:
+        assert holder.stdout.readline().strip() == "leased"
+        cats = [background(["cat", m.job("n", "log")]) for _ in range(80)]
+        procs += cats
+        time.sleep(2)
+        worst = probe.worst()
+        assert worst < 1, "probe waited %.1f s" % worst
+        t0 = time.monotonic()
+        m.read("n", "status")
+        assert time.monotonic() - t0 < 1
+        assert all(c.poll() is not None for c in cats), \
+            "%d of 80 cat log still waiting" % sum(c.poll() is None for c in cats)
+    finally:
+        probe.stop()
+        holder.kill()
+        settle(procs, m)
+    print("N5 probe worst read: %.3f s (%d reads)" % (probe.worst(), probe.reads))
+
+
+# The trainer of N7: in the shim's own folder (JOBDIR/run under Slurm,
+# the owner's) the exit record becomes a FIFO, then the shim is killed, so
+# the only exit record trainfs can find is the FIFO.
+FIFO_TRAINER = r"""
+import os, signal, time
+for d in (os.path.dirname(os.environ["TRAINFS_STOP_FILE"]),
+          os.path.dirname(os.environ["TRAINFS_METRICS"])):
+    for run in (d, os.path.join(d, "run")):
+        if os.path.basename(run) == "run" and os.path.isdir(run):
+            os.mkfifo(os.path.join(run, "exit"))
+            pid = os.getppid()
+            while pid > 1:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    if b"__shim" in f.read():
+                        os.kill(pid, signal.SIGKILL)
+                        break
+                with open("/proc/%d/stat" % pid) as f:
+                    pid = int(f.read().rsplit(")", 1)[1].split()[1])
+            time.sleep(30)
+"""
+
+
+@executors("slurm")
+def test_fifo_as_exit_record_blocks_no_one(m):
+    """N7: a FIFO where the shim's exit record goes (JOBDIR/run/exit under
+    Slurm, the owner's folder).  Reading the records of an ended job must
+    not wait for a writer: a local job goes on being ingested and the
+    job ends as failed."""
+    m.remount(["-o", "allow_other"])
+    probe = other_job(m, executor="local")
+    tr = os.path.join(m.dir, "fifo_trainer.py")
+    with open(tr, "w") as f:
+        f.write(FIFO_TRAINER)
+    os.chmod(tr, 0o644)
+    nobody_job(m, "n", "command = %s %s\n" % (PY, tr))
+    fifos = []
+    try:
+        as_nobody("write(%r, 'start\\n')\nprint('{}')" % m.job("n", "control"))
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and m.state("n") in ("queued", "running"):
+            fifos = [os.path.join(r, "exit") for r, _, fs in
+                     os.walk(os.path.join(m.store, "jobs")) if "exit" in fs]
+            time.sleep(0.1)
+        assert fifos, "no FIFO was planted"
+        e0 = m.wait_epoch("other", 1)
+        time.sleep(2)
+        worst = probe.worst()
+        assert worst < 1, "probe waited %.1f s" % worst
+        e1 = m.wait_epoch("other", 1, timeout=1)
+        assert e1 > e0 + 5, "no ingest meanwhile: epoch %d, then %d" % (e0, e1)
+        m.wait_state("n", "failed", timeout=30)
+    finally:
+        probe.stop()
+        for p in fifos:  # a reader stuck on the FIFO gets its end of file
+            try:
+                os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+    print("N7 probe worst read: %.3f s (%d reads)" % (probe.worst(), probe.reads))

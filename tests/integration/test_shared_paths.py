@@ -1,0 +1,81 @@
+"""No slow work on shared paths (issue 16): one job's slow outside world
+holds up that job only.  A squeue that never answers (the Slurm
+executor talks to Slurm on a thread of its own) and a workdir on a FUSE
+mount that never answers (checked by a helper process with a deadline,
+no lock held) slow no other job's status, ingest or auto-stop.
+
+The Slurm commands are stand-ins on PATH (sbatch submits job 4242 at
+once; squeue and scontrol hang), so no cluster is needed."""
+import errno
+import os
+import time
+
+import hangfs
+from harness import PY, TRAINER
+from probe import Probe
+
+FAKES = {
+    "sbatch": "#!/bin/sh\necho 4242\n",
+    "squeue": "#!/bin/sh\nexec sleep 40\n",
+    "scontrol": "#!/bin/sh\nexec sleep 40\n",
+    "scancel": "#!/bin/sh\nexit 0\n",
+}
+
+
+def with_hung_slurm(m):
+    """Remounts M with the stand-in Slurm commands first on its PATH."""
+    d = os.path.join(m.dir, "fake-slurm")
+    os.mkdir(d)
+    for name, text in FAKES.items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+        os.chmod(os.path.join(d, name), 0o755)
+    old = os.environ["PATH"]
+    os.environ["PATH"] = d + ":" + old
+    try:
+        m.remount()
+    finally:
+        os.environ["PATH"] = old
+
+
+def test_hung_squeue_and_hung_workdir_slow_no_other_job(m):
+    with_hung_slurm(m)
+    m.make_job("other", trainer_args="--forever --epoch-ms 20",
+               executor="local", start=True)
+    m.wait_epoch("other", 1)
+    probe = Probe(m.job("other", "status"))
+    hang_dir = os.path.join(m.dir, "hung")
+    os.mkdir(hang_dir)
+    hang = hangfs.hang_mount(hang_dir)
+    try:
+        m.make_job("s", trainer_args="--epochs 3", executor="slurm",
+                   start=True)
+        time.sleep(1.5)  # sbatch done, squeue under way (and hung)
+        e0 = m.wait_epoch("other", 1)
+        m.make_job("a", trainer_args="--epochs 200 --epoch-ms 10 "
+                   "--values 0.9,0.5,0.5,0.5,0.5,0.5,0.5,0.5",
+                   executor="local", monitor="loss", mode="min", patience=2,
+                   start=True)
+        m.make_job("w", trainer_args="--epochs 1", executor="local",
+                   workdir=hang_dir)
+        t0 = time.monotonic()
+        assert m.control("w", "start") == errno.EINVAL
+        took = time.monotonic() - t0
+        assert took < 5, "start took %.1f s" % took
+        assert m.status("w")[1]["error"] == \
+            "workdir '%s': Connection timed out" % hang_dir
+        m.wait_state("a", "ready", timeout=5)
+        assert "stopped-early" in m.tags("a")
+        e1 = m.wait_epoch("other", 1)
+        assert e1 > e0 + 20, "no ingest meanwhile: epoch %d, then %d" % (e0, e1)
+        worst = probe.worst()
+        assert worst < 1, "probe waited %.1f s" % worst
+        assert m.state("s") == "queued"  # squeue has said nothing yet
+    finally:
+        probe.stop()
+        hangfs.abort(hang_dir)
+        hang.kill()
+        hang.wait()
+    print("hung squeue and workdir: probe worst read %.3f s (%d reads), "
+          "start of the hung workdir %.2f s" % (probe.worst(), probe.reads,
+                                                took))
