@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "jobs/ckpt_run.h"
+#include "jobs/gpu_run.h"
 #include "jobs/registry.h"
 #include "jobs/workdir.h"
 #include "util/log.h"
@@ -1332,6 +1333,16 @@ void job_signal(struct jobs *j, struct job *job, enum exec_verb verb)
 			  verb == EXEC_STOP ? "stop" : "cancel", strerror(-rc));
 }
 
+/* Refuses a start with EINVAL and WHY, which status shows as its error. */
+static int refuse_start(struct jobs *j, struct job *job, const char *text,
+			size_t len, const char *why)
+{
+	free(job->rec.error);
+	job->rec.error = strdup(why);
+	job_touch(j, job, VIEW_BIT(VIEW_STATUS));
+	return refuse(j, job, -EINVAL, text, len, "%s", why);
+}
+
 static int control_start(struct jobs *j, struct job *job, const char *text,
 			 size_t len)
 {
@@ -1349,12 +1360,12 @@ static int control_start(struct jobs *j, struct job *job, const char *text,
 			char msg[PATH_MAX + 128];
 			snprintf(msg, sizeof msg, "workdir '%s': %s",
 				 job->spec.workdir, strerror(-wrc));
-			free(job->rec.error);
-			job->rec.error = strdup(msg); /* status shows it */
-			job_touch(j, job, VIEW_BIT(VIEW_STATUS));
-			return refuse(j, job, -EINVAL, text, len, "%s", msg);
+			return refuse_start(j, job, text, len, msg);
 		}
 	}
+	char why[128];
+	if (gpu_run_check(j, job, why, sizeof why))
+		return refuse_start(j, job, text, len, why);
 	free(job->rec.error); /* a refused start's */
 	job->rec.error = NULL;
 	int rc = job_set_state(j, job, ST_QUEUED, "start", NULL);

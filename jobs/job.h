@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "jobs/gpus.h"
 #include "jobs/metrics.h"
 #include "jobs/watch.h"
 #include "jobs/spec.h"
@@ -140,6 +141,8 @@ struct job {
 				  generation (a new tarball, a new inode) */
 	long ckpt_scanned;     /* last_epoch at the last checkpoints scan */
 	int64_t ckpt_scan_ns;  /* when that was (ckpt_run.c) */
+	char waiting[64];      /* queued: why it does not run yet ("2 GPUs
+				  (1 free)"), or "" (gpu_run.c) */
 };
 
 struct jobs;
@@ -156,6 +159,7 @@ struct jobs_config {
 	long max_jobs_per_user; /* jobs one uid may have (root: any); <= 0: any */
 	const char *self_exe;  /* this program, run as shim and packer */
 	int slurm;             /* jobs without an executor key run on Slurm */
+	struct gpu_pool gpus;  /* the GPUs local jobs share (--gpus) */
 };
 
 /* Opens the store and loads every job; *out is owned by the caller. */
