@@ -24,6 +24,7 @@
 #include "jobs/ckpt_run.h"
 #include "jobs/gpu_run.h"
 #include "jobs/registry.h"
+#include "jobs/restart.h"
 #include "jobs/workdir.h"
 #include "util/log.h"
 #include "util/utf8.h"
@@ -485,8 +486,8 @@ int job_add_tag(struct job *job, const char *tag, int system)
 	return 0;
 }
 
-static int job_add_event(struct job *job, int64_t time_ns, const char *state,
-			 const char *reason)
+int job_add_event(struct job *job, int64_t time_ns, const char *state,
+		  const char *reason)
 {
 	struct job_event *e =
 		realloc(job->events, (job->nevents + 1) * sizeof *e);
@@ -1221,6 +1222,22 @@ out:
  * deleter; the memory goes with the last reference.  Only this job's lock
  * is held over the waiting and the store's delete.
  */
+int job_wait_idle(struct job *job, int seconds)
+{
+	struct timespec until;
+	int rc = 0;
+	job_assert_locked(job);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += seconds;
+	while (job->busy && rc == 0) {
+		job->lock_held = 0;
+		rc = -pthread_cond_timedwait(&job->idle, &job->lock, &until);
+		job->lock_owner = pthread_self();
+		job->lock_held = 1;
+	}
+	return rc ? -EBUSY : 0;
+}
+
 int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 {
 	int rc = 0;
@@ -1234,19 +1251,8 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 		goto out;
 	}
 	/* A cancelled trainer may still be dying; give it a moment. */
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 5;
-	while (job->busy && rc == 0) {
-		job->lock_held = 0;
-		rc = -pthread_cond_timedwait(&job->idle, &job->lock, &until);
-		job->lock_owner = pthread_self();
-		job->lock_held = 1;
-	}
-	if (rc) {
-		rc = -EBUSY;
+	if ((rc = job_wait_idle(job, 5)))
 		goto out;
-	}
 	if ((rc = store_delete_job(j->store, id))) {
 		log_error( "job '%s': cannot delete: %s\n",
 			job->rec.name, strerror(-rc));
@@ -1346,29 +1352,16 @@ static int refuse_start(struct jobs *j, struct job *job, const char *text,
 static int control_start(struct jobs *j, struct job *job, const char *text,
 			 size_t len)
 {
-	if (!job->spec_ok)
-		return refuse(j, job, -EINVAL, text, len, "%s",
-			      job->spec_error ? job->spec_error : "bad spec");
-	if (getuid() != 0 && getuid() != job->rec.uid)
-		return refuse(j, job, -EACCES, text, len,
-			      "trainfs cannot run jobs as uid %lu",
-			      (unsigned long)job->rec.uid);
-	if (job->spec.workdir) {
-		int wrc = workdir_check(job->spec.workdir, job->rec.uid,
-					job->rec.gid);
-		if (wrc) {
-			char msg[PATH_MAX + 128];
-			snprintf(msg, sizeof msg, "workdir '%s': %s",
-				 job->spec.workdir, strerror(-wrc));
-			return refuse_start(j, job, text, len, msg);
-		}
-	}
-	char why[128];
-	if (gpu_run_check(j, job, why, sizeof why))
+	char why[PATH_MAX + 128];
+	int rc = job_runnable(j, job, why, sizeof why);
+	/* A bad spec shows in status already; the other reasons are kept. */
+	if (rc == -EINVAL && job->spec_ok)
 		return refuse_start(j, job, text, len, why);
+	if (rc)
+		return refuse(j, job, rc, text, len, "%s", why);
 	free(job->rec.error); /* a refused start's */
 	job->rec.error = NULL;
-	int rc = job_set_state(j, job, ST_QUEUED, "start", NULL);
+	rc = job_set_state(j, job, ST_QUEUED, "start", NULL);
 	jobs_wake(j);
 	return rc;
 }
@@ -1399,7 +1392,7 @@ static const char *const resume_untags[] = {
 	"ready", "stopped-early", "converged", "completed", "failed", NULL
 };
 
-static void job_remove_tag(struct job *job, const char *tag)
+void job_remove_tag(struct job *job, const char *tag)
 {
 	for (size_t i = 0; i < job->ntags; i++)
 		if (!strcmp(job->tags[i].name, tag)) {
@@ -1624,6 +1617,13 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		goto out; /* already under way */
 	if (cmd == CMD_RESUME) {
 		rc = control_resume(j, job, text, len, epochs);
+		goto out;
+	}
+	if (cmd == CMD_RESTART) {
+		char why[PATH_MAX + 128];
+		rc = job_restart(j, job, why, sizeof why);
+		if (rc && *why)
+			rc = refuse(j, job, rc, text, len, "%s", why);
 		goto out;
 	}
 	switch (next) {
