@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jobs/gpu_run.h"
 #include "jobs/gpus.h"
 #include "tests/unit/test.h"
 
@@ -176,5 +177,31 @@ static void slurm_count(void)
 	CHECK(gpus_slurm_count(0, 0) == 0);
 }
 
+/* The sbatch option of a spec: gpus = N, unless slurm.gpus or slurm.gres. */
+static const char *slurm_opt_of(const char *spec_text, char *buf, size_t len)
+{
+	static struct job job;
+	char err[256];
+	spec_free(&job.spec);
+	CHECK(spec_parse(spec_text, strlen(spec_text), &job.spec, err,
+			 sizeof err) == 0);
+	return gpu_run_slurm_opt(&job, buf, len);
+}
+
+static void slurm_option(void)
+{
+	char b[32];
+	CHECK_STR(slurm_opt_of("command = x\ngpus = 2\n", b, sizeof b),
+		  "gpus=2");
+	CHECK_STR(slurm_opt_of("command = x\n", b, sizeof b), "");
+	CHECK_STR(slurm_opt_of("command = x\ngpus = 0\n", b, sizeof b), "");
+	CHECK_STR(slurm_opt_of("command = x\ngpus = 2\nslurm.gres = gpu:a100:1\n",
+			       b, sizeof b), "");
+	CHECK_STR(slurm_opt_of("command = x\ngpus = 2\nslurm.gpus = 4\n", b,
+			       sizeof b), "");
+	slurm_opt_of("command = x\n", b, sizeof b); /* frees the last spec */
+}
+
 TEST_MAIN("gpus", TEST(parse_list), TEST(held), TEST(detect),
-	  TEST(first_come), TEST(backfill), TEST(slots), TEST(slurm_count))
+	  TEST(first_come), TEST(backfill), TEST(slots), TEST(slurm_count),
+	  TEST(slurm_option))
