@@ -10,7 +10,7 @@ import os
 import tempfile
 import time
 
-from harness import PY, TRAINER
+from harness import PY, TRAINER, executors
 
 FOREVER = "--forever --epoch-ms 20"
 
@@ -46,6 +46,7 @@ def test_two_jobs_on_a_pool_of_three(m):
     rows = list(csv.DictReader(io.StringIO(
         open(m.path("summary.csv")).read())))
     assert {r["job"]: r["gpus"] for r in rows} == {"a": "0;1", "b": ""}
+    assert "GPUs 0,1" in open(m.path("index.html")).read()
     # The first one's trainer ends: its GPUs go to the one waiting.
     assert m.control("a", "cancel") == 0
     m.wait_state("b", "running")
@@ -184,3 +185,40 @@ def test_auto_finds_the_drivers_gpus(m):
     m.make_job("two", trainer_args=FOREVER, gpus=2, start=True)
     m.wait_state("two", "running")
     assert gpus_of(m, "two") == "0,1"
+
+
+def test_gpus_are_free_only_when_the_whole_group_has_ended(m):
+    m.remount(["--gpus", "0"])
+    # The command exits after one epoch; a child it forked ignores the
+    # stop signal and lives on for 1.5 s in its process group.
+    m.make_job("a", trainer_args="--epochs 1 --epoch-ms 5 --fork-child "
+               "--child-max-s 1.5", gpus=1, start=True)
+    m.wait_state("a", "running")
+    m.make_job("b", trainer_args=FOREVER, gpus=1, start=True)
+    m.wait_epoch("a", 1)
+    time.sleep(0.7)
+    assert m.state("a") == "running" and gpus_of(m, "a") == "0"
+    assert m.state("b") == "queued"
+    assert waiting_of(m, "b") == "1 GPU (0 free)"
+    m.wait_state("b", "running")
+    assert m.state("a") in ("packaging", "ready")
+    assert gpus_of(m, "b") == "0"
+
+
+@executors("slurm")
+def test_slurm_gets_sbatch_gpus(m):
+    """gpus = N is sbatch --gpus=N on Slurm: the private cluster has no
+    GPU, so sbatch's own refusal names it; slurm.gres given instead wins
+    (and asks for no GPU here)."""
+    os.mkdir(m.job("g"))
+    assert m.write("g", "spec", "command = %s %s --epochs 1 --epoch-ms 5\n"
+                   "gpus = 2\n" % (PY, TRAINER)) == 0
+    assert m.control("g", "start") == 0  # the mount's pool is not Slurm's
+    m.wait_state("g", "failed", timeout=30)
+    err = m.status("g")[1]["error"]
+    assert err.startswith("sbatch: error:"), err
+    os.mkdir(m.job("own"))
+    assert m.write("own", "spec", "command = %s %s --epochs 1 --epoch-ms 5\n"
+                   "gpus = 2\nslurm.gpus = 0\n" % (PY, TRAINER)) == 0
+    assert m.control("own", "start") == 0
+    m.wait_state("own", "ready", timeout=60)
