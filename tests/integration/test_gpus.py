@@ -7,9 +7,11 @@ import csv
 import errno
 import io
 import os
+import subprocess
 import tempfile
 import time
 
+import harness
 from harness import PY, TRAINER, executors
 
 FOREVER = "--forever --epoch-ms 20"
@@ -128,8 +130,7 @@ def test_refusals(m):
 
 def test_bad_gpus_option(m):
     m.unmount()
-    import subprocess
-    p = subprocess.run(["./trainfs", m.mnt, "--store", m.store, "-f",
+    p = subprocess.run([harness.TRAINFS, m.mnt, "--store", m.store, "-f",
                         "--gpus", "0,x"], capture_output=True, text=True,
                        timeout=10)
     assert p.returncode != 0
