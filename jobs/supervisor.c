@@ -1145,29 +1145,39 @@ static struct job *find_job(struct job **all, size_t n, int64_t id)
 /* What schedule() learns of the jobs in its first pass. */
 struct sched {
 	struct gpus_queued *q; /* the queued jobs not launched yet */
-	size_t nq;
+	size_t nq, cap;
 	int held[4 * GPUS_MAX]; /* ids held by trainers */
 	size_t nheld;
 	long running;          /* local jobs with a trainer */
 };
 
-/* Counts JOB (locked) into S. */
-static void sched_count(struct jobs *j, struct job *job, struct sched *s)
+/* Counts JOB (locked) into S; -ENOMEM when it could not be queued. */
+static int sched_count(struct jobs *j, struct job *job, struct sched *s)
 {
 	if (job->removed)
-		return;
+		return 0;
 	/* Slurm schedules its own jobs: only local ones count. */
 	if (state_has_trainer(job->rec.state) && job->exec != j->slurm)
 		s->running++;
 	s->nheld += gpu_run_held(job, s->held + s->nheld,
 				 sizeof s->held / sizeof *s->held - s->nheld);
-	if (job->rec.state == ST_QUEUED && !job->run)
-		s->q[s->nq++] = (struct gpus_queued){
+	if (job->rec.state != ST_QUEUED || job->run)
+		return 0;
+	if (s->nq == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		struct gpus_queued *q = realloc(s->q, cap * sizeof *q);
+		if (!q)
+			return -ENOMEM;
+		s->q = q;
+		s->cap = cap;
+	}
+	s->q[s->nq++] = (struct gpus_queued){
 			.queued_ns = gpu_run_queued_ns(job),
 			.job_id = job->rec.id,
 			.need = job->spec.gpus,
 			.local = executor_of(j, job) != j->slurm,
 		};
+	return 0;
 }
 
 /* Launches JOB (locked) with the ids of Q, or shows why it waits. */
@@ -1196,23 +1206,25 @@ static void sched_apply(struct jobs *j, struct job *job,
  */
 static int schedule(struct jobs *j, struct job **all, size_t n)
 {
-	struct sched s = { .q = calloc(n ? n : 1, sizeof *s.q) };
+	struct sched s = { 0 };
 	int skipped = 0;
-	if (!s.q)
-		return 1;
 	for (size_t i = 0; i < n && !skipped; i++) {
 		if (!try_lock(all[i])) {
 			skipped = 1; /* uncounted: launch nothing this round */
 			break;
 		}
-		sched_count(j, all[i], &s);
+		if (sched_count(j, all[i], &s))
+			skipped = 1; /* out of memory: the next round tries */
 		job_unlock(all[i]);
 	}
-	long running = skipped ? 0
-			       : gpus_schedule(&j->cfg.gpus, s.held, s.nheld,
-					       s.running, j->cfg.max_running,
-					       s.q, s.nq);
-	for (size_t i = 0; i < s.nq && !skipped; i++) {
+	if (skipped) {
+		free(s.q);
+		return 1;
+	}
+	long running = gpus_schedule(&j->cfg.gpus, s.held, s.nheld, s.running,
+				     j->cfg.max_running, s.q, s.nq);
+	/* A job busy now keeps its place; the others' ids are theirs alone. */
+	for (size_t i = 0; i < s.nq; i++) {
 		struct job *job = find_job(all, n, s.q[i].job_id);
 		if (!job)
 			continue;
