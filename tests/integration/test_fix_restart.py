@@ -173,3 +173,30 @@ def test_a_stop_with_nothing_to_pack_says_so(m):
     assert m.control("n", "restart") == 0
     m.wait_state("n", "ready")
     assert set(m.tags("n")) == {"completed", "ready"}
+
+
+def test_a_restart_that_cannot_be_stored_changes_nothing(m):
+    """The store first: with the database locked by another process, the
+    restart fails and the job is exactly as it was, in memory and after a
+    remount."""
+    import sqlite3
+    m.make_job("f", trainer_args="--epochs 2 --epoch-ms 5 --exit 3",
+               start=True)
+    m.wait_state("f", "failed")
+    assert m.write("f", "tags", "mine\n") == 0
+    files = ("status", "tags", "metrics", "events", "control")
+    before = {f: m.read("f", f) for f in files}
+    db = sqlite3.connect(os.path.join(m.store, "trainfs.db"), timeout=10,
+                         isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    try:
+        rc = m.control("f", "restart")
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    assert rc != 0
+    assert {f: m.read("f", f) for f in files} == before
+    m.remount()
+    assert {f: m.read("f", f) for f in files} == before
+    assert m.control("f", "restart") == 0  # and it can be done now
+    assert m.state("f") in ("queued", "running", "failed")
