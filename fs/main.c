@@ -601,6 +601,11 @@ int main(int argc, char **argv)
 			  strerror(-err));
 	log_info("mounted at '%s' (store '%s', pid %ld)", o.mountpoint, store,
 		 (long)getpid());
+	char ids[GPUS_TEXT_MAX];
+	log_info("GPUs for local jobs: %s (%s)",
+		 gpus.n ? gpus_format(gpus.ids, gpus.n, ',', ids, sizeof ids)
+			: "none",
+		 o.gpus ? "--gpus" : "found by auto");
 	if (!(fs.notifier = notifier_start(se, &fs))) {
 		fuse_session_unmount(se);
 		fuse_remove_signal_handlers(se);

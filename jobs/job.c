@@ -1479,6 +1479,9 @@ static int control_resume(struct jobs *j, struct job *job, const char *text,
 		return refuse(j, job, -EACCES, text, len,
 			      "trainfs cannot run jobs as uid %lu",
 			      (unsigned long)job->rec.uid);
+	char need[128];
+	if (gpu_run_check(j, job, need, sizeof need))
+		return refuse(j, job, -EINVAL, text, len, "%s", need);
 	if ((rc = jobs_load_metrics(j, job)))
 		return refuse(j, job, rc, text, len, "cannot load its metrics");
 	char *spec = NULL;

@@ -186,6 +186,20 @@ def test_auto_finds_the_drivers_gpus(m):
     m.make_job("two", trainer_args=FOREVER, gpus=2, start=True)
     m.wait_state("two", "running")
     assert gpus_of(m, "two") == "0,1"
+    assert "GPUs for local jobs: 0,1 (found by auto)" in m.log()
+
+
+def test_a_smaller_pool_refuses_resume_and_restart(m):
+    m.remount(["--gpus", "0,1"])
+    m.make_job("j", trainer_args="--epochs 2 --epoch-ms 5 --checkpoint-every 1",
+               gpus=2, start=True)
+    m.wait_state("j", "ready")
+    m.remount(["--gpus", "0"])
+    for cmd in ("resume", "restart"):
+        assert m.control("j", cmd) == errno.EINVAL
+        assert "'%s': needs 2 GPUs; this machine has 1" % cmd in \
+            m.read("j", "control")
+    assert m.state("j") == "ready"
 
 
 def test_gpus_are_free_only_when_the_whole_group_has_ended(m):
