@@ -120,7 +120,7 @@ static void predicates(void)
 		int final = s == ST_READY || s == ST_CANCELLED || s == ST_FAILED;
 		CHECK(state_is_final(s) == final);
 		CHECK(state_allows_rmdir(s) == (final || s == ST_CREATED));
-		/* SPEC: "writable when created or final" */
+		/* writable when created or final */
 		CHECK(state_allows_spec_write(s) == (s == ST_CREATED || final));
 		CHECK(state_has_trainer(s) ==
 		      (s == ST_RUNNING || s == ST_STOPPING));
