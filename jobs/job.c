@@ -1216,12 +1216,6 @@ out:
 	return rc;
 }
 
-/*
- * rmdir: the job leaves the store's database and the registry, so nobody
- * finds it any more; its folder goes to the trash (one rename) for the
- * deleter; the memory goes with the last reference.  Only this job's lock
- * is held over the waiting and the store's delete.
- */
 int job_wait_idle(struct job *job, int seconds)
 {
 	struct timespec until;
@@ -1238,6 +1232,12 @@ int job_wait_idle(struct job *job, int seconds)
 	return rc ? -EBUSY : 0;
 }
 
+/*
+ * rmdir: the job leaves the store's database and the registry, so nobody
+ * finds it any more; its folder goes to the trash (one rename) for the
+ * deleter; the memory goes with the last reference.  Only this job's lock
+ * is held over the waiting and the store's delete.
+ */
 int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 {
 	int rc = 0;

@@ -262,8 +262,10 @@ int job_weights_name(const struct job *job, char *buf, size_t len);
 int jobs_remove(struct jobs *j, int64_t id, uid_t uid);
 
 /*
- * Stores TEXT as the job's spec (even when bad).  -EINVAL for a bad spec
- * (stored all the same), -EBUSY once started, -EACCES for another user.
+ * Stores TEXT as the job's spec (even when bad), in a created or final
+ * job (a failed one is fixed, then restarted).  -EINVAL for a bad spec
+ * (stored all the same), -EACCES between created and final or for
+ * another user.
  */
 int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		    size_t len);
