@@ -184,7 +184,8 @@ long gpus_schedule(const struct gpu_pool *pool, const int *held, size_t nheld,
 {
 	int free[GPUS_MAX];
 	size_t nfree = free_ids(pool, held, nheld, free);
-	qsort(q, n, sizeof *q, queued_cmp);
+	if (n > 1) /* Q may be NULL when empty */
+		qsort(q, n, sizeof *q, queued_cmp);
 	for (size_t i = 0; i < n; i++) {
 		q[i].launch = 0;
 		q[i].ids[0] = '\0';

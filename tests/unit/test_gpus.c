@@ -164,6 +164,8 @@ static void slots(void)
 		  "a free slot (2 of 2 running)");
 	/* Slurm jobs need no slot and no GPU of this machine. */
 	CHECK(find(q, 3, 3)->launch && !strcmp(find(q, 3, 3)->ids, ""));
+	/* No queue at all (no array either): the running count stays. */
+	CHECK(gpus_schedule(&pool, NULL, 0, 2, 2, NULL, 0) == 2);
 	/* Ties in time go to the older job. */
 	struct gpus_queued t[] = { q_of(5, 9, 1, 1), q_of(5, 8, 1, 1) };
 	gpus_schedule(&pool, NULL, 0, 0, 1, t, 2);
