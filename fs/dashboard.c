@@ -170,7 +170,7 @@ void dash_resolve_owners(struct dash_snapshot *s)
 
 const char dash_csv_header[] =
 	"job,state,owner,epoch,epochs,monitor,best,best_epoch,reason,tags,"
-	"created,started,finished,weights";
+	"created,started,finished,weights,gpus";
 
 static const char *const state_names[] = {
 	"created", "queued", "running", "stopping",
@@ -333,6 +333,9 @@ int dash_render_csv(const struct dash_snapshot *s, char **out, size_t *len)
 				free(w);
 			}
 		}
+		fputc(',', f);
+		for (const char *g = d->gpus; g && *g; g++) /* digits, commas */
+			fputc(*g == ',' ? ';' : *g, f);
 		fputc('\n', f);
 	}
 	return finish(f, out);
@@ -575,6 +578,11 @@ static void html_row(FILE *f, const struct dash_snapshot *s,
 	if (d->progress >= 0)
 		fprintf(f, "<div class=\"num\">packing %d%%</div>",
 			d->progress);
+	if (d->gpus) {
+		fputs("<div class=\"num\">GPUs ", f);
+		html_text(f, d->gpus);
+		fputs("</div>", f);
+	}
 	fputs("</td>\n<td class=\"num\">", f);
 	if (d->monitor && d->have_best) {
 		html_text(f, d->monitor);
@@ -717,6 +725,9 @@ int dash_add_job(struct dash_snapshot *s, const struct job *job,
 	else if (r->state == ST_CREATED && r->spec && job->spec_error)
 		d->error = dash_strdup(s, job->spec_error);
 	d->progress = r->state == ST_PACKAGING ? job->progress : -1;
+	if (state_has_trainer(r->state) && r->gpus &&
+	    !(d->gpus = dash_strdup(s, r->gpus)))
+		return -ENOMEM;
 	if (!d->name)
 		return -ENOMEM;
 	if (job->ntags) {

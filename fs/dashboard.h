@@ -38,6 +38,7 @@ struct dash_job {
 	const char *message; /* status's message, or NULL */
 	const char *error;   /* status's error, or NULL */
 	int progress;        /* packaging: percent packed; -1 otherwise */
+	const char *gpus;    /* running or stopping: its GPU ids ("1,3"), or NULL */
 	const double *spark; /* the monitored metric, at most DASH_SPARK_MAX */
 	size_t nspark;       /* points, oldest first; nan/inf are gaps */
 };

@@ -33,7 +33,7 @@ extern char **environ;
 static const char usage[] =
 	"usage: trainfs MOUNTPOINT [--store DIR] [--max-running N]\n"
 	"               [--max-jobs-per-user N] [--executor local|slurm]\n"
-	"               [-f] [-o FUSE_OPTION,...]\n"
+	"               [--gpus LIST|auto|none] [-f] [-o FUSE_OPTION,...]\n"
 	"   or: trainfs STORE|none MOUNTPOINT [-o store=DIR,max_running=N,...]"
 	"\n"
 	"       (as mount -t fuse.trainfs and /etc/fstab run it)\n"
@@ -49,10 +49,15 @@ static const char usage[] =
 	"  --executor local|slurm\n"
 	"                     where jobs without an executor key run\n"
 	"                     (default local: this machine; slurm: sbatch)\n"
+	"  --gpus LIST|auto|none\n"
+	"                     the GPUs local jobs share (0,1,2 or 0:1:2;\n"
+	"                     default auto: the NVIDIA GPUs the driver lists\n"
+	"                     in /proc/driver/nvidia/gpus/, else /dev/nvidiaN)\n"
 	"  -f                 stay in the foreground\n"
 	"  -d                 foreground with FUSE debug output\n"
 	"  -o OPTIONS         FUSE mount options, e.g. allow_other, and\n"
-	"                     store=DIR, max_running=N (the options above)\n"
+	"                     store=DIR, max_running=N, gpus=0:1 (the options\n"
+	"                     above)\n"
 	"  --version          trainfs's and libfuse's versions, and how\n"
 	"                     weights are read (FUSE passthrough or splice)\n"
 	"\n"
@@ -84,6 +89,7 @@ struct options {
 	int max_running;
 	long max_jobs_per_user;
 	int slurm;              /* --executor slurm */
+	const char *gpus;       /* --gpus; NULL: auto */
 	int foreground;
 	int debug;
 	char *fuse_opts;
@@ -144,6 +150,7 @@ static const char *const mount_keys[][2] = {
 	{ "max_running=", "--max-running=" },
 	{ "executor=", "--executor=" },
 	{ "max_jobs_per_user=", "--max-jobs-per-user=" },
+	{ "gpus=", "--gpus=" },
 };
 
 static int split_mount_opts(const char *opts, char **fuse, char ***args,
@@ -294,6 +301,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 					 1000000000, &n) < 0)
 				return -1;
 			o->max_jobs_per_user = n;
+		} else if ((val = long_opt(argc, argv, &i, "--gpus"))) {
+			o->gpus = val;
 		} else if (a[0] == '-') {
 			log_error( "unknown option '%s'\n%s",
 				a, usage);
@@ -452,6 +461,26 @@ static void on_change(void *arg, struct job *job, unsigned views)
 	byview_job_changed(fs, job, views);
 }
 
+/*
+ * The pool of --gpus TEXT (NULL or "auto": the NVIDIA GPUs found; the
+ * test suite may name another folder for the driver's in
+ * TRAINFS_TEST_NVIDIA_PROC).  0, or -1 after saying why.
+ */
+static int gpu_pool_of(const char *text, struct gpu_pool *pool)
+{
+	char err[128];
+	if (!text || !strcmp(text, "auto")) {
+		const char *proc = getenv("TRAINFS_TEST_NVIDIA_PROC");
+		return gpus_detect(proc ? proc : "/proc/driver/nvidia/gpus",
+				   "/dev", pool);
+	}
+	if (gpus_parse_list(text, pool, err, sizeof err) == 0)
+		return 0;
+	log_error("bad value '%s' for '--gpus': %s (expected ids such as "
+		  "0,1,2, auto or none)", text, err);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -476,6 +505,12 @@ int main(int argc, char **argv)
 		return 2;
 	if (!(store = store_path(o.store)))
 		return 1;
+	struct gpu_pool gpus;
+	if (gpu_pool_of(o.gpus, &gpus)) {
+		free(store);
+		free(o.fuse_opts);
+		return 2;
+	}
 	if (check_mountpoint(o.mountpoint)) {
 		free(store);
 		free(o.fuse_opts);
@@ -515,6 +550,7 @@ int main(int argc, char **argv)
 	struct jobs_config cfg = {
 		.mountpoint = mount_real,
 		.store_dir = store,
+		.gpus = gpus,
 		.max_running = o.max_running,
 		.max_jobs_per_user = o.max_jobs_per_user ? o.max_jobs_per_user
 							 : 10000,
@@ -573,6 +609,11 @@ int main(int argc, char **argv)
 			  strerror(-err));
 	log_info("mounted at '%s' (store '%s', pid %ld)", o.mountpoint, store,
 		 (long)getpid());
+	char ids[GPUS_TEXT_MAX];
+	log_info("GPUs for local jobs: %s (%s)",
+		 gpus.n ? gpus_format(gpus.ids, gpus.n, ',', ids, sizeof ids)
+			: "none",
+		 o.gpus ? "--gpus" : "found by auto");
 	if (!(fs.notifier = notifier_start(se, &fs))) {
 		fuse_session_unmount(se);
 		fuse_remove_signal_handlers(se);

@@ -90,6 +90,10 @@ static void render_status(FILE *f, const struct job *job)
 		fprintf(f, "error: %s\n", job->spec_error);
 	else if (r->state == ST_CREATED && r->error) /* a refused start */
 		fprintf(f, "error: %s\n", r->error);
+	if (state_has_trainer(r->state) && r->gpus)
+		fprintf(f, "gpus: %s\n", r->gpus);
+	if (r->state == ST_QUEUED && *job->waiting)
+		fprintf(f, "waiting: %s\n", job->waiting);
 	if (job->exec_line)
 		fprintf(f, "slurm: %s\n", job->exec_line);
 	else if (r->slurm_id > 0)

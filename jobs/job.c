@@ -23,7 +23,9 @@
 
 #include "jobs/access.h"
 #include "jobs/ckpt_run.h"
+#include "jobs/gpu_run.h"
 #include "jobs/registry.h"
+#include "jobs/restart.h"
 #include "jobs/workdir.h"
 #include "util/log.h"
 #include "util/utf8.h"
@@ -485,8 +487,8 @@ int job_add_tag(struct job *job, const char *tag, int system)
 	return 0;
 }
 
-static int job_add_event(struct job *job, int64_t time_ns, const char *state,
-			 const char *reason)
+int job_add_event(struct job *job, int64_t time_ns, const char *state,
+		  const char *reason)
 {
 	struct job_event *e =
 		realloc(job->events, (job->nevents + 1) * sizeof *e);
@@ -1216,6 +1218,22 @@ out:
 	return rc;
 }
 
+int job_wait_idle(struct job *job, int seconds)
+{
+	struct timespec until;
+	int rc = 0;
+	job_assert_locked(job);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += seconds;
+	while (job->busy && rc == 0) {
+		job->lock_held = 0;
+		rc = -pthread_cond_timedwait(&job->idle, &job->lock, &until);
+		job->lock_owner = pthread_self();
+		job->lock_held = 1;
+	}
+	return rc ? -EBUSY : 0;
+}
+
 /*
  * rmdir: the job leaves the store's database and the registry, so nobody
  * finds it any more; its folder goes to the trash (one rename) for the
@@ -1235,19 +1253,8 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 		goto out;
 	}
 	/* A cancelled trainer may still be dying; give it a moment. */
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 5;
-	while (job->busy && rc == 0) {
-		job->lock_held = 0;
-		rc = -pthread_cond_timedwait(&job->idle, &job->lock, &until);
-		job->lock_owner = pthread_self();
-		job->lock_held = 1;
-	}
-	if (rc) {
-		rc = -EBUSY;
+	if ((rc = job_wait_idle(job, 5)))
 		goto out;
-	}
 	if ((rc = store_delete_job(j->store, id))) {
 		log_error( "job '%s': cannot delete: %s\n",
 			job->rec.name, strerror(-rc));
@@ -1335,16 +1342,6 @@ void job_signal(struct jobs *j, struct job *job, enum exec_verb verb)
 }
 
 /*
- * The workdir check of a `start`, made before the job's lock is taken
- * (workdir_check() waits for a helper process): DIR is the workdir it
- * checked, RC its result.
- */
-struct start_check {
-	char *dir;
-	int rc;
-};
-
-/*
  * For a TEXT that would start job ID: copies its workdir under the lock,
  * lets go, then checks it into *C.  Anything else leaves *C empty.
  */
@@ -1373,38 +1370,29 @@ static void start_precheck(struct jobs *j, int64_t id, uid_t uid,
 				      owner, group);
 }
 
+/* Refuses a start with EINVAL and WHY, which status shows as its error. */
+static int refuse_start(struct jobs *j, struct job *job, const char *text,
+			size_t len, const char *why)
+{
+	free(job->rec.error);
+	job->rec.error = strdup(why);
+	job_touch(j, job, VIEW_BIT(VIEW_STATUS));
+	return refuse(j, job, -EINVAL, text, len, "%s", why);
+}
+
 static int control_start(struct jobs *j, struct job *job, const char *text,
 			 size_t len, const struct start_check *c)
 {
-	if (!job->spec_ok)
-		return refuse(j, job, -EINVAL, text, len, "%s",
-			      job->spec_error ? job->spec_error : "bad spec");
-	if (getuid() != 0 && getuid() != job->rec.uid)
-		return refuse(j, job, -EACCES, text, len,
-			      "trainfs cannot run jobs as uid %lu",
-			      (unsigned long)job->rec.uid);
-	if (job->spec.workdir) {
-		/* A spec changed since the check: start again. */
-		int wrc = !c->dir || strcmp(c->dir, job->spec.workdir) ? -EAGAIN
-								       : c->rc;
-		if (wrc) {
-			char msg[PATH_MAX + 128];
-			if (wrc == -EXDEV)
-				snprintf(msg, sizeof msg,
-					 "workdir '%s' is on the trainfs mount",
-					 job->spec.workdir);
-			else
-				snprintf(msg, sizeof msg, "workdir '%s': %s",
-					 job->spec.workdir, strerror(-wrc));
-			free(job->rec.error);
-			job->rec.error = strdup(msg); /* status shows it */
-			job_touch(j, job, VIEW_BIT(VIEW_STATUS));
-			return refuse(j, job, -EINVAL, text, len, "%s", msg);
-		}
-	}
+	char why[PATH_MAX + 128];
+	int rc = job_runnable(j, job, c, why, sizeof why);
+	/* A bad spec shows in status already; the other reasons are kept. */
+	if (rc == -EINVAL && job->spec_ok)
+		return refuse_start(j, job, text, len, why);
+	if (rc)
+		return refuse(j, job, rc, text, len, "%s", why);
 	free(job->rec.error); /* a refused start's */
 	job->rec.error = NULL;
-	int rc = job_set_state(j, job, ST_QUEUED, "start", NULL);
+	rc = job_set_state(j, job, ST_QUEUED, "start", NULL);
 	jobs_wake(j);
 	return rc;
 }
@@ -1435,7 +1423,7 @@ static const char *const resume_untags[] = {
 	"ready", "stopped-early", "converged", "completed", "failed", NULL
 };
 
-static void job_remove_tag(struct job *job, const char *tag)
+void job_remove_tag(struct job *job, const char *tag)
 {
 	for (size_t i = 0; i < job->ntags; i++)
 		if (!strcmp(job->tags[i].name, tag)) {
@@ -1522,6 +1510,9 @@ static int control_resume(struct jobs *j, struct job *job, const char *text,
 		return refuse(j, job, -EACCES, text, len,
 			      "trainfs cannot run jobs as uid %lu",
 			      (unsigned long)job->rec.uid);
+	char need[128];
+	if (gpu_run_check(j, job, need, sizeof need))
+		return refuse(j, job, -EINVAL, text, len, "%s", need);
 	if ((rc = jobs_load_metrics(j, job)))
 		return refuse(j, job, rc, text, len, "cannot load its metrics");
 	char *spec = NULL;
@@ -1664,6 +1655,13 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		goto out; /* already under way */
 	if (cmd == CMD_RESUME) {
 		rc = control_resume(j, job, text, len, epochs);
+		goto out;
+	}
+	if (cmd == CMD_RESTART) {
+		char why[PATH_MAX + 128];
+		rc = job_restart(j, job, &check, why, sizeof why);
+		if (rc && *why)
+			rc = refuse(j, job, rc, text, len, "%s", why);
 		goto out;
 	}
 	switch (next) {

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "jobs/gpus.h"
 #include "jobs/metrics.h"
 #include "jobs/watch.h"
 #include "jobs/spec.h"
@@ -140,6 +141,8 @@ struct job {
 				  generation (a new tarball, a new inode) */
 	long ckpt_scanned;     /* last_epoch at the last checkpoints scan */
 	int64_t ckpt_scan_ns;  /* when that was (ckpt_run.c) */
+	char waiting[64];      /* queued: why it does not run yet ("2 GPUs
+				  (1 free)"), or "" (gpu_run.c) */
 };
 
 struct jobs;
@@ -158,6 +161,7 @@ struct jobs_config {
 	const char *mountpoint; /* where trainfs is mounted (resolved), or
 				   NULL; must outlive the jobs */
 	int slurm;             /* jobs without an executor key run on Slurm */
+	struct gpu_pool gpus;  /* the GPUs local jobs share (--gpus) */
 };
 
 /* Opens the store and loads every job; *out is owned by the caller. */
@@ -263,8 +267,10 @@ int job_weights_name(const struct job *job, char *buf, size_t len);
 int jobs_remove(struct jobs *j, int64_t id, uid_t uid);
 
 /*
- * Stores TEXT as the job's spec (even when bad).  -EINVAL for a bad spec
- * (stored all the same), -EBUSY once started, -EACCES for another user.
+ * Stores TEXT as the job's spec (even when bad), in a created or final
+ * job (a failed one is fixed, then restarted).  -EINVAL for a bad spec
+ * (stored all the same), -EACCES between created and final or for
+ * another user.
  */
 int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		    size_t len);

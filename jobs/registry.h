@@ -73,6 +73,17 @@ struct jobs {
 #endif
 
 /*
+ * The workdir check of a start or restart, made before the job's lock is
+ * taken (workdir_check() waits for a helper process): DIR is the workdir
+ * it checked, RC its result.  A spec changed since (another DIR) is
+ * checked again by the next try: EAGAIN.
+ */
+struct start_check {
+	char *dir;
+	int rc;
+};
+
+/*
  * Records a change of JOB touching VIEWS: sets their mtimes and tells the
  * interface.  With the job's lock held.
  */
@@ -103,6 +114,18 @@ int job_stop(struct jobs *j, struct job *job, const char *reason,
 
 /* Adds a system tag in memory (persisted by the caller's transaction). */
 int job_add_tag(struct job *job, const char *tag, int system);
+/* Removes TAG in memory, if JOB has it (the caller's transaction stores it). */
+void job_remove_tag(struct job *job, const char *tag);
+/* Appends an event in memory (the caller's transaction stores it); -ENOMEM. */
+int job_add_event(struct job *job, int64_t time_ns, const char *state,
+		  const char *reason);
+
+/*
+ * Waits up to SECONDS, the job's lock let go meanwhile, until no trainer
+ * or packer of JOB may be alive (a cancelled one still dying).  0, or
+ * -EBUSY when one still is.  With the job's lock held.
+ */
+int job_wait_idle(struct job *job, int seconds);
 
 /* Persists JOB's record alone.  With the job's lock held. */
 int job_save(struct jobs *j, struct job *job);

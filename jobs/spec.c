@@ -56,6 +56,7 @@ enum spec_key {
 	KEY_KEEP,
 	KEY_CHECKPOINTS,
 	KEY_EXECUTOR,
+	KEY_GPUS,
 	KEY_SLURM_FIRST,
 	KEY_SLURM_TIME = KEY_SLURM_FIRST + 3,
 	KEY_COUNT = KEY_SLURM_FIRST + 11
@@ -76,6 +77,7 @@ static const char *const spec_key_names[KEY_COUNT] = {
 	[KEY_KEEP] = "keep",
 	[KEY_CHECKPOINTS] = "checkpoints",
 	[KEY_EXECUTOR] = "executor",
+	[KEY_GPUS] = "gpus",
 	/* the sbatch options a spec may set, as SPEC's "Slurm" lists them */
 	[KEY_SLURM_FIRST + 0] = SPEC_SLURM_PREFIX "partition",
 	[KEY_SLURM_FIRST + 1] = SPEC_SLURM_PREFIX "account",
@@ -551,6 +553,10 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 		else
 			return "expected local or slurm";
 		return NULL;
+	case KEY_GPUS:
+		why = spec_whole(v, 0, "must not be negative", &s->gpus);
+		return why ? why : s->gpus > SPEC_GPUS_MAX ? "too many GPUs"
+							   : NULL;
 	default:
 		break;
 	}
@@ -639,6 +645,27 @@ static int spec_env_duplicates(struct spec_parser *p)
 			      "%s'", first, name);
 	free(seen);
 	return first ? 1 : 0;
+}
+
+/*
+ * trainfs sets CUDA_VISIBLE_DEVICES to the GPUs it hands a job with a
+ * gpus key: a spec that also sets it by hand says two things.  Returns 0,
+ * or 1 after reporting it at the later of the two lines.
+ */
+static int spec_gpus_conflict(struct spec_parser *p)
+{
+	unsigned long gpus = p->key_line[KEY_GPUS];
+	for (size_t i = 0; gpus && i < p->s.nenv; i++)
+		if (!strcmp(p->s.env[i].name, "CUDA_VISIBLE_DEVICES")) {
+			unsigned long at = p->env_line[i] > gpus ? p->env_line[i]
+								  : gpus;
+			spec_error(p, "spec line %lu: 'gpus' and "
+				      "'" SPEC_ENV_PREFIX "CUDA_VISIBLE_DEVICES' "
+				      "cannot both be set (trainfs sets it to "
+				      "the GPUs it hands out)", at);
+			return 1;
+		}
+	return 0;
 }
 
 enum spec_line_kind { SPEC_LINE_BAD = -1, SPEC_LINE_BLANK, SPEC_LINE_PAIR };
@@ -801,7 +828,7 @@ int spec_parse(const char *text, size_t len, struct spec *out, char *err,
 			goto fail;
 		}
 	}
-	if (spec_env_duplicates(&p))
+	if (spec_env_duplicates(&p) || spec_gpus_conflict(&p))
 		goto fail;
 	if (!p.s.command) {
 		spec_error(&p, "spec: 'command' is required");

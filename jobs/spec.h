@@ -27,6 +27,9 @@ enum spec_executor {
 	SPEC_EXECUTOR_SLURM
 };
 
+/* The most GPUs a spec may ask for. */
+#define SPEC_GPUS_MAX 1024
+
 /* checkpoints = all: every checkpoint is kept. */
 #define SPEC_CHECKPOINTS_ALL LONG_MAX
 
@@ -56,6 +59,7 @@ struct spec {
 	enum spec_keep keep;  /* default BEST with monitor, else LAST */
 	long checkpoints;     /* >= 0, or SPEC_CHECKPOINTS_ALL; default 1 */
 	enum spec_executor executor;
+	long gpus;       /* GPUs it needs; 0: none (default) */
 	struct spec_slurm *slurm; /* in the order written */
 	size_t nslurm;
 	long slurm_time; /* slurm.time in seconds; 0: none (or UNLIMITED) */

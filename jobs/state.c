@@ -5,9 +5,11 @@
  * Everything else about the lifecycle is derived from this table and the
  * short list of supervisor transitions below it.
  *
- * resume is the one way out of a final state: ready or failed go back to
- * queued.  The table knows states only; "with a checkpoint" (SPEC control)
- * is the job model's to check before it asks (state.h, state_apply()).
+ * resume and restart are the ways out of a final state: resume takes ready
+ * or failed back to queued (from a checkpoint), restart takes ready,
+ * failed or cancelled back to queued from the beginning.  The table knows
+ * states only; "with a checkpoint" is the job model's to check before it
+ * asks (state.h, state_apply()).
  */
 #include <errno.h>
 #include <string.h>
@@ -19,15 +21,15 @@
 #define BUSY (-2)
 
 static const int table[ST_COUNT][CMD_COUNT] = {
-	/*                start       stop         cancel        resume */
-	[ST_CREATED]   = { ST_QUEUED, BUSY,        BUSY,         BUSY },
-	[ST_QUEUED]    = { SAME,      BUSY,        ST_CANCELLED, SAME },
-	[ST_RUNNING]   = { SAME,      ST_STOPPING, ST_CANCELLED, SAME },
-	[ST_STOPPING]  = { BUSY,      SAME,        ST_CANCELLED, BUSY },
-	[ST_PACKAGING] = { BUSY,      SAME,        ST_CANCELLED, BUSY },
-	[ST_READY]     = { BUSY,      BUSY,        BUSY,         ST_QUEUED },
-	[ST_CANCELLED] = { BUSY,      BUSY,        SAME,         BUSY },
-	[ST_FAILED]    = { BUSY,      BUSY,        BUSY,         ST_QUEUED },
+	/*                start       stop         cancel        resume     restart */
+	[ST_CREATED]   = { ST_QUEUED, BUSY,        BUSY,         BUSY,      BUSY },
+	[ST_QUEUED]    = { SAME,      BUSY,        ST_CANCELLED, SAME,      BUSY },
+	[ST_RUNNING]   = { SAME,      ST_STOPPING, ST_CANCELLED, SAME,      BUSY },
+	[ST_STOPPING]  = { BUSY,      SAME,        ST_CANCELLED, BUSY,      BUSY },
+	[ST_PACKAGING] = { BUSY,      SAME,        ST_CANCELLED, BUSY,      BUSY },
+	[ST_READY]     = { BUSY,      BUSY,        BUSY,         ST_QUEUED, ST_QUEUED },
+	[ST_CANCELLED] = { BUSY,      BUSY,        SAME,         BUSY,      ST_QUEUED },
+	[ST_FAILED]    = { BUSY,      BUSY,        BUSY,         ST_QUEUED, ST_QUEUED },
 };
 
 /* What the supervisor does by itself: launch, a trainer ending, packing. */
@@ -51,7 +53,7 @@ static const char *const names[ST_COUNT] = {
 };
 
 static const char *const commands[CMD_COUNT] = { "start", "stop", "cancel",
-						 "resume" };
+						 "resume", "restart" };
 
 const char *state_name(enum job_state s)
 {
@@ -173,7 +175,8 @@ int state_allows_rmdir(enum job_state s)
 
 int state_allows_spec_write(enum job_state s)
 {
-	return s == ST_CREATED;
+	/* Created, or final: a failed job is fixed in place, then restarted. */
+	return s == ST_CREATED || state_is_final(s);
 }
 
 /*

@@ -21,7 +21,14 @@ enum job_state {
 	ST_COUNT
 };
 
-enum job_command { CMD_START, CMD_STOP, CMD_CANCEL, CMD_RESUME, CMD_COUNT };
+enum job_command {
+	CMD_START,
+	CMD_STOP,
+	CMD_CANCEL,
+	CMD_RESUME,
+	CMD_RESTART,
+	CMD_COUNT
+};
 
 /* The largest N of "resume epochs=N" (the metrics epoch bound). */
 #define COMMAND_EPOCHS_MAX 1000000000L
@@ -72,8 +79,9 @@ int state_move_ok(enum job_state a, enum job_state b);
 
 /*
  * ready, cancelled and failed: the trainer is gone and nothing changes the
- * job by itself (rmdir allowed, wait answers).  Only a user's resume moves
- * ready or failed on again, to queued; cancelled is for good.
+ * job by itself (rmdir allowed, wait answers).  Only a user's resume
+ * (ready, failed) or restart (ready, failed, cancelled) moves it on again,
+ * to queued.
  */
 int state_is_final(enum job_state s);
 
@@ -83,7 +91,7 @@ int state_has_trainer(enum job_state s);
 /* Whether rmdir may delete the job: created or final. */
 int state_allows_rmdir(enum job_state s);
 
-/* Whether the spec may be written: only before start. */
+/* Whether the spec may be written: created or final (fixed, then restarted). */
 int state_allows_spec_write(enum job_state s);
 
 /*

@@ -43,6 +43,7 @@
 #include "jobs/ckpt_run.h"
 #include "jobs/exec.h"
 #include "jobs/executor.h"
+#include "jobs/gpu_run.h"
 #include "jobs/pack.h"
 #include "jobs/registry.h"
 #include "jobs/watch.h"
@@ -718,6 +719,7 @@ static void trainer_ended(struct jobs *j, struct job *job)
 	struct exec_exit e;
 	const struct executor_ops *ops = job->exec->ops;
 	close_metrics(job);
+	gpu_run_release(job); /* the whole group is gone: stored below */
 	jobs_path(j, job, "", dir, sizeof dir);
 	int lost = ops->read_exit(dir, &e) != 0;
 	if (lost)
@@ -745,7 +747,8 @@ static void trainer_ended(struct jobs *j, struct job *job)
 		if (job->rec.state != ST_STOPPING)
 			goto running;
 		if (!ckpt_has_weights(job) && output_is_empty(j, job))
-			fail(j, job, "no weights were saved");
+			fail(j, job, "no weights were saved (stopped before "
+				     "the trainer saved any)");
 		else
 			start_packing(j, job, "trainer stopped", NULL);
 		break;
@@ -771,6 +774,7 @@ static void trainer_ended(struct jobs *j, struct job *job)
 		break;
 	default:
 		set_busy(j, job, 0);
+		job_save(j, job);
 	}
 }
 
@@ -886,7 +890,7 @@ static int make_owned(struct jobs *j, struct job *job, const char *rel,
 static int env_overridden(const char *entry, const struct job *job)
 {
 	size_t n = strcspn(entry, "=");
-	if (!strncmp(entry, "TRAINFS_", 8))
+	if (!strncmp(entry, "TRAINFS_", 8) || gpu_run_env_overrides(job, entry))
 		return 1;
 	for (size_t i = 0; i < job->spec.nenv; i++)
 		if (strlen(job->spec.env[i].name) == n &&
@@ -934,7 +938,7 @@ static char **trainer_env(struct jobs *j, struct job *job)
 	int clean = getuid() != job->rec.uid;
 	while (environ[n])
 		n++;
-	char **env = calloc(n + job->spec.nenv + 16, sizeof *env);
+	char **env = calloc(n + job->spec.nenv + 20, sizeof *env);
 	if (!env)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
@@ -960,6 +964,7 @@ static char **trainer_env(struct jobs *j, struct job *job)
 	    asprintf(&env[k++], "TRAINFS_STOP_FILE=%s/stop", dir) < 0)
 		env[k - 1] = NULL;
 	ckpt_env(job, dir, env, &k); /* hook: checkpoints, epochs, resume */
+	gpu_run_env(job, env, &k);   /* hook: the GPUs it holds */
 	for (size_t i = 0; i < job->spec.nenv; i++)
 		if (asprintf(&env[k++], "%s=%s", job->spec.env[i].name,
 			     job->spec.env[i].value) < 0)
@@ -985,14 +990,18 @@ static struct executor *executor_of(struct jobs *j, struct job *job)
 	return j->local;
 }
 
+static void free_strv(char **v);
+
 /*
  * The spec's slurm.* keys as "option=value" ("cpus-per-task=4"), NULL-
  * terminated, or NULL when out of memory.
  */
 static char **slurm_opts(const struct job *job)
 {
-	char **v = calloc(job->spec.nslurm + 1, sizeof *v);
-	for (size_t i = 0; v && i < job->spec.nslurm; i++)
+	char gpus[32];
+	size_t n = job->spec.nslurm;
+	char **v = calloc(n + 2, sizeof *v);
+	for (size_t i = 0; v && i < n; i++)
 		if (asprintf(&v[i], "%s=%s", job->spec.slurm[i].option,
 			     job->spec.slurm[i].value) < 0) {
 			for (size_t k = 0; k < i; k++)
@@ -1000,6 +1009,12 @@ static char **slurm_opts(const struct job *job)
 			free(v);
 			return NULL;
 		}
+	/* The spec's gpus = N is sbatch's --gpus=N on Slurm. */
+	if (v && *gpu_run_slurm_opt(job, gpus, sizeof gpus) &&
+	    !(v[n] = strdup(gpus))) {
+		free_strv(v);
+		return NULL;
+	}
 	return v;
 }
 
@@ -1097,6 +1112,7 @@ static void launch(struct jobs *j, struct job *job)
 	job_touch(j, job, VIEW_BIT(VIEW_LOG) | VIEW_BIT(VIEW_STATUS));
 	goto out;
 fail:
+	gpu_run_release(job);
 	fail(j, job, "cannot start the trainer: %s", strerror(-rc));
 out:
 	free(watch);
@@ -1113,45 +1129,116 @@ static int try_lock(struct job *job)
 	return job_trylock(job);
 }
 
+/* The job of ALL (N, ascending ids) with id ID, or NULL. */
+static struct job *find_job(struct job **all, size_t n, int64_t id)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (all[mid]->rec.id == id)
+			return all[mid];
+		if (all[mid]->rec.id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* What schedule() learns of the jobs in its first pass. */
+struct sched {
+	struct gpus_queued *q; /* the queued jobs not launched yet */
+	size_t nq, cap;
+	int held[4 * GPUS_MAX]; /* ids held by trainers */
+	size_t nheld;
+	long running;          /* local jobs with a trainer */
+};
+
+/* Counts JOB (locked) into S; -ENOMEM when it could not be queued. */
+static int sched_count(struct jobs *j, struct job *job, struct sched *s)
+{
+	if (job->removed)
+		return 0;
+	/* Slurm schedules its own jobs: only local ones count. */
+	if (state_has_trainer(job->rec.state) && job->exec != j->slurm)
+		s->running++;
+	s->nheld += gpu_run_held(job, s->held + s->nheld,
+				 sizeof s->held / sizeof *s->held - s->nheld);
+	if (job->rec.state != ST_QUEUED || job->run)
+		return 0;
+	if (s->nq == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		struct gpus_queued *q = realloc(s->q, cap * sizeof *q);
+		if (!q)
+			return -ENOMEM;
+		s->q = q;
+		s->cap = cap;
+	}
+	s->q[s->nq++] = (struct gpus_queued){
+			.queued_ns = gpu_run_queued_ns(job),
+			.job_id = job->rec.id,
+			.need = job->spec.gpus,
+			.local = executor_of(j, job) != j->slurm,
+		};
+	return 0;
+}
+
+/* Launches JOB (locked) with the ids of Q, or shows why it waits. */
+static void sched_apply(struct jobs *j, struct job *job,
+			const struct gpus_queued *q, long running)
+{
+	char line[sizeof job->waiting];
+	int rc;
+	if (job->removed || job->rec.state != ST_QUEUED || job->run)
+		return;
+	gpu_run_waiting(j, job, gpus_waiting(q, running, j->cfg.max_running,
+					     line, sizeof line));
+	if (!q->launch)
+		return;
+	if ((rc = gpu_run_hold(j, job, q->ids)))
+		fail(j, job, "cannot start the trainer: storing its GPUs: %s",
+		     strerror(-rc));
+	else
+		launch(j, job);
+}
+
 /*
- * Launches queued jobs of ALL, oldest first, while slots are free; one
- * job's lock at a time, none waited for.  Returns 1 when a job was busy.
+ * Launches queued jobs of ALL in the order they were queued, while slots
+ * and GPUs are free (gpus.c: first come, with backfill); one job's lock
+ * at a time, none waited for.  Returns 1 when a job was busy.
  */
 static int schedule(struct jobs *j, struct job **all, size_t n)
 {
-	size_t running = 0;
+	struct sched s = { 0 };
 	int skipped = 0;
-	for (size_t i = 0; j->cfg.max_running > 0 && i < n; i++) {
+	for (size_t i = 0; i < n && !skipped; i++) {
 		if (!try_lock(all[i])) {
 			skipped = 1; /* uncounted: launch nothing this round */
-			continue;
+			break;
 		}
-		/* Slurm schedules its own jobs: only local ones count. */
-		if (!all[i]->removed && state_has_trainer(all[i]->rec.state) &&
-		    all[i]->exec != j->slurm)
-			running++;
+		if (sched_count(j, all[i], &s))
+			skipped = 1; /* out of memory: the next round tries */
 		job_unlock(all[i]);
 	}
-	if (skipped)
+	if (skipped) {
+		free(s.q);
 		return 1;
-	for (size_t i = 0; i < n; i++) {
-		int full = j->cfg.max_running > 0 &&
-			   running >= (size_t)j->cfg.max_running;
-		if (!try_lock(all[i])) {
+	}
+	long running = gpus_schedule(&j->cfg.gpus, s.held, s.nheld, s.running,
+				     j->cfg.max_running, s.q, s.nq);
+	/* A job busy now keeps its place; the others' ids are theirs alone. */
+	for (size_t i = 0; i < s.nq; i++) {
+		struct job *job = find_job(all, n, s.q[i].job_id);
+		if (!job)
+			continue;
+		if (!try_lock(job)) {
 			skipped = 1;
 			continue;
 		}
-		if (!all[i]->removed && all[i]->rec.state == ST_QUEUED &&
-		    !all[i]->run) {
-			/* Slurm schedules its own: --max-running is local. */
-			int local = executor_of(j, all[i]) != j->slurm;
-			if (!local || !full) {
-				launch(j, all[i]);
-				running += local;
-			}
-		}
-		job_unlock(all[i]);
+		sched_apply(j, job, &s.q[i], running);
+		job_unlock(job);
 	}
+	free(s.q);
 	return skipped;
 }
 

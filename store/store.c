@@ -31,7 +31,7 @@
 #include "util/log.h"
 #include "util/userfile.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define METRICS_PAGE 512 /* rows loaded per turn of the store lock ... */
@@ -114,6 +114,14 @@ static const char schema_v5_slurm[] =
 static const char schema_v6_mode[] =
 	"ALTER TABLE jobs ADD COLUMN mode INTEGER NOT NULL DEFAULT 493;";
 
+/*
+ * Version 7 keeps the GPU ids a job's trainer holds ("1,3"; NULL: none),
+ * so that after a remount or a crash no other job is handed them while
+ * that trainer still runs.
+ */
+static const char schema_v7_gpus[] =
+	"ALTER TABLE jobs ADD COLUMN gpus TEXT;";
+
 enum {
 	Q_INSERT_JOB,
 	Q_PUT_JOB,
@@ -139,7 +147,7 @@ static const char *const queries[Q_COUNT] = {
 		      " waited=?19, name=?20, metrics_lines=?21,"
 		      " metrics_ino=?22, bad_line=?23, bad_why=?24,"
 		      " checkpoint=?25, weights_from=?26, resumed_from=?27,"
-		      " slurm_id=?28, mode=?29"
+		      " slurm_id=?28, mode=?29, gpus=?30"
 		      " WHERE id=?1",
 	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
 	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
@@ -469,6 +477,7 @@ static int migrate(struct store *s)
 	    (version < 4 && (rc = exec_sql(s, schema_v4_checkpoints))) ||
 	    (version < 5 && (rc = exec_sql(s, schema_v5_slurm))) ||
 	    (version < 6 && (rc = exec_sql(s, schema_v6_mode))) ||
+	    (version < 7 && (rc = exec_sql(s, schema_v7_gpus))) ||
 	    (rc = exec_sql(s, "PRAGMA user_version = " STR(SCHEMA_VERSION)))) {
 		exec_sql(s, "ROLLBACK");
 		return rc;
@@ -958,7 +967,8 @@ static int store_put_job_(struct store *s, const struct job_record *r)
 	    sqlite3_bind_int64(st, 26, r->weights_from) ||
 	    sqlite3_bind_int64(st, 27, r->resumed_from) ||
 	    sqlite3_bind_int64(st, 28, r->slurm_id) ||
-	    sqlite3_bind_int64(st, 29, r->mode))
+	    sqlite3_bind_int64(st, 29, r->mode) ||
+	    bind_text(st, 30, r->gpus))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
 }
@@ -1094,7 +1104,7 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 			       " nrows, last_epoch, best, best_epoch, waited,"
 			       " metrics_lines, metrics_ino, bad_line, bad_why,"
 			       " checkpoint, weights_from, resumed_from, slurm_id,"
-			       " mode FROM jobs ORDER BY id",
+			       " mode, gpus FROM jobs ORDER BY id",
 			       -1, &st, NULL))
 		return db_error(s, "loading jobs");
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1141,6 +1151,7 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 		r.resumed_from = sqlite3_column_int64(st, 28);
 		r.slurm_id = sqlite3_column_int64(st, 29);
 		r.mode = (mode_t)sqlite3_column_int64(st, 30);
+		r.gpus = column_strdup(st, 31);
 		if ((rc = fn(arg, &r)))
 			break;
 	}
@@ -1276,6 +1287,8 @@ void store_record_free(struct job_record *r)
 	free(r->last_refused);
 	free(r->weights);
 	free(r->bad_why);
+	free(r->gpus);
+	r->gpus = NULL;
 	r->spec = r->reason = r->error = r->last_refused = r->weights = NULL;
 	r->bad_why = NULL;
 }

@@ -7,13 +7,13 @@
  * every state.  Beyond "does not crash", it checks:
  *
  *  - command_parse() agrees with the SPEC read literally: white space
- *    around one of start, stop, stop-early, cancel, resume or "resume
- *    epochs=N" (N 1 to 1e9 in digits), nothing else;
+ *    around one of start, stop, stop-early, cancel, resume, restart or
+ *    "resume epochs=N" (N 1 to 1e9 in digits), nothing else;
  *  - a parsed command is in the enum and its name parses back to it;
  *  - state_apply() answers 0 or -EBUSY for a command, -EINVAL for what is
  *    not one, and its next state is in the enum, never "created", equal to
  *    the state or one state_move_ok() allows, and final states stay put
- *    but for resume from ready or failed;
+ *    but for resume from ready or failed and restart from any of them;
  *  - state_allowed_commands() lists exactly the commands that change the
  *    state, and with a short buffer writes a NUL-terminated prefix;
  *  - state_from_name() on the input is -1 or names it exactly.
@@ -44,6 +44,7 @@ static int expected_command(const char *text, size_t len, long *epochs)
 		{ "stop-early", CMD_STOP },
 		{ "cancel", CMD_CANCEL },
 		{ "resume", CMD_RESUME },
+		{ "restart", CMD_RESTART },
 	};
 	size_t b = 0, e = len, i;
 
@@ -101,8 +102,10 @@ static void check_apply(int c)
 		FUZZ_CHECK((unsigned)next < ST_COUNT);
 		FUZZ_CHECK(next != ST_CREATED);
 		FUZZ_CHECK(next == s || state_move_ok(s, next));
-		if (state_is_final(s) && c != CMD_RESUME)
+		if (state_is_final(s) && c != CMD_RESUME && c != CMD_RESTART)
 			FUZZ_CHECK(next == s);
+		if (c == CMD_RESTART)
+			FUZZ_CHECK(next == ST_QUEUED && state_is_final(s));
 		if (c == CMD_RESUME && next != s)
 			FUZZ_CHECK(next == ST_QUEUED &&
 				   (s == ST_READY || s == ST_FAILED));

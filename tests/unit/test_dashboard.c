@@ -76,20 +76,28 @@ static struct dash_snapshot *sample(void)
 static void test_csv(void)
 {
 	struct dash_snapshot *s = sample();
+	struct dash_job *d = dash_new_job(s);
+	d->name = "gpu";
+	d->state = ST_RUNNING;
+	d->uid = 1000;
+	d->owner = "me";
+	d->created_ns = (T0 + 30) * NS;
+	d->gpus = "1,3";
 	char *out = NULL;
 	size_t len = 0;
 	CHECK(dash_render_csv(s, &out, &len) == 0);
 	CHECK(out && strlen(out) == len);
 	const char *want =
 		"job,state,owner,epoch,epochs,monitor,best,best_epoch,reason,"
-		"tags,created,started,finished,weights\n"
+		"tags,created,started,finished,weights,gpus\n"
 		"yolo,ready,root,37,100,val_loss,0.593975,27,converged,"
 		"converged;stopped-early;ready;mine,2026-11-18T11:06:40Z,"
-		"2026-11-18T11:06:41Z,2026-11-18T11:11:40Z,weights/yolo.tar\n"
+		"2026-11-18T11:06:41Z,2026-11-18T11:11:40Z,weights/yolo.tar,\n"
 		"\"=HYPERLINK(\"\"x\"\"),\n<b>&'\",failed,4242,,,,,,,,"
 		"2026-11-18T11:06:50Z,2026-11-18T11:06:51Z,"
-		"2026-11-18T11:06:52Z,\n"
-		"modèle-ü my run,created,me,,,,,,,,2026-11-18T11:07:00Z,,,\n";
+		"2026-11-18T11:06:52Z,,\n"
+		"modèle-ü my run,created,me,,,,,,,,2026-11-18T11:07:00Z,,,,\n"
+		"gpu,running,me,,,,,,,,2026-11-18T11:07:10Z,,,,1;3\n";
 	CHECK_STR(out, want);
 	free(out);
 	dash_snapshot_free(s);
@@ -102,7 +110,7 @@ static void test_csv_empty(void)
 	size_t len = 0;
 	CHECK(dash_render_csv(s, &out, &len) == 0);
 	CHECK_STR(out, "job,state,owner,epoch,epochs,monitor,best,best_epoch,"
-		       "reason,tags,created,started,finished,weights\n");
+		       "reason,tags,created,started,finished,weights,gpus\n");
 	free(out);
 	CHECK(dash_render_html(s, &out, &len) == 0);
 	CHECK(strstr(out, "No jobs yet") != NULL);

@@ -732,6 +732,35 @@ static void test_new_keys(void)
 		  "or slurm");
 }
 
+static void test_gpus(void)
+{
+	struct spec s;
+
+	CHECK(parse("command = x\n", &s) == 0 && s.gpus == 0);
+	spec_free(&s);
+	CHECK(parse("command = x\ngpus = 2\nenv.OTHER = 1\n", &s) == 0);
+	CHECK(s.gpus == 2);
+	spec_free(&s);
+	CHECK_STR(parse_err("command = x\ngpus = -1\n"),
+		  "spec line 2: bad value '-1' for 'gpus': must not be "
+		  "negative");
+	CHECK_STR(parse_err("command = x\ngpus = two\n"),
+		  "spec line 2: bad value 'two' for 'gpus': not a whole number");
+	CHECK_STR(parse_err("command = x\ngpus = 1025\n"),
+		  "spec line 2: bad value '1025' for 'gpus': too many GPUs");
+	/* Both gpus and the variable trainfs sets from it: a bad spec. */
+	CHECK_STR(parse_err("command = x\nenv.CUDA_VISIBLE_DEVICES = 0\n"
+			    "gpus = 1\n"),
+		  "spec line 3: 'gpus' and 'env.CUDA_VISIBLE_DEVICES' cannot "
+		  "both be set (trainfs sets it to the GPUs it hands out)");
+	CHECK_STR(parse_err("command = x\ngpus = 0\n"
+			    "env.CUDA_VISIBLE_DEVICES = 0\n"),
+		  "spec line 3: 'gpus' and 'env.CUDA_VISIBLE_DEVICES' cannot "
+		  "both be set (trainfs sets it to the GPUs it hands out)");
+	CHECK(parse("command = x\nenv.CUDA_VISIBLE_DEVICES = 0\n", &s) == 0);
+	spec_free(&s);
+}
+
 static void test_slurm_keys(void)
 {
 	static const char *const keys[] = {
@@ -935,4 +964,4 @@ TEST_MAIN("spec", TEST(test_minimal_and_defaults), TEST(test_every_key),
 	  TEST(test_bad_text), TEST(test_err_buffer), TEST(test_random_bytes),
 	  TEST(test_command_keeps_hash), TEST(test_new_keys),
 	  TEST(test_slurm_keys), TEST(test_slurm_time),
-	  TEST(test_with_epochs))
+	  TEST(test_with_epochs), TEST(test_gpus))

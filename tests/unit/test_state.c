@@ -16,18 +16,19 @@
  * resume: "allowed in ready, failed, with a checkpoint"; the checkpoint
  * part is the job model's (state.h), so the table allows it by state.
  * "Repeating what is already under way ... start or resume while queued or
- * running" is SAME.
+ * running" is SAME.  restart: "ready, failed, cancelled"; nothing says
+ * a restart repeats what is under way, so elsewhere it is EBUSY.
  */
 static const int want[ST_COUNT][CMD_COUNT] = {
-	/*                start      stop         cancel        resume */
-	[ST_CREATED]   = { ST_QUEUED, -EBUSY,      -EBUSY,       -EBUSY },
-	[ST_QUEUED]    = { SAME,      -EBUSY,      ST_CANCELLED, SAME },
-	[ST_RUNNING]   = { SAME,      ST_STOPPING, ST_CANCELLED, SAME },
-	[ST_STOPPING]  = { -EBUSY,    SAME,        ST_CANCELLED, -EBUSY },
-	[ST_PACKAGING] = { -EBUSY,    SAME,        ST_CANCELLED, -EBUSY },
-	[ST_READY]     = { -EBUSY,    -EBUSY,      -EBUSY,       ST_QUEUED },
-	[ST_CANCELLED] = { -EBUSY,    -EBUSY,      SAME,         -EBUSY },
-	[ST_FAILED]    = { -EBUSY,    -EBUSY,      -EBUSY,       ST_QUEUED },
+	/*                start      stop         cancel        resume     restart */
+	[ST_CREATED]   = { ST_QUEUED, -EBUSY,      -EBUSY,       -EBUSY,    -EBUSY },
+	[ST_QUEUED]    = { SAME,      -EBUSY,      ST_CANCELLED, SAME,      -EBUSY },
+	[ST_RUNNING]   = { SAME,      ST_STOPPING, ST_CANCELLED, SAME,      -EBUSY },
+	[ST_STOPPING]  = { -EBUSY,    SAME,        ST_CANCELLED, -EBUSY,    -EBUSY },
+	[ST_PACKAGING] = { -EBUSY,    SAME,        ST_CANCELLED, -EBUSY,    -EBUSY },
+	[ST_READY]     = { -EBUSY,    -EBUSY,      -EBUSY,       ST_QUEUED, ST_QUEUED },
+	[ST_CANCELLED] = { -EBUSY,    -EBUSY,      SAME,         -EBUSY,    ST_QUEUED },
+	[ST_FAILED]    = { -EBUSY,    -EBUSY,      -EBUSY,       ST_QUEUED, ST_QUEUED },
 };
 
 static void every_cell(void)
@@ -60,6 +61,9 @@ static void names(void)
 
 static void parsing(void)
 {
+	CHECK(command_parse("restart\n", 8) == CMD_RESTART);
+	CHECK(command_parse("restart now", 11) == -1);
+	CHECK_STR(command_name(CMD_RESTART), "restart");
 	CHECK(command_parse("start", 5) == CMD_START);
 	CHECK(command_parse("start\n", 6) == CMD_START);
 	CHECK(command_parse("  stop \t\r\n", 10) == CMD_STOP);
@@ -116,7 +120,8 @@ static void predicates(void)
 		int final = s == ST_READY || s == ST_CANCELLED || s == ST_FAILED;
 		CHECK(state_is_final(s) == final);
 		CHECK(state_allows_rmdir(s) == (final || s == ST_CREATED));
-		CHECK(state_allows_spec_write(s) == (s == ST_CREATED));
+		/* writable when created or final */
+		CHECK(state_allows_spec_write(s) == (s == ST_CREATED || final));
 		CHECK(state_has_trainer(s) ==
 		      (s == ST_RUNNING || s == ST_STOPPING));
 	}
@@ -136,12 +141,11 @@ static void supervisor_moves(void)
 	CHECK(state_move_ok(ST_CREATED, ST_QUEUED));
 	CHECK(state_move_ok(ST_PACKAGING, ST_CANCELLED));
 	CHECK(!state_move_ok(ST_RUNNING, ST_RUNNING));
-	/* Only resume leaves a final state: ready and failed to queued. */
+	/* Only resume and restart leave a final state, to queued. */
 	for (int a = 0; a < ST_COUNT; a++)
 		for (int b = 0; b < ST_COUNT; b++)
 			if (state_is_final(a))
-				CHECK(state_move_ok(a, b) ==
-				      (a != ST_CANCELLED && b == ST_QUEUED));
+				CHECK(state_move_ok(a, b) == (b == ST_QUEUED));
 }
 
 static void allowed_lists(void)
@@ -153,13 +157,16 @@ static void allowed_lists(void)
 	CHECK_STR(state_allowed_commands(ST_QUEUED, buf, sizeof buf), "cancel");
 	CHECK_STR(state_allowed_commands(ST_PACKAGING, buf, sizeof buf),
 		  "cancel");
-	CHECK_STR(state_allowed_commands(ST_READY, buf, sizeof buf), "resume");
-	CHECK_STR(state_allowed_commands(ST_FAILED, buf, sizeof buf), "resume");
-	CHECK_STR(state_allowed_commands(ST_CANCELLED, buf, sizeof buf), "none");
+	CHECK_STR(state_allowed_commands(ST_READY, buf, sizeof buf),
+		  "resume restart");
+	CHECK_STR(state_allowed_commands(ST_FAILED, buf, sizeof buf),
+		  "resume restart");
+	CHECK_STR(state_allowed_commands(ST_CANCELLED, buf, sizeof buf),
+		  "restart");
 	/* the job model leaves out what it refuses now (no checkpoint) */
 	CHECK_STR(state_allowed_commands_but(ST_READY, 1u << CMD_RESUME, buf,
 					     sizeof buf),
-		  "none");
+		  "restart");
 	CHECK_STR(state_allowed_commands_but(ST_RUNNING, 1u << CMD_RESUME, buf,
 					     sizeof buf),
 		  "stop cancel");
@@ -181,7 +188,7 @@ static void allowed_lists_short_buffer(void)
 	CHECK_STR(state_allowed_commands(ST_CREATED, buf, 3), "st");
 	CHECK_STR(state_allowed_commands(ST_RUNNING, buf, 6), "stop ");
 	CHECK_STR(state_allowed_commands(ST_RUNNING, buf, 5), "stop");
-	CHECK_STR(state_allowed_commands(ST_CANCELLED, buf, 3), "no");
+	CHECK_STR(state_allowed_commands(ST_CREATED, buf, 3), "st");
 	CHECK_STR(state_allowed_commands(ST_READY, buf, 4), "res");
 	memset(buf, 'z', sizeof buf);
 	state_allowed_commands(ST_CREATED, buf, 0);

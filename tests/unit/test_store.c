@@ -249,6 +249,7 @@ static void test_slurm_id_kept_and_migrated(void)
 			   "ALTER TABLE jobs DROP COLUMN resumed_from;"
 			   "ALTER TABLE jobs DROP COLUMN slurm_id;"
 			   "ALTER TABLE jobs DROP COLUMN mode;"
+			   "ALTER TABLE jobs DROP COLUMN gpus;"
 			   "PRAGMA user_version = 2", NULL, NULL,
 			   NULL) == SQLITE_OK);
 	sqlite3_close(h);
@@ -261,6 +262,39 @@ static void test_slurm_id_kept_and_migrated(void)
 }
 
 
+static int keep_gpus(void *arg, struct job_record *r)
+{
+	snprintf(arg, 16, "%s", r->gpus ? r->gpus : "(none)");
+	store_record_free(r);
+	return 0;
+}
+
+/* The GPUs a trainer holds outlive the process that handed them out. */
+static void test_gpus_kept(void)
+{
+	char dir[PATH_MAX], got[16];
+	struct store *st;
+	struct job_record r = { 0 };
+	snprintf(dir, sizeof dir, "%s/gp", root);
+	CHECK(store_open(dir, &st) == 0);
+	snprintf(r.name, sizeof r.name, "g");
+	r.uid = getuid();
+	r.gid = getgid();
+	CHECK(store_create_job(st, &r) == 0);
+	r.gpus = "1,3";
+	CHECK(store_put_job(st, &r) == 0);
+	store_close(st);
+	CHECK(store_open(dir, &st) == 0);
+	CHECK(store_load_jobs(st, keep_gpus, got) == 0);
+	CHECK_STR(got, "1,3");
+	r.gpus = NULL;
+	CHECK(store_put_job(st, &r) == 0);
+	CHECK(store_load_jobs(st, keep_gpus, got) == 0);
+	CHECK_STR(got, "(none)");
+	store_close(st);
+	CHECK(store_remove_tree(rootfd, "gp") == 0);
+}
+
 static void test_cleanup(void)
 {
 	CHECK(store_remove_tree(rootfd, "outside") == 0);
@@ -271,4 +305,5 @@ static void test_cleanup(void)
 TEST_MAIN("store", TEST(test_deep_tree_few_descriptors),
 	  TEST(test_links_not_followed), TEST(test_failure_is_reported),
 	  TEST(test_checkpoint_columns_and_resume),
-	  TEST(test_slurm_id_kept_and_migrated), TEST(test_cleanup))
+	  TEST(test_slurm_id_kept_and_migrated), TEST(test_gpus_kept),
+	  TEST(test_cleanup))
