@@ -69,7 +69,7 @@ int prune_median(const struct prune_curve *curve, long epoch,
 		return 0;
 	size_t n = 0;
 	for (size_t i = 0; i < nothers; i++) {
-		double x;
+		double x = 0;
 		if (value_at(&others[i], epoch, &x) && !isnan(x))
 			vals[n++] = x;
 	}
