@@ -28,9 +28,10 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store/sweeps.h"
 #include "util/log.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 9
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define METRICS_PAGE 512 /* rows loaded per turn of the store lock ... */
@@ -460,6 +461,7 @@ static int migrate(struct store *s)
 	    (version < 3 && (rc = exec_sql(s, schema_v3_ingest))) ||
 	    (version < 4 && (rc = exec_sql(s, schema_v4_checkpoints))) ||
 	    (version < 5 && (rc = exec_sql(s, schema_v5_slurm))) ||
+	    (version < 9 && (rc = exec_sql(s, store_schema_v9_sweeps))) ||
 	    (rc = exec_sql(s, "PRAGMA user_version = " STR(SCHEMA_VERSION)))) {
 		exec_sql(s, "ROLLBACK");
 		return rc;
@@ -1499,4 +1501,27 @@ int store_write_file_atomic(const char *path, const void *buf, size_t len)
 		}
 	}
 	return rc;
+}
+
+/* ---- for the other files of store/ (sweeps.c) ---- */
+
+void store_hold(struct store *s)
+{
+	slock(s);
+}
+
+void store_release(struct store *s)
+{
+	sunlock(s);
+}
+
+sqlite3 *store_db(struct store *s)
+{
+	assert(store_locked(s));
+	return s->db;
+}
+
+int store_db_error(struct store *s, const char *what)
+{
+	return db_error(s, what);
 }
