@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "jobs/sweep.h"
 #include "jobs/checkpoint.h"
 #include "jobs/exec.h"
 #include "jobs/pack.h"
@@ -537,6 +538,10 @@ int main(int argc, char **argv)
 	if (!(fs.waiters = waiters_new()) || !(fs.scratch = scratches_new()) ||
 	    !(fs.dash = dash_files_new()))
 		goto out;
+	if ((err = sweeps_open(fs.jobs, &fs.sweeps))) {
+		log_error("cannot load the sweeps: %s", strerror(-err));
+		goto out;
+	}
 
 	char *fargv[] = { argv[0], "-o", o.fuse_opts, o.debug ? "-d" : NULL,
 			  NULL };
@@ -578,6 +583,10 @@ int main(int argc, char **argv)
 		fuse_remove_signal_handlers(se);
 		goto out;
 	}
+	if ((err = sweeps_start(fs.sweeps))) {
+		log_error("cannot start the sweeps' thread: %s", strerror(-err));
+		goto unmount;
+	}
 	struct fuse_loop_config *loop = fuse_loop_cfg_create();
 	if (!loop)
 		goto unmount;
@@ -613,6 +622,7 @@ out:
 		fuse_session_destroy(se);
 	if (fs.jobs)
 		fs_opened_free(&fs); /* what the kernel never released */
+	sweeps_close(fs.sweeps); /* before the jobs its thread reads */
 	jobs_close(fs.jobs); /* trainers keep running under their shims */
 	free(o.fuse_opts);
 	free(store);
