@@ -452,6 +452,20 @@ static void on_change(void *arg, struct job *job, unsigned views)
 	byview_job_changed(fs, job, views);
 }
 
+/* A sweep made a trial job: the kernel may hold "no such name" for it. */
+static void on_sweep_change(void *arg, int64_t id, const char *new_job)
+{
+	struct trainfs *fs = arg;
+	(void)id;
+	if (!new_job)
+		return;
+	jobs_lock(fs->jobs);
+	fs->mtime_ns = job_now_ns();
+	jobs_unlock(fs->jobs);
+	notifier_entry(fs->notifier, INO_JOBS, new_job);
+	notifier_inode(fs->notifier, INO_JOBS);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -583,6 +597,7 @@ int main(int argc, char **argv)
 		fuse_remove_signal_handlers(se);
 		goto out;
 	}
+	sweeps_on_change(fs.sweeps, on_sweep_change, &fs);
 	if ((err = sweeps_start(fs.sweeps))) {
 		log_error("cannot start the sweeps' thread: %s", strerror(-err));
 		goto unmount;
@@ -611,6 +626,7 @@ unmount:
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 out:
+	sweeps_close(fs.sweeps); /* its thread first: it uses all below */
 	if (fs.jobs)
 		jobs_on_change(fs.jobs, NULL, NULL);
 	notifier_stop(fs.notifier);
@@ -622,7 +638,6 @@ out:
 		fuse_session_destroy(se);
 	if (fs.jobs)
 		fs_opened_free(&fs); /* what the kernel never released */
-	sweeps_close(fs.sweeps); /* before the jobs its thread reads */
 	jobs_close(fs.jobs); /* trainers keep running under their shims */
 	free(o.fuse_opts);
 	free(store);

@@ -197,10 +197,14 @@ static int rung_has(const struct sweep *w, long rung, long t)
 	return 0;
 }
 
-static void notify(struct sweeps *s, int64_t id)
+static void notify(struct sweeps *s, int64_t id, const char *new_job)
 {
-	if (s->changed)
-		s->changed(s->changed_arg, id);
+	pthread_mutex_lock(&s->lock);
+	sweeps_changed_fn fn = s->changed;
+	void *arg = s->changed_arg;
+	pthread_mutex_unlock(&s->lock);
+	if (fn)
+		fn(arg, id, new_job);
 }
 
 /* ---- loading ---- */
@@ -1200,6 +1204,8 @@ static void make_trial(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 		log_error("sweep trial '%s': cannot make it: %s", a->name,
 			  strerror(-rc));
 	}
+	if (id)
+		notify(s, sweep, a->name);
 	pthread_mutex_lock(&s->lock);
 	struct sweep *w = find(s, sweep);
 	if (w && a->t <= w->rec.trials_created) {
@@ -1335,7 +1341,6 @@ static void tick_sweep(struct sweeps *s, int64_t id)
 	free(fresh);
 	free(found);
 	enact(s, id, uid, gid, &l);
-	notify(s, id);
 }
 
 static void *sweeps_main(void *arg)

@@ -51,8 +51,12 @@ int sweeps_start(struct sweeps *s);
 /* Stops the thread (trials keep running) and frees everything. */
 void sweeps_close(struct sweeps *s);
 
-/* Called from the sweeps' thread (no lock held) when sweep ID changed. */
-typedef void (*sweeps_changed_fn)(void *arg, int64_t id);
+/*
+ * Called from the sweeps' thread (no lock held) when sweep ID made the
+ * trial job NEW_JOB (so an interface can drop what it cached of that name
+ * in the job list), or changed otherwise (NEW_JOB NULL).
+ */
+typedef void (*sweeps_changed_fn)(void *arg, int64_t id, const char *new_job);
 void sweeps_on_change(struct sweeps *s, sweeps_changed_fn fn, void *arg);
 
 /* Whether NAME (LEN bytes) may name a sweep: a job name of at most SWEEP_NAME_MAX. */
