@@ -450,6 +450,8 @@ static void on_change(void *arg, struct job *job, unsigned views)
 	struct trainfs *fs = arg;
 	notifier_job_changed(fs->notifier, job, views);
 	byview_job_changed(fs, job, views);
+	if (job->sweep && fs->sweeps && (views & VIEW_BIT(VIEW_METRICS)))
+		sweeps_poke(fs->sweeps); /* judge the new epoch now */
 }
 
 /* A sweep made a trial job: the kernel may hold "no such name" for it. */

@@ -275,6 +275,14 @@ int sweeps_open(struct jobs *j, struct sweeps **out)
 	return 0;
 }
 
+void sweeps_poke(struct sweeps *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->woken = 1;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
 void sweeps_on_change(struct sweeps *s, sweeps_changed_fn fn, void *arg)
 {
 	pthread_mutex_lock(&s->lock);

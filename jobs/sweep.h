@@ -59,6 +59,12 @@ void sweeps_close(struct sweeps *s);
 typedef void (*sweeps_changed_fn)(void *arg, int64_t id, const char *new_job);
 void sweeps_on_change(struct sweeps *s, sweeps_changed_fn fn, void *arg);
 
+/*
+ * Asks for a round now: a trial reported an epoch (any thread, any lock
+ * held: the sweeps' lock is the last of all, taken here for a moment).
+ */
+void sweeps_poke(struct sweeps *s);
+
 /* Whether NAME (LEN bytes) may name a sweep: a job name of at most SWEEP_NAME_MAX. */
 int sweep_name_valid(const char *name, size_t len);
 
