@@ -5,7 +5,8 @@
  *
  * Nothing is stored: every lookup and listing is answered from the jobs as
  * they are, each job read under its own lock (jobs_visit, jobs_lock_job);
- * callers hold no lock.  A job moves
+ * callers hold no lock.  Each reader finds only the jobs it may read (and
+ * the states and tags of those): a job closed to it is in no folder here.  A job moves
  * between these folders with every change of state or tags, so the kernel
  * keeps no folder here and a link's name for a second only (LINK_TIMEOUT:
  * `ls -l` of 10,000 links then needs no lookup per link), and a change
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fs/caller.h"
 #include "fs/fs.h"
 
 /* Tag folders told of a job's leaving them at most (see byview_job_changed). */
@@ -144,18 +146,22 @@ static int job_in(const struct job *job, fuse_ino_t dir, const char *tag)
 struct use {
 	int s;
 	const char *tag;
+	struct caller *c;
 };
 
 static int job_uses(void *arg, struct job *job)
 {
 	const struct use *u = arg;
-	return u->tag ? has_tag(job, u->tag) : job->rec.state == u->s;
+	if (!(u->tag ? has_tag(job, u->tag) : job->rec.state == u->s))
+		return 0;
+	return caller_may_read(u->c, job);
 }
 
-/* Whether any job is in state S, or has tag TAG. */
-static int in_use(struct trainfs *fs, int s, const char *tag)
+/* Whether any job C may read is in state S, or has tag TAG. */
+static int in_use(struct trainfs *fs, struct caller *c, int s,
+		  const char *tag)
 {
-	struct use u = { s, tag };
+	struct use u = { s, tag, c };
 	return jobs_visit(fs->jobs, job_uses, &u) == 1;
 }
 
@@ -192,14 +198,29 @@ void byview_job_changed(struct trainfs *fs, const struct job *job,
 	pthread_mutex_unlock(&tags.lock);
 }
 
+void byview_job_mode_changed(struct trainfs *fs, const struct job *job)
+{
+	if (!__atomic_load_n(&names_given, __ATOMIC_RELAXED) || !fs->notifier)
+		return;
+	notifier_entry(fs->notifier, INO_STATE_DIR0 + job->rec.state,
+		       job->rec.name);
+	for (size_t i = 0; i < job->ntags; i++) {
+		long idx = tag_index(job->tags[i].name, 0);
+		if (idx >= 0)
+			notifier_entry(fs->notifier,
+				       TAG_INO_BASE + (fuse_ino_t)idx,
+				       job->rec.name);
+	}
+}
+
 int byview_is(enum node_kind k)
 {
 	return k == N_BY_STATE || k == N_BY_TAG || k == N_STATE_DIR ||
 	       k == N_TAG_DIR || k == N_LINK;
 }
 
-fuse_ino_t byview_lookup(struct trainfs *fs, fuse_ino_t parent,
-			 const char *name)
+fuse_ino_t byview_lookup(struct trainfs *fs, struct caller *c,
+			 fuse_ino_t parent, const char *name)
 {
 	enum node_kind pk = ino_kind(parent);
 	char tag[JOB_NAME_MAX + 1];
@@ -208,10 +229,10 @@ fuse_ino_t byview_lookup(struct trainfs *fs, fuse_ino_t parent,
 		       : !strcmp(name, "by-tag") ? INO_BY_TAG : 0;
 	if (pk == N_BY_STATE) {
 		int s = state_from_name(name);
-		return s >= 0 && in_use(fs, s, NULL) ? INO_STATE_DIR0 + s : 0;
+		return s >= 0 && in_use(fs, c, s, NULL) ? INO_STATE_DIR0 + s : 0;
 	}
 	if (pk == N_BY_TAG) {
-		if (!in_use(fs, -1, name))
+		if (!in_use(fs, c, -1, name))
 			return 0;
 		long idx = tag_index(name, 1);
 		return idx < 0 ? 0 : TAG_INO_BASE + (fuse_ino_t)idx;
@@ -225,7 +246,7 @@ fuse_ino_t byview_lookup(struct trainfs *fs, fuse_ino_t parent,
 	jobs_unlock(fs->jobs);
 	if (!id || !(job = jobs_lock_job(fs->jobs, id)))
 		return 0;
-	int in = job_in(job, parent, t);
+	int in = job_in(job, parent, t) && caller_may_read(c, job);
 	jobs_unlock_job(fs->jobs, job);
 	if (!in)
 		return 0;
@@ -268,6 +289,7 @@ int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 }
 
 struct list_walk {
+	struct caller *c; /* who lists: only the jobs it may read */
 	enum node_kind k;
 	fuse_ino_t ino;
 	const char *tag;
@@ -283,6 +305,8 @@ static int list_job(void *arg, struct job *job)
 {
 	struct list_walk *w = arg;
 	int rc = 0;
+	if (!caller_may_read(w->c, job))
+		return 0;
 	if (w->k == N_BY_STATE) {
 		if (job->rec.state >= 0 && job->rec.state < ST_COUNT)
 			w->used[job->rec.state] = 1;
@@ -316,13 +340,13 @@ static int list_job(void *arg, struct job *job)
 	return rc;
 }
 
-int byview_list(struct trainfs *fs, fuse_ino_t ino,
+int byview_list(struct trainfs *fs, struct caller *c, fuse_ino_t ino,
 		int (*add)(void *arg, const char *name, fuse_ino_t ino),
 		void *arg)
 {
 	char tag[JOB_NAME_MAX + 1];
-	struct list_walk w = { .k = ino_kind(ino), .ino = ino, .add = add,
-			       .arg = arg };
+	struct list_walk w = { .c = c, .k = ino_kind(ino), .ino = ino,
+			       .add = add, .arg = arg };
 	if (w.k == N_TAG_DIR && !(w.tag = tag_name(ino, tag, sizeof tag)))
 		return -ENOENT;
 	if (w.k == N_STATE_DIR || w.k == N_TAG_DIR)

@@ -1,13 +1,13 @@
 /*
  * dashfiles: MOUNT/index.html and MOUNT/summary.csv as files of the mount.
  *
- * Each is rendered (dashboard.c) from a snapshot of every job, copied job
- * by job under each job's own lock (jobs_visit); owners are resolved and
- * the text rendered with no lock held.  The last rendering of each file is
- * kept with a fingerprint of what it was made from (every job's id and
- * change count, and for the page the minute, since it says "3 min ago"),
- * so a stat, a lookup and an open of an unchanged dashboard cost one pass
- * over the job list, not a rendering.  Both files are served with direct
+ * Each is rendered (dashboard.c) from a snapshot of the jobs its reader
+ * may read (jobs/access.h), copied job by job under each job's own lock
+ * (jobs_visit); owners are resolved and the text rendered with no lock
+ * held.  Renderings are kept with a fingerprint of what they were made
+ * from (every job's id and change count, and for the page the minute,
+ * since it says "3 min ago"), so a stat, a lookup and an open of an
+ * unchanged dashboard cost one pass over the job list, not a rendering.  Both files are served with direct
  * I/O and no attribute cache: they change whenever any job does, and a
  * stat always asks for the true size.
  */
@@ -16,20 +16,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/caller.h"
 #include "fs/dashboard.h"
 #include "fs/fs.h"
+
+/*
+ * A rendering is kept per view: per set of jobs a reader may read.  Its key
+ * is that set (the ids, oldest first, compared exactly), so every reader
+ * who may read every job (root, and anyone while no job is private) shares
+ * one rendering, and a reader to whom some jobs are closed shares one with
+ * every reader who sees the same set (a group's members, say).  DASH_VIEWS
+ * renderings of each file are kept, the least recently used replaced, so
+ * N readers of N different views cost a rendering each per change, never
+ * one per request.
+ */
+#define DASH_VIEWS 8
 
 struct dash_text {
 	char *text;
 	size_t len;
-	uint64_t fp;
+	int64_t *ids;     /* the jobs it shows, oldest first: its key */
+	size_t nids;
+	uint64_t fp;      /* their change counts (and the page's minute) */
 	int valid;
 	int64_t mtime_ns; /* when the text last changed */
+	uint64_t used;    /* dash_files.clock when last used */
 };
 
 struct dash_files {
-	pthread_mutex_t lock; /* protects text[]; taken with no other lock */
-	struct dash_text text[2]; /* index.html, summary.csv */
+	pthread_mutex_t lock; /* protects text[] and clock; taken alone */
+	struct dash_text text[2][DASH_VIEWS]; /* index.html, summary.csv */
+	uint64_t clock;
 };
 
 struct dash_files *dash_files_new(void)
@@ -45,7 +62,10 @@ void dash_files_free(struct dash_files *d)
 	if (!d)
 		return;
 	for (int i = 0; i < 2; i++)
-		free(d->text[i].text);
+		for (int v = 0; v < DASH_VIEWS; v++) {
+			free(d->text[i][v].text);
+			free(d->text[i][v].ids);
+		}
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
@@ -59,45 +79,116 @@ enum node_kind dash_files_kind(const char *name)
 	return N_NONE;
 }
 
-static int fingerprint_job(void *arg, struct job *job)
+/* What a reader sees: the jobs it may read, and their fingerprint. */
+struct view {
+	struct caller *c;
+	int64_t *ids;
+	size_t n, cap;
+	uint64_t fp;
+	int failed; /* out of memory: matches no rendering */
+};
+
+#define FNV_BASIS 1469598103934665603ULL
+#define FNV_PRIME 1099511628211ULL
+
+/* Adds JOB to V if V's reader may read it; 1 when it was added. */
+static int view_add(struct view *v, const struct job *job)
 {
-	uint64_t *h = arg;
-	*h = (*h ^ (uint64_t)job->rec.id) * 1099511628211ULL;
-	*h = (*h ^ (uint64_t)job->changes) * 1099511628211ULL;
+	if (!caller_may_read(v->c, job))
+		return 0;
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		int64_t *ids = realloc(v->ids, cap * sizeof *ids);
+		if (!ids) {
+			v->failed = 1;
+			return 0;
+		}
+		v->ids = ids;
+		v->cap = cap;
+	}
+	v->ids[v->n++] = job->rec.id;
+	v->fp = (v->fp ^ (uint64_t)job->rec.id) * FNV_PRIME;
+	v->fp = (v->fp ^ (uint64_t)job->changes) * FNV_PRIME;
+	return 1;
+}
+
+static int view_job(void *arg, struct job *job)
+{
+	view_add(arg, job);
 	return 0;
 }
 
-/* What a rendering of K depends on: every job's id and change count. */
-static uint64_t fingerprint(struct trainfs *fs, enum node_kind k,
-			    int64_t now_ns)
+/* V's fingerprint made final: for the page, with the minute it shows. */
+static void view_seal(struct view *v, enum node_kind k, int64_t now_ns)
 {
-	uint64_t h = 1469598103934665603ULL;
-	if (jobs_visit(fs->jobs, fingerprint_job, &h))
-		return 0; /* no memory: never matches a valid one */
 	if (k == N_INDEX)
-		h = (h ^ (uint64_t)(now_ns / 60000000000LL)) * 1099511628211ULL;
-	return h;
+		v->fp = (v->fp ^ (uint64_t)(now_ns / 60000000000LL)) * FNV_PRIME;
+}
+
+/* The view of reader C now (free its ids); 0 or a negative errno. */
+static int view_of(struct trainfs *fs, struct caller *c, enum node_kind k,
+		   int64_t now_ns, struct view *v)
+{
+	*v = (struct view){ .c = c, .fp = FNV_BASIS };
+	int rc = jobs_visit(fs->jobs, view_job, v);
+	if (!rc && v->failed)
+		rc = -ENOMEM;
+	if (rc) {
+		free(v->ids);
+		v->ids = NULL;
+		return rc;
+	}
+	view_seal(v, k, now_ns);
+	return 0;
+}
+
+static int same_jobs(const struct dash_text *t, const struct view *v)
+{
+	return t->nids == v->n &&
+	       (!v->n || !memcmp(t->ids, v->ids, v->n * sizeof *v->ids));
+}
+
+/* With d->lock held: the rendering of K for view V, or NULL. */
+static struct dash_text *find_text(struct dash_files *d, enum node_kind k,
+				   const struct view *v)
+{
+	struct dash_text *slots = d->text[k == N_INDEX ? 0 : 1];
+	for (int i = 0; i < DASH_VIEWS; i++)
+		if (slots[i].valid && same_jobs(&slots[i], v))
+			return &slots[i];
+	return NULL;
+}
+
+/* With d->lock held: where a rendering of K for V goes. */
+static struct dash_text *slot_for(struct dash_files *d, enum node_kind k,
+				  const struct view *v)
+{
+	struct dash_text *slots = d->text[k == N_INDEX ? 0 : 1], *t;
+	if ((t = find_text(d, k, v)))
+		return t;
+	t = &slots[0];
+	for (int i = 1; i < DASH_VIEWS; i++)
+		if (!slots[i].valid || (t->valid && slots[i].used < t->used))
+			t = &slots[i];
+	return t;
 }
 
 struct snap_walk {
 	struct trainfs *fs;
 	struct dash_snapshot *s;
 	enum node_kind k;
-	size_t i, n;   /* the job visited, of N */
+	struct view v; /* what it shows: the jobs its reader may read */
+	size_t n;      /* of about N (the view's count a moment before) */
+	int rc;
 };
-
-static int count_job(void *arg, struct job *job)
-{
-	(void)job;
-	(*(size_t *)arg)++;
-	return 0;
-}
 
 static int snap_job(void *arg, struct job *job)
 {
 	struct snap_walk *w = arg;
 	enum dash_what what = DASH_SUMMARY;
-	size_t i = w->i++;
+	size_t i = w->v.n;
+	if (!view_add(&w->v, job))
+		return w->v.failed ? -ENOMEM : 0;
 	if (w->k == N_INDEX && w->n > i + DASH_HTML_FULL) {
 		what = DASH_STATE_ONLY; /* counted, not shown */
 	} else if (w->k == N_INDEX) {
@@ -109,26 +200,28 @@ static int snap_job(void *arg, struct job *job)
 }
 
 /*
- * A snapshot of every job, each copied under its own lock; for the page,
- * the metrics of the newest jobs it shows are read in for their
- * sparklines.
+ * A snapshot of the jobs C may read, each copied under its own lock, with
+ * the view it shows into *shown (free its ids); for the page, the metrics
+ * of the newest jobs it shows are read in for their sparklines.  N: about
+ * how many there are.
  */
-static int snapshot(struct trainfs *fs, enum node_kind k, int64_t now_ns,
-		    struct dash_snapshot **out)
+static int snapshot(struct trainfs *fs, struct caller *c, enum node_kind k,
+		    int64_t now_ns, size_t n, struct dash_snapshot **out,
+		    struct view *shown)
 {
-	struct snap_walk w = { .fs = fs, .k = k };
-	int rc = jobs_visit(fs->jobs, count_job, &w.n);
-	if (rc)
-		return rc;
+	struct snap_walk w = { .fs = fs, .k = k, .n = n };
+	w.v = (struct view){ .c = c, .fp = FNV_BASIS };
 	if (!(w.s = dash_snapshot_new(now_ns)))
 		return -ENOMEM;
-	struct dash_snapshot *s = w.s;
-	rc = jobs_visit(fs->jobs, snap_job, &w);
+	int rc = jobs_visit(fs->jobs, snap_job, &w);
 	if (rc) {
-		dash_snapshot_free(s);
+		dash_snapshot_free(w.s);
+		free(w.v.ids);
 		return rc;
 	}
-	*out = s;
+	view_seal(&w.v, k, now_ns);
+	*out = w.s;
+	*shown = w.v;
 	return 0;
 }
 
@@ -145,64 +238,103 @@ static int copy_out(const struct dash_text *t, char **out, size_t *len)
 	return 0;
 }
 
-int dash_files_get(struct trainfs *fs, enum node_kind k, char **out,
-		   size_t *len)
+/* The attributes of rendering T (with d->lock held). */
+static void text_attr(struct trainfs *fs, const struct dash_text *t,
+		      struct stat *st)
+{
+	st->st_size = (off_t)t->len;
+	st->st_mode = S_IFREG | 0444;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_mtim.tv_sec = t->mtime_ns / 1000000000LL;
+	st->st_mtim.tv_nsec = t->mtime_ns % 1000000000LL;
+	st->st_ctim = st->st_atim = st->st_mtim;
+}
+
+/* With d->lock held: T used for a reader; its text and attributes out. */
+static int hand_out(struct trainfs *fs, struct dash_text *t, char **out,
+		    size_t *len, struct stat *st)
+{
+	t->used = ++fs->dash->clock;
+	if (st)
+		text_attr(fs, t, st);
+	return copy_out(t, out, len);
+}
+
+/* Renders K of the jobs C may read into the slot of what it shows. */
+static int render_view(struct trainfs *fs, struct caller *c, enum node_kind k,
+		       int64_t now, size_t n, char **out, size_t *len,
+		       struct stat *st)
 {
 	struct dash_files *d = fs->dash;
-	struct dash_text *t = &d->text[k == N_INDEX ? 0 : 1];
 	struct dash_snapshot *s = NULL;
-	int64_t now = job_now_ns();
-	int rc;
-
-	uint64_t fp = fingerprint(fs, k, now);
-	pthread_mutex_lock(&d->lock);
-	if (t->valid && t->fp == fp) {
-		rc = copy_out(t, out, len);
-		pthread_mutex_unlock(&d->lock);
+	struct view shown;
+	char *text = NULL;
+	size_t tlen = 0;
+	int rc = snapshot(fs, c, k, now, n, &s, &shown);
+	if (rc)
+		return rc;
+	dash_resolve_owners(s);
+	rc = k == N_INDEX ? dash_render_html(s, &text, &tlen)
+			  : dash_render_csv(s, &text, &tlen);
+	dash_snapshot_free(s);
+	if (rc) {
+		free(shown.ids);
 		return rc;
 	}
-	pthread_mutex_unlock(&d->lock);
-	rc = snapshot(fs, k, now, &s);
-	if (rc)
-		return rc;
-
-	char *text = NULL;
-	size_t n = 0;
-	dash_resolve_owners(s);
-	rc = k == N_INDEX ? dash_render_html(s, &text, &n)
-			  : dash_render_csv(s, &text, &n);
-	dash_snapshot_free(s);
-	if (rc)
-		return rc;
 	pthread_mutex_lock(&d->lock);
-	if (!t->valid || t->len != n || memcmp(t->text, text, n))
+	struct dash_text *t = slot_for(d, k, &shown);
+	if (!t->valid || !same_jobs(t, &shown) || t->len != tlen ||
+	    memcmp(t->text, text, tlen))
 		t->mtime_ns = now;
 	free(t->text);
+	free(t->ids);
 	t->text = text;
-	t->len = n;
-	t->fp = fp;
+	t->len = tlen;
+	t->ids = shown.ids;
+	t->nids = shown.n;
+	t->fp = shown.fp;
 	t->valid = 1;
-	rc = copy_out(t, out, len);
+	rc = hand_out(fs, t, out, len, st);
 	pthread_mutex_unlock(&d->lock);
 	return rc;
 }
 
-void dash_files_attr(struct trainfs *fs, enum node_kind k, struct stat *st)
+/*
+ * File K as C sees it: the kept rendering of the jobs C may read if none
+ * of them changed since, else a new one.  Its text (unless OUT is NULL)
+ * and attributes (unless ST is NULL) out.
+ */
+static int dash_view(struct trainfs *fs, struct caller *c, enum node_kind k,
+		     char **out, size_t *len, struct stat *st)
 {
 	struct dash_files *d = fs->dash;
-	struct dash_text *t = &d->text[k == N_INDEX ? 0 : 1];
-	jobs_lock(fs->jobs); /* fs->mtime_ns is the registry's */
-	int64_t ns = fs->mtime_ns;
-	jobs_unlock(fs->jobs);
+	struct view v;
+	int64_t now = job_now_ns();
+	int rc = view_of(fs, c, k, now, &v);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&d->lock);
-	st->st_size = t->valid ? (off_t)t->len : 0;
-	if (t->valid)
-		ns = t->mtime_ns;
+	struct dash_text *t = find_text(d, k, &v);
+	if (t && t->fp == v.fp) {
+		rc = hand_out(fs, t, out, len, st);
+		pthread_mutex_unlock(&d->lock);
+		free(v.ids);
+		return rc;
+	}
 	pthread_mutex_unlock(&d->lock);
-	st->st_mode = S_IFREG | 0444;
-	st->st_uid = fs->uid;
-	st->st_gid = fs->gid;
-	st->st_mtim.tv_sec = ns / 1000000000LL;
-	st->st_mtim.tv_nsec = ns % 1000000000LL;
-	st->st_ctim = st->st_atim = st->st_mtim;
+	free(v.ids);
+	return render_view(fs, c, k, now, v.n, out, len, st);
+}
+
+int dash_files_get(struct trainfs *fs, struct caller *c, enum node_kind k,
+		   char **out, size_t *len)
+{
+	return dash_view(fs, c, k, out, len, NULL);
+}
+
+int dash_files_attr(struct trainfs *fs, struct caller *c, enum node_kind k,
+		    struct stat *st)
+{
+	return dash_view(fs, c, k, NULL, NULL, st);
 }

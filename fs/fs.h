@@ -269,36 +269,39 @@ struct opened {
 
 /*
  * dashfiles: index.html and summary.csv of the mount's root, rendered from
- * a snapshot of every job and kept until a job changes.
+ * a snapshot of the jobs the reader may read and kept until a job changes.
  */
+struct caller; /* who asks (caller.h): each reader sees the jobs it may read */
 struct dash_files;
 struct dash_files *dash_files_new(void);
 void dash_files_free(struct dash_files *d);
 /* N_INDEX or N_SUMMARY for a name in the root, else N_NONE. */
 enum node_kind dash_files_kind(const char *name);
 /*
- * Without the registry lock: brings file K up to date and, unless OUT is
- * NULL, copies its text into a malloc'd *out of *len bytes (the caller
- * frees).  Returns 0 or a negative errno.
+ * Without the registry lock: brings file K as C sees it up to date and,
+ * unless OUT is NULL, copies its text into a malloc'd *out of *len bytes
+ * (the caller frees).  Returns 0 or a negative errno.
  */
-int dash_files_get(struct trainfs *fs, enum node_kind k, char **out,
-		   size_t *len);
-/* The attributes of K as last rendered (any lock or none). */
+int dash_files_get(struct trainfs *fs, struct caller *c, enum node_kind k,
+		   char **out, size_t *len);
+/* The attributes of K as C sees it, brought up to date; 0 or -errno. */
 struct stat;
-void dash_files_attr(struct trainfs *fs, enum node_kind k, struct stat *st);
+int dash_files_attr(struct trainfs *fs, struct caller *c, enum node_kind k,
+		    struct stat *st);
 
 /*
  * byview: by-state/ and by-tag/, folders of links to the jobs in each
- * state and tag.  With the registry lock held, but byview_readlink().
+ * state and tag, of the jobs the caller C may read.  With the registry
+ * lock held, but byview_readlink().
  */
 int byview_is(enum node_kind k); /* one of byview's nodes */
 /* The inode of NAME in PARENT (the root, or one of byview's), or 0. */
-fuse_ino_t byview_lookup(struct trainfs *fs, fuse_ino_t parent,
-			 const char *name);
+fuse_ino_t byview_lookup(struct trainfs *fs, struct caller *c,
+			 fuse_ino_t parent, const char *name);
 /* Fills the attributes of byview's INO; 0 or -ENOENT. */
 int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st);
 /* Calls ADD for every entry of folder INO (not . and ..); 0 or ADD's error. */
-int byview_list(struct trainfs *fs, fuse_ino_t ino,
+int byview_list(struct trainfs *fs, struct caller *c, fuse_ino_t ino,
 		int (*add)(void *arg, const char *name, fuse_ino_t ino),
 		void *arg);
 /* The target of link INO ("../../jobs/NAME") into buf; takes the lock. */
@@ -311,6 +314,12 @@ int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
  */
 void byview_job_changed(struct trainfs *fs, const struct job *job,
 			unsigned views);
+/*
+ * With JOB's lock held, when its mode changed: queues the invalidation of
+ * the names the kernel may keep of JOB in its state and tag folders, which
+ * it shares between users (some of whom may no longer read the job).
+ */
+void byview_job_mode_changed(struct trainfs *fs, const struct job *job);
 /* Frees the table of tag names (at exit). */
 void byview_free(void);
 

@@ -29,7 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/caller.h"
 #include "fs/fs.h"
+#include "jobs/access.h"
 #include "util/log.h"
 
 #define SPEC_MAX (1024 * 1024) /* a spec is a few lines; this is plenty */
@@ -52,13 +54,26 @@ static double attr_timeout(enum node_kind k)
 }
 
 /*
+ * How long the kernel may keep the name of link INO.  The kernel keeps one
+ * name for every user, and a job closed to some is listed only for those
+ * who may read it: its link is looked up anew each time.
+ */
+static double link_timeout(struct trainfs *fs, fuse_ino_t ino)
+{
+	struct job *job = jobs_get(fs->jobs, ino_job(ino));
+	int open = job && job_open_to_all(job);
+	jobs_put(fs->jobs, job);
+	return open ? LINK_TIMEOUT : 0;
+}
+
+/*
  * How long the kernel may keep the name of INO: what is in by-state/ and
  * by-tag/ changes with every job (byview.c).
  */
-static double entry_timeout(fuse_ino_t ino)
+static double entry_timeout(struct trainfs *fs, fuse_ino_t ino)
 {
 	enum node_kind k = ino_kind(ino);
-	return k == N_LINK ? LINK_TIMEOUT
+	return k == N_LINK ? link_timeout(fs, ino)
 	       : k == N_STATE_DIR || k == N_TAG_DIR || k == N_SWEEP ? 0
 						      : CACHE_TIMEOUT;
 }
@@ -77,6 +92,7 @@ struct handle {
 	int refused; /* spec: a write was refused; nothing is stored */
 	int append;
 	uid_t uid;   /* who opened it */
+	uid_t owner; /* its job's owner (fixed at creation) */
 	unsigned long changes; /* the job's change count when rendered */
 	/*
 	 * tags opened with O_TRUNC: the user tags are cleared by the first
@@ -234,8 +250,12 @@ static int store_file(struct trainfs *fs, const struct job *job,
 static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 		    struct stat *st);
 
-/* Fills *st for INO, taking the locks it needs.  0 or -ENOENT. */
-static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
+/*
+ * Fills *st for INO as REQ's caller sees it (the dashboards show each
+ * reader its own), taking the locks it needs.  0 or -ENOENT.
+ */
+static int node_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		     struct stat *st)
 {
 	enum node_kind k = ino_kind(ino);
 	fuse_ino_t alias;
@@ -261,10 +281,13 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		jobs_unlock(fs->jobs);
 		return 0;
 	}
-	if (k == N_INDEX || k == N_SUMMARY) { /* as last rendered */
-		dash_files_attr(fs, k, st);
+	if (k == N_INDEX || k == N_SUMMARY) { /* the true size */
+		struct caller c;
+		caller_init(&c, req);
+		int rc = dash_files_attr(fs, &c, k, st);
+		caller_done(&c);
 		st->st_blocks = (st->st_size + 511) / 512;
-		return 0;
+		return rc;
 	}
 	if (byview_is(k))
 		return byview_attr(fs, ino, st);
@@ -275,7 +298,7 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		struct job *job = jobs_get(fs->jobs, ino_job(ino));
 		if (!job)
 			return -ENOENT;
-		st->st_mode = S_IFDIR | 0755;
+		st->st_mode = S_IFDIR | job_mode(job);
 		st->st_nlink = 3;
 		st->st_uid = job->rec.uid;
 		st->st_gid = job->rec.gid;
@@ -302,18 +325,18 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 	struct stat real;
 	switch (k) {
 	case N_JOB:
-		st->st_mode = S_IFDIR | 0755;
+		st->st_mode = S_IFDIR | job_mode(job);
 		st->st_nlink = 3;
 		mtime = job->rec.created_ns;
 		break;
 	case N_WEIGHTS:
-		st->st_mode = S_IFDIR | 0555;
+		st->st_mode = S_IFDIR | job_file_mode(job, 0555);
 		st->st_nlink = 2;
 		break;
 	case N_TARBALL:
 	case N_LOG:
 		/* The store's own file: the log grows, the tarball is fixed. */
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | job_file_mode(job, 0444);
 		if (k == N_TARBALL && !tarball_ino_current(st->st_ino,
 							   job->resumes))
 			return -ENOENT; /* the tarball of before a resume */
@@ -327,12 +350,12 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 		}
 		break;
 	case N_WAIT:
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | job_file_mode(job, 0444);
 		break;
 	default: {
 		char *text;
 		size_t len;
-		st->st_mode = S_IFREG | file_mode(job, k);
+		st->st_mode = S_IFREG | job_file_mode(job, file_mode(job, k));
 		int rc = render_file(fs, job, k, &text, &len);
 		if (rc)
 			return rc;
@@ -390,10 +413,10 @@ static void reply_entry(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino)
 {
 	struct fuse_entry_param e = {
 		.ino = ino,
-		.entry_timeout = entry_timeout(ino),
+		.entry_timeout = entry_timeout(fs, ino),
 		.attr_timeout = attr_timeout(ino_kind(ino)),
 	};
-	int rc = node_attr(fs, ino, &e.attr);
+	int rc = node_attr(fs, req, ino, &e.attr);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -410,8 +433,6 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		sweepfs_lookup(req, fs, parent, name);
 		return;
 	}
-	if (dk != N_NONE) /* rendered now, so the entry has its true size */
-		dash_files_get(fs, dk, NULL, NULL);
 	if (pk == N_ROOT && !strcmp(name, "jobs")) {
 		ino = INO_JOBS;
 	} else if (pk == N_ROOT && !strcmp(name, "sweeps")) {
@@ -419,7 +440,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	} else if (dk != N_NONE) {
 		ino = dk == N_INDEX ? INO_INDEX : INO_SUMMARY;
 	} else if (pk == N_ROOT || byview_is(pk)) {
-		ino = byview_lookup(fs, parent, name);
+		struct caller c;
+		caller_init(&c, req);
+		ino = byview_lookup(fs, &c, parent, name);
+		caller_done(&c);
 	} else if (pk == N_JOBS) {
 		jobs_lock(fs->jobs); /* an id and a name: fixed at creation */
 		struct job *job = jobs_find_name(fs->jobs, name);
@@ -430,6 +454,15 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		struct job *job = jobs_lock_job(fs->jobs, ino_job(parent));
 		enum node_kind k = job ? child_kind(job, pk, name) : N_NONE;
 		struct stat st;
+		struct caller c;
+		caller_init(&c, req);
+		int denied = job && !caller_may_read(&c, job);
+		caller_done(&c);
+		if (denied) { /* as a folder without x for the caller */
+			jobs_unlock_job(fs->jobs, job);
+			fuse_reply_err(req, EACCES);
+			return;
+		}
 		if (k == N_TARBALL)
 			ino = tarball_ino(job->rec.id, job->resumes);
 		else if (k != N_NONE)
@@ -461,13 +494,68 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct trainfs *fs = fs_of(req);
 	struct stat st;
 	(void)fi;
-	if (ino == INO_INDEX || ino == INO_SUMMARY) /* the true size */
-		dash_files_get(fs, ino_kind(ino), NULL, NULL);
-	int rc = node_attr(fs, ino, &st);
+	int rc = node_attr(fs, req, ino, &st);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_attr(req, &st, attr_timeout(ino_kind(ino)));
+}
+
+/*
+ * Has the kernel forget the attributes (the modes) of every file of job
+ * ID, so that its own permission checks see the new mode at once, and the
+ * names of its links, which it keeps for every user alike.
+ */
+static void job_modes_changed(struct trainfs *fs, int64_t id)
+{
+	struct job *job = jobs_lock_job(fs->jobs, id);
+	if (!job)
+		return;
+	for (size_t i = 0; i < job_nfiles; i++)
+		notifier_inode(fs->notifier, node_ino(id, job_files[i].kind));
+	notifier_inode(fs->notifier, tarball_ino(id, job->resumes));
+	notifier_inode(fs->notifier, node_ino(id, N_LINK));
+	byview_job_mode_changed(fs, job);
+	jobs_unlock_job(fs->jobs, job);
+	notifier_sync(fs->notifier);
+}
+
+/*
+ * The owner, group and mode part of a setattr of job file INO.  A job's
+ * files keep their owner: what `cp -p` and editors ask (the owner's own
+ * uid and gid) is accepted and changes nothing, anything else is EPERM.
+ * chmod of the job folder sets who else may read the job (access.h); of a
+ * file inside, the folder decides, so only the mode it has is accepted
+ * (EPERM, not a silent no-op, for any other).  0 or a negative errno.
+ */
+static int set_owner_mode(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+			  const struct stat *attr, int to_set)
+{
+	enum node_kind k = ino_kind(ino);
+	uid_t uid = fuse_req_ctx(req)->uid;
+	struct stat now;
+	int rc = 0;
+	struct job *job = k >= N_JOB && k <= N_LINK
+				  ? jobs_get(fs->jobs, ino_job(ino))
+				  : NULL; /* its owner: fixed at creation */
+	if (!job || k < N_JOB)
+		rc = job ? -EPERM : -ENOENT;
+	else if (!job_may_change(job, uid) ||
+		 ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != job->rec.uid) ||
+		 ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != job->rec.gid))
+		rc = -EPERM;
+	jobs_put(fs->jobs, job);
+	if (rc || !(to_set & FUSE_SET_ATTR_MODE))
+		return rc;
+	if (k == N_JOB) {
+		rc = jobs_chmod(fs->jobs, ino_job(ino), uid, attr->st_mode);
+		if (!rc) /* every file's mode follows the folder's */
+			job_modes_changed(fs, ino_job(ino));
+		return rc;
+	}
+	if ((rc = node_attr(fs, req, ino, &now)))
+		return rc;
+	return (attr->st_mode & 07777) == (now.st_mode & 07777) ? 0 : -EPERM;
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -509,23 +597,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
 		      FUSE_SET_ATTR_GID)) {
-		/*
-		 * A job's files keep their modes and owner; what `cp -p` and
-		 * editors ask (the owner's own uid and gid, any mode) is
-		 * accepted and changes nothing, anything else is EPERM.
-		 */
-		struct job *job = k >= N_JOB && k <= N_LINK
-					  ? jobs_get(fs->jobs, ino_job(ino))
-					  : NULL; /* its owner: fixed at creation */
-		if (!job || k < N_JOB)
-			rc = job ? -EPERM : -ENOENT;
-		else if (!job_may_change(job, uid) ||
-			 ((to_set & FUSE_SET_ATTR_UID) &&
-			  attr->st_uid != job->rec.uid) ||
-			 ((to_set & FUSE_SET_ATTR_GID) &&
-			  attr->st_gid != job->rec.gid))
-			rc = -EPERM;
-		jobs_put(fs->jobs, job);
+		rc = set_owner_mode(fs, req, ino, attr, to_set);
 		if (rc) {
 			fuse_reply_err(req, -rc);
 			return;
@@ -575,7 +647,6 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct trainfs *fs = fs_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	int64_t id;
-	(void)mode;
 	if (ino_kind(parent) == N_SWEEPS) {
 		fuse_ino_t ino = 0;
 		int rc = sweepfs_mkdir(fs, name, ctx->uid, ctx->gid,
@@ -590,7 +661,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	int rc = jobs_create(fs->jobs, name, ctx->uid, ctx->gid, &id);
+	/* The umask applies (the kernel's too): mkdir -m 700 is private. */
+	int rc = jobs_create(fs->jobs, name, ctx->uid, ctx->gid,
+			     mode & ~ctx->umask, &id);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -946,6 +1019,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_open(req, fi);
 		return;
 	}
+	struct caller c;
+	caller_init(&c, req);
 	struct job *job = k == N_JOB || k == N_WEIGHTS
 				  ? jobs_lock_job(fs->jobs, ino_job(ino))
 				  : NULL;
@@ -956,6 +1031,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		rc = -ENOTDIR;
 	else if ((k == N_JOB || k == N_WEIGHTS) && !job)
 		rc = -ENOENT;
+	else if (job && !caller_may_read(&c, job))
+		rc = -EACCES;
 	if (!rc)
 		rc = list_add(l, ".", ino);
 	if (!rc)
@@ -972,7 +1049,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	if (!rc && k == N_ROOT)
 		rc = list_add(l, "by-tag", INO_BY_TAG);
 	if (!rc && byview)
-		rc = byview_list(fs, ino, list_add_cb, l);
+		rc = byview_list(fs, &c, ino, list_add_cb, l);
 	if (!rc && k == N_ROOT)
 		rc = list_add(l, "index.html", INO_INDEX);
 	if (!rc && k == N_ROOT)
@@ -1004,6 +1081,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		jobs_unlock(fs->jobs);
 	if (job)
 		jobs_unlock_job(fs->jobs, job);
+	caller_done(&c);
 	if (rc) {
 		list_free(&l->opened);
 		fuse_reply_err(req, -rc);
@@ -1035,9 +1113,9 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off,
 		size_t room = size - used, need;
 		if (plus) {
 			struct fuse_entry_param e = { .ino = l->inos[i] };
-			if (node_attr(fs, l->inos[i], &e.attr))
+			if (node_attr(fs, req, l->inos[i], &e.attr))
 				continue; /* gone since opendir */
-			e.entry_timeout = entry_timeout(l->inos[i]);
+			e.entry_timeout = entry_timeout(fs, l->inos[i]);
 			e.attr_timeout = attr_timeout(ino_kind(l->inos[i]));
 			need = fuse_add_direntry_plus(req, buf + used, room,
 						      l->names[i], &e, i + 1);
@@ -1327,7 +1405,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (k == N_SCRATCH) {
-		rc = scratch_open(fs->scratch, ino, !!(fi->flags & O_TRUNC));
+		/* an editor's copy of the spec is as private as the spec */
+		rc = fs_may_read_job(fs, req, scratch_job(fs->scratch, ino));
+		if (!rc)
+			rc = scratch_open(fs->scratch, ino,
+					  !!(fi->flags & O_TRUNC));
 		if (rc) {
 			free(h);
 			fuse_reply_err(req, -rc);
@@ -1353,14 +1435,24 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->uid = uid;
 	if (k == N_INDEX || k == N_SUMMARY) {
 		/* one rendering per open, read-only, never page-cached */
+		struct caller c;
+		caller_init(&c, req);
 		fi->direct_io = 1;
 		rc = (fi->flags & O_ACCMODE) != O_RDONLY
 			     ? -EACCES
-			     : dash_files_get(fs, k, &h->buf, &h->len);
+			     : dash_files_get(fs, &c, k, &h->buf, &h->len);
+		caller_done(&c);
 	} else {
+		struct caller c;
+		caller_init(&c, req);
 		struct job *job = k != N_NONE ? jobs_lock_job(fs->jobs, h->id)
 					      : NULL;
-		rc = job ? open_file(fs, h, job, fi->flags, uid, fi) : -ENOENT;
+		rc = !job			 ? -ENOENT
+		     : !caller_may_read(&c, job) ? -EACCES
+		     : open_file(fs, h, job, fi->flags, uid, fi);
+		if (job)
+			h->owner = job->rec.uid;
+		caller_done(&c);
 		if (!rc && k == N_TARBALL &&
 		    !tarball_ino_current(ino, job->resumes))
 			rc = -ENOENT; /* the tarball of before a resume */
@@ -1385,6 +1477,26 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
+/*
+ * Whether REQ may read on from H: who may read a job is checked again at
+ * every read that reaches trainfs (its owner and root at no cost), so a
+ * chmod that closes a job also stops others' reads of the files trainfs
+ * serves itself (the kernel reads a passthrough log or tarball without
+ * asking).  0 or -EACCES.
+ */
+static int read_allowed(struct trainfs *fs, fuse_req_t req,
+			const struct handle *h)
+{
+	uid_t uid = fuse_req_ctx(req)->uid;
+	if (h->kind == N_INDEX || h->kind == N_SUMMARY || uid == 0 ||
+	    (h->kind != N_SCRATCH && uid == h->owner))
+		return 0;
+	int rc = fs_may_read_job(fs, req, h->kind == N_SCRATCH
+					       ? scratch_job(fs->scratch, h->ino)
+					       : h->id);
+	return rc == -ENOENT ? 0 : rc; /* removed: the read says so itself */
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -1392,6 +1504,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct handle *h = (struct handle *)fi->fh;
 	if (ino_kind(ino) == N_SWEEP) {
 		sweepfs_read(req, fs, size, off, fi);
+		return;
+	}
+	int denied = read_allowed(fs, req, h);
+	if (denied) {
+		fuse_reply_err(req, -denied);
 		return;
 	}
 	if (h->kind == N_SCRATCH) {

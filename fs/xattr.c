@@ -7,6 +7,8 @@
  * Setting user.xdg.tags replaces the user tags (system tags named in it are
  * ignored; the job keeps its own); removing it clears them.  Nothing else
  * can be set, and only the user.* namespace exists (ENOTSUP for others).
+ * They say what the job's files say, so they are read only by whoever may
+ * read the job (EACCES for others: jobs/access.h).
  * No handler ever answers ENOSYS: the kernel would then turn extended
  * attributes off for the whole mount (FUSE-NOTES).
  */
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/caller.h"
 #include "fs/fs.h"
 
 #define XA_STATE "user.trainfs.state"
@@ -87,7 +90,8 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	 */
 	if (strncmp(name, "user.", 5))
 		rc = -ENOTSUP;
-	else if (ino_kind(ino) == N_JOB) {
+	else if (ino_kind(ino) == N_JOB &&
+		 !(rc = fs_may_read_job(fs, req, ino_job(ino)))) {
 		struct job *job = jobs_lock_job(fs->jobs, ino_job(ino));
 		rc = job ? xattr_value(job, name, &v, &len) : -ENOENT;
 		if (job)
@@ -107,7 +111,8 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char list[64];
 	size_t used = 0;
 	int rc = 0;
-	if (ino_kind(ino) == N_JOB) {
+	if (ino_kind(ino) == N_JOB &&
+	    !(rc = fs_may_read_job(fs, req, ino_job(ino)))) {
 		struct job *job = jobs_lock_job(fs->jobs, ino_job(ino));
 		for (size_t i = 0; job && i < 3; i++) {
 			char *v = NULL;

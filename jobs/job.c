@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobs/access.h"
 #include "jobs/ckpt_run.h"
 #include "jobs/registry.h"
 #include "jobs/workdir.h"
@@ -1092,7 +1093,7 @@ static struct job *lock_to_change(struct jobs *j, int64_t id, uid_t uid,
 }
 
 int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
-		int64_t *id)
+		mode_t mode, int64_t *id)
 {
 	int rc;
 	/* FUSE passes names up to 1024 bytes: past NAME_MAX is what any
@@ -1131,6 +1132,7 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 	snprintf(job->rec.name, sizeof job->rec.name, "%s", name);
 	job->rec.uid = uid;
 	job->rec.gid = gid;
+	job->rec.mode = job_mode_from(mode);
 	job->rec.state = ST_CREATED;
 	job->rec.created_ns = job_now_ns();
 	job->rec.last_epoch = -1;
@@ -1786,6 +1788,7 @@ static int load_job(void *arg, struct job_record *rec)
 		return -ENOMEM;
 	}
 	job->rec = *rec;
+	job->rec.mode = job_mode_from(rec->mode);
 	job_parse_spec(job);
 	if (registry_add(l->j, job)) {
 		job_free(job);

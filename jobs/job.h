@@ -240,9 +240,12 @@ int job_name_valid(const char *name, size_t len);
 /* Whether NAME is a tag: 1 to 64 of A-Z a-z 0-9 . _ -, not starting with '.'. */
 int tag_name_valid(const char *name, size_t len);
 
-/* Creates job NAME owned by UID/GID; sets *id.  -EINVAL, -EEXIST. */
+/*
+ * Creates job NAME owned by UID/GID, its folder of MODE (mkdir's, the
+ * umask applied: access.h); sets *id.  -EINVAL, -EEXIST.
+ */
 int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
-		int64_t *id);
+		mode_t mode, int64_t *id);
 
 /*
  * Renames job ID to NAME (any state).  -EINVAL for a bad name, -EEXIST

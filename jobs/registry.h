@@ -24,6 +24,8 @@
  *   job->lock       one job: everything in struct job but refs, removed.
  *                   Held over that job's own work (rendering, an ingest
  *                   step, packing's end); never two jobs' locks at once.
+ *                   rec.mode is also read without it, atomically
+ *                   (access.h: an access check never waits).
  *   jobs.lock       the registry: list, by_name, n, every job's refs and
  *                   removed, quit, changed; bookkeeping of bounded size
  *                   only, never held over I/O or a job's work.

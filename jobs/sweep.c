@@ -1195,11 +1195,11 @@ static void decide(struct sweeps *s, struct sweep *w, struct actions *l)
 /* ---- the thread: acting ---- */
 
 static void make_trial(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
-		       struct action *a)
+		       mode_t mode, struct action *a)
 {
 	struct jobs *j = s->jobs;
 	int64_t id = 0;
-	int rc = jobs_create(j, a->name, uid, gid, &id);
+	int rc = jobs_create(j, a->name, uid, gid, mode, &id);
 	if (!rc) {
 		rc = jobs_write_spec(j, id, uid, a->text, a->len);
 		if (!rc)
@@ -1229,7 +1229,7 @@ static void make_trial(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 }
 
 static void enact(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
-		  struct actions *l)
+		  mode_t mode, struct actions *l)
 {
 	struct jobs *j = s->jobs;
 	for (size_t i = 0; i < l->n; i++) {
@@ -1249,7 +1249,7 @@ static void enact(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 			break;
 		}
 		case A_MAKE:
-			make_trial(s, sweep, uid, gid, a);
+			make_trial(s, sweep, uid, gid, mode, a);
 			break;
 		case A_STOP:
 		case A_CANCEL: {
@@ -1280,6 +1280,7 @@ static void tick_sweep(struct sweeps *s, int64_t id)
 	}
 	uid_t uid = w->rec.uid;
 	gid_t gid = w->rec.gid;
+	mode_t mode = w->rec.mode; /* the trials take the sweep's */
 	char *sweep = strdup(w->rec.name);
 	char **lines = calloc((size_t)n + 1, sizeof *lines);
 	for (long i = 0; i < n; i++) {
@@ -1348,7 +1349,7 @@ static void tick_sweep(struct sweeps *s, int64_t id)
 	free(peek);
 	free(fresh);
 	free(found);
-	enact(s, id, uid, gid, &l);
+	enact(s, id, uid, gid, mode, &l);
 }
 
 static void *sweeps_main(void *arg)

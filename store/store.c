@@ -107,6 +107,13 @@ static const char schema_v4_checkpoints[] =
 static const char schema_v5_slurm[] =
 	"ALTER TABLE jobs ADD COLUMN slurm_id INTEGER NOT NULL DEFAULT 0;";
 
+/*
+ * Version 6 keeps the mode of each job folder, which decides who else may
+ * read the job; jobs of before were open to every user (0755).
+ */
+static const char schema_v6_mode[] =
+	"ALTER TABLE jobs ADD COLUMN mode INTEGER NOT NULL DEFAULT 493;";
+
 enum {
 	Q_INSERT_JOB,
 	Q_PUT_JOB,
@@ -132,7 +139,7 @@ static const char *const queries[Q_COUNT] = {
 		      " waited=?19, name=?20, metrics_lines=?21,"
 		      " metrics_ino=?22, bad_line=?23, bad_why=?24,"
 		      " checkpoint=?25, weights_from=?26, resumed_from=?27,"
-		      " slurm_id=?28"
+		      " slurm_id=?28, mode=?29"
 		      " WHERE id=?1",
 	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
 	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
@@ -461,6 +468,7 @@ static int migrate(struct store *s)
 	    (version < 3 && (rc = exec_sql(s, schema_v3_ingest))) ||
 	    (version < 4 && (rc = exec_sql(s, schema_v4_checkpoints))) ||
 	    (version < 5 && (rc = exec_sql(s, schema_v5_slurm))) ||
+	    (version < 6 && (rc = exec_sql(s, schema_v6_mode))) ||
 	    (version < 9 && (rc = exec_sql(s, store_schema_v9_sweeps))) ||
 	    (rc = exec_sql(s, "PRAGMA user_version = " STR(SCHEMA_VERSION)))) {
 		exec_sql(s, "ROLLBACK");
@@ -950,7 +958,8 @@ static int store_put_job_(struct store *s, const struct job_record *r)
 	    sqlite3_bind_int64(st, 25, r->checkpoint) ||
 	    sqlite3_bind_int64(st, 26, r->weights_from) ||
 	    sqlite3_bind_int64(st, 27, r->resumed_from) ||
-	    sqlite3_bind_int64(st, 28, r->slurm_id))
+	    sqlite3_bind_int64(st, 28, r->slurm_id) ||
+	    sqlite3_bind_int64(st, 29, r->mode))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
 }
@@ -1085,8 +1094,8 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 			       " weights, bad_lines, metrics_offset, mtimes,"
 			       " nrows, last_epoch, best, best_epoch, waited,"
 			       " metrics_lines, metrics_ino, bad_line, bad_why,"
-			       " checkpoint, weights_from, resumed_from, slurm_id"
-			       " FROM jobs ORDER BY id",
+			       " checkpoint, weights_from, resumed_from, slurm_id,"
+			       " mode FROM jobs ORDER BY id",
 			       -1, &st, NULL))
 		return db_error(s, "loading jobs");
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1132,6 +1141,7 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 		r.weights_from = sqlite3_column_int64(st, 27);
 		r.resumed_from = sqlite3_column_int64(st, 28);
 		r.slurm_id = sqlite3_column_int64(st, 29);
+		r.mode = (mode_t)sqlite3_column_int64(st, 30);
 		if ((rc = fn(arg, &r)))
 			break;
 	}

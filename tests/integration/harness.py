@@ -321,9 +321,19 @@ class Mount:
         return name
 
 
+def _schema_version():
+    with open(os.path.join(ROOT, "store", "store.c")) as f:
+        import re
+        return int(re.search(r"#define SCHEMA_VERSION (\d+)", f.read()).group(1))
+
+
+# The store's schema version now (store/store.c), for the upgrade tests.
+SCHEMA_VERSION = _schema_version()
+
 # The columns each schema version after 2 added (store/store.c).
 COLUMNS_AFTER_V2 = ("metrics_lines", "metrics_ino", "bad_line", "bad_why",
-                    "checkpoint", "weights_from", "resumed_from", "slurm_id")
+                    "checkpoint", "weights_from", "resumed_from", "slurm_id",
+                    "mode")
 # ... and the tables (the sweeps', version 9).
 TABLES_AFTER_V2 = ("sweep_rungs", "sweep_trials", "sweeps")
 

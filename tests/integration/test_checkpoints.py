@@ -13,7 +13,7 @@ import subprocess
 import tarfile
 import time
 
-from harness import downgrade_to_schema_2, DEMO, PY, ROOT, TRAINER
+from harness import SCHEMA_VERSION, downgrade_to_schema_2, DEMO, PY, ROOT, TRAINER
 
 _spec = importlib.util.spec_from_file_location("trainer", TRAINER)
 trainer = importlib.util.module_from_spec(_spec)
@@ -452,7 +452,7 @@ def test_a_schema_2_store_is_upgraded(m):
     assert "resumed" not in kv, kv
     assert m.control("old", "resume") == errno.EBUSY
     db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
 
 

@@ -319,8 +319,10 @@ def test_nothing_else_can_be_made(m):
     assert errno_of(os.rename, m.job("j"), m.path("elsewhere")) in (errno.EACCES, errno.EPERM)
     assert errno_of(os.mkdir, m.job("j", "sub")) in (errno.EACCES, errno.EPERM)
     assert errno_of(open, m.job("j", "status"), "w") == errno.EACCES
-    # chmod by the owner (cp -p, editors) is taken and changes nothing.
-    assert errno_of(os.chmod, m.job("j", "spec"), 0o777) == 0
+    # A file's mode follows its folder: another mode is EPERM, never a
+    # silent no-op; the mode it has is taken (cp -p of a like file).
+    assert errno_of(os.chmod, m.job("j", "spec"), 0o777) == errno.EPERM
+    assert errno_of(os.chmod, m.job("j", "spec"), 0o644) == 0
     assert os.stat(m.job("j", "spec")).st_mode & 0o777 == 0o644
     assert errno_of(os.chown, m.job("j", "spec"), 1234, -1) == errno.EPERM
     assert m.state("j") == "created"

@@ -248,6 +248,7 @@ static void test_slurm_id_kept_and_migrated(void)
 			   "ALTER TABLE jobs DROP COLUMN weights_from;"
 			   "ALTER TABLE jobs DROP COLUMN resumed_from;"
 			   "ALTER TABLE jobs DROP COLUMN slurm_id;"
+			   "ALTER TABLE jobs DROP COLUMN mode;"
 			   "DROP TABLE sweep_rungs;"
 			   "DROP TABLE sweep_trials;"
 			   "DROP TABLE sweeps;"
