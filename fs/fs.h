@@ -339,10 +339,13 @@ struct sweeps;
 int sweepfs_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st);
 void sweepfs_lookup(fuse_req_t req, struct trainfs *fs, fuse_ino_t parent,
 		    const char *name);
-int sweepfs_list(struct trainfs *fs, fuse_ino_t ino,
+int sweepfs_list(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 		 int (*add)(void *arg, const char *name, fuse_ino_t ino),
 		 void *arg);
 int sweepfs_is_dir(fuse_ino_t ino);
+/* chmod of a sweep folder (its owner or root); chown only to what it is. */
+int sweepfs_setattr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		    const struct stat *attr, int to_set);
 int sweepfs_is_link(fuse_ino_t ino);
 int sweepfs_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
 		     size_t len);

@@ -567,10 +567,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	uid_t uid = fuse_req_ctx(req)->uid;
 	int rc = 0;
 	if (k == N_SWEEPS || k == N_SWEEP) {
-		/* A sweep keeps its modes and owner; times are its own. */
-		if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-			      FUSE_SET_ATTR_GID))
-			fuse_reply_err(req, EPERM);
+		/* Its folder's mode as a job's; times are its own. */
+		rc = sweepfs_setattr(fs, req, ino, attr, to_set);
+		if (rc)
+			fuse_reply_err(req, -rc);
 		else
 			op_getattr(req, ino, fi);
 		return;
@@ -1007,7 +1007,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	int byview = byview_is(k) && k != N_LINK;
 	if (k == N_SWEEPS || k == N_SWEEP) {
-		rc = sweepfs_is_dir(ino) ? sweepfs_list(fs, ino, list_add_cb, l)
+		rc = sweepfs_is_dir(ino) ? sweepfs_list(fs, req, ino, list_add_cb, l)
 					 : -ENOTDIR;
 		if (rc) {
 			list_free(&l->opened);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/caller.h"
 #include "fs/fs.h"
 #include "jobs/sweep.h"
 
@@ -82,6 +83,34 @@ static enum sweep_file file_of(enum slot s)
 		if (sweep_files[i].slot == s)
 			return sweep_files[i].file;
 	return SF_COUNT;
+}
+
+/*
+ * Whether REQ's caller may read sweep ID: as for a job folder, the folder's
+ * mode decides (caller.h).  0, -EACCES or -ENOENT.
+ */
+static int may_read(struct trainfs *fs, fuse_req_t req, int64_t id)
+{
+	struct sweep_attr a;
+	int rc = sweeps_attr(fs->sweeps, id, &a);
+	if (rc)
+		return rc;
+	struct caller c;
+	caller_init(&c, req);
+	rc = caller_may_read_mode(&c, a.uid, a.gid, a.mode) ? 0 : -EACCES;
+	caller_done(&c);
+	return rc;
+}
+
+/* The bits a file shows: group's and others' only where the folder lets that class read. */
+static mode_t file_mode(unsigned folder, mode_t base)
+{
+	mode_t m = base & 0700;
+	if ((folder & 050) == 050)
+		m |= base & 070;
+	if ((folder & 05) == 05)
+		m |= base & 07;
+	return m;
 }
 
 static struct timespec ts(int64_t ns)
@@ -150,7 +179,7 @@ int sweepfs_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_nlink = 3;
 		return 0;
 	case SL_TRIALS:
-		st->st_mode = S_IFDIR | 0555;
+		st->st_mode = S_IFDIR | file_mode(a.mode, 0555);
 		st->st_nlink = 2;
 		return 0;
 	case SL_BEST:
@@ -162,12 +191,12 @@ int sweepfs_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 		return 0;
 	case SL_SPEC:
 	case SL_CONTROL:
-		st->st_mode = S_IFREG | 0644;
+		st->st_mode = S_IFREG | file_mode(a.mode, 0644);
 		break;
 	case SL_STATUS:
 	case SL_TRIALS_CSV:
 	case SL_GRAPH:
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | file_mode(a.mode, 0444);
 		break;
 	case SL_COUNT:
 		return -ENOENT;
@@ -210,6 +239,11 @@ void sweepfs_lookup(fuse_req_t req, struct trainfs *fs, fuse_ino_t parent,
 		    const char *name)
 {
 	struct fuse_entry_param e = { 0 };
+	int rc = parent == INO_SWEEPS ? 0 : may_read(fs, req, ino_sweep(parent));
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	fuse_ino_t ino = child(fs, parent, name);
 	if (ino && sweepfs_attr(fs, ino, &e.attr) == 0)
 		e.ino = ino;
@@ -217,11 +251,14 @@ void sweepfs_lookup(fuse_req_t req, struct trainfs *fs, fuse_ino_t parent,
 	fuse_reply_entry(req, &e);
 }
 
-int sweepfs_list(struct trainfs *fs, fuse_ino_t ino,
+int sweepfs_list(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 		 int (*add)(void *arg, const char *name, fuse_ino_t ino),
 		 void *arg)
 {
-	int rc = add(arg, ".", ino);
+	int rc = ino == INO_SWEEPS ? 0 : may_read(fs, req, ino_sweep(ino));
+	if (rc)
+		return rc;
+	rc = add(arg, ".", ino);
 	if (ino == INO_SWEEPS) {
 		char **names;
 		int64_t *ids;
@@ -289,6 +326,35 @@ int sweepfs_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
 	return link_target(fs, ino, buf, len);
 }
 
+int sweepfs_setattr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		    const struct stat *attr, int to_set)
+{
+	uid_t uid = fuse_req_ctx(req)->uid;
+	struct sweep_attr a;
+	if (ino == INO_SWEEPS)
+		return to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+				 FUSE_SET_ATTR_GID)
+			       ? -EPERM
+			       : 0;
+	int rc = sweeps_attr(fs->sweeps, ino_sweep(ino), &a);
+	if (rc)
+		return rc;
+	if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != a.uid) ||
+	    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != a.gid))
+		return -EPERM;
+	if (!(to_set & FUSE_SET_ATTR_MODE))
+		return 0;
+	if (ino_slot(ino) == SL_DIR) /* the folder's mode: who else reads it */
+		return sweeps_chmod(fs->sweeps, ino_sweep(ino), uid,
+				    attr->st_mode);
+	/* A file keeps the mode its folder gives it: the same is no change. */
+	struct stat now;
+	rc = sweepfs_attr(fs, ino, &now);
+	return rc ? rc : (now.st_mode & 07777) == (attr->st_mode & 07777)
+				 ? 0
+				 : -EPERM;
+}
+
 int sweepfs_mkdir(struct trainfs *fs, const char *name, uid_t uid, gid_t gid,
 		  mode_t mode, fuse_ino_t *ino)
 {
@@ -336,7 +402,9 @@ void sweepfs_open(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino,
 	int wr = (fi->flags & O_ACCMODE) != O_RDONLY;
 	uid_t uid = fuse_req_ctx(req)->uid;
 	struct sweep_attr a;
-	int rc = sweeps_attr(fs->sweeps, ino_sweep(ino), &a);
+	int rc = may_read(fs, req, ino_sweep(ino));
+	if (!rc)
+		rc = sweeps_attr(fs->sweeps, ino_sweep(ino), &a);
 	if (!rc && wr && s != SL_SPEC && s != SL_CONTROL)
 		rc = -EACCES;
 	if (!rc && wr && uid != 0 && uid != a.uid)

@@ -422,6 +422,21 @@ void sweeps_names_free(char **names, int64_t *ids, size_t n)
 	free(ids);
 }
 
+int sweeps_chmod(struct sweeps *s, int64_t id, uid_t uid, mode_t mode)
+{
+	pthread_mutex_lock(&s->lock);
+	struct sweep *w = find(s, id);
+	int rc = !w ? -ENOENT : !may_change(w, uid) ? -EPERM : 0;
+	if (!rc) {
+		unsigned before = w->rec.mode;
+		w->rec.mode = (mode & 0755) | 0700;
+		if ((rc = save(s, w))) /* the store first */
+			w->rec.mode = before;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
 int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid,
 		      const char *text, size_t len)
 {

@@ -94,6 +94,13 @@ int sweeps_attr(struct sweeps *s, int64_t id, struct sweep_attr *a);
 int sweeps_names(struct sweeps *s, char ***names, int64_t **ids, size_t *n);
 void sweeps_names_free(char **names, int64_t *ids, size_t n);
 
+/*
+ * chmod of sweep ID's folder by UID (its owner or root, else -EPERM): the
+ * owner keeps rwx, group and others get at most r and x.  Its trials made
+ * after take the new mode.
+ */
+int sweeps_chmod(struct sweeps *s, int64_t id, uid_t uid, mode_t mode);
+
 /* spec: stored as written (even bad: -EINVAL); -EBUSY once started, -EACCES. */
 int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid,
 		      const char *text, size_t len);

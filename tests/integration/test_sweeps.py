@@ -269,3 +269,35 @@ def test_another_user_cannot_drive_a_sweep(m):
                        timeout=30, cwd="/")
     assert p.stdout.split() == [str(errno.EACCES)] * 2, p.stdout + p.stderr
     assert status(m, "mine")[0] == "created"
+
+
+def test_a_private_sweep_and_its_trials(m):
+    m.remount(["-o", "allow_other"])
+    os.mkdir(sweep(m, "p"), 0o700)
+    assert os.stat(sweep(m, "p")).st_mode & 0o777 == 0o700
+    spec = grid_spec(prune="none", parallel=1, ms=5)
+    assert write(sweep(m, "p", "spec"), spec) == 0
+    assert write(sweep(m, "p", "control"), "start") == 0
+    wait_job(m, "p-001")
+    import subprocess
+    code = ("import os\n"
+            "def e(f, *a):\n"
+            "    try:\n"
+            "        f(*a); return 0\n"
+            "    except OSError as x:\n"
+            "        return x.errno\n"
+            "print(e(open, %r), e(os.listdir, %r), e(open, %r))\n"
+            % (sweep(m, "p", "status"), sweep(m, "p"),
+               m.job("p-001", "status")))
+    def as_nobody():
+        p = subprocess.run([PY, "-c", code], user=65534, group=65534,
+                           extra_groups=[], capture_output=True, text=True,
+                           timeout=30, cwd="/")
+        return p.stdout.split()
+    assert as_nobody() == [str(errno.EACCES)] * 3
+    # The owner opens it; the trial it makes from then on is open too.
+    os.chmod(sweep(m, "p"), 0o755)
+    assert os.stat(sweep(m, "p", "status")).st_mode & 0o777 == 0o444
+    assert as_nobody()[:2] == ["0", "0"]
+    assert errno_of(os.chmod, sweep(m, "p", "status"), 0o666) == errno.EPERM
+    wait_sweep(m, "p", ("done",))
