@@ -1425,3 +1425,69 @@ void sweeps_close(struct sweeps *s)
 	pthread_cond_destroy(&s->wake);
 	free(s);
 }
+
+/* ---- the dashboard's view ---- */
+
+/* The value of "KEY: " in status TEXT, malloc'd, or NULL. */
+static char *status_value(const char *text, const char *key)
+{
+	size_t k = strlen(key);
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, key, k) && l[k] == ':' && l[k + 1] == ' ') {
+			const char *v = l + k + 2, *e = strchr(v, '\n');
+			return strndup(v, e ? (size_t)(e - v) : strlen(v));
+		}
+	return NULL;
+}
+
+int sweeps_summaries(struct sweeps *s, struct sweep_summary **out, size_t *n)
+{
+	char **names;
+	int64_t *ids;
+	size_t count;
+	int rc = sweeps_names(s, &names, &ids, &count);
+	if (rc)
+		return rc;
+	struct sweep_summary *v = calloc(count + 1, sizeof *v);
+	size_t k = 0;
+	for (size_t i = 0; v && i < count; i++) {
+		char *text;
+		size_t len;
+		struct sweep_attr a;
+		if (sweeps_render(s, ids[i], SF_STATUS, &text, &len) ||
+		    sweeps_attr(s, ids[i], &a))
+			continue; /* removed meanwhile */
+		struct sweep_summary *m = &v[k++];
+		m->name = names[i];
+		names[i] = NULL;
+		m->uid = a.uid;
+		m->gid = a.gid;
+		m->mode = a.mode;
+		const char *nl = strchr(text, '\n');
+		m->state = strndup(text, nl ? (size_t)(nl - text) : len);
+		m->trials = status_value(text, "trials");
+		m->best = status_value(text, "best");
+		m->epochs = status_value(text, "epochs");
+		m->error = status_value(text, "error");
+		free(text);
+	}
+	sweeps_names_free(names, ids, count);
+	if (!v)
+		return -ENOMEM;
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+void sweeps_summaries_free(struct sweep_summary *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].name);
+		free(v[i].state);
+		free(v[i].trials);
+		free(v[i].best);
+		free(v[i].epochs);
+		free(v[i].error);
+	}
+	free(v);
+}

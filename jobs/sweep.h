@@ -115,6 +115,22 @@ int sweeps_control(struct sweeps *s, int64_t id, uid_t uid, const char *text,
 int sweeps_render(struct sweeps *s, int64_t id, enum sweep_file f, char **out,
 		  size_t *len);
 
+/* What the dashboard shows of a sweep: its status lines, copied. */
+struct sweep_summary {
+	char *name;
+	uid_t uid;
+	gid_t gid;
+	unsigned mode;
+	char *state;   /* created, running, ... */
+	char *trials;  /* status's "trials:" value, or NULL */
+	char *best;    /* status's "best:" value, or NULL */
+	char *epochs;  /* status's "epochs:" value, or NULL */
+	char *error;
+};
+/* Every sweep, oldest first: *OUT (N of them) freed with sweeps_summaries_free. */
+int sweeps_summaries(struct sweeps *s, struct sweep_summary **out, size_t *n);
+void sweeps_summaries_free(struct sweep_summary *v, size_t n);
+
 /* Every trial's monitored values, for graph.svg: a copy. */
 struct sweep_curve {
 	long t;
