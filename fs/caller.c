@@ -76,3 +76,19 @@ int fs_may_read_job(struct trainfs *fs, fuse_req_t req, int64_t id)
 	jobs_put(fs->jobs, job);
 	return ok ? 0 : -EACCES;
 }
+
+int caller_may_read_mode(struct caller *c, uid_t uid, gid_t gid, mode_t mode)
+{
+	if (c->uid == 0 || c->uid == uid || (mode & 05) == 05)
+		return 1;
+	if ((mode & 050) != 050)
+		return 0;
+	if (c->gids[0] == gid)
+		return 1;
+	if (!c->fetched && c->req)
+		fetch_groups(c);
+	for (size_t i = 0; i < c->ngids; i++)
+		if (c->gids[i] == gid)
+			return 1;
+	return 0;
+}

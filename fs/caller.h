@@ -33,6 +33,12 @@ void caller_done(struct caller *c);
 int caller_may_read(struct caller *c, const struct job *job);
 
 /*
+ * Whether C may read a folder of owner UID, group GID and MODE (a sweep's)
+ * by the same rule as a job's: owner, root, or the class with r and x.
+ */
+int caller_may_read_mode(struct caller *c, uid_t uid, gid_t gid, mode_t mode);
+
+/*
  * Whether REQ's caller may read job ID: 0, -EACCES, or -ENOENT when there
  * is no such job.  Takes no job lock.
  */

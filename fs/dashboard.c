@@ -38,6 +38,8 @@ struct dash_chunk {
 struct dash_snapshot {
 	struct dash_job *jobs;
 	size_t n, cap;
+	struct dash_sweep *sweeps;
+	size_t nsweeps, capsweeps;
 	int64_t now_ns;
 	struct dash_chunk *chunks;
 };
@@ -114,6 +116,33 @@ struct dash_job *dash_new_job(struct dash_snapshot *s)
 	return d;
 }
 
+struct dash_sweep *dash_add_sweep(struct dash_snapshot *s, const char *name,
+				  const char *state, const char *trials,
+				  const char *best, const char *epochs,
+				  const char *error)
+{
+	if (s->nsweeps == s->capsweeps) {
+		size_t cap = s->capsweeps ? 2 * s->capsweeps : 8;
+		struct dash_sweep *ns = dash_alloc(s, cap * sizeof *ns);
+		if (!ns)
+			return NULL;
+		if (s->nsweeps)
+			memcpy(ns, s->sweeps, s->nsweeps * sizeof *ns);
+		s->sweeps = ns; /* the old array stays in the arena */
+		s->capsweeps = cap;
+	}
+	struct dash_sweep *d = &s->sweeps[s->nsweeps];
+	*d = (struct dash_sweep){
+		dash_strdup(s, name), dash_strdup(s, state),
+		dash_strdup(s, trials), dash_strdup(s, best),
+		dash_strdup(s, epochs), dash_strdup(s, error),
+	};
+	if (!d->name || !d->state)
+		return NULL;
+	s->nsweeps++;
+	return d;
+}
+
 struct dash_job *dash_jobs(const struct dash_snapshot *s, size_t *n)
 {
 	*n = s->n;
@@ -170,7 +199,7 @@ void dash_resolve_owners(struct dash_snapshot *s)
 
 const char dash_csv_header[] =
 	"job,state,owner,epoch,epochs,monitor,best,best_epoch,reason,tags,"
-	"created,started,finished,weights,gpus";
+	"created,started,finished,weights,gpus,sweep";
 
 static const char *const state_names[] = {
 	"created", "queued", "running", "stopping",
@@ -336,6 +365,9 @@ int dash_render_csv(const struct dash_snapshot *s, char **out, size_t *len)
 		fputc(',', f);
 		for (const char *g = d->gpus; g && *g; g++) /* digits, commas */
 			fputc(*g == ',' ? ';' : *g, f);
+		fputc(',', f);
+		if (d->sweep)
+			csv_field(f, d->sweep);
 		fputc('\n', f);
 	}
 	return finish(f, out);
@@ -640,6 +672,40 @@ static void html_row(FILE *f, const struct dash_snapshot *s,
 	fputs("</td>\n</tr>\n", f);
 }
 
+/* The sweeps, newest first: state, trials, the best trial, epochs saved. */
+static void sweeps_table(FILE *f, const struct dash_snapshot *s)
+{
+	if (!s->nsweeps)
+		return;
+	fputs("<h2>sweeps</h2>\n<table class=\"sweeps\">\n<thead><tr>"
+	      "<th>state</th><th>sweep</th><th>trials</th><th>best</th>"
+	      "<th>epochs</th><th>files</th></tr></thead>\n<tbody>\n", f);
+	for (size_t i = s->nsweeps; i-- > 0;) {
+		const struct dash_sweep *w = &s->sweeps[i];
+		fprintf(f, "<tr data-sweep=\"");
+		html_text(f, w->name);
+		fputs("\"><td>", f);
+		html_text(f, w->state);
+		fputs("</td><td>", f);
+		html_text(f, w->name);
+		fputs("</td><td>", f);
+		html_text(f, w->trials ? w->trials : "");
+		fputs("</td><td>", f);
+		html_text(f, w->best ? w->best : w->error ? w->error : "");
+		fputs("</td><td>", f);
+		html_text(f, w->epochs ? w->epochs : "");
+		fputs("</td><td>", f);
+		const char *files[] = { "graph.svg", "status", "trials.csv" };
+		for (size_t k = 0; k < 3; k++) {
+			fputs(k ? " &middot; <a href=\"sweeps/" : "<a href=\"sweeps/", f);
+			url_segment(f, w->name);
+			fprintf(f, "/%s\">%s</a>", files[k], files[k]);
+		}
+		fputs("</td></tr>\n", f);
+	}
+	fputs("</tbody>\n</table>\n<h2>jobs</h2>\n", f);
+}
+
 int dash_render_html(const struct dash_snapshot *s, char **out, size_t *len)
 {
 	FILE *f = open_memstream(out, len);
@@ -662,6 +728,7 @@ int dash_render_html(const struct dash_snapshot *s, char **out, size_t *len)
 		if (counts[k])
 			badge(f, (int)k, counts[k]);
 	fputs("</div>\n", f);
+	sweeps_table(f, s);
 	if (!s->n) {
 		fputs("<p class=\"more\">No jobs yet: <code>mkdir "
 		      "jobs/NAME</code> makes one.</p>\n", f);
@@ -718,6 +785,7 @@ int dash_add_job(struct dash_snapshot *s, const struct job *job,
 	if (state_is_final(r->state) || r->state == ST_PACKAGING)
 		d->finished_ns = r->finished_ns;
 	d->weights = r->state == ST_READY ? dash_strdup(s, r->weights) : NULL;
+	d->sweep = dash_strdup(s, job->sweep_name);
 	if (*job_message(job, msg, sizeof msg))
 		d->message = dash_strdup(s, msg);
 	if (r->state == ST_FAILED && r->error)

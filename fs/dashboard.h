@@ -35,6 +35,7 @@ struct dash_job {
 	size_t ntags;
 	int64_t created_ns, started_ns, finished_ns; /* 0: not (yet) */
 	const char *weights; /* file name in weights/, NULL until ready */
+	const char *sweep;   /* the sweep a trial belongs to, or NULL */
 	const char *message; /* status's message, or NULL */
 	const char *error;   /* status's error, or NULL */
 	int progress;        /* packaging: percent packed; -1 otherwise */
@@ -44,6 +45,16 @@ struct dash_job {
 };
 
 struct dash_snapshot;
+
+/* What index.html shows of one sweep: its status lines. */
+struct dash_sweep {
+	const char *name, *state, *trials, *best, *epochs, *error;
+};
+/* Appends a sweep to S (copies); NULL when out of memory. */
+struct dash_sweep *dash_add_sweep(struct dash_snapshot *s, const char *name,
+				  const char *state, const char *trials,
+				  const char *best, const char *epochs,
+				  const char *error);
 
 /* A new, empty snapshot taken at NOW_NS, or NULL (no memory). */
 struct dash_snapshot *dash_snapshot_new(int64_t now_ns);

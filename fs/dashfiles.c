@@ -18,6 +18,7 @@
 
 #include "fs/caller.h"
 #include "fs/dashboard.h"
+#include "jobs/sweep.h"
 #include "fs/fs.h"
 
 /*
@@ -200,6 +201,29 @@ static int snap_job(void *arg, struct job *job)
 }
 
 /*
+ * The sweeps C may read, for the page (no job lock: the sweeps' own).  A
+ * rendering is shared by the readers of the same jobs; a sweep's trials
+ * take its mode, so those readers see the same sweeps, but for a private
+ * sweep that has no trial yet.
+ */
+static int snap_sweeps(struct trainfs *fs, struct caller *c,
+		       struct dash_snapshot *s)
+{
+	struct sweep_summary *v = NULL;
+	size_t n = 0;
+	if (!fs->sweeps)
+		return 0;
+	int rc = sweeps_summaries(fs->sweeps, &v, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (caller_may_read_mode(c, v[i].uid, v[i].gid, v[i].mode) &&
+		    !dash_add_sweep(s, v[i].name, v[i].state, v[i].trials,
+				    v[i].best, v[i].epochs, v[i].error))
+			rc = -ENOMEM;
+	sweeps_summaries_free(v, n);
+	return rc;
+}
+
+/*
  * A snapshot of the jobs C may read, each copied under its own lock, with
  * the view it shows into *shown (free its ids); for the page, the metrics
  * of the newest jobs it shows are read in for their sparklines.  N: about
@@ -214,6 +238,8 @@ static int snapshot(struct trainfs *fs, struct caller *c, enum node_kind k,
 	if (!(w.s = dash_snapshot_new(now_ns)))
 		return -ENOMEM;
 	int rc = jobs_visit(fs->jobs, snap_job, &w);
+	if (!rc && k == N_INDEX)
+		rc = snap_sweeps(fs, c, w.s);
 	if (rc) {
 		dash_snapshot_free(w.s);
 		free(w.v.ids);

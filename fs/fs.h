@@ -62,10 +62,14 @@ enum node_kind {
 	N_STATE_DIR, /* MOUNT/by-state/STATE/ */
 	N_TAG_DIR,   /* MOUNT/by-tag/TAG/ */
 	N_SCRATCH,   /* an editor's temporary file in a job folder (scratch.c) */
+	N_SWEEPS,    /* MOUNT/sweeps/ (sweepfs.c) */
+	N_SWEEP,     /* anything below it: a sweep, its files, its links */
 };
 
 /* Scratch files' inodes: numbered apart from the computed ones. */
 #define SCRATCH_INO_BIT ((fuse_ino_t)1 << 62)
+/* Sweeps' nodes (sweepfs.c): apart too. */
+#define SWEEP_INO_BIT ((fuse_ino_t)1 << 61)
 
 #define INO_ROOT 1
 #define INO_JOBS 2
@@ -74,6 +78,7 @@ enum node_kind {
 #define INO_BY_STATE 5
 #define INO_BY_TAG 6
 #define INO_STATE_DIR0 7 /* + the state: 7 to 14 */
+#define INO_SWEEPS 15
 #define TAG_INO_BASE ((fuse_ino_t)1 << 60) /* + the tag's index */
 #define INO_SHIFT 4
 
@@ -114,6 +119,10 @@ static inline enum node_kind ino_kind(fuse_ino_t ino)
 {
 	if (ino & SCRATCH_INO_BIT)
 		return N_SCRATCH;
+	if (ino & SWEEP_INO_BIT)
+		return N_SWEEP;
+	if (ino == INO_SWEEPS)
+		return N_SWEEPS;
 	if (ino == INO_ROOT)
 		return N_ROOT;
 	if (ino == INO_JOBS)
@@ -322,8 +331,45 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 const char *value, size_t size, int flags);
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
+/*
+ * sweepfs: MOUNT/sweeps/ (sweepfs.c), every node of kind N_SWEEPS or
+ * N_SWEEP.  Each takes the sweeps' lock itself; the handlers reply.
+ */
+struct sweeps;
+int sweepfs_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st);
+void sweepfs_lookup(fuse_req_t req, struct trainfs *fs, fuse_ino_t parent,
+		    const char *name);
+int sweepfs_list(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		 int (*add)(void *arg, const char *name, fuse_ino_t ino),
+		 void *arg);
+int sweepfs_is_dir(fuse_ino_t ino);
+/* chmod of a sweep folder (its owner or root); chown only to what it is. */
+int sweepfs_setattr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		    const struct stat *attr, int to_set);
+int sweepfs_is_link(fuse_ino_t ino);
+int sweepfs_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
+		     size_t len);
+int sweepfs_mkdir(struct trainfs *fs, const char *name, uid_t uid, gid_t gid,
+		  mode_t mode, fuse_ino_t *ino);
+int sweepfs_rmdir(struct trainfs *fs, const char *name, uid_t uid);
+void sweepfs_open(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino,
+		  struct fuse_file_info *fi);
+void sweepfs_read(fuse_req_t req, struct trainfs *fs, size_t size, off_t off,
+		  struct fuse_file_info *fi);
+void sweepfs_write(fuse_req_t req, struct trainfs *fs, const char *data,
+		   size_t size, off_t off, struct fuse_file_info *fi);
+void sweepfs_flush(fuse_req_t req, struct trainfs *fs,
+		   struct fuse_file_info *fi);
+void sweepfs_release(fuse_req_t req, struct trainfs *fs,
+		     struct fuse_file_info *fi);
+
+/* A sweep's graph.svg from its trials' curves (sweep_graph.c). */
+struct sweep_curves;
+int sweep_graph_render(const struct sweep_curves *c, char **out, size_t *len);
+
 /* The operations table and what its handlers share. */
 struct trainfs {
+	struct sweeps *sweeps; /* sweeps/ (jobs/sweep.h) */
 	struct jobs *jobs;
 	struct waiters *waiters;
 	struct notifier *notifier; /* NULL until mounted */
@@ -341,6 +387,11 @@ struct trainfs {
 };
 extern const struct fuse_lowlevel_ops trainfs_ops;
 
+/* Puts O on FS's list of open files (freed by FREE at close or exit). */
+void fs_opened_add(struct trainfs *fs, struct opened *o,
+		   void (*free)(struct opened *o));
+/* Takes O off the list and frees it. */
+void fs_opened_close(struct trainfs *fs, struct opened *o);
 /* Sets up FS's list of open files (before mounting). */
 void fs_opened_init(struct trainfs *fs);
 /* Frees whatever is still open (after the session ended). */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "jobs/sweep.h"
 #include "jobs/checkpoint.h"
 #include "jobs/exec.h"
 #include "jobs/pack.h"
@@ -459,6 +460,22 @@ static void on_change(void *arg, struct job *job, unsigned views)
 	struct trainfs *fs = arg;
 	notifier_job_changed(fs->notifier, job, views);
 	byview_job_changed(fs, job, views);
+	if (job->sweep && fs->sweeps && (views & VIEW_BIT(VIEW_METRICS)))
+		sweeps_poke(fs->sweeps); /* judge the new epoch now */
+}
+
+/* A sweep made a trial job: the kernel may hold "no such name" for it. */
+static void on_sweep_change(void *arg, int64_t id, const char *new_job)
+{
+	struct trainfs *fs = arg;
+	(void)id;
+	if (!new_job)
+		return;
+	jobs_lock(fs->jobs);
+	fs->mtime_ns = job_now_ns();
+	jobs_unlock(fs->jobs);
+	notifier_entry(fs->notifier, INO_JOBS, new_job);
+	notifier_inode(fs->notifier, INO_JOBS);
 }
 
 /*
@@ -581,6 +598,10 @@ int main(int argc, char **argv)
 	if (!(fs.waiters = waiters_new()) || !(fs.scratch = scratches_new()) ||
 	    !(fs.dash = dash_files_new()))
 		goto out;
+	if ((err = sweeps_open(fs.jobs, &fs.sweeps))) {
+		log_error("cannot load the sweeps: %s", strerror(-err));
+		goto out;
+	}
 
 	char *fargv[] = { argv[0], "-o", o.fuse_opts, o.debug ? "-d" : NULL,
 			  NULL };
@@ -627,6 +648,11 @@ int main(int argc, char **argv)
 		fuse_remove_signal_handlers(se);
 		goto out;
 	}
+	sweeps_on_change(fs.sweeps, on_sweep_change, &fs);
+	if ((err = sweeps_start(fs.sweeps))) {
+		log_error("cannot start the sweeps' thread: %s", strerror(-err));
+		goto unmount;
+	}
 	struct fuse_loop_config *loop = fuse_loop_cfg_create();
 	if (!loop)
 		goto unmount;
@@ -651,6 +677,7 @@ unmount:
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 out:
+	sweeps_close(fs.sweeps); /* its thread first: it uses all below */
 	if (fs.jobs)
 		jobs_on_change(fs.jobs, NULL, NULL);
 	notifier_stop(fs.notifier);

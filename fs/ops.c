@@ -48,7 +48,8 @@ static double attr_timeout(enum node_kind k)
 	 * scratch files are not ours to predict.
 	 */
 	return k == N_LINK ? LINK_TIMEOUT
-	       : k == N_LOG || k == N_SCRATCH || k == N_INDEX || k == N_SUMMARY || byview_is(k)
+	       : k == N_LOG || k == N_SCRATCH || k == N_INDEX || k == N_SUMMARY ||
+			       byview_is(k) || k == N_SWEEP
 		       ? 0
 		       : CACHE_TIMEOUT;
 }
@@ -74,7 +75,7 @@ static double entry_timeout(struct trainfs *fs, fuse_ino_t ino)
 {
 	enum node_kind k = ino_kind(ino);
 	return k == N_LINK ? link_timeout(fs, ino)
-	       : k == N_STATE_DIR || k == N_TAG_DIR ? 0
+	       : k == N_STATE_DIR || k == N_TAG_DIR || k == N_SWEEP ? 0
 						      : CACHE_TIMEOUT;
 }
 
@@ -153,6 +154,17 @@ static void opened_close(struct trainfs *fs, struct opened *o)
 	o->next->prev = o->prev;
 	pthread_mutex_unlock(&fs->opened_lock);
 	o->free(o);
+}
+
+void fs_opened_add(struct trainfs *fs, struct opened *o,
+		   void (*free_fn)(struct opened *o))
+{
+	opened_add(fs, o, free_fn);
+}
+
+void fs_opened_close(struct trainfs *fs, struct opened *o)
+{
+	opened_close(fs, o);
 }
 
 void fs_opened_free(struct trainfs *fs)
@@ -258,6 +270,8 @@ static int node_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 	} else if (k == N_SCRATCH) {
 		return scratch_getattr(fs->scratch, ino, st);
 	}
+	if (k == N_SWEEPS || k == N_SWEEP)
+		return sweepfs_attr(fs, ino, st);
 	if (k == N_ROOT || k == N_JOBS) {
 		st->st_mode = S_IFDIR | (k == N_ROOT ? 0755 : 01777);
 		st->st_nlink = 2;
@@ -416,8 +430,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	enum node_kind pk = ino_kind(parent);
 	fuse_ino_t ino = 0;
 	enum node_kind dk = pk == N_ROOT ? dash_files_kind(name) : N_NONE;
+	if (pk == N_SWEEPS || pk == N_SWEEP) {
+		sweepfs_lookup(req, fs, parent, name);
+		return;
+	}
 	if (pk == N_ROOT && !strcmp(name, "jobs")) {
 		ino = INO_JOBS;
+	} else if (pk == N_ROOT && !strcmp(name, "sweeps")) {
+		ino = INO_SWEEPS;
 	} else if (dk != N_NONE) {
 		ino = dk == N_INDEX ? INO_INDEX : INO_SUMMARY;
 	} else if (pk == N_ROOT || byview_is(pk)) {
@@ -547,6 +567,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	enum node_kind k = ino_kind(ino);
 	uid_t uid = fuse_req_ctx(req)->uid;
 	int rc = 0;
+	if (k == N_SWEEPS || k == N_SWEEP) {
+		/* Its folder's mode as a job's; times are its own. */
+		rc = sweepfs_setattr(fs, req, ino, attr, to_set);
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			op_getattr(req, ino, fi);
+		return;
+	}
 	if (k == N_SCRATCH) {
 		struct stat st;
 		uid_t owner = (uid_t)-1;
@@ -619,6 +648,16 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct trainfs *fs = fs_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	int64_t id;
+	if (ino_kind(parent) == N_SWEEPS) {
+		fuse_ino_t ino = 0;
+		int rc = sweepfs_mkdir(fs, name, ctx->uid, ctx->gid,
+				       mode & ~ctx->umask, &ino);
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			reply_entry(req, fs, ino);
+		return;
+	}
 	if (ino_kind(parent) != N_JOBS) {
 		fuse_reply_err(req, EACCES);
 		return;
@@ -672,6 +711,11 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct trainfs *fs = fs_of(req);
 	int64_t id = 0;
+	if (ino_kind(parent) == N_SWEEPS) {
+		fuse_reply_err(req, -sweepfs_rmdir(fs, name,
+						   fuse_req_ctx(req)->uid));
+		return;
+	}
 	if (ino_kind(parent) == N_JOB) {
 		fuse_reply_err(req, -hide_file(fs, parent, name,
 					       fuse_req_ctx(req)->uid, 1));
@@ -963,6 +1007,19 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	int byview = byview_is(k) && k != N_LINK;
+	if (k == N_SWEEPS || k == N_SWEEP) {
+		rc = sweepfs_is_dir(ino) ? sweepfs_list(fs, req, ino, list_add_cb, l)
+					 : -ENOTDIR;
+		if (rc) {
+			list_free(&l->opened);
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		opened_add(fs, &l->opened, list_free);
+		fi->fh = (uintptr_t)l;
+		fuse_reply_open(req, fi);
+		return;
+	}
 	struct caller c;
 	caller_init(&c, req);
 	struct job *job = k == N_JOB || k == N_WEIGHTS
@@ -986,6 +1043,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 				   : k == N_TAG_DIR ? INO_BY_TAG : INO_ROOT);
 	if (!rc && k == N_ROOT)
 		rc = list_add(l, "jobs", INO_JOBS);
+	if (!rc && k == N_ROOT)
+		rc = list_add(l, "sweeps", INO_SWEEPS);
 	if (!rc && k == N_ROOT)
 		rc = list_add(l, "by-state", INO_BY_STATE);
 	if (!rc && k == N_ROOT)
@@ -1064,7 +1123,13 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off,
 		} else {
 			struct stat st = { .st_ino = l->inos[i] };
 			enum node_kind k = ino_kind(l->inos[i]);
-			st.st_mode = k == N_LINK ? S_IFLNK
+			st.st_mode = k == N_LINK ||
+						     (k == N_SWEEP &&
+						      sweepfs_is_link(l->inos[i]))
+					     ? S_IFLNK
+				     : k == N_SWEEPS || (k == N_SWEEP &&
+							 sweepfs_is_dir(l->inos[i]))
+					     ? S_IFDIR
 				     : k <= N_JOB || k == N_WEIGHTS ||
 						     byview_is(k)
 					     ? S_IFDIR
@@ -1329,6 +1394,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	enum node_kind k = ino_kind(ino);
 	uid_t uid = fuse_req_ctx(req)->uid;
 	int rc;
+	if (k == N_SWEEPS || k == N_SWEEP) {
+		sweepfs_open(req, fs, ino, fi);
+		return;
+	}
 	if (k == N_ROOT || k == N_JOBS || k == N_JOB || k == N_WEIGHTS ||
 	    (byview_is(k) && k != N_LINK)) {
 		fuse_reply_err(req, EISDIR);
@@ -1443,6 +1512,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct trainfs *fs = fs_of(req);
 	struct handle *h = (struct handle *)fi->fh;
+	if (ino_kind(ino) == N_SWEEP) {
+		sweepfs_read(req, fs, size, off, fi);
+		return;
+	}
 	int denied = read_allowed(fs, req, h);
 	if (denied) {
 		fuse_reply_err(req, -denied);
@@ -1499,7 +1572,12 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	struct trainfs *fs = fs_of(req);
 	struct handle *h = (struct handle *)fi->fh;
 	unsigned revents = 0;
-	(void)ino;
+	if (ino_kind(ino) == N_SWEEP) { /* read afresh at every open */
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, POLLIN | POLLRDNORM);
+		return;
+	}
 	struct job *job = jobs_lock_job(fs->jobs, h->id);
 	if (!job || !is_rendered(h) || job->changes != h->changes)
 		revents = POLLIN | POLLRDNORM | POLLPRI;
@@ -1519,7 +1597,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	struct handle *h = (struct handle *)fi->fh;
 	uid_t uid = fuse_req_ctx(req)->uid;
 	int rc = 0;
-	(void)ino;
+	if (ino_kind(ino) == N_SWEEP) {
+		sweepfs_write(req, fs, data, size, off, fi);
+		return;
+	}
 	switch (h->kind) {
 	case N_SCRATCH: {
 		ssize_t n = scratch_write(fs->scratch, h->ino, data, size, off,
@@ -1598,8 +1679,11 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = (struct handle *)fi->fh;
 	struct trainfs *fs = fs_of(req);
+	if (ino_kind(ino) == N_SWEEP) {
+		sweepfs_flush(req, fs, fi);
+		return;
+	}
 	int dirty = h->dirty;
-	(void)ino;
 	int rc = commit_spec(fs, h, fuse_req_ctx(req)->uid);
 	if (h->trunc && !h->attempted && !h->cleared) {
 		free(h->saved);
@@ -1619,7 +1703,10 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct handle *h = (struct handle *)fi->fh;
-	(void)ino;
+	if (ino_kind(ino) == N_SWEEP) {
+		sweepfs_release(req, fs_of(req), fi);
+		return;
+	}
 	commit_spec(fs_of(req), h, h->uid);
 	if (h->kind == N_SCRATCH)
 		scratch_release(fs_of(req)->scratch, h->ino);
@@ -1632,7 +1719,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char target[PATH_MAX];
-	int rc = byview_readlink(fs_of(req), ino, target, sizeof target);
+	int rc = ino_kind(ino) == N_SWEEP
+			 ? sweepfs_readlink(fs_of(req), ino, target,
+					    sizeof target)
+			 : byview_readlink(fs_of(req), ino, target,
+					   sizeof target);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else

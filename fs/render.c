@@ -98,6 +98,8 @@ static void render_status(FILE *f, const struct job *job)
 		fprintf(f, "slurm: %s\n", job->exec_line);
 	else if (r->slurm_id > 0)
 		fprintf(f, "slurm: job %lld\n", (long long)r->slurm_id);
+	if (job->sweep)
+		fprintf(f, "sweep: %s\n", job->sweep);
 	fprintf(f, "owner: %lu\n", (unsigned long)r->uid);
 	fprintf(f, "created: %s\n", job_format_time(r->created_ns, t, sizeof t));
 	if (r->started_ns)

@@ -123,6 +123,19 @@ char *job_message(const struct job *job, char *buf, size_t len)
 			}
 		return buf;
 	}
+	if (job->rec.state == ST_READY && job->rec.reason &&
+	    !strcmp(job->rec.reason, "pruned")) {
+		/* The pruner's sentence is its stop's event reason. */
+		for (size_t i = job->nevents; i-- > 0;)
+			if (!strcmp(job->events[i].state, "stopping")) {
+				snprintf(buf, len, "%s",
+					 job->events[i].reason
+						 ? job->events[i].reason
+						 : "");
+				break;
+			}
+		return buf;
+	}
 	if (job->rec.state != ST_READY || !job->rec.reason ||
 	    strcmp(job->rec.reason, "converged") != 0)
 		return buf;
@@ -424,6 +437,8 @@ static void job_free(struct job *job)
 	free(job->pack_error);
 	job_table_keep(job);
 	free(job->exec_line);
+	free(job->sweep);
+	free(job->sweep_name);
 	free(job->exec_error);
 	if (job->run)
 		job->exec->ops->release(job->run);

@@ -139,6 +139,9 @@ struct job {
 	int busy;              /* a trainer or packer may still be alive */
 	unsigned resumes;      /* "resumed from" events: the tarball's
 				  generation (a new tarball, a new inode) */
+	char *sweep;           /* a sweep's trial: "NAME, trial T: lr=0.1",
+				  set by the sweeps' thread (not stored) */
+	char *sweep_name;      /* ... and the sweep's name, or NULL */
 	long ckpt_scanned;     /* last_epoch at the last checkpoints scan */
 	int64_t ckpt_scan_ns;  /* when that was (ckpt_run.c) */
 	char waiting[64];      /* queued: why it does not run yet ("2 GPUs

@@ -1003,3 +1003,18 @@ char *spec_with_epochs(const char *text, size_t len, long epochs,
 		*outlen = total;
 	return out;
 }
+
+int spec_line_pair(const char *line, size_t n, const char **key,
+		   size_t *keylen, const char **value, size_t *valuelen)
+{
+	const char *kb, *ke, *vb, *ve;
+	enum spec_line_kind kind = spec_split_line(line, n, &kb, &ke, &vb, &ve);
+
+	if (kind != SPEC_LINE_PAIR)
+		return kind == SPEC_LINE_BLANK ? 0 : -1;
+	*key = kb;
+	*keylen = (size_t)(ke - kb);
+	*value = vb;
+	*valuelen = (size_t)(ve - vb);
+	return 1;
+}

@@ -119,4 +119,13 @@ int spec_slurm_time(const char *text, long *seconds);
 char *spec_with_epochs(const char *text, size_t len, long epochs,
 		       size_t *outlen);
 
+/*
+ * Splits one LINE (N bytes, no newline) as the parser does: the key and
+ * the value, trimmed, the comment cut off but in command's value.
+ * Returns 1 for a pair, 0 for a blank or comment line, -1 for a line that
+ * is not "key = value".  (For specs that extend a job's: sweeps.)
+ */
+int spec_line_pair(const char *line, size_t n, const char **key,
+		   size_t *keylen, const char **value, size_t *valuelen);
+
 #endif

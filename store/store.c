@@ -28,10 +28,11 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store/sweeps.h"
 #include "util/log.h"
 #include "util/userfile.h"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 9
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define METRICS_PAGE 512 /* rows loaded per turn of the store lock ... */
@@ -478,6 +479,7 @@ static int migrate(struct store *s)
 	    (version < 5 && (rc = exec_sql(s, schema_v5_slurm))) ||
 	    (version < 6 && (rc = exec_sql(s, schema_v6_mode))) ||
 	    (version < 7 && (rc = exec_sql(s, schema_v7_gpus))) ||
+	    (version < 9 && (rc = exec_sql(s, store_schema_v9_sweeps))) ||
 	    (rc = exec_sql(s, "PRAGMA user_version = " STR(SCHEMA_VERSION)))) {
 		exec_sql(s, "ROLLBACK");
 		return rc;
@@ -1535,4 +1537,27 @@ int store_write_file_atomic(const char *path, const void *buf, size_t len)
 		}
 	}
 	return rc;
+}
+
+/* ---- for the other files of store/ (sweeps.c) ---- */
+
+void store_hold(struct store *s)
+{
+	slock(s);
+}
+
+void store_release(struct store *s)
+{
+	sunlock(s);
+}
+
+sqlite3 *store_db(struct store *s)
+{
+	assert(store_locked(s));
+	return s->db;
+}
+
+int store_db_error(struct store *s, const char *what)
+{
+	return db_error(s, what);
 }

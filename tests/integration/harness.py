@@ -334,6 +334,8 @@ SCHEMA_VERSION = _schema_version()
 COLUMNS_AFTER_V2 = ("metrics_lines", "metrics_ino", "bad_line", "bad_why",
                     "checkpoint", "weights_from", "resumed_from", "slurm_id",
                     "mode", "gpus")
+# ... and the tables (the sweeps', version 9).
+TABLES_AFTER_V2 = ("sweep_rungs", "sweep_trials", "sweeps")
 
 
 def downgrade_to_schema_2(store):
@@ -343,6 +345,8 @@ def downgrade_to_schema_2(store):
     db = sqlite3.connect(os.path.join(store, "trainfs.db"))
     for col in COLUMNS_AFTER_V2:
         db.execute("ALTER TABLE jobs DROP COLUMN %s" % col)
+    for table in TABLES_AFTER_V2:
+        db.execute("DROP TABLE %s" % table)
     db.execute("PRAGMA user_version = 2")
     db.commit()
     db.close()

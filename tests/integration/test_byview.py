@@ -10,7 +10,7 @@ from harness import sh
 
 def test_by_state_and_tag(m):
     assert sorted(os.listdir(m.mnt)) == ["by-state", "by-tag", "index.html",
-                                         "jobs", "summary.csv"]
+                                         "jobs", "summary.csv", "sweeps"]
     assert os.listdir(m.path("by-state")) == []
     assert os.listdir(m.path("by-tag")) == []
     m.make_job("a", trainer_args="--epochs 2 --epoch-ms 5")

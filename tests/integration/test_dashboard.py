@@ -10,7 +10,7 @@ import urllib.parse
 from html.parser import HTMLParser
 
 HEADER = ("job,state,owner,epoch,epochs,monitor,best,best_epoch,reason,tags,"
-          "created,started,finished,weights,gpus").split(",")
+          "created,started,finished,weights,gpus,sweep").split(",")
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 

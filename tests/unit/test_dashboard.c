@@ -70,6 +70,9 @@ static struct dash_snapshot *sample(void)
 	d->uid = 1000;
 	d->owner = "me";
 	d->created_ns = (T0 + 20) * NS;
+	d->sweep = "lr sweep";
+	dash_add_sweep(s, "lr sweep", "running", "4 (2 running, 2 to come)",
+		       "trial 001 (lr=0.1) loss 0.5 at epoch 3", NULL, NULL);
 	return s;
 }
 
@@ -89,15 +92,15 @@ static void test_csv(void)
 	CHECK(out && strlen(out) == len);
 	const char *want =
 		"job,state,owner,epoch,epochs,monitor,best,best_epoch,reason,"
-		"tags,created,started,finished,weights,gpus\n"
+		"tags,created,started,finished,weights,gpus,sweep\n"
 		"yolo,ready,root,37,100,val_loss,0.593975,27,converged,"
 		"converged;stopped-early;ready;mine,2026-11-18T11:06:40Z,"
-		"2026-11-18T11:06:41Z,2026-11-18T11:11:40Z,weights/yolo.tar,\n"
+		"2026-11-18T11:06:41Z,2026-11-18T11:11:40Z,weights/yolo.tar,,\n"
 		"\"=HYPERLINK(\"\"x\"\"),\n<b>&'\",failed,4242,,,,,,,,"
 		"2026-11-18T11:06:50Z,2026-11-18T11:06:51Z,"
-		"2026-11-18T11:06:52Z,,\n"
-		"modèle-ü my run,created,me,,,,,,,,2026-11-18T11:07:00Z,,,,\n"
-		"gpu,running,me,,,,,,,,2026-11-18T11:07:10Z,,,,1;3\n";
+		"2026-11-18T11:06:52Z,,,\n"
+		"modèle-ü my run,created,me,,,,,,,,2026-11-18T11:07:00Z,,,,,lr sweep\n"
+		"gpu,running,me,,,,,,,,2026-11-18T11:07:10Z,,,,1;3,\n";
 	CHECK_STR(out, want);
 	free(out);
 	dash_snapshot_free(s);
@@ -110,7 +113,7 @@ static void test_csv_empty(void)
 	size_t len = 0;
 	CHECK(dash_render_csv(s, &out, &len) == 0);
 	CHECK_STR(out, "job,state,owner,epoch,epochs,monitor,best,best_epoch,"
-		       "reason,tags,created,started,finished,weights,gpus\n");
+		       "reason,tags,created,started,finished,weights,gpus,sweep\n");
 	free(out);
 	CHECK(dash_render_html(s, &out, &len) == 0);
 	CHECK(strstr(out, "No jobs yet") != NULL);
@@ -176,6 +179,10 @@ static void test_html(void)
 	CHECK(strstr(out, "href=\"jobs/yolo/status\""));
 	CHECK(strstr(out, "href=\"jobs/yolo/weights/yolo.tar\""));
 	CHECK(strstr(out, "href=\"jobs/mod%C3%A8le-%C3%BC%20my%20run/graph.svg\""));
+	/* a sweep: its status lines and links to its files */
+	CHECK(strstr(out, "<tr data-sweep=\"lr sweep\"><td>running</td>"));
+	CHECK(strstr(out, "trial 001 (lr=0.1) loss 0.5 at epoch 3"));
+	CHECK(strstr(out, "href=\"sweeps/lr%20sweep/graph.svg\""));
 	CHECK(strstr(out, "href=\"jobs/%3DHYPERLINK%28%22x%22%29%2C%0A%3Cb%3E"
 			  "%26%27/status\""));
 	CHECK(!strstr(out, "http://") && !strstr(out, "https://"));
@@ -204,7 +211,7 @@ static void test_html(void)
 	CHECK(count(out, "<tr") == count(out, "</tr>"));
 	CHECK(strstr(out, "<tr class=\"r-ready\">"));
 	CHECK(count(out, "<td") == count(out, "</td>"));
-	CHECK(count(out, "<td") == 3 * 9);
+	CHECK(count(out, "<td") == 3 * 9 + 6); /* 3 jobs, 1 sweep */
 	free(out);
 	dash_snapshot_free(s);
 }

@@ -250,6 +250,9 @@ static void test_slurm_id_kept_and_migrated(void)
 			   "ALTER TABLE jobs DROP COLUMN slurm_id;"
 			   "ALTER TABLE jobs DROP COLUMN mode;"
 			   "ALTER TABLE jobs DROP COLUMN gpus;"
+			   "DROP TABLE sweep_rungs;"
+			   "DROP TABLE sweep_trials;"
+			   "DROP TABLE sweeps;"
 			   "PRAGMA user_version = 2", NULL, NULL,
 			   NULL) == SQLITE_OK);
 	sqlite3_close(h);

@@ -1,0 +1,303 @@
+"""Sweeps: MOUNT/sweeps/NAME with a spec, control, status, trials.csv,
+graph.svg, trials/T and best links; trials are ordinary jobs NAME-001...
+made `parallel` at a time and pruned by the median rule or ASHA, every
+decision surviving a remount and kill -9.
+
+The trainer is tests/trainers/curve_trainer.py, whose curve is known:
+val_loss(e) = final + exp(-e / tau).  A low `final` with a large `tau`
+starts behind and ends ahead."""
+import csv
+import errno
+import io
+import os
+import re
+import time
+
+from harness import PY, ROOT, errno_of
+
+CURVE = os.path.join(ROOT, "tests", "trainers", "curve_trainer.py")
+
+
+def sweep(m, name, *parts):
+    return m.path("sweeps", name, *parts)
+
+
+def write(path, text):
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    except OSError as e:
+        return e.errno
+    try:
+        os.write(fd, text.encode())
+        os.close(fd)
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def status(m, name):
+    lines = read(sweep(m, name, "status")).splitlines()
+    return lines[0], dict(l.split(": ", 1) for l in lines[1:])
+
+
+def wait_sweep(m, name, states, timeout=60):
+    deadline = time.monotonic() + timeout
+    s = None
+    while time.monotonic() < deadline:
+        s = status(m, name)[0]
+        if s in states:
+            return s
+        time.sleep(0.05)
+    raise AssertionError("sweep %s: %r, wanted %r\n%s\n%s" % (
+        name, s, states, read(sweep(m, name, "status")),
+        read(sweep(m, name, "trials.csv"))))
+
+
+def wait_job(m, name, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(m.job(name)):
+        assert time.monotonic() < deadline, "no job " + name
+        time.sleep(0.02)
+
+
+def trials(m, name):
+    return list(csv.DictReader(io.StringIO(read(sweep(m, name, "trials.csv")))))
+
+
+GRID = """command = {py} {curve} --final {{final}} --tau {{tau}} --epoch-ms {ms}
+monitor = val_loss
+mode = min
+epochs = 9
+param.final = 0.5, 0.1, 0.3
+param.tau = 1, 3
+search = grid
+parallel = {parallel}
+prune = {prune}
+"""
+
+
+def grid_spec(prune="asha", parallel=2, ms=40):
+    return GRID.format(py=PY, curve=CURVE, prune=prune, parallel=parallel,
+                       ms=ms)
+
+
+def test_grid_with_asha_prunes_and_keeps_weights(m):
+    os.mkdir(sweep(m, "g"))
+    assert sorted(os.listdir(sweep(m, "g"))) == [
+        "control", "graph.svg", "spec", "status", "trials", "trials.csv"]
+    assert write(sweep(m, "g", "spec"), grid_spec()) == 0
+    st, kv = status(m, "g")
+    assert st == "created" and kv["trials"] == "6 (6 to come)", kv
+    assert write(sweep(m, "g", "control"), "start\n") == 0
+    assert wait_sweep(m, "g", ("done",)) == "done"
+    rows = trials(m, "g")
+    assert [r["trial"] for r in rows] == ["001", "002", "003", "004", "005", "006"]
+    assert list(rows[0].keys()) == ["trial", "job", "state", "reason", "final",
+                                    "tau", "best", "best_epoch", "epochs_run"]
+    # The grid in the spec's order, the last param fastest.
+    assert [(r["final"], r["tau"]) for r in rows] == [
+        ("0.5", "1"), ("0.5", "3"), ("0.1", "1"), ("0.1", "3"),
+        ("0.3", "1"), ("0.3", "3")]
+    pruned = [r for r in rows if r["reason"] == "pruned"]
+    assert pruned, rows
+    # The best configuration (final 0.1, tau 1) is never pruned.
+    best = [r for r in rows if (r["final"], r["tau"]) == ("0.1", "1")][0]
+    assert best["reason"] == "completed", rows
+    assert os.readlink(sweep(m, "g", "best")) == "../../jobs/g-003"
+    assert os.readlink(sweep(m, "g", "trials", "005")) == "../../../jobs/g-005"
+    st, kv = status(m, "g")
+    assert re.fullmatch(r"6 \((\d+ pruned, )?\d+ ready\)", kv["trials"]), kv
+    assert kv["best"] == "trial 003 (final=0.1 tau=1) val_loss 0.100123 at epoch 9", kv
+    run = sum(int(r["epochs_run"]) for r in rows)
+    assert kv["epochs"] == "%d run of 54 without pruning (%d%% saved)" % (
+        run, round(100 * (1 - run / 54))), kv
+    # A pruned trial is a ready job with its weights, as a stop leaves it.
+    p = pruned[0]["job"]
+    st, jkv = m.status(p)
+    assert st == "ready" and jkv["reason"] == "pruned", jkv
+    assert re.fullmatch(r"pruned at epoch \d+: val_loss [0-9.]+ was not in "
+                        r"the best 1/3 at epoch \d+", jkv["message"]), jkv
+    assert set(m.tags(p)) >= {"stopped-early", "pruned", "ready"}
+    assert os.path.exists(m.job(p, "weights", p + ".tar"))
+    assert jkv["sweep"].startswith("g, trial %s: final=" % p[-3:]), jkv
+    svg = read(sweep(m, "g", "graph.svg"))
+    assert svg.count("<polyline data-trial=") == 6
+    assert 'data-trial="003" class="trial best"' in svg
+    assert re.search(r'<circle data-trial="%s" class="pruned"' % p[-3:], svg)
+
+
+def test_median_rule(m):
+    os.mkdir(sweep(m, "md"))
+    spec = grid_spec(prune="median", parallel=1, ms=10)
+    spec += "prune.startup = 2\n"
+    assert write(sweep(m, "md", "spec"), spec) == 0
+    assert write(sweep(m, "md", "control"), "start") == 0
+    wait_sweep(m, "md", ("done",))
+    rows = trials(m, "md")
+    # One at a time: trials 1 and 2 run whole (startup), then the worse
+    # ones stop early; the best goes on to the end.
+    assert rows[0]["reason"] == rows[1]["reason"] == "completed", rows
+    assert rows[2]["reason"] == "completed", rows
+    assert any(r["reason"] == "pruned" for r in rows[3:]), rows
+    p = [r for r in rows if r["reason"] == "pruned"][0]["job"]
+    msg = m.status(p)[1]["message"]
+    assert re.fullmatch(r"pruned at epoch \d+: val_loss [0-9.]+ was worse "
+                        r"than the median [0-9.]+ at epoch \d+", msg), msg
+
+
+RANDOM = """command = {py} {curve} --final {{final}} --tau {{tau}} --epoch-ms 5 --epochs 2
+monitor = val_loss
+mode = min
+param.final = uniform(0.1, 0.9)
+param.tau = int(1, 5)
+trials = 4
+seed = 7
+parallel = 4
+"""
+
+
+def test_random_search_is_seeded(m):
+    for name in ("r1", "r2"):
+        os.mkdir(sweep(m, name))
+        assert write(sweep(m, name, "spec"), RANDOM.format(py=PY, curve=CURVE)) == 0
+        assert write(sweep(m, name, "control"), "start") == 0
+    for name in ("r1", "r2"):
+        wait_sweep(m, name, ("done",))
+    a = [(r["final"], r["tau"]) for r in trials(m, "r1")]
+    b = [(r["final"], r["tau"]) for r in trials(m, "r2")]
+    assert a == b and len(set(a)) == 4, (a, b)
+    for f, t in a:
+        assert 0.1 <= float(f) <= 0.9 and len(f.split(".")[-1]) <= 6
+        assert t in ("1", "2", "3", "4", "5")
+    # The trainer got its values: in command and as TRAINFS_PARAM_*.
+    spec = m.read("r1-001", "spec")
+    assert "--final %s --tau %s" % a[0] in spec
+    assert "env.TRAINFS_PARAM_final = %s" % a[0][0] in spec
+    assert status(m, "r1")[1]["seed"] == "7"
+
+
+def test_bad_specs_and_control(m):
+    os.mkdir(sweep(m, "b"))
+    path = sweep(m, "b", "spec")
+    assert write(path, "command = t {width}\nmonitor = a\ntrials = 2\n") == errno.EINVAL
+    st, kv = status(m, "b")
+    assert st == "created" and kv["error"] == "spec line 1: '{width}' has no param.width"
+    assert write(sweep(m, "b", "control"), "start") == errno.EINVAL
+    assert write(path, "command = t\ntrials = 2\n") == errno.EINVAL
+    assert status(m, "b")[1]["error"] == "spec: 'monitor' is required for a sweep"
+    assert write(path, "command = t\nmonitor = a\ntrials = 2\nprune = asha\n") == errno.EINVAL
+    assert status(m, "b")[1]["error"] == "spec: prune = asha needs 'epochs'"
+    assert write(sweep(m, "b", "control"), "explode") == errno.EINVAL
+    assert "last refused: 'explode': unknown command" in read(sweep(m, "b", "control"))
+    assert write(sweep(m, "b", "control"), "stop") == errno.EBUSY
+    assert write(path, "command = true\nmonitor = a\ntrials = 1\n") == 0
+    assert "error" not in status(m, "b")[1]
+    # mkdir of a bad name, rmdir when created.
+    assert errno_of(os.mkdir, sweep(m, "bad\u202ename")) in (0, errno.EINVAL)
+    assert errno_of(os.mkdir, sweep(m, ".hidden")) == errno.EINVAL
+    assert errno_of(os.mkdir, sweep(m, "b")) == errno.EEXIST
+    os.rmdir(sweep(m, "b"))
+    assert not os.path.exists(sweep(m, "b"))
+
+
+def test_stop_and_cancel(m):
+    spec = grid_spec(prune="none", parallel=2, ms=300)
+    for name in ("s", "c"):
+        os.mkdir(sweep(m, name))
+        assert write(sweep(m, name, "spec"), spec) == 0
+        assert write(sweep(m, name, "control"), "start") == 0
+    for j in ("s-001", "c-001"):
+        wait_job(m, j)
+        m.wait_epoch(j, 1)
+    assert errno_of(os.rmdir, sweep(m, "s")) == errno.EBUSY
+    assert write(sweep(m, "s", "control"), "stop") == 0
+    assert write(sweep(m, "s", "control"), "stop") == 0  # a repeat: no change
+    assert write(sweep(m, "c", "control"), "cancel") == 0
+    assert wait_sweep(m, "s", ("done",)) == "done"
+    assert wait_sweep(m, "c", ("cancelled",)) == "cancelled"
+    rows = trials(m, "s")
+    assert len(rows) == 2, rows  # no new trials after stop
+    for r in rows:
+        assert r["state"] == "ready" and r["reason"] == "stopped-early", rows
+    for r in trials(m, "c"):
+        m.wait_state(r["job"], ("cancelled",))
+    assert write(sweep(m, "c", "control"), "cancel") == 0
+    assert write(sweep(m, "c", "control"), "start") == errno.EBUSY
+    os.rmdir(sweep(m, "s"))  # done: removable, its trials stay jobs
+    assert m.state("s-001") == "ready"
+
+
+def test_decisions_survive_kill9_and_no_trial_number_twice(m):
+    os.mkdir(sweep(m, "k"))
+    assert write(sweep(m, "k", "spec"), grid_spec(ms=150)) == 0
+    assert write(sweep(m, "k", "control"), "start") == 0
+    wait_job(m, "k-001")
+    m.wait_epoch("k-001", 2)
+    m.kill9()
+    time.sleep(1.0)  # trials run on, unpruned, while unmounted
+    m.start()
+    wait_sweep(m, "k", ("done",), timeout=90)
+    rows = trials(m, "k")
+    assert [r["trial"] for r in rows] == ["001", "002", "003", "004", "005", "006"]
+    assert sorted(os.listdir(m.path("jobs"))) == ["k-00%d" % i for i in range(1, 7)]
+    assert any(r["reason"] == "pruned" for r in rows), rows
+    m.remount()
+    assert trials(m, "k") == rows
+    assert status(m, "k")[0] == "done"
+
+
+def test_another_user_cannot_drive_a_sweep(m):
+    m.remount(["-o", "allow_other"])
+    os.mkdir(sweep(m, "mine"))
+    assert write(sweep(m, "mine", "spec"), grid_spec()) == 0
+    import subprocess
+    code = ("import os, errno\n"
+            "def w(p, t):\n"
+            "    try:\n"
+            "        fd = os.open(p, os.O_WRONLY | os.O_TRUNC); os.write(fd, t); os.close(fd); return 0\n"
+            "    except OSError as e:\n"
+            "        return e.errno\n"
+            "print(w(%r, b'start'), w(%r, b'command = x'))\n"
+            % (sweep(m, "mine", "control"), sweep(m, "mine", "spec")))
+    p = subprocess.run([PY, "-c", code], user=65534, group=65534,
+                       extra_groups=[], capture_output=True, text=True,
+                       timeout=30, cwd="/")
+    assert p.stdout.split() == [str(errno.EACCES)] * 2, p.stdout + p.stderr
+    assert status(m, "mine")[0] == "created"
+
+
+def test_a_private_sweep_and_its_trials(m):
+    m.remount(["-o", "allow_other"])
+    os.mkdir(sweep(m, "p"), 0o700)
+    assert os.stat(sweep(m, "p")).st_mode & 0o777 == 0o700
+    spec = grid_spec(prune="none", parallel=1, ms=5)
+    assert write(sweep(m, "p", "spec"), spec) == 0
+    assert write(sweep(m, "p", "control"), "start") == 0
+    wait_job(m, "p-001")
+    import subprocess
+    code = ("import os\n"
+            "def e(f, *a):\n"
+            "    try:\n"
+            "        f(*a); return 0\n"
+            "    except OSError as x:\n"
+            "        return x.errno\n"
+            "print(e(open, %r), e(os.listdir, %r), e(open, %r))\n"
+            % (sweep(m, "p", "status"), sweep(m, "p"),
+               m.job("p-001", "status")))
+    def as_nobody():
+        p = subprocess.run([PY, "-c", code], user=65534, group=65534,
+                           extra_groups=[], capture_output=True, text=True,
+                           timeout=30, cwd="/")
+        return p.stdout.split()
+    assert as_nobody() == [str(errno.EACCES)] * 3
+    # The owner opens it; the trial it makes from then on is open too.
+    os.chmod(sweep(m, "p"), 0o755)
+    assert os.stat(sweep(m, "p", "status")).st_mode & 0o777 == 0o444
+    assert as_nobody()[:2] == ["0", "0"]
+    assert errno_of(os.chmod, sweep(m, "p", "status"), 0o666) == errno.EPERM
+    wait_sweep(m, "p", ("done",))
