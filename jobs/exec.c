@@ -45,16 +45,13 @@ static int put_pair(char **buf, size_t *len, size_t *cap, const char *k,
 	return 0;
 }
 
-int exec_write_launch(const struct exec_launch *l)
+int exec_launch_record(const struct exec_launch *l, char **out,
+		       size_t *out_len)
 {
-	char path[PATH_MAX], num[64];
+	char num[64];
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
-	int rc = 0;
-	if (snprintf(path, sizeof path, "%s/launch", l->job_dir) >=
-	    (int)sizeof path)
-		return -ENAMETOOLONG;
-	rc = put_pair(&buf, &len, &cap, "command", l->command);
+	int rc = put_pair(&buf, &len, &cap, "command", l->command);
 	if (!rc)
 		rc = put_pair(&buf, &len, &cap, "workdir", l->workdir);
 	if (!rc)
@@ -82,8 +79,27 @@ int exec_write_launch(const struct exec_launch *l)
 	for (const char *k = l->watch; !rc && k && k < l->watch + l->watch_len;
 	     k += strlen(k) + 1, k += strlen(k) + 1)
 		rc = put_pair(&buf, &len, &cap, k, k + strlen(k) + 1);
-	if (!rc)
-		rc = store_write_file_atomic(path, buf, len);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+int exec_write_launch(const struct exec_launch *l)
+{
+	char path[PATH_MAX];
+	char *buf;
+	size_t len;
+	int rc;
+	if (snprintf(path, sizeof path, "%s/launch", l->job_dir) >=
+	    (int)sizeof path)
+		return -ENAMETOOLONG;
+	if ((rc = exec_launch_record(l, &buf, &len)))
+		return rc;
+	rc = store_write_file_atomic(path, buf, len);
 	free(buf);
 	return rc;
 }

@@ -51,6 +51,12 @@ struct exec_exit {
 	int autostopped; /* the shim stopped it by the auto-stop rule (watch.c) */
 };
 
+/*
+ * The launch record of L: NUL-terminated key and value pairs, in *OUT
+ * (LEN bytes, which the caller frees).  Returns 0 or -ENOMEM.
+ */
+int exec_launch_record(const struct exec_launch *l, char **out, size_t *len);
+
 /* Writes L's JOBDIR/launch (0600, atomically).  Returns 0 or -errno. */
 int exec_write_launch(const struct exec_launch *l);
 

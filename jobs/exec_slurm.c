@@ -33,6 +33,7 @@
 
 #include "jobs/executor.h"
 #include "jobs/slurm.h"
+#include "util/beneath.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -101,15 +102,25 @@ static void run_put(struct exec_run *r)
 	free(r);
 }
 
-/* Makes RUNDIR the owner's own folder (0700), never through a link. */
-static int make_run_dir(const char *dir, uid_t uid, gid_t gid)
+/*
+ * Makes JOB_DIR/run the owner's own folder (0700) and returns it open, or
+ * -errno.  The job folder is trainfs's, so the name "run" cannot be
+ * swapped; what is inside run/ is the owner's, so nothing below is ever
+ * reached by path: only through this descriptor, never through a link.
+ */
+static int open_run_dir(const char *job_dir, uid_t uid, gid_t gid)
 {
 	struct stat st;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+	int jfd = open(job_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (jfd < 0)
 		return -errno;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = mkdirat(jfd, RUN_DIR, 0700) < 0 && errno != EEXIST
+			 ? -errno
+			 : beneath_open(jfd, RUN_DIR, O_RDONLY | O_DIRECTORY |
+							      O_CLOEXEC, 0);
+	close(jfd);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	int rc = 0;
 	if (fstat(fd, &st) < 0)
 		rc = -errno;
@@ -117,7 +128,28 @@ static int make_run_dir(const char *dir, uid_t uid, gid_t gid)
 		rc = -errno;
 	else if (fchmod(fd, 0700) < 0)
 		rc = -errno;
-	close(fd);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/*
+ * Writes the launch record of L in RUN_FD (run/, the owner's): made anew
+ * there and given to the owner by its descriptor before it takes its
+ * name, so a link the owner renames over "launch" is replaced, never
+ * followed.  The shim that reads it runs as the owner.  0 or -errno.
+ */
+static int write_run_launch(int run_fd, const struct exec_launch *l)
+{
+	char *buf;
+	size_t len;
+	int rc = exec_launch_record(l, &buf, &len);
+	if (rc)
+		return rc;
+	rc = beneath_write_new(run_fd, "launch", buf, len, l->uid, l->gid);
+	free(buf);
 	return rc;
 }
 
@@ -154,8 +186,8 @@ static int slurm_launch(struct executor *ex, const struct exec_launch *l,
 	struct slurm_option opts[32];
 	size_t nopts = 0;
 	char *copy[32] = { 0 };
-	char name[128], launch[PATH_MAX];
-	int rc;
+	char name[128];
+	int rc, run_fd = -1;
 	if (!r)
 		return -ENOMEM;
 	r->uid = l->uid;
@@ -164,20 +196,20 @@ static int slurm_launch(struct executor *ex, const struct exec_launch *l,
 	struct exec_launch sl = *l;
 	sl.job_dir = r->run_dir;
 	sl.stop_file = r->stop_file;
-	if ((rc = make_run_dir(r->run_dir, l->uid, l->gid)) ||
-	    (rc = exec_clear_traces(r->run_dir)))
+	if ((run_fd = open_run_dir(l->job_dir, l->uid, l->gid)) < 0) {
+		rc = run_fd;
+		goto fail;
+	}
+	if ((rc = exec_clear_traces(r->run_dir)))
 		goto fail;
 	if (unlink(r->stop_file) < 0 && errno != ENOENT) {
 		rc = -errno;
 		goto fail;
 	}
-	if ((rc = exec_write_launch(&sl)))
+	if ((rc = write_run_launch(run_fd, &sl)))
 		goto fail;
-	snprintf(launch, sizeof launch, "%s/launch", r->run_dir);
-	if (geteuid() == 0 && chown(launch, l->uid, l->gid) < 0) {
-		rc = -errno;
-		goto fail;
-	}
+	close(run_fd);
+	run_fd = -1;
 	/* "cpus-per-task=4" (the spec's) to the key slurm.c knows. */
 	for (size_t i = 0; l->slurm_opts && l->slurm_opts[i] && nopts < 32;
 	     i++) {
@@ -217,6 +249,8 @@ opts:
 	*out = r;
 	return 0;
 fail:
+	if (run_fd >= 0)
+		close(run_fd);
 	run_put(r);
 	return rc;
 }
