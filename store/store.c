@@ -27,6 +27,7 @@
 
 #include <sqlite3.h>
 
+#include "store/parents.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -392,7 +393,8 @@ static int prepare_store(const char *store_dir)
 			  strerror(-rc));
 		return rc == -EPERM ? -EACCES : rc;
 	}
-	if ((dirfd = open_private(AT_FDCWD, store_dir, 1, 1)) < 0)
+	/* Resolved, its parents checked: a link here is someone's swap. */
+	if ((dirfd = open_private(AT_FDCWD, store_dir, 1, 0)) < 0)
 		return dirfd;
 	if (mkdirat(dirfd, "jobs", 0711) < 0 && errno != EEXIST) {
 		rc = -errno;
@@ -558,6 +560,30 @@ int store_claim_pid(struct store *s)
 	return 0;
 }
 
+/*
+ * Resolves GIVEN and checks the folders above it before and after making
+ * what is missing of it.  Returns 0 and *REAL, STORE_REFUSED (said) or
+ * -errno.
+ */
+static int store_place(const char *given, char **real)
+{
+	char *again = NULL;
+	int rc = store_parents_check(given, real);
+	if (!rc && (rc = mkdir_p(*real, 0755, 0711)) < 0)
+		log_error("cannot create store '%s': %s", given, strerror(-rc));
+	else if (!rc && !(rc = store_parents_check(*real, &again)) &&
+		 strcmp(again, *real))
+		rc = -EAGAIN; /* it moved meanwhile */
+	free(again);
+	if (rc == -EPERM)
+		rc = STORE_REFUSED;
+	if (rc) {
+		free(*real);
+		*real = NULL;
+	}
+	return rc;
+}
+
 int store_open(const char *store_dir, struct store **out)
 {
 	char path[PATH_MAX];
@@ -567,16 +593,16 @@ int store_open(const char *store_dir, struct store **out)
 		return -ENOMEM;
 	s->lock_fd = -1;
 	store_init_locks(s);
-	if (!(s->dir = strdup(store_dir))) {
-		free(s);
-		return -ENOMEM;
+	if ((rc = store_place(store_dir, &s->dir))) {
+		store_close(s);
+		return rc;
 	}
-	if (snprintf(path, sizeof path, "%s/trainfs.db", store_dir) >=
+	if (snprintf(path, sizeof path, "%s/trainfs.db", s->dir) >=
 	    (int)sizeof path) {
 		rc = -ENAMETOOLONG;
 		goto fail;
 	}
-	if ((rc = prepare_store(store_dir)) < 0)
+	if ((rc = prepare_store(s->dir)) < 0)
 		goto fail;
 	if ((rc = store_claim(s)))
 		goto fail;

@@ -29,6 +29,7 @@
 #ifndef TRAINFS_STORE_H
 #define TRAINFS_STORE_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -78,8 +79,12 @@ struct store;
  * The store is private (folders 0711, files 0600): before anything in it
  * is read, a store folder, jobs/ or database owned by another user or
  * writable by group or others is refused with -EPERM, which no other
- * failure returns.
+ * failure returns.  Before anything is made, a store any of whose parent
+ * folders another user could write (a sticky one only above a folder not
+ * root's or trainfs's own) is refused with STORE_REFUSED, once the reason
+ * is said.  The store's path is then kept resolved, without links.
  */
+#define STORE_REFUSED (-ECANCELED)
 int store_open(const char *store_dir, struct store **out);
 void store_close(struct store *s);
 /*

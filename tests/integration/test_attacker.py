@@ -350,7 +350,7 @@ def test_store_whose_parent_others_may_write_is_refused(m):
     theirs = os.path.join(sticky, "theirs")         # nobody's, in it
     os.mkdir(theirs)
     os.chown(theirs, NOBODY, NOBODY)
-    cases["sticky, theirs below"] = (os.path.join(theirs, "store"), theirs)
+    cases["sticky, theirs below"] = (os.path.join(theirs, "store"), sticky)
     group = os.path.join(m.dir, "group")            # 0775, another group
     os.mkdir(group)
     os.chown(group, 0, NOBODY)
@@ -371,7 +371,7 @@ def test_store_whose_parent_others_may_write_is_refused(m):
     # Sticky with trainfs's own folder below: fine (as the tests' /tmp).
     m.store = os.path.join(sticky, "mine", "store")
     m.start()
-    m.make_job("ok", spec="command = true\n", start=True)
+    m.make_job("ok", trainer_args="--epochs 1 --epoch-ms 5", start=True)
     m.wait_state("ok", ["ready"])
 
 
