@@ -49,6 +49,7 @@ struct exec_slurm {
 	struct executor base;
 	char *self_exe;
 	char **cmd_env;            /* slurm_command_env(environ) */
+	char **submit_env;         /* slurm_submit_env(environ): sbatch's */
 	pthread_mutex_t lock;      /* see above */
 	struct exec_run *runs;
 	int64_t last_squeue_ms;
@@ -390,7 +391,9 @@ static int slurm_launched(const char *job_dir)
 static int run_cmd(struct exec_slurm *x, char **argv, uid_t uid, gid_t gid,
 		   struct slurm_output *o)
 {
-	int rc = slurm_run(argv, x->cmd_env, uid, gid, SLURM_CMD_MS, o);
+	/* sbatch's environment is exported to the trainer: the shorter one. */
+	char **env = !strcmp(argv[0], "sbatch") ? x->submit_env : x->cmd_env;
+	int rc = slurm_run(argv, env, uid, gid, SLURM_CMD_MS, o);
 	if (rc)
 		log_error("slurm: cannot run %s: %s", argv[0], strerror(-rc));
 	return rc;
@@ -709,6 +712,7 @@ static void slurm_close(struct executor *ex)
 		return;
 	free(x->self_exe);
 	slurm_argv_free(x->cmd_env);
+	slurm_argv_free(x->submit_env);
 	pthread_mutex_destroy(&x->lock);
 	free(x);
 }
@@ -738,7 +742,9 @@ struct executor *exec_slurm_new(const char *self_exe)
 		return NULL;
 	/* The nodes run it by its real path, not our /proc/self/fd/N. */
 	if (!(x->self_exe = realpath(self_exe, NULL)) ||
-	    slurm_command_env(environ, &x->cmd_env)) {
+	    slurm_command_env(environ, &x->cmd_env) ||
+	    slurm_submit_env(environ, &x->submit_env)) {
+		slurm_argv_free(x->cmd_env);
 		free(x->self_exe);
 		free(x);
 		return NULL;

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import time
 
-from harness import PY, TRAINER, errno_of
+from harness import PY, TRAINER, errno_of, executors
 
 NOBODY = 65534
 
@@ -409,3 +409,32 @@ print(json.dumps([err(os.mkdir, jobs + "/" + n) for n in bad]))
     for n in ("ok\ufffd", "x\ufdcf", "y\u2030", "\u00a0nbsp"):
         os.mkdir(m.job(n))
     assert len(os.listdir(m.path("jobs"))) == 4
+
+
+@executors("slurm")
+def test_n9_roots_slurm_variables_reach_neither_sbatch_nor_trainer(m):
+    """N9: trainfs (root) has SBATCH_* and SLURM_* of its own; a user's
+    Slurm job is submitted without them (SBATCH_PARTITION would send it
+    to a partition that does not exist) and its trainer sees none of
+    them, only the allocation's own SLURM_* variables."""
+    mine = {"SBATCH_PARTITION": "roots-only", "SBATCH_COMMENT": "root",
+            "SLURM_ROOT_SECRET": "hunter2"}
+    saved = {k: os.environ.get(k) for k in mine}
+    os.environ.update(mine)
+    try:
+        m.remount()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    m.make_job("j", trainer_args="--epochs 1 --epoch-ms 5 --report env.json",
+               start=True)
+    m.wait_state("j", ["ready", "failed"], timeout=60)
+    assert m.state("j") == "ready", m.read("j", "status")
+    with open(os.path.join(m.store, "jobs", "1", "output", "env.json")) as f:
+        env = json.load(f)["env"]
+    leaked = sorted(k for k in env if k in mine or k.startswith("SBATCH_"))
+    assert leaked == [], leaked
+    assert env.get("SLURM_JOB_ID"), sorted(env)
