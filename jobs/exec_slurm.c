@@ -144,13 +144,19 @@ static int open_run_dir(const char *job_dir, uid_t uid, gid_t gid)
  */
 static int write_run_launch(int run_fd, const struct exec_launch *l)
 {
-	char *buf;
+	struct exec_launch sl = *l;
+	char **env, *buf;
 	size_t len;
-	int rc = exec_launch_record(l, &buf, &len);
+	int rc = slurm_launch_env(l->env, environ, &env);
 	if (rc)
 		return rc;
-	rc = beneath_write_new(run_fd, "launch", buf, len, l->uid, l->gid);
-	free(buf);
+	sl.env = env;
+	if (!(rc = exec_launch_record(&sl, &buf, &len))) {
+		rc = beneath_write_new(run_fd, "launch", buf, len, l->uid,
+				       l->gid);
+		free(buf);
+	}
+	slurm_argv_free(env);
 	return rc;
 }
 

@@ -236,6 +236,20 @@ int slurm_submit_env(char *const *env, char ***out)
 	return strv_finish(&v, out);
 }
 
+int slurm_launch_env(char *const *env, char *const *own, char ***out)
+{
+	struct strv v = { 0 };
+	for (size_t i = 0; env && env[i]; i++) {
+		int inherited = 0;
+		if (env_is(env[i], "SLURM_") || env_is(env[i], "SBATCH_"))
+			for (size_t k = 0; own && own[k] && !inherited; k++)
+				inherited = !strcmp(env[i], own[k]);
+		if (!inherited)
+			strv_add(&v, env[i]);
+	}
+	return strv_finish(&v, out);
+}
+
 /* Is E ("NAME=VALUE") set by Slurm for the allocation? */
 static int env_from_allocation(const char *e)
 {

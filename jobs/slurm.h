@@ -145,6 +145,16 @@ int slurm_command_env(char *const *env, char ***out);
 int slurm_submit_env(char *const *env, char ***out);
 
 /*
+ * The environment a Slurm trainer is launched with: ENV (the trainer's,
+ * as for this machine) without the SLURM_* and SBATCH_* entries it
+ * inherited from OWN (trainfs's own environ): the trainer gets the
+ * allocation's SLURM_* variables, never trainfs's.  An env.* of the spec
+ * that sets one stays.  Returns 0 and *OUT (free with
+ * slurm_argv_free()), or -ENOMEM.
+ */
+int slurm_launch_env(char *const *env, char *const *own, char ***out);
+
+/*
  * The trainer's environment under Slurm: TRAINER (the launch file's, as on
  * this machine) plus the variables Slurm set for the allocation in BATCH
  * (SLURM_*, CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES,

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 
+import harness
 from harness import PY, TRAINER, errno_of, executors
 
 NOBODY = 65534
@@ -378,7 +379,7 @@ def test_store_whose_parent_others_may_write_is_refused(m):
 def try_mount(m, store):
     """Runs trainfs on STORE; returns (exit status, stderr).  One that
     mounts (the bug) is unmounted and fails the test."""
-    p = subprocess.Popen(["./trainfs", m.mnt, "--store", store, "-f"],
+    p = subprocess.Popen([harness.TRAINFS, m.mnt, "--store", store, "-f"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          text=True)
     try:
@@ -422,19 +423,29 @@ def test_n9_roots_slurm_variables_reach_neither_sbatch_nor_trainer(m):
     saved = {k: os.environ.get(k) for k in mine}
     os.environ.update(mine)
     try:
-        m.remount()
+        m.remount(["-o", "allow_other"])
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    # Root's own job, and nobody's.
     m.make_job("j", trainer_args="--epochs 1 --epoch-ms 5 --report env.json",
                start=True)
-    m.wait_state("j", ["ready", "failed"], timeout=60)
-    assert m.state("j") == "ready", m.read("j", "status")
-    with open(os.path.join(m.store, "jobs", "1", "output", "env.json")) as f:
-        env = json.load(f)["env"]
-    leaked = sorted(k for k in env if k in mine or k.startswith("SBATCH_"))
-    assert leaked == [], leaked
-    assert env.get("SLURM_JOB_ID"), sorted(env)
+    as_nobody("""
+os.mkdir(%r)
+write(%r, "command = %s %s --epochs 1 --epoch-ms 5 --report env.json\\n")
+print(json.dumps(0))
+""" % (m.job("n"), m.job("n", "spec"), PY, TRAINER))
+    assert m.control("n", "start") == 0
+    for name, i in (("j", 1), ("n", 2)):
+        m.wait_state(name, ["ready", "failed"], timeout=60)
+        assert m.state(name) == "ready", m.read(name, "status")
+        with open(os.path.join(m.store, "jobs", str(i), "output",
+                               "env.json")) as f:
+            env = json.load(f)["env"]
+        leaked = sorted(k for k in env
+                        if k in mine or k.startswith("SBATCH_"))
+        assert leaked == [], (name, leaked)
+        assert env.get("SLURM_JOB_ID"), (name, sorted(env))

@@ -187,6 +187,26 @@ static void command_env(void)
 	slurm_argv_free(out);
 }
 
+/* A trainer of trainfs's own user inherits its environment, not its
+ * SLURM_* and SBATCH_*; what the spec's env.* sets stays. */
+static void launch_env(void)
+{
+	char *own[] = { "HOME=/root", "SLURM_ROOT=1", "SBATCH_PARTITION=r",
+			"SLURM_CONF=/etc/slurm.conf", NULL };
+	char *env[] = { "HOME=/root", "SLURM_ROOT=1", "SBATCH_PARTITION=r",
+			"SLURM_CONF=/etc/slurm.conf", "SLURM_MINE=2",
+			"TRAINFS_JOB=a", NULL };
+	char **out = NULL;
+	CHECK(slurm_launch_env(env, own, &out) == 0);
+	CHECK(argc_of(out) == 3);
+	if (argc_of(out) == 3) {
+		CHECK_STR(out[0], "HOME=/root");
+		CHECK_STR(out[1], "SLURM_MINE=2");
+		CHECK_STR(out[2], "TRAINFS_JOB=a");
+	}
+	slurm_argv_free(out);
+}
+
 static void trainer_env(void)
 {
 	char *trainer[] = { "TRAINFS_JOB=a", "CUDA_VISIBLE_DEVICES=3",
@@ -867,7 +887,7 @@ static void live_cluster(void)
 
 TEST_MAIN("slurm", TEST(option_keys), TEST(sbatch_argv), TEST(job_name),
 	  TEST(sh_quote),
-	  TEST(command_env), TEST(trainer_env), TEST(exit_status),
+	  TEST(command_env), TEST(launch_env), TEST(trainer_env), TEST(exit_status),
 	  TEST(sbatch_output), TEST(squeue_argv), TEST(squeue_output),
 	  TEST(durations), TEST(scontrol_output), TEST(states),
 	  TEST(status_line), TEST(judge_end),
