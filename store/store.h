@@ -106,6 +106,14 @@ int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
  */
 int store_job_dir_check(struct store *s, int64_t id);
 
+/*
+ * Opens REL (relative, "jobs/12/run/launch") beneath the store's own
+ * folder descriptor as openat would, never through a link, ".." or into
+ * another filesystem.  Returns the fd (the caller closes it) or -errno.
+ */
+int store_open_beneath(struct store *s, const char *rel, int flags,
+		       mode_t mode);
+
 /* A transaction: begin takes the store lock; commit or rollback drop it. */
 int store_begin(struct store *s);
 /* store_begin(), or -EBUSY at once when another thread holds the lock. */
