@@ -57,9 +57,6 @@ struct exec_exit {
  */
 int exec_launch_record(const struct exec_launch *l, char **out, size_t *len);
 
-/* Writes L's JOBDIR/launch (0600, atomically).  Returns 0 or -errno. */
-int exec_write_launch(const struct exec_launch *l);
-
 /* Reads the exit record of JOB_DIR: 0, or -ENOENT when there is none yet. */
 int exec_read_exit(const char *job_dir, struct exec_exit *e);
 

@@ -5,7 +5,9 @@
  * alone; what trainfs does to start, find and signal it is exec_local.c's,
  * and the files both sides share (launch, trainer, exit) are exec.c's.
  *
- * It reads and removes JOBDIR/launch, starts /bin/sh -c COMMAND in a new
+ * It runs as root in the job folder trainfs hands it (fd 5) and reads
+ * the launch record from a sealed memfd (fd 4), so it takes nothing by a
+ * path a user could redirect; it starts /bin/sh -c COMMAND in a new
  * process group as the job's owner (recorded in JOBDIR/trainer as "PID
  * STARTTIME"), listens on JOBDIR/shim.sock for "stop" and "cancel" (its
  * first client is trainfs, on fd 3), applies stop_to (the main process or
@@ -19,8 +21,10 @@
  * "cancel" (which, should it reach the batch shell before the exec,
  * kills that shell: a cancel all the same), the stop file that
  * trainfs creates is looked for on every tick too, Slurm's own SIGTERM is
- * forwarded to the trainer's group, the trainer's environment is the
- * launch file's plus the allocation's (slurm_trainer_env()), and the shim
+ * forwarded to the trainer's group, the launch record is RUNDIR/launch
+ * (trusted under root only when root's own, in a folder only root may
+ * write), the trainer's environment is the launch file's plus the
+ * allocation's (slurm_trainer_env()), and the shim
  * exits with the trainer's status so that Slurm's end agrees with it.
  *
  * The main loop has one place for per-tick work of a job's own rules
