@@ -12,7 +12,8 @@
  *
  * - Submission.  trainfs writes the launch record to JOBDIR/run/launch
  *   through run/'s descriptor (made anew, fchown'd to the owner before
- *   its rename: run/ is the owner's, so never by path), then runs, as the job's owner, slurm_sbatch_argv()'s
+ *   its rename: run/ is the owner's, so never by path), then runs, as
+ *   the job's owner, slurm_sbatch_argv()'s
  *   `sbatch --parsable --job-name=... --output=LOG --open-mode=append
  *   --no-requeue --export=ALL [--chdir=...] --partition=gpu ...
  *   --wrap=exec 'TRAINFS' __shim --slurm 'JOBDIR/run'` (--no-requeue: a node
