@@ -74,6 +74,11 @@ err_xdev:
 	return -EXDEV;
 }
 
+void beneath_force_walk(int on)
+{
+	__atomic_store_n(&no_openat2, on, __ATOMIC_RELAXED);
+}
+
 int beneath_open(int dirfd, const char *rel, int flags, mode_t mode)
 {
 	if (!rel || !*rel || rel[0] == '/')

@@ -28,4 +28,7 @@ int beneath_open(int dirfd, const char *rel, int flags, mode_t mode);
 int beneath_write_new(int dirfd, const char *name, const void *buf,
 		      size_t len, uid_t uid, gid_t gid);
 
+/* Walks with O_NOFOLLOW as without openat2 (ON), or not: for the tests. */
+void beneath_force_walk(int on);
+
 #endif
