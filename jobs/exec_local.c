@@ -101,6 +101,21 @@ static int spawn_shim(const char *self_exe, const struct exec_launch *l,
 	return -rc;
 }
 
+/*
+ * Moves FD above the shim's fds 3 to 5, so that no dup2 of the spawn
+ * overwrites another fd it has still to hand over.  Returns the new fd
+ * (FD is closed) or -errno (FD too).
+ */
+static int above_shim_fds(int fd)
+{
+	if (fd < 0 || fd > 5)
+		return fd;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, 6);
+	int e = errno;
+	close(fd);
+	return high < 0 ? -e : high;
+}
+
 static int exec_launch(const char *self_exe, const struct exec_launch *l,
 		       int *fd, pid_t *shim_pid)
 {
@@ -109,14 +124,19 @@ static int exec_launch(const char *self_exe, const struct exec_launch *l,
 	if ((rc = exec_clear_traces(l->job_dir)))
 		return rc;
 	dir = open(l->job_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dir < 0)
-		return -errno;
-	if ((launch = launch_memfd(l)) < 0) {
+	if ((dir = above_shim_fds(dir < 0 ? -errno : dir)) < 0)
+		return dir;
+	if ((launch = above_shim_fds(launch_memfd(l))) < 0) {
 		rc = launch;
 		goto out;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		rc = -errno;
+		goto out;
+	}
+	if ((sv[1] = above_shim_fds(sv[1])) < 0) {
+		rc = sv[1];
+		close(sv[0]);
 		goto out;
 	}
 	rc = spawn_shim(self_exe, l, sv[1], launch, dir, shim_pid);
