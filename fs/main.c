@@ -575,8 +575,8 @@ int main(int argc, char **argv)
 		.slurm = o.slurm,
 	};
 	int err = jobs_open(&cfg, &fs.jobs);
-	if (err == -EBUSY) {
-		goto out; /* in use by another trainfs: said already */
+	if (err == -EBUSY || err == STORE_REFUSED) {
+		goto out; /* in use, or a parent others may write: said */
 	} else if (err == -EPERM) {
 		/* The SPEC's words exactly; nothing of the store was read. */
 		log_fatal("store %s is writable by others", store);

@@ -5,12 +5,15 @@
  * (see exec.h).  The backends are exec_local.c (a shim on this machine)
  * behind the table of executor.h; the shim process is shim.c.
  *
- * The launch file (JOBDIR/launch, 0600) carries what the shim needs as
- * NUL-terminated "key", "value" pairs, so commands and environment values
- * need no quoting; it holds the trainer's environment and nothing more,
- * and the shim removes it once read.  The shim writes JOBDIR/trainer
- * ("PID STARTTIME") once the trainer runs and JOBDIR/exit ("code N" or
- * "signal N") when its whole process group is gone.  A PID alone is never
+ * The launch record carries what the shim needs as NUL-terminated "key",
+ * "value" pairs, so commands and environment values need no quoting; it
+ * holds the trainer's environment and nothing more.  The local shim runs
+ * as root and gets it in a sealed memfd, never from a file; the Slurm
+ * shim runs as the job's owner and reads run/launch, which trainfs makes
+ * through run/'s descriptor and the shim removes once read.  The shim
+ * writes JOBDIR/trainer ("PID STARTTIME") once the trainer runs and
+ * JOBDIR/exit ("code N" or "signal N") when its whole process group is
+ * gone.  A PID alone is never
  * trusted: the start time (field 22 of /proc/PID/stat) must match before
  * an orphan is signalled.
  */
@@ -46,16 +49,13 @@ static int put_pair(char **buf, size_t *len, size_t *cap, const char *k,
 	return 0;
 }
 
-int exec_write_launch(const struct exec_launch *l)
+int exec_launch_record(const struct exec_launch *l, char **out,
+		       size_t *out_len)
 {
-	char path[PATH_MAX], num[64];
+	char num[64];
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
-	int rc = 0;
-	if (snprintf(path, sizeof path, "%s/launch", l->job_dir) >=
-	    (int)sizeof path)
-		return -ENAMETOOLONG;
-	rc = put_pair(&buf, &len, &cap, "command", l->command);
+	int rc = put_pair(&buf, &len, &cap, "command", l->command);
 	if (!rc)
 		rc = put_pair(&buf, &len, &cap, "workdir", l->workdir);
 	if (!rc)
@@ -83,10 +83,13 @@ int exec_write_launch(const struct exec_launch *l)
 	for (const char *k = l->watch; !rc && k && k < l->watch + l->watch_len;
 	     k += strlen(k) + 1, k += strlen(k) + 1)
 		rc = put_pair(&buf, &len, &cap, k, k + strlen(k) + 1);
-	if (!rc)
-		rc = store_write_file_atomic(path, buf, len);
-	free(buf);
-	return rc;
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*out_len = len;
+	return 0;
 }
 
 int exec_read_small_file(const char *dir, const char *name, char *buf,

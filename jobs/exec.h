@@ -51,8 +51,11 @@ struct exec_exit {
 	int autostopped; /* the shim stopped it by the auto-stop rule (watch.c) */
 };
 
-/* Writes L's JOBDIR/launch (0600, atomically).  Returns 0 or -errno. */
-int exec_write_launch(const struct exec_launch *l);
+/*
+ * The launch record of L: NUL-terminated key and value pairs, in *OUT
+ * (LEN bytes, which the caller frees).  Returns 0 or -ENOMEM.
+ */
+int exec_launch_record(const struct exec_launch *l, char **out, size_t *len);
 
 /* Reads the exit record of JOB_DIR: 0, or -ENOENT when there is none yet. */
 int exec_read_exit(const char *job_dir, struct exec_exit *e);

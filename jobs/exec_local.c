@@ -3,11 +3,14 @@
  * (shim.c) per trainer on this machine.
  *
  * A run is the trainfs end of the shim's socket and, when trainfs started
- * the shim, the shim's PID to reap.  launch writes the launch file and
- * spawns "trainfs __shim JOBDIR" in a session of its own with one end of
- * a socketpair on fd 3; attach connects to JOBDIR/shim.sock after a
- * restart (the shim is then not our child: nothing to reap).  The run has
- * ended when the shim says "exit" or its socket closes.
+ * the shim, the shim's PID to reap.  launch spawns "trainfs __shim
+ * JOBDIR" in a session of its own with one end of a socketpair on fd 3,
+ * the launch record in a sealed memfd on fd 4 and the job folder on fd 5
+ * (the shim runs as root: it takes nothing by a path a user could
+ * redirect, and no launch file lies anywhere to plant or swap); attach
+ * connects to JOBDIR/shim.sock after a restart (the shim is then not our
+ * child: nothing to reap).  The run has ended when the shim says "exit"
+ * or its socket closes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,12 +20,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "jobs/executor.h"
+#include "store/store.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -37,47 +42,114 @@ struct exec_run {
 	pid_t pid; /* our child shim to reap; 0 once reaped or adopted */
 };
 
-static int exec_launch(const char *self_exe, const struct exec_launch *l,
-		       int *fd, pid_t *shim_pid)
+/*
+ * The launch record of L in a sealed memfd: the shim, root's, reads it
+ * from a descriptor it inherits, so no file anyone could plant or swap
+ * stands between trainfs and it.  Returns the fd or -errno.
+ */
+static int launch_memfd(const struct exec_launch *l)
 {
-	int sv[2], rc;
-	pid_t pid;
+	char *buf;
+	size_t len;
+	int rc = exec_launch_record(l, &buf, &len);
+	if (rc)
+		return rc;
+	int fd = memfd_create("trainfs-launch", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		rc = -errno;
+	else if ((rc = store_write_all(fd, buf, len)) == 0 &&
+		 (lseek(fd, 0, SEEK_SET) < 0 ||
+		  fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+						 F_SEAL_WRITE | F_SEAL_SEAL) < 0))
+		rc = -errno;
+	free(buf);
+	if (rc && fd >= 0)
+		close(fd);
+	return rc ? rc : fd;
+}
+
+/*
+ * Spawns "trainfs __shim JOBDIR" in a session of its own with its end of
+ * SV on fd 3, the launch record on fd 4 and the job folder on fd 5 (the
+ * path in argv only names it for ps).  Returns 0 and *PID, or -errno.
+ */
+static int spawn_shim(const char *self_exe, const struct exec_launch *l,
+		      int sock, int launch, int dir, pid_t *pid)
+{
 	posix_spawnattr_t attr;
 	posix_spawn_file_actions_t fa;
 	char *argv[] = { "trainfs", "__shim", (char *)l->job_dir, NULL };
-
-	if ((rc = exec_clear_traces(l->job_dir)) || (rc = exec_write_launch(l)))
-		return rc;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	if ((rc = posix_spawnattr_init(&attr))) {
-		close(sv[0]);
-		close(sv[1]);
+	int rc = posix_spawnattr_init(&attr);
+	if (rc)
 		return -rc;
-	}
 	if ((rc = posix_spawn_file_actions_init(&fa))) {
 		posix_spawnattr_destroy(&attr);
-		close(sv[0]);
-		close(sv[1]);
 		return -rc;
 	}
 	/* Its own session: a Ctrl-C at trainfs's terminal does not reach it. */
 	rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
 	if (!rc)
-		rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+		rc = posix_spawn_file_actions_adddup2(&fa, sock, 3);
 	if (!rc)
-		rc = posix_spawn(&pid, self_exe, &fa, &attr, argv,
-				 environ);
+		rc = posix_spawn_file_actions_adddup2(&fa, launch, 4);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, dir, 5);
+	if (!rc)
+		rc = posix_spawn(pid, self_exe, &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	close(sv[1]);
-	if (rc) {
-		close(sv[0]);
-		return -rc;
+	return -rc;
+}
+
+/*
+ * Moves FD above the shim's fds 3 to 5, so that no dup2 of the spawn
+ * overwrites another fd it has still to hand over.  Returns the new fd
+ * (FD is closed) or -errno (FD too).
+ */
+static int above_shim_fds(int fd)
+{
+	if (fd < 0 || fd > 5)
+		return fd;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, 6);
+	int e = errno;
+	close(fd);
+	return high < 0 ? -e : high;
+}
+
+static int exec_launch(const char *self_exe, const struct exec_launch *l,
+		       int *fd, pid_t *shim_pid)
+{
+	int sv[2] = { -1, -1 }, launch = -1, dir, rc;
+
+	if ((rc = exec_clear_traces(l->job_dir)))
+		return rc;
+	dir = open(l->job_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if ((dir = above_shim_fds(dir < 0 ? -errno : dir)) < 0)
+		return dir;
+	if ((launch = above_shim_fds(launch_memfd(l))) < 0) {
+		rc = launch;
+		goto out;
 	}
-	*fd = sv[0];
-	*shim_pid = pid;
-	return 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((sv[1] = above_shim_fds(sv[1])) < 0) {
+		rc = sv[1];
+		close(sv[0]);
+		goto out;
+	}
+	rc = spawn_shim(self_exe, l, sv[1], launch, dir, shim_pid);
+	close(sv[1]);
+	if (rc)
+		close(sv[0]);
+	else
+		*fd = sv[0];
+out:
+	if (launch >= 0)
+		close(launch);
+	close(dir);
+	return rc;
 }
 
 /* Fills a sockaddr for DIR/shim.sock, going through /proc when too long. */

@@ -35,6 +35,7 @@
 
 #include "jobs/executor.h"
 #include "jobs/slurm.h"
+#include "util/beneath.h"
 #include "util/log.h"
 #include "util/userfile.h"
 
@@ -53,6 +54,7 @@ struct exec_slurm {
 	struct executor base;
 	char *self_exe;
 	char **cmd_env;            /* slurm_command_env(environ) */
+	char **submit_env;         /* slurm_submit_env(environ): sbatch's */
 	pthread_mutex_t lock;      /* see above */
 	struct exec_run *runs;
 	int64_t last_squeue_ms;
@@ -110,15 +112,22 @@ static void run_put(struct exec_run *r)
 }
 
 /*
- * Makes RUNDIR the owner's own folder (0700), never through a link nor
- * into a mount the owner put there (-EXDEV).
+ * Makes JOB_DIR/run the owner's own folder (0700) and returns it open, or
+ * -errno.  The job folder is trainfs's, so the name "run" cannot be
+ * swapped; what is inside run/ is the owner's, so nothing below is ever
+ * reached by path: only through this descriptor, never through a link.
  */
-static int make_run_dir(const char *dir, uid_t uid, gid_t gid)
+static int open_run_dir(const char *job_dir, uid_t uid, gid_t gid)
 {
 	struct stat st;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+	int jfd = open(job_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (jfd < 0)
 		return -errno;
-	int fd = userfile_open(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY);
+	int fd = mkdirat(jfd, RUN_DIR, 0700) < 0 && errno != EEXIST
+			 ? -errno
+			 : beneath_open(jfd, RUN_DIR, O_RDONLY | O_DIRECTORY |
+							      O_CLOEXEC, 0);
+	close(jfd);
 	if (fd < 0)
 		return fd;
 	int rc = 0;
@@ -128,7 +137,34 @@ static int make_run_dir(const char *dir, uid_t uid, gid_t gid)
 		rc = -errno;
 	else if (fchmod(fd, 0700) < 0)
 		rc = -errno;
-	close(fd);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/*
+ * Writes the launch record of L in RUN_FD (run/, the owner's): made anew
+ * there and given to the owner by its descriptor before it takes its
+ * name, so a link the owner renames over "launch" is replaced, never
+ * followed.  The shim that reads it runs as the owner.  0 or -errno.
+ */
+static int write_run_launch(int run_fd, const struct exec_launch *l)
+{
+	struct exec_launch sl = *l;
+	char **env, *buf;
+	size_t len;
+	int rc = slurm_launch_env(l->env, environ, &env);
+	if (rc)
+		return rc;
+	sl.env = env;
+	if (!(rc = exec_launch_record(&sl, &buf, &len))) {
+		rc = beneath_write_new(run_fd, "launch", buf, len, l->uid,
+				       l->gid);
+		free(buf);
+	}
+	slurm_argv_free(env);
 	return rc;
 }
 
@@ -165,8 +201,8 @@ static int slurm_launch(struct executor *ex, const struct exec_launch *l,
 	struct slurm_option opts[32];
 	size_t nopts = 0;
 	char *copy[32] = { 0 };
-	char name[128], launch[PATH_MAX];
-	int rc;
+	char name[128];
+	int rc, run_fd = -1;
 	if (!r)
 		return -ENOMEM;
 	r->uid = l->uid;
@@ -175,20 +211,20 @@ static int slurm_launch(struct executor *ex, const struct exec_launch *l,
 	struct exec_launch sl = *l;
 	sl.job_dir = r->run_dir;
 	sl.stop_file = r->stop_file;
-	if ((rc = make_run_dir(r->run_dir, l->uid, l->gid)) ||
-	    (rc = exec_clear_traces(r->run_dir)))
+	if ((run_fd = open_run_dir(l->job_dir, l->uid, l->gid)) < 0) {
+		rc = run_fd;
+		goto fail;
+	}
+	if ((rc = exec_clear_traces(r->run_dir)))
 		goto fail;
 	if (unlink(r->stop_file) < 0 && errno != ENOENT) {
 		rc = -errno;
 		goto fail;
 	}
-	if ((rc = exec_write_launch(&sl)))
+	if ((rc = write_run_launch(run_fd, &sl)))
 		goto fail;
-	snprintf(launch, sizeof launch, "%s/launch", r->run_dir);
-	if (geteuid() == 0 && chown(launch, l->uid, l->gid) < 0) {
-		rc = -errno;
-		goto fail;
-	}
+	close(run_fd);
+	run_fd = -1;
 	/* "cpus-per-task=4" (the spec's) to the key slurm.c knows. */
 	for (size_t i = 0; l->slurm_opts && l->slurm_opts[i] && nopts < 32;
 	     i++) {
@@ -228,6 +264,8 @@ opts:
 	*out = r;
 	return 0;
 fail:
+	if (run_fd >= 0)
+		close(run_fd);
 	run_put(r);
 	return rc;
 }
@@ -367,7 +405,9 @@ static int slurm_launched(const char *job_dir)
 static int run_cmd(struct exec_slurm *x, char **argv, uid_t uid, gid_t gid,
 		   struct slurm_output *o)
 {
-	int rc = slurm_run(argv, x->cmd_env, uid, gid, SLURM_CMD_MS, o);
+	/* sbatch's environment is exported to the trainer: the shorter one. */
+	char **env = !strcmp(argv[0], "sbatch") ? x->submit_env : x->cmd_env;
+	int rc = slurm_run(argv, env, uid, gid, SLURM_CMD_MS, o);
 	if (rc)
 		log_error("slurm: cannot run %s: %s", argv[0], strerror(-rc));
 	return rc;
@@ -751,6 +791,7 @@ static void slurm_close(struct executor *ex)
 	pthread_cond_destroy(&x->kick);
 	free(x->self_exe);
 	slurm_argv_free(x->cmd_env);
+	slurm_argv_free(x->submit_env);
 	pthread_mutex_destroy(&x->lock);
 	free(x);
 }
@@ -780,7 +821,9 @@ struct executor *exec_slurm_new(const char *self_exe)
 		return NULL;
 	/* The nodes run it by its real path, not our /proc/self/fd/N. */
 	if (!(x->self_exe = realpath(self_exe, NULL)) ||
-	    slurm_command_env(environ, &x->cmd_env)) {
+	    slurm_command_env(environ, &x->cmd_env) ||
+	    slurm_submit_env(environ, &x->submit_env)) {
+		slurm_argv_free(x->cmd_env);
 		free(x->self_exe);
 		free(x);
 		return NULL;

@@ -53,7 +53,11 @@ char *job_format_time(int64_t ns, char *buf, size_t len)
 	return buf;
 }
 
-/* UTF-8 (util/utf8.c decides), no '/' and no control character. */
+/*
+ * UTF-8 (util/utf8.c decides), no '/' and no control character, and no
+ * character that lies about the text: noncharacters, and the format and
+ * separator characters (Cf, Zl, Zp) that reorder or break it.
+ */
 int job_name_valid(const char *name, size_t len)
 {
 	if (!name || len < 1 || len > JOB_NAME_MAX || name[0] == '.')
@@ -61,7 +65,8 @@ int job_name_valid(const char *name, size_t len)
 	for (size_t i = 0; i < len;) {
 		unsigned int cp;
 		size_t step = utf8_decode(name + i, len - i, &cp);
-		if (!step || cp == '/' || utf8_is_control(cp))
+		if (!step || cp == '/' || utf8_is_control(cp) ||
+		    utf8_is_noncharacter(cp) || utf8_is_format(cp))
 			return 0;
 		i += step;
 	}
@@ -1106,8 +1111,8 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 		char q[300];
 		quote(q, sizeof q, name, strlen(name));
 		log_warn( "refused mkdir '%s': a job name is 1 "
-			"to 240 bytes of UTF-8 without '/' or control "
-			"characters, not starting with '.'\n", q);
+			"to 240 bytes of UTF-8 without '/', control, format "
+			"or noncharacters, not starting with '.'\n", q);
 		return -EINVAL;
 	}
 	jobs_lock(j);

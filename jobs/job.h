@@ -238,7 +238,8 @@ void jobs_unlock_job(struct jobs *j, struct job *job);
 
 /*
  * Whether NAME (LEN bytes) is a valid job name: 1 to JOB_NAME_MAX bytes of
- * UTF-8 without '/', NUL or control characters (C0, DEL, C1), not
+ * UTF-8 without '/', NUL or control characters (C0, DEL, C1), Unicode
+ * noncharacters or format and separator characters (Cf, Zl, Zp), not
  * starting with '.'.
  */
 int job_name_valid(const char *name, size_t len);

@@ -5,7 +5,9 @@
  * alone; what trainfs does to start, find and signal it is exec_local.c's,
  * and the files both sides share (launch, trainer, exit) are exec.c's.
  *
- * It reads and removes JOBDIR/launch, starts /bin/sh -c COMMAND in a new
+ * It runs as root in the job folder trainfs hands it (fd 5) and reads
+ * the launch record from a sealed memfd (fd 4), so it takes nothing by a
+ * path a user could redirect; it starts /bin/sh -c COMMAND in a new
  * process group as the job's owner (recorded in JOBDIR/trainer as "PID
  * STARTTIME"), listens on JOBDIR/shim.sock for "stop" and "cancel" (its
  * first client is trainfs, on fd 3), applies stop_to (the main process or
@@ -19,8 +21,10 @@
  * "cancel" (which, should it reach the batch shell before the exec,
  * kills that shell: a cancel all the same), the stop file that
  * trainfs creates is looked for on every tick too, Slurm's own SIGTERM is
- * forwarded to the trainer's group, the trainer's environment is the
- * launch file's plus the allocation's (slurm_trainer_env()), and the shim
+ * forwarded to the trainer's group, the launch record is RUNDIR/launch
+ * (trusted under root only when root's own, in a folder only root may
+ * write), the trainer's environment is the launch file's plus the
+ * allocation's (slurm_trainer_env()), and the shim
  * exits with the trainer's status so that Slurm's end agrees with it.
  *
  * The main loop has one place for per-tick work of a job's own rules
@@ -56,6 +60,8 @@
 #define SHIM_MAX_CLIENTS 16
 #define SHIM_GRACE_MAX 1e9 /* seconds: as GRACE_MAX of jobs/registry.h */
 #define EXIT_RECORD_SIZE 64 /* "signal 9", padded: the reserved record */
+#define SHIM_LAUNCH_FD 4 /* local: the launch record trainfs handed over */
+#define SHIM_DIR_FD 5    /* local: the job folder */
 
 
 struct shim {
@@ -90,12 +96,45 @@ static void shim_die(const char *what, int err)
 	exit(1);
 }
 
+/*
+ * Whether a launch record read by path may be trusted: under root, only
+ * one that root wrote in a folder no one else may write (a user who could
+ * write it would choose the command and the uid).  Under the owner's uid
+ * (Slurm) the record can give nothing the owner does not have.
+ */
+static int launch_trusted(const struct stat *st)
+{
+	struct stat dir;
+	if (!S_ISREG(st->st_mode) || st->st_nlink != 1)
+		return 0;
+	if (geteuid() != 0)
+		return 1;
+	/* "." is the folder we entered, whatever its path became since. */
+	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH)) &&
+	       stat(".", &dir) == 0 && dir.st_uid == 0 &&
+	       !(dir.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/*
+ * Opens the launch record: fd 4 as trainfs handed it (local), or the
+ * "launch" file of the folder (Slurm), which is removed once read.
+ */
+static int open_launch(struct shim *s, struct stat *st)
+{
+	int fd = s->slurm ? open("launch", O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+						    O_CLOEXEC)
+			  : SHIM_LAUNCH_FD;
+	if (fd < 0 || fstat(fd, st) < 0)
+		shim_die("cannot read 'launch'", errno);
+	if (s->slurm && !launch_trusted(st))
+		shim_die("'launch' is not root's own", EPERM);
+	return fd;
+}
+
 static char *load_launch(struct shim *s)
 {
 	struct stat st;
-	int fd = open("launch", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0)
-		shim_die("cannot read 'launch'", errno);
+	int fd = open_launch(s, &st);
 	char *buf = malloc(st.st_size + 1);
 	if (!buf)
 		shim_die("reading 'launch'", ENOMEM);
@@ -138,7 +177,7 @@ static char *load_launch(struct shim *s)
 	if (!s->command || !s->workdir || !s->log || s->stop_signal <= 0)
 		shim_die("incomplete 'launch'", EINVAL);
 	/* It holds the trainer's environment: gone once read. */
-	if (unlink("launch") < 0)
+	if (s->slurm && unlink("launch") < 0)
 		shim_die("cannot remove 'launch'", errno);
 	return buf;
 }
@@ -553,9 +592,12 @@ int shim_main(int argc, char **argv)
 		fprintf(stderr, "usage: trainfs __shim [--slurm] JOBDIR\n");
 		return 2;
 	}
-	close_range(s.slurm ? 3 : 4, ~0U, 0);
-	if (chdir(argv[2]) < 0)
+	close_range(s.slurm ? 3 : SHIM_DIR_FD + 1, ~0U, 0);
+	/* Locally by the folder trainfs opened: the path is only a name. */
+	if (s.slurm ? chdir(argv[2]) < 0 : fchdir(SHIM_DIR_FD) < 0)
 		shim_die("cannot enter the job folder", errno);
+	if (!s.slurm)
+		close(SHIM_DIR_FD);
 	char *launch = load_launch(&s);
 	int log = open(s.log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
 				      O_CLOEXEC, 0600);

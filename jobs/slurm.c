@@ -167,8 +167,9 @@ int slurm_sbatch_argv(const struct slurm_submit *s, char ***argv)
 	/* A node failure or a preemption ends the job (the SPEC's "ended by
 	 * Slurm"), never reruns it behind trainfs's back. */
 	strv_add(&v, "--no-requeue");
-	/* The environment is slurm_command_env()'s, whatever SBATCH_EXPORT
-	 * says: NONE would make Slurm load a login environment on the node. */
+	/* The environment is slurm_submit_env()'s allow-list (PATH and
+	 * SLURM_CONF), exported as it is whatever SBATCH_EXPORT says: NONE
+	 * would make Slurm load a login environment on the node. */
 	strv_add(&v, "--export=ALL");
 	if (s->chdir)
 		strv_addf(&v, "--chdir=%s%s", s->chdir, "");
@@ -196,24 +197,56 @@ static int env_is(const char *e, const char *prefix)
 	return !strncmp(e, prefix, strlen(prefix));
 }
 
-int slurm_command_env(char *const *env, char ***out)
+/*
+ * The allow-list of trainfs's environment for Slurm: PATH (a default one
+ * if it has none) and SLURM_CONF, nothing else.  Root's other SLURM_* and
+ * SBATCH_* would apply to a user's submission (SBATCH_PARTITION,
+ * SBATCH_ACCOUNT) and, through sbatch's export, reach the user's trainer.
+ */
+static void env_allowed(struct strv *v, char *const *env)
 {
-	struct strv v = { 0 };
 	int have_path = 0;
 	for (size_t i = 0; env && env[i]; i++) {
-		const char *e = env[i];
-		if (env_is(e, "SLURM_TIME_FORMAT="))
-			continue;
-		if (env_is(e, "PATH=")) {
+		if (env_is(env[i], "PATH=") && !have_path) {
 			have_path = 1;
-			strv_add(&v, e);
-		} else if (env_is(e, "SLURM_") || env_is(e, "SBATCH_")) {
-			strv_add(&v, e);
+			strv_add(v, env[i]);
 		}
 	}
 	if (!have_path)
-		strv_add(&v, "PATH=" SLURM_DEFAULT_PATH);
+		strv_add(v, "PATH=" SLURM_DEFAULT_PATH);
+	for (size_t i = 0; env && env[i]; i++)
+		if (env_is(env[i], "SLURM_CONF=")) {
+			strv_add(v, env[i]);
+			break;
+		}
+}
+
+int slurm_command_env(char *const *env, char ***out)
+{
+	struct strv v = { 0 };
+	env_allowed(&v, env);
 	strv_add(&v, "SLURM_TIME_FORMAT=standard");
+	return strv_finish(&v, out);
+}
+
+int slurm_submit_env(char *const *env, char ***out)
+{
+	struct strv v = { 0 };
+	env_allowed(&v, env);
+	return strv_finish(&v, out);
+}
+
+int slurm_launch_env(char *const *env, char *const *own, char ***out)
+{
+	struct strv v = { 0 };
+	for (size_t i = 0; env && env[i]; i++) {
+		int inherited = 0;
+		if (env_is(env[i], "SLURM_") || env_is(env[i], "SBATCH_"))
+			for (size_t k = 0; own && own[k] && !inherited; k++)
+				inherited = !strcmp(env[i], own[k]);
+		if (!inherited)
+			strv_add(&v, env[i]);
+	}
 	return strv_finish(&v, out);
 }
 

@@ -10,8 +10,10 @@
  * Design of the Slurm side, for the executor refactor (facts behind it:
  * ../shared/SLURM-NOTES.md and tests/slurm/NOTES.md):
  *
- * - Submission.  trainfs writes JOBDIR/run/launch exactly as for the local
- *   shim, then runs, as the job's owner, slurm_sbatch_argv()'s
+ * - Submission.  trainfs writes the launch record to JOBDIR/run/launch
+ *   through run/'s descriptor (made anew, fchown'd to the owner before
+ *   its rename: run/ is the owner's, so never by path), then runs, as
+ *   the job's owner, slurm_sbatch_argv()'s
  *   `sbatch --parsable --job-name=... --output=LOG --open-mode=append
  *   --no-requeue --export=ALL [--chdir=...] --partition=gpu ...
  *   --wrap=exec 'TRAINFS' __shim --slurm 'JOBDIR/run'` (--no-requeue: a node
@@ -21,9 +23,10 @@
  *   shim (scancel --batch reaches it and nothing else), and nothing of the
  *   user's spec ever passes through a shell (trainfs's path and the job
  *   folder are quoted by slurm_sh_quote()).  sbatch's environment is
- *   slurm_command_env(): trainfs's own SLURM_* and SBATCH_* settings and
- *   PATH, never the trainer's; the trainer's environment comes from the
- *   launch file as on this machine.
+ *   slurm_submit_env(), an allow-list: trainfs's PATH and SLURM_CONF,
+ *   never its other SLURM_* or SBATCH_* and never the trainer's; the
+ *   trainer's environment comes from the launch file as on this machine,
+ *   plus what Slurm set for the allocation.
  * - The shim in Slurm mode (`trainfs __shim --slurm RUNDIR`) runs as the
  *   job's owner (Slurm already switched user), so its folder, the log and
  *   the trainer's folders must be the owner's to write.  The store's job
@@ -128,12 +131,30 @@ void slurm_argv_free(char **argv);
 char *slurm_sh_quote(const char *s);
 
 /*
- * The environment every Slurm command runs with: from ENV (trainfs's own
- * environ) the SLURM_* and SBATCH_* settings and PATH (a default PATH if
- * it has none), with SLURM_TIME_FORMAT=standard so that times parse.
- * Returns 0 and *OUT (free with slurm_argv_free()), or -ENOMEM.
+ * The environment squeue, scontrol and scancel run with: from ENV
+ * (trainfs's own environ) PATH (a default PATH if it has none) and
+ * SLURM_CONF, nothing else of it (no other SLURM_* or SBATCH_*), with
+ * SLURM_TIME_FORMAT=standard so that times parse.  Returns 0 and *OUT
+ * (free with slurm_argv_free()), or -ENOMEM.
  */
 int slurm_command_env(char *const *env, char ***out);
+
+/*
+ * sbatch's environment, which --export=ALL hands to the batch job and so
+ * to the trainer: PATH and SLURM_CONF of ENV, nothing else.  Returns 0
+ * and *OUT (free with slurm_argv_free()), or -ENOMEM.
+ */
+int slurm_submit_env(char *const *env, char ***out);
+
+/*
+ * The environment a Slurm trainer is launched with: ENV (the trainer's,
+ * as for this machine) without the SLURM_* and SBATCH_* entries it
+ * inherited from OWN (trainfs's own environ): the trainer gets the
+ * allocation's SLURM_* variables, never trainfs's.  An env.* of the spec
+ * that sets one stays.  Returns 0 and *OUT (free with
+ * slurm_argv_free()), or -ENOMEM.
+ */
+int slurm_launch_env(char *const *env, char *const *own, char ***out);
 
 /*
  * The trainer's environment under Slurm: TRAINER (the launch file's, as on

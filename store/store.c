@@ -27,8 +27,10 @@
 
 #include <sqlite3.h>
 
+#include "store/parents.h"
 #include "store/store.h"
 #include "store/sweeps.h"
+#include "util/beneath.h"
 #include "util/log.h"
 #include "util/userfile.h"
 
@@ -174,7 +176,8 @@ struct store {
 	int depth;
 	int in_tx;        /* a transaction is open (its owner holds the lock) */
 	sqlite3 *db;
-	char *dir;
+	char *dir;        /* resolved: no link, every parent checked */
+	int dir_fd;       /* the store folder, for opens beneath it */
 	int lock_fd;      /* STORE/lock, flock()ed while this store is open */
 	sqlite3_stmt *q[Q_COUNT];
 
@@ -399,7 +402,7 @@ static void close_old_jobs(int jobsfd)
  * folders 0711, the database 0600 (SQLite gives its -wal and -shm the
  * database's mode).  Returns 0, -EPERM (not private) or -errno.
  */
-static int prepare_store(const char *store_dir)
+static int prepare_store(const char *store_dir, int *dir_fd)
 {
 	static const char *const db_files[] = { "trainfs.db-wal",
 						 "trainfs.db-shm" };
@@ -409,7 +412,8 @@ static int prepare_store(const char *store_dir)
 			  strerror(-rc));
 		return rc == -EPERM ? -EACCES : rc;
 	}
-	if ((dirfd = open_private(AT_FDCWD, store_dir, 1, 1)) < 0)
+	/* Resolved, its parents checked: a link here is someone's swap. */
+	if ((dirfd = open_private(AT_FDCWD, store_dir, 1, 0)) < 0)
 		return dirfd;
 	if (mkdirat(dirfd, "jobs", 0711) < 0 && errno != EEXIST) {
 		rc = -errno;
@@ -447,6 +451,8 @@ static int prepare_store(const char *store_dir)
 		}
 	}
 	rc = 0;
+	*dir_fd = dirfd; /* the store's, for opens beneath it */
+	return 0;
 out:
 	close(dirfd);
 	return rc;
@@ -578,6 +584,30 @@ int store_claim_pid(struct store *s)
 	return 0;
 }
 
+/*
+ * Resolves GIVEN and checks the folders above it before and after making
+ * what is missing of it.  Returns 0 and *REAL, STORE_REFUSED (said) or
+ * -errno.
+ */
+static int store_place(const char *given, char **real)
+{
+	char *again = NULL;
+	int rc = store_parents_check(given, real);
+	if (!rc && (rc = mkdir_p(*real, 0755, 0711)) < 0)
+		log_error("cannot create store '%s': %s", given, strerror(-rc));
+	else if (!rc && !(rc = store_parents_check(*real, &again)) &&
+		 strcmp(again, *real))
+		rc = -EAGAIN; /* it moved meanwhile */
+	free(again);
+	if (rc == -EPERM)
+		rc = STORE_REFUSED;
+	if (rc) {
+		free(*real);
+		*real = NULL;
+	}
+	return rc;
+}
+
 int store_open(const char *store_dir, struct store **out)
 {
 	char path[PATH_MAX];
@@ -586,17 +616,18 @@ int store_open(const char *store_dir, struct store **out)
 	if (!s)
 		return -ENOMEM;
 	s->lock_fd = -1;
+	s->dir_fd = -1;
 	store_init_locks(s);
-	if (!(s->dir = strdup(store_dir))) {
-		free(s);
-		return -ENOMEM;
+	if ((rc = store_place(store_dir, &s->dir))) {
+		store_close(s);
+		return rc;
 	}
-	if (snprintf(path, sizeof path, "%s/trainfs.db", store_dir) >=
+	if (snprintf(path, sizeof path, "%s/trainfs.db", s->dir) >=
 	    (int)sizeof path) {
 		rc = -ENAMETOOLONG;
 		goto fail;
 	}
-	if ((rc = prepare_store(store_dir)) < 0)
+	if ((rc = prepare_store(s->dir, &s->dir_fd)) < 0)
 		goto fail;
 	if ((rc = store_claim(s)))
 		goto fail;
@@ -645,6 +676,8 @@ void store_close(struct store *s)
 	sqlite3_close(s->db);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	if (s->dir_fd >= 0)
+		close(s->dir_fd);
 	free(s->dir);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->trash_lock);
@@ -762,16 +795,25 @@ static int store_create_job_(struct store *s, struct job_record *rec)
 
 int store_job_dir_check(struct store *s, int64_t id)
 {
-	char path[PATH_MAX];
-	int fd, rc = store_job_path(s, id, "", path, sizeof path);
-	if (rc)
-		return rc;
-	fd = open_private(AT_FDCWD, path, 1, 0);
-	if (fd >= 0) {
-		close(fd);
-		return 0;
-	}
-	return fd == -EPERM ? -ELOOP : fd;
+	char rel[64];
+	struct stat st;
+	snprintf(rel, sizeof rel, "jobs/%lld", (long long)id);
+	/* From the store's own descriptor: no link, no other filesystem. */
+	int fd = beneath_open(s->dir_fd, rel, O_RDONLY | O_DIRECTORY |
+						  O_CLOEXEC, 0);
+	if (fd < 0)
+		return fd == -ENOTDIR || fd == -EXDEV ? -ELOOP : fd;
+	int rc = fstat(fd, &st) < 0 ? -errno : is_private(&st) ? 0 : -ELOOP;
+	if (!rc)
+		make_private(fd, &st, rel);
+	close(fd);
+	return rc;
+}
+
+int store_open_beneath(struct store *s, const char *rel, int flags,
+		       mode_t mode)
+{
+	return beneath_open(s->dir_fd, rel, flags, mode);
 }
 
 int store_create_job(struct store *s, struct job_record *rec)

@@ -29,6 +29,7 @@
 #ifndef TRAINFS_STORE_H
 #define TRAINFS_STORE_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -80,8 +81,12 @@ struct store;
  * The store is private (folders 0711, files 0600): before anything in it
  * is read, a store folder, jobs/ or database owned by another user or
  * writable by group or others is refused with -EPERM, which no other
- * failure returns.
+ * failure returns.  Before anything is made, a store any of whose parent
+ * folders another user could write (a sticky one only above a folder not
+ * root's or trainfs's own) is refused with STORE_REFUSED, once the reason
+ * is said.  The store's path is then kept resolved, without links.
  */
+#define STORE_REFUSED (-ECANCELED)
 int store_open(const char *store_dir, struct store **out);
 void store_close(struct store *s);
 /*
@@ -102,6 +107,14 @@ int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
  * Returns 0, -ELOOP (a link, or not private) or -errno.
  */
 int store_job_dir_check(struct store *s, int64_t id);
+
+/*
+ * Opens REL (relative, "jobs/12/run/launch") beneath the store's own
+ * folder descriptor as openat would, never through a link, ".." or into
+ * another filesystem.  Returns the fd (the caller closes it) or -errno.
+ */
+int store_open_beneath(struct store *s, const char *rel, int flags,
+		       mode_t mode);
 
 /* A transaction: begin takes the store lock; commit or rollback drop it. */
 int store_begin(struct store *s);

@@ -53,3 +53,42 @@ int utf8_is_control(unsigned int cp)
 {
 	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
 }
+
+int utf8_is_noncharacter(unsigned int cp)
+{
+	/* U+FDD0..U+FDEF, and the last two code points of every plane. */
+	return (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe;
+}
+
+/*
+ * The code points of general category Cf (format: soft hyphen, zero
+ * widths, the bidirectional marks and overrides, tag characters, ...) as
+ * of Unicode 15.1, with Zl (U+2028) and Zp (U+2029), which lie inside one
+ * of its runs.  Sorted, for a binary search.
+ */
+static const struct {
+	unsigned int lo, hi;
+} format_ranges[] = {
+	{ 0x00ad, 0x00ad },   { 0x0600, 0x0605 },   { 0x061c, 0x061c },
+	{ 0x06dd, 0x06dd },   { 0x070f, 0x070f },   { 0x0890, 0x0891 },
+	{ 0x08e2, 0x08e2 },   { 0x180e, 0x180e },   { 0x200b, 0x200f },
+	{ 0x2028, 0x202e },   { 0x2060, 0x2064 },   { 0x2066, 0x206f },
+	{ 0xfeff, 0xfeff },   { 0xfff9, 0xfffb },   { 0x110bd, 0x110bd },
+	{ 0x110cd, 0x110cd }, { 0x13430, 0x1343f }, { 0x1bca0, 0x1bca3 },
+	{ 0x1d173, 0x1d17a }, { 0xe0001, 0xe0001 }, { 0xe0020, 0xe007f },
+};
+
+int utf8_is_format(unsigned int cp)
+{
+	size_t lo = 0, hi = sizeof format_ranges / sizeof *format_ranges;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cp < format_ranges[mid].lo)
+			hi = mid;
+		else if (cp > format_ranges[mid].hi)
+			lo = mid + 1;
+		else
+			return 1;
+	}
+	return 0;
+}

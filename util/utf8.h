@@ -19,4 +19,16 @@ size_t utf8_decode(const char *s, size_t n, unsigned int *cp);
 /* Whether CP is a control character: C0, DEL or C1 (U+0080..U+009F). */
 int utf8_is_control(unsigned int cp);
 
+/*
+ * Whether CP is a Unicode noncharacter: U+FDD0..U+FDEF and U+xFFFE,
+ * U+xFFFF of every plane (U+FFFE, U+10FFFF, ...).
+ */
+int utf8_is_noncharacter(unsigned int cp);
+
+/*
+ * Whether CP reorders, hides or breaks text: general category Cf
+ * (U+200B, U+202E, U+FEFF, ...), Zl (U+2028) or Zp (U+2029).
+ */
+int utf8_is_format(unsigned int cp);
+
 #endif

@@ -8,8 +8,10 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
-from harness import PY, TRAINER
+import harness
+from harness import PY, TRAINER, errno_of, executors
 
 NOBODY = 65534
 
@@ -451,3 +453,224 @@ def test_fifo_as_exit_record_blocks_no_one(m):
             except OSError:
                 pass
     print("N7 probe worst read: %.3f s (%d reads)" % (probe.worst(), probe.reads))
+
+
+# Issue 20, paths: N1, N2, N9, names
+
+def root_only_file(m, name):
+    """A file only root may read or change (what an attacker wants)."""
+    p = os.path.join(m.dir, name)
+    with open(p, "w") as f:
+        f.write("root's own\n")
+    os.chmod(p, 0o600)
+    return p
+
+
+RACER = r"""
+import os, sys, time
+victim, dirs = sys.argv[1], sys.argv[2:]
+print("ready", flush=True)
+for d in dirs:
+    tries, deadline = 0, time.monotonic() + 5
+    while tries < 3000 and time.monotonic() < deadline:
+        try:
+            os.symlink(victim, d + "/l")
+        except FileNotFoundError:
+            continue  # its run/ is not made yet
+        except OSError:
+            pass
+        try:
+            os.rename(d + "/l", d + "/launch")
+        except OSError:
+            pass
+        tries += 1
+"""
+
+
+def test_n1_a_link_over_run_launch_never_gives_a_root_file_away(m):
+    """N1: nobody's jobs say executor = slurm (no Slurm needed: the launch
+    file is written before sbatch); a racer renames a link to a root-only
+    file over JOBDIR/run/launch as fast as it can while each job starts:
+    the root file must stay root's, whatever the timing."""
+    m.remount(["-o", "allow_other"])
+    victim = root_only_file(m, "victim")
+    n = 25
+    as_nobody("""
+for i in range(%d):
+    os.mkdir("%s/n1-%%d" %% i)
+    write("%s/n1-%%d/spec" %% i, "command = true\\nexecutor = slurm\\n")
+print(json.dumps(0))
+""" % (n, m.path("jobs"), m.path("jobs")))
+    runs = [os.path.join(m.store, "jobs", str(i + 1), "run") for i in range(n)]
+    racer = subprocess.Popen([PY, "-c", RACER, victim] + runs, user=NOBODY,
+                             group=NOBODY, extra_groups=[], cwd="/",
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert racer.stdout.readline().strip() == "ready"
+        for i in range(n):
+            assert m.control("n1-%d" % i, "start") == 0
+            deadline = time.monotonic() + 5
+            while not os.path.isdir(runs[i]) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(0.1)
+            if os.stat(victim).st_uid != 0:
+                break
+    finally:
+        racer.kill()
+        racer.wait()
+    st = os.stat(victim)
+    assert (st.st_uid, st.st_gid) == (0, 0), \
+        "root's file became uid %d's at launch %d" % (st.st_uid, i + 1)
+
+
+def test_n2_store_in_a_folder_a_user_owns_is_refused(m):
+    """N2: the store's parent is nobody's, so nobody could swap the store
+    for a folder of their own (a job's log a link to a root-only file,
+    read through the mount).  trainfs refuses such a store before it
+    makes or reads anything in it."""
+    m.unmount()
+    parent = os.path.join(m.dir, "nobodys")
+    os.mkdir(parent)
+    os.chmod(parent, 0o755)
+    os.chown(parent, NOBODY, NOBODY)
+    secret = root_only_file(m, "secret")
+    store = os.path.join(parent, "store")
+    m.store = store
+    try:
+        m.start(["-o", "allow_other"])
+    except AssertionError as e:
+        want = "trainfs: store %s: its parent '%s' is writable by others" % (
+            store, parent)
+        assert want in str(e), str(e)
+        assert not os.path.exists(store)
+        return
+    # Mounted (the bug): what nobody then does with it.
+    m.make_job("x", spec="command = true\n")
+    leaked = as_nobody("""
+store, secret, log = %r, %r, %r
+os.rename(store, store + ".real")
+os.makedirs(store + "/jobs/1")
+os.symlink(secret, store + "/jobs/1/log")
+try:
+    print(json.dumps(read(log).decode()))
+except OSError as e:
+    print(json.dumps(errno.errorcode[e.errno]))
+""" % (store, secret, m.job("x", "log")))
+    raise AssertionError("a store in nobody's folder was used; the job's "
+                         "log then read: %r" % leaked)
+
+
+def test_store_whose_parent_others_may_write_is_refused(m):
+    """The store's ancestors: one writable by others is refused with the
+    SPEC's words; a sticky one (like /tmp) only when the next folder down
+    is not trainfs's own."""
+    m.unmount()
+    cases = {}
+    open_dir = os.path.join(m.dir, "open")          # 0777, not sticky
+    os.mkdir(open_dir)
+    os.chmod(open_dir, 0o777)
+    cases["open"] = (os.path.join(open_dir, "a", "store"), open_dir)
+    sticky = os.path.join(m.dir, "sticky")          # 1777, like /tmp
+    os.mkdir(sticky)
+    os.chmod(sticky, 0o1777)
+    theirs = os.path.join(sticky, "theirs")         # nobody's, in it
+    os.mkdir(theirs)
+    os.chown(theirs, NOBODY, NOBODY)
+    cases["sticky, theirs below"] = (os.path.join(theirs, "store"), sticky)
+    group = os.path.join(m.dir, "group")            # 0775, another group
+    os.mkdir(group)
+    os.chown(group, 0, NOBODY)
+    os.chmod(group, 0o775)
+    cases["group"] = (os.path.join(group, "store"), group)
+    for how, (store, bad) in cases.items():
+        rc, err = try_mount(m, store)
+        want = "trainfs: store %s: its parent '%s' is writable by others" % (
+            store, bad)
+        assert rc != 0 and want in err, (how, err)
+    # A link to the store, in a folder others may write: its own folder
+    # is what counts, the link is followed once.
+    link = os.path.join(open_dir, "link")
+    os.symlink(os.path.join(open_dir, "a", "store"), link)
+    rc, err = try_mount(m, link)
+    assert rc != 0 and "its parent '%s' is writable by others" % open_dir \
+        in err, err
+    # Sticky with trainfs's own folder below: fine (as the tests' /tmp).
+    m.store = os.path.join(sticky, "mine", "store")
+    m.start()
+    m.make_job("ok", trainer_args="--epochs 1 --epoch-ms 5", start=True)
+    m.wait_state("ok", ["ready"])
+
+
+def try_mount(m, store):
+    """Runs trainfs on STORE; returns (exit status, stderr).  One that
+    mounts (the bug) is unmounted and fails the test."""
+    p = subprocess.Popen([harness.TRAINFS, m.mnt, "--store", store, "-f"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        _, err = p.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        subprocess.run(["fusermount3", "-u", "-z", m.mnt])
+        p.kill()
+        p.communicate()
+        raise AssertionError("trainfs used store %s" % store)
+    return p.returncode, err
+
+
+def test_names_that_lie_are_refused(m):
+    """Job names with a noncharacter (U+FFFE, U+FFFF, U+FDD0) or a format
+    or separator character (U+202E, U+2028, U+2029, U+200B) fail with
+    EINVAL; their neighbours are fine."""
+    m.remount(["-o", "allow_other"])
+    bad = ["a\ufffe", "b\uffff", "c\ufdd0", "report\u202etxt.exe",
+           "two\u2028lines", "p\u2029q", "zero\u200bwidth", "\ufeffbom"]
+    res = as_nobody("""
+jobs, bad = %r, %r
+print(json.dumps([err(os.mkdir, jobs + "/" + n) for n in bad]))
+""" % (m.path("jobs"), bad))
+    assert res == ["EINVAL"] * len(bad), list(zip(bad, res))
+    for n in bad:
+        assert errno_of(os.mkdir, m.job(n)) == errno.EINVAL, repr(n)
+    assert sorted(os.listdir(m.path("jobs"))) == []
+    for n in ("ok\ufffd", "x\ufdcf", "y\u2030", "\u00a0nbsp"):
+        os.mkdir(m.job(n))
+    assert len(os.listdir(m.path("jobs"))) == 4
+
+
+@executors("slurm")
+def test_n9_roots_slurm_variables_reach_neither_sbatch_nor_trainer(m):
+    """N9: trainfs (root) has SBATCH_* and SLURM_* of its own; a user's
+    Slurm job is submitted without them (SBATCH_PARTITION would send it
+    to a partition that does not exist) and its trainer sees none of
+    them, only the allocation's own SLURM_* variables."""
+    mine = {"SBATCH_PARTITION": "roots-only", "SBATCH_COMMENT": "root",
+            "SLURM_ROOT_SECRET": "hunter2"}
+    saved = {k: os.environ.get(k) for k in mine}
+    os.environ.update(mine)
+    try:
+        m.remount(["-o", "allow_other"])
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    # Root's own job, and nobody's.
+    m.make_job("j", trainer_args="--epochs 1 --epoch-ms 5 --report env.json",
+               start=True)
+    as_nobody("""
+os.mkdir(%r)
+write(%r, "command = %s %s --epochs 1 --epoch-ms 5 --report env.json\\n")
+print(json.dumps(0))
+""" % (m.job("n"), m.job("n", "spec"), PY, TRAINER))
+    assert m.control("n", "start") == 0
+    for name, i in (("j", 1), ("n", 2)):
+        m.wait_state(name, ["ready", "failed"], timeout=60)
+        assert m.state(name) == "ready", m.read(name, "status")
+        with open(os.path.join(m.store, "jobs", str(i), "output",
+                               "env.json")) as f:
+            env = json.load(f)["env"]
+        leaked = sorted(k for k in env
+                        if k in mine or k.startswith("SBATCH_"))
+        assert leaked == [], (name, leaked)
+        assert env.get("SLURM_JOB_ID"), (name, sorted(env))

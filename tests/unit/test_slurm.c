@@ -123,6 +123,11 @@ static void sh_quote(void)
 	free(q);
 }
 
+/*
+ * N9: root's SLURM_* and SBATCH_* (a partition, an account, a comment, a
+ * debug flag) never reach a Slurm command, sbatch, or through sbatch's
+ * --export the batch job and its trainer: only PATH and SLURM_CONF do.
+ */
 static void command_env(void)
 {
 	char *env[] = { "HOME=/root",
@@ -130,19 +135,46 @@ static void command_env(void)
 			"SLURM_CONF=/etc/slurm/test.conf",
 			"SLURM_TIME_FORMAT=relative",
 			"SBATCH_ACCOUNT=ml",
+			"SBATCH_PARTITION=roots",
+			"SLURM_ROOT_SECRET=hunter2",
+			"SLURM_JOB_ID=7",
 			"CUDA_VISIBLE_DEVICES=0",
 			"LD_PRELOAD=/tmp/evil.so",
 			"XSLURM_X=1",
 			NULL };
 	char **out = NULL;
 	CHECK(slurm_command_env(env, &out) == 0);
-	CHECK(argc_of(out) == 4);
-	if (argc_of(out) == 4) {
+	CHECK(argc_of(out) == 3);
+	if (argc_of(out) == 3) {
 		CHECK_STR(out[0], "PATH=/opt/slurm/bin:/usr/bin");
 		CHECK_STR(out[1], "SLURM_CONF=/etc/slurm/test.conf");
-		CHECK_STR(out[2], "SBATCH_ACCOUNT=ml");
-		CHECK_STR(out[3], "SLURM_TIME_FORMAT=standard");
+		CHECK_STR(out[2], "SLURM_TIME_FORMAT=standard");
 	}
+	slurm_argv_free(out);
+
+	CHECK(slurm_submit_env(env, &out) == 0);
+	CHECK(argc_of(out) == 2);
+	if (argc_of(out) == 2) {
+		CHECK_STR(out[0], "PATH=/opt/slurm/bin:/usr/bin");
+		CHECK_STR(out[1], "SLURM_CONF=/etc/slurm/test.conf");
+	}
+	/* What the trainer gets: the batch job's environment is sbatch's
+	 * (--export=ALL) plus what Slurm sets for the allocation. */
+	char *batch[8] = { 0 }, *launch[] = { "TRAINFS_JOB=a", NULL }, **te;
+	size_t nb = 0;
+	for (size_t i = 0; out && out[i] && nb < 5; i++)
+		batch[nb++] = out[i];
+	batch[nb++] = "SLURM_JOB_ID=41";
+	batch[nb++] = "SLURMD_NODENAME=node1";
+	CHECK(slurm_trainer_env(launch, batch, &te) == 0);
+	for (size_t i = 0; te && te[i]; i++) {
+		CHECK(strncmp(te[i], "SBATCH_", 7) != 0);
+		CHECK(strcmp(te[i], "SLURM_ROOT_SECRET=hunter2") != 0);
+		CHECK(strcmp(te[i], "SLURM_JOB_ID=7") != 0);
+		CHECK(strncmp(te[i], "SLURM_TIME_FORMAT=", 18) != 0);
+	}
+	CHECK(argc_of(te) == 3); /* TRAINFS_JOB, SLURM_CONF, SLURM_JOB_ID */
+	slurm_argv_free(te);
 	slurm_argv_free(out);
 
 	char *clean[] = { NULL };
@@ -151,6 +183,26 @@ static void command_env(void)
 	if (argc_of(out) == 2) {
 		CHECK(!strncmp(out[0], "PATH=/", 6));
 		CHECK_STR(out[1], "SLURM_TIME_FORMAT=standard");
+	}
+	slurm_argv_free(out);
+}
+
+/* A trainer of trainfs's own user inherits its environment, not its
+ * SLURM_* and SBATCH_*; what the spec's env.* sets stays. */
+static void launch_env(void)
+{
+	char *own[] = { "HOME=/root", "SLURM_ROOT=1", "SBATCH_PARTITION=r",
+			"SLURM_CONF=/etc/slurm.conf", NULL };
+	char *env[] = { "HOME=/root", "SLURM_ROOT=1", "SBATCH_PARTITION=r",
+			"SLURM_CONF=/etc/slurm.conf", "SLURM_MINE=2",
+			"TRAINFS_JOB=a", NULL };
+	char **out = NULL;
+	CHECK(slurm_launch_env(env, own, &out) == 0);
+	CHECK(argc_of(out) == 3);
+	if (argc_of(out) == 3) {
+		CHECK_STR(out[0], "HOME=/root");
+		CHECK_STR(out[1], "SLURM_MINE=2");
+		CHECK_STR(out[2], "TRAINFS_JOB=a");
 	}
 	slurm_argv_free(out);
 }
@@ -835,7 +887,7 @@ static void live_cluster(void)
 
 TEST_MAIN("slurm", TEST(option_keys), TEST(sbatch_argv), TEST(job_name),
 	  TEST(sh_quote),
-	  TEST(command_env), TEST(trainer_env), TEST(exit_status),
+	  TEST(command_env), TEST(launch_env), TEST(trainer_env), TEST(exit_status),
 	  TEST(sbatch_output), TEST(squeue_argv), TEST(squeue_output),
 	  TEST(durations), TEST(scontrol_output), TEST(states),
 	  TEST(status_line), TEST(judge_end),
