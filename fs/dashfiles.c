@@ -7,7 +7,8 @@
  * kept with a fingerprint of what it was made from (every job's id and
  * change count, and for the page the minute, since it says "3 min ago"),
  * so a stat, a lookup and an open of an unchanged dashboard cost one pass
- * over the job list, not a rendering.  Both files are served with direct
+ * over the job list, not a rendering.  Open files share the rendering
+ * (a reference each, charged to the opener by ops.c), never a copy.  Both files are served with direct
  * I/O and no attribute cache: they change whenever any job does, and a
  * stat always asks for the true size.
  */
@@ -20,8 +21,7 @@
 #include "fs/fs.h"
 
 struct dash_text {
-	char *text;
-	size_t len;
+	struct rendering *r; /* the newest, shared with its open files */
 	uint64_t fp;
 	int valid;
 	int64_t mtime_ns; /* when the text last changed */
@@ -44,8 +44,11 @@ void dash_files_free(struct dash_files *d)
 {
 	if (!d)
 		return;
-	for (int i = 0; i < 2; i++)
-		free(d->text[i].text);
+	for (int i = 0; i < 2; i++) /* the open files let go of theirs */
+		if (d->text[i].r) {
+			free(d->text[i].r->text);
+			free(d->text[i].r);
+		}
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
@@ -132,21 +135,16 @@ static int snapshot(struct trainfs *fs, enum node_kind k, int64_t now_ns,
 	return 0;
 }
 
-/* Copies the cached text of slot T into *out (NULL OUT: none). */
-static int copy_out(const struct dash_text *t, char **out, size_t *len)
+/* Gives a reference to slot T's rendering (NULL OUT: none). */
+static void share_out(struct trainfs *fs, const struct dash_text *t,
+		      struct rendering **out)
 {
-	if (!out)
-		return 0;
-	if (!(*out = malloc(t->len + 1)))
-		return -ENOMEM;
-	memcpy(*out, t->text, t->len);
-	(*out)[t->len] = '\0';
-	*len = t->len;
-	return 0;
+	if (out)
+		rendering_ref(fs, *out = t->r);
 }
 
-int dash_files_get(struct trainfs *fs, enum node_kind k, char **out,
-		   size_t *len)
+int dash_files_get(struct trainfs *fs, enum node_kind k,
+		   struct rendering **out)
 {
 	struct dash_files *d = fs->dash;
 	struct dash_text *t = &d->text[k == N_INDEX ? 0 : 1];
@@ -157,9 +155,9 @@ int dash_files_get(struct trainfs *fs, enum node_kind k, char **out,
 	uint64_t fp = fingerprint(fs, k, now);
 	pthread_mutex_lock(&d->lock);
 	if (t->valid && t->fp == fp) {
-		rc = copy_out(t, out, len);
+		share_out(fs, t, out);
 		pthread_mutex_unlock(&d->lock);
-		return rc;
+		return 0;
 	}
 	pthread_mutex_unlock(&d->lock);
 	rc = snapshot(fs, k, now, &s);
@@ -174,17 +172,22 @@ int dash_files_get(struct trainfs *fs, enum node_kind k, char **out,
 	dash_snapshot_free(s);
 	if (rc)
 		return rc;
+	struct rendering *r = rendering_new(text, n, 0);
+	if (!r) {
+		free(text);
+		return -ENOMEM;
+	}
 	pthread_mutex_lock(&d->lock);
-	if (!t->valid || t->len != n || memcmp(t->text, text, n))
+	struct rendering *old = t->r;
+	if (!t->valid || old->len != n || memcmp(old->text, text, n))
 		t->mtime_ns = now;
-	free(t->text);
-	t->text = text;
-	t->len = n;
+	t->r = r;
 	t->fp = fp;
 	t->valid = 1;
-	rc = copy_out(t, out, len);
+	share_out(fs, t, out);
 	pthread_mutex_unlock(&d->lock);
-	return rc;
+	rendering_put(fs, old); /* freed when no open file shows it */
+	return 0;
 }
 
 void dash_files_attr(struct trainfs *fs, enum node_kind k, struct stat *st)
@@ -195,7 +198,7 @@ void dash_files_attr(struct trainfs *fs, enum node_kind k, struct stat *st)
 	int64_t ns = fs->mtime_ns;
 	jobs_unlock(fs->jobs);
 	pthread_mutex_lock(&d->lock);
-	st->st_size = t->valid ? (off_t)t->len : 0;
+	st->st_size = t->valid ? (off_t)t->r->len : 0;
 	if (t->valid)
 		ns = t->mtime_ns;
 	pthread_mutex_unlock(&d->lock);

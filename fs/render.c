@@ -192,3 +192,14 @@ int render(const struct job *job, enum node_kind kind, char **out,
 	}
 	return 0;
 }
+
+size_t render_metrics_size(const struct job *job)
+{
+	const struct job_table *t = &job->table;
+	size_t n = strlen("epoch\n");
+	for (int c = 0; c < t->ncolumns; c++)
+		n += 1 + strlen(t->columns[c]);
+	/* a row: its epoch, a comma per column, the values, a newline */
+	return n + t->epoch_chars + t->nrows * ((size_t)t->ncolumns + 1) +
+	       t->value_chars;
+}
