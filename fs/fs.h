@@ -171,12 +171,14 @@ size_t render_metrics_size(const struct job *job);
  * SLOT are the renders lock's.
  */
 struct render_slot;
+struct render_holder;
 struct rendering {
 	char *text;
 	size_t len;
 	unsigned long changes; /* the job's change count it shows */
 	int refs;
 	struct render_slot *slot; /* the cache's slot it is newest in */
+	struct render_holder *holders; /* uids charged for it (usermem.c) */
 };
 struct renders;
 struct renders *renders_new(void);
@@ -184,17 +186,39 @@ void renders_free(struct renders *r);
 /*
  * With no lock held: the rendering of file K of job ID as it is now, with
  * a reference for the caller (rendering_put()), built if need be (the big
- * files without the job's lock).  0, -ENOENT or -ENOMEM.
+ * files without the job's lock).  0, -ENOENT or -ENOMEM.  Waits while
+ * another thread builds it.
  */
 struct trainfs;
 int renders_get(struct trainfs *fs, int64_t id, enum node_kind k,
 		struct rendering **out);
+/*
+ * As renders_get(), but never waits for another thread's build: calls
+ * DONE with the result (R referenced when RC is 0) on this thread, or
+ * later on the builder's.
+ */
+typedef void (*render_done_fn)(void *arg, int rc, struct rendering *r);
+void renders_get_async(struct trainfs *fs, int64_t id, enum node_kind k,
+		       render_done_fn done, void *arg);
+/*
+ * The size of file K of job ID for a stat: its current rendering's, else
+ * the last one's while another thread builds it (never waits for one).
+ */
+int renders_size(struct trainfs *fs, int64_t id, enum node_kind k,
+		 off_t *size);
 /* A rendering of TEXT (taken over), not cached, with one reference. */
 struct rendering *rendering_new(char *text, size_t len,
 				unsigned long changes);
 void rendering_ref(struct trainfs *fs, struct rendering *r);
 /* Drops a reference (NULL: nothing); the last one frees it. */
 void rendering_put(struct trainfs *fs, struct rendering *r);
+/*
+ * An open file of UID shows R: UID is charged R's size once, however many
+ * of its files show R.  0 or -ENOMEM (past UID's share).
+ */
+int rendering_hold(struct trainfs *fs, struct rendering *r, uid_t uid);
+/* An open file of UID no longer shows R. */
+void rendering_unhold(struct trainfs *fs, struct rendering *r, uid_t uid);
 /* Lets go of the cached renderings of job ID (its folder was removed). */
 void renders_forget_job(struct trainfs *fs, int64_t id);
 

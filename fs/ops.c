@@ -75,7 +75,7 @@ struct handle {
 	struct rendering *r; /* the shared rendering read, or NULL */
 	char *buf;   /* spec: the text being written */
 	size_t len, cap;
-	size_t charged; /* bytes counted against uid (usermem.c) */
+	size_t charged; /* spec: bytes of buf counted against uid */
 	int fd;      /* log, tarball: the store's file */
 	fuse_ino_t ino; /* a scratch file's inode */
 	struct backing *backing; /* log, tarball: read by passthrough */
@@ -176,19 +176,28 @@ static int handle_charge(struct handle *h, size_t bytes)
 	return 0;
 }
 
+/* H no longer shows a rendering. */
+static void handle_unshow(struct handle *h)
+{
+	if (!h->r)
+		return;
+	rendering_unhold(h->fs, h->r, h->uid);
+	rendering_put(h->fs, h->r);
+	h->r = NULL;
+}
+
 /*
  * Makes R (a reference, taken over) the rendering H shows, charged to its
  * opener; on -ENOMEM H keeps what it had and R is let go.
  */
 static int handle_show(struct handle *h, struct rendering *r)
 {
-	size_t other = h->charged - (h->r ? h->r->len : 0);
-	int rc = handle_charge(h, other + r->len);
+	int rc = rendering_hold(h->fs, r, h->uid);
 	if (rc) {
 		rendering_put(h->fs, r);
 		return rc;
 	}
-	rendering_put(h->fs, h->r);
+	handle_unshow(h);
 	h->r = r;
 	return 0;
 }
@@ -220,7 +229,7 @@ static void handle_free(struct opened *o)
 	struct handle *h = (struct handle *)o;
 	if (h->fd >= 0)
 		close(h->fd);
-	rendering_put(h->fs, h->r);
+	handle_unshow(h);
 	handle_charge(h, 0);
 	free(h->buf);
 	free(h->saved);
@@ -331,16 +340,15 @@ static int node_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 	 * The size of a rendered file is its current rendering's, shared
 	 * with its readers; metrics' is counted from the table (job_attr).
 	 */
-	struct rendering *r = NULL;
+	off_t size = 0;
 	int rc;
 	if (kind_rendered(k) && k != N_METRICS &&
-	    (rc = renders_get(fs, ino_job(ino), k, &r)))
+	    (rc = renders_size(fs, ino_job(ino), k, &size)))
 		return rc;
 	struct job *job = jobs_lock_job(fs->jobs, ino_job(ino));
-	rc = job ? job_attr(fs, job, k, st, r ? (off_t)r->len : 0) : -ENOENT;
+	rc = job ? job_attr(fs, job, k, st, size) : -ENOENT;
 	if (job)
 		jobs_unlock_job(fs->jobs, job);
-	rendering_put(fs, r);
 	return rc;
 }
 
@@ -1177,23 +1185,52 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 	}
 }
 
+static void open_reply(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		       struct handle *h, struct fuse_file_info *fi, int rc);
+
+/* An open of a rendered file waiting for its rendering (renders.c). */
+struct open_wait {
+	fuse_req_t req;
+	fuse_ino_t ino;
+	struct handle *h;
+	struct fuse_file_info fi;
+	int cacheable;
+};
+
 /*
- * Gives H, opened when its job was at change H->changes, the rendering of
- * now, charged to its opener; the page cache only where CACHEABLE and the
- * rendering is of that change and one page at most.
+ * Gives W's file, opened when its job was at change H->changes, the
+ * rendering R, charged to its opener, and answers the open; the page
+ * cache only where W->cacheable and R is of that change and one page at
+ * most.  On this thread or the builder's (renders_get_async).
  */
-static int open_rendering(struct trainfs *fs, struct handle *h,
-			  int cacheable, struct fuse_file_info *fi)
+static void open_rendered(void *arg, int rc, struct rendering *r)
 {
-	struct rendering *r;
-	int rc = renders_get(fs, h->id, h->kind, &r);
+	struct open_wait *w = arg;
+	struct handle *h = w->h;
 	if (!rc)
 		rc = handle_show(h, r);
-	if (rc)
-		return rc;
-	fi->direct_io = !cacheable || h->r->len > PAGE_BYTES ||
-			h->r->changes != h->changes;
-	h->changes = h->r->changes;
+	if (!rc) {
+		w->fi.direct_io = !w->cacheable || r->len > PAGE_BYTES ||
+				  r->changes != h->changes;
+		h->changes = r->changes;
+	}
+	open_reply(h->fs, w->req, w->ino, h, &w->fi, rc);
+	free(w);
+}
+
+/* Answers the open of H once its rendering is there; 0 or -ENOMEM. */
+static int open_rendering(fuse_req_t req, fuse_ino_t ino, struct handle *h,
+			  int cacheable, struct fuse_file_info *fi)
+{
+	struct open_wait *w = calloc(1, sizeof *w);
+	if (!w)
+		return -ENOMEM;
+	w->req = req;
+	w->ino = ino;
+	w->h = h;
+	w->fi = *fi;
+	w->cacheable = cacheable;
+	renders_get_async(h->fs, h->id, h->kind, open_rendered, w);
 	return 0;
 }
 
@@ -1410,14 +1447,23 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			rc = -ENOENT; /* the tarball of before a resume */
 		if (job)
 			jobs_unlock_job(fs->jobs, job);
-		if (!rc && kind_rendered(k))
-			rc = open_rendering(fs, h, cacheable, fi);
+		/* `echo best > tags` starts the user tags afresh (struct handle) */
+		h->trunc = k == N_TAGS && (fi->flags & O_TRUNC) &&
+			   (fi->flags & O_ACCMODE) != O_RDONLY;
+		if (!rc && kind_rendered(k) &&
+		    !(rc = open_rendering(req, ino, h, cacheable, fi)))
+			return; /* answered with its rendering */
 	}
+	open_reply(fs, req, ino, h, fi, rc);
+}
+
+/* Answers the open of H (file INO) with RC, or with the open file. */
+static void open_reply(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		       struct handle *h, struct fuse_file_info *fi, int rc)
+{
+	enum node_kind k = h->kind;
 	if (!rc && h->fd >= 0 && (k == N_TARBALL || k == N_LOG))
 		rc = passthrough_attach(fs, req, ino, h, fi);
-	/* `echo best > tags` starts the user tags afresh (see struct handle). */
-	h->trunc = k == N_TAGS && (fi->flags & O_TRUNC) &&
-		   (fi->flags & O_ACCMODE) != O_RDONLY;
 	if (rc) {
 		handle_free(&h->opened);
 		fuse_reply_err(req, -rc);

@@ -4,13 +4,17 @@
  * that version.
  *
  * A rendering is reference counted: each open file that shows it holds a
- * reference (and is charged its size, usermem.c), never a private copy.
+ * reference, never a private copy, and its opener's uid is charged its
+ * size once (usermem.c), however many of its files show it.
  * The cache has a slot per job and file with the newest rendering; it
  * keeps a reference of its own only to small ones (RENDER_KEEP), so a
  * big metrics table costs memory while someone reads it, not for the
- * mount's life.  A slot builds one rendering at a time: readers of the
- * same version that arrive meanwhile wait for it (on the renders lock's
- * condition, not on the job's lock) and share it.
+ * mount's life.  A slot builds one rendering at a time, on the thread of
+ * the request that found none: requests that arrive meanwhile are queued
+ * on the slot and answered by that builder when it is done (an open's
+ * reply comes later, from the builder's thread), so they hold no worker
+ * thread and no lock while they wait; a stat takes the size of the last
+ * one built meanwhile (renders_size).
  *
  * The big files (metrics, graph.svg) are rendered without the job's lock:
  * what they show is copied under it (a compact copy of the table and the
@@ -19,7 +23,8 @@
  * for a rendering.  The small ones (status, control, tags, events, spec)
  * are bounded and are rendered under the lock.
  *
- * Locks: job lock, then the renders lock (a leaf); never the other way.
+ * Locks: job lock, then the renders lock, then usermem's; never the
+ * other way.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -38,6 +43,8 @@ struct render_slot {
 	struct rendering *cur; /* the newest rendering, or NULL */
 	int kept;              /* cur holds a reference of the slot's */
 	int building;          /* a build is under way */
+	struct render_waiter *waiters; /* requests its build will answer */
+	size_t last_len;       /* the size of the newest rendering made */
 	int forgotten;         /* the job is gone: the builder frees it */
 };
 
@@ -57,10 +64,61 @@ struct renders *renders_new(void)
 	return r;
 }
 
+/* A uid charged for a rendering, and how many of its open files show it. */
+struct render_holder {
+	struct render_holder *next;
+	uid_t uid;
+	int files;
+};
+
 static void rendering_free(struct rendering *r)
 {
+	while (r->holders) { /* none left but at exit */
+		struct render_holder *h = r->holders;
+		r->holders = h->next;
+		usermem_uncharge(h->uid, r->len);
+		free(h);
+	}
 	free(r->text);
 	free(r);
+}
+
+int rendering_hold(struct trainfs *fs, struct rendering *r, uid_t uid)
+{
+	int rc = 0;
+	pthread_mutex_lock(&fs->renders->lock);
+	struct render_holder *h = r->holders;
+	while (h && h->uid != uid)
+		h = h->next;
+	if (h) {
+		h->files++;
+	} else if (!(h = calloc(1, sizeof *h))) {
+		rc = -ENOMEM;
+	} else if ((rc = usermem_charge(uid, r->len))) {
+		free(h);
+	} else {
+		h->uid = uid;
+		h->files = 1;
+		h->next = r->holders;
+		r->holders = h;
+	}
+	pthread_mutex_unlock(&fs->renders->lock);
+	return rc;
+}
+
+void rendering_unhold(struct trainfs *fs, struct rendering *r, uid_t uid)
+{
+	pthread_mutex_lock(&fs->renders->lock);
+	struct render_holder **p = &r->holders;
+	while (*p && (*p)->uid != uid)
+		p = &(*p)->next;
+	struct render_holder *h = *p;
+	if (h && --h->files == 0) {
+		*p = h->next;
+		usermem_uncharge(uid, r->len);
+		free(h);
+	}
+	pthread_mutex_unlock(&fs->renders->lock);
 }
 
 /* Drops a reference of R.  The renders lock held. */
@@ -285,11 +343,14 @@ static int build(struct trainfs *fs, struct job *job, enum node_kind k,
 	return 0;
 }
 
-/* Makes R (one reference, the caller's) SLOT's newest.  Locked. */
+/* Makes R SLOT's newest, unless SLOT has a newer one.  Locked. */
 static void install(struct render_slot *slot, struct rendering *r)
 {
+	if (slot->cur && slot->cur->changes > r->changes)
+		return;
 	slot_clear(slot);
 	slot->cur = r;
+	slot->last_len = r->len;
 	r->slot = slot;
 	if (r->len <= RENDER_KEEP) {
 		r->refs++;
@@ -297,49 +358,195 @@ static void install(struct render_slot *slot, struct rendering *r)
 	}
 }
 
+/* A request waiting for a slot's build: the job's change it must show. */
+struct render_waiter {
+	struct render_waiter *next;
+	unsigned long need;
+	render_done_fn done;
+	void *arg;
+};
+
+/* Frees SLOT, which its builder was the last to use.  Locked. */
+static void slot_unlink(struct renders *R, struct render_slot *slot)
+{
+	struct render_slot **p = &R->buckets[bucket_of(slot->id, slot->kind)];
+	while (*p != slot)
+		p = &(*p)->next;
+	*p = slot->next;
+	free(slot);
+}
+
+/*
+ * Takes from SLOT the waiters a build of change V (RC its result) serves:
+ * all when it failed, else those that need V or older.  Locked.
+ */
+static struct render_waiter *served(struct render_slot *slot,
+				    unsigned long v, int rc)
+{
+	struct render_waiter *out = NULL, **p = &slot->waiters;
+	while (*p) {
+		struct render_waiter *w = *p;
+		if (rc || w->need <= v) {
+			*p = w->next;
+			w->next = out;
+			out = w;
+		} else {
+			p = &w->next;
+		}
+	}
+	return out;
+}
+
+/*
+ * Builds SLOT's rendering of JOB (locked: let go here) as of change V,
+ * hands it to every waiter it serves, and builds again while waiters
+ * need a newer change.  The slot's building flag is set.
+ */
+static void build_and_serve(struct trainfs *fs, struct render_slot *slot,
+			    struct job *job, unsigned long v)
+{
+	struct renders *R = fs->renders;
+	int64_t id = slot->id;
+	for (;;) {
+		struct rendering *r = NULL;
+		int rc = build(fs, job, slot->kind, v, &r);
+		pthread_mutex_lock(&R->lock);
+		if (!rc && !slot->forgotten)
+			install(slot, r);
+		struct render_waiter *ready = served(slot, v, rc);
+		for (struct render_waiter *w = ready; w && !rc; w = w->next)
+			r->refs++;
+		int more = slot->waiters != NULL;
+		slot->building = more;
+		if (!more && slot->forgotten)
+			slot_unlink(R, slot);
+		pthread_cond_broadcast(&R->built);
+		pthread_mutex_unlock(&R->lock);
+		while (ready) {
+			struct render_waiter *w = ready;
+			ready = w->next;
+			w->done(w->arg, rc, rc ? NULL : r);
+			free(w);
+		}
+		rendering_put(fs, r); /* the build's own reference */
+		if (!more)
+			return;
+		if ((job = jobs_lock_job(fs->jobs, id))) {
+			v = job->changes;
+			continue;
+		}
+		pthread_mutex_lock(&R->lock); /* the job is gone: none is served */
+		ready = served(slot, 0, -ENOENT);
+		slot->building = 0;
+		if (slot->forgotten)
+			slot_unlink(R, slot);
+		pthread_cond_broadcast(&R->built);
+		pthread_mutex_unlock(&R->lock);
+		while (ready) {
+			struct render_waiter *w = ready;
+			ready = w->next;
+			w->done(w->arg, -ENOENT, NULL);
+			free(w);
+		}
+		return;
+	}
+}
+
+void renders_get_async(struct trainfs *fs, int64_t id, enum node_kind k,
+		       render_done_fn done, void *arg)
+{
+	struct renders *R = fs->renders;
+	struct render_waiter *w = calloc(1, sizeof *w);
+	struct job *job = w ? jobs_lock_job(fs->jobs, id) : NULL;
+	if (!job) {
+		free(w);
+		done(arg, w ? -ENOENT : -ENOMEM, NULL);
+		return;
+	}
+	w->need = job->changes;
+	w->done = done;
+	w->arg = arg;
+	pthread_mutex_lock(&R->lock);
+	struct render_slot *slot = slot_get(R, id, k);
+	struct rendering *r = slot ? slot->cur : NULL;
+	if (!slot || (r && r->changes == w->need)) {
+		if (r)
+			r->refs++;
+		pthread_mutex_unlock(&R->lock);
+		jobs_unlock_job(fs->jobs, job);
+		free(w);
+		done(arg, slot ? 0 : -ENOMEM, r);
+		return;
+	}
+	w->next = slot->waiters;
+	slot->waiters = w;
+	if (slot->building) { /* its builder answers W too */
+		pthread_mutex_unlock(&R->lock);
+		jobs_unlock_job(fs->jobs, job);
+		return;
+	}
+	slot->building = 1;
+	pthread_mutex_unlock(&R->lock);
+	build_and_serve(fs, slot, job, w->need);
+}
+
+/* What renders_get() waits on. */
+struct sync_wait {
+	struct renders *R;
+	int done, rc;
+	struct rendering *r;
+};
+
+static void sync_done(void *arg, int rc, struct rendering *r)
+{
+	struct sync_wait *s = arg;
+	pthread_mutex_lock(&s->R->lock);
+	s->rc = rc;
+	s->r = r;
+	s->done = 1;
+	pthread_cond_broadcast(&s->R->built);
+	pthread_mutex_unlock(&s->R->lock);
+}
+
 int renders_get(struct trainfs *fs, int64_t id, enum node_kind k,
 		struct rendering **out)
 {
 	struct renders *R = fs->renders;
-	for (;;) {
-		struct job *job = jobs_lock_job(fs->jobs, id);
-		if (!job)
-			return -ENOENT;
-		unsigned long v = job->changes;
-		pthread_mutex_lock(&R->lock);
-		struct render_slot *slot = slot_get(R, id, k);
-		if (!slot || (slot->cur && slot->cur->changes == v)) {
-			if (slot)
-				(*out = slot->cur)->refs++;
-			pthread_mutex_unlock(&R->lock);
-			jobs_unlock_job(fs->jobs, job);
-			return slot ? 0 : -ENOMEM;
-		}
-		if (slot->building) { /* wait for it without the job's lock */
-			jobs_unlock_job(fs->jobs, job);
-			pthread_cond_wait(&R->built, &R->lock);
-			pthread_mutex_unlock(&R->lock);
-			continue;
-		}
-		slot->building = 1;
-		pthread_mutex_unlock(&R->lock);
-		struct rendering *r = NULL;
-		int rc = build(fs, job, k, v, &r);
-		pthread_mutex_lock(&R->lock);
-		slot->building = 0;
-		if (slot->forgotten) { /* the job went away meanwhile */
-			struct render_slot **p = &R->buckets[bucket_of(id, k)];
-			while (*p != slot)
-				p = &(*p)->next;
-			*p = slot->next;
-			free(slot);
-		} else if (!rc) {
-			install(slot, r);
-		}
-		pthread_cond_broadcast(&R->built);
-		pthread_mutex_unlock(&R->lock);
-		if (!rc)
-			*out = r;
+	struct sync_wait s = { .R = R };
+	renders_get_async(fs, id, k, sync_done, &s);
+	pthread_mutex_lock(&R->lock);
+	while (!s.done)
+		pthread_cond_wait(&R->built, &R->lock);
+	pthread_mutex_unlock(&R->lock);
+	*out = s.r;
+	return s.rc;
+}
+
+int renders_size(struct trainfs *fs, int64_t id, enum node_kind k,
+		 off_t *size)
+{
+	struct renders *R = fs->renders;
+	struct job *job = jobs_lock_job(fs->jobs, id);
+	if (!job)
+		return -ENOENT;
+	unsigned long v = job->changes;
+	jobs_unlock_job(fs->jobs, job);
+	pthread_mutex_lock(&R->lock);
+	struct render_slot *slot = slot_get(R, id, k);
+	int known = slot && ((slot->cur && slot->cur->changes == v) ||
+			     (slot->building && slot->last_len));
+	if (known)
+		*size = (off_t)(slot->cur && slot->cur->changes == v
+					? slot->cur->len
+					: slot->last_len);
+	pthread_mutex_unlock(&R->lock);
+	if (known)
+		return 0;
+	struct rendering *r;
+	int rc = renders_get(fs, id, k, &r);
+	if (rc)
 		return rc;
-	}
+	*size = (off_t)r->len;
+	rendering_put(fs, r);
+	return 0;
 }
