@@ -149,8 +149,8 @@ extern const size_t job_nfiles;
 /*
  * render: the text of a dynamic file of JOB (status, control, tags,
  * metrics, graph.svg, events, spec) into a malloc'd buffer *out of *len
- * bytes, which the caller frees.  With the job's lock held.  Returns 0
- * or -ENOMEM.
+ * bytes, which the caller frees.  With the job's lock held, or on a copy
+ * of the job nobody else sees (renders.c).  Returns 0 or -ENOMEM.
  */
 int render(const struct job *job, enum node_kind kind, char **out,
 	   size_t *len);

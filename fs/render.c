@@ -1,8 +1,10 @@
 /*
- * render: the text of each dynamic file, made from the job in memory when
- * a file is opened or stat'ed (so its size is true and one open sees one
- * rendering).  The wording of status, control, tags, metrics and events is
- * here and nowhere else.
+ * render: the text of each dynamic file, made from the job in memory (or,
+ * for metrics and graph.svg, from a copy of it) once per change of the
+ * job by renders.c, which shares it among the file's readers.  The
+ * wording of status, control, tags, metrics and events is here and
+ * nowhere else, and so is the size of metrics, counted from the table
+ * without rendering it.
  */
 #include <errno.h>
 #include <limits.h>
