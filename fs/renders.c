@@ -303,7 +303,8 @@ static struct job *snapshot(const struct job *job)
 	}
 	c->table.stride = (int)cols;
 	c->table.nrows = c->table.cap = rows;
-	memcpy(c->table.epochs, t->epochs, rows * sizeof *t->epochs);
+	if (rows)
+		memcpy(c->table.epochs, t->epochs, rows * sizeof *t->epochs);
 	for (size_t r = 0; cols && r < rows; r++)
 		memcpy(&c->table.cells[r * cols], &t->cells[r * t->stride],
 		       cols * sizeof *t->cells);
