@@ -33,7 +33,7 @@
 
 #include "fs/fs.h"
 
-#define RENDER_KEEP (64 * 1024) /* the cache keeps renderings up to this */
+#define RENDER_KEEP 4096 /* the cache keeps renderings up to a page */
 #define SLOT_BUCKETS 4096
 
 struct render_slot {
