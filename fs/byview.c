@@ -14,7 +14,11 @@
  *
  * Inodes: by-state/ and by-tag/ are fixed; by-state/STATE is fixed per
  * state; by-tag/TAG is TAG_INO_BASE plus the tag's index in a table of tag
- * names seen since mount (so the same name keeps its inode); every link to
+ * names (so the same name keeps its inode while any job has it); names no
+ * job has any more are freed when by-tag/ is listed, or when the table has
+ * grown to twice what was in use at the last sweep, and their indexes are
+ * given to new names (anyone may write tags: a table of every name ever
+ * seen would grow without bound); every link to
  * one job is the job's N_LINK inode, whichever folder it is listed in (the
  * target, ../../jobs/NAME, is the same from all of them).
  */
@@ -34,10 +38,15 @@
 
 struct tagnames {
 	pthread_mutex_t lock; /* protects everything below */
-	char **names;
+	char **names;  /* NULL: a freed index, on the free list */
+	unsigned long *born; /* the sweep generation each name was added in */
 	size_t n, cap;
 	size_t *slots; /* open addressing: index + 1, 0 = empty */
 	size_t nslots;
+	size_t *free;  /* freed indexes, reused first */
+	size_t nfree;
+	size_t live;   /* names after the last sweep */
+	unsigned long gen; /* sweeps begun */
 };
 
 static struct tagnames tags = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -50,6 +59,100 @@ static size_t tag_hash(const char *s)
 	return h;
 }
 
+/* Puts index K of a name into the hash slots.  Locked. */
+static void slot_put(size_t *slots, size_t ns, size_t k)
+{
+	size_t i = tag_hash(tags.names[k]) & (ns - 1);
+	while (slots[i])
+		i = (i + 1) & (ns - 1);
+	slots[i] = k + 1;
+}
+
+/* Rebuilds the hash slots with NS of them; -1 when out of memory. */
+static int slots_rebuild(size_t ns)
+{
+	size_t *slots = calloc(ns, sizeof *slots);
+	if (!slots)
+		return -1;
+	for (size_t k = 0; k < tags.n; k++)
+		if (tags.names[k])
+			slot_put(slots, ns, k);
+	free(tags.slots);
+	tags.slots = slots;
+	tags.nslots = ns;
+	return 0;
+}
+
+/* Gives NAME an index (a freed one first); -1 when out of memory.  Locked. */
+static long tag_add(const char *name)
+{
+	if ((tags.n + 1) * 2 > tags.nslots &&
+	    slots_rebuild(tags.nslots ? tags.nslots * 2 : 64))
+		return -1;
+	if (!tags.nfree && tags.n == tags.cap) {
+		size_t cap = tags.cap ? tags.cap * 2 : 32;
+		char **names = realloc(tags.names, cap * sizeof *names);
+		if (!names)
+			return -1;
+		tags.names = names;
+		unsigned long *born = realloc(tags.born, cap * sizeof *born);
+		if (!born)
+			return -1;
+		tags.born = born;
+		size_t *fr = realloc(tags.free, cap * sizeof *fr);
+		if (!fr)
+			return -1;
+		tags.free = fr;
+		tags.cap = cap;
+	}
+	size_t k = tags.nfree ? tags.free[--tags.nfree] : tags.n;
+	if (!(tags.names[k] = strdup(name))) {
+		if (k < tags.n)
+			tags.free[tags.nfree++] = k;
+		return -1;
+	}
+	tags.born[k] = tags.gen;
+	if (k == tags.n)
+		tags.n++;
+	slot_put(tags.slots, tags.nslots, k);
+	return (long)k;
+}
+
+/*
+ * Frees the names added before sweep generation GEN that USED (N marks, by
+ * index) does not mark.
+ */
+static void tags_sweep(const unsigned char *used, size_t n, unsigned long gen)
+{
+	pthread_mutex_lock(&tags.lock);
+	size_t live = 0, freed = 0;
+	for (size_t k = 0; k < tags.n; k++) {
+		if (!tags.names[k])
+			continue;
+		if ((k < n && used[k]) || tags.born[k] >= gen) {
+			live++;
+			continue;
+		}
+		free(tags.names[k]);
+		tags.names[k] = NULL;
+		tags.free[tags.nfree++] = k;
+		freed++;
+	}
+	tags.live = live;
+	if (freed) /* else the slots are as they were */
+		slots_rebuild(tags.nslots); /* on failure: kept, with stale slots skipped */
+	pthread_mutex_unlock(&tags.lock);
+}
+
+/* Begins a sweep: its generation. */
+static unsigned long tags_sweep_begin(void)
+{
+	pthread_mutex_lock(&tags.lock);
+	unsigned long gen = ++tags.gen;
+	pthread_mutex_unlock(&tags.lock);
+	return gen;
+}
+
 /* The index of NAME, added when ADD; -1 when absent or out of memory. */
 static long tag_index(const char *name, int add)
 {
@@ -58,43 +161,14 @@ static long tag_index(const char *name, int add)
 	if (tags.nslots) {
 		for (size_t i = tag_hash(name) & (tags.nslots - 1);
 		     tags.slots[i]; i = (i + 1) & (tags.nslots - 1))
-			if (!strcmp(tags.names[tags.slots[i] - 1], name)) {
+			if (tags.names[tags.slots[i] - 1] &&
+			    !strcmp(tags.names[tags.slots[i] - 1], name)) {
 				idx = (long)tags.slots[i] - 1;
 				goto out;
 			}
 	}
-	if (!add)
-		goto out;
-	if ((tags.n + 1) * 2 > tags.nslots) { /* grow: rehash every name */
-		size_t ns = tags.nslots ? tags.nslots * 2 : 64;
-		size_t *slots = calloc(ns, sizeof *slots);
-		if (!slots)
-			goto out;
-		for (size_t k = 0; k < tags.n; k++) {
-			size_t i = tag_hash(tags.names[k]) & (ns - 1);
-			while (slots[i])
-				i = (i + 1) & (ns - 1);
-			slots[i] = k + 1;
-		}
-		free(tags.slots);
-		tags.slots = slots;
-		tags.nslots = ns;
-	}
-	if (tags.n == tags.cap) {
-		size_t cap = tags.cap ? tags.cap * 2 : 32;
-		char **names = realloc(tags.names, cap * sizeof *names);
-		if (!names)
-			goto out;
-		tags.names = names;
-		tags.cap = cap;
-	}
-	if (!(tags.names[tags.n] = strdup(name)))
-		goto out;
-	size_t i = tag_hash(name) & (tags.nslots - 1);
-	while (tags.slots[i])
-		i = (i + 1) & (tags.nslots - 1);
-	tags.slots[i] = tags.n + 1;
-	idx = (long)tags.n++;
+	if (add)
+		idx = tag_add(name);
 out:
 	pthread_mutex_unlock(&tags.lock);
 	return idx;
@@ -106,7 +180,7 @@ static const char *tag_name(fuse_ino_t ino, char *buf, size_t len)
 	size_t idx = (size_t)(ino - TAG_INO_BASE);
 	const char *out = NULL;
 	pthread_mutex_lock(&tags.lock);
-	if (idx < tags.n && strlen(tags.names[idx]) < len)
+	if (idx < tags.n && tags.names[idx] && strlen(tags.names[idx]) < len)
 		out = strcpy(buf, tags.names[idx]);
 	pthread_mutex_unlock(&tags.lock);
 	return out;
@@ -119,10 +193,29 @@ void byview_free(void)
 		free(tags.names[i]);
 	free(tags.names);
 	free(tags.slots);
+	free(tags.born);
+	free(tags.free);
 	tags.names = NULL;
 	tags.slots = NULL;
-	tags.n = tags.cap = tags.nslots = 0;
+	tags.born = NULL;
+	tags.free = NULL;
+	tags.n = tags.cap = tags.nslots = tags.nfree = tags.live = 0;
 	pthread_mutex_unlock(&tags.lock);
+}
+
+/* Whether the table has grown to twice what was in use at the last sweep. */
+static int tags_outgrown(void)
+{
+	pthread_mutex_lock(&tags.lock);
+	int out = tags.n - tags.nfree > 2 * tags.live + 1024;
+	pthread_mutex_unlock(&tags.lock);
+	return out;
+}
+
+static int add_nothing(void *arg, const char *name, fuse_ino_t ino)
+{
+	(void)arg, (void)name, (void)ino;
+	return 0;
 }
 
 /* ---- what is in each folder ---- */
@@ -184,14 +277,14 @@ void byview_job_changed(struct trainfs *fs, const struct job *job,
 	if (!(views & VIEW_BIT(VIEW_TAGS)))
 		return;
 	/*
-	 * This runs under the registry lock, and the table of tag names only
-	 * grows (anyone may write new tags and list by-tag/): past a bound,
-	 * the names the job left are let go by LINK_TIMEOUT (a second)
-	 * rather than by a note per tag ever seen.
+	 * This runs under the registry lock, and the table of tag names can
+	 * be large (anyone may write tags): past a bound, the names the job
+	 * left are let go by LINK_TIMEOUT (a second) rather than by a note
+	 * per tag name.
 	 */
 	pthread_mutex_lock(&tags.lock);
 	for (size_t i = 0; tags.n <= BYVIEW_NOTIFY_TAGS_MAX && i < tags.n; i++)
-		if (!has_tag(job, tags.names[i]))
+		if (tags.names[i] && !has_tag(job, tags.names[i]))
 			notifier_entry(fs->notifier,
 				       TAG_INO_BASE + (fuse_ino_t)i,
 				       job->rec.name);
@@ -235,6 +328,10 @@ fuse_ino_t byview_lookup(struct trainfs *fs, struct caller *c,
 		if (!in_use(fs, c, -1, name))
 			return 0;
 		long idx = tag_index(name, 1);
+		if (idx >= 0 && tags_outgrown()) { /* frees the names not in use */
+			struct caller all = { .uid = 0 }; /* sees every job */
+			byview_list(fs, &all, INO_BY_TAG, add_nothing, NULL);
+		}
 		return idx < 0 ? 0 : TAG_INO_BASE + (fuse_ino_t)idx;
 	}
 	if (pk != N_STATE_DIR && pk != N_TAG_DIR)
@@ -295,6 +392,7 @@ struct list_walk {
 	const char *tag;
 	int used[ST_COUNT];
 	unsigned char *seen; /* by-tag/: a mark per tag index listed */
+	int partial;         /* some job was not the caller's to read */
 	size_t cap;
 	int (*add)(void *arg, const char *name, fuse_ino_t ino);
 	void *arg;
@@ -305,8 +403,10 @@ static int list_job(void *arg, struct job *job)
 {
 	struct list_walk *w = arg;
 	int rc = 0;
-	if (!caller_may_read(w->c, job))
+	if (!caller_may_read(w->c, job)) {
+		w->partial = 1; /* its tags are in use all the same */
 		return 0;
+	}
 	if (w->k == N_BY_STATE) {
 		if (job->rec.state >= 0 && job->rec.state < ST_COUNT)
 			w->used[job->rec.state] = 1;
@@ -351,7 +451,11 @@ int byview_list(struct trainfs *fs, struct caller *c, fuse_ino_t ino,
 		return -ENOENT;
 	if (w.k == N_STATE_DIR || w.k == N_TAG_DIR)
 		__atomic_store_n(&names_given, 1, __ATOMIC_RELAXED); /* readdirplus */
+	unsigned long gen = w.k == N_BY_TAG ? tags_sweep_begin() : 0;
 	int rc = jobs_visit(fs->jobs, list_job, &w);
+	/* Every name in use is marked in seen, when the walk saw every job. */
+	if (!rc && w.k == N_BY_TAG && !w.partial)
+		tags_sweep(w.seen, w.cap, gen);
 	free(w.seen);
 	for (int s = 0; !rc && w.k == N_BY_STATE && s < ST_COUNT; s++)
 		if (w.used[s])

@@ -7,7 +7,9 @@
  * held.  Renderings are kept with a fingerprint of what they were made
  * from (every job's id and change count, and for the page the minute,
  * since it says "3 min ago"), so a stat, a lookup and an open of an
- * unchanged dashboard cost one pass over the job list, not a rendering.  Both files are served with direct
+ * unchanged dashboard cost one pass over the job list, not a rendering.
+ * Open files share a rendering (a reference each, charged to the opener
+ * by ops.c), never a copy.  Both files are served with direct
  * I/O and no attribute cache: they change whenever any job does, and a
  * stat always asks for the true size.
  */
@@ -34,8 +36,7 @@
 #define DASH_VIEWS 8
 
 struct dash_text {
-	char *text;
-	size_t len;
+	struct rendering *r; /* the newest, shared with its open files */
 	int64_t *ids;     /* the jobs it shows, oldest first: its key */
 	size_t nids;
 	uint64_t fp;      /* their change counts (and the page's minute) */
@@ -64,7 +65,11 @@ void dash_files_free(struct dash_files *d)
 		return;
 	for (int i = 0; i < 2; i++)
 		for (int v = 0; v < DASH_VIEWS; v++) {
-			free(d->text[i][v].text);
+			struct rendering *r = d->text[i][v].r;
+			if (r) { /* the open files let go of theirs */
+				free(r->text);
+				free(r);
+			}
 			free(d->text[i][v].ids);
 		}
 	pthread_mutex_destroy(&d->lock);
@@ -251,24 +256,19 @@ static int snapshot(struct trainfs *fs, struct caller *c, enum node_kind k,
 	return 0;
 }
 
-/* Copies the cached text of slot T into *out (NULL OUT: none). */
-static int copy_out(const struct dash_text *t, char **out, size_t *len)
+/* Gives a reference to slot T's rendering (NULL OUT: none). */
+static void share_out(struct trainfs *fs, const struct dash_text *t,
+		      struct rendering **out)
 {
-	if (!out)
-		return 0;
-	if (!(*out = malloc(t->len + 1)))
-		return -ENOMEM;
-	memcpy(*out, t->text, t->len);
-	(*out)[t->len] = '\0';
-	*len = t->len;
-	return 0;
+	if (out)
+		rendering_ref(fs, *out = t->r);
 }
 
 /* The attributes of rendering T (with d->lock held). */
 static void text_attr(struct trainfs *fs, const struct dash_text *t,
 		      struct stat *st)
 {
-	st->st_size = (off_t)t->len;
+	st->st_size = (off_t)t->r->len;
 	st->st_mode = S_IFREG | 0444;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
@@ -278,18 +278,19 @@ static void text_attr(struct trainfs *fs, const struct dash_text *t,
 }
 
 /* With d->lock held: T used for a reader; its text and attributes out. */
-static int hand_out(struct trainfs *fs, struct dash_text *t, char **out,
-		    size_t *len, struct stat *st)
+static int hand_out(struct trainfs *fs, struct dash_text *t,
+		    struct rendering **out, struct stat *st)
 {
 	t->used = ++fs->dash->clock;
 	if (st)
 		text_attr(fs, t, st);
-	return copy_out(t, out, len);
+	share_out(fs, t, out);
+	return 0;
 }
 
 /* Renders K of the jobs C may read into the slot of what it shows. */
 static int render_view(struct trainfs *fs, struct caller *c, enum node_kind k,
-		       int64_t now, size_t n, char **out, size_t *len,
+		       int64_t now, size_t n, struct rendering **out,
 		       struct stat *st)
 {
 	struct dash_files *d = fs->dash;
@@ -304,25 +305,31 @@ static int render_view(struct trainfs *fs, struct caller *c, enum node_kind k,
 	rc = k == N_INDEX ? dash_render_html(s, &text, &tlen)
 			  : dash_render_csv(s, &text, &tlen);
 	dash_snapshot_free(s);
+	struct rendering *r = rc ? NULL : rendering_new(text, tlen, 0);
+	if (!rc && !r) {
+		free(text);
+		rc = -ENOMEM;
+	}
 	if (rc) {
 		free(shown.ids);
 		return rc;
 	}
 	pthread_mutex_lock(&d->lock);
 	struct dash_text *t = slot_for(d, k, &shown);
-	if (!t->valid || !same_jobs(t, &shown) || t->len != tlen ||
-	    memcmp(t->text, text, tlen))
+	struct rendering *old = t->r;
+	if (!t->valid || !same_jobs(t, &shown) || old->len != tlen ||
+	    memcmp(old->text, text, tlen))
 		t->mtime_ns = now;
-	free(t->text);
 	free(t->ids);
-	t->text = text;
-	t->len = tlen;
+	t->r = r;
 	t->ids = shown.ids;
 	t->nids = shown.n;
 	t->fp = shown.fp;
 	t->valid = 1;
-	rc = hand_out(fs, t, out, len, st);
+	rc = hand_out(fs, t, out, st);
 	pthread_mutex_unlock(&d->lock);
+	if (old)
+		rendering_put(fs, old); /* freed when no open file shows it */
 	return rc;
 }
 
@@ -332,7 +339,7 @@ static int render_view(struct trainfs *fs, struct caller *c, enum node_kind k,
  * and attributes (unless ST is NULL) out.
  */
 static int dash_view(struct trainfs *fs, struct caller *c, enum node_kind k,
-		     char **out, size_t *len, struct stat *st)
+		     struct rendering **out, struct stat *st)
 {
 	struct dash_files *d = fs->dash;
 	struct view v;
@@ -343,24 +350,24 @@ static int dash_view(struct trainfs *fs, struct caller *c, enum node_kind k,
 	pthread_mutex_lock(&d->lock);
 	struct dash_text *t = find_text(d, k, &v);
 	if (t && t->fp == v.fp) {
-		rc = hand_out(fs, t, out, len, st);
+		rc = hand_out(fs, t, out, st);
 		pthread_mutex_unlock(&d->lock);
 		free(v.ids);
 		return rc;
 	}
 	pthread_mutex_unlock(&d->lock);
 	free(v.ids);
-	return render_view(fs, c, k, now, v.n, out, len, st);
+	return render_view(fs, c, k, now, v.n, out, st);
 }
 
 int dash_files_get(struct trainfs *fs, struct caller *c, enum node_kind k,
-		   char **out, size_t *len)
+		   struct rendering **out)
 {
-	return dash_view(fs, c, k, out, len, NULL);
+	return dash_view(fs, c, k, out, NULL);
 }
 
 int dash_files_attr(struct trainfs *fs, struct caller *c, enum node_kind k,
 		    struct stat *st)
 {
-	return dash_view(fs, c, k, NULL, NULL, st);
+	return dash_view(fs, c, k, NULL, st);
 }

@@ -158,14 +158,89 @@ extern const size_t job_nfiles;
 /*
  * render: the text of a dynamic file of JOB (status, control, tags,
  * metrics, graph.svg, events, spec) into a malloc'd buffer *out of *len
- * bytes, which the caller frees.  With the job's lock held.  Returns 0
- * or -ENOMEM.
+ * bytes, which the caller frees.  With the job's lock held, or on a copy
+ * of the job nobody else sees (renders.c).  Returns 0 or -ENOMEM.
  */
 int render(const struct job *job, enum node_kind kind, char **out,
 	   size_t *len);
 
 /* graph.svg of JOB, as render(). */
 int render_graph(const struct job *job, char **out, size_t *len);
+
+/*
+ * The size of JOB's metrics file as render() would make it, computed
+ * from the table's counts without rendering.  With the job's lock held and
+ * the table loaded.
+ */
+size_t render_metrics_size(const struct job *job);
+
+/*
+ * renders: a rendering shared by every reader of one version of a file,
+ * reference counted (renders.c).  TEXT and LEN never change; REFS and
+ * SLOT are the renders lock's.
+ */
+struct render_slot;
+struct render_holder;
+struct rendering {
+	char *text;
+	size_t len;
+	unsigned long changes; /* the job's change count it shows */
+	int refs;
+	struct render_slot *slot; /* the cache's slot it is newest in */
+	struct render_holder *holders; /* uids charged for it (usermem.c) */
+};
+struct renders;
+struct renders *renders_new(void);
+void renders_free(struct renders *r);
+/*
+ * With no lock held: the rendering of file K of job ID as it is now, with
+ * a reference for the caller (rendering_put()), built if need be (the big
+ * files without the job's lock).  0, -ENOENT or -ENOMEM.  Waits while
+ * another thread builds it.
+ */
+struct trainfs;
+int renders_get(struct trainfs *fs, int64_t id, enum node_kind k,
+		struct rendering **out);
+/*
+ * As renders_get(), but never waits for another thread's build: calls
+ * DONE with the result (R referenced when RC is 0) on this thread, or
+ * later on the builder's.
+ */
+typedef void (*render_done_fn)(void *arg, int rc, struct rendering *r);
+void renders_get_async(struct trainfs *fs, int64_t id, enum node_kind k,
+		       render_done_fn done, void *arg);
+/*
+ * The size of file K of job ID for a stat: its current rendering's, else
+ * the last one's while another thread builds it (never waits for one).
+ */
+int renders_size(struct trainfs *fs, int64_t id, enum node_kind k,
+		 off_t *size);
+/* A rendering of TEXT (taken over), not cached, with one reference. */
+struct rendering *rendering_new(char *text, size_t len,
+				unsigned long changes);
+void rendering_ref(struct trainfs *fs, struct rendering *r);
+/* Drops a reference (NULL: nothing); the last one frees it. */
+void rendering_put(struct trainfs *fs, struct rendering *r);
+/*
+ * An open file of UID shows R: UID is charged R's size once, however many
+ * of its files show R.  0 or -ENOMEM (past UID's share).
+ */
+int rendering_hold(struct trainfs *fs, struct rendering *r, uid_t uid);
+/* An open file of UID no longer shows R. */
+void rendering_unhold(struct trainfs *fs, struct rendering *r, uid_t uid);
+/* Lets go of the cached renderings of job ID (its folder was removed). */
+void renders_forget_job(struct trainfs *fs, int64_t id);
+
+/*
+ * usermem: memory held for one user's requests (spec writes, renderings
+ * kept by open files, scratch files), per uid, at most USERMEM_MAX.
+ */
+#define USERMEM_MAX (64 * 1024 * 1024)
+/* Counts BYTES more against UID: 0, or -ENOMEM past USERMEM_MAX. */
+int usermem_charge(uid_t uid, size_t bytes);
+void usermem_uncharge(uid_t uid, size_t bytes);
+/* What UID is charged now. */
+size_t usermem_held(uid_t uid);
 
 /* wait: blocked reads of jobs/NAME/wait, answered when the job is final. */
 struct waiters;
@@ -209,7 +284,7 @@ void notifier_sync(struct notifier *n);
 /* scratch: editors' temporary files in job folders, in memory. */
 #define SCRATCH_BYTES (1024 * 1024) /* EFBIG past it */
 #define SCRATCH_PER_JOB 16          /* ENOSPC past it (open unlinked ones too) */
-#define SCRATCH_USER_BYTES (64 * 1024 * 1024) /* one uid's in all: ENOSPC */
+#define SCRATCH_USER_BYTES USERMEM_MAX /* one uid's in all: ENOSPC */
 struct scratches;
 struct scratches *scratches_new(void);
 void scratches_free(struct scratches *s);
@@ -279,11 +354,11 @@ void dash_files_free(struct dash_files *d);
 enum node_kind dash_files_kind(const char *name);
 /*
  * Without the registry lock: brings file K as C sees it up to date and,
- * unless OUT is NULL, copies its text into a malloc'd *out of *len bytes
- * (the caller frees).  Returns 0 or a negative errno.
+ * unless OUT is NULL, gives its rendering with a reference for the caller
+ * (rendering_put()).  Returns 0 or a negative errno.
  */
 int dash_files_get(struct trainfs *fs, struct caller *c, enum node_kind k,
-		   char **out, size_t *len);
+		   struct rendering **out);
 /* The attributes of K as C sees it, brought up to date; 0 or -errno. */
 struct stat;
 int dash_files_attr(struct trainfs *fs, struct caller *c, enum node_kind k,
@@ -375,6 +450,7 @@ struct trainfs {
 	struct notifier *notifier; /* NULL until mounted */
 	struct scratches *scratch; /* editors' temporary files */
 	struct dash_files *dash;   /* index.html and summary.csv */
+	struct renders *renders;   /* the job files' shared renderings */
 	uid_t uid; /* who mounted: owner of the root */
 	gid_t gid;
 	int64_t mtime_ns; /* jobs/: last mkdir or rmdir (registry lock) */

@@ -596,7 +596,7 @@ int main(int argc, char **argv)
 	fs.gid = getgid();
 	fs.mtime_ns = job_now_ns();
 	if (!(fs.waiters = waiters_new()) || !(fs.scratch = scratches_new()) ||
-	    !(fs.dash = dash_files_new()))
+	    !(fs.dash = dash_files_new()) || !(fs.renders = renders_new()))
 		goto out;
 	if ((err = sweeps_open(fs.jobs, &fs.sweeps))) {
 		log_error("cannot load the sweeps: %s", strerror(-err));
@@ -683,12 +683,13 @@ out:
 	notifier_stop(fs.notifier);
 	waiters_free(fs.waiters);
 	scratches_free(fs.scratch);
-	dash_files_free(fs.dash);
 	byview_free();
 	if (se)
 		fuse_session_destroy(se);
 	if (fs.jobs)
 		fs_opened_free(&fs); /* what the kernel never released */
+	dash_files_free(fs.dash); /* after the open files that share them */
+	renders_free(fs.renders);
 	jobs_close(fs.jobs); /* trainers keep running under their shims */
 	free(o.fuse_opts);
 	free(store);

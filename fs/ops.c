@@ -3,8 +3,12 @@
  * Each handler turns a request into a call on jobs/ and the result into an
  * errno; the rules (who may, when, what next) are in jobs/.
  *
- * Dynamic files are rendered when opened (one rendering per open, so a
- * `cat` sees one state) and when stat'ed (so the size is true).  The
+ * Dynamic files show a rendering (renders.c) made once per change of
+ * the job and shared by all its readers: an open file holds a reference
+ * to the one that was current when it opened (so a `cat` sees one state),
+ * charged to the opener (usermem.c), and a stat takes the size of the
+ * current one (for metrics, the size computed from the table, so a stat
+ * never waits for a rendering).  The
  * kernel may cache names and attributes for a day, and contents where no
  * reader can see a torn rendering (see open_file): notify.c invalidates
  * exactly what a change made stale, before the write that made it
@@ -82,10 +86,13 @@ static double entry_timeout(struct trainfs *fs, fuse_ino_t ino)
 /* What an open file carries from open to release. */
 struct handle {
 	struct opened opened; /* first: on the list of open files */
+	struct trainfs *fs;
 	enum node_kind kind;
 	int64_t id;
-	char *buf;   /* the rendering read, or the spec being written */
+	struct rendering *r; /* the shared rendering read, or NULL */
+	char *buf;   /* spec: the text being written */
 	size_t len, cap;
+	size_t charged; /* spec: bytes of buf counted against uid */
 	int fd;      /* log, tarball: the store's file */
 	fuse_ino_t ino; /* a scratch file's inode */
 	struct backing *backing; /* log, tarball: read by passthrough */
@@ -181,11 +188,78 @@ void fs_opened_free(struct trainfs *fs)
 	pthread_mutex_destroy(&fs->backing_lock);
 }
 
+/*
+ * Counts BYTES against H's opener in place of what it held: 0, or
+ * -ENOMEM past the opener's share (the old charge is kept then).
+ */
+static int handle_charge(struct handle *h, size_t bytes)
+{
+	if (bytes > h->charged) {
+		int rc = usermem_charge(h->uid, bytes - h->charged);
+		if (rc)
+			return rc;
+	} else {
+		usermem_uncharge(h->uid, h->charged - bytes);
+	}
+	h->charged = bytes;
+	return 0;
+}
+
+/* H no longer shows a rendering. */
+static void handle_unshow(struct handle *h)
+{
+	if (!h->r)
+		return;
+	rendering_unhold(h->fs, h->r, h->uid);
+	rendering_put(h->fs, h->r);
+	h->r = NULL;
+}
+
+/*
+ * Makes R (a reference, taken over) the rendering H shows, charged to its
+ * opener; on -ENOMEM H keeps what it had and R is let go.
+ */
+static int handle_show(struct handle *h, struct rendering *r)
+{
+	int rc = rendering_hold(h->fs, r, h->uid);
+	if (rc) {
+		rendering_put(h->fs, r);
+		return rc;
+	}
+	handle_unshow(h);
+	h->r = r;
+	return 0;
+}
+
+/*
+ * Grows H's spec buffer to hold END bytes (twice that with SLACK, for
+ * writes to come): 0, -ENOMEM.
+ */
+static int handle_grow(struct handle *h, size_t end, int slack)
+{
+	if (end <= h->cap)
+		return 0;
+	size_t cap = slack ? end * 2 : end;
+	int rc = handle_charge(h, h->charged - h->cap + cap);
+	if (rc)
+		return rc;
+	char *b = realloc(h->buf, cap);
+	if (!b) {
+		handle_charge(h, h->charged - cap + h->cap);
+		return -ENOMEM;
+	}
+	h->buf = b;
+	h->cap = cap;
+	return 0;
+}
+
 static void handle_free(struct opened *o)
 {
 	struct handle *h = (struct handle *)o;
 	if (h->fd >= 0)
 		close(h->fd);
+	handle_unshow(h);
+	handle_charge(h, 0);
 	free(h->buf);
 	free(h->saved);
 	free(h);
@@ -218,18 +292,11 @@ static enum job_view view_of(enum node_kind k)
 	return VIEW_STATUS;
 }
 
-/*
- * render() of file K of JOB, with its metrics table read in from the store
- * first when K shows it.  With the job's lock held.
- */
-static int render_file(struct trainfs *fs, struct job *job, enum node_kind k,
-		       char **out, size_t *len)
+/* Whether file K shows a shared rendering of its job (renders.c). */
+static int kind_rendered(enum node_kind k)
 {
-	int rc;
-	if ((k == N_METRICS || k == N_GRAPH) &&
-	    (rc = jobs_load_metrics(fs->jobs, job)))
-		return rc;
-	return render(job, k, out, len);
+	return k == N_STATUS || k == N_CONTROL || k == N_TAGS ||
+	       k == N_METRICS || k == N_GRAPH || k == N_EVENTS;
 }
 
 /*
@@ -249,7 +316,7 @@ static int store_file(struct trainfs *fs, const struct job *job,
 }
 
 static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
-		    struct stat *st);
+		    struct stat *st, off_t size);
 
 /*
  * Fills *st for INO as REQ's caller sees it (the dashboards show each
@@ -307,17 +374,28 @@ static int node_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 		jobs_put(fs->jobs, job);
 		return 0;
 	}
+	/*
+	 * The size of a rendered file is its current rendering's, shared
+	 * with its readers; metrics' is counted from the table (job_attr).
+	 */
+	off_t size = 0;
+	int rc;
+	if (kind_rendered(k) && k != N_METRICS &&
+	    (rc = renders_size(fs, ino_job(ino), k, &size)))
+		return rc;
 	struct job *job = jobs_lock_job(fs->jobs, ino_job(ino));
-	if (!job)
-		return -ENOENT;
-	int rc = job_attr(fs, job, k, st);
-	jobs_unlock_job(fs->jobs, job);
+	rc = job ? job_attr(fs, job, k, st, size) : -ENOENT;
+	if (job)
+		jobs_unlock_job(fs->jobs, job);
 	return rc;
 }
 
-/* node_attr() of file K of JOB.  With the job's lock held. */
+/*
+ * node_attr() of file K of JOB, SIZE the size of its rendering (not
+ * metrics).  With the job's lock held.
+ */
 static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
-		    struct stat *st)
+		    struct stat *st, off_t size)
 {
 	st->st_uid = job->rec.uid;
 	st->st_gid = job->rec.gid;
@@ -353,16 +431,21 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 	case N_WAIT:
 		st->st_mode = S_IFREG | job_file_mode(job, 0444);
 		break;
-	default: {
-		char *text;
-		size_t len;
+	case N_SPEC:
 		st->st_mode = S_IFREG | job_file_mode(job, file_mode(job, k));
-		int rc = render_file(fs, job, k, &text, &len);
+		st->st_size = job->rec.spec ? (off_t)job->rec.spec_len : 0;
+		break;
+	case N_METRICS: {
+		st->st_mode = S_IFREG | job_file_mode(job, file_mode(job, k));
+		int rc = jobs_load_metrics(fs->jobs, job);
 		if (rc)
 			return rc;
-		free(text);
-		st->st_size = len;
+		st->st_size = (off_t)render_metrics_size(job);
+		break;
 	}
+	default:
+		st->st_mode = S_IFREG | file_mode(job, k);
+		st->st_size = size;
 	}
 	st->st_blocks = (st->st_size + 511) / 512;
 	st->st_mtim = st->st_ctim = st->st_atim = ts_of(mtime);
@@ -737,6 +820,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		    : -ENOENT;
 	if (!rc)
 		scratch_forget_job(fs->scratch, id);
+	if (!rc)
+		renders_forget_job(fs, id);
 	if (!rc) {
 		jobs_lock(fs->jobs);
 		fs->mtime_ns = job_now_ns();
@@ -773,6 +858,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	h->fs = fs;
 	struct job *job = jobs_get(fs->jobs, ino_job(parent)); /* its owner */
 	if (!job)
 		rc = -ENOENT;
@@ -1186,13 +1272,15 @@ static int open_store_file(const char *path, enum node_kind k)
 /*
  * Sets up H for opening file K of JOB with FLAGS.  The job's lock held.
  * The log and the tarball are opened after it is let go: their path goes
- * to LATER (PATH_MAX bytes), else LATER is "".
+ * to LATER (PATH_MAX bytes), else LATER is "".  A rendered file gets its
+ * rendering after, without the lock too: *CACHEABLE says whether it may
+ * then be page-cached (see op_open).
  */
 static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		     int flags, uid_t uid, struct fuse_file_info *fi,
-		     char *later)
+		     char *later, int *cacheable)
 {
-	int wr = (flags & O_ACCMODE) != O_RDONLY, rc;
+	int wr = (flags & O_ACCMODE) != O_RDONLY, rc = 0;
 	enum node_kind k = h->kind;
 	if (wr && (!(file_mode(job, k) & 0200) || !job_may_change(job, uid)))
 		return -EACCES;
@@ -1212,7 +1300,12 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 			return 0;
 		}
 		h->changes = job->changes;
-		return render_file(fs, job, k, &h->buf, &h->len);
+		if (job->rec.spec && job->rec.spec_len &&
+		    !(rc = handle_grow(h, job->rec.spec_len, 0))) {
+			memcpy(h->buf, job->rec.spec, job->rec.spec_len);
+			h->len = job->rec.spec_len;
+		}
+		return rc;
 	case N_WAIT: /* its size is 0; the read blocks */
 		return 0;
 	case N_TARBALL: /* immutable once visible */
@@ -1222,7 +1315,6 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		return store_file(fs, job, k, later, PATH_MAX);
 	default:
 		h->changes = job->changes;
-		rc = render_file(fs, job, k, &h->buf, &h->len);
 		/*
 		 * The page cache for one page (more could mix pages of two
 		 * renderings) of a read-only file (a writer's O_TRUNC zeroes
@@ -1230,19 +1322,66 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 		 * again, once the kernel has been told of its last change
 		 * (else the cached size and the text could be of two moments).
 		 */
-		fi->direct_io = h->len > PAGE_BYTES || file_mode(job, k) & 0200 ||
-				!state_is_final(job->rec.state) || job->busy ||
-				job->changes != job->published;
-		return rc;
+		*cacheable = !(file_mode(job, k) & 0200) &&
+			     state_is_final(job->rec.state) && !job->busy &&
+			     job->changes == job->published;
+		return 0;
 	}
+}
+
+static void open_reply(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		       struct handle *h, struct fuse_file_info *fi, int rc);
+
+/* An open of a rendered file waiting for its rendering (renders.c). */
+struct open_wait {
+	fuse_req_t req;
+	fuse_ino_t ino;
+	struct handle *h;
+	struct fuse_file_info fi;
+	int cacheable;
+};
+
+/*
+ * Gives W's file, opened when its job was at change H->changes, the
+ * rendering R, charged to its opener, and answers the open; the page
+ * cache only where W->cacheable and R is of that change and one page at
+ * most.  On this thread or the builder's (renders_get_async).
+ */
+static void open_rendered(void *arg, int rc, struct rendering *r)
+{
+	struct open_wait *w = arg;
+	struct handle *h = w->h;
+	if (!rc)
+		rc = handle_show(h, r);
+	if (!rc) {
+		w->fi.direct_io = !w->cacheable || r->len > PAGE_BYTES ||
+				  r->changes != h->changes;
+		h->changes = r->changes;
+	}
+	open_reply(h->fs, w->req, w->ino, h, &w->fi, rc);
+	free(w);
+}
+
+/* Answers the open of H once its rendering is there; 0 or -ENOMEM. */
+static int open_rendering(fuse_req_t req, fuse_ino_t ino, struct handle *h,
+			  int cacheable, struct fuse_file_info *fi)
+{
+	struct open_wait *w = calloc(1, sizeof *w);
+	if (!w)
+		return -ENOMEM;
+	w->req = req;
+	w->ino = ino;
+	w->h = h;
+	w->fi = *fi;
+	w->cacheable = cacheable;
+	renders_get_async(h->fs, h->id, h->kind, open_rendered, w);
+	return 0;
 }
 
 /* Whether H shows a rendering of its job (and so can go stale). */
 static int is_rendered(const struct handle *h)
 {
-	return h->kind == N_STATUS || h->kind == N_CONTROL ||
-	       h->kind == N_TAGS || h->kind == N_METRICS ||
-	       h->kind == N_GRAPH || h->kind == N_EVENTS;
+	return kind_rendered(h->kind);
 }
 
 /*
@@ -1257,35 +1396,35 @@ static int is_rendered(const struct handle *h)
 static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 		    fuse_ino_t ino)
 {
-	int rc = 0;
 	struct job *job = jobs_lock_job(fs->jobs, h->id);
-	if (!job) {
-		rc = -ENOENT;
-	} else if (job->changes != h->changes && off > 0 &&
-		   (size_t)off < h->len) {
+	if (!job)
+		return -ENOENT;
+	unsigned long now = job->changes;
+	jobs_unlock_job(fs->jobs, job);
+	const struct rendering *old = h->r;
+	if (now == h->changes)
+		return 0;
+	if (off > 0 && (size_t)off < old->len) {
 		notifier_inode(fs->notifier, ino);
-	} else if (job->changes != h->changes) {
-		char *text;
-		size_t len;
-		if ((rc = render_file(fs, job, h->kind, &text, &len)) != 0)
-			goto out;
-		/*
-		 * Past the end, only a rendering that extends the one read
-		 * (rows appended) may go on: a `cat` that reads on to see its
-		 * end must not get the tail of another rendering.
-		 */
-		if (off > 0 && (len < h->len || memcmp(text, h->buf, h->len))) {
-			free(text);
-			goto out;
-		}
-		free(h->buf);
-		h->buf = text;
-		h->len = len;
-		h->changes = job->changes;
+		return 0;
 	}
-out:
-	if (job)
-		jobs_unlock_job(fs->jobs, job);
+	struct rendering *r;
+	int rc = renders_get(fs, h->id, h->kind, &r);
+	if (rc)
+		return rc;
+	/*
+	 * Past the end, only a rendering that extends the one read (rows
+	 * appended) may go on: a `cat` that reads on to see its end must
+	 * not get the tail of another rendering.
+	 */
+	if (off > 0 && (r->len < old->len ||
+			memcmp(r->text, old->text, old->len))) {
+		rendering_put(fs, r);
+		return 0;
+	}
+	unsigned long changes = r->changes;
+	if ((rc = handle_show(h, r)) == 0)
+		h->changes = changes;
 	return rc;
 }
 
@@ -1408,6 +1547,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	h->fs = fs;
 	if (k == N_SCRATCH) {
 		/* an editor's copy of the spec is as private as the spec */
 		rc = fs_may_read_job(fs, req, scratch_job(fs->scratch, ino));
@@ -1437,24 +1577,30 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->id = ino_job(ino);
 	h->fd = -1;
 	h->uid = uid;
+	h->fs = fs;
 	if (k == N_INDEX || k == N_SUMMARY) {
 		/* one rendering per open, read-only, never page-cached */
 		struct caller c;
 		caller_init(&c, req);
+		struct rendering *r;
 		fi->direct_io = 1;
 		rc = (fi->flags & O_ACCMODE) != O_RDONLY
 			     ? -EACCES
-			     : dash_files_get(fs, &c, k, &h->buf, &h->len);
+			     : dash_files_get(fs, &c, k, &r);
 		caller_done(&c);
+		if (!rc)
+			rc = handle_show(h, r);
 	} else {
 		struct caller c;
 		caller_init(&c, req);
 		char later[PATH_MAX] = "";
+		int cacheable = 0;
 		struct job *job = k != N_NONE ? jobs_lock_job(fs->jobs, h->id)
 					      : NULL;
 		rc = !job			 ? -ENOENT
 		     : !caller_may_read(&c, job) ? -EACCES
-		     : open_file(fs, h, job, fi->flags, uid, fi, later);
+		     : open_file(fs, h, job, fi->flags, uid, fi, later,
+				 &cacheable);
 		if (job)
 			h->owner = job->rec.uid;
 		caller_done(&c);
@@ -1468,12 +1614,23 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			if (h->fd < (k == N_LOG ? -2 : 0))
 				rc = h->fd;
 		}
+		/* `echo best > tags` starts the user tags afresh (struct handle) */
+		h->trunc = k == N_TAGS && (fi->flags & O_TRUNC) &&
+			   (fi->flags & O_ACCMODE) != O_RDONLY;
+		if (!rc && kind_rendered(k) &&
+		    !(rc = open_rendering(req, ino, h, cacheable, fi)))
+			return; /* answered with its rendering */
 	}
+	open_reply(fs, req, ino, h, fi, rc);
+}
+
+/* Answers the open of H (file INO) with RC, or with the open file. */
+static void open_reply(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		       struct handle *h, struct fuse_file_info *fi, int rc)
+{
+	enum node_kind k = h->kind;
 	if (!rc && h->fd >= 0 && (k == N_TARBALL || k == N_LOG))
 		rc = passthrough_attach(fs, req, ino, h, fi);
-	/* `echo best > tags` starts the user tags afresh (see struct handle). */
-	h->trunc = k == N_TAGS && (fi->flags & O_TRUNC) &&
-		   (fi->flags & O_ACCMODE) != O_RDONLY;
 	if (rc) {
 		handle_free(&h->opened);
 		fuse_reply_err(req, -rc);
@@ -1563,7 +1720,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			return;
 		}
 	}
-	reply_slice(req, h->buf, h->len, off, size);
+	if (h->r)
+		reply_slice(req, h->r->text, h->r->len, off, size);
+	else
+		reply_slice(req, h->buf, h->len, off, size);
 }
 
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
@@ -1637,15 +1797,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 			rc = -EFBIG;
 			break;
 		}
-		if ((size_t)off + size > h->cap) {
-			size_t cap = ((size_t)off + size) * 2;
-			char *b = realloc(h->buf, cap);
-			if (!b) {
-				rc = -ENOMEM;
-				break;
-			}
-			h->buf = b;
-			h->cap = cap;
+		if ((rc = handle_grow(h, (size_t)off + size, 1))) {
+			h->refused = 1; /* past the writer's memory share */
+			h->dirty = 0;
+			break;
 		}
 		if ((size_t)off > h->len)
 			memset(h->buf + h->len, 0, off - h->len);

@@ -1,8 +1,10 @@
 /*
- * render: the text of each dynamic file, made from the job in memory when
- * a file is opened or stat'ed (so its size is true and one open sees one
- * rendering).  The wording of status, control, tags, metrics and events is
- * here and nowhere else.
+ * render: the text of each dynamic file, made from the job in memory (or,
+ * for metrics and graph.svg, from a copy of it) once per change of the
+ * job by renders.c, which shares it among the file's readers.  The
+ * wording of status, control, tags, metrics and events is here and
+ * nowhere else, and so is the size of metrics, counted from the table
+ * without rendering it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -197,4 +199,15 @@ int render(const struct job *job, enum node_kind kind, char **out,
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+size_t render_metrics_size(const struct job *job)
+{
+	const struct job_table *t = &job->table;
+	size_t n = strlen("epoch\n");
+	for (int c = 0; c < t->ncolumns; c++)
+		n += 1 + strlen(t->columns[c]);
+	/* a row: its epoch, a comma per column, the values, a newline */
+	return n + t->epoch_chars + t->nrows * ((size_t)t->ncolumns + 1) +
+	       t->value_chars;
 }

@@ -8,9 +8,10 @@
  * one onto `spec` into a spec write.
  *
  * They are trainfs's memory, so who makes them is bounded: SCRATCH_PER_JOB
- * files per job (unlinked ones still open count), and SCRATCH_USER_BYTES
- * allocated to one uid's files in all jobs together (ENOSPC past either),
- * however many jobs the user makes.
+ * files per job (unlinked ones still open count), and what they allocate
+ * is charged to the uid that made them (usermem.c), with the specs it
+ * writes and the renderings it holds open, SCRATCH_USER_BYTES in all
+ * (ENOSPC past either), however many jobs the user makes.
  *
  * Scratch files have inode numbers of their own (SCRATCH_INO_BIT set), so
  * they never collide with the computed inodes of job files.  One mutex,
@@ -36,6 +37,7 @@ struct scratch_file {
 	mode_t mode;
 	uid_t uid;
 	gid_t gid;
+	uid_t payer;      /* who made it: charged its allocation (usermem.c) */
 	struct timespec atime, mtime, ctime;
 	int nopen;
 	fuse_ino_t alias;  /* renamed onto the job file of this inode */
@@ -61,10 +63,19 @@ struct scratches *scratches_new(void)
 	return s;
 }
 
+/* Lets go of F's contents and their charge. */
+static void drop_data(struct scratch_file *f)
+{
+	usermem_uncharge(f->payer, f->cap);
+	free(f->data);
+	f->data = NULL;
+	f->len = f->cap = 0;
+}
+
 static void file_free(struct scratch_file *f)
 {
+	drop_data(f);
 	free(f->name);
-	free(f->data);
 	free(f);
 }
 
@@ -109,17 +120,13 @@ static void drop(struct scratch_file **p)
 }
 
 /*
- * Whether F may grow its allocation to CAP bytes: its owner's files in
- * all, F's new CAP included, stay within SCRATCH_USER_BYTES.  Locked.
+ * Charges F's maker for growing its allocation to CAP bytes: 1, or 0 when
+ * that would take the maker past its share of the daemon's memory
+ * (SCRATCH_USER_BYTES with everything else it holds).  Locked.
  */
-static int user_may_grow(struct scratches *s, const struct scratch_file *f,
-			 size_t cap)
+static int charge_growth(struct scratch_file *f, size_t cap)
 {
-	size_t used = 0;
-	for (struct scratch_file *g = s->head; g; g = g->next)
-		if (g != f && g->uid == f->uid)
-			used += g->cap;
-	return used + cap <= SCRATCH_USER_BYTES;
+	return cap <= f->cap || !usermem_charge(f->payer, cap - f->cap);
 }
 
 static void fill_stat(const struct scratch_file *f, struct stat *st)
@@ -170,6 +177,7 @@ int scratch_create(struct scratches *s, int64_t job, const char *name,
 		f->job = job;
 		f->mode = mode & 07777;
 		f->uid = uid;
+		f->payer = uid;
 		f->gid = gid;
 		f->atime = f->mtime = f->ctime = now;
 		f->nopen = 1; /* create opens it */
@@ -206,9 +214,7 @@ int scratch_alias(struct scratches *s, int64_t job, const char *name,
 	struct scratch_file *f = *p;
 	free(f->name);
 	f->name = NULL;
-	free(f->data);
-	f->data = NULL;
-	f->len = f->cap = 0;
+	drop_data(f);
 	f->alias = target;
 	/* Bounded: the oldest aliases of the job go (the list is newest first). */
 	for (p = &s->head; *p;) {
@@ -274,13 +280,14 @@ int scratch_setattr(struct scratches *s, fuse_ino_t ino, const struct stat *a,
 		if ((size_t)a->st_size > SCRATCH_BYTES)
 			rc = -EFBIG;
 		else if (!rc && (size_t)a->st_size > f->cap &&
-			 !user_may_grow(s, f, a->st_size))
+			 !charge_growth(f, a->st_size))
 			rc = -ENOSPC;
 		else if (!rc && (size_t)a->st_size > f->cap) {
 			char *d = realloc(f->data, a->st_size);
-			if (!d)
+			if (!d) {
+				usermem_uncharge(f->payer, a->st_size - f->cap);
 				rc = -ENOMEM;
-			else {
+			} else {
 				f->data = d;
 				f->cap = a->st_size;
 			}
@@ -374,14 +381,14 @@ ssize_t scratch_write(struct scratches *s, fuse_ino_t ino, const char *data,
 	size_t end = off + size;
 	if (end > f->cap) {
 		size_t cap = end * 2 < SCRATCH_BYTES ? end * 2 : SCRATCH_BYTES;
-		if (!user_may_grow(s, f, cap))
-			cap = end; /* no slack near the limit */
-		if (!user_may_grow(s, f, cap)) {
+		/* no slack near the limit */
+		if (!charge_growth(f, cap) && !charge_growth(f, cap = end)) {
 			rc = -ENOSPC;
 			goto out;
 		}
 		char *d = realloc(f->data, cap);
 		if (!d) {
+			usermem_uncharge(f->payer, cap - f->cap);
 			rc = -ENOMEM;
 			goto out;
 		}

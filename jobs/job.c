@@ -26,6 +26,7 @@
 #include "jobs/gpu_run.h"
 #include "jobs/registry.h"
 #include "jobs/restart.h"
+#include "jobs/tablecap.h"
 #include "jobs/workdir.h"
 #include "util/log.h"
 #include "util/utf8.h"
@@ -654,6 +655,9 @@ void job_table_truncate(struct job *job, size_t nrows, int ncols)
 	job_assert_locked(job);
 	if (nrows < t->nrows) {
 		t->nrows = nrows;
+		if (!nrows) /* else the caller puts the counts right */
+			t->epoch_chars = t->nvalues = t->name_chars =
+				t->value_chars = 0;
 		/* Never grows here: nothing to allocate, nothing to fail. */
 		watch_index_rebuild(&t->by_epoch, t->epochs, nrows);
 	}
@@ -678,17 +682,26 @@ void job_table_truncate(struct job *job, size_t nrows, int ncols)
 
 /*
  * Appends ML to the table; returns its row, -E2BIG when it would add names
- * past JOB_COLUMNS_MAX (nothing added), or -ENOMEM.
+ * past JOB_COLUMNS_MAX, -EFBIG past the table's bound (tablecap.c;
+ * nothing added either way), or -ENOMEM.
  */
 static long table_add(struct job *job, const struct metrics_line *ml)
 {
 	struct job_table *t = &job->table;
 	int cols[ml->n ? ml->n : 1];
-	size_t fresh = 0;
-	for (size_t i = 0; i < ml->n; i++) /* names in a line are distinct */
+	size_t fresh = 0, names = 0, chars = 0;
+	for (size_t i = 0; i < ml->n; i++) { /* names in a line are distinct */
 		if (column_find(t, ml->m[i].name) < 0 &&
 		    t->ncolumns + ++fresh > JOB_COLUMNS_MAX)
 			return -E2BIG;
+		names += strlen(ml->m[i].name);
+		chars += tablecap_number_chars(ml->m[i].value);
+	}
+	size_t echars = tablecap_epoch_chars(ml->epoch);
+	if (!tablecap_admits(t->nrows + 1, t->ncolumns + fresh,
+			     tablecap_stored(t) + strlen("epoch=") + echars +
+				     ml->n * strlen(" =") + names + chars))
+		return -EFBIG;
 	for (size_t i = 0; i < ml->n; i++)
 		if ((cols[i] = job_column(job, ml->m[i].name)) < 0)
 			return cols[i];
@@ -716,6 +729,10 @@ static long table_add(struct job *job, const struct metrics_line *ml)
 		t->cells[row * t->stride + c] = cell_missing_value();
 	for (size_t i = 0; i < ml->n; i++)
 		t->cells[row * t->stride + cols[i]] = ml->m[i].value;
+	t->epoch_chars += echars;
+	t->nvalues += ml->n;
+	t->name_chars += names;
+	t->value_chars += chars;
 	return (long)row;
 }
 
@@ -732,6 +749,7 @@ struct job_undo_row {
 struct job_undo {
 	size_t nrows;
 	int ncols;
+	size_t counts[4]; /* the table's text counts (tablecap.c) */
 	struct autostop policy, before;
 	int before_ok;
 	struct job_undo_row *rows;
@@ -747,6 +765,10 @@ int job_table_mark(struct job *job)
 		return -ENOMEM;
 	u->nrows = job->table.nrows;
 	u->ncols = job->table.ncolumns;
+	u->counts[0] = job->table.epoch_chars;
+	u->counts[1] = job->table.nvalues;
+	u->counts[2] = job->table.name_chars;
+	u->counts[3] = job->table.value_chars;
 	u->policy = job->policy;
 	u->before = job->policy_before;
 	u->before_ok = job->policy_before_ok;
@@ -780,6 +802,10 @@ void job_table_undo(struct job *job)
 			cells[c] = cell_missing_value();
 	}
 	job_table_truncate(job, u->nrows, u->ncols);
+	t->epoch_chars = u->counts[0];
+	t->nvalues = u->counts[1];
+	t->name_chars = u->counts[2];
+	t->value_chars = u->counts[3];
 	job->policy = u->policy;
 	job->policy_before = u->before;
 	job->policy_before_ok = u->before_ok;
@@ -815,21 +841,33 @@ static int undo_save_row(struct job *job, size_t row)
 
 /*
  * Fills in and replaces row ROW's values with ML's.  Returns 1 when a
- * value changed, 0, -E2BIG (past JOB_COLUMNS_MAX names; nothing changed)
- * or -ENOMEM.
+ * value changed, 0, -E2BIG (past JOB_COLUMNS_MAX names), -EFBIG (past the
+ * table's bound; nothing changed either way) or -ENOMEM.
  */
 static int table_merge(struct job *job, size_t row, const struct metrics_line *ml)
 {
 	struct job_table *t = &job->table;
-	size_t fresh = 0;
+	size_t fresh = 0, added = 0, names = 0, chars = 0, gone = 0;
 	int changed = 0;
-	for (size_t i = 0; i < ml->n; i++)
-		if (column_find(t, ml->m[i].name) < 0 &&
-		    t->ncolumns + ++fresh > JOB_COLUMNS_MAX)
-			return -E2BIG;
+	double old;
 	for (size_t i = 0; i < ml->n; i++) {
 		int c = column_find(t, ml->m[i].name);
-		double old;
+		if (c < 0 && t->ncolumns + ++fresh > JOB_COLUMNS_MAX)
+			return -E2BIG;
+		chars += tablecap_number_chars(ml->m[i].value);
+		if (c >= 0 && job_cell(job, row, c, &old)) {
+			gone += tablecap_number_chars(old);
+		} else {
+			added++;
+			names += strlen(ml->m[i].name);
+		}
+	}
+	if (!tablecap_admits(t->nrows, t->ncolumns + fresh,
+			     tablecap_stored(t) + added * strlen(" =") +
+				     names + chars - gone))
+		return -EFBIG;
+	for (size_t i = 0; i < ml->n; i++) {
+		int c = column_find(t, ml->m[i].name);
 		if (c >= 0 && job_cell(job, row, c, &old) &&
 		    !memcmp(&old, &ml->m[i].value, sizeof old))
 			continue; /* as it was, bit for bit */
@@ -839,6 +877,11 @@ static int table_merge(struct job *job, size_t row, const struct metrics_line *m
 			return c;
 		t->cells[row * t->stride + c] = ml->m[i].value;
 		changed = 1;
+	}
+	if (changed) { /* unchanged cells were counted out and in alike */
+		t->nvalues += added;
+		t->name_chars += names;
+		t->value_chars = t->value_chars + chars - gone;
 	}
 	return changed;
 }
@@ -927,7 +970,7 @@ static int load_row(void *arg, int64_t id, const char *line)
 	}
 	long row = table_add(job, &ml);
 	metrics_line_free(&ml);
-	return row < 0 && row != -E2BIG ? (int)row : 0;
+	return row < 0 && row != -E2BIG && row != -EFBIG ? (int)row : 0;
 }
 
 /* Adds a stored row and replays the policy over it (schema 1 stores). */
@@ -941,7 +984,7 @@ static int replay_row(void *arg, int64_t id, const char *line)
 	size_t row;
 	int rc = job_add_row(job, &ml, &row);
 	metrics_line_free(&ml);
-	return rc < 0 && rc != -E2BIG ? rc : 0;
+	return rc < 0 && rc != -E2BIG && rc != -EFBIG ? rc : 0;
 }
 
 int jobs_load_metrics(struct jobs *j, struct job *job)
@@ -1468,6 +1511,7 @@ static size_t table_drop_after(struct job *job, long from)
 		if (t->epochs[i] > from) {
 			if (first == t->nrows)
 				first = i;
+			tablecap_count_row(job, i, -1);
 			continue;
 		}
 		if (keep != i) {

@@ -32,6 +32,14 @@
 #define JOB_USER_TAGS_MAX 1000      /* more is refused with EFBIG */
 #define JOB_TAGS_WRITE_MAX (64 * 1024) /* one write; the kernel never splits it */
 #define JOB_COLUMNS_MAX 1000        /* metric names per job; a line adding more is malformed */
+/*
+ * A job's metrics table holds at most JOB_ROWS_MAX rows and
+ * JOB_VALUES_MAX bytes of values, counted both as stored (each row's
+ * text, "epoch=3 loss=0.5") and in memory (8 bytes a cell, rows times
+ * columns); a line past either is left out ("too many rows").
+ */
+#define JOB_ROWS_MAX 1000000
+#define JOB_VALUES_MAX ((size_t)256 * 1024 * 1024)
 
 /* What a change touched, so interfaces can refresh exactly that. */
 enum job_view {
@@ -80,6 +88,11 @@ struct job_table {
 	double *cells;
 	size_t nrows, cap;
 	int loaded;
+	/* What the rows hold as text, kept as rows come and go: */
+	size_t epoch_chars;    /* the epochs' digits */
+	size_t nvalues;        /* cells with a value */
+	size_t name_chars;     /* the column names of those cells */
+	size_t value_chars;    /* their values as metrics_format_number() */
 };
 
 struct job_undo;

@@ -140,7 +140,8 @@ int job_save(struct jobs *j, struct job *job);
  * adds a row.  The policy follows the rows as they stand (watch.h), and
  * rec (rows, last epoch, best, waited) with it.  Returns JOB_ROW_* flags
  * with the row in *ROW, -E2BIG when the line would take the job past
- * JOB_COLUMNS_MAX names (nothing is changed), or -ENOMEM.  Records what
+ * JOB_COLUMNS_MAX names, -EFBIG past JOB_ROWS_MAX rows or JOB_VALUES_MAX
+ * bytes of values (nothing is changed either way), or -ENOMEM.  Records what
  * it changes for job_table_undo() after job_table_mark().
  */
 int job_add_row(struct job *job, const struct metrics_line *ml, size_t *row);

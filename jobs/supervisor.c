@@ -207,6 +207,10 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 		in->too_many++;
 		return;
 	}
+	if (r == -EFBIG) { /* the table is full (JOB_ROWS_MAX, JOB_VALUES_MAX) */
+		ingest_bad(in, "too many rows");
+		return;
+	}
 	if (r < 0) {
 		in->rc = r;
 		return;
