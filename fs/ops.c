@@ -444,7 +444,7 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 		break;
 	}
 	default:
-		st->st_mode = S_IFREG | file_mode(job, k);
+		st->st_mode = S_IFREG | job_file_mode(job, file_mode(job, k));
 		st->st_size = size;
 	}
 	st->st_blocks = (st->st_size + 511) / 512;

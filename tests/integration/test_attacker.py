@@ -695,7 +695,7 @@ with open(os.environ["TRAINFS_METRICS"], "w") as f:
 """
 
 
-class Probe:
+class StatusProbe:
     """Another user's `cat status` of another job every 20 ms; `worst` is
     the slowest read, in seconds."""
 
@@ -727,7 +727,7 @@ class Probe:
         return self.worst
 
 
-def nobody_job(m, name, spec):
+def nobody_started_job(m, name, spec):
     """mkdir and spec as nobody, then start: a job of the attacker's."""
     res = as_nobody("""
 d = %r
@@ -744,7 +744,7 @@ def big_table_job(m, name, cols, rows, last=None):
     script = os.path.join(m.dir, "big_table.py")
     with open(script, "w") as f:
         f.write(BIG_TABLE)
-    nobody_job(m, name, "command = %s %s %d %d\n" % (PY, script, cols, rows))
+    nobody_started_job(m, name, "command = %s %s %d %d\n" % (PY, script, cols, rows))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         state, kv = m.status(name)
@@ -765,7 +765,7 @@ def test_n6_many_readers_of_a_huge_metrics_table(m):
     m.remount(["-o", "allow_other"])
     big_table_job(m, "huge", 1000, 1000)
     path = m.job("huge", "metrics")
-    probe = Probe(m)
+    probe = StatusProbe(m)
     t0 = time.monotonic()
     os.stat(path)
     stat_s = time.monotonic() - t0
@@ -827,7 +827,7 @@ def test_n8_spec_handles_of_one_user_are_charged_to_it(m):
     m.remount(["-o", "allow_other"])
     m.make_job("mine")
     daemon_memory_cap(m, 300 << 20)
-    probe = Probe(m)
+    probe = StatusProbe(m)
     j = m.job("big")
     code = """
 j = %r
@@ -876,7 +876,7 @@ def test_n8_dashboard_held_open_is_shared_and_charged(m):
     m.remount(["-o", "allow_other"])
     m.make_job("mine")
     daemon_memory_cap(m, 300 << 20)
-    probe = Probe(m)
+    probe = StatusProbe(m)
     code = """
 jobs, index = %r, %r
 tags = "".join("t%%04d-%%s\\n" %% (i, "y" * 40) for i in range(990))
@@ -961,7 +961,7 @@ def test_metrics_table_is_bounded(m):
     rows = m.read("long", "metrics").splitlines()
     assert len(rows) == 1 + TABLE_ROWS_MAX, rows[-3:]
     script = os.path.join(m.dir, "big_table.py")
-    nobody_job(m, "wide", "command = %s %s 10 30\n" % (PY, script))
+    nobody_started_job(m, "wide", "command = %s %s 10 30\n" % (PY, script))
     m.wait_state("wide", ("ready", "failed"))
     deadline = time.monotonic() + 20
     while "bad metric lines" not in m.status("wide")[1]:
