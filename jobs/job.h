@@ -127,6 +127,8 @@ struct job {
 	pid_t packer_pid;      /* 0: not packing */
 	int packer_fd;         /* the packer's progress pipe, or -1 */
 	int weights_tmp_fd;    /* the temporary tarball being written, or -1 */
+	char packing_as[JOB_NAME_MAX + 1]; /* the name in the packer's manifest:
+				  a rename meanwhile packs again */
 	struct line_splitter *splitter;
 	int metrics_fd;
 	int64_t metrics_read;  /* bytes of metrics.txt read so far */

@@ -84,13 +84,14 @@ static int weights_name(const struct job *job, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * The tarball being written: one name whatever the job is called, so a
+ * rename while packing cannot lose it (job names never start with '.').
+ */
 static int weights_tmp_path(struct jobs *j, const struct job *job, char *buf,
 			    size_t len)
 {
-	char name[WEIGHTS_NAME_MAX], rel[WEIGHTS_NAME_MAX + 16];
-	weights_name(job, name, sizeof name);
-	snprintf(rel, sizeof rel, "weights/.%s.tmp", name);
-	return jobs_path(j, job, rel, buf, len);
+	return jobs_path(j, job, "weights/.packing.tmp", buf, len);
 }
 
 /*
@@ -577,6 +578,7 @@ static int spawn_packer(struct jobs *j, struct job *job)
 	}
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 	job->packer_pid = pid;
+	snprintf(job->packing_as, sizeof job->packing_as, "%s", job->rec.name);
 	job->packer_fd = pfd[0];
 	pfd[0] = -1;
 	job->weights_tmp_fd = fd;
@@ -607,6 +609,12 @@ static void start_packing(struct jobs *j, struct job *job, const char *why,
 		fail(j, job, "packaging: %s", strerror(-rc));
 }
 
+/* The manifest names the job as it is called when packed. */
+static int renamed_while_packing(const struct job *job)
+{
+	return strcmp(job->packing_as, job->rec.name) != 0;
+}
+
 /*
  * A cancel while packaging (control_cancel) only moves the state: the
  * packer of a job no longer packaging is killed here; packing_ended()
@@ -614,7 +622,8 @@ static void start_packing(struct jobs *j, struct job *job, const char *why,
  */
 static void abort_packing(struct job *job)
 {
-	if (job->packer_pid > 0 && job->rec.state != ST_PACKAGING)
+	if (job->packer_pid > 0 && (job->rec.state != ST_PACKAGING ||
+				    renamed_while_packing(job)))
 		kill(job->packer_pid, SIGKILL); /* our child: unreaped, no reuse */
 }
 
@@ -656,6 +665,13 @@ static void packing_ended(struct jobs *j, struct job *job, int status)
 		unlink(tmp);
 		delete_output(j, job);
 		set_busy(j, job, 0);
+		return;
+	}
+	if (renamed_while_packing(job)) { /* killed, or too late: again */
+		close(fd);
+		unlink(tmp);
+		if ((rc = spawn_packer(j, job)))
+			fail(j, job, "packaging: %s", strerror(-rc));
 		return;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
