@@ -259,9 +259,9 @@ void jobs_unlock(struct jobs *j)
 	pthread_mutex_unlock(&j->lock);
 }
 
-int jobs_claim_pid(struct jobs *j)
+int jobs_claim_pid(struct jobs *j, const char *mountpoint)
 {
-	return store_claim_pid(j->store);
+	return store_claim_pid(j->store, mountpoint);
 }
 
 void job_lock(struct job *job)
@@ -973,7 +973,7 @@ static int store_commit_tags(struct store *s, int64_t id,
 int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 		  const char *reason, const char *const *tags)
 {
-	int64_t now = job_now_ns();
+	int64_t now = job->event_at_ns ? job->event_at_ns : job_now_ns();
 	int rc;
 	job_assert_locked(job);
 	if (!state_move_ok(job->rec.state, to)) {

@@ -224,13 +224,32 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 		in->rc = rc;
 }
 
+/*
+ * When the shim stopped JOB's trainer by the auto-stop rule (while
+ * trainfs was away, the event then keeps that time), else OTHERWISE.
+ */
+static int64_t shim_autostop_time(struct jobs *j, struct job *job,
+				  int64_t otherwise)
+{
+	char dir[PATH_MAX];
+	struct exec_exit e;
+	if (jobs_path(j, job, "", dir, sizeof dir) ||
+	    job->exec->ops->read_exit(dir, &e) || !e.autostopped ||
+	    !e.autostop_ns)
+		return otherwise;
+	return e.autostop_ns;
+}
+
 static void autostop(struct jobs *j, struct job *job)
 {
 	char why[128];
+	int64_t was = job->event_at_ns;
 	snprintf(why, sizeof why, "converged: no improvement in %ld epochs",
 		 job->policy.waited);
+	job->event_at_ns = shim_autostop_time(j, job, was);
 	job_stop(j, job, "converged", why,
 		 (const char *[]){ "stopped-early", "converged", NULL });
+	job->event_at_ns = was;
 }
 
 /*
@@ -724,11 +743,14 @@ static void packing_ended(struct jobs *j, struct job *job, int status)
 
 /* ---- trainers ---- */
 
+static void trainer_outcome(struct jobs *j, struct job *job, int lost,
+			    const struct exec_exit *ep);
+
 /* The trainer's process group is gone (or its shim is): decide the outcome. */
 static void trainer_ended(struct jobs *j, struct job *job)
 {
 	char dir[PATH_MAX];
-	struct exec_exit e;
+	struct exec_exit e = { 0 };
 	const struct executor_ops *ops = job->exec->ops;
 	close_metrics(job);
 	jobs_path(j, job, "", dir, sizeof dir);
@@ -737,6 +759,17 @@ static void trainer_ended(struct jobs *j, struct job *job)
 		ops->clean_orphan(dir);
 	/* When it ended, not when we heard: the same after any restart. */
 	job->rec.finished_ns = !lost && e.time_ns ? e.time_ns : job_now_ns();
+	/* And so are the events of its end (not "weights ready": later). */
+	job->event_at_ns = job->rec.finished_ns;
+	trainer_outcome(j, job, lost, &e);
+	job->event_at_ns = 0;
+}
+
+/* The state that follows the end E (none: LOST) of JOB's trainer. */
+static void trainer_outcome(struct jobs *j, struct job *job, int lost,
+			    const struct exec_exit *ep)
+{
+	struct exec_exit e = *ep;
 	/* The shim stopped it by the policy (trainfs was away): converged. */
 	if (job->rec.state == ST_RUNNING && !lost && e.autostopped)
 		autostop(j, job);
