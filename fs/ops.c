@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "fs/tailview.h"
 #include "util/log.h"
 
 #define SPEC_MAX (1024 * 1024) /* a spec is a few lines; this is plenty */
@@ -77,6 +78,7 @@ struct handle {
 	int append;
 	uid_t uid;   /* who opened it */
 	unsigned long changes; /* the job's change count when rendered */
+	struct tail_view tail; /* metrics: a follower's view (tailview.h) */
 	/*
 	 * tags opened with O_TRUNC: the user tags are cleared by the first
 	 * accepted write, or at close when no write was attempted.  A shell
@@ -1117,7 +1119,8 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 	} else if (job->changes != h->changes && off > 0 &&
 		   (size_t)off < h->len) {
 		notifier_inode(fs->notifier, ino);
-	} else if (job->changes != h->changes) {
+	} else if (job->changes != h->changes ||
+		   (off == 0 && h->tail.started)) {
 		char *text;
 		size_t len;
 		if ((rc = render_file(fs, job, h->kind, &text, &len)) != 0)
@@ -1125,9 +1128,19 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 		/*
 		 * Past the end, only a rendering that extends the one read
 		 * (rows appended) may go on: a `cat` that reads on to see its
-		 * end must not get the tail of another rendering.
+		 * end must not get the tail of another rendering.  A follower
+		 * of metrics (it has hit the end before) gets the new header
+		 * and the rows after those it has seen.
 		 */
 		if (off > 0 && (len < h->len || memcmp(text, h->buf, h->len))) {
+			if (h->kind == N_METRICS && h->tail.at_end &&
+			    (size_t)off >= h->len) {
+				rc = tail_view_follow(&h->tail, &h->buf,
+						      &h->len, text, len);
+				rc = rc < 0 ? rc : 0;
+				if (!rc)
+					h->changes = job->changes;
+			}
 			free(text);
 			goto out;
 		}
@@ -1135,6 +1148,7 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 		h->buf = text;
 		h->len = len;
 		h->changes = job->changes;
+		tail_view_reset(&h->tail);
 	}
 out:
 	if (job)
@@ -1362,6 +1376,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_err(req, -rc);
 			return;
 		}
+		if (off >= 0 && (size_t)off >= h->len)
+			h->tail.at_end = 1; /* a follower from now on */
 	}
 	reply_slice(req, h->buf, h->len, off, size);
 }
