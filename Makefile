@@ -90,8 +90,11 @@ $(LIBFUSE_PC):
 libfuse: $(LIBFUSE_PC)
 
 # Every test: the unit tests of each module, then the integration tests
-# that mount for real.  The last line says "N passed, N failed".
-test: all $(UNIT_BIN)
+# that mount for real.  The last line says "N passed, N failed".  Like
+# `make run`, it first installs what is missing (deps), then builds in a
+# make of its own, which sees the libraries just installed.
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	python3 tests/run.py --unit $(UNIT_BIN) --trainfs ./$(BIN)
 
 unit: $(UNIT_BIN)
@@ -110,7 +113,8 @@ check-asan: demo/trainer
 deps:
 	@sh tools/deps.sh
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory all
 	@sh tools/run.sh
 
 stop:
