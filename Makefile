@@ -74,6 +74,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 
 # The dashboard's renderers are tested alone (they need no FUSE).
 $(BUILD)/tests/test_dashboard: $(BUILD)/fs/dashboard.o
+$(BUILD)/tests/test_tailview: $(BUILD)/fs/tailview.o
 
 -include $(LIB_OBJ:.o=.d) $(FS_OBJ:.o=.d)
 
