@@ -135,6 +135,8 @@ distclean: clean
 -include tests/fuzz/fuzz.mk
 -include tests/bench/bench.mk
 -include tests/hardening.mk
+# make test's fuzz check needs clang: after deps, even under -j.
+fuzz-check: | deps
 
 # Installing like any filesystem: `make install` (PREFIX, DESTDIR) puts
 # trainfs where mount.fuse3 finds it (mount -t fuse.trainfs, /etc/fstab)

@@ -292,3 +292,14 @@ def test_demo_paces_itself(m):
     assert m.control("demo", "stop") == 0
     m.wait_state("demo", "ready", timeout=30)
     assert m.status("demo")[1]["reason"] == "stopped-early"
+
+
+def test_the_two_commands_install_what_is_missing_first(m):
+    """`make run` and `make test` each work alone on a fresh machine: both
+    run tools/deps.sh before anything is built."""
+    for target in ("run", "test"):
+        p = subprocess.run(["make", "-n", "-C", ROOT, target],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=60)
+        first = [l for l in p.stdout.splitlines() if not l.startswith("make")]
+        assert first and first[0] == "sh tools/deps.sh", (target, p.stdout)
