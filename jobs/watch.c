@@ -357,7 +357,8 @@ static int write_autostop(long epoch, long waited)
 {
 	char text[96];
 	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
+	if (clock_gettime(CLOCK_REALTIME, &t) < 0)
+		t = (struct timespec){ 0, 0 }; /* time 0: not known */
 	int n = snprintf(text, sizeof text, "epoch %ld\nwaited %ld\ntime %lld\n",
 			 epoch, waited,
 			 (long long)t.tv_sec * 1000000000LL + t.tv_nsec);
