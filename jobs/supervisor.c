@@ -95,6 +95,22 @@ static int weights_tmp_path(struct jobs *j, const struct job *job, char *buf,
 }
 
 /*
+ * Removes the temporary tarball as trainfs named it before it had one name
+ * for all (".NAME.tar.tmp"), left by a crash while packing.
+ */
+static void unlink_named_tmp(struct jobs *j, const struct job *job)
+{
+	char name[WEIGHTS_NAME_MAX], rel[WEIGHTS_NAME_MAX + 16], path[PATH_MAX];
+	if (weights_name(job, name, sizeof name))
+		return;
+	snprintf(rel, sizeof rel, "weights/.%s.tmp", name);
+	if (!jobs_path(j, job, rel, path, sizeof path) && unlink(path) < 0 &&
+	    errno != ENOENT)
+		log_warn("job '%s': cannot remove '%s': %s", job->rec.name, rel,
+			 strerror(errno));
+}
+
+/*
  * Deletes what a cancelled job's trainer wrote, its output and scratch:
  * moved to the store's trash now, deleted by its deleter thread.
  */
@@ -1213,6 +1229,7 @@ static void recover(struct jobs *j, struct job *job)
 	if (st == ST_PACKAGING) {
 		if (!weights_tmp_path(j, job, tmp, sizeof tmp))
 			unlink(tmp);
+		unlink_named_tmp(j, job);
 		int rc = spawn_packer(j, job);
 		if (rc)
 			fail(j, job, "packaging: %s", strerror(-rc));
