@@ -74,6 +74,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 
 # The dashboard's renderers are tested alone (they need no FUSE).
 $(BUILD)/tests/test_dashboard: $(BUILD)/fs/dashboard.o
+$(BUILD)/tests/test_tailview: $(BUILD)/fs/tailview.o
 
 -include $(LIB_OBJ:.o=.d) $(FS_OBJ:.o=.d)
 
@@ -90,8 +91,11 @@ $(LIBFUSE_PC):
 libfuse: $(LIBFUSE_PC)
 
 # Every test: the unit tests of each module, then the integration tests
-# that mount for real.  The last line says "N passed, N failed".
-test: all $(UNIT_BIN)
+# that mount for real.  The last line says "N passed, N failed".  Like
+# `make run`, it first installs what is missing (deps), then builds in a
+# make of its own, which sees the libraries just installed.
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	python3 tests/run.py --unit $(UNIT_BIN) --trainfs ./$(BIN)
 
 unit: $(UNIT_BIN)
@@ -110,7 +114,8 @@ check-asan: demo/trainer
 deps:
 	@sh tools/deps.sh
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory all
 	@sh tools/run.sh
 
 stop:
@@ -130,6 +135,8 @@ distclean: clean
 -include tests/fuzz/fuzz.mk
 -include tests/bench/bench.mk
 -include tests/hardening.mk
+# make test's fuzz check needs clang: after deps, even under -j.
+fuzz-check: | deps
 
 # Installing like any filesystem: `make install` (PREFIX, DESTDIR) puts
 # trainfs where mount.fuse3 finds it (mount -t fuse.trainfs, /etc/fstab)

@@ -735,7 +735,7 @@ static void usage(FILE *f)
 		"usage: %s [--epochs N] [--epoch-ms MS] [--lr X] [--hidden N] "
 		"[--seed N]\n"
 		"  --epochs N     epochs to train (default 100)\n"
-		"  --epoch-ms MS  minimum wall time per epoch (default 500)\n"
+		"  --epoch-ms MS  minimum wall time per epoch (default 3000)\n"
 		"  --lr X         learning rate (default 0.5)\n"
 		"  --hidden N     hidden units (default 16)\n"
 		"  --seed N       seed for initial weights and shuffling "
@@ -775,7 +775,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	int c;
 
 	o->epochs = 100;
-	o->epoch_ms = 500;
+	o->epoch_ms = 3000; /* about four minutes to converge: time to try stop */
 	o->lr = 0.5;
 	o->hidden = 16;
 	o->seed = 1;

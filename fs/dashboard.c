@@ -347,20 +347,17 @@ int dash_render_csv(const struct dash_snapshot *s, char **out, size_t *len)
 		fprintf(f, ",%s", format_time(d->created_ns, t, sizeof t));
 		fprintf(f, ",%s", format_time(d->started_ns, t, sizeof t));
 		fprintf(f, ",%s,", format_time(d->finished_ns, t, sizeof t));
-		if (d->weights) {
-			if (!d->weights[strcspn(d->weights, ",\"\r\n")])
-				fprintf(f, "weights/%s", d->weights);
-			else {
-				char *w;
-				if (asprintf(&w, "weights/%s", d->weights) < 0) {
-					fclose(f);
-					free(*out);
-					*out = NULL;
-					return -ENOMEM;
-				}
-				csv_field(f, w);
-				free(w);
+		if (d->weights) { /* relative to the mount */
+			char *w;
+			if (asprintf(&w, "jobs/%s/weights/%s", d->name,
+				     d->weights) < 0) {
+				fclose(f);
+				free(*out);
+				*out = NULL;
+				return -ENOMEM;
 			}
+			csv_field(f, w);
+			free(w);
 		}
 		fputc(',', f);
 		for (const char *g = d->gpus; g && *g; g++) /* digits, commas */

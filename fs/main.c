@@ -625,7 +625,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_to_stderr(o.foreground || o.debug);
-	if ((err = jobs_claim_pid(fs.jobs)))
+	if ((err = jobs_claim_pid(fs.jobs, o.mountpoint)))
 		log_error("cannot note the pid in the store's lock: %s",
 			  strerror(-err));
 	log_info("mounted at '%s' (store '%s', pid %ld)", o.mountpoint, store,

@@ -149,8 +149,13 @@ static int send_note(struct notifier *n, struct note *x)
 	else if (x->name)
 		rc = fuse_lowlevel_notify_inval_entry(n->se, x->parent, x->name,
 						      strlen(x->name));
-	/* ENOENT: the kernel does not know it, so nothing is cached. */
-	if (rc && rc != -ENOENT && rc != -ENOTCONN && rc != -EBADF)
+	/*
+	 * ENOENT: the kernel does not know it, so nothing is cached; ENOSYS:
+	 * the kernel has not opened the session yet (right after a mount),
+	 * so nothing is cached either.
+	 */
+	if (rc && rc != -ENOENT && rc != -ENOSYS && rc != -ENOTCONN &&
+	    rc != -EBADF)
 		log_error( "cache invalidation: %s\n",
 			strerror(-rc));
 	x->ino = 0; /* sent: a retry only answers the job */

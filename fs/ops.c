@@ -36,6 +36,7 @@
 #include "fs/caller.h"
 #include "fs/fs.h"
 #include "jobs/access.h"
+#include "fs/tailview.h"
 #include "util/log.h"
 #include "util/userfile.h"
 
@@ -102,6 +103,7 @@ struct handle {
 	uid_t uid;   /* who opened it */
 	uid_t owner; /* its job's owner (fixed at creation) */
 	unsigned long changes; /* the job's change count when rendered */
+	struct tail_view tail; /* metrics: a follower's view (tailview.h) */
 	/*
 	 * tags opened with O_TRUNC: the user tags are cleared by the first
 	 * accepted write, or at close when no write was attempted.  A shell
@@ -1385,6 +1387,32 @@ static int is_rendered(const struct handle *h)
 }
 
 /*
+ * A follower of metrics (H) was at the end of what it read and R no longer
+ * extends it: what it read becomes a text of its own (charged to it), and
+ * the new header line and the rows after those it has seen are appended.
+ * 0 or -ENOMEM (H as it was).
+ */
+static int follow(struct handle *h, const struct rendering *r)
+{
+	if (h->r) {
+		char *copy = malloc(h->r->len + 1);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, h->r->text, h->r->len);
+		free(h->buf);
+		h->buf = copy;
+		h->len = h->cap = h->r->len;
+		handle_unshow(h);
+	}
+	int rc = tail_view_follow(&h->tail, &h->buf, &h->len, r->text, r->len);
+	if (rc < 0)
+		return rc;
+	h->cap = h->len;
+	h->changes = r->changes;
+	return handle_charge(h, h->len);
+}
+
+/*
  * A read from the start, or from the end of H's rendering on, renders
  * afresh if the job changed since H was rendered: a program that polls,
  * seeks to 0 and reads sees the change, `tail -f` and `less +F` (which
@@ -1401,10 +1429,12 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 		return -ENOENT;
 	unsigned long now = job->changes;
 	jobs_unlock_job(fs->jobs, job);
-	const struct rendering *old = h->r;
-	if (now == h->changes)
+	/* What H shows: the shared rendering, or a follower's own text. */
+	const char *shown = h->r ? h->r->text : h->buf;
+	size_t len = h->r ? h->r->len : h->len;
+	if (now == h->changes && !(off == 0 && h->tail.started))
 		return 0;
-	if (off > 0 && (size_t)off < old->len) {
+	if (off > 0 && (size_t)off < len) {
 		notifier_inode(fs->notifier, ino);
 		return 0;
 	}
@@ -1415,16 +1445,27 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 	/*
 	 * Past the end, only a rendering that extends the one read (rows
 	 * appended) may go on: a `cat` that reads on to see its end must
-	 * not get the tail of another rendering.
+	 * not get the tail of another rendering.  A follower of metrics (it
+	 * has hit the end before) gets the new header and the rows after
+	 * those it has seen, in a text of its own, charged to it.
 	 */
-	if (off > 0 && (r->len < old->len ||
-			memcmp(r->text, old->text, old->len))) {
+	if (off > 0 && (r->len < len || memcmp(r->text, shown, len))) {
+		if (h->kind == N_METRICS && h->tail.at_end && (size_t)off >= len)
+			rc = follow(h, r);
 		rendering_put(fs, r);
-		return 0;
+		return rc;
 	}
 	unsigned long changes = r->changes;
-	if ((rc = handle_show(h, r)) == 0)
+	if ((rc = handle_show(h, r)) == 0) {
 		h->changes = changes;
+		if (h->kind == N_METRICS && h->buf) { /* one rendering again */
+			free(h->buf);
+			h->buf = NULL;
+			h->len = h->cap = 0;
+			handle_charge(h, 0);
+		}
+		tail_view_reset(&h->tail);
+	}
 	return rc;
 }
 
@@ -1719,6 +1760,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_err(req, -rc);
 			return;
 		}
+		if (off >= 0 && (size_t)off >= (h->r ? h->r->len : h->len))
+			h->tail.at_end = 1; /* a follower from now on */
 	}
 	if (h->r)
 		reply_slice(req, h->r->text, h->r->len, off, size);

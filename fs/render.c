@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,18 @@ const struct job_file job_files[] = {
 	{ "weights", N_WEIGHTS, VIEW_WEIGHTS },
 };
 const size_t job_nfiles = sizeof job_files / sizeof job_files[0];
+
+/* "owner: NAME (UID)", or the bare uid where the uid has no name. */
+static void render_owner(FILE *f, uid_t uid)
+{
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+	if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found)
+		fprintf(f, "owner: %s (%lu)\n", found->pw_name,
+			(unsigned long)uid);
+	else
+		fprintf(f, "owner: %lu\n", (unsigned long)uid);
+}
 
 static void render_status(FILE *f, const struct job *job)
 {
@@ -102,7 +115,7 @@ static void render_status(FILE *f, const struct job *job)
 		fprintf(f, "slurm: job %lld\n", (long long)r->slurm_id);
 	if (job->sweep)
 		fprintf(f, "sweep: %s\n", job->sweep);
-	fprintf(f, "owner: %lu\n", (unsigned long)r->uid);
+	render_owner(f, r->uid);
 	fprintf(f, "created: %s\n", job_format_time(r->created_ns, t, sizeof t));
 	if (r->started_ns)
 		fprintf(f, "started: %s\n",

@@ -131,7 +131,8 @@ int exec_read_exit(const char *job_dir, struct exec_exit *e)
 	struct stat st;
 	long epoch;
 	/* The shim's own folder (the job's, or its run/ under Slurm). */
-	e->autostopped = watch_read_autostop(job_dir, &epoch) == 0;
+	e->autostopped = watch_read_autostop(job_dir, &epoch,
+					     &e->autostop_ns) == 0;
 	e->time_ns = 0;
 	if (snprintf(path, sizeof path, "%s/exit", job_dir) < (int)sizeof path &&
 	    userfile_stat(path, &st) == 0)

@@ -49,6 +49,7 @@ struct exec_exit {
 	int signal;
 	int64_t time_ns; /* when the shim recorded it (the group was gone) */
 	int autostopped; /* the shim stopped it by the auto-stop rule (watch.c) */
+	int64_t autostop_ns; /* when it did; 0: unknown */
 };
 
 /*

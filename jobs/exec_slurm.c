@@ -427,8 +427,10 @@ static void scancel(struct exec_slurm *x, long long id, const char *how1,
 		argv[2] = ids;
 		argv[3] = NULL;
 	}
+	/* A job that is over needs no signal: nothing to report. */
 	if (!run_cmd(x, argv, getuid(), getgid(), &o) &&
-	    (!WIFEXITED(o.status) || WEXITSTATUS(o.status)))
+	    (!WIFEXITED(o.status) || WEXITSTATUS(o.status)) &&
+	    !slurm_job_already_over(o.err))
 		log_warn("slurm: scancel of job %lld: %s", id,
 			 o.err && *o.err ? o.err : "failed");
 	slurm_output_free(&o);
@@ -486,7 +488,8 @@ static void scancel_many(struct exec_slurm *x, const long long *ids,
 		}
 		argv[1 + k] = NULL;
 		if (!run_cmd(x, argv, getuid(), getgid(), &o) &&
-		    (!WIFEXITED(o.status) || WEXITSTATUS(o.status)))
+		    (!WIFEXITED(o.status) || WEXITSTATUS(o.status)) &&
+		    !slurm_job_already_over(o.err))
 			log_warn("slurm: scancel of %zu pending jobs: %s", k,
 				 o.err && *o.err ? o.err : "failed");
 		slurm_output_free(&o);

@@ -281,9 +281,9 @@ void jobs_unlock(struct jobs *j)
 	pthread_mutex_unlock(&j->lock);
 }
 
-int jobs_claim_pid(struct jobs *j)
+int jobs_claim_pid(struct jobs *j, const char *mountpoint)
 {
-	return store_claim_pid(j->store);
+	return store_claim_pid(j->store, mountpoint);
 }
 
 void job_lock(struct job *job)
@@ -1036,10 +1036,23 @@ static int store_commit_tags(struct store *s, int64_t id,
 	return store_commit(s);
 }
 
+/*
+ * The time of a state change made now: the clock's, or the moment it
+ * happened while trainfs was away (EVENT_AT_NS), never before the job's
+ * last event, so the events stay in order.
+ */
+static int64_t event_time(const struct job *job)
+{
+	int64_t t = job->event_at_ns ? job->event_at_ns : job_now_ns();
+	if (job->nevents && t < job->events[job->nevents - 1].time_ns)
+		t = job->events[job->nevents - 1].time_ns;
+	return t;
+}
+
 int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 		  const char *reason, const char *const *tags)
 {
-	int64_t now = job_now_ns();
+	int64_t now = event_time(job);
 	int rc;
 	job_assert_locked(job);
 	if (!state_move_ok(job->rec.state, to)) {

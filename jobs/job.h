@@ -141,10 +141,15 @@ struct job {
 	pid_t packer_pid;      /* 0: not packing */
 	int packer_fd;         /* the packer's progress pipe, or -1 */
 	int weights_tmp_fd;    /* the temporary tarball being written, or -1 */
+	char packing_as[JOB_NAME_MAX + 1]; /* the name in the packer's manifest:
+				  a rename meanwhile packs again */
 	struct line_splitter *splitter;
 	int metrics_fd;
 	int64_t metrics_read;  /* bytes of metrics.txt read so far */
 	struct watch_tail metrics_tail; /* the bytes before metrics_read */
+	int64_t event_at_ns;   /* nonzero: the time of the state changes made
+				  now (an end that happened while trainfs was
+				  away), not the clock's */
 	int ended;             /* the trainer is gone; its end is still to be
 				  taken in (the last metrics first) */
 	int store_failures;    /* commits of metrics failed in a row */
@@ -194,8 +199,11 @@ int jobs_start_supervisor(struct jobs *j);
 /* Stops the supervisor (trainers keep running) and frees everything. */
 void jobs_close(struct jobs *j);
 
-/* Names this process as the store's holder (after daemonizing). */
-int jobs_claim_pid(struct jobs *j);
+/*
+ * Names this process as the store's holder (after daemonizing), mounted at
+ * MOUNTPOINT.
+ */
+int jobs_claim_pid(struct jobs *j, const char *mountpoint);
 
 /* Registers the change callback (one; NULL to remove). */
 void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg);

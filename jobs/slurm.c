@@ -762,6 +762,12 @@ int slurm_invalid_job_id(const char *err)
 	return err && strstr(err, "Invalid job id specified") != NULL;
 }
 
+int slurm_job_already_over(const char *err)
+{
+	return slurm_invalid_job_id(err) ||
+	       (err && strstr(err, "already completing or completed"));
+}
+
 /* ---- scontrol ---- */
 
 /*

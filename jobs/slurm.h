@@ -244,6 +244,13 @@ int slurm_parse_squeue(const char *out, struct slurm_queue_entry **e,
 int slurm_invalid_job_id(const char *err);
 
 /*
+ * 1 when scancel failed only because the job has ended already ("Invalid
+ * job id specified", or "Job/step already completing or completed" in
+ * ERR): a signal to a job that is over is not a problem to report.
+ */
+int slurm_job_already_over(const char *err);
+
+/*
  * Reads a Slurm duration: "UNLIMITED" (and "INFINITE", "NOT_SET",
  * "Partition_Limit") as -1, "[D-]HH:MM:SS", "MM:SS" or "M" minutes.
  * Returns 0 and *SECS, or -EINVAL.

@@ -87,13 +87,30 @@ static int weights_name(const struct job *job, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * The tarball being written: one name whatever the job is called, so a
+ * rename while packing cannot lose it (job names never start with '.').
+ */
 static int weights_tmp_path(struct jobs *j, const struct job *job, char *buf,
 			    size_t len)
 {
-	char name[WEIGHTS_NAME_MAX], rel[WEIGHTS_NAME_MAX + 16];
-	weights_name(job, name, sizeof name);
+	return jobs_path(j, job, "weights/.packing.tmp", buf, len);
+}
+
+/*
+ * Removes the temporary tarball as trainfs named it before it had one name
+ * for all (".NAME.tar.tmp"), left by a crash while packing.
+ */
+static void unlink_named_tmp(struct jobs *j, const struct job *job)
+{
+	char name[WEIGHTS_NAME_MAX], rel[WEIGHTS_NAME_MAX + 16], path[PATH_MAX];
+	if (weights_name(job, name, sizeof name))
+		return;
 	snprintf(rel, sizeof rel, "weights/.%s.tmp", name);
-	return jobs_path(j, job, rel, buf, len);
+	if (!jobs_path(j, job, rel, path, sizeof path) && unlink(path) < 0 &&
+	    errno != ENOENT)
+		log_warn("job '%s': cannot remove '%s': %s", job->rec.name, rel,
+			 strerror(errno));
 }
 
 /*
@@ -230,13 +247,32 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 		in->rc = rc;
 }
 
+/*
+ * When the shim stopped JOB's trainer by the auto-stop rule (while
+ * trainfs was away, the event then keeps that time), else OTHERWISE.
+ */
+static int64_t shim_autostop_time(struct jobs *j, struct job *job,
+				  int64_t otherwise)
+{
+	char dir[PATH_MAX];
+	struct exec_exit e;
+	if (jobs_path(j, job, "", dir, sizeof dir) ||
+	    job->exec->ops->read_exit(dir, &e) || !e.autostopped ||
+	    !e.autostop_ns)
+		return otherwise;
+	return e.autostop_ns;
+}
+
 static void autostop(struct jobs *j, struct job *job)
 {
 	char why[128];
+	int64_t was = job->event_at_ns;
 	snprintf(why, sizeof why, "converged: no improvement in %ld epochs",
 		 job->policy.waited);
+	job->event_at_ns = shim_autostop_time(j, job, was);
 	job_stop(j, job, "converged", why,
 		 (const char *[]){ "stopped-early", "converged", NULL });
+	job->event_at_ns = was;
 }
 
 /*
@@ -587,6 +623,7 @@ static int spawn_packer(struct jobs *j, struct job *job)
 	}
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 	job->packer_pid = pid;
+	snprintf(job->packing_as, sizeof job->packing_as, "%s", job->rec.name);
 	job->packer_fd = pfd[0];
 	pfd[0] = -1;
 	job->weights_tmp_fd = fd;
@@ -617,6 +654,12 @@ static void start_packing(struct jobs *j, struct job *job, const char *why,
 		fail(j, job, "packaging: %s", strerror(-rc));
 }
 
+/* The manifest names the job as it is called when packed. */
+static int renamed_while_packing(const struct job *job)
+{
+	return strcmp(job->packing_as, job->rec.name) != 0;
+}
+
 /*
  * A cancel while packaging (control_cancel) only moves the state: the
  * packer of a job no longer packaging is killed here; packing_ended()
@@ -624,7 +667,8 @@ static void start_packing(struct jobs *j, struct job *job, const char *why,
  */
 static void abort_packing(struct job *job)
 {
-	if (job->packer_pid > 0 && job->rec.state != ST_PACKAGING)
+	if (job->packer_pid > 0 && (job->rec.state != ST_PACKAGING ||
+				    renamed_while_packing(job)))
 		kill(job->packer_pid, SIGKILL); /* our child: unreaped, no reuse */
 }
 
@@ -666,6 +710,13 @@ static void packing_ended(struct jobs *j, struct job *job, int status)
 		unlink(tmp);
 		delete_output(j, job);
 		set_busy(j, job, 0);
+		return;
+	}
+	if (renamed_while_packing(job)) { /* killed, or too late: again */
+		close(fd);
+		unlink(tmp);
+		if ((rc = spawn_packer(j, job)))
+			fail(j, job, "packaging: %s", strerror(-rc));
 		return;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -716,11 +767,14 @@ static void packing_ended(struct jobs *j, struct job *job, int status)
 
 /* ---- trainers ---- */
 
+static void trainer_outcome(struct jobs *j, struct job *job, int lost,
+			    const struct exec_exit *ep);
+
 /* The trainer's process group is gone (or its shim is): decide the outcome. */
 static void trainer_ended(struct jobs *j, struct job *job)
 {
 	char dir[PATH_MAX];
-	struct exec_exit e;
+	struct exec_exit e = { 0 };
 	const struct executor_ops *ops = job->exec->ops;
 	close_metrics(job);
 	gpu_run_release(job); /* the whole group is gone: stored below */
@@ -730,6 +784,17 @@ static void trainer_ended(struct jobs *j, struct job *job)
 		ops->clean_orphan(dir);
 	/* When it ended, not when we heard: the same after any restart. */
 	job->rec.finished_ns = !lost && e.time_ns ? e.time_ns : job_now_ns();
+	/* And so are the events of its end (not "weights ready": later). */
+	job->event_at_ns = job->rec.finished_ns;
+	trainer_outcome(j, job, lost, &e);
+	job->event_at_ns = 0;
+}
+
+/* The state that follows the end E (none: LOST) of JOB's trainer. */
+static void trainer_outcome(struct jobs *j, struct job *job, int lost,
+			    const struct exec_exit *ep)
+{
+	struct exec_exit e = *ep;
 	/* The shim stopped it by the policy (trainfs was away): converged. */
 	if (job->rec.state == ST_RUNNING && !lost && e.autostopped)
 		autostop(j, job);
@@ -1258,6 +1323,7 @@ static void recover(struct jobs *j, struct job *job)
 	if (st == ST_PACKAGING) {
 		if (!weights_tmp_path(j, job, tmp, sizeof tmp))
 			unlink(tmp);
+		unlink_named_tmp(j, job);
 		int rc = spawn_packer(j, job);
 		if (rc)
 			fail(j, job, "packaging: %s", strerror(-rc));

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobs/watch.h"
@@ -356,9 +357,13 @@ int watch_shim_key(struct watch_shim *w, const char *k, const char *v)
 /* Writes the record: temp, fsync, rename (a reader sees it whole). */
 static int write_autostop(long epoch, long waited)
 {
-	char text[64];
-	int n = snprintf(text, sizeof text, "epoch %ld\nwaited %ld\n", epoch,
-			 waited);
+	char text[96];
+	struct timespec t;
+	if (clock_gettime(CLOCK_REALTIME, &t) < 0)
+		t = (struct timespec){ 0, 0 }; /* time 0: not known */
+	int n = snprintf(text, sizeof text, "epoch %ld\nwaited %ld\ntime %lld\n",
+			 epoch, waited,
+			 (long long)t.tv_sec * 1000000000LL + t.tv_nsec);
 	int fd = open(WATCH_AUTOSTOP_FILE ".tmp",
 		      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 		      0600);
@@ -401,9 +406,9 @@ void watch_shim_free(struct watch_shim *w)
 	memset(w, 0, sizeof *w);
 }
 
-int watch_read_autostop(const char *job_dir, long *epoch)
+int watch_read_autostop(const char *job_dir, long *epoch, int64_t *time_ns)
 {
-	char path[4096], text[64];
+	char path[4096], text[96];
 	if (snprintf(path, sizeof path, "%s/%s", job_dir,
 		     WATCH_AUTOSTOP_FILE) >= (int)sizeof path)
 		return -ENAMETOOLONG;
@@ -415,5 +420,8 @@ int watch_read_autostop(const char *job_dir, long *epoch)
 	if (n <= 0)
 		return -EIO;
 	text[n] = '\0';
+	long long t;
+	const char *at = strstr(text, "\ntime ");
+	*time_ns = at && sscanf(at, "\ntime %lld", &t) == 1 ? t : 0;
 	return sscanf(text, "epoch %ld", epoch) == 1 ? 0 : -EIO;
 }

@@ -179,7 +179,11 @@ int watch_shim_tick(struct watch_shim *w);
 
 void watch_shim_free(struct watch_shim *w);
 
-/* Reads JOB_DIR's auto-stop record: 0 and *EPOCH, or -ENOENT / -errno. */
-int watch_read_autostop(const char *job_dir, long *epoch);
+/*
+ * Reads JOB_DIR's auto-stop record: 0, *EPOCH and *TIME_NS (when the shim
+ * stopped the trainer; 0 in a record from before times were kept), or
+ * -ENOENT / -errno.
+ */
+int watch_read_autostop(const char *job_dir, long *epoch, int64_t *time_ns);
 
 #endif

@@ -553,32 +553,31 @@ static int sweep_orphans(struct store *s)
  */
 static int store_claim(struct store *s)
 {
-	char path[PATH_MAX], buf[32];
+	char path[PATH_MAX], buf[PATH_MAX + 32];
 	if (snprintf(path, sizeof path, "%s/lock", s->dir) >= (int)sizeof path)
 		return -ENAMETOOLONG;
 	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int rc = -errno;
-		ssize_t n = rc == -EWOULDBLOCK ? pread(fd, buf, sizeof buf - 1, 0)
-					       : -1;
+	int rc = store_claim_lock(fd, buf, sizeof buf);
+	if (rc) {
 		close(fd);
-		if (n < 0)
+		if (rc != -EBUSY)
 			return rc;
-		buf[n] = '\0';
 		log_fatal("store %s is in use by pid %ld", s->dir,
 			  strtol(buf, NULL, 10));
 		return -EBUSY;
 	}
 	s->lock_fd = fd;
-	return store_claim_pid(s);
+	return store_claim_pid(s, NULL);
 }
 
-int store_claim_pid(struct store *s)
+int store_claim_pid(struct store *s, const char *mountpoint)
 {
-	char buf[32];
-	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	char buf[PATH_MAX + 32];
+	int n = store_lock_text(buf, sizeof buf, mountpoint);
+	if (n < 0)
+		return n;
 	if (ftruncate(s->lock_fd, 0) < 0 || pwrite(s->lock_fd, buf, n, 0) != n)
 		return -errno;
 	return 0;

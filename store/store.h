@@ -91,9 +91,21 @@ int store_open(const char *store_dir, struct store **out);
 void store_close(struct store *s);
 /*
  * Writes this process's pid into STORE/lock (after a daemonizing fork, so
- * a second trainfs names the right one).  0 or -errno.
+ * a second trainfs names the right one), and MOUNTPOINT (NULL: not mounted
+ * yet), by which a second trainfs tells a trainfs that is leaving (its
+ * mount point no longer mounted) from one in use.  0 or -errno.
  */
-int store_claim_pid(struct store *s);
+int store_claim_pid(struct store *s, const char *mountpoint);
+
+/* claim.c.  The lock file's text for this process at MOUNTPOINT (or
+ * NULL) in BUF: its length, or -ENAMETOOLONG. */
+int store_lock_text(char *buf, size_t len, const char *mountpoint);
+/*
+ * Takes the exclusive flock() on the lock file FD, waiting up to 10 s
+ * while its holder has been unmounted and is only finishing its exit.
+ * 0, or -EBUSY with the holder's text in TEXT (LEN bytes), or -errno.
+ */
+int store_claim_lock(int fd, char *text, size_t len);
 
 /* The store folder, and the job folder path of ID (static to the store). */
 const char *store_dir(struct store *s);

@@ -7,6 +7,7 @@ answers.  close() unmounts, stops trainfs, and kills every process that
 belongs to this store (shims and trainers outlive trainfs by design), so
 no test leaves anything behind even when it fails.
 """
+import atexit
 import errno
 import os
 import shutil
@@ -17,10 +18,54 @@ import time
 
 TRAINFS = "./trainfs"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TRAINER = os.path.join(ROOT, "tests", "trainers", "trainer.py")
 DEMO = os.path.join(ROOT, "demo", "trainer")
 PY = "/usr/bin/python3"  # readable by every user, unlike a pyenv shim
 TMP_PREFIX = "trainfs-test-"
+
+_shared = None  # this run's folder of copies every user can read
+_copies = {}    # source path -> (its mtime, its copy)
+
+
+def shared_dir():
+    """This run's folder (mode 0755, removed at exit) of what other users
+    must read: the clone may be in a folder they cannot enter (a clone
+    under /root, or in `mktemp -d`)."""
+    global _shared
+    if _shared is None:
+        _shared = tempfile.mkdtemp(prefix=TMP_PREFIX + "shared-")
+        os.chmod(_shared, 0o755)
+        with open(os.path.join(_shared, "runner.pid"), "w") as f:
+            f.write(str(os.getpid()))
+        atexit.register(lambda: remove_tree(_shared))
+    return _shared
+
+
+def readable_copy(path):
+    """A copy of the file PATH that every user can read (and run, if PATH
+    is executable), made again when PATH changes; the same name in this
+    run's shared folder, so a trainer's siblings sit beside it."""
+    path = os.path.abspath(path)
+    mtime = os.stat(path).st_mtime_ns
+    if path in _copies and _copies[path][0] == mtime:
+        return _copies[path][1]
+    d = os.path.join(shared_dir(), os.path.basename(os.path.dirname(path)))
+    os.makedirs(d, mode=0o755, exist_ok=True)
+    os.chmod(d, 0o755)
+    dst = os.path.join(d, os.path.basename(path))
+    tmp = dst + ".tmp"
+    shutil.copyfile(path, tmp)
+    os.chmod(tmp, 0o755 if os.access(path, os.X_OK) else 0o644)
+    os.replace(tmp, dst)
+    _copies[path] = (mtime, dst)
+    return dst
+
+
+# Test trainers run as other users too: every test uses the readable copy.
+TRAINERS = os.path.join(ROOT, "tests", "trainers")
+for _t in sorted(os.listdir(TRAINERS)):
+    if _t.endswith(".py"):
+        readable_copy(os.path.join(TRAINERS, _t))
+TRAINER = readable_copy(os.path.join(TRAINERS, "trainer.py"))
 
 
 def fuse_mounts():
@@ -135,8 +180,10 @@ class Mount:
             self.args = list(args)
         log = open(self.log_path, "ab")
         env = self.cluster.env() if self.cluster else None
+        # Slurm runs the job's shim (this very binary) as the job's owner.
+        exe = readable_copy(TRAINFS) if self.cluster else TRAINFS
         self.proc = subprocess.Popen(
-            [TRAINFS, self.mnt, "--store", self.store, "-f"] +
+            [exe, self.mnt, "--store", self.store, "-f"] +
             (["--executor", "slurm"] if self.cluster else []) + self.args,
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
         log.close()

@@ -96,8 +96,8 @@ def test_summary_csv(m):
     assert g["monitor"] == "loss" and g["best"] == "0.593975", g
     assert g["best_epoch"] == "1" and g["reason"] == "completed"
     assert "ready" in g["tags"].split(";") and "completed" in g["tags"]
-    assert g["weights"] == "weights/good.tar"
-    assert os.path.exists(m.job("good", g["weights"]))
+    assert g["weights"] == "jobs/good/weights/good.tar"
+    assert os.path.exists(m.path(g["weights"]))
     for k in ("created", "started", "finished"):
         assert TIME.match(g[k]), g
     assert g["owner"] in ("root", str(os.getuid()))

@@ -95,7 +95,7 @@ static void test_csv(void)
 		"tags,created,started,finished,weights,gpus,sweep\n"
 		"yolo,ready,root,37,100,val_loss,0.593975,27,converged,"
 		"converged;stopped-early;ready;mine,2026-11-18T11:06:40Z,"
-		"2026-11-18T11:06:41Z,2026-11-18T11:11:40Z,weights/yolo.tar,,\n"
+		"2026-11-18T11:06:41Z,2026-11-18T11:11:40Z,jobs/yolo/weights/yolo.tar,,\n"
 		"\"=HYPERLINK(\"\"x\"\"),\n<b>&'\",failed,4242,,,,,,,,"
 		"2026-11-18T11:06:50Z,2026-11-18T11:06:51Z,"
 		"2026-11-18T11:06:52Z,,,\n"

@@ -350,6 +350,15 @@ static void squeue_output(void)
 	CHECK(!slurm_invalid_job_id("squeue: error: Unable to contact slurm "
 				    "controller (connect failure)\n"));
 	CHECK(!slurm_invalid_job_id(NULL));
+
+	CHECK(slurm_job_already_over("scancel: error: Kill job error on job "
+				     "id 3: Invalid job id specified\n"));
+	CHECK(slurm_job_already_over("scancel: error: Kill job error on job "
+				     "id 3: Job/step already completing or "
+				     "completed\n"));
+	CHECK(!slurm_job_already_over("scancel: error: Unable to contact "
+				      "slurm controller (connect failure)\n"));
+	CHECK(!slurm_job_already_over(NULL));
 }
 
 static void durations(void)
