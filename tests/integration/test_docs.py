@@ -40,7 +40,7 @@ SKIPPED = {
     "make && sudo make install          # /usr/local/bin/trainfs, /usr/local/share/man/man1/trainfs.1":
         "installs system-wide: test_install.py installs into a DESTDIR",
     "# /etc/fstab": "an fstab line: test_install.py mounts the way mount does",
-    "sudo mkdir -p /srv/trainfs /mnt/train && sudo chmod 700 /srv/trainfs":
+    "sudo mkdir -p /srv/trainfs /mnt/train && sudo chmod 711 /srv/trainfs":
         "system folders and mount(8): test_install.py",
     "# /etc/systemd/system/trainfs.service": "a systemd unit (no systemd here)",
     "sudo systemctl daemon-reload && sudo systemctl enable --now trainfs":
