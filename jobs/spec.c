@@ -327,8 +327,8 @@ static const char *spec_metric_name(const char *v)
 	if (!*v)
 		return "must not be empty";
 	if (!metrics_name_valid(v, strlen(v)))
-		return "not a metric name (1 to 64 letters, digits, '_', '.', "
-		       "'-' or '/', starting with a letter or '_')";
+		return "not a metric name (1 to 64 letters, digits or "
+		       "'_.-/()[]:%', starting with a letter or '_')";
 	return NULL;
 }
 

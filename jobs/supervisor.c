@@ -193,16 +193,19 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 		ingest_bad(in, METRICS_WHY_OVERLONG);
 		return;
 	}
-	if (metrics_parse_line(line, len, &ml, why, sizeof why) < 0) {
+	int parsed = metrics_parse_line(line, len, &ml, why, sizeof why);
+	if (parsed < 0) {
 		ingest_bad(in, why);
 		return;
 	}
+	if (parsed > 0) /* pairs left out, the rest taken */
+		ingest_bad(in, why);
 	int r = job_add_row(job, &ml, &row);
 	metrics_line_free(&ml);
-	if (r == -E2BIG) { /* malformed: "too many metric names" */
-		ingest_bad(in, "too many metric names");
+	if (r >= 0 && (r & JOB_ROW_TOO_MANY)) { /* those pairs left out */
+		if (!parsed)
+			ingest_bad(in, "too many metric names");
 		in->too_many++;
-		return;
 	}
 	if (r < 0) {
 		in->rc = r;
@@ -381,8 +384,8 @@ static int ingest_metrics(struct jobs *j, struct job *job, int final)
 		free(bad_why_was);
 	job->store_failures = 0;
 	if (in.too_many)
-		log_warn( "job '%s': %d metrics lines skipped: too many "
-			"metric names (at most %d)\n", job->rec.name,
+		log_warn( "job '%s': %d metrics lines with pairs left out: "
+			"too many metric names (at most %d)\n", job->rec.name,
 			in.too_many, JOB_COLUMNS_MAX);
 	if (in.stop && job->rec.state == ST_RUNNING)
 		autostop(j, job);
