@@ -191,6 +191,20 @@ static int metrics_number(const char *val, size_t vlen, double *out)
 	return end == val + vlen ? 0 : -1;
 }
 
+/* Bytes of a number token read outside a line (longer: not a number). */
+#define METRICS_TOKEN_MAX 512
+
+int metrics_read_number(const char *s, size_t n, double *out)
+{
+	char tok[METRICS_TOKEN_MAX + 1];
+
+	if (n > METRICS_TOKEN_MAX)
+		return -1;
+	memcpy(tok, s, n);
+	tok[n] = '\0';
+	return metrics_number(tok, n, out);
+}
+
 /* Reads the epoch token VAL: a whole number, 0..METRICS_EPOCH_MAX. */
 static int metrics_epoch(struct metrics_parser *p, const char *val,
 			 size_t vlen)
@@ -208,6 +222,26 @@ static int metrics_epoch(struct metrics_parser *p, const char *val,
 		return metrics_refuse(p, "epoch %s is over %ld", q,
 				      METRICS_EPOCH_MAX);
 	p->out->epoch = (long)v;
+	return 0;
+}
+
+int metrics_read_epoch(const char *s, size_t n, long *epoch, char *why,
+		       size_t whylen)
+{
+	struct metrics_line l = { 0 };
+	struct metrics_parser p = { .out = &l, .why = why,
+				    .whylen = why ? whylen : 0 };
+	char tok[METRICS_TOKEN_MAX + 1];
+
+	if (p.whylen)
+		why[0] = '\0';
+	if (n > METRICS_TOKEN_MAX)
+		n = METRICS_TOKEN_MAX; /* too long for a number: refused */
+	memcpy(tok, s, n);
+	tok[n] = '\0';
+	if (metrics_epoch(&p, tok, n))
+		return -1;
+	*epoch = l.epoch;
 	return 0;
 }
 
@@ -520,20 +554,22 @@ static int metrics_name_cmp(const void *a, const void *b, void *arg)
 }
 
 /*
- * Leaves out every metric of the line that a later one of the same name
- * replaces (a name given twice keeps its last value, as JSON readers do).
- * Returns 0, or -1 when memory ran out.
+ * Leaves out every metric of L that a later one of the same name replaces
+ * (a name given twice keeps its last value, as JSON readers do); *DUP is
+ * the kept metric's name of the first such pair, or NULL.  Returns how
+ * many were left out, or -1 when memory ran out.
  */
-static int metrics_duplicates(struct metrics_parser *p)
+long metrics_line_dedupe(struct metrics_line *l, const char **dup)
 {
-	struct metrics_line *l = p->out;
 	size_t *order, i, k;
+	long out = 0;
 
+	*dup = NULL;
 	if (l->n < 2)
 		return 0;
 	order = malloc(l->n * sizeof *order);
 	if (!order)
-		return metrics_refuse(p, "out of memory");
+		return -1;
 	for (i = 0; i < l->n; i++)
 		order[i] = i;
 	qsort_r(order, l->n, sizeof *order, metrics_name_cmp, l->m);
@@ -542,15 +578,30 @@ static int metrics_duplicates(struct metrics_parser *p)
 
 		if (strcmp(m->name, l->m[order[i]].name))
 			continue;
-		metrics_leave_out(p, "metric '%s' given twice", m->name);
+		if (!*dup)
+			*dup = l->m[order[i]].name;
 		free(m->name);
 		m->name = NULL;
+		out++;
 	}
 	free(order);
 	for (i = k = 0; i < l->n; i++)
 		if (l->m[i].name)
 			l->m[k++] = l->m[i];
 	l->n = k;
+	return out;
+}
+
+/* metrics_line_dedupe() of the line being parsed; 0, or -1 (no memory). */
+static int metrics_duplicates(struct metrics_parser *p)
+{
+	const char *dup;
+	long out = metrics_line_dedupe(p->out, &dup);
+
+	if (out < 0)
+		return metrics_refuse(p, "out of memory");
+	if (out > 0)
+		metrics_leave_out(p, "metric '%s' given twice", dup);
 	return 0;
 }
 

@@ -56,6 +56,7 @@ enum spec_key {
 	KEY_KEEP,
 	KEY_CHECKPOINTS,
 	KEY_EXECUTOR,
+	KEY_METRICS_FROM,
 	KEY_SLURM_FIRST,
 	KEY_SLURM_TIME = KEY_SLURM_FIRST + 3,
 	KEY_COUNT = KEY_SLURM_FIRST + 11
@@ -76,6 +77,7 @@ static const char *const spec_key_names[KEY_COUNT] = {
 	[KEY_KEEP] = "keep",
 	[KEY_CHECKPOINTS] = "checkpoints",
 	[KEY_EXECUTOR] = "executor",
+	[KEY_METRICS_FROM] = "metrics_from",
 	/* the sbatch options a spec may set, as SPEC's "Slurm" lists them */
 	[KEY_SLURM_FIRST + 0] = SPEC_SLURM_PREFIX "partition",
 	[KEY_SLURM_FIRST + 1] = SPEC_SLURM_PREFIX "account",
@@ -477,6 +479,14 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 		s->workdir = *val;
 		*val = NULL;
 		return NULL;
+	case KEY_METRICS_FROM:
+		if (!*v)
+			return "must not be empty";
+		if (strlen(v) >= PATH_MAX)
+			return "too long";
+		s->metrics_from = *val;
+		*val = NULL;
+		return NULL;
 	case KEY_EPOCHS:
 		return spec_whole(v, 1, "must be at least 1", &s->epochs);
 	case KEY_MONITOR:
@@ -828,6 +838,7 @@ void spec_free(struct spec *s)
 	free(s->command);
 	free(s->workdir);
 	free(s->monitor);
+	free(s->metrics_from);
 	for (i = 0; i < s->nenv; i++) {
 		free(s->env[i].name);
 		free(s->env[i].value);
