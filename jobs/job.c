@@ -23,6 +23,7 @@
 
 #include "jobs/ckpt_run.h"
 #include "jobs/registry.h"
+#include "jobs/source.h"
 #include "jobs/workdir.h"
 #include "util/log.h"
 #include "util/utf8.h"
@@ -418,6 +419,7 @@ static void job_free(struct job *job)
 	watch_index_free(&job->table.by_epoch);
 	free(job->table.cells);
 	free(job->splitter);
+	source_free(job->source);
 	free(job->pack_error);
 	job_table_keep(job);
 	free(job->exec_line);
