@@ -339,11 +339,11 @@ static void read_header(struct src_file *f)
 /* What a file's first bytes say it is (KIND_UNKNOWN: nothing yet). */
 static enum src_kind sniff(int fd)
 {
-	unsigned char b[TFREC_HEADER];
+	unsigned char b[4096];
 	uint64_t len;
 	ssize_t n = pread(fd, b, sizeof b, 0);
 
-	if (n == (ssize_t)sizeof b && !tfrec_header(b, &len))
+	if (n >= TFREC_HEADER && !tfrec_header(b, &len))
 		return KIND_TFFILE;
 	for (ssize_t i = 0; i < n; i++) {
 		if (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n')

@@ -81,7 +81,8 @@ def scalar_value(tag, value, tensor=False, double=False):
 
 def event(step, values=(), file_version=None, wall_time=None):
     e = _key(1, 1) + struct.pack("<d", wall_time or time.time())
-    e += _key(2, 0) + _varint(step)
+    if step:  # proto3 leaves a default value out, as TensorFlow does
+        e += _key(2, 0) + _varint(step)
     if file_version:
         e += _len_field(3, file_version.encode())
     if values:
