@@ -241,3 +241,53 @@ open(os.path.join(os.environ["TRAINFS_OUTPUT"], "w.bin"), "w").write("x")
     _, kv = m.status("j")
     assert kv["epoch"] == "1", kv
     assert "incomplete last record" in kv["bad metric lines"], kv
+
+
+def test_read_with_the_owners_rights(m):
+    """A job of nobody's names a root-only CSV and a link to it: neither
+    is read (the link is not followed, the file cannot be opened as
+    nobody), while nobody's own file next to them is."""
+    import subprocess
+    import json
+    m.remount(["-o", "allow_other"])
+    secret = os.path.join(m.dir, "secret.csv")
+    with open(secret, "w") as f:
+        f.write("epoch,leak\n1,42\n")
+    os.chmod(secret, 0o600)
+    work = os.path.join(m.dir, "work")
+    os.mkdir(work)
+    os.chown(work, 65534, 65534)
+    os.symlink(secret, os.path.join(work, "link.csv"))
+    t = write_trainer(m, "own.py", r'''
+import os, time
+with open("own.csv", "w") as f:
+    f.write("epoch,mine\n1,7\n")
+open(os.path.join(os.environ["TRAINFS_OUTPUT"], "w.bin"), "w").write("x")
+time.sleep(0.5)
+''')
+    os.chmod(t, 0o755)
+
+    def job_as_nobody(name, src):
+        d = m.job(name)
+        code = ("import os\nos.mkdir(%r)\n"
+                "open(%r, 'w').write(%r)\n"
+                "open(%r, 'w').write('start\\n')\nprint('{}')\n"
+                % (d, d + "/spec",
+                   "command = %s %s\nworkdir = %s\nmetrics_from = %s\n"
+                   % (PY, t, work, src), d + "/control"))
+        p = subprocess.run([PY, "-c", code], user=65534, group=65534,
+                           extra_groups=[], capture_output=True, text=True,
+                           timeout=60, cwd="/")
+        assert p.returncode == 0, p.stderr
+
+    job_as_nobody("secret", secret)
+    m.wait_state("secret", "ready")
+    job_as_nobody("link", "link.csv")
+    m.wait_state("link", "ready")
+    job_as_nobody("own", "own.csv")
+    m.wait_state("own", "ready")
+    for name in ("secret", "link"):
+        assert "leak" not in m.read(name, "metrics"), name
+        _, kv = m.status(name)
+        assert kv["metrics from"].endswith("(not found yet)"), kv
+    assert m.read("own", "metrics") == "epoch,mine\n1,7\n"
