@@ -199,6 +199,13 @@ static void test_tfrecord(void)
 	CHECK(tfrec_header(h, &len) == -1);
 }
 
+/* tfevent_decode() into ml, freeing what ml held. */
+static int tfd(const unsigned char *d, size_t n, const char *prefix)
+{
+	metrics_line_free(&ml);
+	return tfevent_decode(d, n, prefix, &ml, why, sizeof why);
+}
+
 static void test_tfevent(void)
 {
 	struct buf sum = { .n = 0 }, ev;
@@ -210,24 +217,24 @@ static void test_tfevent(void)
 	scalar(&sum, "bad tag", 1, 0);
 	scalar(&sum, "epoch", 4, 0);
 	event(&ev, 3, &sum);
-	CHECK(tfevent_decode(ev.b, ev.n, "validation", &ml, why, sizeof why) == 1);
+	CHECK(tfd(ev.b, ev.n, "validation") == 1);
 	CHECK_STR(why, "bad metric name 'bad tag'");
 	CHECK(ml.epoch == 3 && ml.n == 5);
 	CHECK(value("validation/epoch_loss") == 0.5);
 	CHECK(value("validation/epoch_acc") == 0.25);
 	CHECK(value("validation/lr") == 0.125 && value("validation/x") == 0.75);
 	/* a tag "epoch" is the step, not a metric, without a prefix */
-	CHECK(tfevent_decode(ev.b, ev.n, "", &ml, why, sizeof why) == 1);
+	CHECK(tfd(ev.b, ev.n, "") == 1);
 	CHECK(value("epoch") == -12345 && value("epoch_loss") == 0.5);
 	/* floats as their shortest decimal */
 	sum.n = 0;
 	scalar(&sum, "a", 0.54, 0);
 	event(&ev, 0, &sum);
-	CHECK(tfevent_decode(ev.b, ev.n, NULL, &ml, why, sizeof why) == 0);
+	CHECK(tfd(ev.b, ev.n, NULL) == 0);
 	CHECK(ml.epoch == 0 && value("a") == 0.54);
 	/* no scalar: the file_version event */
 	event(&ev, 0, NULL);
-	CHECK(tfevent_decode(ev.b, ev.n, NULL, &ml, why, sizeof why) == 2);
+	CHECK(tfd(ev.b, ev.n, NULL) == 2);
 	/* cut anywhere, it is refused, never read past */
 	sum.n = 0;
 	scalar(&sum, "loss", 1, 2);
@@ -242,11 +249,11 @@ static void test_tfevent(void)
 	}
 	/* a step out of range */
 	event(&ev, 2000000000, &sum);
-	CHECK(tfevent_decode(ev.b, ev.n, NULL, &ml, why, sizeof why) == -1);
+	CHECK(tfd(ev.b, ev.n, NULL) == -1);
 	CHECK_STR(why, "step 2000000000 is out of 0..1000000000");
 	/* a group wire type is malformed */
 	unsigned char group[] = { 0x0b, 0x0c };
-	CHECK(tfevent_decode(group, 2, NULL, &ml, why, sizeof why) == -1);
+	CHECK(tfd(group, 2, NULL) == -1);
 	CHECK_STR(why, "not an Event protocol buffer");
 	metrics_line_free(&ml);
 }
