@@ -291,3 +291,34 @@ time.sleep(0.5)
         _, kv = m.status(name)
         assert kv["metrics from"].endswith("(not found yet)"), kv
     assert m.read("own", "metrics") == "epoch,mine\n1,7\n"
+
+
+def test_ultralytics_results_replay_auto_stops(m):
+    """A replay of a real Ultralytics 8.3 training's results.csv, row by
+    row as YOLO appends it, auto-stops on metrics/mAP50-95(B): best at
+    epoch 2 (0.53833), five epochs without improvement after it."""
+    data = os.path.join(HERE, "..", "data", "ultralytics_v8_3_results.csv")
+    t = write_trainer(m, "yolo.py", r'''
+import os, sys, time
+rows = open(sys.argv[1]).read().splitlines()
+os.makedirs("runs/detect/train/weights", exist_ok=True)
+open(os.path.join(os.environ["TRAINFS_OUTPUT"], "best.pt"), "w").write("w")
+with open("runs/detect/train/results.csv", "w") as f:
+    f.write(rows[0] + "\n")
+    for r in rows[1:]:
+        time.sleep(0.1)
+        f.write(r + "\n")
+        f.flush()
+time.sleep(30)
+''')
+    m.make_job("yolo", spec="command = %s %s %s\nepochs = 14\n"
+               "monitor = metrics/mAP50-95(B)\npatience = 5\n"
+               "metrics_from = runs/detect/train/results.csv\n"
+               % (PY, t, os.path.abspath(data)), start=True)
+    m.wait_state("yolo", "ready", timeout=30)
+    st, kv = m.status("yolo")
+    assert "converged" in m.tags("yolo"), kv
+    assert kv["best"] == "metrics/mAP50-95(B) 0.53833 at epoch 2", kv
+    assert kv["message"].startswith("training converged at epoch 7 of 14"), kv
+    head, r = rows(m, "yolo")
+    assert "metrics/mAP50(B)" in head and "lr/pg0" in head, head
