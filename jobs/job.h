@@ -56,6 +56,7 @@ enum job_view {
 
 struct executor;
 struct exec_run;
+struct source;
 
 struct job_tag {
 	char *name;
@@ -144,6 +145,8 @@ struct job {
 	char packing_as[JOB_NAME_MAX + 1]; /* the name in the packer's manifest:
 				  a rename meanwhile packs again */
 	struct line_splitter *splitter;
+	struct source *source; /* spec metrics_from, while followed (source.h) */
+	int source_failed;     /* its last step failed: logged once */
 	int metrics_fd;
 	int64_t metrics_read;  /* bytes of metrics.txt read so far */
 	struct watch_tail metrics_tail; /* the bytes before metrics_read */

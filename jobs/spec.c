@@ -57,6 +57,7 @@ enum spec_key {
 	KEY_CHECKPOINTS,
 	KEY_EXECUTOR,
 	KEY_GPUS,
+	KEY_METRICS_FROM,
 	KEY_SLURM_FIRST,
 	KEY_SLURM_TIME = KEY_SLURM_FIRST + 3,
 	KEY_COUNT = KEY_SLURM_FIRST + 11
@@ -78,6 +79,7 @@ static const char *const spec_key_names[KEY_COUNT] = {
 	[KEY_CHECKPOINTS] = "checkpoints",
 	[KEY_EXECUTOR] = "executor",
 	[KEY_GPUS] = "gpus",
+	[KEY_METRICS_FROM] = "metrics_from",
 	/* the sbatch options a spec may set, as SPEC's "Slurm" lists them */
 	[KEY_SLURM_FIRST + 0] = SPEC_SLURM_PREFIX "partition",
 	[KEY_SLURM_FIRST + 1] = SPEC_SLURM_PREFIX "account",
@@ -329,8 +331,8 @@ static const char *spec_metric_name(const char *v)
 	if (!*v)
 		return "must not be empty";
 	if (!metrics_name_valid(v, strlen(v)))
-		return "not a metric name (1 to 64 letters, digits, '_', '.', "
-		       "'-' or '/', starting with a letter or '_')";
+		return "not a metric name (1 to 64 letters, digits or "
+		       "'_.-/()[]:%', starting with a letter or '_')";
 	return NULL;
 }
 
@@ -477,6 +479,14 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 		if (strlen(v) >= PATH_MAX)
 			return "too long";
 		s->workdir = *val;
+		*val = NULL;
+		return NULL;
+	case KEY_METRICS_FROM:
+		if (!*v)
+			return "must not be empty";
+		if (strlen(v) >= PATH_MAX)
+			return "too long";
+		s->metrics_from = *val;
 		*val = NULL;
 		return NULL;
 	case KEY_EPOCHS:
@@ -855,6 +865,7 @@ void spec_free(struct spec *s)
 	free(s->command);
 	free(s->workdir);
 	free(s->monitor);
+	free(s->metrics_from);
 	for (i = 0; i < s->nenv; i++) {
 		free(s->env[i].name);
 		free(s->env[i].value);

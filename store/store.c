@@ -125,6 +125,14 @@ static const char schema_v6_mode[] =
 static const char schema_v7_gpus[] =
 	"ALTER TABLE jobs ADD COLUMN gpus TEXT;";
 
+/*
+ * Version 8 keeps where the spec's metrics_from source was read up to (its
+ * decoder's own text, committed with the rows it gave; NULL: never found),
+ * so a remount goes on from there.
+ */
+static const char schema_v8_source[] =
+	"ALTER TABLE jobs ADD COLUMN source_pos TEXT;";
+
 enum {
 	Q_INSERT_JOB,
 	Q_PUT_JOB,
@@ -150,7 +158,7 @@ static const char *const queries[Q_COUNT] = {
 		      " waited=?19, name=?20, metrics_lines=?21,"
 		      " metrics_ino=?22, bad_line=?23, bad_why=?24,"
 		      " checkpoint=?25, weights_from=?26, resumed_from=?27,"
-		      " slurm_id=?28, mode=?29, gpus=?30"
+		      " slurm_id=?28, mode=?29, gpus=?30, source_pos=?31"
 		      " WHERE id=?1",
 	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
 	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
@@ -485,6 +493,7 @@ static int migrate(struct store *s)
 	    (version < 5 && (rc = exec_sql(s, schema_v5_slurm))) ||
 	    (version < 6 && (rc = exec_sql(s, schema_v6_mode))) ||
 	    (version < 7 && (rc = exec_sql(s, schema_v7_gpus))) ||
+	    (version < 8 && (rc = exec_sql(s, schema_v8_source))) ||
 	    (version < 9 && (rc = exec_sql(s, store_schema_v9_sweeps))) ||
 	    (rc = exec_sql(s, "PRAGMA user_version = " STR(SCHEMA_VERSION)))) {
 		exec_sql(s, "ROLLBACK");
@@ -1011,7 +1020,8 @@ static int store_put_job_(struct store *s, const struct job_record *r)
 	    sqlite3_bind_int64(st, 27, r->resumed_from) ||
 	    sqlite3_bind_int64(st, 28, r->slurm_id) ||
 	    sqlite3_bind_int64(st, 29, r->mode) ||
-	    bind_text(st, 30, r->gpus))
+	    bind_text(st, 30, r->gpus) ||
+	    bind_text(st, 31, r->source_pos))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
 }
@@ -1147,7 +1157,7 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 			       " nrows, last_epoch, best, best_epoch, waited,"
 			       " metrics_lines, metrics_ino, bad_line, bad_why,"
 			       " checkpoint, weights_from, resumed_from, slurm_id,"
-			       " mode, gpus FROM jobs ORDER BY id",
+			       " mode, gpus, source_pos FROM jobs ORDER BY id",
 			       -1, &st, NULL))
 		return db_error(s, "loading jobs");
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1195,6 +1205,7 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 		r.slurm_id = sqlite3_column_int64(st, 29);
 		r.mode = (mode_t)sqlite3_column_int64(st, 30);
 		r.gpus = column_strdup(st, 31);
+		r.source_pos = column_strdup(st, 32);
 		if ((rc = fn(arg, &r)))
 			break;
 	}
@@ -1332,8 +1343,9 @@ void store_record_free(struct job_record *r)
 	free(r->bad_why);
 	free(r->gpus);
 	r->gpus = NULL;
+	free(r->source_pos);
 	r->spec = r->reason = r->error = r->last_refused = r->weights = NULL;
-	r->bad_why = NULL;
+	r->bad_why = r->source_pos = NULL;
 }
 
 /*

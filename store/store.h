@@ -71,6 +71,7 @@ struct job_record {
 	int64_t slurm_id;    /* the Slurm job id once submitted; 0: none */
 	mode_t mode;         /* the job folder's mode (jobs/access.h) */
 	char *gpus;          /* the GPU ids its trainer holds ("1,3"); NULL: none */
+	char *source_pos;    /* where metrics_from was read to; NULL: not found */
 	int64_t mtime_ns[STORE_MTIMES];
 };
 

@@ -380,7 +380,7 @@ SCHEMA_VERSION = _schema_version()
 # The columns each schema version after 2 added (store/store.c).
 COLUMNS_AFTER_V2 = ("metrics_lines", "metrics_ino", "bad_line", "bad_why",
                     "checkpoint", "weights_from", "resumed_from", "slurm_id",
-                    "mode", "gpus")
+                    "mode", "gpus", "source_pos")
 # ... and the tables (the sweeps', version 9).
 TABLES_AFTER_V2 = ("sweep_rungs", "sweep_trials", "sweeps")
 

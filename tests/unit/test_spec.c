@@ -440,23 +440,23 @@ static void test_bad_values(void)
 		{ "monitor =", "bad value '' for 'monitor': must not be empty" },
 		{ "monitor = val loss",
 		  "bad value 'val loss' for 'monitor': not a metric name "
-		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "(1 to 64 letters, digits or '_.-/()[]:%', "
 		  "starting with a letter or '_')" },
 		{ "monitor = a,b",
 		  "bad value 'a,b' for 'monitor': not a metric name "
-		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "(1 to 64 letters, digits or '_.-/()[]:%', "
 		  "starting with a letter or '_')" },
 		{ "monitor = a\"b",
 		  "bad value 'a\"b' for 'monitor': not a metric name "
-		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "(1 to 64 letters, digits or '_.-/()[]:%', "
 		  "starting with a letter or '_')" },
 		{ "monitor = a=b",
 		  "bad value 'a=b' for 'monitor': not a metric name "
-		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "(1 to 64 letters, digits or '_.-/()[]:%', "
 		  "starting with a letter or '_')" },
 		{ "monitor = \xc3\xa9",
 		  "bad value '\xc3\xa9' for 'monitor': not a metric name "
-		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "(1 to 64 letters, digits or '_.-/()[]:%', "
 		  "starting with a letter or '_')" },
 		{ "env.1X = 1", "bad key 'env.1X': not a variable name" },
 		{ "env. = 1", "bad key 'env.': not a variable name" },
@@ -700,6 +700,20 @@ static void test_new_keys(void)
 	CHECK(s.checkpoints == SPEC_CHECKPOINTS_ALL);
 	CHECK(s.executor == SPEC_EXECUTOR_LOCAL);
 	spec_free(&s);
+
+	/* metrics_from: a path, relative or absolute, a '#' after blanks a
+	   comment; a monitor named as Ultralytics names it */
+	CHECK(parse("command = x\nmetrics_from = runs/detect/train/results.csv"
+		    "  # Ultralytics\nmonitor = metrics/mAP50-95(B)\n", &s) == 0);
+	CHECK_STR(s.metrics_from, "runs/detect/train/results.csv");
+	CHECK_STR(s.monitor, "metrics/mAP50-95(B)");
+	spec_free(&s);
+	CHECK(parse("command = x\nmetrics_from = /abs/logs\n", &s) == 0);
+	CHECK_STR(s.metrics_from, "/abs/logs");
+	spec_free(&s);
+	CHECK_STR(parse_err("command = x\nmetrics_from =\n"),
+		  "spec line 2: bad value '' for 'metrics_from': must not be "
+		  "empty");
 
 	/* keep's default follows monitor */
 	CHECK(parse("command = x\nmonitor = mAP\n", &s) == 0);

@@ -250,6 +250,7 @@ static void test_slurm_id_kept_and_migrated(void)
 			   "ALTER TABLE jobs DROP COLUMN slurm_id;"
 			   "ALTER TABLE jobs DROP COLUMN mode;"
 			   "ALTER TABLE jobs DROP COLUMN gpus;"
+			   "ALTER TABLE jobs DROP COLUMN source_pos;"
 			   "DROP TABLE sweep_rungs;"
 			   "DROP TABLE sweep_trials;"
 			   "DROP TABLE sweeps;"
