@@ -419,6 +419,7 @@ static void job_free(struct job *job)
 	free(job->table.cells);
 	free(job->splitter);
 	free(job->pack_error);
+	free(job->ckpt_resume_path);
 	job_table_keep(job);
 	free(job->exec_line);
 	free(job->exec_error);

@@ -140,6 +140,8 @@ struct job {
 				  generation (a new tarball, a new inode) */
 	long ckpt_scanned;     /* last_epoch at the last checkpoints scan */
 	int64_t ckpt_scan_ns;  /* when that was (ckpt_run.c) */
+	char *ckpt_resume_path; /* checkpoints_from: the match a launch
+				   resumes from, or NULL (ckpt_run.c) */
 };
 
 struct jobs;
