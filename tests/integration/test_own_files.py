@@ -249,3 +249,19 @@ def test_checkpoints_from_never_follows_links_nor_counts_them(m):
     assert members(m, "k").keys() == {"epoch4.pt", "trainfs.json"}
     assert members(m, "k")["epoch4.pt"] == b"4"
     assert os.path.exists(os.path.join(outside, "epoch5.pt"))
+
+
+def test_lightning_killed_by_the_stop_is_ready_with_its_newest_checkpoint(m):
+    wd = workdir(m)
+    m.make_job("s", lightning_spec(wd, "--epochs 100000 --epoch-ms 30"))
+    assert m.control("s", "start") == 0
+    m.wait_epoch("s", 3)
+    assert m.control("s", "stop") == 0
+    assert m.wait_state("s", ("ready", "failed")) == "ready", m.read("s", "status")
+    _, kv = m.status("s")
+    assert kv["reason"] == "stopped-early", kv
+    e = int(kv["weights from"].rsplit(" ", 1)[1])
+    assert e >= 3 and kv["checkpoint"] == "epoch %d" % e, kv
+    name = "epoch=%d-step=%d.ckpt" % (e, 10 * e + 9)
+    assert set(members(m, "s")) == {name, "trainfs.json"}
+    assert len(ckpts(wd)) >= e + 1  # none deleted
