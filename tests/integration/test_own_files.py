@@ -265,3 +265,24 @@ def test_lightning_killed_by_the_stop_is_ready_with_its_newest_checkpoint(m):
     name = "epoch=%d-step=%d.ckpt" % (e, 10 * e + 9)
     assert set(members(m, "s")) == {name, "trainfs.json"}
     assert len(ckpts(wd)) >= e + 1  # none deleted
+
+
+def test_checkpoints_from_of_another_user_are_scanned_as_that_user(m):
+    wd = workdir(m, owner=65534)
+    m.remount(["-o", "allow_other"])
+
+    def nobody(cmd, text=None):
+        return subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", cmd],
+                              input=text, text=True).returncode
+
+    assert nobody("mkdir '%s'" % m.job("n")) == 0
+    assert nobody("cat > '%s'" % m.job("n", "spec"),
+                  lightning_spec(wd, "--epochs 4 --epoch-ms 5 --values 0.5,0.2,0.3,0.4",
+                                 monitor="val_loss", mode="min")) == 0
+    assert nobody("echo start > '%s'" % m.job("n", "control")) == 0
+    assert m.wait_state("n", ("ready", "failed")) == "ready", m.read("n", "status")
+    _, kv = m.status("n")
+    assert kv["weights from"] == "checkpoint of epoch 1", kv
+    assert set(members(m, "n")) == {"epoch=1-step=19.ckpt", "trainfs.json"}
+    st = os.stat(os.path.join(wd, "lightning_logs/version_0/checkpoints/epoch=1-step=19.ckpt"))
+    assert st.st_uid == 65534

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -133,6 +134,25 @@ static void scan(void)
 				       &m, &n) == 0);
 		CHECK(n == 0);
 		ownfiles_free(m, n);
+	}
+	if (geteuid() == 0) {
+		/* a folder of another filesystem is never entered */
+		CHECK(mkdirat(wd, "lightning_logs/version_3", 0755) == 0);
+		snprintf(path, sizeof path, "%s/work/lightning_logs/version_3", root);
+		if (mount("tmpfs", path, "tmpfs", 0, "size=1m") == 0) {
+			int t = open(path, O_RDONLY | O_DIRECTORY);
+			CHECK(mkdirat(t, "checkpoints", 0755) == 0);
+			put(t, "checkpoints/epoch=9-step=99.ckpt", "9");
+			close(t);
+			CHECK(ownfiles_scan(wd, "lightning_logs/*/checkpoints/"
+					    "epoch={epoch}-step=*.ckpt", &m, &n) == 0);
+			CHECK(n == 3);
+			ownfiles_free(m, n);
+			CHECK(umount(path) == 0);
+		} else {
+			fprintf(stderr, "ownfiles: no tmpfs mount, skipped: %s\n",
+				strerror(errno));
+		}
 	}
 	/* no match is no error */
 	CHECK(ownfiles_scan(wd, "nothing/{epoch}", &m, &n) == 0 && n == 0);
