@@ -134,7 +134,7 @@ struct job {
 	int ended;             /* the trainer is gone; its end is still to be
 				  taken in (the last metrics first) */
 	int store_failures;    /* commits of metrics failed in a row */
-	char *pack_error;      /* the packer's last "error" line */
+	char *pack_error;      /* the packer's last "error" or "fail" line */
 	int busy;              /* a trainer or packer may still be alive */
 	unsigned resumes;      /* "resumed from" events: the tarball's
 				  generation (a new tarball, a new inode) */

@@ -671,9 +671,10 @@ static void packing_ended(struct jobs *j, struct job *job, int status)
 		char esc[1024];
 		/* The packer's words name the trainer's files: escaped. */
 		/* "fail MSG": nothing to pack, said as it is. */
-		int nothing = job->pack_error && *job->pack_error == 'f';
-		const char *why = job->pack_error ? job->pack_error + 6 - nothing
-						  : NULL;
+		const char *why = job->pack_error;
+		int nothing = why && !strncmp(why, "fail ", 5);
+		if (why)
+			why += nothing ? 5 : 6;
 		if (why)
 			fail(j, job, "%s%s", nothing ? "" : "packaging: ",
 			     text_escape(esc, sizeof esc, why, strlen(why), 0));
