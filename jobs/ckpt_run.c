@@ -22,6 +22,12 @@
 
 /* A running job's folder is read again at least this often (ns). */
 #define RESCAN_NS 1000000000LL
+/*
+ * The trainer's own checkpoints (checkpoints_from) are read as the owner,
+ * in a helper process that costs tens of milliseconds of the supervisor's
+ * time: again at each new epoch, else only this often.
+ */
+#define OWN_RESCAN_NS 10000000000LL
 
 static enum checkpoint_keep keep_of(const struct job *job)
 {
@@ -211,7 +217,9 @@ void ckpt_round(struct jobs *j, struct job *job)
 	int due = !job->removed && job->rec.state == ST_RUNNING &&
 		  !job->ended && job->run && !job->run_over &&
 		  (job->rec.last_epoch != job->ckpt_scanned ||
-		   now - job->ckpt_scan_ns >= RESCAN_NS) &&
+		   now - job->ckpt_scan_ns >= (job->spec.checkpoints_from
+						       ? OWN_RESCAN_NS
+						       : RESCAN_NS)) &&
 		  !src_of(j, job, &src);
 	if (due) {
 		job->ckpt_scanned = job->rec.last_epoch;
