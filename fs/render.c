@@ -86,6 +86,13 @@ static void render_status(FILE *f, const struct job *job)
 		}
 		fputc('\n', f);
 	}
+	if (job->spec_ok && job->spec.metrics_from) {
+		char from[2 * PATH_MAX];
+		text_escape(from, sizeof from, job->spec.metrics_from,
+			    strlen(job->spec.metrics_from), 0);
+		fprintf(f, "metrics from: %s%s\n", from,
+			r->source_pos ? "" : " (not found yet)");
+	}
 	if (r->state == ST_FAILED && r->error)
 		fprintf(f, "error: %s\n", r->error);
 	else if (r->state == ST_CREATED && r->spec && job->spec_error)

@@ -18,6 +18,7 @@
 #include "jobs/checkpoint.h"
 #include "jobs/ckpt_run.h"
 #include "jobs/ownfiles.h"
+#include "jobs/source.h"
 #include "util/log.h"
 
 /* A running job's folder is read again at least this often (ns). */
@@ -73,8 +74,8 @@ static int workdir_of(struct jobs *j, const struct job *job, char *buf,
  */
 static long epoch_offset(const struct job *job)
 {
-	(void)job;
-	return 0;
+	return job->spec.metrics_from &&
+	       source_pos_from_zero(job->rec.source_pos);
 }
 
 /* Fills *SRC for JOB, with its lock held; 0 or -errno. */

@@ -23,6 +23,7 @@
 
 #include "jobs/ckpt_run.h"
 #include "jobs/registry.h"
+#include "jobs/source.h"
 #include "jobs/workdir.h"
 #include "util/log.h"
 #include "util/utf8.h"
@@ -418,6 +419,7 @@ static void job_free(struct job *job)
 	watch_index_free(&job->table.by_epoch);
 	free(job->table.cells);
 	free(job->splitter);
+	source_free(job->source);
 	free(job->pack_error);
 	free(job->ckpt_resume_path);
 	job_table_keep(job);
@@ -829,10 +831,61 @@ static int table_monitor(void *arg, size_t row, long *epoch, double *value)
 	return job_cell(job, row, job->monitor_col, value);
 }
 
+/*
+ * Copies into *FIT the pairs of ML that fit: those whose name has a
+ * column, and new names while the job has room for them.  Returns how
+ * many were left out; FIT->m is malloc'd when any were (the caller
+ * frees it), else FIT is ML itself.  -ENOMEM.
+ */
+static long table_fit_names(const struct job *job,
+			    const struct metrics_line *ml,
+			    struct metrics_line *fit)
+{
+	const struct job_table *t = &job->table;
+	size_t fresh = 0, k = 0;
+	long out = 0;
+	*fit = *ml;
+	for (size_t i = 0; i < ml->n; i++)
+		if (column_find(t, ml->m[i].name) < 0 &&
+		    t->ncolumns + ++fresh > JOB_COLUMNS_MAX)
+			out++;
+	if (!out)
+		return 0;
+	if (!(fit->m = malloc(ml->n * sizeof *fit->m)))
+		return -ENOMEM;
+	fresh = 0;
+	for (size_t i = 0; i < ml->n; i++)
+		if (column_find(t, ml->m[i].name) >= 0 ||
+		    t->ncolumns + ++fresh <= JOB_COLUMNS_MAX)
+			fit->m[k++] = ml->m[i];
+	fit->n = k;
+	return out;
+}
+
+static int job_add_fitted(struct job *job, const struct metrics_line *ml,
+			  size_t *rowp);
+
 int job_add_row(struct job *job, const struct metrics_line *ml, size_t *rowp)
 {
-	struct job_table *t = &job->table;
+	struct metrics_line fit;
 	job_assert_locked(job);
+	long out = table_fit_names(job, ml, &fit);
+	if (out < 0)
+		return (int)out;
+	int r = job_add_fitted(job, &fit, rowp);
+	if (out) {
+		free(fit.m);
+		if (r >= 0)
+			r |= JOB_ROW_TOO_MANY;
+	}
+	return r;
+}
+
+/* job_add_row() of a line whose names all fit. */
+static int job_add_fitted(struct job *job, const struct metrics_line *ml,
+			  size_t *rowp)
+{
+	struct job_table *t = &job->table;
 	long row = watch_index_find(&t->by_epoch, t->epochs, ml->epoch);
 	int appended = row < 0;
 	if (appended) {

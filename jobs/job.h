@@ -47,6 +47,7 @@ enum job_view {
 
 struct executor;
 struct exec_run;
+struct source;
 
 struct job_tag {
 	char *name;
@@ -128,6 +129,8 @@ struct job {
 	int packer_fd;         /* the packer's progress pipe, or -1 */
 	int weights_tmp_fd;    /* the temporary tarball being written, or -1 */
 	struct line_splitter *splitter;
+	struct source *source; /* spec metrics_from, while followed (source.h) */
+	int source_failed;     /* its last step failed: logged once */
 	int metrics_fd;
 	int64_t metrics_read;  /* bytes of metrics.txt read so far */
 	struct watch_tail metrics_tail; /* the bytes before metrics_read */

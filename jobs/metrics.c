@@ -12,11 +12,16 @@
  * of at most METRICS_JSON_DEPTH_MAX brackets, without recursion, so a line
  * of 30,000 '[' costs a bounded stack and is refused, not a crash.  Both
  * scanners hand each number pair to one function that applies the rules
- * every format shares: the name rule, epoch a whole number up to
+ * every format shares: the name rule (after trimming the blanks around
+ * the name), epoch a whole number up to
  * METRICS_EPOCH_MAX, every other value a number as metrics_number_ok()
  * spells it, checked before strtod() so that hex, "nan(...)" and trailing
  * junk are refused.  Duplicate names are found by sorting, so a 64 KiB
  * line of distinct names costs n log n, not n^2.
+ *
+ * A pair with a bad name or value is left out and the rest of the line
+ * taken (metrics_leave_out()); only a line without a valid epoch, or bad
+ * JSON, is refused whole.  A name given twice keeps its last value.
  *
  * Every refusal writes its reason once, where it is found; text from the
  * line in a reason goes through metrics_quote(), so a reason is one short
@@ -51,6 +56,7 @@ struct metrics_parser {
 	struct metrics_line *out;
 	size_t cap;
 	int have_epoch;
+	int left_out; /* pairs left out of the line (bad name or value) */
 	char *why;
 	size_t whylen;
 };
@@ -94,11 +100,35 @@ metrics_refuse(struct metrics_parser *p, const char *fmt, ...)
 	return -1;
 }
 
+/*
+ * A pair is left out and the rest of the line taken: counts it, keeps the
+ * first reason as metrics_refuse() does, and returns 0 (go on).
+ */
+static int __attribute__((format(printf, 2, 3)))
+metrics_leave_out(struct metrics_parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->left_out++;
+	if (!p->why || p->whylen == 0 || p->why[0])
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(p->why, p->whylen, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
 static int metrics_name_char(char c, int first)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
-	       (!first && ((c >= '0' && c <= '9') || c == '.' || c == '-' ||
-			   c == '/'));
+	       (!first && ((c >= '0' && c <= '9') || strchr(".-/()[]:%", c)) &&
+		c != '\0');
+}
+
+/* Whether C is white space trimmed around a name. */
+static int metrics_blank(char c)
+{
+	return c == ' ' || c == '\t';
 }
 
 /* Returns whether NAME (N bytes) follows the name rule of metrics.h. */
@@ -161,6 +191,20 @@ static int metrics_number(const char *val, size_t vlen, double *out)
 	return end == val + vlen ? 0 : -1;
 }
 
+/* Bytes of a number token read outside a line (longer: not a number). */
+#define METRICS_TOKEN_MAX 512
+
+int metrics_read_number(const char *s, size_t n, double *out)
+{
+	char tok[METRICS_TOKEN_MAX + 1];
+
+	if (n > METRICS_TOKEN_MAX)
+		return -1;
+	memcpy(tok, s, n);
+	tok[n] = '\0';
+	return metrics_number(tok, n, out);
+}
+
 /* Reads the epoch token VAL: a whole number, 0..METRICS_EPOCH_MAX. */
 static int metrics_epoch(struct metrics_parser *p, const char *val,
 			 size_t vlen)
@@ -181,6 +225,26 @@ static int metrics_epoch(struct metrics_parser *p, const char *val,
 	return 0;
 }
 
+int metrics_read_epoch(const char *s, size_t n, long *epoch, char *why,
+		       size_t whylen)
+{
+	struct metrics_line l = { 0 };
+	struct metrics_parser p = { .out = &l, .why = why,
+				    .whylen = why ? whylen : 0 };
+	char tok[METRICS_TOKEN_MAX + 1];
+
+	if (p.whylen)
+		why[0] = '\0';
+	if (n > METRICS_TOKEN_MAX)
+		n = METRICS_TOKEN_MAX; /* too long for a number: refused */
+	memcpy(tok, s, n);
+	tok[n] = '\0';
+	if (metrics_epoch(&p, tok, n))
+		return -1;
+	*epoch = l.epoch;
+	return 0;
+}
+
 /*
  * Applies the shared rules to NAME (N bytes) and the value token VAL (VLEN
  * bytes, inside the NUL-terminated copy of the line, followed by a byte
@@ -195,9 +259,15 @@ static int metrics_put(struct metrics_parser *p, const char *name, size_t n,
 	struct metric *m;
 	double v;
 
+	while (n > 0 && metrics_blank(name[0])) {
+		name++;
+		n--;
+	}
+	while (n > 0 && metrics_blank(name[n - 1]))
+		n--;
 	if (!metrics_name_valid(name, n))
-		return metrics_refuse(p, "bad metric name '%s'",
-				      metrics_quote(q, sizeof q, name, n));
+		return metrics_leave_out(p, "bad metric name '%s'",
+					 metrics_quote(q, sizeof q, name, n));
 	if (n == strlen(METRICS_EPOCH) && !memcmp(name, METRICS_EPOCH, n)) {
 		if (p->have_epoch)
 			return metrics_refuse(p, "epoch given twice");
@@ -205,10 +275,10 @@ static int metrics_put(struct metrics_parser *p, const char *name, size_t n,
 		return metrics_epoch(p, val, vlen);
 	}
 	if (metrics_number(val, vlen, &v))
-		return metrics_refuse(p, "value of '%.*s' is not a number",
-				      (int)n, name);
+		return metrics_leave_out(p, "value of '%.*s' is not a number",
+					 (int)n, name);
 	if (l->n == METRICS_NAMES_MAX)
-		return metrics_refuse(p, "too many metric names");
+		return metrics_leave_out(p, "too many metric names");
 	if (l->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 8;
 
@@ -249,10 +319,11 @@ static int metrics_parse_pairs(struct metrics_parser *p, const char *s,
 			i++;
 		len = (size_t)(s + i - tok);
 		eq = memchr(tok, '=', len);
-		if (!eq)
-			return metrics_refuse(p, "'%s' is not name=value",
-					      metrics_quote(q, sizeof q, tok,
-							    len));
+		if (!eq) {
+			metrics_leave_out(p, "'%s' is not name=value",
+					  metrics_quote(q, sizeof q, tok, len));
+			continue;
+		}
 		if (metrics_put(p, tok, (size_t)(eq - tok), eq + 1,
 				len - (size_t)(eq - tok) - 1))
 			return -1;
@@ -291,7 +362,7 @@ static int json_string(const char *s, size_t n, size_t *i, char *name,
 {
 	size_t k = 0, j = *i + 1;
 	unsigned int c;
-	int h, d;
+	int h, d, trail = 0;
 
 	if (fits)
 		*fits = 1;
@@ -332,7 +403,11 @@ static int json_string(const char *s, size_t n, size_t *i, char *name,
 		}
 		if (!name)
 			continue;
-		if (k == METRICS_NAME_MAX || c == 0 || c > 0x7f ||
+		if (c == ' ' || c == '\t') { /* trimmed around the name */
+			trail = k > 0;
+			continue;
+		}
+		if (trail || k == METRICS_NAME_MAX || c == 0 || c > 0x7f ||
 		    !metrics_name_char((char)c, k == 0))
 			*fits = 0;
 		else
@@ -438,7 +513,7 @@ static int metrics_parse_json(struct metrics_parser *p, const char *s, size_t n)
 					/* not a metric: left out */
 				} else if (!fits) {
 					/* the key as written, quotes off */
-					return metrics_refuse(
+					metrics_leave_out(
 						p, "bad metric name '%s'",
 						metrics_quote(q, sizeof q,
 							      s + key + 1,
@@ -468,44 +543,73 @@ bad:
 	return metrics_refuse(p, "bad JSON at byte %zu", i + 1);
 }
 
-static int metrics_name_cmp(const void *a, const void *b)
+/* Orders metrics by name, then by their place in the line. */
+static int metrics_name_cmp(const void *a, const void *b, void *arg)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const struct metric *m = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(m[x].name, m[y].name);
+
+	return c ? c : (x > y) - (x < y);
 }
 
 /*
- * Looks for two metrics of L that share a name.  Returns 0 if there are
- * none, else -1 with the reason written.
+ * Leaves out every metric of L that a later one of the same name replaces
+ * (a name given twice keeps its last value, as JSON readers do); *DUP is
+ * the kept metric's name of the first such pair, or NULL.  Returns how
+ * many were left out, or -1 when memory ran out.
  */
-static int metrics_duplicates(struct metrics_parser *p)
+long metrics_line_dedupe(struct metrics_line *l, const char **dup)
 {
-	const struct metrics_line *l = p->out;
-	const char *dup = NULL;
-	char **names;
-	size_t i;
-	int rc = 0;
+	size_t *order, i, k;
+	long out = 0;
 
+	*dup = NULL;
 	if (l->n < 2)
 		return 0;
-	names = malloc(l->n * sizeof *names);
-	if (!names)
-		return metrics_refuse(p, "out of memory");
+	order = malloc(l->n * sizeof *order);
+	if (!order)
+		return -1;
 	for (i = 0; i < l->n; i++)
-		names[i] = l->m[i].name;
-	qsort(names, l->n, sizeof *names, metrics_name_cmp);
-	for (i = 1; i < l->n && !dup; i++)
-		if (!strcmp(names[i - 1], names[i]))
-			dup = names[i];
-	if (dup)
-		rc = metrics_refuse(p, "metric '%s' given twice", dup);
-	free(names);
-	return rc;
+		order[i] = i;
+	qsort_r(order, l->n, sizeof *order, metrics_name_cmp, l->m);
+	for (i = 1; i < l->n; i++) {
+		struct metric *m = &l->m[order[i - 1]];
+
+		if (strcmp(m->name, l->m[order[i]].name))
+			continue;
+		if (!*dup)
+			*dup = l->m[order[i]].name;
+		free(m->name);
+		m->name = NULL;
+		out++;
+	}
+	free(order);
+	for (i = k = 0; i < l->n; i++)
+		if (l->m[i].name)
+			l->m[k++] = l->m[i];
+	l->n = k;
+	return out;
+}
+
+/* metrics_line_dedupe() of the line being parsed; 0, or -1 (no memory). */
+static int metrics_duplicates(struct metrics_parser *p)
+{
+	const char *dup;
+	long out = metrics_line_dedupe(p->out, &dup);
+
+	if (out < 0)
+		return metrics_refuse(p, "out of memory");
+	if (out > 0)
+		metrics_leave_out(p, "metric '%s' given twice", dup);
+	return 0;
 }
 
 /*
  * Parses one metrics line.  Returns 0 with *out filled (the caller frees
- * it with metrics_line_free), or -1 with *out zeroed and the reason in
- * WHY when the line is malformed or memory ran out.
+ * it with metrics_line_free), 1 the same with pairs left out and the first
+ * one's reason in WHY, or -1 with *out zeroed and the reason in WHY when
+ * the line is malformed or memory ran out.
  */
 int metrics_parse_line(const char *line, size_t len, struct metrics_line *out,
 		       char *why, size_t whylen)
@@ -545,7 +649,7 @@ int metrics_parse_line(const char *line, size_t len, struct metrics_line *out,
 	free(copy);
 	if (rc)
 		metrics_line_free(out);
-	return rc;
+	return rc ? rc : p.left_out > 0;
 }
 
 /* Frees every name and the array of *l, then zeroes it. */

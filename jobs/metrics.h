@@ -9,8 +9,10 @@
  * other value is a number, where nan/inf/-inf (and JSON's NaN, Infinity,
  * -Infinity as Python writes them) are numbers.  JSON fields whose value is
  * a string, true, false, null, an array or an object are not metrics and
- * are left out.  Anything else is malformed: the caller skips the line
- * whole, counts it, and shows the reason the parser gives.
+ * are left out.  A pair whose name breaks the name rule or whose value is
+ * not a number is left out and the rest of the line taken; the caller
+ * still counts the line and shows the reason.  A line without a valid
+ * epoch (or bad JSON) is malformed: the caller skips it whole.
  */
 #ifndef TRAINFS_METRICS_H
 #define TRAINFS_METRICS_H
@@ -45,15 +47,17 @@ struct metrics_line {
 
 /*
  * Whether NAME (N bytes) is a metric name: 1 to METRICS_NAME_MAX letters,
- * digits, '_', '.', '-' or '/', starting with a letter or '_' (so no CSV
- * formula: '=', '+', '-' and '@' never lead).
+ * digits or "_.-/()[]:%", starting with a letter or '_' (so no CSV
+ * formula: '=', '+', '-' and '@' never lead): "metrics/mAP50-95(B)",
+ * "lr/pg0".  The parsers trim blanks around a name before asking.
  */
 int metrics_name_valid(const char *name, size_t n);
 
 /*
  * Parses one line of LEN bytes (no trailing newline; a trailing '\r' and
  * surrounding white space are ignored).  Returns 0 and fills *out (release
- * with metrics_line_free) or -1 for a malformed line, leaving *out zeroed
+ * with metrics_line_free), 1 the same when pairs were left out (the first
+ * one's reason in WHY), or -1 for a malformed line, leaving *out zeroed
  * and, when WHY is not NULL, the reason in WHY (WHYLEN bytes, always
  * NUL-terminated; METRICS_WHY_MAX always suffice): "no epoch", "value of
  * 'phase' is not a number", "bad metric name '@SUM(A1)'", "epoch
@@ -63,6 +67,29 @@ int metrics_name_valid(const char *name, size_t n);
  */
 int metrics_parse_line(const char *line, size_t len, struct metrics_line *out,
 		       char *why, size_t whylen);
+
+/*
+ * Reads S (N bytes, no blanks around) as a metrics value by the rules of
+ * a line ("0.5", "1e-05", "nan", "-inf"; not hex, not "1_000") into *OUT.
+ * Returns 0, or -1 when it is not a number.
+ */
+int metrics_read_number(const char *s, size_t n, double *out);
+
+/*
+ * Reads S (N bytes) as an epoch: a whole number from 0 to
+ * METRICS_EPOCH_MAX ("12.0" counts as 12).  Returns 0 with *EPOCH set, or
+ * -1 with the reason in WHY as metrics_parse_line() gives it.
+ */
+int metrics_read_epoch(const char *s, size_t n, long *epoch, char *why,
+		       size_t whylen);
+
+/*
+ * Leaves out every metric of L that a later one of the same name replaces
+ * (the last value of a name given twice is kept).  *DUP: the name of the
+ * first one left out (inside L), or NULL.  Returns how many were left
+ * out, or -1 when memory ran out (L unchanged).
+ */
+long metrics_line_dedupe(struct metrics_line *l, const char **dup);
 
 /* Frees what metrics_parse_line() allocated; safe on a zeroed line. */
 void metrics_line_free(struct metrics_line *l);

@@ -108,14 +108,16 @@ int job_save(struct jobs *j, struct job *job);
 /* What job_add_row() did (flags). */
 #define JOB_ROW_STOP 1    /* the policy says stop */
 #define JOB_ROW_CHANGED 2 /* row *ROW was added or changed: store it */
+#define JOB_ROW_TOO_MANY 4 /* pairs left out: too many metric names */
 
 /*
  * Takes a reported metrics line into JOB's (loaded) table: a line for an
  * epoch that has a row fills in and replaces that row's values, any other
  * adds a row.  The policy follows the rows as they stand (watch.h), and
  * rec (rows, last epoch, best, waited) with it.  Returns JOB_ROW_* flags
- * with the row in *ROW, -E2BIG when the line would take the job past
- * JOB_COLUMNS_MAX names (nothing is changed), or -ENOMEM.  Records what
+ * with the row in *ROW (JOB_ROW_TOO_MANY: the pairs that would take the
+ * job past JOB_COLUMNS_MAX names were left out, the rest taken), or
+ * -ENOMEM.  Records what
  * it changes for job_table_undo() after job_table_mark().
  */
 int job_add_row(struct job *job, const struct metrics_line *ml, size_t *row);

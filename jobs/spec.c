@@ -57,6 +57,7 @@ enum spec_key {
 	KEY_KEEP,
 	KEY_CHECKPOINTS,
 	KEY_EXECUTOR,
+	KEY_METRICS_FROM,
 	KEY_WEIGHTS,
 	KEY_CHECKPOINTS_FROM,
 	KEY_SLURM_FIRST,
@@ -79,6 +80,7 @@ static const char *const spec_key_names[KEY_COUNT] = {
 	[KEY_KEEP] = "keep",
 	[KEY_CHECKPOINTS] = "checkpoints",
 	[KEY_EXECUTOR] = "executor",
+	[KEY_METRICS_FROM] = "metrics_from",
 	[KEY_WEIGHTS] = "weights",
 	[KEY_CHECKPOINTS_FROM] = "checkpoints_from",
 	/* the sbatch options a spec may set, as SPEC's "Slurm" lists them */
@@ -332,8 +334,8 @@ static const char *spec_metric_name(const char *v)
 	if (!*v)
 		return "must not be empty";
 	if (!metrics_name_valid(v, strlen(v)))
-		return "not a metric name (1 to 64 letters, digits, '_', '.', "
-		       "'-' or '/', starting with a letter or '_')";
+		return "not a metric name (1 to 64 letters, digits or "
+		       "'_.-/()[]:%', starting with a letter or '_')";
 	return NULL;
 }
 
@@ -491,6 +493,14 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 		if (strlen(v) >= PATH_MAX)
 			return "too long";
 		s->workdir = *val;
+		*val = NULL;
+		return NULL;
+	case KEY_METRICS_FROM:
+		if (!*v)
+			return "must not be empty";
+		if (strlen(v) >= PATH_MAX)
+			return "too long";
+		s->metrics_from = *val;
 		*val = NULL;
 		return NULL;
 	case KEY_EPOCHS:
@@ -851,6 +861,7 @@ void spec_free(struct spec *s)
 	free(s->weights);
 	free(s->checkpoints_from);
 	free(s->monitor);
+	free(s->metrics_from);
 	for (i = 0; i < s->nenv; i++) {
 		free(s->env[i].name);
 		free(s->env[i].value);

@@ -46,6 +46,8 @@ struct spec {
 	char *workdir;  /* NULL: the job's scratch folder */
 	long epochs;    /* 0: not set */
 	char *monitor;  /* NULL: not set */
+	char *metrics_from; /* the trainer's own log: relative to workdir, or
+			       absolute; NULL: not set */
 	int mode_min;   /* 0: max (default), 1: min */
 	long patience;  /* 0: auto-stop off */
 	double min_delta;

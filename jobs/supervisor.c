@@ -44,6 +44,7 @@
 #include "jobs/executor.h"
 #include "jobs/pack.h"
 #include "jobs/registry.h"
+#include "jobs/src_ingest.h"
 #include "jobs/watch.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -193,16 +194,19 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 		ingest_bad(in, METRICS_WHY_OVERLONG);
 		return;
 	}
-	if (metrics_parse_line(line, len, &ml, why, sizeof why) < 0) {
+	int parsed = metrics_parse_line(line, len, &ml, why, sizeof why);
+	if (parsed < 0) {
 		ingest_bad(in, why);
 		return;
 	}
+	if (parsed > 0) /* pairs left out, the rest taken */
+		ingest_bad(in, why);
 	int r = job_add_row(job, &ml, &row);
 	metrics_line_free(&ml);
-	if (r == -E2BIG) { /* malformed: "too many metric names" */
-		ingest_bad(in, "too many metric names");
+	if (r >= 0 && (r & JOB_ROW_TOO_MANY)) { /* those pairs left out */
+		if (!parsed)
+			ingest_bad(in, "too many metric names");
 		in->too_many++;
-		return;
 	}
 	if (r < 0) {
 		in->rc = r;
@@ -381,12 +385,27 @@ static int ingest_metrics(struct jobs *j, struct job *job, int final)
 		free(bad_why_was);
 	job->store_failures = 0;
 	if (in.too_many)
-		log_warn( "job '%s': %d metrics lines skipped: too many "
-			"metric names (at most %d)\n", job->rec.name,
+		log_warn( "job '%s': %d metrics lines with pairs left out: "
+			"too many metric names (at most %d)\n", job->rec.name,
 			in.too_many, JOB_COLUMNS_MAX);
 	if (in.stop && job->rec.state == ST_RUNNING)
 		autostop(j, job);
 	return eof ? INGEST_DONE : INGEST_MORE;
+}
+
+/*
+ * A step of the job's metrics_from (src_ingest.h), as ingest_metrics()
+ * takes a step of the metrics file; the same INGEST_* values.
+ */
+static int source_round(struct jobs *j, struct job *job, int final)
+{
+	int stop;
+	int r = src_ingest_step(j, job, final, &stop);
+	if (stop && job->rec.state == ST_RUNNING)
+		autostop(j, job);
+	return r == SRC_INGEST_MORE ? INGEST_MORE
+	       : r == SRC_INGEST_BUSY ? INGEST_BUSY
+	       : r == SRC_INGEST_FAILED ? INGEST_FAILED : INGEST_DONE;
 }
 
 /* Starts taking in JOB's metrics file where the store left off. */
@@ -394,7 +413,7 @@ static int open_metrics(struct jobs *j, struct job *job)
 {
 	char path[PATH_MAX];
 	int rc = jobs_load_metrics(j, job); /* new rows go after the old */
-	if (rc)
+	if (rc || (rc = src_ingest_open(j, job))) /* hook: metrics_from */
 		return rc;
 	if (!job->splitter && !(job->splitter = calloc(1, sizeof *job->splitter)))
 		return -ENOMEM;
@@ -426,6 +445,7 @@ static void close_metrics(struct job *job)
 	job->metrics_fd = -1;
 	free(job->splitter);
 	job->splitter = NULL;
+	src_ingest_close(job); /* hook: metrics_from */
 }
 
 /* ---- packing ---- */
@@ -839,6 +859,8 @@ static int end_step(struct jobs *j, struct job *job)
 	int r = INGEST_DONE;
 	if (job->rec.state != ST_CANCELLED && job->metrics_fd >= 0)
 		r = ingest_metrics(j, job, 1);
+	if (r == INGEST_DONE && job->rec.state != ST_CANCELLED)
+		r = source_round(j, job, 1); /* hook: metrics_from */
 	if (r == INGEST_MORE || r == INGEST_BUSY ||
 	    (r == INGEST_FAILED && job->store_failures < FINAL_STORE_TRIES))
 		return r;
@@ -1394,8 +1416,10 @@ static void *supervisor_main(void *arg)
 				if (job->ended)
 					more |= end_step(j, job) == INGEST_MORE;
 				else if (job->metrics_fd >= 0)
-					more |= ingest_metrics(j, job, 0) ==
-						INGEST_MORE;
+					more |= (ingest_metrics(j, job, 0) ==
+						 INGEST_MORE) |
+						(source_round(j, job, 0) ==
+						 INGEST_MORE);
 				reap(j, job);
 			}
 			job_unlock(job);

@@ -30,7 +30,7 @@
 #include "store/store.h"
 #include "util/log.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 8
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define METRICS_PAGE 512 /* rows loaded per turn of the store lock ... */
@@ -106,6 +106,14 @@ static const char schema_v4_checkpoints[] =
 static const char schema_v5_slurm[] =
 	"ALTER TABLE jobs ADD COLUMN slurm_id INTEGER NOT NULL DEFAULT 0;";
 
+/*
+ * Version 8 keeps where the spec's metrics_from source was read up to (its
+ * decoder's own text, committed with the rows it gave; NULL: never found),
+ * so a remount goes on from there.
+ */
+static const char schema_v8_source[] =
+	"ALTER TABLE jobs ADD COLUMN source_pos TEXT;";
+
 enum {
 	Q_INSERT_JOB,
 	Q_PUT_JOB,
@@ -131,7 +139,7 @@ static const char *const queries[Q_COUNT] = {
 		      " waited=?19, name=?20, metrics_lines=?21,"
 		      " metrics_ino=?22, bad_line=?23, bad_why=?24,"
 		      " checkpoint=?25, weights_from=?26, resumed_from=?27,"
-		      " slurm_id=?28"
+		      " slurm_id=?28, source_pos=?29"
 		      " WHERE id=?1",
 	[Q_DELETE_JOB] = "DELETE FROM jobs WHERE id=?",
 	[Q_PUT_EVENT] = "INSERT INTO events (job_id, time_ns, state, reason)"
@@ -460,6 +468,7 @@ static int migrate(struct store *s)
 	    (version < 3 && (rc = exec_sql(s, schema_v3_ingest))) ||
 	    (version < 4 && (rc = exec_sql(s, schema_v4_checkpoints))) ||
 	    (version < 5 && (rc = exec_sql(s, schema_v5_slurm))) ||
+	    (version < 8 && (rc = exec_sql(s, schema_v8_source))) ||
 	    (rc = exec_sql(s, "PRAGMA user_version = " STR(SCHEMA_VERSION)))) {
 		exec_sql(s, "ROLLBACK");
 		return rc;
@@ -948,7 +957,8 @@ static int store_put_job_(struct store *s, const struct job_record *r)
 	    sqlite3_bind_int64(st, 25, r->checkpoint) ||
 	    sqlite3_bind_int64(st, 26, r->weights_from) ||
 	    sqlite3_bind_int64(st, 27, r->resumed_from) ||
-	    sqlite3_bind_int64(st, 28, r->slurm_id))
+	    sqlite3_bind_int64(st, 28, r->slurm_id) ||
+	    bind_text(st, 29, r->source_pos))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
 }
@@ -1083,7 +1093,8 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 			       " weights, bad_lines, metrics_offset, mtimes,"
 			       " nrows, last_epoch, best, best_epoch, waited,"
 			       " metrics_lines, metrics_ino, bad_line, bad_why,"
-			       " checkpoint, weights_from, resumed_from, slurm_id"
+			       " checkpoint, weights_from, resumed_from, slurm_id,"
+			       " source_pos"
 			       " FROM jobs ORDER BY id",
 			       -1, &st, NULL))
 		return db_error(s, "loading jobs");
@@ -1130,6 +1141,7 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 		r.weights_from = sqlite3_column_int64(st, 27);
 		r.resumed_from = sqlite3_column_int64(st, 28);
 		r.slurm_id = sqlite3_column_int64(st, 29);
+		r.source_pos = column_strdup(st, 30);
 		if ((rc = fn(arg, &r)))
 			break;
 	}
@@ -1265,8 +1277,9 @@ void store_record_free(struct job_record *r)
 	free(r->last_refused);
 	free(r->weights);
 	free(r->bad_why);
+	free(r->source_pos);
 	r->spec = r->reason = r->error = r->last_refused = r->weights = NULL;
-	r->bad_why = NULL;
+	r->bad_why = r->source_pos = NULL;
 }
 
 /*

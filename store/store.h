@@ -68,6 +68,7 @@ struct job_record {
 	int64_t weights_from; /* the checkpoint packed as the weights; -1: output */
 	int64_t resumed_from; /* the epoch of the last resume; -1: never */
 	int64_t slurm_id;    /* the Slurm job id once submitted; 0: none */
+	char *source_pos;    /* where metrics_from was read to; NULL: not found */
 	int64_t mtime_ns[STORE_MTIMES];
 };
 

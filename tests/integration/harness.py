@@ -323,7 +323,8 @@ class Mount:
 
 # The columns each schema version after 2 added (store/store.c).
 COLUMNS_AFTER_V2 = ("metrics_lines", "metrics_ino", "bad_line", "bad_why",
-                    "checkpoint", "weights_from", "resumed_from", "slurm_id")
+                    "checkpoint", "weights_from", "resumed_from", "slurm_id",
+                    "source_pos")
 
 
 def downgrade_to_schema_2(store):

@@ -46,6 +46,27 @@ static int malformed(const char *line)
 	       why[0] != '\0' && memchr(why, '\0', sizeof why) != NULL;
 }
 
+/*
+ * Returns whether LINE is taken with pairs left out: its epoch kept,
+ * a reason given, N metrics left.
+ */
+static int left_out(const char *line, size_t n)
+{
+	int rc = parse_n(line, strlen(line));
+
+	if (rc != 1)
+		fprintf(stderr, "not taken with pairs left out (%d): %s\n", rc,
+			line);
+	return rc == 1 && why[0] != '\0' && ml.n == n &&
+	       memchr(why, '\0', sizeof why) != NULL;
+}
+
+/* The reason pairs of LINE were left out ("(none)" when none were). */
+static const char *left_reason(const char *line)
+{
+	return parse_n(line, strlen(line)) == 1 ? why : "(none)";
+}
+
 /* The reason LINE is malformed ("(parsed)" when it is not). */
 static const char *reason(const char *line)
 {
@@ -239,29 +260,30 @@ static void test_json_malformed(void)
 	CHECK(malformed("{}"));
 	CHECK(malformed("{"));
 	CHECK(malformed("{\"epoch"));
-	CHECK(malformed("{\"epoch\": 1, \"\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"a\": 2, \"a\": 3}"));
+	CHECK(left_out("{\"epoch\": 1, \"\": 2}", 0));
+	CHECK(left_out("{\"epoch\": 1, \"a\": 2, \"a\": 3}", 1) &&
+	      value("a") == 3);
 	CHECK(malformed("{\"epoch\": 1, \"epoch\": 1}"));
-	CHECK(malformed("{\"epoch\": 1, \"a\": 12abc}"));
+	CHECK(left_out("{\"epoch\": 1, \"a\": 12abc}", 0));
 	CHECK(malformed("{\"epoch\": 1, \"a\": 1\"x\"}"));
-	CHECK(malformed("{\"epoch\": 1, \"a\": tru}"));
+	CHECK(left_out("{\"epoch\": 1, \"a\": tru}", 0));
 	CHECK(malformed("{\"epoch\": 1, \"s\": \"a\x01\"}"));
 	CHECK(malformed("[1, 2]"));
 	/* names that decode to characters the rule refuses */
-	CHECK(malformed("{\"epoch\": 1, \"a b\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"a\\u0020b\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"a,b\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"a=b\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"a\\\"b\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"a\\\\b\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"a\\nb\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"a\\tb\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"\\u00e9\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"\\ud83d\\ude00\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"\\u0000\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"\xc3\xa9\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"a\tb\": 2}"));
-	CHECK(malformed("{\"epoch\": 1, \"=1+1\": 2}"));
+	CHECK(left_out("{\"epoch\": 1, \"a b\": 2}", 0));
+	CHECK(left_out("{\"epoch\": 1, \"a\\u0020b\": 2}", 0));
+	CHECK(left_out("{\"epoch\": 1, \"a,b\": 2}", 0));
+	CHECK(left_out("{\"epoch\": 1, \"a=b\": 2}", 0));
+	CHECK(left_out("{\"epoch\": 1, \"a\\\"b\": 2}", 0));
+	CHECK(left_out("{\"epoch\": 1, \"a\\\\b\": 2}", 0));
+	CHECK(left_out("{\"epoch\": 1, \"a\\nb\": 2}", 0));
+	CHECK(left_out("{\"epoch\": 1, \"a\\tb\": 2}", 0));
+	CHECK(left_out("{\"epoch\": 1, \"\\u00e9\": 2}", 0));
+	CHECK(left_out("{\"epoch\": 1, \"\\ud83d\\ude00\": 2}", 0));
+	CHECK(left_out("{\"epoch\": 1, \"\\u0000\": 2}", 0));
+	CHECK(left_out("{\"epoch\": 1, \"\xc3\xa9\": 2}", 0));
+	CHECK(malformed("{\"epoch\": 1, \"a\tb\": 2}")); /* raw control */
+	CHECK(left_out("{\"epoch\": 1, \"=1+1\": 2}", 0));
 	/* bad JSON escapes */
 	CHECK(malformed("{\"epoch\": 1, \"a\\x\": 2}"));
 	CHECK(malformed("{\"epoch\": 1, \"a\\u00\": 2}"));
@@ -273,11 +295,12 @@ static void test_json_malformed(void)
 /* Every malformed line says why, in words the status can show. */
 static void test_reasons(void)
 {
-	CHECK_STR(reason("epoch=1 phase=train"),
+	CHECK_STR(left_reason("epoch=1 phase=train"),
 		  "value of 'phase' is not a number");
 	CHECK_STR(reason("loss=0.5"), "no epoch");
-	CHECK_STR(reason("epoch=1 @SUM(A1)=1"), "bad metric name '@SUM(A1)'");
-	CHECK_STR(reason("{\"epoch\": 1, \"@SUM(A1)\": 1}"),
+	CHECK_STR(left_reason("epoch=1 @SUM(A1)=1"),
+		  "bad metric name '@SUM(A1)'");
+	CHECK_STR(left_reason("{\"epoch\": 1, \"@SUM(A1)\": 1}"),
 		  "bad metric name '@SUM(A1)'");
 	CHECK_STR(reason("epoch=9999999999"),
 		  "epoch 9999999999 is over 1000000000");
@@ -289,14 +312,18 @@ static void test_reasons(void)
 	CHECK_STR(reason("epoch=x"), "epoch 'x' is not a whole number");
 	CHECK_STR(reason("epoch=-1"), "epoch -1 is negative");
 	CHECK_STR(reason("epoch=1 epoch=2"), "epoch given twice");
-	CHECK_STR(reason("epoch=1 a=1 a=2"), "metric 'a' given twice");
-	CHECK_STR(reason("epoch=1 loss"), "'loss' is not name=value");
+	CHECK_STR(left_reason("epoch=1 a=1 a=2"), "metric 'a' given twice");
+	CHECK_STR(left_reason("epoch=1 loss"), "'loss' is not name=value");
+	/* a line without an epoch gives the first reason found */
+	CHECK_STR(reason("2,0.5,0.3"), "'2' is not name=value");
 	CHECK_STR(reason("{\"epoch\": 1,}"), "bad JSON at byte 13");
 	CHECK_STR(reason(""), "blank line");
 	/* the trainer's bytes are escaped and capped in a reason */
-	CHECK_STR(reason("epoch=1 \x1b[31m=1"), "bad metric name '\\x1b[31m'");
-	CHECK_STR(reason("epoch=1 \xc3\xa9=1"), "bad metric name '\\xc3\\xa9'");
-	CHECK_STR(reason("epoch=1 +aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1"),
+	CHECK_STR(left_reason("epoch=1 \x1b[31m=1"),
+		  "bad metric name '\\x1b[31m'");
+	CHECK_STR(left_reason("epoch=1 \xc3\xa9=1"),
+		  "bad metric name '\\xc3\\xa9'");
+	CHECK_STR(left_reason("epoch=1 +aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1"),
 		  "bad metric name '+aaaaaaaaaaaaaaaaaaa...'");
 	/* the longest reason fits METRICS_WHY_MAX whole */
 	CHECK_STR(reason("epoch=\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01"
@@ -307,14 +334,17 @@ static void test_reasons(void)
 	CHECK_STR(reason("epoch=\x01\x02\x03"),
 		  "epoch '\\x01\\x02\\x03' is not a whole number");
 	/* the first problem is the one given */
-	CHECK_STR(reason("epoch=1 a=x @=1"), "value of 'a' is not a number");
+	CHECK_STR(left_reason("epoch=1 a=x @=1"), "value of 'a' is not a number");
 	CHECK_STR(METRICS_WHY_OVERLONG, "line longer than 64 KiB");
 
 	/* no buffer, or a small one, changes nothing but what fits */
-	CHECK(metrics_parse_line("epoch=1 a=x", 11, &ml, NULL, 0) == -1);
-	CHECK(metrics_parse_line("epoch=1 a=x", 11, &ml, NULL, 99) == -1);
+	CHECK(metrics_parse_line("epoch=1 a=x", 11, &ml, NULL, 0) == 1);
+	metrics_line_free(&ml);
+	CHECK(metrics_parse_line("epoch=1 a=x", 11, &ml, NULL, 99) == 1);
+	metrics_line_free(&ml);
 	memset(why, 'x', sizeof why);
-	CHECK(metrics_parse_line("epoch=1 a=x", 11, &ml, why, 6) == -1);
+	CHECK(metrics_parse_line("epoch=1 a=x", 11, &ml, why, 6) == 1);
+	metrics_line_free(&ml);
 	CHECK_STR(why, "value");
 	memset(why, 'x', sizeof why);
 	CHECK(metrics_parse_line("epoch=1 a=1", 11, &ml, why, 1) == 0);
@@ -341,7 +371,16 @@ static void test_names(void)
 	CHECK(!metrics_name_valid(".a", 2));
 	CHECK(!metrics_name_valid("/a", 2));
 	CHECK(!metrics_name_valid("a b", 3));
-	CHECK(!metrics_name_valid("a:b", 3));
+	/* the names real trainers write */
+	CHECK(metrics_name_valid("a:b", 3));
+	CHECK(metrics_name_valid("metrics/mAP50-95(B)", 19));
+	CHECK(metrics_name_valid("lr/pg0", 6));
+	CHECK(metrics_name_valid("acc[top5]", 9));
+	CHECK(metrics_name_valid("err%", 4));
+	CHECK(!metrics_name_valid("(B)", 3));
+	CHECK(!metrics_name_valid("%a", 2));
+	CHECK(!metrics_name_valid("a;b", 3));
+	CHECK(!metrics_name_valid("a{b}", 4));
 	CHECK(!metrics_name_valid("a#b", 3));
 	CHECK(!metrics_name_valid("a\\b", 3));
 	CHECK(!metrics_name_valid("a,b", 3));
@@ -351,6 +390,26 @@ static void test_names(void)
 	memset(name, 'n', sizeof name);
 	CHECK(metrics_name_valid(name, 64));
 	CHECK(!metrics_name_valid(name, 65));
+}
+
+/* Names as Ultralytics, Keras and Hugging Face write them, trimmed. */
+static void test_real_names(void)
+{
+	CHECK(parse("epoch=3 metrics/mAP50-95(B)=0.41 lr/pg0=0.01") == 0);
+	CHECK(ml.epoch == 3 && value("metrics/mAP50-95(B)") == 0.41 &&
+	      value("lr/pg0") == 0.01);
+	CHECK(parse("{\"epoch\": 2, \"  train/box_loss \": 1.5, "
+		    "\"eval/loss\": 0.5}") == 0);
+	CHECK(ml.n == 2 && value("train/box_loss") == 1.5 &&
+	      value("eval/loss") == 0.5);
+	/* blanks inside a name still break it */
+	CHECK(left_out("{\"epoch\": 2, \"a b\": 1, \"c\": 2}", 1));
+	CHECK(value("c") == 2);
+	/* a bad pair is left out, the rest taken, whatever its place */
+	CHECK(left_out("epoch=4 loss=0.3 phase=train mAP=0.7", 2));
+	CHECK(ml.epoch == 4 && value("loss") == 0.3 && value("mAP") == 0.7);
+	CHECK_STR(why, "value of 'phase' is not a number");
+	metrics_line_free(&ml);
 }
 
 static void test_malformed(void)
@@ -378,36 +437,36 @@ static void test_malformed(void)
 	CHECK(malformed("{\"epoch\": 1e10}"));
 	CHECK(malformed("{\"loss\": 1}"));
 
-	/* bad numbers */
-	CHECK(malformed("epoch=1 loss=abc"));
-	CHECK(malformed("epoch=1 loss="));
-	CHECK(malformed("epoch=1 loss= 0.5"));
-	CHECK(malformed("epoch=1 loss=1.2.3"));
-	CHECK(malformed("epoch=1 loss=0x10"));
-	CHECK(malformed("epoch=1 loss=1e"));
-	CHECK(malformed("epoch=1 loss=1e+"));
-	CHECK(malformed("epoch=1 loss=--1"));
-	CHECK(malformed("epoch=1 loss=."));
-	CHECK(malformed("epoch=1 loss=-"));
-	CHECK(malformed("epoch=1 loss=nan(123)"));
-	CHECK(malformed("epoch=1 loss=infinit"));
-	CHECK(malformed("epoch=1 loss=nana"));
-	CHECK(malformed("epoch=1 loss=1_000"));
-	CHECK(malformed("epoch=1 loss=\"0.5\""));
-	CHECK(malformed("epoch=1 loss=0.5=1"));
-	CHECK(malformed("epoch=1 loss=null"));
+	/* bad numbers: the pair is left out, the line taken */
+	CHECK(left_out("epoch=1 loss=abc", 0));
+	CHECK(left_out("epoch=1 loss=", 0));
+	CHECK(left_out("epoch=1 loss= 0.5", 0));
+	CHECK(left_out("epoch=1 loss=1.2.3", 0));
+	CHECK(left_out("epoch=1 loss=0x10", 0));
+	CHECK(left_out("epoch=1 loss=1e", 0));
+	CHECK(left_out("epoch=1 loss=1e+", 0));
+	CHECK(left_out("epoch=1 loss=--1", 0));
+	CHECK(left_out("epoch=1 loss=.", 0));
+	CHECK(left_out("epoch=1 loss=-", 0));
+	CHECK(left_out("epoch=1 loss=nan(123)", 0));
+	CHECK(left_out("epoch=1 loss=infinit", 0));
+	CHECK(left_out("epoch=1 loss=nana", 0));
+	CHECK(left_out("epoch=1 loss=1_000", 0));
+	CHECK(left_out("epoch=1 loss=\"0.5\"", 0));
+	CHECK(left_out("epoch=1 loss=0.5=1", 0));
+	CHECK(left_out("epoch=1 loss=null", 0));
 
 	/* bad tokens and names */
-	CHECK(malformed("epoch=1 loss"));
-	CHECK(malformed("epoch=1 =0.5"));
-	CHECK(malformed("epoch=1 a,b=0.5"));
-	CHECK(malformed("epoch=1 a\"b=0.5"));
-	CHECK(malformed("epoch=1 \xc3\xa9=0.5"));
-	CHECK(malformed("epoch=1 a\x01=0.5"));
-	CHECK(malformed("epoch=1 a#b=1"));
-	CHECK(malformed("epoch=1 =SUM(A1)=1"));
-	CHECK(malformed("epoch=1 -x=1"));
-	CHECK(malformed("epoch=1 loss=1 loss=2"));
+	CHECK(left_out("epoch=1 loss", 0));
+	CHECK(left_out("epoch=1 =0.5", 0));
+	CHECK(left_out("epoch=1 a,b=0.5", 1) && value("b") == 0.5);
+	CHECK(left_out("epoch=1 a\"b=0.5", 0));
+	CHECK(left_out("epoch=1 \xc3\xa9=0.5", 0));
+	CHECK(left_out("epoch=1 a\x01=0.5", 0));
+	CHECK(left_out("epoch=1 a#b=1", 0));
+	CHECK(left_out("epoch=1 =SUM(A1)=1", 0));
+	CHECK(left_out("epoch=1 -x=1", 0));
+	CHECK(left_out("epoch=1 loss=1 loss=2", 1) && value("loss") == 2);
 	CHECK(malformed("epoch=1 epoch=2"));
 	CHECK(malformed("Epoch=1"));
 	CHECK(malformed("epoch 1"));
@@ -423,9 +482,9 @@ static void test_malformed(void)
 	memset(name, 'n', 65);
 	name[65] = '\0';
 	snprintf(line, sizeof line, "epoch=1 %s=1", name);
-	CHECK(malformed(line));
+	CHECK(left_out(line, 0));
 	snprintf(line, sizeof line, "{\"epoch\": 1, \"%s\": 1}", name);
-	CHECK(malformed(line));
+	CHECK(left_out(line, 0));
 
 	/* blank lines */
 	CHECK(malformed(""));
@@ -433,9 +492,10 @@ static void test_malformed(void)
 	CHECK(parse_n(NULL, 0) == -1);
 
 	/* NUL bytes */
-	CHECK(parse_n(nul, sizeof nul - 1) == -1);
+	CHECK(parse_n(nul, sizeof nul - 1) == 1 && value("loss") == -12345);
+	CHECK(parse_n(nul_name, sizeof nul_name - 1) == 1 && ml.n == 0);
+	CHECK(parse_n("\0epoch=1", 9) == -1);
 	CHECK(memcmp(&ml, &zero, sizeof ml) == 0);
-	CHECK(parse_n(nul_name, sizeof nul_name - 1) == -1);
 	CHECK(parse_n("\0", 1) == -1);
 	/* but a line need not be NUL-terminated: only LEN bytes count */
 	CHECK(parse_n(nul, 16) == 0);
@@ -467,15 +527,17 @@ static void test_long_lines(void)
 	/* and a repeat among them is found */
 	len += (size_t)snprintf(line + len, cap - len,
 				" m17_long_name_of_a_metric=1");
-	CHECK(parse_n(line, len) == -1);
+	CHECK(parse_n(line, len) == 1 && ml.n == i);
 	CHECK_STR(why, "metric 'm17_long_name_of_a_metric' given twice");
+	CHECK(value("m17_long_name_of_a_metric") == 1);
 	/* the 1,000th is fine, one more is too many */
 	len -= strlen(" m17_long_name_of_a_metric=1");
 	len += (size_t)snprintf(line + len, cap - len, " y=1");
 	CHECK(parse_n(line, len) == 0 && ml.n == METRICS_NAMES_MAX);
 	len += (size_t)snprintf(line + len, cap - len, " z=1");
-	CHECK(parse_n(line, len) == -1);
+	CHECK(parse_n(line, len) == 1 && ml.n == METRICS_NAMES_MAX);
 	CHECK_STR(why, "too many metric names");
+	CHECK(value("y") == 1 && value("z") == -12345);
 
 	/*
 	 * exactly METRICS_LINE_MAX bytes is a line, and so is one more: the
@@ -960,6 +1022,7 @@ static void test_format(void)
 TEST_MAIN("metrics", TEST(test_pairs), TEST(test_numbers), TEST(test_json),
 	  TEST(test_json_left_out), TEST(test_json_nesting),
 	  TEST(test_json_malformed), TEST(test_reasons), TEST(test_names),
+	  TEST(test_real_names),
 	  TEST(test_malformed),
 	  TEST(test_long_lines), TEST(test_written_back_longer),
 	  TEST(test_splitter),

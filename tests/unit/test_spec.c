@@ -440,23 +440,23 @@ static void test_bad_values(void)
 		{ "monitor =", "bad value '' for 'monitor': must not be empty" },
 		{ "monitor = val loss",
 		  "bad value 'val loss' for 'monitor': not a metric name "
-		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "(1 to 64 letters, digits or '_.-/()[]:%', "
 		  "starting with a letter or '_')" },
 		{ "monitor = a,b",
 		  "bad value 'a,b' for 'monitor': not a metric name "
-		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "(1 to 64 letters, digits or '_.-/()[]:%', "
 		  "starting with a letter or '_')" },
 		{ "monitor = a\"b",
 		  "bad value 'a\"b' for 'monitor': not a metric name "
-		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "(1 to 64 letters, digits or '_.-/()[]:%', "
 		  "starting with a letter or '_')" },
 		{ "monitor = a=b",
 		  "bad value 'a=b' for 'monitor': not a metric name "
-		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "(1 to 64 letters, digits or '_.-/()[]:%', "
 		  "starting with a letter or '_')" },
 		{ "monitor = \xc3\xa9",
 		  "bad value '\xc3\xa9' for 'monitor': not a metric name "
-		  "(1 to 64 letters, digits, '_', '.', '-' or '/', "
+		  "(1 to 64 letters, digits or '_.-/()[]:%', "
 		  "starting with a letter or '_')" },
 		{ "env.1X = 1", "bad key 'env.1X': not a variable name" },
 		{ "env. = 1", "bad key 'env.': not a variable name" },

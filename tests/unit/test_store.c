@@ -248,6 +248,7 @@ static void test_slurm_id_kept_and_migrated(void)
 			   "ALTER TABLE jobs DROP COLUMN weights_from;"
 			   "ALTER TABLE jobs DROP COLUMN resumed_from;"
 			   "ALTER TABLE jobs DROP COLUMN slurm_id;"
+			   "ALTER TABLE jobs DROP COLUMN source_pos;"
 			   "PRAGMA user_version = 2", NULL, NULL,
 			   NULL) == SQLITE_OK);
 	sqlite3_close(h);

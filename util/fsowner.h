@@ -1,0 +1,51 @@
+/*
+ * fsowner: opening a trainer's own files with its owner's rights from a
+ * thread of the daemon, without a helper process.  Linux keeps the
+ * filesystem ids (fsuid, fsgid) and the supplementary groups per thread:
+ * the raw system calls change only the calling thread (glibc's wrappers of
+ * setgroups would change every thread), and a nonzero fsuid drops the
+ * capabilities that bypass file permissions.  So a path is resolved, and
+ * a file opened, exactly as the owner would; the descriptor then reads
+ * with no rights needed.  The thread is itself again before any call
+ * returns.
+ *
+ * A daemon that is not root opens as itself: it can only run trainers of
+ * its own user.
+ */
+#ifndef TRAINFS_FSOWNER_H
+#define TRAINFS_FSOWNER_H
+
+#include <dirent.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Whose rights: the uid, gid and supplementary groups (up to 64). */
+struct fsowner {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[64];
+	int ngroups;
+};
+
+/*
+ * Fills *O for UID/GID with the supplementary groups of UID's passwd entry
+ * (just GID when it has none).  Returns 0 or -ENOMEM.
+ */
+int fsowner_init(struct fsowner *o, uid_t uid, gid_t gid);
+
+/*
+ * Opens PATH (absolute) for reading as the owner, never through a
+ * symbolic link at its last component, never waiting on a FIFO or a
+ * device (O_NONBLOCK), and only a regular file (else -EINVAL) when DIR is
+ * 0, only a folder when DIR is 1.  Returns the descriptor or -errno.
+ */
+int fsowner_open(const struct fsowner *o, const char *path, int dir);
+
+/*
+ * The same for NAME inside the folder open at DIRFD (no '/' in NAME).
+ * Returns the descriptor or -errno.
+ */
+int fsowner_openat(const struct fsowner *o, int dirfd, const char *name,
+		   int dir);
+
+#endif
