@@ -286,3 +286,58 @@ def test_checkpoints_from_of_another_user_are_scanned_as_that_user(m):
     assert set(members(m, "n")) == {"epoch=1-step=19.ckpt", "trainfs.json"}
     st = os.stat(os.path.join(wd, "lightning_logs/version_0/checkpoints/epoch=1-step=19.ckpt"))
     assert st.st_uid == 65534
+
+
+# ---- with metrics_from -----------------------------------------------------
+
+REPLAY = os.path.join(ROOT, "tests", "trainers", "ultralytics_results.csv")
+
+
+def test_ultralytics_replay_auto_stops_on_map_and_packs_best_pt(m):
+    """results.csv row by row, as `yolo train` writes it: trainfs reads it
+    (metrics_from), stops on metrics/mAP50-95(B) after 5 epochs without
+    improvement, the trainer dies of SIGTERM, and best.pt is packed."""
+    wd = workdir(m)
+    m.make_job("r", spec("%s %s --replay %s --epoch-ms 40" % (PY, YOLO, REPLAY),
+                         workdir=wd, epochs=40, patience=5,
+                         metrics_from="runs/detect/train/results.csv",
+                         monitor="metrics/mAP50-95(B)", weights=BEST))
+    assert m.control("r", "start") == 0
+    assert m.wait_state("r", ("ready", "failed"), timeout=30) == "ready", \
+        m.read("r", "status") + m.read("r", "log")[-1000:]
+    _, kv = m.status("r")
+    assert kv["reason"] == "converged", kv
+    assert kv["best"] == "metrics/mAP50-95(B) 0.435809 at epoch 20", kv
+    assert kv["message"].startswith("training converged at epoch 2"), kv
+    assert "converged" in m.tags("r") and "stopped-early" in m.tags("r")
+    got = members(m, "r")
+    assert got["best.pt"] == b"epoch 20 mAP50-95 0.435809\n", got
+    header = m.read("r", "metrics").splitlines()[0].split(",")
+    assert "metrics/mAP50-95(B)" in header and "lr/pg0" in header, header
+
+
+def test_lightning_csvlogger_counted_from_0_matches_its_checkpoint_names(m):
+    """Lightning's metrics.csv counts from 0, so its epoch 0 is shown as 1
+    and epoch=0-step=9.ckpt is the checkpoint of the shown epoch 1."""
+    wd = workdir(m)
+    cmd = ('echo "resume epoch [$TRAINFS_RESUME_EPOCH]"; '
+           '%s %s --epochs 4 --epoch-ms 5 --values 0.5,0.2,0.3,0.4 --fail-at 2 '
+           '${TRAINFS_RESUME_FROM:+--ckpt_path "$TRAINFS_RESUME_FROM"}'
+           % (PY, LIGHTNING))
+    m.make_job("z", spec(cmd, workdir=wd, monitor="val_loss", mode="min",
+                         metrics_from="lightning_logs/version_0/metrics.csv",
+                         checkpoints_from=LIGHTNING_PATTERN, epochs=4))
+    assert m.control("z", "start") == 0
+    assert m.wait_state("z", ("ready", "failed")) == "failed"
+    _, kv = m.status("z")
+    assert kv["epoch"] == "3/4" and kv["checkpoint"] == "epoch 3", kv
+    assert kv["best"] == "val_loss 0.2 at epoch 2", kv
+    assert m.control("z", "resume") == 0
+    assert m.wait_state("z", ("ready", "failed")) == "ready", m.read("z", "status")
+    path = os.path.join(wd, "lightning_logs/version_0/checkpoints/epoch=2-step=29.ckpt")
+    log = m.read("z", "log")
+    assert "resumed from %s at epoch 3" % path in log, log
+    assert "resume epoch [2]" in log, log  # the trainer's own numbering
+    _, kv = m.status("z")
+    assert kv["epoch"] == "4/4" and kv["weights from"] == "checkpoint of epoch 2", kv
+    assert set(members(m, "z")) == {"epoch=1-step=19.ckpt", "trainfs.json"}
