@@ -296,7 +296,13 @@ REPLAY = os.path.join(ROOT, "tests", "trainers", "ultralytics_results.csv")
 def test_ultralytics_replay_auto_stops_on_map_and_packs_best_pt(m):
     """results.csv row by row, as `yolo train` writes it: trainfs reads it
     (metrics_from), stops on metrics/mAP50-95(B) after 5 epochs without
-    improvement, the trainer dies of SIGTERM, and best.pt is packed."""
+    improvement, the trainer dies of SIGTERM, and best.pt is packed.
+
+    tests/trainers/ultralytics_results.csv has Ultralytics 8.3's header and
+    number format ("%.6g", the time column) and the shape of a detection
+    run (mAP rising, then a plateau from epoch 20); its numbers were made
+    for this test, since Ultralytics cannot be installed here.  Any real
+    results.csv can take its place (adjust the best epoch)."""
     wd = workdir(m)
     m.make_job("r", spec("%s %s --replay %s --epoch-ms 40" % (PY, YOLO, REPLAY),
                          workdir=wd, epochs=40, patience=5,
