@@ -66,7 +66,9 @@ struct source {
 	struct src_file *files;
 	size_t nfiles;
 	int64_t scanned_ns;
-	unsigned char *frame; /* TFREC_DATA_MAX + TFREC_FOOTER */
+	unsigned char *frame; /* TFREC_DATA_MAX + TFREC_FOOTER: a window of
+				 the event file being read */
+	int64_t win_off, win_len; /* the bytes of the file in frame */
 	/* the step in progress */
 	source_take_fn fn;
 	void *arg;
@@ -339,11 +341,11 @@ static void read_header(struct src_file *f)
 /* What a file's first bytes say it is (KIND_UNKNOWN: nothing yet). */
 static enum src_kind sniff(int fd)
 {
-	unsigned char b[TFREC_HEADER];
+	unsigned char b[4096];
 	uint64_t len;
 	ssize_t n = pread(fd, b, sizeof b, 0);
 
-	if (n == (ssize_t)sizeof b && !tfrec_header(b, &len))
+	if (n >= TFREC_HEADER && !tfrec_header(b, &len))
 		return KIND_TFFILE;
 	for (ssize_t i = 0; i < n; i++) {
 		if (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n')
@@ -492,11 +494,30 @@ static void bad_frame(struct source *s, struct src_file *f, const char *why,
 	take(s, f, NULL, -1, why);
 }
 
+/*
+ * N bytes of the open file at OFF, from the window of the file kept in
+ * s->frame (refilled with up to WINDOW bytes when they are not in it), or
+ * NULL when the file holds fewer.  N is at most the buffer's size.
+ */
+#define WINDOW (256 * 1024)
+static const unsigned char *frame_bytes(struct source *s, struct src_file *f,
+					int64_t off, size_t n)
+{
+	size_t cap = TFREC_DATA_MAX + TFREC_FOOTER;
+
+	if (off >= s->win_off && off + (int64_t)n <= s->win_off + s->win_len)
+		return s->frame + (off - s->win_off);
+	ssize_t got = pread(f->fd, s->frame, n > WINDOW ? cap : WINDOW, off);
+	s->win_off = off;
+	s->win_len = got > 0 ? got : 0;
+	return got >= (ssize_t)n ? s->frame : NULL;
+}
+
 /* Reads frames of F.  Returns 1 when the budget ran out, 0 at its end. */
 static int file_frames(struct source *s, struct src_file *f, int final)
 {
-	unsigned char h[TFREC_HEADER];
 	char why[METRICS_WHY_MAX];
+	const unsigned char *h, *d;
 	struct metrics_line ml;
 	struct stat st;
 	uint64_t len;
@@ -505,10 +526,10 @@ static int file_frames(struct source *s, struct src_file *f, int final)
 		return 0;
 	if (st.st_size < f->read)
 		file_rewind(f); /* truncated: a new file of the same name */
+	s->win_len = 0; /* the window is this file's from here */
 	while (s->budget_bytes > 0 && s->budget_records > 0) {
-		ssize_t n = pread(f->fd, h, sizeof h, f->read);
-		if (n < (ssize_t)sizeof h) {
-			if (final && n > 0) {
+		if (!(h = frame_bytes(s, f, f->read, TFREC_HEADER))) {
+			if (final && st.st_size > f->read) {
 				bad_frame(s, f, "incomplete last record", 0);
 				f->read = st.st_size;
 			}
@@ -516,6 +537,7 @@ static int file_frames(struct source *s, struct src_file *f, int final)
 		}
 		if (tfrec_header(h, &len)) {
 			bad_frame(s, f, "corrupt record (bad length CRC)", 1);
+			s->win_len = 0;
 			if (!resync(s, f))
 				return s->budget_bytes <= 0;
 			continue;
@@ -526,28 +548,26 @@ static int file_frames(struct source *s, struct src_file *f, int final)
 			f->read += whole;
 			continue;
 		}
-		if (f->read + whole > st.st_size) {
+		if (f->read + whole > st.st_size ||
+		    !(d = frame_bytes(s, f, f->read + TFREC_HEADER,
+				      (size_t)len + TFREC_FOOTER))) {
 			if (final) {
 				bad_frame(s, f, "incomplete last record", 0);
 				f->read = st.st_size;
 			}
 			return 0; /* still being written: wait for it */
 		}
-		n = pread(f->fd, s->frame, (size_t)len + TFREC_FOOTER,
-			  f->read + TFREC_HEADER);
-		if (n < (ssize_t)len + TFREC_FOOTER)
-			return 0;
 		s->budget_bytes -= whole;
 		s->budget_records--;
 		f->read += whole;
-		if (tfrec_data_ok(s->frame, (size_t)len, s->frame + len)) {
+		if (tfrec_data_ok(d, (size_t)len, d + len)) {
 			bad_frame(s, f, "corrupt record (bad data CRC)", 0);
 			continue;
 		}
 		f->corrupt = 0;
 		f->records++;
-		int rc = tfevent_decode(s->frame, (size_t)len, f->prefix, &ml,
-					why, sizeof why);
+		int rc = tfevent_decode(d, (size_t)len, f->prefix, &ml, why,
+					sizeof why);
 		if (rc != 2)
 			take(s, f, rc < 0 ? NULL : &ml, rc, why);
 		metrics_line_free(&ml);

@@ -237,6 +237,12 @@ int src_csv_line(struct src_csv *c, const char *line, size_t len,
 		n++;
 	if (n == len)
 		return SRC_CSV_BLANK;
+	/* cells there can be at most: one more than the commas */
+	for (size_t i = 0, commas = 0; i < len; i++)
+		if (line[i] == ',' && ++commas + 1 >= max)
+			break;
+		else if (i == len - 1)
+			max = commas + 1;
 	copy = malloc(len + 1);
 	cells = malloc(max * sizeof *cells);
 	if (!copy || !cells) {

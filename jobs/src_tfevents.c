@@ -140,12 +140,25 @@ static int pb_next(struct pb *b, struct pb_field *f)
 	}
 }
 
-static float as_float(uint32_t bits)
+/*
+ * A float as the double of its shortest decimal that reads back as the
+ * same float: 0.54f is 0.54, not 0.5400000214576721, as TensorBoard and
+ * the trainer that logged 0.54 show it.
+ */
+static double as_float(uint32_t bits)
 {
+	char text[32];
 	float f;
 
 	memcpy(&f, &bits, sizeof f);
-	return f;
+	if (!isfinite(f))
+		return (double)f;
+	for (int prec = 1; prec <= 9; prec++) {
+		snprintf(text, sizeof text, "%.*g", prec, (double)f);
+		if (strtof(text, NULL) == f)
+			return strtod(text, NULL);
+	}
+	return (double)f;
 }
 
 static double as_double(uint64_t bits)

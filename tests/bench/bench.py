@@ -20,7 +20,8 @@ be measured at all (then 1: something is broken, not slow).
   -k P1,P2     only the figures whose key contains one of the patterns
                (keys: openread stat lsl lsl-cold rss-mount rss-full mount
                read-first read-second pack pack-zstd stop-signal
-               metrics-latency ingest isolation isolation-p99 summary index
+               metrics-latency ingest ingest-file ingest-csv ingest-tfevents
+               isolation-tfevents isolation isolation-p99 summary index
                prune pack-ckpt slurm-start slurm-stop slurm-end slurm-watch)
   --reps N     repetitions of each figure (default 5, 3 with --quick;
                each repetition of the tarball figures is a new SIZE job)
@@ -94,6 +95,14 @@ FIGURES = [
      "abs<", 50),
     ("index", "read of index.html, N jobs, after a change", "ms",
      "abs<", 100),
+    ("ingest-file", "metrics file ingest, written before (ROWS lines)",
+     "lines/s", "abs>=", 100000),
+    ("ingest-csv", "metrics_from CSV ingest (ROWS rows)", "rows/s", "abs>=",
+     100000),
+    ("ingest-tfevents", "metrics_from TensorBoard ingest (RECS records)",
+     "records/s", "abs>=", 50000),
+    ("isolation-tfevents", "another job's status while one reads a 100 MB "
+     "event file, worst", "ms", "abs<", 100),
     ("isolation", "another job's status while one misbehaves, worst", "ms",
      "abs<", 100),
     ("isolation-p99", "same, 99th percentile", "ms", "abs<", 100),
@@ -780,6 +789,130 @@ def phase_ingest(cfg, m, res):
     res["ingest"].set([rate], [nat], note or "native: the writer alone")
 
 
+# ---- metrics_from: a trainer's own log ----
+
+def write_csv_log(path, n):
+    with open(path, "w") as f:
+        f.write("epoch,train/box_loss,metrics/mAP50-95(B),lr/pg0\n")
+        for e in range(1, n + 1):
+            f.write("%d,%.5f,%.5f,0.01\n" % (e, 1.0 / e, e / (n + 1.0)))
+
+
+def write_tfevents(path, n, big_mib=0):
+    """N scalar records, steps 1..N; with BIG_MIB, as many MiB of 64 KiB
+    image records spread among them (the same image each time, so its CRC
+    is computed once here; the reader checks each).  Returns the size."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "trainers"))
+    import tfevents
+    images, per = 0, 0
+    if big_mib:
+        # Summary.Value {tag "img", image (4) {encoded_image_string (4)}}
+        body = tfevents._len_field(4, b"\x89PNG" + os.urandom(65500))
+        val = tfevents._len_field(1, b"img") + tfevents._len_field(4, body)
+        img = tfevents.frame(tfevents.event(1, [val], wall_time=1.0))
+        images = big_mib * MIB // len(img)
+        per = -(-images // n)
+    with open(path, "wb") as f:
+        f.write(tfevents.frame(tfevents.event(0, file_version="brain.Event:2")))
+        for e in range(1, n + 1):
+            f.write(tfevents.frame(tfevents.event(
+                e, [tfevents.scalar_value("loss", 1.0 / e)], wall_time=1.0)))
+            k = min(per, images)
+            if k:
+                f.write(img * k)
+                images -= k
+    return os.path.getsize(path)
+
+
+def time_to_epoch(m, name, n, timeout):
+    """Starts job NAME; seconds until its status shows epoch N (or None)."""
+    t = time.monotonic()
+    write_once(m.job(name, "control"), "start\n")
+    deadline = t + timeout
+    while time.monotonic() < deadline:
+        if status_epoch(m, name) >= n:
+            return time.monotonic() - t
+        time.sleep(0.005)
+    return None
+
+
+def phase_sources(cfg, m, res, sel):
+    """Rows taken per second from a log written before the job starts: the
+    metrics file, a CSV source and a TensorBoard source; then another job's
+    status read every 20 ms while a job reads a 100 MB event file."""
+    n = cfg.source_rows
+    d = os.path.join(cfg.dir, "sources")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    runs = []
+    if "ingest-file" in sel:
+        pre = os.path.join(d, "pre.txt")
+        with open(pre, "w") as f:
+            for e in range(1, n + 1):
+                f.write("epoch=%d loss=%.5f\n" % (e, 1.0 / e))
+        runs.append(("ingest-file", "cat %s >> \"$TRAINFS_METRICS\" && "
+                     "exec sleep 600\n" % pre, "", n))
+    if "ingest-csv" in sel:
+        write_csv_log(os.path.join(d, "results.csv"), n)
+        runs.append(("ingest-csv", "sleep 600\n",
+                     "metrics_from = %s/results.csv\n" % d, n))
+    if "ingest-tfevents" in sel:
+        tb = os.path.join(d, "tb")
+        os.makedirs(tb, exist_ok=True)
+        write_tfevents(os.path.join(tb, "events.out.tfevents.1.bench"),
+                       cfg.source_records)
+        runs.append(("ingest-tfevents", "sleep 600\n",
+                     "metrics_from = %s\n" % tb, cfg.source_records))
+    for key, cmd, extra, count in runs:
+        name = key.replace("ingest-", "src-")
+        m.make_job(name, "command = %sgrace = 1\n%s" % (cmd, extra),
+                   start=False)
+        s = time_to_epoch(m, name, count, cfg.ingest_timeout)
+        if s is None:
+            res[key].error = "epoch %d not reached in %gs" % (
+                count, cfg.ingest_timeout)
+        else:
+            res[key].set([count / s], None, "start until status shows the "
+                         "last epoch; the log written before")
+        write_once(m.job(name, "control"), "cancel\n")
+        m.wait_final(name, 60)
+        m.remove_job(name)
+    if "isolation-tfevents" not in sel:
+        return
+    big = os.path.join(d, "big")
+    os.makedirs(big, exist_ok=True)
+    size = write_tfevents(os.path.join(big, "events.out.tfevents.2.bench"),
+                          1000, 100)
+    m.make_job("calm", "command = sleep 600\n", start=False)
+    m.make_job("big", "command = sleep 600\ngrace = 1\nmetrics_from = %s\n"
+               % big, start=False)
+    lat, stop = [], threading.Event()
+
+    def probe():
+        path = m.job("calm", "status")
+        while not stop.is_set():
+            t = time.monotonic()
+            with open(path) as f:
+                f.read()
+            lat.append(time.monotonic() - t)
+            time.sleep(0.02)
+    th = threading.Thread(target=probe, daemon=True)
+    th.start()
+    try:
+        s = time_to_epoch(m, "big", 1000, 600)
+    finally:
+        stop.set()
+        th.join(5)
+    ms = sorted(v * 1000 for v in lat)
+    res["isolation-tfevents"].set(
+        [ms[-1]], None, "%d reads while %.0f MB were read in %s s" % (
+            len(ms), size / 1e6, "%.1f" % s if s else "(not all)"))
+    write_once(m.job("big", "control"), "cancel\n")
+    m.wait_final("big", 60)
+    m.remove_job("big")
+    m.remove_job("calm")
+
+
 # What a misbehaving trainer does (SPEC "One job cannot hurt the others").
 MISBEHAVE = r'''
 import os, sys
@@ -1145,6 +1278,8 @@ def label_of(cfg, key):
             .replace("N jobs", "{:,} jobs".format(cfg.jobs))
             .replace("E epochs", "%d epochs" % cfg.epochs)
             .replace("LINES", "{:,}".format(cfg.ingest_lines))
+            .replace("ROWS", "{:,}".format(cfg.source_rows))
+            .replace("RECS", "{:,}".format(cfg.source_records))
             .replace("x10k", "x{:,}".format(cfg.openread_n)))
 
 
@@ -1271,6 +1406,7 @@ def main():
         cfg.read_reps = 2
         cfg.files = 20000
         cfg.prune_epochs = 1000
+        cfg.source_rows, cfg.source_records = 100000, 50000
     else:
         cfg.jobs, cfg.epochs, cfg.size, cfg.reps, cfg.pack_reps = 10000, 100, GIB, 5, 5
         cfg.stops, cfg.clock_lines, cfg.ingest_lines = 20, 30, 1000000
@@ -1278,6 +1414,7 @@ def main():
         cfg.read_reps = 2
         cfg.files = 300000
         cfg.prune_epochs = 10000
+        cfg.source_rows, cfg.source_records = 1000000, 200000
 
     if cfg.reps_override:
         cfg.reps = cfg.reps_override
@@ -1329,7 +1466,9 @@ def main():
                                        "ingest", "pack", "pack-zstd",
                                        "read-first", "read-second",
                                        "isolation", "isolation-p99",
-                                       "prune", "pack-ckpt")]
+                                       "prune", "pack-ckpt", "ingest-file",
+                                       "ingest-csv", "ingest-tfevents",
+                                       "isolation-tfevents")]
         if dyn:
             live = Mount(cfg, os.path.join(cfg.dir, "live"))
             try:
@@ -1342,6 +1481,8 @@ def main():
             phase(["stop-signal"], phase_signal, cfg, live, res)
             phase(["metrics-latency"], phase_metrics_latency, cfg, live, res)
             phase(["ingest"], phase_ingest, cfg, live, res)
+            phase(["ingest-file", "ingest-csv", "ingest-tfevents",
+                   "isolation-tfevents"], phase_sources, cfg, live, res, sel)
             phase(["pack", "read-first", "read-second"], phase_pack, cfg, live,
                   res, False, "read-first" in sel or "read-second" in sel)
             phase(["pack-zstd"], phase_pack, cfg, live, res, True, False)

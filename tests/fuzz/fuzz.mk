@@ -1,6 +1,8 @@
-# Fuzzing: libFuzzer harnesses for the three parsers that read what users
-# and trainers write: the spec (fuzz_spec), control writes and the state
-# table (fuzz_control), and metrics lines with their splitter (fuzz_metrics);
+# Fuzzing: libFuzzer harnesses for the parsers that read what users and
+# trainers write: the spec (fuzz_spec), control writes and the state
+# table (fuzz_control), metrics lines with their splitter (fuzz_metrics),
+# the decoders of a trainer's own log (fuzz_csv, fuzz_jsonl,
+# fuzz_tfevents: TFRecord frames and Event protocol buffers);
 # and for the renderer of what a trainer's numbers become, graph.svg
 # (fuzz_graph).  They are built with clang, apart from the main build, into
 # $(BUILD)/fuzz.
@@ -25,7 +27,7 @@ FUZZ_FLAGS         ?=
 FUZZ_DIR           := $(BUILD)/fuzz
 FUZZ_PKG_CFLAGS     = $(shell $(FUSE_PKG) --cflags fuse3 2>/dev/null) \
                       $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZ_TARGETS       := spec control metrics graph
+FUZZ_TARGETS       := spec control metrics graph csv jsonl tfevents
 FUZZ_BIN           := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_ALL_CFLAGS     = -g -O1 -std=gnu11 -Wall -Wextra -Werror -I. \
                       -D_GNU_SOURCE -fno-omit-frame-pointer \
@@ -63,6 +65,13 @@ $(FUZZ_DIR)/fuzz_spec: $(FUZZ_DIR)/jobs/spec.o $(FUZZ_DIR)/jobs/metrics.o \
   $(FUZZ_DIR)/jobs/ownfiles.o $(FUZZ_DIR)/util/privs.o
 $(FUZZ_DIR)/fuzz_control: $(FUZZ_DIR)/jobs/state.o
 $(FUZZ_DIR)/fuzz_metrics: $(FUZZ_DIR)/jobs/metrics.o
+# The decoders of a trainer's own log (metrics_from), each with the metrics
+# parser whose rules they share.
+$(FUZZ_DIR)/fuzz_csv: $(FUZZ_DIR)/jobs/src_csv.o $(FUZZ_DIR)/jobs/metrics.o
+$(FUZZ_DIR)/fuzz_jsonl: $(FUZZ_DIR)/jobs/src_jsonl.o $(FUZZ_DIR)/jobs/metrics.o
+$(FUZZ_DIR)/fuzz_tfevents: $(FUZZ_DIR)/jobs/src_tfevents.o \
+  $(FUZZ_DIR)/jobs/metrics.o
+$(FUZZ_DIR)/fuzz_tfevents: FUZZ_LIBS = -lpthread
 # The renderer draws a real job table, so it links the job model (without
 # coverage: only the drawing and the number formatter steer the fuzzer).
 FUZZ_GRAPH_PLAIN := $(filter-out util/number.c,$(LIB_SRC))

@@ -25,6 +25,8 @@ spec) max_len=16384 ;;
 control) max_len=4096 ;;
 metrics) max_len=70000 ;;
 graph) max_len=16384 ;;
+csv|jsonl) max_len=70000 ;;
+tfevents) max_len=16384 ;;
 *) echo "fuzz: unknown target '$t'" >&2; exit 2 ;;
 esac
 [ -d "$corpus" ] || { echo "fuzz: no corpus '$corpus'" >&2; exit 2; }

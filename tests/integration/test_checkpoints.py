@@ -452,7 +452,7 @@ def test_a_schema_2_store_is_upgraded(m):
     assert "resumed" not in kv, kv
     assert m.control("old", "resume") == errno.EBUSY
     db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 8
     db.close()
 
 

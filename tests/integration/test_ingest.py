@@ -280,7 +280,7 @@ def test_schema_2_store_is_migrated(m):
     kv = m.status("j")[1]
     assert kv["bad metric lines"] == "1" and kv["epoch"] == "1", kv
     db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 8
     db.close()
 
 

@@ -701,6 +701,20 @@ static void test_new_keys(void)
 	CHECK(s.executor == SPEC_EXECUTOR_LOCAL);
 	spec_free(&s);
 
+	/* metrics_from: a path, relative or absolute, a '#' after blanks a
+	   comment; a monitor named as Ultralytics names it */
+	CHECK(parse("command = x\nmetrics_from = runs/detect/train/results.csv"
+		    "  # Ultralytics\nmonitor = metrics/mAP50-95(B)\n", &s) == 0);
+	CHECK_STR(s.metrics_from, "runs/detect/train/results.csv");
+	CHECK_STR(s.monitor, "metrics/mAP50-95(B)");
+	spec_free(&s);
+	CHECK(parse("command = x\nmetrics_from = /abs/logs\n", &s) == 0);
+	CHECK_STR(s.metrics_from, "/abs/logs");
+	spec_free(&s);
+	CHECK_STR(parse_err("command = x\nmetrics_from =\n"),
+		  "spec line 2: bad value '' for 'metrics_from': must not be "
+		  "empty");
+
 	/* keep's default follows monitor */
 	CHECK(parse("command = x\nmonitor = mAP\n", &s) == 0);
 	CHECK(s.keep == SPEC_KEEP_BEST && s.checkpoints == 1);
