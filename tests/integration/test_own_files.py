@@ -290,22 +290,18 @@ def test_checkpoints_from_of_another_user_are_scanned_as_that_user(m):
 
 # ---- with metrics_from -----------------------------------------------------
 
-REPLAY = os.path.join(ROOT, "tests", "trainers", "ultralytics_results.csv")
+REPLAY = os.path.join(ROOT, "tests", "data", "ultralytics_v8_3_results.csv")
 
 
 def test_ultralytics_replay_auto_stops_on_map_and_packs_best_pt(m):
-    """results.csv row by row, as `yolo train` writes it: trainfs reads it
-    (metrics_from), stops on metrics/mAP50-95(B) after 5 epochs without
-    improvement, the trainer dies of SIGTERM, and best.pt is packed.
-
-    tests/trainers/ultralytics_results.csv has Ultralytics 8.3's header and
-    number format ("%.6g", the time column) and the shape of a detection
-    run (mAP rising, then a plateau from epoch 20); its numbers were made
-    for this test, since Ultralytics cannot be installed here.  Any real
-    results.csv can take its place (adjust the best epoch)."""
+    """The results.csv of a real Ultralytics 8.3 training, row by row as
+    `yolo train` appends it, with best.pt saved whenever mAP50-95 improves:
+    trainfs reads it (metrics_from), stops on metrics/mAP50-95(B) five
+    epochs after its best (epoch 2), the trainer dies of SIGTERM, and
+    best.pt (weights) is packed."""
     wd = workdir(m)
-    m.make_job("r", spec("%s %s --replay %s --epoch-ms 40" % (PY, YOLO, REPLAY),
-                         workdir=wd, epochs=40, patience=5,
+    m.make_job("r", spec("%s %s --replay %s --epoch-ms 100" % (PY, YOLO, REPLAY),
+                         workdir=wd, epochs=14, patience=5,
                          metrics_from="runs/detect/train/results.csv",
                          monitor="metrics/mAP50-95(B)", weights=BEST))
     assert m.control("r", "start") == 0
@@ -313,11 +309,12 @@ def test_ultralytics_replay_auto_stops_on_map_and_packs_best_pt(m):
         m.read("r", "status") + m.read("r", "log")[-1000:]
     _, kv = m.status("r")
     assert kv["reason"] == "converged", kv
-    assert kv["best"] == "metrics/mAP50-95(B) 0.435809 at epoch 20", kv
-    assert kv["message"].startswith("training converged at epoch 2"), kv
+    assert kv["best"] == "metrics/mAP50-95(B) 0.53833 at epoch 2", kv
+    assert kv["message"].startswith("training converged at epoch 7 of 14"), kv
+    assert kv["weights from"] == BEST, kv
     assert "converged" in m.tags("r") and "stopped-early" in m.tags("r")
     got = members(m, "r")
-    assert got["best.pt"] == b"epoch 20 mAP50-95 0.435809\n", got
+    assert got["best.pt"] == b"epoch 2 mAP50-95 0.53833\n", got
     header = m.read("r", "metrics").splitlines()[0].split(",")
     assert "metrics/mAP50-95(B)" in header and "lr/pg0" in header, header
 
