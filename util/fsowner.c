@@ -7,7 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/openat2.h>
 #include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -93,6 +96,18 @@ static int fsowner_check(int fd, int dir)
 	return fd;
 }
 
+/* openat2() with no mount crossed: 0 or the descriptor, -errno. */
+static int open_beneath(int dirfd, const char *name, int flags)
+{
+	struct open_how how = {
+		.flags = (unsigned)flags,
+		.resolve = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
 int fsowner_openat(const struct fsowner *o, int dirfd, const char *name,
 		   int dir)
 {
@@ -103,14 +118,66 @@ int fsowner_openat(const struct fsowner *o, int dirfd, const char *name,
 
 	if (!as_self && (rc = fsowner_enter(o, &s)))
 		return rc;
-	fd = openat(dirfd, name, flags);
-	rc = fd < 0 ? -errno : 0;
+	fd = open_beneath(dirfd, name, flags);
 	if (!as_self)
 		fsowner_leave(&s);
-	return rc ? rc : fsowner_check(fd, dir);
+	return fd < 0 ? fd : fsowner_check(fd, dir);
+}
+
+/*
+ * The mount PATH lies on, by the longest mount point that is a prefix of
+ * it in /proc/self/mountinfo: its point into MNT (LEN bytes).  Returns 0,
+ * -EXDEV when that mount or one it lies under is a FUSE filesystem, or
+ * -errno.
+ */
+static int mount_of(const char *path, char *mnt, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], point[4096], type[256];
+	size_t best = 0;
+	int fuse_under = 0, best_fuse = 0;
+
+	if (!f)
+		return -errno;
+	snprintf(mnt, len, "/");
+	while (fgets(line, sizeof line, f)) {
+		const char *dash = strstr(line, " - ");
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
+		    sscanf(dash + 3, "%255s", type) != 1)
+			continue;
+		size_t n = strlen(point);
+		if (strchr(point, '\\'))
+			continue; /* an escaped name: never a prefix here */
+		int prefix = n == 1 || (!strncmp(path, point, n) &&
+					(path[n] == '/' || path[n] == '\0'));
+		if (!prefix)
+			continue;
+		int fuse = !strncmp(type, "fuse", 4) && strcmp(type, "fusectl");
+		fuse_under |= fuse && n > 1;
+		if (n >= best) {
+			best = n;
+			best_fuse = fuse;
+			snprintf(mnt, len, "%s", point);
+		}
+	}
+	fclose(f);
+	return fuse_under || best_fuse ? -EXDEV : 0;
 }
 
 int fsowner_open(const struct fsowner *o, const char *path, int dir)
 {
-	return fsowner_openat(o, AT_FDCWD, path, dir);
+	char mnt[4096];
+	int rc = mount_of(path, mnt, sizeof mnt);
+
+	if (rc)
+		return rc;
+	int mfd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (mfd < 0)
+		return -errno;
+	const char *rest = path + strlen(mnt);
+	while (*rest == '/')
+		rest++;
+	rc = fsowner_openat(o, mfd, *rest ? rest : ".", dir);
+	close(mfd);
+	return rc;
 }

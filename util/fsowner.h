@@ -11,6 +11,12 @@
  *
  * A daemon that is not root opens as itself: it can only run trainers of
  * its own user.
+ *
+ * No file system that another process answers is ever asked: a path on a
+ * FUSE mount (trainfs's own, whose handlers may wait for the very job
+ * being read, or a user's) is refused, and the path is resolved with no
+ * mount point crossed (openat2 RESOLVE_NO_XDEV), so no link leads onto
+ * one either.
  */
 #ifndef TRAINFS_FSOWNER_H
 #define TRAINFS_FSOWNER_H
@@ -36,14 +42,15 @@ int fsowner_init(struct fsowner *o, uid_t uid, gid_t gid);
 /*
  * Opens PATH (absolute) for reading as the owner, never through a
  * symbolic link at its last component, never waiting on a FIFO or a
- * device (O_NONBLOCK), and only a regular file (else -EINVAL) when DIR is
- * 0, only a folder when DIR is 1.  Returns the descriptor or -errno.
+ * device (O_NONBLOCK), never across a mount point nor on FUSE (-EXDEV),
+ * and only a regular file (else -EINVAL) when DIR is 0, only a folder
+ * when DIR is 1.  Returns the descriptor or -errno.
  */
 int fsowner_open(const struct fsowner *o, const char *path, int dir);
 
 /*
- * The same for NAME inside the folder open at DIRFD (no '/' in NAME).
- * Returns the descriptor or -errno.
+ * The same for NAME inside the folder open at DIRFD, on DIRFD's own
+ * mount.  Returns the descriptor or -errno.
  */
 int fsowner_openat(const struct fsowner *o, int dirfd, const char *name,
 		   int dir);

@@ -105,8 +105,10 @@ def test_metrics_lines_by_hand(m):
               "echo w > $TRAINFS_OUTPUT/w")
     m.make_job("h", spec="command = %s\n" % script, start=True)
     m.wait_state("h", "ready")
-    # {"epoch": 4, "a": "s"}: a string is not a metric, the epoch counts
-    assert m.read("h", "metrics") == "epoch,a,b\n1,1,\n2,,2.5\n4,,\n5,3,\n"
+    # {"epoch": 4, "a": "s"}: a string is not a metric, the epoch counts;
+    # "epoch=3 a=x": the bad pair is left out, the line's epoch taken
+    assert m.read("h", "metrics") == \
+        "epoch,a,b\n1,1,\n2,,2.5\n3,,\n4,,\n5,3,\n"
     assert m.status("h")[1]["bad metric lines"].startswith("2")
     assert m.status("h")[1]["epoch"] == "5"
 

@@ -322,3 +322,36 @@ time.sleep(30)
     assert kv["message"].startswith("training converged at epoch 7 of 14"), kv
     head, r = rows(m, "yolo")
     assert "metrics/mAP50(B)" in head and "lr/pg0" in head, head
+
+
+def test_a_source_on_the_mount_itself_is_refused(m):
+    """metrics_from naming a file of the trainfs mount (here the job's own
+    metrics, whose reading needs the job the reader holds) or a link onto
+    it is never opened: the mount keeps answering, the job ends."""
+    work = os.path.join(m.dir, "w")
+    os.mkdir(work)
+    os.symlink(m.path("jobs"), os.path.join(work, "jobs"))
+    t = write_trainer(m, "plain.py", r'''
+import os, time
+open(os.path.join(os.environ["TRAINFS_OUTPUT"], "w.bin"), "w").write("x")
+with open(os.environ["TRAINFS_METRICS"], "a") as f:
+    f.write("epoch=1 loss=1\n")
+time.sleep(1.5)
+''')
+    m.make_job("self", spec="command = %s %s\nmetrics_from = %s\n"
+               % (PY, t, m.job("self", "metrics")), start=True)
+    m.make_job("link", spec="command = %s %s\nworkdir = %s\n"
+               "metrics_from = jobs/self/metrics\n" % (PY, t, work),
+               start=True)
+    m.make_job("calm", spec="command = sleep 30\n")
+    for _ in range(20):
+        t0 = time.monotonic()
+        m.read("calm", "status")
+        assert time.monotonic() - t0 < 1, "the mount stalled"
+        time.sleep(0.1)
+    m.wait_state("self", "ready")
+    m.wait_state("link", "ready")
+    for name in ("self", "link"):
+        _, kv = m.status(name)
+        assert kv["metrics from"].endswith("(not found yet)"), kv
+        assert kv["epoch"] == "1", kv
