@@ -573,18 +573,26 @@ long metrics_line_dedupe(struct metrics_line *l, const char **dup)
 	for (i = 0; i < l->n; i++)
 		order[i] = i;
 	qsort_r(order, l->n, sizeof *order, metrics_name_cmp, l->m);
+	long kept = -1;  /* the metric kept of the first name given twice */
+	int first = 0;   /* in that name's run */
 	for (i = 1; i < l->n; i++) {
-		struct metric *m = &l->m[order[i - 1]];
+		struct metric *m = &l->m[order[i - 1]]; /* freed only here */
 
-		if (strcmp(m->name, l->m[order[i]].name))
+		if (strcmp(m->name, l->m[order[i]].name)) {
+			first = 0;
 			continue;
-		if (!*dup)
-			*dup = l->m[order[i]].name;
+		}
+		if (kept < 0)
+			first = 1;
+		if (first)
+			kept = (long)order[i];
 		free(m->name);
 		m->name = NULL;
 		out++;
 	}
 	free(order);
+	if (kept >= 0)
+		*dup = l->m[kept].name;
 	for (i = k = 0; i < l->n; i++)
 		if (l->m[i].name)
 			l->m[k++] = l->m[i];

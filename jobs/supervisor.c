@@ -1415,11 +1415,11 @@ static void *supervisor_main(void *arg)
 					run_status(j, job);
 				if (job->ended)
 					more |= end_step(j, job) == INGEST_MORE;
-				else if (job->metrics_fd >= 0)
-					more |= (ingest_metrics(j, job, 0) ==
-						 INGEST_MORE) |
-						(source_round(j, job, 0) ==
-						 INGEST_MORE);
+				else if (job->metrics_fd >= 0) {
+					int a = ingest_metrics(j, job, 0);
+					int b = source_round(j, job, 0);
+					more |= a == INGEST_MORE || b == INGEST_MORE;
+				}
 				reap(j, job);
 			}
 			job_unlock(job);

@@ -203,7 +203,7 @@ static int add_text(struct job *job, const uint8_t *d, size_t n)
 		const char *nl = memchr(s, '\n', end - s);
 		size_t len = nl ? (size_t)(nl - s) : (size_t)(end - s);
 		struct metrics_line ml;
-		if (len && metrics_parse_line(s, len, &ml, NULL, 0) == 0) {
+		if (len && metrics_parse_line(s, len, &ml, NULL, 0) >= 0) {
 			if (job->table.ncolumns + ml.n > MAX_TEXT_COLS) {
 				metrics_line_free(&ml);
 				return 0; /* enough to draw */
