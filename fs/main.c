@@ -25,6 +25,7 @@
 #include "jobs/exec.h"
 #include "jobs/pack.h"
 #include "jobs/workdir.h"
+#include "jobs/ownfiles.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -514,6 +515,8 @@ int main(int argc, char **argv)
 		return checkpoint_prune_main(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "__workdir"))
 		return workdir_main(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "__ckscan"))
+		return ownfiles_scan_main(argc, argv);
 	if (expand_mount_opts(argc, argv, &argc, &argv)) {
 		log_error("out of memory");
 		return 1;

@@ -72,7 +72,9 @@ static void render_status(FILE *f, const struct job *job)
 	if (!job_weights_name(job, shown, sizeof shown))
 		fprintf(f, "weights: weights/%s\n", shown);
 	if (r->state == ST_READY) {
-		if (r->weights_from >= 0)
+		if (job->spec_ok && job->spec.weights)
+			fprintf(f, "weights from: %s\n", job->spec.weights);
+		else if (r->weights_from >= 0)
 			fprintf(f, "weights from: checkpoint of epoch %lld\n",
 				(long long)r->weights_from);
 		else

@@ -17,11 +17,19 @@
 
 #include "jobs/checkpoint.h"
 #include "jobs/ckpt_run.h"
+#include "jobs/ownfiles.h"
+#include "jobs/source.h"
 #include "util/log.h"
 #include "util/userfile.h"
 
 /* A running job's folder is read again at least this often (ns). */
 #define RESCAN_NS 1000000000LL
+/*
+ * The trainer's own checkpoints (checkpoints_from) are read as the owner,
+ * in a helper process that costs tens of milliseconds of the supervisor's
+ * time: again at each new epoch, else only this often.
+ */
+#define OWN_RESCAN_NS 10000000000LL
 
 static enum checkpoint_keep keep_of(const struct job *job)
 {
@@ -36,12 +44,86 @@ static long newest_of(const struct job *job)
 		       : job->spec.checkpoints;
 }
 
-/* Reads the folder DIR: the epochs of its whole checkpoints, no lock held. */
-static int scan(const char *dir, long **epochs, size_t *n)
+/*
+ * Where a job's checkpoints are, copied under its lock so that the scan
+ * can run without it: the folder TRAINFS_CHECKPOINTS, or (with
+ * checkpoints_from) the workdir and the pattern.
+ */
+struct ckpt_src {
+	char dir[PATH_MAX];
+	char *pattern; /* NULL: dir holds epoch-N folders */
+	long offset;   /* added to the trainer's {epoch} */
+	uid_t uid;
+	gid_t gid;
+};
+
+/* The workdir of JOB (absolute) into BUF; 0 or -errno. */
+static int workdir_of(struct jobs *j, const struct job *job, char *buf,
+		      size_t len)
+{
+	if (!job->spec.workdir)
+		return jobs_path(j, job, "work", buf, len);
+	if ((size_t)snprintf(buf, len, "%s", job->spec.workdir) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/*
+ * How many a metrics source that counts from 0 shifts the trainer's own
+ * epoch numbers: its epoch 0 is shown as 1, so a checkpoint named for
+ * epoch 0 is the checkpoint of the shown epoch 1.
+ */
+static long epoch_offset(const struct job *job)
+{
+	return job->spec.metrics_from &&
+	       source_pos_from_zero(job->rec.source_pos);
+}
+
+/* Fills *SRC for JOB, with its lock held; 0 or -errno. */
+static int src_of(struct jobs *j, const struct job *job, struct ckpt_src *src)
+{
+	memset(src, 0, sizeof *src);
+	src->uid = job->rec.uid;
+	src->gid = job->rec.gid;
+	if (!job->spec.checkpoints_from)
+		return jobs_path(j, job, CKPT_DIR, src->dir, sizeof src->dir);
+	src->offset = epoch_offset(job);
+	if (!(src->pattern = strdup(job->spec.checkpoints_from)))
+		return -ENOMEM;
+	return workdir_of(j, job, src->dir, sizeof src->dir);
+}
+
+/* Reads the trainer's own checkpoints: their epochs, shifted, ascending. */
+static int scan_own(struct jobs *j, const struct ckpt_src *src, long **epochs,
+		    size_t *n)
+{
+	struct ownfile *m = NULL;
+	size_t nm = 0, k = 0;
+	int rc = ownfiles_scan_as(j->self_exe, src->dir, src->uid, src->gid,
+				  src->pattern, &m, &nm);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	if (nm && !(*epochs = malloc(nm * sizeof **epochs)))
+		rc = -ENOMEM;
+	for (size_t i = 0; !rc && i < nm; i++) {
+		long e = m[i].epoch + src->offset;
+		if (!k || (*epochs)[k - 1] != e) /* sorted: repeats adjoin */
+			(*epochs)[k++] = e;
+	}
+	*n = k;
+	ownfiles_free(m, nm);
+	return rc;
+}
+
+/* Reads SRC: the epochs of its whole checkpoints, no lock held. */
+static int scan(struct jobs *j, const struct ckpt_src *src, long **epochs,
+		size_t *n)
 {
 	*epochs = NULL;
 	*n = 0;
-	int fd = userfile_open(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY);
+	if (src->pattern)
+		return scan_own(j, src, epochs, n);
+	int fd = userfile_open(AT_FDCWD, src->dir, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return fd == -ENOENT ? 0 : fd;
 	int rc = checkpoint_scan(fd, NULL, NULL, epochs, n);
@@ -100,68 +182,71 @@ static void prune(struct jobs *j, const char *name, const char *dir,
 }
 
 /*
- * Scan (no lock), plan (JOB's lock), prune (no lock).  Called, and
- * returns, with JOB's lock not held.
+ * Scan (no lock), plan (JOB's lock), prune (no lock): the trainer's own
+ * checkpoints (checkpoints_from) are never pruned, it keeps its own count.
+ * Called, and returns, with JOB's lock not held.
  */
-static void cycle(struct jobs *j, struct job *job, const char *dir,
+static void cycle(struct jobs *j, struct job *job, struct ckpt_src *src,
 		  int final)
 {
 	char name[JOB_NAME_MAX + 1];
 	long *epochs = NULL, *drop = NULL;
 	size_t n = 0, ndrop = 0;
-	int rc = scan(dir, &epochs, &n);
+	int rc = scan(j, src, &epochs, &n);
 	job_lock(job);
 	if (rc)
 		log_error("job '%s': cannot read its checkpoints: %s\n",
 			  job->rec.name, strerror(-rc));
 	else if (!job->removed)
 		rc = plan(j, job, epochs, n, final, &drop, &ndrop);
-	uid_t uid = job->rec.uid;
-	gid_t gid = job->rec.gid;
 	snprintf(name, sizeof name, "%s", job->rec.name);
 	job_unlock(job);
 	free(epochs);
-	if (!rc)
-		prune(j, name, dir, uid, gid, drop, ndrop);
+	if (!rc && !src->pattern)
+		prune(j, name, src->dir, src->uid, src->gid, drop, ndrop);
 	free(drop);
+	free(src->pattern);
+	src->pattern = NULL;
 }
 
 void ckpt_round(struct jobs *j, struct job *job)
 {
-	char dir[PATH_MAX];
+	struct ckpt_src src;
 	if (!job_trylock(job))
 		return;
 	int64_t now = job_now_ns();
 	int due = !job->removed && job->rec.state == ST_RUNNING &&
 		  !job->ended && job->run && !job->run_over &&
 		  (job->rec.last_epoch != job->ckpt_scanned ||
-		   now - job->ckpt_scan_ns >= RESCAN_NS) &&
-		  !jobs_path(j, job, CKPT_DIR, dir, sizeof dir);
+		   now - job->ckpt_scan_ns >= (job->spec.checkpoints_from
+						       ? OWN_RESCAN_NS
+						       : RESCAN_NS)) &&
+		  !src_of(j, job, &src);
 	if (due) {
 		job->ckpt_scanned = job->rec.last_epoch;
 		job->ckpt_scan_ns = now;
 	}
 	job_unlock(job);
 	if (due)
-		cycle(j, job, dir, 0);
+		cycle(j, job, &src, 0);
 }
 
 void ckpt_final(struct jobs *j, struct job *job)
 {
-	char dir[PATH_MAX];
+	struct ckpt_src src;
 	job_assert_locked(job);
 	if ((job->rec.state != ST_RUNNING && job->rec.state != ST_STOPPING) ||
-	    jobs_path(j, job, CKPT_DIR, dir, sizeof dir))
+	    src_of(j, job, &src))
 		return;
 	job->rec.weights_from = -1;
 	job_unlock(job);
-	cycle(j, job, dir, 1);
+	cycle(j, job, &src, 1);
 	job_lock(job);
 }
 
 int ckpt_has_weights(const struct job *job)
 {
-	return job->rec.weights_from >= 0;
+	return job->rec.weights_from >= 0 || job->spec.weights;
 }
 
 int ckpt_pack_source(struct jobs *j, const struct job *job, char *buf,
@@ -169,11 +254,32 @@ int ckpt_pack_source(struct jobs *j, const struct job *job, char *buf,
 {
 	char rel[sizeof CKPT_DIR + CHECKPOINT_NAME_MAX + 1],
 		name[CHECKPOINT_NAME_MAX];
+	if (job->spec.weights ||
+	    (job->spec.checkpoints_from && job->rec.weights_from >= 0))
+		return workdir_of(j, job, buf, len);
 	if (job->rec.weights_from < 0)
 		return jobs_path(j, job, "output", buf, len);
 	snprintf(rel, sizeof rel, "%s/%s", CKPT_DIR,
 		 checkpoint_name(job->rec.weights_from, name));
 	return jobs_path(j, job, rel, buf, len);
+}
+
+size_t ckpt_pack_args(const struct job *job, char *args[3], char *buf,
+		      size_t len)
+{
+	if (job->spec.weights) {
+		args[0] = "weights";
+		args[1] = job->spec.weights;
+		return 2;
+	}
+	if (!job->spec.checkpoints_from || job->rec.weights_from < 0)
+		return 0;
+	snprintf(buf, len, "%lld",
+		 (long long)job->rec.weights_from - epoch_offset(job));
+	args[0] = "checkpoint";
+	args[1] = job->spec.checkpoints_from;
+	args[2] = buf;
+	return 3;
 }
 
 void ckpt_delete(struct jobs *j, struct job *job)
@@ -191,6 +297,38 @@ void ckpt_delete(struct jobs *j, struct job *job)
 	}
 }
 
+/*
+ * Finds the trainer's own checkpoint of rec.resumed_from for
+ * TRAINFS_RESUME_FROM (job->ckpt_resume_path, absolute).  With the job's
+ * lock held, which it keeps over the scan: the job is being launched, so
+ * only readers of this job wait, and the scan enters no other filesystem.
+ */
+static void resume_path(struct jobs *j, struct job *job)
+{
+	struct ckpt_src src;
+	struct ownfile *m = NULL;
+	size_t n = 0;
+	int rc = src_of(j, job, &src);
+	if (!rc)
+		rc = ownfiles_scan_as(j->self_exe, src.dir, src.uid, src.gid,
+				      src.pattern, &m, &n);
+	long want = (long)job->rec.resumed_from - src.offset;
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (m[i].epoch != want)
+			continue;
+		if (asprintf(&job->ckpt_resume_path, "%s/%s", src.dir,
+			     m[i].path) < 0)
+			job->ckpt_resume_path = NULL;
+		break;
+	}
+	if (!job->ckpt_resume_path)
+		log_error("job '%s': its checkpoint of epoch %lld is gone: "
+			  "the trainer starts without one\n", job->rec.name,
+			  (long long)job->rec.resumed_from);
+	ownfiles_free(m, n);
+	free(src.pattern);
+}
+
 int ckpt_launch(struct jobs *j, struct job *job)
 {
 	char dir[PATH_MAX], err[512] = "";
@@ -199,8 +337,12 @@ int ckpt_launch(struct jobs *j, struct job *job)
 	job_assert_locked(job);
 	job->ckpt_scanned = -2;
 	job->ckpt_scan_ns = 0;
+	free(job->ckpt_resume_path);
+	job->ckpt_resume_path = NULL;
 	if (job->rec.resumed_from < 0)
 		return 0;
+	if (job->spec.checkpoints_from)
+		resume_path(j, job);
 	int rc = jobs_path(j, job, CKPT_DIR, dir, sizeof dir);
 	if (rc)
 		return rc;
@@ -233,6 +375,18 @@ void ckpt_env(const struct job *job, const char *dir, char **env, size_t *k)
 		env[*k - 1] = NULL;
 	if (job->rec.resumed_from < 0)
 		return;
+	if (job->spec.checkpoints_from) {
+		if (!job->ckpt_resume_path)
+			return;
+		if (asprintf(&env[(*k)++], "TRAINFS_RESUME_FROM=%s",
+			     job->ckpt_resume_path) < 0)
+			env[*k - 1] = NULL;
+		if (asprintf(&env[(*k)++], "TRAINFS_RESUME_EPOCH=%lld",
+			     (long long)job->rec.resumed_from -
+				     epoch_offset(job)) < 0)
+			env[*k - 1] = NULL;
+		return;
+	}
 	checkpoint_name(job->rec.resumed_from, name);
 	if (asprintf(&env[(*k)++], "TRAINFS_RESUME_FROM=%s/%s/%s", dir,
 		     CKPT_DIR, name) < 0)

@@ -59,12 +59,27 @@ void ckpt_round(struct jobs *j, struct job *job);
  */
 void ckpt_final(struct jobs *j, struct job *job);
 
-/* Whether the job has weights to pack: a chosen checkpoint. */
+/*
+ * Whether the job has weights to pack: a chosen checkpoint, or `weights`
+ * (whose matches the packer looks for, as the owner).
+ */
 int ckpt_has_weights(const struct job *job);
 
-/* The folder the packer packs: checkpoints/epoch-W, or output. */
+/*
+ * The folder the packer is given: checkpoints/epoch-W, or output, or the
+ * workdir for `weights` and for a chosen checkpoints_from match.
+ */
 int ckpt_pack_source(struct jobs *j, const struct job *job, char *buf,
 		     size_t len);
+
+/*
+ * The packer's arguments after its manifest, into ARGS (pointers into
+ * JOB's spec, and BUF for the epoch): "weights VALUE" with `weights`,
+ * "checkpoint PATTERN EPOCH" for a chosen checkpoints_from match (EPOCH in
+ * the trainer's own numbering), else none.  Returns how many were set.
+ */
+size_t ckpt_pack_args(const struct job *job, char *args[3], char *buf,
+		      size_t len);
 
 /*
  * Cancel: moves the checkpoints folder to the store's trash (deleted by

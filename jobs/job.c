@@ -443,6 +443,7 @@ static void job_free(struct job *job)
 	free(job->splitter);
 	source_free(job->source);
 	free(job->pack_error);
+	free(job->ckpt_resume_path);
 	job_table_keep(job);
 	free(job->exec_line);
 	free(job->sweep);

@@ -156,7 +156,7 @@ struct job {
 	int ended;             /* the trainer is gone; its end is still to be
 				  taken in (the last metrics first) */
 	int store_failures;    /* commits of metrics failed in a row */
-	char *pack_error;      /* the packer's last "error" line */
+	char *pack_error;      /* the packer's last "error" or "fail" line */
 	int busy;              /* a trainer or packer may still be alive */
 	unsigned resumes;      /* "resumed from" events: the tarball's
 				  generation (a new tarball, a new inode) */
@@ -167,6 +167,8 @@ struct job {
 	int64_t ckpt_scan_ns;  /* when that was (ckpt_run.c) */
 	char waiting[64];      /* queued: why it does not run yet ("2 GPUs
 				  (1 free)"), or "" (gpu_run.c) */
+	char *ckpt_resume_path; /* checkpoints_from: the match a launch
+				   resumes from, or NULL (ckpt_run.c) */
 };
 
 struct jobs;

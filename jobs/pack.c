@@ -24,6 +24,7 @@
  * groups before reading anything.
  */
 #include "pack.h"
+#include "jobs/ownfiles.h"
 #include "util/privs.h"
 #include "util/text.h"
 #include "util/userfile.h"
@@ -433,18 +434,26 @@ static int skip_hole(struct packer *p, uint64_t left)
  * file that vanished since the listing is skipped; one that is no longer
  * a regular file is skipped too.  Returns 0, or -1 with err set.
  */
+static int pack_open_file(struct packer *p, int fd);
+
 static int pack_file(struct packer *p, int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+					   O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : entry_fail(p, errno);
+	return pack_open_file(p, fd);
+}
+
+/* pack_file() of the file open on FD, which it closes. */
+static int pack_open_file(struct packer *p, int fd)
 {
 	struct archive_entry *e;
 	struct region *regions = NULL;
 	struct stat st;
 	size_t nregions = 0;
-	int fd, rc = -1;
+	int rc = -1;
 
-	fd = openat(dfd, name,
-		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : entry_fail(p, errno);
 	if (fstat(fd, &st) < 0) {
 		entry_fail(p, errno);
 		goto out;
@@ -710,22 +719,99 @@ static int archive_setup(struct packer *p, enum compression compression)
 	return 0;
 }
 
-int pack_run(const char *src_dir, int out_fd, enum compression compression,
-	     const char *manifest, int progress_fd, char *err, size_t errlen)
+/* What one pack takes its files from: a folder, or matches in a workdir. */
+struct pack_source {
+	const char *src_dir;        /* the folder mode: its content */
+	int wdfd;                   /* the match mode: the workdir ... */
+	const struct ownfile *roots; /* ... and the matches in it */
+	size_t nroots;
+	int nolinks;                /* no link at all on the way to a match */
+};
+
+/*
+ * Counts or packs (as p->a says) the match R of the workdir WDFD at the
+ * top level under its last name: a regular file, or a folder with its
+ * content.  A match that vanished is skipped.  Returns 0, or -1 with err.
+ */
+static int walk_root(struct packer *p, const struct pack_source *src,
+		     const struct ownfile *r)
+{
+	const char *name = strrchr(r->path, '/');
+	struct stat st;
+	int rc = 0;
+	name = name ? name + 1 : r->path;
+	if (!strcmp(name, PACK_MANIFEST_NAME))
+		return 0; /* the manifest is ours */
+	int fd = ownfiles_open(src->wdfd, r->path, src->nolinks);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0) {
+		set_err(p->err, p->errlen, fd == -EXDEV || fd == -ELOOP
+			? "'%s' leads out of the workdir" : "cannot read '%s': %s",
+			r->path, strerror(-fd));
+		return -1;
+	}
+	size_t old = path_push(p, name);
+	if (old == (size_t)-1 || fstat(fd, &st) < 0) {
+		if (old != (size_t)-1)
+			entry_fail(p, errno);
+		close(fd);
+		return -1;
+	}
+	if (S_ISREG(st.st_mode) && !p->a) {
+		p->total += (uint64_t)st.st_size;
+		close(fd);
+	} else if (S_ISREG(st.st_mode)) {
+		rc = pack_open_file(p, fd);
+	} else if (S_ISDIR(st.st_mode)) {
+		struct archive_entry *e = p->a ? entry_new(p, &st) : NULL;
+		if (p->a && (!e || header_write(p, e) < 0 || entry_finish(p) < 0)) {
+			close(fd);
+			rc = -1;
+		} else {
+			rc = walk_dir(p, fd);
+		}
+	} else {
+		close(fd); /* fifos, sockets, devices: not weights */
+	}
+	path_pop(p, old);
+	return rc;
+}
+
+/* One walk over SRC: counting when p->a is NULL, else packing. */
+static int walk_source(struct packer *p, const struct pack_source *src)
+{
+	if (src->src_dir) {
+		int fd = open(src->src_dir,
+			      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return folder_fail(p, errno);
+		return walk_dir(p, fd);
+	}
+	for (size_t i = 0; i < src->nroots; i++)
+		if (walk_root(p, src, &src->roots[i]) < 0)
+			return -1;
+	return 0;
+}
+
+/* Packs SRC as pack_run() says. */
+static int pack_source_run(const struct pack_source *src, int out_fd,
+			   enum compression compression, const char *manifest,
+			   int progress_fd, char *err, size_t errlen)
 {
 	struct packer p = {
-		.src_dir = src_dir,
+		.src_dir = src->src_dir ? src->src_dir : ".",
 		.out_fd = out_fd,
 		.progress_fd = progress_fd,
 		.last_pct = -1,
 		.err = err,
 		.errlen = errlen,
 	};
-	int fd, rc = -1;
+	int rc = -1;
 
 	set_err(err, errlen, "%s", "");
-	if (!src_dir || !manifest) {
-		set_err(err, errlen, "no output folder or manifest given");
+	if (!manifest) {
+		set_err(err, errlen, "no manifest given");
 		return -1;
 	}
 	p.buf = malloc(PACK_BUF_SIZE);
@@ -735,24 +821,14 @@ int pack_run(const char *src_dir, int out_fd, enum compression compression,
 	}
 
 	/* Count first, so progress is a share of a known total. */
-	fd = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		folder_fail(&p, errno);
-		goto out;
-	}
-	if (walk_dir(&p, fd) < 0)
+	if (walk_source(&p, src) < 0)
 		goto out;
 	if (p.total > 0 && progress_update(&p, 0) < 0)
 		goto out;
 
 	if (archive_setup(&p, compression) < 0)
 		goto out;
-	fd = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		folder_fail(&p, errno);
-		goto out;
-	}
-	if (walk_dir(&p, fd) < 0 || pack_manifest(&p, manifest) < 0)
+	if (walk_source(&p, src) < 0 || pack_manifest(&p, manifest) < 0)
 		goto out;
 	if (archive_write_close(p.a) != ARCHIVE_OK) {
 		archive_fail(&p);
@@ -787,26 +863,48 @@ out:
 	return rc;
 }
 
-/* Writes "error MSG\n" to stderr and returns 1, the packer's exit status. */
-static int pack_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int pack_die(const char *fmt, ...)
+int pack_run(const char *src_dir, int out_fd, enum compression compression,
+	     const char *manifest, int progress_fd, char *err, size_t errlen)
 {
-	char line[1024];
-	va_list ap;
-	int n;
+	struct pack_source src = { .src_dir = src_dir, .wdfd = -1 };
+	if (!src_dir) {
+		set_err(err, errlen, "no output folder given");
+		return -1;
+	}
+	return pack_source_run(&src, out_fd, compression, manifest,
+			       progress_fd, err, errlen);
+}
 
-	char msg[1024];
+int pack_run_matches(int wdfd, const struct ownfile *roots, size_t n,
+		     int nolinks, int out_fd, enum compression compression,
+		     const char *manifest, int progress_fd, char *err,
+		     size_t errlen)
+{
+	struct pack_source src = { .wdfd = wdfd, .roots = roots,
+				   .nroots = n, .nolinks = nolinks };
+	return pack_source_run(&src, out_fd, compression, manifest,
+			       progress_fd, err, errlen);
+}
 
-	memcpy(line, "error ", 6);
-	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
+/*
+ * Writes "KIND MSG\n" to stderr and returns 1, the packer's exit status.
+ * KIND "error": packing failed; "fail": the job has no weights to pack
+ * (a `weights` path matched nothing), said to the user as it is.
+ */
+static int pack_say(const char *kind, const char *fmt, va_list ap)
+{
+	char line[1024], msg[1024];
+	size_t k = strlen(kind);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+
 	if (n < 0)
 		n = 0;
 	if (n > (int)sizeof msg - 1)
 		n = (int)sizeof msg - 1;
+	memcpy(line, kind, k);
+	line[k++] = ' ';
 	/* File names are the trainer's: one line, no control characters. */
-	text_escape(line + 6, sizeof line - 7, msg, (size_t)n, 0);
+	text_escape(line + k, sizeof line - k - 1, msg, (size_t)n, 0);
 	n = (int)strlen(line);
 	line[n++] = '\n';
 	/* If stderr is gone too, the exit status still says it failed. */
@@ -814,6 +912,80 @@ static int pack_die(const char *fmt, ...)
 	return 1;
 }
 
+static int pack_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int pack_die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pack_say("error", fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
+static int pack_nothing(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static int pack_nothing(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pack_say("fail", fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
+/*
+ * The match modes of pack_main(): ARGV[7] is "weights VALUE" or
+ * "checkpoint PATTERN EPOCH" and ARGV[2] the workdir.  Runs as the owner.
+ */
+static int pack_matches_main(int argc, char **argv,
+			     enum compression compression)
+{
+	struct ownfile *m = NULL;
+	size_t n = 0;
+	char err[1024];
+	int rc, nolinks = !strcmp(argv[7], "checkpoint");
+	int wdfd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (wdfd < 0 || fchdir(wdfd) < 0)
+		return pack_die("cannot open the workdir '%s': %s", argv[2],
+				strerror(errno));
+	if (!nolinks && argc == 9) {
+		rc = ownfiles_weights(wdfd, argv[8], &m, &n, err, sizeof err);
+		if (rc)
+			return rc > 0 ? pack_nothing("%s", err)
+				      : pack_die("%s", err);
+	} else if (nolinks && argc == 10) {
+		char *end;
+		long e = strtol(argv[9], &end, 10);
+		if ((rc = ownfiles_scan(wdfd, argv[8], &m, &n)))
+			return pack_die("cannot scan '%s': %s", argv[8],
+					strerror(-rc));
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (m[i].epoch == e && !*end) {
+				struct ownfile t = m[k];
+				m[k++] = m[i];
+				m[i] = t;
+			}
+		}
+		if (!k) {
+			ownfiles_free(m, n);
+			return pack_die("the checkpoint '%s' of epoch %s is "
+					"gone", argv[8], argv[9]);
+		}
+		for (size_t i = k; i < n; i++)
+			free(m[i].path);
+		n = k;
+	} else {
+		return pack_die("usage: trainfs __pack WORKDIR COMPRESSION UID "
+				"GID MANIFEST (weights VALUE | checkpoint "
+				"PATTERN EPOCH)");
+	}
+	rc = pack_run_matches(wdfd, m, n, nolinks, 1, compression, argv[6], 2,
+			      err, sizeof err);
+	ownfiles_free(m, n);
+	close(wdfd);
+	return rc < 0 ? pack_die("%s", err) : 0;
+}
 
 int pack_main(int argc, char **argv)
 {
@@ -821,7 +993,7 @@ int pack_main(int argc, char **argv)
 	unsigned int uid, gid;
 	char err[1024];
 
-	if (argc != 7)
+	if (argc < 7 || (argc > 7 && argc < 9))
 		return pack_die("usage: trainfs __pack SRC_DIR COMPRESSION "
 				"UID GID MANIFEST");
 	if (!strcmp(argv[3], "none"))
@@ -855,6 +1027,8 @@ int pack_main(int argc, char **argv)
 		return pack_die("cannot switch to uid %u", uid);
 	}
 
+	if (argc > 7)
+		return pack_matches_main(argc, argv, compression);
 	if (pack_run(argv[2], 1, compression, argv[6], 2, err, sizeof err) < 0)
 		return pack_die("%s", err);
 	return 0;

@@ -27,12 +27,34 @@
 int pack_run(const char *src_dir, int out_fd, enum compression compression,
 	     const char *manifest, int progress_fd, char *err, size_t errlen);
 
+struct ownfile;
+
+/*
+ * The same for the N matches ROOTS in the workdir WDFD (ownfiles.h): each
+ * at the archive's top level under its last name, a regular file as it
+ * is, a folder with its content (links inside stored as links).  Each
+ * match is opened again without leaving the workdir (NOLINKS: without
+ * following any link); one that leads out of it fails the pack ("'x.pt'
+ * leads out of the workdir"), one that vanished is left out.
+ */
+int pack_run_matches(int wdfd, const struct ownfile *roots, size_t n,
+		     int nolinks, int out_fd, enum compression compression,
+		     const char *manifest, int progress_fd, char *err,
+		     size_t errlen);
+
 /*
  * The packer process: "trainfs __pack SRC_DIR COMPRESSION UID GID MANIFEST"
  * with the temporary tarball open on stdout and a pipe on stderr.  Drops to
  * UID/GID (with that user's groups) when run as root, then pack_run().
  * Progress lines go to stderr; on failure it writes "error MESSAGE\n" there
  * and exits 1.  COMPRESSION is none, gzip or zstd.
+ *
+ * "trainfs __pack WORKDIR COMPRESSION UID GID MANIFEST weights VALUE"
+ * packs what the `weights` VALUE matches in WORKDIR (ownfiles_weights());
+ * when a path of it matched nothing it writes "fail no weights were
+ * saved: 'PATH' matched nothing" and exits 1.  "... checkpoint PATTERN
+ * EPOCH" packs the matches of the `checkpoints_from` PATTERN whose
+ * {epoch} is EPOCH, in the trainer's own numbering.
  */
 int pack_main(int argc, char **argv);
 

@@ -685,3 +685,10 @@ int source_step(struct source *s, int final, source_take_fn fn, void *arg)
 		return step_frames(s, final);
 	return rc;
 }
+
+int source_pos_from_zero(const char *pos)
+{
+	int kind, zero;
+	return pos && sscanf(pos, "trainfs-source 1 %d %d", &kind, &zero) == 2 &&
+	       zero > 0;
+}

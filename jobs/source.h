@@ -76,4 +76,13 @@ char *source_pos(const struct source *s);
 /* Closes and frees S; NULL is fine. */
 void source_free(struct source *s);
 
+/*
+ * Whether the source whose position text is POS (what source_pos() gave,
+ * as the job's record keeps it) counts from 0, so that its epochs are
+ * taken one higher: 1; 0 when it does not, when no row was taken yet, or
+ * for a NULL or unreadable POS.  For the trainer's own checkpoint names,
+ * which number epochs as its log does.
+ */
+int source_pos_from_zero(const char *pos);
+
 #endif

@@ -38,6 +38,7 @@
 #include "jobs/spec.h"
 #include "util/text.h"
 #include "util/utf8.h"
+#include "jobs/ownfiles.h"
 
 #define SPEC_SLURM_PREFIX "slurm."
 
@@ -58,6 +59,8 @@ enum spec_key {
 	KEY_EXECUTOR,
 	KEY_GPUS,
 	KEY_METRICS_FROM,
+	KEY_WEIGHTS,
+	KEY_CHECKPOINTS_FROM,
 	KEY_SLURM_FIRST,
 	KEY_SLURM_TIME = KEY_SLURM_FIRST + 3,
 	KEY_COUNT = KEY_SLURM_FIRST + 11
@@ -80,6 +83,8 @@ static const char *const spec_key_names[KEY_COUNT] = {
 	[KEY_EXECUTOR] = "executor",
 	[KEY_GPUS] = "gpus",
 	[KEY_METRICS_FROM] = "metrics_from",
+	[KEY_WEIGHTS] = "weights",
+	[KEY_CHECKPOINTS_FROM] = "checkpoints_from",
 	/* the sbatch options a spec may set, as SPEC's "Slurm" lists them */
 	[KEY_SLURM_FIRST + 0] = SPEC_SLURM_PREFIX "partition",
 	[KEY_SLURM_FIRST + 1] = SPEC_SLURM_PREFIX "account",
@@ -448,6 +453,17 @@ static const char *spec_add_slurm(struct spec *s, const char *key, char **val)
 	return NULL;
 }
 
+/* Takes *VAL over into *DST unless WHY says it is bad; returns WHY. */
+static const char *spec_take(char **dst, char **val, const char *why)
+{
+	if (why)
+		return why;
+	free(*dst);
+	*dst = *val;
+	*val = NULL;
+	return NULL;
+}
+
 /*
  * Stores *VAL (NUL-terminated, trimmed) as KEY's value in S.  Returns NULL,
  * or the reason the value is bad.  A string value is taken over: *VAL is
@@ -567,6 +583,11 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 		why = spec_whole(v, 0, "must not be negative", &s->gpus);
 		return why ? why : s->gpus > SPEC_GPUS_MAX ? "too many GPUs"
 							   : NULL;
+	case KEY_WEIGHTS:
+		return spec_take(&s->weights, val, ownfiles_weights_problem(v));
+	case KEY_CHECKPOINTS_FROM:
+		return spec_take(&s->checkpoints_from, val,
+				 ownfiles_pattern_problem(v));
 	default:
 		break;
 	}
@@ -864,6 +885,8 @@ void spec_free(struct spec *s)
 		return;
 	free(s->command);
 	free(s->workdir);
+	free(s->weights);
+	free(s->checkpoints_from);
 	free(s->monitor);
 	free(s->metrics_from);
 	for (i = 0; i < s->nenv; i++) {

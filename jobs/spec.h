@@ -67,6 +67,10 @@ struct spec {
 	long slurm_time; /* slurm.time in seconds; 0: none (or UNLIMITED) */
 	struct spec_env *env;
 	size_t nenv;
+	char *weights;  /* NULL, or paths and wildcards apart by white space,
+			   relative to the workdir: what to pack */
+	char *checkpoints_from; /* NULL, or a pattern with {epoch}: the
+				   trainer's own checkpoints */
 };
 
 /*

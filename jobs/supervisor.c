@@ -562,7 +562,11 @@ static char *manifest(const struct job *job)
 			fputs("null, \"epoch\": null}", f);
 		}
 	}
-	if (job->rec.weights_from >= 0)
+	if (job->spec.weights) {
+		fputs(", \"weights_from\": {\"weights\": ", f);
+		json_string(f, job->spec.weights);
+		fputc('}', f);
+	} else if (job->rec.weights_from >= 0)
 		fprintf(f, ", \"weights_from\": {\"checkpoint\": %lld}",
 			(long long)job->rec.weights_from);
 	else
@@ -587,7 +591,8 @@ static const char *compression_arg(enum compression c)
 /* Starts the packer process; the state is packaging already. */
 static int spawn_packer(struct jobs *j, struct job *job)
 {
-	char out[PATH_MAX], tmp[PATH_MAX], wdir[PATH_MAX], uid[32], gid[32];
+	char out[PATH_MAX], tmp[PATH_MAX], wdir[PATH_MAX], uid[32], gid[32],
+		epoch[32];
 	int pfd[2] = { -1, -1 }, fd = -1, rc;
 	char *man = NULL;
 	pid_t pid;
@@ -621,9 +626,10 @@ static int spawn_packer(struct jobs *j, struct job *job)
 	}
 	snprintf(uid, sizeof uid, "%lu", (unsigned long)job->rec.uid);
 	snprintf(gid, sizeof gid, "%lu", (unsigned long)job->rec.gid);
-	char *argv[] = { "trainfs", "__pack", out,
-			 (char *)compression_arg(job->spec.compression),
-			 uid, gid, man, NULL };
+	char *argv[11] = { "trainfs", "__pack", out,
+			   (char *)compression_arg(job->spec.compression),
+			   uid, gid, man, NULL };
+	ckpt_pack_args(job, argv + 7, epoch, sizeof epoch); /* hook */
 	if ((rc = posix_spawn_file_actions_init(&fa))) {
 		rc = -rc;
 		goto out;
@@ -705,9 +711,10 @@ static void read_packer(struct jobs *j, struct job *job)
 			    p != job->progress) {
 				job->progress = p;
 				job_touch(j, job, VIEW_BIT(VIEW_STATUS));
-			} else if (!strncmp(l, "error ", 6)) {
+			} else if (!strncmp(l, "error ", 6) ||
+				   !strncmp(l, "fail ", 5)) {
 				free(job->pack_error);
-				job->pack_error = strdup(l + 6);
+				job->pack_error = strdup(l);
 			}
 		}
 	}
@@ -744,10 +751,14 @@ static void packing_ended(struct jobs *j, struct job *job, int status)
 		unlink(tmp);
 		char esc[1024];
 		/* The packer's words name the trainer's files: escaped. */
-		if (job->pack_error)
-			fail(j, job, "packaging: %s",
-			     text_escape(esc, sizeof esc, job->pack_error,
-					 strlen(job->pack_error), 0));
+		/* "fail MSG": nothing to pack, said as it is. */
+		const char *why = job->pack_error;
+		int nothing = why && !strncmp(why, "fail ", 5);
+		if (why)
+			why += nothing ? 5 : 6;
+		if (why)
+			fail(j, job, "%s%s", nothing ? "" : "packaging: ",
+			     text_escape(esc, sizeof esc, why, strlen(why), 0));
 		else if (WIFSIGNALED(status))
 			fail(j, job, "packaging: packer killed by signal %d",
 			     WTERMSIG(status));

@@ -62,7 +62,8 @@ fuzz-merge: $(FUZZ_BIN)
 # Only the parsers get coverage feedback: the harnesses' own checks would
 # only slow libFuzzer down and steer it towards themselves.
 $(FUZZ_DIR)/fuzz_spec: $(FUZZ_DIR)/jobs/spec.o $(FUZZ_DIR)/jobs/metrics.o \
-  $(FUZZ_DIR)/util/utf8.o $(FUZZ_DIR)/util/text.o
+  $(FUZZ_DIR)/util/utf8.o $(FUZZ_DIR)/util/text.o \
+  $(FUZZ_DIR)/jobs/ownfiles.o $(FUZZ_DIR)/util/privs.o
 $(FUZZ_DIR)/fuzz_control: $(FUZZ_DIR)/jobs/state.o
 $(FUZZ_DIR)/fuzz_metrics: $(FUZZ_DIR)/jobs/metrics.o
 $(FUZZ_DIR)/fuzz_sweep: $(FUZZ_DIR)/jobs/sweep_spec.o \
