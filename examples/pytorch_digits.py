@@ -3,8 +3,8 @@
 
 Data: scikit-learn's digits (1,797 8x8 images, 10 classes; shipped inside
 Debian's python3-sklearn, no download), split 80/20 with a fixed seed.
-Model: a small MLP (64 -> 128 -> 10), Adam (lr 0.01), batches of 128, a
-DataLoader with 2 workers.
+Model: a small MLP (64 -> WIDTH -> 10, WIDTH 128 by default), Adam (lr
+0.01 by default), batches of 128, a DataLoader with 2 workers.
 
 It uses python/trainfs.py, so under trainfs it:
   - reports `loss`, `val_loss` and `val_acc` every epoch (TRAINFS_METRICS);
@@ -27,7 +27,11 @@ A spec for it (Debian's torch is for /usr/bin/python3):
 By hand, without trainfs: `/usr/bin/python3 examples/pytorch_digits.py`
 (nothing is checkpointed unless TRAINFS_CHECKPOINTS is set).
 
-    --score FOLDER    loads FOLDER/model.pt, prints {"val_acc": ..., "val_loss": ...}
+    --lr LR           Adam's learning rate (default: TRAINFS_PARAM_lr, else 0.01)
+    --width N         the hidden layer's width (default: TRAINFS_PARAM_width,
+                      else 128); examples/sweep/ searches over both
+    --score FOLDER    loads FOLDER/model.pt (any width), prints
+                      {"val_acc": ..., "val_loss": ...}
     --fail-at N       exits 3 right after reporting and checkpointing epoch N
                       (for tests of failed jobs and resume)
 """
@@ -83,8 +87,8 @@ def data():
     return TensorDataset(x[tr], y[tr]), TensorDataset(x[va], y[va])
 
 
-def model():
-    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+def model(width=128):
+    return nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, 10))
 
 
 def evaluate(net, val):
@@ -98,8 +102,9 @@ def evaluate(net, val):
 
 def score(folder):
     _, val = data()
-    net = model()
-    net.load_state_dict(torch.load(os.path.join(folder, "model.pt")))
+    state = torch.load(os.path.join(folder, "model.pt"))
+    net = model(state["0.weight"].shape[0])  # the width the weights have
+    net.load_state_dict(state)
     net.eval()
     loss, acc = evaluate(net, val)
     print(json.dumps({"val_loss": loss, "val_acc": acc}))
@@ -116,7 +121,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=30,
                     help="target epochs when TRAINFS_EPOCHS is not set")
-    ap.add_argument("--lr", type=float, default=1e-2)
+    # A sweep's trial gets its values as TRAINFS_PARAM_lr and
+    # TRAINFS_PARAM_width (and in its command, where the spec puts {lr}).
+    ap.add_argument("--lr", type=float,
+                    default=float(os.environ.get("TRAINFS_PARAM_lr", 1e-2)))
+    ap.add_argument("--width", type=int,
+                    default=int(os.environ.get("TRAINFS_PARAM_width", 128)))
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
@@ -131,7 +141,7 @@ def main():
 
     torch.manual_seed(a.seed)
     train, val = data()
-    net = model()
+    net = model(a.width)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     gen = torch.Generator().manual_seed(a.seed)
     start = 1

@@ -71,9 +71,14 @@ struct sweep {
 };
 
 struct sweeps {
+	/* The thread's wake-up: a leaf lock, taken with nothing else after
+	 * it, so sweeps_poke() may be called with the store and registry
+	 * locks held (a trial's ingest) while the thread holds s->lock and
+	 * waits for the store (a deadlock when both shared s->lock). */
+	pthread_mutex_t wake_lock;
+	pthread_cond_t wake;    /* under wake_lock */
+	int woken, quit;        /* under wake_lock */
 	pthread_mutex_t lock;   /* everything below but the thread's own */
-	pthread_cond_t wake;
-	int woken, quit;
 	pthread_t thread;
 	int running;
 	struct jobs *jobs;
@@ -264,6 +269,7 @@ int sweeps_open(struct jobs *j, struct sweeps **out)
 	s->jobs = j;
 	s->store = j->store;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->wake_lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	int rc = store_load_sweeps(s->store, load_sweep, load_trial, load_rung,
 				   s);
@@ -277,10 +283,10 @@ int sweeps_open(struct jobs *j, struct sweeps **out)
 
 void sweeps_poke(struct sweeps *s)
 {
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->wake_lock);
 	s->woken = 1;
 	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->wake_lock);
 }
 
 void sweeps_on_change(struct sweeps *s, sweeps_changed_fn fn, void *arg)
@@ -585,8 +591,7 @@ int sweeps_control(struct sweeps *s, int64_t id, uid_t uid, const char *text,
 	rc = save(s, w);
 	if (rc) /* the store first: a failed commit changes nothing */
 		w->rec = before;
-	s->woken = 1;
-	pthread_cond_signal(&s->wake);
+	sweeps_poke(s);
 out:
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -1370,8 +1375,13 @@ static void tick_sweep(struct sweeps *s, int64_t id)
 static void *sweeps_main(void *arg)
 {
 	struct sweeps *s = arg;
-	pthread_mutex_lock(&s->lock);
-	while (!s->quit) {
+	for (;;) {
+		pthread_mutex_lock(&s->wake_lock);
+		int quit = s->quit;
+		pthread_mutex_unlock(&s->wake_lock);
+		if (quit)
+			break;
+		pthread_mutex_lock(&s->lock);
 		size_t n = s->n;
 		int64_t *ids = calloc(n + 1, sizeof *ids);
 		for (size_t i = 0; ids && i < n; i++)
@@ -1381,7 +1391,7 @@ static void *sweeps_main(void *arg)
 			if (ids[i])
 				tick_sweep(s, ids[i]);
 		free(ids);
-		pthread_mutex_lock(&s->lock);
+		pthread_mutex_lock(&s->wake_lock);
 		if (!s->woken && !s->quit) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -1390,11 +1400,11 @@ static void *sweeps_main(void *arg)
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
-			pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+			pthread_cond_timedwait(&s->wake, &s->wake_lock, &ts);
 		}
 		s->woken = 0;
+		pthread_mutex_unlock(&s->wake_lock);
 	}
-	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
 
@@ -1412,16 +1422,17 @@ void sweeps_close(struct sweeps *s)
 	if (!s)
 		return;
 	if (s->running) {
-		pthread_mutex_lock(&s->lock);
+		pthread_mutex_lock(&s->wake_lock);
 		s->quit = 1;
 		pthread_cond_signal(&s->wake);
-		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->wake_lock);
 		pthread_join(s->thread, NULL);
 	}
 	for (size_t i = 0; i < s->n; i++)
 		sweep_free(s->list[i]);
 	free(s->list);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->wake_lock);
 	pthread_cond_destroy(&s->wake);
 	free(s);
 }

@@ -57,6 +57,14 @@ SKIPPED = {
         "an fstab line: test_install.py mounts the way mount does",
     "# mount -t fuse.trainfs /srv/trainfs /mnt/train -o allow_other":
         "mount(8) of /srv/trainfs: test_install.py",
+    "mkdir mnt/sweeps/digits":
+        "the digits sweep, minutes of PyTorch: test_sweep_example.py runs "
+        "examples/sweep/spec on a real mount",
+    "command  = /usr/bin/python3 examples/pytorch_digits.py --lr {lr} --width {width} --workers 0":
+        "a sweep's spec (not a job's): test_sweep_example.py uses it as "
+        "examples/sweep/spec",
+    "$ cat mnt/sweeps/digits/status":
+        "the digits sweep's output: test_sweeps.py checks each line's form",
 }
 
 

@@ -301,3 +301,28 @@ def test_a_private_sweep_and_its_trials(m):
     assert as_nobody()[:2] == ["0", "0"]
     assert errno_of(os.chmod, sweep(m, "p", "status"), 0o666) == errno.EPERM
     wait_sweep(m, "p", ("done",))
+
+
+def test_many_fast_trials_never_hang(m):
+    """Trials whose epochs come every few ms, so an ingest (holding the
+    store and the registry) wakes the sweeps' thread while that thread
+    makes a trial: once a deadlock that froze the whole mount."""
+    spec = """command = {py} {curve} --final {{final}} --tau {{tau}} --epoch-ms 2
+monitor = val_loss
+mode = min
+epochs = 27
+param.final = uniform(0.1, 0.9)
+param.tau = int(1, 9)
+trials = 40
+seed = 3
+parallel = 4
+prune = median
+prune.startup = 2
+""".format(py=PY, curve=CURVE)
+    for name in ("f1", "f2"):
+        os.mkdir(sweep(m, name))
+        assert write(sweep(m, name, "spec"), spec) == 0
+        assert write(sweep(m, name, "control"), "start") == 0
+    for name in ("f1", "f2"):
+        wait_sweep(m, name, ("done",), timeout=90)
+    assert len(trials(m, "f1")) == 40
