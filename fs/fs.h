@@ -411,7 +411,8 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
  * N_SWEEP.  Each takes the sweeps' lock itself; the handlers reply.
  */
 struct sweeps;
-int sweepfs_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st);
+int sweepfs_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		 struct stat *st);
 void sweepfs_lookup(fuse_req_t req, struct trainfs *fs, fuse_ino_t parent,
 		    const char *name);
 int sweepfs_list(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,

@@ -340,7 +340,7 @@ static int node_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 		return scratch_getattr(fs->scratch, ino, st);
 	}
 	if (k == N_SWEEPS || k == N_SWEEP)
-		return sweepfs_attr(fs, ino, st);
+		return sweepfs_attr(fs, req, ino, st);
 	if (k == N_ROOT || k == N_JOBS) {
 		st->st_mode = S_IFDIR | (k == N_ROOT ? 0755 : 01777);
 		st->st_nlink = 2;

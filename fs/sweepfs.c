@@ -118,10 +118,38 @@ static struct timespec ts(int64_t ns)
 	return (struct timespec){ ns / 1000000000, ns % 1000000000 };
 }
 
-/* The text of a sweep's file: graph.svg from its curves, the rest from the model. */
-static int sweep_render(struct trainfs *fs, int64_t id, enum slot s, char **out,
-		  size_t *len)
+struct reader {
+	struct trainfs *fs;
+	struct caller *c;
+};
+
+/* Whether the reader may read trial job ID (the registry lock only). */
+static int reader_may_read(void *arg, int64_t id)
 {
+	struct reader *r = arg;
+	struct job *job = jobs_get(r->fs->jobs, id);
+	int ok = !job || caller_may_read(r->c, job);
+	jobs_put(r->fs->jobs, job);
+	return ok;
+}
+
+/*
+ * The text of a sweep's file as REQ's caller sees it (NULL: all of it):
+ * graph.svg from its curves, the rest from the model.
+ */
+static int sweep_render(struct trainfs *fs, fuse_req_t req, int64_t id,
+			enum slot s, char **out, size_t *len)
+{
+	if (s == SL_TRIALS_CSV && req) {
+		struct caller c;
+		caller_init(&c, req);
+		struct reader r = { fs, &c };
+		struct sweep_reader who = { reader_may_read, &r };
+		int rc = sweeps_render_for(fs->sweeps, id, SF_TRIALS_CSV, &who,
+					   out, len);
+		caller_done(&c);
+		return rc;
+	}
 	if (s != SL_GRAPH)
 		return sweeps_render(fs->sweeps, id, file_of(s), out, len);
 	struct sweep_curves c;
@@ -149,7 +177,8 @@ static int link_target(struct trainfs *fs, fuse_ino_t ino, char *buf,
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int sweepfs_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
+int sweepfs_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		 struct stat *st)
 {
 	memset(st, 0, sizeof *st);
 	st->st_ino = ino;
@@ -201,7 +230,7 @@ int sweepfs_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st)
 	case SL_COUNT:
 		return -ENOENT;
 	}
-	if ((rc = sweep_render(fs, id, s, &text, &len)))
+	if ((rc = sweep_render(fs, req, id, s, &text, &len)))
 		return rc;
 	free(text);
 	st->st_size = (off_t)len;
@@ -245,7 +274,7 @@ void sweepfs_lookup(fuse_req_t req, struct trainfs *fs, fuse_ino_t parent,
 		return;
 	}
 	fuse_ino_t ino = child(fs, parent, name);
-	if (ino && sweepfs_attr(fs, ino, &e.attr) == 0)
+	if (ino && sweepfs_attr(fs, req, ino, &e.attr) == 0)
 		e.ino = ino;
 	/* No timeouts: trials and the best link come and go. */
 	fuse_reply_entry(req, &e);
@@ -349,7 +378,7 @@ int sweepfs_setattr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 				    attr->st_mode);
 	/* A file keeps the mode its folder gives it: the same is no change. */
 	struct stat now;
-	rc = sweepfs_attr(fs, ino, &now);
+	rc = sweepfs_attr(fs, req, ino, &now);
 	return rc ? rc : (now.st_mode & 07777) == (attr->st_mode & 07777)
 				 ? 0
 				 : -EPERM;
@@ -417,7 +446,7 @@ void sweepfs_open(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino,
 		h->slot = s;
 		h->uid = uid;
 		if (!(s == SL_SPEC && (fi->flags & O_TRUNC)) && s != SL_CONTROL)
-			rc = sweep_render(fs, h->id, s, &h->buf, &h->len);
+			rc = sweep_render(fs, req, h->id, s, &h->buf, &h->len);
 		h->cap = h->len;
 		h->dirty = s == SL_SPEC && (fi->flags & O_TRUNC) && wr;
 	}
@@ -442,7 +471,7 @@ void sweepfs_read(fuse_req_t req, struct trainfs *fs, size_t size, off_t off,
 		free(h->buf);
 		h->buf = NULL;
 		h->len = 0;
-		int rc = sweep_render(fs, h->id, h->slot, &h->buf, &h->len);
+		int rc = sweep_render(fs, NULL, h->id, h->slot, &h->buf, &h->len);
 		if (rc) {
 			fuse_reply_err(req, -rc);
 			return;

@@ -730,7 +730,8 @@ static void csv_field(FILE *f, const char *v)
 	fputc('"', f);
 }
 
-static void render_trials_csv(const struct sweep *w, FILE *f)
+static void render_trials_csv(const struct sweep *w, FILE *f,
+			      const struct sweep_reader *who)
 {
 	fputs("trial,job,state,reason", f);
 	for (size_t i = 0; w->spec_ok && i < w->spec.nparams; i++) {
@@ -743,6 +744,8 @@ static void render_trials_csv(const struct sweep *w, FILE *f)
 			   : NULL;
 	for (long i = 0; i < w->rec.trials_created; i++) {
 		const struct trial *t = &w->trials[i];
+		if (who && t->job && !who->may_read(who->arg, t->job))
+			continue; /* a trial its reader may not read */
 		fprintf(f, "%03ld,", t->t);
 		csv_field(f, t->name);
 		fprintf(f, ",%s,%s",
@@ -829,6 +832,12 @@ void sweeps_curves_free(struct sweep_curves *c)
 int sweeps_render(struct sweeps *s, int64_t id, enum sweep_file file,
 		  char **out, size_t *len)
 {
+	return sweeps_render_for(s, id, file, NULL, out, len);
+}
+
+int sweeps_render_for(struct sweeps *s, int64_t id, enum sweep_file file,
+		      const struct sweep_reader *who, char **out, size_t *len)
+{
 	char *buf = NULL;
 	size_t n = 0;
 	FILE *f = open_memstream(&buf, &n);
@@ -849,7 +858,7 @@ int sweeps_render(struct sweeps *s, int64_t id, enum sweep_file file,
 			render_status(w, f);
 			break;
 		case SF_TRIALS_CSV:
-			render_trials_csv(w, f);
+			render_trials_csv(w, f, who);
 			break;
 		case SF_GRAPH:
 		case SF_COUNT:

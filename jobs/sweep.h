@@ -131,6 +131,19 @@ struct sweep_summary {
 int sweeps_summaries(struct sweeps *s, struct sweep_summary **out, size_t *n);
 void sweeps_summaries_free(struct sweep_summary *v, size_t n);
 
+/*
+ * Who reads trials.csv: MAY_READ(ARG, JOB_ID) says whether a trial's job
+ * is the reader's to read.  It is called with the sweeps' lock held, so it
+ * may take the registry lock but no job's lock.
+ */
+struct sweep_reader {
+	int (*may_read)(void *arg, int64_t job);
+	void *arg;
+};
+/* sweeps_render() for WHO: trials.csv shows only the trials it may read. */
+int sweeps_render_for(struct sweeps *s, int64_t id, enum sweep_file file,
+		      const struct sweep_reader *who, char **out, size_t *len);
+
 /* Every trial's monitored values, for graph.svg: a copy. */
 struct sweep_curve {
 	long t;
