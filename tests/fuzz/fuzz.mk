@@ -69,7 +69,8 @@ $(FUZZ_DIR)/fuzz_metrics: $(FUZZ_DIR)/jobs/metrics.o
 $(FUZZ_DIR)/fuzz_sweep: $(FUZZ_DIR)/jobs/sweep_spec.o \
   $(FUZZ_DIR)/jobs/sweep_plan.o $(FUZZ_DIR)/jobs/prune.o \
   $(FUZZ_DIR)/jobs/spec.o $(FUZZ_DIR)/jobs/metrics.o \
-  $(FUZZ_DIR)/util/utf8.o $(FUZZ_DIR)/util/text.o $(FUZZ_DIR)/util/number.o
+  $(FUZZ_DIR)/util/utf8.o $(FUZZ_DIR)/util/text.o $(FUZZ_DIR)/util/number.o \
+  $(FUZZ_DIR)/jobs/ownfiles.o $(FUZZ_DIR)/util/privs.o
 # The decoders of a trainer's own log (metrics_from), each with the metrics
 # parser whose rules they share.
 $(FUZZ_DIR)/fuzz_csv: $(FUZZ_DIR)/jobs/src_csv.o $(FUZZ_DIR)/jobs/metrics.o
