@@ -157,8 +157,16 @@ def test_daemon_deletes_and_exits(m):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, timeout=30)
         assert p.returncode == 0, p.stdout
-        with open(os.path.join(store, "trainfs.log")) as f:
-            pid = int(re.findall(r"pid (\d+)\)", f.read())[-1])
+        # The daemon logs its pid once mounted, maybe after its parent exits.
+        deadline = time.monotonic() + 10
+        while pid is None:
+            with open(os.path.join(store, "trainfs.log")) as f:
+                found = re.findall(r"pid (\d+)\)", f.read())
+            if found:
+                pid = int(found[-1])
+            else:
+                assert time.monotonic() < deadline, "no pid in the log"
+                time.sleep(0.05)
         job = os.path.join(mnt, "jobs", "gone")
         os.mkdir(job)
         ids = os.listdir(os.path.join(store, "jobs"))

@@ -12,10 +12,12 @@ import subprocess
 import tarfile
 import tempfile
 
-from harness import PY, ROOT
+from harness import readable_copy, PY, ROOT
 
-YOLO = os.path.join(ROOT, "tests", "trainers", "yolo_like.py")
-LIGHTNING = os.path.join(ROOT, "tests", "trainers", "lightning_like.py")
+# Readable copies: the trainers also run as another user (nobody).
+YOLO = readable_copy(os.path.join(ROOT, "tests", "trainers", "yolo_like.py"))
+LIGHTNING = readable_copy(os.path.join(ROOT, "tests", "trainers",
+                                       "lightning_like.py"))
 BEST = "runs/detect/train/weights/best.pt"
 
 

@@ -13,9 +13,10 @@ import os
 import re
 import time
 
-from harness import PY, ROOT, errno_of
+from harness import PY, ROOT, errno_of, readable_copy
 
-CURVE = os.path.join(ROOT, "tests", "trainers", "curve_trainer.py")
+CURVE = readable_copy(os.path.join(ROOT, "tests", "trainers",
+                                   "curve_trainer.py"))
 
 
 def sweep(m, name, *parts):
