@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "fs/dashboard.h"
+#include "util/text.h"
 #include "jobs/job.h"
 
 /* ---- the snapshot and its arena ---- */
@@ -268,23 +269,6 @@ char *dash_format_time(int64_t ns, char *buf, size_t len)
 
 #define format_time dash_format_time
 
-/* RFC 4180: quoted when it holds a comma, a quote or a line break. */
-static void csv_field(FILE *f, const char *v)
-{
-	if (!v)
-		return;
-	if (!v[strcspn(v, ",\"\r\n")]) {
-		fputs(v, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *v; v++) {
-		if (*v == '"')
-			fputc('"', f);
-		fputc(*v, f);
-	}
-	fputc('"', f);
-}
 
 static void owner_text(const struct dash_job *d, char *buf, size_t len)
 {
@@ -316,10 +300,10 @@ int dash_render_csv(const struct dash_snapshot *s, char **out, size_t *len)
 	fputc('\n', f);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct dash_job *d = &s->jobs[i];
-		csv_field(f, d->name);
+		text_csv_field(f, d->name);
 		fprintf(f, ",%s,", dash_state_name(d->state));
 		owner_text(d, num, sizeof num);
-		csv_field(f, num);
+		text_csv_field(f, num);
 		fputc(',', f);
 		if (d->epoch >= 0)
 			fprintf(f, "%ld", d->epoch);
@@ -327,7 +311,7 @@ int dash_render_csv(const struct dash_snapshot *s, char **out, size_t *len)
 		if (d->epochs > 0)
 			fprintf(f, "%ld", d->epochs);
 		fputc(',', f);
-		csv_field(f, d->monitor);
+		text_csv_field(f, d->monitor);
 		fputc(',', f);
 		if (d->monitor && d->have_best) {
 			fputs(dash_format_number(d->best, num, sizeof num), f);
@@ -336,13 +320,13 @@ int dash_render_csv(const struct dash_snapshot *s, char **out, size_t *len)
 			fputc(',', f);
 		}
 		fputc(',', f);
-		csv_field(f, d->reason);
+		text_csv_field(f, d->reason);
 		fputc(',', f);
 		/* tags are A-Z a-z 0-9 . _ -: never quoted */
 		for (size_t k = 0; k < d->ntags; k++) {
 			if (k)
 				fputc(';', f);
-			csv_field(f, d->tags[k]);
+			text_csv_field(f, d->tags[k]);
 		}
 		fprintf(f, ",%s", format_time(d->created_ns, t, sizeof t));
 		fprintf(f, ",%s", format_time(d->started_ns, t, sizeof t));
@@ -356,7 +340,7 @@ int dash_render_csv(const struct dash_snapshot *s, char **out, size_t *len)
 				*out = NULL;
 				return -ENOMEM;
 			}
-			csv_field(f, w);
+			text_csv_field(f, w);
 			free(w);
 		}
 		fputc(',', f);
@@ -364,7 +348,7 @@ int dash_render_csv(const struct dash_snapshot *s, char **out, size_t *len)
 			fputc(*g == ',' ? ';' : *g, f);
 		fputc(',', f);
 		if (d->sweep)
-			csv_field(f, d->sweep);
+			text_csv_field(f, d->sweep);
 		fputc('\n', f);
 	}
 	return finish(f, out);

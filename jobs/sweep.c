@@ -714,21 +714,6 @@ static void render_status(const struct sweep *w, FILE *f)
 		fprintf(f, "seed: %llu\n", (unsigned long long)w->rec.seed);
 }
 
-/* A CSV field: quoted when it holds a comma, a quote or a line break. */
-static void csv_field(FILE *f, const char *v)
-{
-	if (!strpbrk(v, ",\"\r\n")) {
-		fputs(v, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *v; v++) {
-		if (*v == '"')
-			fputc('"', f);
-		fputc(*v, f);
-	}
-	fputc('"', f);
-}
 
 static void render_trials_csv(const struct sweep *w, FILE *f,
 			      const struct sweep_reader *who)
@@ -736,7 +721,7 @@ static void render_trials_csv(const struct sweep *w, FILE *f,
 	fputs("trial,job,state,reason", f);
 	for (size_t i = 0; w->spec_ok && i < w->spec.nparams; i++) {
 		fputc(',', f);
-		csv_field(f, w->spec.params[i].name);
+		text_csv_field(f, w->spec.params[i].name);
 	}
 	fputs(",best,best_epoch,epochs_run\n", f);
 	char (*v)[SWEEP_VALUE_MAX] =
@@ -747,7 +732,7 @@ static void render_trials_csv(const struct sweep *w, FILE *f,
 		if (who && t->job && !who->may_read(who->arg, t->job))
 			continue; /* a trial its reader may not read */
 		fprintf(f, "%03ld,", t->t);
-		csv_field(f, t->name);
+		text_csv_field(f, t->name);
 		fprintf(f, ",%s,%s",
 			t->gone ? "failed" : state_name((enum job_state)t->state),
 			t->pruned ? "pruned" : t->reason);
@@ -756,7 +741,7 @@ static void render_trials_csv(const struct sweep *w, FILE *f,
 					     (unsigned long)t->t, v))
 			for (size_t k = 0; k < w->spec.nparams; k++) {
 				fputc(',', f);
-				csv_field(f, v[k]);
+				text_csv_field(f, v[k]);
 			}
 		char b[NUMBER_DISPLAY_MAX] = "";
 		if (t->best_epoch >= 0)

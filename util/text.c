@@ -76,3 +76,20 @@ char *text_escape(char *out, size_t len, const char *in, size_t n, int flags)
 	out[o] = '\0';
 	return out;
 }
+
+void text_csv_field(FILE *f, const char *v)
+{
+	if (!v)
+		return;
+	if (!v[strcspn(v, ",\"\r\n")]) {
+		fputs(v, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *v; v++) {
+		if (*v == '"')
+			fputc('"', f);
+		fputc(*v, f);
+	}
+	fputc('"', f);
+}

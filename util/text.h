@@ -7,6 +7,7 @@
 #define TRAINFS_TEXT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* text_escape() flags */
 #define TEXT_ASCII 1 /* escape every byte past ASCII too: plain ASCII out */
@@ -22,5 +23,11 @@
  * character, never inside one.  Returns OUT.
  */
 char *text_escape(char *out, size_t len, const char *in, size_t n, int flags);
+
+/*
+ * Writes V (NULL: nothing) to F as one CSV field (RFC 4180): quoted, its
+ * quotes doubled, when it holds a comma, a quote or a line break.
+ */
+void text_csv_field(FILE *f, const char *v);
 
 #endif
