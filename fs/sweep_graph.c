@@ -102,7 +102,8 @@ static void trial(FILE *f, const struct range *r, const struct sweep_curve *t,
 	struct prune_point *p = malloc((t->n + 1) * sizeof *p);
 	if (!p)
 		return;
-	memcpy(p, t->points, t->n * sizeof *p);
+	if (t->n) /* no points: NULL */
+		memcpy(p, t->points, t->n * sizeof *p);
 	qsort(p, t->n, sizeof *p, cmp_epoch);
 	int is_best = t->t == best, pruned = t->pruned_at > 0;
 	fprintf(f,

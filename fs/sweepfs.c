@@ -477,12 +477,23 @@ void sweepfs_read(fuse_req_t req, struct trainfs *fs, size_t size, off_t off,
 			return;
 		}
 	}
-	if (off < 0 || (size_t)off >= h->len)
+	if (off < 0 || (size_t)off >= h->len) {
 		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, h->buf + off,
-			       h->len - (size_t)off < size ? h->len - (size_t)off
-							   : size);
+		return;
+	}
+	/*
+	 * The reply is a copy: once the kernel has it, the reader may close
+	 * and the release free H while this thread is still in writev.
+	 */
+	size_t n = h->len - (size_t)off < size ? h->len - (size_t)off : size;
+	char *copy = malloc(n ? n : 1);
+	if (!copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(copy, h->buf + off, n);
+	fuse_reply_buf(req, copy, n);
+	free(copy);
 }
 
 void sweepfs_write(fuse_req_t req, struct trainfs *fs, const char *data,

@@ -1748,6 +1748,10 @@ static int control_cancel(struct jobs *j, struct job *job)
 			log_error("job '%s': cannot delete its output: %s\n",
 				  job->rec.name, strerror(-rc));
 		ckpt_delete(j, job);
+	} else if (was == ST_QUEUED && job->rec.resumed_from >= 0) {
+		/* The run before the resume is still being reaped: the
+		 * supervisor deletes it all once the job is idle. */
+		job->delete_when_idle = 1;
 	}
 	/* A queued job may have a run too: pending on Slurm. */
 	if (state_has_trainer(was) || job->run)

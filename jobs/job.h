@@ -158,6 +158,8 @@ struct job {
 	int store_failures;    /* commits of metrics failed in a row */
 	char *pack_error;      /* the packer's last "error" or "fail" line */
 	int busy;              /* a trainer or packer may still be alive */
+	int delete_when_idle;  /* cancelled while an older run was still
+				  being reaped: delete its output once idle */
 	unsigned resumes;      /* "resumed from" events: the tarball's
 				  generation (a new tarball, a new inode) */
 	char *sweep;           /* a sweep's trial: "NAME, trial T: lr=0.1",

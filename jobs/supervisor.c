@@ -69,11 +69,16 @@ enum { INGEST_DONE, INGEST_MORE, INGEST_FAILED, INGEST_BUSY };
  * its executor has reaped it: a job removed before that would leave the
  * local shim a zombie for as long as trainfs runs.
  */
+static void delete_output(struct jobs *j, struct job *job);
+
 static void set_busy(struct jobs *j, struct job *job, int busy)
 {
-	(void)j;
 	job_assert_locked(job);
 	job->busy = busy || job->run != NULL;
+	if (!job->busy && job->delete_when_idle) { /* control_cancel */
+		job->delete_when_idle = 0;
+		delete_output(j, job);
+	}
 	if (!job->busy)
 		pthread_cond_broadcast(&job->idle);
 }

@@ -1034,7 +1034,8 @@ static void judge_median(struct sweeps *s, struct sweep *w,
 			malloc((t->ncurve + 1) * sizeof *sorted);
 		if (!sorted)
 			break;
-		memcpy(sorted, t->curve, t->ncurve * sizeof *sorted);
+		if (t->ncurve) /* a curve of none may be NULL */
+			memcpy(sorted, t->curve, t->ncurve * sizeof *sorted);
 		qsort(sorted, t->ncurve, sizeof *sorted, cmp_point_epoch);
 		long judged = t->judged;
 		struct prune_curve mine = curve_of(t);
