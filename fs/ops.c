@@ -1083,6 +1083,20 @@ static void list_free(struct opened *o)
 	free(l);
 }
 
+/* Answers an opendir with listing L, or with RC (L freed). */
+static void opendir_reply(struct trainfs *fs, fuse_req_t req,
+			  struct fuse_file_info *fi, struct listing *l, int rc)
+{
+	if (rc) {
+		list_free(&l->opened);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	opened_add(fs, &l->opened, list_free);
+	fi->fh = (uintptr_t)l;
+	fuse_reply_open(req, fi);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -1095,17 +1109,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	int byview = byview_is(k) && k != N_LINK;
-	if (k == N_SWEEPS || k == N_SWEEP) {
+	if (k == N_SWEEPS || k == N_SWEEP) { /* never cached: trials come */
 		rc = sweepfs_is_dir(ino) ? sweepfs_list(fs, req, ino, list_add_cb, l)
 					 : -ENOTDIR;
-		if (rc) {
-			list_free(&l->opened);
-			fuse_reply_err(req, -rc);
-			return;
-		}
-		opened_add(fs, &l->opened, list_free);
-		fi->fh = (uintptr_t)l;
-		fuse_reply_open(req, fi);
+		opendir_reply(fs, req, fi, l, rc);
 		return;
 	}
 	struct caller c;
@@ -1171,20 +1178,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	if (job)
 		jobs_unlock_job(fs->jobs, job);
 	caller_done(&c);
-	if (rc) {
-		list_free(&l->opened);
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	opened_add(fs, &l->opened, list_free);
-	fi->fh = (uintptr_t)l;
 	/*
 	 * Only fixed listings may stay in the kernel: a listing that changes
 	 * could be cached from a snapshot taken before the change, after the
 	 * change's invalidation, and stay stale.
 	 */
-	fi->cache_readdir = fi->keep_cache = k == N_ROOT || k == N_JOB;
-	fuse_reply_open(req, fi);
+	fi->cache_readdir = fi->keep_cache = !rc && (k == N_ROOT || k == N_JOB);
+	opendir_reply(fs, req, fi, l, rc);
 }
 
 static void readdir_common(fuse_req_t req, size_t size, off_t off,
