@@ -558,7 +558,7 @@ static void shim_write_exit(struct shim *s)
 static void shim_tick(struct shim *s)
 {
 	/* Auto-stop, the same rule as trainfs's: a stop as a user's. */
-	if (watch_shim_tick(&s->watch) && !s->main_exited)
+	if (watch_shim_tick(&s->watch, s->uid, s->gid) && !s->main_exited)
 		shim_stop(s);
 	/* Slurm: a stop whose signal came before we could take it. */
 	if (s->slurm && s->stop_file && !s->stop_requested &&

@@ -30,8 +30,7 @@ struct src_take {
 	int rc;
 };
 
-/* Where the source is: relative to the workdir or the scratch folder. */
-static int source_path(struct jobs *j, struct job *job, char *buf, size_t len)
+int src_ingest_path(struct jobs *j, struct job *job, char *buf, size_t len)
 {
 	const char *from = job->spec.metrics_from;
 	char work[PATH_MAX];
@@ -56,7 +55,7 @@ int src_ingest_open(struct jobs *j, struct job *job)
 	job_assert_locked(job);
 	if (!job->spec_ok || !job->spec.metrics_from || job->source)
 		return 0;
-	if ((rc = source_path(j, job, path, sizeof path)))
+	if ((rc = src_ingest_path(j, job, path, sizeof path)))
 		return rc;
 	if (!(job->source = source_new(path, job->rec.uid, job->rec.gid)))
 		return -ENOMEM;

@@ -17,6 +17,13 @@
 #include "jobs/registry.h"
 
 /*
+ * Where the spec's metrics_from is, into BUF of LEN: as written when
+ * absolute, else relative to the workdir, or to the job's scratch folder
+ * without one.  Returns 0 or -ENAMETOOLONG.
+ */
+int src_ingest_path(struct jobs *j, struct job *job, char *buf, size_t len);
+
+/*
  * With the job's lock: starts following the spec's metrics_from (relative
  * to the workdir, or the job's scratch folder without one) from where
  * the record says it was read to.  No metrics_from: nothing.  Returns 0

@@ -1200,8 +1200,14 @@ static void launch(struct jobs *j, struct job *job)
 		.slurm_opts = opts,
 		.stop_file = stop,
 	};
+	char src[PATH_MAX];
+	struct watch_source ws = { .pos = job->rec.source_pos };
+	if (job->spec.metrics_from &&
+	    !src_ingest_path(j, job, src, sizeof src))
+		ws.path = src;
 	if (watch_launch_encode(&watch, &l.watch_len, job->spec.monitor,
-				&job->policy, job->rec.metrics_offset) == 0)
+				&job->policy, job->rec.metrics_offset,
+				&ws) == 0)
 		l.watch = watch;
 	job->exec = executor_of(j, job);
 	job->run_over = 0;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobs/source.h"
 #include "jobs/watch.h"
 #include "util/userfile.h"
 
@@ -192,12 +193,10 @@ static int follow_row(void *arg, size_t row, long *epoch, double *value)
 	return w->has[row];
 }
 
-static void follow_line(void *arg, const char *line, size_t len, int overlong)
+/* Applies one row of the metrics file or of the source. */
+static void follow_row_of(struct watch_follow *w, const struct metrics_line *l)
 {
-	struct watch_follow *w = arg;
-	struct metrics_line ml;
-	if (overlong || metrics_parse_line(line, len, &ml, NULL, 0) < 0)
-		return;
+	const struct metrics_line ml = *l;
 	const struct metric *m = NULL;
 	for (size_t i = 0; i < ml.n; i++)
 		if (!strcmp(ml.m[i].name, w->monitor))
@@ -217,19 +216,19 @@ static void follow_line(void *arg, const char *line, size_t len, int overlong)
 			if (h)
 				w->has = h;
 			if (!e || !v || !h)
-				goto out; /* the daemon decides then */
+				return; /* the daemon decides then */
 			w->cap = cap;
 		}
 		w->epochs[w->n] = ml.epoch;
 		if (watch_index_add(&w->index, w->epochs, w->n + 1, w->n))
-			goto out;
+			return;
 		row = (long)w->n++;
 		w->has[row] = 0;
 		w->values[row] = NAN;
 	} else if (!m || (w->has[row] && (w->values[row] == m->value ||
 					  (isnan(w->values[row]) &&
 					   isnan(m->value))))) {
-		goto out; /* the monitored value is as it was */
+		return; /* the monitored value is as it was */
 	}
 	if (m) {
 		w->values[row] = m->value;
@@ -240,8 +239,24 @@ static void follow_line(void *arg, const char *line, size_t len, int overlong)
 		w->stop = 1;
 		w->stop_epoch = w->epochs[w->n - 1];
 	}
-out:
+}
+
+static void follow_line(void *arg, const char *line, size_t len, int overlong)
+{
+	struct metrics_line ml;
+	if (overlong || metrics_parse_line(line, len, &ml, NULL, 0) < 0)
+		return;
+	follow_row_of(arg, &ml);
 	metrics_line_free(&ml);
+}
+
+/* A record of the source (source_take_fn): its rows, as the file's. */
+static void follow_record(void *arg, const struct metrics_line *ml, int rc,
+			  const char *why, int64_t line)
+{
+	(void)rc, (void)why, (void)line;
+	if (ml)
+		follow_row_of(arg, ml);
 }
 
 int watch_follow_step(struct watch_follow *w, size_t max_bytes)
@@ -293,7 +308,8 @@ static int put(FILE *f, const char *k, const char *v)
 }
 
 int watch_launch_encode(char **out, size_t *len, const char *monitor,
-			const struct autostop *p, int64_t offset)
+			const struct autostop *p, int64_t offset,
+			const struct watch_source *src)
 {
 	char v[128];
 	*out = NULL;
@@ -312,6 +328,11 @@ int watch_launch_encode(char **out, size_t *len, const char *monitor,
 	bad |= put(f, "watch.state", v);
 	snprintf(v, sizeof v, "%lld", (long long)offset);
 	bad |= put(f, "watch.offset", v);
+	if (src && src->path) {
+		bad |= put(f, "watch.source", src->path);
+		if (src->pos)
+			bad |= put(f, "watch.source_pos", src->pos);
+	}
 	if (fclose(f) || bad) {
 		free(*out);
 		*out = NULL;
@@ -350,6 +371,12 @@ int watch_shim_key(struct watch_shim *w, const char *k, const char *v)
 		}
 	} else if (!strcmp(k, "watch.offset")) {
 		w->offset = strtoll(v, NULL, 10);
+	} else if (!strcmp(k, "watch.source")) {
+		free(w->source_path);
+		w->source_path = strdup(v);
+	} else if (!strcmp(k, "watch.source_pos")) {
+		free(w->source_pos);
+		w->source_pos = strdup(v);
 	}
 	return 1;
 }
@@ -376,21 +403,32 @@ static int write_autostop(long epoch, long waited)
 	return rc;
 }
 
-int watch_shim_tick(struct watch_shim *w)
+/* The first tick: the followers, from where trainfs had taken each. */
+static int shim_start(struct watch_shim *w, uid_t uid, gid_t gid)
+{
+	struct watch_policy p = { .now = w->policy };
+	if (watch_follow_init(&w->follow, "metrics.txt", w->monitor, &p))
+		return -ENOMEM;
+	w->follow.read = w->offset;
+	w->started = 1;
+	/* The file was taken up to OFFSET: it is the one there now. */
+	w->follow.fd = open("metrics.txt", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* A position it cannot read starts from scratch, as trainfs does. */
+	if (w->source_path &&
+	    (w->source = source_new(w->source_path, uid, gid)))
+		(void)source_restore(w->source, w->source_pos);
+	return 0;
+}
+
+int watch_shim_tick(struct watch_shim *w, uid_t uid, gid_t gid)
 {
 	if (!w->monitor || w->policy.patience <= 0 || w->done)
 		return 0;
-	if (!w->started) {
-		struct watch_policy p = { .now = w->policy };
-		if (watch_follow_init(&w->follow, "metrics.txt", w->monitor,
-				      &p))
-			return 0;
-		w->follow.read = w->offset;
-		w->started = 1;
-		/* The file was taken up to OFFSET: it is the one there now. */
-		w->follow.fd = open("metrics.txt", O_RDONLY | O_CLOEXEC |
-					    O_NOFOLLOW);
-	}
+	if (!w->started && shim_start(w, uid, gid))
+		return 0;
+	/* A step that fails is tried again on the next tick, as trainfs's. */
+	if (w->source && !w->follow.stop)
+		(void)source_step(w->source, 0, follow_record, &w->follow);
 	if (!watch_follow_step(&w->follow, WATCH_SHIM_BYTES))
 		return 0;
 	w->done = 1;
@@ -402,6 +440,9 @@ void watch_shim_free(struct watch_shim *w)
 {
 	if (w->started)
 		watch_follow_free(&w->follow);
+	source_free(w->source);
+	free(w->source_path);
+	free(w->source_pos);
 	free(w->monitor);
 	memset(w, 0, sizeof *w);
 }

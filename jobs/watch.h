@@ -140,8 +140,10 @@ void watch_follow_free(struct watch_follow *w);
 
 /*
  * Auto-stop in the shim.  The launch file carries "watch.*" pairs (the
- * policy's parameters, its state at launch and where the metrics file was
- * taken up to); the shim follows the file every tick and, when the policy
+ * policy's parameters, its state at launch, where the metrics file was
+ * taken up to and, for a job with metrics_from, the source's path and the
+ * position it was committed at); the shim follows both every tick, the
+ * source with the owner's rights as trainfs reads it, and, when the policy
  * says stop, records WATCH_AUTOSTOP_FILE in the job folder and stops the
  * trainer as a user's stop would.  trainfs treats that record as an
  * auto-stop, mounted or at the next mount.
@@ -149,20 +151,31 @@ void watch_follow_free(struct watch_follow *w);
 #define WATCH_AUTOSTOP_FILE "autostop"
 #define WATCH_SHIM_BYTES (256 * 1024) /* read per tick */
 
+/* What the shim is to follow besides the metrics file: a job's
+ * metrics_from (absolute PATH; POS what source_pos() gave, or NULL). */
+struct watch_source {
+	const char *path;
+	const char *pos;
+};
+
 /*
  * The launch pairs ("k\0v\0..." as the launch file holds them) for a job
- * watching MONITOR with policy P from OFFSET of its metrics file, into a
- * malloc'd *OUT of *LEN bytes (the caller frees).  MONITOR NULL or no
- * patience: nothing (*OUT NULL, 0).  Returns 0 or -ENOMEM.
+ * watching MONITOR with policy P from OFFSET of its metrics file and from
+ * SRC (NULL or a NULL path: none), into a malloc'd *OUT of *LEN bytes (the
+ * caller frees).  MONITOR NULL or no patience: nothing (*OUT NULL, 0).
+ * Returns 0 or -ENOMEM.
  */
 int watch_launch_encode(char **out, size_t *len, const char *monitor,
-			const struct autostop *p, int64_t offset);
+			const struct autostop *p, int64_t offset,
+			const struct watch_source *src);
 
 /* The shim's side; zeroed, it watches nothing. */
 struct watch_shim {
 	char *monitor;
 	struct autostop policy;
 	int64_t offset;
+	char *source_path, *source_pos; /* metrics_from, or NULL */
+	struct source *source;
 	int started, done;
 	struct watch_follow follow;
 };
@@ -172,10 +185,11 @@ int watch_shim_key(struct watch_shim *w, const char *k, const char *v);
 
 /*
  * One tick in the job folder (the shim's cwd): reads at most
- * WATCH_SHIM_BYTES of metrics.txt.  Returns 1 once, when the policy says
- * stop (the record is written by then), else 0.
+ * WATCH_SHIM_BYTES of metrics.txt and one bounded step of the source, as
+ * UID/GID (the job's owner).  Returns 1 once, when the policy says stop
+ * (the record is written by then), else 0.
  */
-int watch_shim_tick(struct watch_shim *w);
+int watch_shim_tick(struct watch_shim *w, uid_t uid, gid_t gid);
 
 void watch_shim_free(struct watch_shim *w);
 

@@ -115,6 +115,32 @@ def test_auto_stop_on_a_monitor_of_the_source(m):
     assert kv["epoch"].split("/")[0] in ("5", "6"), kv
 
 
+def test_auto_stop_on_a_source_while_unmounted(m):
+    """Auto-stop holds while trainfs is away: the shim follows the
+    trainer's own log as trainfs does, from where trainfs had read it."""
+    t = write_trainer(m, "lightning.py", LIGHTNING)
+    src = "logs/metrics.csv"
+    vals = ",".join(["0.5", "0.7", "0.6", "0.6", "0.65"] + ["0.1"] * 40)
+    m.make_job("j", spec=SPEC % (PY, t, src, vals + " 0.1", 45, src)
+               + "patience = 3\nenv.FIRST_WAIT = 3\n", start=True)
+    m.wait_state("j", "running")
+    m.unmount()
+    log = os.path.join(m.store, "jobs", "1", "autostop")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not os.path.exists(log):
+        time.sleep(0.05)
+    # Best 0.7 at epoch 2 (the trainer's 1); 3, 4, 5 do not improve.
+    with open(log) as f:
+        rec = f.read()
+    assert rec.startswith("epoch 5\nwaited 3\n"), rec
+    m.start()
+    m.wait_state("j", "ready", timeout=30)
+    st, kv = m.status("j")
+    assert kv["reason"] == "converged", kv
+    assert kv["best"] == "val_acc 0.7 at epoch 2", kv
+    assert "converged" in m.tags("j"), kv
+
+
 def test_source_from_the_start_after_a_rewrite_and_patience(m):
     """A trainer that validates every 3rd epoch is judged on those; a
     file rewritten whole is read again (rows taken stay)."""
