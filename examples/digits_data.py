@@ -2,7 +2,7 @@
 
 Data: scikit-learn's digits (1,797 8x8 images, 10 classes, shipped inside
 Debian's python3-sklearn, no download), split 80/20 with a fixed seed.
-Model: a small MLP (64 -> 128 -> 10).
+Model: a small MLP (64 -> WIDTH -> 10, WIDTH 128 by default).
 """
 import gzip
 import importlib.util
@@ -40,8 +40,8 @@ def split():
     return TensorDataset(x[perm[:n]], y[perm[:n]]), TensorDataset(x[perm[n:]], y[perm[n:]])
 
 
-def model():
-    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+def model(width=128):
+    return nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, 10))
 
 
 def train_epoch(net, opt, loader):

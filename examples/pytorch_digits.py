@@ -36,8 +36,6 @@ By hand, without trainfs: `/usr/bin/python3 examples/pytorch_digits.py`
                       (for tests of failed jobs and resume)
 """
 import argparse
-import gzip
-import importlib.util
 import json
 import os
 import sys
@@ -51,53 +49,11 @@ import trainfs  # noqa: E402  (by path: the repository's python/ folder)
 trainfs.install_stop_handler()
 
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
 
-SPLIT_SEED = 20261130
-
-
-def digits():
-    """(pixels, labels) of scikit-learn's digits, as float and long tensors.
-
-    Read straight from the file python3-sklearn ships (what load_digits()
-    reads), found without importing scikit-learn and SciPy: that import
-    costs seconds, the file milliseconds.
-    """
-    spec = importlib.util.find_spec("sklearn")
-    for d in (spec.submodule_search_locations or []) if spec else []:
-        path = os.path.join(d, "datasets", "data", "digits.csv.gz")
-        if os.path.exists(path):
-            with gzip.open(path, "rt") as f:
-                rows = [[float(v) for v in line.split(",")] for line in f if line.strip()]
-            t = torch.tensor(rows)
-            return t[:, :-1], t[:, -1].long()
-    from sklearn.datasets import load_digits  # another layout: the slow way
-    d = load_digits()
-    return torch.tensor(d.data, dtype=torch.float32), torch.tensor(d.target)
-
-
-def data():
-    """(train, val) TensorDatasets: pixels scaled to [0, 1], a fixed split."""
-    x, y = digits()
-    x = x / 16.0
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(SPLIT_SEED))
-    n_train = int(len(x) * 0.8)
-    tr, va = perm[:n_train], perm[n_train:]
-    return TensorDataset(x[tr], y[tr]), TensorDataset(x[va], y[va])
-
-
-def model(width=128):
-    return nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, 10))
-
-
-def evaluate(net, val):
-    x, y = val.tensors
-    with torch.no_grad():
-        out = net(x)
-        loss = nn.functional.cross_entropy(out, y).item()
-        acc = (out.argmax(1) == y).float().mean().item()
-    return loss, acc
+# The data, the model and one epoch, shared with the examples that have no
+# trainfs code in them.
+from digits_data import evaluate, model, split as data, train_epoch  # noqa: E402
 
 
 def score(folder):
@@ -161,22 +117,13 @@ def main():
     out = trainfs.output_dir()
     t0 = time.monotonic()
     for epoch in range(start, target + 1):
-        net.train()
-        total, n = 0.0, 0
-        for x, y in loader:
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(net(x), y)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(y)
-            n += len(y)
-        net.eval()
+        loss = train_epoch(net, opt, loader)
         val_loss, val_acc = evaluate(net, val)
-        trainfs.report(epoch, loss=total / n, val_loss=val_loss, val_acc=val_acc)
+        trainfs.report(epoch, loss=loss, val_loss=val_loss, val_acc=val_acc)
         with trainfs.checkpoint(epoch) as folder:
             save_checkpoint(folder, net, opt, gen, epoch)
         print("epoch %d/%d loss %.4f val_loss %.4f val_acc %.4f (%.1fs)"
-              % (epoch, target, total / n, val_loss, val_acc,
+              % (epoch, target, loss, val_loss, val_acc,
                  time.monotonic() - t0), flush=True)
         if epoch == a.fail_at:
             print("failing on purpose at epoch %d" % epoch, flush=True)
