@@ -54,7 +54,7 @@
 #include "jobs/exec.h"
 #include "jobs/slurm.h"
 #include "jobs/watch.h"
-#include "store/store.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #define SHIM_MAX_CLIENTS 16
@@ -366,7 +366,7 @@ static void shim_spawn(struct shim *s)
 	char rec[128];
 	int n = snprintf(rec, sizeof rec, "%d %llu\n", (int)pid,
 			 exec_proc_start_time(pid));
-	int rc = store_write_file_atomic("trainer", rec, n);
+	int rc = file_write_atomic("trainer", rec, n);
 	if (rc)
 		log_error( "shim: cannot write 'trainer': %s\n",
 			strerror(-rc));
@@ -494,7 +494,7 @@ static int shim_reserve_exit(void)
 					  O_CLOEXEC, 0600);
 	memset(pad, ' ', sizeof pad);
 	pad[sizeof pad - 1] = '\n';
-	if (fd >= 0 && !store_write_all(fd, pad, sizeof pad) && fsync(fd) == 0)
+	if (fd >= 0 && !file_write_all(fd, pad, sizeof pad) && fsync(fd) == 0)
 		return fd;
 	log_error( "shim: cannot reserve the exit record: %s\n",
 		strerror(errno));
@@ -547,7 +547,7 @@ static void shim_write_exit(struct shim *s)
 			"%s\n", strerror(-rc));
 	}
 	rec[n++] = '\n';
-	if ((rc = store_write_file_atomic("exit", rec, n)))
+	if ((rc = file_write_atomic("exit", rec, n)))
 		shim_die("cannot write 'exit'", -rc);
 }
 

@@ -10,13 +10,15 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "util/compiler.h"
+
 /*
  * Opens REL (relative, no "..") beneath DIRFD with FLAGS and MODE (as
  * openat; O_NOFOLLOW is implied).  Returns the fd, which the caller
  * closes, or -errno: -ELOOP for a link on the way, -EXDEV for ".." or
  * another filesystem.
  */
-int beneath_open(int dirfd, const char *rel, int flags, mode_t mode);
+MUST_CHECK int beneath_open(int dirfd, const char *rel, int flags, mode_t mode);
 
 /*
  * Writes NAME in DIRFD (a plain name) atomically: a new NAME.tmp (O_EXCL,
@@ -25,7 +27,7 @@ int beneath_open(int dirfd, const char *rel, int flags, mode_t mode);
  * path, so a link a user plants in DIRFD is never followed.  Returns 0
  * or -errno (-EEXIST: NAME.tmp was made meanwhile by someone else).
  */
-int beneath_write_new(int dirfd, const char *name, const void *buf,
+MUST_CHECK int beneath_write_new(int dirfd, const char *name, const void *buf,
 		      size_t len, uid_t uid, gid_t gid);
 
 /* Walks with O_NOFOLLOW as without openat2 (ON), or not: for the tests. */

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "util/compiler.h"
+
 /* Whose rights: the uid, gid and supplementary groups (up to 64). */
 struct fsowner {
 	uid_t uid;
@@ -37,7 +39,7 @@ struct fsowner {
  * Fills *O for UID/GID with the supplementary groups of UID's passwd entry
  * (just GID when it has none).  Returns 0 or -ENOMEM.
  */
-int fsowner_init(struct fsowner *o, uid_t uid, gid_t gid);
+MUST_CHECK int fsowner_init(struct fsowner *o, uid_t uid, gid_t gid);
 
 /*
  * Opens PATH (absolute) for reading as the owner, never through a
@@ -46,13 +48,13 @@ int fsowner_init(struct fsowner *o, uid_t uid, gid_t gid);
  * and only a regular file (else -EINVAL) when DIR is 0, only a folder
  * when DIR is 1.  Returns the descriptor or -errno.
  */
-int fsowner_open(const struct fsowner *o, const char *path, int dir);
+MUST_CHECK int fsowner_open(const struct fsowner *o, const char *path, int dir);
 
 /*
  * The same for NAME inside the folder open at DIRFD, on DIRFD's own
  * mount.  Returns the descriptor or -errno.
  */
-int fsowner_openat(const struct fsowner *o, int dirfd, const char *name,
+MUST_CHECK int fsowner_openat(const struct fsowner *o, int dirfd, const char *name,
 		   int dir);
 
 #endif

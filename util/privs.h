@@ -12,15 +12,17 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "util/compiler.h"
+
 /*
  * As root, becomes UID/GID with the supplementary groups of UID's passwd
  * entry (just GID if it has none); as another user, succeeds only when UID
  * and GID are already its own.  Returns 0, or -1 with the reason in ERR
  * ("cannot switch to uid 65534: Operation not permitted").
  */
-int privs_drop(uid_t uid, gid_t gid, char *err, size_t errlen);
+MUST_CHECK int privs_drop(uid_t uid, gid_t gid, char *err, size_t errlen);
 
 /* Reads S, digits only, as an id below UINT_MAX into *out; returns 0 or -1. */
-int privs_parse_id(const char *s, unsigned int *out);
+MUST_CHECK int privs_parse_id(const char *s, unsigned int *out);
 
 #endif
