@@ -7,10 +7,20 @@
 #ifndef TRAINFS_BENEATH_H
 #define TRAINFS_BENEATH_H
 
+#include <linux/openat2.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 #include "util/compiler.h"
+
+/*
+ * The one openat2() call of trainfs: opens PATH from DIRFD with FLAGS and
+ * MODE (as openat), resolved under RESOLVE (RESOLVE_BENEATH, ...; see
+ * openat2(2)).  Returns the fd, which the caller closes, or -errno
+ * (-ENOSYS: the kernel has no openat2).
+ */
+MUST_CHECK int beneath_openat2(int dirfd, const char *path, int flags,
+			       mode_t mode, unsigned long long resolve);
 
 /*
  * Opens REL (relative, no "..") beneath DIRFD with FLAGS and MODE (as

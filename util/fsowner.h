@@ -27,19 +27,24 @@
 
 #include "util/compiler.h"
 
-/* Whose rights: the uid, gid and supplementary groups (up to 64). */
+/* Whose rights: the uid, gid and supplementary groups (all of them). */
 struct fsowner {
 	uid_t uid;
 	gid_t gid;
-	gid_t groups[64];
+	gid_t *groups; /* owned: fsowner_release() frees it */
 	int ngroups;
 };
 
 /*
  * Fills *O for UID/GID with the supplementary groups of UID's passwd entry
- * (just GID when it has none).  Returns 0 or -ENOMEM.
+ * (just GID when it has none; privs_groups()), which may read files or ask
+ * the network: never under a lock.  Returns 0 or -errno (nothing to
+ * release then).
  */
 MUST_CHECK int fsowner_init(struct fsowner *o, uid_t uid, gid_t gid);
+
+/* Frees what fsowner_init() filled in. */
+void fsowner_release(struct fsowner *o);
 
 /*
  * Opens PATH (absolute) for reading as the owner, never through a
