@@ -106,6 +106,54 @@ nomem:
 	return -ENOMEM;
 }
 
+/*
+ * Opens the next subfolder of L still to enter, in the folder open on FD;
+ * what turns out not to be a folder (a link, a file put there meanwhile)
+ * is removed instead.  Errors go to *RC.  Returns the subfolder's fd with
+ * its name in *SUB (the caller owns it), or -1 when none is left.
+ */
+static int walk_next_sub(int fd, struct walk_level *l, int *rc, char **sub)
+{
+	while (l->next < l->nsubs) {
+		char *s = l->subs[l->next++];
+		int sfd = openat(fd, s, O_RDONLY | O_DIRECTORY |
+						O_NOFOLLOW | O_CLOEXEC);
+		if (sfd >= 0) {
+			*sub = s;
+			return sfd;
+		}
+		if (errno == ENOTDIR || errno == ELOOP)
+			walk_note(rc, unlinkat(fd, s, 0) < 0 ? -errno : 0);
+		else
+			walk_note(rc, -errno);
+		free(s);
+	}
+	return -1;
+}
+
+/*
+ * The folder above the one open on FD, which is LV[DEPTH - 1]: DIRFD at
+ * the top, else ".." checked against the folder recorded on the way down
+ * (device and inode).  Returns its fd, or -errno (-ESTALE: it moved).
+ */
+static int walk_parent(int fd, int dirfd, const struct walk_level *lv,
+		       size_t depth)
+{
+	struct stat pst;
+	if (depth == 1)
+		return dirfd;
+	int pfd = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	if (fstat(pfd, &pst) < 0 || pst.st_dev != lv[depth - 2].dev ||
+	    pst.st_ino != lv[depth - 2].ino) {
+		close(pfd);
+		log_warn("store: a folder moved while being removed: stopped");
+		return -ESTALE;
+	}
+	return pfd;
+}
+
 int tree_remove(int dirfd, const char *name)
 {
 	struct walk_level *lv = NULL;
@@ -152,41 +200,16 @@ int tree_remove(int dirfd, const char *name)
 		/* The next subfolder to enter, going up while there is none. */
 		while (!sub) {
 			struct walk_level *l = &lv[depth - 1];
-			if (l->next < l->nsubs) {
-				char *s = l->subs[l->next++];
-				int sfd = openat(fd, s, O_RDONLY | O_DIRECTORY |
-								O_NOFOLLOW | O_CLOEXEC);
-				if (sfd < 0 && (errno == ENOTDIR || errno == ELOOP))
-					walk_note(&rc, unlinkat(fd, s, 0) < 0 ? -errno : 0);
-				else if (sfd < 0)
-					walk_note(&rc, -errno);
-				if (sfd < 0) {
-					free(s);
-					continue;
-				}
+			int sfd = walk_next_sub(fd, l, &rc, &sub);
+			if (sfd >= 0) {
 				close(fd);
 				fd = sfd;
-				sub = s;
 				continue;
 			}
-			int pfd = dirfd;
-			if (depth > 1) {
-				struct stat pst;
-				pfd = openat(fd, "..", O_RDONLY | O_DIRECTORY |
-							       O_CLOEXEC);
-				if (pfd < 0) {
-					r = -errno;
-					goto fail;
-				}
-				if (fstat(pfd, &pst) < 0 ||
-				    pst.st_dev != lv[depth - 2].dev ||
-				    pst.st_ino != lv[depth - 2].ino) {
-					close(pfd);
-					log_warn("store: a folder moved while "
-						 "being removed: stopped");
-					r = -ESTALE;
-					goto fail;
-				}
+			int pfd = walk_parent(fd, dirfd, lv, depth);
+			if (pfd < 0) {
+				r = pfd;
+				goto fail;
 			}
 			close(fd);
 			fd = -1;
