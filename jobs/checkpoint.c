@@ -21,9 +21,10 @@
 #include <unistd.h>
 
 #include "jobs/checkpoint.h"
-#include "store/store.h"
+#include "util/file.h"
 #include "util/privs.h"
 #include "util/reap.h"
+#include "util/tree.h"
 #include "util/userfile.h"
 
 extern char **environ;
@@ -374,7 +375,7 @@ static int prune_at(int dirfd, char *const *names, size_t n,
 			rc = -EINVAL;
 			snprintf(msg, sizeof msg, "'%s' is not a checkpoint name",
 				 names[i]);
-		} else if ((rc = store_remove_tree(dirfd, names[i]))) {
+		} else if ((rc = tree_remove(dirfd, names[i]))) {
 			snprintf(msg, sizeof msg, "cannot delete '%s': %s",
 				 names[i], strerror(-rc));
 		}
@@ -521,7 +522,7 @@ static int prune_error(const char *fmt, ...)
 		n = (int)sizeof line - 2;
 	line[n++] = '\n';
 	/* If stderr is gone too, the exit status still says it failed. */
-	(void)store_write_all(2, line, (size_t)n);
+	(void)!file_write_all(2, line, (size_t)n);
 	return 1;
 }
 

@@ -15,7 +15,7 @@
  *                       and which ones to delete: pure, no system calls;
  *   checkpoint_prune()  deletes them in a helper process, "trainfs __prune",
  *                       that drops to the job's owner and never follows a
- *                       symbolic link (store_remove_tree()); in-process
+ *                       symbolic link (tree_remove()); in-process
  *                       when trainfs is the owner already.
  *
  * Names: "epoch-" then N in canonical decimal: digits only, no sign, no
@@ -152,7 +152,7 @@ int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
  * folder.  As root it drops to UID/GID with that user's groups (and checks
  * root cannot be regained); as anyone else UID must be its own.  Then it
  * opens DIR O_DIRECTORY|O_NOFOLLOW and removes each NAME that
- * checkpoint_epoch_of_prefix() accepts with store_remove_tree(), which
+ * checkpoint_epoch_of_prefix() accepts with tree_remove(), which
  * never follows a link (a link is removed, not its target).  Other names
  * are refused.  Exits 0 when every one
  * is gone, else writes "error MESSAGE" lines to stderr and exits 1 (after

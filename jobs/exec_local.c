@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "jobs/executor.h"
-#include "store/store.h"
+#include "util/file.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -57,7 +57,7 @@ static int launch_memfd(const struct exec_launch *l)
 	int fd = memfd_create("trainfs-launch", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		rc = -errno;
-	else if ((rc = store_write_all(fd, buf, len)) == 0 &&
+	else if ((rc = file_write_all(fd, buf, len)) == 0 &&
 		 (lseek(fd, 0, SEEK_SET) < 0 ||
 		  fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
 						 F_SEAL_WRITE | F_SEAL_SEAL) < 0))

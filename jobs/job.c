@@ -1278,7 +1278,8 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 	rc = jobs_find_name(j, name) ? -EEXIST : registry_add(j, job);
 	jobs_unlock(j);
 	if (rc) {
-		store_delete_job(j->store, job->rec.id);
+		if (store_delete_job(j->store, job->rec.id))
+			log_error("job '%s': cannot delete the row of a refused mkdir", name);
 		goto fail;
 	}
 	*id = job->rec.id;

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "jobs/ownfiles.h"
+#include "util/beneath.h"
 #include "util/privs.h"
 
 extern char **environ;
@@ -326,13 +327,10 @@ void ownfiles_free(struct ownfile *list, size_t n)
 
 int ownfiles_open(int wdfd, const char *path, int nolinks)
 {
-	struct open_how how = {
-		.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
-			   (nolinks ? RESOLVE_NO_SYMLINKS : 0),
-	};
-	long fd = syscall(SYS_openat2, wdfd, path, &how, sizeof how);
-	return fd < 0 ? -errno : (int)fd;
+	return beneath_openat2(wdfd, path,
+			       O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0,
+			       RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
+				       (nolinks ? RESOLVE_NO_SYMLINKS : 0));
 }
 
 /* The last name of PATH (no trailing '/' in glob's matches). */

@@ -25,6 +25,7 @@
  */
 #include "pack.h"
 #include "jobs/ownfiles.h"
+#include "util/file.h"
 #include "util/privs.h"
 #include "util/text.h"
 #include "util/userfile.h"
@@ -87,29 +88,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Writes all LEN bytes to FD, retrying on EINTR; 0, or -1 with errno set. */
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * libarchive's output callback: writes all of BUF to the output fd of the
  * packer in DATA.  Returns LEN, or -1 with the write's errno and its
@@ -125,7 +103,7 @@ static la_ssize_t out_write(struct archive *a, void *data, const void *buf,
 		archive_set_error(a, ECANCELED, "%s", strerror(ECANCELED));
 		return -1;
 	}
-	if (write_all(p->out_fd, buf, len) < 0) {
+	if (file_write_all(p->out_fd, buf, len) < 0) {
 		int e = errno;
 
 		archive_set_error(a, e, "%s", strerror(e));
@@ -214,7 +192,7 @@ static int progress_update(struct packer *p, int final)
 	if (pct == p->last_pct)
 		return 0;
 	n = snprintf(line, sizeof line, "progress %d\n", pct);
-	if (write_all(p->progress_fd, line, (size_t)n) < 0) {
+	if (file_write_all(p->progress_fd, line, (size_t)n) < 0) {
 		set_err(p->err, p->errlen, "cannot write progress: %s",
 			strerror(errno));
 		return -1;
@@ -908,7 +886,7 @@ static int pack_say(const char *kind, const char *fmt, va_list ap)
 	n = (int)strlen(line);
 	line[n++] = '\n';
 	/* If stderr is gone too, the exit status still says it failed. */
-	(void)write_all(2, line, (size_t)n);
+	(void)!file_write_all(2, line, (size_t)n);
 	return 1;
 }
 

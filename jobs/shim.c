@@ -54,8 +54,9 @@
 #include "jobs/exec.h"
 #include "jobs/slurm.h"
 #include "jobs/watch.h"
-#include "store/store.h"
+#include "util/file.h"
 #include "util/log.h"
+#include "util/privs.h"
 
 #define SHIM_MAX_CLIENTS 16
 #define SHIM_GRACE_MAX 1e9 /* seconds: as GRACE_MAX of jobs/registry.h */
@@ -316,18 +317,11 @@ static void shim_reap(struct shim *s)
 /* Starts /bin/sh -c COMMAND in a new process group as the job's owner. */
 static void shim_spawn(struct shim *s)
 {
-	gid_t groups[256];
-	int ngroups = 0;
+	gid_t *groups = NULL;
+	int ngroups = 0, grc;
 	int switch_user = getuid() != s->uid || getgid() != s->gid;
-	if (switch_user) {
-		struct passwd *pw = getpwuid(s->uid);
-		ngroups = sizeof groups / sizeof groups[0];
-		if (!pw || getgrouplist(pw->pw_name, s->gid, groups,
-					&ngroups) < 0) {
-			groups[0] = s->gid;
-			ngroups = 1;
-		}
-	}
+	if (switch_user && (grc = privs_groups(s->uid, s->gid, &groups, &ngroups)))
+		shim_die("cannot look up the owner's groups", -grc);
 	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	pid_t pid = fork();
 	if (pid < 0)
@@ -341,8 +335,7 @@ static void shim_spawn(struct shim *s)
 		if (devnull >= 0)
 			dup2(devnull, 0);
 		if (switch_user &&
-		    (setgroups(ngroups, groups) < 0 || setgid(s->gid) < 0 ||
-		     setuid(s->uid) < 0)) {
+		    privs_become(s->uid, s->gid, groups, ngroups, NULL) < 0) {
 			dprintf(2, "trainfs: cannot run as uid %lu: %s\n",
 				(unsigned long)s->uid, strerror(errno));
 			_exit(126);
@@ -361,12 +354,13 @@ static void shim_spawn(struct shim *s)
 	setpgid(pid, pid);
 	if (devnull >= 0)
 		close(devnull);
+	free(groups);
 	s->pgid = pid;
 
 	char rec[128];
 	int n = snprintf(rec, sizeof rec, "%d %llu\n", (int)pid,
 			 exec_proc_start_time(pid));
-	int rc = store_write_file_atomic("trainer", rec, n);
+	int rc = file_write_atomic("trainer", rec, n);
 	if (rc)
 		log_error( "shim: cannot write 'trainer': %s\n",
 			strerror(-rc));
@@ -494,7 +488,7 @@ static int shim_reserve_exit(void)
 					  O_CLOEXEC, 0600);
 	memset(pad, ' ', sizeof pad);
 	pad[sizeof pad - 1] = '\n';
-	if (fd >= 0 && !store_write_all(fd, pad, sizeof pad) && fsync(fd) == 0)
+	if (fd >= 0 && !file_write_all(fd, pad, sizeof pad) && fsync(fd) == 0)
 		return fd;
 	log_error( "shim: cannot reserve the exit record: %s\n",
 		strerror(errno));
@@ -547,7 +541,7 @@ static void shim_write_exit(struct shim *s)
 			"%s\n", strerror(-rc));
 	}
 	rec[n++] = '\n';
-	if ((rc = store_write_file_atomic("exit", rec, n)))
+	if ((rc = file_write_atomic("exit", rec, n)))
 		shim_die("cannot write 'exit'", -rc);
 }
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "jobs/slurm.h"
+#include "util/privs.h"
 
 #define SLURM_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 
@@ -325,46 +326,6 @@ static int find_program(const char *prog, char *const envp[], char *buf,
 	return -ENOENT;
 }
 
-/* UID's supplementary groups; *N of them in a new array, or -errno. */
-static int user_groups(uid_t uid, gid_t gid, gid_t **groups, int *n)
-{
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	int rc = getpwuid_r(uid, &pw, buf, sizeof buf, &res);
-	int cnt = 32;
-	*groups = NULL;
-	if (rc || !res) {
-		/* A uid without a name: only its own group. */
-		if (!(*groups = malloc(sizeof **groups)))
-			return -ENOMEM;
-		(*groups)[0] = gid;
-		*n = 1;
-		return 0;
-	}
-	for (;;) {
-		gid_t *g = realloc(*groups, cnt * sizeof *g);
-		if (!g) {
-			free(*groups);
-			*groups = NULL;
-			return -ENOMEM;
-		}
-		*groups = g;
-		int want = cnt;
-		if (getgrouplist(pw.pw_name, gid, g, &want) >= 0) {
-			*n = want;
-			return 0;
-		}
-		if (want <= cnt)
-			want = cnt * 2;
-		if (want > 65536) {
-			free(*groups);
-			*groups = NULL;
-			return -E2BIG;
-		}
-		cnt = want;
-	}
-}
-
 static long long now_ms(void)
 {
 	struct timespec t;
@@ -417,8 +378,7 @@ static void run_child(const char *prog, char *const argv[],
 		goto fail;
 	if (dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		goto fail;
-	if (switch_user && (setgroups(ngroups, groups) < 0 ||
-			    setgid(gid) < 0 || setuid(uid) < 0))
+	if (switch_user && privs_become(uid, gid, groups, ngroups, NULL) < 0)
 		goto fail;
 	execve(prog, argv, envp);
 fail:
@@ -444,7 +404,7 @@ int slurm_run(char *const argv[], char *const envp[], uid_t uid, gid_t gid,
 		return -EINVAL;
 	if ((rc = find_program(argv[0], envp, prog, sizeof prog)))
 		return rc;
-	if (switch_user && (rc = user_groups(uid, gid, &groups, &ngroups)))
+	if (switch_user && (rc = privs_groups(uid, gid, &groups, &ngroups)))
 		return rc;
 	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0 ||
 	    pipe2(px, O_CLOEXEC) < 0) {

@@ -174,6 +174,7 @@ void source_free(struct source *s)
 		return;
 	source_clear(s);
 	free(s->frame);
+	fsowner_release(&s->owner);
 	free(s->path);
 	free(s);
 }

@@ -1339,8 +1339,8 @@ static void tick_sweep(struct sweeps *s, int64_t id)
 			t->gone = t->job != 0 || t->gone;
 			continue;
 		}
-		if (!t->job && peek[i].job) /* adopted after a crash */
-			store_put_trial(s->store, id, t->t, peek[i].job,
+		if (!t->job && peek[i].job) /* adopted after a crash (unsaved: adopted again at the next load) */
+			(void)!store_put_trial(s->store, id, t->t, peek[i].job,
 					t->judged);
 		struct prune_point *curve = t->curve;
 		size_t ncurve = t->ncurve;

@@ -4,6 +4,8 @@
 #ifndef TRAINFS_PARENTS_H
 #define TRAINFS_PARENTS_H
 
+#include "util/compiler.h"
+
 /*
  * Resolves GIVEN (the store folder as the user named it; it need not
  * exist yet) to an absolute path without links into *REAL (malloc'd,
@@ -13,6 +15,6 @@
  * -EPERM once it has said "store GIVEN: its parent 'P' is writable by
  * others", or another -errno.
  */
-int store_parents_check(const char *given, char **real);
+MUST_CHECK int store_parents_check(const char *given, char **real);
 
 #endif

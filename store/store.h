@@ -25,6 +25,13 @@
  * it.  Folders are deleted by moving them into STORE/trash/ (one rename)
  * and emptying that in the deleter thread, outside every lock; what is left
  * there at the next start goes then.
+ *
+ * Which file owns what: store.c the handle, the claim and transactions;
+ * schema.c the tables and their upgrades; private.c the checks that keep
+ * the store closed; jobrows.c job rows and folders; events.c, tags.c and
+ * metricrows.c those tables; trash.c the deleter; claim.c the lock file's
+ * text; parents.c the folders above the store; sweeps.c the sweeps'
+ * tables (sweeps.h).  store_i.h is what they share, private to store/.
  */
 #ifndef TRAINFS_STORE_H
 #define TRAINFS_STORE_H
@@ -32,6 +39,8 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "util/compiler.h"
 
 #define STORE_MTIMES 8
 /* Longest job name in bytes (the job layer's rule; room for .tar.zst). */
@@ -88,7 +97,7 @@ struct store;
  * is said.  The store's path is then kept resolved, without links.
  */
 #define STORE_REFUSED (-ECANCELED)
-int store_open(const char *store_dir, struct store **out);
+MUST_CHECK int store_open(const char *store_dir, struct store **out);
 void store_close(struct store *s);
 /*
  * Writes this process's pid into STORE/lock (after a daemonizing fork, so
@@ -96,22 +105,22 @@ void store_close(struct store *s);
  * yet), by which a second trainfs tells a trainfs that is leaving (its
  * mount point no longer mounted) from one in use.  0 or -errno.
  */
-int store_claim_pid(struct store *s, const char *mountpoint);
+MUST_CHECK int store_claim_pid(struct store *s, const char *mountpoint);
 
 /* claim.c.  The lock file's text for this process at MOUNTPOINT (or
  * NULL) in BUF: its length, or -ENAMETOOLONG. */
-int store_lock_text(char *buf, size_t len, const char *mountpoint);
+MUST_CHECK int store_lock_text(char *buf, size_t len, const char *mountpoint);
 /*
  * Takes the exclusive flock() on the lock file FD, waiting up to 10 s
  * while its holder has been unmounted and is only finishing its exit.
  * 0, or -EBUSY with the holder's text in TEXT (LEN bytes), or -errno.
  */
-int store_claim_lock(int fd, char *text, size_t len);
+MUST_CHECK int store_claim_lock(int fd, char *text, size_t len);
 
 /* The store folder, and the job folder path of ID (static to the store). */
 const char *store_dir(struct store *s);
 /* Writes STORE/jobs/ID/REL (REL may be "") into buf; -ENAMETOOLONG if it does not fit. */
-int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
+MUST_CHECK int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
 		   size_t len);
 
 /*
@@ -119,56 +128,56 @@ int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
  * to others, and not a symbolic link; closes an older store's 0755 one.
  * Returns 0, -ELOOP (a link, or not private) or -errno.
  */
-int store_job_dir_check(struct store *s, int64_t id);
+MUST_CHECK int store_job_dir_check(struct store *s, int64_t id);
 
 /*
  * Opens REL (relative, "jobs/12/run/launch") beneath the store's own
  * folder descriptor as openat would, never through a link, ".." or into
  * another filesystem.  Returns the fd (the caller closes it) or -errno.
  */
-int store_open_beneath(struct store *s, const char *rel, int flags,
+MUST_CHECK int store_open_beneath(struct store *s, const char *rel, int flags,
 		       mode_t mode);
 
 /* A transaction: begin takes the store lock; commit or rollback drop it. */
-int store_begin(struct store *s);
+MUST_CHECK int store_begin(struct store *s);
 /* store_begin(), or -EBUSY at once when another thread holds the lock. */
-int store_trybegin(struct store *s);
+MUST_CHECK int store_trybegin(struct store *s);
 /* On failure the transaction is rolled back (and the lock let go) too. */
-int store_commit(struct store *s);
+MUST_CHECK int store_commit(struct store *s);
 /* Nothing when the caller has no transaction open. */
 void store_rollback(struct store *s);
 /* Whether this thread holds the store lock (for assertions). */
 int store_locked(struct store *s);
 
 /* Starts the deleter thread, which first empties what trash is left. */
-int store_start_deleter(struct store *s);
+MUST_CHECK int store_start_deleter(struct store *s);
 /*
  * Moves STORE/jobs/ID/REL (REL "" for the whole job folder) into the trash
  * for the deleter; 0 also when it did not exist.  Falls back to deleting it
  * in place when it cannot be moved.
  */
-int store_trash(struct store *s, int64_t id, const char *rel);
+MUST_CHECK int store_trash(struct store *s, int64_t id, const char *rel);
 
 /* Inserts a job row (rec->id is set) and makes its folder. */
-int store_create_job(struct store *s, struct job_record *rec);
+MUST_CHECK int store_create_job(struct store *s, struct job_record *rec);
 /*
  * Deletes the row, its events, tags and metrics, and moves its folder to
  * the trash (on a full disk the folder is deleted first, in place, to make
  * room for the delete).
  */
-int store_delete_job(struct store *s, int64_t id);
+MUST_CHECK int store_delete_job(struct store *s, int64_t id);
 /* Writes every column of REC. */
-int store_put_job(struct store *s, const struct job_record *rec);
-int store_put_event(struct store *s, int64_t id, int64_t time_ns,
+MUST_CHECK int store_put_job(struct store *s, const struct job_record *rec);
+MUST_CHECK int store_put_event(struct store *s, int64_t id, int64_t time_ns,
 		    const char *state, const char *reason);
-int store_put_tag(struct store *s, int64_t id, const char *tag, int system);
-int store_clear_user_tags(struct store *s, int64_t id);
-int store_put_metric(struct store *s, int64_t id, int64_t seq,
+MUST_CHECK int store_put_tag(struct store *s, int64_t id, const char *tag, int system);
+MUST_CHECK int store_clear_user_tags(struct store *s, int64_t id);
+MUST_CHECK int store_put_metric(struct store *s, int64_t id, int64_t seq,
 		     const char *line);
 /* Removes TAG (system or user) of job ID; 0 also when it had none. */
-int store_remove_tag(struct store *s, int64_t id, const char *tag);
+MUST_CHECK int store_remove_tag(struct store *s, int64_t id, const char *tag);
 /* Deletes the metrics rows of job ID numbered SEQ and up (a resume). */
-int store_delete_metrics_from(struct store *s, int64_t id, int64_t seq);
+MUST_CHECK int store_delete_metrics_from(struct store *s, int64_t id, int64_t seq);
 
 /* Calls back for each row; a non-zero return from the callback stops and is returned. */
 typedef int (*store_job_fn)(void *arg, struct job_record *rec);
@@ -179,28 +188,13 @@ typedef int (*store_tag_fn)(void *arg, int64_t id, const char *tag,
 typedef int (*store_metric_fn)(void *arg, int64_t id, const char *line);
 
 /* The callback owns the strings of REC (free with store_record_free). */
-int store_load_jobs(struct store *s, store_job_fn fn, void *arg);
-int store_load_events(struct store *s, store_event_fn fn, void *arg);
-int store_load_tags(struct store *s, store_tag_fn fn, void *arg);
+MUST_CHECK int store_load_jobs(struct store *s, store_job_fn fn, void *arg);
+MUST_CHECK int store_load_events(struct store *s, store_event_fn fn, void *arg);
+MUST_CHECK int store_load_tags(struct store *s, store_tag_fn fn, void *arg);
 /* The metrics rows of job ID, in order. */
-int store_load_job_metrics(struct store *s, int64_t id, store_metric_fn fn,
+MUST_CHECK int store_load_job_metrics(struct store *s, int64_t id, store_metric_fn fn,
 			   void *arg);
 
 void store_record_free(struct job_record *rec);
-
-/*
- * Removes the folder DIRFD/NAME and everything in it without following
- * symbolic links.  Returns 0 (also when it did not exist) or -errno.
- */
-int store_remove_tree(int dirfd, const char *name);
-
-/* write(2) until done or an error; returns 0 or -errno. */
-int store_write_all(int fd, const void *buf, size_t len);
-
-/*
- * Writes PATH atomically (temp, fsync, rename, fsync of the folder), mode
- * 0600: the store is private.
- */
-int store_write_file_atomic(const char *path, const void *buf, size_t len);
 
 #endif

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "store/store.h"
+#include "util/compiler.h"
 
 extern const char store_schema_v9_sweeps[];
 
@@ -42,14 +43,14 @@ struct sweep_record {
 void store_sweep_record_free(struct sweep_record *r);
 
 /* Inserts R (its name unique among sweeps) and sets R->id. */
-int store_create_sweep(struct store *s, struct sweep_record *r);
-int store_put_sweep(struct store *s, const struct sweep_record *r);
-int store_delete_sweep(struct store *s, int64_t id);
+MUST_CHECK int store_create_sweep(struct store *s, struct sweep_record *r);
+MUST_CHECK int store_put_sweep(struct store *s, const struct sweep_record *r);
+MUST_CHECK int store_delete_sweep(struct store *s, int64_t id);
 /* Trial TRIAL of SWEEP is job JOB (0: not made yet); JUDGED its last epoch judged. */
-int store_put_trial(struct store *s, int64_t sweep, long trial, int64_t job,
+MUST_CHECK int store_put_trial(struct store *s, int64_t sweep, long trial, int64_t job,
 		    long judged);
 /* VALUE was recorded at RUNG for TRIAL (the SEQ-th record there). */
-int store_put_rung(struct store *s, int64_t sweep, long rung, long trial,
+MUST_CHECK int store_put_rung(struct store *s, int64_t sweep, long rung, long trial,
 		   double value);
 
 typedef int (*store_sweep_fn)(void *arg, struct sweep_record *r); /* takes r's strings */
@@ -58,13 +59,13 @@ typedef int (*store_trial_fn)(void *arg, int64_t sweep, long trial,
 typedef int (*store_rung_fn)(void *arg, int64_t sweep, long rung, long trial,
 			     double value);
 /* Every sweep, then every trial, then every rung record, in order. */
-int store_load_sweeps(struct store *s, store_sweep_fn sweep,
+MUST_CHECK int store_load_sweeps(struct store *s, store_sweep_fn sweep,
 		      store_trial_fn trial, store_rung_fn rung, void *arg);
 
 /* For store/'s own files: the lock and the connection. */
 void store_hold(struct store *s);
 void store_release(struct store *s);
 sqlite3 *store_db(struct store *s); /* with the lock held */
-int store_db_error(struct store *s, const char *what);
+MUST_CHECK int store_db_error(struct store *s, const char *what);
 
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "util/beneath.h"
+#include "util/file.h"
 
 #define BENEATH_RESOLVE \
 	(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV)
@@ -79,21 +80,27 @@ void beneath_force_walk(int on)
 	__atomic_store_n(&no_openat2, on, __ATOMIC_RELAXED);
 }
 
+int beneath_openat2(int dirfd, const char *path, int flags, mode_t mode,
+		    unsigned long long resolve)
+{
+	struct open_how how = {
+		.flags = (unsigned long long)flags,
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = resolve,
+	};
+	long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+	return fd < 0 ? -errno : (int)fd;
+}
+
 int beneath_open(int dirfd, const char *rel, int flags, mode_t mode)
 {
 	if (!rel || !*rel || rel[0] == '/')
 		return -EINVAL;
 	if (!__atomic_load_n(&no_openat2, __ATOMIC_RELAXED)) {
-		struct open_how how = {
-			.flags = (unsigned long long)(flags | O_NOFOLLOW),
-			.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-			.resolve = BENEATH_RESOLVE,
-		};
-		long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-		if (fd >= 0)
-			return (int)fd;
-		if (errno != ENOSYS)
-			return -errno;
+		int fd = beneath_openat2(dirfd, rel, flags | O_NOFOLLOW, mode,
+					 BENEATH_RESOLVE);
+		if (fd != -ENOSYS)
+			return fd;
 		__atomic_store_n(&no_openat2, 1, __ATOMIC_RELAXED);
 	}
 	return walk_open(dirfd, rel, flags, mode);
@@ -103,7 +110,6 @@ int beneath_write_new(int dirfd, const char *name, const void *buf,
 		      size_t len, uid_t uid, gid_t gid)
 {
 	char tmp[512];
-	const char *p = buf;
 	int rc = 0;
 	if (strchr(name, '/') || !strcmp(name, "..") || !strcmp(name, "."))
 		return -EINVAL;
@@ -119,17 +125,8 @@ int beneath_write_new(int dirfd, const char *name, const void *buf,
 	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && geteuid() == 0 &&
 	    fchown(fd, uid, gid) < 0)
 		rc = -errno;
-	while (!rc && len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			rc = -errno;
-		else {
-			p += n;
-			len -= n;
-		}
-	}
+	if (!rc)
+		rc = file_write_all(fd, buf, len);
 	if (!rc && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && !rc)

@@ -7,8 +7,20 @@
 #ifndef TRAINFS_BENEATH_H
 #define TRAINFS_BENEATH_H
 
+#include <linux/openat2.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "util/compiler.h"
+
+/*
+ * The one openat2() call of trainfs: opens PATH from DIRFD with FLAGS and
+ * MODE (as openat), resolved under RESOLVE (RESOLVE_BENEATH, ...; see
+ * openat2(2)).  Returns the fd, which the caller closes, or -errno
+ * (-ENOSYS: the kernel has no openat2).
+ */
+MUST_CHECK int beneath_openat2(int dirfd, const char *path, int flags,
+			       mode_t mode, unsigned long long resolve);
 
 /*
  * Opens REL (relative, no "..") beneath DIRFD with FLAGS and MODE (as
@@ -16,7 +28,7 @@
  * closes, or -errno: -ELOOP for a link on the way, -EXDEV for ".." or
  * another filesystem.
  */
-int beneath_open(int dirfd, const char *rel, int flags, mode_t mode);
+MUST_CHECK int beneath_open(int dirfd, const char *rel, int flags, mode_t mode);
 
 /*
  * Writes NAME in DIRFD (a plain name) atomically: a new NAME.tmp (O_EXCL,
@@ -25,7 +37,7 @@ int beneath_open(int dirfd, const char *rel, int flags, mode_t mode);
  * path, so a link a user plants in DIRFD is never followed.  Returns 0
  * or -errno (-EEXIST: NAME.tmp was made meanwhile by someone else).
  */
-int beneath_write_new(int dirfd, const char *name, const void *buf,
+MUST_CHECK int beneath_write_new(int dirfd, const char *name, const void *buf,
 		      size_t len, uid_t uid, gid_t gid);
 
 /* Walks with O_NOFOLLOW as without openat2 (ON), or not: for the tests. */

@@ -16,24 +16,23 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "util/beneath.h"
 #include "util/fsowner.h"
+#include "util/privs.h"
 
 int fsowner_init(struct fsowner *o, uid_t uid, gid_t gid)
 {
-	struct passwd pw, *found = NULL;
-	char buf[4096];
-	int n = (int)(sizeof o->groups / sizeof o->groups[0]);
-
 	memset(o, 0, sizeof *o);
 	o->uid = uid;
 	o->gid = gid;
-	if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) || !found ||
-	    getgrouplist(found->pw_name, gid, o->groups, &n) < 0) {
-		o->groups[0] = gid;
-		n = 1;
-	}
-	o->ngroups = n;
-	return 0;
+	return privs_groups(uid, gid, &o->groups, &o->ngroups);
+}
+
+void fsowner_release(struct fsowner *o)
+{
+	free(o->groups);
+	o->groups = NULL;
+	o->ngroups = 0;
 }
 
 /* The thread's own ids, to go back to. */
@@ -96,18 +95,6 @@ static int fsowner_check(int fd, int dir)
 	return fd;
 }
 
-/* openat2() with no mount crossed: 0 or the descriptor, -errno. */
-static int open_beneath(int dirfd, const char *name, int flags)
-{
-	struct open_how how = {
-		.flags = (unsigned)flags,
-		.resolve = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS,
-	};
-	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof how);
-
-	return fd < 0 ? -errno : (int)fd;
-}
-
 int fsowner_openat(const struct fsowner *o, int dirfd, const char *name,
 		   int dir)
 {
@@ -118,7 +105,9 @@ int fsowner_openat(const struct fsowner *o, int dirfd, const char *name,
 
 	if (!as_self && (rc = fsowner_enter(o, &s)))
 		return rc;
-	fd = open_beneath(dirfd, name, flags);
+	/* No mount crossed: the descriptor, or -errno. */
+	fd = beneath_openat2(dirfd, name, flags, 0,
+			     RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS);
 	if (!as_self)
 		fsowner_leave(&s);
 	return fd < 0 ? fd : fsowner_check(fd, dir);

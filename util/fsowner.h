@@ -25,19 +25,26 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Whose rights: the uid, gid and supplementary groups (up to 64). */
+#include "util/compiler.h"
+
+/* Whose rights: the uid, gid and supplementary groups (all of them). */
 struct fsowner {
 	uid_t uid;
 	gid_t gid;
-	gid_t groups[64];
+	gid_t *groups; /* owned: fsowner_release() frees it */
 	int ngroups;
 };
 
 /*
  * Fills *O for UID/GID with the supplementary groups of UID's passwd entry
- * (just GID when it has none).  Returns 0 or -ENOMEM.
+ * (just GID when it has none; privs_groups()), which may read files or ask
+ * the network: never under a lock.  Returns 0 or -errno (nothing to
+ * release then).
  */
-int fsowner_init(struct fsowner *o, uid_t uid, gid_t gid);
+MUST_CHECK int fsowner_init(struct fsowner *o, uid_t uid, gid_t gid);
+
+/* Frees what fsowner_init() filled in. */
+void fsowner_release(struct fsowner *o);
 
 /*
  * Opens PATH (absolute) for reading as the owner, never through a
@@ -46,13 +53,13 @@ int fsowner_init(struct fsowner *o, uid_t uid, gid_t gid);
  * and only a regular file (else -EINVAL) when DIR is 0, only a folder
  * when DIR is 1.  Returns the descriptor or -errno.
  */
-int fsowner_open(const struct fsowner *o, const char *path, int dir);
+MUST_CHECK int fsowner_open(const struct fsowner *o, const char *path, int dir);
 
 /*
  * The same for NAME inside the folder open at DIRFD, on DIRFD's own
  * mount.  Returns the descriptor or -errno.
  */
-int fsowner_openat(const struct fsowner *o, int dirfd, const char *name,
+MUST_CHECK int fsowner_openat(const struct fsowner *o, int dirfd, const char *name,
 		   int dir);
 
 #endif

@@ -13,6 +13,8 @@
 #ifndef TRAINFS_LOG_H
 #define TRAINFS_LOG_H
 
+#include "util/compiler.h"
+
 #define LOG_FILE_MAX (4 * 1024 * 1024)
 
 /*
@@ -26,7 +28,7 @@ enum log_level { LOG_FATAL, LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
  * Sends messages to PATH (appended, 0600) as well as, when TO_STDERR, to
  * stderr.  Returns 0 or -errno (the logger then keeps to stderr).
  */
-int log_open(const char *path, int to_stderr);
+MUST_CHECK int log_open(const char *path, int to_stderr);
 /* Closes the file; messages go to stderr again. */
 void log_close(void);
 /* Whether messages also go to stderr (off once daemonized). */

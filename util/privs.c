@@ -1,6 +1,7 @@
 /*
- * privs: see privs.h.  The order matters: groups and gid can only be set
- * while still root, so uid goes last; afterwards setuid(0) must fail.
+ * privs: the owner's groups and the drop to the owner (privs.h).  The
+ * order matters: groups and gid can only be set while still root, so uid
+ * goes last; afterwards setuid(0) must fail.  No state, no lock.
  */
 #include <errno.h>
 #include <grp.h>
@@ -13,36 +14,111 @@
 
 #include "util/privs.h"
 
-/* The groups of UID's passwd entry with GID, malloc'd into *out; -1 if none. */
-static int owner_groups(uid_t uid, gid_t gid, gid_t **out, int *n_out)
+int privs_groups(uid_t uid, gid_t gid, gid_t **groups, int *n)
 {
-	struct passwd *pw = getpwuid(uid);
-	gid_t *groups = NULL;
-	int n = 32;
+	struct passwd pw, *res = NULL;
+	size_t blen = 4096;
+	char *buf = NULL;
+	int rc, cnt = 32;
 
-	if (!pw)
-		return -1;
-	for (;;) {
-		int want = n;
-		gid_t *ng = realloc(groups, sizeof *groups * (size_t)want);
-		if (!ng) {
-			free(groups);
-			errno = ENOMEM;
-			return -2;
+	*groups = NULL;
+	for (;;) { /* the passwd entry, in a buffer as big as it needs */
+		char *nb = realloc(buf, blen);
+		if (!nb) {
+			free(buf);
+			return -ENOMEM;
 		}
-		groups = ng;
-		if (getgrouplist(pw->pw_name, gid, groups, &want) >= 0) {
-			*out = groups;
-			*n_out = want;
+		buf = nb;
+		rc = getpwuid_r(uid, &pw, buf, blen, &res);
+		if (rc != ERANGE || blen >= 1 << 20)
+			break;
+		blen *= 2;
+	}
+	if (rc || !res) { /* a uid without a name: only its own group */
+		free(buf);
+		if (!(*groups = malloc(sizeof **groups)))
+			return -ENOMEM;
+		(*groups)[0] = gid;
+		*n = 1;
+		return 0;
+	}
+	for (;;) {
+		gid_t *g = realloc(*groups, (size_t)cnt * sizeof *g);
+		if (!g) {
+			rc = -ENOMEM;
+			break;
+		}
+		*groups = g;
+		int want = cnt;
+		if (getgrouplist(pw.pw_name, gid, g, &want) >= 0) {
+			*n = want;
+			free(buf);
 			return 0;
 		}
-		/* want now holds the number needed */
-		n = want > n ? want : n * 2;
+		/* want now holds the number needed (older glibc: grow) */
+		cnt = want > cnt ? want : cnt * 2;
+		if (cnt > PRIVS_GROUPS_MAX) {
+			rc = -E2BIG;
+			break;
+		}
+	}
+	free(buf);
+	free(*groups);
+	*groups = NULL;
+	return rc;
+}
+
+/* Notes STEP, keeps errno, and returns -errno. */
+static int privs_failed(enum privs_step *step, enum privs_step at, int e)
+{
+	if (step)
+		*step = at;
+	errno = e;
+	return -e;
+}
+
+int privs_become(uid_t uid, gid_t gid, const gid_t *groups, int n,
+		 enum privs_step *step)
+{
+	if (setgroups((size_t)n, groups) < 0)
+		return privs_failed(step, PRIVS_SETGROUPS, errno);
+	if (setgid(gid) < 0)
+		return privs_failed(step, PRIVS_SETGID, errno);
+	if (setuid(uid) < 0)
+		return privs_failed(step, PRIVS_SETUID, errno);
+	if (uid != 0 && setuid(0) == 0)
+		return privs_failed(step, PRIVS_REGAIN, EPERM);
+	return 0;
+}
+
+/* Says in ERR which step of privs_become() failed with -RC. */
+static void privs_say(enum privs_step step, int rc, uid_t uid, gid_t gid,
+		      char *err, size_t errlen)
+{
+	switch (step) {
+	case PRIVS_SETGROUPS:
+		snprintf(err, errlen, "cannot set groups for uid %u: %s",
+			 (unsigned)uid, strerror(-rc));
+		break;
+	case PRIVS_SETGID:
+		snprintf(err, errlen, "cannot switch to gid %u: %s",
+			 (unsigned)gid, strerror(-rc));
+		break;
+	case PRIVS_SETUID:
+		snprintf(err, errlen, "cannot switch to uid %u: %s",
+			 (unsigned)uid, strerror(-rc));
+		break;
+	case PRIVS_REGAIN:
+		snprintf(err, errlen,
+			 "could switch back to root after dropping to uid %u",
+			 (unsigned)uid);
+		break;
 	}
 }
 
 int privs_drop(uid_t uid, gid_t gid, char *err, size_t errlen)
 {
+	enum privs_step step = PRIVS_SETGROUPS;
 	gid_t *groups = NULL;
 	int ngroups = 0, rc;
 
@@ -54,37 +130,15 @@ int privs_drop(uid_t uid, gid_t gid, char *err, size_t errlen)
 			 (unsigned)uid, strerror(EPERM));
 		return -1;
 	}
-	rc = owner_groups(uid, gid, &groups, &ngroups);
-	if (rc == -2) {
-		snprintf(err, errlen, "out of memory");
+	if ((rc = privs_groups(uid, gid, &groups, &ngroups))) {
+		snprintf(err, errlen, "cannot look up the groups of uid %u: %s",
+			 (unsigned)uid, strerror(-rc));
 		return -1;
 	}
-	if (rc == -1) {
-		groups = NULL;
-		ngroups = 0;
-	}
-	if ((groups ? setgroups((size_t)ngroups, groups)
-		    : setgroups(1, &gid)) < 0) {
-		snprintf(err, errlen, "cannot set groups for uid %u: %s",
-			 (unsigned)uid, strerror(errno));
-		free(groups);
-		return -1;
-	}
+	rc = privs_become(uid, gid, groups, ngroups, &step);
 	free(groups);
-	if (setgid(gid) < 0) {
-		snprintf(err, errlen, "cannot switch to gid %u: %s",
-			 (unsigned)gid, strerror(errno));
-		return -1;
-	}
-	if (setuid(uid) < 0) {
-		snprintf(err, errlen, "cannot switch to uid %u: %s",
-			 (unsigned)uid, strerror(errno));
-		return -1;
-	}
-	if (uid != 0 && setuid(0) == 0) {
-		snprintf(err, errlen,
-			 "could switch back to root after dropping to uid %u",
-			 (unsigned)uid);
+	if (rc) {
+		privs_say(step, rc, uid, gid, err, errlen);
 		return -1;
 	}
 	if (getuid() != uid || geteuid() != uid || getgid() != gid ||

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "util/compiler.h"
+
 /*
  * Opens NAME in the folder DIRFD (or a path, with DIRFD AT_FDCWD) with
  * FLAGS (O_RDONLY, O_WRONLY, O_DIRECTORY, ...; O_NONBLOCK, O_NOFOLLOW and
@@ -26,7 +28,7 @@
  * filesystem or a mount point (NAME or its folder), -EWOULDBLOCK for a
  * file under a lease.
  */
-int userfile_open(int dirfd, const char *name, int flags);
+MUST_CHECK int userfile_open(int dirfd, const char *name, int flags);
 
 /*
  * Whether NAME in the folder DIRFD is on DIRFD's filesystem and neither
@@ -34,13 +36,13 @@ int userfile_open(int dirfd, const char *name, int flags);
  * never enter another one).  0 with its type in *MODE (S_IFDIR, ...), or
  * -EXDEV, or -errno.
  */
-int userfile_local(int dirfd, const char *name, mode_t *mode);
+MUST_CHECK int userfile_local(int dirfd, const char *name, mode_t *mode);
 
 /*
  * lstat() of PATH from what the kernel already knows (a FUSE mount there
  * is not asked): size, times, mode.  0 or -errno (-EXDEV when PATH's
  * folder is a mount point).
  */
-int userfile_stat(const char *path, struct stat *st);
+MUST_CHECK int userfile_stat(const char *path, struct stat *st);
 
 #endif

@@ -3,7 +3,7 @@
 
     python3 tests/bench/genstore.py STORE --jobs 10000 --epochs 100
 
-It writes what trainfs's schema version 1 stores (store/store.c,
+It writes what trainfs's schema version 1 stores (store/schema.c,
 schema_v1, PRAGMA user_version = 1) for jobs that ran to the end, in one
 transaction, and lets trainfs upgrade the store to its current schema on
 the first mount, as it must for any user's old store.  bench.py makes that
@@ -20,11 +20,11 @@ current format, whatever the version:
                            one small real tarball, so 10,000 jobs cost
                            almost no disk
 
-KEEP IN STEP WITH store/store.c.  SCHEMA_V1 below is a verbatim copy of
+KEEP IN STEP WITH store/schema.c.  SCHEMA_V1 below is a verbatim copy of
 schema_v1 there and the rows follow its columns and the state numbers of
 jobs/state.h (created 0, queued 1, running 2, stopping 3, packaging 4,
 ready 5, cancelled 6, failed 7).  check_source() compares SCHEMA_V1 with
-store/store.c and the database's user_version with SCHEMA_VERSION, and this
+store/schema.c and the database's user_version with SCHEMA_VERSION, and this
 script refuses to run when either differs: then update it.  (Newer schema
 versions need no change here as long as trainfs upgrades version 1.)
 """
@@ -39,13 +39,13 @@ import tarfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-STORE_C = os.path.join(os.path.dirname(os.path.dirname(HERE)), "store",
-                       "store.c")
+SCHEMA_C = os.path.join(os.path.dirname(os.path.dirname(HERE)), "store",
+                       "schema.c")
 SCHEMA_VERSION = 1
 ST_READY = 5
 STORE_MTIMES = 8  # store/store.h: the mtimes blob is 8 native int64s
 
-# store/store.c, schema_v1, verbatim
+# store/schema.c, schema_v1, verbatim
 SCHEMA_V1 = (
     "CREATE TABLE jobs ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -81,8 +81,8 @@ class SchemaMismatch(Exception):
     pass
 
 
-def check_source(path=STORE_C):
-    """Raises SchemaMismatch unless store/store.c's schema_v1 is SCHEMA_V1.
+def check_source(path=SCHEMA_C):
+    """Raises SchemaMismatch unless store/schema.c's schema_v1 is SCHEMA_V1.
     Returns False (nothing checked) when the source is not there."""
     try:
         with open(path) as f:

@@ -370,14 +370,14 @@ class Mount:
 
 def _schema_version():
     import re
-    with open(os.path.join(ROOT, "store", "store.c")) as f:
+    with open(os.path.join(ROOT, "store", "schema.c")) as f:
         return int(re.search(r"#define SCHEMA_VERSION (\d+)", f.read()).group(1))
 
 
-# The store's schema version now (store/store.c), for the upgrade tests.
+# The store's schema version now (store/schema.c), for the upgrade tests.
 SCHEMA_VERSION = _schema_version()
 
-# The columns each schema version after 2 added (store/store.c).
+# The columns each schema version after 2 added (store/schema.c).
 COLUMNS_AFTER_V2 = ("metrics_lines", "metrics_ino", "bad_line", "bad_why",
                     "checkpoint", "weights_from", "resumed_from", "slurm_id",
                     "mode", "gpus", "source_pos")

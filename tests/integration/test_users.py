@@ -4,6 +4,7 @@ itself."""
 import errno
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import tarfile
@@ -83,6 +84,8 @@ print(json.dumps({"uid": st.st_uid, "gid": st.st_gid}))
         who = json.load(t.extractfile("who.json"))
         owners = {mem.name: mem.uid for mem in t.getmembers()}
     assert who["uid"] == NOBODY and who["euid"] == NOBODY and who["gid"] == NOBODY
+    # Every group of the owner's passwd entry, and none of root's.
+    assert sorted(who["groups"]) == sorted(set(os.getgrouplist(pwd.getpwuid(NOBODY).pw_name, NOBODY)))
     assert owners["weights.bin"] == NOBODY
     # Root may change anyone's job; the owner may remove its own.
     assert m.write("mine", "tags", "checked\n") == 0

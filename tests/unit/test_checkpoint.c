@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "jobs/checkpoint.h"
-#include "store/store.h"
+#include "util/tree.h"
 #include "tests/unit/test.h"
 
 #define SELF "/proc/self/exe"
@@ -226,7 +226,7 @@ static void bounded_over_1000_epochs(void)
 					      best, keep_n, &p) == 0);
 			CHECK(p.weights == best);
 			for (size_t i = 0; i < p.ndrop; i++)
-				CHECK(store_remove_tree(
+				CHECK(tree_remove(
 					      d, checkpoint_name(p.drop[i],
 								 name)) == 0);
 			checkpoint_plan_free(&p);
@@ -428,7 +428,7 @@ int main(int argc, char **argv)
 	int rc = test_run_all("checkpoint", cases,
 			      sizeof cases / sizeof cases[0]);
 	int fd = open(base, O_RDONLY | O_DIRECTORY);
-	if (store_remove_tree(fd, root + strlen(base) + 1) != 0)
+	if (tree_remove(fd, root + strlen(base) + 1) != 0)
 		fprintf(stderr, "cannot remove %s\n", root);
 	close(fd);
 	return rc;

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "jobs/ownfiles.h"
-#include "store/store.h"
+#include "util/tree.h"
 #include "tests/unit/test.h"
 
 static char root[64];
@@ -210,7 +210,7 @@ int main(int argc, char **argv)
 	}
 	int rc = test_run_all("ownfiles", cases, sizeof cases / sizeof cases[0]);
 	int fd = open("/tmp", O_RDONLY | O_DIRECTORY);
-	if (store_remove_tree(fd, root + 5) != 0)
+	if (tree_remove(fd, root + 5) != 0)
 		fprintf(stderr, "cannot remove %s\n", root);
 	close(fd);
 	return rc;

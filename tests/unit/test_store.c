@@ -1,5 +1,5 @@
 /*
- * Tests for the store's folder walker: store_remove_tree() removes a tree
+ * Tests for the store's folder walker: tree_remove() removes a tree
  * 1,100 levels deep with only 64 descriptors, never follows a symbolic
  * link out of the tree, and reports what it cannot remove.  And the
  * checkpoint columns of schema 4 (checkpoint, weights_from, resumed_from),
@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "util/tree.h"
 #include "test.h"
 
 static char root[64];
@@ -68,11 +69,11 @@ static void test_deep_tree_few_descriptors(void)
 	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
 	low.rlim_max = old.rlim_max;
 	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
-	int rc = store_remove_tree(rootfd, "deep");
+	int rc = tree_remove(rootfd, "deep");
 	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
 	CHECK(rc == 0);
 	if (rc)
-		fprintf(stderr, "store_remove_tree: %s\n", strerror(-rc));
+		fprintf(stderr, "tree_remove: %s\n", strerror(-rc));
 	CHECK(faccessat(rootfd, "deep", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
 	      errno == ENOENT);
 }
@@ -102,14 +103,14 @@ static void test_links_not_followed(void)
 	}
 	close(w);
 	close(fd);
-	CHECK(store_remove_tree(rootfd, "t") == 0);
+	CHECK(tree_remove(rootfd, "t") == 0);
 	CHECK(faccessat(rootfd, "t", F_OK, AT_SYMLINK_NOFOLLOW) < 0);
 	CHECK(faccessat(rootfd, "outside/keep", F_OK, 0) == 0);
 	/* A link as the top: removed, not followed. */
 	CHECK(symlinkat(target, rootfd, "toplink") == 0);
-	CHECK(store_remove_tree(rootfd, "toplink") == 0);
+	CHECK(tree_remove(rootfd, "toplink") == 0);
 	CHECK(faccessat(rootfd, "outside/keep", F_OK, 0) == 0);
-	CHECK(store_remove_tree(rootfd, "nothing-here") == 0);
+	CHECK(tree_remove(rootfd, "nothing-here") == 0);
 }
 
 static void test_failure_is_reported(void)
@@ -123,9 +124,9 @@ static void test_failure_is_reported(void)
 	CHECK(put(fd, "x") == 0);
 	close(fd);
 	CHECK(fchmodat(rootfd, "ro/sub", 0555, 0) == 0);
-	CHECK(store_remove_tree(rootfd, "ro") == -EACCES);
+	CHECK(tree_remove(rootfd, "ro") == -EACCES);
 	CHECK(fchmodat(rootfd, "ro/sub", 0755, 0) == 0);
-	CHECK(store_remove_tree(rootfd, "ro") == 0);
+	CHECK(tree_remove(rootfd, "ro") == 0);
 }
 
 struct seen {
@@ -262,7 +263,7 @@ static void test_slurm_id_kept_and_migrated(void)
 	CHECK(store_load_jobs(st, keep_id, &got) == 0);
 	CHECK(got == 0);
 	store_close(st);
-	CHECK(store_remove_tree(rootfd, "st") == 0);
+	CHECK(tree_remove(rootfd, "st") == 0);
 }
 
 
@@ -296,12 +297,12 @@ static void test_gpus_kept(void)
 	CHECK(store_load_jobs(st, keep_gpus, got) == 0);
 	CHECK_STR(got, "(none)");
 	store_close(st);
-	CHECK(store_remove_tree(rootfd, "gp") == 0);
+	CHECK(tree_remove(rootfd, "gp") == 0);
 }
 
 static void test_cleanup(void)
 {
-	CHECK(store_remove_tree(rootfd, "outside") == 0);
+	CHECK(tree_remove(rootfd, "outside") == 0);
 	close(rootfd);
 	CHECK(rmdir(root) == 0);
 }
