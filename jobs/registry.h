@@ -178,5 +178,53 @@ void job_signal(struct jobs *j, struct job *job, enum exec_verb verb);
  */
 void job_table_truncate(struct job *job, size_t nrows, int ncols);
 
+/* ---- what the files of the job core share (registry.c, job.c, load.c,
+ * table.c, control.c, resume.c, tags.c) ---- */
+
+/* The FNV-1a hash of S, for the name indexes (jobs, metric columns). */
+size_t jobs_name_hash(const char *s);
+/* Doubles the name index (the first: 1024 slots); -ENOMEM. */
+int registry_names_grow(struct jobs *j);
+/* Adds JOB with the list's reference.  Registry lock held (or loading). */
+int registry_add(struct jobs *j, struct job *job);
+/* Takes JOB out of / puts it in the name index.  Registry lock held. */
+void registry_name_remove(struct jobs *j, const struct job *job);
+void registry_name_insert(struct jobs *j, struct job *job);
+/*
+ * Finds and locks job ID for UID to change.  Returns the job (let go with
+ * jobs_unlock_job), or NULL with *rc set to -ENOENT or -EACCES.
+ */
+struct job *jobs_lock_to_change(struct jobs *j, int64_t id, uid_t uid,
+				int *rc);
+
+/* A new job, unlisted, its lock free; NULL when out of memory. */
+struct job *job_new(void);
+/* Frees JOB and all it owns: unlisted, and no reference left. */
+void job_free(struct job *job);
+/* Parses the stored spec into job->spec, or sets spec_error. */
+void job_parse_spec(struct job *job);
+/* Whether JOB has TAG, system or user. */
+int job_has_tag(const struct job *job, const char *tag);
+/* Quotes TEXT for a message: trimmed, capped at 64 bytes, plain ASCII. */
+void job_quote(char *out, size_t len, const char *text, size_t n);
+/*
+ * Records a refused control write ("'TEXT': WHY") and returns ERR.  The
+ * job's state and everything else stay as they were.
+ */
+int job_refuse(struct jobs *j, struct job *job, int err, const char *text,
+	       size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+/*
+ * Drops the table's rows whose epoch is above FROM (in place, order kept);
+ * returns the first row that changed.
+ */
+size_t job_table_drop_after(struct job *job, long from);
+/* Replays the policy over the rows, with patience counted afresh. */
+void job_policy_replay(struct job *job);
+
+/* resume (resume.c): the control verb, its state checked by the caller. */
+int control_resume(struct jobs *j, struct job *job, const char *text,
+		   size_t len, long epochs);
 
 #endif

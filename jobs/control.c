@@ -1,0 +1,201 @@
+/*
+ * control: what a write to a job's control file does.  The verb is looked
+ * up in the command table below (verb -> the function that carries it
+ * out); whether it is allowed in the job's state is the one state table's
+ * (state.c) answer, asked before any row runs, so a wrong-state verb is
+ * refused alike for all.  Refusals go through job_refuse(), which records
+ * "last refused" and returns the errno.
+ *
+ * Locks: a start's workdir check (a helper process) runs before the job's
+ * lock is taken (start_precheck()); the rows run with the job's lock held
+ * and commit to the store (its own lock, taken after the job's) before
+ * they change the job in memory or tell readers: a failed commit leaves
+ * the job as it was and returns the error.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jobs/ckpt_run.h"
+#include "jobs/registry.h"
+#include "jobs/restart.h"
+#include "jobs/workdir.h"
+#include "util/log.h"
+#include "util/text.h"
+
+/*
+ * Records a refused control write ("'TEXT': WHY") and returns ERR.  The
+ * job's state and everything else stay as they were.
+ */
+int job_refuse(struct jobs *j, struct job *job, int err, const char *text,
+		  size_t n, const char *fmt, ...)
+{
+	char q[300], why[600], esc[1024], msg[1400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	job_quote(q, sizeof q, text, n);
+	/* The reason may quote a spec error (UTF-8 kept): control is ASCII. */
+	text_escape(esc, sizeof esc, why, strlen(why), TEXT_ASCII);
+	snprintf(msg, sizeof msg, "'%s': %s", q, esc);
+	log_warn( "job '%s': refused %s\n", job->rec.name, msg);
+	char *copy = strdup(msg);
+	if (copy) {
+		free(job->rec.last_refused);
+		job->rec.last_refused = copy;
+		job_touch(j, job, VIEW_BIT(VIEW_CONTROL));
+		job_save(j, job);
+	}
+	return err;
+}
+
+/*
+ * For a TEXT that would start job ID: copies its workdir under the lock,
+ * lets go, then checks it into *C.  Anything else leaves *C empty.
+ */
+static void start_precheck(struct jobs *j, int64_t id, uid_t uid,
+			   const char *text, size_t len, struct start_check *c)
+{
+	long epochs = 0;
+	enum job_state next;
+	uid_t owner = 0;
+	gid_t group = 0;
+	int cmd = command_parse_epochs(text, len, &epochs), rc = 0;
+	if (cmd < 0 || cmd == CMD_RESUME)
+		return;
+	struct job *job = jobs_lock_to_change(j, id, uid, &rc);
+	if (!job)
+		return;
+	if (state_apply(job->rec.state, cmd, &next) == 0 &&
+	    next == ST_QUEUED && job->spec_ok && job->spec.workdir) {
+		c->dir = strdup(job->spec.workdir);
+		owner = job->rec.uid;
+		group = job->rec.gid;
+	}
+	jobs_unlock_job(j, job);
+	if (c->dir)
+		c->rc = workdir_check(j->self_exe, j->cfg.mountpoint, c->dir,
+				      owner, group);
+}
+
+/* Refuses a start with EINVAL and WHY, which status shows as its error. */
+static int refuse_start(struct jobs *j, struct job *job, const char *text,
+			size_t len, const char *why)
+{
+	free(job->rec.error);
+	job->rec.error = strdup(why);
+	job_touch(j, job, VIEW_BIT(VIEW_STATUS));
+	return job_refuse(j, job, -EINVAL, text, len, "%s", why);
+}
+
+static int control_start(struct jobs *j, struct job *job, const char *text,
+			 size_t len, const struct start_check *c)
+{
+	char why[PATH_MAX + 128];
+	int rc = job_runnable(j, job, c, why, sizeof why);
+	/* A bad spec shows in status already; the other reasons are kept. */
+	if (rc == -EINVAL && job->spec_ok)
+		return refuse_start(j, job, text, len, why);
+	if (rc)
+		return job_refuse(j, job, rc, text, len, "%s", why);
+	free(job->rec.error); /* a refused start's */
+	job->rec.error = NULL;
+	rc = job_set_state(j, job, ST_QUEUED, "start", NULL);
+	jobs_wake(j);
+	return rc;
+}
+
+static int control_stop(struct jobs *j, struct job *job)
+{
+	return job_stop(j, job, "stopped-early", "stop requested",
+			(const char *[]){ "stopped-early", NULL });
+}
+
+static int control_cancel(struct jobs *j, struct job *job)
+{
+	enum job_state was = job->rec.state;
+	/* A queued job that ran before (a resume): nothing else deletes it. */
+	if (was == ST_QUEUED && !job->busy && job->rec.resumed_from >= 0) {
+		int rc = store_trash(j->store, job->rec.id, "output");
+		if (rc)
+			log_error("job '%s': cannot delete its output: %s\n",
+				  job->rec.name, strerror(-rc));
+		ckpt_delete(j, job);
+	} else if (was == ST_QUEUED && job->rec.resumed_from >= 0) {
+		/* The run before the resume is still being reaped: the
+		 * supervisor deletes it all once the job is idle. */
+		job->delete_when_idle = 1;
+	}
+	/* A queued job may have a run too: pending on Slurm. */
+	if (state_has_trainer(was) || job->run)
+		job_signal(j, job, EXEC_CANCEL);
+	/* A packer of a job no longer packaging is killed by the supervisor. */
+	int rc = job_set_state(j, job, ST_CANCELLED, "cancel requested",
+			       (const char *[]){ "cancelled", NULL });
+	jobs_wake(j); /* a slot may be free; output to delete; a packer */
+	return rc;
+}
+
+int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
+		 size_t len)
+{
+	int rc = 0;
+	struct start_check check = { 0 };
+	start_precheck(j, id, uid, text, len, &check);
+	struct job *job = jobs_lock_to_change(j, id, uid, &rc);
+	if (!job) {
+		free(check.dir);
+		return rc;
+	}
+	long epochs = 0;
+	int cmd = command_parse_epochs(text, len, &epochs);
+	if (cmd < 0) {
+		rc = job_refuse(j, job, -EINVAL, text, len, "unknown command");
+		goto out;
+	}
+	enum job_state next;
+	if (state_apply(job->rec.state, cmd, &next) < 0) {
+		rc = job_refuse(j, job, -EBUSY, text, len, "not allowed while %s",
+			    state_name(job->rec.state));
+		goto out;
+	}
+	if (next == (enum job_state)job->rec.state)
+		goto out; /* already under way */
+	if (cmd == CMD_RESUME) {
+		rc = control_resume(j, job, text, len, epochs);
+		goto out;
+	}
+	if (cmd == CMD_RESTART) {
+		char why[PATH_MAX + 128];
+		rc = job_restart(j, job, &check, why, sizeof why);
+		if (rc && *why)
+			rc = job_refuse(j, job, rc, text, len, "%s", why);
+		goto out;
+	}
+	switch (next) {
+	case ST_QUEUED:
+		rc = control_start(j, job, text, len, &check);
+		break;
+	case ST_STOPPING:
+		rc = control_stop(j, job);
+		break;
+	case ST_CANCELLED:
+		rc = control_cancel(j, job);
+		break;
+	default:
+		rc = -EINVAL; /* the table offers nothing else */
+	}
+out:
+	jobs_unlock_job(j, job);
+	free(check.dir);
+	return rc;
+}
