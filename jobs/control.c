@@ -32,33 +32,6 @@
 #include "util/text.h"
 
 /*
- * Records a refused control write ("'TEXT': WHY") and returns ERR.  The
- * job's state and everything else stay as they were.
- */
-int job_refuse(struct jobs *j, struct job *job, int err, const char *text,
-		  size_t n, const char *fmt, ...)
-{
-	char q[300], why[600], esc[1024], msg[1400];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof why, fmt, ap);
-	va_end(ap);
-	job_quote(q, sizeof q, text, n);
-	/* The reason may quote a spec error (UTF-8 kept): control is ASCII. */
-	text_escape(esc, sizeof esc, why, strlen(why), TEXT_ASCII);
-	snprintf(msg, sizeof msg, "'%s': %s", q, esc);
-	log_warn( "job '%s': refused %s\n", job->rec.name, msg);
-	char *copy = strdup(msg);
-	if (copy) {
-		free(job->rec.last_refused);
-		job->rec.last_refused = copy;
-		job_touch(j, job, VIEW_BIT(VIEW_CONTROL));
-		job_save(j, job);
-	}
-	return err;
-}
-
-/*
  * For a TEXT that would start job ID: copies its workdir under the lock,
  * lets go, then checks it into *C.  Anything else leaves *C empty.
  */

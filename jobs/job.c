@@ -36,23 +36,6 @@ static const char *const system_tags[] = {
 	"cancelled",     "failed",    "ready",
 };
 
-int64_t job_now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
-char *job_format_time(int64_t ns, char *buf, size_t len)
-{
-	time_t secs = (time_t)(ns / 1000000000LL);
-	struct tm tm;
-	if (!gmtime_r(&secs, &tm) ||
-	    !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(buf, len, "?");
-	return buf;
-}
-
 /*
  * UTF-8 (util/utf8.c decides), no '/' and no control character, and no
  * character that lies about the text: noncharacters, and the format and
@@ -158,62 +141,23 @@ char *job_message(const struct job *job, char *buf, size_t len)
 
 /* ---- one job in memory ---- */
 
-struct job *job_new(void)
+/*
+ * Finds and locks job ID for UID to change.  Returns the job (let go with
+ * jobs_unlock_job), or NULL with *rc set to -ENOENT or -EACCES.
+ */
+struct job *jobs_lock_to_change(struct jobs *j, int64_t id, uid_t uid,
+				  int *rc)
 {
-	struct job *job = calloc(1, sizeof *job);
-	if (!job)
-		return NULL;
-	pthread_mutex_init(&job->lock, NULL);
-	pthread_cond_init(&job->idle, NULL);
-	job->monitor_col = -1;
-	job->packer_fd = -1;
-	job->weights_tmp_fd = -1;
-	job->metrics_fd = -1;
-	return job;
-}
-
-void job_free(struct job *job)
-{
-	if (!job)
-		return;
-	store_record_free(&job->rec);
-	spec_free(&job->spec);
-	free(job->spec_error);
-	for (size_t i = 0; i < job->ntags; i++)
-		free(job->tags[i].name);
-	free(job->tags);
-	for (size_t i = 0; i < job->nevents; i++) {
-		free(job->events[i].state);
-		free(job->events[i].reason);
+	struct job *job = jobs_lock_job(j, id);
+	if (!job) {
+		*rc = -ENOENT;
+	} else if (!job_may_change(job, uid)) {
+		*rc = -EACCES;
+		jobs_unlock_job(j, job);
+	} else {
+		return job;
 	}
-	free(job->events);
-	for (int i = 0; i < job->table.ncolumns; i++)
-		free(job->table.columns[i]);
-	free(job->table.columns);
-	free(job->table.index);
-	free(job->table.epochs);
-	watch_index_free(&job->table.by_epoch);
-	free(job->table.cells);
-	free(job->splitter);
-	source_free(job->source);
-	free(job->pack_error);
-	free(job->ckpt_resume_path);
-	job_table_keep(job);
-	free(job->exec_line);
-	free(job->sweep);
-	free(job->sweep_name);
-	free(job->exec_error);
-	if (job->run)
-		job->exec->ops->release(job->run);
-	if (job->packer_fd >= 0)
-		close(job->packer_fd);
-	if (job->weights_tmp_fd >= 0)
-		close(job->weights_tmp_fd);
-	if (job->metrics_fd >= 0)
-		close(job->metrics_fd);
-	pthread_mutex_destroy(&job->lock);
-	pthread_cond_destroy(&job->idle);
-	free(job);
+	return NULL;
 }
 
 /* Parses the stored spec into job->spec, or sets spec_error. */
@@ -383,6 +327,33 @@ void job_quote(char *out, size_t len, const char *text, size_t n)
 		    TEXT_ASCII);
 	if (cut)
 		strcat(out, "...");
+}
+
+/*
+ * Records a refused control write ("'TEXT': WHY") and returns ERR.  The
+ * job's state and everything else stay as they were.
+ */
+int job_refuse(struct jobs *j, struct job *job, int err, const char *text,
+		  size_t n, const char *fmt, ...)
+{
+	char q[300], why[600], esc[1024], msg[1400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	job_quote(q, sizeof q, text, n);
+	/* The reason may quote a spec error (UTF-8 kept): control is ASCII. */
+	text_escape(esc, sizeof esc, why, strlen(why), TEXT_ASCII);
+	snprintf(msg, sizeof msg, "'%s': %s", q, esc);
+	log_warn( "job '%s': refused %s\n", job->rec.name, msg);
+	char *copy = strdup(msg);
+	if (copy) {
+		free(job->rec.last_refused);
+		job->rec.last_refused = copy;
+		job_touch(j, job, VIEW_BIT(VIEW_CONTROL));
+		job_save(j, job);
+	}
+	return err;
 }
 
 int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
@@ -581,6 +552,36 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 out:
 	jobs_unlock_job(j, job);
 	return rc;
+}
+
+int jobs_chmod(struct jobs *j, int64_t id, uid_t uid, mode_t mode)
+{
+	int rc;
+	struct job *job = jobs_lock_job(j, id);
+	if (!job)
+		return -ENOENT;
+	if (!job_may_change(job, uid)) {
+		jobs_unlock_job(j, job);
+		return -EPERM;
+	}
+	mode_t old = job->rec.mode, to = job_mode_from(mode);
+	if (to == old)
+		goto out;
+	__atomic_store_n(&job->rec.mode, to, __ATOMIC_RELEASE);
+	if ((rc = job_save(j, job))) {
+		__atomic_store_n(&job->rec.mode, old, __ATOMIC_RELEASE);
+		log_error("job '%s': cannot store its mode %04o", job->rec.name,
+			  (unsigned)to);
+		jobs_unlock_job(j, job);
+		return rc;
+	}
+	log_info("job '%s': mode %04o (was %04o)", job->rec.name,
+		 (unsigned)to, (unsigned)old);
+	/* No file's text changed; who may see the job did (dashboards). */
+	job_touch(j, job, 0);
+out:
+	jobs_unlock_job(j, job);
+	return 0;
 }
 
 int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,

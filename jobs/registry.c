@@ -24,17 +24,10 @@
 #include <unistd.h>
 
 #include "jobs/registry.h"
+#include "jobs/source.h"
 #include "util/log.h"
 
 /* ---- the registry ---- */
-
-size_t jobs_name_hash(const char *s)
-{
-	size_t h = 1469598103934665603ULL;
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
-}
 
 int registry_names_grow(struct jobs *j)
 {
@@ -268,25 +261,6 @@ int jobs_path(struct jobs *j, const struct job *job, const char *rel,
 	return store_job_path(j->store, job->rec.id, rel, buf, len);
 }
 
-/*
- * Finds and locks job ID for UID to change.  Returns the job (let go with
- * jobs_unlock_job), or NULL with *rc set to -ENOENT or -EACCES.
- */
-struct job *jobs_lock_to_change(struct jobs *j, int64_t id, uid_t uid,
-				  int *rc)
-{
-	struct job *job = jobs_lock_job(j, id);
-	if (!job) {
-		*rc = -ENOENT;
-	} else if (!job_may_change(job, uid)) {
-		*rc = -EACCES;
-		jobs_unlock_job(j, job);
-	} else {
-		return job;
-	}
-	return NULL;
-}
-
 void job_touch(struct jobs *j, struct job *job, unsigned views)
 {
 	int64_t t = job_now_ns();
@@ -306,4 +280,64 @@ void jobs_wake(struct jobs *j)
 	char c = 1;
 	if (write(j->wake[1], &c, 1) < 0 && errno != EAGAIN)
 		log_error("cannot wake the supervisor: %s", strerror(errno));
+}
+
+/* ---- a job's lifetime ---- */
+
+struct job *job_new(void)
+{
+	struct job *job = calloc(1, sizeof *job);
+	if (!job)
+		return NULL;
+	pthread_mutex_init(&job->lock, NULL);
+	pthread_cond_init(&job->idle, NULL);
+	job->monitor_col = -1;
+	job->packer_fd = -1;
+	job->weights_tmp_fd = -1;
+	job->metrics_fd = -1;
+	return job;
+}
+
+void job_free(struct job *job)
+{
+	if (!job)
+		return;
+	store_record_free(&job->rec);
+	spec_free(&job->spec);
+	free(job->spec_error);
+	for (size_t i = 0; i < job->ntags; i++)
+		free(job->tags[i].name);
+	free(job->tags);
+	for (size_t i = 0; i < job->nevents; i++) {
+		free(job->events[i].state);
+		free(job->events[i].reason);
+	}
+	free(job->events);
+	for (int i = 0; i < job->table.ncolumns; i++)
+		free(job->table.columns[i]);
+	free(job->table.columns);
+	free(job->table.index);
+	free(job->table.epochs);
+	watch_index_free(&job->table.by_epoch);
+	free(job->table.cells);
+	free(job->splitter);
+	source_free(job->source);
+	free(job->pack_error);
+	free(job->ckpt_resume_path);
+	job_table_keep(job);
+	free(job->exec_line);
+	free(job->sweep);
+	free(job->sweep_name);
+	free(job->exec_error);
+	if (job->run)
+		job->exec->ops->release(job->run);
+	if (job->packer_fd >= 0)
+		close(job->packer_fd);
+	if (job->weights_tmp_fd >= 0)
+		close(job->weights_tmp_fd);
+	if (job->metrics_fd >= 0)
+		close(job->metrics_fd);
+	pthread_mutex_destroy(&job->lock);
+	pthread_cond_destroy(&job->idle);
+	free(job);
 }

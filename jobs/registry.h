@@ -182,7 +182,13 @@ void job_table_truncate(struct job *job, size_t nrows, int ncols);
  * table.c, control.c, resume.c, tags.c) ---- */
 
 /* The FNV-1a hash of S, for the name indexes (jobs, metric columns). */
-size_t jobs_name_hash(const char *s);
+static inline size_t jobs_name_hash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
 /* Doubles the name index (the first: 1024 slots); -ENOMEM. */
 int registry_names_grow(struct jobs *j);
 /* Adds JOB with the list's reference.  Registry lock held (or loading). */

@@ -538,6 +538,33 @@ int jobs_load_metrics(struct jobs *j, struct job *job)
 	return 0;
 }
 
+/* Adds (SIGN 1) or takes away (-1) row ROW's counts in JOB's table. */
+static void tablecap_count_row(struct job *job, size_t row, int sign)
+{
+	struct job_table *t = &job->table;
+	size_t e = tablecap_epoch_chars(t->epochs[row]), n = 0, names = 0,
+	       chars = 0;
+	double v;
+	for (int c = 0; c < t->ncolumns; c++) {
+		if (!job_cell(job, row, c, &v))
+			continue;
+		n++;
+		names += strlen(t->columns[c]);
+		chars += tablecap_number_chars(v);
+	}
+	if (sign > 0) {
+		t->epoch_chars += e;
+		t->nvalues += n;
+		t->name_chars += names;
+		t->value_chars += chars;
+	} else {
+		t->epoch_chars -= e;
+		t->nvalues -= n;
+		t->name_chars -= names;
+		t->value_chars -= chars;
+	}
+}
+
 /*
  * Drops the table's rows whose epoch is above FROM (in place, order kept);
  * returns the first row that changed: the store's rows from there on are
