@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jobs/ckpt_run.h"
+#include "jobs/output.h"
 #include "jobs/registry.h"
 #include "jobs/restart.h"
 #include "jobs/workdir.h"
@@ -70,53 +70,113 @@ static int refuse_start(struct jobs *j, struct job *job, const char *text,
 	return job_refuse(j, job, -EINVAL, text, len, "%s", why);
 }
 
-static int control_start(struct jobs *j, struct job *job, const char *text,
-			 size_t len, const struct start_check *c)
+/*
+ * What a command's row is given: the text written (for refusals), the
+ * epochs of "resume epochs=N", and the start's workdir check.
+ */
+struct command_call {
+	const char *text;
+	size_t len;
+	long epochs;
+	const struct start_check *check;
+};
+
+static int control_start(struct jobs *j, struct job *job,
+			 const struct command_call *call)
 {
 	char why[PATH_MAX + 128];
-	int rc = job_runnable(j, job, c, why, sizeof why);
+	int rc = job_runnable(j, job, call->check, why, sizeof why);
 	/* A bad spec shows in status already; the other reasons are kept. */
 	if (rc == -EINVAL && job->spec_ok)
-		return refuse_start(j, job, text, len, why);
+		return refuse_start(j, job, call->text, call->len, why);
 	if (rc)
-		return job_refuse(j, job, rc, text, len, "%s", why);
-	free(job->rec.error); /* a refused start's */
-	job->rec.error = NULL;
-	rc = job_set_state(j, job, ST_QUEUED, "start", NULL);
+		return job_refuse(j, job, rc, call->text, call->len, "%s", why);
+	struct job_record next = job->rec;
+	next.error = NULL; /* a refused start's */
+	next.state = ST_QUEUED;
+	if ((rc = job_commit_move(j, job, &next, "start", NULL, NULL)))
+		return rc;
 	jobs_wake(j);
-	return rc;
+	return 0;
 }
 
-static int control_stop(struct jobs *j, struct job *job)
+/* The user's stop: stored, then the shim asked (job_stop: the supervisor's). */
+static int control_stop(struct jobs *j, struct job *job,
+			const struct command_call *call)
 {
-	return job_stop(j, job, "stopped-early", "stop requested",
-			(const char *[]){ "stopped-early", NULL });
+	struct job_record next = job->rec;
+	int rc;
+	(void)call;
+	next.kill_at_ns = job_kill_at(job);
+	if (!(next.reason = strdup("stopped-early")))
+		return -ENOMEM;
+	next.state = ST_STOPPING;
+	if ((rc = job_commit_move(j, job, &next, "stop requested",
+				  (const char *[]){ "stopped-early", NULL },
+				  NULL)))
+		return rc;
+	job_signal(j, job, EXEC_STOP);
+	return 0;
 }
 
-static int control_cancel(struct jobs *j, struct job *job)
+static int control_cancel(struct jobs *j, struct job *job,
+			  const struct command_call *call)
 {
 	enum job_state was = job->rec.state;
+	struct job_record next = job->rec;
+	int rc;
+	(void)call;
+	next.state = ST_CANCELLED;
+	if ((rc = job_commit_move(j, job, &next, "cancel requested",
+				  (const char *[]){ "cancelled", NULL },
+				  NULL)))
+		return rc;
 	/* A queued job that ran before (a resume): nothing else deletes it. */
-	if (was == ST_QUEUED && !job->busy && job->rec.resumed_from >= 0) {
-		int rc = store_trash(j->store, job->rec.id, "output");
-		if (rc)
-			log_error("job '%s': cannot delete its output: %s\n",
-				  job->rec.name, strerror(-rc));
-		ckpt_delete(j, job);
-	} else if (was == ST_QUEUED && job->rec.resumed_from >= 0) {
-		/* The run before the resume is still being reaped: the
-		 * supervisor deletes it all once the job is idle. */
-		job->delete_when_idle = 1;
+	if (was == ST_QUEUED && job->rec.resumed_from >= 0) {
+		if (!job->busy)
+			job_delete_output(j, job);
+		else /* the run before the resume is still being reaped */
+			job->delete_when_idle = 1;
 	}
 	/* A queued job may have a run too: pending on Slurm. */
 	if (state_has_trainer(was) || job->run)
 		job_signal(j, job, EXEC_CANCEL);
 	/* A packer of a job no longer packaging is killed by the supervisor. */
-	int rc = job_set_state(j, job, ST_CANCELLED, "cancel requested",
-			       (const char *[]){ "cancelled", NULL });
 	jobs_wake(j); /* a slot may be free; output to delete; a packer */
+	return 0;
+}
+
+static int control_resume_row(struct jobs *j, struct job *job,
+			      const struct command_call *call)
+{
+	return control_resume(j, job, call->text, call->len, call->epochs);
+}
+
+static int control_restart(struct jobs *j, struct job *job,
+			   const struct command_call *call)
+{
+	char why[PATH_MAX + 128];
+	int rc = job_restart(j, job, call->check, why, sizeof why);
+	if (rc && *why)
+		rc = job_refuse(j, job, rc, call->text, call->len, "%s", why);
 	return rc;
 }
+
+/*
+ * The command table: a verb's row carries it out, its state already
+ * allowed by the state table (state_apply()) and not already under way.
+ * Every row commits to the store before it changes the job.
+ */
+typedef int (*command_fn)(struct jobs *j, struct job *job,
+			  const struct command_call *call);
+
+static const command_fn commands[CMD_COUNT] = {
+	[CMD_START] = control_start,
+	[CMD_STOP] = control_stop,
+	[CMD_CANCEL] = control_cancel,
+	[CMD_RESUME] = control_resume_row,
+	[CMD_RESTART] = control_restart,
+};
 
 int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		 size_t len)
@@ -129,44 +189,22 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		free(check.dir);
 		return rc;
 	}
-	long epochs = 0;
-	int cmd = command_parse_epochs(text, len, &epochs);
-	if (cmd < 0) {
+	struct command_call call = { .text = text, .len = len,
+				     .check = &check };
+	int cmd = command_parse_epochs(text, len, &call.epochs);
+	if (cmd < 0 || !commands[cmd]) {
 		rc = job_refuse(j, job, -EINVAL, text, len, "unknown command");
 		goto out;
 	}
 	enum job_state next;
 	if (state_apply(job->rec.state, cmd, &next) < 0) {
-		rc = job_refuse(j, job, -EBUSY, text, len, "not allowed while %s",
-			    state_name(job->rec.state));
+		rc = job_refuse(j, job, -EBUSY, text, len,
+				"not allowed while %s",
+				state_name(job->rec.state));
 		goto out;
 	}
-	if (next == (enum job_state)job->rec.state)
-		goto out; /* already under way */
-	if (cmd == CMD_RESUME) {
-		rc = control_resume(j, job, text, len, epochs);
-		goto out;
-	}
-	if (cmd == CMD_RESTART) {
-		char why[PATH_MAX + 128];
-		rc = job_restart(j, job, &check, why, sizeof why);
-		if (rc && *why)
-			rc = job_refuse(j, job, rc, text, len, "%s", why);
-		goto out;
-	}
-	switch (next) {
-	case ST_QUEUED:
-		rc = control_start(j, job, text, len, &check);
-		break;
-	case ST_STOPPING:
-		rc = control_stop(j, job);
-		break;
-	case ST_CANCELLED:
-		rc = control_cancel(j, job);
-		break;
-	default:
-		rc = -EINVAL; /* the table offers nothing else */
-	}
+	if (next != (enum job_state)job->rec.state) /* else under way */
+		rc = commands[cmd](j, job, &call);
 out:
 	jobs_unlock_job(j, job);
 	free(check.dir);

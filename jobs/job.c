@@ -209,6 +209,14 @@ int job_add_tag(struct job *job, const char *tag, int system)
 	return 0;
 }
 
+int job_add_tags(struct job *job, const char *const *tags)
+{
+	int rc = 0;
+	for (size_t i = 0; tags && tags[i] && !rc; i++)
+		rc = job_add_tag(job, tags[i], 1);
+	return rc;
+}
+
 int job_add_event(struct job *job, int64_t time_ns, const char *state,
 		  const char *reason)
 {
@@ -307,6 +315,99 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 fail:
 	log_error( "job '%s': cannot store state '%s'\n",
 		job->rec.name, state_name(to));
+	return rc;
+}
+
+/* The strings of record R, for the loops below. */
+#define RECORD_STRINGS(r)                                                 \
+	{ &(r)->spec, &(r)->reason, &(r)->error, &(r)->last_refused,      \
+	  &(r)->weights, &(r)->bad_why, &(r)->gpus, &(r)->source_pos }
+
+void job_record_take(struct job *job, struct job_record *next)
+{
+	char **old[] = RECORD_STRINGS(&job->rec), **new[] = RECORD_STRINGS(next);
+	for (size_t i = 0; i < sizeof old / sizeof *old; i++)
+		if (*old[i] != *new[i])
+			free(*old[i]);
+	job->rec = *next;
+}
+
+void job_record_drop(const struct job *job, struct job_record *next)
+{
+	char *const *old[] = RECORD_STRINGS(&job->rec);
+	char **new[] = RECORD_STRINGS(next);
+	for (size_t i = 0; i < sizeof old / sizeof *old; i++)
+		if (*old[i] != *new[i]) {
+			free(*new[i]);
+			*new[i] = *old[i];
+		}
+}
+
+/* Removes the system tags UNTAGS (NULL-terminated, or NULL) of job ID. */
+static int store_remove_tags(struct store *s, int64_t id,
+			     const char *const *untags)
+{
+	int rc;
+	for (size_t i = 0; untags && untags[i]; i++)
+		if ((rc = store_remove_tag(s, id, untags[i])))
+			return rc;
+	return 0;
+}
+
+/* What a move to TO with TAGS shows anew. */
+static unsigned move_views(enum job_state to, int tags)
+{
+	unsigned views = VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_CONTROL) |
+			 VIEW_BIT(VIEW_EVENTS) | VIEW_BIT(VIEW_SPEC);
+	if (tags)
+		views |= VIEW_BIT(VIEW_TAGS);
+	if (to == ST_READY)
+		views |= VIEW_BIT(VIEW_WEIGHTS);
+	return views;
+}
+
+int job_commit_move(struct jobs *j, struct job *job, struct job_record *next,
+		    const char *why, const char *const *tags,
+		    const char *const *untags)
+{
+	int64_t now = event_time(job);
+	enum job_state to = next->state;
+	unsigned views = move_views(to, tags || untags);
+	int rc;
+	job_assert_locked(job);
+	if (!state_move_ok(job->rec.state, to)) {
+		log_error("job '%s': no move from '%s' to '%s' in the "
+			  "lifecycle\n", job->rec.name,
+			  state_name(job->rec.state), state_name(to));
+		job_record_drop(job, next);
+		return -EINVAL;
+	}
+	for (int v = 0; v < STORE_MTIMES; v++) /* as job_touch() sets them */
+		if (views & VIEW_BIT(v))
+			next->mtime_ns[v] = now;
+	if ((rc = store_begin(j->store)))
+		goto fail;
+	if ((rc = store_put_job(j->store, next)) ||
+	    (rc = store_put_event(j->store, job->rec.id, now, state_name(to),
+				  why)) ||
+	    (rc = store_remove_tags(j->store, job->rec.id, untags)) ||
+	    (rc = store_commit_tags(j->store, job->rec.id, tags))) {
+		store_rollback(j->store);
+		goto fail;
+	}
+	job_record_take(job, next);
+	for (size_t i = 0; untags && untags[i]; i++)
+		job_remove_tag(job, untags[i]);
+	if (job_add_event(job, now, state_name(to), why) < 0 ||
+	    job_add_tags(job, tags) < 0)
+		log_error("job '%s': out of memory for its events or tags "
+			  "until the next mount\n", job->rec.name);
+	job_touch(j, job, views);
+	return 0;
+fail:
+	job_record_drop(job, next);
+	log_error("job '%s': cannot store state '%s': %s\n", job->rec.name,
+		  state_name(to), strerror(-rc));
 	return rc;
 }
 
@@ -546,9 +647,11 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 	registry_name_remove(j, job);
 	job->removed = 1;
 	job->refs--; /* the list's; ours keeps it until jobs_put() */
+	jobs_unlock(j);
+	pthread_mutex_lock(&j->listen_lock);
 	if (j->changed)
 		j->changed(j->changed_arg, job, ~0u);
-	jobs_unlock(j);
+	pthread_mutex_unlock(&j->listen_lock);
 out:
 	jobs_unlock_job(j, job);
 	return rc;
@@ -641,12 +744,17 @@ void job_signal(struct jobs *j, struct job *job, enum exec_verb verb)
 			  verb == EXEC_STOP ? "stop" : "cancel", strerror(-rc));
 }
 
-int job_stop(struct jobs *j, struct job *job, const char *reason,
-	     const char *why, const char *const *tags)
+int64_t job_kill_at(const struct job *job)
 {
 	/* Capped as the shim caps it: 1e300 seconds means "never". */
 	double grace = job->spec.grace < GRACE_MAX ? job->spec.grace : GRACE_MAX;
-	job->rec.kill_at_ns = job_now_ns() + (int64_t)(grace * 1e9);
+	return job_now_ns() + (int64_t)(grace * 1e9);
+}
+
+int job_stop(struct jobs *j, struct job *job, const char *reason,
+	     const char *why, const char *const *tags)
+{
+	job->rec.kill_at_ns = job_kill_at(job);
 	free(job->rec.reason);
 	job->rec.reason = strdup(reason);
 	/* Ask the shim first: the stop must not wait for the disk. */

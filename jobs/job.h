@@ -176,8 +176,8 @@ struct job {
 struct jobs;
 
 /*
- * Change callback: called with the job's lock and the registry lock held,
- * must not block.
+ * Change callback: called with the job's lock and the listener lock held
+ * (registry.h), perhaps inside a store transaction: must not block.
  */
 typedef void (*jobs_changed_fn)(void *arg, struct job *job, unsigned views);
 

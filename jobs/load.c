@@ -99,6 +99,7 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 	if (!j)
 		return -ENOMEM;
 	pthread_mutex_init(&j->lock, NULL);
+	pthread_mutex_init(&j->listen_lock, NULL);
 	j->cfg = *cfg;
 	j->wake[0] = j->wake[1] = -1;
 	j->store_dir = strdup(cfg->store_dir);
@@ -165,5 +166,6 @@ void jobs_close(struct jobs *j)
 	if (j->slurm)
 		j->slurm->ops->close(j->slurm);
 	pthread_mutex_destroy(&j->lock);
+	pthread_mutex_destroy(&j->listen_lock);
 	free(j);
 }

@@ -249,10 +249,10 @@ void jobs_unlock_job(struct jobs *j, struct job *job)
 
 void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg)
 {
-	jobs_lock(j);
+	pthread_mutex_lock(&j->listen_lock);
 	j->changed = fn;
 	j->changed_arg = arg;
-	jobs_unlock(j);
+	pthread_mutex_unlock(&j->listen_lock);
 }
 
 int jobs_path(struct jobs *j, const struct job *job, const char *rel,
@@ -269,10 +269,11 @@ void job_touch(struct jobs *j, struct job *job, unsigned views)
 		if (views & VIEW_BIT(v))
 			job->rec.mtime_ns[v] = t;
 	job->changes++;
-	jobs_lock(j); /* changed may be swapped; the callback only queues */
+	/* changed may be swapped; the callback only queues */
+	pthread_mutex_lock(&j->listen_lock);
 	if (j->changed)
 		j->changed(j->changed_arg, job, views);
-	jobs_unlock(j);
+	pthread_mutex_unlock(&j->listen_lock);
 }
 
 void jobs_wake(struct jobs *j)

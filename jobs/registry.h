@@ -27,15 +27,17 @@
  *                   rec.mode is also read without it, atomically
  *                   (access.h: an access check never waits).
  *   jobs.lock       the registry: list, by_name, n, every job's refs and
- *                   removed, quit, changed; bookkeeping of bounded size
+ *                   removed, quit; bookkeeping of bounded size
  *                   only, never held over I/O or a job's work.
  *   the store lock  the SQLite connection (store.c).
+ *   listen_lock     the change callback (changed, changed_arg): held
+ *                   over job_touch()'s call of it, which only queues.
  *
- * One exception to that order, safe because it only goes one way: a
- * transaction that changes a job calls job_touch() before its commit
- * (ingest, tags), which takes the registry lock with the store lock held.
- * So the store lock is never to be taken with the registry lock held.
- * The notifier's and the waiters' mutexes (fs/) come after all of these.
+ * So job_touch() may be called anywhere, inside a store transaction
+ * too (ingest commits a job's rows and touches it before the commit);
+ * it takes no lock but the listener's, the innermost of jobs/.  A user's
+ * command commits first and touches after (job_commit_move()).  The
+ * notifier's and the waiters' mutexes (fs/) come after all of these.
  * A job is found under the registry lock and a reference taken
  * (jobs_get), then locked; rmdir unlinks it from the registry, and the
  * last reference frees it, so a job found is never freed while used.
@@ -56,6 +58,7 @@ struct jobs {
 	struct job **by_name;  /* open addressing, cap_names slots */
 	size_t cap_names;
 
+	pthread_mutex_t listen_lock; /* the listener lock: changed, changed_arg */
 	jobs_changed_fn changed;
 	void *changed_arg;
 
@@ -112,8 +115,31 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 int job_stop(struct jobs *j, struct job *job, const char *reason,
 	     const char *why, const char *const *tags);
 
+/*
+ * A user's command, store first: NEXT is JOB's record as the command
+ * leaves it (a copy of job->rec whose replaced strings are new, the rest
+ * shared), in state next->state.  Stores NEXT, the event "STATE WHY", the
+ * system TAGS added and UNTAGS removed (NULL-terminated lists, or NULL) in
+ * one transaction; only once it is committed does JOB take NEXT, the
+ * event and the tags, and are readers told.  Returns 0, or -EINVAL (no
+ * such move) or the store's error (-EIO, logged) with JOB exactly as it
+ * was and NEXT's new strings freed.  With the job's lock held; takes the
+ * store's.
+ */
+int job_commit_move(struct jobs *j, struct job *job, struct job_record *next,
+		    const char *why, const char *const *tags,
+		    const char *const *untags);
+/* JOB takes record NEXT; the strings NEXT no longer shares are freed. */
+void job_record_take(struct job *job, struct job_record *next);
+/* Frees NEXT's strings that JOB's record does not share (NEXT undone). */
+void job_record_drop(const struct job *job, struct job_record *next);
+/* When a stop asked now turns into SIGKILL: now plus the spec's grace. */
+int64_t job_kill_at(const struct job *job);
+
 /* Adds a system tag in memory (persisted by the caller's transaction). */
 int job_add_tag(struct job *job, const char *tag, int system);
+/* Adds the system TAGS (NULL-terminated, or NULL) in memory; -ENOMEM. */
+int job_add_tags(struct job *job, const char *const *tags);
 /* Removes TAG in memory, if JOB has it (the caller's transaction stores it). */
 void job_remove_tag(struct job *job, const char *tag);
 /* Appends an event in memory (the caller's transaction stores it); -ENOMEM. */

@@ -54,6 +54,83 @@ static int next_tag(const char *text, size_t len, size_t *pos,
 	return 0;
 }
 
+/* A list of tags being built (the job's is taken over whole). */
+struct tag_list {
+	struct job_tag *tags;
+	size_t n;
+};
+
+static void tag_list_free(struct tag_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->tags[i].name);
+	free(l->tags);
+	l->tags = NULL;
+	l->n = 0;
+}
+
+/* Appends NAME unless L has it; 0 or -ENOMEM.  L has room (tags_after). */
+static int tag_list_add(struct tag_list *l, const char *name, int system)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->tags[i].name, name))
+			return 0;
+	if (!(l->tags[l->n].name = strdup(name)))
+		return -ENOMEM;
+	l->tags[l->n++].system = system;
+	return 0;
+}
+
+/*
+ * The tags JOB will have after the write of TEXT (its user tags gone
+ * first when CLEAR), into *OUT; JOB is not changed.  0 or -ENOMEM.
+ */
+static int tags_after(const struct job *job, const char *text, size_t len,
+		      int clear, struct tag_list *out)
+{
+	char name[TAG_NAME_MAX + 1];
+	size_t lines = 0;
+	int rc = 0;
+	for (size_t pos = 0; next_tag(text, len, &pos, name);)
+		lines++;
+	out->n = 0;
+	if (!(out->tags = malloc((job->ntags + lines + 1) * sizeof *out->tags)))
+		return -ENOMEM;
+	for (size_t i = 0; i < job->ntags && !rc; i++)
+		if (job->tags[i].system || !clear)
+			rc = tag_list_add(out, job->tags[i].name,
+					  job->tags[i].system);
+	for (size_t pos = 0; !rc && next_tag(text, len, &pos, name);)
+		rc = tag_list_add(out, name, 0);
+	return rc;
+}
+
+/*
+ * Stores the write of TEXT: the user tags cleared when CLEAR, the new
+ * ones, and the record with the tags' time.  One transaction.
+ */
+static int store_tags(struct jobs *j, struct job *job, const char *text,
+		      size_t len, int clear)
+{
+	char name[TAG_NAME_MAX + 1];
+	struct job_record rec = job->rec; /* strings shared, not freed */
+	int rc = store_begin(j->store);
+	if (rc)
+		return rc;
+	rec.mtime_ns[VIEW_TAGS] = job_now_ns();
+	if (clear && (rc = store_clear_user_tags(j->store, job->rec.id)))
+		goto fail;
+	for (size_t pos = 0; next_tag(text, len, &pos, name);)
+		if ((rc = store_put_tag(j->store, job->rec.id, name, 0)))
+			goto fail;
+	if ((rc = store_put_job(j->store, &rec)))
+		goto fail;
+	return store_commit(j->store);
+fail:
+	store_rollback(j->store);
+	return rc;
+}
+
 int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		    size_t len, int clear)
 {
@@ -90,30 +167,16 @@ int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 			goto out;
 		}
 	}
-	if ((rc = store_begin(j->store)))
+	struct tag_list next = { 0 };
+	if ((rc = tags_after(job, text, len, clear, &next)) ||
+	    (rc = store_tags(j, job, text, len, clear))) {
+		tag_list_free(&next);
 		goto out;
-	if (clear) {
-		size_t keep = 0;
-		for (size_t i = 0; i < job->ntags; i++) {
-			if (job->tags[i].system)
-				job->tags[keep++] = job->tags[i];
-			else
-				free(job->tags[i].name);
-		}
-		job->ntags = keep;
-		if ((rc = store_clear_user_tags(j->store, job->rec.id)))
-			goto fail;
 	}
-	for (size_t pos = 0; next_tag(text, len, &pos, name);)
-		if ((rc = job_add_tag(job, name, 0)) ||
-		    (rc = store_put_tag(j->store, job->rec.id, name, 0)))
-			goto fail;
+	tag_list_free(&(struct tag_list){ job->tags, job->ntags });
+	job->tags = next.tags;
+	job->ntags = next.n;
 	job_touch(j, job, VIEW_BIT(VIEW_TAGS));
-	if ((rc = job_save(j, job)) || (rc = store_commit(j->store)))
-		goto fail;
-	goto out;
-fail:
-	store_rollback(j->store);
 out:
 	jobs_unlock_job(j, job);
 	return rc;

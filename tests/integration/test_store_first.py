@@ -46,16 +46,19 @@ def fails_then_works(m, name, write):
     assert rc in (errno.EIO, errno.EBUSY), errno.errorcode.get(rc, rc)
     assert during == before
     time.sleep(0.3)  # a trainer wrongly signalled would be ending by now
-    assert seen(m, name) == before
+    after = seen(m, name)
+    assert after == before, (before, after)
     assert write() == 0, m.read(name, "control")
     assert seen(m, name) != before
     return before
 
 
 def running_job(m, name):
-    """A job whose trainer runs and reports nothing for a minute."""
+    """A job whose trainer runs and, after its first epoch, reports
+    nothing for a minute."""
     m.make_job(name, trainer_args="--epochs 100 --epoch-ms 60000", start=True)
     m.wait_state(name, "running")
+    m.wait_epoch(name, 1)
     return name
 
 
