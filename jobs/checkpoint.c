@@ -327,6 +327,26 @@ static int read_errors(int fd, int64_t deadline, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Reaps the child PID into *STATUS, waiting no later than DEADLINE (ms):
+ * its stderr is closed already, so it is exiting, but a process stuck in
+ * a filesystem that never answers is not waited for.  0, -ETIMEDOUT (the
+ * caller gives it to reap_later()) or -errno.
+ */
+static int wait_until(pid_t pid, int *status, int64_t deadline)
+{
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (now_ms() >= deadline)
+			return -ETIMEDOUT;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+}
+
 int checkpoint_prune(const char *self_exe, const char *dir, uid_t uid,
 		     gid_t gid, const long *epochs, size_t n, char *err,
 		     size_t errlen)
@@ -469,19 +489,17 @@ int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
 	close(pfd[1]);
 	pfd[1] = -1;
 	/* Never waits without end: the folder is the owner's. */
-	if (read_errors(pfd[0], now_ms() + CHECKPOINT_PRUNE_MS, err, errlen)) {
+	int64_t deadline = now_ms() + CHECKPOINT_PRUNE_MS;
+	if (read_errors(pfd[0], deadline, err, errlen) ||
+	    (rc = wait_until(pid, &status, deadline)) == -ETIMEDOUT) {
 		reap_later(pid);
 		rc = -ETIMEDOUT;
 		snprintf(err, errlen, "the checkpoint pruner took more than "
 			 "%d s: stopped", CHECKPOINT_PRUNE_MS / 1000);
 		goto out;
 	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			rc = -errno;
-			goto out;
-		}
-	}
+	if (rc)
+		goto out;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		if (errlen)
 			err[0] = '\0';
