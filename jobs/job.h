@@ -4,7 +4,9 @@
  *
  * All jobs live in memory in one registry, loaded from the store at open
  * and written through to it: every change of a job is one store
- * transaction.  Each job has its own lock, so one job's work (rendering,
+ * transaction, and a user's command is committed before the job changes
+ * in memory (a failed commit leaves the job as it was and returns the
+ * error).  Each job has its own lock, so one job's work (rendering,
  * taking in metrics) never waits on another's; the registry lock covers
  * only the list of jobs (registry.h gives the order of the locks).  The
  * public functions take the locks themselves; a reader takes one job with
@@ -339,7 +341,8 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 /*
  * Carries out one control write.  -EINVAL unknown command, -EBUSY not
  * allowed now, -EACCES another user or an owner trainfs cannot run as;
- * a refused write leaves the job unchanged but for the last refusal.
+ * a refused write leaves the job unchanged but for the last refusal.  -EIO
+ * when the store cannot take the command: the job is exactly as it was.
  */
 int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		 size_t len);
@@ -348,7 +351,8 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
  * Adds the tags in TEXT (one per line), after clearing the user tags when
  * CLEAR.  -EINVAL for a bad or system tag, -EFBIG for a write over
  * JOB_TAGS_WRITE_MAX or more than JOB_USER_TAGS_MAX user tags (nothing is
- * changed), -EACCES.
+ * changed), -EACCES, or -EIO when the store cannot take them (nothing is
+ * changed either).
  */
 int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		    size_t len, int clear);

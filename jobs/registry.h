@@ -1,13 +1,18 @@
 /*
- * registry: what job.c (the registry and the user's operations) and
- * supervisor.c (launching, observing and finishing trainers) share.  Not
- * for use outside jobs/.
+ * registry: what the files of the job core share: registry.c (the table
+ * of jobs and its locks), job.c (one job in memory and its record),
+ * table.c (the metrics table), control.c, resume.c, restart.c and tags.c
+ * (the user's commands), load.c (loading at mount), and supervisor.c
+ * (launching, observing and finishing trainers).  Not for use outside
+ * jobs/.
  *
- * Calls go one way: supervisor.c calls job.c, never the other way round.
- * A user's operation records its intent in the job (its state, under the
- * job's lock) and wakes the supervisor (jobs_wake), which acts on it;
- * only the stop and cancel signals go straight to the trainer through the
- * job's executor (job_signal), so a stop reaches it within milliseconds.
+ * Calls go one way: the commands and the supervisor call job.c and
+ * registry.c, never the other way round, and no two of these files call
+ * each other.  A user's command commits to the store, then changes the
+ * job (its state, under the job's lock) and wakes the supervisor
+ * (jobs_wake), which acts on it; only the stop and cancel signals go
+ * straight to the trainer through the job's executor (job_signal), once
+ * the command is stored, so a stop reaches it within milliseconds.
  */
 #ifndef TRAINFS_REGISTRY_H
 #define TRAINFS_REGISTRY_H
