@@ -410,6 +410,51 @@ static int prune_at(int dirfd, char *const *names, size_t n,
 	return first;
 }
 
+/* The pruning with this process's own rights (it is the owner already). */
+static int prune_here(const char *dir, char *const *names, size_t n,
+		      char *err, size_t errlen)
+{
+	int rc, dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open '%s': %s", dir,
+			 strerror(-rc));
+		return rc;
+	}
+	rc = prune_at(dfd, names, n, NULL, err, errlen);
+	close(dfd);
+	return rc;
+}
+
+/*
+ * Starts `trainfs __prune` with ARGV, its stdin and stdout /dev/null, its
+ * stderr ERRFD; *PID.  0, or -errno with ERR set.
+ */
+static int spawn_pruner(const char *self_exe, char **argv, int errfd,
+			pid_t *pid, char *err, size_t errlen)
+{
+	posix_spawn_file_actions_t fa;
+	int rc;
+	if ((rc = posix_spawn_file_actions_init(&fa)))
+		return -rc;
+	rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (!rc)
+		rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null",
+						      O_WRONLY, 0);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+	if (!rc)
+		rc = posix_spawn(pid, self_exe, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc) {
+		rc = -rc;
+		snprintf(err, errlen, "cannot start the checkpoint pruner: %s",
+			 strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
 			   gid_t gid, char *const *names, size_t n, char *err,
 			   size_t errlen)
@@ -417,7 +462,6 @@ int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
 	char suid[32], sgid[32];
 	char **argv = NULL;
 	int pfd[2] = { -1, -1 }, rc = 0, status;
-	posix_spawn_file_actions_t fa;
 	pid_t pid;
 
 	if (errlen)
@@ -433,19 +477,8 @@ int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
 	 * Already the owner (trainfs runs as the job's user): the same rights
 	 * without a process to start, which costs milliseconds per epoch.
 	 */
-	if (geteuid() == uid && getegid() == gid) {
-		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					    O_CLOEXEC);
-		if (dfd < 0) {
-			rc = -errno;
-			snprintf(err, errlen, "cannot open '%s': %s", dir,
-				 strerror(-rc));
-			return rc;
-		}
-		rc = prune_at(dfd, names, n, NULL, err, errlen);
-		close(dfd);
-		return rc;
-	}
+	if (geteuid() == uid && getegid() == gid)
+		return prune_here(dir, names, n, err, errlen);
 	argv = malloc((n + 6) * sizeof *argv);
 	if (!argv) {
 		rc = -ENOMEM;
@@ -467,25 +500,8 @@ int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
 		snprintf(err, errlen, "cannot make a pipe: %s", strerror(-rc));
 		goto out;
 	}
-	if ((rc = posix_spawn_file_actions_init(&fa))) {
-		rc = -rc;
+	if ((rc = spawn_pruner(self_exe, argv, pfd[1], &pid, err, errlen)))
 		goto out;
-	}
-	rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (!rc)
-		rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null",
-						      O_WRONLY, 0);
-	if (!rc)
-		rc = posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
-	if (!rc)
-		rc = posix_spawn(&pid, self_exe, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc) {
-		rc = -rc;
-		snprintf(err, errlen, "cannot start the checkpoint pruner: %s",
-			 strerror(-rc));
-		goto out;
-	}
 	close(pfd[1]);
 	pfd[1] = -1;
 	/* Never waits without end: the folder is the owner's. */
