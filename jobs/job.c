@@ -279,6 +279,18 @@ static int64_t event_time(const struct job *job)
 	return t;
 }
 
+/* What a move to TO with TAGS shows anew. */
+static unsigned move_views(enum job_state to, int tags)
+{
+	unsigned views = VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_CONTROL) |
+			 VIEW_BIT(VIEW_EVENTS) | VIEW_BIT(VIEW_SPEC);
+	if (tags)
+		views |= VIEW_BIT(VIEW_TAGS);
+	if (to == ST_READY)
+		views |= VIEW_BIT(VIEW_WEIGHTS);
+	return views;
+}
+
 int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 		  const char *reason, const char *const *tags)
 {
@@ -295,13 +307,7 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 	job_add_event(job, now, state_name(to), reason);
 	for (size_t i = 0; tags && tags[i]; i++)
 		job_add_tag(job, tags[i], 1);
-	unsigned views = VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_CONTROL) |
-			 VIEW_BIT(VIEW_EVENTS) | VIEW_BIT(VIEW_SPEC);
-	if (tags)
-		views |= VIEW_BIT(VIEW_TAGS);
-	if (to == ST_READY)
-		views |= VIEW_BIT(VIEW_WEIGHTS);
-	job_touch(j, job, views);
+	job_touch(j, job, move_views(to, tags != NULL));
 	if ((rc = store_begin(j->store)))
 		goto fail;
 	if ((rc = store_put_job(j->store, &job->rec)) ||
@@ -352,18 +358,6 @@ static int store_remove_tags(struct store *s, int64_t id,
 		if ((rc = store_remove_tag(s, id, untags[i])))
 			return rc;
 	return 0;
-}
-
-/* What a move to TO with TAGS shows anew. */
-static unsigned move_views(enum job_state to, int tags)
-{
-	unsigned views = VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_CONTROL) |
-			 VIEW_BIT(VIEW_EVENTS) | VIEW_BIT(VIEW_SPEC);
-	if (tags)
-		views |= VIEW_BIT(VIEW_TAGS);
-	if (to == ST_READY)
-		views |= VIEW_BIT(VIEW_WEIGHTS);
-	return views;
 }
 
 int job_commit_move(struct jobs *j, struct job *job, struct job_record *next,
