@@ -66,33 +66,3 @@ mode_t job_file_mode(const struct job *job, mode_t base)
 		keep |= 0007;
 	return base & keep;
 }
-
-int jobs_chmod(struct jobs *j, int64_t id, uid_t uid, mode_t mode)
-{
-	int rc;
-	struct job *job = jobs_lock_job(j, id);
-	if (!job)
-		return -ENOENT;
-	if (!job_may_change(job, uid)) {
-		jobs_unlock_job(j, job);
-		return -EPERM;
-	}
-	mode_t old = job->rec.mode, to = job_mode_from(mode);
-	if (to == old)
-		goto out;
-	__atomic_store_n(&job->rec.mode, to, __ATOMIC_RELEASE);
-	if ((rc = job_save(j, job))) {
-		__atomic_store_n(&job->rec.mode, old, __ATOMIC_RELEASE);
-		log_error("job '%s': cannot store its mode %04o", job->rec.name,
-			  (unsigned)to);
-		jobs_unlock_job(j, job);
-		return rc;
-	}
-	log_info("job '%s': mode %04o (was %04o)", job->rec.name,
-		 (unsigned)to, (unsigned)old);
-	/* No file's text changed; who may see the job did (dashboards). */
-	job_touch(j, job, 0);
-out:
-	jobs_unlock_job(j, job);
-	return 0;
-}

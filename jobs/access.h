@@ -60,7 +60,7 @@ int job_open_to_all(const struct job *job);
 mode_t job_file_mode(const struct job *job, mode_t base);
 
 /*
- * chmod of job ID's folder by UID: the mode becomes job_mode_from(MODE),
+ * chmod of job ID's folder by UID (job.c): the mode becomes job_mode_from(MODE),
  * stored.  -EPERM for a user other than the owner or root (as chmod(2)),
  * -ENOENT, or the store's error (the mode is then as it was).
  */

@@ -328,6 +328,26 @@ static int read_errors(int fd, int64_t deadline, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Reaps the child PID into *STATUS, waiting no later than DEADLINE (ms):
+ * its stderr is closed already, so it is exiting, but a process stuck in
+ * a filesystem that never answers is not waited for.  0, -ETIMEDOUT (the
+ * caller gives it to reap_later()) or -errno.
+ */
+static int wait_until(pid_t pid, int *status, int64_t deadline)
+{
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (now_ms() >= deadline)
+			return -ETIMEDOUT;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+}
+
 int checkpoint_prune(const char *self_exe, const char *dir, uid_t uid,
 		     gid_t gid, const long *epochs, size_t n, char *err,
 		     size_t errlen)
@@ -391,6 +411,51 @@ static int prune_at(int dirfd, char *const *names, size_t n,
 	return first;
 }
 
+/* The pruning with this process's own rights (it is the owner already). */
+static int prune_here(const char *dir, char *const *names, size_t n,
+		      char *err, size_t errlen)
+{
+	int rc, dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open '%s': %s", dir,
+			 strerror(-rc));
+		return rc;
+	}
+	rc = prune_at(dfd, names, n, NULL, err, errlen);
+	close(dfd);
+	return rc;
+}
+
+/*
+ * Starts `trainfs __prune` with ARGV, its stdin and stdout /dev/null, its
+ * stderr ERRFD; *PID.  0, or -errno with ERR set.
+ */
+static int spawn_pruner(const char *self_exe, char **argv, int errfd,
+			pid_t *pid, char *err, size_t errlen)
+{
+	posix_spawn_file_actions_t fa;
+	int rc;
+	if ((rc = posix_spawn_file_actions_init(&fa)))
+		return -rc;
+	rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (!rc)
+		rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null",
+						      O_WRONLY, 0);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+	if (!rc)
+		rc = posix_spawn(pid, self_exe, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc) {
+		rc = -rc;
+		snprintf(err, errlen, "cannot start the checkpoint pruner: %s",
+			 strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
 			   gid_t gid, char *const *names, size_t n, char *err,
 			   size_t errlen)
@@ -398,7 +463,6 @@ int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
 	char suid[32], sgid[32];
 	char **argv = NULL;
 	int pfd[2] = { -1, -1 }, rc = 0, status;
-	posix_spawn_file_actions_t fa;
 	pid_t pid;
 
 	if (errlen)
@@ -414,19 +478,8 @@ int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
 	 * Already the owner (trainfs runs as the job's user): the same rights
 	 * without a process to start, which costs milliseconds per epoch.
 	 */
-	if (geteuid() == uid && getegid() == gid) {
-		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					    O_CLOEXEC);
-		if (dfd < 0) {
-			rc = -errno;
-			snprintf(err, errlen, "cannot open '%s': %s", dir,
-				 strerror(-rc));
-			return rc;
-		}
-		rc = prune_at(dfd, names, n, NULL, err, errlen);
-		close(dfd);
-		return rc;
-	}
+	if (geteuid() == uid && getegid() == gid)
+		return prune_here(dir, names, n, err, errlen);
 	argv = malloc((n + 6) * sizeof *argv);
 	if (!argv) {
 		rc = -ENOMEM;
@@ -448,41 +501,22 @@ int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
 		snprintf(err, errlen, "cannot make a pipe: %s", strerror(-rc));
 		goto out;
 	}
-	if ((rc = posix_spawn_file_actions_init(&fa))) {
-		rc = -rc;
+	if ((rc = spawn_pruner(self_exe, argv, pfd[1], &pid, err, errlen)))
 		goto out;
-	}
-	rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (!rc)
-		rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null",
-						      O_WRONLY, 0);
-	if (!rc)
-		rc = posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
-	if (!rc)
-		rc = posix_spawn(&pid, self_exe, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc) {
-		rc = -rc;
-		snprintf(err, errlen, "cannot start the checkpoint pruner: %s",
-			 strerror(-rc));
-		goto out;
-	}
 	close(pfd[1]);
 	pfd[1] = -1;
 	/* Never waits without end: the folder is the owner's. */
-	if (read_errors(pfd[0], now_ms() + CHECKPOINT_PRUNE_MS, err, errlen)) {
+	int64_t deadline = now_ms() + CHECKPOINT_PRUNE_MS;
+	if (read_errors(pfd[0], deadline, err, errlen) ||
+	    (rc = wait_until(pid, &status, deadline)) == -ETIMEDOUT) {
 		reap_later(pid);
 		rc = -ETIMEDOUT;
 		snprintf(err, errlen, "the checkpoint pruner took more than "
 			 "%d s: stopped", CHECKPOINT_PRUNE_MS / 1000);
 		goto out;
 	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			rc = -errno;
-			goto out;
-		}
-	}
+	if (rc)
+		goto out;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		if (errlen)
 			err[0] = '\0';

@@ -1,6 +1,6 @@
 /*
  * ckpt_run: see ckpt_run.h.  Every function here is a hook the supervisor
- * (or job.c's resume) calls at one point of a job's life; the rule itself
+ * (or resume.c and restart.c) calls at one point of a job's life; the rule itself
  * (which checkpoint counts, which to keep) is jobs/checkpoint.c's.
  *
  * Ownership: the scan's epoch arrays and plans are this file's, freed

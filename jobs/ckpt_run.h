@@ -5,7 +5,9 @@
  *
  * The supervisor calls it from a few hook points (launch, the trainer's
  * environment, each round of a running job, the trainer's end, packing,
- * cancel); job.c calls ckpt_resume_reset() for `resume`.  The slow parts
+ * cancel); resume.c and restart.c call ckpt_resume_files(), and the one
+ * cancel path (output.c) ckpt_delete().  Calls go one way: this file calls
+ * the job core (registry.c, job.c), never the other way.  The slow parts
  * (reading the checkpoints folder, deleting checkpoints) run with no lock:
  * a scan with none, the plan under the job's lock, the deletion with none
  * again, in a helper process with the owner's rights (checkpoint_prune()).

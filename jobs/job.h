@@ -4,7 +4,9 @@
  *
  * All jobs live in memory in one registry, loaded from the store at open
  * and written through to it: every change of a job is one store
- * transaction.  Each job has its own lock, so one job's work (rendering,
+ * transaction, and a user's command is committed before the job changes
+ * in memory (a failed commit leaves the job as it was and returns the
+ * error).  Each job has its own lock, so one job's work (rendering,
  * taking in metrics) never waits on another's; the registry lock covers
  * only the list of jobs (registry.h gives the order of the locks).  The
  * public functions take the locks themselves; a reader takes one job with
@@ -98,18 +100,37 @@ struct job_table {
 
 struct job_undo;
 
+/*
+ * A job in memory, in four parts, each written by one side under the
+ * job's lock unless its note says otherwise.  Anyone holding the job's
+ * lock may read every part.
+ */
 struct job {
-	/* The job lock (registry.h: what it protects, the order). */
-	pthread_mutex_t lock;
+	/* ---- Its lock and lifetime: the registry's (registry.c). ---- */
+	pthread_mutex_t lock;  /* the job lock (registry.h: the order) */
 	pthread_t lock_owner;  /* debug: who holds it */
 	int lock_held;
 	pthread_cond_t idle;   /* with lock: broadcast when busy drops */
 	int refs;              /* registry lock: the list's + each jobs_get() */
 	int removed;           /* both locks to set: unlinked by rmdir */
 
-	struct job_record rec; /* what the store keeps */
+	/*
+	 * ---- 1. The stored record: what the store keeps. ----
+	 * Written under the job's lock by the user's commands (control.c,
+	 * resume.c, restart.c, tags.c, job.c: committed to the store first,
+	 * then taken over whole, job_commit_move()) and by the supervisor's
+	 * moves and ingest (supervisor.c, ckpt_run.c), which write it
+	 * through in the same lock hold.  rec.mode is also read without the
+	 * lock, atomically (access.h); rec.id and rec.name are read under
+	 * the registry lock alone (the name changes under both locks).
+	 */
+	struct job_record rec;
 
-	/* Derived at load and kept current. */
+	/*
+	 * ---- 2. The model derived from the record, the events and the
+	 * metrics: rebuilt at load, kept current by whoever changes the
+	 * record, under the job's lock; never stored as such. ----
+	 */
 	struct spec spec;      /* valid when spec_ok */
 	int spec_ok;
 	char *spec_error;      /* why the spec is bad, or NULL */
@@ -123,15 +144,16 @@ struct job {
 	struct autostop policy_before; /* after every row but the last ... */
 	int policy_before_ok;  /* ... when known (watch.h; not stored) */
 	struct job_undo *undo; /* job_table_mark(): what a failed commit puts back */
-	int progress;          /* packaging: percent of bytes packed */
 	unsigned long changes; /* counts job_touch(): what a reader saw is stale
 				  when this moved on */
-	unsigned hidden;       /* the interface's: files unlinked by rm -r
-				  (not stored: a remount shows them again) */
-	unsigned long published; /* the interface's: the change its caches
-				    have caught up with */
+	unsigned resumes;      /* "resumed from" events: the tarball's
+				  generation (a new tarball, a new inode) */
 
-	/* The executor's and the supervisor's runtime, not stored. */
+	/*
+	 * ---- 3. The executor's and the supervisor's runtime: written by
+	 * the supervisor thread (supervisor.c, ckpt_run.c, gpu_run.c) under
+	 * the job's lock; never stored (recovery rebuilds it). ----
+	 */
 	struct executor *exec; /* where its trainer runs (executor.h) */
 	struct exec_run *run;  /* exec's handle of the trainer, or NULL:
 				  from launch or attach until reaped */
@@ -144,6 +166,7 @@ struct job {
 	int weights_tmp_fd;    /* the temporary tarball being written, or -1 */
 	char packing_as[JOB_NAME_MAX + 1]; /* the name in the packer's manifest:
 				  a rename meanwhile packs again */
+	int progress;          /* packaging: percent of bytes packed */
 	struct line_splitter *splitter;
 	struct source *source; /* spec metrics_from, while followed (source.h) */
 	int source_failed;     /* its last step failed: logged once */
@@ -159,25 +182,33 @@ struct job {
 	char *pack_error;      /* the packer's last "error" or "fail" line */
 	int busy;              /* a trainer or packer may still be alive */
 	int delete_when_idle;  /* cancelled while an older run was still
-				  being reaped: delete its output once idle */
-	unsigned resumes;      /* "resumed from" events: the tarball's
-				  generation (a new tarball, a new inode) */
-	char *sweep;           /* a sweep's trial: "NAME, trial T: lr=0.1",
-				  set by the sweeps' thread (not stored) */
-	char *sweep_name;      /* ... and the sweep's name, or NULL */
+				  being reaped: delete its output once idle
+				  (set by control.c's cancel) */
 	long ckpt_scanned;     /* last_epoch at the last checkpoints scan */
 	int64_t ckpt_scan_ns;  /* when that was (ckpt_run.c) */
 	char waiting[64];      /* queued: why it does not run yet ("2 GPUs
 				  (1 free)"), or "" (gpu_run.c) */
 	char *ckpt_resume_path; /* checkpoints_from: the match a launch
 				   resumes from, or NULL (ckpt_run.c) */
+
+	/*
+	 * ---- 4. The interface's and the sweeps' view: written by fs/ and
+	 * by the sweeps' thread (sweep.c) under the job's lock; never
+	 * stored (a remount starts afresh). ----
+	 */
+	unsigned hidden;       /* files unlinked by rm -r (a resume or
+				  restart shows them again) */
+	unsigned long published; /* the change its caches have caught up
+				    with */
+	char *sweep;           /* a sweep's trial: "NAME, trial T: lr=0.1" */
+	char *sweep_name;      /* ... and the sweep's name, or NULL */
 };
 
 struct jobs;
 
 /*
- * Change callback: called with the job's lock and the registry lock held,
- * must not block.
+ * Change callback: called with the job's lock and the listener lock held
+ * (registry.h), perhaps inside a store transaction: must not block.
  */
 typedef void (*jobs_changed_fn)(void *arg, struct job *job, unsigned views);
 
@@ -310,7 +341,8 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 /*
  * Carries out one control write.  -EINVAL unknown command, -EBUSY not
  * allowed now, -EACCES another user or an owner trainfs cannot run as;
- * a refused write leaves the job unchanged but for the last refusal.
+ * a refused write leaves the job unchanged but for the last refusal.  -EIO
+ * when the store cannot take the command: the job is exactly as it was.
  */
 int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		 size_t len);
@@ -319,7 +351,8 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
  * Adds the tags in TEXT (one per line), after clearing the user tags when
  * CLEAR.  -EINVAL for a bad or system tag, -EFBIG for a write over
  * JOB_TAGS_WRITE_MAX or more than JOB_USER_TAGS_MAX user tags (nothing is
- * changed), -EACCES.
+ * changed), -EACCES, or -EIO when the store cannot take them (nothing is
+ * changed either).
  */
 int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		    size_t len, int clear);

@@ -1,13 +1,18 @@
 /*
- * registry: what job.c (the registry and the user's operations) and
- * supervisor.c (launching, observing and finishing trainers) share.  Not
- * for use outside jobs/.
+ * registry: what the files of the job core share: registry.c (the table
+ * of jobs and its locks), job.c (one job in memory and its record),
+ * table.c (the metrics table), control.c, resume.c, restart.c and tags.c
+ * (the user's commands), load.c (loading at mount), and supervisor.c
+ * (launching, observing and finishing trainers).  Not for use outside
+ * jobs/.
  *
- * Calls go one way: supervisor.c calls job.c, never the other way round.
- * A user's operation records its intent in the job (its state, under the
- * job's lock) and wakes the supervisor (jobs_wake), which acts on it;
- * only the stop and cancel signals go straight to the trainer through the
- * job's executor (job_signal), so a stop reaches it within milliseconds.
+ * Calls go one way: the commands and the supervisor call job.c and
+ * registry.c, never the other way round, and no two of these files call
+ * each other.  A user's command commits to the store, then changes the
+ * job (its state, under the job's lock) and wakes the supervisor
+ * (jobs_wake), which acts on it; only the stop and cancel signals go
+ * straight to the trainer through the job's executor (job_signal), once
+ * the command is stored, so a stop reaches it within milliseconds.
  */
 #ifndef TRAINFS_REGISTRY_H
 #define TRAINFS_REGISTRY_H
@@ -27,15 +32,17 @@
  *                   rec.mode is also read without it, atomically
  *                   (access.h: an access check never waits).
  *   jobs.lock       the registry: list, by_name, n, every job's refs and
- *                   removed, quit, changed; bookkeeping of bounded size
+ *                   removed, quit; bookkeeping of bounded size
  *                   only, never held over I/O or a job's work.
  *   the store lock  the SQLite connection (store.c).
+ *   listen_lock     the change callback (changed, changed_arg): held
+ *                   over job_touch()'s call of it, which only queues.
  *
- * One exception to that order, safe because it only goes one way: a
- * transaction that changes a job calls job_touch() before its commit
- * (ingest, tags), which takes the registry lock with the store lock held.
- * So the store lock is never to be taken with the registry lock held.
- * The notifier's and the waiters' mutexes (fs/) come after all of these.
+ * So job_touch() may be called anywhere, inside a store transaction
+ * too (ingest commits a job's rows and touches it before the commit);
+ * it takes no lock but the listener's, the innermost of jobs/.  A user's
+ * command commits first and touches after (job_commit_move()).  The
+ * notifier's and the waiters' mutexes (fs/) come after all of these.
  * A job is found under the registry lock and a reference taken
  * (jobs_get), then locked; rmdir unlinks it from the registry, and the
  * last reference frees it, so a job found is never freed while used.
@@ -56,6 +63,7 @@ struct jobs {
 	struct job **by_name;  /* open addressing, cap_names slots */
 	size_t cap_names;
 
+	pthread_mutex_t listen_lock; /* the listener lock: changed, changed_arg */
 	jobs_changed_fn changed;
 	void *changed_arg;
 
@@ -112,8 +120,31 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 int job_stop(struct jobs *j, struct job *job, const char *reason,
 	     const char *why, const char *const *tags);
 
+/*
+ * A user's command, store first: NEXT is JOB's record as the command
+ * leaves it (a copy of job->rec whose replaced strings are new, the rest
+ * shared), in state next->state.  Stores NEXT, the event "STATE WHY", the
+ * system TAGS added and UNTAGS removed (NULL-terminated lists, or NULL) in
+ * one transaction; only once it is committed does JOB take NEXT, the
+ * event and the tags, and are readers told.  Returns 0, or -EINVAL (no
+ * such move) or the store's error (-EIO, logged) with JOB exactly as it
+ * was and NEXT's new strings freed.  With the job's lock held; takes the
+ * store's.
+ */
+int job_commit_move(struct jobs *j, struct job *job, struct job_record *next,
+		    const char *why, const char *const *tags,
+		    const char *const *untags);
+/* JOB takes record NEXT; the strings NEXT no longer shares are freed. */
+void job_record_take(struct job *job, struct job_record *next);
+/* Frees NEXT's strings that JOB's record does not share (NEXT undone). */
+void job_record_drop(const struct job *job, struct job_record *next);
+/* When a stop asked now turns into SIGKILL: now plus the spec's grace. */
+int64_t job_kill_at(const struct job *job);
+
 /* Adds a system tag in memory (persisted by the caller's transaction). */
 int job_add_tag(struct job *job, const char *tag, int system);
+/* Adds the system TAGS (NULL-terminated, or NULL) in memory; -ENOMEM. */
+int job_add_tags(struct job *job, const char *const *tags);
 /* Removes TAG in memory, if JOB has it (the caller's transaction stores it). */
 void job_remove_tag(struct job *job, const char *tag);
 /* Appends an event in memory (the caller's transaction stores it); -ENOMEM. */
@@ -178,5 +209,59 @@ void job_signal(struct jobs *j, struct job *job, enum exec_verb verb);
  */
 void job_table_truncate(struct job *job, size_t nrows, int ncols);
 
+/* ---- what the files of the job core share (registry.c, job.c, load.c,
+ * table.c, control.c, resume.c, tags.c) ---- */
+
+/* The FNV-1a hash of S, for the name indexes (jobs, metric columns). */
+static inline size_t jobs_name_hash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+/* Doubles the name index (the first: 1024 slots); -ENOMEM. */
+int registry_names_grow(struct jobs *j);
+/* Adds JOB with the list's reference.  Registry lock held (or loading). */
+int registry_add(struct jobs *j, struct job *job);
+/* Takes JOB out of / puts it in the name index.  Registry lock held. */
+void registry_name_remove(struct jobs *j, const struct job *job);
+void registry_name_insert(struct jobs *j, struct job *job);
+/*
+ * Finds and locks job ID for UID to change.  Returns the job (let go with
+ * jobs_unlock_job), or NULL with *rc set to -ENOENT or -EACCES.
+ */
+struct job *jobs_lock_to_change(struct jobs *j, int64_t id, uid_t uid,
+				int *rc);
+
+/* A new job, unlisted, its lock free; NULL when out of memory. */
+struct job *job_new(void);
+/* Frees JOB and all it owns: unlisted, and no reference left. */
+void job_free(struct job *job);
+/* Parses the stored spec into job->spec, or sets spec_error. */
+void job_parse_spec(struct job *job);
+/* Whether JOB has TAG, system or user. */
+int job_has_tag(const struct job *job, const char *tag);
+/* Quotes TEXT for a message: trimmed, capped at 64 bytes, plain ASCII. */
+void job_quote(char *out, size_t len, const char *text, size_t n);
+/*
+ * Records a refused control write ("'TEXT': WHY") and returns ERR.  The
+ * job's state and everything else stay as they were.
+ */
+int job_refuse(struct jobs *j, struct job *job, int err, const char *text,
+	       size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+/*
+ * Drops the table's rows whose epoch is above FROM (in place, order kept);
+ * returns the first row that changed.
+ */
+size_t job_table_drop_after(struct job *job, long from);
+/* Replays the policy over the rows, with patience counted afresh. */
+void job_policy_replay(struct job *job);
+
+/* resume (resume.c): the control verb, its state checked by the caller. */
+int control_resume(struct jobs *j, struct job *job, const char *text,
+		   size_t len, long epochs);
 
 #endif

@@ -47,6 +47,7 @@
 #include "jobs/pack.h"
 #include "jobs/registry.h"
 #include "jobs/src_ingest.h"
+#include "jobs/output.h"
 #include "jobs/watch.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -69,15 +70,13 @@ enum { INGEST_DONE, INGEST_MORE, INGEST_FAILED, INGEST_BUSY };
  * its executor has reaped it: a job removed before that would leave the
  * local shim a zombie for as long as trainfs runs.
  */
-static void delete_output(struct jobs *j, struct job *job);
-
 static void set_busy(struct jobs *j, struct job *job, int busy)
 {
 	job_assert_locked(job);
 	job->busy = busy || job->run != NULL;
 	if (!job->busy && job->delete_when_idle) { /* control_cancel */
 		job->delete_when_idle = 0;
-		delete_output(j, job);
+		job_delete_output(j, job);
 	}
 	if (!job->busy)
 		pthread_cond_broadcast(&job->idle);
@@ -117,24 +116,6 @@ static void unlink_named_tmp(struct jobs *j, const struct job *job)
 	    errno != ENOENT)
 		log_warn("job '%s': cannot remove '%s': %s", job->rec.name, rel,
 			 strerror(errno));
-}
-
-/*
- * Deletes what a cancelled job's trainer wrote, its output and scratch:
- * moved to the store's trash now, deleted by its deleter thread.
- */
-static void delete_output(struct jobs *j, struct job *job)
-{
-	int rc = 0;
-	/* The scratch first: once the output is gone, all of it is. */
-	if (!job->spec.workdir)
-		rc = store_trash(j->store, job->rec.id, "work");
-	if (!rc)
-		rc = store_trash(j->store, job->rec.id, "output");
-	if (rc)
-		log_error( "job '%s': cannot delete its "
-			"output: %s\n", job->rec.name, strerror(-rc));
-	ckpt_delete(j, job); /* hook: checkpoints */
 }
 
 static int output_is_empty(struct jobs *j, struct job *job)
@@ -740,7 +721,7 @@ static void packing_ended(struct jobs *j, struct job *job, int status)
 	if (job->rec.state != ST_PACKAGING) { /* cancelled meanwhile */
 		close(fd);
 		unlink(tmp);
-		delete_output(j, job);
+		job_delete_output(j, job);
 		set_busy(j, job, 0);
 		return;
 	}
@@ -837,7 +818,7 @@ static void trainer_outcome(struct jobs *j, struct job *job, int lost,
 
 	switch (job->rec.state) {
 	case ST_CANCELLED:
-		delete_output(j, job);
+		job_delete_output(j, job);
 		set_busy(j, job, 0);
 		job_touch(j, job, VIEW_BIT(VIEW_STATUS));
 		job_save(j, job);
@@ -1405,7 +1386,7 @@ static void recover(struct jobs *j, struct job *job)
 		return;
 	}
 	if (st == ST_CANCELLED) {
-		delete_output(j, job);
+		job_delete_output(j, job);
 		return;
 	}
 	open_metrics(j, job);

@@ -67,29 +67,3 @@ int tablecap_admits(size_t rows, size_t cols, size_t stored)
 	return rows <= rows_max && stored <= values_max &&
 	       (cols == 0 || rows <= values_max / sizeof(double) / cols);
 }
-
-void tablecap_count_row(struct job *job, size_t row, int sign)
-{
-	struct job_table *t = &job->table;
-	size_t e = tablecap_epoch_chars(t->epochs[row]), n = 0, names = 0,
-	       chars = 0;
-	double v;
-	for (int c = 0; c < t->ncolumns; c++) {
-		if (!job_cell(job, row, c, &v))
-			continue;
-		n++;
-		names += strlen(t->columns[c]);
-		chars += tablecap_number_chars(v);
-	}
-	if (sign > 0) {
-		t->epoch_chars += e;
-		t->nvalues += n;
-		t->name_chars += names;
-		t->value_chars += chars;
-	} else {
-		t->epoch_chars -= e;
-		t->nvalues -= n;
-		t->name_chars -= names;
-		t->value_chars -= chars;
-	}
-}

@@ -22,7 +22,5 @@ size_t tablecap_stored(const struct job_table *t);
  * text is within the bound.
  */
 int tablecap_admits(size_t rows, size_t cols, size_t stored);
-/* Adds (SIGN 1) or takes away (-1) row ROW's counts in JOB's table. */
-void tablecap_count_row(struct job *job, size_t row, int sign);
 
 #endif
