@@ -598,4 +598,43 @@ void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
+/*
+ * options: the command line (options.c).  The strings point into argv or
+ * into GIVEN, which options_free() frees with FUSE_OPTS.
+ */
+enum option_value {
+	OPT_STORE,
+	OPT_MAX_RUNNING,
+	OPT_EXECUTOR,
+	OPT_MAX_JOBS,
+	OPT_GPUS,
+	OPT_NVALUES
+};
+struct options {
+	const char *source;     /* mount(8)'s first argument: the store */
+	const char *mountpoint;
+	const char *store;
+	int max_running;
+	long max_jobs_per_user;
+	int slurm;              /* --executor slurm */
+	const char *gpus;       /* --gpus; NULL: auto */
+	int foreground;
+	int debug;
+	int done;               /* --help or --version answered */
+	char *fuse_opts;        /* FUSE's -o options, and ours for the kernel */
+	char *given[OPT_NVALUES][2]; /* each value as given: [1] from -o */
+};
+/*
+ * Parses ARGV into O (zeroed): 0, 1 when --help or --version was answered,
+ * -1 after saying what is wrong.  O is freed by options_free() either way.
+ */
+int options_parse(int argc, char **argv, struct options *o);
+void options_free(struct options *o);
+/*
+ * The store folder (GIVEN, else $TRAINFS_STORE, $XDG_DATA_HOME/trainfs or
+ * ~/.local/share/trainfs), made absolute since the daemon runs in /.  A
+ * new string, or NULL after saying why.
+ */
+char *options_store_path(const char *given);
+
 #endif
