@@ -37,6 +37,7 @@
 
 #include "fs/tailview.h"
 #include "jobs/job.h"
+#include "jobs/sweep.h"
 
 enum node_kind {
 	N_NONE,
@@ -439,6 +440,47 @@ void sweepfs_flush(fuse_req_t req, struct trainfs *fs,
 		   struct fuse_file_info *fi);
 void sweepfs_release(fuse_req_t req, struct trainfs *fs,
 		     struct fuse_file_info *fi);
+
+/*
+ * sweep_render: the text of a sweep's files and the dashboard's view of
+ * the sweeps, from copies of the model (jobs/sweep.h) made under its lock
+ * and rendered with no lock held.
+ */
+/*
+ * File F of sweep ID (not the graph: sweeps_curves) into a malloc'd *OUT
+ * of *LEN bytes (the caller frees).
+ */
+int sweeps_render(struct sweeps *s, int64_t id, enum sweep_file f, char **out,
+		  size_t *len);
+
+/* What the dashboard shows of a sweep: its status lines, copied. */
+struct sweep_summary {
+	char *name;
+	uid_t uid;
+	gid_t gid;
+	unsigned mode;
+	char *state;   /* created, running, ... */
+	char *trials;  /* status's "trials:" value, or NULL */
+	char *best;    /* status's "best:" value, or NULL */
+	char *epochs;  /* status's "epochs:" value, or NULL */
+	char *error;
+};
+/* Every sweep, oldest first: *OUT (N of them) freed with sweeps_summaries_free. */
+int sweeps_summaries(struct sweeps *s, struct sweep_summary **out, size_t *n);
+void sweeps_summaries_free(struct sweep_summary *v, size_t n);
+
+/*
+ * Who reads trials.csv: MAY_READ(ARG, JOB_ID) says whether a trial's job
+ * is the reader's to read.  It is called with no lock held.
+ */
+struct sweep_reader {
+	int (*may_read)(void *arg, int64_t job);
+	void *arg;
+};
+/* sweeps_render() for WHO: trials.csv shows only the trials it may read. */
+int sweeps_render_for(struct sweeps *s, int64_t id, enum sweep_file file,
+		      const struct sweep_reader *who, char **out, size_t *len);
+
 
 /* A sweep's graph.svg from its trials' curves (sweep_graph.c). */
 struct sweep_curves;
