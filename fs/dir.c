@@ -88,6 +88,18 @@ static int hide_file(struct trainfs *fs, fuse_ino_t parent, const char *name,
 	return rc;
 }
 
+/* The id of the job named NAME in jobs/, or 0 (the registry lock alone). */
+static int64_t job_id_named(struct trainfs *fs, const char *name)
+{
+	int64_t id = 0;
+	jobs_lock(fs->jobs); /* an id and a name: fixed at creation */
+	struct job *job = jobs_find_name(fs->jobs, name);
+	if (job)
+		id = job->rec.id;
+	jobs_unlock(fs->jobs);
+	return id;
+}
+
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct trainfs *fs = fs_of(req);
@@ -109,11 +121,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 				    : ENOTDIR);
 		return;
 	}
-	jobs_lock(fs->jobs);
-	struct job *job = jobs_find_name(fs->jobs, name);
-	if (job)
-		id = job->rec.id;
-	jobs_unlock(fs->jobs);
+	id = job_id_named(fs, name);
 	int rc = id ? jobs_remove(fs->jobs, id, fuse_req_ctx(req)->uid)
 		    : -ENOENT;
 	if (!rc)
@@ -283,11 +291,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	jobs_lock(fs->jobs);
-	struct job *job = jobs_find_name(fs->jobs, name);
-	if (job)
-		id = job->rec.id;
-	jobs_unlock(fs->jobs);
+	id = job_id_named(fs, name);
+	struct job *job;
 	if (id && (job = jobs_lock_job(fs->jobs, id))) {
 		had_weights = !job_weights_name(job, shown, sizeof shown);
 		jobs_unlock_job(fs->jobs, job);
