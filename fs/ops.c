@@ -25,11 +25,11 @@
 #include "fs/fs.h"
 
 const struct fuse_lowlevel_ops trainfs_ops = {
-	.init = op_init,
-	.lookup = op_lookup,
+	.init = op_init, /* the connection: passthrough.c */
+	.lookup = op_lookup, /* nodes and attributes: node.c */
 	.getattr = op_getattr,
 	.setattr = op_setattr,
-	.mkdir = op_mkdir,
+	.mkdir = op_mkdir, /* what changes a folder: dir.c */
 	.rmdir = op_rmdir,
 	.mknod = op_mknod,
 	.create = op_create,
@@ -42,11 +42,11 @@ const struct fuse_lowlevel_ops trainfs_ops = {
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.removexattr = op_removexattr,
-	.opendir = op_opendir,
+	.opendir = op_opendir, /* listings: readdir.c */
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
-	.open = op_open,
+	.open = op_open, /* open files: file.c */
 	.read = op_read,
 	.write = op_write,
 	.flush = op_flush,
