@@ -426,7 +426,7 @@ static const char *const badge_mark[] = {
 	"&#9679;",  /* running: ● */
 	"&#9632;",  /* stopping: ■ */
 	"&#8987;",  /* packaging: ⌛ */
-	"\xe2\x9c\x93", /* ready: U+2713 itself (UTF-8), as SPEC says */
+	"\xe2\x9c\x93", /* ready: the character U+2713 itself (UTF-8), not an entity */
 	"&#8856;",  /* cancelled: ⊘ */
 	"&#10007;", /* failed: ✗ */
 };

@@ -9,7 +9,7 @@
  * since it says "3 min ago"), so a stat, a lookup and an open of an
  * unchanged dashboard cost one pass over the job list, not a rendering.
  * Open files share a rendering (a reference each, charged to the opener
- * by ops.c), never a copy.  Both files are served with direct
+ * by file.c), never a copy.  Both files are served with direct
  * I/O and no attribute cache: they change whenever any job does, and a
  * stat always asks for the true size.
  */

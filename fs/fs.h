@@ -35,7 +35,9 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "fs/tailview.h"
 #include "jobs/job.h"
+#include "jobs/sweep.h"
 
 enum node_kind {
 	N_NONE,
@@ -439,6 +441,47 @@ void sweepfs_flush(fuse_req_t req, struct trainfs *fs,
 void sweepfs_release(fuse_req_t req, struct trainfs *fs,
 		     struct fuse_file_info *fi);
 
+/*
+ * sweep_render: the text of a sweep's files and the dashboard's view of
+ * the sweeps, from copies of the model (jobs/sweep.h) made under its lock
+ * and rendered with no lock held.
+ */
+/*
+ * File F of sweep ID (not the graph: sweeps_curves) into a malloc'd *OUT
+ * of *LEN bytes (the caller frees).
+ */
+int sweeps_render(struct sweeps *s, int64_t id, enum sweep_file f, char **out,
+		  size_t *len);
+
+/* What the dashboard shows of a sweep: its status lines, copied. */
+struct sweep_summary {
+	char *name;
+	uid_t uid;
+	gid_t gid;
+	unsigned mode;
+	char *state;   /* created, running, ... */
+	char *trials;  /* status's "trials:" value, or NULL */
+	char *best;    /* status's "best:" value, or NULL */
+	char *epochs;  /* status's "epochs:" value, or NULL */
+	char *error;
+};
+/* Every sweep, oldest first: *OUT (N of them) freed with sweeps_summaries_free. */
+int sweeps_summaries(struct sweeps *s, struct sweep_summary **out, size_t *n);
+void sweeps_summaries_free(struct sweep_summary *v, size_t n);
+
+/*
+ * Who reads trials.csv: MAY_READ(ARG, JOB_ID) says whether a trial's job
+ * is the reader's to read.  It is called with no lock held.
+ */
+struct sweep_reader {
+	int (*may_read)(void *arg, int64_t job);
+	void *arg;
+};
+/* sweeps_render() for WHO: trials.csv shows only the trials it may read. */
+int sweeps_render_for(struct sweeps *s, int64_t id, enum sweep_file file,
+		      const struct sweep_reader *who, char **out, size_t *len);
+
+
 /* A sweep's graph.svg from its trials' curves (sweep_graph.c). */
 struct sweep_curves;
 int sweep_graph_render(const struct sweep_curves *c, char **out, size_t *len);
@@ -457,7 +500,7 @@ struct trainfs {
 	int64_t mtime_ns; /* jobs/: last mkdir or rmdir (registry lock) */
 	pthread_mutex_t opened_lock; /* protects the opened list */
 	struct opened opened;        /* its head */
-	/* FUSE passthrough of tarballs and logs (ops.c) */
+	/* FUSE passthrough of tarballs and logs (passthrough.c) */
 	int passthrough;              /* new opens try it (backing_lock) */
 	pthread_mutex_t backing_lock; /* protects backings and passthrough */
 	struct backing *backings;     /* one per inode read by passthrough */
@@ -473,5 +516,167 @@ void fs_opened_close(struct trainfs *fs, struct opened *o);
 void fs_opened_init(struct trainfs *fs);
 /* Frees whatever is still open (after the session ended). */
 void fs_opened_free(struct trainfs *fs);
+
+/*
+ * The operations' files and what they share (ops.c is their table):
+ * node.c paths to nodes and attributes, dir.c what changes a folder,
+ * readdir.c listings, file.c open files' I/O, handle.c open handles,
+ * passthrough.c the connection and passthrough.  All of it is fs/'s own.
+ */
+#define CACHE_TIMEOUT 86400.0 /* kept true by invalidation (notify.c) */
+/* A bit per job file unlinked by rm -r (struct job's hidden). */
+#define HIDDEN_BIT(k) (1u << ((k) - N_JOB))
+
+static inline struct trainfs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+/* What an open file carries from open to release. */
+struct handle {
+	struct opened opened; /* first: on the list of open files */
+	struct trainfs *fs;
+	enum node_kind kind;
+	int64_t id;
+	struct rendering *r; /* the shared rendering read, or NULL */
+	char *buf;   /* spec: the text being written */
+	size_t len, cap;
+	size_t charged; /* spec: bytes of buf counted against uid */
+	int fd;      /* log, tarball: the store's file */
+	fuse_ino_t ino; /* a scratch file's inode */
+	struct backing *backing; /* log, tarball: read by passthrough */
+	int dirty;   /* spec: written since the last flush */
+	int refused; /* spec: a write was refused; nothing is stored */
+	int append;
+	uid_t uid;   /* who opened it */
+	uid_t owner; /* its job's owner (fixed at creation) */
+	unsigned long changes; /* the job's change count when rendered */
+	struct tail_view tail; /* metrics: a follower's view (tailview.h) */
+	/*
+	 * tags opened with O_TRUNC: the user tags are cleared by the first
+	 * accepted write, or at close when no write was attempted.  A shell
+	 * closes a duplicate descriptor (a FLUSH) before it writes, and no
+	 * FLUSH says it is the last, so a writeless FLUSH clears at once and
+	 * keeps the old tags in SAVED: a refused write then puts them back.
+	 */
+	int trunc, attempted, cleared;
+	char *saved;
+	size_t saved_len;
+};
+
+/*
+ * handle.c.  Charges: 0 or -ENOMEM past the opener's share.
+ * handle_show takes over its reference to R (let go on -ENOMEM).
+ * fs_handle_free frees H (it is the struct opened's free function).
+ */
+int handle_charge(struct handle *h, size_t bytes);
+void handle_unshow(struct handle *h);
+int handle_show(struct handle *h, struct rendering *r);
+int handle_grow(struct handle *h, size_t end, int slack);
+void fs_handle_free(struct opened *o);
+
+/* node.c: nodes and their attributes. */
+double attr_timeout(enum node_kind k);
+double entry_timeout(struct trainfs *fs, fuse_ino_t ino);
+int node_file_mode(const struct job *job, enum node_kind k);
+int kind_rendered(enum node_kind k);
+int store_file(struct trainfs *fs, const struct job *job, enum node_kind k,
+	       char *path, size_t len);
+int node_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+	      struct stat *st);
+fuse_ino_t node_resolve(struct trainfs *fs, fuse_ino_t ino);
+int is_job_file(const char *name);
+enum node_kind child_kind(const struct job *job, enum node_kind pk,
+			  const char *name);
+void reply_entry(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino);
+
+/*
+ * passthrough.c: attach gives H's open file to the kernel to read (0 or
+ * -EBUSY), detach takes it back at release (REQ NULL: the open never
+ * reached the kernel), free lets every backing go (at exit).
+ */
+int passthrough_attach(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		       struct handle *h, struct fuse_file_info *fi);
+void passthrough_detach(struct trainfs *fs, fuse_req_t req,
+			struct handle *h);
+void passthrough_free(struct trainfs *fs);
+
+/* The handlers of the operations table, by file. */
+void op_init(void *userdata, struct fuse_conn_info *conn); /* passthrough.c */
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name); /* node.c */
+void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		int to_set, struct fuse_file_info *fi);
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode); /* dir.c */
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode, dev_t rdev);
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, struct fuse_file_info *fi);
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name);
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
+	     const char *name);
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags);
+void op_readlink(fuse_req_t req, fuse_ino_t ino);
+void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		struct fuse_file_info *fi); /* readdir.c */
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi);
+void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+		   struct fuse_file_info *fi);
+void op_open(fuse_req_t req, fuse_ino_t ino,
+	     struct fuse_file_info *fi); /* file.c */
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi);
+void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
+	      off_t off, struct fuse_file_info *fi);
+void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	     struct fuse_pollhandle *ph);
+void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/*
+ * options: the command line (options.c).  The strings point into argv or
+ * into GIVEN, which options_free() frees with FUSE_OPTS.
+ */
+enum option_value {
+	OPT_STORE,
+	OPT_MAX_RUNNING,
+	OPT_EXECUTOR,
+	OPT_MAX_JOBS,
+	OPT_GPUS,
+	OPT_NVALUES
+};
+struct options {
+	const char *source;     /* mount(8)'s first argument: the store */
+	const char *mountpoint;
+	const char *store;
+	int max_running;
+	long max_jobs_per_user;
+	int slurm;              /* --executor slurm */
+	const char *gpus;       /* --gpus; NULL: auto */
+	int foreground;
+	int debug;
+	int done;               /* --help or --version answered */
+	char *fuse_opts;        /* FUSE's -o options, and ours for the kernel */
+	char *given[OPT_NVALUES][2]; /* each value as given: [1] from -o */
+};
+/*
+ * Parses ARGV into O (zeroed): 0, 1 when --help or --version was answered,
+ * -1 after saying what is wrong.  O is freed by options_free() either way.
+ */
+int options_parse(int argc, char **argv, struct options *o);
+void options_free(struct options *o);
+/*
+ * The store folder (GIVEN, else $TRAINFS_STORE, $XDG_DATA_HOME/trainfs or
+ * ~/.local/share/trainfs), made absolute since the daemon runs in /.  A
+ * new string, or NULL after saying why.
+ */
+char *options_store_path(const char *given);
 
 #endif

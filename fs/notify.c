@@ -12,7 +12,7 @@
  * invalidation, so whoever they wake reads the new state.  A handler that
  * changed something calls notifier_sync() before it replies: when its
  * write returns, the next `cat` already sees the change.  Until a change
- * is published (job->published), opens bypass the page cache (ops.c), so
+ * is published (job->published), opens bypass the page cache (file.c), so
  * nobody reads a new rendering through an old cached size.
  */
 #include <errno.h>

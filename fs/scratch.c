@@ -4,7 +4,7 @@
  * not one of the job's own files can be created there; it lives in memory
  * only (at most SCRATCH_BYTES each, SCRATCH_PER_JOB per job), behaves like
  * a plain file (read, write, truncate, chmod, chown to its owner, touch,
- * rename, unlink) and is gone after an unmount.  ops.c turns a rename of
+ * rename, unlink) and is gone after an unmount.  dir.c turns a rename of
  * one onto `spec` into a spec write.
  *
  * They are trainfs's memory, so who makes them is bounded: SCRATCH_PER_JOB

@@ -10,7 +10,7 @@
  * They say what the job's files say, so they are read only by whoever may
  * read the job (EACCES for others: jobs/access.h).
  * No handler ever answers ENOSYS: the kernel would then turn extended
- * attributes off for the whole mount (FUSE-NOTES).
+ * attributes off for the whole mount, and never ask again.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -16,6 +16,10 @@
  * it, so a remount or a kill -9 takes up exactly where it stopped, and
  * decisions missed while unmounted are taken at the next mount.
  *
+ * The model and what users do are sweep.c, the thread sweep_run.c; the
+ * text of a sweep's files is made by the interface from a copy
+ * (sweeps_view, sweeps_curves).
+ *
  * Locks: the sweeps lock covers every sweep in memory.  It is never held
  * while a job's lock or the registry lock is taken (the thread copies what
  * it needs, lets go, visits the trials' jobs one at a time, then takes it
@@ -31,11 +35,12 @@
 
 #include "jobs/job.h"
 #include "jobs/prune.h"
+#include "jobs/sweep_spec.h"
 
 enum sweep_state { SW_CREATED, SW_RUNNING, SW_STOPPING, SW_DONE, SW_CANCELLED,
 		   SW_COUNT };
 
-/* A sweep's files (sweeps/NAME/...), for rendering. */
+/* A sweep's files (sweeps/NAME/...), rendered in fs/. */
 enum sweep_file { SF_SPEC, SF_CONTROL, SF_STATUS, SF_TRIALS_CSV, SF_GRAPH,
 		  SF_COUNT };
 
@@ -108,41 +113,55 @@ int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid,
 int sweeps_control(struct sweeps *s, int64_t id, uid_t uid, const char *text,
 		   size_t len);
 
-/*
- * File F of sweep ID (not the graph: sweeps_curves) into a malloc'd *OUT
- * of *LEN bytes (the caller frees).
- */
-int sweeps_render(struct sweeps *s, int64_t id, enum sweep_file f, char **out,
-		  size_t *len);
+/* The state's name as status shows it ("running"). */
+const char *sweep_state_name(int state);
 
-/* What the dashboard shows of a sweep: its status lines, copied. */
-struct sweep_summary {
-	char *name;
-	uid_t uid;
-	gid_t gid;
-	unsigned mode;
-	char *state;   /* created, running, ... */
-	char *trials;  /* status's "trials:" value, or NULL */
-	char *best;    /* status's "best:" value, or NULL */
-	char *epochs;  /* status's "epochs:" value, or NULL */
+/*
+ * The control verbs that move a sweep on from STATE, as control lists
+ * them ("stop cancel", or "none"), into BUF.
+ */
+void sweep_allowed(int state, char *buf, size_t len);
+
+/* Trial T's params of SPEC with SEED, "lr=0.00312 depth=4", into BUF. */
+void sweep_params_text(const struct sweep_spec *spec, uint64_t seed, long t,
+		       char *buf, size_t len);
+
+/* A trial as a sweep's readers see it (sweeps_view). */
+struct sweep_trial_view {
+	long t;
+	int64_t job;          /* 0: not made */
+	int gone;             /* its job was removed, or never made */
+	char name[JOB_NAME_MAX + 1];
+	int state;            /* enum job_state */
+	int pruned;
+	char reason[32];      /* a ready trial's reason */
+	long last_epoch;      /* -1: none */
+	double best;
+	long best_epoch;      /* -1: none */
+};
+
+/*
+ * A copy of a sweep for rendering its files with no lock held: its
+ * state, error, last refused control write, spec (as written, and parsed
+ * when SPEC_OK), seed, trials and its best trial's number (0: none).
+ */
+struct sweep_view {
+	int state;            /* enum sweep_state */
 	char *error;
+	char *last_refused;
+	char *spec_text;      /* NULL: never written */
+	size_t spec_len;
+	int spec_ok;
+	struct sweep_spec spec;
+	uint64_t seed;
+	int has_seed;
+	struct sweep_trial_view *trials; /* trials[t - 1] */
+	long ntrials;
+	long best;
 };
-/* Every sweep, oldest first: *OUT (N of them) freed with sweeps_summaries_free. */
-int sweeps_summaries(struct sweeps *s, struct sweep_summary **out, size_t *n);
-void sweeps_summaries_free(struct sweep_summary *v, size_t n);
-
-/*
- * Who reads trials.csv: MAY_READ(ARG, JOB_ID) says whether a trial's job
- * is the reader's to read.  It is called with the sweeps' lock held, so it
- * may take the registry lock but no job's lock.
- */
-struct sweep_reader {
-	int (*may_read)(void *arg, int64_t job);
-	void *arg;
-};
-/* sweeps_render() for WHO: trials.csv shows only the trials it may read. */
-int sweeps_render_for(struct sweeps *s, int64_t id, enum sweep_file file,
-		      const struct sweep_reader *who, char **out, size_t *len);
+/* Copies sweep ID into *V (freed with sweeps_view_free): 0, -ENOENT, -ENOMEM. */
+int sweeps_view(struct sweeps *s, int64_t id, struct sweep_view *v);
+void sweeps_view_free(struct sweep_view *v);
 
 /* Every trial's monitored values, for graph.svg: a copy. */
 struct sweep_curve {

@@ -233,6 +233,27 @@ def test_stop_and_cancel(m):
     assert m.state("s-001") == "ready"
 
 
+def test_control_lists_the_verbs_allowed_now(m):
+    """control's "allowed:" line comes from the sweep's command table: the
+    verbs that move it on from its state (a repeat is not listed)."""
+    def allowed():
+        return read(sweep(m, "v", "control")).splitlines()[0]
+    os.mkdir(sweep(m, "v"))
+    assert allowed() == "allowed: start"
+    assert write(sweep(m, "v", "spec"), grid_spec(prune="none", parallel=1,
+                                                   ms=300)) == 0
+    assert write(sweep(m, "v", "control"), "start") == 0
+    assert allowed() == "allowed: stop cancel"
+    wait_job(m, "v-001")
+    assert write(sweep(m, "v", "control"), "stop") == 0
+    assert allowed() in ("allowed: cancel", "allowed: none")
+    assert wait_sweep(m, "v", ("done",)) == "done"
+    assert allowed() == "allowed: none"
+    assert write(sweep(m, "v", "control"), "cancel") == errno.EBUSY
+    assert "last refused: 'cancel': not allowed while done" in read(
+        sweep(m, "v", "control"))
+
+
 def test_decisions_survive_kill9_and_no_trial_number_twice(m):
     os.mkdir(sweep(m, "k"))
     assert write(sweep(m, "k", "spec"), grid_spec(ms=150)) == 0
