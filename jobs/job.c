@@ -700,17 +700,20 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	}
 	memcpy(copy, text, len);
 	copy[len] = '\0';
-	free(job->rec.spec);
-	job->rec.spec = copy;
-	job->rec.spec_len = len;
-	job_parse_spec(job);
-	if (job->rec.state == ST_CREATED) { /* a refused start's error goes */
-		free(job->rec.error);
-		job->rec.error = NULL;
-	}
-	job_touch(j, job, VIEW_BIT(VIEW_SPEC) | VIEW_BIT(VIEW_STATUS));
-	if ((rc = job_save(j, job)))
+	/* Stored first: a spec the store cannot take changes nothing. */
+	struct job_record next = job->rec;
+	next.spec = copy;
+	next.spec_len = len;
+	if (job->rec.state == ST_CREATED) /* a refused start's error goes */
+		next.error = NULL;
+	next.mtime_ns[VIEW_SPEC] = next.mtime_ns[VIEW_STATUS] = job_now_ns();
+	if ((rc = store_put_job(j->store, &next))) {
+		job_record_drop(job, &next);
 		goto out;
+	}
+	job_record_take(job, &next);
+	job_parse_spec(job);
+	job_touch(j, job, VIEW_BIT(VIEW_SPEC) | VIEW_BIT(VIEW_STATUS));
 	if (!job->spec_ok) {
 		/*
 		 * Not for an empty spec: a shell's `echo ... > spec` closes a

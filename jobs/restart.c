@@ -126,15 +126,10 @@ rollback:
 
 /* Makes the job in memory what the store now holds. */
 static void take_restart(struct jobs *j, struct job *job,
-			 const struct job_record *new, int64_t now)
+			 struct job_record *new, int64_t now)
 {
 	struct job_record *r = &job->rec;
-	free(r->reason);
-	free(r->error);
-	free(r->weights);
-	free(r->bad_why);
-	free(r->gpus);
-	*r = *new;
+	job_record_take(job, new); /* frees the outcome's strings */
 	for (size_t i = 0; restart_untags[i]; i++)
 		job_remove_tag(job, restart_untags[i]);
 	if (job_add_event(job, now, state_name(ST_QUEUED), RESTART_REASON))

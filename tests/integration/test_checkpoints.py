@@ -343,8 +343,8 @@ def test_remount_keeps_what_checkpoints_showed(m):
 
 
 def test_cancel_of_a_resumed_job_still_queued(m):
-    """A resumed job waiting for a slot is cancelled: its output and
-    checkpoints go as any cancelled job's."""
+    """A resumed job waiting for a slot is cancelled: its output, its
+    scratch folder work/ and its checkpoints go as any cancelled job's."""
     m.remount(["--max-running", "1"])
     m.make_job("j", trainer_args="--epochs 9 --checkpoint-every 1 --epoch-ms 5 "
                "--fail-at 2 --report env.json", start=True)
@@ -352,15 +352,18 @@ def test_cancel_of_a_resumed_job_still_queued(m):
     ck = env_of(m, "j")["TRAINFS_CHECKPOINTS"]
     out = env_of(m, "j")["TRAINFS_OUTPUT"]
     assert folders(ck) == ["epoch-2"]
+    work = os.path.join(os.path.dirname(out), "work")
+    assert os.path.isdir(work)
     m.make_job("hog", trainer_args="--forever --epoch-ms 20", start=True)
     m.wait_state("hog", "running")
     assert m.control("j", "resume") == 0
     assert m.state("j") == "queued"
     assert m.control("j", "cancel") == 0
     deadline = time.monotonic() + 10
-    while (os.path.exists(ck) or os.path.exists(out)) and time.monotonic() < deadline:
+    gone = (ck, out, work)
+    while any(map(os.path.exists, gone)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not os.path.exists(ck) and not os.path.exists(out)
+    assert not any(map(os.path.exists, gone)), [p for p in gone if os.path.exists(p)]
     assert "checkpoint" not in m.status("j")[1]
     assert m.control("hog", "cancel") == 0
 

@@ -121,3 +121,19 @@ def test_tags_that_cannot_be_stored(m):
     assert rc in (errno.EIO, errno.EBUSY), errno.errorcode.get(rc, rc)
     assert m.write("j", "tags", "third\n", mode="a") == 0
     assert "third" in m.tags("j") and "other" in m.tags("j")
+
+
+def test_spec_that_cannot_be_stored(m):
+    """A spec write is stored first too: the old spec stays in force."""
+    m.make_job("j", trainer_args="--epochs 2 --epoch-ms 5")
+    m.write("j", "control", "bogus\n")  # a last refusal that stays
+    old = m.read("j", "spec")
+    before = seen(m, "j")
+    with store_held(m):
+        rc = m.write("j", "spec", "command = true\n")
+        assert seen(m, "j") == before
+        assert m.read("j", "spec") == old
+    assert rc in (errno.EIO, errno.EBUSY), errno.errorcode.get(rc, rc)
+    assert m.read("j", "spec") == old
+    assert m.write("j", "spec", "command = true\n") == 0
+    assert m.read("j", "spec") == "command = true\n"
