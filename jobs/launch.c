@@ -141,7 +141,7 @@ static char **trainer_env(struct jobs *j, struct job *job)
 	if (asprintf(&env[k++], "TRAINFS_JOB=%s", job->rec.name) < 0 ||
 	    asprintf(&env[k++], "TRAINFS_OUTPUT=%s/output", dir) < 0 ||
 	    asprintf(&env[k++], "TRAINFS_METRICS=%s/metrics.txt", dir) < 0 ||
-	    asprintf(&env[k++], "TRAINFS_STOP_FILE=%s/stop", dir) < 0)
+	    asprintf(&env[k++], "TRAINFS_STOP_FILE=%s/" EXEC_STOP_FILE, dir) < 0)
 		env[k - 1] = NULL;
 	ckpt_env(job, dir, env, &k); /* hook: checkpoints, epochs, resume */
 	gpu_run_env(job, env, &k);   /* hook: the GPUs it holds */
@@ -248,10 +248,10 @@ void sv_launch(struct jobs *j, struct job *job)
 	    (rc = make_owned(j, job, "metrics.txt", 1)) ||
 	    (rc = make_owned(j, job, "log", 1)) ||
 	    (!job->spec.workdir && (rc = make_owned(j, job, "work", 0))) ||
-	    (rc = jobs_path(j, job, "stop", stop, sizeof stop)))
+	    (rc = jobs_path(j, job, EXEC_STOP_FILE, stop, sizeof stop)))
 		goto fail;
 	/* The last run's auto-stop record is not this run's. */
-	if (!jobs_path(j, job, WATCH_AUTOSTOP_FILE, f, sizeof f))
+	if (!jobs_path(j, job, EXEC_AUTOSTOP_FILE, f, sizeof f))
 		unlink(f);
 	ckpt_launch(j, job); /* hook: a resumed job's stale checkpoints */
 	if (!(env = trainer_env(j, job)) || !(opts = slurm_opts(job))) {

@@ -121,13 +121,13 @@ static int launch_trusted(const struct stat *st)
  */
 static int open_launch(struct shim *s, struct stat *st)
 {
-	int fd = s->slurm ? open("launch", O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	int fd = s->slurm ? open(EXEC_LAUNCH_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 						    O_CLOEXEC)
 			  : SHIM_LAUNCH_FD;
 	if (fd < 0 || fstat(fd, st) < 0)
-		shim_die("cannot read 'launch'", errno);
+		shim_die("cannot read '" EXEC_LAUNCH_FILE "'", errno);
 	if (s->slurm && !launch_trusted(st))
-		shim_die("'launch' is not root's own", EPERM);
+		shim_die("'" EXEC_LAUNCH_FILE "' is not root's own", EPERM);
 	return fd;
 }
 
@@ -137,15 +137,15 @@ static char *load_launch(struct shim *s)
 	int fd = open_launch(s, &st);
 	char *buf = malloc(st.st_size + 1);
 	if (!buf)
-		shim_die("reading 'launch'", ENOMEM);
+		shim_die("reading '" EXEC_LAUNCH_FILE "'", ENOMEM);
 	ssize_t n = read(fd, buf, st.st_size);
 	if (n != st.st_size)
-		shim_die("short read of 'launch'", n < 0 ? errno : EIO);
+		shim_die("short read of '" EXEC_LAUNCH_FILE "'", n < 0 ? errno : EIO);
 	buf[n] = '\0';
 	close(fd);
 	s->env = calloc(st.st_size / 2 + 2, sizeof *s->env);
 	if (!s->env)
-		shim_die("reading 'launch'", ENOMEM);
+		shim_die("reading '" EXEC_LAUNCH_FILE "'", ENOMEM);
 	for (char *p = buf; p < buf + n;) {
 		char *k = p, *v = k + strlen(k) + 1;
 		if (v >= buf + n)
@@ -175,10 +175,10 @@ static char *load_launch(struct shim *s)
 			watch_shim_key(&s->watch, k, v);
 	}
 	if (!s->command || !s->workdir || !s->log || s->stop_signal <= 0)
-		shim_die("incomplete 'launch'", EINVAL);
+		shim_die("incomplete '" EXEC_LAUNCH_FILE "'", EINVAL);
 	/* It holds the trainer's environment: gone once read. */
-	if (s->slurm && unlink("launch") < 0)
-		shim_die("cannot remove 'launch'", errno);
+	if (s->slurm && unlink(EXEC_LAUNCH_FILE) < 0)
+		shim_die("cannot remove '" EXEC_LAUNCH_FILE "'", errno);
 	return buf;
 }
 
@@ -259,7 +259,7 @@ static void shim_stop(struct shim *s)
 		return;
 	s->stop_requested = 1;
 	/* Under Slurm trainfs made the stop file (its folder is not ours). */
-	int fd = s->slurm ? -2 : open("stop", O_WRONLY | O_CREAT | O_CLOEXEC,
+	int fd = s->slurm ? -2 : open(EXEC_STOP_FILE, O_WRONLY | O_CREAT | O_CLOEXEC,
 				       0644);
 	if (fd >= 0)
 		close(fd);
@@ -366,7 +366,7 @@ static void shim_spawn(struct shim *s)
 	char rec[128];
 	int n = snprintf(rec, sizeof rec, "%d %llu\n", (int)pid,
 			 exec_proc_start_time(pid));
-	int rc = store_write_file_atomic("trainer", rec, n);
+	int rc = store_write_file_atomic(EXEC_TRAINER_FILE, rec, n);
 	if (rc)
 		log_error( "shim: cannot write 'trainer': %s\n",
 			strerror(-rc));
@@ -382,7 +382,7 @@ static int shim_listen(void)
 	unlink(EXEC_SHIM_SOCK);
 	mode_t old = umask(077); /* only trainfs's user may send verbs */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		shim_die("cannot bind 'shim.sock'", errno);
+		shim_die("cannot bind '" EXEC_SHIM_SOCK "'", errno);
 	umask(old);
 	if (listen(fd, 8) < 0)
 		shim_die("listen", errno);
@@ -490,7 +490,7 @@ static void shim_kill_escaped(void)
 static int shim_reserve_exit(void)
 {
 	char pad[EXIT_RECORD_SIZE];
-	int fd = open("exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	int fd = open(EXEC_EXIT_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 					  O_CLOEXEC, 0600);
 	memset(pad, ' ', sizeof pad);
 	pad[sizeof pad - 1] = '\n';
@@ -518,7 +518,7 @@ static int shim_fill_exit(int fd, const char *rec, size_t n)
 		rc = -errno;
 	if (close(fd) < 0 && !rc)
 		rc = -errno;
-	if (!rc && rename("exit.tmp", "exit") < 0)
+	if (!rc && rename(EXEC_EXIT_TMP, EXEC_EXIT_FILE) < 0)
 		rc = -errno;
 	if (!rc && (dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		if (fsync(dfd) < 0)
@@ -547,7 +547,7 @@ static void shim_write_exit(struct shim *s)
 			"%s\n", strerror(-rc));
 	}
 	rec[n++] = '\n';
-	if ((rc = store_write_file_atomic("exit", rec, n)))
+	if ((rc = store_write_file_atomic(EXEC_EXIT_FILE, rec, n)))
 		shim_die("cannot write 'exit'", -rc);
 }
 

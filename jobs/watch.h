@@ -142,11 +142,10 @@ void watch_follow_free(struct watch_follow *w);
  * Auto-stop in the shim.  The launch file carries "watch.*" pairs (the
  * policy's parameters, its state at launch and where the metrics file was
  * taken up to); the shim follows the file every tick and, when the policy
- * says stop, records WATCH_AUTOSTOP_FILE in the job folder and stops the
- * trainer as a user's stop would.  trainfs treats that record as an
+ * says stop, records EXEC_AUTOSTOP_FILE (exec.h) in the job folder and
+ * stops the trainer as a user's stop would.  trainfs treats that record as an
  * auto-stop, mounted or at the next mount.
  */
-#define WATCH_AUTOSTOP_FILE "autostop"
 #define WATCH_SHIM_BYTES (256 * 1024) /* read per tick */
 
 /*
