@@ -124,61 +124,171 @@ static void trainer_ended(struct jobs *j, struct job *job)
 	job->event_at_ns = 0;
 }
 
+/*
+ * The outcome table.  A trainer's end is one of END_COUNT events: how it
+ * ended (the backend failed it, its shim left no exit record, it exited
+ * with an error or by a signal, it exited 0), each with or without weights
+ * saved (a checkpoint, or anything in output/).  The job's state at that
+ * moment picks the row; the cell is the move.  A stopped trainer's exit
+ * status does not matter (a stop signal often ends it by that signal):
+ * what it saved does.
+ */
+enum end_event {
+	END_BACKEND,         /* the executor failed it (exec_error) */
+	END_LOST,            /* no exit record */
+	END_LOST_WEIGHTS,
+	END_ERROR,           /* a non-zero status, or a signal */
+	END_ERROR_WEIGHTS,
+	END_CLEAN,           /* status 0 */
+	END_CLEAN_WEIGHTS,
+	END_COUNT
+};
+
+enum end_row { ROW_RUNNING, ROW_STOPPING, ROW_CANCELLED, ROW_OTHER, ROW_COUNT };
+
+struct ending {
+	struct jobs *j;
+	struct job *job;
+	struct exec_exit e;
+};
+
+typedef void end_move(const struct ending *x);
+
+static void move_fail_backend(const struct ending *x)
+{
+	sv_fail(x->j, x->job, "%s", x->job->exec_error);
+}
+
+static void move_fail_lost(const struct ending *x)
+{
+	sv_fail(x->j, x->job, "trainer lost: its shim exited without "
+			      "recording a status");
+}
+
+static void move_fail_error(const struct ending *x)
+{
+	char why[1024], log[PATH_MAX];
+	int nolog = jobs_path(x->j, x->job, "log", log, sizeof log);
+	sv_fail(x->j, x->job, "%s", cause_describe(why, sizeof why, x->e.code,
+						   x->e.signal,
+						   nolog ? NULL : log));
+}
+
+static void move_fail_empty(const struct ending *x)
+{
+	sv_fail(x->j, x->job, "no weights were saved");
+}
+
+static void move_pack_completed(const struct ending *x)
+{
+	free(x->job->rec.reason);
+	x->job->rec.reason = strdup("completed");
+	sv_start_packing(x->j, x->job, "trainer exited with status 0",
+			 (const char *[]){ "completed", NULL });
+}
+
+static void move_fail_stopped_empty(const struct ending *x)
+{
+	sv_fail(x->j, x->job, "no weights were saved (stopped before "
+			      "the trainer saved any)");
+}
+
+static void move_pack_stopped(const struct ending *x)
+{
+	sv_start_packing(x->j, x->job, "trainer stopped", NULL);
+}
+
+static void move_discard(const struct ending *x)
+{
+	sv_delete_output(x->j, x->job);
+	sv_set_busy(x->j, x->job, 0);
+	job_touch(x->j, x->job, VIEW_BIT(VIEW_STATUS));
+	job_save(x->j, x->job);
+}
+
+static void move_settle(const struct ending *x)
+{
+	sv_set_busy(x->j, x->job, 0);
+	job_save(x->j, x->job);
+}
+
+/* outcome_moves[state's row][end]: what the supervisor does. */
+static end_move *const outcome_moves[ROW_COUNT][END_COUNT] = {
+	[ROW_RUNNING] = {
+		[END_BACKEND] = move_fail_backend,
+		[END_LOST] = move_fail_lost,
+		[END_LOST_WEIGHTS] = move_fail_lost,
+		[END_ERROR] = move_fail_error,
+		[END_ERROR_WEIGHTS] = move_fail_error,
+		[END_CLEAN] = move_fail_empty,
+		[END_CLEAN_WEIGHTS] = move_pack_completed,
+	},
+	[ROW_STOPPING] = {
+		[END_BACKEND] = move_fail_backend,
+		[END_LOST] = move_fail_stopped_empty,
+		[END_LOST_WEIGHTS] = move_pack_stopped,
+		[END_ERROR] = move_fail_stopped_empty,
+		[END_ERROR_WEIGHTS] = move_pack_stopped,
+		[END_CLEAN] = move_fail_stopped_empty,
+		[END_CLEAN_WEIGHTS] = move_pack_stopped,
+	},
+	[ROW_CANCELLED] = {
+		move_discard, move_discard, move_discard, move_discard,
+		move_discard, move_discard, move_discard,
+	},
+	[ROW_OTHER] = {
+		move_settle, move_settle, move_settle, move_settle,
+		move_settle, move_settle, move_settle,
+	},
+};
+
+static enum end_row end_row_of(enum job_state s)
+{
+	switch (s) {
+	case ST_QUEUED: /* a Slurm job that ended before it was seen running */
+	case ST_RUNNING:
+		return ROW_RUNNING;
+	case ST_STOPPING:
+		return ROW_STOPPING;
+	case ST_CANCELLED:
+		return ROW_CANCELLED;
+	default:
+		return ROW_OTHER;
+	}
+}
+
+/*
+ * The event of X's end (LOST: no exit record).  Whether weights were
+ * saved is looked at only where the row's move depends on it.
+ */
+static enum end_event end_event_of(const struct ending *x, enum end_row row,
+				   int lost)
+{
+	enum end_event how;
+	if (row == ROW_CANCELLED || row == ROW_OTHER)
+		return END_CLEAN;
+	if (x->job->exec_error)
+		return END_BACKEND;
+	how = lost ? END_LOST : x->e.signal || x->e.code ? END_ERROR
+							 : END_CLEAN;
+	/* A failed run's weights matter only once it was stopped. */
+	if (row == ROW_RUNNING && how != END_CLEAN)
+		return how;
+	if (!ckpt_has_weights(x->job) && output_is_empty(x->j, x->job))
+		return how;
+	return how + 1; /* the _WEIGHTS twin */
+}
+
 /* The state that follows the end E (none: LOST) of JOB's trainer. */
 static void trainer_outcome(struct jobs *j, struct job *job, int lost,
 			    const struct exec_exit *ep)
 {
-	struct exec_exit e = *ep;
+	struct ending x = { .j = j, .job = job, .e = *ep };
 	/* The shim stopped it by the policy (trainfs was away): converged. */
-	if (job->rec.state == ST_RUNNING && !lost && e.autostopped)
+	if (job->rec.state == ST_RUNNING && !lost && x.e.autostopped)
 		sv_autostop(j, job);
-
-	switch (job->rec.state) {
-	case ST_CANCELLED:
-		sv_delete_output(j, job);
-		sv_set_busy(j, job, 0);
-		job_touch(j, job, VIEW_BIT(VIEW_STATUS));
-		job_save(j, job);
-		break;
-	case ST_QUEUED:
-	case ST_STOPPING:
-	case ST_RUNNING:
-		if (job->exec_error) {
-			sv_fail(j, job, "%s", job->exec_error);
-			break;
-		}
-		if (job->rec.state != ST_STOPPING)
-			goto running;
-		if (!ckpt_has_weights(job) && output_is_empty(j, job))
-			sv_fail(j, job, "no weights were saved (stopped before "
-				     "the trainer saved any)");
-		else
-			sv_start_packing(j, job, "trainer stopped", NULL);
-		break;
-	running:
-		if (lost)
-			sv_fail(j, job, "trainer lost: its shim exited without "
-				     "recording a status");
-		else if (e.signal || e.code != 0) {
-			char why[1024], log[PATH_MAX];
-			int nolog = jobs_path(j, job, "log", log, sizeof log);
-			sv_fail(j, job, "%s", cause_describe(why, sizeof why, e.code,
-							  e.signal,
-							  nolog ? NULL : log));
-		}
-		else if (!ckpt_has_weights(job) && output_is_empty(j, job))
-			sv_fail(j, job, "no weights were saved");
-		else {
-			free(job->rec.reason);
-			job->rec.reason = strdup("completed");
-			sv_start_packing(j, job, "trainer exited with status 0",
-				      (const char *[]){ "completed", NULL });
-		}
-		break;
-	default:
-		sv_set_busy(j, job, 0);
-		job_save(j, job);
-	}
+	enum end_row row = end_row_of(job->rec.state);
+	outcome_moves[row][end_event_of(&x, row, lost)](&x);
 }
 
 /* Releases JOB's run once its executor has nothing left to reap. */
