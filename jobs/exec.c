@@ -77,6 +77,8 @@ int exec_launch_record(const struct exec_launch *l, char **out,
 		rc = put_pair(&buf, &len, &cap, "grace", num);
 	if (!rc && l->stop_file)
 		rc = put_pair(&buf, &len, &cap, "stop_file", l->stop_file);
+	if (!rc && l->owner_env)
+		rc = put_pair(&buf, &len, &cap, "owner_env", "1");
 	for (size_t i = 0; !rc && l->env[i]; i++)
 		rc = put_pair(&buf, &len, &cap, "env", l->env[i]);
 	/* Auto-stop's pairs, already in the file's form (watch.h). */

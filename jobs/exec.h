@@ -52,6 +52,10 @@ struct exec_launch {
 				   keys ("cpus-per-task=4"), or NULL */
 	const char *stop_file;  /* TRAINFS_STOP_FILE, for a shim that looks
 				   for it (Slurm); NULL: none */
+	int owner_env;          /* the shim adds the owner's HOME, USER,
+				   LOGNAME and SHELL that ENV lacks, from
+				   the user database (a clean environment:
+				   trainfs itself looks no user up) */
 };
 
 /* How the trainer's command ended: one of code (>= 0) or signal (> 0). */

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,8 +102,9 @@ static void env_put(char **env, size_t *k, const struct job *job,
 /*
  * The trainer's environment.  A trainer of trainfs's own user inherits
  * trainfs's environment; one of another user gets a clean one, as sudo
- * gives: the owner's HOME, USER, LOGNAME and SHELL, a fixed PATH, LANG,
- * LC_* and TZ, nothing else of trainfs's (its secrets stay its own).
+ * gives: the owner's HOME, USER, LOGNAME and SHELL (which the shim looks
+ * up: trainfs asks no user database), a fixed PATH, LANG, LC_* and TZ,
+ * nothing else of trainfs's (its secrets stay its own).
  * Then TRAINFS_* and the spec's env.* either way.  (A Slurm executor
  * would still run sbatch and scancel with trainfs's own SLURM_CONF and
  * SLURM_*: this list is the trainer's only.)  Returns a NULL-terminated
@@ -113,8 +113,7 @@ static void env_put(char **env, size_t *k, const struct job *job,
 static char **trainer_env(struct jobs *j, struct job *job)
 {
 	size_t n = 0, k = 0;
-	char dir[PATH_MAX], pwbuf[4096];
-	struct passwd pwd, *pw = NULL;
+	char dir[PATH_MAX];
 	int clean = getuid() != job->rec.uid;
 	while (environ[n])
 		n++;
@@ -125,18 +124,8 @@ static char **trainer_env(struct jobs *j, struct job *job)
 		if ((!clean || env_kept(environ[i])) &&
 		    !env_overridden(environ[i], job))
 			env[k++] = strdup(environ[i]);
-	if (clean) {
-		if (getpwuid_r(job->rec.uid, &pwd, pwbuf, sizeof pwbuf, &pw))
-			pw = NULL;
-		env_put(env, &k, job, "HOME", pw ? pw->pw_dir : "/");
-		if (pw) {
-			env_put(env, &k, job, "USER", pw->pw_name);
-			env_put(env, &k, job, "LOGNAME", pw->pw_name);
-		}
-		env_put(env, &k, job, "SHELL",
-			pw && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+	if (clean) /* HOME, USER, LOGNAME, SHELL: exec_launch.owner_env */
 		env_put(env, &k, job, "PATH", "/usr/local/bin:/usr/bin:/bin");
-	}
 	jobs_path(j, job, "", dir, sizeof dir);
 	if (asprintf(&env[k++], "TRAINFS_JOB=%s", job->rec.name) < 0 ||
 	    asprintf(&env[k++], "TRAINFS_OUTPUT=%s/output", dir) < 0 ||
@@ -272,6 +261,7 @@ void sv_launch(struct jobs *j, struct job *job)
 		.job_name = job->rec.name,
 		.slurm_opts = opts,
 		.stop_file = stop,
+		.owner_env = getuid() != job->rec.uid,
 	};
 	if (watch_launch_encode(&watch, &l.watch_len, job->spec.monitor,
 				&job->policy, job->rec.metrics_offset) == 0)

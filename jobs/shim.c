@@ -62,6 +62,7 @@
 #define EXIT_RECORD_SIZE 64 /* "signal 9", padded: the reserved record */
 #define SHIM_LAUNCH_FD 4 /* local: the launch record trainfs handed over */
 #define SHIM_DIR_FD 5    /* local: the job folder */
+#define SHIM_OWNER_VARS 4 /* HOME, USER, LOGNAME, SHELL (shim_owner_env) */
 
 
 struct shim {
@@ -87,6 +88,7 @@ struct shim {
 	int exit_fd;           /* exit.tmp, its block taken at start, or -1 */
 	int slurm;             /* Slurm mode: no socket, see above */
 	const char *stop_file; /* TRAINFS_STOP_FILE; NULL: "stop" here */
+	int owner_env;         /* add the owner's HOME, USER, ... (exec.h) */
 	char **slurm_env;      /* Slurm mode: the trainer's environment */
 };
 
@@ -143,7 +145,7 @@ static char *load_launch(struct shim *s)
 		shim_die("short read of '" EXEC_LAUNCH_FILE "'", n < 0 ? errno : EIO);
 	buf[n] = '\0';
 	close(fd);
-	s->env = calloc(st.st_size / 2 + 2, sizeof *s->env);
+	s->env = calloc(st.st_size / 2 + 2 + SHIM_OWNER_VARS, sizeof *s->env);
 	if (!s->env)
 		shim_die("reading '" EXEC_LAUNCH_FILE "'", ENOMEM);
 	for (char *p = buf; p < buf + n;) {
@@ -169,6 +171,8 @@ static char *load_launch(struct shim *s)
 			s->grace = strtod(v, NULL);
 		else if (!strcmp(k, "stop_file"))
 			s->stop_file = v;
+		else if (!strcmp(k, "owner_env"))
+			s->owner_env = !strcmp(v, "1");
 		else if (!strcmp(k, "env"))
 			s->env[s->nenv++] = v;
 		else
@@ -311,6 +315,48 @@ static void shim_reap(struct shim *s)
 			s->main_status = st;
 		}
 	}
+}
+
+/* Whether S's environment sets NAME (the spec's env.* may). */
+static int shim_env_has(const struct shim *s, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < s->nenv; i++)
+		if (!strncmp(s->env[i], name, n) && s->env[i][n] == '=')
+			return 1;
+	return 0;
+}
+
+/* Appends NAME=VALUE to S's environment unless it sets NAME already. */
+static void shim_env_put(struct shim *s, const char *name, const char *value)
+{
+	char *e;
+	if (shim_env_has(s, name))
+		return;
+	if (asprintf(&e, "%s=%s", name, value) < 0)
+		shim_die("the trainer's environment", ENOMEM);
+	s->env[s->nenv++] = e; /* kept until the shim exits */
+}
+
+/*
+ * A trainer of another user than trainfs's gets a clean environment, as
+ * sudo gives: trainfs sends it without the owner's HOME, USER, LOGNAME
+ * and SHELL, which the shim, in its own process, looks up here (a slow
+ * directory server then holds up this trainer only).  Without an entry:
+ * HOME=/ and SHELL=/bin/sh, no USER or LOGNAME.
+ */
+static void shim_owner_env(struct shim *s)
+{
+	if (!s->owner_env)
+		return;
+	struct passwd *pw = getpwuid(s->uid);
+	shim_env_put(s, "HOME", pw ? pw->pw_dir : "/");
+	if (pw) {
+		shim_env_put(s, "USER", pw->pw_name);
+		shim_env_put(s, "LOGNAME", pw->pw_name);
+	}
+	shim_env_put(s, "SHELL", pw && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+	s->env[s->nenv] = NULL;
 }
 
 /* Starts /bin/sh -c COMMAND in a new process group as the job's owner. */
@@ -599,6 +645,7 @@ int shim_main(int argc, char **argv)
 	if (!s.slurm)
 		close(SHIM_DIR_FD);
 	char *launch = load_launch(&s);
+	shim_owner_env(&s);
 	int log = open(s.log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
 				      O_CLOEXEC, 0600);
 	if (log < 0)
