@@ -153,6 +153,84 @@ static int64_t skip_holes(struct job *job, int final)
 }
 
 /*
+ * A file rewritten whole (truncated, or renamed over) is read again
+ * from its start: its lines fill in the rows already taken.
+ */
+static void reread_if_rewritten(struct jobs *j, struct job *job)
+{
+	char path[PATH_MAX];
+	if (!jobs_path(j, job, "metrics.txt", path, sizeof path) &&
+	    watch_rewritten(&job->metrics_fd, path, job->metrics_read,
+			    &job->metrics_tail) > 0) {
+		job->metrics_read = 0;
+		job->metrics_tail.n = 0;
+		job->splitter->len = 0;
+		job->splitter->overlong = 0;
+		job->rec.metrics_offset = 0;
+		job->rec.metrics_lines = 0;
+	}
+}
+
+/*
+ * Feeds IN the lines of JOB's metrics file from where it was read up to,
+ * at most INGEST_BYTES and INGEST_LINES (*TOTAL: the bytes taken).
+ * Returns 1 at the end of what there is to read.
+ */
+static int read_lines(struct job *job, int final, struct ingest *in,
+		      int64_t *total)
+{
+	char buf[INGEST_CHUNK];
+	while (*total < INGEST_BYTES && in->lines < INGEST_LINES) {
+		if (job->splitter->overlong) {
+			int64_t at = skip_holes(job, final);
+			if (at < 0)
+				return 1;
+			*total += at - job->metrics_read > 0 ? INGEST_CHUNK : 0;
+			if (at != job->metrics_read)
+				job->metrics_tail.n = 0;
+			job->metrics_read = at;
+		}
+		ssize_t n = pread(job->metrics_fd, buf, sizeof buf,
+				  job->metrics_read);
+		if (n <= 0)
+			return 1;
+		job->metrics_read += n;
+		*total += n;
+		watch_tail_note(&job->metrics_tail, buf, n);
+		line_splitter_feed(job->splitter, buf, n, ingest_line, in);
+	}
+	return 0;
+}
+
+/*
+ * A step's commit failed: the table, the record and the file offset go
+ * back to WAS (the splitter's OVERLONG, the bad line's BAD_WHY_WAS).
+ */
+static void undo_step(struct job *job, const struct job_record *was,
+		      int overlong, char *bad_why_was)
+{
+	job_table_undo(job);
+	if (job->rec.bad_why != bad_why_was) {
+		free(job->rec.bad_why);
+		job->rec.bad_why = bad_why_was;
+	}
+	job->rec.nrows = was->nrows;
+	job->rec.last_epoch = was->last_epoch;
+	job->rec.best = was->best;
+	job->rec.best_epoch = was->best_epoch;
+	job->rec.waited = was->waited;
+	job->rec.bad_lines = was->bad_lines;
+	job->rec.metrics_offset = was->metrics_offset;
+	job->rec.metrics_lines = was->metrics_lines;
+	job->rec.metrics_ino = was->metrics_ino;
+	job->rec.bad_line = was->bad_line;
+	job->metrics_read = was->metrics_offset;
+	job->metrics_tail.n = 0;
+	job->splitter->len = 0;
+	job->splitter->overlong = overlong;
+}
+
+/*
  * Takes one bounded step of what the trainer appended to its metrics file:
  * at most INGEST_BYTES, INGEST_LINES, in one transaction.  A file the
  * trainer rewrote (watch_rewritten()) is read again from its start; lines
@@ -165,28 +243,13 @@ static int64_t skip_holes(struct job *job, int final)
  */
 int sv_ingest_metrics(struct jobs *j, struct job *job, int final)
 {
-	char buf[INGEST_CHUNK];
 	struct ingest in = { .j = j, .job = job };
 	int64_t total = 0;
 	int eof = 0;
 	job_assert_locked(job);
 	if (job->metrics_fd < 0 || !job->splitter)
 		return INGEST_DONE;
-	/*
-	 * A file rewritten whole (truncated, or renamed over) is read again
-	 * from its start: its lines fill in the rows already taken.
-	 */
-	char path[PATH_MAX];
-	if (!jobs_path(j, job, "metrics.txt", path, sizeof path) &&
-	    watch_rewritten(&job->metrics_fd, path, job->metrics_read,
-			    &job->metrics_tail) > 0) {
-		job->metrics_read = 0;
-		job->metrics_tail.n = 0;
-		job->splitter->len = 0;
-		job->splitter->overlong = 0;
-		job->rec.metrics_offset = 0;
-		job->rec.metrics_lines = 0;
-	}
+	reread_if_rewritten(j, job);
 	/* Nothing new (the common case, every 20 ms): no transaction. */
 	struct stat st;
 	if (fstat(job->metrics_fd, &st) < 0)
@@ -208,29 +271,7 @@ int sv_ingest_metrics(struct jobs *j, struct job *job, int final)
 		store_rollback(j->store);
 		return INGEST_FAILED;
 	}
-	while (total < INGEST_BYTES && in.lines < INGEST_LINES) {
-		if (job->splitter->overlong) {
-			int64_t at = skip_holes(job, final);
-			if (at < 0) {
-				eof = 1;
-				break;
-			}
-			total += at - job->metrics_read > 0 ? INGEST_CHUNK : 0;
-			if (at != job->metrics_read)
-				job->metrics_tail.n = 0;
-			job->metrics_read = at;
-		}
-		ssize_t n = pread(job->metrics_fd, buf, sizeof buf,
-				  job->metrics_read);
-		if (n <= 0) {
-			eof = 1;
-			break;
-		}
-		job->metrics_read += n;
-		total += n;
-		watch_tail_note(&job->metrics_tail, buf, n);
-		line_splitter_feed(job->splitter, buf, n, ingest_line, &in);
-	}
+	eof = read_lines(job, final, &in, &total);
 	if (final && eof && (job->splitter->len || job->splitter->overlong))
 		line_splitter_feed(job->splitter, "\n", 1, ingest_line, &in);
 	if (!in.changed && !total) {
@@ -257,25 +298,7 @@ int sv_ingest_metrics(struct jobs *j, struct job *job, int final)
 			log_error( "job '%s': cannot store "
 				"metrics (%d tries); taking them again later\n",
 				job->rec.name, job->store_failures);
-		job_table_undo(job);
-		if (job->rec.bad_why != bad_why_was) {
-			free(job->rec.bad_why);
-			job->rec.bad_why = bad_why_was;
-		}
-		job->rec.nrows = was.nrows;
-		job->rec.last_epoch = was.last_epoch;
-		job->rec.best = was.best;
-		job->rec.best_epoch = was.best_epoch;
-		job->rec.waited = was.waited;
-		job->rec.bad_lines = was.bad_lines;
-		job->rec.metrics_offset = was.metrics_offset;
-		job->rec.metrics_lines = was.metrics_lines;
-		job->rec.metrics_ino = was.metrics_ino;
-		job->rec.bad_line = was.bad_line;
-		job->metrics_read = was.metrics_offset;
-		job->metrics_tail.n = 0;
-		job->splitter->len = 0;
-		job->splitter->overlong = overlong;
+		undo_step(job, &was, overlong, bad_why_was);
 		return INGEST_FAILED;
 	}
 	job_table_keep(job);

@@ -242,12 +242,119 @@ static void tick(struct jobs *j, int *timeout_ms)
 			ex[i]->ops->tick(ex[i], timeout_ms);
 }
 
+/* The descriptors of one round, and the job of each (p[0]: the wake pipe). */
+struct round_fds {
+	struct pollfd *p;
+	struct job **owner;
+	size_t n, cap;
+};
+
+/* Room for the descriptors of N jobs; 0 or -ENOMEM. */
+static int round_fds_reserve(struct round_fds *r, size_t n)
+{
+	if (r->cap >= 1 + 2 * n)
+		return 0;
+	r->cap = 2 * (1 + 2 * n);
+	free(r->p);
+	free(r->owner);
+	r->p = calloc(r->cap, sizeof *r->p);
+	r->owner = calloc(r->cap, sizeof *r->owner);
+	if (!r->p || !r->owner) {
+		r->cap = 0;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Appends FD of JOB to R for POLLIN. */
+static void round_fds_add(struct round_fds *r, struct job *job, int fd)
+{
+	r->owner[r->n] = job;
+	r->p[r->n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+}
+
+/*
+ * Gathers the runs' and packers' descriptors of ALL into R, one job's
+ * lock at a time, none waited for (*BUSY: a job was skipped).  Returns
+ * whether any job has a trainer, a packer or metrics to follow.
+ */
+static int gather_fds(struct jobs *j, struct job **all, size_t n,
+		      struct round_fds *r, int *busy)
+{
+	int active = 0;
+	r->n = 1;
+	r->p[0] = (struct pollfd){ .fd = j->wake[0], .events = POLLIN };
+	for (size_t i = 0; i < n; i++) {
+		struct job *job = all[i];
+		if (!try_lock(job)) {
+			*busy = 1; /* its descriptors wait a round */
+			continue;
+		}
+		int rfd = job->run ? job->exec->ops->wait_fd(job->run) : -1;
+		if (rfd >= 0 && !job->removed)
+			round_fds_add(r, job, rfd);
+		if (job->packer_fd >= 0 && !job->removed)
+			round_fds_add(r, job, job->packer_fd);
+		if (job->metrics_fd >= 0 || job->packer_pid > 0 || job->run ||
+		    job->ended)
+			active = 1;
+		job_unlock(job);
+	}
+	return active;
+}
+
+/* Takes in the news of the descriptors poll() found ready (READY > 0). */
+static void serve_ready(struct jobs *j, struct round_fds *r, int ready)
+{
+	if (ready > 0 && (r->p[0].revents & POLLIN)) {
+		char buf[256];
+		while (read(j->wake[0], buf, sizeof buf) > 0)
+			;
+	}
+	for (size_t i = 1; ready > 0 && i < r->n; i++) {
+		if (!r->p[i].revents)
+			continue;
+		struct job *job = r->owner[i];
+		job_lock(job);
+		if (job->removed)
+			;
+		else if (r->p[i].fd == job->packer_fd)
+			sv_read_packer(j, job);
+		else
+			sv_watch_run(j, job);
+		job_unlock(job);
+	}
+}
+
+/*
+ * One round of JOB (locked, not removed): its run's news and status, a
+ * step of its metrics (or of its end), its reaping.  Returns 1 when it
+ * has more metrics to read at once.
+ */
+static int job_round(struct jobs *j, struct job *job)
+{
+	int more = 0;
+	/* A backend without a descriptor: every round. */
+	if (job->run && job->exec->ops->wait_fd(job->run) < 0)
+		sv_watch_run(j, job);
+	if (job->run && !job->run_over)
+		sv_run_status(j, job);
+	if (job->ended)
+		more = sv_end_step(j, job) == INGEST_MORE;
+	else if (job->metrics_fd >= 0) {
+		int a = sv_ingest_metrics(j, job, 0);
+		int b = sv_source_round(j, job, 0);
+		more = a == INGEST_MORE || b == INGEST_MORE;
+	}
+	reap(j, job);
+	return more;
+}
+
 static void *supervisor_main(void *arg)
 {
 	struct jobs *j = arg;
-	struct pollfd *p = NULL;
-	struct job **owner = NULL; /* the job of each p[i] */
-	size_t cap = 0, n;
+	struct round_fds r = { 0 };
+	size_t n;
 	int quit, more = 0;
 
 	struct job **all;
@@ -260,99 +367,35 @@ static void *supervisor_main(void *arg)
 		if (quit)
 			break;
 		int busy = schedule(j, all, n);
-		if (cap < 1 + 2 * n) {
-			cap = 2 * (1 + 2 * n);
-			free(p);
-			free(owner);
-			p = calloc(cap, sizeof *p);
-			owner = calloc(cap, sizeof *owner);
-			if (!p || !owner) {
-				log_error( "supervisor: out of memory\n");
-				cap = 0;
-				release(j, all, n);
-				poll(NULL, 0, 1000);
-				continue;
-			}
+		if (round_fds_reserve(&r, n)) {
+			log_error( "supervisor: out of memory\n");
+			release(j, all, n);
+			poll(NULL, 0, 1000);
+			continue;
 		}
-		size_t np = 1;
-		int active = 0;
-		p[0] = (struct pollfd){ .fd = j->wake[0], .events = POLLIN };
-		for (size_t i = 0; i < n; i++) {
-			struct job *job = all[i];
-			if (!try_lock(job)) {
-				busy = 1; /* its descriptors wait a round */
-				continue;
-			}
-			int rfd = job->run ? job->exec->ops->wait_fd(job->run)
-					   : -1;
-			if (rfd >= 0 && !job->removed) {
-				owner[np] = job;
-				p[np++] = (struct pollfd){ .fd = rfd,
-							   .events = POLLIN };
-			}
-			if (job->packer_fd >= 0 && !job->removed) {
-				owner[np] = job;
-				p[np++] = (struct pollfd){ .fd = job->packer_fd,
-							   .events = POLLIN };
-			}
-			if (job->metrics_fd >= 0 || job->packer_pid > 0 ||
-			    job->run || job->ended)
-				active = 1;
-			job_unlock(job);
-		}
+		int active = gather_fds(j, all, n, &r, &busy);
 		/*
 		 * Only this thread closes a shim's or packer's descriptor, and
 		 * the references keep every job alive: p[] stays valid.
 		 */
 		int timeout = more ? 0 : active || busy ? METRICS_POLL_MS : 1000;
 		tick(j, &timeout);
-		int ready = poll(p, np, timeout);
-		if (ready > 0 && (p[0].revents & POLLIN)) {
-			char buf[256];
-			while (read(j->wake[0], buf, sizeof buf) > 0)
-				;
-		}
-		for (size_t i = 1; ready > 0 && i < np; i++) {
-			if (!p[i].revents)
-				continue;
-			struct job *job = owner[i];
-			job_lock(job);
-			if (job->removed)
-				;
-			else if (p[i].fd == job->packer_fd)
-				sv_read_packer(j, job);
-			else
-				sv_watch_run(j, job);
-			job_unlock(job);
-		}
+		serve_ready(j, &r, poll(r.p, r.n, timeout));
 		more = 0;
 		for (size_t i = 0; i < n; i++) {
 			struct job *job = all[i];
 			if (!try_lock(job))
 				continue; /* next round */
-			if (!job->removed) {
-				/* A backend without a descriptor: every round. */
-				if (job->run && job->exec->ops->wait_fd(job->run) < 0)
-					sv_watch_run(j, job);
-				if (job->run && !job->run_over)
-					sv_run_status(j, job);
-				if (job->ended)
-					more |= sv_end_step(j, job) == INGEST_MORE;
-				else if (job->metrics_fd >= 0) {
-					int a = sv_ingest_metrics(j, job, 0);
-					int b = sv_source_round(j, job, 0);
-					more |= a == INGEST_MORE || b == INGEST_MORE;
-				}
-				reap(j, job);
-			}
+			if (!job->removed)
+				more |= job_round(j, job);
 			job_unlock(job);
 			ckpt_round(j, job); /* hook: no lock held */
 		}
 		release(j, all, n);
 	}
 	release(j, all, n);
-	free(p);
-	free(owner);
+	free(r.p);
+	free(r.owner);
 	return NULL;
 }
 
