@@ -89,6 +89,8 @@ struct shim {
 	int slurm;             /* Slurm mode: no socket, see above */
 	const char *stop_file; /* TRAINFS_STOP_FILE; NULL: "stop" here */
 	int owner_env;         /* add the owner's HOME, USER, ... (exec.h) */
+	char *owner_vars[SHIM_OWNER_VARS]; /* those added, freed at the end */
+	size_t nowner_vars;
 	char **slurm_env;      /* Slurm mode: the trainer's environment */
 };
 
@@ -335,7 +337,8 @@ static void shim_env_put(struct shim *s, const char *name, const char *value)
 		return;
 	if (asprintf(&e, "%s=%s", name, value) < 0)
 		shim_die("the trainer's environment", ENOMEM);
-	s->env[s->nenv++] = e; /* kept until the shim exits */
+	s->env[s->nenv++] = e;
+	s->owner_vars[s->nowner_vars++] = e;
 }
 
 /*
@@ -741,6 +744,8 @@ int shim_main(int argc, char **argv)
 	free(launch);
 	watch_shim_free(&s.watch);
 	free(s.env);
+	for (size_t i = 0; i < s.nowner_vars; i++)
+		free(s.owner_vars[i]);
 	slurm_argv_free(s.slurm_env);
 	return s.slurm ? status : 0;
 }
