@@ -626,6 +626,63 @@ static void shim_signal(struct shim *s, int sig)
 		kill(-s->pgid, SIGTERM); /* Slurm's: pass it on, keep waiting */
 }
 
+/*
+ * One round of the shim's loop: waits for a signal, a client or its
+ * timer, then acts (stop, cancel, reap, auto-stop, SIGKILL at the
+ * deadline).  Returns 1 once the command and its whole group are gone.
+ */
+static int shim_round(struct shim *s, int sfd, int lfd)
+{
+	struct pollfd p[SHIM_MAX_CLIENTS + 2];
+	p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	p[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	for (int i = 0; i < s->nclients; i++)
+		p[2 + i] = (struct pollfd){ .fd = s->clients[i],
+					    .events = POLLIN };
+	int polled = s->nclients; /* accept below may add one */
+	int n = poll(p, 2 + polled, poll_timeout_ms(s));
+	if (n < 0 && errno != EINTR)
+		shim_die("poll", errno);
+	if (n > 0 && (p[0].revents & POLLIN)) {
+		struct signalfd_siginfo si;
+		while (read(sfd, &si, sizeof si) == sizeof si)
+			shim_signal(s, (int)si.ssi_signo);
+	}
+	if (n > 0 && (p[1].revents & POLLIN)) {
+		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (c >= 0 && s->nclients < SHIM_MAX_CLIENTS)
+			s->clients[s->nclients++] = c;
+		else if (c >= 0)
+			close(c);
+	}
+	for (int i = polled - 1; n > 0 && i >= 0; i--) {
+		if (!p[2 + i].revents)
+			continue;
+		if (shim_read_client(s, s->clients[i]) < 0) {
+			close(s->clients[i]);
+			s->clients[i] = s->clients[--s->nclients];
+		}
+	}
+	shim_reap(s);
+	shim_tick(s);
+	if (s->cancelled && group_alive(s))
+		kill(-s->pgid, SIGKILL); /* children forked since */
+	if (deadline_passed(s)) {
+		kill(-s->pgid, SIGKILL);
+		s->deadline.tv_sec = 0;
+	}
+	if (s->main_exited && !group_alive(s))
+		return 1;
+	/* The command has ended; what it left behind is stopped. */
+	if (s->main_exited && !s->leftovers_signalled &&
+	    !s->stop_requested && !s->cancelled) {
+		s->leftovers_signalled = 1;
+		kill(-s->pgid, s->stop_signal);
+		arm_kill_timer(s);
+	}
+	return 0;
+}
+
 int shim_main(int argc, char **argv)
 {
 	struct shim s = { 0 };
@@ -681,56 +738,8 @@ int shim_main(int argc, char **argv)
 	s.exit_fd = shim_reserve_exit();
 	shim_spawn(&s);
 
-	for (;;) {
-		struct pollfd p[SHIM_MAX_CLIENTS + 2];
-		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		p[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-		for (int i = 0; i < s.nclients; i++)
-			p[2 + i] = (struct pollfd){ .fd = s.clients[i],
-						    .events = POLLIN };
-		int polled = s.nclients; /* accept below may add one */
-		int n = poll(p, 2 + polled, poll_timeout_ms(&s));
-		if (n < 0 && errno != EINTR)
-			shim_die("poll", errno);
-		if (n > 0 && (p[0].revents & POLLIN)) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof si) == sizeof si)
-				shim_signal(&s, (int)si.ssi_signo);
-		}
-		if (n > 0 && (p[1].revents & POLLIN)) {
-			int c = accept4(lfd, NULL, NULL,
-					SOCK_CLOEXEC | SOCK_NONBLOCK);
-			if (c >= 0 && s.nclients < SHIM_MAX_CLIENTS)
-				s.clients[s.nclients++] = c;
-			else if (c >= 0)
-				close(c);
-		}
-		for (int i = polled - 1; n > 0 && i >= 0; i--) {
-			if (!p[2 + i].revents)
-				continue;
-			if (shim_read_client(&s, s.clients[i]) < 0) {
-				close(s.clients[i]);
-				s.clients[i] = s.clients[--s.nclients];
-			}
-		}
-		shim_reap(&s);
-		shim_tick(&s);
-		if (s.cancelled && group_alive(&s))
-			kill(-s.pgid, SIGKILL); /* children forked since */
-		if (deadline_passed(&s)) {
-			kill(-s.pgid, SIGKILL);
-			s.deadline.tv_sec = 0;
-		}
-		if (s.main_exited && !group_alive(&s))
-			break;
-		/* The command has ended; what it left behind is stopped. */
-		if (s.main_exited && !s.leftovers_signalled &&
-		    !s.stop_requested && !s.cancelled) {
-			s.leftovers_signalled = 1;
-			kill(-s.pgid, s.stop_signal);
-			arm_kill_timer(&s);
-		}
-	}
+	while (!shim_round(&s, sfd, lfd))
+		;
 	shim_kill_escaped();
 	shim_write_exit(&s);
 	for (int i = 0; i < s.nclients; i++) {
