@@ -9,12 +9,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fs/fs.h"
+#include "fs/owner_name.h"
 #include "util/number.h"
 #include "util/text.h"
 
@@ -32,14 +32,15 @@ const struct job_file job_files[] = {
 };
 const size_t job_nfiles = sizeof job_files / sizeof job_files[0];
 
-/* "owner: NAME (UID)", or the bare uid where the uid has no name. */
+/*
+ * "owner: NAME (UID)", or the bare uid where the uid has no name (or its
+ * lookup, made off this lock by owner_name.c, has not answered yet).
+ */
 static void render_owner(FILE *f, uid_t uid)
 {
-	struct passwd pw, *found = NULL;
-	char buf[4096];
-	if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found)
-		fprintf(f, "owner: %s (%lu)\n", found->pw_name,
-			(unsigned long)uid);
+	char name[OWNER_NAME_MAX];
+	if (owner_name(uid, name, sizeof name))
+		fprintf(f, "owner: %s (%lu)\n", name, (unsigned long)uid);
 	else
 		fprintf(f, "owner: %lu\n", (unsigned long)uid);
 }

@@ -398,8 +398,8 @@ void ckpt_env(const struct job *job, const char *dir, char **env, size_t *k)
 
 void ckpt_resume_files(struct jobs *j, struct job *job)
 {
-	static const char *const stale[] = { "stop", "exit", "trainer",
-					     "shim.sock" };
+	static const char *const stale[] = { EXEC_STOP_FILE, EXEC_EXIT_FILE,
+					     EXEC_TRAINER_FILE, EXEC_SHIM_SOCK };
 	char path[PATH_MAX];
 	job_assert_locked(job);
 	for (size_t i = 0; i < sizeof stale / sizeof *stale; i++)

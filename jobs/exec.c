@@ -77,6 +77,8 @@ int exec_launch_record(const struct exec_launch *l, char **out,
 		rc = put_pair(&buf, &len, &cap, "grace", num);
 	if (!rc && l->stop_file)
 		rc = put_pair(&buf, &len, &cap, "stop_file", l->stop_file);
+	if (!rc && l->owner_env)
+		rc = put_pair(&buf, &len, &cap, "owner_env", "1");
 	for (size_t i = 0; !rc && l->env[i]; i++)
 		rc = put_pair(&buf, &len, &cap, "env", l->env[i]);
 	/* Auto-stop's pairs, already in the file's form (watch.h). */
@@ -117,7 +119,7 @@ int exec_read_exit(const char *job_dir, struct exec_exit *e)
 {
 	char buf[64];
 	int rc, v;
-	if ((rc = exec_read_small_file(job_dir, "exit", buf, sizeof buf)))
+	if ((rc = exec_read_small_file(job_dir, EXEC_EXIT_FILE, buf, sizeof buf)))
 		return rc;
 	e->code = -1;
 	e->signal = 0;
@@ -173,7 +175,8 @@ unsigned long long exec_proc_start_time(pid_t pid)
 
 int exec_clear_traces(const char *job_dir)
 {
-	static const char *const stale[] = { "stop", "exit", "trainer" };
+	static const char *const stale[] = { EXEC_STOP_FILE, EXEC_EXIT_FILE,
+					     EXEC_TRAINER_FILE };
 	char path[PATH_MAX];
 	for (size_t i = 0; i < sizeof stale / sizeof *stale; i++) {
 		if (snprintf(path, sizeof path, "%s/%s", job_dir, stale[i]) >=
@@ -187,7 +190,8 @@ int exec_clear_traces(const char *job_dir)
 
 int exec_was_launched(const char *job_dir)
 {
-	static const char *const marks[] = { EXEC_SHIM_SOCK, "trainer", "exit" };
+	static const char *const marks[] = { EXEC_SHIM_SOCK, EXEC_TRAINER_FILE,
+					     EXEC_EXIT_FILE };
 	char path[PATH_MAX];
 	struct stat st;
 	for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)

@@ -19,8 +19,19 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* The shim's socket in the job folder. */
-#define EXEC_SHIM_SOCK "shim.sock"
+/*
+ * The files the shim and trainfs share, in the job folder (the Slurm
+ * executor's in its EXEC_RUN_DIR below it).  Only these names are used
+ * for them, here and in every file that reaches them.
+ */
+#define EXEC_SHIM_SOCK "shim.sock"     /* the local shim's socket */
+#define EXEC_LAUNCH_FILE "launch"      /* the launch record (Slurm) */
+#define EXEC_TRAINER_FILE "trainer"    /* "PID STARTTIME" of the trainer */
+#define EXEC_EXIT_FILE "exit"          /* the exit record */
+#define EXEC_EXIT_TMP EXEC_EXIT_FILE ".tmp" /* reserved, filled at the end */
+#define EXEC_STOP_FILE "stop"          /* TRAINFS_STOP_FILE */
+#define EXEC_AUTOSTOP_FILE "autostop"  /* the shim's auto-stop record */
+#define EXEC_RUN_DIR "run"             /* the Slurm run's folder */
 
 struct exec_launch {
 	const char *job_dir;    /* the job's store folder */
@@ -41,6 +52,10 @@ struct exec_launch {
 				   keys ("cpus-per-task=4"), or NULL */
 	const char *stop_file;  /* TRAINFS_STOP_FILE, for a shim that looks
 				   for it (Slurm); NULL: none */
+	int owner_env;          /* the shim adds the owner's HOME, USER,
+				   LOGNAME and SHELL that ENV lacks, from
+				   the user database (a clean environment:
+				   trainfs itself looks no user up) */
 };
 
 /* How the trainer's command ended: one of code (>= 0) or signal (> 0). */

@@ -200,7 +200,7 @@ static int exec_send(int fd, const char *verb)
 
 static int exec_kill_orphan(const char *job_dir)
 {
-	static const char *const left[] = { EXEC_SHIM_SOCK, "exit.tmp" };
+	static const char *const left[] = { EXEC_SHIM_SOCK, EXEC_EXIT_TMP };
 	char buf[128], path[PATH_MAX];
 	int pid;
 	unsigned long long start;
@@ -211,7 +211,7 @@ static int exec_kill_orphan(const char *job_dir)
 		    unlink(path) < 0 && errno != ENOENT)
 			log_error( "cannot remove '%s': "
 				"%s\n", path, strerror(errno));
-	int rc = exec_read_small_file(job_dir, "trainer", buf, sizeof buf);
+	int rc = exec_read_small_file(job_dir, EXEC_TRAINER_FILE, buf, sizeof buf);
 	if (rc == -ENOENT)
 		return 0; /* the trainer never started */
 	if (rc)

@@ -46,7 +46,6 @@ extern char **environ;
 #define SLURM_KILL_SLACK 3.0    /* seconds past grace before KILL: the
 				   shim writes its exit record first */
 #define SLURM_SUBMIT_BUDGET_MS 250 /* of sbatch per round, at least one */
-#define RUN_DIR "run"
 #define SLURM_ROUND_MS 200      /* the thread's round when nothing asks */
 #define SLURM_CLOSE_S 2         /* how long closing waits for the thread */
 
@@ -123,9 +122,9 @@ static int open_run_dir(const char *job_dir, uid_t uid, gid_t gid)
 	int jfd = open(job_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (jfd < 0)
 		return -errno;
-	int fd = mkdirat(jfd, RUN_DIR, 0700) < 0 && errno != EEXIST
+	int fd = mkdirat(jfd, EXEC_RUN_DIR, 0700) < 0 && errno != EEXIST
 			 ? -errno
-			 : beneath_open(jfd, RUN_DIR, O_RDONLY | O_DIRECTORY |
+			 : beneath_open(jfd, EXEC_RUN_DIR, O_RDONLY | O_DIRECTORY |
 							      O_CLOEXEC, 0);
 	close(jfd);
 	if (fd < 0)
@@ -160,7 +159,7 @@ static int write_run_launch(int run_fd, const struct exec_launch *l)
 		return rc;
 	sl.env = env;
 	if (!(rc = exec_launch_record(&sl, &buf, &len))) {
-		rc = beneath_write_new(run_fd, "launch", buf, len, l->uid,
+		rc = beneath_write_new(run_fd, EXEC_LAUNCH_FILE, buf, len, l->uid,
 				       l->gid);
 		free(buf);
 	}
@@ -176,8 +175,8 @@ static struct exec_run *run_new(struct exec_slurm *x, const char *job_dir)
 	r->x = x;
 	r->refs = 1;
 	r->time_left = -1;
-	r->run_dir = path_join(job_dir, RUN_DIR);
-	r->stop_file = path_join(job_dir, "stop");
+	r->run_dir = path_join(job_dir, EXEC_RUN_DIR);
+	r->stop_file = path_join(job_dir, EXEC_STOP_FILE);
 	if (!r->run_dir || !r->stop_file) {
 		run_put(r);
 		return NULL;
@@ -376,7 +375,7 @@ static int slurm_verdict(struct exec_run *r, char *buf, size_t len)
 static int slurm_read_exit(const char *job_dir, struct exec_exit *e)
 {
 	char dir[PATH_MAX];
-	if (snprintf(dir, sizeof dir, "%s/" RUN_DIR, job_dir) >=
+	if (snprintf(dir, sizeof dir, "%s/" EXEC_RUN_DIR, job_dir) >=
 	    (int)sizeof dir)
 		return -ENAMETOOLONG;
 	return exec_read_exit(dir, e);
@@ -386,7 +385,7 @@ static int slurm_clean_orphan(const char *job_dir)
 {
 	char path[PATH_MAX];
 	/* The shim ran on a node: nothing of it runs here to kill. */
-	if (snprintf(path, sizeof path, "%s/" RUN_DIR "/exit.tmp", job_dir) <
+	if (snprintf(path, sizeof path, "%s/" EXEC_RUN_DIR "/" EXEC_EXIT_TMP, job_dir) <
 		    (int)sizeof path &&
 	    unlink(path) < 0 && errno != ENOENT)
 		return -errno;

@@ -2,9 +2,10 @@
  * pack: writes a job's weights tarball.  The packer runs in its own process
  * ("trainfs __pack ..."), as the job's owner, so it reads the trainer's
  * output with the owner's rights only; trainfs opens the temporary file
- * and gives it to the owner (so the owner's disk quota applies), and after
- * the packer exits 0 it fsyncs it and renames it into weights/, so no
- * reader ever sees a partial archive.  Files with holes are stored sparse.
+ * and gives it to the owner (so the owner's disk quota applies); the
+ * packer fsyncs it before it exits 0 (trainfs's thread that serves every
+ * job never waits for that disk), and then trainfs renames it into
+ * weights/, so no reader ever sees a partial archive.  Files with holes are stored sparse.
  */
 #ifndef TRAINFS_PACK_H
 #define TRAINFS_PACK_H

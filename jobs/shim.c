@@ -63,6 +63,7 @@
 #define EXIT_RECORD_SIZE 64 /* "signal 9", padded: the reserved record */
 #define SHIM_LAUNCH_FD 4 /* local: the launch record trainfs handed over */
 #define SHIM_DIR_FD 5    /* local: the job folder */
+#define SHIM_OWNER_VARS 4 /* HOME, USER, LOGNAME, SHELL (shim_owner_env) */
 
 
 struct shim {
@@ -88,6 +89,9 @@ struct shim {
 	int exit_fd;           /* exit.tmp, its block taken at start, or -1 */
 	int slurm;             /* Slurm mode: no socket, see above */
 	const char *stop_file; /* TRAINFS_STOP_FILE; NULL: "stop" here */
+	int owner_env;         /* add the owner's HOME, USER, ... (exec.h) */
+	char *owner_vars[SHIM_OWNER_VARS]; /* those added, freed at the end */
+	size_t nowner_vars;
 	char **slurm_env;      /* Slurm mode: the trainer's environment */
 };
 
@@ -122,13 +126,13 @@ static int launch_trusted(const struct stat *st)
  */
 static int open_launch(struct shim *s, struct stat *st)
 {
-	int fd = s->slurm ? open("launch", O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	int fd = s->slurm ? open(EXEC_LAUNCH_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 						    O_CLOEXEC)
 			  : SHIM_LAUNCH_FD;
 	if (fd < 0 || fstat(fd, st) < 0)
-		shim_die("cannot read 'launch'", errno);
+		shim_die("cannot read '" EXEC_LAUNCH_FILE "'", errno);
 	if (s->slurm && !launch_trusted(st))
-		shim_die("'launch' is not root's own", EPERM);
+		shim_die("'" EXEC_LAUNCH_FILE "' is not root's own", EPERM);
 	return fd;
 }
 
@@ -138,15 +142,15 @@ static char *load_launch(struct shim *s)
 	int fd = open_launch(s, &st);
 	char *buf = malloc(st.st_size + 1);
 	if (!buf)
-		shim_die("reading 'launch'", ENOMEM);
+		shim_die("reading '" EXEC_LAUNCH_FILE "'", ENOMEM);
 	ssize_t n = read(fd, buf, st.st_size);
 	if (n != st.st_size)
-		shim_die("short read of 'launch'", n < 0 ? errno : EIO);
+		shim_die("short read of '" EXEC_LAUNCH_FILE "'", n < 0 ? errno : EIO);
 	buf[n] = '\0';
 	close(fd);
-	s->env = calloc(st.st_size / 2 + 2, sizeof *s->env);
+	s->env = calloc(st.st_size / 2 + 2 + SHIM_OWNER_VARS, sizeof *s->env);
 	if (!s->env)
-		shim_die("reading 'launch'", ENOMEM);
+		shim_die("reading '" EXEC_LAUNCH_FILE "'", ENOMEM);
 	for (char *p = buf; p < buf + n;) {
 		char *k = p, *v = k + strlen(k) + 1;
 		if (v >= buf + n)
@@ -170,16 +174,18 @@ static char *load_launch(struct shim *s)
 			s->grace = strtod(v, NULL);
 		else if (!strcmp(k, "stop_file"))
 			s->stop_file = v;
+		else if (!strcmp(k, "owner_env"))
+			s->owner_env = !strcmp(v, "1");
 		else if (!strcmp(k, "env"))
 			s->env[s->nenv++] = v;
 		else
 			watch_shim_key(&s->watch, k, v);
 	}
 	if (!s->command || !s->workdir || !s->log || s->stop_signal <= 0)
-		shim_die("incomplete 'launch'", EINVAL);
+		shim_die("incomplete '" EXEC_LAUNCH_FILE "'", EINVAL);
 	/* It holds the trainer's environment: gone once read. */
-	if (s->slurm && unlink("launch") < 0)
-		shim_die("cannot remove 'launch'", errno);
+	if (s->slurm && unlink(EXEC_LAUNCH_FILE) < 0)
+		shim_die("cannot remove '" EXEC_LAUNCH_FILE "'", errno);
 	return buf;
 }
 
@@ -260,7 +266,7 @@ static void shim_stop(struct shim *s)
 		return;
 	s->stop_requested = 1;
 	/* Under Slurm trainfs made the stop file (its folder is not ours). */
-	int fd = s->slurm ? -2 : open("stop", O_WRONLY | O_CREAT | O_CLOEXEC,
+	int fd = s->slurm ? -2 : open(EXEC_STOP_FILE, O_WRONLY | O_CREAT | O_CLOEXEC,
 				       0644);
 	if (fd >= 0)
 		close(fd);
@@ -314,6 +320,49 @@ static void shim_reap(struct shim *s)
 	}
 }
 
+/* Whether S's environment sets NAME (the spec's env.* may). */
+static int shim_env_has(const struct shim *s, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < s->nenv; i++)
+		if (!strncmp(s->env[i], name, n) && s->env[i][n] == '=')
+			return 1;
+	return 0;
+}
+
+/* Appends NAME=VALUE to S's environment unless it sets NAME already. */
+static void shim_env_put(struct shim *s, const char *name, const char *value)
+{
+	char *e;
+	if (shim_env_has(s, name))
+		return;
+	if (asprintf(&e, "%s=%s", name, value) < 0)
+		shim_die("the trainer's environment", ENOMEM);
+	s->env[s->nenv++] = e;
+	s->owner_vars[s->nowner_vars++] = e;
+}
+
+/*
+ * A trainer of another user than trainfs's gets a clean environment, as
+ * sudo gives: trainfs sends it without the owner's HOME, USER, LOGNAME
+ * and SHELL, which the shim, in its own process, looks up here (a slow
+ * directory server then holds up this trainer only).  Without an entry:
+ * HOME=/ and SHELL=/bin/sh, no USER or LOGNAME.
+ */
+static void shim_owner_env(struct shim *s)
+{
+	if (!s->owner_env)
+		return;
+	struct passwd *pw = getpwuid(s->uid);
+	shim_env_put(s, "HOME", pw ? pw->pw_dir : "/");
+	if (pw) {
+		shim_env_put(s, "USER", pw->pw_name);
+		shim_env_put(s, "LOGNAME", pw->pw_name);
+	}
+	shim_env_put(s, "SHELL", pw && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+	s->env[s->nenv] = NULL;
+}
+
 /* Starts /bin/sh -c COMMAND in a new process group as the job's owner. */
 static void shim_spawn(struct shim *s)
 {
@@ -360,7 +409,7 @@ static void shim_spawn(struct shim *s)
 	char rec[128];
 	int n = snprintf(rec, sizeof rec, "%d %llu\n", (int)pid,
 			 exec_proc_start_time(pid));
-	int rc = file_write_atomic("trainer", rec, n);
+	int rc = file_write_atomic(EXEC_TRAINER_FILE, rec, n);
 	if (rc)
 		log_error( "shim: cannot write 'trainer': %s\n",
 			strerror(-rc));
@@ -376,7 +425,7 @@ static int shim_listen(void)
 	unlink(EXEC_SHIM_SOCK);
 	mode_t old = umask(077); /* only trainfs's user may send verbs */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		shim_die("cannot bind 'shim.sock'", errno);
+		shim_die("cannot bind '" EXEC_SHIM_SOCK "'", errno);
 	umask(old);
 	if (listen(fd, 8) < 0)
 		shim_die("listen", errno);
@@ -484,7 +533,7 @@ static void shim_kill_escaped(void)
 static int shim_reserve_exit(void)
 {
 	char pad[EXIT_RECORD_SIZE];
-	int fd = open("exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	int fd = open(EXEC_EXIT_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 					  O_CLOEXEC, 0600);
 	memset(pad, ' ', sizeof pad);
 	pad[sizeof pad - 1] = '\n';
@@ -512,7 +561,7 @@ static int shim_fill_exit(int fd, const char *rec, size_t n)
 		rc = -errno;
 	if (close(fd) < 0 && !rc)
 		rc = -errno;
-	if (!rc && rename("exit.tmp", "exit") < 0)
+	if (!rc && rename(EXEC_EXIT_TMP, EXEC_EXIT_FILE) < 0)
 		rc = -errno;
 	if (!rc && (dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		if (fsync(dfd) < 0)
@@ -541,7 +590,7 @@ static void shim_write_exit(struct shim *s)
 			"%s\n", strerror(-rc));
 	}
 	rec[n++] = '\n';
-	if ((rc = file_write_atomic("exit", rec, n)))
+	if ((rc = file_write_atomic(EXEC_EXIT_FILE, rec, n)))
 		shim_die("cannot write 'exit'", -rc);
 }
 
@@ -571,6 +620,63 @@ static void shim_signal(struct shim *s, int sig)
 		kill(-s->pgid, SIGTERM); /* Slurm's: pass it on, keep waiting */
 }
 
+/*
+ * One round of the shim's loop: waits for a signal, a client or its
+ * timer, then acts (stop, cancel, reap, auto-stop, SIGKILL at the
+ * deadline).  Returns 1 once the command and its whole group are gone.
+ */
+static int shim_round(struct shim *s, int sfd, int lfd)
+{
+	struct pollfd p[SHIM_MAX_CLIENTS + 2];
+	p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	p[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	for (int i = 0; i < s->nclients; i++)
+		p[2 + i] = (struct pollfd){ .fd = s->clients[i],
+					    .events = POLLIN };
+	int polled = s->nclients; /* accept below may add one */
+	int n = poll(p, 2 + polled, poll_timeout_ms(s));
+	if (n < 0 && errno != EINTR)
+		shim_die("poll", errno);
+	if (n > 0 && (p[0].revents & POLLIN)) {
+		struct signalfd_siginfo si;
+		while (read(sfd, &si, sizeof si) == sizeof si)
+			shim_signal(s, (int)si.ssi_signo);
+	}
+	if (n > 0 && (p[1].revents & POLLIN)) {
+		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (c >= 0 && s->nclients < SHIM_MAX_CLIENTS)
+			s->clients[s->nclients++] = c;
+		else if (c >= 0)
+			close(c);
+	}
+	for (int i = polled - 1; n > 0 && i >= 0; i--) {
+		if (!p[2 + i].revents)
+			continue;
+		if (shim_read_client(s, s->clients[i]) < 0) {
+			close(s->clients[i]);
+			s->clients[i] = s->clients[--s->nclients];
+		}
+	}
+	shim_reap(s);
+	shim_tick(s);
+	if (s->cancelled && group_alive(s))
+		kill(-s->pgid, SIGKILL); /* children forked since */
+	if (deadline_passed(s)) {
+		kill(-s->pgid, SIGKILL);
+		s->deadline.tv_sec = 0;
+	}
+	if (s->main_exited && !group_alive(s))
+		return 1;
+	/* The command has ended; what it left behind is stopped. */
+	if (s->main_exited && !s->leftovers_signalled &&
+	    !s->stop_requested && !s->cancelled) {
+		s->leftovers_signalled = 1;
+		kill(-s->pgid, s->stop_signal);
+		arm_kill_timer(s);
+	}
+	return 0;
+}
+
 int shim_main(int argc, char **argv)
 {
 	struct shim s = { 0 };
@@ -593,6 +699,7 @@ int shim_main(int argc, char **argv)
 	if (!s.slurm)
 		close(SHIM_DIR_FD);
 	char *launch = load_launch(&s);
+	shim_owner_env(&s);
 	int log = open(s.log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
 				      O_CLOEXEC, 0600);
 	if (log < 0)
@@ -625,56 +732,8 @@ int shim_main(int argc, char **argv)
 	s.exit_fd = shim_reserve_exit();
 	shim_spawn(&s);
 
-	for (;;) {
-		struct pollfd p[SHIM_MAX_CLIENTS + 2];
-		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		p[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-		for (int i = 0; i < s.nclients; i++)
-			p[2 + i] = (struct pollfd){ .fd = s.clients[i],
-						    .events = POLLIN };
-		int polled = s.nclients; /* accept below may add one */
-		int n = poll(p, 2 + polled, poll_timeout_ms(&s));
-		if (n < 0 && errno != EINTR)
-			shim_die("poll", errno);
-		if (n > 0 && (p[0].revents & POLLIN)) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof si) == sizeof si)
-				shim_signal(&s, (int)si.ssi_signo);
-		}
-		if (n > 0 && (p[1].revents & POLLIN)) {
-			int c = accept4(lfd, NULL, NULL,
-					SOCK_CLOEXEC | SOCK_NONBLOCK);
-			if (c >= 0 && s.nclients < SHIM_MAX_CLIENTS)
-				s.clients[s.nclients++] = c;
-			else if (c >= 0)
-				close(c);
-		}
-		for (int i = polled - 1; n > 0 && i >= 0; i--) {
-			if (!p[2 + i].revents)
-				continue;
-			if (shim_read_client(&s, s.clients[i]) < 0) {
-				close(s.clients[i]);
-				s.clients[i] = s.clients[--s.nclients];
-			}
-		}
-		shim_reap(&s);
-		shim_tick(&s);
-		if (s.cancelled && group_alive(&s))
-			kill(-s.pgid, SIGKILL); /* children forked since */
-		if (deadline_passed(&s)) {
-			kill(-s.pgid, SIGKILL);
-			s.deadline.tv_sec = 0;
-		}
-		if (s.main_exited && !group_alive(&s))
-			break;
-		/* The command has ended; what it left behind is stopped. */
-		if (s.main_exited && !s.leftovers_signalled &&
-		    !s.stop_requested && !s.cancelled) {
-			s.leftovers_signalled = 1;
-			kill(-s.pgid, s.stop_signal);
-			arm_kill_timer(&s);
-		}
-	}
+	while (!shim_round(&s, sfd, lfd))
+		;
 	shim_kill_escaped();
 	shim_write_exit(&s);
 	for (int i = 0; i < s.nclients; i++) {
@@ -688,6 +747,8 @@ int shim_main(int argc, char **argv)
 	free(launch);
 	watch_shim_free(&s.watch);
 	free(s.env);
+	for (size_t i = 0; i < s.nowner_vars; i++)
+		free(s.owner_vars[i]);
 	slurm_argv_free(s.slurm_env);
 	return s.slurm ? status : 0;
 }

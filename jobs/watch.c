@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobs/exec.h"
 #include "jobs/source.h"
 #include "jobs/watch.h"
 #include "util/userfile.h"
@@ -391,14 +392,14 @@ static int write_autostop(long epoch, long waited)
 	int n = snprintf(text, sizeof text, "epoch %ld\nwaited %ld\ntime %lld\n",
 			 epoch, waited,
 			 (long long)t.tv_sec * 1000000000LL + t.tv_nsec);
-	int fd = open(WATCH_AUTOSTOP_FILE ".tmp",
+	int fd = open(EXEC_AUTOSTOP_FILE ".tmp",
 		      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 		      0600);
 	if (fd < 0)
 		return -errno;
 	int rc = write(fd, text, n) == n && fsync(fd) == 0 ? 0 : -EIO;
 	close(fd);
-	if (!rc && rename(WATCH_AUTOSTOP_FILE ".tmp", WATCH_AUTOSTOP_FILE) < 0)
+	if (!rc && rename(EXEC_AUTOSTOP_FILE ".tmp", EXEC_AUTOSTOP_FILE) < 0)
 		rc = -errno;
 	return rc;
 }
@@ -451,7 +452,7 @@ int watch_read_autostop(const char *job_dir, long *epoch, int64_t *time_ns)
 {
 	char path[4096], text[96];
 	if (snprintf(path, sizeof path, "%s/%s", job_dir,
-		     WATCH_AUTOSTOP_FILE) >= (int)sizeof path)
+		     EXEC_AUTOSTOP_FILE) >= (int)sizeof path)
 		return -ENAMETOOLONG;
 	int fd = userfile_open(AT_FDCWD, path, O_RDONLY);
 	if (fd < 0)

@@ -144,11 +144,10 @@ void watch_follow_free(struct watch_follow *w);
  * taken up to and, for a job with metrics_from, the source's path and the
  * position it was committed at); the shim follows both every tick, the
  * source with the owner's rights as trainfs reads it, and, when the policy
- * says stop, records WATCH_AUTOSTOP_FILE in the job folder and stops the
- * trainer as a user's stop would.  trainfs treats that record as an
+ * says stop, records EXEC_AUTOSTOP_FILE (exec.h) in the job folder and
+ * stops the trainer as a user's stop would.  trainfs treats that record as an
  * auto-stop, mounted or at the next mount.
  */
-#define WATCH_AUTOSTOP_FILE "autostop"
 #define WATCH_SHIM_BYTES (256 * 1024) /* read per tick */
 
 /* What the shim is to follow besides the metrics file: a job's
