@@ -36,6 +36,7 @@
 #include <sys/types.h>
 
 #include "jobs/job.h"
+#include "util/lock.h"
 
 enum node_kind {
 	N_NONE,
@@ -455,11 +456,11 @@ struct trainfs {
 	uid_t uid; /* who mounted: owner of the root */
 	gid_t gid;
 	int64_t mtime_ns; /* jobs/: last mkdir or rmdir (registry lock) */
-	pthread_mutex_t opened_lock; /* protects the opened list */
+	struct lock opened_lock; /* protects the opened list */
 	struct opened opened;        /* its head */
 	/* FUSE passthrough of tarballs and logs (ops.c) */
 	int passthrough;              /* new opens try it (backing_lock) */
-	pthread_mutex_t backing_lock; /* protects backings and passthrough */
+	struct lock backing_lock; /* protects backings and passthrough */
 	struct backing *backings;     /* one per inode read by passthrough */
 };
 extern const struct fuse_lowlevel_ops trainfs_ops;

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "fs/fs.h"
+#include "util/lock.h"
 #include "util/log.h"
 
 struct note {
@@ -37,7 +38,7 @@ struct note {
 };
 
 struct notifier {
-	pthread_mutex_t lock; /* protects the queue and the counters */
+	struct lock lock; /* protects the queue and the counters */
 	pthread_cond_t more;  /* work arrived, or quit */
 	pthread_cond_t done;  /* sent moved on */
 	struct note *head, *tail;
@@ -50,7 +51,7 @@ struct notifier {
 
 static void enqueue(struct notifier *n, struct note *x)
 {
-	pthread_mutex_lock(&n->lock);
+	lock_take(&n->lock);
 	if (n->tail)
 		n->tail->next = x;
 	else
@@ -58,7 +59,7 @@ static void enqueue(struct notifier *n, struct note *x)
 	n->tail = x;
 	n->queued++;
 	pthread_cond_signal(&n->more);
-	pthread_mutex_unlock(&n->lock);
+	lock_drop(&n->lock);
 }
 
 void notifier_inode(struct notifier *n, fuse_ino_t ino)
@@ -168,10 +169,10 @@ static void *notifier_main(void *arg)
 {
 	struct notifier *n = arg;
 	struct note *later = NULL; /* notes whose job was busy, in order */
-	pthread_mutex_lock(&n->lock);
+	lock_take(&n->lock);
 	for (;;) {
 		while (!n->head && !later && !n->quit)
-			pthread_cond_wait(&n->more, &n->lock);
+			lock_wait(&n->more, &n->lock);
 		if (!n->head && later && !n->quit) {
 			struct timespec t;
 			clock_gettime(CLOCK_REALTIME, &t);
@@ -180,7 +181,7 @@ static void *notifier_main(void *arg)
 				t.tv_sec++;
 				t.tv_nsec -= 1000000000;
 			}
-			pthread_cond_timedwait(&n->more, &n->lock, &t);
+			lock_timedwait(&n->more, &n->lock, &t);
 		}
 		if (n->quit && !n->head)
 			break;
@@ -192,7 +193,7 @@ static void *notifier_main(void *arg)
 		batch = later;
 		later = NULL;
 		n->head = n->tail = NULL;
-		pthread_mutex_unlock(&n->lock);
+		lock_drop(&n->lock);
 		unsigned long count = 0;
 		struct note **keep = &later;
 		while (batch) {
@@ -210,11 +211,11 @@ static void *notifier_main(void *arg)
 			free(x->name);
 			free(x);
 		}
-		pthread_mutex_lock(&n->lock);
+		lock_take(&n->lock);
 		n->sent += count;
 		pthread_cond_broadcast(&n->done);
 	}
-	pthread_mutex_unlock(&n->lock);
+	lock_drop(&n->lock);
 	while (later) {
 		struct note *x = later;
 		later = x->next;
@@ -229,13 +230,13 @@ void notifier_sync(struct notifier *n)
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 1; /* never hang a request on the kernel */
-	pthread_mutex_lock(&n->lock);
+	lock_take(&n->lock);
 	unsigned long target = n->queued;
 	while (n->sent < target && !n->quit)
-		if (pthread_cond_timedwait(&n->done, &n->lock, &until) ==
+		if (lock_timedwait(&n->done, &n->lock, &until) ==
 		    ETIMEDOUT)
 			break;
-	pthread_mutex_unlock(&n->lock);
+	lock_drop(&n->lock);
 }
 
 struct notifier *notifier_start(struct fuse_session *se, struct trainfs *fs)
@@ -243,7 +244,7 @@ struct notifier *notifier_start(struct fuse_session *se, struct trainfs *fs)
 	struct notifier *n = calloc(1, sizeof *n);
 	if (!n)
 		return NULL;
-	pthread_mutex_init(&n->lock, NULL);
+	lock_init(&n->lock, LOCK_NOTIFY);
 	pthread_cond_init(&n->more, NULL);
 	pthread_cond_init(&n->done, NULL);
 	n->se = se;
@@ -259,13 +260,13 @@ void notifier_stop(struct notifier *n)
 {
 	if (!n)
 		return;
-	pthread_mutex_lock(&n->lock);
+	lock_take(&n->lock);
 	n->quit = 1;
 	pthread_cond_broadcast(&n->more);
 	pthread_cond_broadcast(&n->done);
-	pthread_mutex_unlock(&n->lock);
+	lock_drop(&n->lock);
 	pthread_join(n->thread, NULL);
-	pthread_mutex_destroy(&n->lock);
+	lock_destroy(&n->lock);
 	pthread_cond_destroy(&n->more);
 	pthread_cond_destroy(&n->done);
 	free(n);

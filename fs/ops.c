@@ -37,6 +37,7 @@
 #include "fs/fs.h"
 #include "jobs/access.h"
 #include "fs/tailview.h"
+#include "util/lock.h"
 #include "util/log.h"
 #include "util/userfile.h"
 
@@ -138,30 +139,30 @@ struct backing {
 
 void fs_opened_init(struct trainfs *fs)
 {
-	pthread_mutex_init(&fs->opened_lock, NULL);
+	lock_init(&fs->opened_lock, LOCK_OPENED);
 	fs->opened.prev = fs->opened.next = &fs->opened;
-	pthread_mutex_init(&fs->backing_lock, NULL);
+	lock_init(&fs->backing_lock, LOCK_BACKING);
 }
 
 static void opened_add(struct trainfs *fs, struct opened *o,
 		       void (*free_fn)(struct opened *))
 {
 	o->free = free_fn;
-	pthread_mutex_lock(&fs->opened_lock);
+	lock_take(&fs->opened_lock);
 	o->next = fs->opened.next;
 	o->prev = &fs->opened;
 	o->next->prev = o;
 	fs->opened.next = o;
-	pthread_mutex_unlock(&fs->opened_lock);
+	lock_drop(&fs->opened_lock);
 }
 
 /* Takes O off the list and frees it. */
 static void opened_close(struct trainfs *fs, struct opened *o)
 {
-	pthread_mutex_lock(&fs->opened_lock);
+	lock_take(&fs->opened_lock);
 	o->prev->next = o->next;
 	o->next->prev = o->prev;
-	pthread_mutex_unlock(&fs->opened_lock);
+	lock_drop(&fs->opened_lock);
 	o->free(o);
 }
 
@@ -180,14 +181,14 @@ void fs_opened_free(struct trainfs *fs)
 {
 	while (fs->opened.next != &fs->opened)
 		opened_close(fs, fs->opened.next);
-	pthread_mutex_destroy(&fs->opened_lock);
+	lock_destroy(&fs->opened_lock);
 	/* The kernel closed the backing files with the connection. */
 	while (fs->backings) {
 		struct backing *b = fs->backings;
 		fs->backings = b->next;
 		free(b);
 	}
-	pthread_mutex_destroy(&fs->backing_lock);
+	lock_destroy(&fs->backing_lock);
 }
 
 /*
@@ -1488,7 +1489,7 @@ static int passthrough_attach(struct trainfs *fs, fuse_req_t req,
 	int rc = 0;
 	if (fstat(h->fd, &st) < 0)
 		return -errno;
-	pthread_mutex_lock(&fs->backing_lock);
+	lock_take(&fs->backing_lock);
 	for (p = &fs->backings; *p && (*p)->ino != ino; p = &(*p)->next)
 		;
 	b = *p;
@@ -1530,7 +1531,7 @@ static int passthrough_attach(struct trainfs *fs, fuse_req_t req,
 		fi->keep_cache = 0; /* not allowed with it */
 	}
 out:
-	pthread_mutex_unlock(&fs->backing_lock);
+	lock_drop(&fs->backing_lock);
 	return rc;
 #else
 	(void)fs, (void)req, (void)ino, (void)h, (void)fi;
@@ -1551,7 +1552,7 @@ static void passthrough_detach(struct trainfs *fs, fuse_req_t req,
 	if (!b)
 		return;
 	h->backing = NULL;
-	pthread_mutex_lock(&fs->backing_lock);
+	lock_take(&fs->backing_lock);
 	if (--b->refs == 0 && req) {
 		fuse_passthrough_close(req, b->id);
 		for (struct backing **p = &fs->backings; *p; p = &(*p)->next)
@@ -1561,7 +1562,7 @@ static void passthrough_detach(struct trainfs *fs, fuse_req_t req,
 			}
 		free(b);
 	}
-	pthread_mutex_unlock(&fs->backing_lock);
+	lock_drop(&fs->backing_lock);
 #else
 	(void)fs, (void)req, (void)h;
 #endif
@@ -1996,9 +1997,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	(void)has_sys_admin;
 	why = "trainfs was built with a libfuse older than 3.17";
 #endif
-	pthread_mutex_lock(&fs->backing_lock);
+	lock_take(&fs->backing_lock);
 	fs->passthrough = !why;
-	pthread_mutex_unlock(&fs->backing_lock);
+	lock_drop(&fs->backing_lock);
 	if (why)
 		log_info("reads of weights: splice (%s)", why);
 	else

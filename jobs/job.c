@@ -29,6 +29,7 @@
 #include "jobs/tablecap.h"
 #include "jobs/source.h"
 #include "jobs/workdir.h"
+#include "util/lock.h"
 #include "util/log.h"
 #include "util/utf8.h"
 #include "util/text.h"
@@ -270,7 +271,7 @@ struct job **jobs_list(struct jobs *j, size_t *n)
 
 void jobs_lock(struct jobs *j)
 {
-	pthread_mutex_lock(&j->lock);
+	lock_take(&j->lock);
 	j->lock_owner = pthread_self();
 	j->lock_held = 1;
 }
@@ -279,7 +280,7 @@ void jobs_unlock(struct jobs *j)
 {
 	jobs_assert_locked(j);
 	j->lock_held = 0;
-	pthread_mutex_unlock(&j->lock);
+	lock_drop(&j->lock);
 }
 
 int jobs_claim_pid(struct jobs *j, const char *mountpoint)
@@ -289,7 +290,7 @@ int jobs_claim_pid(struct jobs *j, const char *mountpoint)
 
 void job_lock(struct job *job)
 {
-	pthread_mutex_lock(&job->lock);
+	lock_take(&job->lock);
 	job->lock_owner = pthread_self();
 	job->lock_held = 1;
 }
@@ -298,12 +299,12 @@ void job_unlock(struct job *job)
 {
 	job_assert_locked(job);
 	job->lock_held = 0;
-	pthread_mutex_unlock(&job->lock);
+	lock_drop(&job->lock);
 }
 
 int job_trylock(struct job *job)
 {
-	if (pthread_mutex_trylock(&job->lock))
+	if (lock_trytake(&job->lock))
 		return 0;
 	job->lock_owner = pthread_self();
 	job->lock_held = 1;
@@ -409,7 +410,7 @@ static struct job *job_new(void)
 	struct job *job = calloc(1, sizeof *job);
 	if (!job)
 		return NULL;
-	pthread_mutex_init(&job->lock, NULL);
+	lock_init(&job->lock, LOCK_JOB);
 	pthread_cond_init(&job->idle, NULL);
 	job->monitor_col = -1;
 	job->packer_fd = -1;
@@ -457,7 +458,7 @@ static void job_free(struct job *job)
 		close(job->weights_tmp_fd);
 	if (job->metrics_fd >= 0)
 		close(job->metrics_fd);
-	pthread_mutex_destroy(&job->lock);
+	lock_destroy(&job->lock);
 	pthread_cond_destroy(&job->idle);
 	free(job);
 }
@@ -1357,7 +1358,7 @@ int job_wait_idle(struct job *job, int seconds)
 	until.tv_sec += seconds;
 	while (job->busy && rc == 0) {
 		job->lock_held = 0;
-		rc = -pthread_cond_timedwait(&job->idle, &job->lock, &until);
+		rc = -lock_timedwait(&job->idle, &job->lock, &until);
 		job->lock_owner = pthread_self();
 		job->lock_held = 1;
 	}
@@ -2004,7 +2005,7 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 	struct jobs *j = calloc(1, sizeof *j);
 	if (!j)
 		return -ENOMEM;
-	pthread_mutex_init(&j->lock, NULL);
+	lock_init(&j->lock, LOCK_REGISTRY);
 	j->cfg = *cfg;
 	j->wake[0] = j->wake[1] = -1;
 	j->store_dir = strdup(cfg->store_dir);
@@ -2070,6 +2071,6 @@ void jobs_close(struct jobs *j)
 		j->local->ops->close(j->local);
 	if (j->slurm)
 		j->slurm->ops->close(j->slurm);
-	pthread_mutex_destroy(&j->lock);
+	lock_destroy(&j->lock);
 	free(j);
 }

@@ -26,6 +26,7 @@
 #include "jobs/spec.h"
 #include "jobs/state.h"
 #include "store/store.h"
+#include "util/lock.h"
 
 #define JOB_NAME_MAX JOB_RECORD_NAME_MAX /* bytes of UTF-8 */
 #define TAG_NAME_MAX 64
@@ -100,7 +101,7 @@ struct job_undo;
 
 struct job {
 	/* The job lock (registry.h: what it protects, the order). */
-	pthread_mutex_t lock;
+	struct lock lock;
 	pthread_t lock_owner;  /* debug: who holds it */
 	int lock_held;
 	pthread_cond_t idle;   /* with lock: broadcast when busy drops */

@@ -17,6 +17,7 @@
 
 #include "jobs/executor.h"
 #include "jobs/job.h"
+#include "util/lock.h"
 
 /*
  * The locks, in the order they are taken (never the other way round):
@@ -41,7 +42,7 @@
  * last reference frees it, so a job found is never freed while used.
  */
 struct jobs {
-	pthread_mutex_t lock;  /* the registry lock, see above */
+	struct lock lock;  /* the registry lock, see above */
 	pthread_t lock_owner;  /* debug: who holds it */
 	int lock_held;
 	struct store *store;   /* has its own lock */

@@ -25,6 +25,7 @@
 #include "jobs/registry.h"
 #include "jobs/sweep_spec.h"
 #include "store/sweeps.h"
+#include "util/lock.h"
 #include "util/log.h"
 #include "util/number.h"
 #include "util/text.h"
@@ -75,10 +76,10 @@ struct sweeps {
 	 * it, so sweeps_poke() may be called with the store and registry
 	 * locks held (a trial's ingest) while the thread holds s->lock and
 	 * waits for the store (a deadlock when both shared s->lock). */
-	pthread_mutex_t wake_lock;
+	struct lock wake_lock;
 	pthread_cond_t wake;    /* under wake_lock */
 	int woken, quit;        /* under wake_lock */
-	pthread_mutex_t lock;   /* everything below but the thread's own */
+	struct lock lock;   /* everything below but the thread's own */
 	pthread_t thread;
 	int running;
 	struct jobs *jobs;
@@ -204,10 +205,10 @@ static int rung_has(const struct sweep *w, long rung, long t)
 
 static void notify(struct sweeps *s, int64_t id, const char *new_job)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	sweeps_changed_fn fn = s->changed;
 	void *arg = s->changed_arg;
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	if (fn)
 		fn(arg, id, new_job);
 }
@@ -268,8 +269,8 @@ int sweeps_open(struct jobs *j, struct sweeps **out)
 		return -ENOMEM;
 	s->jobs = j;
 	s->store = j->store;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_mutex_init(&s->wake_lock, NULL);
+	lock_init(&s->lock, LOCK_SWEEPS);
+	lock_init(&s->wake_lock, LOCK_SWEEPS_WAKE);
 	pthread_cond_init(&s->wake, NULL);
 	int rc = store_load_sweeps(s->store, load_sweep, load_trial, load_rung,
 				   s);
@@ -283,18 +284,18 @@ int sweeps_open(struct jobs *j, struct sweeps **out)
 
 void sweeps_poke(struct sweeps *s)
 {
-	pthread_mutex_lock(&s->wake_lock);
+	lock_take(&s->wake_lock);
 	s->woken = 1;
 	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->wake_lock);
+	lock_drop(&s->wake_lock);
 }
 
 void sweeps_on_change(struct sweeps *s, sweeps_changed_fn fn, void *arg)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	s->changed = fn;
 	s->changed_arg = arg;
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 }
 
 /* ---- what users do ---- */
@@ -302,14 +303,14 @@ void sweeps_on_change(struct sweeps *s, sweeps_changed_fn fn, void *arg)
 int sweeps_find(struct sweeps *s, const char *name, int64_t *id)
 {
 	int rc = -ENOENT;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	for (size_t i = 0; i < s->n; i++)
 		if (!s->list[i]->removed && !strcmp(s->list[i]->rec.name, name)) {
 			*id = s->list[i]->rec.id;
 			rc = 0;
 			break;
 		}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -335,7 +336,7 @@ int sweeps_create(struct sweeps *s, const char *name, uid_t uid, gid_t gid,
 	w->rec.mode = (mode & 0755) | 0700;
 	w->rec.state = SW_CREATED;
 	w->rec.created_ns = w->rec.mtime_ns = now_ns();
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep **nl = realloc(s->list, (s->n + 1) * sizeof *nl);
 	if (nl)
 		s->list = nl;
@@ -343,13 +344,13 @@ int sweeps_create(struct sweeps *s, const char *name, uid_t uid, gid_t gid,
 		 : find_name(s, name)  ? -EEXIST
 				       : store_create_sweep(s->store, &w->rec);
 	if (rc) {
-		pthread_mutex_unlock(&s->lock);
+		lock_drop(&s->lock);
 		sweep_free(w);
 		return rc;
 	}
 	s->list[s->n++] = w;
 	*id = w->rec.id;
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return 0;
 }
 
@@ -360,7 +361,7 @@ static int may_change(const struct sweep *w, uid_t uid)
 
 int sweeps_remove(struct sweeps *s, int64_t id, uid_t uid)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = find(s, id);
 	int rc = !w			      ? -ENOENT
 		 : !may_change(w, uid)	      ? -EACCES
@@ -370,13 +371,13 @@ int sweeps_remove(struct sweeps *s, int64_t id, uid_t uid)
 			 : store_delete_sweep(s->store, id);
 	if (!rc)
 		w->removed = 1; /* freed at close: a reader may hold its id */
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
 int sweeps_attr(struct sweeps *s, int64_t id, struct sweep_attr *a)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = find(s, id);
 	if (w) {
 		*a = (struct sweep_attr){
@@ -391,13 +392,13 @@ int sweeps_attr(struct sweeps *s, int64_t id, struct sweep_attr *a)
 			if (w->trials[i].best_epoch >= 0)
 				a->has_best = 1;
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return w ? 0 : -ENOENT;
 }
 
 int sweeps_names(struct sweeps *s, char ***names, int64_t **ids, size_t *n)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	char **nm = calloc(s->n + 1, sizeof *nm);
 	int64_t *id = calloc(s->n + 1, sizeof *id);
 	size_t k = 0;
@@ -409,7 +410,7 @@ int sweeps_names(struct sweeps *s, char ***names, int64_t **ids, size_t *n)
 		if (!(nm[k++] = strdup(s->list[i]->rec.name)))
 			rc = -ENOMEM;
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	if (rc) {
 		sweeps_names_free(nm, id, k);
 		return rc;
@@ -430,7 +431,7 @@ void sweeps_names_free(char **names, int64_t *ids, size_t n)
 
 int sweeps_chmod(struct sweeps *s, int64_t id, uid_t uid, mode_t mode)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = find(s, id);
 	int rc = !w ? -ENOENT : !may_change(w, uid) ? -EPERM : 0;
 	if (!rc) {
@@ -439,7 +440,7 @@ int sweeps_chmod(struct sweeps *s, int64_t id, uid_t uid, mode_t mode)
 		if ((rc = save(s, w))) /* the store first */
 			w->rec.mode = before;
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -451,14 +452,14 @@ int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid,
 		return -ENOMEM;
 	memcpy(copy, text, len);
 	copy[len] = 0;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = find(s, id);
 	int rc = !w			      ? -ENOENT
 		 : !may_change(w, uid)	      ? -EACCES
 		 : w->rec.state != SW_CREATED ? -EACCES
 					      : 0;
 	if (rc) {
-		pthread_mutex_unlock(&s->lock);
+		lock_drop(&s->lock);
 		free(copy);
 		return rc;
 	}
@@ -479,7 +480,7 @@ int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid,
 			log_error("sweep '%s': cannot store its spec's error",
 				  w->rec.name);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -541,11 +542,11 @@ static int sweep_next(int state, int cmd)
 int sweeps_control(struct sweeps *s, int64_t id, uid_t uid, const char *text,
 		   size_t len)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = find(s, id);
 	int rc = 0;
 	if (!w || !may_change(w, uid)) {
-		pthread_mutex_unlock(&s->lock);
+		lock_drop(&s->lock);
 		return w ? -EACCES : -ENOENT;
 	}
 	int cmd = sweep_command(text, len);
@@ -593,7 +594,7 @@ int sweeps_control(struct sweeps *s, int64_t id, uid_t uid, const char *text,
 		w->rec = before;
 	sweeps_poke(s);
 out:
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -618,7 +619,7 @@ int sweeps_trial_job(struct sweeps *s, int64_t id, long t, char *buf,
 		     size_t len)
 {
 	int rc = -ENOENT;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = find(s, id);
 	const struct trial *tr = NULL;
 	if (w && t == 0)
@@ -629,7 +630,7 @@ int sweeps_trial_job(struct sweeps *s, int64_t id, long t, char *buf,
 		snprintf(buf, len, "%s", tr->name);
 		rc = 0;
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -769,7 +770,7 @@ static void render_control(const struct sweep *w, FILE *f)
 int sweeps_curves(struct sweeps *s, int64_t id, struct sweep_curves *c)
 {
 	memset(c, 0, sizeof *c);
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = find(s, id);
 	int rc = w ? 0 : -ENOENT;
 	long n = w ? w->rec.trials_created : 0;
@@ -800,7 +801,7 @@ int sweeps_curves(struct sweeps *s, int64_t id, struct sweep_curves *c)
 		snprintf(c->monitor, sizeof c->monitor, "%s",
 			 w->spec_ok ? w->spec.monitor : "");
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	if (rc)
 		sweeps_curves_free(c);
 	return rc;
@@ -828,7 +829,7 @@ int sweeps_render_for(struct sweeps *s, int64_t id, enum sweep_file file,
 	FILE *f = open_memstream(&buf, &n);
 	if (!f)
 		return -ENOMEM;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = find(s, id);
 	if (w) {
 		switch (file) {
@@ -850,7 +851,7 @@ int sweeps_render_for(struct sweeps *s, int64_t id, enum sweep_file file,
 			break;
 		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	if (fclose(f) || !buf) {
 		free(buf);
 		return -ENOMEM;
@@ -1229,7 +1230,7 @@ static void make_trial(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 	}
 	if (id)
 		notify(s, sweep, a->name);
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = find(s, sweep);
 	if (w && a->t <= w->rec.trials_created) {
 		struct trial *t = &w->trials[a->t - 1];
@@ -1240,7 +1241,7 @@ static void make_trial(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 			log_error("sweep trial '%s': cannot store its job",
 				  a->name);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 }
 
 static void enact(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
@@ -1284,12 +1285,12 @@ static void enact(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 /* One round for sweep ID. */
 static void tick_sweep(struct sweeps *s, int64_t id)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = find(s, id);
 	long n = w ? w->rec.trials_created : 0;
 	struct trial *peek = calloc((size_t)n + 1, sizeof *peek);
 	if (!w || !peek) {
-		pthread_mutex_unlock(&s->lock);
+		lock_drop(&s->lock);
 		free(peek);
 		return;
 	}
@@ -1312,7 +1313,7 @@ static void tick_sweep(struct sweeps *s, int64_t id)
 			snprintf(peek[i].name, sizeof peek[i].name, "%s-%03ld",
 				 w->rec.name, i + 1);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 
 	int *fresh = calloc((size_t)n + 1, sizeof *fresh);
 	int *found = calloc((size_t)n + 1, sizeof *found);
@@ -1328,7 +1329,7 @@ static void tick_sweep(struct sweeps *s, int64_t id)
 	free(sweep);
 
 	struct actions l = { 0 };
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	w = find(s, id);
 	for (long i = 0; w && fresh && found && i < n &&
 			 i < w->rec.trials_created;
@@ -1358,7 +1359,7 @@ static void tick_sweep(struct sweeps *s, int64_t id)
 	}
 	if (w)
 		decide(s, w, &l);
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	for (long i = 0; i < n; i++)
 		free(peek[i].curve);
 	free(peek);
@@ -1371,22 +1372,22 @@ static void *sweeps_main(void *arg)
 {
 	struct sweeps *s = arg;
 	for (;;) {
-		pthread_mutex_lock(&s->wake_lock);
+		lock_take(&s->wake_lock);
 		int quit = s->quit;
-		pthread_mutex_unlock(&s->wake_lock);
+		lock_drop(&s->wake_lock);
 		if (quit)
 			break;
-		pthread_mutex_lock(&s->lock);
+		lock_take(&s->lock);
 		size_t n = s->n;
 		int64_t *ids = calloc(n + 1, sizeof *ids);
 		for (size_t i = 0; ids && i < n; i++)
 			ids[i] = s->list[i]->removed ? 0 : s->list[i]->rec.id;
-		pthread_mutex_unlock(&s->lock);
+		lock_drop(&s->lock);
 		for (size_t i = 0; ids && i < n; i++)
 			if (ids[i])
 				tick_sweep(s, ids[i]);
 		free(ids);
-		pthread_mutex_lock(&s->wake_lock);
+		lock_take(&s->wake_lock);
 		if (!s->woken && !s->quit) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -1395,10 +1396,10 @@ static void *sweeps_main(void *arg)
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
-			pthread_cond_timedwait(&s->wake, &s->wake_lock, &ts);
+			lock_timedwait(&s->wake, &s->wake_lock, &ts);
 		}
 		s->woken = 0;
-		pthread_mutex_unlock(&s->wake_lock);
+		lock_drop(&s->wake_lock);
 	}
 	return NULL;
 }
@@ -1417,17 +1418,17 @@ void sweeps_close(struct sweeps *s)
 	if (!s)
 		return;
 	if (s->running) {
-		pthread_mutex_lock(&s->wake_lock);
+		lock_take(&s->wake_lock);
 		s->quit = 1;
 		pthread_cond_signal(&s->wake);
-		pthread_mutex_unlock(&s->wake_lock);
+		lock_drop(&s->wake_lock);
 		pthread_join(s->thread, NULL);
 	}
 	for (size_t i = 0; i < s->n; i++)
 		sweep_free(s->list[i]);
 	free(s->list);
-	pthread_mutex_destroy(&s->lock);
-	pthread_mutex_destroy(&s->wake_lock);
+	lock_destroy(&s->lock);
+	lock_destroy(&s->wake_lock);
 	pthread_cond_destroy(&s->wake);
 	free(s);
 }

@@ -31,6 +31,7 @@
 #include "store/store.h"
 #include "store/sweeps.h"
 #include "util/beneath.h"
+#include "util/lock.h"
 #include "util/log.h"
 #include "util/userfile.h"
 
@@ -179,7 +180,7 @@ struct store {
 	 * The store lock (store.h): the connection, q[] and in_tx.  Recursive,
 	 * so a statement inside the holder's transaction takes it again.
 	 */
-	pthread_mutex_t lock;
+	struct lock lock;
 	pthread_t owner;  /* who holds it, while depth > 0 */
 	int depth;
 	int in_tx;        /* a transaction is open (its owner holds the lock) */
@@ -190,7 +191,7 @@ struct store {
 	sqlite3_stmt *q[Q_COUNT];
 
 	/* The deleter: trash_lock protects the fields below it. */
-	pthread_mutex_t trash_lock;
+	struct lock trash_lock;
 	pthread_cond_t trash_more;
 	int trash_pending; /* something was put in the trash */
 	int trash_quit;
@@ -201,18 +202,14 @@ struct store {
 
 static void store_init_locks(struct store *s)
 {
-	pthread_mutexattr_t a;
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&s->lock, &a);
-	pthread_mutexattr_destroy(&a);
-	pthread_mutex_init(&s->trash_lock, NULL);
+	lock_init(&s->lock, LOCK_STORE);
+	lock_init(&s->trash_lock, LOCK_TRASH);
 	pthread_cond_init(&s->trash_more, NULL);
 }
 
 static void slock(struct store *s)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	s->owner = pthread_self();
 	s->depth++;
 }
@@ -220,7 +217,7 @@ static void slock(struct store *s)
 static void sunlock(struct store *s)
 {
 	s->depth--;
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 }
 
 int store_locked(struct store *s)
@@ -673,10 +670,10 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	if (s->deleting) {
-		pthread_mutex_lock(&s->trash_lock);
+		lock_take(&s->trash_lock);
 		s->trash_quit = 1;
 		pthread_cond_signal(&s->trash_more);
-		pthread_mutex_unlock(&s->trash_lock);
+		lock_drop(&s->trash_lock);
 		pthread_join(s->deleter, NULL);
 	}
 	for (int i = 0; i < Q_COUNT; i++)
@@ -687,8 +684,8 @@ void store_close(struct store *s)
 	if (s->dir_fd >= 0)
 		close(s->dir_fd);
 	free(s->dir);
-	pthread_mutex_destroy(&s->lock);
-	pthread_mutex_destroy(&s->trash_lock);
+	lock_destroy(&s->lock);
+	lock_destroy(&s->trash_lock);
 	pthread_cond_destroy(&s->trash_more);
 	free(s);
 }
@@ -720,10 +717,10 @@ int store_begin(struct store *s)
 
 int store_trybegin(struct store *s)
 {
-	if (pthread_mutex_trylock(&s->lock))
+	if (lock_trytake(&s->lock))
 		return -EBUSY;
 	if (s->depth) { /* ours already: no transaction inside one */
-		pthread_mutex_unlock(&s->lock);
+		lock_drop(&s->lock);
 		return -EBUSY;
 	}
 	s->owner = pthread_self();
@@ -911,19 +908,19 @@ static int empty_trash(struct store *s)
 static void *deleter_main(void *arg)
 {
 	struct store *s = arg;
-	pthread_mutex_lock(&s->trash_lock);
+	lock_take(&s->trash_lock);
 	s->trash_pending = 1; /* what the last run left */
 	while (!s->trash_quit) {
 		if (!s->trash_pending) {
-			pthread_cond_wait(&s->trash_more, &s->trash_lock);
+			lock_wait(&s->trash_more, &s->trash_lock);
 			continue;
 		}
 		s->trash_pending = 0;
-		pthread_mutex_unlock(&s->trash_lock);
+		lock_drop(&s->trash_lock);
 		empty_trash(s);
-		pthread_mutex_lock(&s->trash_lock);
+		lock_take(&s->trash_lock);
 	}
-	pthread_mutex_unlock(&s->trash_lock);
+	lock_drop(&s->trash_lock);
 	return NULL;
 }
 
@@ -946,9 +943,9 @@ int store_trash(struct store *s, int64_t id, const char *rel)
 	if (mkdir(trash, 0700) < 0 && errno != EEXIST)
 		goto in_place;
 	for (int tries = 0; tries < 100; tries++) {
-		pthread_mutex_lock(&s->trash_lock);
+		lock_take(&s->trash_lock);
 		unsigned long seq = ++s->trash_seq;
-		pthread_mutex_unlock(&s->trash_lock);
+		lock_drop(&s->trash_lock);
 		if (snprintf(dst, sizeof dst, "%s/%lld.%s.%ld.%lu", trash,
 			     (long long)id, *rel ? rel : "job", (long)time(NULL),
 			     seq) >= (int)sizeof dst)
@@ -957,10 +954,10 @@ int store_trash(struct store *s, int64_t id, const char *rel)
 			if (*p == '/')
 				*p = '_';
 		if (rename(src, dst) == 0) {
-			pthread_mutex_lock(&s->trash_lock);
+			lock_take(&s->trash_lock);
 			s->trash_pending = 1;
 			pthread_cond_signal(&s->trash_more);
-			pthread_mutex_unlock(&s->trash_lock);
+			lock_drop(&s->trash_lock);
 			if (!s->deleting)
 				empty_trash(s); /* no thread (tools, tests) */
 			return 0;
