@@ -6,9 +6,10 @@
  * it.  lock_take() compares the new lock's level with every entry (a few
  * compares: a thread rarely holds more than three locks), then waits for
  * the mutex and appends it; lock_drop() removes the newest entry of that
- * lock, wherever it is.  A breach is written to stderr with write(2) alone
- * (the logger has a lock of its own, which may be the one at fault) and
- * ends the process with abort(), so a core or the test's log shows it.
+ * lock, wherever it is.  A breach is written to stderr and to the log
+ * file with write(2) alone (the logger has a lock of its own, which may be
+ * the one at fault) and ends the process with abort(), so a core or the
+ * log shows it.
  * Takes no lock of its own.
  */
 #include "util/lock.h"
@@ -20,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "util/log.h"
 
 static const struct {
 	const char *name;
@@ -87,12 +90,14 @@ lock_fail(const char *what, const struct lock *l, const char *file, int line)
 		add(buf, sizeof buf, &at,
 		    "trainfs: lock checker:   holding no lock\n");
 	add(buf, sizeof buf, &at, "trainfs: lock checker: stack:\n");
-	if (write(STDERR_FILENO, buf, at) < 0) {
-		/* Nowhere else to say it: the abort below still tells. */
-	}
 	void *frames[32];
 	int n = backtrace(frames, 32);
-	backtrace_symbols_fd(frames, n, STDERR_FILENO);
+	int fds[2] = { STDERR_FILENO, log_fd() };
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] < 0 || write(fds[i], buf, at) < 0)
+			continue; /* nowhere else to say it: abort() still does */
+		backtrace_symbols_fd(frames, n, fds[i]);
+	}
 	abort();
 }
 
