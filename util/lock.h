@@ -35,14 +35,15 @@
  *             removed.  Held over that job's own work (rendering, an
  *             ingest step, packing's end); never two jobs at once.
  *   sweeps    jobs/sweep.c: every sweep in memory.  Taken with no job's
- *             lock; a reader check inside it may take the registry lock.
- *   registry  jobs/: the list of jobs, names, refs and removed;
- *             bookkeeping only.  Taken inside a job's lock (job_touch).
- *   scratch   fs/scratch.c: the scratch files, their list and contents.
+ *             lock; the store's and the registry's may be taken inside.
  *   store     store/: the SQLite connection.  Recursive: a statement
- *             inside its holder's transaction takes it again.  A
- *             transaction may touch a job (the registry lock) only when
- *             it took that lock first.
+ *             inside its holder's transaction takes it again.
+ *   registry  jobs/: the list of jobs, names, refs and removed;
+ *             bookkeeping only, so it comes after the store: a
+ *             transaction that changes a job records the change
+ *             (job_touch) with the store's lock held, and nothing waits
+ *             for the store with the registry's lock held.
+ *   scratch   fs/scratch.c: the scratch files, their list and contents.
  *   trash     store/: the deleter thread's queue.
  *   slurm     jobs/exec_slurm.c: the Slurm executor's runs; taken under a
  *             job's lock, never held over a call to Slurm.
@@ -61,9 +62,9 @@
 #define LOCK_TABLE(X)                  \
 	X(LOCK_JOB, "job", 0)          \
 	X(LOCK_SWEEPS, "sweeps", 0)    \
+	X(LOCK_STORE, "store", 1)      \
 	X(LOCK_REGISTRY, "registry", 0) \
 	X(LOCK_SCRATCH, "scratch", 0)  \
-	X(LOCK_STORE, "store", 1)      \
 	X(LOCK_TRASH, "trash", 0)      \
 	X(LOCK_SLURM, "slurm", 0)      \
 	X(LOCK_SWEEPS_WAKE, "sweeps_wake", 0) \

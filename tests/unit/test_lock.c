@@ -67,16 +67,16 @@ static int aborts_saying(void (*fn)(void), const char *const *want)
 static void in_order_is_quiet(void)
 {
 	lock_take(&job);
-	lock_take(&registry);
 	lock_take(&store);
+	lock_take(&registry);
 	lock_take(&log_lock);
 	CHECK(lock_held(&job) && lock_held(&log_lock));
 	lock_drop(&log_lock);
-	lock_drop(&store);
-	lock_drop(&job); /* not the newest: any order of letting go */
-	CHECK(!lock_held(&job) && lock_held(&registry));
 	lock_drop(&registry);
-	CHECK(!lock_held(&registry));
+	lock_drop(&job); /* not the newest: any order of letting go */
+	CHECK(!lock_held(&job) && lock_held(&store));
+	lock_drop(&store);
+	CHECK(!lock_held(&store));
 }
 
 static void registry_then_job(void)
@@ -199,7 +199,8 @@ static void static_initializer(void)
 	lock_drop(&static_lock);
 	lock_drop(&job);
 	CHECK(!strcmp(lock_level_name(LOCK_USERMEM), "usermem"));
-	CHECK(LOCK_JOB < LOCK_REGISTRY && LOCK_STORE < LOCK_LOG);
+	CHECK(LOCK_JOB < LOCK_STORE && LOCK_STORE < LOCK_REGISTRY &&
+	      LOCK_REGISTRY < LOCK_LOG);
 }
 
 int main(void)
