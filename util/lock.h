@@ -47,16 +47,17 @@
  *   trash     store/: the deleter thread's queue.
  *   slurm     jobs/exec_slurm.c: the Slurm executor's runs; taken under a
  *             job's lock, never held over a call to Slurm.
- *   sweeps_wake  jobs/sweep.c: the sweeps thread's wake-up; from any
- *             thread with anything held.
  *   byview    fs/byview.c: the table of tag names (under the registry's).
- *   dashfiles fs/dashfiles.c: the dashboard's renderings.
+ *   dashfiles fs/dashfiles.c: the dashboard's renderings; the renders
+ *             lock is taken inside it.
  *   opened    fs/: the list of open files.
  *   backing   fs/: the passthrough backing files.
  *   wait      fs/wait.c: the readers waiting on a job's `wait`.
  *   notify    fs/notify.c: the queue of kernel cache invalidations.
  *   renders   fs/renders.c: the shared renderings and their slots.
  *   usermem   fs/usermem.c: what each user's renderings cost.
+ *   sweeps_wake  jobs/sweep.c: the sweeps thread's wake-up; a leaf,
+ *             so a trial's ingest may poke it with anything held.
  *   log       util/log.c: the log file; last, every other lock may log.
  */
 #define LOCK_TABLE(X)                  \
@@ -67,7 +68,6 @@
 	X(LOCK_SCRATCH, "scratch", 0)  \
 	X(LOCK_TRASH, "trash", 0)      \
 	X(LOCK_SLURM, "slurm", 0)      \
-	X(LOCK_SWEEPS_WAKE, "sweeps_wake", 0) \
 	X(LOCK_BYVIEW, "byview", 0)    \
 	X(LOCK_DASHFILES, "dashfiles", 0) \
 	X(LOCK_OPENED, "opened", 0)    \
@@ -76,6 +76,7 @@
 	X(LOCK_NOTIFY, "notify", 0)    \
 	X(LOCK_RENDERS, "renders", 0)  \
 	X(LOCK_USERMEM, "usermem", 0)  \
+	X(LOCK_SWEEPS_WAKE, "sweeps_wake", 0) \
 	X(LOCK_LOG, "log", 0)
 
 enum lock_level {
