@@ -47,7 +47,7 @@ struct dash_text {
 };
 
 struct dash_files {
-	struct lock lock; /* protects text[] and clock; taken alone */
+	struct lock lock; /* protects text[] and clock; renders' inside */
 	struct dash_text text[2][DASH_VIEWS]; /* index.html, summary.csv */
 	uint64_t clock;
 };

@@ -17,10 +17,10 @@
  * decisions missed while unmounted are taken at the next mount.
  *
  * Locks: the sweeps lock covers every sweep in memory.  It is never held
- * while a job's lock or the registry lock is taken (the thread copies what
- * it needs, lets go, visits the trials' jobs one at a time, then takes it
- * again to decide); the store lock may be taken inside it.  Functions
- * return 0 or a negative errno.
+ * while a job's lock is taken (the thread copies what it needs, lets go,
+ * visits the trials' jobs one at a time, then takes it again to decide);
+ * the store lock, and the registry lock (a reader's check), may be taken
+ * inside it.  Functions return 0 or a negative errno.
  */
 #ifndef TRAINFS_SWEEP_H
 #define TRAINFS_SWEEP_H
