@@ -270,6 +270,14 @@ struct trainfs;
 struct notifier;
 struct notifier *notifier_start(struct fuse_session *se, struct trainfs *fs);
 void notifier_stop(struct notifier *n);
+/*
+ * Before the session's /dev/fuse is closed (fuse_session_unmount): no
+ * notification is sent after this returns (the queue is still drained,
+ * its waiters answered), so none is written to a closed descriptor, or to
+ * another file that took its number.  Waits at most a second for a send
+ * under way (one the kernel holds ends when the unmount aborts it).
+ */
+void notifier_mute(struct notifier *n);
 /* Queues the invalidation of what VIEWS of JOB show, then its waiters. */
 void notifier_job_changed(struct notifier *n, const struct job *job,
 			  unsigned views);

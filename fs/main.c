@@ -647,6 +647,7 @@ int main(int argc, char **argv)
 	if ((err = jobs_start_supervisor(fs.jobs))) {
 		log_error( "cannot start the supervisor: "
 			"%s\n", strerror(-err));
+		notifier_mute(fs.notifier);
 		fuse_session_unmount(se);
 		fuse_remove_signal_handlers(se);
 		goto out;
@@ -677,6 +678,7 @@ int main(int argc, char **argv)
 	rc = err == 0 || err == SIGTERM || err == SIGINT || err == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop);
 unmount:
+	notifier_mute(fs.notifier); /* nothing more to /dev/fuse once closed */
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 out:

@@ -13,7 +13,10 @@
  * changed something calls notifier_sync() before it replies: when its
  * write returns, the next `cat` already sees the change.  Until a change
  * is published (job->published), opens bypass the page cache (ops.c), so
- * nobody reads a new rendering through an old cached size.
+ * nobody reads a new rendering through an old cached size.  Before the
+ * session's /dev/fuse descriptor is closed, notifier_mute() ends the
+ * sends (waiting for one under way), so none goes to a closed descriptor
+ * or to a file that took its number.
  */
 #include <errno.h>
 #include <limits.h>
@@ -44,6 +47,8 @@ struct notifier {
 	struct note *head, *tail;
 	unsigned long queued, sent; /* notes queued and sent so far */
 	int quit;
+	int muted;   /* notifier_mute(): no more sends to the kernel */
+	int sending; /* the thread is in a send to the kernel */
 	pthread_t thread;
 	struct fuse_session *se;
 	struct trainfs *fs;
@@ -141,15 +146,37 @@ static int answer_job(struct notifier *n, struct note *x)
 	return 0;
 }
 
+/* Whether a send may start (not muted): then marked as under way. */
+static int send_begin(struct notifier *n)
+{
+	lock_take(&n->lock);
+	int ok = !n->muted;
+	n->sending = ok;
+	lock_drop(&n->lock);
+	return ok;
+}
+
+static void send_end(struct notifier *n)
+{
+	lock_take(&n->lock);
+	n->sending = 0;
+	pthread_cond_broadcast(&n->done);
+	lock_drop(&n->lock);
+}
+
 /* Sends X; returns -EAGAIN when its job part is to be tried again. */
 static int send_note(struct notifier *n, struct note *x)
 {
 	int rc = 0;
-	if (x->ino)
-		rc = fuse_lowlevel_notify_inval_inode(n->se, x->ino, 0, 0);
-	else if (x->name)
-		rc = fuse_lowlevel_notify_inval_entry(n->se, x->parent, x->name,
-						      strlen(x->name));
+	if ((x->ino || x->name) && send_begin(n)) {
+		if (x->ino)
+			rc = fuse_lowlevel_notify_inval_inode(n->se, x->ino,
+							      0, 0);
+		else
+			rc = fuse_lowlevel_notify_inval_entry(
+				n->se, x->parent, x->name, strlen(x->name));
+		send_end(n);
+	}
 	/*
 	 * ENOENT: the kernel does not know it, so nothing is cached; ENOSYS:
 	 * the kernel has not opened the session yet (right after a mount),
@@ -254,6 +281,21 @@ struct notifier *notifier_start(struct fuse_session *se, struct trainfs *fs)
 		return NULL;
 	}
 	return n;
+}
+
+void notifier_mute(struct notifier *n)
+{
+	if (!n)
+		return;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	lock_take(&n->lock);
+	n->muted = 1;
+	while (n->sending)
+		if (lock_timedwait(&n->done, &n->lock, &until) == ETIMEDOUT)
+			break;
+	lock_drop(&n->lock);
 }
 
 void notifier_stop(struct notifier *n)
