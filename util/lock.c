@@ -22,8 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/log.h"
-
 static const struct {
 	const char *name;
 	int nests;
@@ -42,6 +40,13 @@ struct held {
 
 static __thread struct held held[LOCK_HELD_MAX];
 static __thread int nheld;
+
+static int report_fd = -1; /* lock_report_to() */
+
+void lock_report_to(int fd)
+{
+	__atomic_store_n(&report_fd, fd, __ATOMIC_RELAXED);
+}
 
 const char *lock_level_name(unsigned level)
 {
@@ -92,7 +97,8 @@ lock_fail(const char *what, const struct lock *l, const char *file, int line)
 	add(buf, sizeof buf, &at, "trainfs: lock checker: stack:\n");
 	void *frames[32];
 	int n = backtrace(frames, 32);
-	int fds[2] = { STDERR_FILENO, log_fd() };
+	int fds[2] = { STDERR_FILENO,
+			__atomic_load_n(&report_fd, __ATOMIC_RELAXED) };
 	for (int i = 0; i < 2; i++) {
 		if (fds[i] < 0 || write(fds[i], buf, at) < 0)
 			continue; /* nowhere else to say it: abort() still does */

@@ -99,6 +99,12 @@ struct lock {
 /* A static lock of LEVEL (a level that does not nest). */
 #define LOCK_INITIALIZER(level) { PTHREAD_MUTEX_INITIALIZER, (level) }
 
+/*
+ * Where a breach is written besides stderr: FD (the log file, set by the
+ * logger; -1 for none).  Written with write(2) alone, at the end.
+ */
+void lock_report_to(int fd);
+
 /* The name of LEVEL ("job"), for messages. */
 const char *lock_level_name(unsigned level);
 

@@ -30,6 +30,19 @@ static struct {
 	enum log_level level;
 } L = { LOCK_INITIALIZER(LOCK_LOG), -1, 1, NULL, 0, LOG_INFO };
 
+/*
+ * Makes FD the log file, closing the one before.  Lock held.  The lock
+ * checker writes its last words there too, without this lock.
+ */
+static void set_fd(int fd)
+{
+	lock_report_to(-1);
+	if (L.fd >= 0)
+		close(L.fd);
+	L.fd = fd;
+	lock_report_to(fd);
+}
+
 int log_open(const char *path, int to_stderr)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -44,10 +57,8 @@ int log_open(const char *path, int to_stderr)
 		return rc;
 	}
 	lock_take(&L.lock);
-	if (L.fd >= 0)
-		close(L.fd);
+	set_fd(fd);
 	free(L.path);
-	L.fd = fd;
 	L.path = copy;
 	L.size = st.st_size;
 	L.to_stderr = to_stderr;
@@ -58,9 +69,7 @@ int log_open(const char *path, int to_stderr)
 void log_close(void)
 {
 	lock_take(&L.lock);
-	if (L.fd >= 0)
-		close(L.fd);
-	L.fd = -1;
+	set_fd(-1);
 	free(L.path);
 	L.path = NULL;
 	L.to_stderr = 1;
@@ -81,12 +90,6 @@ void log_set_level(enum log_level level)
 	lock_drop(&L.lock);
 }
 
-int log_fd(void)
-{
-	/* No lock: the caller may hold it (a lock checker's last words). */
-	return __atomic_load_n(&L.fd, __ATOMIC_RELAXED);
-}
-
 /* Starts a new file once the current one is full.  Lock held. */
 static void rotate(void)
 {
@@ -98,8 +101,7 @@ static void rotate(void)
 	int fd = open(L.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return; /* keep writing to the renamed one */
-	close(L.fd);
-	L.fd = fd;
+	set_fd(fd);
 	L.size = 0;
 }
 

@@ -33,11 +33,6 @@ void log_close(void);
 void log_to_stderr(int on);
 /* Messages below LEVEL are dropped (default LOG_INFO). */
 void log_set_level(enum log_level level);
-/*
- * The log file's descriptor, or -1, read without the logger's lock: for a
- * process's last words before abort() (util/lock.c), nothing else.
- */
-int log_fd(void);
 
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -92,6 +92,30 @@ static void out_of_order_aborts(void)
 	CHECK(aborts_saying(registry_then_job, want));
 }
 
+static int report_fd = -1;
+
+static void registry_then_job_reported(void)
+{
+	lock_report_to(report_fd);
+	registry_then_job();
+}
+
+/* The log file (lock_report_to) gets the same words as stderr. */
+static void breach_reaches_the_log_file(void)
+{
+	char path[] = "/tmp/test_lock.XXXXXX";
+	report_fd = mkstemp(path);
+	CHECK(report_fd >= 0);
+	const char *want[] = { "lock order", NULL };
+	CHECK(aborts_saying(registry_then_job_reported, want));
+	char text[4096] = "";
+	ssize_t n = pread(report_fd, text, sizeof text - 1, 0);
+	CHECK(n > 0);
+	CHECK(strstr(text, "lock order") && strstr(text, "'registry'"));
+	close(report_fd);
+	unlink(path);
+}
+
 static void two_of_a_level(void)
 {
 	lock_take(&store);
@@ -209,6 +233,7 @@ int main(void)
 	const struct test_case t[] = {
 		TEST(in_order_is_quiet),
 		TEST(out_of_order_aborts),
+		TEST(breach_reaches_the_log_file),
 		TEST(same_level_aborts),
 		TEST(again_aborts_unless_nesting),
 		TEST(asserts_abort),
