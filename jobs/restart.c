@@ -134,7 +134,11 @@ static void take_restart(struct jobs *j, struct job *job,
 	free(r->weights);
 	free(r->bad_why);
 	free(r->gpus);
+	/* The same id and name, but lookups read them under the registry's
+	 * lock alone: the copy is made under it too. */
+	jobs_lock(j);
 	*r = *new;
+	jobs_unlock(j);
 	for (size_t i = 0; restart_untags[i]; i++)
 		job_remove_tag(job, restart_untags[i]);
 	if (job_add_event(job, now, state_name(ST_QUEUED), RESTART_REASON))
