@@ -30,6 +30,7 @@
 
 #include "fs/caller.h"
 #include "fs/fs.h"
+#include "util/lock.h"
 
 /* Tag folders told of a job's leaving them at most (see byview_job_changed). */
 #define BYVIEW_NOTIFY_TAGS_MAX 4096
@@ -37,7 +38,7 @@
 /* ---- the table of tag names: index <-> name, for the mount's life ---- */
 
 struct tagnames {
-	pthread_mutex_t lock; /* protects everything below */
+	struct lock lock; /* protects everything below */
 	char **names;  /* NULL: a freed index, on the free list */
 	unsigned long *born; /* the sweep generation each name was added in */
 	size_t n, cap;
@@ -49,7 +50,7 @@ struct tagnames {
 	unsigned long gen; /* sweeps begun */
 };
 
-static struct tagnames tags = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct tagnames tags = { .lock = LOCK_INITIALIZER(LOCK_BYVIEW) };
 
 static size_t tag_hash(const char *s)
 {
@@ -124,7 +125,7 @@ static long tag_add(const char *name)
  */
 static void tags_sweep(const unsigned char *used, size_t n, unsigned long gen)
 {
-	pthread_mutex_lock(&tags.lock);
+	lock_take(&tags.lock);
 	size_t live = 0, freed = 0;
 	for (size_t k = 0; k < tags.n; k++) {
 		if (!tags.names[k])
@@ -141,15 +142,15 @@ static void tags_sweep(const unsigned char *used, size_t n, unsigned long gen)
 	tags.live = live;
 	if (freed) /* else the slots are as they were */
 		slots_rebuild(tags.nslots); /* on failure: kept, with stale slots skipped */
-	pthread_mutex_unlock(&tags.lock);
+	lock_drop(&tags.lock);
 }
 
 /* Begins a sweep: its generation. */
 static unsigned long tags_sweep_begin(void)
 {
-	pthread_mutex_lock(&tags.lock);
+	lock_take(&tags.lock);
 	unsigned long gen = ++tags.gen;
-	pthread_mutex_unlock(&tags.lock);
+	lock_drop(&tags.lock);
 	return gen;
 }
 
@@ -157,7 +158,7 @@ static unsigned long tags_sweep_begin(void)
 static long tag_index(const char *name, int add)
 {
 	long idx = -1;
-	pthread_mutex_lock(&tags.lock);
+	lock_take(&tags.lock);
 	if (tags.nslots) {
 		for (size_t i = tag_hash(name) & (tags.nslots - 1);
 		     tags.slots[i]; i = (i + 1) & (tags.nslots - 1))
@@ -170,7 +171,7 @@ static long tag_index(const char *name, int add)
 	if (add)
 		idx = tag_add(name);
 out:
-	pthread_mutex_unlock(&tags.lock);
+	lock_drop(&tags.lock);
 	return idx;
 }
 
@@ -179,16 +180,16 @@ static const char *tag_name(fuse_ino_t ino, char *buf, size_t len)
 {
 	size_t idx = (size_t)(ino - TAG_INO_BASE);
 	const char *out = NULL;
-	pthread_mutex_lock(&tags.lock);
+	lock_take(&tags.lock);
 	if (idx < tags.n && tags.names[idx] && strlen(tags.names[idx]) < len)
 		out = strcpy(buf, tags.names[idx]);
-	pthread_mutex_unlock(&tags.lock);
+	lock_drop(&tags.lock);
 	return out;
 }
 
 void byview_free(void)
 {
-	pthread_mutex_lock(&tags.lock);
+	lock_take(&tags.lock);
 	for (size_t i = 0; i < tags.n; i++)
 		free(tags.names[i]);
 	free(tags.names);
@@ -200,15 +201,15 @@ void byview_free(void)
 	tags.born = NULL;
 	tags.free = NULL;
 	tags.n = tags.cap = tags.nslots = tags.nfree = tags.live = 0;
-	pthread_mutex_unlock(&tags.lock);
+	lock_drop(&tags.lock);
 }
 
 /* Whether the table has grown to twice what was in use at the last sweep. */
 static int tags_outgrown(void)
 {
-	pthread_mutex_lock(&tags.lock);
+	lock_take(&tags.lock);
 	int out = tags.n - tags.nfree > 2 * tags.live + 1024;
-	pthread_mutex_unlock(&tags.lock);
+	lock_drop(&tags.lock);
 	return out;
 }
 
@@ -282,13 +283,13 @@ void byview_job_changed(struct trainfs *fs, const struct job *job,
 	 * left are let go by LINK_TIMEOUT (a second) rather than by a note
 	 * per tag name.
 	 */
-	pthread_mutex_lock(&tags.lock);
+	lock_take(&tags.lock);
 	for (size_t i = 0; tags.n <= BYVIEW_NOTIFY_TAGS_MAX && i < tags.n; i++)
 		if (tags.names[i] && !has_tag(job, tags.names[i]))
 			notifier_entry(fs->notifier,
 				       TAG_INO_BASE + (fuse_ino_t)i,
 				       job->rec.name);
-	pthread_mutex_unlock(&tags.lock);
+	lock_drop(&tags.lock);
 }
 
 void byview_job_mode_changed(struct trainfs *fs, const struct job *job)

@@ -22,6 +22,7 @@
 #include "fs/dashboard.h"
 #include "jobs/sweep.h"
 #include "fs/fs.h"
+#include "util/lock.h"
 
 /*
  * A rendering is kept per view: per set of jobs a reader may read.  Its key
@@ -46,7 +47,7 @@ struct dash_text {
 };
 
 struct dash_files {
-	pthread_mutex_t lock; /* protects text[] and clock; taken alone */
+	struct lock lock; /* protects text[] and clock; renders' inside */
 	struct dash_text text[2][DASH_VIEWS]; /* index.html, summary.csv */
 	uint64_t clock;
 };
@@ -55,7 +56,7 @@ struct dash_files *dash_files_new(void)
 {
 	struct dash_files *d = calloc(1, sizeof *d);
 	if (d)
-		pthread_mutex_init(&d->lock, NULL);
+		lock_init(&d->lock, LOCK_DASHFILES);
 	return d;
 }
 
@@ -72,7 +73,7 @@ void dash_files_free(struct dash_files *d)
 			}
 			free(d->text[i][v].ids);
 		}
-	pthread_mutex_destroy(&d->lock);
+	lock_destroy(&d->lock);
 	free(d);
 }
 
@@ -314,7 +315,7 @@ static int render_view(struct trainfs *fs, struct caller *c, enum node_kind k,
 		free(shown.ids);
 		return rc;
 	}
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	struct dash_text *t = slot_for(d, k, &shown);
 	struct rendering *old = t->r;
 	if (!t->valid || !same_jobs(t, &shown) || old->len != tlen ||
@@ -327,7 +328,7 @@ static int render_view(struct trainfs *fs, struct caller *c, enum node_kind k,
 	t->fp = shown.fp;
 	t->valid = 1;
 	rc = hand_out(fs, t, out, st);
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	if (old)
 		rendering_put(fs, old); /* freed when no open file shows it */
 	return rc;
@@ -347,15 +348,15 @@ static int dash_view(struct trainfs *fs, struct caller *c, enum node_kind k,
 	int rc = view_of(fs, c, k, now, &v);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	struct dash_text *t = find_text(d, k, &v);
 	if (t && t->fp == v.fp) {
 		rc = hand_out(fs, t, out, st);
-		pthread_mutex_unlock(&d->lock);
+		lock_drop(&d->lock);
 		free(v.ids);
 		return rc;
 	}
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	free(v.ids);
 	return render_view(fs, c, k, now, v.n, out, st);
 }

@@ -38,6 +38,7 @@
 #include "fs/tailview.h"
 #include "jobs/job.h"
 #include "jobs/sweep.h"
+#include "util/lock.h"
 
 enum node_kind {
 	N_NONE,
@@ -271,6 +272,14 @@ struct trainfs;
 struct notifier;
 struct notifier *notifier_start(struct fuse_session *se, struct trainfs *fs);
 void notifier_stop(struct notifier *n);
+/*
+ * Before the session's /dev/fuse is closed (fuse_session_unmount): no
+ * notification is sent after this returns (the queue is still drained,
+ * its waiters answered), so none is written to a closed descriptor, or to
+ * another file that took its number.  Waits at most a second for a send
+ * under way (one the kernel holds ends when the unmount aborts it).
+ */
+void notifier_mute(struct notifier *n);
 /* Queues the invalidation of what VIEWS of JOB show, then its waiters. */
 void notifier_job_changed(struct notifier *n, const struct job *job,
 			  unsigned views);
@@ -498,11 +507,11 @@ struct trainfs {
 	uid_t uid; /* who mounted: owner of the root */
 	gid_t gid;
 	int64_t mtime_ns; /* jobs/: last mkdir or rmdir (registry lock) */
-	pthread_mutex_t opened_lock; /* protects the opened list */
+	struct lock opened_lock; /* protects the opened list */
 	struct opened opened;        /* its head */
 	/* FUSE passthrough of tarballs and logs (passthrough.c) */
 	int passthrough;              /* new opens try it (backing_lock) */
-	pthread_mutex_t backing_lock; /* protects backings and passthrough */
+	struct lock backing_lock; /* protects backings and passthrough */
 	struct backing *backings;     /* one per inode read by passthrough */
 };
 extern const struct fuse_lowlevel_ops trainfs_ops;

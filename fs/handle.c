@@ -20,32 +20,33 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "util/lock.h"
 
 void fs_opened_init(struct trainfs *fs)
 {
-	pthread_mutex_init(&fs->opened_lock, NULL);
+	lock_init(&fs->opened_lock, LOCK_OPENED);
 	fs->opened.prev = fs->opened.next = &fs->opened;
-	pthread_mutex_init(&fs->backing_lock, NULL);
+	lock_init(&fs->backing_lock, LOCK_BACKING);
 }
 
 void fs_opened_add(struct trainfs *fs, struct opened *o,
 		   void (*free_fn)(struct opened *))
 {
 	o->free = free_fn;
-	pthread_mutex_lock(&fs->opened_lock);
+	lock_take(&fs->opened_lock);
 	o->next = fs->opened.next;
 	o->prev = &fs->opened;
 	o->next->prev = o;
 	fs->opened.next = o;
-	pthread_mutex_unlock(&fs->opened_lock);
+	lock_drop(&fs->opened_lock);
 }
 
 void fs_opened_close(struct trainfs *fs, struct opened *o)
 {
-	pthread_mutex_lock(&fs->opened_lock);
+	lock_take(&fs->opened_lock);
 	o->prev->next = o->next;
 	o->next->prev = o->prev;
-	pthread_mutex_unlock(&fs->opened_lock);
+	lock_drop(&fs->opened_lock);
 	o->free(o);
 }
 
@@ -53,7 +54,7 @@ void fs_opened_free(struct trainfs *fs)
 {
 	while (fs->opened.next != &fs->opened)
 		fs_opened_close(fs, fs->opened.next);
-	pthread_mutex_destroy(&fs->opened_lock);
+	lock_destroy(&fs->opened_lock);
 	passthrough_free(fs);
 }
 

@@ -385,7 +385,8 @@ static int serve(struct fuse_session *se)
  */
 static void teardown(struct trainfs *fs, struct fuse_session *se)
 {
-	sweeps_close(fs->sweeps); /* its thread first: it uses all below */
+	sweeps_stop(fs->sweeps); /* its thread first: it uses all below */
+	sweeps_close(fs->sweeps);
 	if (fs->jobs)
 		jobs_on_change(fs->jobs, NULL, NULL);
 	notifier_stop(fs->notifier);
@@ -436,6 +437,7 @@ int main(int argc, char **argv)
 	announce(&fs, &o, store, &gpus);
 	if (start_threads(&fs, se) == 0)
 		rc = serve(se);
+	notifier_mute(fs.notifier); /* nothing more to /dev/fuse once closed */
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 err_teardown:

@@ -13,7 +13,10 @@
  * changed something calls notifier_sync() before it replies: when its
  * write returns, the next `cat` already sees the change.  Until a change
  * is published (job->published), opens bypass the page cache (file.c), so
- * nobody reads a new rendering through an old cached size.
+ * nobody reads a new rendering through an old cached size.  Before the
+ * session's /dev/fuse descriptor is closed, notifier_mute() ends the
+ * sends (waiting for one under way), so none goes to a closed descriptor
+ * or to a file that took its number.
  */
 #include <errno.h>
 #include <limits.h>
@@ -24,6 +27,7 @@
 #include <time.h>
 
 #include "fs/fs.h"
+#include "util/lock.h"
 #include "util/log.h"
 
 struct note {
@@ -37,12 +41,14 @@ struct note {
 };
 
 struct notifier {
-	pthread_mutex_t lock; /* protects the queue and the counters */
+	struct lock lock; /* protects the queue and the counters */
 	pthread_cond_t more;  /* work arrived, or quit */
 	pthread_cond_t done;  /* sent moved on */
 	struct note *head, *tail;
 	unsigned long queued, sent; /* notes queued and sent so far */
 	int quit;
+	int muted;   /* notifier_mute(): no more sends to the kernel */
+	int sending; /* the thread is in a send to the kernel */
 	pthread_t thread;
 	struct fuse_session *se;
 	struct trainfs *fs;
@@ -50,7 +56,7 @@ struct notifier {
 
 static void enqueue(struct notifier *n, struct note *x)
 {
-	pthread_mutex_lock(&n->lock);
+	lock_take(&n->lock);
 	if (n->tail)
 		n->tail->next = x;
 	else
@@ -58,7 +64,7 @@ static void enqueue(struct notifier *n, struct note *x)
 	n->tail = x;
 	n->queued++;
 	pthread_cond_signal(&n->more);
-	pthread_mutex_unlock(&n->lock);
+	lock_drop(&n->lock);
 }
 
 void notifier_inode(struct notifier *n, fuse_ino_t ino)
@@ -140,15 +146,37 @@ static int answer_job(struct notifier *n, struct note *x)
 	return 0;
 }
 
+/* Whether a send may start (not muted): then marked as under way. */
+static int send_begin(struct notifier *n)
+{
+	lock_take(&n->lock);
+	int ok = !n->muted;
+	n->sending = ok;
+	lock_drop(&n->lock);
+	return ok;
+}
+
+static void send_end(struct notifier *n)
+{
+	lock_take(&n->lock);
+	n->sending = 0;
+	pthread_cond_broadcast(&n->done);
+	lock_drop(&n->lock);
+}
+
 /* Sends X; returns -EAGAIN when its job part is to be tried again. */
 static int send_note(struct notifier *n, struct note *x)
 {
 	int rc = 0;
-	if (x->ino)
-		rc = fuse_lowlevel_notify_inval_inode(n->se, x->ino, 0, 0);
-	else if (x->name)
-		rc = fuse_lowlevel_notify_inval_entry(n->se, x->parent, x->name,
-						      strlen(x->name));
+	if ((x->ino || x->name) && send_begin(n)) {
+		if (x->ino)
+			rc = fuse_lowlevel_notify_inval_inode(n->se, x->ino,
+							      0, 0);
+		else
+			rc = fuse_lowlevel_notify_inval_entry(
+				n->se, x->parent, x->name, strlen(x->name));
+		send_end(n);
+	}
 	/*
 	 * ENOENT: the kernel does not know it, so nothing is cached; ENOSYS:
 	 * the kernel has not opened the session yet (right after a mount),
@@ -168,10 +196,10 @@ static void *notifier_main(void *arg)
 {
 	struct notifier *n = arg;
 	struct note *later = NULL; /* notes whose job was busy, in order */
-	pthread_mutex_lock(&n->lock);
+	lock_take(&n->lock);
 	for (;;) {
 		while (!n->head && !later && !n->quit)
-			pthread_cond_wait(&n->more, &n->lock);
+			lock_wait(&n->more, &n->lock);
 		if (!n->head && later && !n->quit) {
 			struct timespec t;
 			clock_gettime(CLOCK_REALTIME, &t);
@@ -180,7 +208,7 @@ static void *notifier_main(void *arg)
 				t.tv_sec++;
 				t.tv_nsec -= 1000000000;
 			}
-			pthread_cond_timedwait(&n->more, &n->lock, &t);
+			lock_timedwait(&n->more, &n->lock, &t);
 		}
 		if (n->quit && !n->head)
 			break;
@@ -192,7 +220,7 @@ static void *notifier_main(void *arg)
 		batch = later;
 		later = NULL;
 		n->head = n->tail = NULL;
-		pthread_mutex_unlock(&n->lock);
+		lock_drop(&n->lock);
 		unsigned long count = 0;
 		struct note **keep = &later;
 		while (batch) {
@@ -210,11 +238,11 @@ static void *notifier_main(void *arg)
 			free(x->name);
 			free(x);
 		}
-		pthread_mutex_lock(&n->lock);
+		lock_take(&n->lock);
 		n->sent += count;
 		pthread_cond_broadcast(&n->done);
 	}
-	pthread_mutex_unlock(&n->lock);
+	lock_drop(&n->lock);
 	while (later) {
 		struct note *x = later;
 		later = x->next;
@@ -229,13 +257,13 @@ void notifier_sync(struct notifier *n)
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 1; /* never hang a request on the kernel */
-	pthread_mutex_lock(&n->lock);
+	lock_take(&n->lock);
 	unsigned long target = n->queued;
 	while (n->sent < target && !n->quit)
-		if (pthread_cond_timedwait(&n->done, &n->lock, &until) ==
+		if (lock_timedwait(&n->done, &n->lock, &until) ==
 		    ETIMEDOUT)
 			break;
-	pthread_mutex_unlock(&n->lock);
+	lock_drop(&n->lock);
 }
 
 struct notifier *notifier_start(struct fuse_session *se, struct trainfs *fs)
@@ -243,7 +271,7 @@ struct notifier *notifier_start(struct fuse_session *se, struct trainfs *fs)
 	struct notifier *n = calloc(1, sizeof *n);
 	if (!n)
 		return NULL;
-	pthread_mutex_init(&n->lock, NULL);
+	lock_init(&n->lock, LOCK_NOTIFY);
 	pthread_cond_init(&n->more, NULL);
 	pthread_cond_init(&n->done, NULL);
 	n->se = se;
@@ -255,17 +283,32 @@ struct notifier *notifier_start(struct fuse_session *se, struct trainfs *fs)
 	return n;
 }
 
+void notifier_mute(struct notifier *n)
+{
+	if (!n)
+		return;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	lock_take(&n->lock);
+	n->muted = 1;
+	while (n->sending)
+		if (lock_timedwait(&n->done, &n->lock, &until) == ETIMEDOUT)
+			break;
+	lock_drop(&n->lock);
+}
+
 void notifier_stop(struct notifier *n)
 {
 	if (!n)
 		return;
-	pthread_mutex_lock(&n->lock);
+	lock_take(&n->lock);
 	n->quit = 1;
 	pthread_cond_broadcast(&n->more);
 	pthread_cond_broadcast(&n->done);
-	pthread_mutex_unlock(&n->lock);
+	lock_drop(&n->lock);
 	pthread_join(n->thread, NULL);
-	pthread_mutex_destroy(&n->lock);
+	lock_destroy(&n->lock);
 	pthread_cond_destroy(&n->more);
 	pthread_cond_destroy(&n->done);
 	free(n);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "fs/owner_name.h"
+#include "util/lock.h"
 #include "util/log.h"
 
 #define OWNER_SLOTS 256      /* uids remembered; the oldest makes room */
@@ -43,13 +44,13 @@ struct slot {
 };
 
 static struct {
-	pthread_mutex_t lock;
+	struct lock lock;
 	pthread_cond_t asked;    /* the resolver has work */
 	pthread_cond_t answered; /* a lookup finished */
 	pid_t started;           /* the process whose resolver runs, or 0 */
 	struct slot slots[OWNER_SLOTS];
 } names = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.lock = LOCK_INITIALIZER(LOCK_OWNER_NAMES),
 	.asked = PTHREAD_COND_INITIALIZER,
 	.answered = PTHREAD_COND_INITIALIZER,
 };
@@ -75,22 +76,22 @@ static struct slot *next_question(void)
 static void *resolver_main(void *arg)
 {
 	(void)arg;
-	pthread_mutex_lock(&names.lock);
+	lock_take(&names.lock);
 	for (;;) {
 		struct slot *s = next_question();
 		if (!s) {
-			pthread_cond_wait(&names.asked, &names.lock);
+			lock_wait(&names.asked, &names.lock);
 			continue;
 		}
 		uid_t uid = s->uid;
 		s->stale_asked = 0;
-		pthread_mutex_unlock(&names.lock);
+		lock_drop(&names.lock);
 		struct passwd pw, *found = NULL;
 		char buf[4096], name[OWNER_NAME_MAX] = "";
 		int rc = getpwuid_r(uid, &pw, buf, sizeof buf, &found);
 		if (rc == 0 && found)
 			snprintf(name, sizeof name, "%s", found->pw_name);
-		pthread_mutex_lock(&names.lock);
+		lock_take(&names.lock);
 		/* The slot may have been given to another uid meanwhile. */
 		if (s->uid == uid && s->state != SLOT_FREE) {
 			s->state = SLOT_KNOWN;
@@ -142,11 +143,11 @@ static struct slot *slot_of(uid_t uid)
 int owner_name(uid_t uid, char *buf, size_t len)
 {
 	int found = 0;
-	pthread_mutex_lock(&names.lock);
+	lock_take(&names.lock);
 	if (names.started != getpid())
 		start_resolver();
 	if (names.started != getpid()) {
-		pthread_mutex_unlock(&names.lock);
+		lock_drop(&names.lock);
 		return 0;
 	}
 	struct slot *s = slot_of(uid);
@@ -157,7 +158,7 @@ int owner_name(uid_t uid, char *buf, size_t len)
 		until.tv_sec += until.tv_nsec / 1000000000L;
 		until.tv_nsec %= 1000000000L;
 		while (s->uid == uid && s->state == SLOT_ASKED &&
-		       pthread_cond_timedwait(&names.answered, &names.lock,
+		       lock_timedwait(&names.answered, &names.lock,
 					      &until) != ETIMEDOUT)
 			;
 	}
@@ -171,6 +172,6 @@ int owner_name(uid_t uid, char *buf, size_t len)
 			pthread_cond_signal(&names.asked);
 		}
 	}
-	pthread_mutex_unlock(&names.lock);
+	lock_drop(&names.lock);
 	return found;
 }

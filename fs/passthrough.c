@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "util/lock.h"
 #include "util/log.h"
 
 
@@ -55,7 +56,7 @@ int passthrough_attach(struct trainfs *fs, fuse_req_t req,
 	int rc = 0;
 	if (fstat(h->fd, &st) < 0)
 		return -errno;
-	pthread_mutex_lock(&fs->backing_lock);
+	lock_take(&fs->backing_lock);
 	for (p = &fs->backings; *p && (*p)->ino != ino; p = &(*p)->next)
 		;
 	b = *p;
@@ -97,7 +98,7 @@ int passthrough_attach(struct trainfs *fs, fuse_req_t req,
 		fi->keep_cache = 0; /* not allowed with it */
 	}
 out:
-	pthread_mutex_unlock(&fs->backing_lock);
+	lock_drop(&fs->backing_lock);
 	return rc;
 #else
 	(void)fs, (void)req, (void)ino, (void)h, (void)fi;
@@ -118,7 +119,7 @@ void passthrough_detach(struct trainfs *fs, fuse_req_t req,
 	if (!b)
 		return;
 	h->backing = NULL;
-	pthread_mutex_lock(&fs->backing_lock);
+	lock_take(&fs->backing_lock);
 	if (--b->refs == 0 && req) {
 		fuse_passthrough_close(req, b->id);
 		for (struct backing **p = &fs->backings; *p; p = &(*p)->next)
@@ -128,7 +129,7 @@ void passthrough_detach(struct trainfs *fs, fuse_req_t req,
 			}
 		free(b);
 	}
-	pthread_mutex_unlock(&fs->backing_lock);
+	lock_drop(&fs->backing_lock);
 #else
 	(void)fs, (void)req, (void)h;
 #endif
@@ -202,9 +203,9 @@ void op_init(void *userdata, struct fuse_conn_info *conn)
 	(void)has_sys_admin;
 	why = "trainfs was built with a libfuse older than 3.17";
 #endif
-	pthread_mutex_lock(&fs->backing_lock);
+	lock_take(&fs->backing_lock);
 	fs->passthrough = !why;
-	pthread_mutex_unlock(&fs->backing_lock);
+	lock_drop(&fs->backing_lock);
 	if (why)
 		log_info("reads of weights: splice (%s)", why);
 	else
@@ -219,5 +220,5 @@ void passthrough_free(struct trainfs *fs)
 		fs->backings = b->next;
 		free(b);
 	}
-	pthread_mutex_destroy(&fs->backing_lock);
+	lock_destroy(&fs->backing_lock);
 }

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "fs/fs.h"
+#include "util/lock.h"
 
 #define RENDER_KEEP 4096 /* the cache keeps renderings up to a page */
 #define SLOT_BUCKETS 4096
@@ -49,7 +50,7 @@ struct render_slot {
 };
 
 struct renders {
-	pthread_mutex_t lock; /* the slots, every rendering's refs and slot */
+	struct lock lock; /* the slots, every rendering's refs and slot */
 	pthread_cond_t built; /* a build ended */
 	struct render_slot *buckets[SLOT_BUCKETS];
 };
@@ -59,7 +60,7 @@ struct renders *renders_new(void)
 	struct renders *r = calloc(1, sizeof *r);
 	if (!r)
 		return NULL;
-	pthread_mutex_init(&r->lock, NULL);
+	lock_init(&r->lock, LOCK_RENDERS);
 	pthread_cond_init(&r->built, NULL);
 	return r;
 }
@@ -86,7 +87,7 @@ static void rendering_free(struct rendering *r)
 int rendering_hold(struct trainfs *fs, struct rendering *r, uid_t uid)
 {
 	int rc = 0;
-	pthread_mutex_lock(&fs->renders->lock);
+	lock_take(&fs->renders->lock);
 	struct render_holder *h = r->holders;
 	while (h && h->uid != uid)
 		h = h->next;
@@ -102,13 +103,13 @@ int rendering_hold(struct trainfs *fs, struct rendering *r, uid_t uid)
 		h->next = r->holders;
 		r->holders = h;
 	}
-	pthread_mutex_unlock(&fs->renders->lock);
+	lock_drop(&fs->renders->lock);
 	return rc;
 }
 
 void rendering_unhold(struct trainfs *fs, struct rendering *r, uid_t uid)
 {
-	pthread_mutex_lock(&fs->renders->lock);
+	lock_take(&fs->renders->lock);
 	struct render_holder **p = &r->holders;
 	while (*p && (*p)->uid != uid)
 		p = &(*p)->next;
@@ -118,7 +119,7 @@ void rendering_unhold(struct trainfs *fs, struct rendering *r, uid_t uid)
 		usermem_uncharge(uid, r->len);
 		free(h);
 	}
-	pthread_mutex_unlock(&fs->renders->lock);
+	lock_drop(&fs->renders->lock);
 }
 
 /* Drops a reference of R.  The renders lock held. */
@@ -156,7 +157,7 @@ void renders_free(struct renders *r)
 			free(s);
 		}
 	pthread_cond_destroy(&r->built);
-	pthread_mutex_destroy(&r->lock);
+	lock_destroy(&r->lock);
 	free(r);
 }
 
@@ -175,18 +176,18 @@ struct rendering *rendering_new(char *text, size_t len,
 
 void rendering_ref(struct trainfs *fs, struct rendering *r)
 {
-	pthread_mutex_lock(&fs->renders->lock);
+	lock_take(&fs->renders->lock);
 	r->refs++;
-	pthread_mutex_unlock(&fs->renders->lock);
+	lock_drop(&fs->renders->lock);
 }
 
 void rendering_put(struct trainfs *fs, struct rendering *r)
 {
 	if (!r)
 		return;
-	pthread_mutex_lock(&fs->renders->lock);
+	lock_take(&fs->renders->lock);
 	put_locked(r);
-	pthread_mutex_unlock(&fs->renders->lock);
+	lock_drop(&fs->renders->lock);
 }
 
 static size_t bucket_of(int64_t id, enum node_kind k)
@@ -215,7 +216,7 @@ static struct render_slot *slot_get(struct renders *r, int64_t id,
 void renders_forget_job(struct trainfs *fs, int64_t id)
 {
 	struct renders *r = fs->renders;
-	pthread_mutex_lock(&r->lock);
+	lock_take(&r->lock);
 	for (enum node_kind k = N_SPEC; k <= N_WAIT; k++) {
 		struct render_slot **p = &r->buckets[bucket_of(id, k)];
 		while (*p) {
@@ -234,7 +235,7 @@ void renders_forget_job(struct trainfs *fs, int64_t id)
 			free(s);
 		}
 	}
-	pthread_mutex_unlock(&r->lock);
+	lock_drop(&r->lock);
 }
 
 /* ---- a copy of what metrics and graph.svg show ---- */
@@ -411,7 +412,7 @@ static void build_and_serve(struct trainfs *fs, struct render_slot *slot,
 	for (;;) {
 		struct rendering *r = NULL;
 		int rc = build(fs, job, slot->kind, v, &r);
-		pthread_mutex_lock(&R->lock);
+		lock_take(&R->lock);
 		if (!rc && !slot->forgotten)
 			install(slot, r);
 		struct render_waiter *ready = served(slot, v, rc);
@@ -422,7 +423,7 @@ static void build_and_serve(struct trainfs *fs, struct render_slot *slot,
 		if (!more && slot->forgotten)
 			slot_unlink(R, slot);
 		pthread_cond_broadcast(&R->built);
-		pthread_mutex_unlock(&R->lock);
+		lock_drop(&R->lock);
 		while (ready) {
 			struct render_waiter *w = ready;
 			ready = w->next;
@@ -436,13 +437,13 @@ static void build_and_serve(struct trainfs *fs, struct render_slot *slot,
 			v = job->changes;
 			continue;
 		}
-		pthread_mutex_lock(&R->lock); /* the job is gone: none is served */
+		lock_take(&R->lock); /* the job is gone: none is served */
 		ready = served(slot, 0, -ENOENT);
 		slot->building = 0;
 		if (slot->forgotten)
 			slot_unlink(R, slot);
 		pthread_cond_broadcast(&R->built);
-		pthread_mutex_unlock(&R->lock);
+		lock_drop(&R->lock);
 		while (ready) {
 			struct render_waiter *w = ready;
 			ready = w->next;
@@ -467,13 +468,13 @@ void renders_get_async(struct trainfs *fs, int64_t id, enum node_kind k,
 	w->need = job->changes;
 	w->done = done;
 	w->arg = arg;
-	pthread_mutex_lock(&R->lock);
+	lock_take(&R->lock);
 	struct render_slot *slot = slot_get(R, id, k);
 	struct rendering *r = slot ? slot->cur : NULL;
 	if (!slot || (r && r->changes == w->need)) {
 		if (r)
 			r->refs++;
-		pthread_mutex_unlock(&R->lock);
+		lock_drop(&R->lock);
 		jobs_unlock_job(fs->jobs, job);
 		free(w);
 		done(arg, slot ? 0 : -ENOMEM, r);
@@ -482,12 +483,12 @@ void renders_get_async(struct trainfs *fs, int64_t id, enum node_kind k,
 	w->next = slot->waiters;
 	slot->waiters = w;
 	if (slot->building) { /* its builder answers W too */
-		pthread_mutex_unlock(&R->lock);
+		lock_drop(&R->lock);
 		jobs_unlock_job(fs->jobs, job);
 		return;
 	}
 	slot->building = 1;
-	pthread_mutex_unlock(&R->lock);
+	lock_drop(&R->lock);
 	build_and_serve(fs, slot, job, w->need);
 }
 
@@ -501,12 +502,12 @@ struct sync_wait {
 static void sync_done(void *arg, int rc, struct rendering *r)
 {
 	struct sync_wait *s = arg;
-	pthread_mutex_lock(&s->R->lock);
+	lock_take(&s->R->lock);
 	s->rc = rc;
 	s->r = r;
 	s->done = 1;
 	pthread_cond_broadcast(&s->R->built);
-	pthread_mutex_unlock(&s->R->lock);
+	lock_drop(&s->R->lock);
 }
 
 int renders_get(struct trainfs *fs, int64_t id, enum node_kind k,
@@ -515,10 +516,10 @@ int renders_get(struct trainfs *fs, int64_t id, enum node_kind k,
 	struct renders *R = fs->renders;
 	struct sync_wait s = { .R = R };
 	renders_get_async(fs, id, k, sync_done, &s);
-	pthread_mutex_lock(&R->lock);
+	lock_take(&R->lock);
 	while (!s.done)
-		pthread_cond_wait(&R->built, &R->lock);
-	pthread_mutex_unlock(&R->lock);
+		lock_wait(&R->built, &R->lock);
+	lock_drop(&R->lock);
 	*out = s.r;
 	return s.rc;
 }
@@ -532,7 +533,7 @@ int renders_size(struct trainfs *fs, int64_t id, enum node_kind k,
 		return -ENOENT;
 	unsigned long v = job->changes;
 	jobs_unlock_job(fs->jobs, job);
-	pthread_mutex_lock(&R->lock);
+	lock_take(&R->lock);
 	struct render_slot *slot = slot_get(R, id, k);
 	int known = slot && ((slot->cur && slot->cur->changes == v) ||
 			     (slot->building && slot->last_len));
@@ -540,7 +541,7 @@ int renders_size(struct trainfs *fs, int64_t id, enum node_kind k,
 		*size = (off_t)(slot->cur && slot->cur->changes == v
 					? slot->cur->len
 					: slot->last_len);
-	pthread_mutex_unlock(&R->lock);
+	lock_drop(&R->lock);
 	if (known)
 		return 0;
 	struct rendering *r;

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "fs/fs.h"
+#include "util/lock.h"
 
 struct scratch_file {
 	fuse_ino_t ino;
@@ -48,7 +49,7 @@ struct scratch_file {
 #define SCRATCH_ALIASES 32
 
 struct scratches {
-	pthread_mutex_t lock; /* the scratch lock: the list and all contents */
+	struct lock lock; /* the scratch lock: the list and all contents */
 	struct scratch_file *head;
 	fuse_ino_t next_ino;
 };
@@ -58,7 +59,7 @@ struct scratches *scratches_new(void)
 	struct scratches *s = calloc(1, sizeof *s);
 	if (!s)
 		return NULL;
-	pthread_mutex_init(&s->lock, NULL);
+	lock_init(&s->lock, LOCK_SCRATCH);
 	s->next_ino = SCRATCH_INO_BIT | 1;
 	return s;
 }
@@ -88,7 +89,7 @@ void scratches_free(struct scratches *s)
 		s->head = f->next;
 		file_free(f);
 	}
-	pthread_mutex_destroy(&s->lock);
+	lock_destroy(&s->lock);
 	free(s);
 }
 
@@ -148,11 +149,11 @@ static void fill_stat(const struct scratch_file *f, struct stat *st)
 int scratch_lookup(struct scratches *s, int64_t job, const char *name,
 		   struct stat *st)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, job, name, 0);
 	if (p)
 		fill_stat(*p, st);
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return p ? 0 : -ENOENT;
 }
 
@@ -162,7 +163,7 @@ int scratch_create(struct scratches *s, int64_t job, const char *name,
 	int n = 0, rc = 0;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	for (struct scratch_file *f = s->head; f; f = f->next)
 		n += f->job == job && !f->alias; /* open after an unlink: still here */
 	struct scratch_file *f = NULL;
@@ -187,17 +188,17 @@ int scratch_create(struct scratches *s, int64_t job, const char *name,
 	} else if (f) {
 		free(f);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
 int scratch_getattr(struct scratches *s, fuse_ino_t ino, struct stat *st)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, 0, NULL, ino);
 	if (p)
 		fill_stat(*p, st);
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return p ? 0 : -ENOENT;
 }
 
@@ -205,7 +206,7 @@ int scratch_alias(struct scratches *s, int64_t job, const char *name,
 		  fuse_ino_t target)
 {
 	int rc = 0, n = 0;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, job, name, 0);
 	if (!p) {
 		rc = -ENOENT;
@@ -228,25 +229,25 @@ int scratch_alias(struct scratches *s, int64_t job, const char *name,
 		}
 	}
 out:
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
 fuse_ino_t scratch_alias_of(struct scratches *s, fuse_ino_t ino)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, 0, NULL, ino);
 	fuse_ino_t t = p ? (*p)->alias : 0;
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return t;
 }
 
 int64_t scratch_job(struct scratches *s, fuse_ino_t ino)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, 0, NULL, ino);
 	int64_t job = p ? (*p)->job : 0;
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return job;
 }
 
@@ -263,7 +264,7 @@ int scratch_setattr(struct scratches *s, fuse_ino_t ino, const struct stat *a,
 		    int to_set, uid_t owner, gid_t group, struct stat *st)
 {
 	int rc = 0;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, 0, NULL, ino);
 	struct scratch_file *f = p ? *p : NULL;
 	if (!f) {
@@ -314,13 +315,13 @@ int scratch_setattr(struct scratches *s, fuse_ino_t ino, const struct stat *a,
 	f->ctime = stamp(NULL, 1);
 	fill_stat(f, st);
 out:
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
 int scratch_open(struct scratches *s, fuse_ino_t ino, int trunc)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, 0, NULL, ino);
 	if (p) {
 		(*p)->nopen++;
@@ -329,26 +330,26 @@ int scratch_open(struct scratches *s, fuse_ino_t ino, int trunc)
 			(*p)->mtime = (*p)->ctime = stamp(NULL, 1);
 		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return p ? 0 : -ENOENT;
 }
 
 void scratch_release(struct scratches *s, fuse_ino_t ino)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, 0, NULL, ino);
 	if (p && --(*p)->nopen <= 0 && !(*p)->name && !(*p)->alias) {
 		(*p)->nopen = 0;
 		drop(p);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 }
 
 ssize_t scratch_read(struct scratches *s, fuse_ino_t ino, char *buf,
 		     size_t size, off_t off)
 {
 	ssize_t n = -ENOENT;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, 0, NULL, ino);
 	if (p) {
 		struct scratch_file *f = *p;
@@ -357,7 +358,7 @@ ssize_t scratch_read(struct scratches *s, fuse_ino_t ino, char *buf,
 		if (n > 0)
 			memcpy(buf, f->data + off, n);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return n;
 }
 
@@ -365,7 +366,7 @@ ssize_t scratch_write(struct scratches *s, fuse_ino_t ino, const char *data,
 		      size_t size, off_t off, int append)
 {
 	ssize_t rc = size;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, 0, NULL, ino);
 	struct scratch_file *f = p ? *p : NULL;
 	if (!f) {
@@ -402,7 +403,7 @@ ssize_t scratch_write(struct scratches *s, fuse_ino_t ino, const char *data,
 		f->len = end;
 	f->mtime = f->ctime = stamp(NULL, 1);
 out:
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -410,7 +411,7 @@ int scratch_unlink(struct scratches *s, int64_t job, const char *name,
 		   uid_t caller)
 {
 	int rc = 0;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, job, name, 0);
 	if (!p)
 		rc = -ENOENT;
@@ -418,7 +419,7 @@ int scratch_unlink(struct scratches *s, int64_t job, const char *name,
 		rc = -EACCES;
 	else
 		drop(p);
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -429,7 +430,7 @@ int scratch_rename(struct scratches *s, int64_t job, const char *from,
 	char *copy = strdup(to);
 	if (!copy)
 		return -ENOMEM;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, job, from, 0), **q;
 	if (!p) {
 		rc = -ENOENT;
@@ -446,7 +447,7 @@ int scratch_rename(struct scratches *s, int64_t job, const char *from,
 		copy = NULL;
 		(*p)->ctime = stamp(NULL, 1);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	free(copy);
 	return rc;
 }
@@ -455,7 +456,7 @@ int scratch_take(struct scratches *s, int64_t job, const char *name,
 		 char **data, size_t *len)
 {
 	int rc = 0;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = find(s, job, name, 0);
 	if (!p) {
 		rc = -ENOENT;
@@ -465,7 +466,7 @@ int scratch_take(struct scratches *s, int64_t job, const char *name,
 		memcpy(*data, (*p)->data, (*p)->len);
 		*len = (*p)->len;
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -474,17 +475,17 @@ int scratch_list(struct scratches *s, int64_t job,
 		 void *arg)
 {
 	int rc = 0;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	for (struct scratch_file *f = s->head; f && !rc; f = f->next)
 		if (f->job == job && f->name)
 			rc = fn(arg, f->name, f->ino);
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
 void scratch_forget_job(struct scratches *s, int64_t job)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct scratch_file **p = &s->head;
 	while (*p) {
 		if ((*p)->job == job && ((*p)->name || (*p)->alias)) {
@@ -496,5 +497,5 @@ void scratch_forget_job(struct scratches *s, int64_t job)
 			p = &(*p)->next;
 		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 }

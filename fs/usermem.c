@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "fs/fs.h"
+#include "util/lock.h"
 
 struct charge {
 	struct charge *next;
@@ -22,7 +23,7 @@ struct charge {
 	size_t bytes;
 };
 
-static pthread_mutex_t usermem_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock usermem_lock = LOCK_INITIALIZER(LOCK_USERMEM);
 static struct charge *charges; /* uids holding more than 0 bytes */
 
 /* The charge of UID, or where it would go.  Locked. */
@@ -39,7 +40,7 @@ int usermem_charge(uid_t uid, size_t bytes)
 	int rc = 0;
 	if (!bytes)
 		return 0;
-	pthread_mutex_lock(&usermem_lock);
+	lock_take(&usermem_lock);
 	struct charge **p = find(uid);
 	size_t held = *p ? (*p)->bytes : 0;
 	if (bytes > USERMEM_MAX || held > USERMEM_MAX - bytes) {
@@ -52,7 +53,7 @@ int usermem_charge(uid_t uid, size_t bytes)
 	} else {
 		rc = -ENOMEM;
 	}
-	pthread_mutex_unlock(&usermem_lock);
+	lock_drop(&usermem_lock);
 	return rc;
 }
 
@@ -60,7 +61,7 @@ void usermem_uncharge(uid_t uid, size_t bytes)
 {
 	if (!bytes)
 		return;
-	pthread_mutex_lock(&usermem_lock);
+	lock_take(&usermem_lock);
 	struct charge **p = find(uid), *c = *p;
 	if (c && c->bytes > bytes) {
 		c->bytes -= bytes;
@@ -68,14 +69,14 @@ void usermem_uncharge(uid_t uid, size_t bytes)
 		*p = c->next;
 		free(c);
 	}
-	pthread_mutex_unlock(&usermem_lock);
+	lock_drop(&usermem_lock);
 }
 
 size_t usermem_held(uid_t uid)
 {
-	pthread_mutex_lock(&usermem_lock);
+	lock_take(&usermem_lock);
 	struct charge *c = *find(uid);
 	size_t n = c ? c->bytes : 0;
-	pthread_mutex_unlock(&usermem_lock);
+	lock_drop(&usermem_lock);
 	return n;
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 
 #include "fs/fs.h"
+#include "util/lock.h"
 
 struct waiter {
 	fuse_req_t req;
@@ -34,7 +35,7 @@ struct poller {
 };
 
 struct waiters {
-	pthread_mutex_t lock; /* protects both lists */
+	struct lock lock; /* protects both lists */
 	struct waiter *head;
 	struct poller *polls;
 };
@@ -43,7 +44,7 @@ struct waiters *waiters_new(void)
 {
 	struct waiters *w = calloc(1, sizeof *w);
 	if (w)
-		pthread_mutex_init(&w->lock, NULL);
+		lock_init(&w->lock, LOCK_WAIT);
 	return w;
 }
 
@@ -51,7 +52,7 @@ void waiters_free(struct waiters *w)
 {
 	if (!w)
 		return;
-	pthread_mutex_lock(&w->lock);
+	lock_take(&w->lock);
 	while (w->head) {
 		struct waiter *x = w->head;
 		w->head = x->next;
@@ -64,15 +65,15 @@ void waiters_free(struct waiters *w)
 		fuse_pollhandle_destroy(p->ph);
 		free(p);
 	}
-	pthread_mutex_unlock(&w->lock);
-	pthread_mutex_destroy(&w->lock);
+	lock_drop(&w->lock);
+	lock_destroy(&w->lock);
 	free(w);
 }
 
 void waiters_poll(struct waiters *w, int64_t id, const void *key,
 		  struct fuse_pollhandle *ph)
 {
-	pthread_mutex_lock(&w->lock);
+	lock_take(&w->lock);
 	struct poller *p = w->polls;
 	while (p && p->key != key)
 		p = p->next;
@@ -89,12 +90,12 @@ void waiters_poll(struct waiters *w, int64_t id, const void *key,
 	} else {
 		fuse_pollhandle_destroy(ph);
 	}
-	pthread_mutex_unlock(&w->lock);
+	lock_drop(&w->lock);
 }
 
 void waiters_forget(struct waiters *w, const void *key)
 {
-	pthread_mutex_lock(&w->lock);
+	lock_take(&w->lock);
 	for (struct poller **pp = &w->polls; *pp; pp = &(*pp)->next) {
 		if ((*pp)->key == key) {
 			struct poller *p = *pp;
@@ -105,7 +106,7 @@ void waiters_forget(struct waiters *w, const void *key)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&w->lock);
+	lock_drop(&w->lock);
 }
 
 /* Wakes the polls on job ID.  With the list's mutex held. */
@@ -134,7 +135,7 @@ static void reply_status(fuse_req_t req, const struct job *job)
 static void interrupted(fuse_req_t req, void *data)
 {
 	struct waiters *w = data;
-	pthread_mutex_lock(&w->lock);
+	lock_take(&w->lock);
 	for (struct waiter **p = &w->head; *p; p = &(*p)->next) {
 		if ((*p)->req == req) {
 			struct waiter *x = *p;
@@ -144,7 +145,7 @@ static void interrupted(fuse_req_t req, void *data)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&w->lock);
+	lock_drop(&w->lock);
 }
 
 void waiters_read(struct waiters *w, fuse_req_t req, const struct job *job)
@@ -160,10 +161,10 @@ void waiters_read(struct waiters *w, fuse_req_t req, const struct job *job)
 	}
 	x->req = req;
 	x->job = job->rec.id;
-	pthread_mutex_lock(&w->lock);
+	lock_take(&w->lock);
 	x->next = w->head;
 	w->head = x;
-	pthread_mutex_unlock(&w->lock);
+	lock_drop(&w->lock);
 	/* Listed first, so an interrupt that already came finds it. */
 	fuse_req_interrupt_func(req, interrupted, w);
 }
@@ -171,10 +172,10 @@ void waiters_read(struct waiters *w, fuse_req_t req, const struct job *job)
 void waiters_job_changed(struct waiters *w, int64_t id,
 			 const struct job *job)
 {
-	pthread_mutex_lock(&w->lock);
+	lock_take(&w->lock);
 	wake_polls(w, id);
 	if (job && !state_is_final(job->rec.state)) {
-		pthread_mutex_unlock(&w->lock);
+		lock_drop(&w->lock);
 		return;
 	}
 	for (struct waiter **p = &w->head; *p;) {
@@ -190,5 +191,5 @@ void waiters_job_changed(struct waiters *w, int64_t id,
 			reply_status(x->req, job);
 		free(x);
 	}
-	pthread_mutex_unlock(&w->lock);
+	lock_drop(&w->lock);
 }

@@ -36,6 +36,7 @@
 #include "jobs/executor.h"
 #include "jobs/slurm.h"
 #include "util/beneath.h"
+#include "util/lock.h"
 #include "util/log.h"
 #include "util/userfile.h"
 
@@ -54,7 +55,7 @@ struct exec_slurm {
 	char *self_exe;
 	char **cmd_env;            /* slurm_command_env(environ) */
 	char **submit_env;         /* slurm_submit_env(environ): sbatch's */
-	pthread_mutex_t lock;      /* see above */
+	struct lock lock;      /* see above */
 	struct exec_run *runs;
 	int64_t last_squeue_ms;
 	pthread_t thread;          /* slurm_main, started by the first tick */
@@ -186,10 +187,10 @@ static struct exec_run *run_new(struct exec_slurm *x, const char *job_dir)
 
 static void run_link(struct exec_slurm *x, struct exec_run *r)
 {
-	pthread_mutex_lock(&x->lock);
+	lock_take(&x->lock);
 	r->next = x->runs;
 	x->runs = r;
-	pthread_mutex_unlock(&x->lock);
+	lock_drop(&x->lock);
 }
 
 static int slurm_launch(struct executor *ex, const struct exec_launch *l,
@@ -288,12 +289,12 @@ static int slurm_attach(struct executor *ex, const char *job_dir,
 
 static int slurm_signal(struct exec_run *r, enum exec_verb verb)
 {
-	pthread_mutex_lock(&r->x->lock);
+	lock_take(&r->x->lock);
 	if (verb == EXEC_CANCEL)
 		r->asked = SLURM_ASKED_CANCEL;
 	else if (r->asked == SLURM_ASKED_NOTHING)
 		r->asked = SLURM_ASKED_STOP;
-	pthread_mutex_unlock(&r->x->lock);
+	lock_drop(&r->x->lock);
 	return 0; /* tick does it */
 }
 
@@ -305,9 +306,9 @@ static int slurm_wait_fd(struct exec_run *r)
 
 static int slurm_poll(struct exec_run *r)
 {
-	pthread_mutex_lock(&r->x->lock);
+	lock_take(&r->x->lock);
 	int ended = r->ended;
-	pthread_mutex_unlock(&r->x->lock);
+	lock_drop(&r->x->lock);
 	return ended;
 }
 
@@ -321,7 +322,7 @@ static void slurm_release(struct exec_run *r)
 	if (!r)
 		return;
 	struct exec_slurm *x = r->x;
-	pthread_mutex_lock(&x->lock);
+	lock_take(&x->lock);
 	for (struct exec_run **p = &x->runs; *p; p = &(*p)->next)
 		if (*p == r) {
 			*p = r->next;
@@ -330,12 +331,12 @@ static void slurm_release(struct exec_run *r)
 		}
 	r->released = 1;
 	run_put(r); /* the caller's */
-	pthread_mutex_unlock(&x->lock);
+	lock_drop(&x->lock);
 }
 
 static int slurm_status(struct exec_run *r, struct exec_status *st)
 {
-	pthread_mutex_lock(&r->x->lock);
+	lock_take(&r->x->lock);
 	st->ref = r->id;
 	/* The shim records the trainer as it starts it: sooner than squeue. */
 	if (r->id > 0 && !r->started && r->phase != SLURM_PHASE_RUNNING) {
@@ -358,17 +359,17 @@ static int slurm_status(struct exec_run *r, struct exec_status *st)
 		double at = r->seen_ms + (r->time_left - r->grace) * 1000.0;
 		st->time_up = now_ms() >= at;
 	}
-	pthread_mutex_unlock(&r->x->lock);
+	lock_drop(&r->x->lock);
 	return 0;
 }
 
 static int slurm_verdict(struct exec_run *r, char *buf, size_t len)
 {
-	pthread_mutex_lock(&r->x->lock);
+	lock_take(&r->x->lock);
 	int failed = r->ended && r->failed;
 	if (failed)
 		snprintf(buf, len, "%s", r->error);
-	pthread_mutex_unlock(&r->x->lock);
+	lock_drop(&r->x->lock);
 	return failed;
 }
 
@@ -451,7 +452,7 @@ static void submit(struct exec_slurm *x, struct exec_run *r)
 		snprintf(err, sizeof err, "sbatch: %s", strerror(-rc));
 	}
 	slurm_output_free(&o);
-	pthread_mutex_lock(&x->lock);
+	lock_take(&x->lock);
 	slurm_argv_free(r->sbatch);
 	r->sbatch = NULL;
 	if (id > 0) {
@@ -462,7 +463,7 @@ static void submit(struct exec_slurm *x, struct exec_run *r)
 		r->ended = r->failed = 1;
 		snprintf(r->error, sizeof r->error, "%s", err);
 	}
-	pthread_mutex_unlock(&x->lock);
+	lock_drop(&x->lock);
 	if (id > 0)
 		log_info("slurm: submitted job %lld", id);
 }
@@ -502,7 +503,7 @@ static void scancel_many(struct exec_slurm *x, const long long *ids,
 static void act(struct exec_slurm *x, struct exec_run *r, long long *pending,
 		size_t *npending)
 {
-	pthread_mutex_lock(&x->lock);
+	lock_take(&x->lock);
 	long long id = r->id;
 	int cancel = r->asked == SLURM_ASKED_CANCEL && !r->cancel_sent &&
 		     !r->ended;
@@ -534,7 +535,7 @@ static void act(struct exec_slurm *x, struct exec_run *r, long long *pending,
 	}
 	if (kill_now)
 		r->kill_sent = 1;
-	pthread_mutex_unlock(&x->lock);
+	lock_drop(&x->lock);
 	if (!id)
 		return;
 	if (cancel) {
@@ -573,7 +574,7 @@ static void settle_end(struct exec_slurm *x, struct exec_run *r,
 		have_info = 1;
 	slurm_output_free(&o);
 	int have_exit = exec_read_exit(r->run_dir, &e) == 0;
-	pthread_mutex_lock(&x->lock);
+	lock_take(&x->lock);
 	const char *st = have_info ? info.state : state;
 	enum slurm_verdict v = slurm_judge_end(
 		r->id, st, have_info ? info.reason : NULL, r->asked, have_exit,
@@ -584,7 +585,7 @@ static void settle_end(struct exec_slurm *x, struct exec_run *r,
 	r->failed = v == SLURM_VERDICT_FAILED;
 	if (r->failed)
 		snprintf(r->error, sizeof r->error, "%s", err);
-	pthread_mutex_unlock(&x->lock);
+	lock_drop(&x->lock);
 }
 
 /* One squeue for every active run with an id. */
@@ -594,11 +595,11 @@ static void watch(struct exec_slurm *x, struct exec_run **rs, size_t n)
 	size_t k = 0;
 	if (!ids)
 		return;
-	pthread_mutex_lock(&x->lock);
+	lock_take(&x->lock);
 	for (size_t i = 0; i < n; i++)
 		if (rs[i]->id > 0 && !rs[i]->ended)
 			ids[k++] = rs[i]->id;
-	pthread_mutex_unlock(&x->lock);
+	lock_drop(&x->lock);
 	if (!k) {
 		free(ids);
 		return;
@@ -634,9 +635,9 @@ static void watch(struct exec_slurm *x, struct exec_run **rs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct exec_run *r = rs[i];
 		struct slurm_queue_entry *q = NULL;
-		pthread_mutex_lock(&x->lock);
+		lock_take(&x->lock);
 		long long id = r->ended ? 0 : r->id;
-		pthread_mutex_unlock(&x->lock);
+		lock_drop(&x->lock);
 		if (id <= 0)
 			continue;
 		for (size_t m = 0; !gone_all && m < ne; m++)
@@ -650,14 +651,14 @@ static void watch(struct exec_slurm *x, struct exec_run **rs, size_t n)
 		}
 		if (ph == SLURM_PHASE_UNKNOWN)
 			continue;
-		pthread_mutex_lock(&x->lock);
+		lock_take(&x->lock);
 		r->phase = ph;
 		snprintf(r->state, sizeof r->state, "%s", q->state);
 		snprintf(r->reason, sizeof r->reason, "%s", q->reason);
 		snprintf(r->node, sizeof r->node, "%s", q->node);
 		r->time_left = q->time_left;
 		r->seen_ms = t;
-		pthread_mutex_unlock(&x->lock);
+		lock_drop(&x->lock);
 	}
 	free(e);
 	free(ids);
@@ -669,11 +670,11 @@ static void round_once(struct exec_slurm *x)
 	struct exec_run **rs;
 	size_t n = 0, cap = 0;
 	int squeue_due;
-	pthread_mutex_lock(&x->lock);
+	lock_take(&x->lock);
 	for (struct exec_run *r = x->runs; r; r = r->next)
 		cap++;
 	if (!cap) {
-		pthread_mutex_unlock(&x->lock);
+		lock_drop(&x->lock);
 		return;
 	}
 	rs = malloc(cap * sizeof *rs);
@@ -685,7 +686,7 @@ static void round_once(struct exec_slurm *x)
 	squeue_due = t - x->last_squeue_ms >= SLURM_POLL_MS;
 	if (squeue_due)
 		x->last_squeue_ms = t;
-	pthread_mutex_unlock(&x->lock);
+	lock_drop(&x->lock);
 	if (!rs)
 		return;
 	/*
@@ -704,18 +705,18 @@ static void round_once(struct exec_slurm *x)
 	int64_t budget_end = now_ms() + SLURM_SUBMIT_BUDGET_MS;
 	/* Oldest first: the list has the newest run at its head. */
 	for (size_t i = n; i-- > 0 && now_ms() < budget_end;) {
-		pthread_mutex_lock(&x->lock);
+		lock_take(&x->lock);
 		int due = rs[i]->sbatch && rs[i]->asked != SLURM_ASKED_CANCEL;
-		pthread_mutex_unlock(&x->lock);
+		lock_drop(&x->lock);
 		if (due)
 			submit(x, rs[i]); /* PENDING (None) until squeue says */
 	}
 	if (squeue_due)
 		watch(x, rs, n);
-	pthread_mutex_lock(&x->lock);
+	lock_take(&x->lock);
 	for (size_t i = 0; i < n; i++)
 		run_put(rs[i]);
-	pthread_mutex_unlock(&x->lock);
+	lock_drop(&x->lock);
 	free(rs);
 }
 
@@ -723,7 +724,7 @@ static void round_once(struct exec_slurm *x)
 static void *slurm_main(void *arg)
 {
 	struct exec_slurm *x = arg;
-	pthread_mutex_lock(&x->lock);
+	lock_take(&x->lock);
 	while (!x->quit) {
 		if (!x->kicked) {
 			struct timespec until;
@@ -731,16 +732,16 @@ static void *slurm_main(void *arg)
 			until.tv_nsec += SLURM_ROUND_MS * 1000000L;
 			until.tv_sec += until.tv_nsec / 1000000000L;
 			until.tv_nsec %= 1000000000L;
-			pthread_cond_timedwait(&x->kick, &x->lock, &until);
+			lock_timedwait(&x->kick, &x->lock, &until);
 			if (x->quit)
 				break;
 		}
 		x->kicked = 0;
-		pthread_mutex_unlock(&x->lock);
+		lock_drop(&x->lock);
 		round_once(x);
-		pthread_mutex_lock(&x->lock);
+		lock_take(&x->lock);
 	}
-	pthread_mutex_unlock(&x->lock);
+	lock_drop(&x->lock);
 	return NULL;
 }
 
@@ -752,7 +753,7 @@ static void *slurm_main(void *arg)
 static void slurm_tick(struct executor *ex, int *timeout_ms)
 {
 	struct exec_slurm *x = (struct exec_slurm *)ex;
-	pthread_mutex_lock(&x->lock);
+	lock_take(&x->lock);
 	if (!x->started && x->runs) {
 		int rc = pthread_create(&x->thread, NULL, slurm_main, x);
 		if (rc)
@@ -764,7 +765,7 @@ static void slurm_tick(struct executor *ex, int *timeout_ms)
 	int active = x->runs != NULL;
 	x->kicked = 1;
 	pthread_cond_signal(&x->kick);
-	pthread_mutex_unlock(&x->lock);
+	lock_drop(&x->lock);
 	if (active && *timeout_ms > SLURM_ROUND_MS)
 		*timeout_ms = SLURM_ROUND_MS;
 }
@@ -774,11 +775,11 @@ static void slurm_close(struct executor *ex)
 	struct exec_slurm *x = (struct exec_slurm *)ex;
 	if (!x)
 		return;
-	pthread_mutex_lock(&x->lock);
+	lock_take(&x->lock);
 	x->quit = 1;
 	pthread_cond_signal(&x->kick);
 	int started = x->started;
-	pthread_mutex_unlock(&x->lock);
+	lock_drop(&x->lock);
 	if (started) {
 		/* A Slurm command may hang: trainfs's exit does not wait. */
 		struct timespec until;
@@ -794,7 +795,7 @@ static void slurm_close(struct executor *ex)
 	free(x->self_exe);
 	slurm_argv_free(x->cmd_env);
 	slurm_argv_free(x->submit_env);
-	pthread_mutex_destroy(&x->lock);
+	lock_destroy(&x->lock);
 	free(x);
 }
 
@@ -830,12 +831,12 @@ struct executor *exec_slurm_new(const char *self_exe)
 		free(x);
 		return NULL;
 	}
-	pthread_mutex_init(&x->lock, NULL);
+	lock_init(&x->lock, LOCK_SLURM);
 	pthread_condattr_t ca;
 	if (pthread_condattr_init(&ca) ||
 	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
 	    pthread_cond_init(&x->kick, &ca)) {
-		pthread_mutex_destroy(&x->lock);
+		lock_destroy(&x->lock);
 		slurm_argv_free(x->cmd_env);
 		free(x->self_exe);
 		free(x);

@@ -160,7 +160,7 @@ static void reread_if_rewritten(struct jobs *j, struct job *job)
 {
 	char path[PATH_MAX];
 	if (!jobs_path(j, job, "metrics.txt", path, sizeof path) &&
-	    watch_rewritten(&job->metrics_fd, path, job->metrics_read,
+	    watch_tail_rewritten(&job->metrics_fd, path, job->metrics_read,
 			    &job->metrics_tail) > 0) {
 		job->metrics_read = 0;
 		job->metrics_tail.n = 0;
@@ -233,7 +233,7 @@ static void undo_step(struct job *job, const struct job_record *was,
 /*
  * Takes one bounded step of what the trainer appended to its metrics file:
  * at most INGEST_BYTES, INGEST_LINES, in one transaction.  A file the
- * trainer rewrote (watch_rewritten()) is read again from its start; lines
+ * trainer rewrote (watch_tail_rewritten()) is read again from its start; lines
  * for an epoch that has a row fill it in (job_add_row()).  FINAL: the
  * trainer has ended, so a last line without newline counts at the end.
  * A row is shown only once stored: when the commit fails, the table, the

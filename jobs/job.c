@@ -27,6 +27,7 @@
 #include "jobs/access.h"
 #include "jobs/registry.h"
 #include "jobs/source.h"
+#include "util/lock.h"
 #include "util/log.h"
 #include "util/utf8.h"
 #include "util/text.h"
@@ -329,13 +330,16 @@ fail:
 	{ &(r)->spec, &(r)->reason, &(r)->error, &(r)->last_refused,      \
 	  &(r)->weights, &(r)->bad_why, &(r)->gpus, &(r)->source_pos }
 
-void job_record_take(struct job *job, struct job_record *next)
+void job_record_take(struct jobs *j, struct job *job, struct job_record *next)
 {
-	char **old[] = RECORD_STRINGS(&job->rec), **new[] = RECORD_STRINGS(next);
+	struct job_record was = job->rec;
+	char **old[] = RECORD_STRINGS(&was), **new[] = RECORD_STRINGS(next);
+	jobs_lock(j);
+	job->rec = *next;
+	jobs_unlock(j);
 	for (size_t i = 0; i < sizeof old / sizeof *old; i++)
 		if (*old[i] != *new[i])
 			free(*old[i]);
-	job->rec = *next;
 }
 
 void job_record_drop(const struct job *job, struct job_record *next)
@@ -389,7 +393,7 @@ int job_commit_move(struct jobs *j, struct job *job, struct job_record *next,
 		store_rollback(j->store);
 		goto fail;
 	}
-	job_record_take(job, next);
+	job_record_take(j, job, next);
 	for (size_t i = 0; untags && untags[i]; i++)
 		job_remove_tag(job, untags[i]);
 	if (job_add_event(job, now, state_name(to), why) < 0 ||
@@ -599,10 +603,7 @@ int job_wait_idle(struct job *job, int seconds)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += seconds;
 	while (job->busy && rc == 0) {
-		job->lock_held = 0;
-		rc = -pthread_cond_timedwait(&job->idle, &job->lock, &until);
-		job->lock_owner = pthread_self();
-		job->lock_held = 1;
+		rc = -lock_timedwait(&job->idle, &job->lock, &until);
 	}
 	return rc ? -EBUSY : 0;
 }
@@ -643,10 +644,10 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 	job->removed = 1;
 	job->refs--; /* the list's; ours keeps it until jobs_put() */
 	jobs_unlock(j);
-	pthread_mutex_lock(&j->listen_lock);
+	lock_take(&j->listen_lock);
 	if (j->changed)
 		j->changed(j->changed_arg, job, ~0u);
-	pthread_mutex_unlock(&j->listen_lock);
+	lock_drop(&j->listen_lock);
 out:
 	jobs_unlock_job(j, job);
 	return rc;
@@ -711,7 +712,7 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		job_record_drop(job, &next);
 		goto out;
 	}
-	job_record_take(job, &next);
+	job_record_take(j, job, &next);
 	job_parse_spec(job);
 	job_touch(j, job, VIEW_BIT(VIEW_SPEC) | VIEW_BIT(VIEW_STATUS));
 	if (!job->spec_ok) {

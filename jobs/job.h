@@ -28,6 +28,7 @@
 #include "jobs/spec.h"
 #include "jobs/state.h"
 #include "store/store.h"
+#include "util/lock.h"
 
 #define JOB_NAME_MAX JOB_RECORD_NAME_MAX /* bytes of UTF-8 */
 #define TAG_NAME_MAX 64
@@ -107,9 +108,7 @@ struct job_undo;
  */
 struct job {
 	/* ---- Its lock and lifetime: the registry's (registry.c). ---- */
-	pthread_mutex_t lock;  /* the job lock (registry.h: the order) */
-	pthread_t lock_owner;  /* debug: who holds it */
-	int lock_held;
+	struct lock lock;  /* the job lock (registry.h: the order) */
 	pthread_cond_t idle;   /* with lock: broadcast when busy drops */
 	int refs;              /* registry lock: the list's + each jobs_get() */
 	int removed;           /* both locks to set: unlinked by rmdir */
@@ -279,13 +278,8 @@ void job_lock(struct job *job);
 void job_unlock(struct job *job);
 /* Takes the job's lock if it is free: 1, else 0 (for who must not wait). */
 int job_trylock(struct job *job);
-#ifndef NDEBUG
-#define job_assert_locked(job)                                          \
-	assert((job)->lock_held &&                                      \
-	       pthread_equal((job)->lock_owner, pthread_self()))
-#else
-#define job_assert_locked(job) ((void)(job))
-#endif
+/* Ends trainfs unless this thread holds JOB's lock (util/lock.h). */
+#define job_assert_locked(job) lock_assert_held(&(job)->lock)
 
 /*
  * Job ID referenced and locked, or NULL (no such job, or removed): what a

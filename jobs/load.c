@@ -20,6 +20,7 @@
 
 #include "jobs/access.h"
 #include "jobs/registry.h"
+#include "util/lock.h"
 #include "util/log.h"
 
 struct loader {
@@ -98,8 +99,8 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 	struct jobs *j = calloc(1, sizeof *j);
 	if (!j)
 		return -ENOMEM;
-	pthread_mutex_init(&j->lock, NULL);
-	pthread_mutex_init(&j->listen_lock, NULL);
+	lock_init(&j->lock, LOCK_REGISTRY);
+	lock_init(&j->listen_lock, LOCK_LISTEN);
 	j->cfg = *cfg;
 	j->wake[0] = j->wake[1] = -1;
 	j->store_dir = strdup(cfg->store_dir);
@@ -165,7 +166,7 @@ void jobs_close(struct jobs *j)
 		j->local->ops->close(j->local);
 	if (j->slurm)
 		j->slurm->ops->close(j->slurm);
-	pthread_mutex_destroy(&j->lock);
-	pthread_mutex_destroy(&j->listen_lock);
+	lock_destroy(&j->lock);
+	lock_destroy(&j->listen_lock);
 	free(j);
 }

@@ -4,8 +4,7 @@
  * last metrics are in (sv_end_step); then its exit record and its state
  * pick the next move from one table, outcome_moves[state][end] (as
  * s6-supervise's actions[state][event]): pack the weights, fail with a
- * reason, or delete a cancelled job's output.  Failing a job (sv_fail)
- * and marking it busy or idle (sv_set_busy) live here too.
+ * reason, or delete a cancelled job's output.
  *
  * Locks: called on the supervisor's thread with the job's lock held.
  */
@@ -23,24 +22,6 @@
 #include "jobs/output.h"
 #include "jobs/supervisor.h"
 #include "util/log.h"
-
-/*
- * BUSY: a trainer or packer may still be alive.  A run counts too until
- * its executor has reaped it: a job removed before that would leave the
- * local shim a zombie for as long as trainfs runs.
- */
-
-void sv_set_busy(struct jobs *j, struct job *job, int busy)
-{
-	job_assert_locked(job);
-	job->busy = busy || job->run != NULL;
-	if (!job->busy && job->delete_when_idle) { /* control_cancel */
-		job->delete_when_idle = 0;
-		job_delete_output(j, job);
-	}
-	if (!job->busy)
-		pthread_cond_broadcast(&job->idle);
-}
 
 static int output_is_empty(struct jobs *j, struct job *job)
 {
@@ -61,24 +42,6 @@ static int output_is_empty(struct jobs *j, struct job *job)
 	return empty;
 }
 
-
-/* Ends JOB as failed with the error FMT. */
-void sv_fail(struct jobs *j, struct job *job, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_warn( "job '%s': failed: %s\n", job->rec.name, msg);
-	free(job->rec.error);
-	job->rec.error = strdup(msg);
-	if (!job->rec.finished_ns)
-		job->rec.finished_ns = job_now_ns();
-	sv_set_busy(j, job, 0);
-	job_set_state(j, job, ST_FAILED, msg,
-		      (const char *[]){ "failed", NULL });
-}
 
 /* ---- metrics ---- */
 

@@ -25,6 +25,7 @@
 
 #include "jobs/registry.h"
 #include "jobs/source.h"
+#include "util/lock.h"
 #include "util/log.h"
 
 /* ---- the registry ---- */
@@ -131,16 +132,12 @@ struct job **jobs_list(struct jobs *j, size_t *n)
 
 void jobs_lock(struct jobs *j)
 {
-	pthread_mutex_lock(&j->lock);
-	j->lock_owner = pthread_self();
-	j->lock_held = 1;
+	lock_take(&j->lock);
 }
 
 void jobs_unlock(struct jobs *j)
 {
-	jobs_assert_locked(j);
-	j->lock_held = 0;
-	pthread_mutex_unlock(&j->lock);
+	lock_drop(&j->lock);
 }
 
 int jobs_claim_pid(struct jobs *j, const char *mountpoint)
@@ -150,25 +147,17 @@ int jobs_claim_pid(struct jobs *j, const char *mountpoint)
 
 void job_lock(struct job *job)
 {
-	pthread_mutex_lock(&job->lock);
-	job->lock_owner = pthread_self();
-	job->lock_held = 1;
+	lock_take(&job->lock);
 }
 
 void job_unlock(struct job *job)
 {
-	job_assert_locked(job);
-	job->lock_held = 0;
-	pthread_mutex_unlock(&job->lock);
+	lock_drop(&job->lock);
 }
 
 int job_trylock(struct job *job)
 {
-	if (pthread_mutex_trylock(&job->lock))
-		return 0;
-	job->lock_owner = pthread_self();
-	job->lock_held = 1;
-	return 1;
+	return lock_trytake(&job->lock) == 0;
 }
 
 struct job *jobs_get(struct jobs *j, int64_t id)
@@ -249,10 +238,10 @@ void jobs_unlock_job(struct jobs *j, struct job *job)
 
 void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg)
 {
-	pthread_mutex_lock(&j->listen_lock);
+	lock_take(&j->listen_lock);
 	j->changed = fn;
 	j->changed_arg = arg;
-	pthread_mutex_unlock(&j->listen_lock);
+	lock_drop(&j->listen_lock);
 }
 
 int jobs_path(struct jobs *j, const struct job *job, const char *rel,
@@ -270,10 +259,10 @@ void job_touch(struct jobs *j, struct job *job, unsigned views)
 			job->rec.mtime_ns[v] = t;
 	job->changes++;
 	/* changed may be swapped; the callback only queues */
-	pthread_mutex_lock(&j->listen_lock);
+	lock_take(&j->listen_lock);
 	if (j->changed)
 		j->changed(j->changed_arg, job, views);
-	pthread_mutex_unlock(&j->listen_lock);
+	lock_drop(&j->listen_lock);
 }
 
 void jobs_wake(struct jobs *j)
@@ -290,7 +279,7 @@ struct job *job_new(void)
 	struct job *job = calloc(1, sizeof *job);
 	if (!job)
 		return NULL;
-	pthread_mutex_init(&job->lock, NULL);
+	lock_init(&job->lock, LOCK_JOB);
 	pthread_cond_init(&job->idle, NULL);
 	job->monitor_col = -1;
 	job->packer_fd = -1;
@@ -338,7 +327,7 @@ void job_free(struct job *job)
 		close(job->weights_tmp_fd);
 	if (job->metrics_fd >= 0)
 		close(job->metrics_fd);
-	pthread_mutex_destroy(&job->lock);
+	lock_destroy(&job->lock);
 	pthread_cond_destroy(&job->idle);
 	free(job);
 }

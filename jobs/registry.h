@@ -22,19 +22,23 @@
 
 #include "jobs/executor.h"
 #include "jobs/job.h"
+#include "util/lock.h"
 
 /*
- * The locks, in the order they are taken (never the other way round):
+ * The locks of jobs/, in the order they are taken (never the other way
+ * round; the whole order, with fs/'s and store/'s, is util/lock.h's
+ * table, checked on every take):
  *
  *   job->lock       one job: everything in struct job but refs, removed.
  *                   Held over that job's own work (rendering, an ingest
  *                   step, packing's end); never two jobs' locks at once.
  *                   rec.mode is also read without it, atomically
  *                   (access.h: an access check never waits).
- *   jobs.lock       the registry: list, by_name, n, every job's refs and
- *                   removed, quit; bookkeeping of bounded size
- *                   only, never held over I/O or a job's work.
  *   the store lock  the SQLite connection (store.c).
+ *   jobs.lock       the registry: list, by_name, n, every job's refs and
+ *                   removed, quit, and a job's id and name (a record is
+ *                   replaced under it too); bookkeeping of bounded size
+ *                   only, never held over I/O or a job's work.
  *   listen_lock     the change callback (changed, changed_arg): held
  *                   over job_touch()'s call of it, which only queues.
  *
@@ -48,9 +52,7 @@
  * last reference frees it, so a job found is never freed while used.
  */
 struct jobs {
-	pthread_mutex_t lock;  /* the registry lock, see above */
-	pthread_t lock_owner;  /* debug: who holds it */
-	int lock_held;
+	struct lock lock;  /* the registry lock, see above */
 	struct store *store;   /* has its own lock */
 	struct jobs_config cfg;
 	char *store_dir;
@@ -63,7 +65,7 @@ struct jobs {
 	struct job **by_name;  /* open addressing, cap_names slots */
 	size_t cap_names;
 
-	pthread_mutex_t listen_lock; /* the listener lock: changed, changed_arg */
+	struct lock listen_lock; /* the listener lock: changed, changed_arg */
 	jobs_changed_fn changed;
 	void *changed_arg;
 
@@ -73,12 +75,8 @@ struct jobs {
 	int wake[2];           /* a byte here wakes the supervisor */
 };
 
-#ifndef NDEBUG
-#define jobs_assert_locked(j)                                            \
-	assert((j)->lock_held && pthread_equal((j)->lock_owner, pthread_self()))
-#else
-#define jobs_assert_locked(j) ((void)(j))
-#endif
+/* Ends trainfs unless this thread holds the registry's lock. */
+#define jobs_assert_locked(j) lock_assert_held(&(j)->lock)
 
 /*
  * The workdir check of a start or restart, made before the job's lock is
@@ -134,8 +132,12 @@ int job_stop(struct jobs *j, struct job *job, const char *reason,
 int job_commit_move(struct jobs *j, struct job *job, struct job_record *next,
 		    const char *why, const char *const *tags,
 		    const char *const *untags);
-/* JOB takes record NEXT; the strings NEXT no longer shares are freed. */
-void job_record_take(struct job *job, struct job_record *next);
+/*
+ * JOB (locked) takes record NEXT; the strings NEXT no longer shares are
+ * freed.  The copy is made under the registry's lock too: lookups read a
+ * job's id and name under that lock alone.
+ */
+void job_record_take(struct jobs *j, struct job *job, struct job_record *next);
 /* Frees NEXT's strings that JOB's record does not share (NEXT undone). */
 void job_record_drop(const struct job *job, struct job_record *next);
 /* When a stop asked now turns into SIGKILL: now plus the spec's grace. */

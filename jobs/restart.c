@@ -129,7 +129,7 @@ static void take_restart(struct jobs *j, struct job *job,
 			 struct job_record *new, int64_t now)
 {
 	struct job_record *r = &job->rec;
-	job_record_take(job, new); /* frees the outcome's strings */
+	job_record_take(j, job, new); /* frees the outcome's strings */
 	for (size_t i = 0; restart_untags[i]; i++)
 		job_remove_tag(job, restart_untags[i]);
 	if (job_add_event(job, now, state_name(ST_QUEUED), RESTART_REASON))

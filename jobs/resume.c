@@ -123,7 +123,7 @@ static void take_resume(struct jobs *j, struct job *job,
 			long from)
 {
 	int new_spec = next->spec != job->rec.spec;
-	job_record_take(job, next);
+	job_record_take(j, job, next);
 	if (new_spec)
 		job_parse_spec(job);
 	job_table_drop_after(job, from);

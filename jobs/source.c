@@ -34,7 +34,7 @@
 #include "jobs/src_csv.h"
 #include "jobs/src_jsonl.h"
 #include "jobs/src_tfevents.h"
-#include "jobs/watch.h"
+#include "jobs/watch_tail.h"
 #include "util/fsowner.h"
 
 enum src_kind { KIND_UNKNOWN, KIND_CSV, KIND_JSONL, KIND_TFDIR, KIND_TFFILE };

@@ -11,6 +11,7 @@
  */
 #include "jobs/sweep.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 
 #include "jobs/registry.h"
 #include "jobs/sweep_i.h"
+#include "util/lock.h"
 #include "util/log.h"
 #include "util/text.h"
 #include "util/vec.h"
@@ -134,10 +136,10 @@ int sweep_rung_has(const struct sweep *w, long rung, long t)
 
 void sweep_notify(struct sweeps *s, int64_t id, const char *new_job)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	sweeps_changed_fn fn = s->changed;
 	void *arg = s->changed_arg;
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	if (fn)
 		fn(arg, id, new_job);
 }
@@ -194,8 +196,8 @@ int sweeps_open(struct jobs *j, struct sweeps **out)
 		return -ENOMEM;
 	s->jobs = j;
 	s->store = j->store;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_mutex_init(&s->wake_lock, NULL);
+	lock_init(&s->lock, LOCK_SWEEPS);
+	lock_init(&s->wake_lock, LOCK_SWEEPS_WAKE);
 	pthread_cond_init(&s->wake, NULL);
 	int rc = store_load_sweeps(s->store, load_sweep, load_trial, load_rung,
 				   s);
@@ -209,10 +211,10 @@ int sweeps_open(struct jobs *j, struct sweeps **out)
 
 void sweeps_on_change(struct sweeps *s, sweeps_changed_fn fn, void *arg)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	s->changed = fn;
 	s->changed_arg = arg;
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 }
 
 /* ---- what users do ---- */
@@ -220,14 +222,14 @@ void sweeps_on_change(struct sweeps *s, sweeps_changed_fn fn, void *arg)
 int sweeps_find(struct sweeps *s, const char *name, int64_t *id)
 {
 	int rc = -ENOENT;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	for (size_t i = 0; i < s->n; i++)
 		if (!s->list[i]->removed && !strcmp(s->list[i]->rec.name, name)) {
 			*id = s->list[i]->rec.id;
 			rc = 0;
 			break;
 		}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -253,19 +255,19 @@ int sweeps_create(struct sweeps *s, const char *name, uid_t uid, gid_t gid,
 	w->rec.mode = (mode & 0755) | 0700;
 	w->rec.state = SW_CREATED;
 	w->rec.created_ns = w->rec.mtime_ns = now_ns();
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	int grown = VEC_RESERVE(s->list, s->cap, s->n + 1);
 	int rc = !w->rec.name || grown ? -ENOMEM
 		 : find_name(s, name)  ? -EEXIST
 				       : store_create_sweep(s->store, &w->rec);
 	if (rc) {
-		pthread_mutex_unlock(&s->lock);
+		lock_drop(&s->lock);
 		sweep_free(w);
 		return rc;
 	}
 	s->list[s->n++] = w;
 	*id = w->rec.id;
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return 0;
 }
 
@@ -276,7 +278,7 @@ static int may_change(const struct sweep *w, uid_t uid)
 
 int sweeps_remove(struct sweeps *s, int64_t id, uid_t uid)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = sweep_find(s, id);
 	int rc = !w			      ? -ENOENT
 		 : !may_change(w, uid)	      ? -EACCES
@@ -286,13 +288,13 @@ int sweeps_remove(struct sweeps *s, int64_t id, uid_t uid)
 			 : store_delete_sweep(s->store, id);
 	if (!rc)
 		w->removed = 1; /* freed at close: a reader may hold its id */
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
 int sweeps_attr(struct sweeps *s, int64_t id, struct sweep_attr *a)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = sweep_find(s, id);
 	if (w) {
 		*a = (struct sweep_attr){
@@ -307,13 +309,13 @@ int sweeps_attr(struct sweeps *s, int64_t id, struct sweep_attr *a)
 			if (w->trials[i].best_epoch >= 0)
 				a->has_best = 1;
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return w ? 0 : -ENOENT;
 }
 
 int sweeps_names(struct sweeps *s, char ***names, int64_t **ids, size_t *n)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	char **nm = calloc(s->n + 1, sizeof *nm);
 	int64_t *id = calloc(s->n + 1, sizeof *id);
 	size_t k = 0;
@@ -325,7 +327,7 @@ int sweeps_names(struct sweeps *s, char ***names, int64_t **ids, size_t *n)
 		if (!(nm[k++] = strdup(s->list[i]->rec.name)))
 			rc = -ENOMEM;
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	if (rc) {
 		sweeps_names_free(nm, id, k);
 		return rc;
@@ -346,7 +348,7 @@ void sweeps_names_free(char **names, int64_t *ids, size_t n)
 
 int sweeps_chmod(struct sweeps *s, int64_t id, uid_t uid, mode_t mode)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = sweep_find(s, id);
 	int rc = !w ? -ENOENT : !may_change(w, uid) ? -EPERM : 0;
 	if (!rc) {
@@ -355,7 +357,7 @@ int sweeps_chmod(struct sweeps *s, int64_t id, uid_t uid, mode_t mode)
 		if ((rc = sweep_save(s, w))) /* the store first */
 			w->rec.mode = before;
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -367,14 +369,14 @@ int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid,
 		return -ENOMEM;
 	memcpy(copy, text, len);
 	copy[len] = 0;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = sweep_find(s, id);
 	int rc = !w			      ? -ENOENT
 		 : !may_change(w, uid)	      ? -EACCES
 		 : w->rec.state != SW_CREATED ? -EACCES
 					      : 0;
 	if (rc) {
-		pthread_mutex_unlock(&s->lock);
+		lock_drop(&s->lock);
 		free(copy);
 		return rc;
 	}
@@ -395,7 +397,7 @@ int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid,
 			log_error("sweep '%s': cannot store its spec's error",
 				  w->rec.name);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -477,11 +479,11 @@ void sweep_allowed(int state, char *buf, size_t len)
 int sweeps_control(struct sweeps *s, int64_t id, uid_t uid, const char *text,
 		   size_t len)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = sweep_find(s, id);
 	int rc = 0;
 	if (!w || !may_change(w, uid)) {
-		pthread_mutex_unlock(&s->lock);
+		lock_drop(&s->lock);
 		return w ? -EACCES : -ENOENT;
 	}
 	int cmd = sweep_command(text, len);
@@ -529,7 +531,7 @@ int sweeps_control(struct sweeps *s, int64_t id, uid_t uid, const char *text,
 		w->rec = before;
 	sweeps_poke(s);
 out:
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -554,7 +556,7 @@ int sweeps_trial_job(struct sweeps *s, int64_t id, long t, char *buf,
 		     size_t len)
 {
 	int rc = -ENOENT;
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = sweep_find(s, id);
 	const struct trial *tr = NULL;
 	if (w && t == 0)
@@ -565,7 +567,7 @@ int sweeps_trial_job(struct sweeps *s, int64_t id, long t, char *buf,
 		snprintf(buf, len, "%s", tr->name);
 		rc = 0;
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return rc;
 }
 
@@ -591,7 +593,7 @@ void sweep_params_text(const struct sweep_spec *spec, uint64_t seed, long t,
 int sweeps_curves(struct sweeps *s, int64_t id, struct sweep_curves *c)
 {
 	memset(c, 0, sizeof *c);
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = sweep_find(s, id);
 	int rc = w ? 0 : -ENOENT;
 	long n = w ? w->rec.trials_created : 0;
@@ -622,7 +624,7 @@ int sweeps_curves(struct sweeps *s, int64_t id, struct sweep_curves *c)
 		snprintf(c->monitor, sizeof c->monitor, "%s",
 			 w->spec_ok ? w->spec.monitor : "");
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	if (rc)
 		sweeps_curves_free(c);
 	return rc;
@@ -681,7 +683,7 @@ static int view_record(const struct sweep *w, struct sweep_view *v)
 int sweeps_view(struct sweeps *s, int64_t id, struct sweep_view *v)
 {
 	memset(v, 0, sizeof *v);
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = sweep_find(s, id);
 	int rc = w ? view_record(w, v) : -ENOENT;
 	if (!rc && v->ntrials &&
@@ -689,7 +691,7 @@ int sweeps_view(struct sweeps *s, int64_t id, struct sweep_view *v)
 		rc = -ENOMEM;
 	for (long i = 0; !rc && i < v->ntrials; i++)
 		v->trials[i] = trial_view(&w->trials[i]);
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	/* The spec parsed again, from the copy, with no lock held. */
 	char err[512];
 	if (!rc && v->spec_ok &&
@@ -712,16 +714,24 @@ void sweeps_view_free(struct sweep_view *v)
 	memset(v, 0, sizeof *v);
 }
 
+void sweeps_poke(struct sweeps *s)
+{
+	lock_take(&s->wake_lock);
+	s->woken = 1;
+	pthread_cond_signal(&s->wake);
+	lock_drop(&s->wake_lock);
+}
+
 void sweeps_close(struct sweeps *s)
 {
 	if (!s)
 		return;
-	sweeps_stop_thread(s);
+	assert(!s->running);
 	for (size_t i = 0; i < s->n; i++)
 		sweep_free(s->list[i]);
 	free(s->list);
-	pthread_mutex_destroy(&s->lock);
-	pthread_mutex_destroy(&s->wake_lock);
+	lock_destroy(&s->lock);
+	lock_destroy(&s->wake_lock);
 	pthread_cond_destroy(&s->wake);
 	free(s);
 }

@@ -21,10 +21,10 @@
  * (sweeps_view, sweeps_curves).
  *
  * Locks: the sweeps lock covers every sweep in memory.  It is never held
- * while a job's lock or the registry lock is taken (the thread copies what
- * it needs, lets go, visits the trials' jobs one at a time, then takes it
- * again to decide); the store lock may be taken inside it.  Functions
- * return 0 or a negative errno.
+ * while a job's lock is taken (the thread copies what it needs, lets go,
+ * visits the trials' jobs one at a time, then takes it again to decide);
+ * the store lock, and the registry lock (a reader's check), may be taken
+ * inside it.  Functions return 0 or a negative errno.
  */
 #ifndef TRAINFS_SWEEP_H
 #define TRAINFS_SWEEP_H
@@ -53,7 +53,9 @@ struct sweeps;
 int sweeps_open(struct jobs *j, struct sweeps **out);
 /* Starts the sweeps' thread (after any daemonizing fork). */
 int sweeps_start(struct sweeps *s);
-/* Stops the thread (trials keep running) and frees everything. */
+/* Stops the thread if it runs (trials keep running); NULL is fine. */
+void sweeps_stop(struct sweeps *s);
+/* Frees everything, the thread stopped first (sweeps_stop()). */
 void sweeps_close(struct sweeps *s);
 
 /*

@@ -19,6 +19,7 @@
 #include "jobs/sweep.h"
 #include "jobs/sweep_spec.h"
 #include "store/sweeps.h"
+#include "util/lock.h"
 
 /* What the thread last read of a trial's job. */
 struct trial {
@@ -60,10 +61,10 @@ struct sweeps {
 	 * it, so sweeps_poke() may be called with the store and registry
 	 * locks held (a trial's ingest) while the thread holds s->lock and
 	 * waits for the store (a deadlock when both shared s->lock). */
-	pthread_mutex_t wake_lock;
+	struct lock wake_lock;
 	pthread_cond_t wake;    /* under wake_lock */
 	int woken, quit;        /* under wake_lock */
-	pthread_mutex_t lock;   /* everything below but the thread's own */
+	struct lock lock;   /* everything below but the thread's own */
 	pthread_t thread;
 	int running;
 	struct jobs *jobs;
@@ -92,7 +93,5 @@ int sweep_rung_has(const struct sweep *w, long rung, long t);
 /* Tells the interface sweep ID changed (made NEW_JOB); no lock held. */
 void sweep_notify(struct sweeps *s, int64_t id, const char *new_job);
 
-/* sweep_run.c: stops the thread if it runs (sweeps_close). */
-void sweeps_stop_thread(struct sweeps *s);
 
 #endif

@@ -24,6 +24,7 @@
 #include "jobs/prune.h"
 #include "jobs/registry.h"
 #include "jobs/sweep_i.h"
+#include "util/lock.h"
 #include "util/log.h"
 #include "util/vec.h"
 
@@ -388,7 +389,7 @@ static void make_trial(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 	}
 	if (id)
 		sweep_notify(s, sweep, a->name);
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = sweep_find(s, sweep);
 	if (w && a->t <= w->rec.trials_created) {
 		struct trial *t = &w->trials[a->t - 1];
@@ -399,7 +400,7 @@ static void make_trial(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 			log_error("sweep trial '%s': cannot store its job",
 				  a->name);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 }
 
 static void enact(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
@@ -455,12 +456,12 @@ struct tick {
 /* Copies what a round needs of sweep ID into K (zeroed): 0, or -1. */
 static int tick_copy(struct sweeps *s, int64_t id, struct tick *k)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	struct sweep *w = sweep_find(s, id);
 	long n = k->n = w ? w->rec.trials_created : 0;
 	struct trial *peek = k->peek = calloc((size_t)n + 1, sizeof *peek);
 	if (!w || !peek) {
-		pthread_mutex_unlock(&s->lock);
+		lock_drop(&s->lock);
 		free(peek);
 		return -1;
 	}
@@ -484,7 +485,7 @@ static int tick_copy(struct sweeps *s, int64_t id, struct tick *k)
 			snprintf(peek[i].name, sizeof peek[i].name, "%s-%03ld",
 				 w->rec.name, i + 1);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	return 0;
 }
 
@@ -559,9 +560,9 @@ static void tick_sweep(struct sweeps *s, int64_t id)
 		return;
 	tick_read(s, &k);
 	struct actions l = { 0 };
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	tick_merge(s, id, &k, &l);
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 	for (long i = 0; i < k.n; i++)
 		free(k.peek[i].curve);
 	free(k.peek);
@@ -574,22 +575,22 @@ static void *sweeps_main(void *arg)
 {
 	struct sweeps *s = arg;
 	for (;;) {
-		pthread_mutex_lock(&s->wake_lock);
+		lock_take(&s->wake_lock);
 		int quit = s->quit;
-		pthread_mutex_unlock(&s->wake_lock);
+		lock_drop(&s->wake_lock);
 		if (quit)
 			break;
-		pthread_mutex_lock(&s->lock);
+		lock_take(&s->lock);
 		size_t n = s->n;
 		int64_t *ids = calloc(n + 1, sizeof *ids);
 		for (size_t i = 0; ids && i < n; i++)
 			ids[i] = s->list[i]->removed ? 0 : s->list[i]->rec.id;
-		pthread_mutex_unlock(&s->lock);
+		lock_drop(&s->lock);
 		for (size_t i = 0; ids && i < n; i++)
 			if (ids[i])
 				tick_sweep(s, ids[i]);
 		free(ids);
-		pthread_mutex_lock(&s->wake_lock);
+		lock_take(&s->wake_lock);
 		if (!s->woken && !s->quit) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -598,10 +599,10 @@ static void *sweeps_main(void *arg)
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
-			pthread_cond_timedwait(&s->wake, &s->wake_lock, &ts);
+			lock_timedwait(&s->wake, &s->wake_lock, &ts);
 		}
 		s->woken = 0;
-		pthread_mutex_unlock(&s->wake_lock);
+		lock_drop(&s->wake_lock);
 	}
 	return NULL;
 }
@@ -615,22 +616,15 @@ int sweeps_start(struct sweeps *s)
 	return 0;
 }
 
-void sweeps_stop_thread(struct sweeps *s)
+void sweeps_stop(struct sweeps *s)
 {
-	if (!s->running)
+	if (!s || !s->running)
 		return;
-	pthread_mutex_lock(&s->wake_lock);
+	lock_take(&s->wake_lock);
 	s->quit = 1;
 	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->wake_lock);
+	lock_drop(&s->wake_lock);
 	pthread_join(s->thread, NULL);
 	s->running = 0;
 }
 
-void sweeps_poke(struct sweeps *s)
-{
-	pthread_mutex_lock(&s->wake_lock);
-	s->woken = 1;
-	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->wake_lock);
-}

@@ -11,7 +11,7 @@
  * and a change of an older row recomputes it from every row.
  *
  * Files: a trainer may rewrite its file instead of appending (truncate it,
- * or rename a new one over it); watch_rewritten() notices either, and the
+ * or rename a new one over it); watch_tail_rewritten() (watch_tail.h) notices either, and the
  * follower then reads the file again from the start.
  */
 #ifndef TRAINFS_WATCH_H
@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "jobs/metrics.h"
+#include "jobs/watch_tail.h"
 
 /*
  * Rows by epoch: open addressing over the rows' epochs (EPOCHS, kept by
@@ -81,27 +82,6 @@ void watch_policy_init(struct watch_policy *p, int mode_min, double min_delta,
  */
 int watch_policy_update(struct watch_policy *p, size_t nrows, size_t row,
 			int appended, watch_row_fn fn, void *arg);
-
-/* The last bytes taken from a followed file, to tell a rewrite. */
-#define WATCH_TAIL 64
-struct watch_tail {
-	unsigned char b[WATCH_TAIL];
-	size_t n; /* 0: unknown (nothing compared) */
-};
-
-/* Records that the N bytes of DATA were read right after the tail. */
-void watch_tail_note(struct watch_tail *t, const char *data, size_t n);
-
-/*
- * Whether the file open at *FD, of which READ bytes were taken (ending
- * with TAIL), was rewritten: PATH is another file now (replaced by a
- * rename; *FD is then closed and PATH opened instead), the file is
- * shorter than READ (truncated), or its bytes before READ are not TAIL
- * any more.  Returns 1 (read it again from 0), 0, or -errno (*FD is
- * left as it was).  *FD -1: PATH is opened, returns 1 when it exists.
- */
-int watch_rewritten(int *fd, const char *path, int64_t read,
-		    const struct watch_tail *tail);
 
 /*
  * The shim's follower: a job's metrics file, its rows' monitored values

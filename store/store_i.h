@@ -25,6 +25,7 @@
 
 #include "store/store.h"
 #include "util/compiler.h"
+#include "util/lock.h"
 #include "util/log.h"
 
 /* The statements prepared once at open (their text: schema.c). */
@@ -49,7 +50,7 @@ struct store {
 	 * The store lock (store.h): the connection, q[] and in_tx.  Recursive,
 	 * so a statement inside the holder's transaction takes it again.
 	 */
-	pthread_mutex_t lock;
+	struct lock lock;
 	pthread_t owner;  /* who holds it, while depth > 0 */
 	int depth;
 	int in_tx;        /* a transaction is open (its owner holds the lock) */
@@ -60,7 +61,7 @@ struct store {
 	sqlite3_stmt *q[Q_COUNT];
 
 	/* The deleter: trash_lock protects the fields below it. */
-	pthread_mutex_t trash_lock;
+	struct lock trash_lock;
 	pthread_cond_t trash_more;
 	int trash_pending; /* something was put in the trash */
 	int trash_quit;
@@ -72,7 +73,7 @@ struct store {
 /* The store lock, taken again by its holder (it is recursive). */
 static inline void slock(struct store *s)
 {
-	pthread_mutex_lock(&s->lock);
+	lock_take(&s->lock);
 	s->owner = pthread_self();
 	s->depth++;
 }
@@ -80,7 +81,7 @@ static inline void slock(struct store *s)
 static inline void sunlock(struct store *s)
 {
 	s->depth--;
-	pthread_mutex_unlock(&s->lock);
+	lock_drop(&s->lock);
 }
 
 /* Says SQLite's last error with WHAT was being done; returns -EIO. */
@@ -120,6 +121,9 @@ static inline int bind_text(sqlite3_stmt *st, int i, const char *v)
 	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC)
 		 : sqlite3_bind_null(st, i);
 }
+
+/* store.c: the store's and the trash queue's locks, made once at open. */
+void store_init_locks(struct store *s);
 
 /* schema.c: brings the database up to this trainfs's schema; 0 or -errno. */
 MUST_CHECK int store_migrate(struct store *s);

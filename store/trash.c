@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "store/store_i.h"
+#include "util/lock.h"
 #include "util/log.h"
 #include "util/tree.h"
 
@@ -58,19 +59,19 @@ static int empty_trash(struct store *s)
 static void *deleter_main(void *arg)
 {
 	struct store *s = arg;
-	pthread_mutex_lock(&s->trash_lock);
+	lock_take(&s->trash_lock);
 	s->trash_pending = 1; /* what the last run left */
 	while (!s->trash_quit) {
 		if (!s->trash_pending) {
-			pthread_cond_wait(&s->trash_more, &s->trash_lock);
+			lock_wait(&s->trash_more, &s->trash_lock);
 			continue;
 		}
 		s->trash_pending = 0;
-		pthread_mutex_unlock(&s->trash_lock);
+		lock_drop(&s->trash_lock);
 		empty_trash(s);
-		pthread_mutex_lock(&s->trash_lock);
+		lock_take(&s->trash_lock);
 	}
-	pthread_mutex_unlock(&s->trash_lock);
+	lock_drop(&s->trash_lock);
 	return NULL;
 }
 
@@ -86,10 +87,10 @@ int store_start_deleter(struct store *s)
 void store_stop_deleter(struct store *s)
 {
 	if (s->deleting) {
-		pthread_mutex_lock(&s->trash_lock);
+		lock_take(&s->trash_lock);
 		s->trash_quit = 1;
 		pthread_cond_signal(&s->trash_more);
-		pthread_mutex_unlock(&s->trash_lock);
+		lock_drop(&s->trash_lock);
 		pthread_join(s->deleter, NULL);
 	}
 }
@@ -104,9 +105,9 @@ int store_trash(struct store *s, int64_t id, const char *rel)
 	if (mkdir(trash, 0700) < 0 && errno != EEXIST)
 		goto in_place;
 	for (int tries = 0; tries < 100; tries++) {
-		pthread_mutex_lock(&s->trash_lock);
+		lock_take(&s->trash_lock);
 		unsigned long seq = ++s->trash_seq;
-		pthread_mutex_unlock(&s->trash_lock);
+		lock_drop(&s->trash_lock);
 		if (snprintf(dst, sizeof dst, "%s/%lld.%s.%ld.%lu", trash,
 			     (long long)id, *rel ? rel : "job", (long)time(NULL),
 			     seq) >= (int)sizeof dst)
@@ -115,10 +116,10 @@ int store_trash(struct store *s, int64_t id, const char *rel)
 			if (*p == '/')
 				*p = '_';
 		if (rename(src, dst) == 0) {
-			pthread_mutex_lock(&s->trash_lock);
+			lock_take(&s->trash_lock);
 			s->trash_pending = 1;
 			pthread_cond_signal(&s->trash_more);
-			pthread_mutex_unlock(&s->trash_lock);
+			lock_drop(&s->trash_lock);
 			if (!s->deleting)
 				empty_trash(s); /* no thread (tools, tests) */
 			return 0;

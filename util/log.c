@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/lock.h"
 #include "util/log.h"
 
 static const char *const level_names[] = { "fatal", "error", "warning",
@@ -21,13 +22,26 @@ static const char *const level_names[] = { "fatal", "error", "warning",
 
 /* The logger's state, all of it under lock. */
 static struct {
-	pthread_mutex_t lock;
+	struct lock lock;
 	int fd;          /* the log file, or -1 */
 	int to_stderr;
 	char *path;
 	long size;       /* bytes in the file so far */
 	enum log_level level;
-} L = { PTHREAD_MUTEX_INITIALIZER, -1, 1, NULL, 0, LOG_INFO };
+} L = { LOCK_INITIALIZER(LOCK_LOG), -1, 1, NULL, 0, LOG_INFO };
+
+/*
+ * Makes FD the log file, closing the one before.  Lock held.  The lock
+ * checker writes its last words there too, without this lock.
+ */
+static void set_fd(int fd)
+{
+	lock_report_to(-1);
+	if (L.fd >= 0)
+		close(L.fd);
+	L.fd = fd;
+	lock_report_to(fd);
+}
 
 int log_open(const char *path, int to_stderr)
 {
@@ -42,42 +56,38 @@ int log_open(const char *path, int to_stderr)
 		close(fd);
 		return rc;
 	}
-	pthread_mutex_lock(&L.lock);
-	if (L.fd >= 0)
-		close(L.fd);
+	lock_take(&L.lock);
+	set_fd(fd);
 	free(L.path);
-	L.fd = fd;
 	L.path = copy;
 	L.size = st.st_size;
 	L.to_stderr = to_stderr;
-	pthread_mutex_unlock(&L.lock);
+	lock_drop(&L.lock);
 	return 0;
 }
 
 void log_close(void)
 {
-	pthread_mutex_lock(&L.lock);
-	if (L.fd >= 0)
-		close(L.fd);
-	L.fd = -1;
+	lock_take(&L.lock);
+	set_fd(-1);
 	free(L.path);
 	L.path = NULL;
 	L.to_stderr = 1;
-	pthread_mutex_unlock(&L.lock);
+	lock_drop(&L.lock);
 }
 
 void log_to_stderr(int on)
 {
-	pthread_mutex_lock(&L.lock);
+	lock_take(&L.lock);
 	L.to_stderr = on;
-	pthread_mutex_unlock(&L.lock);
+	lock_drop(&L.lock);
 }
 
 void log_set_level(enum log_level level)
 {
-	pthread_mutex_lock(&L.lock);
+	lock_take(&L.lock);
 	L.level = level;
-	pthread_mutex_unlock(&L.lock);
+	lock_drop(&L.lock);
 }
 
 /* Starts a new file once the current one is full.  Lock held. */
@@ -91,8 +101,7 @@ static void rotate(void)
 	int fd = open(L.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return; /* keep writing to the renamed one */
-	close(L.fd);
-	L.fd = fd;
+	set_fd(fd);
 	L.size = 0;
 }
 
@@ -112,9 +121,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	    !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
 		strcpy(when, "?");
 	int errno_was = errno;
-	pthread_mutex_lock(&L.lock);
+	lock_take(&L.lock);
 	if (level > L.level) {
-		pthread_mutex_unlock(&L.lock);
+		lock_drop(&L.lock);
 		return;
 	}
 	if (L.to_stderr || L.fd < 0) {
@@ -140,6 +149,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		if (write(L.fd, line, len) == len)
 			L.size += len;
 	}
-	pthread_mutex_unlock(&L.lock);
+	lock_drop(&L.lock);
 	errno = errno_was;
 }

@@ -61,7 +61,8 @@ fuzz-merge: $(FUZZ_BIN)
 
 # Only the parsers get coverage feedback: the harnesses' own checks would
 # only slow libFuzzer down and steer it towards themselves.
-$(FUZZ_DIR)/fuzz_spec: $(FUZZ_DIR)/jobs/spec.o $(FUZZ_DIR)/jobs/metrics.o \
+$(FUZZ_DIR)/fuzz_spec: $(FUZZ_DIR)/jobs/spec.o $(FUZZ_DIR)/jobs/spec_values.o \
+  $(FUZZ_DIR)/jobs/metrics.o \
   $(FUZZ_DIR)/util/utf8.o $(FUZZ_DIR)/util/text.o \
   $(FUZZ_DIR)/jobs/ownfiles.o $(FUZZ_DIR)/util/privs.o \
   $(FUZZ_DIR)/util/beneath.o $(FUZZ_DIR)/util/file.o
@@ -69,7 +70,8 @@ $(FUZZ_DIR)/fuzz_control: $(FUZZ_DIR)/jobs/state.o
 $(FUZZ_DIR)/fuzz_metrics: $(FUZZ_DIR)/jobs/metrics.o
 $(FUZZ_DIR)/fuzz_sweep: $(FUZZ_DIR)/jobs/sweep_spec.o \
   $(FUZZ_DIR)/jobs/sweep_plan.o $(FUZZ_DIR)/jobs/prune.o \
-  $(FUZZ_DIR)/jobs/spec.o $(FUZZ_DIR)/jobs/metrics.o \
+  $(FUZZ_DIR)/jobs/spec.o $(FUZZ_DIR)/jobs/spec_values.o \
+  $(FUZZ_DIR)/jobs/metrics.o \
   $(FUZZ_DIR)/util/utf8.o $(FUZZ_DIR)/util/text.o $(FUZZ_DIR)/util/number.o \
   $(FUZZ_DIR)/jobs/ownfiles.o $(FUZZ_DIR)/util/privs.o \
   $(FUZZ_DIR)/util/beneath.o $(FUZZ_DIR)/util/file.o

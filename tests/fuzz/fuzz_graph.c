@@ -41,6 +41,7 @@
 #include "jobs/metrics.h"
 #include "jobs/registry.h"
 #include "tests/fuzz/fuzz.h"
+#include "util/lock.h"
 #include "util/number.h"
 
 #define MAX_COLS 8
@@ -280,7 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	memset(&job, 0, sizeof job);
-	pthread_mutex_init(&job.lock, NULL);
+	lock_init(&job.lock, LOCK_JOB);
 	job_lock(&job); /* the table is the job's: job_add_row asserts it */
 	job.monitor_col = -1;
 	job.rec.last_epoch = -1;
@@ -326,7 +327,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(out);
 done:
 	job_unlock(&job);
-	pthread_mutex_destroy(&job.lock);
+	lock_destroy(&job.lock);
 	free_job(&job);
 	return 0;
 }

@@ -266,8 +266,11 @@ class Mount:
                     text = f.read()
             except OSError:
                 continue
-            if "Sanitizer" in text or "runtime error:" in text:
-                i = text.find("ERROR: ")
+            if ("Sanitizer" in text or "runtime error:" in text or
+                    "lock checker:" in text):
+                at = [text.find(k) for k in
+                      ("ERROR: ", "WARNING: ThreadSanitizer", "lock checker:")]
+                i = min([a for a in at if a >= 0] or [0])
                 out += "== %s ==\n%s\n" % (p, text[max(0, i - 200):][:5000])
         return out
 

@@ -120,26 +120,26 @@ static void test_rewritten(void)
 	snprintf(path, sizeof path, "%s/m", dir);
 	snprintf(tmp, sizeof tmp, "%s/m.tmp", dir);
 	write_file(path, "epoch=1 a=1\n");
-	CHECK(watch_rewritten(&fd, path, 0, &t) == 1 && fd >= 0);
+	CHECK(watch_tail_rewritten(&fd, path, 0, &t) == 1 && fd >= 0);
 	watch_tail_note(&t, "epoch=1 a=1\n", 12);
-	CHECK(watch_rewritten(&fd, path, 12, &t) == 0);
+	CHECK(watch_tail_rewritten(&fd, path, 12, &t) == 0);
 	/* Appended to: not rewritten. */
 	FILE *f = fopen(path, "a");
 	fputs("epoch=2 a=2\n", f);
 	fclose(f);
-	CHECK(watch_rewritten(&fd, path, 12, &t) == 0);
+	CHECK(watch_tail_rewritten(&fd, path, 12, &t) == 0);
 	/* Rewritten in place, longer and different before the offset. */
 	write_file(path, "epoch=1 a=9\nepoch=2 a=2\nepoch=3 a=3\n");
-	CHECK(watch_rewritten(&fd, path, 12, &t) == 1);
+	CHECK(watch_tail_rewritten(&fd, path, 12, &t) == 1);
 	/* Truncated. */
 	write_file(path, "e");
-	CHECK(watch_rewritten(&fd, path, 12, &t) == 1);
+	CHECK(watch_tail_rewritten(&fd, path, 12, &t) == 1);
 	/* Renamed over. */
 	int old = fd;
 	write_file(tmp, "epoch=1 a=1\n");
 	CHECK(rename(tmp, path) == 0);
 	t.n = 0;
-	CHECK(watch_rewritten(&fd, path, 1, &t) == 1 && fd >= 0);
+	CHECK(watch_tail_rewritten(&fd, path, 1, &t) == 1 && fd >= 0);
 	(void)old;
 	close(fd);
 }
