@@ -46,7 +46,7 @@ LDLIBS   += $(shell $(FUSE_PKG) --libs fuse3 2>/dev/null) \
             $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 # One list per layer; the arrows point fs -> jobs -> store.
-LIB_SRC  := $(wildcard jobs/*.c store/*.c util/*.c)
+LIB_SRC  := $(wildcard jobs/*/*.c store/*.c util/*.c)
 FS_SRC   := $(wildcard fs/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 FS_OBJ   := $(FS_SRC:%.c=$(BUILD)/%.o)

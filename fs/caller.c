@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "fs/caller.h"
-#include "jobs/access.h"
+#include "jobs/core/access.h"
 
 void caller_init(struct caller *c, fuse_req_t req)
 {

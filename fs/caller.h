@@ -1,6 +1,6 @@
 /*
  * caller: who sent a request, for the checks of who may read a job
- * (jobs/access.h).  Its uid and primary group come with the request; its
+ * (jobs/core/access.h).  Its uid and primary group come with the request; its
  * supplementary groups are read (fuse_req_getgroups: the Groups: line of
  * /proc/PID/task/TID/status, as libfuse reads them) only when a job's mode
  * makes them matter, and then once per request.  A caller whose groups
@@ -27,7 +27,7 @@ void caller_init(struct caller *c, fuse_req_t req);
 void caller_done(struct caller *c);
 
 /*
- * Whether C may read JOB (jobs/access.h), reading C's groups if it must.
+ * Whether C may read JOB (jobs/core/access.h), reading C's groups if it must.
  * Needs no lock.
  */
 int caller_may_read(struct caller *c, const struct job *job);

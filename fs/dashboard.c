@@ -26,7 +26,7 @@
 
 #include "fs/dashboard.h"
 #include "util/text.h"
-#include "jobs/job.h"
+#include "jobs/core/job.h"
 
 /* ---- the snapshot and its arena ---- */
 

@@ -2,7 +2,7 @@
  * dashfiles: MOUNT/index.html and MOUNT/summary.csv as files of the mount.
  *
  * Each is rendered (dashboard.c) from a snapshot of the jobs its reader
- * may read (jobs/access.h), copied job by job under each job's own lock
+ * may read (jobs/core/access.h), copied job by job under each job's own lock
  * (jobs_visit); owners are resolved and the text rendered with no lock
  * held.  Renderings are kept with a fingerprint of what they were made
  * from (every job's id and change count, and for the page the minute,
@@ -20,7 +20,7 @@
 
 #include "fs/caller.h"
 #include "fs/dashboard.h"
-#include "jobs/sweep.h"
+#include "jobs/core/sweep.h"
 #include "fs/fs.h"
 #include "util/lock.h"
 

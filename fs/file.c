@@ -29,7 +29,7 @@
 
 #include "fs/caller.h"
 #include "fs/fs.h"
-#include "jobs/access.h"
+#include "jobs/core/access.h"
 #include "fs/tailview.h"
 #include "util/userfile.h"
 

@@ -36,8 +36,8 @@
 #include <sys/types.h>
 
 #include "fs/tailview.h"
-#include "jobs/job.h"
-#include "jobs/sweep.h"
+#include "jobs/core/job.h"
+#include "jobs/core/sweep.h"
 #include "util/lock.h"
 
 enum node_kind {
@@ -452,7 +452,7 @@ void sweepfs_release(fuse_req_t req, struct trainfs *fs,
 
 /*
  * sweep_render: the text of a sweep's files and the dashboard's view of
- * the sweeps, from copies of the model (jobs/sweep.h) made under its lock
+ * the sweeps, from copies of the model (jobs/core/sweep.h) made under its lock
  * and rendered with no lock held.
  */
 /*
@@ -497,7 +497,7 @@ int sweep_graph_render(const struct sweep_curves *c, char **out, size_t *len);
 
 /* The operations table and what its handlers share. */
 struct trainfs {
-	struct sweeps *sweeps; /* sweeps/ (jobs/sweep.h) */
+	struct sweeps *sweeps; /* sweeps/ (jobs/core/sweep.h) */
 	struct jobs *jobs;
 	struct waiters *waiters;
 	struct notifier *notifier; /* NULL until mounted */

@@ -20,12 +20,12 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
-#include "jobs/sweep.h"
-#include "jobs/checkpoint.h"
-#include "jobs/exec.h"
-#include "jobs/pack.h"
-#include "jobs/workdir.h"
-#include "jobs/ownfiles.h"
+#include "jobs/core/sweep.h"
+#include "jobs/artifacts/checkpoint.h"
+#include "jobs/run/exec.h"
+#include "jobs/artifacts/pack.h"
+#include "jobs/run/workdir.h"
+#include "jobs/artifacts/ownfiles.h"
 #include "util/log.h"
 
 extern char **environ;

@@ -23,7 +23,7 @@
 
 #include "fs/caller.h"
 #include "fs/fs.h"
-#include "jobs/access.h"
+#include "jobs/core/access.h"
 #include "util/userfile.h"
 
 #define LINK_TIMEOUT 1.0 /* by-state/ and by-tag/ links: see byview.c */

@@ -18,7 +18,7 @@
  * no reader can see a torn rendering: notify.c invalidates exactly what a
  * change made stale, before the write that made it returns.
  *
- * Locks (jobs/registry.h): a request about one job's files takes that
+ * Locks (jobs/core/registry.h): a request about one job's files takes that
  * job's lock only (jobs_lock_job), so it never waits for another job's
  * work; the registry lock is taken alone, for names and listings.
  */

@@ -20,7 +20,7 @@
 
 #include "fs/caller.h"
 #include "fs/fs.h"
-#include "jobs/access.h"
+#include "jobs/core/access.h"
 
 
 /* ---- directories ---- */

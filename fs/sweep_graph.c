@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "fs/fs.h"
-#include "jobs/sweep.h"
+#include "jobs/core/sweep.h"
 #include "util/number.h"
 
 #define W 800

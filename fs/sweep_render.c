@@ -2,7 +2,7 @@
  * sweep_render: the text of a sweep's files (status, control, spec,
  * trials.csv; graph.svg is sweep_graph.c's) and the dashboard's summary
  * of each sweep.  Each is made from a copy of the sweep (sweeps_view),
- * taken under the sweeps' lock by jobs/sweep.c, so formatting and the
+ * taken under the sweeps' lock by jobs/core/sweep.c, so formatting and the
  * reader's checks (who may read which trial) run with no lock held.
  */
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fs/fs.h"
-#include "jobs/sweep.h"
+#include "jobs/core/sweep.h"
 #include "util/number.h"
 #include "util/text.h"
 

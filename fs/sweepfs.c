@@ -1,5 +1,5 @@
 /*
- * sweepfs: MOUNT/sweeps/, the FUSE face of jobs/sweep.c.
+ * sweepfs: MOUNT/sweeps/, the FUSE face of jobs/core/sweep.c.
  *
  *   sweeps/              mkdir makes a sweep (mode 1777, as jobs/)
  *     NAME/              spec control status trials.csv graph.svg trials/ best
@@ -22,7 +22,7 @@
 
 #include "fs/caller.h"
 #include "fs/fs.h"
-#include "jobs/sweep.h"
+#include "jobs/core/sweep.h"
 
 #define SWEEP_SPEC_MAX (1024 * 1024)
 

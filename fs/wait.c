@@ -8,7 +8,7 @@
  * final, or EINTR when the reader is interrupted (Ctrl-C on cat).  The
  * interrupt callback finds its request by pointer in the list under the
  * list's mutex, so it never touches a waiter that was already answered.
- * Lock order: the job's lock (jobs/registry.h), then this mutex.
+ * Lock order: the job's lock (jobs/core/registry.h), then this mutex.
  *
  * poll(2) works as on sysfs: a file of a job is readable again once the job
  * has changed since the open file last read it from the start; until then

@@ -8,7 +8,7 @@
  * ignored; the job keeps its own); removing it clears them.  Nothing else
  * can be set, and only the user.* namespace exists (ENOTSUP for others).
  * They say what the job's files say, so they are read only by whoever may
- * read the job (EACCES for others: jobs/access.h).
+ * read the job (EACCES for others: jobs/core/access.h).
  * No handler ever answers ENOSYS: the kernel would then turn extended
  * attributes off for the whole mount, and never ask again.
  */

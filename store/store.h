@@ -78,7 +78,7 @@ struct job_record {
 	int64_t weights_from; /* the checkpoint packed as the weights; -1: output */
 	int64_t resumed_from; /* the epoch of the last resume; -1: never */
 	int64_t slurm_id;    /* the Slurm job id once submitted; 0: none */
-	mode_t mode;         /* the job folder's mode (jobs/access.h) */
+	mode_t mode;         /* the job folder's mode (jobs/core/access.h) */
 	char *gpus;          /* the GPU ids its trainer holds ("1,3"); NULL: none */
 	char *source_pos;    /* where metrics_from was read to; NULL: not found */
 	int64_t mtime_ns[STORE_MTIMES];

@@ -1,5 +1,5 @@
 /*
- * store/sweeps: the sweeps' tables.  A sweep row is what jobs/sweep.c
+ * store/sweeps: the sweeps' tables.  A sweep row is what jobs/core/sweep.c
  * keeps of a sweep (its spec as written, its state, the seed, how many
  * trials it created); sweep_trials maps each trial number to its job (a
  * number is written before its job is made, so none is used twice) and
@@ -31,7 +31,7 @@ struct sweep_record {
 	unsigned mode;       /* the folder's permission bits */
 	char *spec;          /* as written; NULL: never */
 	size_t spec_len;
-	int state;           /* jobs/sweep.h's enum sweep_state */
+	int state;           /* jobs/core/sweep.h's enum sweep_state */
 	uint64_t seed;
 	int has_seed;        /* seed set (given, or chosen at start) */
 	int64_t created_ns, started_ns, finished_ns, mtime_ns;

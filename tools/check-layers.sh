@@ -6,10 +6,12 @@
 #
 # Two checks:
 #
-#  1. Includes, layer by layer: util/ includes nothing of ours but util/;
-#     store/ only store/ and util/; jobs/ only jobs/, store/ and util/;
-#     fs/ anything.  Read from the '#include "..."' lines of fs/ jobs/
-#     store/ util/ (any depth: jobs/core/x.c is in jobs/).
+#  1. Includes, layer by layer, lowest first: util/, store/, then the
+#     rooms of jobs/ (model/: pure rules; run/: where trainers run;
+#     artifacts/: packing and the trainer's own files; core/: the only
+#     code that takes a job's or the registry's lock), then fs/.  A file
+#     includes only its own layer and those below.  Read from the
+#     '#include "..."' lines of fs/ jobs/ store/ util/.
 #  2. Calls, module by module, from the object files in BUILD (default
 #     build; `make` must have built them): a symbol undefined in a.o and
 #     defined in b.o is an arrow a -> b.  An arrow from a lower layer to a
@@ -32,14 +34,18 @@ fail=0
 # ---- 1. includes ----
 find util store jobs fs -name '*.[ch]' | sort |
 xargs grep -Hn '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' |
-awk -F: 'function layer(p) {
+awk -F: 'function part(p) { if (p ~ /^jobs\//) sub(/\/[^\/]*$/, "", p)
+		else sub(/\/.*/, "", p); return p }
+	function layer(p) {
 		if (p ~ /^util\//) return 0; if (p ~ /^store\//) return 1
-		if (p ~ /^jobs\//) return 2; if (p ~ /^fs\//) return 3
+		if (p ~ /^jobs\/model\//) return 2
+		if (p ~ /^jobs\/run\//) return 3
+		if (p ~ /^jobs\/artifacts\//) return 4
+		if (p ~ /^jobs\//) return 5; if (p ~ /^fs\//) return 6
 		return -1 }
 	{ inc = $0; sub(/^[^"]*"/, "", inc); sub(/".*/, "", inc)
 	  to = layer(inc); from = layer($1)
-	  if (to > from) { top = $1; sub(/\/.*/, "", top)
-		itop = inc; sub(/\/.*/, "", itop)
+	  if (to > from) { top = part($1); itop = part(inc)
 		printf "error: layers: %s:%s includes \047%s\047: %s/ may not include %s/\n", \
 			$1, $2, inc, top, itop } }' >"$tmp/includes"
 if [ -s "$tmp/includes" ]; then
@@ -66,11 +72,15 @@ awk 'NR == FNR { if ($1 == "D") def[$3] = $2; next }
 	"$tmp/syms" "$tmp/syms" | sort -u >"$tmp/arrows"
 
 # Upward calls.
-awk 'function layer(p) {
+awk 'function part(p) { if (p ~ /^jobs\//) sub(/\/[^\/]*$/, "", p)
+		else sub(/\/.*/, "", p); return p }
+	function layer(p) {
 		if (p ~ /^util\//) return 0; if (p ~ /^store\//) return 1
-		if (p ~ /^jobs\//) return 2; return 3 }
-	layer($2) > layer($1) { a = $1; sub(/\/.*/, "", a)
-		b = $2; sub(/\/.*/, "", b)
+		if (p ~ /^jobs\/model\//) return 2
+		if (p ~ /^jobs\/run\//) return 3
+		if (p ~ /^jobs\/artifacts\//) return 4
+		if (p ~ /^jobs\//) return 5; return 6 }
+	layer($2) > layer($1) { a = part($1); b = part($2)
 		printf "error: layers: %s calls %s of %s: %s/ may not call %s/\n", \
 			$1, $3, $2, a, b }' "$tmp/arrows" >"$tmp/upward"
 if [ -s "$tmp/upward" ]; then

@@ -34,7 +34,7 @@
  *   job       jobs/: one job, everything in struct job but refs and
  *             removed.  Held over that job's own work (rendering, an
  *             ingest step, packing's end); never two jobs at once.
- *   sweeps    jobs/sweep.c: every sweep in memory.  Taken with no job's
+ *   sweeps    jobs/core/sweep.c: every sweep in memory.  Taken with no job's
  *             lock; the store's and the registry's may be taken inside.
  *   store     store/: the SQLite connection.  Recursive: a statement
  *             inside its holder's transaction takes it again.
@@ -43,12 +43,12 @@
  *             transaction that changes a job records the change
  *             (job_touch) with the store's lock held, and nothing waits
  *             for the store with the registry's lock held.
- *   listen    jobs/registry.c: the change callback (job_touch calls it
+ *   listen    jobs/core/registry.c: the change callback (job_touch calls it
  *             with the job's lock, and perhaps the store's, held); the
  *             fs/ locks the callback takes come after it.
  *   scratch   fs/scratch.c: the scratch files, their list and contents.
  *   trash     store/: the deleter thread's queue.
- *   slurm     jobs/exec_slurm.c: the Slurm executor's runs; taken under a
+ *   slurm     jobs/run/exec_slurm.c: the Slurm executor's runs; taken under a
  *             job's lock, never held over a call to Slurm.
  *   byview    fs/byview.c: the table of tag names (under the registry's).
  *   dashfiles fs/dashfiles.c: the dashboard's renderings; the renders
@@ -59,7 +59,7 @@
  *   notify    fs/notify.c: the queue of kernel cache invalidations.
  *   renders   fs/renders.c: the shared renderings and their slots.
  *   usermem   fs/usermem.c: what each user's renderings cost.
- *   sweeps_wake  jobs/sweep.c: the sweeps thread's wake-up; a leaf,
+ *   sweeps_wake  jobs/core/sweep.c: the sweeps thread's wake-up; a leaf,
  *             so a trial's ingest may poke it with anything held.
  *   owner_names  fs/owner_name.c: the owners' names and the resolver's
  *             queue; a leaf, taken under a job's lock to read a name.

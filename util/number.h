@@ -4,7 +4,7 @@
  * a short exponent ("0.593975", "1e-4", "2.5e12"), nan/inf/-inf spelled
  * as the metrics lines spell them.  The stored text of a value (the
  * metrics file, the manifest) keeps full precision: that is
- * metrics_format_number() in jobs/metrics.c, not this.
+ * metrics_format_number() in jobs/model/metrics.c, not this.
  */
 #ifndef TRAINFS_NUMBER_H
 #define TRAINFS_NUMBER_H

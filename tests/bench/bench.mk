@@ -22,7 +22,7 @@ bench: all $(BENCH_LOOP) bench-sweeps
 # The sweeps: the synthetic benchmark on trainfs's own pruning code (many
 # seeds, simulated time), the cost of one decision with 1,000 trials, then
 # the same search through a real mount (wall time with parallel = 2).
-$(BENCH_SWEEP_SIM): tests/bench/sweep_sim.c jobs/prune.c jobs/sweep_plan.c \
+$(BENCH_SWEEP_SIM): tests/bench/sweep_sim.c jobs/model/prune.c jobs/model/sweep_plan.c \
 		    util/number.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -I. -D_GNU_SOURCE \

@@ -22,7 +22,7 @@ current format, whatever the version:
 
 KEEP IN STEP WITH store/schema.c.  SCHEMA_V1 below is a verbatim copy of
 schema_v1 there and the rows follow its columns and the state numbers of
-jobs/state.h (created 0, queued 1, running 2, stopping 3, packaging 4,
+jobs/model/state.h (created 0, queued 1, running 2, stopping 3, packaging 4,
 ready 5, cancelled 6, failed 7).  check_source() compares SCHEMA_V1 with
 store/schema.c and the database's user_version with SCHEMA_VERSION, and this
 script refuses to run when either differs: then update it.  (Newer schema

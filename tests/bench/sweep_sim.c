@@ -1,6 +1,6 @@
 /*
  * sweep_sim: the sweeps' synthetic benchmark, run on trainfs's own code
- * (jobs/prune.c for the decisions, jobs/sweep_plan.c for the draws), the
+ * (jobs/model/prune.c for the decisions, jobs/model/sweep_plan.c for the draws), the
  * way the pruning papers measure: random search of the same trials with
  * prune = none, median and asha, over many seeds, counting the epochs run,
  * the time with `parallel` trials at once (one epoch = one time unit), and
@@ -26,8 +26,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "jobs/prune.h"
-#include "jobs/sweep_plan.h"
+#include "jobs/model/prune.h"
+#include "jobs/model/sweep_plan.h"
 
 struct cfg {
 	int seeds, trials, epochs, parallel, min_epochs, factor, startup;

@@ -61,26 +61,24 @@ fuzz-merge: $(FUZZ_BIN)
 
 # Only the parsers get coverage feedback: the harnesses' own checks would
 # only slow libFuzzer down and steer it towards themselves.
-$(FUZZ_DIR)/fuzz_spec: $(FUZZ_DIR)/jobs/spec.o $(FUZZ_DIR)/jobs/spec_values.o \
-  $(FUZZ_DIR)/jobs/metrics.o \
+$(FUZZ_DIR)/fuzz_spec: $(FUZZ_DIR)/jobs/model/spec.o $(FUZZ_DIR)/jobs/model/spec_values.o \
+  $(FUZZ_DIR)/jobs/model/metrics.o \
   $(FUZZ_DIR)/util/utf8.o $(FUZZ_DIR)/util/text.o \
-  $(FUZZ_DIR)/jobs/ownfiles.o $(FUZZ_DIR)/util/privs.o \
-  $(FUZZ_DIR)/util/beneath.o $(FUZZ_DIR)/util/file.o
-$(FUZZ_DIR)/fuzz_control: $(FUZZ_DIR)/jobs/state.o
-$(FUZZ_DIR)/fuzz_metrics: $(FUZZ_DIR)/jobs/metrics.o
-$(FUZZ_DIR)/fuzz_sweep: $(FUZZ_DIR)/jobs/sweep_spec.o \
-  $(FUZZ_DIR)/jobs/sweep_plan.o $(FUZZ_DIR)/jobs/prune.o \
-  $(FUZZ_DIR)/jobs/spec.o $(FUZZ_DIR)/jobs/spec_values.o \
-  $(FUZZ_DIR)/jobs/metrics.o \
+  $(FUZZ_DIR)/jobs/model/ownpaths.o
+$(FUZZ_DIR)/fuzz_control: $(FUZZ_DIR)/jobs/model/state.o
+$(FUZZ_DIR)/fuzz_metrics: $(FUZZ_DIR)/jobs/model/metrics.o
+$(FUZZ_DIR)/fuzz_sweep: $(FUZZ_DIR)/jobs/model/sweep_spec.o \
+  $(FUZZ_DIR)/jobs/model/sweep_plan.o $(FUZZ_DIR)/jobs/model/prune.o \
+  $(FUZZ_DIR)/jobs/model/spec.o $(FUZZ_DIR)/jobs/model/spec_values.o \
+  $(FUZZ_DIR)/jobs/model/metrics.o \
   $(FUZZ_DIR)/util/utf8.o $(FUZZ_DIR)/util/text.o $(FUZZ_DIR)/util/number.o \
-  $(FUZZ_DIR)/jobs/ownfiles.o $(FUZZ_DIR)/util/privs.o \
-  $(FUZZ_DIR)/util/beneath.o $(FUZZ_DIR)/util/file.o
+  $(FUZZ_DIR)/jobs/model/ownpaths.o
 # The decoders of a trainer's own log (metrics_from), each with the metrics
 # parser whose rules they share.
-$(FUZZ_DIR)/fuzz_csv: $(FUZZ_DIR)/jobs/src_csv.o $(FUZZ_DIR)/jobs/metrics.o
-$(FUZZ_DIR)/fuzz_jsonl: $(FUZZ_DIR)/jobs/src_jsonl.o $(FUZZ_DIR)/jobs/metrics.o
-$(FUZZ_DIR)/fuzz_tfevents: $(FUZZ_DIR)/jobs/src_tfevents.o \
-  $(FUZZ_DIR)/jobs/metrics.o
+$(FUZZ_DIR)/fuzz_csv: $(FUZZ_DIR)/jobs/model/src_csv.o $(FUZZ_DIR)/jobs/model/metrics.o
+$(FUZZ_DIR)/fuzz_jsonl: $(FUZZ_DIR)/jobs/model/src_jsonl.o $(FUZZ_DIR)/jobs/model/metrics.o
+$(FUZZ_DIR)/fuzz_tfevents: $(FUZZ_DIR)/jobs/model/src_tfevents.o \
+  $(FUZZ_DIR)/jobs/model/metrics.o
 $(FUZZ_DIR)/fuzz_tfevents: FUZZ_LIBS = -lpthread
 # The renderer draws a real job table, so it links the job model (without
 # coverage: only the drawing and the number formatter steer the fuzzer).
@@ -114,7 +112,7 @@ $(FUZZ_DIR)/plain/%.o: %.c | $(FUZZ_DIR)/toolchain.ok
 $(FUZZ_DIR)/%.o: tests/fuzz/%.c | $(FUZZ_DIR)/toolchain.ok
 	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(FUZZ_PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
--include $(wildcard $(FUZZ_DIR)/*.d $(FUZZ_DIR)/jobs/*.d $(FUZZ_DIR)/fs/*.d \
+-include $(wildcard $(FUZZ_DIR)/*.d $(FUZZ_DIR)/jobs/*/*.d $(FUZZ_DIR)/fs/*.d \
   $(FUZZ_DIR)/util/*.d $(FUZZ_DIR)/plain/*/*.d)
 
 # Fails loudly, with the packages to install, when clang or its libFuzzer

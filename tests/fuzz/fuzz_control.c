@@ -1,9 +1,9 @@
 /*
  * fuzz_control: libFuzzer harness for the control command parser and the
- * lifecycle table (jobs/state.c).
+ * lifecycle table (jobs/model/state.c).
  *
  * The input is one write to a job's control file, byte for byte, as
- * jobs/job.c hands it over: command_parse() and then state_apply() in
+ * jobs/core/job.c hands it over: command_parse() and then state_apply() in
  * every state.  Beyond "does not crash", it checks:
  *
  *  - command_parse() agrees with the SPEC read literally: white space
@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/state.h"
+#include "jobs/model/state.h"
 #include "tests/fuzz/fuzz.h"
 
 static int is_space(char c)
@@ -32,7 +32,7 @@ static int is_space(char c)
 	       c == '\f';
 }
 
-/* The SPEC's control rule, written out apart from jobs/state.c. */
+/* The SPEC's control rule, written out apart from jobs/model/state.c. */
 static int expected_command(const char *text, size_t len, long *epochs)
 {
 	static const struct {

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness of the CSV decoder (jobs/src_csv.c): the input is a
+ * libFuzzer harness of the CSV decoder (jobs/model/src_csv.c): the input is a
  * CSV log, cut into lines as the reader cuts them (the metrics splitter,
  * 64 KiB a line), each line given to src_csv_line().  Every row must hold
  * an epoch in range and distinct metric names that follow the name rule;
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "jobs/src_csv.h"
+#include "jobs/model/src_csv.h"
 #include "tests/fuzz/fuzz.h"
 
 static struct src_csv csv = { .epoch_col = -1 };

@@ -38,8 +38,8 @@
 #include <string.h>
 
 #include "fs/fs.h"
-#include "jobs/metrics.h"
-#include "jobs/registry.h"
+#include "jobs/model/metrics.h"
+#include "jobs/core/registry.h"
 #include "tests/fuzz/fuzz.h"
 #include "util/lock.h"
 #include "util/number.h"

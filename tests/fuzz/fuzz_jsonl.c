@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness of the JSON lines decoder (jobs/src_jsonl.c): each
+ * libFuzzer harness of the JSON lines decoder (jobs/model/src_jsonl.c): each
  * line of the input goes to src_jsonl_line().  A row holds an epoch in
  * range and distinct metric names that follow the name rule; a line that
  * is not a JSON object is refused with its reason; a refused line leaves
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "jobs/src_jsonl.h"
+#include "jobs/model/src_jsonl.h"
 #include "tests/fuzz/fuzz.h"
 
 static void on_line(void *arg, const char *line, size_t len, int overlong)

@@ -1,6 +1,6 @@
 /*
  * fuzz_metrics: libFuzzer harness for the metrics line parser, the line
- * splitter, the auto-stop policy and the number formatter (jobs/metrics.c).
+ * splitter, the auto-stop policy and the number formatter (jobs/model/metrics.c).
  *
  * The input is a piece of a trainer's metrics file.  It is parsed whole as
  * one line, and it is fed through line_splitter_feed() in chunks whose
@@ -15,7 +15,7 @@
  *  - a malformed line leaves *out zeroed and gives a reason: one line of
  *    printable ASCII that fits METRICS_WHY_MAX; no buffer, or a short one,
  *    changes nothing but how much of it is written;
- *  - a parsed line written back as jobs/job.c stores it ("epoch=E
+ *  - a parsed line written back as jobs/core/job.c stores it ("epoch=E
  *    name=VALUE ..." with metrics_format_number), and as JSON, parses to
  *    the same line: a row stored is a row that can be read back;
  *  - blanks before and a '\r' after a line change nothing;
@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/metrics.h"
+#include "jobs/model/metrics.h"
 #include "tests/fuzz/fuzz.h"
 
 #define NUM_LEN 32 /* metrics_format_number: 32 bytes always suffice */

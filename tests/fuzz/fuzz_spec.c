@@ -1,5 +1,5 @@
 /*
- * fuzz_spec: libFuzzer harness for the spec parser (jobs/spec.c).
+ * fuzz_spec: libFuzzer harness for the spec parser (jobs/model/spec.c).
  *
  * The input is a spec file, byte for byte.  Every parse is held to what
  * spec.h promises, not only to "does not crash":
@@ -33,8 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/metrics.h"
-#include "jobs/spec.h"
+#include "jobs/model/metrics.h"
+#include "jobs/model/spec.h"
 #include "tests/fuzz/fuzz.h"
 
 #define ERR_LEN 512

@@ -1,6 +1,6 @@
 /*
- * fuzz_sweep: libFuzzer harness for a sweep's spec (jobs/sweep_spec.c,
- * jobs/sweep_plan.c) and the pruning rules (jobs/prune.c).
+ * fuzz_sweep: libFuzzer harness for a sweep's spec (jobs/model/sweep_spec.c,
+ * jobs/model/sweep_plan.c) and the pruning rules (jobs/model/prune.c).
  *
  * The input is a sweep spec.  A good one must give, for its first trials,
  * values that are the same when drawn twice and a trial spec that the job
@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/prune.h"
-#include "jobs/spec.h"
-#include "jobs/sweep_spec.h"
+#include "jobs/model/prune.h"
+#include "jobs/model/spec.h"
+#include "jobs/model/sweep_spec.h"
 #include "tests/fuzz/fuzz.h"
 
 static void check_spec(const uint8_t *data, size_t size)

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness of the TensorBoard decoder (jobs/src_tfevents.c).  The
+ * libFuzzer harness of the TensorBoard decoder (jobs/model/src_tfevents.c).  The
  * input is read two ways: as an event file (TFRecord frames, each header
  * and data CRC checked, a frame's data decoded as an Event), and whole as
  * one Event's bytes, so the protocol buffer walk sees both well framed and
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/src_tfevents.h"
+#include "jobs/model/src_tfevents.h"
 #include "tests/fuzz/fuzz.h"
 
 static void decode(const unsigned char *d, size_t n, const char *prefix)

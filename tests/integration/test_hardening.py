@@ -226,7 +226,7 @@ def expect_control(data, state, spec_ok=True):
     return 0, nxt
 
 
-TAGS_WRITE_MAX = 64 * 1024  # jobs/job.h: bigger writes are refused, EFBIG
+TAGS_WRITE_MAX = 64 * 1024  # jobs/core/job.h: bigger writes are refused, EFBIG
 USER_TAGS_MAX = 1000
 
 

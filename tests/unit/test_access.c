@@ -6,7 +6,7 @@
  */
 #include <stdlib.h>
 
-#include "jobs/access.h"
+#include "jobs/core/access.h"
 #include "tests/unit/test.h"
 
 static struct job job_of(uid_t uid, gid_t gid, mode_t mode)

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the checkpoints folder and its retention (jobs/checkpoint.c):
+ * Unit tests of the checkpoints folder and its retention (jobs/artifacts/checkpoint.c):
  * the name rule, the scan of a real folder (links, files, ".tmp" folders and
  * checkpoints without their metrics line ignored), keep best and keep last,
  * checkpoints = N over 1,000 epochs, and the prune helper run for real as
@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "jobs/checkpoint.h"
+#include "jobs/artifacts/checkpoint.h"
 #include "util/tree.h"
 #include "tests/unit/test.h"
 

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "fs/dashboard.h"
-#include "jobs/job.h"
+#include "jobs/core/job.h"
 #include "tests/unit/test.h"
 
 #define T0 1795000000LL /* 2026-11-18T11:06:40Z */

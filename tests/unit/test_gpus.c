@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jobs/gpu_run.h"
-#include "jobs/gpus.h"
+#include "jobs/core/gpu_run.h"
+#include "jobs/model/gpus.h"
 #include "tests/unit/test.h"
 
 static void parse_list(void)

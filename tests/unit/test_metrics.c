@@ -1,5 +1,5 @@
 /*
- * Unit tests of jobs/metrics.c: both line formats and every way a line is
+ * Unit tests of jobs/model/metrics.c: both line formats and every way a line is
  * malformed, the bounded line splitter (including megabytes of garbage fed
  * in odd chunks), the auto-stop policy on recorded sequences in the manner
  * of Keras' and Lightning's EarlyStopping tests, and number formatting.
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/metrics.h"
+#include "jobs/model/metrics.h"
 #include "tests/unit/test.h"
 
 static struct metrics_line ml;
@@ -558,7 +558,7 @@ static void test_long_lines(void)
 /*
  * Found by fuzz_metrics (tests/fuzz/regressions/metrics/
  * written-back-row-longer-than-64k): a line within 64 KiB whose numbers
- * jobs/job.c stores in their shortest form ("12e5" as "1200000") made a
+ * jobs/core/job.c stores in their shortest form ("12e5" as "1200000") made a
  * row longer than 64 KiB, which the parser then refused, so the row was
  * lost at the next mount.  A row written back must always read back.
  */
@@ -580,7 +580,7 @@ static void test_written_back_longer(void)
 	CHECK(ml.n == n && value("m0000000000000000000000000000000000000000"
 				 "000000000000000000") == 1.2e6);
 
-	/* written back as jobs/job.c's job_row_line() does */
+	/* written back as jobs/core/job.c's job_row_line() does */
 	back_len = (size_t)snprintf(back, cap, "epoch=%ld", ml.epoch);
 	for (i = 0; i < ml.n; i++) {
 		metrics_format_number(ml.m[i].value, num, sizeof num);

@@ -1,12 +1,12 @@
 /*
- * Unit tests of the name rules of jobs/job.c (SPEC "The tree" and "tags")
+ * Unit tests of the name rules of jobs/core/job.c (SPEC "The tree" and "tags")
  * and of util/utf8.c, which decides what UTF-8 is: job names are any
  * UTF-8 text but '/', NUL and control characters, tags stay a small
  * ASCII set.
  */
 #include <string.h>
 
-#include "jobs/job.h"
+#include "jobs/core/job.h"
 #include "tests/unit/test.h"
 #include "util/utf8.h"
 

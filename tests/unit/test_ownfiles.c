@@ -1,5 +1,5 @@
 /*
- * Unit tests of the trainer's own files (jobs/ownfiles.c): the {epoch}
+ * Unit tests of the trainer's own files (jobs/artifacts/ownfiles.c): the {epoch}
  * matcher against real trainers' names (Lightning, Hugging Face,
  * Ultralytics, Keras), the spec's checks of `weights` and
  * `checkpoints_from`, the checkpoint scan of a real folder (links to files
@@ -18,7 +18,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "jobs/ownfiles.h"
+#include "jobs/artifacts/ownfiles.h"
+#include "jobs/model/ownpaths.h"
 #include "util/tree.h"
 #include "tests/unit/test.h"
 
@@ -59,21 +60,21 @@ static void matcher(void)
 
 static void spec_checks(void)
 {
-	CHECK(!ownfiles_weights_problem("runs/*/weights/best.pt"));
-	CHECK(!ownfiles_weights_problem(" best.pt\tlast.pt "));
-	CHECK_STR(ownfiles_weights_problem("/x/best.pt"),
+	CHECK(!ownpaths_weights_problem("runs/*/weights/best.pt"));
+	CHECK(!ownpaths_weights_problem(" best.pt\tlast.pt "));
+	CHECK_STR(ownpaths_weights_problem("/x/best.pt"),
 		  "not relative to the workdir");
-	CHECK_STR(ownfiles_weights_problem("a/../b"), "must not contain '..'");
-	CHECK_STR(ownfiles_weights_problem("  "), "must not be empty");
-	CHECK(!ownfiles_pattern_problem(
+	CHECK_STR(ownpaths_weights_problem("a/../b"), "must not contain '..'");
+	CHECK_STR(ownpaths_weights_problem("  "), "must not be empty");
+	CHECK(!ownpaths_pattern_problem(
 		"lightning_logs/*/checkpoints/epoch={epoch}-step=*.ckpt"));
-	CHECK_STR(ownfiles_pattern_problem("ck/last.pt"),
+	CHECK_STR(ownpaths_pattern_problem("ck/last.pt"),
 		  "must contain {epoch} once");
-	CHECK_STR(ownfiles_pattern_problem("{epoch}/{epoch}"),
+	CHECK_STR(ownpaths_pattern_problem("{epoch}/{epoch}"),
 		  "must contain {epoch} once");
-	CHECK_STR(ownfiles_pattern_problem("../ck/{epoch}"),
+	CHECK_STR(ownpaths_pattern_problem("../ck/{epoch}"),
 		  "must not contain '..'");
-	CHECK_STR(ownfiles_pattern_problem("a b/{epoch}"),
+	CHECK_STR(ownpaths_pattern_problem("a b/{epoch}"),
 		  "must not contain white space");
 }
 

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "jobs/pack.h"
+#include "jobs/artifacts/pack.h"
 #include "test.h"
 
 #define BIG_SIZE (3 * 1024 * 1024)

@@ -1,11 +1,11 @@
 /*
- * Unit tests of jobs/prune.c: the median rule and ASHA restated on
+ * Unit tests of jobs/model/prune.c: the median rule and ASHA restated on
  * hand-made curves, with ties, NaN, mode = max, and trials that report
  * epochs out of order or skip one.
  */
 #include <math.h>
 
-#include "jobs/prune.h"
+#include "jobs/model/prune.h"
 #include "tests/unit/test.h"
 
 #define CURVE(...)                                                       \

@@ -1,5 +1,5 @@
 /*
- * Unit tests of jobs/slurm.c: the argv trainfs gives Slurm's commands, the
+ * Unit tests of jobs/run/slurm.c: the argv trainfs gives Slurm's commands, the
  * runner that executes them as a job's owner, and the parsers, fed with
  * output copied from Slurm 22.05 on a private cluster
  * (tests/slurm/cluster.sh).
@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jobs/slurm.h"
+#include "jobs/run/slurm.h"
 #include "tests/unit/test.h"
 
 static size_t argc_of(char **argv)

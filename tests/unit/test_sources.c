@@ -1,9 +1,9 @@
 /*
  * Unit tests of the metrics_from decoders and their reader: the CSV
- * decoder (jobs/src_csv.c) line by line, the JSON lines guard
- * (jobs/src_jsonl.c), TFRecord frames and Event protocol buffers
- * (jobs/src_tfevents.c) built here byte by byte, and the reader
- * (jobs/source.c) on the real programs' logs of tests/data: Ultralytics'
+ * decoder (jobs/model/src_csv.c) line by line, the JSON lines guard
+ * (jobs/model/src_jsonl.c), TFRecord frames and Event protocol buffers
+ * (jobs/model/src_tfevents.c) built here byte by byte, and the reader
+ * (jobs/run/source.c) on the real programs' logs of tests/data: Ultralytics'
  * results.csv (padded and not), Keras' and Lightning's CSVLogger files,
  * TensorBoard folders; then growth, rewrites, a corrupt stretch, an
  * incomplete last frame and a position taken up again.  Run from the
@@ -19,10 +19,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jobs/source.h"
-#include "jobs/src_csv.h"
-#include "jobs/src_jsonl.h"
-#include "jobs/src_tfevents.h"
+#include "jobs/run/source.h"
+#include "jobs/model/src_csv.h"
+#include "jobs/model/src_jsonl.h"
+#include "jobs/model/src_tfevents.h"
 #include "tests/unit/test.h"
 
 static struct metrics_line ml;

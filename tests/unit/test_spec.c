@@ -1,5 +1,5 @@
 /*
- * Unit tests of jobs/spec.c: every key and its default, every form of
+ * Unit tests of jobs/model/spec.c: every key and its default, every form of
  * error message, comments, CRLF, NUL bytes and other bytes that are not
  * text, duplicates, and random bytes that must never crash the parser.
  */
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/spec.h"
+#include "jobs/model/spec.h"
 #include "tests/unit/test.h"
 
 static char err[512];

@@ -6,12 +6,12 @@
 #include <errno.h>
 #include <string.h>
 
-#include "jobs/state.h"
+#include "jobs/model/state.h"
 #include "tests/unit/test.h"
 
 #define SAME (-1)
 
-/* The SPEC's table, written out independently of jobs/state.c. */
+/* The SPEC's table, written out independently of jobs/model/state.c. */
 /*
  * resume: "allowed in ready, failed, with a checkpoint"; the checkpoint
  * part is the job model's (state.h), so the table allows it by state.

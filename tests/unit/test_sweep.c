@@ -1,9 +1,9 @@
 /*
- * Unit tests for jobs/sweep.c's command table: the verbs control lists as
+ * Unit tests for jobs/core/sweep.c's command table: the verbs control lists as
  * allowed in each state of a sweep, and the states' names.
  */
 #include "tests/unit/test.h"
-#include "jobs/sweep.h"
+#include "jobs/core/sweep.h"
 
 static const char *allowed(int state)
 {

@@ -1,12 +1,12 @@
 /*
- * Unit tests of jobs/sweep_plan.c: param parsing, seeded draws that are
+ * Unit tests of jobs/model/sweep_plan.c: param parsing, seeded draws that are
  * the same on every run, grids in nested-loop order, {NAME} substitution.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
-#include "jobs/sweep_plan.h"
+#include "jobs/model/sweep_plan.h"
 #include "tests/unit/test.h"
 
 static char why[200];

@@ -1,12 +1,12 @@
 /*
- * Unit tests of jobs/sweep_spec.c: a sweep's spec as a job spec plus the
+ * Unit tests of jobs/model/sweep_spec.c: a sweep's spec as a job spec plus the
  * search, its errors with the user's line numbers, and each trial's spec.
  */
 #include <errno.h>
 #include <stdlib.h>
 
-#include "jobs/spec.h"
-#include "jobs/sweep_spec.h"
+#include "jobs/model/spec.h"
+#include "jobs/model/sweep_spec.h"
 #include "tests/unit/test.h"
 
 static char err[300];

@@ -1,9 +1,9 @@
 /*
- * Unit tests for jobs/tablecap.c: the bound on one job's metrics table
+ * Unit tests for jobs/core/tablecap.c: the bound on one job's metrics table
  * (1,000,000 rows, 256 MiB of values as stored and in memory) and the
  * text counts it is checked against.
  */
-#include "jobs/tablecap.h"
+#include "jobs/core/tablecap.h"
 #include "tests/unit/test.h"
 
 static void counts_are_the_stored_text(void)

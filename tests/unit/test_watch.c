@@ -1,5 +1,5 @@
 /*
- * Unit tests of jobs/watch.c and jobs/cause.c: the policy over rows as
+ * Unit tests of jobs/run/watch.c and jobs/model/cause.c: the policy over rows as
  * they stand (a row filled in, the last row replaced, an older row
  * changed), the epoch index, rewrite detection of a real file (truncated,
  * renamed over, rewritten in place), the shim's follower, and the words of
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jobs/cause.h"
-#include "jobs/watch.h"
+#include "jobs/model/cause.h"
+#include "jobs/run/watch.h"
 #include "tests/unit/test.h"
 
 struct series {
