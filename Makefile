@@ -54,7 +54,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test unit integration run stop check-asan valgrind deps clean \
-	distclean libfuse
+	distclean libfuse fmt check-fmt
 
 all: $(BIN) demo/trainer
 
@@ -113,6 +113,18 @@ check-asan: demo/trainer
 
 deps:
 	@sh tools/deps.sh
+
+# One layout for the C code (.clang-format: the kernel's style, as
+# libfuse keeps it).  `make fmt` applies it; `make check-fmt` (in CI)
+# fails on any file it would change.
+FMT_SRC := $(wildcard fs/*.[ch] jobs/*/*.[ch] store/*.[ch] util/*.[ch] \
+	     demo/*.c tests/unit/*.[ch] tests/fuzz/*.c tests/bench/*.c)
+
+fmt:
+	clang-format -i $(FMT_SRC)
+
+check-fmt:
+	clang-format --dry-run --Werror $(FMT_SRC)
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -74,13 +74,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define N_SAMPLES	600		/* whole data set */
-#define N_TRAIN		480		/* the rest is validation */
-#define BATCH		32
-#define NOISE		0.25		/* std dev of the Gaussian noise */
-#define DATA_SEED	0x7261696e66735ULL	/* fixed: same data every run */
-#define MAX_HIDDEN	4096
-#define POLL_MS		100		/* stop-file poll while sleeping */
+#define N_SAMPLES 600 /* whole data set */
+#define N_TRAIN 480   /* the rest is validation */
+#define BATCH 32
+#define NOISE 0.25		     /* std dev of the Gaussian noise */
+#define DATA_SEED 0x7261696e66735ULL /* fixed: same data every run */
+#define MAX_HIDDEN 4096
+#define POLL_MS 100 /* stop-file poll while sleeping */
 
 struct opts {
 	long epochs;
@@ -92,14 +92,14 @@ struct opts {
 
 struct sample {
 	double x[2];
-	double y;			/* 0 or 1 */
+	double y; /* 0 or 1 */
 };
 
 struct model {
 	int hidden;
-	double *w1;			/* [hidden][2] */
-	double *b1;			/* [hidden] */
-	double *w2;			/* [hidden] */
+	double *w1; /* [hidden][2] */
+	double *b1; /* [hidden] */
+	double *w2; /* [hidden] */
 	double b2;
 };
 
@@ -156,7 +156,7 @@ static double rng_uniform(uint64_t *s)
 
 static double rng_gauss(uint64_t *s)
 {
-	double u1 = 1.0 - rng_uniform(s);	/* (0, 1]: log() is finite */
+	double u1 = 1.0 - rng_uniform(s); /* (0, 1]: log() is finite */
 	double u2 = rng_uniform(s);
 
 	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
@@ -207,7 +207,7 @@ static void *xcalloc(size_t n, size_t size)
 
 static void model_init(struct model *m, int hidden, uint64_t *s)
 {
-	double scale1 = 1.0;			/* Xavier-ish for 2 inputs */
+	double scale1 = 1.0; /* Xavier-ish for 2 inputs */
 	double scale2 = 1.0 / sqrt(hidden);
 	int j;
 
@@ -252,8 +252,8 @@ static double sigmoid(double z)
 
 /* One epoch of mini-batch SGD; returns the mean training loss. */
 static double train_epoch(struct model *m, struct grads *g,
-			  const struct sample *d, int *order, int n,
-			  double lr, double *h, uint64_t *s)
+			  const struct sample *d, int *order, int n, double lr,
+			  double *h, uint64_t *s)
 {
 	double total = 0.0;
 	int i, j, start;
@@ -278,7 +278,7 @@ static double train_epoch(struct model *m, struct grads *g,
 		for (i = start; i < end; i++) {
 			const struct sample *p = &d[order[i]];
 			double z = forward(m, p->x, h);
-			double dz = sigmoid(z) - p->y;	/* dLoss/dz */
+			double dz = sigmoid(z) - p->y; /* dLoss/dz */
 
 			total += bce(z, p->y);
 			g->b2 += dz;
@@ -353,16 +353,16 @@ static void fsync_dir(const char *dir)
 }
 
 /* Replace DIR/NAME with BUF atomically: NAME.tmp, fsync, rename. */
-static void write_atomic(const char *dir, const char *name,
-			 const void *buf, size_t len)
+static void write_atomic(const char *dir, const char *name, const void *buf,
+			 size_t len)
 {
 	char path[4096], tmp[4096];
 	int fd;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    (int)sizeof(path) ||
+		    (int)sizeof(path) ||
 	    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >=
-	    (int)sizeof(tmp))
+		    (int)sizeof(tmp))
 		die("%s: path too long", dir);
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -414,10 +414,10 @@ static void save_checkpoint(const char *dir, const struct model *m,
 
 	memcpy(p, "TFMD", 4);
 	p += 4;
-	put_u32(&p, 1);			/* version */
-	put_u32(&p, 2);			/* inputs */
+	put_u32(&p, 1); /* version */
+	put_u32(&p, 2); /* inputs */
 	put_u32(&p, (uint32_t)m->hidden);
-	put_u32(&p, 1);			/* outputs */
+	put_u32(&p, 1); /* outputs */
 	put_u32(&p, (uint32_t)epoch);
 	put_doubles(&p, m->w1, 2 * h);
 	put_doubles(&p, m->b1, h);
@@ -450,10 +450,10 @@ static void save_checkpoint(const char *dir, const struct model *m,
 		     "  \"accuracy\": %s\n"
 		     "}\n",
 		     *(unsigned char *)&one ? "little" : "big",
-		     (size_t)(4 + 5 * sizeof(uint32_t)),
-		     m->hidden, m->hidden, m->hidden, m->hidden, m->hidden,
-		     epoch, o->lr, o->seed,
-		     isfinite(val->loss) ? num(a, sizeof(a), val->loss) : "null",
+		     (size_t)(4 + 5 * sizeof(uint32_t)), m->hidden, m->hidden,
+		     m->hidden, m->hidden, m->hidden, epoch, o->lr, o->seed,
+		     isfinite(val->loss) ? num(a, sizeof(a), val->loss) :
+					   "null",
 		     num(b, sizeof(b), val->accuracy));
 	if (n < 0 || n >= (int)sizeof(json))
 		die("model.json too long");
@@ -466,8 +466,8 @@ static void save_checkpoint(const char *dir, const struct model *m,
 /* Removes PATH and all below it, never following a link. */
 static void remove_tree_at(int dirfd, const char *name)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					     O_CLOEXEC);
+	int fd = openat(dirfd, name,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *de;
 	DIR *d;
 
@@ -542,13 +542,11 @@ static void write_checkpoint(const char *ckpt_dir, const struct model *m,
 	fsync_dir(tmp);
 	if (rename(tmp, final) < 0) {
 		if (errno != ENOTEMPTY && errno != EEXIST)
-			die("rename %s to %s: %s", tmp, final,
-			    strerror(errno));
+			die("rename %s to %s: %s", tmp, final, strerror(errno));
 		remove_tree_at(dfd, old);
 		if (renameat(dfd, strrchr(final, '/') + 1, dfd, old) < 0 ||
 		    rename(tmp, final) < 0)
-			die("rename %s to %s: %s", tmp, final,
-			    strerror(errno));
+			die("rename %s to %s: %s", tmp, final, strerror(errno));
 		remove_tree_at(dfd, old);
 	}
 	if (fsync(dfd) < 0 && errno != EINVAL)
@@ -557,8 +555,8 @@ static void write_checkpoint(const char *ckpt_dir, const struct model *m,
 }
 
 /* Reads all of DIR/NAME (at most MAX bytes) into a malloc'd buffer. */
-static unsigned char *read_file(const char *dir, const char *name,
-				size_t max, size_t *len)
+static unsigned char *read_file(const char *dir, const char *name, size_t max,
+				size_t *len)
 {
 	char path[4096];
 	unsigned char *buf;
@@ -645,7 +643,7 @@ static long load_checkpoint(const char *dir, struct model *m, uint64_t *rng,
 			&len);
 	p = buf + 4 + sizeof(uint64_t);
 	if (len != 4 + sizeof(uint64_t) + sizeof(uint32_t) +
-			   (size_t)n * sizeof(uint32_t) ||
+			    (size_t)n * sizeof(uint32_t) ||
 	    memcmp(buf, "TFST", 4) || get_u32(&p) != (uint32_t)n)
 		die("%s/state.bin: not the demo's trainer state", dir);
 	memcpy(rng, buf + 4, sizeof(*rng));
@@ -660,8 +658,8 @@ static long load_checkpoint(const char *dir, struct model *m, uint64_t *rng,
 	return epoch;
 }
 
-static void append_metrics(int fd, const char *path, long epoch,
-			   double loss, const struct eval *val)
+static void append_metrics(int fd, const char *path, long epoch, double loss,
+			   const struct eval *val)
 {
 	char line[256], a[32], b[32], c[32];
 	int n;
@@ -755,27 +753,28 @@ static long parse_long(const char *opt, const char *s, long min, long max)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno || end == s || *end || v < min || v > max)
-		die("%s: '%s' is not a whole number from %ld to %ld",
-		    opt, s, min, max);
+		die("%s: '%s' is not a whole number from %ld to %ld", opt, s,
+		    min, max);
 	return v;
 }
 
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option longs[] = {
-		{ "epochs",   required_argument, NULL, 'e' },
+		{ "epochs", required_argument, NULL, 'e' },
 		{ "epoch-ms", required_argument, NULL, 'm' },
-		{ "lr",       required_argument, NULL, 'l' },
-		{ "hidden",   required_argument, NULL, 'H' },
-		{ "seed",     required_argument, NULL, 's' },
-		{ "help",     no_argument,       NULL, 'h' },
+		{ "lr", required_argument, NULL, 'l' },
+		{ "hidden", required_argument, NULL, 'H' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	char *end;
 	int c;
 
 	o->epochs = 100;
-	o->epoch_ms = 3000; /* about four minutes to converge: time to try stop */
+	o->epoch_ms =
+		3000; /* about four minutes to converge: time to try stop */
 	o->lr = 0.5;
 	o->hidden = 16;
 	o->seed = 1;
@@ -783,12 +782,12 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
 		case 'e':
-			o->epochs = parse_long("--epochs", optarg, 1,
-					       1000000000L);
+			o->epochs =
+				parse_long("--epochs", optarg, 1, 1000000000L);
 			break;
 		case 'm':
-			o->epoch_ms = parse_long("--epoch-ms", optarg, 0,
-						 86400000L);
+			o->epoch_ms =
+				parse_long("--epoch-ms", optarg, 0, 86400000L);
 			break;
 		case 'l':
 			errno = 0;
@@ -799,12 +798,12 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 				    optarg);
 			break;
 		case 'H':
-			o->hidden = parse_long("--hidden", optarg, 1,
-					       MAX_HIDDEN);
+			o->hidden =
+				parse_long("--hidden", optarg, 1, MAX_HIDDEN);
 			break;
 		case 's':
-			o->seed = (unsigned long long)parse_long("--seed",
-						optarg, 0, LONG_MAX);
+			o->seed = (unsigned long long)parse_long(
+				"--seed", optarg, 0, LONG_MAX);
 			break;
 		case 'h':
 			usage(stdout);
@@ -868,13 +867,12 @@ int main(int argc, char **argv)
 	ckpt_dir = env_or("TRAINFS_CHECKPOINTS", NULL);
 	resume_from = env_or("TRAINFS_RESUME_FROM", NULL);
 	if (env_or("TRAINFS_EPOCHS", NULL))
-		o.epochs = parse_long("TRAINFS_EPOCHS", getenv("TRAINFS_EPOCHS"),
-				      1, 1000000000L);
+		o.epochs = parse_long("TRAINFS_EPOCHS",
+				      getenv("TRAINFS_EPOCHS"), 1, 1000000000L);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
-	if (sigemptyset(&sa.sa_mask) < 0 ||
-	    sigaction(SIGTERM, &sa, NULL) < 0 ||
+	if (sigemptyset(&sa.sa_mask) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 ||
 	    sigaction(SIGINT, &sa, NULL) < 0)
 		die("sigaction: %s", strerror(errno));
 
@@ -898,8 +896,8 @@ int main(int argc, char **argv)
 		long want = parse_long("TRAINFS_RESUME_EPOCH",
 				       env_or("TRAINFS_RESUME_EPOCH", ""), 0,
 				       1000000000L);
-		long got = load_checkpoint(resume_from, &m, &rng, order,
-					   N_TRAIN);
+		long got =
+			load_checkpoint(resume_from, &m, &rng, order, N_TRAIN);
 
 		if (got != want)
 			die("%s holds epoch %ld, not %ld", resume_from, got,
@@ -916,16 +914,15 @@ int main(int argc, char **argv)
 	h = xcalloc(o.hidden, sizeof(double));
 
 	say("job %s: 2-%ld-1 MLP on two moons (%d train, %d validation), "
-	    "lr %g, %ld epochs\n", job, o.hidden, N_TRAIN,
-	    N_SAMPLES - N_TRAIN, o.lr, o.epochs);
+	    "lr %g, %ld epochs\n",
+	    job, o.hidden, N_TRAIN, N_SAMPLES - N_TRAIN, o.lr, o.epochs);
 
 	for (epoch = first; epoch <= o.epochs; epoch++) {
 		double start = now_ms();
 		double loss;
 		struct eval val;
 
-		loss = train_epoch(&m, &g, data, order, N_TRAIN, o.lr, h,
-				   &rng);
+		loss = train_epoch(&m, &g, data, order, N_TRAIN, o.lr, h, &rng);
 		val = evaluate(&m, data + N_TRAIN, N_SAMPLES - N_TRAIN, h);
 
 		save_checkpoint(out_dir, &m, &o, epoch, &val);
@@ -945,7 +942,8 @@ int main(int argc, char **argv)
 		}
 		if (epoch == o.epochs)
 			say("training finished: saved checkpoint at epoch "
-			    "%ld\n", epoch);
+			    "%ld\n",
+			    epoch);
 	}
 
 	if (close(metrics_fd) < 0)

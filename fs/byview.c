@@ -38,15 +38,15 @@
 /* ---- the table of tag names: index <-> name, for the mount's life ---- */
 
 struct tagnames {
-	struct lock lock; /* protects everything below */
-	char **names;  /* NULL: a freed index, on the free list */
+	struct lock lock;    /* protects everything below */
+	char **names;	     /* NULL: a freed index, on the free list */
 	unsigned long *born; /* the sweep generation each name was added in */
 	size_t n, cap;
 	size_t *slots; /* open addressing: index + 1, 0 = empty */
 	size_t nslots;
-	size_t *free;  /* freed indexes, reused first */
+	size_t *free; /* freed indexes, reused first */
 	size_t nfree;
-	size_t live;   /* names after the last sweep */
+	size_t live;	   /* names after the last sweep */
 	unsigned long gen; /* sweeps begun */
 };
 
@@ -141,7 +141,8 @@ static void tags_sweep(const unsigned char *used, size_t n, unsigned long gen)
 	}
 	tags.live = live;
 	if (freed) /* else the slots are as they were */
-		slots_rebuild(tags.nslots); /* on failure: kept, with stale slots skipped */
+		slots_rebuild(
+			tags.nslots); /* on failure: kept, with stale slots skipped */
 	lock_drop(&tags.lock);
 }
 
@@ -252,8 +253,7 @@ static int job_uses(void *arg, struct job *job)
 }
 
 /* Whether any job C may read is in state S, or has tag TAG. */
-static int in_use(struct trainfs *fs, struct caller *c, int s,
-		  const char *tag)
+static int in_use(struct trainfs *fs, struct caller *c, int s, const char *tag)
 {
 	struct use u = { s, tag, c };
 	return jobs_visit(fs->jobs, job_uses, &u) == 1;
@@ -319,17 +319,20 @@ fuse_ino_t byview_lookup(struct trainfs *fs, struct caller *c,
 	enum node_kind pk = ino_kind(parent);
 	char tag[JOB_NAME_MAX + 1];
 	if (pk == N_ROOT)
-		return !strcmp(name, "by-state") ? INO_BY_STATE
-		       : !strcmp(name, "by-tag") ? INO_BY_TAG : 0;
+		return !strcmp(name, "by-state") ? INO_BY_STATE :
+		       !strcmp(name, "by-tag")	 ? INO_BY_TAG :
+						   0;
 	if (pk == N_BY_STATE) {
 		int s = state_from_name(name);
-		return s >= 0 && in_use(fs, c, s, NULL) ? INO_STATE_DIR0 + s : 0;
+		return s >= 0 && in_use(fs, c, s, NULL) ? INO_STATE_DIR0 + s :
+							  0;
 	}
 	if (pk == N_BY_TAG) {
 		if (!in_use(fs, c, -1, name))
 			return 0;
 		long idx = tag_index(name, 1);
-		if (idx >= 0 && tags_outgrown()) { /* frees the names not in use */
+		if (idx >= 0 &&
+		    tags_outgrown()) { /* frees the names not in use */
 			struct caller all = { .uid = 0 }; /* sees every job */
 			byview_list(fs, &all, INO_BY_TAG, add_nothing, NULL);
 		}
@@ -337,7 +340,8 @@ fuse_ino_t byview_lookup(struct trainfs *fs, struct caller *c,
 	}
 	if (pk != N_STATE_DIR && pk != N_TAG_DIR)
 		return 0;
-	const char *t = pk == N_TAG_DIR ? tag_name(parent, tag, sizeof tag) : NULL;
+	const char *t = pk == N_TAG_DIR ? tag_name(parent, tag, sizeof tag) :
+					  NULL;
 	jobs_lock(fs->jobs);
 	struct job *job = jobs_find_name(fs->jobs, name);
 	int64_t id = job ? job->rec.id : 0;
@@ -393,7 +397,7 @@ struct list_walk {
 	const char *tag;
 	int used[ST_COUNT];
 	unsigned char *seen; /* by-tag/: a mark per tag index listed */
-	int partial;         /* some job was not the caller's to read */
+	int partial;	     /* some job was not the caller's to read */
 	size_t cap;
 	int (*add)(void *arg, const char *name, fuse_ino_t ino);
 	void *arg;
@@ -414,10 +418,10 @@ static int list_job(void *arg, struct job *job)
 		return 0;
 	}
 	if (w->k != N_BY_TAG)
-		return job_in(job, w->ino, w->tag)
-			       ? w->add(w->arg, job->rec.name,
-					node_ino(job->rec.id, N_LINK))
-			       : 0;
+		return job_in(job, w->ino, w->tag) ?
+			       w->add(w->arg, job->rec.name,
+				      node_ino(job->rec.id, N_LINK)) :
+			       0;
 	/* each tag in use once: a mark per index */
 	for (size_t t = 0; !rc && t < job->ntags; t++) {
 		long idx = tag_index(job->tags[t].name, 1);
@@ -446,12 +450,14 @@ int byview_list(struct trainfs *fs, struct caller *c, fuse_ino_t ino,
 		void *arg)
 {
 	char tag[JOB_NAME_MAX + 1];
-	struct list_walk w = { .c = c, .k = ino_kind(ino), .ino = ino,
-			       .add = add, .arg = arg };
+	struct list_walk w = {
+		.c = c, .k = ino_kind(ino), .ino = ino, .add = add, .arg = arg
+	};
 	if (w.k == N_TAG_DIR && !(w.tag = tag_name(ino, tag, sizeof tag)))
 		return -ENOENT;
 	if (w.k == N_STATE_DIR || w.k == N_TAG_DIR)
-		__atomic_store_n(&names_given, 1, __ATOMIC_RELAXED); /* readdirplus */
+		__atomic_store_n(&names_given, 1,
+				 __ATOMIC_RELAXED); /* readdirplus */
 	unsigned long gen = w.k == N_BY_TAG ? tags_sweep_begin() : 0;
 	int rc = jobs_visit(fs->jobs, list_job, &w);
 	/* Every name in use is marked in seen, when the walk saw every job. */
@@ -464,16 +470,15 @@ int byview_list(struct trainfs *fs, struct caller *c, fuse_ino_t ino,
 	return rc;
 }
 
-int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
-		    size_t len)
+int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf, size_t len)
 {
 	jobs_lock(fs->jobs);
-	struct job *job = ino_kind(ino) == N_LINK
-				  ? jobs_find(fs->jobs, ino_job(ino))
-				  : NULL;
+	struct job *job = ino_kind(ino) == N_LINK ?
+				  jobs_find(fs->jobs, ino_job(ino)) :
+				  NULL;
 	int rc = job ? 0 : -ENOENT;
-	if (job && (size_t)snprintf(buf, len, "../../jobs/%s",
-				    job->rec.name) >= len)
+	if (job &&
+	    (size_t)snprintf(buf, len, "../../jobs/%s", job->rec.name) >= len)
 		rc = -ENAMETOOLONG;
 	jobs_unlock(fs->jobs);
 	return rc;

@@ -16,9 +16,9 @@
 struct caller {
 	fuse_req_t req; /* NULL: the uid and gid alone */
 	uid_t uid;
-	gid_t *gids;    /* the primary group first, then the others */
+	gid_t *gids; /* the primary group first, then the others */
 	size_t ngids;
-	int fetched;    /* the supplementary groups were asked for */
+	int fetched; /* the supplementary groups were asked for */
 	gid_t inline_gids[CALLER_GROUPS_INLINE];
 };
 

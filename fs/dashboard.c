@@ -134,7 +134,7 @@ struct dash_sweep *dash_add_sweep(struct dash_snapshot *s, const char *name,
 	}
 	struct dash_sweep *d = &s->sweeps[s->nsweeps];
 	*d = (struct dash_sweep){
-		dash_strdup(s, name), dash_strdup(s, state),
+		dash_strdup(s, name),	dash_strdup(s, state),
 		dash_strdup(s, trials), dash_strdup(s, best),
 		dash_strdup(s, epochs), dash_strdup(s, error),
 	};
@@ -170,7 +170,10 @@ size_t dash_spark_sample(const double *v, size_t n, double *out, size_t max)
 void dash_resolve_owners(struct dash_snapshot *s)
 {
 	/* A handful of users own most jobs: remember the last few. */
-	struct { uid_t uid; const char *name; } seen[16];
+	struct {
+		uid_t uid;
+		const char *name;
+	} seen[16];
 	size_t nseen = 0, next = 0;
 	char buf[4096];
 
@@ -203,8 +206,8 @@ const char dash_csv_header[] =
 	"created,started,finished,weights,gpus,sweep";
 
 static const char *const state_names[] = {
-	"created", "queued", "running", "stopping",
-	"packaging", "ready", "cancelled", "failed",
+	"created",   "queued", "running",   "stopping",
+	"packaging", "ready",  "cancelled", "failed",
 };
 #define NSTATES (sizeof state_names / sizeof state_names[0])
 
@@ -268,7 +271,6 @@ char *dash_format_time(int64_t ns, char *buf, size_t len)
 }
 
 #define format_time dash_format_time
-
 
 static void owner_text(const struct dash_job *d, char *buf, size_t len)
 {
@@ -362,11 +364,21 @@ static void html_text(FILE *f, const char *v)
 		return;
 	for (; *v; v++) {
 		switch (*v) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&#39;", f); break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&#39;", f);
+			break;
 		default:
 			if ((unsigned char)*v < 0x20 && *v != '\t')
 				fprintf(f, "&#%d;", 0x2400 + *v); /* ␛ etc. */
@@ -421,11 +433,11 @@ static char *ago(int64_t now, int64_t ns, char *buf, size_t len)
 }
 
 static const char *const badge_mark[] = {
-	"&#9675;",  /* created: ○ */
-	"&#9719;",  /* queued: ◷ */
-	"&#9679;",  /* running: ● */
-	"&#9632;",  /* stopping: ■ */
-	"&#8987;",  /* packaging: ⌛ */
+	"&#9675;", /* created: ○ */
+	"&#9719;", /* queued: ◷ */
+	"&#9679;", /* running: ● */
+	"&#9632;", /* stopping: ■ */
+	"&#8987;", /* packaging: ⌛ */
 	"\xe2\x9c\x93", /* ready: the character U+2713 itself (UTF-8), not an entity */
 	"&#8856;",  /* cancelled: ⊘ */
 	"&#10007;", /* failed: ✗ */
@@ -459,9 +471,10 @@ static void sparkline(FILE *f, const struct dash_job *d)
 	if (!finite)
 		return;
 	char num[64];
-	fprintf(f, "<svg class=\"spark\" width=\"%d\" height=\"%d\" "
-		"viewBox=\"0 0 %d %d\" role=\"img\"><title>", SPARK_W, SPARK_H,
-		SPARK_W, SPARK_H);
+	fprintf(f,
+		"<svg class=\"spark\" width=\"%d\" height=\"%d\" "
+		"viewBox=\"0 0 %d %d\" role=\"img\"><title>",
+		SPARK_W, SPARK_H, SPARK_W, SPARK_H);
 	html_text(f, d->monitor);
 	fprintf(f, ": %s", dash_format_number(lo, num, sizeof num));
 	fprintf(f, " to %s</title>", dash_format_number(hi, num, sizeof num));
@@ -480,22 +493,25 @@ static void sparkline(FILE *f, const struct dash_job *d)
 				fputs("\"/>", f);
 			open = 0;
 			double x = n > 1 ? 2 + (SPARK_W - 4) * (double)i /
-						       (double)(n - 1)
-					 : SPARK_W / 2.0;
-			fprintf(f, "<line class=\"gap\" x1=\"%.1f\" y1=\"2\" "
-				"x2=\"%.1f\" y2=\"%d\"/>", x, x, SPARK_H - 2);
+							   (double)(n - 1) :
+					   SPARK_W / 2.0;
+			fprintf(f,
+				"<line class=\"gap\" x1=\"%.1f\" y1=\"2\" "
+				"x2=\"%.1f\" y2=\"%d\"/>",
+				x, x, SPARK_H - 2);
 			continue;
 		}
-		double x = n > 1 ? 2 + (SPARK_W - 4) * (double)i / (double)(n - 1)
-				 : SPARK_W / 2.0;
-		double y = span > 0 ? (SPARK_H - 3) -
-					      (SPARK_H - 6) * ((v / 2 - lo / 2) /
-							       (span / 2))
-				    : SPARK_H / 2.0;
+		double x = n > 1 ? 2 + (SPARK_W - 4) * (double)i /
+						   (double)(n - 1) :
+				   SPARK_W / 2.0;
+		double y = span > 0 ? (SPARK_H - 3) - (SPARK_H -
+						       6) * ((v / 2 - lo / 2) /
+							     (span / 2)) :
+				      SPARK_H / 2.0;
 		if (!isfinite(y))
 			y = SPARK_H / 2.0;
-		fprintf(f, "%s%.1f,%.1f", open ? " " : "<polyline points=\"",
-			x, y);
+		fprintf(f, "%s%.1f,%.1f", open ? " " : "<polyline points=\"", x,
+			y);
 		open = 1;
 		lx = x;
 		ly = y;
@@ -580,10 +596,11 @@ static void html_row(FILE *f, const struct dash_snapshot *s,
 			double pct = 100.0 * (double)e / (double)d->epochs;
 			if (pct > 100)
 				pct = 100;
-			fprintf(f, "<div class=\"bar\" title=\"%ld of %ld "
+			fprintf(f,
+				"<div class=\"bar\" title=\"%ld of %ld "
 				"epochs\"><i style=\"width:%.1f%%\"></i></div>"
-				"<span class=\"num\">%ld/%ld</span>", e,
-				d->epochs, pct, e, d->epochs);
+				"<span class=\"num\">%ld/%ld</span>",
+				e, d->epochs, pct, e, d->epochs);
 		} else {
 			fprintf(f, "<span class=\"num\">epoch %ld</span>", e);
 		}
@@ -660,7 +677,8 @@ static void sweeps_table(FILE *f, const struct dash_snapshot *s)
 		return;
 	fputs("<h2>sweeps</h2>\n<table class=\"sweeps\">\n<thead><tr>"
 	      "<th>state</th><th>sweep</th><th>trials</th><th>best</th>"
-	      "<th>epochs</th><th>files</th></tr></thead>\n<tbody>\n", f);
+	      "<th>epochs</th><th>files</th></tr></thead>\n<tbody>\n",
+	      f);
 	for (size_t i = s->nsweeps; i-- > 0;) {
 		const struct dash_sweep *w = &s->sweeps[i];
 		fprintf(f, "<tr data-sweep=\"");
@@ -678,7 +696,9 @@ static void sweeps_table(FILE *f, const struct dash_snapshot *s)
 		fputs("</td><td>", f);
 		const char *files[] = { "graph.svg", "status", "trials.csv" };
 		for (size_t k = 0; k < 3; k++) {
-			fputs(k ? " &middot; <a href=\"sweeps/" : "<a href=\"sweeps/", f);
+			fputs(k ? " &middot; <a href=\"sweeps/" :
+				  "<a href=\"sweeps/",
+			      f);
 			url_segment(f, w->name);
 			fprintf(f, "/%s\">%s</a>", files[k], files[k]);
 		}
@@ -699,7 +719,8 @@ int dash_render_html(const struct dash_snapshot *s, char **out, size_t *len)
 			counts[s->jobs[i].state]++;
 
 	fprintf(f, html_head, DASH_REFRESH_SECONDS, s->n);
-	fprintf(f, "<h1>trainfs</h1>\n<p class=\"sub\">%zu job%s &middot; "
+	fprintf(f,
+		"<h1>trainfs</h1>\n<p class=\"sub\">%zu job%s &middot; "
 		"as of %s &middot; reloads every %d s &middot; "
 		"<a href=\"summary.csv\">summary.csv</a></p>\n",
 		s->n, s->n == 1 ? "" : "s", format_time(s->now_ns, t, sizeof t),
@@ -712,23 +733,26 @@ int dash_render_html(const struct dash_snapshot *s, char **out, size_t *len)
 	sweeps_table(f, s);
 	if (!s->n) {
 		fputs("<p class=\"more\">No jobs yet: <code>mkdir "
-		      "jobs/NAME</code> makes one.</p>\n", f);
+		      "jobs/NAME</code> makes one.</p>\n",
+		      f);
 		fputs("</body>\n</html>\n", f);
 		return finish(f, out);
 	}
 	fputs("<table>\n<thead><tr><th>state</th><th>job</th>"
 	      "<th>progress</th><th>best</th><th>trend</th><th>tags</th>"
 	      "<th>message</th><th>when</th><th>files</th></tr></thead>\n"
-	      "<tbody>\n", f);
+	      "<tbody>\n",
+	      f);
 	size_t shown = 0;
 	for (size_t i = s->n; i-- > 0 && shown < DASH_HTML_FULL; shown++)
 		html_row(f, s, &s->jobs[i]);
 	fputs("</tbody>\n</table>\n", f);
 	if (shown < s->n)
-		fprintf(f, "<p class=\"more\">The newest %zu jobs are shown; "
+		fprintf(f,
+			"<p class=\"more\">The newest %zu jobs are shown; "
 			"%zu older ones are counted above and listed in "
-			"<a href=\"summary.csv\">summary.csv</a>.</p>\n", shown,
-			s->n - shown);
+			"<a href=\"summary.csv\">summary.csv</a>.</p>\n",
+			shown, s->n - shown);
 	fputs("</body>\n</html>\n", f);
 	return finish(f, out);
 }
@@ -792,8 +816,9 @@ int dash_add_job(struct dash_snapshot *s, const struct job *job,
 	if (what == DASH_WITH_SPARK && t->loaded && job->monitor_col >= 0 &&
 	    t->nrows) {
 		/* the rows that report the monitored metric, sampled */
-		size_t step = t->nrows > DASH_SPARK_MAX * 4
-				      ? t->nrows / (DASH_SPARK_MAX * 4) : 1;
+		size_t step = t->nrows > DASH_SPARK_MAX * 4 ?
+				      t->nrows / (DASH_SPARK_MAX * 4) :
+				      1;
 		double vals[DASH_SPARK_MAX * 4 + 8];
 		size_t nv = 0;
 		const size_t room = sizeof vals / sizeof vals[0] - 1;

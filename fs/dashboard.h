@@ -14,23 +14,23 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define DASH_SPARK_MAX 60   /* points of a job's sparkline */
-#define DASH_HTML_FULL 300  /* newest jobs index.html shows row by row */
+#define DASH_SPARK_MAX 60  /* points of a job's sparkline */
+#define DASH_HTML_FULL 300 /* newest jobs index.html shows row by row */
 #define DASH_REFRESH_SECONDS 5
 
 /* What index.html and summary.csv show of one job. */
 struct dash_job {
 	const char *name;
-	int state;           /* enum job_state */
+	int state; /* enum job_state */
 	uid_t uid;
 	const char *owner;   /* user name, or NULL: the uid is shown */
-	long epoch;          /* the last reported epoch; -1: none */
-	long epochs;         /* target epochs; 0: none */
+	long epoch;	     /* the last reported epoch; -1: none */
+	long epochs;	     /* target epochs; 0: none */
 	const char *monitor; /* NULL: no monitor */
 	int have_best;
 	double best;
 	long best_epoch;
-	const char *reason;  /* stopped-early, converged, completed, or NULL */
+	const char *reason; /* stopped-early, converged, completed, or NULL */
 	const char **tags;
 	size_t ntags;
 	int64_t created_ns, started_ns, finished_ns; /* 0: not (yet) */
@@ -38,10 +38,10 @@ struct dash_job {
 	const char *sweep;   /* the sweep a trial belongs to, or NULL */
 	const char *message; /* status's message, or NULL */
 	const char *error;   /* status's error, or NULL */
-	int progress;        /* packaging: percent packed; -1 otherwise */
-	const char *gpus;    /* running or stopping: its GPU ids ("1,3"), or NULL */
+	int progress;	     /* packaging: percent packed; -1 otherwise */
+	const char *gpus; /* running or stopping: its GPU ids ("1,3"), or NULL */
 	const double *spark; /* the monitored metric, at most DASH_SPARK_MAX */
-	size_t nspark;       /* points, oldest first; nan/inf are gaps */
+	size_t nspark;	     /* points, oldest first; nan/inf are gaps */
 };
 
 struct dash_snapshot;
@@ -107,7 +107,7 @@ char *dash_format_time(int64_t ns, char *buf, size_t len);
 struct job;
 enum dash_what {
 	DASH_STATE_ONLY, /* index.html only counts the jobs it does not show */
-	DASH_SUMMARY,    /* what summary.csv shows */
+	DASH_SUMMARY,	 /* what summary.csv shows */
 	DASH_WITH_SPARK, /* and the sparkline, for a row of index.html */
 };
 /*

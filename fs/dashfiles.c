@@ -38,12 +38,12 @@
 
 struct dash_text {
 	struct rendering *r; /* the newest, shared with its open files */
-	int64_t *ids;     /* the jobs it shows, oldest first: its key */
+	int64_t *ids;	     /* the jobs it shows, oldest first: its key */
 	size_t nids;
-	uint64_t fp;      /* their change counts (and the page's minute) */
+	uint64_t fp; /* their change counts (and the page's minute) */
 	int valid;
 	int64_t mtime_ns; /* when the text last changed */
-	uint64_t used;    /* dash_files.clock when last used */
+	uint64_t used;	  /* dash_files.clock when last used */
 };
 
 struct dash_files {
@@ -129,7 +129,8 @@ static int view_job(void *arg, struct job *job)
 static void view_seal(struct view *v, enum node_kind k, int64_t now_ns)
 {
 	if (k == N_INDEX)
-		v->fp = (v->fp ^ (uint64_t)(now_ns / 60000000000LL)) * FNV_PRIME;
+		v->fp = (v->fp ^ (uint64_t)(now_ns / 60000000000LL)) *
+			FNV_PRIME;
 }
 
 /* The view of reader C now (free its ids); 0 or a negative errno. */
@@ -303,8 +304,8 @@ static int render_view(struct trainfs *fs, struct caller *c, enum node_kind k,
 	if (rc)
 		return rc;
 	dash_resolve_owners(s);
-	rc = k == N_INDEX ? dash_render_html(s, &text, &tlen)
-			  : dash_render_csv(s, &text, &tlen);
+	rc = k == N_INDEX ? dash_render_html(s, &text, &tlen) :
+			    dash_render_csv(s, &text, &tlen);
 	dash_snapshot_free(s);
 	struct rendering *r = rc ? NULL : rendering_new(text, tlen, 0);
 	if (!rc && !r) {

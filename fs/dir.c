@@ -22,9 +22,7 @@
 
 #include "fs/fs.h"
 
-
-void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-		     mode_t mode)
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct trainfs *fs = fs_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -68,8 +66,8 @@ static int hide_file(struct trainfs *fs, fuse_ino_t parent, const char *name,
 	int rc = 0;
 	char shown[PATH_MAX];
 	struct job *job = jobs_lock_job(fs->jobs, ino_job(parent));
-	enum node_kind k = job ? child_kind(job, ino_kind(parent), name)
-			       : N_NONE;
+	enum node_kind k = job ? child_kind(job, ino_kind(parent), name) :
+				 N_NONE;
 	if (k == N_NONE)
 		rc = -ENOENT;
 	else if (dir != (k == N_WEIGHTS))
@@ -78,7 +76,8 @@ static int hide_file(struct trainfs *fs, fuse_ino_t parent, const char *name,
 		rc = -EACCES;
 	else if (!state_allows_rmdir(job->rec.state))
 		rc = -EBUSY;
-	else if (k == N_WEIGHTS && !job_weights_name(job, shown, sizeof shown) &&
+	else if (k == N_WEIGHTS &&
+		 !job_weights_name(job, shown, sizeof shown) &&
 		 child_kind(job, N_WEIGHTS, shown) == N_TARBALL)
 		rc = -ENOTEMPTY;
 	else
@@ -115,15 +114,16 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (ino_kind(parent) != N_JOBS) {
-		fuse_reply_err(req, ino_kind(parent) == N_ROOT ||
-					    byview_is(ino_kind(parent))
-				    ? EACCES
-				    : ENOTDIR);
+		fuse_reply_err(req,
+			       ino_kind(parent) == N_ROOT ||
+					       byview_is(ino_kind(parent)) ?
+				       EACCES :
+				       ENOTDIR);
 		return;
 	}
 	id = job_id_named(fs, name);
-	int rc = id ? jobs_remove(fs->jobs, id, fuse_req_ctx(req)->uid)
-		    : -ENOENT;
+	int rc = id ? jobs_remove(fs->jobs, id, fuse_req_ctx(req)->uid) :
+		      -ENOENT;
 	if (!rc)
 		scratch_forget_job(fs->scratch, id);
 	if (!rc)
@@ -137,8 +137,8 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 /* Nothing but mkdir creates anything here, and nothing is renamed. */
-void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-		     mode_t mode, dev_t rdev)
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	      dev_t rdev)
 {
 	(void)parent, (void)name, (void)mode, (void)rdev;
 	fuse_reply_err(req, EACCES);
@@ -148,8 +148,8 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
  * In a job folder, by its owner: an editor's temporary file (scratch.c).
  * Nothing else can be created.
  */
-void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, struct fuse_file_info *fi)
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi)
 {
 	struct trainfs *fs = fs_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -214,14 +214,14 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
-		       const char *name)
+		const char *name)
 {
 	(void)link, (void)parent, (void)name;
 	fuse_reply_err(req, EPERM);
 }
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
-		    const char *name)
+	     const char *name)
 {
 	(void)ino, (void)parent, (void)name;
 	fuse_reply_err(req, EPERM);
@@ -243,10 +243,10 @@ static int rename_in_job(struct trainfs *fs, fuse_ino_t parent,
 	if (is_job_file(name) || (flags & RENAME_EXCHANGE))
 		return -EPERM;
 	if (strcmp(newname, "spec") != 0)
-		return is_job_file(newname)
-			       ? -EPERM
-			       : scratch_rename(fs->scratch, id, name, newname,
-						flags & RENAME_NOREPLACE);
+		return is_job_file(newname) ?
+			       -EPERM :
+			       scratch_rename(fs->scratch, id, name, newname,
+					      flags & RENAME_NOREPLACE);
 	int rc = scratch_take(fs->scratch, id, name, &data, &len);
 	if (rc)
 		return rc;
@@ -270,17 +270,16 @@ static int rename_in_job(struct trainfs *fs, fuse_ino_t parent,
  * job folder (rename_in_job); nothing else is renamed.
  */
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      fuse_ino_t newparent, const char *newname,
-		      unsigned int flags)
+	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct trainfs *fs = fs_of(req);
 	char shown[PATH_MAX];
 	int64_t id = 0;
 	int had_weights = 0, rc;
 	if (ino_kind(parent) == N_JOB && newparent == parent) {
-		fuse_reply_err(req, -rename_in_job(fs, parent, name, newname,
-						   flags,
-						   fuse_req_ctx(req)->uid));
+		fuse_reply_err(req,
+			       -rename_in_job(fs, parent, name, newname, flags,
+					      fuse_req_ctx(req)->uid));
 		return;
 	}
 	if (ino_kind(parent) != N_JOBS || ino_kind(newparent) != N_JOBS) {
@@ -297,8 +296,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		had_weights = !job_weights_name(job, shown, sizeof shown);
 		jobs_unlock_job(fs->jobs, job);
 	}
-	rc = id ? jobs_rename(fs->jobs, id, fuse_req_ctx(req)->uid, newname)
-		: -ENOENT;
+	rc = id ? jobs_rename(fs->jobs, id, fuse_req_ctx(req)->uid, newname) :
+		  -ENOENT;
 	if (!rc && had_weights) /* the tarball's old name is gone */
 		notifier_entry(fs->notifier, node_ino(id, N_WEIGHTS), shown);
 	if (!rc) {
@@ -313,11 +312,11 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char target[PATH_MAX];
-	int rc = ino_kind(ino) == N_SWEEP
-			 ? sweepfs_readlink(fs_of(req), ino, target,
-					    sizeof target)
-			 : byview_readlink(fs_of(req), ino, target,
-					   sizeof target);
+	int rc =
+		ino_kind(ino) == N_SWEEP ?
+			sweepfs_readlink(fs_of(req), ino, target,
+					 sizeof target) :
+			byview_readlink(fs_of(req), ino, target, sizeof target);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else

@@ -36,15 +36,14 @@
 #define SPEC_MAX (1024 * 1024) /* a spec is a few lines; this is plenty */
 #define PAGE_BYTES 4096
 
-
 /*
  * Replies with SIZE bytes of BUF from OFF, from a copy: the moment the
  * kernel has the reply, the reader may close the file, and its release
  * (on another thread) frees BUF while our write(2) to /dev/fuse is still
  * returning.
  */
-static void reply_slice(fuse_req_t req, const char *buf, size_t len,
-			off_t off, size_t size)
+static void reply_slice(fuse_req_t req, const char *buf, size_t len, off_t off,
+			size_t size)
 {
 	if (off < 0 || (size_t)off >= len) {
 		fuse_reply_buf(req, NULL, 0);
@@ -90,7 +89,8 @@ static int open_file(struct trainfs *fs, struct handle *h, struct job *job,
 {
 	int wr = (flags & O_ACCMODE) != O_RDONLY, rc = 0;
 	enum node_kind k = h->kind;
-	if (wr && (!(node_file_mode(job, k) & 0200) || !job_may_change(job, uid)))
+	if (wr &&
+	    (!(node_file_mode(job, k) & 0200) || !job_may_change(job, uid)))
 		return -EACCES;
 	/*
 	 * Reads come from the open file's own rendering and writes go
@@ -256,7 +256,8 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 	 * those it has seen, in a text of its own, charged to it.
 	 */
 	if (off > 0 && (r->len < len || memcmp(r->text, shown, len))) {
-		if (h->kind == N_METRICS && h->tail.at_end && (size_t)off >= len)
+		if (h->kind == N_METRICS && h->tail.at_end &&
+		    (size_t)off >= len)
 			rc = follow(h, r);
 		rendering_put(fs, r);
 		return rc;
@@ -321,10 +322,11 @@ static int open_job_file(fuse_req_t req, fuse_ino_t ino, struct handle *h,
 	caller_init(&c, req);
 	char later[PATH_MAX] = "";
 	struct job *job = k != N_NONE ? jobs_lock_job(fs->jobs, h->id) : NULL;
-	int rc = !job			    ? -ENOENT
-		 : !caller_may_read(&c, job) ? -EACCES
-		 : open_file(fs, h, job, fi->flags, h->uid, fi, later,
-			     cacheable);
+	int rc = !job ? -ENOENT :
+		 !caller_may_read(&c, job) ?
+			-EACCES :
+			open_file(fs, h, job, fi->flags, h->uid, fi, later,
+				  cacheable);
 	if (job)
 		h->owner = job->rec.uid;
 	caller_done(&c);
@@ -380,9 +382,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		caller_init(&c, req);
 		struct rendering *r;
 		fi->direct_io = 1;
-		rc = (fi->flags & O_ACCMODE) != O_RDONLY
-			     ? -EACCES
-			     : dash_files_get(fs, &c, k, &r);
+		rc = (fi->flags & O_ACCMODE) != O_RDONLY ?
+			     -EACCES :
+			     dash_files_get(fs, &c, k, &r);
 		caller_done(&c);
 		if (!rc)
 			rc = handle_show(h, r);
@@ -410,7 +412,8 @@ static void open_reply(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 	}
 	fs_opened_add(fs, &h->opened, fs_handle_free);
 	fi->fh = (uintptr_t)h;
-	if (fuse_reply_open(req, fi) == -ENOENT) { /* the opener was interrupted */
+	if (fuse_reply_open(req, fi) ==
+	    -ENOENT) { /* the opener was interrupted */
 		passthrough_detach(fs, NULL, h);
 		fs_opened_close(fs, &h->opened);
 	}
@@ -430,14 +433,15 @@ static int read_allowed(struct trainfs *fs, fuse_req_t req,
 	if (h->kind == N_INDEX || h->kind == N_SUMMARY || uid == 0 ||
 	    (h->kind != N_SCRATCH && uid == h->owner))
 		return 0;
-	int rc = fs_may_read_job(fs, req, h->kind == N_SCRATCH
-					       ? scratch_job(fs->scratch, h->ino)
-					       : h->id);
+	int rc = fs_may_read_job(fs, req,
+				 h->kind == N_SCRATCH ?
+					 scratch_job(fs->scratch, h->ino) :
+					 h->id);
 	return rc == -ENOENT ? 0 : rc; /* removed: the read says so itself */
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+	     struct fuse_file_info *fi)
 {
 	struct trainfs *fs = fs_of(req);
 	struct handle *h = (struct handle *)fi->fh;
@@ -452,8 +456,9 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (h->kind == N_SCRATCH) {
 		char *buf = malloc(size ? size : 1);
-		ssize_t n = buf ? scratch_read(fs->scratch, h->ino, buf, size, off)
-				: -ENOMEM;
+		ssize_t n = buf ? scratch_read(fs->scratch, h->ino, buf, size,
+					       off) :
+				  -ENOMEM;
 		if (n < 0)
 			fuse_reply_err(req, (int)-n);
 		else
@@ -501,7 +506,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
-		    struct fuse_pollhandle *ph)
+	     struct fuse_pollhandle *ph)
 {
 	struct trainfs *fs = fs_of(req);
 	struct handle *h = (struct handle *)fi->fh;
@@ -524,8 +529,8 @@ void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	fuse_reply_poll(req, revents);
 }
 
-void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
-		     size_t size, off_t off, struct fuse_file_info *fi)
+void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
+	      off_t off, struct fuse_file_info *fi)
 {
 	struct trainfs *fs = fs_of(req);
 	struct handle *h = (struct handle *)fi->fh;
@@ -554,7 +559,8 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		} else if (h->cleared) {
 			/* Refused: the tags are as they were before the open. */
 			jobs_write_tags(fs->jobs, h->id, h->uid,
-					h->saved ? h->saved : "", h->saved_len, 1);
+					h->saved ? h->saved : "", h->saved_len,
+					1);
 			h->cleared = 0;
 		}
 		break;
@@ -628,8 +634,7 @@ void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, -rc);
 }
 
-void op_release(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = (struct handle *)fi->fh;
 	if (ino_kind(ino) == N_SWEEP) {

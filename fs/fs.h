@@ -44,7 +44,7 @@ enum node_kind {
 	N_NONE,
 	N_ROOT,
 	N_JOBS,
-	N_JOB,     /* the slots below follow N_JOB in order */
+	N_JOB, /* the slots below follow N_JOB in order */
 	N_SPEC,
 	N_CONTROL,
 	N_STATUS,
@@ -56,7 +56,7 @@ enum node_kind {
 	N_WAIT,
 	N_WEIGHTS,
 	N_TARBALL,
-	N_LINK,      /* the job's link in by-state/ and by-tag/ (byview.c) */
+	N_LINK, /* the job's link in by-state/ and by-tag/ (byview.c) */
 	/* nodes of no job, after the job's own slots: */
 	N_INDEX,     /* MOUNT/index.html (dashfiles.c) */
 	N_SUMMARY,   /* MOUNT/summary.csv */
@@ -64,9 +64,9 @@ enum node_kind {
 	N_BY_TAG,    /* MOUNT/by-tag/ */
 	N_STATE_DIR, /* MOUNT/by-state/STATE/ */
 	N_TAG_DIR,   /* MOUNT/by-tag/TAG/ */
-	N_SCRATCH,   /* an editor's temporary file in a job folder (scratch.c) */
-	N_SWEEPS,    /* MOUNT/sweeps/ (sweepfs.c) */
-	N_SWEEP,     /* anything below it: a sweep, its files, its links */
+	N_SCRATCH, /* an editor's temporary file in a job folder (scratch.c) */
+	N_SWEEPS,  /* MOUNT/sweeps/ (sweepfs.c) */
+	N_SWEEP,   /* anything below it: a sweep, its files, its links */
 };
 
 /* Scratch files' inodes: numbered apart from the computed ones. */
@@ -101,8 +101,7 @@ static inline fuse_ino_t node_ino(int64_t id, enum node_kind k)
 
 static inline fuse_ino_t tarball_ino(int64_t id, unsigned gen)
 {
-	return ((fuse_ino_t)id << INO_SHIFT) |
-	       (fuse_ino_t)(N_TARBALL - N_JOB) |
+	return ((fuse_ino_t)id << INO_SHIFT) | (fuse_ino_t)(N_TARBALL - N_JOB) |
 	       ((fuse_ino_t)(gen & INO_GEN_MASK) << INO_GEN_SHIFT);
 }
 
@@ -145,8 +144,7 @@ static inline enum node_kind ino_kind(fuse_ino_t ino)
 	if (ino < (1u << INO_SHIFT))
 		return N_NONE;
 	unsigned slot = ino & ((1u << INO_SHIFT) - 1);
-	return slot <= N_LINK - N_JOB ? (enum node_kind)(N_JOB + slot)
-				      : N_NONE;
+	return slot <= N_LINK - N_JOB ? (enum node_kind)(N_JOB + slot) : N_NONE;
 }
 
 /* The files of a job folder, in listing order. */
@@ -164,8 +162,7 @@ extern const size_t job_nfiles;
  * bytes, which the caller frees.  With the job's lock held, or on a copy
  * of the job nobody else sees (renders.c).  Returns 0 or -ENOMEM.
  */
-int render(const struct job *job, enum node_kind kind, char **out,
-	   size_t *len);
+int render(const struct job *job, enum node_kind kind, char **out, size_t *len);
 
 /* graph.svg of JOB, as render(). */
 int render_graph(const struct job *job, char **out, size_t *len);
@@ -189,7 +186,7 @@ struct rendering {
 	size_t len;
 	unsigned long changes; /* the job's change count it shows */
 	int refs;
-	struct render_slot *slot; /* the cache's slot it is newest in */
+	struct render_slot *slot;      /* the cache's slot it is newest in */
 	struct render_holder *holders; /* uids charged for it (usermem.c) */
 };
 struct renders;
@@ -216,11 +213,9 @@ void renders_get_async(struct trainfs *fs, int64_t id, enum node_kind k,
  * The size of file K of job ID for a stat: its current rendering's, else
  * the last one's while another thread builds it (never waits for one).
  */
-int renders_size(struct trainfs *fs, int64_t id, enum node_kind k,
-		 off_t *size);
+int renders_size(struct trainfs *fs, int64_t id, enum node_kind k, off_t *size);
 /* A rendering of TEXT (taken over), not cached, with one reference. */
-struct rendering *rendering_new(char *text, size_t len,
-				unsigned long changes);
+struct rendering *rendering_new(char *text, size_t len, unsigned long changes);
 void rendering_ref(struct trainfs *fs, struct rendering *r);
 /* Drops a reference (NULL: nothing); the last one frees it. */
 void rendering_put(struct trainfs *fs, struct rendering *r);
@@ -256,8 +251,7 @@ void waiters_read(struct waiters *w, fuse_req_t req, const struct job *job);
  * removed); answers its waiters if final, and wakes every poll(2) on its
  * files.
  */
-void waiters_job_changed(struct waiters *w, int64_t id,
-			 const struct job *job);
+void waiters_job_changed(struct waiters *w, int64_t id, const struct job *job);
 /*
  * With the job's lock held: remembers PH (replacing what KEY, an open
  * file, had) to be woken when job ID changes.  Takes ownership of PH.
@@ -294,7 +288,7 @@ void notifier_sync(struct notifier *n);
 
 /* scratch: editors' temporary files in job folders, in memory. */
 #define SCRATCH_BYTES (1024 * 1024) /* EFBIG past it */
-#define SCRATCH_PER_JOB 16          /* ENOSPC past it (open unlinked ones too) */
+#define SCRATCH_PER_JOB 16 /* ENOSPC past it (open unlinked ones too) */
 #define SCRATCH_USER_BYTES USERMEM_MAX /* one uid's in all: ENOSPC */
 struct scratches;
 struct scratches *scratches_new(void);
@@ -391,8 +385,7 @@ int byview_list(struct trainfs *fs, struct caller *c, fuse_ino_t ino,
 		int (*add)(void *arg, const char *name, fuse_ino_t ino),
 		void *arg);
 /* The target of link INO ("../../jobs/NAME") into buf; takes the lock. */
-int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
-		    size_t len);
+int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf, size_t len);
 /*
  * With the registry lock held, when JOB changed VIEWS: queues the
  * invalidation of the names the kernel may keep of JOB in the folders it
@@ -410,8 +403,7 @@ void byview_job_mode_changed(struct trainfs *fs, const struct job *job);
 void byview_free(void);
 
 /* xattr: the extended attributes of job folders (xattr.c). */
-void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		 size_t size);
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 const char *value, size_t size, int flags);
@@ -434,8 +426,7 @@ int sweepfs_is_dir(fuse_ino_t ino);
 int sweepfs_setattr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 		    const struct stat *attr, int to_set);
 int sweepfs_is_link(fuse_ino_t ino);
-int sweepfs_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
-		     size_t len);
+int sweepfs_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf, size_t len);
 int sweepfs_mkdir(struct trainfs *fs, const char *name, uid_t uid, gid_t gid,
 		  mode_t mode, fuse_ino_t *ino);
 int sweepfs_rmdir(struct trainfs *fs, const char *name, uid_t uid);
@@ -468,10 +459,10 @@ struct sweep_summary {
 	uid_t uid;
 	gid_t gid;
 	unsigned mode;
-	char *state;   /* created, running, ... */
-	char *trials;  /* status's "trials:" value, or NULL */
-	char *best;    /* status's "best:" value, or NULL */
-	char *epochs;  /* status's "epochs:" value, or NULL */
+	char *state;  /* created, running, ... */
+	char *trials; /* status's "trials:" value, or NULL */
+	char *best;   /* status's "best:" value, or NULL */
+	char *epochs; /* status's "epochs:" value, or NULL */
 	char *error;
 };
 /* Every sweep, oldest first: *OUT (N of them) freed with sweeps_summaries_free. */
@@ -490,7 +481,6 @@ struct sweep_reader {
 int sweeps_render_for(struct sweeps *s, int64_t id, enum sweep_file file,
 		      const struct sweep_reader *who, char **out, size_t *len);
 
-
 /* A sweep's graph.svg from its trials' curves (sweep_graph.c). */
 struct sweep_curves;
 int sweep_graph_render(const struct sweep_curves *c, char **out, size_t *len);
@@ -504,15 +494,15 @@ struct trainfs {
 	struct scratches *scratch; /* editors' temporary files */
 	struct dash_files *dash;   /* index.html and summary.csv */
 	struct renders *renders;   /* the job files' shared renderings */
-	uid_t uid; /* who mounted: owner of the root */
+	uid_t uid;		   /* who mounted: owner of the root */
 	gid_t gid;
 	int64_t mtime_ns; /* jobs/: last mkdir or rmdir (registry lock) */
 	struct lock opened_lock; /* protects the opened list */
-	struct opened opened;        /* its head */
+	struct opened opened;	 /* its head */
 	/* FUSE passthrough of tarballs and logs (passthrough.c) */
-	int passthrough;              /* new opens try it (backing_lock) */
+	int passthrough;	  /* new opens try it (backing_lock) */
 	struct lock backing_lock; /* protects backings and passthrough */
-	struct backing *backings;     /* one per inode read by passthrough */
+	struct backing *backings; /* one per inode read by passthrough */
 };
 extern const struct fuse_lowlevel_ops trainfs_ops;
 
@@ -534,7 +524,7 @@ void fs_opened_free(struct trainfs *fs);
  */
 #define CACHE_TIMEOUT 86400.0 /* kept true by invalidation (notify.c) */
 /* A bit per job file unlinked by rm -r (struct job's hidden). */
-#define HIDDEN_BIT(k) (1u << ((k) - N_JOB))
+#define HIDDEN_BIT(k) (1u << ((k)-N_JOB))
 
 static inline struct trainfs *fs_of(fuse_req_t req)
 {
@@ -547,17 +537,17 @@ struct handle {
 	enum node_kind kind;
 	int64_t id;
 	struct rendering *r; /* the shared rendering read, or NULL */
-	char *buf;   /* spec: the text being written */
+	char *buf;	     /* spec: the text being written */
 	size_t len, cap;
-	size_t charged; /* spec: bytes of buf counted against uid */
-	int fd;      /* log, tarball: the store's file */
-	fuse_ino_t ino; /* a scratch file's inode */
+	size_t charged;		 /* spec: bytes of buf counted against uid */
+	int fd;			 /* log, tarball: the store's file */
+	fuse_ino_t ino;		 /* a scratch file's inode */
 	struct backing *backing; /* log, tarball: read by passthrough */
-	int dirty;   /* spec: written since the last flush */
+	int dirty;		 /* spec: written since the last flush */
 	int refused; /* spec: a write was refused; nothing is stored */
 	int append;
-	uid_t uid;   /* who opened it */
-	uid_t owner; /* its job's owner (fixed at creation) */
+	uid_t uid;	       /* who opened it */
+	uid_t owner;	       /* its job's owner (fixed at creation) */
 	unsigned long changes; /* the job's change count when rendered */
 	struct tail_view tail; /* metrics: a follower's view (tailview.h) */
 	/*
@@ -605,23 +595,23 @@ void reply_entry(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino);
  */
 int passthrough_attach(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 		       struct handle *h, struct fuse_file_info *fi);
-void passthrough_detach(struct trainfs *fs, fuse_req_t req,
-			struct handle *h);
+void passthrough_detach(struct trainfs *fs, fuse_req_t req, struct handle *h);
 void passthrough_free(struct trainfs *fs);
 
 /* The handlers of the operations table, by file. */
 void op_init(void *userdata, struct fuse_conn_info *conn); /* passthrough.c */
-void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name); /* node.c */
+void op_lookup(fuse_req_t req, fuse_ino_t parent,
+	       const char *name); /* node.c */
 void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-		int to_set, struct fuse_file_info *fi);
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		struct fuse_file_info *fi);
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	      mode_t mode); /* dir.c */
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
-void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-	      mode_t mode, dev_t rdev);
-void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-	       mode_t mode, struct fuse_file_info *fi);
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	      dev_t rdev);
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi);
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		const char *name);
@@ -636,8 +626,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi);
 void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi);
-void op_releasedir(fuse_req_t req, fuse_ino_t ino,
-		   struct fuse_file_info *fi);
+void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void op_open(fuse_req_t req, fuse_ino_t ino,
 	     struct fuse_file_info *fi); /* file.c */
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -662,17 +651,17 @@ enum option_value {
 	OPT_NVALUES
 };
 struct options {
-	const char *source;     /* mount(8)'s first argument: the store */
+	const char *source; /* mount(8)'s first argument: the store */
 	const char *mountpoint;
 	const char *store;
 	int max_running;
 	long max_jobs_per_user;
-	int slurm;              /* --executor slurm */
-	const char *gpus;       /* --gpus; NULL: auto */
+	int slurm;	  /* --executor slurm */
+	const char *gpus; /* --gpus; NULL: auto */
 	int foreground;
 	int debug;
-	int done;               /* --help or --version answered */
-	char *fuse_opts;        /* FUSE's -o options, and ours for the kernel */
+	int done;	 /* --help or --version answered */
+	char *fuse_opts; /* FUSE's -o options, and ours for the kernel */
 	char *given[OPT_NVALUES][2]; /* each value as given: [1] from -o */
 };
 /*

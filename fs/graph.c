@@ -35,7 +35,7 @@
 #include "fs/fs.h"
 #include "util/number.h"
 
-#define W 960          /* the picture's width */
+#define W 960	       /* the picture's width */
 #define TITLE_H 50     /* title and subtitle */
 #define FOOT_H 24      /* the "epoch" caption */
 #define CELL_PAD 10    /* around the grid */
@@ -43,7 +43,7 @@
 #define RIGHT_W 16     /* right of each plot */
 #define LEGEND_LINE 16 /* one line of a panel's legend */
 #define XTICKS_H 30    /* x tick labels, below each plot */
-#define MAX_TICKS 32 /* nice steps give at most about twice the ticks asked */
+#define MAX_TICKS 32   /* nice steps give at most about twice the ticks asked */
 #define CHAR_W 6.4     /* a generous guess of a character's width at 11px */
 #define LOG_W 64       /* "log scale", right of the legend */
 
@@ -55,18 +55,18 @@ static const char *const palette[] = {
 /* One metric in a panel, and the decimated points of its line. */
 struct series {
 	int col;
-	int nonfinite;  /* epochs whose value is nan or inf */
+	int nonfinite; /* epochs whose value is nan or inf */
 	int have_last;
-	double last;    /* the last finite value reported */
+	double last; /* the last finite value reported */
 };
 
 /* A panel: metrics of one group against one y axis. */
 struct panel {
-	const char *key;      /* the group's name (a column's, not owned) */
+	const char *key; /* the group's name (a column's, not owned) */
 	struct series *s;
 	int ns;
-	int log;              /* y is log10 of the value */
-	double lo, hi;        /* y range (log10 of it when log) */
+	int log;       /* y is log10 of the value */
+	double lo, hi; /* y range (log10 of it when log) */
 	int legend_lines;
 	double left, top, pw, ph; /* the plot area */
 };
@@ -75,8 +75,8 @@ struct graph {
 	const struct job *job;
 	struct panel *p;
 	int np;
-	double x0, x1;        /* the epochs shown */
-	int ncol;             /* panels per row */
+	double x0, x1; /* the epochs shown */
+	int ncol;      /* panels per row */
 	double height;
 	int nonfinite_any;
 };
@@ -90,12 +90,23 @@ static void xml_text_n(FILE *f, const char *s, size_t n)
 	for (size_t i = 0; i < n && s[i]; i++) {
 		unsigned char c = (unsigned char)s[i];
 		switch (c) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&apos;", f); break;
-		default: fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&apos;", f);
+			break;
+		default:
+			fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
 		}
 	}
 }
@@ -220,8 +231,9 @@ static void panel_range(struct panel *p, int any, double lo, double hi)
 static const char *group_of(const char *name)
 {
 	static const char *const prefixes[] = {
-		"val_", "val/", "valid_", "validation_", "train_", "train/",
-		"test_", "test/", "eval_", "eval/", "training_",
+		"val_",	  "val/",   "valid_",	 "validation_",
+		"train_", "train/", "test_",	 "test/",
+		"eval_",  "eval/",  "training_",
 	};
 	for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
 		size_t n = strlen(prefixes[i]);
@@ -336,7 +348,8 @@ static void place(struct graph *g)
 			double room = cw - AXIS_W - RIGHT_W, used = 0;
 			p->legend_lines = 1;
 			for (int j = 0; j < p->ns; j++) {
-				double w = 22 + CHAR_W * entry_chars(g, &p->s[j]);
+				double w =
+					22 + CHAR_W * entry_chars(g, &p->s[j]);
 				if (used > 0 && used + w > room) {
 					p->legend_lines++;
 					used = 0;
@@ -421,8 +434,10 @@ static void y_axis(FILE *f, const struct graph *g, const struct panel *p)
 		if (!strcmp(num, prev))
 			continue; /* finer than 6 digits show */
 		memcpy(prev, num, sizeof prev);
-		fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
-			"stroke='#e3e3e3'/>\n", p->left, y, p->left + p->pw, y);
+		fprintf(f,
+			"<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+			"stroke='#e3e3e3'/>\n",
+			p->left, y, p->left + p->pw, y);
 		label(f, g, p->left - 6, y + 4, "end",
 		      "font-size='11' fill='#555'", num);
 	}
@@ -447,11 +462,14 @@ static void x_axis(FILE *f, const struct graph *g, const struct panel *p)
 		if (!isfinite(e))
 			break;
 		double x = epoch_x(g, p, e);
-		fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
-			"stroke='#efefef'/>\n", x, p->top, x, p->top + p->ph);
-		fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
-			"stroke='#888'/>\n", x, p->top + p->ph, x,
-			p->top + p->ph + 4);
+		fprintf(f,
+			"<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+			"stroke='#efefef'/>\n",
+			x, p->top, x, p->top + p->ph);
+		fprintf(f,
+			"<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+			"stroke='#888'/>\n",
+			x, p->top + p->ph, x, p->top + p->ph + 4);
 		/* Whole epochs as they are; only beyond 10 digits rounded. */
 		if (fabs(e) < 1e10)
 			snprintf(num, sizeof num, "%.0f", e + 0.0); /* no -0 */
@@ -483,8 +501,8 @@ static void decimate(const struct graph *g, const struct series *s,
 		if (!job_cell(g->job, i, s->col, &v))
 			continue;
 		double e = (double)t->epochs[i];
-		double at = exact ? (e - g->x0) * scale
-				  : fraction(e, g->x0, g->x1) * nb;
+		double at = exact ? (e - g->x0) * scale :
+				    fraction(e, g->x0, g->x1) * nb;
 		int b = (int)clamp(at, 0, nb - 1); /* clamped, then cast */
 		struct column *c = &cols[b];
 		if (!isfinite(v)) {
@@ -546,18 +564,21 @@ static int gap_clip(FILE *f, const struct graph *g, const struct panel *p,
 			if (!any)
 				fprintf(f, "<clipPath id='gap%d'>", id);
 			any = 1;
-			fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' "
-				"height='%.1f'/>", from, p->top - 4,
-				last_x - from, p->ph + 8);
+			fprintf(f,
+				"<rect x='%.1f' y='%.1f' width='%.1f' "
+				"height='%.1f'/>",
+				from, p->top - 4, last_x - from, p->ph + 8);
 			from = x;
 		}
 		pending = 0;
 		last_x = epoch_x(g, p, fmax(c->lo_e, c->hi_e));
 	}
 	if (any)
-		fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' "
-			"height='%.1f'/></clipPath>\n", from, p->top - 4,
-			p->left + p->pw + 4 - from, p->ph + 8);
+		fprintf(f,
+			"<rect x='%.1f' y='%.1f' width='%.1f' "
+			"height='%.1f'/></clipPath>\n",
+			from, p->top - 4, p->left + p->pw + 4 - from,
+			p->ph + 8);
 	return any;
 }
 
@@ -599,9 +620,10 @@ static int series_draw(FILE *f, const struct graph *g, const struct panel *p,
 	int clipped = gap_clip(f, g, p, cols, nb, *clip_id);
 	fputs("<polyline data-metric='", f);
 	xml_text(f, g->job->table.columns[s->col]);
-	fprintf(f, "' fill='none' stroke='%s' stroke-width='%s' "
-		"stroke-linejoin='round' stroke-linecap='round'", color,
-		mon ? "2.4" : "1.6");
+	fprintf(f,
+		"' fill='none' stroke='%s' stroke-width='%s' "
+		"stroke-linejoin='round' stroke-linecap='round'",
+		color, mon ? "2.4" : "1.6");
 	if (clipped)
 		fprintf(f, " clip-path='url(#gap%d)'", (*clip_id)++);
 	fputs(" points='", f);
@@ -643,8 +665,8 @@ static int series_draw(FILE *f, const struct graph *g, const struct panel *p,
 static void legend(FILE *f, const struct graph *g, const struct panel *p)
 {
 	char num[NUMBER_DISPLAY_MAX], text[64];
-	double room = p->pw, x = 0, y = p->top - 8 -
-		(p->legend_lines - 1) * LEGEND_LINE;
+	double room = p->pw, x = 0,
+	       y = p->top - 8 - (p->legend_lines - 1) * LEGEND_LINE;
 	int max = (int)((room - 22) / CHAR_W) - 14;
 	if (p->log) /* on the last line, at the right */
 		label(f, g, p->left + p->pw, p->top - 8, "end",
@@ -659,14 +681,16 @@ static void legend(FILE *f, const struct graph *g, const struct panel *p)
 			y += LEGEND_LINE;
 		}
 		double lx = p->left + x;
-		fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
-			"stroke='%s' stroke-width='%s'/>\n", lx, y - 4,
-			lx + 16, y - 4, palette[s->col % 10],
+		fprintf(f,
+			"<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+			"stroke='%s' stroke-width='%s'/>\n",
+			lx, y - 4, lx + 16, y - 4, palette[s->col % 10],
 			mon ? "3" : "2");
 		/* Too long for the panel: cut, the whole name in a title. */
-		fprintf(f, "<text x='%.1f' y='%.1f' font-size='12' "
-			"xml:space='preserve'%s><title>", lx + 21, y,
-			mon ? " font-weight='bold'" : "");
+		fprintf(f,
+			"<text x='%.1f' y='%.1f' font-size='12' "
+			"xml:space='preserve'%s><title>",
+			lx + 21, y, mon ? " font-weight='bold'" : "");
 		xml_text(f, name);
 		fputs("</title>", f);
 		xml_text_cut(f, name, max > 8 ? (size_t)max : 8);
@@ -678,8 +702,10 @@ static void legend(FILE *f, const struct graph *g, const struct panel *p)
 		if (s->nonfinite) {
 			snprintf(text, sizeof text, " (%d nan/inf)",
 				 s->nonfinite);
-			fprintf(f, "<tspan fill='#c0392b' "
-				"font-weight='normal'>%s</tspan>", text);
+			fprintf(f,
+				"<tspan fill='#c0392b' "
+				"font-weight='normal'>%s</tspan>",
+				text);
 		}
 		fputs("</text>\n", f);
 		x += w;
@@ -697,22 +723,26 @@ static void mark_best(FILE *f, const struct graph *g, const struct panel *p)
 		return;
 	double x = epoch_x(g, p, (double)job->policy.best_epoch);
 	double y = value_y(p, job->policy.best);
-	fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
-		"stroke='#333' stroke-dasharray='2,3'/>\n", x, p->top, x,
-		p->top + p->ph);
-	fprintf(f, "<circle cx='%.1f' cy='%.1f' r='5' fill='none' "
-		"stroke='#111' stroke-width='2'/>\n", x, y);
+	fprintf(f,
+		"<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+		"stroke='#333' stroke-dasharray='2,3'/>\n",
+		x, p->top, x, p->top + p->ph);
+	fprintf(f,
+		"<circle cx='%.1f' cy='%.1f' r='5' fill='none' "
+		"stroke='#111' stroke-width='2'/>\n",
+		x, y);
 	snprintf(text, sizeof text, "best %s at %ld",
 		 number_display(job->policy.best, num, sizeof num),
 		 job->policy.best_epoch);
 	double w = CHAR_W * text_chars(text);
 	int right = x + 8 + w <= p->left + p->pw;
 	double ly = y - 9 >= p->top + 12 ? y - 9 : y + 18;
-	label(f, g, right ? x + 8 : x - 8, clamp(ly, p->top + 12,
-						 p->top + p->ph - 4),
+	label(f, g, right ? x + 8 : x - 8,
+	      clamp(ly, p->top + 12, p->top + p->ph - 4),
 	      right ? "start" : "end",
 	      "font-size='11' font-weight='bold' fill='#111' "
-	      "paint-order='stroke' stroke='white' stroke-width='3'", text);
+	      "paint-order='stroke' stroke='white' stroke-width='3'",
+	      text);
 }
 
 /* What stopped the job before its target, or NULL. */
@@ -738,22 +768,26 @@ static void mark_stop(FILE *f, const struct graph *g, const struct panel *p,
 	if (!word || e < 0)
 		return;
 	double x = epoch_x(g, p, (double)e);
-	fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
+	fprintf(f,
+		"<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' "
 		"stroke='#c0392b' stroke-width='1.5' "
-		"stroke-dasharray='6,4'/>\n", x, p->top, x, p->top + p->ph);
+		"stroke-dasharray='6,4'/>\n",
+		x, p->top, x, p->top + p->ph);
 	if (!first)
 		return;
 	snprintf(text, sizeof text, "%s at %ld", word, e);
 	label(f, g, x - 5, p->top + 14, "end",
 	      "font-size='11' font-weight='bold' fill='#c0392b' "
-	      "paint-order='stroke' stroke='white' stroke-width='3'", text);
+	      "paint-order='stroke' stroke='white' stroke-width='3'",
+	      text);
 }
 
 static int panel_draw(FILE *f, const struct graph *g, const struct panel *p,
 		      int first, int *clip_id)
 {
 	/* A group (never transformed) names the panel and its plot area. */
-	fprintf(f, "<g class='panel' data-scale='%s'>\n"
+	fprintf(f,
+		"<g class='panel' data-scale='%s'>\n"
 		"<rect class='plot' x='%.1f' y='%.1f' width='%.1f' "
 		"height='%.1f' fill='white' stroke='#bbb'/>\n",
 		p->log ? "log" : "linear", p->left, p->top, p->pw, p->ph);
@@ -779,7 +813,8 @@ static void title(FILE *f, const struct graph *g)
 	char num[NUMBER_DISPLAY_MAX], text[160];
 	long e = job_last_epoch(job);
 	size_t max = (W - 2 * CELL_PAD) / 9 - 30; /* 15px characters */
-	fprintf(f, "<text x='%d' y='22' font-size='15' font-weight='bold' "
+	fprintf(f,
+		"<text x='%d' y='22' font-size='15' font-weight='bold' "
 		"xml:space='preserve'>",
 		CELL_PAD);
 	xml_text_cut(f, job->rec.name, max);
@@ -824,7 +859,8 @@ int render_graph(const struct job *job, char **out, size_t *len)
 		graph_free(&g);
 		return -ENOMEM;
 	}
-	fprintf(f, "<?xml version='1.0' encoding='UTF-8'?>\n"
+	fprintf(f,
+		"<?xml version='1.0' encoding='UTF-8'?>\n"
 		"<svg xmlns='http://www.w3.org/2000/svg' width='%d' "
 		"height='%.0f' viewBox='0 0 %d %.0f' "
 		"font-family='DejaVu Sans, Helvetica, Arial, sans-serif'>\n",
@@ -833,15 +869,17 @@ int render_graph(const struct job *job, char **out, size_t *len)
 		g.height);
 	title(f, &g);
 	if (!g.np)
-		fprintf(f, "<text x='%d' y='%d' text-anchor='middle' "
+		fprintf(f,
+			"<text x='%d' y='%d' text-anchor='middle' "
 			"font-size='14' fill='#777'>no metrics yet</text>\n",
 			W / 2, 150);
 	for (int k = 0; k < g.np && rc == 0; k++)
 		rc = panel_draw(f, &g, &g.p[k], k == 0, &clip_id);
 	if (g.np)
-		fprintf(f, "<text x='%d' y='%.0f' text-anchor='middle' "
-			"font-size='12' fill='#555'>epoch</text>\n", W / 2,
-			g.height - 8);
+		fprintf(f,
+			"<text x='%d' y='%.0f' text-anchor='middle' "
+			"font-size='12' fill='#555'>epoch</text>\n",
+			W / 2, g.height - 8);
 	fputs("</svg>\n", f);
 	graph_free(&g);
 	if (fclose(f) != 0 || rc < 0) {

@@ -107,8 +107,8 @@ static int check_mountpoint(const char *mnt)
 		int rc = clear_dead_mount(mnt);
 		if (rc) {
 			log_fatal("cannot clear the dead mount at '%s': %s "
-				  "(try: fusermount3 -u -z %s)", mnt,
-				  strerror(-rc), mnt);
+				  "(try: fusermount3 -u -z %s)",
+				  mnt, strerror(-rc), mnt);
 			return -1;
 		}
 		log_info("cleared the dead mount at '%s'", mnt);
@@ -116,7 +116,8 @@ static int check_mountpoint(const char *mnt)
 	}
 	if (realpath(mnt, real) && is_mount_point(real)) {
 		log_fatal("'%s' is already mounted (unmount it first: "
-			  "fusermount3 -u %s)", mnt, mnt);
+			  "fusermount3 -u %s)",
+			  mnt, mnt);
 		return -1;
 	}
 	return 0;
@@ -162,7 +163,8 @@ static int gpu_pool_of(const char *text, struct gpu_pool *pool)
 	if (gpus_parse_list(text, pool, err, sizeof err) == 0)
 		return 0;
 	log_error("bad value '%s' for '--gpus': %s (expected ids such as "
-		  "0,1,2, auto or none)", text, err);
+		  "0,1,2, auto or none)",
+		  text, err);
 	return -1;
 }
 
@@ -198,8 +200,9 @@ static int open_self_exe(char *buf, size_t len)
 		self_fd = high;
 	}
 	if (self_fd < 0) {
-		log_error( "cannot open /proc/self/exe: "
-			"%s\n", strerror(errno));
+		log_error("cannot open /proc/self/exe: "
+			  "%s\n",
+			  strerror(errno));
 		return -1;
 	}
 	snprintf(buf, len, "/proc/self/fd/%d", self_fd);
@@ -212,9 +215,8 @@ static int open_self_exe(char *buf, size_t len)
  * jobs keep using: it must live until they are closed.  0, or -1 after
  * saying why (FS->jobs stays NULL).
  */
-static int open_jobs(struct trainfs *fs, const struct options *o,
-		     char *store, const struct gpu_pool *gpus,
-		     char *mount_real)
+static int open_jobs(struct trainfs *fs, const struct options *o, char *store,
+		     const struct gpu_pool *gpus, char *mount_real)
 {
 	char self_exe[64];
 	if (open_self_exe(self_exe, sizeof self_exe))
@@ -227,8 +229,8 @@ static int open_jobs(struct trainfs *fs, const struct options *o,
 		.store_dir = store,
 		.gpus = *gpus,
 		.max_running = o->max_running,
-		.max_jobs_per_user = o->max_jobs_per_user ? o->max_jobs_per_user
-							  : 10000,
+		.max_jobs_per_user =
+			o->max_jobs_per_user ? o->max_jobs_per_user : 10000,
 		.self_exe = self_exe,
 		.slurm = o->slurm,
 	};
@@ -240,8 +242,8 @@ static int open_jobs(struct trainfs *fs, const struct options *o,
 		log_fatal("store %s is writable by others", store);
 		return -1;
 	} else if (err) {
-		log_error( "cannot open store '%s': %s\n",
-			store, strerror(-err));
+		log_error("cannot open store '%s': %s\n", store,
+			  strerror(-err));
 		return -1;
 	}
 	return 0;
@@ -264,7 +266,8 @@ static int open_fs(struct trainfs *fs, const char *store)
 	fs->uid = getuid();
 	fs->gid = getgid();
 	fs->mtime_ns = job_now_ns();
-	if (!(fs->waiters = waiters_new()) || !(fs->scratch = scratches_new()) ||
+	if (!(fs->waiters = waiters_new()) ||
+	    !(fs->scratch = scratches_new()) ||
 	    !(fs->dash = dash_files_new()) || !(fs->renders = renders_new()))
 		return -1;
 	if ((err = sweeps_open(fs->jobs, &fs->sweeps))) {
@@ -279,24 +282,23 @@ static int open_fs(struct trainfs *fs, const char *store)
  * handlers set and daemonized (unless -f).  NULL on failure, with what it
  * did undone.
  */
-static struct fuse_session *mount_session(struct trainfs *fs,
-					  const struct options *o,
-					  char *progname)
+static struct fuse_session *
+mount_session(struct trainfs *fs, const struct options *o, char *progname)
 {
 	char *fargv[] = { progname, "-o", o->fuse_opts, o->debug ? "-d" : NULL,
 			  NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, fargv);
-	struct fuse_session *se = fuse_session_new(&args, &trainfs_ops,
-						   sizeof trainfs_ops, fs);
+	struct fuse_session *se =
+		fuse_session_new(&args, &trainfs_ops, sizeof trainfs_ops, fs);
 	fuse_opt_free_args(&args);
 	if (!se)
 		return NULL;
 	if (fuse_set_signal_handlers(se))
 		goto err_destroy;
 	if (fuse_session_mount(se, o->mountpoint)) {
-		log_error( "cannot mount at '%s' (a stale "
-			"mount? try: fusermount3 -u -z %s)\n", o->mountpoint,
-			o->mountpoint);
+		log_error("cannot mount at '%s' (a stale "
+			  "mount? try: fusermount3 -u -z %s)\n",
+			  o->mountpoint, o->mountpoint);
 		goto err_remove_handlers;
 	}
 	if (fuse_daemonize(o->foreground))
@@ -324,8 +326,9 @@ static void announce(struct trainfs *fs, const struct options *o,
 		 (long)getpid());
 	char ids[GPUS_TEXT_MAX];
 	log_info("GPUs for local jobs: %s (%s)",
-		 gpus->n ? gpus_format(gpus->ids, gpus->n, ',', ids, sizeof ids)
-			 : "none",
+		 gpus->n ?
+			 gpus_format(gpus->ids, gpus->n, ',', ids, sizeof ids) :
+			 "none",
 		 o->gpus ? "--gpus" : "found by auto");
 }
 
@@ -341,13 +344,15 @@ static int start_threads(struct trainfs *fs, struct fuse_session *se)
 		return -1;
 	jobs_on_change(fs->jobs, on_change, fs);
 	if ((err = jobs_start_supervisor(fs->jobs))) {
-		log_error( "cannot start the supervisor: "
-			"%s\n", strerror(-err));
+		log_error("cannot start the supervisor: "
+			  "%s\n",
+			  strerror(-err));
 		return -1;
 	}
 	sweeps_on_change(fs->sweeps, on_sweep_change, fs);
 	if ((err = sweeps_start(fs->sweeps))) {
-		log_error("cannot start the sweeps' thread: %s", strerror(-err));
+		log_error("cannot start the sweeps' thread: %s",
+			  strerror(-err));
 		return -1;
 	}
 	return 0;
@@ -375,8 +380,9 @@ static int serve(struct fuse_session *se)
 	 */
 	int err = fuse_session_loop_mt(se, loop);
 	fuse_loop_cfg_destroy(loop);
-	return err == 0 || err == SIGTERM || err == SIGINT || err == SIGHUP ? 0
-									    : 1;
+	return err == 0 || err == SIGTERM || err == SIGINT || err == SIGHUP ?
+		       0 :
+		       1;
 }
 
 /*
@@ -397,7 +403,7 @@ static void teardown(struct trainfs *fs, struct fuse_session *se)
 		fuse_session_destroy(se);
 	if (fs->jobs)
 		fs_opened_free(fs); /* what the kernel never released */
-	dash_files_free(fs->dash); /* after the open files that share them */
+	dash_files_free(fs->dash);  /* after the open files that share them */
 	renders_free(fs->renders);
 	jobs_close(fs->jobs); /* trainers keep running under their shims */
 }
@@ -429,8 +435,7 @@ int main(int argc, char **argv)
 	}
 	if (check_mountpoint(o.mountpoint))
 		goto err_free_store;
-	if (open_jobs(&fs, &o, store, &gpus, mount_real) ||
-	    open_fs(&fs, store))
+	if (open_jobs(&fs, &o, store, &gpus, mount_real) || open_fs(&fs, store))
 		goto err_teardown;
 	if (!(se = mount_session(&fs, &o, argv[0])))
 		goto err_teardown;

@@ -35,11 +35,11 @@ double attr_timeout(enum node_kind k)
 	 * The log grows by itself, the dashboard changes with every job,
 	 * scratch files are not ours to predict.
 	 */
-	return k == N_LINK ? LINK_TIMEOUT
-	       : k == N_LOG || k == N_SCRATCH || k == N_INDEX || k == N_SUMMARY ||
-			       byview_is(k) || k == N_SWEEP
-		       ? 0
-		       : CACHE_TIMEOUT;
+	return k == N_LINK ? LINK_TIMEOUT :
+	       k == N_LOG || k == N_SCRATCH || k == N_INDEX || k == N_SUMMARY ||
+			       byview_is(k) || k == N_SWEEP ?
+			     0 :
+			     CACHE_TIMEOUT;
 }
 
 /*
@@ -62,9 +62,10 @@ static double link_timeout(struct trainfs *fs, fuse_ino_t ino)
 double entry_timeout(struct trainfs *fs, fuse_ino_t ino)
 {
 	enum node_kind k = ino_kind(ino);
-	return k == N_LINK ? link_timeout(fs, ino)
-	       : k == N_STATE_DIR || k == N_TAG_DIR || k == N_SWEEP ? 0
-						      : CACHE_TIMEOUT;
+	return k == N_LINK ? link_timeout(fs, ino) :
+	       k == N_STATE_DIR || k == N_TAG_DIR || k == N_SWEEP ?
+			     0 :
+			     CACHE_TIMEOUT;
 }
 
 static struct timespec ts_of(int64_t ns)
@@ -105,8 +106,8 @@ int kind_rendered(enum node_kind k)
  * The path in the store of a file served from there: the log, or the
  * tarball of a ready job.  0, -ENOENT or -ENAMETOOLONG.
  */
-int store_file(struct trainfs *fs, const struct job *job,
-		      enum node_kind k, char *path, size_t len)
+int store_file(struct trainfs *fs, const struct job *job, enum node_kind k,
+	       char *path, size_t len)
 {
 	char rel[PATH_MAX];
 	if (k == N_LOG)
@@ -125,7 +126,7 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
  * reader its own), taking the locks it needs.  0 or -ENOENT.
  */
 int node_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
-		     struct stat *st)
+	      struct stat *st)
 {
 	enum node_kind k = ino_kind(ino);
 	fuse_ino_t alias;
@@ -172,7 +173,8 @@ int node_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 		st->st_nlink = 3;
 		st->st_uid = job->rec.uid;
 		st->st_gid = job->rec.gid;
-		st->st_mtim = st->st_ctim = st->st_atim = ts_of(job->rec.created_ns);
+		st->st_mtim = st->st_ctim = st->st_atim =
+			ts_of(job->rec.created_ns);
 		jobs_put(fs->jobs, job);
 		return 0;
 	}
@@ -218,8 +220,8 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 	case N_LOG:
 		/* The store's own file: the log grows, the tarball is fixed. */
 		st->st_mode = S_IFREG | job_file_mode(job, 0444);
-		if (k == N_TARBALL && !tarball_ino_current(st->st_ino,
-							   job->resumes))
+		if (k == N_TARBALL &&
+		    !tarball_ino_current(st->st_ino, job->resumes))
 			return -ENOENT; /* the tarball of before a resume */
 		if (store_file(fs, job, k, path, sizeof path) == 0 &&
 		    userfile_stat(path, &real) == 0) {
@@ -234,11 +236,13 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 		st->st_mode = S_IFREG | job_file_mode(job, 0444);
 		break;
 	case N_SPEC:
-		st->st_mode = S_IFREG | job_file_mode(job, node_file_mode(job, k));
+		st->st_mode = S_IFREG |
+			      job_file_mode(job, node_file_mode(job, k));
 		st->st_size = job->rec.spec ? (off_t)job->rec.spec_len : 0;
 		break;
 	case N_METRICS: {
-		st->st_mode = S_IFREG | job_file_mode(job, node_file_mode(job, k));
+		st->st_mode = S_IFREG |
+			      job_file_mode(job, node_file_mode(job, k));
 		int rc = jobs_load_metrics(fs->jobs, job);
 		if (rc)
 			return rc;
@@ -246,7 +250,8 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 		break;
 	}
 	default:
-		st->st_mode = S_IFREG | job_file_mode(job, node_file_mode(job, k));
+		st->st_mode = S_IFREG |
+			      job_file_mode(job, node_file_mode(job, k));
 		st->st_size = size;
 	}
 	st->st_blocks = (st->st_size + 511) / 512;
@@ -257,9 +262,9 @@ static int job_attr(struct trainfs *fs, struct job *job, enum node_kind k,
 /* INO, or the job file a scratch inode INO was renamed onto. */
 fuse_ino_t node_resolve(struct trainfs *fs, fuse_ino_t ino)
 {
-	fuse_ino_t t = ino_kind(ino) == N_SCRATCH
-			       ? scratch_alias_of(fs->scratch, ino)
-			       : 0;
+	fuse_ino_t t = ino_kind(ino) == N_SCRATCH ?
+			       scratch_alias_of(fs->scratch, ino) :
+			       0;
 	return t ? t : ino;
 }
 
@@ -278,7 +283,7 @@ int is_job_file(const char *name)
  * the registry lock held.
  */
 enum node_kind child_kind(const struct job *job, enum node_kind pk,
-				 const char *name)
+			  const char *name)
 {
 	enum node_kind k = N_NONE;
 	char shown[PATH_MAX];
@@ -286,7 +291,8 @@ enum node_kind child_kind(const struct job *job, enum node_kind pk,
 		for (size_t i = 0; i < job_nfiles; i++)
 			if (!strcmp(name, job_files[i].name))
 				k = job_files[i].kind;
-	} else if (pk == N_WEIGHTS && !job_weights_name(job, shown, sizeof shown) &&
+	} else if (pk == N_WEIGHTS &&
+		   !job_weights_name(job, shown, sizeof shown) &&
 		   !strcmp(name, shown)) {
 		k = N_TARBALL;
 	}
@@ -372,8 +378,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 }
 
-void op_getattr(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct trainfs *fs = fs_of(req);
 	struct stat st;
@@ -419,13 +424,14 @@ static int set_owner_mode(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 	uid_t uid = fuse_req_ctx(req)->uid;
 	struct stat now;
 	int rc = 0;
-	struct job *job = k >= N_JOB && k <= N_LINK
-				  ? jobs_get(fs->jobs, ino_job(ino))
-				  : NULL; /* its owner: fixed at creation */
+	struct job *job = k >= N_JOB && k <= N_LINK ?
+				  jobs_get(fs->jobs, ino_job(ino)) :
+				  NULL; /* its owner: fixed at creation */
 	if (!job || k < N_JOB)
 		rc = job ? -EPERM : -ENOENT;
 	else if (!job_may_change(job, uid) ||
-		 ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != job->rec.uid) ||
+		 ((to_set & FUSE_SET_ATTR_UID) &&
+		  attr->st_uid != job->rec.uid) ||
 		 ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != job->rec.gid))
 		rc = -EPERM;
 	jobs_put(fs->jobs, job);
@@ -443,8 +449,8 @@ static int set_owner_mode(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 }
 
 /* setattr of an editor's scratch file INO: answers REQ itself. */
-static void setattr_scratch(struct trainfs *fs, fuse_req_t req,
-			    fuse_ino_t ino, struct stat *attr, int to_set)
+static void setattr_scratch(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+			    struct stat *attr, int to_set)
 {
 	struct stat st;
 	uid_t owner = (uid_t)-1;
@@ -504,8 +510,8 @@ static int set_size(struct trainfs *fs, fuse_ino_t ino, off_t size, uid_t uid,
 	return rc;
 }
 
-void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-		       int to_set, struct fuse_file_info *fi)
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		struct fuse_file_info *fi)
 {
 	ino = node_resolve(fs_of(req), ino);
 	struct trainfs *fs = fs_of(req);
@@ -525,8 +531,8 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		setattr_scratch(fs, req, ino, attr, to_set);
 		return;
 	}
-	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-		      FUSE_SET_ATTR_GID)) {
+	if (to_set &
+	    (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		rc = set_owner_mode(fs, req, ino, attr, to_set);
 		if (rc) {
 			fuse_reply_err(req, -rc);

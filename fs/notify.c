@@ -31,19 +31,19 @@
 #include "util/log.h"
 
 struct note {
-	fuse_ino_t ino;     /* inode to invalidate, or 0 */
-	fuse_ino_t parent;  /* with name: a directory entry to invalidate */
+	fuse_ino_t ino;	   /* inode to invalidate, or 0 */
+	fuse_ino_t parent; /* with name: a directory entry to invalidate */
 	char *name;
-	int64_t job;        /* > 0: answer the job's waiters and polls after */
+	int64_t job; /* > 0: answer the job's waiters and polls after */
 	unsigned long changes; /* with job: the change this note publishes */
-	int counted;        /* already counted in sent (kept for a retry) */
+	int counted;	       /* already counted in sent (kept for a retry) */
 	struct note *next;
 };
 
 struct notifier {
-	struct lock lock; /* protects the queue and the counters */
-	pthread_cond_t more;  /* work arrived, or quit */
-	pthread_cond_t done;  /* sent moved on */
+	struct lock lock;    /* protects the queue and the counters */
+	pthread_cond_t more; /* work arrived, or quit */
+	pthread_cond_t done; /* sent moved on */
 	struct note *head, *tail;
 	unsigned long queued, sent; /* notes queued and sent so far */
 	int quit;
@@ -94,16 +94,17 @@ void notifier_job_changed(struct notifier *n, const struct job *job,
 		enum job_view view;
 		enum node_kind kind;
 	} map[] = {
-		{ VIEW_SPEC, N_SPEC },       { VIEW_CONTROL, N_CONTROL },
+		{ VIEW_SPEC, N_SPEC },	     { VIEW_CONTROL, N_CONTROL },
 		{ VIEW_STATUS, N_STATUS },   { VIEW_STATUS, N_GRAPH },
-		{ VIEW_TAGS, N_TAGS },       { VIEW_METRICS, N_METRICS },
+		{ VIEW_TAGS, N_TAGS },	     { VIEW_METRICS, N_METRICS },
 		{ VIEW_METRICS, N_GRAPH },   { VIEW_EVENTS, N_EVENTS },
 		{ VIEW_WEIGHTS, N_WEIGHTS }, { VIEW_LOG, N_LOG },
 	};
 	int64_t id = job->rec.id;
 	unsigned done = 0;
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-		if (!(views & VIEW_BIT(map[i].view)) || (done & (1u << map[i].kind)))
+		if (!(views & VIEW_BIT(map[i].view)) ||
+		    (done & (1u << map[i].kind)))
 			continue;
 		done |= 1u << map[i].kind;
 		notifier_inode(n, node_ino(id, map[i].kind));
@@ -170,8 +171,8 @@ static int send_note(struct notifier *n, struct note *x)
 	int rc = 0;
 	if ((x->ino || x->name) && send_begin(n)) {
 		if (x->ino)
-			rc = fuse_lowlevel_notify_inval_inode(n->se, x->ino,
-							      0, 0);
+			rc = fuse_lowlevel_notify_inval_inode(n->se, x->ino, 0,
+							      0);
 		else
 			rc = fuse_lowlevel_notify_inval_entry(
 				n->se, x->parent, x->name, strlen(x->name));
@@ -184,8 +185,7 @@ static int send_note(struct notifier *n, struct note *x)
 	 */
 	if (rc && rc != -ENOENT && rc != -ENOSYS && rc != -ENOTCONN &&
 	    rc != -EBADF)
-		log_error( "cache invalidation: %s\n",
-			strerror(-rc));
+		log_error("cache invalidation: %s\n", strerror(-rc));
 	x->ino = 0; /* sent: a retry only answers the job */
 	free(x->name);
 	x->name = NULL;
@@ -260,8 +260,7 @@ void notifier_sync(struct notifier *n)
 	lock_take(&n->lock);
 	unsigned long target = n->queued;
 	while (n->sent < target && !n->quit)
-		if (lock_timedwait(&n->done, &n->lock, &until) ==
-		    ETIMEDOUT)
+		if (lock_timedwait(&n->done, &n->lock, &until) == ETIMEDOUT)
 			break;
 	lock_drop(&n->lock);
 }

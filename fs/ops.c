@@ -25,7 +25,7 @@
 #include "fs/fs.h"
 
 const struct fuse_lowlevel_ops trainfs_ops = {
-	.init = op_init, /* the connection: passthrough.c */
+	.init = op_init,     /* the connection: passthrough.c */
 	.lookup = op_lookup, /* nodes and attributes: node.c */
 	.getattr = op_getattr,
 	.setattr = op_setattr,

@@ -62,7 +62,7 @@ enum {
 	KEY_VERSION,
 	KEY_FOREGROUND,
 	KEY_DEBUG,
-	KEY_VALUED, /* the options with a value, as enum option_value */
+	KEY_VALUED,	/* the options with a value, as enum option_value */
 	FROM_O = 0x100, /* the -o spelling of a valued option */
 };
 
@@ -70,19 +70,15 @@ enum {
 
 /* The long spelling of each valued option, as messages name it. */
 static const char *const long_names[OPT_NVALUES] = {
-	[OPT_STORE] = "--store",
-	[OPT_MAX_RUNNING] = "--max-running",
-	[OPT_EXECUTOR] = "--executor",
-	[OPT_MAX_JOBS] = "--max-jobs-per-user",
+	[OPT_STORE] = "--store",       [OPT_MAX_RUNNING] = "--max-running",
+	[OPT_EXECUTOR] = "--executor", [OPT_MAX_JOBS] = "--max-jobs-per-user",
 	[OPT_GPUS] = "--gpus",
 };
 
 static const struct fuse_opt option_table[] = {
-	FUSE_OPT_KEY("-h", KEY_HELP),
-	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-h", KEY_HELP), FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
-	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
-	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND), FUSE_OPT_KEY("-d", KEY_DEBUG),
 	/* "--store DIR" also matches "--store=DIR" (option_value()) */
 	FUSE_OPT_KEY("--store %s", VALUED(OPT_STORE)),
 	FUSE_OPT_KEY("--max-running %s", VALUED(OPT_MAX_RUNNING)),
@@ -93,8 +89,7 @@ static const struct fuse_opt option_table[] = {
 	FUSE_OPT_KEY("max_running=%s", FROM_O | VALUED(OPT_MAX_RUNNING)),
 	FUSE_OPT_KEY("executor=%s", FROM_O | VALUED(OPT_EXECUTOR)),
 	FUSE_OPT_KEY("max_jobs_per_user=%s", FROM_O | VALUED(OPT_MAX_JOBS)),
-	FUSE_OPT_KEY("gpus=%s", FROM_O | VALUED(OPT_GPUS)),
-	FUSE_OPT_END
+	FUSE_OPT_KEY("gpus=%s", FROM_O | VALUED(OPT_GPUS)), FUSE_OPT_END
 };
 
 /*
@@ -187,15 +182,15 @@ static int option_proc(void *data, const char *arg, int key,
 }
 
 /* Parses VAL, a whole number from 1 to MAX, for option NAME; 0 or -1. */
-static int whole_number(const char *val, const char *name, long max,
-			long *out)
+static int whole_number(const char *val, const char *name, long max, long *out)
 {
 	char *end;
 	errno = 0;
 	long n = strtol(val, &end, 10);
 	if (errno || *end || end == val || n < 1 || n > max) {
 		log_error("bad value '%s' for '%s': expected a whole number "
-			  "from 1 to %ld", val, name, max);
+			  "from 1 to %ld",
+			  val, name, max);
 		return -1;
 	}
 	*out = n;
@@ -225,14 +220,16 @@ static int check_values(struct options *o)
 	}
 	if ((val = given(o, OPT_EXECUTOR))) {
 		if (strcmp(val, "local") && strcmp(val, "slurm")) {
-			log_error("--executor: expected local or slurm, not '%s'",
-				  val);
+			log_error(
+				"--executor: expected local or slurm, not '%s'",
+				val);
 			return -1;
 		}
 		o->slurm = !strcmp(val, "slurm");
 	}
 	if ((val = given(o, OPT_MAX_JOBS))) {
-		if (whole_number(val, "--max-jobs-per-user", 1000000000, &n) < 0)
+		if (whole_number(val, "--max-jobs-per-user", 1000000000, &n) <
+		    0)
 			return -1;
 		o->max_jobs_per_user = n;
 	}
@@ -256,12 +253,13 @@ int options_parse(int argc, char **argv, struct options *o)
 	if (check_values(o))
 		return -1;
 	/* The source is the store; "none" (or "trainfs") the default one. */
-	if (o->source && !o->store && *o->source &&
-	    strcmp(o->source, "none") && strcmp(o->source, "trainfs"))
+	if (o->source && !o->store && *o->source && strcmp(o->source, "none") &&
+	    strcmp(o->source, "trainfs"))
 		o->store = o->source;
 	/* allow_other needs the kernel's permission checks. */
-	if (fuse_opt_add_opt(&o->fuse_opts,
-			     "default_permissions,fsname=trainfs,subtype=trainfs")) {
+	if (fuse_opt_add_opt(
+		    &o->fuse_opts,
+		    "default_permissions,fsname=trainfs,subtype=trainfs")) {
 		log_error("out of memory");
 		return -1;
 	}
@@ -291,7 +289,7 @@ char *options_store_path(const char *given)
 	else if ((env = getenv("HOME")) && *env)
 		snprintf(buf, sizeof buf, "%s/.local/share/trainfs", env);
 	else {
-		log_error( "no store: give --store DIR\n");
+		log_error("no store: give --store DIR\n");
 		return NULL;
 	}
 	if (buf[0] == '/')

@@ -28,26 +28,26 @@
 #include "util/lock.h"
 #include "util/log.h"
 
-#define OWNER_SLOTS 256      /* uids remembered; the oldest makes room */
-#define OWNER_FRESH_S 60     /* a name is looked up again after this */
-#define OWNER_WAIT_MS 200    /* a renderer waits for a new uid this long */
+#define OWNER_SLOTS 256	  /* uids remembered; the oldest makes room */
+#define OWNER_FRESH_S 60  /* a name is looked up again after this */
+#define OWNER_WAIT_MS 200 /* a renderer waits for a new uid this long */
 
 enum { SLOT_FREE, SLOT_ASKED, SLOT_KNOWN };
 
 struct slot {
 	int state;
-	int stale_asked;     /* a new lookup of a known name is queued */
+	int stale_asked; /* a new lookup of a known name is queued */
 	uid_t uid;
-	int has_name;        /* the uid has a name (else: none found) */
+	int has_name; /* the uid has a name (else: none found) */
 	char name[OWNER_NAME_MAX];
-	time_t at;           /* when asked or answered */
+	time_t at; /* when asked or answered */
 };
 
 static struct {
 	struct lock lock;
-	pthread_cond_t asked;    /* the resolver has work */
+	pthread_cond_t asked;	 /* the resolver has work */
 	pthread_cond_t answered; /* a lookup finished */
-	pid_t started;           /* the process whose resolver runs, or 0 */
+	pid_t started;		 /* the process whose resolver runs, or 0 */
 	struct slot slots[OWNER_SLOTS];
 } names = {
 	.lock = LOCK_INITIALIZER(LOCK_OWNER_NAMES),
@@ -134,8 +134,8 @@ static struct slot *slot_of(uid_t uid)
 		    (oldest->state != SLOT_FREE && s->at < oldest->at))
 			oldest = s;
 	}
-	*oldest = (struct slot){ .state = SLOT_ASKED, .uid = uid,
-				 .at = now_s() };
+	*oldest =
+		(struct slot){ .state = SLOT_ASKED, .uid = uid, .at = now_s() };
 	pthread_cond_signal(&names.asked);
 	return oldest;
 }
@@ -158,8 +158,8 @@ int owner_name(uid_t uid, char *buf, size_t len)
 		until.tv_sec += until.tv_nsec / 1000000000L;
 		until.tv_nsec %= 1000000000L;
 		while (s->uid == uid && s->state == SLOT_ASKED &&
-		       lock_timedwait(&names.answered, &names.lock,
-					      &until) != ETIMEDOUT)
+		       lock_timedwait(&names.answered, &names.lock, &until) !=
+			       ETIMEDOUT)
 			;
 	}
 	if (s->uid == uid && s->state == SLOT_KNOWN) {

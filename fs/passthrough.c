@@ -21,7 +21,6 @@
 #include "util/lock.h"
 #include "util/log.h"
 
-
 /*
  * A store file the kernel reads by passthrough for inode INO.  The kernel
  * allows one backing file per inode and, while it has one, every open of
@@ -33,7 +32,7 @@ struct backing {
 	fuse_ino_t ino;
 	dev_t dev;  /* which file it is: a resumed job's new tarball */
 	ino_t file; /* has the same inode here but is another file */
-	int id;     /* the kernel's backing id */
+	int id;	    /* the kernel's backing id */
 	int refs;   /* open handles using it */
 };
 
@@ -46,9 +45,8 @@ struct backing {
  * kernel allows one per inode): a resumed job's new tarball while its old
  * one is still being read.
  */
-int passthrough_attach(struct trainfs *fs, fuse_req_t req,
-			      fuse_ino_t ino, struct handle *h,
-			      struct fuse_file_info *fi)
+int passthrough_attach(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+		       struct handle *h, struct fuse_file_info *fi)
 {
 #if TRAINFS_PASSTHROUGH
 	struct stat st;
@@ -73,9 +71,11 @@ int passthrough_attach(struct trainfs *fs, fuse_req_t req,
 	if (!b && fs->passthrough) {
 		int id = fuse_passthrough_open(req, h->fd);
 		if (id <= 0) {
-			log_warn("reads of weights: splice (passthrough of '%s' "
-				 "failed: %s)", ino_kind(ino) == N_LOG ? "log" :
-				 "weights", strerror(errno));
+			log_warn(
+				"reads of weights: splice (passthrough of '%s' "
+				"failed: %s)",
+				ino_kind(ino) == N_LOG ? "log" : "weights",
+				strerror(errno));
 			fs->passthrough = 0;
 			goto out;
 		}
@@ -111,8 +111,7 @@ out:
  * back to the kernel.  REQ is NULL when the open never reached the
  * kernel: the idle backing is kept for the next open (or the unmount).
  */
-void passthrough_detach(struct trainfs *fs, fuse_req_t req,
-			       struct handle *h)
+void passthrough_detach(struct trainfs *fs, fuse_req_t req, struct handle *h)
 {
 #if TRAINFS_PASSTHROUGH
 	struct backing *b = h->backing;

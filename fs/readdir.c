@@ -22,7 +22,6 @@
 #include "fs/fs.h"
 #include "jobs/core/access.h"
 
-
 /* ---- directories ---- */
 
 /*
@@ -92,17 +91,19 @@ static void opendir_reply(struct trainfs *fs, fuse_req_t req,
  * is a job folder's or weights/' job, its lock held; for jobs/, the
  * registry lock is held.  0 or a negative errno.
  */
-static int list_names(struct trainfs *fs, struct caller *c,
-		      struct listing *l, fuse_ino_t ino, struct job *job)
+static int list_names(struct trainfs *fs, struct caller *c, struct listing *l,
+		      fuse_ino_t ino, struct job *job)
 {
 	enum node_kind k = ino_kind(ino);
 	int byview = byview_is(k) && k != N_LINK;
 	int rc = list_add(l, ".", ino);
 	if (!rc)
-		rc = list_add(l, "..", k == N_JOB ? INO_JOBS : k == N_WEIGHTS
-				   ? node_ino(ino_job(ino), N_JOB)
-				   : k == N_STATE_DIR ? INO_BY_STATE
-				   : k == N_TAG_DIR ? INO_BY_TAG : INO_ROOT);
+		rc = list_add(l, "..",
+			      k == N_JOB       ? INO_JOBS :
+			      k == N_WEIGHTS   ? node_ino(ino_job(ino), N_JOB) :
+			      k == N_STATE_DIR ? INO_BY_STATE :
+			      k == N_TAG_DIR   ? INO_BY_TAG :
+						 INO_ROOT);
 	if (!rc && k == N_ROOT)
 		rc = list_add(l, "jobs", INO_JOBS);
 	if (!rc && k == N_ROOT)
@@ -133,7 +134,8 @@ static int list_names(struct trainfs *fs, struct caller *c,
 			if (job_files[i].kind != N_WAIT &&
 			    !(job->hidden & HIDDEN_BIT(job_files[i].kind)))
 				rc = list_add(l, job_files[i].name,
-				      node_ino(job->rec.id, job_files[i].kind));
+					      node_ino(job->rec.id,
+						       job_files[i].kind));
 	if (!rc && k == N_JOB)
 		rc = scratch_list(fs->scratch, job->rec.id, list_add_cb, l);
 	char shown[PATH_MAX];
@@ -143,8 +145,7 @@ static int list_names(struct trainfs *fs, struct caller *c,
 	return rc;
 }
 
-void op_opendir(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct trainfs *fs = fs_of(req);
 	enum node_kind k = ino_kind(ino);
@@ -156,16 +157,17 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	int byview = byview_is(k) && k != N_LINK;
 	if (k == N_SWEEPS || k == N_SWEEP) { /* never cached: trials come */
-		rc = sweepfs_is_dir(ino) ? sweepfs_list(fs, req, ino, list_add_cb, l)
-					 : -ENOTDIR;
+		rc = sweepfs_is_dir(ino) ?
+			     sweepfs_list(fs, req, ino, list_add_cb, l) :
+			     -ENOTDIR;
 		opendir_reply(fs, req, fi, l, rc);
 		return;
 	}
 	struct caller c;
 	caller_init(&c, req);
-	struct job *job = k == N_JOB || k == N_WEIGHTS
-				  ? jobs_lock_job(fs->jobs, ino_job(ino))
-				  : NULL;
+	struct job *job = k == N_JOB || k == N_WEIGHTS ?
+				  jobs_lock_job(fs->jobs, ino_job(ino)) :
+				  NULL;
 	if (k == N_JOBS)
 		jobs_lock(fs->jobs);
 	if (k != N_ROOT && k != N_JOBS && k != N_JOB && k != N_WEIGHTS &&
@@ -215,17 +217,16 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off,
 		} else {
 			struct stat st = { .st_ino = l->inos[i] };
 			enum node_kind k = ino_kind(l->inos[i]);
-			st.st_mode = k == N_LINK ||
-						     (k == N_SWEEP &&
-						      sweepfs_is_link(l->inos[i]))
-					     ? S_IFLNK
-				     : k == N_SWEEPS || (k == N_SWEEP &&
-							 sweepfs_is_dir(l->inos[i]))
-					     ? S_IFDIR
-				     : k <= N_JOB || k == N_WEIGHTS ||
-						     byview_is(k)
-					     ? S_IFDIR
-					     : S_IFREG;
+			st.st_mode =
+				k == N_LINK || (k == N_SWEEP &&
+						sweepfs_is_link(l->inos[i])) ?
+					S_IFLNK :
+				k == N_SWEEPS || (k == N_SWEEP &&
+						  sweepfs_is_dir(l->inos[i])) ?
+					S_IFDIR :
+				k <= N_JOB || k == N_WEIGHTS || byview_is(k) ?
+					S_IFDIR :
+					S_IFREG;
 			need = fuse_add_direntry(req, buf + used, room,
 						 l->names[i], &st, i + 1);
 		}
@@ -238,21 +239,20 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off,
 }
 
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+		struct fuse_file_info *fi)
 {
 	(void)ino;
 	readdir_common(req, size, off, fi, 0);
 }
 
-void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
-			   off_t off, struct fuse_file_info *fi)
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
 {
 	(void)ino;
 	readdir_common(req, size, off, fi, 1);
 }
 
-void op_releasedir(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
+void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	fs_opened_close(fs_of(req), (struct opened *)fi->fh);

@@ -82,7 +82,8 @@ static void render_status(FILE *f, const struct job *job)
 			fprintf(f, "weights from: output\n");
 	}
 	if (r->checkpoint >= 0)
-		fprintf(f, "checkpoint: epoch %lld\n", (long long)r->checkpoint);
+		fprintf(f, "checkpoint: epoch %lld\n",
+			(long long)r->checkpoint);
 	if (r->resumed_from >= 0)
 		fprintf(f, "resumed: from epoch %lld\n",
 			(long long)r->resumed_from);
@@ -126,12 +127,13 @@ static void render_status(FILE *f, const struct job *job)
 	if (job->sweep)
 		fprintf(f, "sweep: %s\n", job->sweep);
 	render_owner(f, r->uid);
-	fprintf(f, "created: %s\n", job_format_time(r->created_ns, t, sizeof t));
+	fprintf(f, "created: %s\n",
+		job_format_time(r->created_ns, t, sizeof t));
 	if (r->started_ns)
 		fprintf(f, "started: %s\n",
 			job_format_time(r->started_ns, t, sizeof t));
-	if (r->finished_ns && (state_is_final(r->state) ||
-			       r->state == ST_PACKAGING))
+	if (r->finished_ns &&
+	    (state_is_final(r->state) || r->state == ST_PACKAGING))
 		fprintf(f, "finished: %s\n",
 			job_format_time(r->finished_ns, t, sizeof t));
 }
@@ -140,10 +142,10 @@ static void render_control(FILE *f, const struct job *job)
 {
 	char allowed[64];
 	fprintf(f, "allowed: %s\n",
-		state_allowed_commands_but(job->rec.state,
-					   job->rec.checkpoint < 0
-						   ? 1u << CMD_RESUME : 0,
-					   allowed, sizeof allowed));
+		state_allowed_commands_but(
+			job->rec.state,
+			job->rec.checkpoint < 0 ? 1u << CMD_RESUME : 0, allowed,
+			sizeof allowed));
 	if (job->rec.last_refused)
 		fprintf(f, "last refused: %s\n", job->rec.last_refused);
 }
@@ -184,8 +186,7 @@ static void render_events(FILE *f, const struct job *job)
 			job->events[i].state, job->events[i].reason);
 }
 
-int render(const struct job *job, enum node_kind kind, char **out,
-	   size_t *len)
+int render(const struct job *job, enum node_kind kind, char **out, size_t *len)
 {
 	if (kind == N_GRAPH)
 		return render_graph(job, out, len);

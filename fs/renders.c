@@ -41,16 +41,16 @@ struct render_slot {
 	struct render_slot *next;
 	int64_t id;
 	enum node_kind kind;
-	struct rendering *cur; /* the newest rendering, or NULL */
-	int kept;              /* cur holds a reference of the slot's */
-	int building;          /* a build is under way */
+	struct rendering *cur;	       /* the newest rendering, or NULL */
+	int kept;		       /* cur holds a reference of the slot's */
+	int building;		       /* a build is under way */
 	struct render_waiter *waiters; /* requests its build will answer */
-	size_t last_len;       /* the size of the newest rendering made */
-	int forgotten;         /* the job is gone: the builder frees it */
+	size_t last_len; /* the size of the newest rendering made */
+	int forgotten;	 /* the job is gone: the builder frees it */
 };
 
 struct renders {
-	struct lock lock; /* the slots, every rendering's refs and slot */
+	struct lock lock;     /* the slots, every rendering's refs and slot */
 	pthread_cond_t built; /* a build ended */
 	struct render_slot *buckets[SLOT_BUCKETS];
 };
@@ -161,8 +161,7 @@ void renders_free(struct renders *r)
 	free(r);
 }
 
-struct rendering *rendering_new(char *text, size_t len,
-				unsigned long changes)
+struct rendering *rendering_new(char *text, size_t len, unsigned long changes)
 {
 	struct rendering *r = calloc(1, sizeof *r);
 	if (!r)
@@ -382,8 +381,8 @@ static void slot_unlink(struct renders *R, struct render_slot *slot)
  * Takes from SLOT the waiters a build of change V (RC its result) serves:
  * all when it failed, else those that need V or older.  Locked.
  */
-static struct render_waiter *served(struct render_slot *slot,
-				    unsigned long v, int rc)
+static struct render_waiter *served(struct render_slot *slot, unsigned long v,
+				    int rc)
 {
 	struct render_waiter *out = NULL, **p = &slot->waiters;
 	while (*p) {
@@ -524,8 +523,7 @@ int renders_get(struct trainfs *fs, int64_t id, enum node_kind k,
 	return s.rc;
 }
 
-int renders_size(struct trainfs *fs, int64_t id, enum node_kind k,
-		 off_t *size)
+int renders_size(struct trainfs *fs, int64_t id, enum node_kind k, off_t *size)
 {
 	struct renders *R = fs->renders;
 	struct job *job = jobs_lock_job(fs->jobs, id);
@@ -538,9 +536,9 @@ int renders_size(struct trainfs *fs, int64_t id, enum node_kind k,
 	int known = slot && ((slot->cur && slot->cur->changes == v) ||
 			     (slot->building && slot->last_len));
 	if (known)
-		*size = (off_t)(slot->cur && slot->cur->changes == v
-					? slot->cur->len
-					: slot->last_len);
+		*size = (off_t)(slot->cur && slot->cur->changes == v ?
+					slot->cur->len :
+					slot->last_len);
 	lock_drop(&R->lock);
 	if (known)
 		return 0;

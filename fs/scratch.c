@@ -32,16 +32,16 @@
 struct scratch_file {
 	fuse_ino_t ino;
 	int64_t job;
-	char *name;       /* NULL once unlinked (kept while open) */
+	char *name; /* NULL once unlinked (kept while open) */
 	char *data;
 	size_t len, cap;
 	mode_t mode;
 	uid_t uid;
 	gid_t gid;
-	uid_t payer;      /* who made it: charged its allocation (usermem.c) */
+	uid_t payer; /* who made it: charged its allocation (usermem.c) */
 	struct timespec atime, mtime, ctime;
 	int nopen;
-	fuse_ino_t alias;  /* renamed onto the job file of this inode */
+	fuse_ino_t alias; /* renamed onto the job file of this inode */
 	struct scratch_file *next;
 };
 
@@ -100,8 +100,8 @@ static struct scratch_file **find(struct scratches *s, int64_t job,
 	struct scratch_file **p;
 	for (p = &s->head; *p; p = &(*p)->next) {
 		struct scratch_file *f = *p;
-		if (name ? f->name && f->job == job && !strcmp(f->name, name)
-			 : f->ino == ino)
+		if (name ? f->name && f->job == job && !strcmp(f->name, name) :
+			   f->ino == ino)
 			return p;
 	}
 	return NULL;
@@ -165,7 +165,8 @@ int scratch_create(struct scratches *s, int64_t job, const char *name,
 	clock_gettime(CLOCK_REALTIME, &now);
 	lock_take(&s->lock);
 	for (struct scratch_file *f = s->head; f; f = f->next)
-		n += f->job == job && !f->alias; /* open after an unlink: still here */
+		n += f->job == job &&
+		     !f->alias; /* open after an unlink: still here */
 	struct scratch_file *f = NULL;
 	if (find(s, job, name, 0))
 		rc = -EEXIST;
@@ -353,8 +354,10 @@ ssize_t scratch_read(struct scratches *s, fuse_ino_t ino, char *buf,
 	struct scratch_file **p = find(s, 0, NULL, ino);
 	if (p) {
 		struct scratch_file *f = *p;
-		n = off < 0 || (size_t)off >= f->len ? 0
-			: (ssize_t)(f->len - off < size ? f->len - off : size);
+		n = off < 0 || (size_t)off >= f->len ?
+			    0 :
+			    (ssize_t)(f->len - off < size ? f->len - off :
+							    size);
 		if (n > 0)
 			memcpy(buf, f->data + off, n);
 	}

@@ -110,7 +110,9 @@ static void trial(FILE *f, const struct range *r, const struct sweep_curve *t,
 		"<polyline data-trial=\"%03ld\" class=\"trial%s%s\" fill=\"none\""
 		" stroke=\"%s\" stroke-width=\"%s\" opacity=\"%s\" points=\"",
 		t->t, is_best ? " best" : "", pruned ? " pruned" : "",
-		is_best ? "#d62728" : pruned ? "#7f7f7f" : "#1f77b4",
+		is_best ? "#d62728" :
+		pruned	? "#7f7f7f" :
+			  "#1f77b4",
 		is_best ? "3" : "1.5", pruned ? "0.4" : "1");
 	double px = 0, py = 0;
 	int have = 0;
@@ -150,17 +152,19 @@ int sweep_graph_render(const struct sweep_curves *c, char **out, size_t *len)
 		" font-size=\"12\">\n<title>",
 		W, H, W, H);
 	escape(f, c->monitor);
-	fprintf(f, " of every trial</title>\n"
-		   "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n"
-		   "<text x=\"%d\" y=\"22\" font-size=\"14\">",
+	fprintf(f,
+		" of every trial</title>\n"
+		"<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n"
+		"<text x=\"%d\" y=\"22\" font-size=\"14\">",
 		W, H, LEFT);
 	escape(f, c->monitor);
 	fprintf(f, " (%s) of %zu trials", c->maximize ? "max" : "min", c->n);
 	if (c->best)
 		fprintf(f, "; best: trial %03ld", c->best);
-	fprintf(f, "</text>\n"
-		   "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n"
-		   "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n",
+	fprintf(f,
+		"</text>\n"
+		"<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n"
+		"<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n",
 		LEFT, H - BOTTOM, W - RIGHT, H - BOTTOM, LEFT, TOP, LEFT,
 		H - BOTTOM);
 	fprintf(f,
@@ -169,8 +173,8 @@ int sweep_graph_render(const struct sweep_curves *c, char **out, size_t *len)
 		"<text x=\"%d\" y=\"%d\">epoch %ld</text>\n"
 		"<text x=\"%d\" y=\"%d\" text-anchor=\"end\">epoch %ld</text>\n",
 		LEFT - 6, TOP + 4, number_display(r.v1, hi, sizeof hi),
-		LEFT - 6, H - BOTTOM, number_display(r.v0, lo, sizeof lo),
-		LEFT, H - BOTTOM + 18, r.e0, W - RIGHT, H - BOTTOM + 18, r.e1);
+		LEFT - 6, H - BOTTOM, number_display(r.v0, lo, sizeof lo), LEFT,
+		H - BOTTOM + 18, r.e0, W - RIGHT, H - BOTTOM + 18, r.e1);
 	/* The best last, so it is drawn on top. */
 	for (size_t i = 0; i < c->n; i++)
 		if (c->trials[i].t != c->best)

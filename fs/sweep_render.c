@@ -23,8 +23,7 @@ static void render_status(const struct sweep_view *w, FILE *f)
 	fprintf(f, "%s\n", sweep_state_name(w->state));
 	if (w->error) {
 		char esc[1024];
-		text_escape(esc, sizeof esc, w->error,
-			    strlen(w->error), 0);
+		text_escape(esc, sizeof esc, w->error, strlen(w->error), 0);
 		fprintf(f, "error: %s\n", esc);
 	}
 	if (!w->spec_ok)
@@ -44,9 +43,9 @@ static void render_status(const struct sweep_view *w, FILE *f)
 			n[0]++;
 	}
 	long total = w->spec.trials;
-	long to_come = w->state == SW_RUNNING || w->state == SW_CREATED
-			       ? total - w->ntrials
-			       : 0;
+	long to_come = w->state == SW_RUNNING || w->state == SW_CREATED ?
+			       total - w->ntrials :
+			       0;
 	if (w->state != SW_RUNNING && w->state != SW_CREATED)
 		total = w->ntrials; /* no more will be made */
 	static const char *const what[] = { "running", "pruned", "ready",
@@ -61,8 +60,8 @@ static void render_status(const struct sweep_view *w, FILE *f)
 	if (to_come > 0)
 		fprintf(f, "%s%ld to come", sep, to_come);
 	fprintf(f, ")\n");
-	const struct sweep_trial_view *b = w->best ? &w->trials[w->best - 1]
-						 : NULL;
+	const struct sweep_trial_view *b = w->best ? &w->trials[w->best - 1] :
+						     NULL;
 	if (b) {
 		char params[512], v[NUMBER_DISPLAY_MAX];
 		sweep_params_text(&w->spec, w->seed, b->t, params,
@@ -74,7 +73,8 @@ static void render_status(const struct sweep_view *w, FILE *f)
 	if (w->spec.epochs > 0 && total > 0) {
 		long all = total * w->spec.epochs;
 		long saved = lround(100.0 * (1.0 - (double)run / (double)all));
-		fprintf(f, "epochs: %ld run of %ld without pruning (%ld%% saved)\n",
+		fprintf(f,
+			"epochs: %ld run of %ld without pruning (%ld%% saved)\n",
 			run, all, saved);
 	}
 	if (w->has_seed)
@@ -90,9 +90,9 @@ static void render_trials_csv(const struct sweep_view *w, FILE *f,
 		text_csv_field(f, w->spec.params[i].name);
 	}
 	fputs(",best,best_epoch,epochs_run\n", f);
-	char (*v)[SWEEP_VALUE_MAX] =
-		w->spec_ok ? calloc(w->spec.nparams + 1, SWEEP_VALUE_MAX)
-			   : NULL;
+	char(*v)[SWEEP_VALUE_MAX] =
+		w->spec_ok ? calloc(w->spec.nparams + 1, SWEEP_VALUE_MAX) :
+			     NULL;
 	for (long i = 0; i < w->ntrials; i++) {
 		const struct sweep_trial_view *t = &w->trials[i];
 		if (who && t->job && !who->may_read(who->arg, t->job))
@@ -100,7 +100,8 @@ static void render_trials_csv(const struct sweep_view *w, FILE *f,
 		fprintf(f, "%03ld,", t->t);
 		text_csv_field(f, t->name);
 		fprintf(f, ",%s,%s",
-			t->gone ? "failed" : state_name((enum job_state)t->state),
+			t->gone ? "failed" :
+				  state_name((enum job_state)t->state),
 			t->pruned ? "pruned" : t->reason);
 		if (v && !sweep_trial_values(w->spec.params, w->spec.nparams,
 					     w->spec.grid, w->seed,
@@ -183,7 +184,8 @@ int sweeps_render_for(struct sweeps *s, int64_t id, enum sweep_file file,
 static char *status_value(const char *text, const char *key)
 {
 	size_t k = strlen(key);
-	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+	for (const char *l = text; l && *l;
+	     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
 		if (!strncmp(l, key, k) && l[k] == ':' && l[k + 1] == ' ') {
 			const char *v = l + k + 2, *e = strchr(v, '\n');
 			return strndup(v, e ? (size_t)(e - v) : strlen(v));

@@ -68,7 +68,8 @@ static int64_t ino_sweep(fuse_ino_t ino)
 
 static long ino_trial(fuse_ino_t ino)
 {
-	return (long)((ino >> TRIAL_SHIFT) & ((1u << (ID_SHIFT - TRIAL_SHIFT)) - 1));
+	return (long)((ino >> TRIAL_SHIFT) &
+		      ((1u << (ID_SHIFT - TRIAL_SHIFT)) - 1));
 }
 
 static enum slot ino_slot(fuse_ino_t ino)
@@ -239,13 +240,13 @@ int sweepfs_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 }
 
 /* The inode of NAME in sweep folder PARENT (sweeps/, NAME/ or trials/), or 0. */
-static fuse_ino_t child(struct trainfs *fs, fuse_ino_t parent,
-			const char *name)
+static fuse_ino_t child(struct trainfs *fs, fuse_ino_t parent, const char *name)
 {
 	int64_t id;
 	if (parent == INO_SWEEPS)
-		return sweeps_find(fs->sweeps, name, &id) ? 0
-							   : sweep_ino(id, 0, SL_DIR);
+		return sweeps_find(fs->sweeps, name, &id) ?
+			       0 :
+			       sweep_ino(id, 0, SL_DIR);
 	id = ino_sweep(parent);
 	enum slot ps = ino_slot(parent);
 	if (ps == SL_DIR) {
@@ -259,16 +260,17 @@ static fuse_ino_t child(struct trainfs *fs, fuse_ino_t parent,
 		return 0;
 	}
 	long t = ps == SL_TRIALS ? sweep_trial_number(name) : 0;
-	return t > 0 && t < (1L << (ID_SHIFT - TRIAL_SHIFT))
-		       ? sweep_ino(id, t, SL_TRIAL)
-		       : 0;
+	return t > 0 && t < (1L << (ID_SHIFT - TRIAL_SHIFT)) ?
+		       sweep_ino(id, t, SL_TRIAL) :
+		       0;
 }
 
 void sweepfs_lookup(fuse_req_t req, struct trainfs *fs, fuse_ino_t parent,
 		    const char *name)
 {
 	struct fuse_entry_param e = { 0 };
-	int rc = parent == INO_SWEEPS ? 0 : may_read(fs, req, ino_sweep(parent));
+	int rc = parent == INO_SWEEPS ? 0 :
+					may_read(fs, req, ino_sweep(parent));
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -347,8 +349,7 @@ int sweepfs_is_link(fuse_ino_t ino)
 	       (ino_slot(ino) == SL_BEST || ino_slot(ino) == SL_TRIAL);
 }
 
-int sweepfs_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
-		     size_t len)
+int sweepfs_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf, size_t len)
 {
 	if (!sweepfs_is_link(ino))
 		return -EINVAL;
@@ -362,9 +363,9 @@ int sweepfs_setattr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 	struct sweep_attr a;
 	if (ino == INO_SWEEPS)
 		return to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-				 FUSE_SET_ATTR_GID)
-			       ? -EPERM
-			       : 0;
+				 FUSE_SET_ATTR_GID) ?
+			       -EPERM :
+			       0;
 	int rc = sweeps_attr(fs->sweeps, ino_sweep(ino), &a);
 	if (rc)
 		return rc;
@@ -379,9 +380,9 @@ int sweepfs_setattr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
 	/* A file keeps the mode its folder gives it: the same is no change. */
 	struct stat now;
 	rc = sweepfs_attr(fs, req, ino, &now);
-	return rc ? rc : (now.st_mode & 07777) == (attr->st_mode & 07777)
-				 ? 0
-				 : -EPERM;
+	return rc						? rc :
+	       (now.st_mode & 07777) == (attr->st_mode & 07777) ? 0 :
+								  -EPERM;
 }
 
 int sweepfs_mkdir(struct trainfs *fs, const char *name, uid_t uid, gid_t gid,
@@ -471,7 +472,8 @@ void sweepfs_read(fuse_req_t req, struct trainfs *fs, size_t size, off_t off,
 		free(h->buf);
 		h->buf = NULL;
 		h->len = 0;
-		int rc = sweep_render(fs, NULL, h->id, h->slot, &h->buf, &h->len);
+		int rc = sweep_render(fs, NULL, h->id, h->slot, &h->buf,
+				      &h->len);
 		if (rc) {
 			fuse_reply_err(req, -rc);
 			return;

@@ -50,7 +50,8 @@ int tail_view_follow(struct tail_view *t, char **buf, size_t *len,
 		t->started = 1;
 	}
 	size_t hlen = line_len(text, tlen);
-	size_t nrows = count_lines(text, tlen) - (hlen && text[hlen - 1] == '\n');
+	size_t nrows =
+		count_lines(text, tlen) - (hlen && text[hlen - 1] == '\n');
 	const char *old = *buf + t->header_at;
 	size_t olen = line_len(old, *len - t->header_at);
 	int same = olen == hlen && !memcmp(old, text, hlen);

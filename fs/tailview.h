@@ -13,10 +13,10 @@
 #include <stddef.h>
 
 struct tail_view {
-	int at_end;       /* a read at the end returned nothing: a follower */
-	int started;      /* the text read is not one rendering any more */
+	int at_end;	  /* a read at the end returned nothing: a follower */
+	int started;	  /* the text read is not one rendering any more */
 	size_t header_at; /* where the last header line shown starts */
-	size_t rows;      /* rows (data lines) shown so far */
+	size_t rows;	  /* rows (data lines) shown so far */
 };
 
 /*

@@ -169,8 +169,7 @@ void waiters_read(struct waiters *w, fuse_req_t req, const struct job *job)
 	fuse_req_interrupt_func(req, interrupted, w);
 }
 
-void waiters_job_changed(struct waiters *w, int64_t id,
-			 const struct job *job)
+void waiters_job_changed(struct waiters *w, int64_t id, const struct job *job)
 {
 	lock_take(&w->lock);
 	wake_polls(w, id);

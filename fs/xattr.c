@@ -64,8 +64,7 @@ static int xattr_value(const struct job *job, const char *name, char **out,
 }
 
 /* Answers a get or list: the length when SIZE is 0, else the bytes. */
-static void reply_value(fuse_req_t req, const char *v, size_t len,
-			size_t size)
+static void reply_value(fuse_req_t req, const char *v, size_t len, size_t size)
 {
 	if (size == 0)
 		fuse_reply_xattr(req, len);
@@ -75,8 +74,7 @@ static void reply_value(fuse_req_t req, const char *v, size_t len,
 		fuse_reply_buf(req, v, len);
 }
 
-void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		 size_t size)
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct trainfs *fs = fuse_req_userdata(req);
 	char *v = NULL;
@@ -175,9 +173,9 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct trainfs *fs = fuse_req_userdata(req);
 	int rc;
 	(void)flags; /* XATTR_CREATE/REPLACE: the attribute always exists */
-	if (ino_kind(ino) != N_JOB || (strcmp(name, XA_TAGS) &&
-				       strcmp(name, XA_STATE) &&
-				       strcmp(name, XA_COMMENT))) {
+	if (ino_kind(ino) != N_JOB ||
+	    (strcmp(name, XA_TAGS) && strcmp(name, XA_STATE) &&
+	     strcmp(name, XA_COMMENT))) {
 		fuse_reply_err(req, ENOTSUP);
 		return;
 	}
@@ -207,18 +205,19 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct trainfs *fs = fuse_req_userdata(req);
 	int rc;
 	if (strncmp(name, "user.", 5) || ino_kind(ino) != N_JOB) {
-		fuse_reply_err(req, strncmp(name, "user.", 5) ? ENOTSUP : ENODATA);
+		fuse_reply_err(req,
+			       strncmp(name, "user.", 5) ? ENOTSUP : ENODATA);
 		return;
 	}
 	if (strcmp(name, XA_TAGS)) {
 		fuse_reply_err(req, !strcmp(name, XA_STATE) ||
-					    !strcmp(name, XA_COMMENT)
-				    ? EPERM
-				    : ENODATA);
+						    !strcmp(name, XA_COMMENT) ?
+					    EPERM :
+					    ENODATA);
 		return;
 	}
-	rc = jobs_write_tags(fs->jobs, ino_job(ino), fuse_req_ctx(req)->uid,
-			     "", 0, 1);
+	rc = jobs_write_tags(fs->jobs, ino_job(ino), fuse_req_ctx(req)->uid, "",
+			     0, 1);
 	notifier_sync(fs->notifier);
 	fuse_reply_err(req, -rc);
 }

@@ -59,7 +59,8 @@ static int fuse_mounted_at(const char *mount)
 		if (!dash)
 			continue;
 		unescape_octal(field[4]);
-		found = !strcmp(field[4], mount) && !strncmp(dash + 3, "fuse", 4);
+		found = !strcmp(field[4], mount) &&
+			!strncmp(dash + 3, "fuse", 4);
 	}
 	free(line);
 	fclose(f);

@@ -9,7 +9,7 @@
 #include "store/store_i.h"
 
 static int store_put_event_(struct store *s, int64_t id, int64_t time_ns,
-		    const char *state, const char *reason)
+			    const char *state, const char *reason)
 {
 	sqlite3_stmt *st = s->q[Q_PUT_EVENT];
 	if (sqlite3_bind_int64(st, 1, id) ||

@@ -103,8 +103,8 @@ static int store_put_job_(struct store *s, const struct job_record *r)
 	if (sqlite3_bind_int64(st, 1, r->id) ||
 	    sqlite3_bind_int(st, 2, r->state) ||
 	    (r->spec ? sqlite3_bind_blob(st, 3, r->spec, r->spec_len,
-					 SQLITE_STATIC)
-		     : sqlite3_bind_null(st, 3)) ||
+					 SQLITE_STATIC) :
+		       sqlite3_bind_null(st, 3)) ||
 	    sqlite3_bind_int64(st, 4, r->created_ns) ||
 	    sqlite3_bind_int64(st, 5, r->started_ns) ||
 	    sqlite3_bind_int64(st, 6, r->finished_ns) ||
@@ -118,8 +118,8 @@ static int store_put_job_(struct store *s, const struct job_record *r)
 			      SQLITE_STATIC) ||
 	    sqlite3_bind_int64(st, 15, r->nrows) ||
 	    sqlite3_bind_int64(st, 16, r->last_epoch) ||
-	    (r->best_epoch >= 0 ? sqlite3_bind_double(st, 17, r->best)
-				: sqlite3_bind_null(st, 17)) ||
+	    (r->best_epoch >= 0 ? sqlite3_bind_double(st, 17, r->best) :
+				  sqlite3_bind_null(st, 17)) ||
 	    sqlite3_bind_int64(st, 18, r->best_epoch) ||
 	    sqlite3_bind_int64(st, 19, r->waited) ||
 	    sqlite3_bind_text(st, 20, r->name, -1, SQLITE_STATIC) ||
@@ -131,8 +131,7 @@ static int store_put_job_(struct store *s, const struct job_record *r)
 	    sqlite3_bind_int64(st, 26, r->weights_from) ||
 	    sqlite3_bind_int64(st, 27, r->resumed_from) ||
 	    sqlite3_bind_int64(st, 28, r->slurm_id) ||
-	    sqlite3_bind_int64(st, 29, r->mode) ||
-	    bind_text(st, 30, r->gpus) ||
+	    sqlite3_bind_int64(st, 29, r->mode) || bind_text(st, 30, r->gpus) ||
 	    bind_text(st, 31, r->source_pos))
 		return db_error(s, "binding a job");
 	return run(s, st, "writing a job");
@@ -156,16 +155,17 @@ static int store_load_jobs_(struct store *s, store_job_fn fn, void *arg)
 {
 	sqlite3_stmt *st;
 	int rc = 0, step;
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT id, name, uid, gid, state, spec,"
-			       " created_ns, started_ns, finished_ns,"
-			       " kill_at_ns, reason, error, last_refused,"
-			       " weights, bad_lines, metrics_offset, mtimes,"
-			       " nrows, last_epoch, best, best_epoch, waited,"
-			       " metrics_lines, metrics_ino, bad_line, bad_why,"
-			       " checkpoint, weights_from, resumed_from, slurm_id,"
-			       " mode, gpus, source_pos FROM jobs ORDER BY id",
-			       -1, &st, NULL))
+	if (sqlite3_prepare_v2(
+		    s->db,
+		    "SELECT id, name, uid, gid, state, spec,"
+		    " created_ns, started_ns, finished_ns,"
+		    " kill_at_ns, reason, error, last_refused,"
+		    " weights, bad_lines, metrics_offset, mtimes,"
+		    " nrows, last_epoch, best, best_epoch, waited,"
+		    " metrics_lines, metrics_ino, bad_line, bad_why,"
+		    " checkpoint, weights_from, resumed_from, slurm_id,"
+		    " mode, gpus, source_pos FROM jobs ORDER BY id",
+		    -1, &st, NULL))
 		return db_error(s, "loading jobs");
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		struct job_record r = { 0 };
@@ -282,10 +282,10 @@ int store_sweep_orphans(struct store *s)
 			rc = db_error(s, "looking for orphan folders");
 		} else if (step == SQLITE_DONE) {
 			int r = tree_remove(dirfd, de->d_name);
-			log_warn( "store: removed '%s/%s', the "
-				"folder of a job deleted before a crash%s%s\n",
-				path, de->d_name, r ? ": " : "",
-				r ? strerror(-r) : "");
+			log_warn("store: removed '%s/%s', the "
+				 "folder of a job deleted before a crash%s%s\n",
+				 path, de->d_name, r ? ": " : "",
+				 r ? strerror(-r) : "");
 		}
 		sqlite3_reset(st);
 	}

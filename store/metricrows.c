@@ -16,8 +16,7 @@
 #define METRICS_PAGE 512 /* rows loaded per turn of the store lock ... */
 #define METRICS_PAGE_BYTES (1024 * 1024) /* ... and bytes */
 
-static int store_delete_metrics_from_(struct store *s, int64_t id,
-				      int64_t seq)
+static int store_delete_metrics_from_(struct store *s, int64_t id, int64_t seq)
 {
 	sqlite3_stmt *st = s->q[Q_DELETE_METRICS_FROM];
 	if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, seq))
@@ -34,7 +33,7 @@ int store_delete_metrics_from(struct store *s, int64_t id, int64_t seq)
 }
 
 static int store_put_metric_(struct store *s, int64_t id, int64_t seq,
-		     const char *line)
+			     const char *line)
 {
 	sqlite3_stmt *st = s->q[Q_PUT_METRIC];
 	if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, seq) ||
@@ -43,8 +42,7 @@ static int store_put_metric_(struct store *s, int64_t id, int64_t seq,
 	return run(s, st, "writing a metrics row");
 }
 
-int store_put_metric(struct store *s, int64_t id, int64_t seq,
-		     const char *line)
+int store_put_metric(struct store *s, int64_t id, int64_t seq, const char *line)
 {
 	slock(s);
 	int rc = store_put_metric_(s, id, seq, line);
@@ -80,7 +78,8 @@ int store_load_job_metrics(struct store *s, int64_t id, store_metric_fn fn,
 			while (bytes < METRICS_PAGE_BYTES &&
 			       (step = sqlite3_step(st)) == SQLITE_ROW) {
 				const char *t =
-					(const char *)sqlite3_column_text(st, 1);
+					(const char *)sqlite3_column_text(st,
+									  1);
 				after = sqlite3_column_int64(st, 0);
 				if (!(page[rows] = strdup(t ? t : ""))) {
 					rc = -ENOMEM;
@@ -88,7 +87,8 @@ int store_load_job_metrics(struct store *s, int64_t id, store_metric_fn fn,
 				}
 				bytes += strlen(page[rows++]);
 			}
-			full = rows == METRICS_PAGE || bytes >= METRICS_PAGE_BYTES;
+			full = rows == METRICS_PAGE ||
+			       bytes >= METRICS_PAGE_BYTES;
 			if (!rc && !full && step != SQLITE_DONE)
 				rc = db_error(s, "loading metrics");
 		}

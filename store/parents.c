@@ -83,8 +83,8 @@ static int resolve(const char *given, char **out)
 		while (*p == '/')
 			p++;
 	}
-	int n = asprintf(out, "%s%s%s", real, *rest && strcmp(real, "/") ? "/" : "",
-			 rest);
+	int n = asprintf(out, "%s%s%s", real,
+			 *rest && strcmp(real, "/") ? "/" : "", rest);
 	return n < 0 ? -ENOMEM : 0;
 }
 
@@ -115,7 +115,8 @@ static int walk(const char *shown, const char *real)
 			rc = -errno;
 			break;
 		}
-		if (fstat(fd, &a) < 0 || (next >= 0 && fstat(next, &child) < 0)) {
+		if (fstat(fd, &a) < 0 ||
+		    (next >= 0 && fstat(next, &child) < 0)) {
 			rc = -errno;
 		} else if (next >= 0 && end && !S_ISDIR(child.st_mode)) {
 			rc = S_ISLNK(child.st_mode) ? -ELOOP : -ENOTDIR;
@@ -123,7 +124,8 @@ static int walk(const char *shown, const char *real)
 			/* The folder's own path: what BUF holds up to NAME. */
 			name[-1] = '\0';
 			log_fatal("store %s: its parent '%s' is writable by "
-				  "others", shown, name - 1 == buf ? "/" : buf);
+				  "others",
+				  shown, name - 1 == buf ? "/" : buf);
 			rc = -EPERM;
 		}
 		close(fd);

@@ -164,7 +164,7 @@ static void close_old_jobs(int jobsfd)
 int store_prepare_dir(const char *store_dir, int *dir_fd)
 {
 	static const char *const db_files[] = { "trainfs.db-wal",
-						 "trainfs.db-shm" };
+						"trainfs.db-shm" };
 	int rc, dirfd, fd;
 	if ((rc = file_mkdir_p(store_dir, 0755, 0711)) < 0) {
 		log_error("cannot create store '%s': %s", store_dir,
@@ -223,8 +223,8 @@ int store_job_dir_check(struct store *s, int64_t id)
 	struct stat st;
 	snprintf(rel, sizeof rel, "jobs/%lld", (long long)id);
 	/* From the store's own descriptor: no link, no other filesystem. */
-	int fd = beneath_open(s->dir_fd, rel, O_RDONLY | O_DIRECTORY |
-						  O_CLOEXEC, 0);
+	int fd = beneath_open(s->dir_fd, rel,
+			      O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return fd == -ENOTDIR || fd == -EXDEV ? -ELOOP : fd;
 	int rc = fstat(fd, &st) < 0 ? -errno : is_private(&st) ? 0 : -ELOOP;

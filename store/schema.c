@@ -102,8 +102,7 @@ static const char schema_v6_mode[] =
  * so that after a remount or a crash no other job is handed them while
  * that trainer still runs.
  */
-static const char schema_v7_gpus[] =
-	"ALTER TABLE jobs ADD COLUMN gpus TEXT;";
+static const char schema_v7_gpus[] = "ALTER TABLE jobs ADD COLUMN gpus TEXT;";
 
 /*
  * Version 8 keeps where the spec's metrics_from source was read up to (its
@@ -133,7 +132,8 @@ const char *const store_queries[Q_COUNT] = {
 		      " VALUES (?, ?, ?)",
 	[Q_CLEAR_USER_TAGS] = "DELETE FROM tags WHERE job_id=? AND system=0",
 	[Q_REMOVE_TAG] = "DELETE FROM tags WHERE job_id=? AND tag=?",
-	[Q_DELETE_METRICS_FROM] = "DELETE FROM metrics WHERE job_id=? AND seq>=?",
+	[Q_DELETE_METRICS_FROM] =
+		"DELETE FROM metrics WHERE job_id=? AND seq>=?",
 	[Q_PUT_METRIC] = "INSERT OR REPLACE INTO metrics (job_id, seq, line)"
 			 " VALUES (?, ?, ?)",
 	[Q_JOB_METRICS] = "SELECT seq, line FROM metrics WHERE job_id=?1"
@@ -152,10 +152,9 @@ int store_migrate(struct store *s)
 	if (version == SCHEMA_VERSION)
 		return 0;
 	if (version > SCHEMA_VERSION) {
-		log_error(
-			"store: schema version %d is newer "
-			"than this trainfs (%d)\n",
-			version, SCHEMA_VERSION);
+		log_error("store: schema version %d is newer "
+			  "than this trainfs (%d)\n",
+			  version, SCHEMA_VERSION);
 		return -EPROTO;
 	}
 	if ((rc = exec_sql(s, "BEGIN IMMEDIATE")))

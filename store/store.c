@@ -46,7 +46,6 @@ int store_locked(struct store *s)
 	return s->depth > 0 && pthread_equal(s->owner, pthread_self());
 }
 
-
 const char *store_dir(struct store *s)
 {
 	return s->dir;
@@ -111,8 +110,7 @@ void store_rollback(struct store *s)
 	sunlock(s);
 }
 
-int store_open_beneath(struct store *s, const char *rel, int flags,
-		       mode_t mode)
+int store_open_beneath(struct store *s, const char *rel, int flags, mode_t mode)
 {
 	return beneath_open(s->dir_fd, rel, flags, mode);
 }

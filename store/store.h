@@ -53,34 +53,34 @@ struct job_record {
 	uid_t uid;
 	gid_t gid;
 	int state;
-	char *spec;          /* as written (NUL bytes too); NULL: never */
+	char *spec; /* as written (NUL bytes too); NULL: never */
 	size_t spec_len;
 	int64_t created_ns;
 	int64_t started_ns;  /* 0: not yet */
 	int64_t finished_ns; /* trainer ended; 0: not yet */
 	int64_t kill_at_ns;  /* stopping: when SIGKILL follows */
-	char *reason;        /* stopped-early, converged, completed */
+	char *reason;	     /* stopped-early, converged, completed */
 	char *error;
 	char *last_refused;
-	char *weights;       /* file name in weights/ once ready */
+	char *weights; /* file name in weights/ once ready */
 	int64_t bad_lines;
 	int64_t metrics_offset; /* bytes of metrics.txt already taken in */
-	int64_t nrows;       /* metrics rows stored; -1: unknown (schema 1) */
-	int64_t last_epoch;  /* the last reported epoch; -1: none */
-	double best;         /* the monitored metric's best value ... */
-	int64_t best_epoch;  /* ... and its epoch; -1: none yet */
-	int64_t waited;      /* reported epochs since the best */
+	int64_t nrows;	    /* metrics rows stored; -1: unknown (schema 1) */
+	int64_t last_epoch; /* the last reported epoch; -1: none */
+	double best;	    /* the monitored metric's best value ... */
+	int64_t best_epoch; /* ... and its epoch; -1: none yet */
+	int64_t waited;	    /* reported epochs since the best */
 	int64_t metrics_lines; /* lines of metrics.txt taken in (its current file) */
 	int64_t metrics_ino; /* the inode of that file; 0: unknown */
 	int64_t bad_line;    /* the last bad metrics line's number (1-based) */
-	char *bad_why;       /* ... and why it is bad; NULL: none */
+	char *bad_why;	     /* ... and why it is bad; NULL: none */
 	int64_t checkpoint;  /* the newest kept checkpoint's epoch; -1: none */
 	int64_t weights_from; /* the checkpoint packed as the weights; -1: output */
 	int64_t resumed_from; /* the epoch of the last resume; -1: never */
-	int64_t slurm_id;    /* the Slurm job id once submitted; 0: none */
-	mode_t mode;         /* the job folder's mode (jobs/core/access.h) */
-	char *gpus;          /* the GPU ids its trainer holds ("1,3"); NULL: none */
-	char *source_pos;    /* where metrics_from was read to; NULL: not found */
+	int64_t slurm_id;     /* the Slurm job id once submitted; 0: none */
+	mode_t mode;	      /* the job folder's mode (jobs/core/access.h) */
+	char *gpus; /* the GPU ids its trainer holds ("1,3"); NULL: none */
+	char *source_pos; /* where metrics_from was read to; NULL: not found */
 	int64_t mtime_ns[STORE_MTIMES];
 };
 
@@ -120,8 +120,8 @@ MUST_CHECK int store_claim_lock(int fd, char *text, size_t len);
 /* The store folder, and the job folder path of ID (static to the store). */
 const char *store_dir(struct store *s);
 /* Writes STORE/jobs/ID/REL (REL may be "") into buf; -ENAMETOOLONG if it does not fit. */
-MUST_CHECK int store_job_path(struct store *s, int64_t id, const char *rel, char *buf,
-		   size_t len);
+MUST_CHECK int store_job_path(struct store *s, int64_t id, const char *rel,
+			      char *buf, size_t len);
 
 /*
  * Checks that the folder of job ID is a folder of trainfs's own, closed
@@ -136,7 +136,7 @@ MUST_CHECK int store_job_dir_check(struct store *s, int64_t id);
  * another filesystem.  Returns the fd (the caller closes it) or -errno.
  */
 MUST_CHECK int store_open_beneath(struct store *s, const char *rel, int flags,
-		       mode_t mode);
+				  mode_t mode);
 
 /* A transaction: begin takes the store lock; commit or rollback drop it. */
 MUST_CHECK int store_begin(struct store *s);
@@ -169,22 +169,23 @@ MUST_CHECK int store_delete_job(struct store *s, int64_t id);
 /* Writes every column of REC. */
 MUST_CHECK int store_put_job(struct store *s, const struct job_record *rec);
 MUST_CHECK int store_put_event(struct store *s, int64_t id, int64_t time_ns,
-		    const char *state, const char *reason);
-MUST_CHECK int store_put_tag(struct store *s, int64_t id, const char *tag, int system);
+			       const char *state, const char *reason);
+MUST_CHECK int store_put_tag(struct store *s, int64_t id, const char *tag,
+			     int system);
 MUST_CHECK int store_clear_user_tags(struct store *s, int64_t id);
 MUST_CHECK int store_put_metric(struct store *s, int64_t id, int64_t seq,
-		     const char *line);
+				const char *line);
 /* Removes TAG (system or user) of job ID; 0 also when it had none. */
 MUST_CHECK int store_remove_tag(struct store *s, int64_t id, const char *tag);
 /* Deletes the metrics rows of job ID numbered SEQ and up (a resume). */
-MUST_CHECK int store_delete_metrics_from(struct store *s, int64_t id, int64_t seq);
+MUST_CHECK int store_delete_metrics_from(struct store *s, int64_t id,
+					 int64_t seq);
 
 /* Calls back for each row; a non-zero return from the callback stops and is returned. */
 typedef int (*store_job_fn)(void *arg, struct job_record *rec);
 typedef int (*store_event_fn)(void *arg, int64_t id, int64_t time_ns,
 			      const char *state, const char *reason);
-typedef int (*store_tag_fn)(void *arg, int64_t id, const char *tag,
-			    int system);
+typedef int (*store_tag_fn)(void *arg, int64_t id, const char *tag, int system);
 typedef int (*store_metric_fn)(void *arg, int64_t id, const char *line);
 
 /* The callback owns the strings of REC (free with store_record_free). */
@@ -192,8 +193,8 @@ MUST_CHECK int store_load_jobs(struct store *s, store_job_fn fn, void *arg);
 MUST_CHECK int store_load_events(struct store *s, store_event_fn fn, void *arg);
 MUST_CHECK int store_load_tags(struct store *s, store_tag_fn fn, void *arg);
 /* The metrics rows of job ID, in order. */
-MUST_CHECK int store_load_job_metrics(struct store *s, int64_t id, store_metric_fn fn,
-			   void *arg);
+MUST_CHECK int store_load_job_metrics(struct store *s, int64_t id,
+				      store_metric_fn fn, void *arg);
 
 void store_record_free(struct job_record *rec);
 

@@ -51,13 +51,13 @@ struct store {
 	 * so a statement inside the holder's transaction takes it again.
 	 */
 	struct lock lock;
-	pthread_t owner;  /* who holds it, while depth > 0 */
+	pthread_t owner; /* who holds it, while depth > 0 */
 	int depth;
-	int in_tx;        /* a transaction is open (its owner holds the lock) */
+	int in_tx; /* a transaction is open (its owner holds the lock) */
 	sqlite3 *db;
-	char *dir;        /* resolved: no link, every parent checked */
-	int dir_fd;       /* the store folder, for opens beneath it */
-	int lock_fd;      /* STORE/lock, flock()ed while this store is open */
+	char *dir;   /* resolved: no link, every parent checked */
+	int dir_fd;  /* the store folder, for opens beneath it */
+	int lock_fd; /* STORE/lock, flock()ed while this store is open */
 	sqlite3_stmt *q[Q_COUNT];
 
 	/* The deleter: trash_lock protects the fields below it. */
@@ -66,7 +66,7 @@ struct store {
 	int trash_pending; /* something was put in the trash */
 	int trash_quit;
 	unsigned long trash_seq;
-	int deleting;      /* the thread runs */
+	int deleting; /* the thread runs */
 	pthread_t deleter;
 };
 
@@ -87,8 +87,7 @@ static inline void sunlock(struct store *s)
 /* Says SQLite's last error with WHAT was being done; returns -EIO. */
 static inline int db_error(struct store *s, const char *what)
 {
-	log_error( "store: %s: %s\n", what,
-		sqlite3_errmsg(s->db));
+	log_error("store: %s: %s\n", what, sqlite3_errmsg(s->db));
 	return -EIO;
 }
 
@@ -97,8 +96,7 @@ static inline int exec_sql(struct store *s, const char *sql)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		log_error( "store: %s\n",
-			msg ? msg : "unknown error");
+		log_error("store: %s\n", msg ? msg : "unknown error");
 		sqlite3_free(msg);
 		return -EIO;
 	}
@@ -118,8 +116,8 @@ static inline int run(struct store *s, sqlite3_stmt *st, const char *what)
 
 static inline int bind_text(sqlite3_stmt *st, int i, const char *v)
 {
-	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC)
-		 : sqlite3_bind_null(st, i);
+	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) :
+		   sqlite3_bind_null(st, i);
 }
 
 /* store.c: the store's and the trash queue's locks, made once at open. */

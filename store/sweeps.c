@@ -45,8 +45,8 @@ void store_sweep_record_free(struct sweep_record *r)
 
 static int bind_text(sqlite3_stmt *st, int i, const char *v)
 {
-	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC)
-		 : sqlite3_bind_null(st, i);
+	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) :
+		   sqlite3_bind_null(st, i);
 }
 
 /* Prepares SQL, binds with BIND(ARG, st) and runs it to the end. */
@@ -57,9 +57,9 @@ static int run(struct store *s, const char *sql, const char *what,
 	store_hold(s);
 	int rc = sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) ||
 				 bind(arg, st) ||
-				 sqlite3_step(st) != SQLITE_DONE
-			 ? store_db_error(s, what)
-			 : 0;
+				 sqlite3_step(st) != SQLITE_DONE ?
+			 store_db_error(s, what) :
+			 0;
 	sqlite3_finalize(st);
 	store_release(s);
 	return rc;
@@ -74,8 +74,8 @@ static int bind_sweep(const void *arg, sqlite3_stmt *st)
 	       sqlite3_bind_int64(st, 4, r->gid) ||
 	       sqlite3_bind_int(st, 5, (int)r->mode) ||
 	       (r->spec ? sqlite3_bind_blob(st, 6, r->spec, (int)r->spec_len,
-					    SQLITE_STATIC)
-			: sqlite3_bind_null(st, 6)) ||
+					    SQLITE_STATIC) :
+			  sqlite3_bind_null(st, 6)) ||
 	       sqlite3_bind_int(st, 7, r->state) ||
 	       sqlite3_bind_int64(st, 8, (int64_t)r->seed) ||
 	       sqlite3_bind_int(st, 9, r->has_seed) ||
@@ -84,19 +84,21 @@ static int bind_sweep(const void *arg, sqlite3_stmt *st)
 	       sqlite3_bind_int64(st, 12, r->finished_ns) ||
 	       sqlite3_bind_int64(st, 13, r->mtime_ns) ||
 	       sqlite3_bind_int64(st, 14, r->trials_created) ||
-	       bind_text(st, 15, r->error) || bind_text(st, 16, r->last_refused);
+	       bind_text(st, 15, r->error) ||
+	       bind_text(st, 16, r->last_refused);
 }
 
 int store_create_sweep(struct store *s, struct sweep_record *r)
 {
 	store_hold(s);
-	int rc = run(s,
-		     "INSERT INTO sweeps (id, name, uid, gid, mode, spec, state,"
-		     " seed, has_seed, created_ns, started_ns, finished_ns,"
-		     " mtime_ns, trials_created, error, last_refused)"
-		     " VALUES (NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-		     " ?12, ?13, ?14, ?15, ?16)",
-		     "creating a sweep", bind_sweep, r);
+	int rc =
+		run(s,
+		    "INSERT INTO sweeps (id, name, uid, gid, mode, spec, state,"
+		    " seed, has_seed, created_ns, started_ns, finished_ns,"
+		    " mtime_ns, trials_created, error, last_refused)"
+		    " VALUES (NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+		    " ?12, ?13, ?14, ?15, ?16)",
+		    "creating a sweep", bind_sweep, r);
 	if (!rc)
 		r->id = sqlite3_last_insert_rowid(store_db(s));
 	store_release(s);
@@ -105,13 +107,14 @@ int store_create_sweep(struct store *s, struct sweep_record *r)
 
 int store_put_sweep(struct store *s, const struct sweep_record *r)
 {
-	return run(s,
-		   "UPDATE sweeps SET name=?2, uid=?3, gid=?4, mode=?5, spec=?6,"
-		   " state=?7, seed=?8, has_seed=?9, created_ns=?10,"
-		   " started_ns=?11, finished_ns=?12, mtime_ns=?13,"
-		   " trials_created=?14, error=?15, last_refused=?16"
-		   " WHERE id=?1",
-		   "writing a sweep", bind_sweep, r);
+	return run(
+		s,
+		"UPDATE sweeps SET name=?2, uid=?3, gid=?4, mode=?5, spec=?6,"
+		" state=?7, seed=?8, has_seed=?9, created_ns=?10,"
+		" started_ns=?11, finished_ns=?12, mtime_ns=?13,"
+		" trials_created=?14, error=?15, last_refused=?16"
+		" WHERE id=?1",
+		"writing a sweep", bind_sweep, r);
 }
 
 static int bind_id(const void *arg, sqlite3_stmt *st)
@@ -162,8 +165,8 @@ static int bind_rung(const void *arg, sqlite3_stmt *st)
 	return sqlite3_bind_int64(st, 1, r->sweep) ||
 	       sqlite3_bind_int64(st, 2, r->rung) ||
 	       sqlite3_bind_int64(st, 3, r->trial) ||
-	       (r->value == r->value ? sqlite3_bind_double(st, 4, r->value)
-				     : sqlite3_bind_null(st, 4));
+	       (r->value == r->value ? sqlite3_bind_double(st, 4, r->value) :
+				       sqlite3_bind_null(st, 4));
 }
 
 int store_put_rung(struct store *s, int64_t sweep, long rung, long trial,
@@ -239,9 +242,9 @@ static int load_rows(struct store *s, const char *sql, int kind,
 			rc = rung(arg, sqlite3_column_int64(st, 0),
 				  (long)sqlite3_column_int64(st, 1),
 				  (long)sqlite3_column_int64(st, 2),
-				  sqlite3_column_type(st, 3) == SQLITE_NULL
-					  ? __builtin_nan("")
-					  : sqlite3_column_double(st, 3));
+				  sqlite3_column_type(st, 3) == SQLITE_NULL ?
+					  __builtin_nan("") :
+					  sqlite3_column_double(st, 3));
 	}
 	if (!rc && step != SQLITE_DONE)
 		rc = store_db_error(s, "loading sweeps");

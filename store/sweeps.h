@@ -28,15 +28,15 @@ struct sweep_record {
 	char *name;
 	uid_t uid;
 	gid_t gid;
-	unsigned mode;       /* the folder's permission bits */
-	char *spec;          /* as written; NULL: never */
+	unsigned mode; /* the folder's permission bits */
+	char *spec;    /* as written; NULL: never */
 	size_t spec_len;
-	int state;           /* jobs/core/sweep.h's enum sweep_state */
+	int state; /* jobs/core/sweep.h's enum sweep_state */
 	uint64_t seed;
-	int has_seed;        /* seed set (given, or chosen at start) */
+	int has_seed; /* seed set (given, or chosen at start) */
 	int64_t created_ns, started_ns, finished_ns, mtime_ns;
 	long trials_created; /* trial numbers used: 1..trials_created */
-	char *error;         /* a bad spec's message */
+	char *error;	     /* a bad spec's message */
 	char *last_refused;  /* control's last refused write */
 };
 
@@ -47,20 +47,22 @@ MUST_CHECK int store_create_sweep(struct store *s, struct sweep_record *r);
 MUST_CHECK int store_put_sweep(struct store *s, const struct sweep_record *r);
 MUST_CHECK int store_delete_sweep(struct store *s, int64_t id);
 /* Trial TRIAL of SWEEP is job JOB (0: not made yet); JUDGED its last epoch judged. */
-MUST_CHECK int store_put_trial(struct store *s, int64_t sweep, long trial, int64_t job,
-		    long judged);
+MUST_CHECK int store_put_trial(struct store *s, int64_t sweep, long trial,
+			       int64_t job, long judged);
 /* VALUE was recorded at RUNG for TRIAL (the SEQ-th record there). */
-MUST_CHECK int store_put_rung(struct store *s, int64_t sweep, long rung, long trial,
-		   double value);
+MUST_CHECK int store_put_rung(struct store *s, int64_t sweep, long rung,
+			      long trial, double value);
 
-typedef int (*store_sweep_fn)(void *arg, struct sweep_record *r); /* takes r's strings */
-typedef int (*store_trial_fn)(void *arg, int64_t sweep, long trial,
-			      int64_t job, long judged);
+typedef int (*store_sweep_fn)(void *arg,
+			      struct sweep_record *r); /* takes r's strings */
+typedef int (*store_trial_fn)(void *arg, int64_t sweep, long trial, int64_t job,
+			      long judged);
 typedef int (*store_rung_fn)(void *arg, int64_t sweep, long rung, long trial,
 			     double value);
 /* Every sweep, then every trial, then every rung record, in order. */
 MUST_CHECK int store_load_sweeps(struct store *s, store_sweep_fn sweep,
-		      store_trial_fn trial, store_rung_fn rung, void *arg);
+				 store_trial_fn trial, store_rung_fn rung,
+				 void *arg);
 
 /* For store/'s own files: the lock and the connection. */
 void store_hold(struct store *s);

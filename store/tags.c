@@ -8,7 +8,8 @@
 
 #include "store/store_i.h"
 
-static int store_put_tag_(struct store *s, int64_t id, const char *tag, int system)
+static int store_put_tag_(struct store *s, int64_t id, const char *tag,
+			  int system)
 {
 	sqlite3_stmt *st = s->q[Q_PUT_TAG];
 	if (sqlite3_bind_int64(st, 1, id) || bind_text(st, 2, tag) ||

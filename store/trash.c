@@ -28,8 +28,8 @@ static int empty_trash(struct store *s)
 	char path[PATH_MAX];
 	int fd, n = 0;
 	snprintf(path, sizeof path, "%s/trash", s->dir);
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-				     O_CLOEXEC)) < 0)
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
+	    0)
 		return 0;
 	int lfd = dup(fd);
 	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
@@ -109,8 +109,8 @@ int store_trash(struct store *s, int64_t id, const char *rel)
 		unsigned long seq = ++s->trash_seq;
 		lock_drop(&s->trash_lock);
 		if (snprintf(dst, sizeof dst, "%s/%lld.%s.%ld.%lu", trash,
-			     (long long)id, *rel ? rel : "job", (long)time(NULL),
-			     seq) >= (int)sizeof dst)
+			     (long long)id, *rel ? rel : "job",
+			     (long)time(NULL), seq) >= (int)sizeof dst)
 			goto in_place;
 		for (char *p = dst + strlen(trash) + 1; *p; p++)
 			if (*p == '/')
@@ -131,7 +131,8 @@ int store_trash(struct store *s, int64_t id, const char *rel)
 	}
 in_place:
 	log_warn("store: cannot move '%s' to the trash (%s): deleting it "
-		 "in place\n", src, strerror(errno));
+		 "in place\n",
+		 src, strerror(errno));
 	{
 		char *slash = strrchr(src, '/');
 		*slash = '\0';

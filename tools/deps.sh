@@ -2,7 +2,7 @@
 # Installs the Debian packages trainfs needs to build, run and test, when
 # any is missing.  As root it runs apt-get; otherwise it prints the one
 # command to run.  One line per purpose: build and run; tests and
-# sanitizers; the private Slurm of tests/slurm/cluster.sh; the everyday
+# sanitizers; the formatter (make fmt, make check-fmt); the private Slurm of tests/slurm/cluster.sh; the everyday
 # tools the tests drive (editors, tmux, rsync, gio); the PyTorch example
 # (examples/pytorch_digits.py: about 875 MB with its dependencies); the
 # graph test's SVG renderer; meson, ninja-build, dpkg-dev and
@@ -11,6 +11,7 @@
 set -e
 PKGS="build-essential pkg-config fuse3 libfuse3-dev libsqlite3-dev
 libarchive-dev libarchive-tools zstd python3 procps valgrind clang libclang-rt-14-dev
+clang-format
 slurm-wlm munge
 vim nano tmux rsync libglib2.0-bin
 python3-torch python3-sklearn

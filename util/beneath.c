@@ -43,8 +43,9 @@ static int walk_open(int dirfd, const char *rel, int flags, mode_t mode)
 		if (!strcmp(name, ".."))
 			goto err_xdev;
 		if (*name && strcmp(name, ".")) {
-			int next = openat(cur, name, O_RDONLY | O_DIRECTORY |
-						       O_NOFOLLOW | O_CLOEXEC);
+			int next = openat(cur, name,
+					  O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						  O_CLOEXEC);
 			int e = errno;
 			if (cur != dirfd)
 				close(cur);
@@ -106,8 +107,8 @@ int beneath_open(int dirfd, const char *rel, int flags, mode_t mode)
 	return walk_open(dirfd, rel, flags, mode);
 }
 
-int beneath_write_new(int dirfd, const char *name, const void *buf,
-		      size_t len, uid_t uid, gid_t gid)
+int beneath_write_new(int dirfd, const char *name, const void *buf, size_t len,
+		      uid_t uid, gid_t gid)
 {
 	char tmp[512];
 	int rc = 0;

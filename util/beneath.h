@@ -38,7 +38,7 @@ MUST_CHECK int beneath_open(int dirfd, const char *rel, int flags, mode_t mode);
  * or -errno (-EEXIST: NAME.tmp was made meanwhile by someone else).
  */
 MUST_CHECK int beneath_write_new(int dirfd, const char *name, const void *buf,
-		      size_t len, uid_t uid, gid_t gid);
+				 size_t len, uid_t uid, gid_t gid);
 
 /* Walks with O_NOFOLLOW as without openat2 (ON), or not: for the tests. */
 void beneath_force_walk(int on);

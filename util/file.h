@@ -20,8 +20,7 @@ MUST_CHECK int file_write_all(int fd, const void *buf, size_t len);
  * Writes PATH atomically (temp PATH.tmp, fsync, rename, fsync of the
  * folder), mode 0600, never through a link at PATH.tmp.  0 or -errno.
  */
-MUST_CHECK int file_write_atomic(const char *path, const void *buf,
-				 size_t len);
+MUST_CHECK int file_write_atomic(const char *path, const void *buf, size_t len);
 
 /* Makes PATH's missing parents with PARENT_MODE and PATH with MODE. */
 MUST_CHECK int file_mkdir_p(const char *path, mode_t parent_mode, mode_t mode);

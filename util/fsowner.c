@@ -131,7 +131,8 @@ static int mount_of(const char *path, char *mnt, size_t len)
 	snprintf(mnt, len, "/");
 	while (fgets(line, sizeof line, f)) {
 		const char *dash = strstr(line, " - ");
-		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
+		if (!dash ||
+		    sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
 		    sscanf(dash + 3, "%255s", type) != 1)
 			continue;
 		size_t n = strlen(point);

@@ -59,7 +59,7 @@ MUST_CHECK int fsowner_open(const struct fsowner *o, const char *path, int dir);
  * The same for NAME inside the folder open at DIRFD, on DIRFD's own
  * mount.  Returns the descriptor or -errno.
  */
-MUST_CHECK int fsowner_openat(const struct fsowner *o, int dirfd, const char *name,
-		   int dir);
+MUST_CHECK int fsowner_openat(const struct fsowner *o, int dirfd,
+			      const char *name, int dir);
 
 #endif

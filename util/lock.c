@@ -25,10 +25,9 @@
 static const struct {
 	const char *name;
 	int nests;
-} levels[LOCK_LEVELS] = {
-	[LOCK_NONE] = { "(uninitialised)", 0 },
+} levels[LOCK_LEVELS] = { [LOCK_NONE] = { "(uninitialised)", 0 },
 #define LOCK_ROW_(level, name, nests) [level] = { name, nests },
-	LOCK_TABLE(LOCK_ROW_)
+			  LOCK_TABLE(LOCK_ROW_)
 #undef LOCK_ROW_
 };
 
@@ -98,7 +97,7 @@ lock_fail(const char *what, const struct lock *l, const char *file, int line)
 	void *frames[32];
 	int n = backtrace(frames, 32);
 	int fds[2] = { STDERR_FILENO,
-			__atomic_load_n(&report_fd, __ATOMIC_RELAXED) };
+		       __atomic_load_n(&report_fd, __ATOMIC_RELAXED) };
 	for (int i = 0; i < 2; i++) {
 		if (fds[i] < 0 || write(fds[i], buf, at) < 0)
 			continue; /* nowhere else to say it: abort() still does */
@@ -203,8 +202,9 @@ static void check_wait(const struct lock *l, const char *file, int line)
 	for (int i = 0; i < nheld; i++)
 		n += held[i].l == l;
 	if (n != 1)
-		lock_fail(n ? "waiting, held more than once:"
-			    : "waiting, not held:", l, file, line);
+		lock_fail(n ? "waiting, held more than once:" :
+			      "waiting, not held:",
+			  l, file, line);
 }
 
 int lock_wait_at(pthread_cond_t *cond, struct lock *l, const char *file,
@@ -226,10 +226,10 @@ int lock_held(const struct lock *l)
 	return find(l) >= 0;
 }
 
-void lock_assert_at(const struct lock *l, int want, const char *file,
-		    int line)
+void lock_assert_at(const struct lock *l, int want, const char *file, int line)
 {
 	if (lock_held(l) != want)
-		lock_fail(want ? "not held, but must be:"
-			       : "held, but must not be:", l, file, line);
+		lock_fail(want ? "not held, but must be:" :
+				 "held, but must not be:",
+			  l, file, line);
 }

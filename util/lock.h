@@ -65,23 +65,23 @@
  *             queue; a leaf, taken under a job's lock to read a name.
  *   log       util/log.c: the log file; last, every other lock may log.
  */
-#define LOCK_TABLE(X)                  \
-	X(LOCK_JOB, "job", 0)          \
-	X(LOCK_SWEEPS, "sweeps", 0)    \
-	X(LOCK_STORE, "store", 1)      \
-	X(LOCK_REGISTRY, "registry", 0) \
-	X(LOCK_LISTEN, "listen", 0)    \
-	X(LOCK_SCRATCH, "scratch", 0)  \
-	X(LOCK_TRASH, "trash", 0)      \
-	X(LOCK_SLURM, "slurm", 0)      \
-	X(LOCK_BYVIEW, "byview", 0)    \
-	X(LOCK_DASHFILES, "dashfiles", 0) \
-	X(LOCK_OPENED, "opened", 0)    \
-	X(LOCK_BACKING, "backing", 0)  \
-	X(LOCK_WAIT, "wait", 0)        \
-	X(LOCK_NOTIFY, "notify", 0)    \
-	X(LOCK_RENDERS, "renders", 0)  \
-	X(LOCK_USERMEM, "usermem", 0)  \
+#define LOCK_TABLE(X)                         \
+	X(LOCK_JOB, "job", 0)                 \
+	X(LOCK_SWEEPS, "sweeps", 0)           \
+	X(LOCK_STORE, "store", 1)             \
+	X(LOCK_REGISTRY, "registry", 0)       \
+	X(LOCK_LISTEN, "listen", 0)           \
+	X(LOCK_SCRATCH, "scratch", 0)         \
+	X(LOCK_TRASH, "trash", 0)             \
+	X(LOCK_SLURM, "slurm", 0)             \
+	X(LOCK_BYVIEW, "byview", 0)           \
+	X(LOCK_DASHFILES, "dashfiles", 0)     \
+	X(LOCK_OPENED, "opened", 0)           \
+	X(LOCK_BACKING, "backing", 0)         \
+	X(LOCK_WAIT, "wait", 0)               \
+	X(LOCK_NOTIFY, "notify", 0)           \
+	X(LOCK_RENDERS, "renders", 0)         \
+	X(LOCK_USERMEM, "usermem", 0)         \
 	X(LOCK_SWEEPS_WAKE, "sweeps_wake", 0) \
 	X(LOCK_OWNER_NAMES, "owner_names", 0) \
 	X(LOCK_LOG, "log", 0)
@@ -91,7 +91,7 @@ enum lock_level {
 #define LOCK_ENUM_(level, name, nests) level,
 	LOCK_TABLE(LOCK_ENUM_)
 #undef LOCK_ENUM_
-	LOCK_LEVELS
+		LOCK_LEVELS
 };
 
 /* The most locks one thread may hold at once (recursion counts each). */
@@ -104,7 +104,10 @@ struct lock {
 };
 
 /* A static lock of LEVEL (a level that does not nest). */
-#define LOCK_INITIALIZER(level) { PTHREAD_MUTEX_INITIALIZER, (level) }
+#define LOCK_INITIALIZER(level)                    \
+	{                                          \
+		PTHREAD_MUTEX_INITIALIZER, (level) \
+	}
 
 /*
  * Where a breach is written besides stderr: FD (the log file, set by the
@@ -152,7 +155,6 @@ int lock_held(const struct lock *l);
 /* Ends trainfs, naming L, unless this thread holds L (or does not). */
 #define lock_assert_held(l) lock_assert_at((l), 1, __FILE__, __LINE__)
 #define lock_assert_not_held(l) lock_assert_at((l), 0, __FILE__, __LINE__)
-void lock_assert_at(const struct lock *l, int held, const char *file,
-		    int line);
+void lock_assert_at(const struct lock *l, int held, const char *file, int line);
 
 #endif

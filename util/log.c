@@ -17,16 +17,16 @@
 #include "util/lock.h"
 #include "util/log.h"
 
-static const char *const level_names[] = { "fatal", "error", "warning",
-					   "info", "debug" };
+static const char *const level_names[] = { "fatal", "error", "warning", "info",
+					   "debug" };
 
 /* The logger's state, all of it under lock. */
 static struct {
 	struct lock lock;
-	int fd;          /* the log file, or -1 */
+	int fd; /* the log file, or -1 */
 	int to_stderr;
 	char *path;
-	long size;       /* bytes in the file so far */
+	long size; /* bytes in the file so far */
 	enum log_level level;
 } L = { LOCK_INITIALIZER(LOCK_LOG), -1, 1, NULL, 0, LOG_INFO };
 
@@ -127,12 +127,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		return;
 	}
 	if (L.to_stderr || L.fd < 0) {
-		int len = level == LOG_FATAL
-				  ? snprintf(line, sizeof line, "trainfs: %s\n",
-					     msg)
-				  : snprintf(line, sizeof line,
-					     "trainfs: %s: %s\n",
-					     level_names[level], msg);
+		int len = level == LOG_FATAL ?
+				  snprintf(line, sizeof line, "trainfs: %s\n",
+					   msg) :
+				  snprintf(line, sizeof line,
+					   "trainfs: %s: %s\n",
+					   level_names[level], msg);
 		if (len > (int)sizeof line - 1)
 			len = sizeof line - 1;
 		if (write(2, line, len) < 0) {

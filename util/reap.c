@@ -41,6 +41,7 @@ void reap_later(pid_t pid)
 		pthread_attr_destroy(&a);
 	}
 	if (rc)
-		log_warn("cannot reap helper process %d (%s): it stays a zombie",
-			 (int)pid, strerror(rc));
+		log_warn(
+			"cannot reap helper process %d (%s): it stays a zombie",
+			(int)pid, strerror(rc));
 }

@@ -25,7 +25,7 @@
  * meanwhile never leads the walk out of the tree.
  */
 struct walk_level {
-	char *name;  /* in its parent */
+	char *name; /* in its parent */
 	dev_t dev;
 	ino_t ino;
 	char **subs; /* subfolders still to enter */
@@ -116,8 +116,8 @@ static int walk_next_sub(int fd, struct walk_level *l, int *rc, char **sub)
 {
 	while (l->next < l->nsubs) {
 		char *s = l->subs[l->next++];
-		int sfd = openat(fd, s, O_RDONLY | O_DIRECTORY |
-						O_NOFOLLOW | O_CLOEXEC);
+		int sfd = openat(
+			fd, s, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd >= 0) {
 			*sub = s;
 			return sfd;
@@ -164,7 +164,8 @@ int tree_remove(int dirfd, const char *name)
 	mode_t mode;
 	if ((r = userfile_local(dirfd, name, &mode)))
 		return r == -ENOENT ? 0 : r;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dirfd, name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;

@@ -157,8 +157,8 @@ int userfile_local(int dirfd, const char *name, mode_t *mode)
 	int rc = check_folder(dirfd, &dir);
 	if (rc)
 		return rc;
-	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC |
-				       AT_NO_AUTOMOUNT,
+	if (statx(dirfd, name,
+		  AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT,
 		  STATX_TYPE | STATX_INO, &st) < 0)
 		return -errno;
 	*mode = st.stx_mode & S_IFMT;
@@ -176,8 +176,8 @@ int userfile_stat(const char *path, struct stat *st)
 	if (pfd < 0)
 		return pfd;
 	if (!(rc = check_folder(pfd, &dir)) &&
-	    statx(pfd, base, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC |
-				     AT_NO_AUTOMOUNT,
+	    statx(pfd, base,
+		  AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT,
 		  STATX_BASIC_STATS, &x) < 0)
 		rc = -errno;
 	close(pfd);

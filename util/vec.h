@@ -28,19 +28,19 @@ void *vec_grow(void *items, size_t *cap, size_t want, size_t size);
  * Room for WANT items in ITEMS (an lvalue, a pointer to them) of capacity
  * CAP (an lvalue, size_t): 0, or -ENOMEM with both as they were.
  */
-#define VEC_RESERVE(items, cap, want)                                      \
-	__extension__({                                                    \
-		int vec_rc_ = 0;                                           \
-		size_t vec_want_ = (want);                                 \
-		if (vec_want_ > (cap)) {                                   \
+#define VEC_RESERVE(items, cap, want)                                       \
+	__extension__({                                                     \
+		int vec_rc_ = 0;                                            \
+		size_t vec_want_ = (want);                                  \
+		if (vec_want_ > (cap)) {                                    \
 			void *vec_p_ = vec_grow((items), &(cap), vec_want_, \
-						sizeof *(items));          \
-			if (vec_p_)                                        \
-				(items) = vec_p_;                          \
-			else                                               \
-				vec_rc_ = -ENOMEM;                         \
-		}                                                          \
-		vec_rc_;                                                   \
+						sizeof *(items));           \
+			if (vec_p_)                                         \
+				(items) = vec_p_;                           \
+			else                                                \
+				vec_rc_ = -ENOMEM;                          \
+		}                                                           \
+		vec_rc_;                                                    \
 	})
 
 #endif

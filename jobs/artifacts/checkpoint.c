@@ -252,13 +252,13 @@ int checkpoint_plan(const long *epochs, size_t n, enum checkpoint_keep keep,
 		return 0;
 	long last = epochs[n - 1];
 	int have_best = best_epoch >= 0 && contains(epochs, n, best_epoch);
-	plan->weights = keep == CHECKPOINT_KEEP_BEST && have_best ? best_epoch
-								  : last;
+	plan->weights = keep == CHECKPOINT_KEEP_BEST && have_best ? best_epoch :
+								    last;
 	plan->newest = last;
 	/* epochs[first..n) are the newest NEWEST ones. */
-	size_t first = newest == CHECKPOINT_KEEP_ALL || (size_t)newest >= n
-			       ? 0
-			       : n - (size_t)newest;
+	size_t first = newest == CHECKPOINT_KEEP_ALL || (size_t)newest >= n ?
+			       0 :
+			       n - (size_t)newest;
 	for (size_t i = 0; i < first; i++) {
 		long e = epochs[i];
 		if ((have_best && e == best_epoch) || e == plan->weights)
@@ -352,7 +352,7 @@ int checkpoint_prune(const char *self_exe, const char *dir, uid_t uid,
 		     gid_t gid, const long *epochs, size_t n, char *err,
 		     size_t errlen)
 {
-	char (*names)[CHECKPOINT_NAME_MAX] = NULL;
+	char(*names)[CHECKPOINT_NAME_MAX] = NULL;
 	char **ptrs = NULL;
 	int rc;
 
@@ -393,8 +393,8 @@ static int prune_at(int dirfd, char *const *names, size_t n,
 		int rc;
 		if (checkpoint_epoch_of_prefix(names[i]) < 0) {
 			rc = -EINVAL;
-			snprintf(msg, sizeof msg, "'%s' is not a checkpoint name",
-				 names[i]);
+			snprintf(msg, sizeof msg,
+				 "'%s' is not a checkpoint name", names[i]);
 		} else if ((rc = tree_remove(dirfd, names[i]))) {
 			snprintf(msg, sizeof msg, "cannot delete '%s': %s",
 				 names[i], strerror(-rc));
@@ -412,10 +412,11 @@ static int prune_at(int dirfd, char *const *names, size_t n,
 }
 
 /* The pruning with this process's own rights (it is the owner already). */
-static int prune_here(const char *dir, char *const *names, size_t n,
-		      char *err, size_t errlen)
+static int prune_here(const char *dir, char *const *names, size_t n, char *err,
+		      size_t errlen)
 {
-	int rc, dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int rc, dfd = open(dir,
+			   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot open '%s': %s", dir,
@@ -511,8 +512,10 @@ int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
 	    (rc = wait_until(pid, &status, deadline)) == -ETIMEDOUT) {
 		reap_later(pid);
 		rc = -ETIMEDOUT;
-		snprintf(err, errlen, "the checkpoint pruner took more than "
-			 "%d s: stopped", CHECKPOINT_PRUNE_MS / 1000);
+		snprintf(err, errlen,
+			 "the checkpoint pruner took more than "
+			 "%d s: stopped",
+			 CHECKPOINT_PRUNE_MS / 1000);
 		goto out;
 	}
 	if (rc)
@@ -523,9 +526,10 @@ int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
 	} else {
 		rc = -EIO;
 		if (WIFSIGNALED(status))
-			snprintf(err, errlen,
-				 "the checkpoint pruner was killed by signal %d",
-				 WTERMSIG(status));
+			snprintf(
+				err, errlen,
+				"the checkpoint pruner was killed by signal %d",
+				WTERMSIG(status));
 	}
 out:
 	if (pfd[0] >= 0)
@@ -576,28 +580,30 @@ int checkpoint_prune_main(int argc, char **argv)
 	int dirfd, failed = 0;
 
 	if (argc < 5)
-		return prune_error("usage: trainfs __prune DIR UID GID NAME...");
+		return prune_error(
+			"usage: trainfs __prune DIR UID GID NAME...");
 	if (privs_parse_id(argv[3], &uid) < 0)
 		return prune_error("bad uid '%s'", argv[3]);
 	if (privs_parse_id(argv[4], &gid) < 0)
 		return prune_error("bad gid '%s'", argv[4]);
 	if (argv[2][0] != '/' && dir_as_fd(argv[2]) < 0)
 		return prune_error("bad checkpoints folder '%s': not an "
-				   "absolute path nor a descriptor", argv[2]);
+				   "absolute path nor a descriptor",
+				   argv[2]);
 	if (privs_drop(uid, gid, why, sizeof why) < 0)
 		return prune_error("%s", why);
 	/* Opened as the owner: a folder the owner cannot reach is refused. */
 	if (argv[2][0] == '/')
-		dirfd = open(argv[2], O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					      O_CLOEXEC);
+		dirfd = open(argv[2],
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	else
 		dirfd = openat(dir_as_fd(argv[2]), ".",
 			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return prune_error("cannot open '%s': %s", argv[2],
 				   strerror(errno));
-	failed = prune_at(dirfd, argv + 5, (size_t)(argc - 5), prune_error,
-			  why, sizeof why) != 0;
+	failed = prune_at(dirfd, argv + 5, (size_t)(argc - 5), prune_error, why,
+			  sizeof why) != 0;
 	close(dirfd);
 	return failed;
 }

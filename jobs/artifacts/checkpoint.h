@@ -98,8 +98,8 @@ void checkpoint_names_free(char **names, size_t n);
 /* What retention decides for one list of complete checkpoints. */
 struct checkpoint_plan {
 	long weights; /* the epoch whose checkpoint becomes the weights; -1: none */
-	long newest;  /* the newest kept (status "checkpoint: epoch N"); -1: none */
-	long *drop;   /* epochs to delete, ascending; malloc'd, NULL when none */
+	long newest; /* the newest kept (status "checkpoint: epoch N"); -1: none */
+	long *drop; /* epochs to delete, ascending; malloc'd, NULL when none */
 	size_t ndrop;
 };
 

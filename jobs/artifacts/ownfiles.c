@@ -171,8 +171,9 @@ static int take(struct scan *s, int dfd, size_t i, const char *name, long e)
 		if (S_ISREG(stx.stx_mode) || same_fs_dir(s, &stx))
 			rc = add_match(s, e, &stx);
 	} else if (same_fs_dir(s, &stx)) {
-		int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-						    O_NONBLOCK | O_CLOEXEC);
+		int sub = openat(dfd, name,
+				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					 O_NONBLOCK | O_CLOEXEC);
 		if (sub >= 0) {
 			rc = walk(s, sub, i + 1, e);
 			close(sub);
@@ -303,7 +304,8 @@ static int add_weight(struct ownfile **list, size_t *n, size_t *cap, int wdfd,
 	}
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		int e = fd < 0 ? -fd : errno;
-		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(e));
+		snprintf(err, errlen, "cannot open '%s': %s", path,
+			 strerror(e));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -348,8 +350,10 @@ static int expand(struct ownfile **list, size_t *n, size_t *cap, int wdfd,
 	glob_t g;
 	int rc = glob(word, 0, NULL, &g), taken = 0;
 	if (rc == GLOB_NOMATCH) {
-		snprintf(err, errlen, "no weights were saved: '%s' matched "
-				      "nothing", word);
+		snprintf(err, errlen,
+			 "no weights were saved: '%s' matched "
+			 "nothing",
+			 word);
 		return 1;
 	}
 	if (rc) {
@@ -365,8 +369,10 @@ static int expand(struct ownfile **list, size_t *n, size_t *cap, int wdfd,
 	if (rc < 0)
 		return -1;
 	if (!taken) {
-		snprintf(err, errlen, "no weights were saved: '%s' matched "
-				      "nothing", word);
+		snprintf(err, errlen,
+			 "no weights were saved: '%s' matched "
+			 "nothing",
+			 word);
 		return 1;
 	}
 	return 0;
@@ -509,8 +515,9 @@ int ownfiles_scan_as(const char *self_exe, const char *workdir, uid_t uid,
 		return scan_here(workdir, pattern, out, n);
 	snprintf(suid, sizeof suid, "%lu", (unsigned long)uid);
 	snprintf(sgid, sizeof sgid, "%lu", (unsigned long)gid);
-	char *argv[] = { "trainfs", "__ckscan", (char *)workdir, suid, sgid,
-			 (char *)pattern, NULL };
+	char *argv[] = { "trainfs", "__ckscan", (char *)workdir,
+			 suid,	    sgid,	(char *)pattern,
+			 NULL };
 	pid_t pid = spawn_scan(self_exe, argv, &fd);
 	if (pid < 0)
 		return (int)pid;

@@ -35,8 +35,8 @@
 
 /* One file or folder matched in the workdir. */
 struct ownfile {
-	char *path;  /* relative to the workdir, malloc'd */
-	long epoch;  /* the number {epoch} stood for; -1 without {epoch} */
+	char *path; /* relative to the workdir, malloc'd */
+	long epoch; /* the number {epoch} stood for; -1 without {epoch} */
 	long long mtime_ns;
 };
 

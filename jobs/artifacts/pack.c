@@ -58,16 +58,16 @@
 struct packer {
 	struct archive *a;
 	const char *src_dir;
-	char *path; /* name of the current entry, relative to SRC_DIR */
-	size_t len; /* strlen(path) */
-	size_t cap; /* bytes allocated for path */
-	char *buf;  /* PACK_BUF_SIZE bytes of file data */
+	char *path;	/* name of the current entry, relative to SRC_DIR */
+	size_t len;	/* strlen(path) */
+	size_t cap;	/* bytes allocated for path */
+	char *buf;	/* PACK_BUF_SIZE bytes of file data */
 	uint64_t total; /* regular file bytes found by the counting walk */
-	uint64_t done;  /* file bytes handed to libarchive so far */
+	uint64_t done;	/* file bytes handed to libarchive so far */
 	int out_fd;
-	uint64_t written;  /* bytes of archive written to out_fd */
-	uint64_t flushed;  /* of those, bytes handed to writeback */
-	int abandoned; /* failed: the output gets no more bytes */
+	uint64_t written; /* bytes of archive written to out_fd */
+	uint64_t flushed; /* of those, bytes handed to writeback */
+	int abandoned;	  /* failed: the output gets no more bytes */
 	int progress_fd;
 	int last_pct; /* last percentage written, -1 for none */
 	char *err;
@@ -361,7 +361,8 @@ static int find_data(struct packer *p, int fd, off_t size,
 static int copy_range(struct packer *p, int fd, off_t off, uint64_t left)
 {
 	while (left > 0) {
-		size_t want = left < PACK_BUF_SIZE ? (size_t)left : PACK_BUF_SIZE;
+		size_t want = left < PACK_BUF_SIZE ? (size_t)left :
+						     PACK_BUF_SIZE;
 		ssize_t n = pread(fd, p->buf, want, off);
 
 		if (n < 0) {
@@ -416,8 +417,9 @@ static int pack_open_file(struct packer *p, int fd);
 
 static int pack_file(struct packer *p, int dfd, const char *name)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-					   O_NOCTTY | O_CLOEXEC);
+	int fd = openat(dfd, name,
+			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+				O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : entry_fail(p, errno);
 	return pack_open_file(p, fd);
@@ -462,7 +464,8 @@ static int pack_open_file(struct packer *p, int fd)
 		off_t pos = 0;
 
 		for (size_t i = 0; i < nregions; i++) {
-			if (skip_hole(p, (uint64_t)(regions[i].off - pos)) < 0 ||
+			if (skip_hole(p, (uint64_t)(regions[i].off - pos)) <
+				    0 ||
 			    copy_range(p, fd, regions[i].off,
 				       (uint64_t)regions[i].len) < 0)
 				goto out;
@@ -687,7 +690,8 @@ static int archive_setup(struct packer *p, enum compression compression)
 	/* ARCHIVE_WARN: libarchive will run the external program instead. */
 	if (r < ARCHIVE_WARN)
 		return archive_fail(p);
-	if (archive_write_set_bytes_per_block(p->a, PACK_BUF_SIZE) != ARCHIVE_OK)
+	if (archive_write_set_bytes_per_block(p->a, PACK_BUF_SIZE) !=
+	    ARCHIVE_OK)
 		return archive_fail(p);
 	if (archive_write_set_bytes_in_last_block(p->a, 1) != ARCHIVE_OK)
 		return archive_fail(p);
@@ -699,11 +703,11 @@ static int archive_setup(struct packer *p, enum compression compression)
 
 /* What one pack takes its files from: a folder, or matches in a workdir. */
 struct pack_source {
-	const char *src_dir;        /* the folder mode: its content */
-	int wdfd;                   /* the match mode: the workdir ... */
+	const char *src_dir;	     /* the folder mode: its content */
+	int wdfd;		     /* the match mode: the workdir ... */
 	const struct ownfile *roots; /* ... and the matches in it */
 	size_t nroots;
-	int nolinks;                /* no link at all on the way to a match */
+	int nolinks; /* no link at all on the way to a match */
 };
 
 /*
@@ -724,8 +728,10 @@ static int walk_root(struct packer *p, const struct pack_source *src,
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0) {
-		set_err(p->err, p->errlen, fd == -EXDEV || fd == -ELOOP
-			? "'%s' leads out of the workdir" : "cannot read '%s': %s",
+		set_err(p->err, p->errlen,
+			fd == -EXDEV || fd == -ELOOP ?
+				"'%s' leads out of the workdir" :
+				"cannot read '%s': %s",
 			r->path, strerror(-fd));
 		return -1;
 	}
@@ -743,7 +749,8 @@ static int walk_root(struct packer *p, const struct pack_source *src,
 		rc = pack_open_file(p, fd);
 	} else if (S_ISDIR(st.st_mode)) {
 		struct archive_entry *e = p->a ? entry_new(p, &st) : NULL;
-		if (p->a && (!e || header_write(p, e) < 0 || entry_finish(p) < 0)) {
+		if (p->a &&
+		    (!e || header_write(p, e) < 0 || entry_finish(p) < 0)) {
 			close(fd);
 			rc = -1;
 		} else {
@@ -849,8 +856,8 @@ int pack_run(const char *src_dir, int out_fd, enum compression compression,
 		set_err(err, errlen, "no output folder given");
 		return -1;
 	}
-	return pack_source_run(&src, out_fd, compression, manifest,
-			       progress_fd, err, errlen);
+	return pack_source_run(&src, out_fd, compression, manifest, progress_fd,
+			       err, errlen);
 }
 
 int pack_run_matches(int wdfd, const struct ownfile *roots, size_t n,
@@ -858,8 +865,9 @@ int pack_run_matches(int wdfd, const struct ownfile *roots, size_t n,
 		     const char *manifest, int progress_fd, char *err,
 		     size_t errlen)
 {
-	struct pack_source src = { .wdfd = wdfd, .roots = roots,
-				   .nroots = n, .nolinks = nolinks };
-	return pack_source_run(&src, out_fd, compression, manifest,
-			       progress_fd, err, errlen);
+	struct pack_source src = {
+		.wdfd = wdfd, .roots = roots, .nroots = n, .nolinks = nolinks
+	};
+	return pack_source_run(&src, out_fd, compression, manifest, progress_fd,
+			       err, errlen);
 }

@@ -92,8 +92,8 @@ static int pack_matches_main(int argc, char **argv,
 	if (!nolinks && argc == 9) {
 		rc = ownfiles_weights(wdfd, argv[8], &m, &n, err, sizeof err);
 		if (rc)
-			return rc > 0 ? pack_nothing("%s", err)
-				      : pack_die("%s", err);
+			return rc > 0 ? pack_nothing("%s", err) :
+					pack_die("%s", err);
 	} else if (nolinks && argc == 10) {
 		char *end;
 		long e = strtol(argv[9], &end, 10);
@@ -111,7 +111,8 @@ static int pack_matches_main(int argc, char **argv,
 		if (!k) {
 			ownfiles_free(m, n);
 			return pack_die("the checkpoint '%s' of epoch %s is "
-					"gone", argv[8], argv[9]);
+					"gone",
+					argv[8], argv[9]);
 		}
 		for (size_t i = k; i < n; i++)
 			free(m[i].path);

@@ -42,7 +42,7 @@ void sv_fail(struct jobs *j, struct job *job, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	log_warn( "job '%s': failed: %s\n", job->rec.name, msg);
+	log_warn("job '%s': failed: %s\n", job->rec.name, msg);
 	free(job->rec.error);
 	job->rec.error = strdup(msg);
 	if (!job->rec.finished_ns)

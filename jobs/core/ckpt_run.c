@@ -33,15 +33,15 @@
 
 static enum checkpoint_keep keep_of(const struct job *job)
 {
-	return job->spec.keep == SPEC_KEEP_LAST ? CHECKPOINT_KEEP_LAST
-						: CHECKPOINT_KEEP_BEST;
+	return job->spec.keep == SPEC_KEEP_LAST ? CHECKPOINT_KEEP_LAST :
+						  CHECKPOINT_KEEP_BEST;
 }
 
 static long newest_of(const struct job *job)
 {
-	return job->spec.checkpoints == SPEC_CHECKPOINTS_ALL
-		       ? CHECKPOINT_KEEP_ALL
-		       : job->spec.checkpoints;
+	return job->spec.checkpoints == SPEC_CHECKPOINTS_ALL ?
+		       CHECKPOINT_KEEP_ALL :
+		       job->spec.checkpoints;
 }
 
 /*
@@ -144,8 +144,8 @@ static int plan(struct jobs *j, struct job *job, long *epochs, size_t n,
 	long last = job->rec.last_epoch;
 	n = checkpoint_filter(epochs, n, checkpoint_upto, &last);
 	long best = job->policy.have_best ? job->policy.best_epoch : -1;
-	int rc = checkpoint_plan(epochs, n, keep_of(job), best,
-				 newest_of(job), &p);
+	int rc = checkpoint_plan(epochs, n, keep_of(job), best, newest_of(job),
+				 &p);
 	if (rc)
 		return rc;
 	int changed = job->rec.checkpoint != p.newest;
@@ -155,7 +155,8 @@ static int plan(struct jobs *j, struct job *job, long *epochs, size_t n,
 		job->rec.weights_from = p.weights;
 	}
 	if (changed) {
-		job_touch(j, job, VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_CONTROL));
+		job_touch(j, job,
+			  VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_CONTROL));
 		if ((rc = job_save(j, job)))
 			log_error("job '%s': cannot store its checkpoint: %s\n",
 				  job->rec.name, strerror(-rc));
@@ -168,8 +169,8 @@ static int plan(struct jobs *j, struct job *job, long *epochs, size_t n,
 }
 
 /* Deletes DROP from the folder DIR as UID/GID, no lock held. */
-static void prune(struct jobs *j, const char *name, const char *dir,
-		  uid_t uid, gid_t gid, const long *drop, size_t n)
+static void prune(struct jobs *j, const char *name, const char *dir, uid_t uid,
+		  gid_t gid, const long *drop, size_t n)
 {
 	char err[512] = "";
 	if (!n)
@@ -218,9 +219,9 @@ void ckpt_round(struct jobs *j, struct job *job)
 	int due = !job->removed && job->rec.state == ST_RUNNING &&
 		  !job->ended && job->run && !job->run_over &&
 		  (job->rec.last_epoch != job->ckpt_scanned ||
-		   now - job->ckpt_scan_ns >= (job->spec.checkpoints_from
-						       ? OWN_RESCAN_NS
-						       : RESCAN_NS)) &&
+		   now - job->ckpt_scan_ns >= (job->spec.checkpoints_from ?
+						       OWN_RESCAN_NS :
+						       RESCAN_NS)) &&
 		  !src_of(j, job, &src);
 	if (due) {
 		job->ckpt_scanned = job->rec.last_epoch;
@@ -292,7 +293,8 @@ void ckpt_delete(struct jobs *j, struct job *job)
 	if (job->rec.checkpoint >= 0 || job->rec.weights_from >= 0) {
 		job->rec.checkpoint = -1;
 		job->rec.weights_from = -1;
-		job_touch(j, job, VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_CONTROL));
+		job_touch(j, job,
+			  VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_CONTROL));
 		job_save(j, job);
 	}
 }
@@ -323,8 +325,8 @@ static void resume_path(struct jobs *j, struct job *job)
 	}
 	if (!job->ckpt_resume_path)
 		log_error("job '%s': its checkpoint of epoch %lld is gone: "
-			  "the trainer starts without one\n", job->rec.name,
-			  (long long)job->rec.resumed_from);
+			  "the trainer starts without one\n",
+			  job->rec.name, (long long)job->rec.resumed_from);
 	ownfiles_free(m, n);
 	free(src.pattern);
 }
@@ -356,10 +358,11 @@ int ckpt_launch(struct jobs *j, struct job *job)
 					    job->rec.gid, names, n, err,
 					    sizeof err);
 	if (rc)
-		log_error("job '%s': cannot clear checkpoints after epoch %lld: "
-			  "%s\n", job->rec.name,
-			  (long long)job->rec.resumed_from,
-			  *err ? err : strerror(-rc));
+		log_error(
+			"job '%s': cannot clear checkpoints after epoch %lld: "
+			"%s\n",
+			job->rec.name, (long long)job->rec.resumed_from,
+			*err ? err : strerror(-rc));
 	checkpoint_names_free(names, n);
 	return rc;
 }
@@ -367,8 +370,8 @@ int ckpt_launch(struct jobs *j, struct job *job)
 void ckpt_env(const struct job *job, const char *dir, char **env, size_t *k)
 {
 	char name[CHECKPOINT_NAME_MAX];
-	if (asprintf(&env[(*k)++], "TRAINFS_CHECKPOINTS=%s/%s", dir,
-		     CKPT_DIR) < 0)
+	if (asprintf(&env[(*k)++], "TRAINFS_CHECKPOINTS=%s/%s", dir, CKPT_DIR) <
+	    0)
 		env[*k - 1] = NULL;
 	if (job->spec.epochs > 0 &&
 	    asprintf(&env[(*k)++], "TRAINFS_EPOCHS=%ld", job->spec.epochs) < 0)
@@ -399,7 +402,8 @@ void ckpt_env(const struct job *job, const char *dir, char **env, size_t *k)
 void ckpt_resume_files(struct jobs *j, struct job *job)
 {
 	static const char *const stale[] = { EXEC_STOP_FILE, EXEC_EXIT_FILE,
-					     EXEC_TRAINER_FILE, EXEC_SHIM_SOCK };
+					     EXEC_TRAINER_FILE,
+					     EXEC_SHIM_SOCK };
 	char path[PATH_MAX];
 	job_assert_locked(job);
 	for (size_t i = 0; i < sizeof stale / sizeof *stale; i++)

@@ -48,8 +48,8 @@ static void start_precheck(struct jobs *j, int64_t id, uid_t uid,
 	struct job *job = jobs_lock_to_change(j, id, uid, &rc);
 	if (!job)
 		return;
-	if (state_apply(job->rec.state, cmd, &next) == 0 &&
-	    next == ST_QUEUED && job->spec_ok && job->spec.workdir) {
+	if (state_apply(job->rec.state, cmd, &next) == 0 && next == ST_QUEUED &&
+	    job->spec_ok && job->spec.workdir) {
 		c->dir = strdup(job->spec.workdir);
 		owner = job->rec.uid;
 		group = job->rec.gid;
@@ -128,8 +128,7 @@ static int control_cancel(struct jobs *j, struct job *job,
 	(void)call;
 	next.state = ST_CANCELLED;
 	if ((rc = job_commit_move(j, job, &next, "cancel requested",
-				  (const char *[]){ "cancelled", NULL },
-				  NULL)))
+				  (const char *[]){ "cancelled", NULL }, NULL)))
 		return rc;
 	/* A queued job that ran before (a resume): nothing else deletes it. */
 	if (was == ST_QUEUED && job->rec.resumed_from >= 0) {
@@ -171,10 +170,8 @@ typedef int (*command_fn)(struct jobs *j, struct job *job,
 			  const struct command_call *call);
 
 static const command_fn commands[CMD_COUNT] = {
-	[CMD_START] = control_start,
-	[CMD_STOP] = control_stop,
-	[CMD_CANCEL] = control_cancel,
-	[CMD_RESUME] = control_resume_row,
+	[CMD_START] = control_start,	 [CMD_STOP] = control_stop,
+	[CMD_CANCEL] = control_cancel,	 [CMD_RESUME] = control_resume_row,
 	[CMD_RESTART] = control_restart,
 };
 
@@ -189,7 +186,8 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		free(check.dir);
 		return rc;
 	}
-	struct command_call call = { .text = text, .len = len,
+	struct command_call call = { .text = text,
+				     .len = len,
 				     .check = &check };
 	int cmd = command_parse_epochs(text, len, &call.epochs);
 	if (cmd < 0 || !commands[cmd]) {

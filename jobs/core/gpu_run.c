@@ -10,17 +10,17 @@
 #include "jobs/core/gpu_run.h"
 #include "util/log.h"
 
-int gpu_run_check(struct jobs *j, const struct job *job, char *why,
-		  size_t len)
+int gpu_run_check(struct jobs *j, const struct job *job, char *why, size_t len)
 {
 	long have = (long)j->cfg.gpus.n, need = job->spec.gpus;
-	int slurm = job->spec.executor == SPEC_EXECUTOR_SLURM ||
-		    (job->spec.executor == SPEC_EXECUTOR_DEFAULT && j->cfg.slurm);
+	int slurm =
+		job->spec.executor == SPEC_EXECUTOR_SLURM ||
+		(job->spec.executor == SPEC_EXECUTOR_DEFAULT && j->cfg.slurm);
 	if (need <= have || slurm) /* Slurm finds GPUs of its own */
 		return 0;
 	if (have)
-		snprintf(why, len, "needs %ld GPU%s; this machine has %ld", need,
-			 need == 1 ? "" : "s", have);
+		snprintf(why, len, "needs %ld GPU%s; this machine has %ld",
+			 need, need == 1 ? "" : "s", have);
 	else
 		snprintf(why, len, "needs %ld GPU%s; this machine has none",
 			 need, need == 1 ? "" : "s");

@@ -22,8 +22,7 @@
  * Whether JOB (spec parsed, to run on this machine) fits the mount's pool
  * at all: 0, or -EINVAL with "needs 8 GPUs; this machine has 4" in WHY.
  */
-int gpu_run_check(struct jobs *j, const struct job *job, char *why,
-		  size_t len);
+int gpu_run_check(struct jobs *j, const struct job *job, char *why, size_t len);
 
 /*
  * The ids JOB holds that no other job may get, into IDS (room for MAX);

@@ -25,14 +25,14 @@
 #include "util/log.h"
 #include "util/userfile.h"
 
-#define INGEST_CHUNK (16 * 1024)     /* one read */
-#define INGEST_BYTES (256 * 1024)    /* per job per round ... */
-#define INGEST_LINES 2000            /* ... and lines, so others get a turn */
+#define INGEST_CHUNK (16 * 1024)  /* one read */
+#define INGEST_BYTES (256 * 1024) /* per job per round ... */
+#define INGEST_LINES 2000	  /* ... and lines, so others get a turn */
 
 struct ingest {
 	struct jobs *j;
 	struct job *job;
-	int stop;     /* the policy says: converged */
+	int stop; /* the policy says: converged */
 	int changed;
 	int lines;
 	int too_many; /* lines refused for adding metric names past the cap */
@@ -58,8 +58,8 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 	char why[METRICS_WHY_MAX];
 	size_t a = 0, row;
 	job->rec.metrics_lines++; /* blank ones too: as an editor numbers them */
-	while (!overlong && a < len && (line[a] == ' ' || line[a] == '\t' ||
-					line[a] == '\r'))
+	while (!overlong && a < len &&
+	       (line[a] == ' ' || line[a] == '\t' || line[a] == '\r'))
 		a++;
 	if (!overlong && a == len)
 		return; /* blank lines are not metrics, nor errors */
@@ -83,7 +83,8 @@ static void ingest_line(void *arg, const char *line, size_t len, int overlong)
 			ingest_bad(in, "too many metric names");
 		in->too_many++;
 	}
-	if (r == -EFBIG) { /* the table is full (JOB_ROWS_MAX, JOB_VALUES_MAX) */
+	if (r ==
+	    -EFBIG) { /* the table is full (JOB_ROWS_MAX, JOB_VALUES_MAX) */
 		ingest_bad(in, "too many rows");
 		return;
 	}
@@ -147,8 +148,8 @@ static int64_t skip_holes(struct job *job, int final)
 		return d > job->metrics_read ? d : job->metrics_read;
 	struct stat st;
 	if (errno == ENXIO && final && fstat(job->metrics_fd, &st) == 0)
-		return st.st_size > job->metrics_read ? st.st_size
-						      : job->metrics_read;
+		return st.st_size > job->metrics_read ? st.st_size :
+							job->metrics_read;
 	return errno == ENXIO ? -1 : job->metrics_read;
 }
 
@@ -161,7 +162,7 @@ static void reread_if_rewritten(struct jobs *j, struct job *job)
 	char path[PATH_MAX];
 	if (!jobs_path(j, job, "metrics.txt", path, sizeof path) &&
 	    watch_tail_rewritten(&job->metrics_fd, path, job->metrics_read,
-			    &job->metrics_tail) > 0) {
+				 &job->metrics_tail) > 0) {
 		job->metrics_read = 0;
 		job->metrics_tail.n = 0;
 		job->splitter->len = 0;
@@ -291,11 +292,13 @@ int sv_ingest_metrics(struct jobs *j, struct job *job, int final)
 		(job->splitter->overlong ? 0 : (int64_t)job->splitter->len);
 	/* Readers wait on this job's lock until it is stored or undone. */
 	if (in.changed)
-		job_touch(j, job, VIEW_BIT(VIEW_METRICS) | VIEW_BIT(VIEW_STATUS));
+		job_touch(j, job,
+			  VIEW_BIT(VIEW_METRICS) | VIEW_BIT(VIEW_STATUS));
 	if (in.rc || job_save(j, job) || store_commit(j->store)) {
 		store_rollback(j->store);
 		if (!job->store_failures++ || job->store_failures % 100 == 0)
-			log_error( "job '%s': cannot store "
+			log_error(
+				"job '%s': cannot store "
 				"metrics (%d tries); taking them again later\n",
 				job->rec.name, job->store_failures);
 		undo_step(job, &was, overlong, bad_why_was);
@@ -306,9 +309,9 @@ int sv_ingest_metrics(struct jobs *j, struct job *job, int final)
 		free(bad_why_was);
 	job->store_failures = 0;
 	if (in.too_many)
-		log_warn( "job '%s': %d metrics lines with pairs left out: "
-			"too many metric names (at most %d)\n", job->rec.name,
-			in.too_many, JOB_COLUMNS_MAX);
+		log_warn("job '%s': %d metrics lines with pairs left out: "
+			 "too many metric names (at most %d)\n",
+			 job->rec.name, in.too_many, JOB_COLUMNS_MAX);
 	if (in.stop && job->rec.state == ST_RUNNING)
 		sv_autostop(j, job);
 	return eof ? INGEST_DONE : INGEST_MORE;
@@ -324,9 +327,10 @@ int sv_source_round(struct jobs *j, struct job *job, int final)
 	int r = src_ingest_step(j, job, final, &stop);
 	if (stop && job->rec.state == ST_RUNNING)
 		sv_autostop(j, job);
-	return r == SRC_INGEST_MORE ? INGEST_MORE
-	       : r == SRC_INGEST_BUSY ? INGEST_BUSY
-	       : r == SRC_INGEST_FAILED ? INGEST_FAILED : INGEST_DONE;
+	return r == SRC_INGEST_MORE   ? INGEST_MORE :
+	       r == SRC_INGEST_BUSY   ? INGEST_BUSY :
+	       r == SRC_INGEST_FAILED ? INGEST_FAILED :
+					INGEST_DONE;
 }
 
 /* Starts taking in JOB's metrics file where the store left off. */
@@ -336,7 +340,8 @@ int sv_open_metrics(struct jobs *j, struct job *job)
 	int rc = jobs_load_metrics(j, job); /* new rows go after the old */
 	if (rc || (rc = src_ingest_open(j, job))) /* hook: metrics_from */
 		return rc;
-	if (!job->splitter && !(job->splitter = calloc(1, sizeof *job->splitter)))
+	if (!job->splitter &&
+	    !(job->splitter = calloc(1, sizeof *job->splitter)))
 		return -ENOMEM;
 	job->splitter->len = 0;
 	job->splitter->overlong = 0;
@@ -371,4 +376,3 @@ void sv_close_metrics(struct job *job)
 	job->splitter = NULL;
 	src_ingest_close(job); /* hook: metrics_from */
 }
-

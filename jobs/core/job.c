@@ -34,7 +34,7 @@
 
 static const char *const system_tags[] = {
 	"stopped-early", "converged", "completed",
-	"cancelled",     "failed",    "ready",
+	"cancelled",	 "failed",    "ready",
 };
 
 /*
@@ -118,9 +118,9 @@ char *job_message(const struct job *job, char *buf, size_t len)
 		for (size_t i = job->nevents; i-- > 0;)
 			if (!strcmp(job->events[i].state, "stopping")) {
 				snprintf(buf, len, "%s",
-					 job->events[i].reason
-						 ? job->events[i].reason
-						 : "");
+					 job->events[i].reason ?
+						 job->events[i].reason :
+						 "");
 				break;
 			}
 		return buf;
@@ -146,8 +146,7 @@ char *job_message(const struct job *job, char *buf, size_t len)
  * Finds and locks job ID for UID to change.  Returns the job (let go with
  * jobs_unlock_job), or NULL with *rc set to -ENOENT or -EACCES.
  */
-struct job *jobs_lock_to_change(struct jobs *j, int64_t id, uid_t uid,
-				  int *rc)
+struct job *jobs_lock_to_change(struct jobs *j, int64_t id, uid_t uid, int *rc)
 {
 	struct job *job = jobs_lock_job(j, id);
 	if (!job) {
@@ -299,9 +298,10 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 	int rc;
 	job_assert_locked(job);
 	if (!state_move_ok(job->rec.state, to)) {
-		log_error( "job '%s': no move from '%s' to "
-			"'%s' in the lifecycle\n", job->rec.name,
-			state_name(job->rec.state), state_name(to));
+		log_error("job '%s': no move from '%s' to "
+			  "'%s' in the lifecycle\n",
+			  job->rec.name, state_name(job->rec.state),
+			  state_name(to));
 		return -EINVAL;
 	}
 	job->rec.state = to;
@@ -320,15 +320,18 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 	}
 	return 0;
 fail:
-	log_error( "job '%s': cannot store state '%s'\n",
-		job->rec.name, state_name(to));
+	log_error("job '%s': cannot store state '%s'\n", job->rec.name,
+		  state_name(to));
 	return rc;
 }
 
 /* The strings of record R, for the loops below. */
-#define RECORD_STRINGS(r)                                                 \
-	{ &(r)->spec, &(r)->reason, &(r)->error, &(r)->last_refused,      \
-	  &(r)->weights, &(r)->bad_why, &(r)->gpus, &(r)->source_pos }
+#define RECORD_STRINGS(r)                                                  \
+	{                                                                  \
+		&(r)->spec, &(r)->reason, &(r)->error, &(r)->last_refused, \
+			&(r)->weights, &(r)->bad_why, &(r)->gpus,          \
+			&(r)->source_pos                                   \
+	}
 
 void job_record_take(struct jobs *j, struct job *job, struct job_record *next)
 {
@@ -375,8 +378,9 @@ int job_commit_move(struct jobs *j, struct job *job, struct job_record *next,
 	job_assert_locked(job);
 	if (!state_move_ok(job->rec.state, to)) {
 		log_error("job '%s': no move from '%s' to '%s' in the "
-			  "lifecycle\n", job->rec.name,
-			  state_name(job->rec.state), state_name(to));
+			  "lifecycle\n",
+			  job->rec.name, state_name(job->rec.state),
+			  state_name(to));
 		job_record_drop(job, next);
 		return -EINVAL;
 	}
@@ -399,7 +403,8 @@ int job_commit_move(struct jobs *j, struct job *job, struct job_record *next,
 	if (job_add_event(job, now, state_name(to), why) < 0 ||
 	    job_add_tags(job, tags) < 0)
 		log_error("job '%s': out of memory for its events or tags "
-			  "until the next mount\n", job->rec.name);
+			  "until the next mount\n",
+			  job->rec.name);
 	job_touch(j, job, views);
 	return 0;
 fail:
@@ -422,8 +427,7 @@ void job_quote(char *out, size_t len, const char *text, size_t n)
 	int cut = n > 64;
 	if (len < 4)
 		cut = 0;
-	text_escape(out, cut ? len - 3 : len, text, cut ? 64 : n,
-		    TEXT_ASCII);
+	text_escape(out, cut ? len - 3 : len, text, cut ? 64 : n, TEXT_ASCII);
 	if (cut)
 		strcat(out, "...");
 }
@@ -433,7 +437,7 @@ void job_quote(char *out, size_t len, const char *text, size_t n)
  * job's state and everything else stay as they were.
  */
 int job_refuse(struct jobs *j, struct job *job, int err, const char *text,
-		  size_t n, const char *fmt, ...)
+	       size_t n, const char *fmt, ...)
 {
 	char q[300], why[600], esc[1024], msg[1400];
 	va_list ap;
@@ -444,7 +448,7 @@ int job_refuse(struct jobs *j, struct job *job, int err, const char *text,
 	/* The reason may quote a spec error (UTF-8 kept): control is ASCII. */
 	text_escape(esc, sizeof esc, why, strlen(why), TEXT_ASCII);
 	snprintf(msg, sizeof msg, "'%s': %s", q, esc);
-	log_warn( "job '%s': refused %s\n", job->rec.name, msg);
+	log_warn("job '%s': refused %s\n", job->rec.name, msg);
 	char *copy = strdup(msg);
 	if (copy) {
 		free(job->rec.last_refused);
@@ -466,9 +470,10 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 	if (!job_name_valid(name, strlen(name))) {
 		char q[300];
 		job_quote(q, sizeof q, name, strlen(name));
-		log_warn( "refused mkdir '%s': a job name is 1 "
-			"to 240 bytes of UTF-8 without '/', control, format "
-			"or noncharacters, not starting with '.'\n", q);
+		log_warn("refused mkdir '%s': a job name is 1 "
+			 "to 240 bytes of UTF-8 without '/', control, format "
+			 "or noncharacters, not starting with '.'\n",
+			 q);
 		return -EINVAL;
 	}
 	jobs_lock(j);
@@ -483,8 +488,8 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 	if (uid != 0 && j->cfg.max_jobs_per_user > 0 &&
 	    mine >= j->cfg.max_jobs_per_user) {
 		log_warn("refused mkdir '%s' of uid %lu: it has %ld jobs, the "
-			 "most --max-jobs-per-user allows", name,
-			 (unsigned long)uid, mine);
+			 "most --max-jobs-per-user allows",
+			 name, (unsigned long)uid, mine);
 		return -EDQUOT;
 	}
 	struct job *job = job_new();
@@ -525,7 +530,9 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 	jobs_unlock(j);
 	if (rc) {
 		if (store_delete_job(j->store, job->rec.id))
-			log_error("job '%s': cannot delete the row of a refused mkdir", name);
+			log_error(
+				"job '%s': cannot delete the row of a refused mkdir",
+				name);
 		goto fail;
 	}
 	*id = job->rec.id;
@@ -559,7 +566,7 @@ int job_weights_name(const struct job *job, char *buf, size_t len)
 int jobs_rename(struct jobs *j, int64_t id, uid_t uid, const char *name)
 {
 	int rc = 0;
-	char old[sizeof ((struct job_record *)0)->name];
+	char old[sizeof((struct job_record *)0)->name];
 	if (!job_name_valid(name, strlen(name)))
 		return -EINVAL;
 	struct job *job = jobs_lock_to_change(j, id, uid, &rc);
@@ -621,8 +628,9 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 	if (!job)
 		return rc;
 	if (!state_allows_rmdir(job->rec.state)) {
-		log_warn( "job '%s': refused rmdir: not allowed "
-			"while %s\n", job->rec.name, state_name(job->rec.state));
+		log_warn("job '%s': refused rmdir: not allowed "
+			 "while %s\n",
+			 job->rec.name, state_name(job->rec.state));
 		rc = -EBUSY;
 		goto out;
 	}
@@ -630,8 +638,8 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid)
 	if ((rc = job_wait_idle(job, 5)))
 		goto out;
 	if ((rc = store_delete_job(j->store, id))) {
-		log_error( "job '%s': cannot delete: %s\n",
-			job->rec.name, strerror(-rc));
+		log_error("job '%s': cannot delete: %s\n", job->rec.name,
+			  strerror(-rc));
 		goto out;
 	}
 	jobs_lock(j);
@@ -674,8 +682,8 @@ int jobs_chmod(struct jobs *j, int64_t id, uid_t uid, mode_t mode)
 		jobs_unlock_job(j, job);
 		return rc;
 	}
-	log_info("job '%s': mode %04o (was %04o)", job->rec.name,
-		 (unsigned)to, (unsigned)old);
+	log_info("job '%s': mode %04o (was %04o)", job->rec.name, (unsigned)to,
+		 (unsigned)old);
 	/* No file's text changed; who may see the job did (dashboards). */
 	job_touch(j, job, 0);
 out:
@@ -723,7 +731,8 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
 		 */
 		if (len)
 			log_warn("job '%s': %s", job->rec.name,
-				 job->spec_error ? job->spec_error : "bad spec");
+				 job->spec_error ? job->spec_error :
+						   "bad spec");
 		rc = -EINVAL;
 	}
 out:
@@ -746,7 +755,8 @@ void job_signal(struct jobs *j, struct job *job, enum exec_verb verb)
 int64_t job_kill_at(const struct job *job)
 {
 	/* Capped as the shim caps it: 1e300 seconds means "never". */
-	double grace = job->spec.grace < GRACE_MAX ? job->spec.grace : GRACE_MAX;
+	double grace = job->spec.grace < GRACE_MAX ? job->spec.grace :
+						     GRACE_MAX;
 	return job_now_ns() + (int64_t)(grace * 1e9);
 }
 

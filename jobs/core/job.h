@@ -32,9 +32,11 @@
 
 #define JOB_NAME_MAX JOB_RECORD_NAME_MAX /* bytes of UTF-8 */
 #define TAG_NAME_MAX 64
-#define JOB_USER_TAGS_MAX 1000      /* more is refused with EFBIG */
-#define JOB_TAGS_WRITE_MAX (64 * 1024) /* one write; the kernel never splits it */
-#define JOB_COLUMNS_MAX 1000        /* metric names per job; a line adding more is malformed */
+#define JOB_USER_TAGS_MAX 1000 /* more is refused with EFBIG */
+#define JOB_TAGS_WRITE_MAX \
+	(64 * 1024) /* one write; the kernel never splits it */
+#define JOB_COLUMNS_MAX \
+	1000 /* metric names per job; a line adding more is malformed */
 /*
  * A job's metrics table holds at most JOB_ROWS_MAX rows and
  * JOB_VALUES_MAX bytes of values, counted both as stored (each row's
@@ -84,19 +86,19 @@ struct job_event {
 struct job_table {
 	char **columns;
 	int ncolumns;
-	int stride;            /* cells per row allocated */
-	int *index;            /* open addressing: column + 1, 0 free */
-	int cap_index;         /* a power of 2, >= 2 * ncolumns */
+	int stride;    /* cells per row allocated */
+	int *index;    /* open addressing: column + 1, 0 free */
+	int cap_index; /* a power of 2, >= 2 * ncolumns */
 	long *epochs;
 	struct watch_index by_epoch; /* the row of an epoch */
 	double *cells;
 	size_t nrows, cap;
 	int loaded;
 	/* What the rows hold as text, kept as rows come and go: */
-	size_t epoch_chars;    /* the epochs' digits */
-	size_t nvalues;        /* cells with a value */
-	size_t name_chars;     /* the column names of those cells */
-	size_t value_chars;    /* their values as metrics_format_number() */
+	size_t epoch_chars; /* the epochs' digits */
+	size_t nvalues;	    /* cells with a value */
+	size_t name_chars;  /* the column names of those cells */
+	size_t value_chars; /* their values as metrics_format_number() */
 };
 
 struct job_undo;
@@ -108,10 +110,10 @@ struct job_undo;
  */
 struct job {
 	/* ---- Its lock and lifetime: the registry's (registry.c). ---- */
-	struct lock lock;  /* the job lock (registry.h: the order) */
-	pthread_cond_t idle;   /* with lock: broadcast when busy drops */
-	int refs;              /* registry lock: the list's + each jobs_get() */
-	int removed;           /* both locks to set: unlinked by rmdir */
+	struct lock lock;    /* the job lock (registry.h: the order) */
+	pthread_cond_t idle; /* with lock: broadcast when busy drops */
+	int refs;	     /* registry lock: the list's + each jobs_get() */
+	int removed;	     /* both locks to set: unlinked by rmdir */
 
 	/*
 	 * ---- 1. The stored record: what the store keeps. ----
@@ -130,19 +132,20 @@ struct job {
 	 * metrics: rebuilt at load, kept current by whoever changes the
 	 * record, under the job's lock; never stored as such. ----
 	 */
-	struct spec spec;      /* valid when spec_ok */
+	struct spec spec; /* valid when spec_ok */
 	int spec_ok;
-	char *spec_error;      /* why the spec is bad, or NULL */
+	char *spec_error; /* why the spec is bad, or NULL */
 	struct job_tag *tags;
 	size_t ntags;
 	struct job_event *events;
 	size_t nevents;
 	struct job_table table; /* see jobs_load_metrics() */
-	int monitor_col;       /* column of spec.monitor, -1 until seen */
+	int monitor_col;	/* column of spec.monitor, -1 until seen */
 	struct autostop policy; /* kept in rec too, so it outlives a restart */
 	struct autostop policy_before; /* after every row but the last ... */
-	int policy_before_ok;  /* ... when known (watch.h; not stored) */
-	struct job_undo *undo; /* job_table_mark(): what a failed commit puts back */
+	int policy_before_ok; /* ... when known (watch.h; not stored) */
+	struct job_undo
+		*undo; /* job_table_mark(): what a failed commit puts back */
 	unsigned long changes; /* counts job_touch(): what a reader saw is stale
 				  when this moved on */
 	unsigned resumes;      /* "resumed from" events: the tarball's
@@ -156,36 +159,36 @@ struct job {
 	struct executor *exec; /* where its trainer runs (executor.h) */
 	struct exec_run *run;  /* exec's handle of the trainer, or NULL:
 				  from launch or attach until reaped */
-	int run_over;          /* the executor said the run ended */
+	int run_over;	       /* the executor said the run ended */
 	char *exec_line;       /* the executor's status line ("job 41 on
 				  node1"), or NULL */
 	char *exec_error;      /* the executor's verdict on the end, or NULL */
 	pid_t packer_pid;      /* 0: not packing */
-	int packer_fd;         /* the packer's progress pipe, or -1 */
+	int packer_fd;	       /* the packer's progress pipe, or -1 */
 	int weights_tmp_fd;    /* the temporary tarball being written, or -1 */
 	char packing_as[JOB_NAME_MAX + 1]; /* the name in the packer's manifest:
 				  a rename meanwhile packs again */
-	int progress;          /* packaging: percent of bytes packed */
+	int progress; /* packaging: percent of bytes packed */
 	struct line_splitter *splitter;
 	struct source *source; /* spec metrics_from, while followed (source.h) */
 	int source_failed;     /* its last step failed: logged once */
 	int metrics_fd;
-	int64_t metrics_read;  /* bytes of metrics.txt read so far */
+	int64_t metrics_read;		/* bytes of metrics.txt read so far */
 	struct watch_tail metrics_tail; /* the bytes before metrics_read */
-	int64_t event_at_ns;   /* nonzero: the time of the state changes made
+	int64_t event_at_ns;	/* nonzero: the time of the state changes made
 				  now (an end that happened while trainfs was
 				  away), not the clock's */
-	int ended;             /* the trainer is gone; its end is still to be
+	int ended;		/* the trainer is gone; its end is still to be
 				  taken in (the last metrics first) */
-	int store_failures;    /* commits of metrics failed in a row */
-	char *pack_error;      /* the packer's last "error" or "fail" line */
-	int busy;              /* a trainer or packer may still be alive */
-	int delete_when_idle;  /* cancelled while an older run was still
+	int store_failures;	/* commits of metrics failed in a row */
+	char *pack_error;	/* the packer's last "error" or "fail" line */
+	int busy;		/* a trainer or packer may still be alive */
+	int delete_when_idle;	/* cancelled while an older run was still
 				  being reaped: delete its output once idle
 				  (set by control.c's cancel) */
-	long ckpt_scanned;     /* last_epoch at the last checkpoints scan */
-	int64_t ckpt_scan_ns;  /* when that was (ckpt_run.c) */
-	char waiting[64];      /* queued: why it does not run yet ("2 GPUs
+	long ckpt_scanned;	/* last_epoch at the last checkpoints scan */
+	int64_t ckpt_scan_ns;	/* when that was (ckpt_run.c) */
+	char waiting[64];	/* queued: why it does not run yet ("2 GPUs
 				  (1 free)"), or "" (gpu_run.c) */
 	char *ckpt_resume_path; /* checkpoints_from: the match a launch
 				   resumes from, or NULL (ckpt_run.c) */
@@ -195,12 +198,12 @@ struct job {
 	 * by the sweeps' thread (sweep.c) under the job's lock; never
 	 * stored (a remount starts afresh). ----
 	 */
-	unsigned hidden;       /* files unlinked by rm -r (a resume or
+	unsigned hidden;	 /* files unlinked by rm -r (a resume or
 				  restart shows them again) */
 	unsigned long published; /* the change its caches have caught up
 				    with */
-	char *sweep;           /* a sweep's trial: "NAME, trial T: lr=0.1" */
-	char *sweep_name;      /* ... and the sweep's name, or NULL */
+	char *sweep;		 /* a sweep's trial: "NAME, trial T: lr=0.1" */
+	char *sweep_name;	 /* ... and the sweep's name, or NULL */
 };
 
 struct jobs;
@@ -213,13 +216,13 @@ typedef void (*jobs_changed_fn)(void *arg, struct job *job, unsigned views);
 
 struct jobs_config {
 	const char *store_dir;
-	int max_running;       /* <= 0: no limit */
+	int max_running;	/* <= 0: no limit */
 	long max_jobs_per_user; /* jobs one uid may have (root: any); <= 0: any */
-	const char *self_exe;  /* this program, run as shim and packer */
+	const char *self_exe;	/* this program, run as shim and packer */
 	const char *mountpoint; /* where trainfs is mounted (resolved), or
 				   NULL; must outlive the jobs */
-	int slurm;             /* jobs without an executor key run on Slurm */
-	struct gpu_pool gpus;  /* the GPUs local jobs share (--gpus) */
+	int slurm;		/* jobs without an executor key run on Slurm */
+	struct gpu_pool gpus;	/* the GPUs local jobs share (--gpus) */
 };
 
 /* Opens the store and loads every job; *out is owned by the caller. */
@@ -363,8 +366,8 @@ int job_tag_is_system(const char *name);
 int job_may_change(const struct job *job, uid_t uid);
 
 /* A path in the job's store folder (see store.h); -ENAMETOOLONG. */
-int jobs_path(struct jobs *j, const struct job *job, const char *rel,
-	      char *buf, size_t len);
+int jobs_path(struct jobs *j, const struct job *job, const char *rel, char *buf,
+	      size_t len);
 
 /* The last reported epoch, or -1 when none was. */
 long job_last_epoch(const struct job *job);

@@ -41,12 +41,15 @@ static int make_owned(struct jobs *j, struct job *job, const char *rel,
 	if (rc)
 		return rc;
 	if (file) {
-		fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
-					O_NOCTTY | O_CLOEXEC, 0600);
+		fd = open(path,
+			  O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+				  O_NOCTTY | O_CLOEXEC,
+			  0600);
 	} else {
 		if (mkdir(path, 0700) < 0 && errno != EEXIST)
 			return -errno;
-		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		fd = open(path,
+			  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if (fd < 0)
 		return -errno;
@@ -54,8 +57,7 @@ static int make_owned(struct jobs *j, struct job *job, const char *rel,
 		rc = -errno;
 	else if (file ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode))
 		rc = -EEXIST; /* something else already has the name */
-	else if (geteuid() == 0 &&
-		 fchown(fd, job->rec.uid, job->rec.gid) < 0)
+	else if (geteuid() == 0 && fchown(fd, job->rec.uid, job->rec.gid) < 0)
 		rc = -errno;
 	else if (fchmod(fd, file ? 0600 : 0700) < 0)
 		rc = -errno;
@@ -131,7 +133,8 @@ static char **trainer_env(struct jobs *j, struct job *job)
 	if (asprintf(&env[k++], "TRAINFS_JOB=%s", job->rec.name) < 0 ||
 	    asprintf(&env[k++], "TRAINFS_OUTPUT=%s/output", dir) < 0 ||
 	    asprintf(&env[k++], "TRAINFS_METRICS=%s/metrics.txt", dir) < 0 ||
-	    asprintf(&env[k++], "TRAINFS_STOP_FILE=%s/" EXEC_STOP_FILE, dir) < 0)
+	    asprintf(&env[k++], "TRAINFS_STOP_FILE=%s/" EXEC_STOP_FILE, dir) <
+		    0)
 		env[k - 1] = NULL;
 	ckpt_env(job, dir, env, &k); /* hook: checkpoints, epochs, resume */
 	gpu_run_env(job, env, &k);   /* hook: the GPUs it holds */
@@ -266,8 +269,7 @@ void sv_launch(struct jobs *j, struct job *job)
 	};
 	char src[PATH_MAX];
 	struct watch_source ws = { .pos = job->rec.source_pos };
-	if (job->spec.metrics_from &&
-	    !src_ingest_path(j, job, src, sizeof src))
+	if (job->spec.metrics_from && !src_ingest_path(j, job, src, sizeof src))
 		ws.path = src;
 	if (watch_launch_encode(&watch, &l.watch_len, job->spec.monitor,
 				&job->policy, job->rec.metrics_offset,
@@ -282,8 +284,9 @@ void sv_launch(struct jobs *j, struct job *job)
 		goto fail;
 	sv_set_busy(j, job, 1);
 	if ((rc = sv_open_metrics(j, job)))
-		log_error( "job '%s': cannot read its "
-			"metrics: %s\n", job->rec.name, strerror(-rc));
+		log_error("job '%s': cannot read its "
+			  "metrics: %s\n",
+			  job->rec.name, strerror(-rc));
 	/* Running now, or queued until the executor says it started. */
 	sv_run_status(j, job);
 	job_touch(j, job, VIEW_BIT(VIEW_LOG) | VIEW_BIT(VIEW_STATUS));
@@ -296,4 +299,3 @@ out:
 	free_strv(env);
 	free_strv(opts);
 }
-

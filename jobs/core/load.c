@@ -120,7 +120,8 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 		goto fail;
 	}
 	struct loader l = { .j = j };
-	if ((rc = registry_names_grow(j)) || (rc = store_load_jobs(j->store, load_job, &l)) ||
+	if ((rc = registry_names_grow(j)) ||
+	    (rc = store_load_jobs(j->store, load_job, &l)) ||
 	    (rc = store_load_events(j->store, load_event, &l)) ||
 	    (rc = store_load_tags(j->store, load_tag, &l)))
 		goto fail;

@@ -42,7 +42,6 @@ static int output_is_empty(struct jobs *j, struct job *job)
 	return empty;
 }
 
-
 /* ---- metrics ---- */
 
 /* ---- trainers ---- */
@@ -80,12 +79,12 @@ static void trainer_ended(struct jobs *j, struct job *job)
  * what it saved does.
  */
 enum end_event {
-	END_BACKEND,         /* the executor failed it (exec_error) */
-	END_LOST,            /* no exit record */
+	END_BACKEND, /* the executor failed it (exec_error) */
+	END_LOST,    /* no exit record */
 	END_LOST_WEIGHTS,
-	END_ERROR,           /* a non-zero status, or a signal */
+	END_ERROR, /* a non-zero status, or a signal */
 	END_ERROR_WEIGHTS,
-	END_CLEAN,           /* status 0 */
+	END_CLEAN, /* status 0 */
 	END_CLEAN_WEIGHTS,
 	END_COUNT
 };
@@ -107,17 +106,18 @@ static void move_fail_backend(const struct ending *x)
 
 static void move_fail_lost(const struct ending *x)
 {
-	sv_fail(x->j, x->job, "trainer lost: its shim exited without "
-			      "recording a status");
+	sv_fail(x->j, x->job,
+		"trainer lost: its shim exited without "
+		"recording a status");
 }
 
 static void move_fail_error(const struct ending *x)
 {
 	char why[1024], log[PATH_MAX];
 	int nolog = jobs_path(x->j, x->job, "log", log, sizeof log);
-	sv_fail(x->j, x->job, "%s", cause_describe(why, sizeof why, x->e.code,
-						   x->e.signal,
-						   nolog ? NULL : log));
+	sv_fail(x->j, x->job, "%s",
+		cause_describe(why, sizeof why, x->e.code, x->e.signal,
+			       nolog ? NULL : log));
 }
 
 static void move_fail_empty(const struct ending *x)
@@ -135,8 +135,9 @@ static void move_pack_completed(const struct ending *x)
 
 static void move_fail_stopped_empty(const struct ending *x)
 {
-	sv_fail(x->j, x->job, "no weights were saved (stopped before "
-			      "the trainer saved any)");
+	sv_fail(x->j, x->job,
+		"no weights were saved (stopped before "
+		"the trainer saved any)");
 }
 
 static void move_pack_stopped(const struct ending *x)
@@ -215,8 +216,9 @@ static enum end_event end_event_of(const struct ending *x, enum end_row row,
 		return END_CLEAN;
 	if (x->job->exec_error)
 		return END_BACKEND;
-	how = lost ? END_LOST : x->e.signal || x->e.code ? END_ERROR
-							 : END_CLEAN;
+	how = lost		       ? END_LOST :
+	      x->e.signal || x->e.code ? END_ERROR :
+					 END_CLEAN;
 	/* A failed run's weights matter only once it was stopped. */
 	if (row == ROW_RUNNING && how != END_CLEAN)
 		return how;
@@ -245,7 +247,6 @@ void sv_settle_run(struct job *job)
 		job->run = NULL;
 	}
 }
-
 
 /* Asks JOB's executor for news of its run; takes in its end once. */
 void sv_watch_run(struct jobs *j, struct job *job)
@@ -298,11 +299,11 @@ int sv_end_step(struct jobs *j, struct job *job)
 	    (r == INGEST_FAILED && job->store_failures < FINAL_STORE_TRIES))
 		return r;
 	if (r == INGEST_FAILED)
-		log_error( "job '%s': its last metrics could not be stored; "
-			"ending without them\n", job->rec.name);
+		log_error("job '%s': its last metrics could not be stored; "
+			  "ending without them\n",
+			  job->rec.name);
 	job->ended = 0;
 	ckpt_final(j, job); /* hook: lets the lock go while it reads/deletes */
 	trainer_ended(j, job);
 	return INGEST_DONE;
 }
-

@@ -19,7 +19,8 @@ void job_delete_output(struct jobs *j, struct job *job)
 	if (!rc)
 		rc = store_trash(j->store, job->rec.id, "output");
 	if (rc)
-		log_error( "job '%s': cannot delete its "
-			"output: %s\n", job->rec.name, strerror(-rc));
+		log_error("job '%s': cannot delete its "
+			  "output: %s\n",
+			  job->rec.name, strerror(-rc));
 	ckpt_delete(j, job); /* hook: checkpoints */
 }

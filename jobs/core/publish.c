@@ -48,7 +48,7 @@ static int weights_name(const struct job *job, char *buf, size_t len)
  * rename while packing cannot lose it (job names never start with '.').
  */
 int sv_weights_tmp_path(struct jobs *j, const struct job *job, char *buf,
-			    size_t len)
+			size_t len)
 {
 	return jobs_path(j, job, "weights/.packing.tmp", buf, len);
 }
@@ -147,8 +147,9 @@ static char *manifest(const struct job *job)
 	else
 		fputs(", \"weights_from\": \"output\"", f);
 	fputs(", \"finished\": ", f);
-	json_string(f, job_format_time(job->rec.finished_ns ? job->rec.finished_ns
-							      : job_now_ns(),
+	json_string(f, job_format_time(job->rec.finished_ns ?
+					       job->rec.finished_ns :
+					       job_now_ns(),
 				       t, sizeof t));
 	fputs("}\n", f);
 	if (fclose(f) != 0) {
@@ -160,7 +161,9 @@ static char *manifest(const struct job *job)
 
 static const char *compression_arg(enum compression c)
 {
-	return c == COMPRESS_GZIP ? "gzip" : c == COMPRESS_ZSTD ? "zstd" : "none";
+	return c == COMPRESS_GZIP ? "gzip" :
+	       c == COMPRESS_ZSTD ? "zstd" :
+				    "none";
 }
 
 /* Starts the packer process; the state is packaging already. */
@@ -201,9 +204,12 @@ int sv_spawn_packer(struct jobs *j, struct job *job)
 	}
 	snprintf(uid, sizeof uid, "%lu", (unsigned long)job->rec.uid);
 	snprintf(gid, sizeof gid, "%lu", (unsigned long)job->rec.gid);
-	char *argv[11] = { "trainfs", "__pack", out,
-			   (char *)compression_arg(job->spec.compression),
-			   uid, gid, man, NULL };
+	char *argv[11] = {
+		"trainfs", "__pack",
+		out,	   (char *)compression_arg(job->spec.compression),
+		uid,	   gid,
+		man,	   NULL
+	};
 	ckpt_pack_args(job, argv + 7, epoch, sizeof epoch); /* hook */
 	if ((rc = posix_spawn_file_actions_init(&fa))) {
 		rc = -rc;
@@ -215,8 +221,7 @@ int sv_spawn_packer(struct jobs *j, struct job *job)
 	if (!rc)
 		rc = posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
 	if (!rc)
-		rc = posix_spawn(&pid, j->self_exe, &fa, NULL, argv,
-				 environ);
+		rc = posix_spawn(&pid, j->self_exe, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc) {
 		rc = -rc;
@@ -247,7 +252,7 @@ out:
 }
 
 void sv_start_packing(struct jobs *j, struct job *job, const char *why,
-			  const char *const *tags)
+		      const char *const *tags)
 {
 	job_set_state(j, job, ST_PACKAGING, why, tags);
 	int rc = sv_spawn_packer(j, job);
@@ -268,9 +273,10 @@ static int renamed_while_packing(const struct job *job)
  */
 void sv_abort_packing(struct job *job)
 {
-	if (job->packer_pid > 0 && (job->rec.state != ST_PACKAGING ||
-				    renamed_while_packing(job)))
-		kill(job->packer_pid, SIGKILL); /* our child: unreaped, no reuse */
+	if (job->packer_pid > 0 &&
+	    (job->rec.state != ST_PACKAGING || renamed_while_packing(job)))
+		kill(job->packer_pid,
+		     SIGKILL); /* our child: unreaped, no reuse */
 }
 
 /* Reads the packer's "progress NN" and "error MSG" lines. */
@@ -333,13 +339,15 @@ void sv_packing_ended(struct jobs *j, struct job *job, int status)
 			why += nothing ? 5 : 6;
 		if (why)
 			sv_fail(j, job, "%s%s", nothing ? "" : "packaging: ",
-			     text_escape(esc, sizeof esc, why, strlen(why), 0));
+				text_escape(esc, sizeof esc, why, strlen(why),
+					    0));
 		else if (WIFSIGNALED(status))
 			sv_fail(j, job, "packaging: packer killed by signal %d",
-			     WTERMSIG(status));
+				WTERMSIG(status));
 		else
-			sv_fail(j, job, "packaging: packer exited with status %d",
-			     WEXITSTATUS(status));
+			sv_fail(j, job,
+				"packaging: packer exited with status %d",
+				WEXITSTATUS(status));
 		return;
 	}
 	weights_name(job, name, sizeof name);

@@ -181,8 +181,7 @@ void jobs_put(struct jobs *j, struct job *job)
 		job_free(job); /* removed, and nobody can find it any more */
 }
 
-int jobs_visit(struct jobs *j, int (*fn)(void *arg, struct job *job),
-	       void *arg)
+int jobs_visit(struct jobs *j, int (*fn)(void *arg, struct job *job), void *arg)
 {
 	size_t n, dead = 0;
 	int rc = 0;
@@ -244,8 +243,8 @@ void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg)
 	lock_drop(&j->listen_lock);
 }
 
-int jobs_path(struct jobs *j, const struct job *job, const char *rel,
-	      char *buf, size_t len)
+int jobs_path(struct jobs *j, const struct job *job, const char *rel, char *buf,
+	      size_t len)
 {
 	return store_job_path(j->store, job->rec.id, rel, buf, len);
 }

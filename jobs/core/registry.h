@@ -52,17 +52,17 @@
  * last reference frees it, so a job found is never freed while used.
  */
 struct jobs {
-	struct lock lock;  /* the registry lock, see above */
-	struct store *store;   /* has its own lock */
+	struct lock lock;    /* the registry lock, see above */
+	struct store *store; /* has its own lock */
 	struct jobs_config cfg;
 	char *store_dir;
 	char *self_exe;
 	struct executor *local; /* the local executor (exec_local.c) */
 	struct executor *slurm; /* the Slurm executor (exec_slurm.c) */
 
-	struct job **list;     /* ascending id (= creation order); a ref each */
+	struct job **list; /* ascending id (= creation order); a ref each */
 	size_t n, cap;
-	struct job **by_name;  /* open addressing, cap_names slots */
+	struct job **by_name; /* open addressing, cap_names slots */
 	size_t cap_names;
 
 	struct lock listen_lock; /* the listener lock: changed, changed_arg */
@@ -72,7 +72,7 @@ struct jobs {
 	pthread_t supervisor;
 	int supervising;
 	int quit;
-	int wake[2];           /* a byte here wakes the supervisor */
+	int wake[2]; /* a byte here wakes the supervisor */
 };
 
 /* Ends trainfs unless this thread holds the registry's lock. */
@@ -164,8 +164,8 @@ int job_wait_idle(struct job *job, int seconds);
 int job_save(struct jobs *j, struct job *job);
 
 /* What job_add_row() did (flags). */
-#define JOB_ROW_STOP 1    /* the policy says stop */
-#define JOB_ROW_CHANGED 2 /* row *ROW was added or changed: store it */
+#define JOB_ROW_STOP 1	   /* the policy says stop */
+#define JOB_ROW_CHANGED 2  /* row *ROW was added or changed: store it */
 #define JOB_ROW_TOO_MANY 4 /* pairs left out: too many metric names */
 
 /*
@@ -233,8 +233,7 @@ void registry_name_insert(struct jobs *j, struct job *job);
  * Finds and locks job ID for UID to change.  Returns the job (let go with
  * jobs_unlock_job), or NULL with *rc set to -ENOENT or -EACCES.
  */
-struct job *jobs_lock_to_change(struct jobs *j, int64_t id, uid_t uid,
-				int *rc);
+struct job *jobs_lock_to_change(struct jobs *j, int64_t id, uid_t uid, int *rc);
 
 /* A new job, unlisted, its lock free; NULL when out of memory. */
 struct job *job_new(void);

@@ -21,10 +21,10 @@
 #include "util/log.h"
 
 /* The system tags a restart takes away; user tags stay. */
-static const char *const restart_untags[] = {
-	"ready",  "stopped-early", "converged", "completed",
-	"cancelled", "failed",	   "pruned",	NULL
-};
+static const char *const restart_untags[] = { "ready",	   "stopped-early",
+					      "converged", "completed",
+					      "cancelled", "failed",
+					      "pruned",	   NULL };
 
 int job_runnable(struct jobs *j, const struct job *job,
 		 const struct start_check *c, char *why, size_t len)
@@ -41,22 +41,25 @@ int job_runnable(struct jobs *j, const struct job *job,
 	}
 	if (job->spec.workdir) {
 		/* A spec changed since the check: the next try checks it. */
-		int rc = !c || !c->dir || strcmp(c->dir, job->spec.workdir)
-				 ? -EAGAIN
-				 : c->rc;
+		int rc = !c || !c->dir || strcmp(c->dir, job->spec.workdir) ?
+				 -EAGAIN :
+				 c->rc;
 		if (rc == -EAGAIN) {
-			snprintf(why, len, "workdir '%s': the spec changed "
-				 "while it was checked", job->spec.workdir);
+			snprintf(why, len,
+				 "workdir '%s': the spec changed "
+				 "while it was checked",
+				 job->spec.workdir);
 			return -EAGAIN;
 		}
 		if (rc == -EXDEV) {
-			snprintf(why, len, "workdir '%s' is on the trainfs mount",
+			snprintf(why, len,
+				 "workdir '%s' is on the trainfs mount",
 				 job->spec.workdir);
 			return -EINVAL;
 		}
 		if (rc) {
-			snprintf(why, len, "workdir '%s': %s", job->spec.workdir,
-				 strerror(-rc));
+			snprintf(why, len, "workdir '%s': %s",
+				 job->spec.workdir, strerror(-rc));
 			return -EINVAL;
 		}
 	}
@@ -86,8 +89,7 @@ static struct job_record restarted(const struct job_record *r)
  * own: the metrics file (its rows are in the store until the commit) and
  * the executor's records and stop file.  0, or -errno with WHY.
  */
-static int clear_traces(struct jobs *j, struct job *job, char *why,
-			size_t len)
+static int clear_traces(struct jobs *j, struct job *job, char *why, size_t len)
 {
 	char path[PATH_MAX];
 	int rc = jobs_path(j, job, "metrics.txt", path, sizeof path);
@@ -134,14 +136,15 @@ static void take_restart(struct jobs *j, struct job *job,
 		job_remove_tag(job, restart_untags[i]);
 	if (job_add_event(job, now, state_name(ST_QUEUED), RESTART_REASON))
 		log_error("job '%s': out of memory for its events until the "
-			  "next mount\n", r->name);
+			  "next mount\n",
+			  r->name);
 	job_table_truncate(job, 0, 0);
 	autostop_init(&job->policy, job->spec.mode_min, job->spec.min_delta,
 		      job->spec.patience);
 	job->policy_before_ok = 0;
 	job->monitor_col = -1;
-	job->hidden = 0;   /* rm -r's hiding was of the old run's files */
-	job->resumes++;    /* the next tarball is a new file */
+	job->hidden = 0; /* rm -r's hiding was of the old run's files */
+	job->resumes++;	 /* the next tarball is a new file */
 	job->progress = 0;
 	job->waiting[0] = '\0';
 	free(job->exec_line);

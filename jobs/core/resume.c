@@ -27,9 +27,9 @@
 #include "util/log.h"
 
 /* The system tags a resume takes away (SPEC "Checkpoints"). */
-static const char *const resume_untags[] = {
-	"ready", "stopped-early", "converged", "completed", "failed", NULL
-};
+static const char *const resume_untags[] = { "ready",	  "stopped-early",
+					     "converged", "completed",
+					     "failed",	  NULL };
 
 /*
  * The policy over the rows at or below FROM, in order, with patience
@@ -136,7 +136,8 @@ static void take_resume(struct jobs *j, struct job *job,
 	job->resumes++;
 	if (job_add_event(job, now, state_name(ST_QUEUED), why))
 		log_error("job '%s': out of memory for its events until the "
-			  "next mount\n", job->rec.name);
+			  "next mount\n",
+			  job->rec.name);
 	job_touch(j, job, ~0u);
 }
 
@@ -149,34 +150,38 @@ static void take_resume(struct jobs *j, struct job *job,
  * the stored resumed_from, so a kill -9 anywhere in between still resumes.
  */
 int control_resume(struct jobs *j, struct job *job, const char *text,
-			  size_t len, long epochs)
+		   size_t len, long epochs)
 {
 	char tarball[PATH_MAX] = "", why[64];
 	long from = job->rec.checkpoint;
 	int rc;
 	if (from < 0)
 		return job_refuse(j, job, -EBUSY, text, len,
-			      "no checkpoint to resume from");
+				  "no checkpoint to resume from");
 	if (!job->spec_ok)
 		return job_refuse(j, job, -EINVAL, text, len, "%s",
-			      job->spec_error ? job->spec_error : "bad spec");
+				  job->spec_error ? job->spec_error :
+						    "bad spec");
 	if (epochs && epochs <= job_last_epoch(job))
 		return job_refuse(j, job, -EINVAL, text, len,
-			      "epochs=%ld is not above the last reported "
-			      "epoch %ld", epochs, job_last_epoch(job));
+				  "epochs=%ld is not above the last reported "
+				  "epoch %ld",
+				  epochs, job_last_epoch(job));
 	if (getuid() != 0 && getuid() != job->rec.uid)
 		return job_refuse(j, job, -EACCES, text, len,
-			      "trainfs cannot run jobs as uid %lu",
-			      (unsigned long)job->rec.uid);
+				  "trainfs cannot run jobs as uid %lu",
+				  (unsigned long)job->rec.uid);
 	char need[128];
 	if (gpu_run_check(j, job, need, sizeof need))
 		return job_refuse(j, job, -EINVAL, text, len, "%s", need);
 	if ((rc = jobs_load_metrics(j, job)))
-		return job_refuse(j, job, rc, text, len, "cannot load its metrics");
+		return job_refuse(j, job, rc, text, len,
+				  "cannot load its metrics");
 	char *spec = NULL;
 	size_t spec_len = 0;
-	if (epochs && !(spec = spec_with_epochs(job->rec.spec, job->rec.spec_len,
-						epochs, &spec_len)))
+	if (epochs &&
+	    !(spec = spec_with_epochs(job->rec.spec, job->rec.spec_len, epochs,
+				      &spec_len)))
 		return -ENOMEM;
 	if (job->rec.weights) {
 		char rel[JOB_NAME_MAX + 32];

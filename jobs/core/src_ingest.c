@@ -23,9 +23,9 @@
 struct src_take {
 	struct jobs *j;
 	struct job *job;
-	int stop;      /* the policy says: converged */
-	int changed;   /* a row was added or changed */
-	int bad;       /* why holds the last bad record's reason */
+	int stop;    /* the policy says: converged */
+	int changed; /* a row was added or changed */
+	int bad;     /* why holds the last bad record's reason */
 	char why[METRICS_WHY_MAX];
 	int rc;
 };
@@ -159,7 +159,8 @@ static int commit(struct jobs *j, struct job *job, struct src_take *t,
 	}
 	job->rec.source_pos = pos;
 	if (t->changed || found_now)
-		job_touch(j, job, VIEW_BIT(VIEW_STATUS) |
+		job_touch(j, job,
+			  VIEW_BIT(VIEW_STATUS) |
 				  (t->changed ? VIEW_BIT(VIEW_METRICS) : 0));
 	if (t->rc || job_save(j, job) || store_commit(j->store)) {
 		store_rollback(j->store);
@@ -176,7 +177,8 @@ static int commit(struct jobs *j, struct job *job, struct src_take *t,
 int src_ingest_step(struct jobs *j, struct job *job, int final, int *stop)
 {
 	struct src_take t = { .j = j, .job = job };
-	struct job_record before = job->rec; /* what a failed commit puts back */
+	struct job_record before =
+		job->rec; /* what a failed commit puts back */
 
 	job_assert_locked(job);
 	*stop = 0;

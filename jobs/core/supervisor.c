@@ -72,7 +72,7 @@ struct sched {
 	size_t nq, cap;
 	int held[4 * GPUS_MAX]; /* ids held by trainers */
 	size_t nheld;
-	long running;          /* local jobs with a trainer */
+	long running; /* local jobs with a trainer */
 };
 
 /* Counts JOB (locked) into S; -ENOMEM when it could not be queued. */
@@ -96,11 +96,11 @@ static int sched_count(struct jobs *j, struct job *job, struct sched *s)
 		s->cap = cap;
 	}
 	s->q[s->nq++] = (struct gpus_queued){
-			.queued_ns = gpu_run_queued_ns(job),
-			.job_id = job->rec.id,
-			.need = job->spec.gpus,
-			.local = sv_executor_of(j, job) != j->slurm,
-		};
+		.queued_ns = gpu_run_queued_ns(job),
+		.job_id = job->rec.id,
+		.need = job->spec.gpus,
+		.local = sv_executor_of(j, job) != j->slurm,
+	};
 	return 0;
 }
 
@@ -112,13 +112,15 @@ static void sched_apply(struct jobs *j, struct job *job,
 	int rc;
 	if (job->removed || job->rec.state != ST_QUEUED || job->run)
 		return;
-	gpu_run_waiting(j, job, gpus_waiting(q, running, j->cfg.max_running,
-					     line, sizeof line));
+	gpu_run_waiting(j, job,
+			gpus_waiting(q, running, j->cfg.max_running, line,
+				     sizeof line));
 	if (!q->launch)
 		return;
 	if ((rc = gpu_run_hold(j, job, q->ids)))
-		sv_fail(j, job, "cannot start the trainer: storing its GPUs: %s",
-		     strerror(-rc));
+		sv_fail(j, job,
+			"cannot start the trainer: storing its GPUs: %s",
+			strerror(-rc));
 	else
 		sv_launch(j, job);
 }
@@ -163,8 +165,6 @@ static int schedule(struct jobs *j, struct job **all, size_t n)
 	return skipped;
 }
 
-
-
 static void reap(struct jobs *j, struct job *job)
 {
 	int status;
@@ -179,7 +179,6 @@ static void reap(struct jobs *j, struct job *job)
 	    waitpid(job->packer_pid, &status, WNOHANG) == job->packer_pid)
 		sv_packing_ended(j, job, status);
 }
-
 
 /*
  * The jobs listed now, each with a reference; *QUIT: trainfs is closing.
@@ -360,7 +359,7 @@ static void *supervisor_main(void *arg)
 	struct job **all;
 	for (;;) {
 		if (!(all = snapshot(j, &n, &quit))) {
-			log_error( "supervisor: out of memory\n");
+			log_error("supervisor: out of memory\n");
 			poll(NULL, 0, 1000);
 			continue;
 		}
@@ -368,7 +367,7 @@ static void *supervisor_main(void *arg)
 			break;
 		int busy = schedule(j, all, n);
 		if (round_fds_reserve(&r, n)) {
-			log_error( "supervisor: out of memory\n");
+			log_error("supervisor: out of memory\n");
 			release(j, all, n);
 			poll(NULL, 0, 1000);
 			continue;
@@ -378,7 +377,9 @@ static void *supervisor_main(void *arg)
 		 * Only this thread closes a shim's or packer's descriptor, and
 		 * the references keep every job alive: p[] stays valid.
 		 */
-		int timeout = more ? 0 : active || busy ? METRICS_POLL_MS : 1000;
+		int timeout = more	     ? 0 :
+			      active || busy ? METRICS_POLL_MS :
+					       1000;
 		tick(j, &timeout);
 		serve_ready(j, &r, poll(r.p, r.n, timeout));
 		more = 0;

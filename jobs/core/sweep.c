@@ -112,8 +112,10 @@ int sweep_trials_room(struct sweep *w, long n)
 	if (!nt)
 		return -ENOMEM;
 	for (long i = w->rec.trials_created; i < n; i++)
-		nt[i] = (struct trial){ .t = i + 1, .last_epoch = -1,
-					.best_epoch = -1, .state = ST_CREATED };
+		nt[i] = (struct trial){ .t = i + 1,
+					.last_epoch = -1,
+					.best_epoch = -1,
+					.state = ST_CREATED };
 	w->trials = nt;
 	return 0;
 }
@@ -182,8 +184,7 @@ static int load_trial(void *arg, int64_t sweep, long t, int64_t job,
 	return 0;
 }
 
-static int load_rung(void *arg, int64_t sweep, long rung, long t,
-		     double value)
+static int load_rung(void *arg, int64_t sweep, long rung, long t, double value)
 {
 	struct sweep *w = sweep_find(arg, sweep);
 	return w ? sweep_rungs_add(w, rung, t, value) : 0;
@@ -224,7 +225,8 @@ int sweeps_find(struct sweeps *s, const char *name, int64_t *id)
 	int rc = -ENOENT;
 	lock_take(&s->lock);
 	for (size_t i = 0; i < s->n; i++)
-		if (!s->list[i]->removed && !strcmp(s->list[i]->rec.name, name)) {
+		if (!s->list[i]->removed &&
+		    !strcmp(s->list[i]->rec.name, name)) {
 			*id = s->list[i]->rec.id;
 			rc = 0;
 			break;
@@ -257,9 +259,9 @@ int sweeps_create(struct sweeps *s, const char *name, uid_t uid, gid_t gid,
 	w->rec.created_ns = w->rec.mtime_ns = now_ns();
 	lock_take(&s->lock);
 	int grown = VEC_RESERVE(s->list, s->cap, s->n + 1);
-	int rc = !w->rec.name || grown ? -ENOMEM
-		 : find_name(s, name)  ? -EEXIST
-				       : store_create_sweep(s->store, &w->rec);
+	int rc = !w->rec.name || grown ? -ENOMEM :
+		 find_name(s, name)    ? -EEXIST :
+					 store_create_sweep(s->store, &w->rec);
 	if (rc) {
 		lock_drop(&s->lock);
 		sweep_free(w);
@@ -280,12 +282,11 @@ int sweeps_remove(struct sweeps *s, int64_t id, uid_t uid)
 {
 	lock_take(&s->lock);
 	struct sweep *w = sweep_find(s, id);
-	int rc = !w			      ? -ENOENT
-		 : !may_change(w, uid)	      ? -EACCES
-		 : w->rec.state == SW_RUNNING ||
-				 w->rec.state == SW_STOPPING
-			 ? -EBUSY
-			 : store_delete_sweep(s->store, id);
+	int rc = !w		     ? -ENOENT :
+		 !may_change(w, uid) ? -EACCES :
+		 w->rec.state == SW_RUNNING || w->rec.state == SW_STOPPING ?
+				       -EBUSY :
+				       store_delete_sweep(s->store, id);
 	if (!rc)
 		w->removed = 1; /* freed at close: a reader may hold its id */
 	lock_drop(&s->lock);
@@ -361,8 +362,8 @@ int sweeps_chmod(struct sweeps *s, int64_t id, uid_t uid, mode_t mode)
 	return rc;
 }
 
-int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid,
-		      const char *text, size_t len)
+int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid, const char *text,
+		      size_t len)
 {
 	char *copy = malloc(len + 1);
 	if (!copy)
@@ -371,10 +372,10 @@ int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid,
 	copy[len] = 0;
 	lock_take(&s->lock);
 	struct sweep *w = sweep_find(s, id);
-	int rc = !w			      ? -ENOENT
-		 : !may_change(w, uid)	      ? -EACCES
-		 : w->rec.state != SW_CREATED ? -EACCES
-					      : 0;
+	int rc = !w			    ? -ENOENT :
+		 !may_change(w, uid)	    ? -EACCES :
+		 w->rec.state != SW_CREATED ? -EACCES :
+					      0;
 	if (rc) {
 		lock_drop(&s->lock);
 		free(copy);
@@ -402,8 +403,8 @@ int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid,
 }
 
 /* Records a refused control write; returns ERR. */
-static int refuse(struct sweeps *s, struct sweep *w, int err,
-		  const char *text, size_t n, const char *why)
+static int refuse(struct sweeps *s, struct sweep *w, int err, const char *text,
+		  size_t n, const char *why)
 {
 	char q[200], msg[800];
 	while (n && (text[n - 1] == '\n' || text[n - 1] == ' ' ||
@@ -458,8 +459,8 @@ static int sweep_command(const char *text, size_t n)
 
 const char *sweep_state_name(int state)
 {
-	return (unsigned)state < SW_COUNT ? sweep_state_names[state]
-					  : "unknown";
+	return (unsigned)state < SW_COUNT ? sweep_state_names[state] :
+					    "unknown";
 }
 
 void sweep_allowed(int state, char *buf, size_t len)
@@ -470,7 +471,8 @@ void sweep_allowed(int state, char *buf, size_t len)
 		int to = sweep_verbs[i].next[state];
 		if (to >= 0 && to != state && o < len)
 			o += (size_t)snprintf(buf + o, len - o, "%s%s",
-					      o ? " " : "", sweep_verbs[i].name);
+					      o ? " " : "",
+					      sweep_verbs[i].name);
 	}
 	if (!buf[0])
 		snprintf(buf, len, "none");
@@ -574,8 +576,7 @@ int sweeps_trial_job(struct sweeps *s, int64_t id, long t, char *buf,
 void sweep_params_text(const struct sweep_spec *spec, uint64_t seed, long t,
 		       char *buf, size_t len)
 {
-	char (*v)[SWEEP_VALUE_MAX] =
-		calloc(spec->nparams + 1, SWEEP_VALUE_MAX);
+	char(*v)[SWEEP_VALUE_MAX] = calloc(spec->nparams + 1, SWEEP_VALUE_MAX);
 	buf[0] = 0;
 	if (!v)
 		return;

@@ -37,12 +37,24 @@
 #include "jobs/model/prune.h"
 #include "jobs/model/sweep_spec.h"
 
-enum sweep_state { SW_CREATED, SW_RUNNING, SW_STOPPING, SW_DONE, SW_CANCELLED,
-		   SW_COUNT };
+enum sweep_state {
+	SW_CREATED,
+	SW_RUNNING,
+	SW_STOPPING,
+	SW_DONE,
+	SW_CANCELLED,
+	SW_COUNT
+};
 
 /* A sweep's files (sweeps/NAME/...), rendered in fs/. */
-enum sweep_file { SF_SPEC, SF_CONTROL, SF_STATUS, SF_TRIALS_CSV, SF_GRAPH,
-		  SF_COUNT };
+enum sweep_file {
+	SF_SPEC,
+	SF_CONTROL,
+	SF_STATUS,
+	SF_TRIALS_CSV,
+	SF_GRAPH,
+	SF_COUNT
+};
 
 /* Longest sweep name: room for "-" and a 6-digit trial in a job name. */
 #define SWEEP_NAME_MAX (JOB_NAME_MAX - 7)
@@ -89,7 +101,7 @@ struct sweep_attr {
 	gid_t gid;
 	unsigned mode;
 	int64_t mtime_ns, created_ns;
-	long ntrials;     /* trials made so far */
+	long ntrials; /* trials made so far */
 	int has_best;
 };
 int sweeps_attr(struct sweeps *s, int64_t id, struct sweep_attr *a);
@@ -109,8 +121,8 @@ void sweeps_names_free(char **names, int64_t *ids, size_t n);
 int sweeps_chmod(struct sweeps *s, int64_t id, uid_t uid, mode_t mode);
 
 /* spec: stored as written (even bad: -EINVAL); -EBUSY once started, -EACCES. */
-int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid,
-		      const char *text, size_t len);
+int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid, const char *text,
+		      size_t len);
 /* control: start, stop, cancel (-EINVAL unknown, -EBUSY now, -EACCES). */
 int sweeps_control(struct sweeps *s, int64_t id, uid_t uid, const char *text,
 		   size_t len);
@@ -131,15 +143,15 @@ void sweep_params_text(const struct sweep_spec *spec, uint64_t seed, long t,
 /* A trial as a sweep's readers see it (sweeps_view). */
 struct sweep_trial_view {
 	long t;
-	int64_t job;          /* 0: not made */
-	int gone;             /* its job was removed, or never made */
+	int64_t job; /* 0: not made */
+	int gone;    /* its job was removed, or never made */
 	char name[JOB_NAME_MAX + 1];
-	int state;            /* enum job_state */
+	int state; /* enum job_state */
 	int pruned;
-	char reason[32];      /* a ready trial's reason */
-	long last_epoch;      /* -1: none */
+	char reason[32]; /* a ready trial's reason */
+	long last_epoch; /* -1: none */
 	double best;
-	long best_epoch;      /* -1: none */
+	long best_epoch; /* -1: none */
 };
 
 /*
@@ -148,10 +160,10 @@ struct sweep_trial_view {
  * when SPEC_OK), seed, trials and its best trial's number (0: none).
  */
 struct sweep_view {
-	int state;            /* enum sweep_state */
+	int state; /* enum sweep_state */
 	char *error;
 	char *last_refused;
-	char *spec_text;      /* NULL: never written */
+	char *spec_text; /* NULL: never written */
 	size_t spec_len;
 	int spec_ok;
 	struct sweep_spec spec;
@@ -170,12 +182,12 @@ struct sweep_curve {
 	long t;
 	struct prune_point *points; /* in the order reported */
 	size_t n;
-	long pruned_at;             /* the epoch judged when pruned, or 0 */
+	long pruned_at; /* the epoch judged when pruned, or 0 */
 };
 struct sweep_curves {
 	struct sweep_curve *trials;
 	size_t n;
-	long best;                  /* the best trial, or 0 */
+	long best; /* the best trial, or 0 */
 	int maximize;
 	char monitor[72];
 };

@@ -23,19 +23,19 @@
 
 /* What the thread last read of a trial's job. */
 struct trial {
-	long t;               /* its number */
-	int64_t job;          /* 0: not made (or could not be) */
-	long judged;          /* the last epoch the pruner judged */
-	int gone;             /* its job was removed, or never made */
+	long t;	     /* its number */
+	int64_t job; /* 0: not made (or could not be) */
+	long judged; /* the last epoch the pruner judged */
+	int gone;    /* its job was removed, or never made */
 	char name[JOB_NAME_MAX + 1];
-	int state;            /* enum job_state */
-	int pruned;           /* ready (or on its way) by pruning */
-	long pruned_at;       /* the epoch judged then, or 0 */
+	int state;	/* enum job_state */
+	int pruned;	/* ready (or on its way) by pruning */
+	long pruned_at; /* the epoch judged then, or 0 */
 	char reason[32];
-	long last_epoch;      /* -1: none */
+	long last_epoch; /* -1: none */
 	double best;
-	long best_epoch;      /* -1: none */
-	unsigned long seen;   /* the job's changes when CURVE was read */
+	long best_epoch;    /* -1: none */
+	unsigned long seen; /* the job's changes when CURVE was read */
 	struct prune_point *curve;
 	size_t ncurve;
 };
@@ -49,11 +49,11 @@ struct sweep {
 	struct sweep_record rec;
 	struct sweep_spec spec; /* valid when spec_ok */
 	int spec_ok;
-	struct trial *trials;   /* trials[t - 1]; rec.trials_created of them */
+	struct trial *trials; /* trials[t - 1]; rec.trials_created of them */
 	struct rung_value *rungs;
 	size_t nrungs, caprungs;
 	int removed;
-	int passed_on;          /* stop or cancel passed to the trials */
+	int passed_on; /* stop or cancel passed to the trials */
 };
 
 struct sweeps {
@@ -62,14 +62,14 @@ struct sweeps {
 	 * locks held (a trial's ingest) while the thread holds s->lock and
 	 * waits for the store (a deadlock when both shared s->lock). */
 	struct lock wake_lock;
-	pthread_cond_t wake;    /* under wake_lock */
-	int woken, quit;        /* under wake_lock */
-	struct lock lock;   /* everything below but the thread's own */
+	pthread_cond_t wake; /* under wake_lock */
+	int woken, quit;     /* under wake_lock */
+	struct lock lock;    /* everything below but the thread's own */
 	pthread_t thread;
 	int running;
 	struct jobs *jobs;
 	struct store *store;
-	struct sweep **list;    /* by id */
+	struct sweep **list; /* by id */
 	size_t n, cap;
 	sweeps_changed_fn changed;
 	void *changed_arg;
@@ -92,6 +92,5 @@ int sweep_rungs_add(struct sweep *w, long rung, long t, double value);
 int sweep_rung_has(const struct sweep *w, long rung, long t);
 /* Tells the interface sweep ID changed (made NEW_JOB); no lock held. */
 void sweep_notify(struct sweeps *s, int64_t id, const char *new_job);
-
 
 #endif

@@ -52,9 +52,9 @@ static long pruned_epoch(const struct job *job)
  * job's lock alone; the curve only when the job changed since SEEN (then
  * *CURVE_READ is set and OUT->curve is new).  Returns 0 or -ENOENT.
  */
-static int read_trial(struct jobs *j, int64_t id, const char *name,
-		      uid_t owner, unsigned long seen, const char *line,
-		      const char *sweep, struct trial *out, int *curve_read)
+static int read_trial(struct jobs *j, int64_t id, const char *name, uid_t owner,
+		      unsigned long seen, const char *line, const char *sweep,
+		      struct trial *out, int *curve_read)
 {
 	*curve_read = 0;
 	if (!id && name) {
@@ -87,8 +87,9 @@ static int read_trial(struct jobs *j, int64_t id, const char *name,
 	snprintf(out->name, sizeof out->name, "%s", job->rec.name);
 	out->state = job->rec.state;
 	snprintf(out->reason, sizeof out->reason, "%s",
-		 job->rec.reason && job->rec.state == ST_READY ? job->rec.reason
-							       : "");
+		 job->rec.reason && job->rec.state == ST_READY ?
+			 job->rec.reason :
+			 "");
 	out->pruned = job->rec.reason && !strcmp(job->rec.reason, "pruned");
 	out->pruned_at = out->pruned ? pruned_epoch(job) : 0;
 	out->last_epoch = job_last_epoch(job);
@@ -101,8 +102,8 @@ static int read_trial(struct jobs *j, int64_t id, const char *name,
 		out->ncurve = 0;
 		if (jobs_load_metrics(j, job) == 0 && job->monitor_col >= 0 &&
 		    job->table.nrows) {
-			out->curve = malloc(job->table.nrows *
-					    sizeof *out->curve);
+			out->curve =
+				malloc(job->table.nrows * sizeof *out->curve);
 			for (size_t r = 0; out->curve && r < job->table.nrows;
 			     r++) {
 				double v;
@@ -126,7 +127,7 @@ struct action {
 	enum action_kind kind;
 	long t;
 	int64_t job;
-	char *text;   /* A_PRUNE: the message; A_MAKE: the trial's spec */
+	char *text; /* A_PRUNE: the message; A_MAKE: the trial's spec */
 	size_t len;
 	char name[JOB_NAME_MAX + 1];
 };
@@ -175,8 +176,7 @@ static int cmp_point_epoch(const void *a, const void *b)
 }
 
 /* The median rule for each epoch a running trial reported since last judged. */
-static void judge_median(struct sweeps *s, struct sweep *w,
-			 struct actions *l)
+static void judge_median(struct sweeps *s, struct sweep *w, struct actions *l)
 {
 	long n = w->rec.trials_created;
 	struct prune_curve *others = calloc((size_t)n + 1, sizeof *others);
@@ -232,7 +232,8 @@ static void judge_asha(struct sweeps *s, struct sweep *w, struct actions *l)
 		for (size_t r = 0; r < nr; r++) {
 			double value;
 			long at;
-			if (t->pruned && t->pruned_at && rungs[r] > t->pruned_at)
+			if (t->pruned && t->pruned_at &&
+			    rungs[r] > t->pruned_at)
 				break; /* it never reached the later rungs */
 			if (sweep_rung_has(w, rungs[r], t->t))
 				continue;
@@ -280,7 +281,7 @@ static void make_trials(struct sweeps *s, struct sweep *w, struct actions *l)
 		long t = w->rec.trials_created + 1;
 		if (sweep_trials_room(w, t))
 			return;
-		char (*v)[SWEEP_VALUE_MAX] =
+		char(*v)[SWEEP_VALUE_MAX] =
 			calloc(w->spec.nparams + 1, SWEEP_VALUE_MAX);
 		char *text = NULL;
 		size_t len = 0;
@@ -291,7 +292,8 @@ static void make_trials(struct sweeps *s, struct sweep *w, struct actions *l)
 		}
 		free(v);
 		w->rec.trials_created = t;
-		if (sweep_save(s, w) || store_put_trial(s->store, w->rec.id, t, 0, 0)) {
+		if (sweep_save(s, w) ||
+		    store_put_trial(s->store, w->rec.id, t, 0, 0)) {
 			w->rec.trials_created = t - 1;
 			free(text);
 			return;
@@ -330,7 +332,8 @@ static void pass_on(struct sweep *w, struct actions *l)
 /* Whether every trial that will ever be is final. */
 static int all_final(const struct sweep *w)
 {
-	if (w->rec.state == SW_RUNNING && w->rec.trials_created < w->spec.trials)
+	if (w->rec.state == SW_RUNNING &&
+	    w->rec.trials_created < w->spec.trials)
 		return 0;
 	for (long i = 0; i < w->rec.trials_created; i++) {
 		const struct trial *t = &w->trials[i];
@@ -431,8 +434,8 @@ static void enact(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 			const char *c = a->kind == A_STOP ? "stop" : "cancel";
 			int rc = jobs_control(j, a->job, 0, c, strlen(c));
 			if (rc && rc != -EBUSY && rc != -ENOENT)
-				log_error("sweep: cannot %s trial %03ld: %s",
-					  c, a->t, strerror(-rc));
+				log_error("sweep: cannot %s trial %03ld: %s", c,
+					  a->t, strerror(-rc));
 			break;
 		}
 		}
@@ -445,11 +448,11 @@ static void enact(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 struct tick {
 	uid_t uid;
 	gid_t gid;
-	mode_t mode;        /* the trials take the sweep's */
-	char *sweep;        /* its name */
-	long n;             /* the trials made then */
+	mode_t mode;	    /* the trials take the sweep's */
+	char *sweep;	    /* its name */
+	long n;		    /* the trials made then */
 	struct trial *peek; /* each trial as last known, then as read */
-	char **lines;       /* each trial's line for its job's status */
+	char **lines;	    /* each trial's line for its job's status */
 	int *fresh, *found; /* per trial: curve read anew; job found */
 };
 
@@ -520,8 +523,8 @@ static void tick_merge(struct sweeps *s, int64_t id, struct tick *k,
 {
 	struct trial *peek = k->peek;
 	struct sweep *w = sweep_find(s, id);
-	for (long i = 0; w && k->fresh && k->found && i < k->n &&
-			 i < w->rec.trials_created;
+	for (long i = 0;
+	     w && k->fresh && k->found && i < k->n && i < w->rec.trials_created;
 	     i++) {
 		struct trial *t = &w->trials[i];
 		if (!k->found[i]) {
@@ -627,4 +630,3 @@ void sweeps_stop(struct sweeps *s)
 	pthread_join(s->thread, NULL);
 	s->running = 0;
 }
-

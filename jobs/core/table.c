@@ -210,8 +210,8 @@ static long table_add(struct job *job, const struct metrics_line *ml)
 			return -ENOMEM;
 		t->epochs = e;
 		if (t->stride) {
-			double *cells = realloc(t->cells,
-						cap * t->stride * sizeof *cells);
+			double *cells = realloc(
+				t->cells, cap * t->stride * sizeof *cells);
 			if (!cells)
 				return -ENOMEM;
 			t->cells = cells;
@@ -342,7 +342,8 @@ static int undo_save_row(struct job *job, size_t row)
  * value changed, 0, -E2BIG (past JOB_COLUMNS_MAX names), -EFBIG (past the
  * table's bound; nothing changed either way) or -ENOMEM.
  */
-static int table_merge(struct job *job, size_t row, const struct metrics_line *ml)
+static int table_merge(struct job *job, size_t row,
+		       const struct metrics_line *ml)
 {
 	struct job_table *t = &job->table;
 	size_t fresh = 0, added = 0, names = 0, chars = 0, gone = 0;
@@ -361,8 +362,8 @@ static int table_merge(struct job *job, size_t row, const struct metrics_line *m
 		}
 	}
 	if (!tablecap_admits(t->nrows, t->ncolumns + fresh,
-			     tablecap_stored(t) + added * strlen(" =") +
-				     names + chars - gone))
+			     tablecap_stored(t) + added * strlen(" =") + names +
+				     chars - gone))
 		return -EFBIG;
 	for (size_t i = 0; i < ml->n; i++) {
 		int c = column_find(t, ml->m[i].name);
@@ -471,8 +472,8 @@ static int job_add_fitted(struct job *job, const struct metrics_line *ml,
 	job->rec.nrows = t->nrows;
 	job->rec.last_epoch = t->epochs[t->nrows - 1];
 	job->rec.best = job->policy.best;
-	job->rec.best_epoch = job->policy.have_best ? job->policy.best_epoch
-						    : -1;
+	job->rec.best_epoch = job->policy.have_best ? job->policy.best_epoch :
+						      -1;
 	job->rec.waited = job->policy.waited;
 	return JOB_ROW_CHANGED | (stop ? JOB_ROW_STOP : 0);
 }
@@ -513,8 +514,9 @@ static int load_row(void *arg, int64_t id, const char *line)
 	struct metrics_line ml;
 	(void)id;
 	if (metrics_parse_line(line, strlen(line), &ml, NULL, 0) < 0) {
-		log_warn( "job '%s': stored metrics row "
-			"unreadable, skipped\n", job->rec.name);
+		log_warn("job '%s': stored metrics row "
+			 "unreadable, skipped\n",
+			 job->rec.name);
 		return 0;
 	}
 	long row = table_add(job, &ml);
@@ -529,8 +531,9 @@ int jobs_load_metrics(struct jobs *j, struct job *job)
 		return 0;
 	int rc = store_load_job_metrics(j->store, job->rec.id, load_row, job);
 	if (rc) {
-		log_error( "job '%s': cannot load its "
-			"metrics: %s\n", job->rec.name, strerror(-rc));
+		log_error("job '%s': cannot load its "
+			  "metrics: %s\n",
+			  job->rec.name, strerror(-rc));
 		job_table_truncate(job, 0, 0); /* the next try starts afresh */
 		return rc;
 	}
@@ -606,8 +609,8 @@ void job_policy_replay(struct job *job)
 			autostop_observe(&job->policy, job->table.epochs[i], v);
 	job->policy.waited = 0;
 	job->rec.best = job->policy.best;
-	job->rec.best_epoch = job->policy.have_best ? job->policy.best_epoch
-						    : -1;
+	job->rec.best_epoch = job->policy.have_best ? job->policy.best_epoch :
+						      -1;
 	job->rec.waited = 0;
 	/* The last row has no saved state before it: redo from the rows. */
 	job->policy_before_ok = 0;

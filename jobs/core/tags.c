@@ -155,15 +155,17 @@ int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
 	for (size_t pos = 0; next_tag(text, len, &pos, name);) {
 		if (!name[0] || job_tag_is_system(name)) {
 			rc = -EINVAL;
-			log_warn( "job '%s': refused tag: %s\n",
-				job->rec.name, name[0] ? "system tags are "
-				"set by trainfs" : "not a valid name");
+			log_warn("job '%s': refused tag: %s\n", job->rec.name,
+				 name[0] ? "system tags are "
+					   "set by trainfs" :
+					   "not a valid name");
 			goto out;
 		}
 		if (!job_has_tag(job, name) && ++user > JOB_USER_TAGS_MAX) {
 			rc = -EFBIG;
-			log_warn( "job '%s': refused tags: more "
-				"than %d\n", job->rec.name, JOB_USER_TAGS_MAX);
+			log_warn("job '%s': refused tags: more "
+				 "than %d\n",
+				 job->rec.name, JOB_USER_TAGS_MAX);
 			goto out;
 		}
 	}

@@ -45,8 +45,9 @@ char *cause_log_last_line(char *buf, size_t len, const char *path)
 		return buf;
 	ssize_t n = -1;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		off_t at = st.st_size > (off_t)sizeof tail
-				   ? st.st_size - (off_t)sizeof tail : 0;
+		off_t at = st.st_size > (off_t)sizeof tail ?
+				   st.st_size - (off_t)sizeof tail :
+				   0;
 		n = pread(fd, tail, sizeof tail, at);
 	}
 	close(fd);

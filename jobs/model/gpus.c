@@ -93,10 +93,10 @@ static long count_entries(const char *dir, int devices)
 	if (!d)
 		return -1;
 	while ((de = readdir(d))) {
-		if (devices ? is_nvidia_device(de->d_name)
-			    : de->d_name[0] != '.' &&
-				      (de->d_type == DT_DIR ||
-				       de->d_type == DT_UNKNOWN))
+		if (devices ?
+			    is_nvidia_device(de->d_name) :
+			    de->d_name[0] != '.' && (de->d_type == DT_DIR ||
+						     de->d_type == DT_UNKNOWN))
 			n++;
 	}
 	closedir(d);
@@ -207,8 +207,8 @@ long gpus_schedule(const struct gpu_pool *pool, const int *held, size_t nheld,
 	return running;
 }
 
-char *gpus_waiting(const struct gpus_queued *q, long running,
-		   long max_running, char *buf, size_t len)
+char *gpus_waiting(const struct gpus_queued *q, long running, long max_running,
+		   char *buf, size_t len)
 {
 	if (!len)
 		return buf;

@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GPUS_MAX 64        /* GPUs in a pool */
-#define GPUS_ID_MAX 9999   /* the largest id */
-#define GPUS_TEXT_MAX 384  /* "0,1,...": GPUS_MAX ids of 4 digits, commas, NUL */
+#define GPUS_MAX 64	  /* GPUs in a pool */
+#define GPUS_ID_MAX 9999  /* the largest id */
+#define GPUS_TEXT_MAX 384 /* "0,1,...": GPUS_MAX ids of 4 digits, commas, NUL */
 
 /* The mount's GPUs, in the order given (the order they are handed out). */
 struct gpu_pool {
@@ -58,15 +58,15 @@ enum gpus_wait { GPUS_WAIT_NONE, GPUS_WAIT_SLOT, GPUS_WAIT_GPUS };
 /* A queued job, as one round of scheduling sees it. */
 struct gpus_queued {
 	int64_t queued_ns; /* when it was queued: earlier runs first */
-	int64_t job_id;    /* ties: the older job first */
-	long need;         /* GPUs it needs (0: none) */
-	int local;         /* on this machine: counts against the slots and
+	int64_t job_id;	   /* ties: the older job first */
+	long need;	   /* GPUs it needs (0: none) */
+	int local;	   /* on this machine: counts against the slots and
 			      the pool (a Slurm job counts against neither) */
 	/* Filled by gpus_schedule(): */
-	int launch;        /* run it now */
+	int launch;		 /* run it now */
 	char ids[GPUS_TEXT_MAX]; /* launch: the ids it gets ("1,3"), or "" */
-	enum gpus_wait wait;     /* not launched: why */
-	long free;         /* GPUS_WAIT_GPUS: the GPUs free when it was seen */
+	enum gpus_wait wait;	 /* not launched: why */
+	long free; /* GPUS_WAIT_GPUS: the GPUs free when it was seen */
 };
 
 /*
@@ -89,8 +89,8 @@ long gpus_schedule(const struct gpu_pool *pool, const int *held, size_t nheld,
  * "2 GPUs (1 free)" or "a free slot (2 of 2 running)" (RUNNING: what
  * gpus_schedule() returned); "" when it is not waiting.  Returns BUF.
  */
-char *gpus_waiting(const struct gpus_queued *q, long running,
-		   long max_running, char *buf, size_t len);
+char *gpus_waiting(const struct gpus_queued *q, long running, long max_running,
+		   char *buf, size_t len);
 
 /*
  * The --gpus=N a Slurm job gets from its spec's gpus: NEED, or 0 (none)

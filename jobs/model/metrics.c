@@ -206,8 +206,7 @@ int metrics_read_number(const char *s, size_t n, double *out)
 }
 
 /* Reads the epoch token VAL: a whole number, 0..METRICS_EPOCH_MAX. */
-static int metrics_epoch(struct metrics_parser *p, const char *val,
-			 size_t vlen)
+static int metrics_epoch(struct metrics_parser *p, const char *val, size_t vlen)
 {
 	char q[METRICS_WHY_MAX];
 	double v;
@@ -229,7 +228,8 @@ int metrics_read_epoch(const char *s, size_t n, long *epoch, char *why,
 		       size_t whylen)
 {
 	struct metrics_line l = { 0 };
-	struct metrics_parser p = { .out = &l, .why = why,
+	struct metrics_parser p = { .out = &l,
+				    .why = why,
 				    .whylen = why ? whylen : 0 };
 	char tok[METRICS_TOKEN_MAX + 1];
 
@@ -519,8 +519,8 @@ static int metrics_parse_json(struct metrics_parser *p, const char *s, size_t n)
 							      s + key + 1,
 							      key_end - key -
 								      1));
-				} else if (metrics_put(p, name, nlen,
-						       s + start, i - start)) {
+				} else if (metrics_put(p, name, nlen, s + start,
+						       i - start)) {
 					return -1;
 				}
 			}
@@ -573,8 +573,8 @@ long metrics_line_dedupe(struct metrics_line *l, const char **dup)
 	for (i = 0; i < l->n; i++)
 		order[i] = i;
 	qsort_r(order, l->n, sizeof *order, metrics_name_cmp, l->m);
-	long kept = -1;  /* the metric kept of the first name given twice */
-	int first = 0;   /* in that name's run */
+	long kept = -1; /* the metric kept of the first name given twice */
+	int first = 0;	/* in that name's run */
 	for (i = 1; i < l->n; i++) {
 		struct metric *m = &l->m[order[i - 1]]; /* freed only here */
 
@@ -622,7 +622,8 @@ static int metrics_duplicates(struct metrics_parser *p)
 int metrics_parse_line(const char *line, size_t len, struct metrics_line *out,
 		       char *why, size_t whylen)
 {
-	struct metrics_parser p = { .out = out, .why = why,
+	struct metrics_parser p = { .out = out,
+				    .why = why,
 				    .whylen = why ? whylen : 0 };
 	size_t b = 0, e = len;
 	char *copy;

@@ -122,13 +122,13 @@ void line_splitter_feed(struct line_splitter *s, const char *data, size_t len,
  * value always improves; NaN and infinities never do.
  */
 struct autostop {
-	int mode_min;     /* 0: higher is better, 1: lower is better */
+	int mode_min; /* 0: higher is better, 1: lower is better */
 	double min_delta;
-	long patience;    /* 0: never stop */
+	long patience; /* 0: never stop */
 	int have_best;
 	double best;
 	long best_epoch;
-	long waited;      /* reported epochs in a row without improvement */
+	long waited; /* reported epochs in a row without improvement */
 };
 
 /* Starts a policy; nothing observed yet. */

@@ -58,8 +58,8 @@ static int cmp_double(const void *a, const void *b)
 }
 
 int prune_median(const struct prune_curve *curve, long epoch,
-		 const struct prune_curve *others, size_t nothers,
-		 int maximize, int startup, struct prune_verdict *v)
+		 const struct prune_curve *others, size_t nothers, int maximize,
+		 int startup, struct prune_verdict *v)
 {
 	double mine = 0;
 	if (!best_until(curve, epoch, maximize, &mine))
@@ -78,8 +78,8 @@ int prune_median(const struct prune_curve *curve, long epoch,
 		return 0;
 	}
 	qsort(vals, n, sizeof *vals, cmp_double);
-	double median = n % 2 ? vals[n / 2]
-			      : vals[n / 2 - 1] / 2 + vals[n / 2] / 2;
+	double median = n % 2 ? vals[n / 2] :
+				vals[n / 2 - 1] / 2 + vals[n / 2] / 2;
 	free(vals);
 	*v = (struct prune_verdict){
 		.prune = better(median, mine, maximize),
@@ -90,8 +90,7 @@ int prune_median(const struct prune_curve *curve, long epoch,
 	return 1;
 }
 
-size_t prune_asha_rungs(long min_epochs, long factor, long epochs,
-			long *rungs)
+size_t prune_asha_rungs(long min_epochs, long factor, long epochs, long *rungs)
 {
 	if (min_epochs < 1 || factor < 2 || epochs < 1)
 		return 0;
@@ -139,8 +138,9 @@ int prune_asha(double value, const double *recorded, size_t n, long factor,
 	size_t keep = factor > 0 ? n / (size_t)factor : n;
 	if (keep < 1)
 		keep = 1;
-	*v = (struct prune_verdict){ .value = value, .ref = value,
-				     .kept = (int)keep, .of = (int)n };
+	*v = (struct prune_verdict){
+		.value = value, .ref = value, .kept = (int)keep, .of = (int)n
+	};
 	if (n == 0)
 		return 0;
 	double *sorted = malloc(n * sizeof *sorted);

@@ -42,11 +42,11 @@ struct prune_curve {
 };
 
 struct prune_verdict {
-	int prune;     /* 1: stop the trial; 0: it goes on */
-	long epoch;    /* the epoch judged */
-	double value;  /* the trial's value judged (its best so far: median) */
-	double ref;    /* median: the median; asha: the last value kept */
-	int kept, of;  /* asha: the best KEPT of OF values go on */
+	int prune;    /* 1: stop the trial; 0: it goes on */
+	long epoch;   /* the epoch judged */
+	double value; /* the trial's value judged (its best so far: median) */
+	double ref;   /* median: the median; asha: the last value kept */
+	int kept, of; /* asha: the best KEPT of OF values go on */
 };
 
 /*
@@ -56,16 +56,15 @@ struct prune_verdict {
  * CURVE has no point at or before EPOCH.
  */
 int prune_median(const struct prune_curve *curve, long epoch,
-		 const struct prune_curve *others, size_t nothers,
-		 int maximize, int startup, struct prune_verdict *v);
+		 const struct prune_curve *others, size_t nothers, int maximize,
+		 int startup, struct prune_verdict *v);
 
 /*
  * The rungs for MIN_EPOCHS, FACTOR and EPOCHS: fills RUNGS (ascending) and
  * returns their count, at most PRUNE_RUNGS_MAX; 0 with a bad argument
  * (min_epochs < 1, factor < 2, epochs < 1).
  */
-size_t prune_asha_rungs(long min_epochs, long factor, long epochs,
-			long *rungs);
+size_t prune_asha_rungs(long min_epochs, long factor, long epochs, long *rungs);
 
 /*
  * The value CURVE has at rung RUNG: the value of the earliest reported

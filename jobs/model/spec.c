@@ -314,11 +314,10 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 			s->checkpoints = SPEC_CHECKPOINTS_ALL;
 			return NULL;
 		}
-		why = spec_whole(v, 0, "must not be negative",
-				 &s->checkpoints);
-		return why && !strcmp(why, "not a whole number")
-			       ? "expected a whole number or all"
-			       : why;
+		why = spec_whole(v, 0, "must not be negative", &s->checkpoints);
+		return why && !strcmp(why, "not a whole number") ?
+			       "expected a whole number or all" :
+			       why;
 	case KEY_EXECUTOR:
 		if (!strcmp(v, "local"))
 			s->executor = SPEC_EXECUTOR_LOCAL;
@@ -329,8 +328,9 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 		return NULL;
 	case KEY_GPUS:
 		why = spec_whole(v, 0, "must not be negative", &s->gpus);
-		return why ? why : s->gpus > SPEC_GPUS_MAX ? "too many GPUs"
-							   : NULL;
+		return why		       ? why :
+		       s->gpus > SPEC_GPUS_MAX ? "too many GPUs" :
+						 NULL;
 	case KEY_WEIGHTS:
 		return spec_take(&s->weights, val, ownpaths_weights_problem(v));
 	case KEY_CHECKPOINTS_FROM:
@@ -420,8 +420,10 @@ static int spec_env_duplicates(struct spec_parser *p)
 		}
 	}
 	if (first)
-		spec_error(p, "spec line %lu: duplicate key '" SPEC_ENV_PREFIX
-			      "%s'", first, name);
+		spec_error(p,
+			   "spec line %lu: duplicate key '" SPEC_ENV_PREFIX
+			   "%s'",
+			   first, name);
 	free(seen);
 	return first ? 1 : 0;
 }
@@ -436,12 +438,14 @@ static int spec_gpus_conflict(struct spec_parser *p)
 	unsigned long gpus = p->key_line[KEY_GPUS];
 	for (size_t i = 0; gpus && i < p->s.nenv; i++)
 		if (!strcmp(p->s.env[i].name, "CUDA_VISIBLE_DEVICES")) {
-			unsigned long at = p->env_line[i] > gpus ? p->env_line[i]
-								  : gpus;
-			spec_error(p, "spec line %lu: 'gpus' and "
-				      "'" SPEC_ENV_PREFIX "CUDA_VISIBLE_DEVICES' "
-				      "cannot both be set (trainfs sets it to "
-				      "the GPUs it hands out)", at);
+			unsigned long at =
+				p->env_line[i] > gpus ? p->env_line[i] : gpus;
+			spec_error(p,
+				   "spec line %lu: 'gpus' and "
+				   "'" SPEC_ENV_PREFIX "CUDA_VISIBLE_DEVICES' "
+				   "cannot both be set (trainfs sets it to "
+				   "the GPUs it hands out)",
+				   at);
 			return 1;
 		}
 	return 0;
@@ -477,9 +481,9 @@ static enum spec_line_kind spec_split_line(const char *line, size_t n,
 	*vb = eq + 1;
 	*ve = (size_t)(*ke - *kb) == strlen(spec_key_names[KEY_COMMAND]) &&
 			      !memcmp(*kb, spec_key_names[KEY_COMMAND],
-				      (size_t)(*ke - *kb))
-		      ? line + n
-		      : e;
+				      (size_t)(*ke - *kb)) ?
+		      line + n :
+		      e;
 	spec_trim(vb, ve);
 	return SPEC_LINE_PAIR;
 }
@@ -523,8 +527,10 @@ static int spec_parse_line(struct spec_parser *p, unsigned long lineno,
 			goto out;
 		}
 		if (!spec_env_name_ok(name)) {
-			spec_error(p, "spec line %lu: bad key '%s': not a "
-				      "variable name", lineno, key);
+			spec_error(p,
+				   "spec line %lu: bad key '%s': not a "
+				   "variable name",
+				   lineno, key);
 			free(name);
 			goto out;
 		}
@@ -735,8 +741,8 @@ char *spec_with_epochs(const char *text, size_t len, long epochs,
 
 		head = (size_t)(vb - text);
 		tail = len - (size_t)(ve - text);
-		total = head + (size_t)pad_before + numlen +
-			(size_t)pad_after + tail;
+		total = head + (size_t)pad_before + numlen + (size_t)pad_after +
+			tail;
 		out = malloc(total + 1);
 		if (!out)
 			return NULL;
@@ -766,8 +772,8 @@ char *spec_with_epochs(const char *text, size_t len, long epochs,
 	return out;
 }
 
-int spec_line_pair(const char *line, size_t n, const char **key,
-		   size_t *keylen, const char **value, size_t *valuelen)
+int spec_line_pair(const char *line, size_t n, const char **key, size_t *keylen,
+		   const char **value, size_t *valuelen)
 {
 	const char *kb, *ke, *vb, *ve;
 	enum spec_line_kind kind = spec_split_line(line, n, &kb, &ke, &vb, &ve);

@@ -45,29 +45,29 @@ struct spec_slurm {
 };
 
 struct spec {
-	char *command;  /* required; run by /bin/sh -c, '#' and all */
-	char *workdir;  /* NULL: the job's scratch folder */
-	long epochs;    /* 0: not set */
-	char *monitor;  /* NULL: not set */
+	char *command;	    /* required; run by /bin/sh -c, '#' and all */
+	char *workdir;	    /* NULL: the job's scratch folder */
+	long epochs;	    /* 0: not set */
+	char *monitor;	    /* NULL: not set */
 	char *metrics_from; /* the trainer's own log: relative to workdir, or
 			       absolute; NULL: not set */
-	int mode_min;   /* 0: max (default), 1: min */
-	long patience;  /* 0: auto-stop off */
+	int mode_min;	    /* 0: max (default), 1: min */
+	long patience;	    /* 0: auto-stop off */
 	double min_delta;
-	int stop_signal; /* signal number; default SIGTERM */
+	int stop_signal;	   /* signal number; default SIGTERM */
 	enum spec_stop_to stop_to; /* default SPEC_STOP_TO_MAIN */
-	double grace;    /* seconds; default 60 */
+	double grace;		   /* seconds; default 60 */
 	enum compression compression;
-	enum spec_keep keep;  /* default BEST with monitor, else LAST */
-	long checkpoints;     /* >= 0, or SPEC_CHECKPOINTS_ALL; default 1 */
+	enum spec_keep keep; /* default BEST with monitor, else LAST */
+	long checkpoints;    /* >= 0, or SPEC_CHECKPOINTS_ALL; default 1 */
 	enum spec_executor executor;
-	long gpus;       /* GPUs it needs; 0: none (default) */
+	long gpus;		  /* GPUs it needs; 0: none (default) */
 	struct spec_slurm *slurm; /* in the order written */
 	size_t nslurm;
 	long slurm_time; /* slurm.time in seconds; 0: none (or UNLIMITED) */
 	struct spec_env *env;
 	size_t nenv;
-	char *weights;  /* NULL, or paths and wildcards apart by white space,
+	char *weights; /* NULL, or paths and wildcards apart by white space,
 			   relative to the workdir: what to pack */
 	char *checkpoints_from; /* NULL, or a pattern with {epoch}: the
 				   trainer's own checkpoints */
@@ -131,7 +131,7 @@ char *spec_with_epochs(const char *text, size_t len, long epochs,
  * Returns 1 for a pair, 0 for a blank or comment line, -1 for a line that
  * is not "key = value".  (For specs that extend a job's: sweeps.)
  */
-int spec_line_pair(const char *line, size_t n, const char **key,
-		   size_t *keylen, const char **value, size_t *valuelen);
+int spec_line_pair(const char *line, size_t n, const char **key, size_t *keylen,
+		   const char **value, size_t *valuelen);
 
 #endif

@@ -29,27 +29,26 @@ static const struct {
 	const char *name;
 	int sig;
 } spec_signals[] = {
-	{ "HUP", SIGHUP },	 { "INT", SIGINT },	{ "QUIT", SIGQUIT },
-	{ "ILL", SIGILL },	 { "TRAP", SIGTRAP },	{ "ABRT", SIGABRT },
-	{ "BUS", SIGBUS },	 { "FPE", SIGFPE },	{ "KILL", SIGKILL },
-	{ "USR1", SIGUSR1 },	 { "SEGV", SIGSEGV },	{ "USR2", SIGUSR2 },
-	{ "PIPE", SIGPIPE },	 { "ALRM", SIGALRM },	{ "TERM", SIGTERM },
-	{ "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD },	{ "CONT", SIGCONT },
-	{ "STOP", SIGSTOP },	 { "TSTP", SIGTSTP },	{ "TTIN", SIGTTIN },
-	{ "TTOU", SIGTTOU },	 { "URG", SIGURG },	{ "XCPU", SIGXCPU },
+	{ "HUP", SIGHUP },	 { "INT", SIGINT },	  { "QUIT", SIGQUIT },
+	{ "ILL", SIGILL },	 { "TRAP", SIGTRAP },	  { "ABRT", SIGABRT },
+	{ "BUS", SIGBUS },	 { "FPE", SIGFPE },	  { "KILL", SIGKILL },
+	{ "USR1", SIGUSR1 },	 { "SEGV", SIGSEGV },	  { "USR2", SIGUSR2 },
+	{ "PIPE", SIGPIPE },	 { "ALRM", SIGALRM },	  { "TERM", SIGTERM },
+	{ "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD },	  { "CONT", SIGCONT },
+	{ "STOP", SIGSTOP },	 { "TSTP", SIGTSTP },	  { "TTIN", SIGTTIN },
+	{ "TTOU", SIGTTOU },	 { "URG", SIGURG },	  { "XCPU", SIGXCPU },
 	{ "XFSZ", SIGXFSZ },	 { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
-	{ "WINCH", SIGWINCH },	 { "IO", SIGIO },	{ "POLL", SIGPOLL },
+	{ "WINCH", SIGWINCH },	 { "IO", SIGIO },	  { "POLL", SIGPOLL },
 	{ "PWR", SIGPWR },	 { "SYS", SIGSYS },
 };
 
 /* `kill -l` names of the real-time signals, from SIGRTMIN on. */
 static const char *const spec_rt_names[] = {
-	"RTMIN",    "RTMIN+1",	"RTMIN+2",  "RTMIN+3",	"RTMIN+4",
-	"RTMIN+5",  "RTMIN+6",	"RTMIN+7",  "RTMIN+8",	"RTMIN+9",
-	"RTMIN+10", "RTMIN+11", "RTMIN+12", "RTMIN+13", "RTMIN+14",
-	"RTMIN+15", "RTMAX-14", "RTMAX-13", "RTMAX-12", "RTMAX-11",
-	"RTMAX-10", "RTMAX-9",	"RTMAX-8",  "RTMAX-7",	"RTMAX-6",
-	"RTMAX-5",  "RTMAX-4",	"RTMAX-3",  "RTMAX-2",	"RTMAX-1",
+	"RTMIN",    "RTMIN+1",	"RTMIN+2",  "RTMIN+3",	"RTMIN+4",  "RTMIN+5",
+	"RTMIN+6",  "RTMIN+7",	"RTMIN+8",  "RTMIN+9",	"RTMIN+10", "RTMIN+11",
+	"RTMIN+12", "RTMIN+13", "RTMIN+14", "RTMIN+15", "RTMAX-14", "RTMAX-13",
+	"RTMAX-12", "RTMAX-11", "RTMAX-10", "RTMAX-9",	"RTMAX-8",  "RTMAX-7",
+	"RTMAX-6",  "RTMAX-5",	"RTMAX-4",  "RTMAX-3",	"RTMAX-2",  "RTMAX-1",
 	"RTMAX",
 };
 
@@ -58,7 +57,7 @@ static const char *const spec_rt_names[] = {
  * or the reason it is not one: BELOW_MIN for a smaller (or negative) one.
  */
 const char *spec_whole(const char *v, long min, const char *below_min,
-			      long *out)
+		       long *out)
 {
 	const char *p = v;
 	long n = 0;

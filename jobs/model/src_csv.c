@@ -155,7 +155,8 @@ static int csv_looks_like_header(const struct cell *cells, size_t n)
 	double v;
 
 	for (size_t i = 0; i < n; i++) {
-		if (cells[i].n && !metrics_read_number(cells[i].s, cells[i].n, &v))
+		if (cells[i].n &&
+		    !metrics_read_number(cells[i].s, cells[i].n, &v))
 			return 0;
 		names |= metrics_name_valid(cells[i].s, cells[i].n);
 	}
@@ -188,8 +189,8 @@ static int csv_row(struct src_csv *c, const struct cell *cells, size_t n,
 	double v;
 
 	if (c->epoch_col >= 0) {
-		const struct cell *e = (size_t)c->epoch_col < n
-					       ? &cells[c->epoch_col] : NULL;
+		const struct cell *e =
+			(size_t)c->epoch_col < n ? &cells[c->epoch_col] : NULL;
 		if (!e || !e->n) {
 			if (why && whylen)
 				snprintf(why, whylen, "no epoch");

@@ -27,19 +27,19 @@
 #include "jobs/model/metrics.h"
 
 struct src_csv {
-	char **names;    /* per column: its metric name, or NULL: left out */
+	char **names; /* per column: its metric name, or NULL: left out */
 	size_t ncols;
-	long epoch_col;  /* the column of "epoch", or -1: the row number */
-	long rows;       /* data rows taken since the header */
+	long epoch_col; /* the column of "epoch", or -1: the row number */
+	long rows;	/* data rows taken since the header */
 	int have_header;
 };
 
 /* What src_csv_line() made of a line. */
 enum {
-	SRC_CSV_ROW,     /* *out is a row */
-	SRC_CSV_HEADER,  /* a header, all taken: no row */
+	SRC_CSV_ROW,	    /* *out is a row */
+	SRC_CSV_HEADER,	    /* a header, all taken: no row */
 	SRC_CSV_HEADER_BAD, /* a header with bad names left out (WHY): no row */
-	SRC_CSV_BLANK,   /* nothing: a blank line */
+	SRC_CSV_BLANK,	    /* nothing: a blank line */
 };
 
 /* Forgets the header: the next line read is a header again. */

@@ -68,8 +68,7 @@ int tfrec_header(const unsigned char *h, uint64_t *len)
 	return 0;
 }
 
-int tfrec_data_ok(const unsigned char *d, size_t n,
-		  const unsigned char *footer)
+int tfrec_data_ok(const unsigned char *d, size_t n, const unsigned char *footer)
 {
 	return tfrec_masked_crc(d, n) == le32(footer) ? 0 : -1;
 }
@@ -224,8 +223,7 @@ struct tf_build {
 	const char *prefix;
 };
 
-static void tf_why(struct tf_build *b, const char *fmt, const char *s,
-		   size_t n)
+static void tf_why(struct tf_build *b, const char *fmt, const char *s, size_t n)
 {
 	char q[24];
 	size_t i, k = 0;
@@ -336,7 +334,9 @@ static int tf_summary(struct tf_build *b, struct pb sum)
 int tfevent_decode(const unsigned char *d, size_t n, const char *prefix,
 		   struct metrics_line *out, char *why, size_t whylen)
 {
-	struct tf_build b = { .out = out, .why = why, .whylen = whylen,
+	struct tf_build b = { .out = out,
+			      .why = why,
+			      .whylen = whylen,
 			      .prefix = prefix && *prefix ? prefix : NULL };
 	struct pb ev = { d, d + n }, sums[8];
 	struct pb_field f;

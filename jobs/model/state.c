@@ -20,6 +20,7 @@
 #define SAME (-1)
 #define BUSY (-2)
 
+/* clang-format off */
 static const int table[ST_COUNT][CMD_COUNT] = {
 	/*                start       stop         cancel        resume     restart */
 	[ST_CREATED]   = { ST_QUEUED, BUSY,        BUSY,         BUSY,      BUSY },
@@ -31,8 +32,10 @@ static const int table[ST_COUNT][CMD_COUNT] = {
 	[ST_CANCELLED] = { BUSY,      BUSY,        SAME,         BUSY,      ST_QUEUED },
 	[ST_FAILED]    = { BUSY,      BUSY,        BUSY,         ST_QUEUED, ST_QUEUED },
 };
+/* clang-format on */
 
 /* What the supervisor does by itself: launch, a trainer ending, packing. */
+/* clang-format off */
 static const struct {
 	enum job_state from, to;
 } moves[] = {
@@ -46,10 +49,11 @@ static const struct {
 	{ ST_PACKAGING, ST_READY },
 	{ ST_PACKAGING, ST_FAILED },
 };
+/* clang-format on */
 
 static const char *const names[ST_COUNT] = {
-	"created", "queued", "running", "stopping",
-	"packaging", "ready", "cancelled", "failed",
+	"created",   "queued", "running",   "stopping",
+	"packaging", "ready",  "cancelled", "failed",
 };
 
 static const char *const commands[CMD_COUNT] = { "start", "stop", "cancel",

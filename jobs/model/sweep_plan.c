@@ -40,7 +40,8 @@ static int fail(char *why, size_t whylen, const char *fmt, ...)
 int sweep_param_name_ok(const char *name)
 {
 	size_t n = strlen(name);
-	if (n < 1 || n > SWEEP_PARAM_NAME_MAX || isdigit((unsigned char)name[0]))
+	if (n < 1 || n > SWEEP_PARAM_NAME_MAX ||
+	    isdigit((unsigned char)name[0]))
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
@@ -85,12 +86,13 @@ static int parse_range(const char *value, const char *kind,
 	const char *close = strrchr(open, ')');
 	if (*open != '(' || !comma || !close || close < comma ||
 	    *skip_space(close + 1))
-		return fail(why, whylen, "param.%s: expected %s(A, B)",
-			    p->name, kind);
+		return fail(why, whylen, "param.%s: expected %s(A, B)", p->name,
+			    kind);
 	if (parse_number(open + 1, comma - open - 1, &p->lo) ||
 	    parse_number(comma + 1, close - comma - 1, &p->hi))
-		return fail(why, whylen, "param.%s: %s's bounds must be numbers",
-			    p->name, kind);
+		return fail(why, whylen,
+			    "param.%s: %s's bounds must be numbers", p->name,
+			    kind);
 	if (!(p->lo < p->hi))
 		return fail(why, whylen, "param.%s: %s needs A < B", p->name,
 			    kind);

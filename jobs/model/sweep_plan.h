@@ -19,17 +19,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SWEEP_PARAM_NAME_MAX 64  /* bytes of A-Z a-z 0-9 _ */
-#define SWEEP_VALUE_MAX 64       /* bytes of one value's text, NUL included */
-#define SWEEP_LIST_MAX 1000      /* values of one list */
-#define SWEEP_GRID_MAX 10000     /* trials of a grid */
+#define SWEEP_PARAM_NAME_MAX 64 /* bytes of A-Z a-z 0-9 _ */
+#define SWEEP_VALUE_MAX 64	/* bytes of one value's text, NUL included */
+#define SWEEP_LIST_MAX 1000	/* values of one list */
+#define SWEEP_GRID_MAX 10000	/* trials of a grid */
 
 enum sweep_dist { SWEEP_LIST, SWEEP_UNIFORM, SWEEP_LOGUNIFORM, SWEEP_INT };
 
 struct sweep_param {
 	char name[SWEEP_PARAM_NAME_MAX + 1];
 	enum sweep_dist dist;
-	double lo, hi;                 /* uniform, loguniform, int */
+	double lo, hi;			/* uniform, loguniform, int */
 	char (*items)[SWEEP_VALUE_MAX]; /* list: NITEMS values, owned */
 	size_t nitems;
 };

@@ -29,8 +29,8 @@ enum search_key {
 };
 
 static const char *const search_keys[SK_COUNT] = {
-	"trials", "search", "seed", "parallel", "prune",
-	"prune.min_epochs", "prune.factor", "prune.startup",
+	"trials", "search",	      "seed",	      "parallel",
+	"prune",  "prune.min_epochs", "prune.factor", "prune.startup",
 };
 
 struct parser {
@@ -129,7 +129,8 @@ static int add_param(struct parser *p, const char *name, const char *v,
 	char why[160];
 	for (size_t i = 0; i < s->nparams; i++)
 		if (!strcmp(s->params[i].name, name))
-			return fail(p, "spec line %lu: duplicate key 'param.%s'",
+			return fail(p,
+				    "spec line %lu: duplicate key 'param.%s'",
 				    line, name);
 	if (s->nparams == SWEEP_PARAMS_MAX)
 		return fail(p, "spec line %lu: more than %d params", line,
@@ -183,8 +184,9 @@ static int take_line(struct parser *p, const char *text, size_t n,
 	memcpy(val, v, vl);
 	val[vl] = 0;
 	if (param)
-		return add_param(p, key + strlen(PARAM_PREFIX), val, line) ? -1
-									    : 1;
+		return add_param(p, key + strlen(PARAM_PREFIX), val, line) ?
+			       -1 :
+			       1;
 	if (p->key_line[i])
 		return fail(p, "spec line %lu: duplicate key '%s'", line, key);
 	p->key_line[i] = line;
@@ -236,8 +238,8 @@ static int check(struct parser *p, const struct spec *j)
 	s->maximize = !j->mode_min;
 	s->epochs = j->epochs;
 	char *cmd = NULL, missing[SWEEP_PARAM_NAME_MAX + 2];
-	int rc = sweep_substitute(j->command, s->params, s->nparams, NULL,
-				  &cmd, missing, sizeof missing);
+	int rc = sweep_substitute(j->command, s->params, s->nparams, NULL, &cmd,
+				  missing, sizeof missing);
 	free(cmd);
 	if (rc == -EINVAL)
 		return fail(p, "spec line %lu: '{%s}' has no param.%s",
@@ -249,8 +251,9 @@ static int check(struct parser *p, const struct spec *j)
 	if (s->grid) {
 		for (size_t i = 0; i < s->nparams; i++)
 			if (s->params[i].dist != SWEEP_LIST)
-				return fail(p, "spec: search = grid needs "
-					       "lists: param.%s is not one",
+				return fail(p,
+					    "spec: search = grid needs "
+					    "lists: param.%s is not one",
 					    s->params[i].name);
 		if (!s->nparams)
 			return fail(p, "spec: search = grid needs a param");
@@ -307,8 +310,8 @@ int sweep_trial_spec(const struct sweep_spec *s, uint64_t seed,
 		     unsigned long trial, char (*values)[SWEEP_VALUE_MAX],
 		     char **text, size_t *len)
 {
-	int rc = sweep_trial_values(s->params, s->nparams, s->grid, seed,
-				    trial, values);
+	int rc = sweep_trial_values(s->params, s->nparams, s->grid, seed, trial,
+				    values);
 	if (rc)
 		return rc;
 	/* The job text with its command line substituted: every {NAME} of

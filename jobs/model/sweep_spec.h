@@ -26,19 +26,19 @@ enum sweep_prune { SWEEP_PRUNE_NONE, SWEEP_PRUNE_MEDIAN, SWEEP_PRUNE_ASHA };
 struct sweep_spec {
 	struct sweep_param *params; /* in the spec's order */
 	size_t nparams;
-	long trials;          /* how many trials in all (a grid's size) */
-	int grid;             /* search = grid */
-	int has_seed;         /* seed given; else chosen at start */
+	long trials;  /* how many trials in all (a grid's size) */
+	int grid;     /* search = grid */
+	int has_seed; /* seed given; else chosen at start */
 	uint64_t seed;
-	long parallel;        /* default 1 */
+	long parallel; /* default 1 */
 	enum sweep_prune prune;
-	long min_epochs;      /* default 1 */
-	long factor;          /* default 3 */
-	long startup;         /* default 5 */
+	long min_epochs; /* default 1 */
+	long factor;	 /* default 3 */
+	long startup;	 /* default 5 */
 	/* From the job spec, for judging trials. */
 	char *monitor;
 	int maximize;
-	long epochs;          /* 0: not set */
+	long epochs; /* 0: not set */
 	/* The job spec's text, search lines blanked: each trial's base. */
 	char *job_text;
 	size_t job_len;

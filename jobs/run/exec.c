@@ -49,8 +49,7 @@ static int put_pair(char **buf, size_t *len, size_t *cap, const char *k,
 	return 0;
 }
 
-int exec_launch_record(const struct exec_launch *l, char **out,
-		       size_t *out_len)
+int exec_launch_record(const struct exec_launch *l, char **out, size_t *out_len)
 {
 	char num[64];
 	char *buf = NULL;
@@ -95,13 +94,12 @@ int exec_launch_record(const struct exec_launch *l, char **out,
 }
 
 int exec_read_small_file(const char *dir, const char *name, char *buf,
-			   size_t len)
+			 size_t len)
 {
 	char path[PATH_MAX];
 	int fd;
 	ssize_t n;
-	if (snprintf(path, sizeof path, "%s/%s", dir, name) >=
-	    (int)sizeof path)
+	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
 		return -ENAMETOOLONG;
 	/* The owner's folder under Slurm: never a FIFO, a lease, a mount. */
 	if ((fd = userfile_open(AT_FDCWD, path, O_RDONLY)) < 0)
@@ -119,7 +117,8 @@ int exec_read_exit(const char *job_dir, struct exec_exit *e)
 {
 	char buf[64];
 	int rc, v;
-	if ((rc = exec_read_small_file(job_dir, EXEC_EXIT_FILE, buf, sizeof buf)))
+	if ((rc = exec_read_small_file(job_dir, EXEC_EXIT_FILE, buf,
+				       sizeof buf)))
 		return rc;
 	e->code = -1;
 	e->signal = 0;
@@ -133,10 +132,11 @@ int exec_read_exit(const char *job_dir, struct exec_exit *e)
 	struct stat st;
 	long epoch;
 	/* The shim's own folder (the job's, or its run/ under Slurm). */
-	e->autostopped = watch_read_autostop(job_dir, &epoch,
-					     &e->autostop_ns) == 0;
+	e->autostopped =
+		watch_read_autostop(job_dir, &epoch, &e->autostop_ns) == 0;
 	e->time_ns = 0;
-	if (snprintf(path, sizeof path, "%s/exit", job_dir) < (int)sizeof path &&
+	if (snprintf(path, sizeof path, "%s/exit", job_dir) <
+		    (int)sizeof path &&
 	    userfile_stat(path, &st) == 0)
 		e->time_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
 			     st.st_mtim.tv_nsec;

@@ -24,35 +24,35 @@
  * executor's in its EXEC_RUN_DIR below it).  Only these names are used
  * for them, here and in every file that reaches them.
  */
-#define EXEC_SHIM_SOCK "shim.sock"     /* the local shim's socket */
-#define EXEC_LAUNCH_FILE "launch"      /* the launch record (Slurm) */
-#define EXEC_TRAINER_FILE "trainer"    /* "PID STARTTIME" of the trainer */
-#define EXEC_EXIT_FILE "exit"          /* the exit record */
+#define EXEC_SHIM_SOCK "shim.sock"	    /* the local shim's socket */
+#define EXEC_LAUNCH_FILE "launch"	    /* the launch record (Slurm) */
+#define EXEC_TRAINER_FILE "trainer"	    /* "PID STARTTIME" of the trainer */
+#define EXEC_EXIT_FILE "exit"		    /* the exit record */
 #define EXEC_EXIT_TMP EXEC_EXIT_FILE ".tmp" /* reserved, filled at the end */
-#define EXEC_STOP_FILE "stop"          /* TRAINFS_STOP_FILE */
-#define EXEC_AUTOSTOP_FILE "autostop"  /* the shim's auto-stop record */
-#define EXEC_RUN_DIR "run"             /* the Slurm run's folder */
+#define EXEC_STOP_FILE "stop"		    /* TRAINFS_STOP_FILE */
+#define EXEC_AUTOSTOP_FILE "autostop"	    /* the shim's auto-stop record */
+#define EXEC_RUN_DIR "run"		    /* the Slurm run's folder */
 
 struct exec_launch {
-	const char *job_dir;    /* the job's store folder */
-	const char *command;    /* run by /bin/sh -c */
+	const char *job_dir; /* the job's store folder */
+	const char *command; /* run by /bin/sh -c */
 	const char *workdir;
-	const char *log;        /* stdout and stderr, appended */
+	const char *log; /* stdout and stderr, appended */
 	uid_t uid;
 	gid_t gid;
 	int stop_signal;
-	int stop_group;         /* the stop signal to the whole group, not
+	int stop_group;	   /* the stop signal to the whole group, not
 				   only the process that runs the command */
-	double grace;           /* seconds from stop_signal to SIGKILL */
-	char *const *env;       /* the trainer's whole environment */
-	const char *watch;      /* auto-stop's launch pairs (watch.h), or NULL */
+	double grace;	   /* seconds from stop_signal to SIGKILL */
+	char *const *env;  /* the trainer's whole environment */
+	const char *watch; /* auto-stop's launch pairs (watch.h), or NULL */
 	size_t watch_len;
-	const char *job_name;   /* the trainfs job's name (Slurm's job name) */
+	const char *job_name;	 /* the trainfs job's name (Slurm's job name) */
 	char *const *slurm_opts; /* "option=value" of the spec's slurm.*
 				   keys ("cpus-per-task=4"), or NULL */
-	const char *stop_file;  /* TRAINFS_STOP_FILE, for a shim that looks
+	const char *stop_file;	 /* TRAINFS_STOP_FILE, for a shim that looks
 				   for it (Slurm); NULL: none */
-	int owner_env;          /* the shim adds the owner's HOME, USER,
+	int owner_env;		 /* the shim adds the owner's HOME, USER,
 				   LOGNAME and SHELL that ENV lacks, from
 				   the user database (a clean environment:
 				   trainfs itself looks no user up) */

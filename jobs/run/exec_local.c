@@ -38,7 +38,7 @@ struct exec_local {
 };
 
 struct exec_run {
-	int fd;    /* the shim's socket; -1 once it ended */
+	int fd;	   /* the shim's socket; -1 once it ended */
 	pid_t pid; /* our child shim to reap; 0 once reaped or adopted */
 };
 
@@ -54,13 +54,15 @@ static int launch_memfd(const struct exec_launch *l)
 	int rc = exec_launch_record(l, &buf, &len);
 	if (rc)
 		return rc;
-	int fd = memfd_create("trainfs-launch", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd =
+		memfd_create("trainfs-launch", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		rc = -errno;
 	else if ((rc = file_write_all(fd, buf, len)) == 0 &&
 		 (lseek(fd, 0, SEEK_SET) < 0 ||
-		  fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
-						 F_SEAL_WRITE | F_SEAL_SEAL) < 0))
+		  fcntl(fd, F_ADD_SEALS,
+			F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
+				F_SEAL_SEAL) < 0))
 		rc = -errno;
 	free(buf);
 	if (rc && fd >= 0)
@@ -209,9 +211,11 @@ static int exec_kill_orphan(const char *job_dir)
 		if (snprintf(path, sizeof path, "%s/%s", job_dir, left[i]) <
 			    (int)sizeof path &&
 		    unlink(path) < 0 && errno != ENOENT)
-			log_error( "cannot remove '%s': "
-				"%s\n", path, strerror(errno));
-	int rc = exec_read_small_file(job_dir, EXEC_TRAINER_FILE, buf, sizeof buf);
+			log_error("cannot remove '%s': "
+				  "%s\n",
+				  path, strerror(errno));
+	int rc = exec_read_small_file(job_dir, EXEC_TRAINER_FILE, buf,
+				      sizeof buf);
 	if (rc == -ENOENT)
 		return 0; /* the trainer never started */
 	if (rc)
@@ -255,8 +259,8 @@ static int local_launch(struct executor *ex, const struct exec_launch *l,
 	return 0;
 }
 
-static int local_attach(struct executor *ex, const char *job_dir,
-			long long ref, struct exec_run **run)
+static int local_attach(struct executor *ex, const char *job_dir, long long ref,
+			struct exec_run **run)
 {
 	int fd = -1, rc;
 	(void)ex;

@@ -42,24 +42,25 @@
 
 extern char **environ;
 
-#define SLURM_POLL_MS 1000      /* one squeue per this, for all jobs */
-#define SLURM_CMD_MS 30000      /* deadline of one Slurm command */
-#define SLURM_KILL_SLACK 3.0    /* seconds past grace before KILL: the
+#define SLURM_POLL_MS 1000 /* one squeue per this, for all jobs */
+#define SLURM_CMD_MS 30000 /* deadline of one Slurm command */
+#define SLURM_KILL_SLACK \
+	3.0			   /* seconds past grace before KILL: the
 				   shim writes its exit record first */
 #define SLURM_SUBMIT_BUDGET_MS 250 /* of sbatch per round, at least one */
-#define SLURM_ROUND_MS 200      /* the thread's round when nothing asks */
-#define SLURM_CLOSE_S 2         /* how long closing waits for the thread */
+#define SLURM_ROUND_MS 200	   /* the thread's round when nothing asks */
+#define SLURM_CLOSE_S 2		   /* how long closing waits for the thread */
 
 struct exec_slurm {
 	struct executor base;
 	char *self_exe;
-	char **cmd_env;            /* slurm_command_env(environ) */
-	char **submit_env;         /* slurm_submit_env(environ): sbatch's */
-	struct lock lock;      /* see above */
+	char **cmd_env;	   /* slurm_command_env(environ) */
+	char **submit_env; /* slurm_submit_env(environ): sbatch's */
+	struct lock lock;  /* see above */
 	struct exec_run *runs;
 	int64_t last_squeue_ms;
-	pthread_t thread;          /* slurm_main, started by the first tick */
-	pthread_cond_t kick;       /* a round now, or quit */
+	pthread_t thread;    /* slurm_main, started by the first tick */
+	pthread_cond_t kick; /* a round now, or quit */
 	int started, kicked, quit;
 };
 
@@ -68,23 +69,23 @@ struct exec_run {
 	struct exec_run *next;
 	int refs;
 	int released;
-	char *run_dir;             /* JOBDIR/run */
-	char *stop_file;           /* JOBDIR/stop (TRAINFS_STOP_FILE) */
+	char *run_dir;	 /* JOBDIR/run */
+	char *stop_file; /* JOBDIR/stop (TRAINFS_STOP_FILE) */
 	uid_t uid;
 	gid_t gid;
 	double grace;
-	char **sbatch;             /* to submit; NULL once done */
-	long long id;              /* 0 until submitted */
+	char **sbatch; /* to submit; NULL once done */
+	long long id;  /* 0 until submitted */
 	enum slurm_phase phase;
-	int started;               /* the trainer has started */
+	int started; /* the trainer has started */
 	char state[32], reason[128], node[256];
-	long time_left;            /* seconds at seen_ms; -1 unknown */
+	long time_left; /* seconds at seen_ms; -1 unknown */
 	int64_t seen_ms;
 	enum slurm_asked asked;
 	int stop_sent, kill_sent, cancel_sent;
 	int64_t kill_at_ms;
-	int ended;                 /* the end is known: verdict below */
-	int failed;                /* ended by Slurm or refused: error */
+	int ended;  /* the end is known: verdict below */
+	int failed; /* ended by Slurm or refused: error */
 	char error[512];
 };
 
@@ -120,13 +121,14 @@ static void run_put(struct exec_run *r)
 static int open_run_dir(const char *job_dir, uid_t uid, gid_t gid)
 {
 	struct stat st;
-	int jfd = open(job_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int jfd =
+		open(job_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (jfd < 0)
 		return -errno;
-	int fd = mkdirat(jfd, EXEC_RUN_DIR, 0700) < 0 && errno != EEXIST
-			 ? -errno
-			 : beneath_open(jfd, EXEC_RUN_DIR, O_RDONLY | O_DIRECTORY |
-							      O_CLOEXEC, 0);
+	int fd = mkdirat(jfd, EXEC_RUN_DIR, 0700) < 0 && errno != EEXIST ?
+			 -errno :
+			 beneath_open(jfd, EXEC_RUN_DIR,
+				      O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	close(jfd);
 	if (fd < 0)
 		return fd;
@@ -160,8 +162,8 @@ static int write_run_launch(int run_fd, const struct exec_launch *l)
 		return rc;
 	sl.env = env;
 	if (!(rc = exec_launch_record(&sl, &buf, &len))) {
-		rc = beneath_write_new(run_fd, EXEC_LAUNCH_FILE, buf, len, l->uid,
-				       l->gid);
+		rc = beneath_write_new(run_fd, EXEC_LAUNCH_FILE, buf, len,
+				       l->uid, l->gid);
 		free(buf);
 	}
 	slurm_argv_free(env);
@@ -270,8 +272,8 @@ fail:
 	return rc;
 }
 
-static int slurm_attach(struct executor *ex, const char *job_dir,
-			long long ref, struct exec_run **out)
+static int slurm_attach(struct executor *ex, const char *job_dir, long long ref,
+			struct exec_run **out)
 {
 	struct exec_slurm *x = (struct exec_slurm *)ex;
 	if (ref <= 0)
@@ -386,8 +388,8 @@ static int slurm_clean_orphan(const char *job_dir)
 {
 	char path[PATH_MAX];
 	/* The shim ran on a node: nothing of it runs here to kill. */
-	if (snprintf(path, sizeof path, "%s/" EXEC_RUN_DIR "/" EXEC_EXIT_TMP, job_dir) <
-		    (int)sizeof path &&
+	if (snprintf(path, sizeof path, "%s/" EXEC_RUN_DIR "/" EXEC_EXIT_TMP,
+		     job_dir) < (int)sizeof path &&
 	    unlink(path) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
@@ -472,8 +474,7 @@ static void submit(struct exec_slurm *x, struct exec_run *r)
  * One plain scancel for many pending jobs (a "cancel all" of a thousand
  * queued jobs is a few calls, not a thousand).
  */
-static void scancel_many(struct exec_slurm *x, const long long *ids,
-			 size_t n)
+static void scancel_many(struct exec_slurm *x, const long long *ids, size_t n)
 {
 	enum { CHUNK = 500 };
 	char *argv[CHUNK + 2];
@@ -518,8 +519,8 @@ static void act(struct exec_slurm *x, struct exec_run *r, long long *pending,
 		cancel = 0;
 	}
 	/* Running: the shim kills and records at once; KILL to all after. */
-	int cancel_shim = cancel && (r->started ||
-				     r->phase == SLURM_PHASE_RUNNING);
+	int cancel_shim = cancel &&
+			  (r->started || r->phase == SLURM_PHASE_RUNNING);
 	if (cancel) {
 		r->cancel_sent = 1;
 		if (cancel_shim) {
@@ -531,7 +532,8 @@ static void act(struct exec_slurm *x, struct exec_run *r, long long *pending,
 	if (stop && id) {
 		r->stop_sent = 1;
 		double g = r->grace < 1e9 ? r->grace : 1e9;
-		r->kill_at_ms = now_ms() + (int64_t)((g + SLURM_KILL_SLACK) * 1000);
+		r->kill_at_ms =
+			now_ms() + (int64_t)((g + SLURM_KILL_SLACK) * 1000);
 	}
 	if (kill_now)
 		r->kill_sent = 1;
@@ -546,7 +548,8 @@ static void act(struct exec_slurm *x, struct exec_run *r, long long *pending,
 		return;
 	}
 	if (stop) {
-		int fd = open(r->stop_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		int fd = open(r->stop_file, O_WRONLY | O_CREAT | O_CLOEXEC,
+			      0644);
 		if (fd >= 0)
 			close(fd);
 		else
@@ -576,10 +579,10 @@ static void settle_end(struct exec_slurm *x, struct exec_run *r,
 	int have_exit = exec_read_exit(r->run_dir, &e) == 0;
 	lock_take(&x->lock);
 	const char *st = have_info ? info.state : state;
-	enum slurm_verdict v = slurm_judge_end(
-		r->id, st, have_info ? info.reason : NULL, r->asked, have_exit,
-		have_exit ? e.code : 0, have_exit ? e.signal : 0, err,
-		sizeof err);
+	enum slurm_verdict v =
+		slurm_judge_end(r->id, st, have_info ? info.reason : NULL,
+				r->asked, have_exit, have_exit ? e.code : 0,
+				have_exit ? e.signal : 0, err, sizeof err);
 	r->phase = SLURM_PHASE_ENDED;
 	r->ended = 1;
 	r->failed = v == SLURM_VERDICT_FAILED;
@@ -643,8 +646,8 @@ static void watch(struct exec_slurm *x, struct exec_run **rs, size_t n)
 		for (size_t m = 0; !gone_all && m < ne; m++)
 			if (e[m].id == id)
 				q = &e[m];
-		enum slurm_phase ph = q ? slurm_phase_of(q->state, NULL)
-					: SLURM_PHASE_ENDED;
+		enum slurm_phase ph = q ? slurm_phase_of(q->state, NULL) :
+					  SLURM_PHASE_ENDED;
 		if (ph == SLURM_PHASE_ENDED) {
 			settle_end(x, r, q ? q->state : "");
 			continue;

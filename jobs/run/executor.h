@@ -28,7 +28,7 @@
 struct exec_run;
 
 enum exec_verb {
-	EXEC_STOP,   /* the stop file, stop_signal per stop_to, SIGKILL after grace */
+	EXEC_STOP, /* the stop file, stop_signal per stop_to, SIGKILL after grace */
 	EXEC_CANCEL, /* SIGKILL to everything of the trainer now */
 };
 
@@ -36,11 +36,11 @@ struct executor;
 
 /* What the job model shows of a run (status). */
 struct exec_status {
-	long long ref;   /* what finds the run again after a restart (the
+	long long ref; /* what finds the run again after a restart (the
 			    Slurm job id), stored with the job; 0: none */
-	int running;     /* the trainer has started (else: queued, pending) */
-	int time_up;     /* stop now: a time limit is grace seconds away */
-	char line[512];  /* the backend's status line ("job 41 on node1"), or "" */
+	int running;   /* the trainer has started (else: queued, pending) */
+	int time_up;   /* stop now: a time limit is grace seconds away */
+	char line[512]; /* the backend's status line ("job 41 on node1"), or "" */
 };
 
 struct executor_ops {

@@ -59,24 +59,23 @@
 #include "util/privs.h"
 
 #define SHIM_MAX_CLIENTS 16
-#define SHIM_GRACE_MAX 1e9 /* seconds: as GRACE_MAX of jobs/core/registry.h */
+#define SHIM_GRACE_MAX 1e9  /* seconds: as GRACE_MAX of jobs/core/registry.h */
 #define EXIT_RECORD_SIZE 64 /* "signal 9", padded: the reserved record */
-#define SHIM_LAUNCH_FD 4 /* local: the launch record trainfs handed over */
-#define SHIM_DIR_FD 5    /* local: the job folder */
-#define SHIM_OWNER_VARS 4 /* HOME, USER, LOGNAME, SHELL (shim_owner_env) */
-
+#define SHIM_LAUNCH_FD 4    /* local: the launch record trainfs handed over */
+#define SHIM_DIR_FD 5	    /* local: the job folder */
+#define SHIM_OWNER_VARS 4   /* HOME, USER, LOGNAME, SHELL (shim_owner_env) */
 
 struct shim {
 	const char *command, *workdir, *log;
 	uid_t uid;
 	gid_t gid;
 	int stop_signal;
-	int stop_group;        /* stop_to = group */
+	int stop_group; /* stop_to = group */
 	double grace;
 	char **env;
 	size_t nenv;
 
-	pid_t pgid;            /* the trainer's process group (= sh's PID) */
+	pid_t pgid; /* the trainer's process group (= sh's PID) */
 	int main_exited;
 	int main_status;
 	int stop_requested;
@@ -86,18 +85,18 @@ struct shim {
 	struct timespec deadline; /* SIGKILL at; tv_sec 0: none */
 	int clients[SHIM_MAX_CLIENTS];
 	int nclients;
-	int exit_fd;           /* exit.tmp, its block taken at start, or -1 */
-	int slurm;             /* Slurm mode: no socket, see above */
+	int exit_fd;	       /* exit.tmp, its block taken at start, or -1 */
+	int slurm;	       /* Slurm mode: no socket, see above */
 	const char *stop_file; /* TRAINFS_STOP_FILE; NULL: "stop" here */
-	int owner_env;         /* add the owner's HOME, USER, ... (exec.h) */
+	int owner_env;	       /* add the owner's HOME, USER, ... (exec.h) */
 	char *owner_vars[SHIM_OWNER_VARS]; /* those added, freed at the end */
 	size_t nowner_vars;
-	char **slurm_env;      /* Slurm mode: the trainer's environment */
+	char **slurm_env; /* Slurm mode: the trainer's environment */
 };
 
 static void shim_die(const char *what, int err)
 {
-	log_error( "shim: %s: %s\n", what, strerror(err));
+	log_error("shim: %s: %s\n", what, strerror(err));
 	exit(1);
 }
 
@@ -126,9 +125,10 @@ static int launch_trusted(const struct stat *st)
  */
 static int open_launch(struct shim *s, struct stat *st)
 {
-	int fd = s->slurm ? open(EXEC_LAUNCH_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-						    O_CLOEXEC)
-			  : SHIM_LAUNCH_FD;
+	int fd = s->slurm ?
+			 open(EXEC_LAUNCH_FILE,
+			      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) :
+			 SHIM_LAUNCH_FD;
 	if (fd < 0 || fstat(fd, st) < 0)
 		shim_die("cannot read '" EXEC_LAUNCH_FILE "'", errno);
 	if (s->slurm && !launch_trusted(st))
@@ -145,7 +145,8 @@ static char *load_launch(struct shim *s)
 		shim_die("reading '" EXEC_LAUNCH_FILE "'", ENOMEM);
 	ssize_t n = read(fd, buf, st.st_size);
 	if (n != st.st_size)
-		shim_die("short read of '" EXEC_LAUNCH_FILE "'", n < 0 ? errno : EIO);
+		shim_die("short read of '" EXEC_LAUNCH_FILE "'",
+			 n < 0 ? errno : EIO);
 	buf[n] = '\0';
 	close(fd);
 	s->env = calloc(st.st_size / 2 + 2 + SHIM_OWNER_VARS, sizeof *s->env);
@@ -266,18 +267,19 @@ static void shim_stop(struct shim *s)
 		return;
 	s->stop_requested = 1;
 	/* Under Slurm trainfs made the stop file (its folder is not ours). */
-	int fd = s->slurm ? -2 : open(EXEC_STOP_FILE, O_WRONLY | O_CREAT | O_CLOEXEC,
-				       0644);
+	int fd = s->slurm ? -2 :
+			    open(EXEC_STOP_FILE, O_WRONLY | O_CREAT | O_CLOEXEC,
+				 0644);
 	if (fd >= 0)
 		close(fd);
 	else if (fd == -1)
-		log_error( "shim: cannot create stop file: %s\n",
-			strerror(errno));
-	int rc = s->stop_group ? (kill(-s->pgid, s->stop_signal) < 0 ? -errno : 0)
-			       : signal_main(s);
+		log_error("shim: cannot create stop file: %s\n",
+			  strerror(errno));
+	int rc = s->stop_group ?
+			 (kill(-s->pgid, s->stop_signal) < 0 ? -errno : 0) :
+			 signal_main(s);
 	if (rc && rc != -ESRCH)
-		log_error("shim: cannot signal the trainer: %s",
-			  strerror(-rc));
+		log_error("shim: cannot signal the trainer: %s", strerror(-rc));
 	arm_kill_timer(s);
 }
 
@@ -285,8 +287,8 @@ static void shim_cancel(struct shim *s)
 {
 	s->cancelled = 1;
 	if (kill(-s->pgid, SIGKILL) < 0 && errno != ESRCH)
-		log_error( "shim: cannot kill the trainer: %s\n",
-			strerror(errno));
+		log_error("shim: cannot kill the trainer: %s\n",
+			  strerror(errno));
 }
 
 /* Reads the verbs a client sent; returns -1 when it has gone. */
@@ -359,7 +361,8 @@ static void shim_owner_env(struct shim *s)
 		shim_env_put(s, "USER", pw->pw_name);
 		shim_env_put(s, "LOGNAME", pw->pw_name);
 	}
-	shim_env_put(s, "SHELL", pw && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+	shim_env_put(s, "SHELL",
+		     pw && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
 	s->env[s->nenv] = NULL;
 }
 
@@ -369,7 +372,8 @@ static void shim_spawn(struct shim *s)
 	gid_t *groups = NULL;
 	int ngroups = 0, grc;
 	int switch_user = getuid() != s->uid || getgid() != s->gid;
-	if (switch_user && (grc = privs_groups(s->uid, s->gid, &groups, &ngroups)))
+	if (switch_user &&
+	    (grc = privs_groups(s->uid, s->gid, &groups, &ngroups)))
 		shim_die("cannot look up the owner's groups", -grc);
 	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	pid_t pid = fork();
@@ -396,7 +400,8 @@ static void shim_spawn(struct shim *s)
 		}
 		char *argv[] = { "sh", "-c", (char *)s->command, NULL };
 		execve("/bin/sh", argv, s->slurm_env ? s->slurm_env : s->env);
-		dprintf(2, "trainfs: cannot run /bin/sh: %s\n", strerror(errno));
+		dprintf(2, "trainfs: cannot run /bin/sh: %s\n",
+			strerror(errno));
 		_exit(127);
 	}
 	/* Both sides set the group, so no signal can miss it. */
@@ -411,8 +416,7 @@ static void shim_spawn(struct shim *s)
 			 exec_proc_start_time(pid));
 	int rc = file_write_atomic(EXEC_TRAINER_FILE, rec, n);
 	if (rc)
-		log_error( "shim: cannot write 'trainer': %s\n",
-			strerror(-rc));
+		log_error("shim: cannot write 'trainer': %s\n", strerror(-rc));
 }
 
 static int shim_listen(void)
@@ -507,9 +511,9 @@ static void shim_kill_escaped(void)
 		int killed = 0;
 		for (int i = 0; i < n; i++) {
 			if (kill(pids[i], SIGKILL) < 0 && errno != ESRCH) {
-				log_error( "shim: cannot kill "
-					"process %d: %s\n", (int)pids[i],
-					strerror(errno));
+				log_error("shim: cannot kill "
+					  "process %d: %s\n",
+					  (int)pids[i], strerror(errno));
 				continue;
 			}
 			while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
@@ -520,8 +524,9 @@ static void shim_kill_escaped(void)
 			break; /* none we may kill: do not spin */
 	}
 	if (n < 0)
-		log_error( "shim: cannot list leftover "
-			"processes: %s\n", strerror(-n));
+		log_error("shim: cannot list leftover "
+			  "processes: %s\n",
+			  strerror(-n));
 }
 
 /*
@@ -533,14 +538,15 @@ static void shim_kill_escaped(void)
 static int shim_reserve_exit(void)
 {
 	char pad[EXIT_RECORD_SIZE];
-	int fd = open(EXEC_EXIT_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-					  O_CLOEXEC, 0600);
+	int fd = open(EXEC_EXIT_TMP,
+		      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		      0600);
 	memset(pad, ' ', sizeof pad);
 	pad[sizeof pad - 1] = '\n';
 	if (fd >= 0 && !file_write_all(fd, pad, sizeof pad) && fsync(fd) == 0)
 		return fd;
-	log_error( "shim: cannot reserve the exit record: %s\n",
-		strerror(errno));
+	log_error("shim: cannot reserve the exit record: %s\n",
+		  strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	return -1;
@@ -586,8 +592,9 @@ static void shim_write_exit(struct shim *s)
 		s->exit_fd = -1;
 		if (!rc)
 			return;
-		log_error( "shim: cannot fill the exit record: "
-			"%s\n", strerror(-rc));
+		log_error("shim: cannot fill the exit record: "
+			  "%s\n",
+			  strerror(-rc));
 	}
 	rec[n++] = '\n';
 	if ((rc = file_write_atomic(EXEC_EXIT_FILE, rec, n)))
@@ -668,8 +675,8 @@ static int shim_round(struct shim *s, int sfd, int lfd)
 	if (s->main_exited && !group_alive(s))
 		return 1;
 	/* The command has ended; what it left behind is stopped. */
-	if (s->main_exited && !s->leftovers_signalled &&
-	    !s->stop_requested && !s->cancelled) {
+	if (s->main_exited && !s->leftovers_signalled && !s->stop_requested &&
+	    !s->cancelled) {
 		s->leftovers_signalled = 1;
 		kill(-s->pgid, s->stop_signal);
 		arm_kill_timer(s);
@@ -700,8 +707,9 @@ int shim_main(int argc, char **argv)
 		close(SHIM_DIR_FD);
 	char *launch = load_launch(&s);
 	shim_owner_env(&s);
-	int log = open(s.log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
-				      O_CLOEXEC, 0600);
+	int log = open(s.log,
+		       O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		       0600);
 	if (log < 0)
 		shim_die("cannot open the log", errno);
 	dup2(log, 1);
@@ -741,9 +749,9 @@ int shim_main(int argc, char **argv)
 		close(s.clients[i]);
 	}
 	unlink(EXEC_SHIM_SOCK);
-	int status = WIFSIGNALED(s.main_status)
-			     ? slurm_exit_status(-1, WTERMSIG(s.main_status))
-			     : slurm_exit_status(WEXITSTATUS(s.main_status), 0);
+	int status = WIFSIGNALED(s.main_status) ?
+			     slurm_exit_status(-1, WTERMSIG(s.main_status)) :
+			     slurm_exit_status(WEXITSTATUS(s.main_status), 0);
 	free(launch);
 	watch_shim_free(&s.watch);
 	free(s.env);

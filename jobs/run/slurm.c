@@ -31,8 +31,8 @@
 
 /* The SPEC's slurm.* keys; the sbatch option is the key with '_' -> '-'. */
 static const char *const slurm_keys[] = {
-	"partition", "account", "qos",	 "time",     "nodes",	   "ntasks",
-	"cpus_per_task", "mem", "gres", "gpus", "constraint",
+	"partition",	 "account", "qos",  "time", "nodes",	  "ntasks",
+	"cpus_per_task", "mem",	    "gres", "gpus", "constraint",
 };
 
 int slurm_option_known(const char *key)
@@ -255,8 +255,10 @@ int slurm_launch_env(char *const *env, char *const *own, char ***out)
 static int env_from_allocation(const char *e)
 {
 	static const char *const names[] = {
-		"CUDA_VISIBLE_DEVICES=", "ROCR_VISIBLE_DEVICES=",
-		"GPU_DEVICE_ORDINAL=",	 "ZE_AFFINITY_MASK=",
+		"CUDA_VISIBLE_DEVICES=",
+		"ROCR_VISIBLE_DEVICES=",
+		"GPU_DEVICE_ORDINAL=",
+		"ZE_AFFINITY_MASK=",
 	};
 	if (env_is(e, "SLURM_"))
 		return 1;
@@ -315,8 +317,9 @@ static int find_program(const char *prog, char *const envp[], char *buf,
 		path = SLURM_DEFAULT_PATH;
 	while (*path) {
 		size_t n = strcspn(path, ":");
-		if (n && (size_t)snprintf(buf, len, "%.*s/%s", (int)n, path,
-					  prog) < len &&
+		if (n &&
+		    (size_t)snprintf(buf, len, "%.*s/%s", (int)n, path, prog) <
+			    len &&
 		    access(buf, X_OK) == 0)
 			return 0;
 		path += n;
@@ -357,10 +360,9 @@ static int drain(int fd, char **buf, size_t *len, int *truncated)
 }
 
 /* The child's side of slurm_run(): never returns. */
-static void run_child(const char *prog, char *const argv[],
-		      char *const envp[], int out, int err, int errpipe,
-		      int switch_user, uid_t uid, gid_t gid,
-		      const gid_t *groups, int ngroups)
+static void run_child(const char *prog, char *const argv[], char *const envp[],
+		      int out, int err, int errpipe, int switch_user, uid_t uid,
+		      gid_t gid, const gid_t *groups, int ngroups)
 {
 	sigset_t none;
 	int e;
@@ -480,7 +482,8 @@ int slurm_run(char *const argv[], char *const envp[], uid_t uid, gid_t gid,
 	}
 	o->status = st;
 	if (read(px[0], &child_errno, sizeof child_errno) ==
-	    (ssize_t)sizeof child_errno && !rc)
+		    (ssize_t)sizeof child_errno &&
+	    !rc)
 		rc = child_errno > 0 ? -child_errno : -EIO;
 	if (timed_out && !rc)
 		rc = -ETIMEDOUT;
@@ -660,18 +663,17 @@ int slurm_parse_duration(const char *s, long *secs)
 		v = part[0] * 3600 + part[1] * 60 + part[2];
 	else if (n == 2 && dash) /* D-HH:MM */
 		v = part[0] * 3600 + part[1] * 60;
-	else if (n == 2)         /* MM:SS */
+	else if (n == 2) /* MM:SS */
 		v = part[0] * 60 + part[1];
-	else if (dash)           /* D-HH */
+	else if (dash) /* D-HH */
 		v = part[0] * 3600;
-	else                     /* minutes */
+	else /* minutes */
 		v = part[0] * 60;
 	*secs = days * 86400 + v;
 	return 0;
 }
 
-int slurm_parse_squeue(const char *out, struct slurm_queue_entry **e,
-		       size_t *n)
+int slurm_parse_squeue(const char *out, struct slurm_queue_entry **e, size_t *n)
 {
 	size_t cap = 0;
 	char left[64];
@@ -779,8 +781,7 @@ int slurm_parse_scontrol(const char *out, struct slurm_job_info *i)
 	    !i->state[0])
 		return -EINVAL;
 	scontrol_field(out, "Reason", i->reason, sizeof i->reason);
-	if (scontrol_field(out, "NodeList", v, sizeof v) &&
-	    strcmp(v, "(null)"))
+	if (scontrol_field(out, "NodeList", v, sizeof v) && strcmp(v, "(null)"))
 		snprintf(i->nodes, sizeof i->nodes, "%s", v);
 	if (scontrol_field(out, "ExitCode", v, sizeof v) &&
 	    sscanf(v, "%d:%d", &i->exit_code, &i->exit_signal) != 2)
@@ -845,9 +846,8 @@ enum slurm_phase slurm_phase_of(const char *state, enum slurm_end *end)
 
 /* ---- what it means for the job ---- */
 
-void slurm_status_line(long long id, enum slurm_phase phase,
-		       const char *reason, const char *node, char *buf,
-		       size_t len)
+void slurm_status_line(long long id, enum slurm_phase phase, const char *reason,
+		       const char *node, char *buf, size_t len)
 {
 	if (!len)
 		return;

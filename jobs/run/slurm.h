@@ -104,11 +104,11 @@ int slurm_option_value_ok(const char *value);
 void slurm_job_name(const char *name, char *buf, size_t len);
 
 struct slurm_submit {
-	const char *self_exe;  /* trainfs, at the same path on the nodes */
-	const char *job_dir;   /* the job's store folder, seen by the nodes */
-	const char *job_name;  /* --job-name: slurm_job_name()'s */
-	const char *log;       /* --output, appended to */
-	const char *chdir;     /* --chdir, or NULL for none */
+	const char *self_exe; /* trainfs, at the same path on the nodes */
+	const char *job_dir;  /* the job's store folder, seen by the nodes */
+	const char *job_name; /* --job-name: slurm_job_name()'s */
+	const char *log;      /* --output, appended to */
+	const char *chdir;    /* --chdir, or NULL for none */
 	const struct slurm_option *opts;
 	size_t nopts;
 };
@@ -170,9 +170,9 @@ int slurm_exit_status(int code, int signal);
 
 /* What slurm_run() collected. */
 struct slurm_output {
-	int status;  /* wait status of the command, when it exited */
-	char *out;   /* stdout, NUL-terminated; owned, slurm_output_free() */
-	char *err;   /* stderr, likewise */
+	int status; /* wait status of the command, when it exited */
+	char *out;  /* stdout, NUL-terminated; owned, slurm_output_free() */
+	char *err;  /* stderr, likewise */
 	size_t out_len, err_len;
 	int truncated; /* more than SLURM_OUTPUT_MAX came; the rest dropped */
 };
@@ -220,10 +220,10 @@ int slurm_squeue_argv(const long long *ids, size_t n, char ***argv);
 
 struct slurm_queue_entry {
 	long long id;
-	char state[32];   /* "PENDING", "RUNNING", ... */
-	long time_left;   /* seconds; -1: unlimited or not known; 0 also
+	char state[32];	  /* "PENDING", "RUNNING", ... */
+	long time_left;	  /* seconds; -1: unlimited or not known; 0 also
 			     when past the limit ("INVALID") */
-	char node[256];   /* "" while pending */
+	char node[256];	  /* "" while pending */
 	char reason[128]; /* "None", "Resources", "Priority", ... */
 };
 
@@ -262,10 +262,10 @@ struct slurm_job_info {
 	char state[32];
 	char reason[128];
 	char nodes[256];
-	int exit_code;    /* ExitCode=CODE:SIGNAL of the batch script */
+	int exit_code; /* ExitCode=CODE:SIGNAL of the batch script */
 	int exit_signal;
-	long time_limit;  /* seconds; -1 unlimited or not known */
-	time_t start;     /* StartTime in local time; 0 when not known */
+	long time_limit; /* seconds; -1 unlimited or not known */
+	time_t start;	 /* StartTime in local time; 0 when not known */
 };
 
 /*
@@ -285,7 +285,7 @@ enum slurm_phase {
 
 /* How an ended Slurm job ended. */
 enum slurm_end {
-	SLURM_END_NONE,      /* not ended */
+	SLURM_END_NONE,	     /* not ended */
 	SLURM_END_COMPLETED, /* the batch script exited 0 */
 	SLURM_END_FAILED,    /* it exited non-zero, or could not start */
 	SLURM_END_BY_SLURM,  /* CANCELLED, TIMEOUT, NODE_FAIL, PREEMPTED, ... */
@@ -304,23 +304,22 @@ enum slurm_phase slurm_phase_of(const char *state, enum slurm_end *end);
  * until a node is known), "job ID" after.  Into BUF (LEN > 0), always
  * NUL-terminated.
  */
-void slurm_status_line(long long id, enum slurm_phase phase,
-		       const char *reason, const char *node, char *buf,
-		       size_t len);
+void slurm_status_line(long long id, enum slurm_phase phase, const char *reason,
+		       const char *node, char *buf, size_t len);
 
 /* What trainfs itself asked of a Slurm job, as recorded before scancel. */
 enum slurm_asked {
 	SLURM_ASKED_NOTHING,
-	SLURM_ASKED_STOP,   /* stop, auto-stop, the time-limit stop */
+	SLURM_ASKED_STOP, /* stop, auto-stop, the time-limit stop */
 	SLURM_ASKED_CANCEL,
 };
 
 /* How trainfs takes an ended Slurm job. */
 enum slurm_verdict {
 	SLURM_VERDICT_CANCELLED, /* trainfs cancelled it */
-	SLURM_VERDICT_EXIT,      /* judge the exit record (or its absence)
+	SLURM_VERDICT_EXIT,	 /* judge the exit record (or its absence)
 				    exactly as for a local trainer */
-	SLURM_VERDICT_FAILED,    /* ended by Slurm: the error is in BUF */
+	SLURM_VERDICT_FAILED,	 /* ended by Slurm: the error is in BUF */
 };
 
 /*

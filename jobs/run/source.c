@@ -44,14 +44,14 @@ enum src_kind { KIND_UNKNOWN, KIND_CSV, KIND_JSONL, KIND_TFDIR, KIND_TFFILE };
 #define CHUNK (16 * 1024)
 
 struct src_file {
-	char *rel;        /* below the folder; "" for a single file */
-	char *prefix;     /* the tags' prefix: its subfolder, or "" */
+	char *rel;    /* below the folder; "" for a single file */
+	char *prefix; /* the tags' prefix: its subfolder, or "" */
 	int fd;
-	int64_t ino;      /* 0: not known */
-	int64_t read;     /* bytes taken */
-	int64_t records;  /* lines or frames taken */
-	int corrupt;      /* in a corrupt stretch: counted already */
-	int need_header;  /* CSV taken up mid-file: read its header first */
+	int64_t ino;	 /* 0: not known */
+	int64_t read;	 /* bytes taken */
+	int64_t records; /* lines or frames taken */
+	int corrupt;	 /* in a corrupt stretch: counted already */
+	int need_header; /* CSV taken up mid-file: read its header first */
 	struct watch_tail tail;
 	struct line_splitter *split;
 	struct src_csv csv;
@@ -62,11 +62,11 @@ struct source {
 	struct fsowner owner;
 	enum src_kind kind;
 	int found;
-	int zero;         /* -1: no row yet; 1: the first epoch was 0 */
+	int zero; /* -1: no row yet; 1: the first epoch was 0 */
 	struct src_file *files;
 	size_t nfiles;
 	int64_t scanned_ns;
-	unsigned char *frame; /* TFREC_DATA_MAX + TFREC_FOOTER: a window of
+	unsigned char *frame;	  /* TFREC_DATA_MAX + TFREC_FOOTER: a window of
 				 the event file being read */
 	int64_t win_off, win_len; /* the bytes of the file in frame */
 	/* the step in progress */
@@ -217,7 +217,8 @@ int source_restore(struct source *s, const char *pos)
 	source_clear(s);
 	if (!pos)
 		return 0;
-	if (sscanf(pos, "trainfs-source 1 %d %d\n%n", &kind, &zero, &used) != 2 ||
+	if (sscanf(pos, "trainfs-source 1 %d %d\n%n", &kind, &zero, &used) !=
+		    2 ||
 	    kind < KIND_UNKNOWN || kind > KIND_TFFILE)
 		return -EINVAL;
 	s->kind = (enum src_kind)kind;
@@ -227,12 +228,13 @@ int source_restore(struct source *s, const char *pos)
 		long long ino, read, records;
 		long rows;
 		int n = 0;
-		if (sscanf(p + 1, "%lld %lld %lld %ld %n", &ino, &read, &records,
-			   &rows, &n) != 4 || ino < 0 || read < 0)
+		if (sscanf(p + 1, "%lld %lld %lld %ld %n", &ino, &read,
+			   &records, &rows, &n) != 4 ||
+		    ino < 0 || read < 0)
 			goto bad;
 		const char *name = p + 1 + n, *end = strchr(name, '\n');
-		char *rel = strndup(name, end ? (size_t)(end - name)
-					      : strlen(name));
+		char *rel = strndup(name,
+				    end ? (size_t)(end - name) : strlen(name));
 		struct src_file *f = rel ? file_add(s, rel) : NULL;
 		free(rel);
 		if (!f) {
@@ -254,8 +256,8 @@ bad:
 /* ---- handing over ---- */
 
 /* Hands a record over with FILE's name before the reason. */
-static void take(struct source *s, struct src_file *f,
-		 struct metrics_line *ml, int rc, const char *why)
+static void take(struct source *s, struct src_file *f, struct metrics_line *ml,
+		 int rc, const char *why)
 {
 	char full[METRICS_WHY_MAX];
 	const char *base = strrchr(s->path, '/');
@@ -527,7 +529,7 @@ static int file_frames(struct source *s, struct src_file *f, int final)
 		return 0;
 	if (st.st_size < f->read)
 		file_rewind(f); /* truncated: a new file of the same name */
-	s->win_len = 0; /* the window is this file's from here */
+	s->win_len = 0;		/* the window is this file's from here */
 	while (s->budget_bytes > 0 && s->budget_records > 0) {
 		if (!(h = frame_bytes(s, f, f->read, TFREC_HEADER))) {
 			if (final && st.st_size > f->read) {
@@ -636,8 +638,7 @@ static int step_frames(struct source *s, int final)
 	int64_t t = now_ns();
 	int more = 0;
 
-	if (!s->frame &&
-	    !(s->frame = malloc(TFREC_DATA_MAX + TFREC_FOOTER)))
+	if (!s->frame && !(s->frame = malloc(TFREC_DATA_MAX + TFREC_FOOTER)))
 		return -ENOMEM;
 	if (s->kind == KIND_TFDIR && (t - s->scanned_ns > SCAN_NS || final)) {
 		long entries = 10000;
@@ -647,8 +648,8 @@ static int step_frames(struct source *s, int final)
 		if (dfd >= 0)
 			walk(s, dfd, "", 0, &entries);
 		if (s->nfiles > had) /* files met first are read first */
-			qsort(s->files + had, s->nfiles - had,
-			      sizeof *s->files, cmp_rel);
+			qsort(s->files + had, s->nfiles - had, sizeof *s->files,
+			      cmp_rel);
 	}
 	if (s->kind == KIND_TFFILE && !s->nfiles && !file_add(s, ""))
 		return -ENOMEM;
@@ -690,6 +691,7 @@ int source_step(struct source *s, int final, source_take_fn fn, void *arg)
 int source_pos_from_zero(const char *pos)
 {
 	int kind, zero;
-	return pos && sscanf(pos, "trainfs-source 1 %d %d", &kind, &zero) == 2 &&
+	return pos &&
+	       sscanf(pos, "trainfs-source 1 %d %d", &kind, &zero) == 2 &&
 	       zero > 0;
 }

@@ -41,8 +41,8 @@ struct source;
  * ("results.csv: bad metric name 'a b'"); LINE: the record's number in its
  * file, from 1 (a line, or a TFRecord frame).
  */
-typedef void (*source_take_fn)(void *arg, const struct metrics_line *ml,
-			       int rc, const char *why, int64_t line);
+typedef void (*source_take_fn)(void *arg, const struct metrics_line *ml, int rc,
+			       const char *why, int64_t line);
 
 /*
  * A source for PATH (absolute), read as UID/GID.  NULL when out of

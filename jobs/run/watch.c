@@ -51,8 +51,7 @@ static void index_put(struct watch_index *x, const long *epochs, size_t row)
 	x->slots[h] = row + 1;
 }
 
-int watch_index_rebuild(struct watch_index *x, const long *epochs,
-			size_t nrows)
+int watch_index_rebuild(struct watch_index *x, const long *epochs, size_t nrows)
 {
 	size_t cap = 16;
 	while (cap < 2 * (nrows + 1))
@@ -185,16 +184,17 @@ static void follow_row_of(struct watch_follow *w, const struct metrics_line *l)
 		row = (long)w->n++;
 		w->has[row] = 0;
 		w->values[row] = NAN;
-	} else if (!m || (w->has[row] && (w->values[row] == m->value ||
-					  (isnan(w->values[row]) &&
-					   isnan(m->value))))) {
+	} else if (!m || (w->has[row] &&
+			  (w->values[row] == m->value ||
+			   (isnan(w->values[row]) && isnan(m->value))))) {
 		return; /* the monitored value is as it was */
 	}
 	if (m) {
 		w->values[row] = m->value;
 		w->has[row] = 1;
 	}
-	if (watch_policy_update(&w->policy, w->n, row, appended, follow_row, w) &&
+	if (watch_policy_update(&w->policy, w->n, row, appended, follow_row,
+				w) &&
 	    !w->stop) {
 		w->stop = 1;
 		w->stop_epoch = w->epochs[w->n - 1];
@@ -264,7 +264,9 @@ void watch_follow_free(struct watch_follow *w)
 static int put(FILE *f, const char *k, const char *v)
 {
 	return fwrite(k, 1, strlen(k) + 1, f) == strlen(k) + 1 &&
-	       fwrite(v, 1, strlen(v) + 1, f) == strlen(v) + 1 ? 0 : -1;
+			       fwrite(v, 1, strlen(v) + 1, f) == strlen(v) + 1 ?
+		       0 :
+		       -1;
 }
 
 int watch_launch_encode(char **out, size_t *len, const char *monitor,
@@ -348,8 +350,8 @@ static int write_autostop(long epoch, long waited)
 	struct timespec t;
 	if (clock_gettime(CLOCK_REALTIME, &t) < 0)
 		t = (struct timespec){ 0, 0 }; /* time 0: not known */
-	int n = snprintf(text, sizeof text, "epoch %ld\nwaited %ld\ntime %lld\n",
-			 epoch, waited,
+	int n = snprintf(text, sizeof text,
+			 "epoch %ld\nwaited %ld\ntime %lld\n", epoch, waited,
 			 (long long)t.tv_sec * 1000000000LL + t.tv_nsec);
 	int fd = open(EXEC_AUTOSTOP_FILE ".tmp",
 		      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
@@ -410,8 +412,8 @@ void watch_shim_free(struct watch_shim *w)
 int watch_read_autostop(const char *job_dir, long *epoch, int64_t *time_ns)
 {
 	char path[4096], text[96];
-	if (snprintf(path, sizeof path, "%s/%s", job_dir,
-		     EXEC_AUTOSTOP_FILE) >= (int)sizeof path)
+	if (snprintf(path, sizeof path, "%s/%s", job_dir, EXEC_AUTOSTOP_FILE) >=
+	    (int)sizeof path)
 		return -ENAMETOOLONG;
 	int fd = userfile_open(AT_FDCWD, path, O_RDONLY);
 	if (fd < 0)

@@ -89,20 +89,20 @@ int watch_policy_update(struct watch_policy *p, size_t nrows, size_t row,
  * ready.
  */
 struct watch_follow {
-	const char *path;     /* the metrics file */
-	const char *monitor;  /* the monitored metric */
+	const char *path;    /* the metrics file */
+	const char *monitor; /* the monitored metric */
 	int fd;
 	int64_t read;
 	struct watch_tail tail;
 	struct line_splitter *splitter;
 	long *epochs;
 	struct watch_index index;
-	double *values;       /* NaN with has[] 0: none reported */
+	double *values; /* NaN with has[] 0: none reported */
 	unsigned char *has;
 	size_t n, cap;
 	struct watch_policy policy;
-	int stop;             /* the policy said stop */
-	long stop_epoch;      /* the last reported epoch then */
+	int stop;	 /* the policy said stop */
+	long stop_epoch; /* the last reported epoch then */
 };
 
 /* Starts following PATH for MONITOR with policy P (copied); 0 or -ENOMEM. */
@@ -116,7 +116,6 @@ int watch_follow_init(struct watch_follow *w, const char *path,
 int watch_follow_step(struct watch_follow *w, size_t max_bytes);
 
 void watch_follow_free(struct watch_follow *w);
-
 
 /*
  * Auto-stop in the shim.  The launch file carries "watch.*" pairs (the

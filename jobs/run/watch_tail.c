@@ -32,8 +32,8 @@ int watch_tail_rewritten(int *fd, const char *path, int64_t read,
 	int rc = userfile_stat(path, &now);
 	if (rc)
 		return rc == -ENOENT ? 0 : rc; /* gone: nothing new */
-	if (*fd < 0 || fstat(*fd, &open_st) < 0 || now.st_ino != open_st.st_ino ||
-	    now.st_dev != open_st.st_dev) {
+	if (*fd < 0 || fstat(*fd, &open_st) < 0 ||
+	    now.st_ino != open_st.st_ino || now.st_dev != open_st.st_dev) {
 		int nfd = userfile_open(AT_FDCWD, path, O_RDONLY);
 		if (nfd < 0)
 			return nfd == -ENOENT ? 0 : nfd;

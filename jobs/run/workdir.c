@@ -94,8 +94,9 @@ static int spawn_helper(const char *self_exe, const char *mount,
 	posix_spawn_file_actions_t fa;
 	snprintf(suid, sizeof suid, "%lu", (unsigned long)uid);
 	snprintf(sgid, sizeof sgid, "%lu", (unsigned long)gid);
-	char *argv[] = { "trainfs", "__workdir", (char *)dir, suid, sgid,
-			 (char *)(mount ? mount : "-"), NULL };
+	char *argv[] = { "trainfs", "__workdir", (char *)dir,
+			 suid,	    sgid,	 (char *)(mount ? mount : "-"),
+			 NULL };
 	int rc = posix_spawn_file_actions_init(&fa);
 	if (rc)
 		return -rc;

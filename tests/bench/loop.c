@@ -255,7 +255,8 @@ static int cmd_sigtrainer(const char *record)
 		snprintf(path, sizeof path, "%s/weights.bin", out);
 		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 			      0644);
-		if (fd < 0 || write_all(fd, "weights\n", 8) < 0 || close(fd) < 0)
+		if (fd < 0 || write_all(fd, "weights\n", 8) < 0 ||
+		    close(fd) < 0)
 			die("writing", path);
 	}
 	snprintf(path, sizeof path, "%s.ready", record);
@@ -277,7 +278,8 @@ static void sleep_until(int64_t t)
 {
 	int64_t left;
 	while ((left = t - now_ns()) > 0) {
-		struct timespec ts = { left / 1000000000LL, left % 1000000000LL };
+		struct timespec ts = { left / 1000000000LL,
+				       left % 1000000000LL };
 		nanosleep(&ts, NULL);
 	}
 }

@@ -66,7 +66,8 @@ static struct result simulate(const struct cfg *c, uint64_t seed,
 	double *lr = calloc(n, sizeof *lr), *w = calloc(n, sizeof *w);
 	struct prune_point *pts = calloc((size_t)n * E, sizeof *pts);
 	size_t *np = calloc(n, sizeof *np);
-	int *state = calloc(n, sizeof *state); /* 0 to come, 1 running, 2 over */
+	int *state =
+		calloc(n, sizeof *state); /* 0 to come, 1 running, 2 over */
 	struct prune_curve *curves = calloc(n, sizeof *curves);
 	double *rec = calloc((size_t)n * PRUNE_RUNGS_MAX, sizeof *rec);
 	size_t nrec[PRUNE_RUNGS_MAX] = { 0 };
@@ -91,7 +92,8 @@ static struct result simulate(const struct cfg *c, uint64_t seed,
 				continue;
 			long e = (long)np[i] + 1;
 			pts[(size_t)i * E + np[i]] =
-				(struct prune_point){ e, curve(lr[i], w[i], e) };
+				(struct prune_point){ e,
+						      curve(lr[i], w[i], e) };
 			np[i]++;
 			r.epochs++;
 			int stop = 0;
@@ -104,10 +106,14 @@ static struct result simulate(const struct cfg *c, uint64_t seed,
 				for (size_t k = 0; k < nr; k++)
 					if (rungs[k] == e) {
 						double *row = &rec[k * n];
-						row[nrec[k]++] = pts[(size_t)i * E + e - 1].value;
-						stop = prune_asha(row[nrec[k] - 1], row,
-								  nrec[k], c->factor, 0,
-								  &v);
+						row[nrec[k]++] =
+							pts[(size_t)i * E + e -
+							    1]
+								.value;
+						stop = prune_asha(
+							row[nrec[k] - 1], row,
+							nrec[k], c->factor, 0,
+							&v);
 					}
 			} else if (mode == MEDIAN && e >= c->min_epochs) {
 				struct prune_curve *others =
@@ -116,8 +122,8 @@ static struct result simulate(const struct cfg *c, uint64_t seed,
 				for (int k = 0; k < n; k++)
 					if (k != i)
 						others[k2++] = curves[k];
-				stop = prune_median(&curves[i], e, others, k2, 0,
-						    c->startup, &v) &&
+				stop = prune_median(&curves[i], e, others, k2,
+						    0, c->startup, &v) &&
 				       v.prune;
 				free(others);
 			}
@@ -171,12 +177,14 @@ static void decision_cost(void)
 	enum { N = 1000, E = 27, REPS = 200 };
 	struct prune_point *pts = malloc(sizeof *pts * N * E);
 	struct prune_curve *cv = malloc(sizeof *cv * N);
-	double *vals = malloc(sizeof *vals * N), *copy = malloc(sizeof *copy * N);
+	double *vals = malloc(sizeof *vals * N),
+	       *copy = malloc(sizeof *copy * N);
 	uint64_t st = 1;
 	for (int i = 0; i < N; i++) {
 		for (int e = 0; e < E; e++)
 			pts[i * E + e] = (struct prune_point){
-				e + 1, (double)(sweep_rand_next(&st) >> 11) * 0x1p-53
+				e + 1,
+				(double)(sweep_rand_next(&st) >> 11) * 0x1p-53
 			};
 		cv[i] = (struct prune_curve){ &pts[i * E], E };
 		vals[i] = pts[i * E].value;
@@ -196,7 +204,8 @@ static void decision_cost(void)
 		qsort(copy, N, sizeof *copy, cmp);
 	}
 	double base = (now() - t0) / REPS;
-	printf("\none pruning decision with %d trials (%d epochs each):\n", N, E);
+	printf("\none pruning decision with %d trials (%d epochs each):\n", N,
+	       E);
 	printf("  median rule  %8.1f us  (%.1fx a qsort of %d doubles, %.1f us)\n",
 	       median * 1e6, median / base, N, base * 1e6);
 	printf("  asha         %8.1f us  (%.1fx)\n", asha * 1e6, asha / base);
@@ -227,13 +236,14 @@ int main(int argc, char **argv)
 			slowness = atof(argv[i + 1]);
 	}
 	printf("synthetic sweep: %d trials of random search, %d epochs, "
-	       "parallel %d, %d seeds\n", c.trials, c.epochs, c.parallel,
-	       c.seeds);
+	       "parallel %d, %d seeds\n",
+	       c.trials, c.epochs, c.parallel, c.seeds);
 	int led = 0;
 	for (int s = 1; s <= c.seeds; s++)
 		led += simulate(&c, (uint64_t)s, NONE).led;
 	printf("(slowness %g: the unpruned best leads at epoch 1 in %d of %d "
-	       "seeds)\n", slowness, led, c.seeds);
+	       "seeds)\n",
+	       slowness, led, c.seeds);
 	printf("%-26s %12s %10s %14s %12s\n", "prune", "epochs run", "of none",
 	       "time (epochs)", "best found");
 	static const struct {
@@ -249,11 +259,13 @@ int main(int argc, char **argv)
 	double none_epochs = 0;
 	for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
 		struct cfg rc = c;
-		rc.min_epochs = rows[k].min_epochs ? rows[k].min_epochs : asha_min;
+		rc.min_epochs = rows[k].min_epochs ? rows[k].min_epochs :
+						     asha_min;
 		double ep = 0, tm = 0, gap = 0;
 		int found = 0;
 		for (int s = 1; s <= c.seeds; s++) {
-			struct result r = simulate(&rc, (uint64_t)s, rows[k].mode);
+			struct result r =
+				simulate(&rc, (uint64_t)s, rows[k].mode);
 			ep += r.epochs;
 			tm += r.time;
 			found += r.found;

@@ -39,12 +39,9 @@ static int expected_command(const char *text, size_t len, long *epochs)
 		const char *word;
 		int cmd;
 	} words[] = {
-		{ "start", CMD_START },
-		{ "stop", CMD_STOP },
-		{ "stop-early", CMD_STOP },
-		{ "cancel", CMD_CANCEL },
-		{ "resume", CMD_RESUME },
-		{ "restart", CMD_RESTART },
+		{ "start", CMD_START },	    { "stop", CMD_STOP },
+		{ "stop-early", CMD_STOP }, { "cancel", CMD_CANCEL },
+		{ "resume", CMD_RESUME },   { "restart", CMD_RESTART },
 	};
 	size_t b = 0, e = len, i;
 
@@ -87,16 +84,16 @@ static void check_apply(int c)
 	int rc;
 
 	for (s = 0; s < ST_COUNT; s++) {
-		next = (enum job_state)-7;
+		next = (enum job_state) - 7;
 		rc = state_apply(s, (enum job_command)c, &next);
 		if (c < 0 || c >= CMD_COUNT) {
 			FUZZ_CHECK(rc == -EINVAL);
-			FUZZ_CHECK(next == (enum job_state)-7);
+			FUZZ_CHECK(next == (enum job_state) - 7);
 			continue;
 		}
 		FUZZ_CHECK(rc == 0 || rc == -EBUSY);
 		if (rc) {
-			FUZZ_CHECK(next == (enum job_state)-7);
+			FUZZ_CHECK(next == (enum job_state) - 7);
 			continue;
 		}
 		FUZZ_CHECK((unsigned)next < ST_COUNT);

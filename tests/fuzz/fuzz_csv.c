@@ -18,8 +18,8 @@ static void check_row(const struct metrics_line *l)
 	FUZZ_CHECK(l->epoch >= 0 && l->epoch <= METRICS_EPOCH_MAX);
 	FUZZ_CHECK(l->n <= METRICS_NAMES_MAX);
 	for (size_t i = 0; i < l->n; i++)
-		FUZZ_CHECK(metrics_name_valid(l->m[i].name,
-					      strlen(l->m[i].name)));
+		FUZZ_CHECK(
+			metrics_name_valid(l->m[i].name, strlen(l->m[i].name)));
 }
 
 static void on_line(void *arg, const char *line, size_t len, int overlong)

@@ -235,8 +235,11 @@ static int add_binary(struct job *job, const uint8_t *d, size_t n, int ncols,
 		return 0;
 	for (int c = 0; c < ncols; c++) {
 		/* Names that need escaping, and the monitored one. */
-		snprintf(names[c], sizeof names[c], c == 0 ? "loss" :
-			 c == 1 ? "a<&'%d" : "m%d", c);
+		snprintf(names[c], sizeof names[c],
+			 c == 0 ? "loss" :
+			 c == 1 ? "a<&'%d" :
+				  "m%d",
+			 c);
 		m[c].name = names[c];
 	}
 	for (size_t i = 0; i < rows; i++) {
@@ -290,7 +293,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t flags = data[0];
 	job.rec.state = states[flags >> 6];
 	if (reasons[(flags >> 4) & 3])
-		FUZZ_CHECK((job.rec.reason = strdup(reasons[(flags >> 4) & 3])));
+		FUZZ_CHECK(
+			(job.rec.reason = strdup(reasons[(flags >> 4) & 3])));
 	job.spec.epochs = data[1] * 4L;
 	if (flags & 4) {
 		job.spec.monitor = "loss";
@@ -307,8 +311,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			const char *env = getenv("FUZZ_GRAPH_MAX_ROWS");
 			max_rows = env ? atol(env) : MAX_ROWS;
 		}
-		size_t rows = data[3] == 0xff ? (size_t)max_rows :
-			      ((size_t)data[3] << 8 | data[4]) % (MANY_ROWS + 1);
+		size_t rows = data[3] == 0xff ?
+				      (size_t)max_rows :
+				      ((size_t)data[3] << 8 | data[4]) %
+					      (MANY_ROWS + 1);
 		rc = add_binary(&job, data + 5, size - 5, ncols, rows,
 				flags & 2);
 	} else {

@@ -123,8 +123,10 @@ static void check_written_back(const struct metrics_line *l,
 	if (json)
 		text_add(&t, "}");
 	if (metrics_parse_line(t.s, t.len, &again, NULL, 0)) {
-		fprintf(stderr, "written back (%zu bytes) does not parse: "
-				"%.200s...\n", t.len, t.s);
+		fprintf(stderr,
+			"written back (%zu bytes) does not parse: "
+			"%.200s...\n",
+			t.len, t.s);
 		FUZZ_CHECK(!"a parsed line written back parses");
 	}
 	check_same(l, &again);
@@ -139,7 +141,7 @@ static int check_line(const char *line, size_t len, struct fuzz_rng *rng,
 	static const struct metrics_line zero;
 	struct metrics_line other;
 	char why[METRICS_WHY_MAX], small[METRICS_WHY_MAX];
-	char (*nums)[NUM_LEN];
+	char(*nums)[NUM_LEN];
 	char **names;
 	char *padded;
 	size_t i, j, smalllen;
@@ -189,7 +191,8 @@ static int check_line(const char *line, size_t len, struct fuzz_rng *rng,
 				FUZZ_CHECK((name[j] >= 'a' && name[j] <= 'z') ||
 					   (name[j] >= 'A' && name[j] <= 'Z') ||
 					   (name[j] >= '0' && name[j] <= '9') ||
-					   strchr("_.-/()[]:%", name[j]) != NULL);
+					   strchr("_.-/()[]:%", name[j]) !=
+						   NULL);
 			FUZZ_CHECK(strcmp(name, "epoch") != 0);
 			names[i] = out->m[i].name;
 			metrics_format_number(out->m[i].value, nums[i],
@@ -197,8 +200,8 @@ static int check_line(const char *line, size_t len, struct fuzz_rng *rng,
 			/* the full check is costly; the first few will do */
 			if (i < 16)
 				check_format(out->m[i].value,
-					     1 + (size_t)fuzz_rng_below(rng,
-									NUM_LEN));
+					     1 + (size_t)fuzz_rng_below(
+							 rng, NUM_LEN));
 		}
 		qsort(names, out->n, sizeof *names, name_cmp);
 		for (i = 1; i < out->n; i++)
@@ -325,7 +328,8 @@ static void check_split(const char *data, size_t size, struct fuzz_rng *rng)
 			n = 1 + (size_t)fuzz_rng_below(rng, 4096);
 			break;
 		default:
-			n = 1 + (size_t)fuzz_rng_below(rng, 2 * METRICS_LINE_MAX);
+			n = 1 +
+			    (size_t)fuzz_rng_below(rng, 2 * METRICS_LINE_MAX);
 			break;
 		}
 		if (n > size - pos)

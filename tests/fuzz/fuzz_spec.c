@@ -61,9 +61,8 @@ static void check_trimmed(const char *s)
 
 /* The sbatch options a spec may set (SPEC "Slurm"), '_' made '-'. */
 static const char *const slurm_options[] = {
-	"partition", "account", "qos",	"time",	      "nodes",
-	"ntasks",    "cpus-per-task", "mem", "gres", "gpus",
-	"constraint",
+	"partition",	 "account", "qos",  "time", "nodes",	  "ntasks",
+	"cpus-per-task", "mem",	    "gres", "gpus", "constraint",
 };
 
 /* Checks S's slurm options, their argv and slurm_time. */
@@ -163,8 +162,8 @@ static void check_good(const struct spec *s)
 		const char *p = s->env[i].name;
 
 		FUZZ_CHECK(p && s->env[i].value);
-		FUZZ_CHECK((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-			   *p == '_');
+		FUZZ_CHECK((*p >= 'A' && *p <= 'Z') ||
+			   (*p >= 'a' && *p <= 'z') || *p == '_');
 		for (; *p; p++)
 			FUZZ_CHECK((*p >= 'A' && *p <= 'Z') ||
 				   (*p >= 'a' && *p <= 'z') ||
@@ -325,8 +324,8 @@ static void check_with_epochs(const char *text, size_t len, int rc,
 		spec_free(&again);
 		if (!s->epochs) {
 			/* no epochs line: the text as it was, one line more */
-			k = (size_t)snprintf(line, sizeof line, "epochs = %ld\n",
-					     epochs);
+			k = (size_t)snprintf(line, sizeof line,
+					     "epochs = %ld\n", epochs);
 			FUZZ_CHECK(n >= len + k && n <= len + k + 1);
 			FUZZ_CHECK(!memcmp(out, text, len));
 			FUZZ_CHECK(!memcmp(out + n - k, line, k));

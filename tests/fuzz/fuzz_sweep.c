@@ -31,8 +31,10 @@ static void check_spec(const uint8_t *data, size_t size)
 	FUZZ_CHECK(s.trials >= 1 && s.parallel >= 1 && s.monitor);
 	FUZZ_CHECK(!s.grid || s.trials <= SWEEP_GRID_MAX);
 	for (unsigned long t = 1; t <= 3 && (long)t <= s.trials; t++) {
-		char (*a)[SWEEP_VALUE_MAX] = calloc(s.nparams + 1, SWEEP_VALUE_MAX);
-		char (*b)[SWEEP_VALUE_MAX] = calloc(s.nparams + 1, SWEEP_VALUE_MAX);
+		char(*a)[SWEEP_VALUE_MAX] =
+			calloc(s.nparams + 1, SWEEP_VALUE_MAX);
+		char(*b)[SWEEP_VALUE_MAX] =
+			calloc(s.nparams + 1, SWEEP_VALUE_MAX);
 		char *ta = NULL, *tb = NULL;
 		size_t la = 0, lb = 0;
 		FUZZ_CHECK(a && b);
@@ -61,11 +63,14 @@ static void check_prune(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < n; i++)
 		pts[i] = (struct prune_point){ (long)(i % 7) + 1, v[i] };
 	struct prune_verdict r;
-	int p = prune_asha(v[0], v, n, (long)(data[0] % 5) + 2, data[1] & 1, &r);
+	int p = prune_asha(v[0], v, n, (long)(data[0] % 5) + 2, data[1] & 1,
+			   &r);
 	FUZZ_CHECK(p == r.prune && r.of == (int)n && r.kept >= 1 &&
 		   r.kept <= (int)n);
-	struct prune_curve me = { pts, n / 2 }, other = { pts + n / 2, n - n / 2 };
-	if (prune_median(&me, 3, &other, 1, data[1] & 2, data[2 % size] % 3, &r))
+	struct prune_curve me = { pts, n / 2 },
+			   other = { pts + n / 2, n - n / 2 };
+	if (prune_median(&me, 3, &other, 1, data[1] & 2, data[2 % size] % 3,
+			 &r))
 		FUZZ_CHECK(r.epoch == 3 && (r.prune == 0 || r.prune == 1));
 	long rungs[PRUNE_RUNGS_MAX];
 	long target = isfinite(v[0]) && fabs(v[0]) < 1e9 ? (long)v[0] : 27;

@@ -26,9 +26,8 @@ static void decode(const unsigned char *d, size_t n, const char *prefix)
 		for (size_t i = 0; i < ml.n; i++) {
 			FUZZ_CHECK(metrics_name_valid(ml.m[i].name,
 						      strlen(ml.m[i].name)));
-			FUZZ_CHECK(!prefix ||
-				   !strncmp(ml.m[i].name, prefix,
-					    strlen(prefix)));
+			FUZZ_CHECK(!prefix || !strncmp(ml.m[i].name, prefix,
+						       strlen(prefix)));
 			for (size_t k = 0; k < i; k++)
 				FUZZ_CHECK(strcmp(ml.m[i].name, ml.m[k].name));
 		}

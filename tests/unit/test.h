@@ -12,24 +12,24 @@
 
 static int test_failed_checks;
 
-#define CHECK(cond)                                                       \
-	do {                                                              \
-		if (!(cond)) {                                            \
-			fprintf(stderr, "%s:%d: check failed: %s\n",      \
-				__FILE__, __LINE__, #cond);               \
-			test_failed_checks++;                             \
-		}                                                         \
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
+				__LINE__, #cond);                              \
+			test_failed_checks++;                                  \
+		}                                                              \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                   \
-	do {                                                              \
-		const char *a_ = (a), *b_ = (b);                          \
-		if (!a_ || !b_ || strcmp(a_, b_) != 0) {                  \
+#define CHECK_STR(a, b)                                                    \
+	do {                                                               \
+		const char *a_ = (a), *b_ = (b);                           \
+		if (!a_ || !b_ || strcmp(a_, b_) != 0) {                   \
 			fprintf(stderr, "%s:%d: '%s' != '%s'\n", __FILE__, \
-				__LINE__, a_ ? a_ : "(null)",             \
-				b_ ? b_ : "(null)");                      \
-			test_failed_checks++;                             \
-		}                                                         \
+				__LINE__, a_ ? a_ : "(null)",              \
+				b_ ? b_ : "(null)");                       \
+			test_failed_checks++;                              \
+		}                                                          \
 	} while (0)
 
 typedef void (*test_fn)(void);
@@ -38,7 +38,9 @@ struct test_case {
 	test_fn fn;
 };
 
+/* clang-format off */
 #define TEST(name) { #name, name }
+/* clang-format on */
 
 static inline int test_run_all(const char *suite, const struct test_case *t,
 			       size_t n)

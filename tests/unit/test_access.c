@@ -32,7 +32,7 @@ static void test_mode_from(void)
 	CHECK(job_mode_from(0777) == 0755);
 	CHECK(job_mode_from(0000) == 0700);
 	CHECK(job_mode_from(0750) == 0750);
-	CHECK(job_mode_from(06777) == 0755); /* no set-id, no sticky bit */
+	CHECK(job_mode_from(06777) == 0755);  /* no set-id, no sticky bit */
 	CHECK(job_mode_from(040705) == 0705); /* the file type is dropped */
 }
 

@@ -138,9 +138,9 @@ static void scan_ignores_what_is_not_a_checkpoint(void)
 	close(d);
 }
 
-static void plan_check(const long *epochs, size_t n,
-		       enum checkpoint_keep keep, long best, long newest,
-		       long want_weights, const char *want_drop)
+static void plan_check(const long *epochs, size_t n, enum checkpoint_keep keep,
+		       long best, long newest, long want_weights,
+		       const char *want_drop)
 {
 	struct checkpoint_plan p;
 	char got[256] = "";
@@ -226,9 +226,9 @@ static void bounded_over_1000_epochs(void)
 					      best, keep_n, &p) == 0);
 			CHECK(p.weights == best);
 			for (size_t i = 0; i < p.ndrop; i++)
-				CHECK(tree_remove(
-					      d, checkpoint_name(p.drop[i],
-								 name)) == 0);
+				CHECK(tree_remove(d, checkpoint_name(p.drop[i],
+								     name)) ==
+				      0);
 			checkpoint_plan_free(&p);
 			free(list);
 			size_t now = count_checkpoints(d) - 1; /* 1002 */

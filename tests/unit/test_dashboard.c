@@ -112,8 +112,9 @@ static void test_csv_empty(void)
 	char *out = NULL;
 	size_t len = 0;
 	CHECK(dash_render_csv(s, &out, &len) == 0);
-	CHECK_STR(out, "job,state,owner,epoch,epochs,monitor,best,best_epoch,"
-		       "reason,tags,created,started,finished,weights,gpus,sweep\n");
+	CHECK_STR(out,
+		  "job,state,owner,epoch,epochs,monitor,best,best_epoch,"
+		  "reason,tags,created,started,finished,weights,gpus,sweep\n");
 	free(out);
 	CHECK(dash_render_html(s, &out, &len) == 0);
 	CHECK(strstr(out, "No jobs yet") != NULL);
@@ -145,7 +146,8 @@ static void test_times(void)
 	CHECK_STR(dash_format_time(0, a, sizeof a), "");
 	for (int i = 0; i < 200000; i++) {
 		t = t * 6364136223846793005ULL + 1442695040888963407ULL;
-		int64_t ns = (int64_t)(t % (uint64_t)INT64_MAX) + 1; /* to 2262 */
+		int64_t ns =
+			(int64_t)(t % (uint64_t)INT64_MAX) + 1; /* to 2262 */
 		if (i < 100)
 			ns = (int64_t)i * 86400 * 366 * NS + NS;
 		dash_format_time(ns, a, sizeof a);
@@ -172,13 +174,15 @@ static void test_html(void)
 	/* nothing from a name or an error reaches the page raw */
 	CHECK(!strstr(out, "<b>&'"));
 	CHECK(!strstr(out, "<oops>"));
-	CHECK(strstr(out, "=HYPERLINK(&quot;x&quot;),&#9226;&lt;b&gt;&amp;&#39;"));
+	CHECK(strstr(out,
+		     "=HYPERLINK(&quot;x&quot;),&#9226;&lt;b&gt;&amp;&#39;"));
 	CHECK(strstr(out, "status 3: &lt;oops&gt; &quot;x&quot;"));
 	/* links are relative and percent-encoded */
 	CHECK(strstr(out, "href=\"jobs/yolo/graph.svg\""));
 	CHECK(strstr(out, "href=\"jobs/yolo/status\""));
 	CHECK(strstr(out, "href=\"jobs/yolo/weights/yolo.tar\""));
-	CHECK(strstr(out, "href=\"jobs/mod%C3%A8le-%C3%BC%20my%20run/graph.svg\""));
+	CHECK(strstr(out,
+		     "href=\"jobs/mod%C3%A8le-%C3%BC%20my%20run/graph.svg\""));
 	/* a sweep: its status lines and links to its files */
 	CHECK(strstr(out, "<tr data-sweep=\"lr sweep\"><td>running</td>"));
 	CHECK(strstr(out, "trial 001 (lr=0.1) loss 0.5 at epoch 3"));
@@ -240,11 +244,11 @@ static void fill_many(struct dash_snapshot *s, size_t n, int with_spark)
 			     "unnecessary epochs skipped";
 		if (with_spark) {
 			double v[200], *sp = dash_alloc(s, DASH_SPARK_MAX *
-							       sizeof *sp);
+								   sizeof *sp);
 			for (int k = 0; k < 200; k++)
 				v[k] = exp(-k / 30.0) + 0.01 * (double)(i % 7);
-			d->nspark = dash_spark_sample(v, 200, sp,
-						      DASH_SPARK_MAX);
+			d->nspark =
+				dash_spark_sample(v, 200, sp, DASH_SPARK_MAX);
 			d->spark = sp;
 		}
 	}
@@ -348,12 +352,11 @@ static void bench_10000(void)
 	}
 	printf("dashboard, 10,000 jobs (best of 5, wall / cpu): summary.csv "
 	       "%.2f / %.2f ms (%zu bytes, goal 50 ms), index.html %.2f / "
-	       "%.2f ms (%zu bytes, goal 100 ms)\n", csv[0], csv[1], csv_len,
-	       html[0], html[1], len);
+	       "%.2f ms (%zu bytes, goal 100 ms)\n",
+	       csv[0], csv[1], csv_len, html[0], html[1], len);
 	dash_snapshot_free(s);
 }
 
-TEST_MAIN("dashboard", TEST(test_csv), TEST(test_csv_empty),
-	  TEST(test_numbers), TEST(test_times), TEST(test_html), TEST(test_many_jobs),
-	  TEST(test_spark_sample), TEST(test_spark_extremes),
-	  TEST(bench_10000))
+TEST_MAIN("dashboard", TEST(test_csv), TEST(test_csv_empty), TEST(test_numbers),
+	  TEST(test_times), TEST(test_html), TEST(test_many_jobs),
+	  TEST(test_spark_sample), TEST(test_spark_extremes), TEST(bench_10000))

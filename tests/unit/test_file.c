@@ -110,7 +110,7 @@ static void test_mkdir_p(void)
 	snprintf(path, sizeof path, "%s/a/b", root);
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0700) == 0700);
 	snprintf(path, sizeof path, "%s/a/b/c", root);
-	CHECK(file_mkdir_p(path, 0755, 0711) == 0); /* there already */
+	CHECK(file_mkdir_p(path, 0755, 0711) == 0);	 /* there already */
 	snprintf(path, sizeof path, "%s/big/sub", root); /* a file above */
 	CHECK(file_mkdir_p(path, 0755, 0711) == -ENOTDIR);
 }

@@ -62,8 +62,8 @@ static void detect(void)
 	/* No /proc folder and no device: none. */
 	CHECK(gpus_detect(p, d, &pool) == 0 && pool.n == 0);
 	/* /dev/nvidiaN only: nvidiactl and nvidia-uvm are no GPU. */
-	const char *devs[] = { "nvidia0", "nvidia1", "nvidiactl",
-			       "nvidia-uvm", "nvidia" };
+	const char *devs[] = { "nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm",
+			       "nvidia" };
 	for (size_t i = 0; i < 5; i++) {
 		snprintf(f, sizeof f, "%s/%s", d, devs[i]);
 		make(f, 0);
@@ -86,8 +86,9 @@ static void detect(void)
 
 static struct gpus_queued q_of(int64_t t, int64_t id, long need, int local)
 {
-	struct gpus_queued q = { .queued_ns = t, .job_id = id, .need = need,
-				 .local = local };
+	struct gpus_queued q = {
+		.queued_ns = t, .job_id = id, .need = need, .local = local
+	};
 	return q;
 }
 
@@ -125,7 +126,8 @@ static void first_come(void)
 	struct gpus_queued single[] = { q_of(1, 3, 1, 1) };
 	int all[] = { 0, 1, 2 };
 	gpus_schedule(&pool, all, 3, 1, 0, single, 1);
-	CHECK_STR(gpus_waiting(&single[0], 1, 0, w, sizeof w), "1 GPU (0 free)");
+	CHECK_STR(gpus_waiting(&single[0], 1, 0, w, sizeof w),
+		  "1 GPU (0 free)");
 }
 
 static void backfill(void)
@@ -197,13 +199,15 @@ static void slurm_option(void)
 		  "gpus=2");
 	CHECK_STR(slurm_opt_of("command = x\n", b, sizeof b), "");
 	CHECK_STR(slurm_opt_of("command = x\ngpus = 0\n", b, sizeof b), "");
-	CHECK_STR(slurm_opt_of("command = x\ngpus = 2\nslurm.gres = gpu:a100:1\n",
-			       b, sizeof b), "");
+	CHECK_STR(
+		slurm_opt_of("command = x\ngpus = 2\nslurm.gres = gpu:a100:1\n",
+			     b, sizeof b),
+		"");
 	CHECK_STR(slurm_opt_of("command = x\ngpus = 2\nslurm.gpus = 4\n", b,
-			       sizeof b), "");
+			       sizeof b),
+		  "");
 	slurm_opt_of("command = x\n", b, sizeof b); /* frees the last spec */
 }
 
-TEST_MAIN("gpus", TEST(parse_list), TEST(held), TEST(detect),
-	  TEST(first_come), TEST(backfill), TEST(slots), TEST(slurm_count),
-	  TEST(slurm_option))
+TEST_MAIN("gpus", TEST(parse_list), TEST(held), TEST(detect), TEST(first_come),
+	  TEST(backfill), TEST(slots), TEST(slurm_count), TEST(slurm_option))

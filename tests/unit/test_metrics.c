@@ -334,7 +334,8 @@ static void test_reasons(void)
 	CHECK_STR(reason("epoch=\x01\x02\x03"),
 		  "epoch '\\x01\\x02\\x03' is not a whole number");
 	/* the first problem is the one given */
-	CHECK_STR(left_reason("epoch=1 a=x @=1"), "value of 'a' is not a number");
+	CHECK_STR(left_reason("epoch=1 a=x @=1"),
+		  "value of 'a' is not a number");
 	CHECK_STR(METRICS_WHY_OVERLONG, "line longer than 64 KiB");
 
 	/* no buffer, or a small one, changes nothing but what fits */
@@ -519,7 +520,8 @@ static void test_long_lines(void)
 	len = (size_t)snprintf(line, cap, "epoch=3");
 	for (i = 0; i < METRICS_NAMES_MAX - 1; i++)
 		len += (size_t)snprintf(line + len, cap - len,
-					" m%zu_long_name_of_a_metric=%zu", i, i);
+					" m%zu_long_name_of_a_metric=%zu", i,
+					i);
 	CHECK(len < METRICS_LINE_MAX);
 	CHECK(parse_n(line, len) == 0);
 	CHECK(ml.n == i && ml.epoch == 3);
@@ -701,8 +703,9 @@ static void test_splitter_overlong(void)
 	memset(&c, 0, sizeof c);
 	memset(data, 'r', big);
 	for (i = 0; i < big; i += 1000) {
-		line_splitter_feed(&s, data + i, big - i < 1000 ? big - i : 1000,
-				   collect, &c);
+		line_splitter_feed(&s, data + i,
+				   big - i < 1000 ? big - i : 1000, collect,
+				   &c);
 		CHECK(s.len <= METRICS_LINE_MAX);
 	}
 	line_splitter_feed(&s, "\n", 1, collect, &c);
@@ -713,7 +716,8 @@ static void test_splitter_overlong(void)
 /* Megabytes of random bytes in random chunks: every line counted, no crash. */
 static void test_splitter_garbage(void)
 {
-	static const char good[] = "\nepoch=1 a=nan\n{\"epoch\": 2, \"a\": 1}\n";
+	static const char good[] =
+		"\nepoch=1 a=nan\n{\"epoch\": 2, \"a\": 1}\n";
 	static struct line_splitter s;
 	size_t size = 4 << 20, i, pos, newlines = 0, want_over = 0, run = 0;
 	size_t goods = 0;
@@ -1002,7 +1006,8 @@ static void test_format(void)
 			continue;
 		shortest(v, want);
 		if (strcmp(fmt(v), want) != 0) {
-			fprintf(stderr, "%.17g: '%s' != '%s'\n", v, fmt(v), want);
+			fprintf(stderr, "%.17g: '%s' != '%s'\n", v, fmt(v),
+				want);
 			same = 0;
 		}
 		if (strtod(fmt(v), NULL) != v)
@@ -1011,7 +1016,8 @@ static void test_format(void)
 	CHECK(same);
 
 	/* what a trainer prints comes back as printed */
-	CHECK(parse("epoch=1 a=0.712 b=1e-05 c=0.30000000000000004 d=-inf") == 0);
+	CHECK(parse("epoch=1 a=0.712 b=1e-05 c=0.30000000000000004 d=-inf") ==
+	      0);
 	CHECK_STR(fmt(value("a")), "0.712");
 	CHECK_STR(fmt(value("b")), "1e-05");
 	CHECK_STR(fmt(value("c")), "0.30000000000000004");
@@ -1022,10 +1028,8 @@ static void test_format(void)
 TEST_MAIN("metrics", TEST(test_pairs), TEST(test_numbers), TEST(test_json),
 	  TEST(test_json_left_out), TEST(test_json_nesting),
 	  TEST(test_json_malformed), TEST(test_reasons), TEST(test_names),
-	  TEST(test_real_names),
-	  TEST(test_malformed),
-	  TEST(test_long_lines), TEST(test_written_back_longer),
-	  TEST(test_splitter),
+	  TEST(test_real_names), TEST(test_malformed), TEST(test_long_lines),
+	  TEST(test_written_back_longer), TEST(test_splitter),
 	  TEST(test_splitter_overlong), TEST(test_splitter_garbage),
 	  TEST(test_autostop_lightning), TEST(test_autostop_max_and_ties),
 	  TEST(test_autostop_min_delta), TEST(test_autostop_nan_inf),

@@ -44,7 +44,8 @@ static long ep(const char *pat, const char *name)
 static void matcher(void)
 {
 	CHECK(ep("epoch={epoch}-step=*.ckpt", "epoch=3-step=39.ckpt") == 3);
-	CHECK(ep("epoch={epoch}-step=*.ckpt", "epoch=12-step=130-v1.ckpt") == 12);
+	CHECK(ep("epoch={epoch}-step=*.ckpt", "epoch=12-step=130-v1.ckpt") ==
+	      12);
 	CHECK(ep("epoch={epoch}-step=*.ckpt", "last.ckpt") == -2);
 	CHECK(ep("epoch={epoch}-step=*.ckpt", "epoch=-step=3.ckpt") == -2);
 	CHECK(ep("checkpoint-{epoch}", "checkpoint-500") == 500);
@@ -53,7 +54,7 @@ static void matcher(void)
 	CHECK(ep("weights.{epoch}.h5", "weights.05.h5") == 5);
 	CHECK(ep("*{epoch}.pt", "model12.pt") == 12);
 	CHECK(ep("epoch{epoch}.pt", "epoch99999999999.pt") == -2); /* > 1e9 */
-	CHECK(ep("*", ".hidden") == -2);  /* a leading dot is written */
+	CHECK(ep("*", ".hidden") == -2); /* a leading dot is written */
 	CHECK(ep("*", "version_0") == -1);
 	CHECK(ep("*", "bad\nname") == -2);
 }
@@ -88,12 +89,17 @@ static int lightning_dir(void)
 	CHECK(mkdirat(wd, "lightning_logs", 0755) == 0);
 	CHECK(mkdirat(wd, "lightning_logs/version_0", 0755) == 0);
 	CHECK(mkdirat(wd, "lightning_logs/version_0/checkpoints", 0755) == 0);
-	put(wd, "lightning_logs/version_0/checkpoints/epoch=0-step=9.ckpt", "0");
-	put(wd, "lightning_logs/version_0/checkpoints/epoch=2-step=29.ckpt", "2");
-	CHECK(mkdirat(wd, "lightning_logs/version_0/checkpoints/epoch=1-step=19.ckpt",
+	put(wd, "lightning_logs/version_0/checkpoints/epoch=0-step=9.ckpt",
+	    "0");
+	put(wd, "lightning_logs/version_0/checkpoints/epoch=2-step=29.ckpt",
+	    "2");
+	CHECK(mkdirat(wd,
+		      "lightning_logs/version_0/checkpoints/epoch=1-step=19.ckpt",
 		      0755) == 0); /* a folder counts as a checkpoint too */
-	CHECK(symlinkat("/etc/passwd", wd,
-			"lightning_logs/version_0/checkpoints/epoch=5-step=59.ckpt") == 0);
+	CHECK(symlinkat(
+		      "/etc/passwd", wd,
+		      "lightning_logs/version_0/checkpoints/epoch=5-step=59.ckpt") ==
+	      0);
 	CHECK(symlinkat("version_0", wd, "lightning_logs/version_1") == 0);
 	CHECK(symlinkat("/", wd, "lightning_logs/version_2") == 0);
 	return wd;
@@ -104,54 +110,64 @@ static void scan(void)
 	struct ownfile *m = NULL;
 	size_t n = 0;
 	int wd = lightning_dir();
-	CHECK(ownfiles_scan(wd, "lightning_logs/*/checkpoints/epoch={epoch}-step=*.ckpt",
-			    &m, &n) == 0);
+	CHECK(ownfiles_scan(
+		      wd,
+		      "lightning_logs/*/checkpoints/epoch={epoch}-step=*.ckpt",
+		      &m, &n) == 0);
 	CHECK(n == 3);
 	if (n == 3) {
 		CHECK(m[0].epoch == 0 && m[1].epoch == 1 && m[2].epoch == 2);
-		CHECK_STR(m[2].path,
-			  "lightning_logs/version_0/checkpoints/epoch=2-step=29.ckpt");
+		CHECK_STR(
+			m[2].path,
+			"lightning_logs/version_0/checkpoints/epoch=2-step=29.ckpt");
 	}
 	ownfiles_free(m, n);
 	/* the same through the helper, as the owner (here: ourselves) */
 	char path[128];
 	snprintf(path, sizeof path, "%s/work", root);
-	CHECK(ownfiles_scan_as("/proc/self/exe", path, geteuid(), getegid(),
-			       "lightning_logs/version_0/checkpoints/epoch={epoch}-*",
-			       &m, &n) == 0);
+	CHECK(ownfiles_scan_as(
+		      "/proc/self/exe", path, geteuid(), getegid(),
+		      "lightning_logs/version_0/checkpoints/epoch={epoch}-*",
+		      &m, &n) == 0);
 	CHECK(n == 3);
 	ownfiles_free(m, n);
 	if (geteuid() == 0) {
 		/* as nobody, in the helper: what nobody may read, no more */
-		CHECK(ownfiles_scan_as("/proc/self/exe", path, 65534, 65534,
-				       "lightning_logs/*/checkpoints/epoch={epoch}-*",
-				       &m, &n) == 0);
+		CHECK(ownfiles_scan_as(
+			      "/proc/self/exe", path, 65534, 65534,
+			      "lightning_logs/*/checkpoints/epoch={epoch}-*",
+			      &m, &n) == 0);
 		CHECK(n == 3);
 		ownfiles_free(m, n);
 		CHECK(fchmodat(wd, "lightning_logs/version_0/checkpoints", 0700,
 			       0) == 0);
-		CHECK(ownfiles_scan_as("/proc/self/exe", path, 65534, 65534,
-				       "lightning_logs/*/checkpoints/epoch={epoch}-*",
-				       &m, &n) == 0);
+		CHECK(ownfiles_scan_as(
+			      "/proc/self/exe", path, 65534, 65534,
+			      "lightning_logs/*/checkpoints/epoch={epoch}-*",
+			      &m, &n) == 0);
 		CHECK(n == 0);
 		ownfiles_free(m, n);
 	}
 	if (geteuid() == 0) {
 		/* a folder of another filesystem is never entered */
 		CHECK(mkdirat(wd, "lightning_logs/version_3", 0755) == 0);
-		snprintf(path, sizeof path, "%s/work/lightning_logs/version_3", root);
+		snprintf(path, sizeof path, "%s/work/lightning_logs/version_3",
+			 root);
 		if (mount("tmpfs", path, "tmpfs", 0, "size=1m") == 0) {
 			int t = open(path, O_RDONLY | O_DIRECTORY);
 			CHECK(mkdirat(t, "checkpoints", 0755) == 0);
 			put(t, "checkpoints/epoch=9-step=99.ckpt", "9");
 			close(t);
-			CHECK(ownfiles_scan(wd, "lightning_logs/*/checkpoints/"
-					    "epoch={epoch}-step=*.ckpt", &m, &n) == 0);
+			CHECK(ownfiles_scan(wd,
+					    "lightning_logs/*/checkpoints/"
+					    "epoch={epoch}-step=*.ckpt",
+					    &m, &n) == 0);
 			CHECK(n == 3);
 			ownfiles_free(m, n);
 			CHECK(umount(path) == 0);
 		} else {
-			fprintf(stderr, "ownfiles: no tmpfs mount, skipped: %s\n",
+			fprintf(stderr,
+				"ownfiles: no tmpfs mount, skipped: %s\n",
 				strerror(errno));
 		}
 	}
@@ -209,7 +225,8 @@ int main(int argc, char **argv)
 		perror("mkdtemp");
 		return 1;
 	}
-	int rc = test_run_all("ownfiles", cases, sizeof cases / sizeof cases[0]);
+	int rc =
+		test_run_all("ownfiles", cases, sizeof cases / sizeof cases[0]);
 	int fd = open("/tmp", O_RDONLY | O_DIRECTORY);
 	if (tree_remove(fd, root + 5) != 0)
 		fprintf(stderr, "cannot remove %s\n", root);

@@ -263,7 +263,8 @@ static void check_sample_archive(const char *path, int filter)
 		} else if (!strcmp(name, "trainfs.json")) {
 			s.manifest++;
 			CHECK(type == AE_IFREG && size == strlen(MANIFEST));
-			CHECK(data && !memcmp(data, MANIFEST, strlen(MANIFEST)));
+			CHECK(data &&
+			      !memcmp(data, MANIFEST, strlen(MANIFEST)));
 			CHECK((archive_entry_perm(e) & 07777) == 0644);
 		} else {
 			fprintf(stderr, "unexpected entry '%s'\n", name);
@@ -407,8 +408,7 @@ static void test_pack_empty_folder(void)
 	progress = slurp(prog, NULL);
 	CHECK_STR(progress, "progress 100\n");
 	free(progress);
-	snprintf(cmd, sizeof cmd, "tar -tf '%s' > '%s/listing'", out,
-		 tmp_root);
+	snprintf(cmd, sizeof cmd, "tar -tf '%s' > '%s/listing'", out, tmp_root);
 	CHECK(run(cmd) == 0);
 	snprintf(prog, sizeof prog, "%s/listing", tmp_root);
 	listing = slurp(prog, NULL);
@@ -509,8 +509,8 @@ static int run_pack_main(char **argv, int out_fd, uid_t as_uid, char *errbuf,
 		if (dup2(out_fd, 1) < 0 || dup2(fds[1], 2) < 0)
 			_exit(99);
 		close(fds[0]);
-		if (as_uid != (uid_t)-1 && (setgid(as_uid) < 0 ||
-					    setuid(as_uid) < 0))
+		if (as_uid != (uid_t)-1 &&
+		    (setgid(as_uid) < 0 || setuid(as_uid) < 0))
 			_exit(98);
 		_exit(pack_main(7, argv));
 	}
@@ -535,7 +535,9 @@ static void test_pack_main_as_owner(void)
 {
 	char *src = new_dir("owner"), p[256], out[256], ebuf[4096];
 	char uid[16], gid[16];
-	char *argv[] = { "trainfs", "__pack", src, "none", uid, gid, "{}", NULL };
+	char *argv[] = {
+		"trainfs", "__pack", src, "none", uid, gid, "{}", NULL
+	};
 	uid_t owner = geteuid() == 0 ? NOBODY : getuid();
 	gid_t group = geteuid() == 0 ? NOBODY : getgid();
 	struct archive *a;
@@ -575,8 +577,7 @@ static void test_pack_main_as_owner(void)
 	CHECK(run_pack_main(argv, fd, (uid_t)-1, ebuf, sizeof ebuf) == 1);
 	/* Progress lines may come first; the error is the last line. */
 	tail = strstr(ebuf, "error ");
-	CHECK_STR(tail,
-		  "error cannot read 'secret.bin': Permission denied\n");
+	CHECK_STR(tail, "error cannot read 'secret.bin': Permission denied\n");
 	/* Nothing that could pass for a whole archive was left behind. */
 	CHECK(count_manifests(out) == 0);
 	CHECK(close(fd) == 0);
@@ -586,12 +587,12 @@ static void test_pack_main_as_owner(void)
 static void test_pack_main_refusals(void)
 {
 	char *src = new_dir("refuse"), ebuf[1024];
-	char *bad_comp[] = { "trainfs", "__pack", src, "bzip2", "0", "0",
-			     "{}", NULL };
-	char *bad_uid[] = { "trainfs", "__pack", src, "none", "-1", "0",
-			    "{}", NULL };
-	char *as_root[] = { "trainfs", "__pack", src, "none", "0", "0",
-			    "{}", NULL };
+	char *bad_comp[] = { "trainfs", "__pack", src,	"bzip2",
+			     "0",	"0",	  "{}", NULL };
+	char *bad_uid[] = { "trainfs", "__pack", src,  "none",
+			    "-1",      "0",	 "{}", NULL };
+	char *as_root[] = { "trainfs", "__pack", src,  "none",
+			    "0",       "0",	 "{}", NULL };
 	int fd = open("/dev/null", O_WRONLY);
 
 	CHECK(src != NULL && fd >= 0);
@@ -638,8 +639,8 @@ static void test_pack_sparse(void)
 
 	fd = new_file("sparse.tar", out, sizeof out);
 	CHECK(fd >= 0);
-	CHECK(pack_run(src, fd, COMPRESS_NONE, MANIFEST, -1, err,
-		       sizeof err) == 0);
+	CHECK(pack_run(src, fd, COMPRESS_NONE, MANIFEST, -1, err, sizeof err) ==
+	      0);
 	CHECK_STR(err, "");
 	CHECK(fstat(fd, &st) == 0 && st.st_size < (1 << 20));
 	CHECK(close(fd) == 0);

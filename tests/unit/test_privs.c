@@ -66,8 +66,8 @@ static int become_nobody(void)
 	enum privs_step step;
 	if (privs_become(NOBODY, NOBODY, g, 2, &step))
 		return 1;
-	if (getuid() != NOBODY || geteuid() != NOBODY ||
-	    getgid() != NOBODY || getegid() != NOBODY)
+	if (getuid() != NOBODY || geteuid() != NOBODY || getgid() != NOBODY ||
+	    getegid() != NOBODY)
 		return 2;
 	int n = getgroups(8, got);
 	if (n != 2 || !has(got, n, NOBODY) || !has(got, n, 100))

@@ -8,10 +8,10 @@
 #include "jobs/model/prune.h"
 #include "tests/unit/test.h"
 
-#define CURVE(...)                                                       \
-	((struct prune_curve){                                           \
-		.points = (struct prune_point[]){ __VA_ARGS__ },         \
-		.n = sizeof((struct prune_point[]){ __VA_ARGS__ }) /     \
+#define CURVE(...)                                                   \
+	((struct prune_curve){                                       \
+		.points = (struct prune_point[]){ __VA_ARGS__ },     \
+		.n = sizeof((struct prune_point[]){ __VA_ARGS__ }) / \
 		     sizeof(struct prune_point) })
 
 static void median_needs_startup_others(void)
@@ -49,7 +49,8 @@ static void median_mode_max(void)
 {
 	struct prune_curve me = CURVE({ 5, 0.70 });
 	struct prune_curve others[] = { CURVE({ 5, 0.60 }), CURVE({ 5, 0.80 }),
-					CURVE({ 5, 0.90 }), CURVE({ 5, 0.75 }) };
+					CURVE({ 5, 0.90 }),
+					CURVE({ 5, 0.75 }) };
 	struct prune_verdict v;
 	CHECK(prune_median(&me, 5, others, 4, 1, 4, &v) == 1);
 	CHECK(v.prune == 1); /* median 0.775 > 0.70 */
@@ -151,8 +152,8 @@ static void asha_value_at_rung_skipped_or_out_of_order(void)
 	double x;
 	long at;
 	/* Skipped epoch 3: the earliest epoch after it counts. */
-	struct prune_curve skip = CURVE({ 1, 0.9 }, { 2, 0.8 }, { 5, 0.4 },
-					{ 4, 0.6 });
+	struct prune_curve skip =
+		CURVE({ 1, 0.9 }, { 2, 0.8 }, { 5, 0.4 }, { 4, 0.6 });
 	CHECK(prune_value_at_rung(&skip, 3, &x, &at) == 1);
 	CHECK(at == 4 && x == 0.6);
 	CHECK(prune_value_at_rung(&skip, 6, &x, &at) == 0);
@@ -165,8 +166,9 @@ static void asha_value_at_rung_skipped_or_out_of_order(void)
 static void messages(void)
 {
 	char buf[200];
-	struct prune_verdict v = { .prune = 1, .epoch = 9, .value = 0.41,
-				   .ref = 0.32 };
+	struct prune_verdict v = {
+		.prune = 1, .epoch = 9, .value = 0.41, .ref = 0.32
+	};
 	prune_message(buf, sizeof buf, "val_loss", 1, 3, &v);
 	CHECK_STR(buf, "pruned at epoch 9: val_loss 0.41 was not in the best "
 		       "1/3 at epoch 9");

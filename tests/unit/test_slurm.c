@@ -26,8 +26,9 @@ static size_t argc_of(char **argv)
 static void option_keys(void)
 {
 	static const char *const known[] = {
-		"partition", "account", "qos",	"time",	 "nodes",     "ntasks",
-		"cpus_per_task", "mem", "gres", "gpus", "constraint",
+		"partition", "account", "qos",		 "time",
+		"nodes",     "ntasks",	"cpus_per_task", "mem",
+		"gres",	     "gpus",	"constraint",
 	};
 	for (size_t i = 0; i < sizeof known / sizeof *known; i++)
 		CHECK(slurm_option_known(known[i]));
@@ -193,9 +194,13 @@ static void launch_env(void)
 {
 	char *own[] = { "HOME=/root", "SLURM_ROOT=1", "SBATCH_PARTITION=r",
 			"SLURM_CONF=/etc/slurm.conf", NULL };
-	char *env[] = { "HOME=/root", "SLURM_ROOT=1", "SBATCH_PARTITION=r",
-			"SLURM_CONF=/etc/slurm.conf", "SLURM_MINE=2",
-			"TRAINFS_JOB=a", NULL };
+	char *env[] = { "HOME=/root",
+			"SLURM_ROOT=1",
+			"SBATCH_PARTITION=r",
+			"SLURM_CONF=/etc/slurm.conf",
+			"SLURM_MINE=2",
+			"TRAINFS_JOB=a",
+			NULL };
 	char **out = NULL;
 	CHECK(slurm_launch_env(env, own, &out) == 0);
 	CHECK(argc_of(out) == 3);
@@ -211,9 +216,13 @@ static void trainer_env(void)
 {
 	char *trainer[] = { "TRAINFS_JOB=a", "CUDA_VISIBLE_DEVICES=3",
 			    "PATH=/bin", NULL };
-	char *batch[] = { "SLURM_JOB_ID=41", "CUDA_VISIBLE_DEVICES=0,1",
-			  "ROCR_VISIBLE_DEVICES=1", "HOME=/home/x",
-			  "PATH=/usr/bin", "SLURM_CPUS_PER_TASK=4", NULL };
+	char *batch[] = { "SLURM_JOB_ID=41",
+			  "CUDA_VISIBLE_DEVICES=0,1",
+			  "ROCR_VISIBLE_DEVICES=1",
+			  "HOME=/home/x",
+			  "PATH=/usr/bin",
+			  "SLURM_CPUS_PER_TASK=4",
+			  NULL };
 	char **out = NULL;
 	CHECK(slurm_trainer_env(trainer, batch, &out) == 0);
 	CHECK(argc_of(out) == 6);
@@ -244,16 +253,14 @@ static void sbatch_output(void)
 {
 	long long id = 0;
 	CHECK(slurm_parse_sbatch("41\n", &id) == 0 && id == 41);
-	CHECK(slurm_parse_sbatch("12345;cluster-a\n", &id) == 0 &&
-	      id == 12345);
+	CHECK(slurm_parse_sbatch("12345;cluster-a\n", &id) == 0 && id == 12345);
 	CHECK(slurm_parse_sbatch("7", &id) == 0 && id == 7);
 	CHECK(slurm_parse_sbatch("", &id) == -EINVAL);
 	CHECK(slurm_parse_sbatch("\n", &id) == -EINVAL);
 	CHECK(slurm_parse_sbatch("0\n", &id) == -EINVAL);
 	CHECK(slurm_parse_sbatch("Submitted batch job 41\n", &id) == -EINVAL);
 	CHECK(slurm_parse_sbatch("41\n42\n", &id) == -EINVAL);
-	CHECK(slurm_parse_sbatch("99999999999999999999999\n", &id) ==
-	      -EINVAL);
+	CHECK(slurm_parse_sbatch("99999999999999999999999\n", &id) == -EINVAL);
 
 	char buf[128];
 	/* As Slurm 22.05 printed it for --partition=gpu. */
@@ -265,15 +272,13 @@ static void sbatch_output(void)
 	slurm_sbatch_error("sbatch: warning: x\nsbatch: error: bad\n", 1 << 8,
 			   buf, sizeof buf);
 	CHECK_STR(buf, "sbatch: error: bad");
-	slurm_sbatch_error("\n  something odd  \r\n", 1 << 8, buf,
-			   sizeof buf);
+	slurm_sbatch_error("\n  something odd  \r\n", 1 << 8, buf, sizeof buf);
 	CHECK_STR(buf, "something odd");
 	slurm_sbatch_error("", 2 << 8, buf, sizeof buf);
 	CHECK_STR(buf, "sbatch exited with status 2");
 	slurm_sbatch_error(NULL, SIGKILL, buf, sizeof buf);
 	CHECK_STR(buf, "sbatch killed by signal 9");
-	slurm_sbatch_error("sbatch: error: a long message\n", 1 << 8, buf,
-			   10);
+	slurm_sbatch_error("sbatch: error: a long message\n", 1 << 8, buf, 10);
 	CHECK_STR(buf, "sbatch: e");
 }
 
@@ -309,10 +314,10 @@ static void squeue_output(void)
 			  "3|RUNNING|UNLIMITED|localhost|None\n"
 			  "1|COMPLETED|0:00|localhost|None\n"
 			  "5|FAILED|UNLIMITED|localhost|JobLaunchFailure\n"
-			  "7_1|RUNNING|1:00|n1|None\n"   /* array: not ours */
-			  "8+0|RUNNING|1:00|n1|None\n"   /* het job */
+			  "7_1|RUNNING|1:00|n1|None\n" /* array: not ours */
+			  "8+0|RUNNING|1:00|n1|None\n" /* het job */
 			  "garbage\n"
-			  "9|PENDING\n"                   /* cut short */
+			  "9|PENDING\n" /* cut short */
 			  "10|PENDING|1-02:03:04||ReqNodeNotAvail, "
 			  "UnavailableNodes:n[1-2]|x\n"
 			  "11|RUNNING|5:00|node[01-04]|None\n"
@@ -368,7 +373,8 @@ static void durations(void)
 	CHECK(slurm_parse_duration("Partition_Limit", &s) == 0 && s == -1);
 	CHECK(slurm_parse_duration("00:01:00", &s) == 0 && s == 60);
 	CHECK(slurm_parse_duration("1-00:00:00", &s) == 0 && s == 86400);
-	CHECK(slurm_parse_duration("2-03", &s) == 0 && s == 2 * 86400 + 3 * 3600);
+	CHECK(slurm_parse_duration("2-03", &s) == 0 &&
+	      s == 2 * 86400 + 3 * 3600);
 	CHECK(slurm_parse_duration("2-03:04", &s) == 0 &&
 	      s == 2 * 86400 + 3 * 3600 + 4 * 60);
 	CHECK(slurm_parse_duration("4:05", &s) == 0 && s == 245);
@@ -418,8 +424,12 @@ static void scontrol_output(void)
 	CHECK_STR(i.nodes, "localhost");
 	CHECK(i.exit_code == 0 && i.exit_signal == 0);
 	CHECK(i.time_limit == -1);
-	struct tm tm = { .tm_year = 126, .tm_mon = 10, .tm_mday = 30,
-			 .tm_hour = 10, .tm_min = 14, .tm_sec = 1,
+	struct tm tm = { .tm_year = 126,
+			 .tm_mon = 10,
+			 .tm_mday = 30,
+			 .tm_hour = 10,
+			 .tm_min = 14,
+			 .tm_sec = 1,
 			 .tm_isdst = -1 };
 	CHECK(i.start == mktime(&tm));
 
@@ -449,10 +459,10 @@ static void scontrol_output(void)
 	CHECK(i.time_limit == -1);
 
 	CHECK(slurm_parse_scontrol("slurm_load_jobs error: Invalid job id "
-				   "specified\n", &i) == -EINVAL);
+				   "specified\n",
+				   &i) == -EINVAL);
 	CHECK(slurm_parse_scontrol("JobId=1 JobName=x\n", &i) == -EINVAL);
-	CHECK(slurm_parse_scontrol("JobId=x1 JobState=RUNNING", &i) ==
-	      -EINVAL);
+	CHECK(slurm_parse_scontrol("JobId=x1 JobState=RUNNING", &i) == -EINVAL);
 	CHECK(slurm_parse_scontrol("MyJobId=1 JobState=RUNNING", &i) ==
 	      -EINVAL);
 	CHECK(slurm_parse_scontrol("", &i) == -EINVAL);
@@ -476,7 +486,7 @@ static void states(void)
 	CHECK(slurm_phase_of("FAILED", &end) == SLURM_PHASE_ENDED &&
 	      end == SLURM_END_FAILED);
 	static const char *const by_slurm[] = {
-		"CANCELLED", "TIMEOUT",	  "NODE_FAIL", "PREEMPTED",
+		"CANCELLED",	 "TIMEOUT",   "NODE_FAIL", "PREEMPTED",
 		"OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
 	};
 	for (size_t k = 0; k < sizeof by_slurm / sizeof *by_slurm; k++) {
@@ -505,8 +515,7 @@ static void status_line(void)
 	slurm_status_line(41, SLURM_PHASE_RUNNING, "None", "gpu07", buf,
 			  sizeof buf);
 	CHECK_STR(buf, "job 41 on gpu07");
-	slurm_status_line(41, SLURM_PHASE_RUNNING, "None", "", buf,
-			  sizeof buf);
+	slurm_status_line(41, SLURM_PHASE_RUNNING, "None", "", buf, sizeof buf);
 	CHECK_STR(buf, "job 41");
 	slurm_status_line(41, SLURM_PHASE_ENDED, "None", "gpu07", buf,
 			  sizeof buf);
@@ -519,21 +528,20 @@ static void judge_end(void)
 {
 	char buf[128];
 	/* What trainfs asked for wins over whatever Slurm says. */
-	CHECK(slurm_judge_end(5, "CANCELLED", "None", SLURM_ASKED_CANCEL, 0,
-			      0, 0, buf, sizeof buf) ==
-	      SLURM_VERDICT_CANCELLED);
+	CHECK(slurm_judge_end(5, "CANCELLED", "None", SLURM_ASKED_CANCEL, 0, 0,
+			      0, buf, sizeof buf) == SLURM_VERDICT_CANCELLED);
 	CHECK(slurm_judge_end(5, "CANCELLED", "None", SLURM_ASKED_STOP, 1, -1,
 			      9, buf, sizeof buf) == SLURM_VERDICT_EXIT);
-	CHECK(slurm_judge_end(5, "COMPLETED", "None", SLURM_ASKED_STOP, 1, 0,
-			      0, buf, sizeof buf) == SLURM_VERDICT_EXIT);
+	CHECK(slurm_judge_end(5, "COMPLETED", "None", SLURM_ASKED_STOP, 1, 0, 0,
+			      buf, sizeof buf) == SLURM_VERDICT_EXIT);
 	/* The trainer's own end: judged as on this machine. */
-	CHECK(slurm_judge_end(5, "COMPLETED", "None", SLURM_ASKED_NOTHING, 1,
-			      0, 0, buf, sizeof buf) == SLURM_VERDICT_EXIT);
+	CHECK(slurm_judge_end(5, "COMPLETED", "None", SLURM_ASKED_NOTHING, 1, 0,
+			      0, buf, sizeof buf) == SLURM_VERDICT_EXIT);
 	CHECK(slurm_judge_end(5, "FAILED", "NonZeroExitCode",
-			      SLURM_ASKED_NOTHING, 1, 3, 0, buf, sizeof buf) ==
-	      SLURM_VERDICT_EXIT);
-	CHECK(slurm_judge_end(5, "COMPLETED", "None", SLURM_ASKED_NOTHING, 0,
-			      0, 0, buf, sizeof buf) == SLURM_VERDICT_EXIT);
+			      SLURM_ASKED_NOTHING, 1, 3, 0, buf,
+			      sizeof buf) == SLURM_VERDICT_EXIT);
+	CHECK(slurm_judge_end(5, "COMPLETED", "None", SLURM_ASKED_NOTHING, 0, 0,
+			      0, buf, sizeof buf) == SLURM_VERDICT_EXIT);
 	CHECK(slurm_judge_end(5, NULL, NULL, SLURM_ASKED_NOTHING, 1, 0, 0, buf,
 			      sizeof buf) == SLURM_VERDICT_EXIT);
 	/* Slurm's own ends. */
@@ -548,11 +556,12 @@ static void judge_end(void)
 	CHECK_STR(buf, "slurm job 41 ended: TIMEOUT; trainer exited with "
 		       "status 2");
 	CHECK(slurm_judge_end(7, "FAILED", "JobLaunchFailure",
-			      SLURM_ASKED_NOTHING, 0, 0, 0, buf, sizeof buf) ==
-	      SLURM_VERDICT_FAILED);
+			      SLURM_ASKED_NOTHING, 0, 0, 0, buf,
+			      sizeof buf) == SLURM_VERDICT_FAILED);
 	CHECK_STR(buf, "slurm job 7 ended: FAILED (JobLaunchFailure)");
 	CHECK(slurm_judge_end(7, "OUT_OF_MEMORY\n", NULL, SLURM_ASKED_NOTHING,
-			      0, 0, 0, buf, sizeof buf) == SLURM_VERDICT_FAILED);
+			      0, 0, 0, buf,
+			      sizeof buf) == SLURM_VERDICT_FAILED);
 	CHECK_STR(buf, "slurm job 7 ended: OUT_OF_MEMORY");
 	CHECK(slurm_judge_end(7, "", NULL, SLURM_ASKED_NOTHING, 0, 0, 0, buf,
 			      sizeof buf) == SLURM_VERDICT_FAILED);
@@ -578,9 +587,10 @@ static void run_collects(void)
 	slurm_output_free(&o);
 
 	/* Much more than a pipe holds, on both pipes at once. */
-	char *big[] = { "sh", "-c",
-			"head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2",
-			NULL };
+	char *big[] = {
+		"sh", "-c",
+		"head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2", NULL
+	};
 	CHECK(slurm_run(big, clean_env, getuid(), getgid(), 10000, &o) == 0);
 	CHECK(o.out_len == 300000 && o.err_len == 200000);
 	CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
@@ -597,8 +607,8 @@ static void run_collects(void)
 	      -ENOENT);
 	slurm_output_free(&o);
 	char *absent_path[] = { "/nonexistent/sbatch", NULL };
-	CHECK(slurm_run(absent_path, clean_env, getuid(), getgid(), 1000,
-			&o) == -ENOENT);
+	CHECK(slurm_run(absent_path, clean_env, getuid(), getgid(), 1000, &o) ==
+	      -ENOENT);
 	slurm_output_free(&o);
 }
 
@@ -622,8 +632,8 @@ static void run_with_std_fds_closed(void)
 		close(0);
 		close(1);
 		close(2);
-		if (slurm_run(argv, clean_env, getuid(), getgid(), 5000,
-			      &o) == 0 &&
+		if (slurm_run(argv, clean_env, getuid(), getgid(), 5000, &o) ==
+			    0 &&
 		    !strcmp(o.out, "out\n") && !strcmp(o.err, "err\n"))
 			ok = 'y';
 		if (write(res[1], &ok, 1) != 1)
@@ -707,9 +717,12 @@ static int live_run(struct live *l, char **argv, struct slurm_output *o)
 static long long live_submit(struct live *l, const struct slurm_option *opts,
 			     size_t nopts, char *err, size_t errlen)
 {
-	struct slurm_submit s = { .self_exe = l->exe, .job_dir = l->dir,
-				  .job_name = "trainfs-unit", .log = l->log,
-				  .opts = opts, .nopts = nopts };
+	struct slurm_submit s = { .self_exe = l->exe,
+				  .job_dir = l->dir,
+				  .job_name = "trainfs-unit",
+				  .log = l->log,
+				  .opts = opts,
+				  .nopts = nopts };
 	struct slurm_output o;
 	char **argv = NULL;
 	long long id = -1;
@@ -771,8 +784,7 @@ static int live_scancel(struct live *l, const char *how, long long id)
 	return st;
 }
 
-static int live_scontrol(struct live *l, long long id,
-			 struct slurm_job_info *i)
+static int live_scontrol(struct live *l, long long id, struct slurm_job_info *i)
 {
 	char ids[32];
 	struct slurm_output o;
@@ -824,12 +836,13 @@ static void live_cluster(void)
 	snprintf(l.log, sizeof l.log, "%s/log", l.dir);
 	/* Stands in for "trainfs __shim --slurm DIR": says who it is, then
 	 * waits for the stop request. */
-	CHECK(write_text(l.exe,
-			 "#!/bin/sh\n"
-			 "trap 'echo stop requested; exit 0' URG\n"
-			 "echo \"shim $* as $(id -u) pid $$ job $SLURM_JOB_ID\"\n"
-			 "i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n",
-			 0755) == 0);
+	CHECK(write_text(
+		      l.exe,
+		      "#!/bin/sh\n"
+		      "trap 'echo stop requested; exit 0' URG\n"
+		      "echo \"shim $* as $(id -u) pid $$ job $SLURM_JOB_ID\"\n"
+		      "i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n",
+		      0755) == 0);
 
 	snprintf(cpus, sizeof cpus, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
 	struct slurm_option all_cpus[] = { { "cpus_per_task", cpus } };
@@ -863,8 +876,8 @@ static void live_cluster(void)
 	if (f)
 		fclose(f);
 	char want[256];
-	snprintf(want, sizeof want,
-		 "shim __shim --slurm %s as 65534 pid ", l.dir);
+	snprintf(want, sizeof want, "shim __shim --slurm %s as 65534 pid ",
+		 l.dir);
 	CHECK(strstr(text, want) != NULL);
 	CHECK(strstr(text, "stop requested\n") != NULL);
 
@@ -895,11 +908,9 @@ static void live_cluster(void)
 }
 
 TEST_MAIN("slurm", TEST(option_keys), TEST(sbatch_argv), TEST(job_name),
-	  TEST(sh_quote),
-	  TEST(command_env), TEST(launch_env), TEST(trainer_env), TEST(exit_status),
-	  TEST(sbatch_output), TEST(squeue_argv), TEST(squeue_output),
-	  TEST(durations), TEST(scontrol_output), TEST(states),
-	  TEST(status_line), TEST(judge_end),
-	  TEST(run_collects), TEST(run_with_std_fds_closed),
-	  TEST(run_times_out), TEST(run_as_owner),
-	  TEST(live_cluster))
+	  TEST(sh_quote), TEST(command_env), TEST(launch_env),
+	  TEST(trainer_env), TEST(exit_status), TEST(sbatch_output),
+	  TEST(squeue_argv), TEST(squeue_output), TEST(durations),
+	  TEST(scontrol_output), TEST(states), TEST(status_line),
+	  TEST(judge_end), TEST(run_collects), TEST(run_with_std_fds_closed),
+	  TEST(run_times_out), TEST(run_as_owner), TEST(live_cluster))

@@ -68,7 +68,8 @@ static void test_csv_lines(void)
 	/* a new header, as a trainer that starts a new table writes it */
 	CHECK(csv(&c, "Epoch,loss,val_loss") == SRC_CSV_HEADER);
 	CHECK(csv(&c, "7,0.1,0.2") == SRC_CSV_ROW);
-	CHECK(ml.epoch == 7 && value("loss") == 0.1 && value("val_loss") == 0.2);
+	CHECK(ml.epoch == 7 && value("loss") == 0.1 &&
+	      value("val_loss") == 0.2);
 	/* no epoch column: the row number; bad names counted on the header;
 	   pandas' unnamed index column left out quietly */
 	CHECK(csv(&c, ",date,acc,a b") == SRC_CSV_HEADER_BAD);
@@ -191,8 +192,8 @@ static void test_tfrecord(void)
 {
 	/* CRC32C's check value, and TensorFlow's first header */
 	CHECK(tfrec_crc32c(0, "123456789", 9) == 0xe3069283u);
-	unsigned char h[12] = { 0x18, 0, 0, 0, 0, 0, 0, 0,
-				0xa3, 0x7f, 0x4b, 0x22 };
+	unsigned char h[12] = { 0x18, 0, 0,    0,    0,	   0,
+				0,    0, 0xa3, 0x7f, 0x4b, 0x22 };
 	uint64_t len = 0;
 	CHECK(tfrec_header(h, &len) == 0 && len == 24);
 	h[0] = 0x19;
@@ -270,8 +271,8 @@ struct got {
 	const char *name;
 };
 
-static void take(void *arg, const struct metrics_line *l, int rc,
-		 const char *w, int64_t line)
+static void take(void *arg, const struct metrics_line *l, int rc, const char *w,
+		 int64_t line)
 {
 	struct got *g = arg;
 
@@ -319,7 +320,8 @@ static void test_real_logs(void)
 	/* older Ultralytics: padded, epochs from 0, shown from 1 */
 	read_all("tests/data/ultralytics_v8_0_padded_results.csv",
 		 "metrics/mAP50-95(B)", &g);
-	CHECK(g.n == 12 && g.bad == 0 && g.epochs[0] == 1 && g.epochs[11] == 12);
+	CHECK(g.n == 12 && g.bad == 0 && g.epochs[0] == 1 &&
+	      g.epochs[11] == 12);
 	CHECK(g.v[10] == 0.40445);
 	/* Ultralytics 8.3: epochs from 1 */
 	read_all("tests/data/ultralytics_v8_3_results.csv",
@@ -431,7 +433,8 @@ static void test_frames_corrupt_and_incomplete(void)
 	/* the cut frame waits ... then, the trainer gone, counts */
 	CHECK(source_step(s, 1, take, &g) == 0);
 	CHECK(g.bad == 3 && strstr(g.why, "incomplete last record"));
-	CHECK_STR(g.why, "run1/events.out.tfevents.1.h: incomplete last record");
+	CHECK_STR(g.why,
+		  "run1/events.out.tfevents.1.h: incomplete last record");
 	source_step(s, 1, take, &g);
 	CHECK(g.bad == 3);
 	source_free(s);

@@ -149,7 +149,8 @@ static void test_values_accepted(void)
 
 	/* UTF-8 text is fine in a value */
 	CHECK(parse("command = echo 'h\xc3\xa9llo \xe2\x9c\x93'\n"
-		    "workdir = /home/\xc3\xa9t\xc3\xa9\n", &s) == 0);
+		    "workdir = /home/\xc3\xa9t\xc3\xa9\n",
+		    &s) == 0);
 	CHECK_STR(s.command, "echo 'h\xc3\xa9llo \xe2\x9c\x93'");
 	CHECK_STR(s.workdir, "/home/\xc3\xa9t\xc3\xa9");
 	spec_free(&s);
@@ -182,28 +183,58 @@ static void test_signals(void)
 		const char *text;
 		int sig;
 	} ok[] = {
-		{ "TERM", SIGTERM },	{ "INT", SIGINT },     { "HUP", SIGHUP },
-		{ "QUIT", SIGQUIT },	{ "USR1", SIGUSR1 },   { "USR2", SIGUSR2 },
-		{ "KILL", SIGKILL },	{ "SIGTERM", SIGTERM }, { "SIGINT", SIGINT },
-		{ "SIGKILL", SIGKILL }, { "SIGUSR1", SIGUSR1 }, { "term", SIGTERM },
-		{ "sigusr2", SIGUSR2 }, { "SigTerm", SIGTERM }, { "1", 1 },
-		{ "15", 15 },		{ "64", 64 },	       { "015", 15 },
+		{ "TERM", SIGTERM },
+		{ "INT", SIGINT },
+		{ "HUP", SIGHUP },
+		{ "QUIT", SIGQUIT },
+		{ "USR1", SIGUSR1 },
+		{ "USR2", SIGUSR2 },
+		{ "KILL", SIGKILL },
+		{ "SIGTERM", SIGTERM },
+		{ "SIGINT", SIGINT },
+		{ "SIGKILL", SIGKILL },
+		{ "SIGUSR1", SIGUSR1 },
+		{ "term", SIGTERM },
+		{ "sigusr2", SIGUSR2 },
+		{ "SigTerm", SIGTERM },
+		{ "1", 1 },
+		{ "15", 15 },
+		{ "64", 64 },
+		{ "015", 15 },
 		/* every name of `kill -l`, with or without SIG */
-		{ "WINCH", SIGWINCH },	{ "SIGWINCH", SIGWINCH },
-		{ "winch", SIGWINCH },	{ "ALRM", SIGALRM },   { "CHLD", SIGCHLD },
-		{ "CONT", SIGCONT },	{ "STOP", SIGSTOP },   { "TSTP", SIGTSTP },
-		{ "PWR", SIGPWR },	{ "SYS", SIGSYS },     { "IO", SIGIO },
-		{ "STKFLT", SIGSTKFLT }, { "VTALRM", SIGVTALRM },
-		{ "XCPU", SIGXCPU },	{ "URG", SIGURG },     { "PIPE", SIGPIPE },
-		{ "SEGV", SIGSEGV },	{ "ABRT", SIGABRT },   { "TRAP", SIGTRAP },
-		{ "RTMIN", 34 },	{ "RTMIN+3", 37 },     { "SIGRTMIN+3", 37 },
-		{ "rtmin+15", 49 },	{ "RTMAX-14", 50 },    { "RTMAX-1", 63 },
-		{ "RTMAX", 64 },	{ "sigrtmax", 64 },
+		{ "WINCH", SIGWINCH },
+		{ "SIGWINCH", SIGWINCH },
+		{ "winch", SIGWINCH },
+		{ "ALRM", SIGALRM },
+		{ "CHLD", SIGCHLD },
+		{ "CONT", SIGCONT },
+		{ "STOP", SIGSTOP },
+		{ "TSTP", SIGTSTP },
+		{ "PWR", SIGPWR },
+		{ "SYS", SIGSYS },
+		{ "IO", SIGIO },
+		{ "STKFLT", SIGSTKFLT },
+		{ "VTALRM", SIGVTALRM },
+		{ "XCPU", SIGXCPU },
+		{ "URG", SIGURG },
+		{ "PIPE", SIGPIPE },
+		{ "SEGV", SIGSEGV },
+		{ "ABRT", SIGABRT },
+		{ "TRAP", SIGTRAP },
+		{ "RTMIN", 34 },
+		{ "RTMIN+3", 37 },
+		{ "SIGRTMIN+3", 37 },
+		{ "rtmin+15", 49 },
+		{ "RTMAX-14", 50 },
+		{ "RTMAX-1", 63 },
+		{ "RTMAX", 64 },
+		{ "sigrtmax", 64 },
 	};
 	static const char *const bad[] = {
-		"0",	 "65",	   "-1",       "FOO",	   "SIG",     "SIG15",
-		"TERM2", "1.0",	   "",	       "SIG TERM", "RTMIN+",  "RTMIN-1",
-		"RTMAX+1", "RTMIN+31", "RTMAX-31", "RTMIN+1000", "EXIT", "+15",
+		"0",	      "65",	 "-1",	    "FOO",	"SIG",
+		"SIG15",      "TERM2",	 "1.0",	    "",		"SIG TERM",
+		"RTMIN+",     "RTMIN-1", "RTMAX+1", "RTMIN+31", "RTMAX-31",
+		"RTMIN+1000", "EXIT",	 "+15",
 	};
 	char text[128], want[256];
 	struct spec s;
@@ -303,7 +334,8 @@ static void test_line_endings(void)
 	struct spec s;
 
 	CHECK(parse("command = echo hi\r\nepochs = 5\r\n\r\n# c\r\n"
-		    "mode = min\r\n", &s) == 0);
+		    "mode = min\r\n",
+		    &s) == 0);
 	CHECK_STR(s.command, "echo hi");
 	CHECK(s.epochs == 5);
 	CHECK(s.mode_min == 1);
@@ -320,7 +352,9 @@ static void test_line_endings(void)
 	spec_free(&s);
 
 	/* a UTF-8 byte order mark from a Windows editor */
-	CHECK(parse("\xef\xbb\xbf" "command = run\n", &s) == 0);
+	CHECK(parse("\xef\xbb\xbf"
+		    "command = run\n",
+		    &s) == 0);
 	CHECK_STR(s.command, "run");
 	spec_free(&s);
 
@@ -349,8 +383,9 @@ static void test_error_forms(void)
 {
 	CHECK_STR(parse_err("command = x\nepoch = 3\n"),
 		  "spec line 2: unknown key 'epoch'");
-	CHECK_STR(parse_err("command = x\n\nepochs = abc\n"),
-		  "spec line 3: bad value 'abc' for 'epochs': not a whole number");
+	CHECK_STR(
+		parse_err("command = x\n\nepochs = abc\n"),
+		"spec line 3: bad value 'abc' for 'epochs': not a whole number");
 	CHECK_STR(parse_err("command = x\n#\n\n\njust some words\n"),
 		  "spec line 5: expected 'key = value'");
 	CHECK_STR(parse_err("epochs = 3\n"), "spec: 'command' is required");
@@ -377,8 +412,9 @@ static void test_error_forms(void)
 	CHECK_STR(parse_err("command = x\nfoo = 1\nepochs = abc\n"),
 		  "spec line 2: unknown key 'foo'");
 	/* a bad line is reported before a missing command */
-	CHECK_STR(parse_err("epochs = 0\n"),
-		  "spec line 1: bad value '0' for 'epochs': must be at least 1");
+	CHECK_STR(
+		parse_err("epochs = 0\n"),
+		"spec line 1: bad value '0' for 'epochs': must be at least 1");
 	/* a duplicate with a bad value is a duplicate */
 	CHECK_STR(parse_err("command = x\ncommand = \n"),
 		  "spec line 2: duplicate key 'command'");
@@ -389,17 +425,22 @@ static void test_bad_values(void)
 	static const struct {
 		const char *line, *msg;
 	} cases[] = {
-		{ "command =", "bad value '' for 'command': must not be empty" },
+		{ "command =",
+		  "bad value '' for 'command': must not be empty" },
 		{ "workdir = relative/dir",
 		  "bad value 'relative/dir' for 'workdir': not an absolute path" },
-		{ "workdir =", "bad value '' for 'workdir': not an absolute path" },
-		{ "epochs = 0", "bad value '0' for 'epochs': must be at least 1" },
-		{ "epochs = -1", "bad value '-1' for 'epochs': must be at least 1" },
+		{ "workdir =",
+		  "bad value '' for 'workdir': not an absolute path" },
+		{ "epochs = 0",
+		  "bad value '0' for 'epochs': must be at least 1" },
+		{ "epochs = -1",
+		  "bad value '-1' for 'epochs': must be at least 1" },
 		{ "epochs = 1.5",
 		  "bad value '1.5' for 'epochs': not a whole number" },
 		{ "epochs = 1e3",
 		  "bad value '1e3' for 'epochs': not a whole number" },
-		{ "epochs = +3", "bad value '+3' for 'epochs': not a whole number" },
+		{ "epochs = +3",
+		  "bad value '+3' for 'epochs': not a whole number" },
 		{ "epochs =", "bad value '' for 'epochs': not a whole number" },
 		{ "epochs = 1 2",
 		  "bad value '1 2' for 'epochs': not a whole number" },
@@ -421,23 +462,28 @@ static void test_bad_values(void)
 		  "bad value '1e999' for 'min_delta': too large" },
 		{ "min_delta = 0x10",
 		  "bad value '0x10' for 'min_delta': not a number" },
-		{ "min_delta = 1e", "bad value '1e' for 'min_delta': not a number" },
-		{ "min_delta = .", "bad value '.' for 'min_delta': not a number" },
+		{ "min_delta = 1e",
+		  "bad value '1e' for 'min_delta': not a number" },
+		{ "min_delta = .",
+		  "bad value '.' for 'min_delta': not a number" },
 		{ "min_delta = abc",
 		  "bad value 'abc' for 'min_delta': not a number" },
 		{ "min_delta =", "bad value '' for 'min_delta': not a number" },
-		{ "grace = -5", "bad value '-5' for 'grace': must not be negative" },
+		{ "grace = -5",
+		  "bad value '-5' for 'grace': must not be negative" },
 		{ "grace = 5s", "bad value '5s' for 'grace': not a number" },
 		{ "grace = inf",
 		  "bad value 'inf' for 'grace': not a finite number" },
-		{ "mode = MAX", "bad value 'MAX' for 'mode': expected max or min" },
+		{ "mode = MAX",
+		  "bad value 'MAX' for 'mode': expected max or min" },
 		{ "mode =", "bad value '' for 'mode': expected max or min" },
 		{ "compression = xz",
 		  "bad value 'xz' for 'compression': expected none, gzip or zstd" },
 		{ "compression = GZIP",
 		  "bad value 'GZIP' for 'compression': expected none, gzip or "
 		  "zstd" },
-		{ "monitor =", "bad value '' for 'monitor': must not be empty" },
+		{ "monitor =",
+		  "bad value '' for 'monitor': must not be empty" },
 		{ "monitor = val loss",
 		  "bad value 'val loss' for 'monitor': not a metric name "
 		  "(1 to 64 letters, digits or '_.-/()[]:%', "
@@ -480,11 +526,22 @@ static void test_bad_values(void)
 static void test_duplicates(void)
 {
 	static const char *const keys[] = {
-		"command = y", "workdir = /b", "epochs = 2", "monitor = b",
-		"mode = min", "patience = 2", "min_delta = 2",
-		"stop_signal = INT", "grace = 2", "compression = gzip",
-		"stop_to = main", "keep = last", "checkpoints = 2",
-		"executor = slurm", "slurm.partition = b", "slurm.time = 5",
+		"command = y",
+		"workdir = /b",
+		"epochs = 2",
+		"monitor = b",
+		"mode = min",
+		"patience = 2",
+		"min_delta = 2",
+		"stop_signal = INT",
+		"grace = 2",
+		"compression = gzip",
+		"stop_to = main",
+		"keep = last",
+		"checkpoints = 2",
+		"executor = slurm",
+		"slurm.partition = b",
+		"slurm.time = 5",
 		"slurm.cpus_per_task = 3",
 	};
 	const char *first = "command = x\nworkdir = /a\nepochs = 1\n"
@@ -520,8 +577,9 @@ static void test_duplicates(void)
 	CHECK_STR(parse_err("command = x\nenv.A = 1\nenv.A = 2\nepochs = x\n"),
 		  "spec line 3: duplicate key 'env.A'");
 	/* ... and after it is not */
-	CHECK_STR(parse_err("command = x\nenv.A = 1\nepochs = x\nenv.A = 2\n"),
-		  "spec line 3: bad value 'x' for 'epochs': not a whole number");
+	CHECK_STR(
+		parse_err("command = x\nenv.A = 1\nepochs = x\nenv.A = 2\n"),
+		"spec line 3: bad value 'x' for 'epochs': not a whole number");
 	/* of several repeats, the earliest line is reported */
 	CHECK_STR(parse_err("command = x\nenv.Z = 1\nenv.A = 1\nenv.Z = 1\n"
 			    "env.A = 1\n"),
@@ -539,7 +597,8 @@ static void test_many_env(void)
 		return;
 	len += snprintf(text + len, cap - len, "command = x\n");
 	for (i = 0; i < n; i++)
-		len += snprintf(text + len, cap - len, "env.V%zu = %zu\n", i, i);
+		len += snprintf(text + len, cap - len, "env.V%zu = %zu\n", i,
+				i);
 	CHECK(spec_parse(text, len, &s, err, sizeof err) == 0);
 	CHECK(s.nenv == n);
 	if (s.nenv == n) {
@@ -574,8 +633,10 @@ static void test_bad_text(void)
 		  "spec line 2: contains a control character");
 	CHECK_STR(parse_err("command = x\x7f\n"),
 		  "spec line 1: contains a control character");
-	CHECK_STR(parse_err("command = \xff\n"), "spec line 1: not valid UTF-8");
-	CHECK_STR(parse_err("command = \xc3\n"), "spec line 1: not valid UTF-8");
+	CHECK_STR(parse_err("command = \xff\n"),
+		  "spec line 1: not valid UTF-8");
+	CHECK_STR(parse_err("command = \xc3\n"),
+		  "spec line 1: not valid UTF-8");
 	CHECK_STR(parse_err("command = \xc0\xaf\n"), /* overlong '/' */
 		  "spec line 1: not valid UTF-8");
 	CHECK_STR(parse_err("command = \xed\xa0\x80\n"), /* a surrogate */
@@ -608,9 +669,10 @@ static void test_err_buffer(void)
 static void test_random_bytes(void)
 {
 	static const char *const pieces[] = {
-		"command", "env.", "epochs", "=", " ", "\t", "#", "\n", "\r",
-		"\r\n", "1", "-", "0.5", "nan", "\0", "\xc3", "\xa9", "\xff",
-		"max", "TERM", "SIG", "/", "zstd", "monitor", "mode", ",",
+		"command", "env.", "epochs",  "=",    " ",   "\t",   "#",
+		"\n",	   "\r",   "\r\n",    "1",    "-",   "0.5",  "nan",
+		"\0",	   "\xc3", "\xa9",    "\xff", "max", "TERM", "SIG",
+		"/",	   "zstd", "monitor", "mode", ",",
 	};
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 	char buf[512];
@@ -657,7 +719,8 @@ static void test_command_keeps_hash(void)
 	struct spec s;
 
 	CHECK(parse("command = python3 -c 'print(\"#1\")' # say it\n"
-		    "epochs = 3 # target\n", &s) == 0);
+		    "epochs = 3 # target\n",
+		    &s) == 0);
 	CHECK_STR(s.command, "python3 -c 'print(\"#1\")' # say it");
 	CHECK(s.epochs == 3);
 	spec_free(&s);
@@ -685,7 +748,8 @@ static void test_new_keys(void)
 	struct spec s;
 
 	CHECK(parse("command = x\nstop_to = group\nkeep = best\n"
-		    "checkpoints = 0\nexecutor = slurm\n", &s) == 0);
+		    "checkpoints = 0\nexecutor = slurm\n",
+		    &s) == 0);
 	CHECK(s.stop_to == SPEC_STOP_TO_GROUP);
 	CHECK(s.keep == SPEC_KEEP_BEST);
 	CHECK(s.checkpoints == 0);
@@ -704,7 +768,8 @@ static void test_new_keys(void)
 	/* metrics_from: a path, relative or absolute, a '#' after blanks a
 	   comment; a monitor named as Ultralytics names it */
 	CHECK(parse("command = x\nmetrics_from = runs/detect/train/results.csv"
-		    "  # Ultralytics\nmonitor = metrics/mAP50-95(B)\n", &s) == 0);
+		    "  # Ultralytics\nmonitor = metrics/mAP50-95(B)\n",
+		    &s) == 0);
 	CHECK_STR(s.metrics_from, "runs/detect/train/results.csv");
 	CHECK_STR(s.monitor, "metrics/mAP50-95(B)");
 	spec_free(&s);
@@ -758,8 +823,9 @@ static void test_gpus(void)
 	CHECK_STR(parse_err("command = x\ngpus = -1\n"),
 		  "spec line 2: bad value '-1' for 'gpus': must not be "
 		  "negative");
-	CHECK_STR(parse_err("command = x\ngpus = two\n"),
-		  "spec line 2: bad value 'two' for 'gpus': not a whole number");
+	CHECK_STR(
+		parse_err("command = x\ngpus = two\n"),
+		"spec line 2: bad value 'two' for 'gpus': not a whole number");
 	CHECK_STR(parse_err("command = x\ngpus = 1025\n"),
 		  "spec line 2: bad value '1025' for 'gpus': too many GPUs");
 	/* Both gpus and the variable trainfs sets from it: a bad spec. */
@@ -778,9 +844,9 @@ static void test_gpus(void)
 static void test_slurm_keys(void)
 {
 	static const char *const keys[] = {
-		"partition", "account", "qos",	"time",	      "nodes",
-		"ntasks",    "cpus_per_task", "mem", "gres", "gpus",
-		"constraint",
+		"partition", "account", "qos",		 "time",
+		"nodes",     "ntasks",	"cpus_per_task", "mem",
+		"gres",	     "gpus",	"constraint",
 	};
 	char text[2048], want[256];
 	size_t len, i;
@@ -791,8 +857,8 @@ static void test_slurm_keys(void)
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		len += (size_t)snprintf(text + len, sizeof text - len,
 					"slurm.%s = %s\n", keys[i],
-					strcmp(keys[i], "time") ? "v a l"
-								: "1-02:03:04");
+					strcmp(keys[i], "time") ? "v a l" :
+								  "1-02:03:04");
 	CHECK(parse(text, &s) == 0);
 	CHECK(s.nslurm == sizeof keys / sizeof keys[0]);
 	CHECK(s.slurm_time == 86400 + 2 * 3600 + 3 * 60 + 4);
@@ -882,9 +948,10 @@ static void test_slurm_time(void)
 			  999999999L },
 	};
 	static const char *const bad[] = {
-		"",	"-",	"1-",	  "-1",	  "1:",	      ":1",   "1::2",
-		"1:2:3:4", "1-2:3:4:5", "1-2-3", "a",  "1h",	      "1.5",
-		" 1",	"+1",	"1 ",	  "1000000000", "1-1000000000", "NONE",
+		"",   "-",	    "1-",	    "-1",	 "1:",
+		":1", "1::2",	    "1:2:3:4",	    "1-2:3:4:5", "1-2-3",
+		"a",  "1h",	    "1.5",	    " 1",	 "+1",
+		"1 ", "1000000000", "1-1000000000", "NONE",
 	};
 	long sec;
 	size_t i;
@@ -937,20 +1004,21 @@ static void test_with_epochs(void)
 		  "# top\r\ncommand = run # epochs = 3\r\n"
 		  "  epochs\t=  7   # target\r\nmode = max\r\n");
 	/* a comment or another key naming epochs is not the epochs line */
-	CHECK_STR(with_epochs("command = x\n# epochs = 4\nenv.epochs = 5\n",
-			      9),
+	CHECK_STR(with_epochs("command = x\n# epochs = 4\nenv.epochs = 5\n", 9),
 		  "command = x\n# epochs = 4\nenv.epochs = 5\nepochs = 9\n");
 	/* none: appended, after a newline if the text lacks one */
-	CHECK_STR(with_epochs("command = x", 12),
-		  "command = x\nepochs = 12\n");
+	CHECK_STR(with_epochs("command = x", 12), "command = x\nepochs = 12\n");
 	CHECK_STR(with_epochs("", 12), "epochs = 12\n");
 	/* an empty value gets the number apart from '=' and a comment */
 	CHECK_STR(with_epochs("command = x\nepochs =\n", 5),
 		  "command = x\nepochs = 5\n");
 	CHECK_STR(with_epochs("command = x\nepochs = # c\n", 5),
 		  "command = x\nepochs = 5 # c\n");
-	CHECK_STR(with_epochs("\xef\xbb\xbf" "epochs=1\ncommand=x", 2),
-		  "\xef\xbb\xbf" "epochs=2\ncommand=x");
+	CHECK_STR(with_epochs("\xef\xbb\xbf"
+			      "epochs=1\ncommand=x",
+			      2),
+		  "\xef\xbb\xbf"
+		  "epochs=2\ncommand=x");
 	/* the result is a good spec with the new target */
 	out = spec_with_epochs("command = x\nepochs = 10 # t\npatience = 2\n",
 			       strlen("command = x\nepochs = 10 # t\n"
@@ -977,5 +1045,5 @@ TEST_MAIN("spec", TEST(test_minimal_and_defaults), TEST(test_every_key),
 	  TEST(test_bad_values), TEST(test_duplicates), TEST(test_many_env),
 	  TEST(test_bad_text), TEST(test_err_buffer), TEST(test_random_bytes),
 	  TEST(test_command_keeps_hash), TEST(test_new_keys),
-	  TEST(test_slurm_keys), TEST(test_slurm_time),
-	  TEST(test_with_epochs), TEST(test_gpus))
+	  TEST(test_slurm_keys), TEST(test_slurm_time), TEST(test_with_epochs),
+	  TEST(test_gpus))

@@ -19,6 +19,7 @@
  * running" is SAME.  restart: "ready, failed, cancelled"; nothing says
  * a restart repeats what is under way, so elsewhere it is EBUSY.
  */
+/* clang-format off */
 static const int want[ST_COUNT][CMD_COUNT] = {
 	/*                start      stop         cancel        resume     restart */
 	[ST_CREATED]   = { ST_QUEUED, -EBUSY,      -EBUSY,       -EBUSY,    -EBUSY },
@@ -30,6 +31,7 @@ static const int want[ST_COUNT][CMD_COUNT] = {
 	[ST_CANCELLED] = { -EBUSY,    -EBUSY,      SAME,         -EBUSY,    ST_QUEUED },
 	[ST_FAILED]    = { -EBUSY,    -EBUSY,      -EBUSY,       ST_QUEUED, ST_QUEUED },
 };
+/* clang-format on */
 
 static void every_cell(void)
 {
@@ -41,17 +43,18 @@ static void every_cell(void)
 				CHECK(rc == want[s][c]);
 			} else {
 				CHECK(rc == 0);
-				CHECK(next == (want[s][c] == SAME
-						       ? (enum job_state)s
-						       : (enum job_state)want[s][c]));
+				CHECK(next ==
+				      (want[s][c] == SAME ?
+					       (enum job_state)s :
+					       (enum job_state)want[s][c]));
 			}
 		}
 }
 
 static void names(void)
 {
-	const char *n[] = { "created", "queued", "running", "stopping",
-			    "packaging", "ready", "cancelled", "failed" };
+	const char *n[] = { "created",	 "queued", "running",	"stopping",
+			    "packaging", "ready",  "cancelled", "failed" };
 	for (int s = 0; s < ST_COUNT; s++) {
 		CHECK_STR(state_name(s), n[s]);
 		CHECK(state_from_name(n[s]) == s);
@@ -117,7 +120,8 @@ static void parsing_resume_epochs(void)
 static void predicates(void)
 {
 	for (int s = 0; s < ST_COUNT; s++) {
-		int final = s == ST_READY || s == ST_CANCELLED || s == ST_FAILED;
+		int final = s == ST_READY || s == ST_CANCELLED ||
+			    s == ST_FAILED;
 		CHECK(state_is_final(s) == final);
 		CHECK(state_allows_rmdir(s) == (final || s == ST_CREATED));
 		/* writable when created or final */
@@ -196,6 +200,5 @@ static void allowed_lists_short_buffer(void)
 }
 
 TEST_MAIN("state", TEST(every_cell), TEST(names), TEST(parsing),
-	  TEST(parsing_resume_epochs),
-	  TEST(predicates), TEST(supervisor_moves), TEST(allowed_lists),
-	  TEST(allowed_lists_short_buffer))
+	  TEST(parsing_resume_epochs), TEST(predicates), TEST(supervisor_moves),
+	  TEST(allowed_lists), TEST(allowed_lists_short_buffer))

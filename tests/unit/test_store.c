@@ -241,7 +241,8 @@ static void test_slurm_id_kept_and_migrated(void)
 	/* Back to version 2: the column is gone; opening brings it back. */
 	snprintf(db, sizeof db, "%s/trainfs.db", dir);
 	CHECK(sqlite3_open(db, &h) == SQLITE_OK);
-	CHECK(sqlite3_exec(h, "ALTER TABLE jobs DROP COLUMN metrics_lines;"
+	CHECK(sqlite3_exec(h,
+			   "ALTER TABLE jobs DROP COLUMN metrics_lines;"
 			   "ALTER TABLE jobs DROP COLUMN metrics_ino;"
 			   "ALTER TABLE jobs DROP COLUMN bad_line;"
 			   "ALTER TABLE jobs DROP COLUMN bad_why;"
@@ -255,8 +256,8 @@ static void test_slurm_id_kept_and_migrated(void)
 			   "DROP TABLE sweep_rungs;"
 			   "DROP TABLE sweep_trials;"
 			   "DROP TABLE sweeps;"
-			   "PRAGMA user_version = 2", NULL, NULL,
-			   NULL) == SQLITE_OK);
+			   "PRAGMA user_version = 2",
+			   NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(h);
 	CHECK(store_open(dir, &st) == 0);
 	got = -1;
@@ -265,7 +266,6 @@ static void test_slurm_id_kept_and_migrated(void)
 	store_close(st);
 	CHECK(tree_remove(rootfd, "st") == 0);
 }
-
 
 static int keep_gpus(void *arg, struct job_record *r)
 {

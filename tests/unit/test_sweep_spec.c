@@ -68,8 +68,7 @@ static void trial_specs(void)
 	snprintf(want, sizeof want,
 		 "env.TRAINFS_PARAM_lr = %s\nenv.TRAINFS_PARAM_depth = %s\n",
 		 v[0], v[1]);
-	CHECK(len > strlen(want) &&
-	      !strcmp(text + len - strlen(want), want));
+	CHECK(len > strlen(want) && !strcmp(text + len - strlen(want), want));
 	/* The trial's spec is a good job spec. */
 	struct spec j;
 	CHECK(spec_parse(text, len, &j, err, sizeof err) == 0);
@@ -119,8 +118,8 @@ static void errors(void)
 	CHECK(parse("command = t\nmonitor = a\ntrials = 0\n", &s) == -1);
 	CHECK_STR(err, "spec line 3: bad value '0' for 'trials': not a whole "
 		       "number from 1 to 100000");
-	CHECK(parse("command = t\nmonitor = a\ntrials = 2\ntrials = 3\n",
-		    &s) == -1);
+	CHECK(parse("command = t\nmonitor = a\ntrials = 2\ntrials = 3\n", &s) ==
+	      -1);
 	CHECK_STR(err, "spec line 4: duplicate key 'trials'");
 	CHECK(parse("command = t\nmonitor = a\ntrials = 2\nparam.x = 1\n"
 		    "param.x = 2\n",

@@ -13,8 +13,8 @@ static void counts_are_the_stored_text(void)
 	t.epoch_chars = tablecap_epoch_chars(12);
 	t.nvalues = 2;
 	t.name_chars = strlen("loss") + strlen("acc");
-	t.value_chars = tablecap_number_chars(0.5) +
-			tablecap_number_chars(0.25);
+	t.value_chars =
+		tablecap_number_chars(0.5) + tablecap_number_chars(0.25);
 	CHECK(tablecap_stored(&t) == strlen("epoch=12 loss=0.5 acc=0.25"));
 	CHECK(tablecap_number_chars(0.1) == 3);
 	CHECK(tablecap_number_chars(1e308) == strlen("1e+308"));

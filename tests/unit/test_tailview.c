@@ -18,7 +18,8 @@ static char *follow(const char *seen, const char *const *next)
 	char *buf = malloc(len + 1);
 	memcpy(buf, seen, len);
 	for (; *next; next++)
-		CHECK(tail_view_follow(&t, &buf, &len, *next, strlen(*next)) >= 0);
+		CHECK(tail_view_follow(&t, &buf, &len, *next, strlen(*next)) >=
+		      0);
 	buf = realloc(buf, len + 1);
 	buf[len] = '\0';
 	return buf;
@@ -26,11 +27,12 @@ static char *follow(const char *seen, const char *const *next)
 
 static void test_new_column(void)
 {
-	char *s = follow("epoch,loss\n1,0.5\n",
-			 (const char *const[]){
-				 "epoch,loss,acc\n1,0.5,\n2,0.4,0.6\n",
-				 "epoch,loss,acc\n1,0.5,\n2,0.4,0.6\n3,0.3,0.7\n",
-				 NULL });
+	char *s =
+		follow("epoch,loss\n1,0.5\n",
+		       (const char *const[]){
+			       "epoch,loss,acc\n1,0.5,\n2,0.4,0.6\n",
+			       "epoch,loss,acc\n1,0.5,\n2,0.4,0.6\n3,0.3,0.7\n",
+			       NULL });
 	CHECK_STR(s, "epoch,loss\n1,0.5\nepoch,loss,acc\n2,0.4,0.6\n"
 		     "3,0.3,0.7\n");
 	free(s);
@@ -38,8 +40,8 @@ static void test_new_column(void)
 
 static void test_empty_file(void)
 {
-	char *s = follow("epoch\n", (const char *const[]){
-					    "epoch,loss\n1,0.5\n", NULL });
+	char *s = follow("epoch\n",
+			 (const char *const[]){ "epoch,loss\n1,0.5\n", NULL });
 	CHECK_STR(s, "epoch\nepoch,loss\n1,0.5\n");
 	free(s);
 }

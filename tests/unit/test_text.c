@@ -31,7 +31,9 @@ static void test_utf8(void)
 	CHECK_STR(ESC("mod\xc3\xa8le-\xc3\xbc \xe2\x9c\x93"),
 		  "mod\xc3\xa8le-\xc3\xbc \xe2\x9c\x93");
 	/* C1 CSI (U+009B) acts on some terminals: escaped. */
-	CHECK_STR(ESC("a\xc2\x9b" "31m"), "a\\xc2\\x9b31m");
+	CHECK_STR(ESC("a\xc2\x9b"
+		      "31m"),
+		  "a\\xc2\\x9b31m");
 	/* Not UTF-8: a lone lead byte, an overlong '/', a surrogate. */
 	CHECK_STR(ESC("\xc3(x"), "\\xc3(x");
 	CHECK_STR(ESC("\xc0\xaf"), "\\xc0\\xaf");
@@ -67,5 +69,5 @@ static void test_cut(void)
 	CHECK_STR(text_escape(out, sizeof out, "abcdefgh", 8, 0), "abcde");
 }
 
-TEST_MAIN("text", TEST(test_controls), TEST(test_utf8),
-	  TEST(test_idempotent), TEST(test_ascii), TEST(test_cut))
+TEST_MAIN("text", TEST(test_controls), TEST(test_utf8), TEST(test_idempotent),
+	  TEST(test_ascii), TEST(test_cut))

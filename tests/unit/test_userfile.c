@@ -122,7 +122,8 @@ static void lease_answers_at_once(void)
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		CHECK(b.tv_sec - a.tv_sec < 1);
 	} else {
-		fprintf(stderr, "lease_answers_at_once: no lease here, skipped\n");
+		fprintf(stderr,
+			"lease_answers_at_once: no lease here, skipped\n");
 	}
 	reap_later(pid);
 	CHECK(waitpid(pid, NULL, WNOHANG) < 0); /* reaped already */

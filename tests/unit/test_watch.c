@@ -162,7 +162,9 @@ static void test_follow(void)
 	watch_policy_init(&p, 0, 0, 2);
 	CHECK(watch_follow_init(&w, path, "val", &p) == 0);
 	CHECK(watch_follow_step(&w, 1 << 20) == 0);
-	write_file(path, "{\"epoch\": 1, \"val\": 0.5}\n{\"epoch\": 2, \"val\": 0.4}\n");
+	write_file(
+		path,
+		"{\"epoch\": 1, \"val\": 0.5}\n{\"epoch\": 2, \"val\": 0.4}\n");
 	CHECK(watch_follow_step(&w, 1 << 20) == 0);
 	CHECK(w.n == 2 && w.policy.now.waited == 1);
 	watch_follow_free(&w);
@@ -172,7 +174,8 @@ static void test_cause(void)
 {
 	char path[256], buf[1024];
 	snprintf(path, sizeof path, "%s/log", dir);
-	write_file(path, "starting\nsh: 1: /no/such/trainer: not found\n\n  \n");
+	write_file(path,
+		   "starting\nsh: 1: /no/such/trainer: not found\n\n  \n");
 	CHECK_STR(cause_describe(buf, sizeof buf, 127, 0, path),
 		  "trainer exited with status 127 (command not found): "
 		  "sh: 1: /no/such/trainer: not found");
@@ -198,8 +201,11 @@ int main(void)
 	if (!mkdtemp(dir))
 		return 1;
 	static const struct test_case t[] = {
-		TEST(test_policy_rows_as_they_stand), TEST(test_policy_base),
-		TEST(test_index), TEST(test_rewritten), TEST(test_follow),
+		TEST(test_policy_rows_as_they_stand),
+		TEST(test_policy_base),
+		TEST(test_index),
+		TEST(test_rewritten),
+		TEST(test_follow),
 		TEST(test_cause),
 	};
 	int rc = test_run_all("watch", t, sizeof t / sizeof *t);
