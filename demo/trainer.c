@@ -20,7 +20,7 @@
  * flattens out: with "monitor = val_loss, mode = min, patience = 5,
  * min_delta = 0.001" trainfs auto-stops the demo job well before epoch 100.
  *
- * The trainfs contract (SPEC.md, "The trainer's side"):
+ * The trainfs contract (trainfs(1), the trainer's side):
  *
  *   TRAINFS_OUTPUT     directory for weights; every epoch model.bin and
  *                      model.json are replaced atomically (write NAME.tmp,

@@ -1,6 +1,7 @@
 /*
  * checkpoint: the trainer's checkpoints folder (TRAINFS_CHECKPOINTS) as
- * trainfs sees it, and the retention rule of SPEC "Checkpoints".
+ * trainfs sees it, and the retention rule: the best checkpoint and the
+ * newest `checkpoints` ones are kept, the others deleted.
  *
  * Three steps, none of which takes a lock or touches the job list, so the
  * supervisor runs the slow ones (reading a folder, deleting trees) with no

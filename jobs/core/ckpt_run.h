@@ -1,6 +1,6 @@
 /*
- * ckpt_run: the checkpoints of running and resumed jobs (SPEC
- * "Checkpoints"), between the supervisor and jobs/artifacts/checkpoint.c.  Not for
+ * ckpt_run: the checkpoints of running and resumed jobs (`keep`,
+ * `checkpoints` and `resume` in trainfs(1)), between the supervisor and jobs/artifacts/checkpoint.c.  Not for
  * use outside jobs/.
  *
  * The supervisor calls it from a few hook points (launch, the trainer's

@@ -26,7 +26,7 @@
 #include "jobs/core/registry.h"
 #include "util/log.h"
 
-/* The system tags a resume takes away (SPEC "Checkpoints"). */
+/* The system tags a resume takes away: the last run's outcome. */
 static const char *const resume_untags[] = { "ready",	  "stopped-early",
 					     "converged", "completed",
 					     "failed",	  NULL };

@@ -63,8 +63,8 @@ const char *command_name(enum job_command c);
  * -EBUSY when the command is not allowed in S.
  *
  * resume: the table allows it by state alone (ready and failed give
- * queued; queued and running are "same").  The SPEC allows it in ready and
- * failed only "with a checkpoint": that is the job model's check, made
+ * queued; queued and running are "same").  Users may resume a ready or
+ * failed job only "with a checkpoint" (trainfs(1)): that is the job model's check, made
  * before it asks this table, with the same -EBUSY; so is "epochs=N above
  * the last reported epoch" (-EINVAL).  A repeated "resume epochs=N" while
  * queued or running changes nothing, N included.

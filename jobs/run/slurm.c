@@ -29,7 +29,8 @@
 
 #define SLURM_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 
-/* The SPEC's slurm.* keys; the sbatch option is the key with '_' -> '-'. */
+/* The spec's slurm.* keys (trainfs(1)); the sbatch option is the key with
+ * '_' -> '-'. */
 static const char *const slurm_keys[] = {
 	"partition",	 "account", "qos",  "time", "nodes",	  "ntasks",
 	"cpus_per_task", "mem",	    "gres", "gpus", "constraint",
@@ -165,8 +166,8 @@ int slurm_sbatch_argv(const struct slurm_submit *s, char ***argv)
 	strv_addf(&v, "--job-name=%s%s", s->job_name, "");
 	strv_addf(&v, "--output=%s%s", s->log, "");
 	strv_add(&v, "--open-mode=append");
-	/* A node failure or a preemption ends the job (the SPEC's "ended by
-	 * Slurm"), never reruns it behind trainfs's back. */
+	/* A node failure or a preemption ends the job, never reruns it
+	 * behind trainfs's back. */
 	strv_add(&v, "--no-requeue");
 	/* The environment is slurm_submit_env()'s allow-list (PATH and
 	 * SLURM_CONF), exported as it is whatever SBATCH_EXPORT says: NONE

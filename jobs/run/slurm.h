@@ -7,8 +7,7 @@
  * trainfs's.  The executor (jobs/run/exec.h's operations, Slurm side) calls
  * them from the supervisor's thread, never from a FUSE request.
  *
- * Design of the Slurm side, for the executor refactor (facts behind it:
- * ../shared/SLURM-NOTES.md and tests/slurm/NOTES.md):
+ * Design of the Slurm side (the facts behind it: tests/slurm/NOTES.md):
  *
  * - Submission.  trainfs writes the launch record to JOBDIR/run/launch
  *   through run/'s descriptor (made anew, fchown'd to the owner before
@@ -17,7 +16,7 @@
  *   `sbatch --parsable --job-name=... --output=LOG --open-mode=append
  *   --no-requeue --export=ALL [--chdir=...] --partition=gpu ...
  *   --wrap=exec 'TRAINFS' __shim --slurm 'JOBDIR/run'` (--no-requeue: a node
- *   failure or preemption ends the job, as the SPEC wants, instead of
+ *   failure or preemption ends the job, as trainfs(1) says, instead of
  *   rerunning it unseen).  The batch script is that constant one-liner: the batch
  *   shell execs the shim at once, so the batch step's main process IS the
  *   shim (scancel --batch reaches it and nothing else), and nothing of the
@@ -89,7 +88,8 @@ struct slurm_option {
 	const char *value;
 };
 
-/* 1 if KEY (without "slurm.") is one of the SPEC's sbatch options, else 0. */
+/* 1 if KEY (without "slurm.") is one of the spec's sbatch options (trainfs(1)),
+ * else 0. */
 int slurm_option_known(const char *key);
 
 /* 0 if VALUE may be passed to sbatch, or -EINVAL (a newline). */

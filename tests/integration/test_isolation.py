@@ -1,4 +1,4 @@
-"""One job cannot hurt the others (SPEC.md): while one job misbehaves in
+"""One job cannot hurt the others (trainfs(1)): while one job misbehaves in
 each way a trainer can (thousands of metric names, a sparse 30 GB metrics
 file, 300,000 output files to delete, a full disk), another job's
 `status` is read every 20 ms from a thread, and the worst read must stay
@@ -11,7 +11,7 @@ import time
 
 from harness import PY, unmount, kill_store_processes
 
-LIMIT = 1.0  # seconds: SPEC "answered within 1 s in the tests"
+LIMIT = 1.0  # seconds: every other request is answered within 1 s
 
 
 class Probe:

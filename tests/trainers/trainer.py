@@ -6,7 +6,7 @@ spec's ``command``).  Python 3 standard library only; it writes nothing but
 ``$TRAINFS_OUTPUT`` and ``$TRAINFS_METRICS`` and needs no HOME, so it runs
 under /usr/bin/python3 as any user, nobody included.
 
-Environment (SPEC.md, "The trainer's side"):
+Environment (trainfs(1), the trainer's side):
   TRAINFS_OUTPUT     required: where weights.bin and ckpt/ are written
   TRAINFS_METRICS    required: one metrics line per epoch is appended here,
                      each with a single os.write() on an O_APPEND descriptor
