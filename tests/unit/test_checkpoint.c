@@ -167,7 +167,7 @@ static void keep_best_and_keep_last(void)
 	plan_check(odd, 3, CHECKPOINT_KEEP_BEST, 4, 1, 5, "1 3");
 	/* no best yet (no monitor) */
 	plan_check(e, 6, CHECKPOINT_KEEP_BEST, -1, 1, 6, "1 2 3 4 5");
-	/* keep last: the newest; the best one is still kept (SPEC) */
+	/* keep last: the newest; the best one is still kept */
 	plan_check(e, 6, CHECKPOINT_KEEP_LAST, 3, 1, 6, "1 2 4 5");
 	plan_check(e, 6, CHECKPOINT_KEEP_LAST, -1, 2, 6, "1 2 3 4");
 	/* checkpoints = 0: only the best (and the weights' one) */

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the name rules of jobs/core/job.c (SPEC "The tree" and "tags")
+ * Unit tests of the name rules of jobs/core/job.c (the tree and tags in trainfs(1))
  * and of util/utf8.c, which decides what UTF-8 is: job names are any
  * UTF-8 text but '/', NUL and control characters, tags stay a small
  * ASCII set.

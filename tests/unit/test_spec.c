@@ -291,13 +291,6 @@ static void test_signals(void)
 			      (int)i);
 }
 
-static void test_compression_suffix(void)
-{
-	CHECK_STR(spec_compression_suffix(COMPRESS_NONE), "");
-	CHECK_STR(spec_compression_suffix(COMPRESS_GZIP), ".gz");
-	CHECK_STR(spec_compression_suffix(COMPRESS_ZSTD), ".zst");
-}
-
 static void test_comments_and_blanks(void)
 {
 	struct spec s;
@@ -713,7 +706,7 @@ static void test_random_bytes(void)
 	CHECK(bad > 0);
 }
 
-/* SPEC: a '#' is part of the value only in command (issue 11, item 7). */
+/* A '#' is part of the value only in command. */
 static void test_command_keeps_hash(void)
 {
 	struct spec s;
@@ -925,53 +918,6 @@ static void test_slurm_keys(void)
 	}
 }
 
-static void test_slurm_time(void)
-{
-	static const struct {
-		const char *text;
-		long seconds;
-	} ok[] = {
-		{ "0", 0 },
-		{ "90", 90 * 60 },
-		{ "5:30", 5 * 60 + 30 },
-		{ "1:02:03", 3600 + 2 * 60 + 3 },
-		{ "2-12", 2 * 86400 + 12 * 3600 },
-		{ "2-12:30", 2 * 86400 + 12 * 3600 + 30 * 60 },
-		{ "2-12:30:15", 2 * 86400 + 12 * 3600 + 30 * 60 + 15 },
-		{ "0-0:0:5", 5 },
-		{ "UNLIMITED", 0 },
-		{ "unlimited", 0 },
-		{ "INFINITE", 0 },
-		{ "999999999", 999999999L * 60 },
-		{ "999999999-999999999:999999999:999999999",
-		  999999999L * 86400 + 999999999L * 3600 + 999999999L * 60 +
-			  999999999L },
-	};
-	static const char *const bad[] = {
-		"",   "-",	    "1-",	    "-1",	 "1:",
-		":1", "1::2",	    "1:2:3:4",	    "1-2:3:4:5", "1-2-3",
-		"a",  "1h",	    "1.5",	    " 1",	 "+1",
-		"1 ", "1000000000", "1-1000000000", "NONE",
-	};
-	long sec;
-	size_t i;
-
-	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-		sec = -1;
-		CHECK(spec_slurm_time(ok[i].text, &sec) == 0);
-		if (sec != ok[i].seconds)
-			fprintf(stderr, "slurm time '%s': %ld\n", ok[i].text,
-				sec);
-		CHECK(sec == ok[i].seconds);
-	}
-	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		if (spec_slurm_time(bad[i], &sec) != -1)
-			fprintf(stderr, "slurm time '%s' taken\n", bad[i]);
-		CHECK(spec_slurm_time(bad[i], &sec) == -1);
-	}
-	CHECK(spec_slurm_time(NULL, &sec) == -1);
-}
-
 /* Returns spec_with_epochs(TEXT, EPOCHS) as a static string. */
 static const char *with_epochs(const char *text, long epochs)
 {
@@ -988,7 +934,7 @@ static const char *with_epochs(const char *text, long epochs)
 	return buf;
 }
 
-/* SPEC "Checkpoints": resume epochs=N shows epochs = N, the rest as it was. */
+/* `resume epochs=N` shows epochs = N in the spec, the rest as it was. */
 static void test_with_epochs(void)
 {
 	struct spec s;
@@ -1039,11 +985,10 @@ static void test_with_epochs(void)
 
 TEST_MAIN("spec", TEST(test_minimal_and_defaults), TEST(test_every_key),
 	  TEST(test_values_accepted), TEST(test_monitor_length),
-	  TEST(test_signals), TEST(test_compression_suffix),
-	  TEST(test_comments_and_blanks), TEST(test_line_endings),
-	  TEST(test_not_nul_terminated), TEST(test_error_forms),
-	  TEST(test_bad_values), TEST(test_duplicates), TEST(test_many_env),
-	  TEST(test_bad_text), TEST(test_err_buffer), TEST(test_random_bytes),
-	  TEST(test_command_keeps_hash), TEST(test_new_keys),
-	  TEST(test_slurm_keys), TEST(test_slurm_time), TEST(test_with_epochs),
+	  TEST(test_signals), TEST(test_comments_and_blanks),
+	  TEST(test_line_endings), TEST(test_not_nul_terminated),
+	  TEST(test_error_forms), TEST(test_bad_values), TEST(test_duplicates),
+	  TEST(test_many_env), TEST(test_bad_text), TEST(test_err_buffer),
+	  TEST(test_random_bytes), TEST(test_command_keeps_hash),
+	  TEST(test_new_keys), TEST(test_slurm_keys), TEST(test_with_epochs),
 	  TEST(test_gpus))
