@@ -24,6 +24,7 @@
 #include <glob.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,12 +32,14 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobs/artifacts/ownfiles.h"
 #include "jobs/model/ownpaths.h"
 #include "util/beneath.h"
 #include "util/privs.h"
+#include "util/reap.h"
 
 extern char **environ;
 
@@ -432,13 +435,39 @@ static int parse_lines(char *buf, struct ownfile **out, size_t *n)
 }
 
 /* Reads FD to its end into a malloc'd NUL-terminated *buf (bounded). */
+/* Milliseconds left until DEADLINE (CLOCK_MONOTONIC), at least 0. */
+static int ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long long ms = (deadline->tv_sec - now.tv_sec) * 1000LL +
+		       (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
+}
+
+/*
+ * Reads FD to its end into a malloc'd *BUF, waiting at most
+ * OWNFILES_SCAN_SECONDS in all: 0, -ETIMEDOUT (a scan stuck in a
+ * filesystem that does not answer) or -ENOMEM.
+ */
 static int read_all(int fd, char **buf)
 {
 	size_t len = 0, cap = 4096;
+	struct timespec deadline;
 	char *b = malloc(cap);
 	if (!b)
 		return -ENOMEM;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += OWNFILES_SCAN_SECONDS;
 	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int ready = poll(&p, 1, ms_left(&deadline));
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready == 0) {
+			free(b);
+			return -ETIMEDOUT;
+		}
 		if (len + 1 == cap) {
 			if (cap >= SCAN_OUTPUT_MAX)
 				break;
@@ -523,6 +552,10 @@ int ownfiles_scan_as(const char *self_exe, const char *workdir, uid_t uid,
 		return (int)pid;
 	rc = read_all(fd, &buf);
 	close(fd);
+	if (rc == -ETIMEDOUT) { /* killed and reaped without waiting for it */
+		reap_later(pid);
+		return rc;
+	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR) {
 			free(buf);

@@ -84,9 +84,12 @@ int ownfiles_open(int wdfd, const char *path, int nolinks);
 /*
  * The scan as the job's owner: runs "SELF_EXE __ckscan WORKDIR UID GID
  * PATTERN" and reads its matches (or scans in this process when it runs as
- * UID/GID already).  Blocks for as long as the scan takes: call it with no
- * lock held.  Returns 0 with *out, *n as ownfiles_scan(), or -errno.
+ * UID/GID already).  Waits at most OWNFILES_SCAN_SECONDS for the helper
+ * (a workdir on a filesystem that does not answer: -ETIMEDOUT, the helper
+ * killed and reaped later).  Returns 0 with *out, *n as ownfiles_scan(),
+ * or -errno.
  */
+#define OWNFILES_SCAN_SECONDS 10
 int ownfiles_scan_as(const char *self_exe, const char *workdir, uid_t uid,
 		     gid_t gid, const char *pattern, struct ownfile **out,
 		     size_t *n);
