@@ -226,27 +226,74 @@ void sv_run_status(struct jobs *j, struct job *job)
 			 (const char *[]){ "stopped-early", NULL });
 }
 
+/* What a trainer writes in its job's folder, made before each launch. */
+static const struct owned_name {
+	const char *rel;
+	int file;
+} owned_names[] = {
+	{ "output", 0 }, { CKPT_DIR, 0 }, { "metrics.txt", 1 },
+	{ "log", 1 },	 { "work", 0 },
+};
+
+/*
+ * Makes what JOB's trainer writes (work/ only without the spec's
+ * workdir).  Returns 0 or -errno with STEP naming the step that failed:
+ * "creating 'work/'".
+ */
+static int make_trainer_files(struct jobs *j, struct job *job, char *step,
+			      size_t len)
+{
+	size_t n = sizeof owned_names / sizeof owned_names[0];
+	for (size_t i = 0; i < n; i++) {
+		const struct owned_name *o = &owned_names[i];
+		int rc;
+		if (!strcmp(o->rel, "work") && job->spec.workdir)
+			continue;
+		if ((rc = make_owned(j, job, o->rel, o->file))) {
+			snprintf(step, len, "creating '%s%s'", o->rel,
+				 o->file ? "" : "/");
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Checks JOB's folder, names the paths the launch needs and makes the
+ * trainer's files.  Returns 0 or -errno with STEP naming the failed step.
+ */
+static int prepare_launch(struct jobs *j, struct job *job, char *step,
+			  size_t len, char *dir, char *work, char *log,
+			  char *stop)
+{
+	int rc;
+	snprintf(step, len, "checking its folder in the store");
+	if ((rc = store_job_dir_check(j->store, job->rec.id)))
+		return rc;
+	snprintf(step, len, "naming its files in the store");
+	if ((rc = jobs_path(j, job, "", dir, PATH_MAX)) ||
+	    (rc = jobs_path(j, job, "log", log, PATH_MAX)) ||
+	    (rc = jobs_path(j, job, "work", work, PATH_MAX)) ||
+	    (rc = jobs_path(j, job, EXEC_STOP_FILE, stop, PATH_MAX)))
+		return rc;
+	return make_trainer_files(j, job, step, len);
+}
+
 void sv_launch(struct jobs *j, struct job *job)
 {
 	char dir[PATH_MAX], work[PATH_MAX], log[PATH_MAX], stop[PATH_MAX];
 	char f[PATH_MAX], **env = NULL, **opts = NULL, *watch = NULL;
+	char step[PATH_MAX + 64];
 	int rc;
 
-	if ((rc = store_job_dir_check(j->store, job->rec.id)) ||
-	    (rc = jobs_path(j, job, "", dir, sizeof dir)) ||
-	    (rc = jobs_path(j, job, "log", log, sizeof log)) ||
-	    (rc = jobs_path(j, job, "work", work, sizeof work)) ||
-	    (rc = make_owned(j, job, "output", 0)) ||
-	    (rc = make_owned(j, job, CKPT_DIR, 0)) ||
-	    (rc = make_owned(j, job, "metrics.txt", 1)) ||
-	    (rc = make_owned(j, job, "log", 1)) ||
-	    (!job->spec.workdir && (rc = make_owned(j, job, "work", 0))) ||
-	    (rc = jobs_path(j, job, EXEC_STOP_FILE, stop, sizeof stop)))
+	if ((rc = prepare_launch(j, job, step, sizeof step, dir, work, log,
+				 stop)))
 		goto fail;
 	/* The last run's auto-stop record is not this run's. */
 	if (!jobs_path(j, job, EXEC_AUTOSTOP_FILE, f, sizeof f))
 		unlink(f);
 	ckpt_launch(j, job); /* hook: a resumed job's stale checkpoints */
+	snprintf(step, sizeof step, "building its environment");
 	if (!(env = trainer_env(j, job)) || !(opts = slurm_opts(job))) {
 		rc = -ENOMEM;
 		goto fail;
@@ -280,6 +327,8 @@ void sv_launch(struct jobs *j, struct job *job)
 	free(job->exec_error);
 	job->exec_error = NULL;
 	job->rec.slurm_id = 0;
+	snprintf(step, sizeof step, "launching it with the %s executor",
+		 job->exec->ops->name);
 	if ((rc = job->exec->ops->launch(job->exec, &l, &job->run)))
 		goto fail;
 	sv_set_busy(j, job, 1);
@@ -293,7 +342,8 @@ void sv_launch(struct jobs *j, struct job *job)
 	goto out;
 fail:
 	gpu_run_release(job);
-	sv_fail(j, job, "cannot start the trainer: %s", strerror(-rc));
+	sv_fail(j, job, "cannot start the trainer: %s: %s", step,
+		strerror(-rc));
 out:
 	free(watch);
 	free_strv(env);
