@@ -112,11 +112,11 @@ static void env_put(char **env, size_t *k, const struct job *job,
  * would still run sbatch and scancel with trainfs's own SLURM_CONF and
  * SLURM_*: this list is the trainer's only.)  Returns a NULL-terminated
  * array the caller frees with its strings, or NULL when out of memory.
+ * DIR is the job's folder in the store.
  */
-static char **trainer_env(struct jobs *j, struct job *job)
+static char **trainer_env(struct job *job, const char *dir)
 {
 	size_t n = 0, k = 0;
-	char dir[PATH_MAX];
 	int clean = getuid() != job->rec.uid;
 	while (environ[n])
 		n++;
@@ -129,7 +129,6 @@ static char **trainer_env(struct jobs *j, struct job *job)
 			env[k++] = strdup(environ[i]);
 	if (clean) /* HOME, USER, LOGNAME, SHELL: exec_launch.owner_env */
 		env_put(env, &k, job, "PATH", "/usr/local/bin:/usr/bin:/bin");
-	jobs_path(j, job, "", dir, sizeof dir);
 	if (asprintf(&env[k++], "TRAINFS_JOB=%s", job->rec.name) < 0 ||
 	    asprintf(&env[k++], "TRAINFS_OUTPUT=%s/output", dir) < 0 ||
 	    asprintf(&env[k++], "TRAINFS_METRICS=%s/metrics.txt", dir) < 0 ||
@@ -210,7 +209,7 @@ void sv_run_status(struct jobs *j, struct job *job)
 		return;
 	if (st.ref && st.ref != job->rec.slurm_id) {
 		job->rec.slurm_id = st.ref;
-		job_save(j, job);
+		job_save_logged(j, job);
 	}
 	if (strcmp(st.line, job->exec_line ? job->exec_line : "")) {
 		free(job->exec_line);
@@ -219,11 +218,13 @@ void sv_run_status(struct jobs *j, struct job *job)
 	}
 	if (st.running && job->rec.state == ST_QUEUED) {
 		job->rec.started_ns = job_now_ns();
-		job_set_state(j, job, ST_RUNNING, "started", NULL);
+		/* Logged by job_set_state(); it runs all the same. */
+		(void)!job_set_state(j, job, ST_RUNNING, "started", NULL);
 	}
+	/* Logged by job_set_state(); the stop stands in memory. */
 	if (st.time_up && job->rec.state == ST_RUNNING)
-		job_stop(j, job, "stopped-early", JOB_TIME_LIMIT_STOP,
-			 (const char *[]){ "stopped-early", NULL });
+		(void)!job_stop(j, job, "stopped-early", JOB_TIME_LIMIT_STOP,
+				(const char *[]){ "stopped-early", NULL });
 }
 
 /* What a trainer writes in its job's folder, made before each launch. */
@@ -292,9 +293,10 @@ void sv_launch(struct jobs *j, struct job *job)
 	/* The last run's auto-stop record is not this run's. */
 	if (!jobs_path(j, job, EXEC_AUTOSTOP_FILE, f, sizeof f))
 		unlink(f);
-	ckpt_launch(j, job); /* hook: a resumed job's stale checkpoints */
+	/* Hook: a resumed job's stale checkpoints; logged, the launch goes on. */
+	(void)!ckpt_launch(j, job);
 	snprintf(step, sizeof step, "building its environment");
-	if (!(env = trainer_env(j, job)) || !(opts = slurm_opts(job))) {
+	if (!(env = trainer_env(job, dir)) || !(opts = slurm_opts(job))) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -332,10 +334,7 @@ void sv_launch(struct jobs *j, struct job *job)
 	if ((rc = job->exec->ops->launch(job->exec, &l, &job->run)))
 		goto fail;
 	sv_set_busy(j, job, 1);
-	if ((rc = sv_open_metrics(j, job)))
-		log_error("job '%s': cannot read its "
-			  "metrics: %s\n",
-			  job->rec.name, strerror(-rc));
+	sv_open_metrics_logged(j, job);
 	/* Running now, or queued until the executor says it started. */
 	sv_run_status(j, job);
 	job_touch(j, job, VIEW_BIT(VIEW_LOG) | VIEW_BIT(VIEW_STATUS));

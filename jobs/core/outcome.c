@@ -57,8 +57,9 @@ static void trainer_ended(struct jobs *j, struct job *job)
 	const struct executor_ops *ops = job->exec->ops;
 	sv_close_metrics(job);
 	gpu_run_release(job); /* the whole group is gone: stored below */
-	jobs_path(j, job, "", dir, sizeof dir);
-	int lost = ops->read_exit(dir, &e) != 0;
+	/* A folder too long to name has no exit record to read: lost. */
+	int lost = jobs_path(j, job, "", dir, sizeof dir) ||
+		   ops->read_exit(dir, &e) != 0;
 	if (lost)
 		ops->clean_orphan(dir);
 	/* When it ended, not when we heard: the same after any restart. */
@@ -150,13 +151,13 @@ static void move_discard(const struct ending *x)
 	job_delete_output(x->j, x->job);
 	sv_set_busy(x->j, x->job, 0);
 	job_touch(x->j, x->job, VIEW_BIT(VIEW_STATUS));
-	job_save(x->j, x->job);
+	job_save_logged(x->j, x->job);
 }
 
 static void move_settle(const struct ending *x)
 {
 	sv_set_busy(x->j, x->job, 0);
-	job_save(x->j, x->job);
+	job_save_logged(x->j, x->job);
 }
 
 /* outcome_moves[state's row][end]: what the supervisor does. */
