@@ -7,6 +7,10 @@
  * executor says of a run (sv_run_status): queued or running, the status
  * line, a stop at a time limit.
  *
+ * A launch that fails says which step failed and on which path, as the
+ * user can act on it: "cannot start the trainer: creating 'work/':
+ * Permission denied", never a bare strerror.
+ *
  * Locks: called on the supervisor's thread with the job's lock held.
  */
 #include <errno.h>
@@ -268,7 +272,8 @@ static int prepare_launch(struct jobs *j, struct job *job, char *step,
 			  char *stop)
 {
 	int rc;
-	snprintf(step, len, "checking its folder in the store");
+	snprintf(step, len, "checking its folder 'jobs/%lld/' in the store",
+		 (long long)job->rec.id);
 	if ((rc = store_job_dir_check(j->store, job->rec.id)))
 		return rc;
 	snprintf(step, len, "naming its files in the store");

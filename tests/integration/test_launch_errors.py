@@ -60,3 +60,17 @@ def test_launch_works_once_the_path_is_free(m):
     assert m.control("w", "restart") == 0, m.read("w", "control")
     m.wait_state("w", "ready")
     assert "error" not in m.status("w")[1], m.read("w", "status")
+
+
+def test_launch_names_a_store_folder_that_is_a_link(m):
+    # The job's folder replaced by a link: refused before anything is made.
+    m.make_job("l", trainer_args="--epochs 2")
+    d = job_dir(m, 1)
+    os.rename(d, d + ".moved")
+    os.symlink(d + ".moved", d)
+    assert m.control("l", "start") == 0
+    m.wait_state("l", "failed")
+    assert m.status("l")[1].get("error") == (
+        "cannot start the trainer: checking its folder 'jobs/1/' in the "
+        "store: Too many levels of symbolic links"), m.read("l", "status")
+    assert not os.path.exists(os.path.join(d + ".moved", "work"))
