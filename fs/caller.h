@@ -10,6 +10,7 @@
 #define TRAINFS_CALLER_H
 
 #include "fs/fs.h"
+#include "util/compiler.h"
 
 #define CALLER_GROUPS_INLINE 32
 
@@ -42,6 +43,6 @@ int caller_may_read_mode(struct caller *c, uid_t uid, gid_t gid, mode_t mode);
  * Whether REQ's caller may read job ID: 0, -EACCES, or -ENOENT when there
  * is no such job.  Takes no job lock.
  */
-int fs_may_read_job(struct trainfs *fs, fuse_req_t req, int64_t id);
+MUST_CHECK int fs_may_read_job(struct trainfs *fs, fuse_req_t req, int64_t id);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "util/compiler.h"
 
 #define DASH_SPARK_MAX 60  /* points of a job's sparkline */
 #define DASH_HTML_FULL 300 /* newest jobs index.html shows row by row */
@@ -92,8 +93,10 @@ void dash_resolve_owners(struct dash_snapshot *s);
  * summary.csv and index.html of S into a malloc'd *out of *len bytes,
  * which the caller frees.  Need no lock.  Return 0 or -ENOMEM.
  */
-int dash_render_csv(const struct dash_snapshot *s, char **out, size_t *len);
-int dash_render_html(const struct dash_snapshot *s, char **out, size_t *len);
+MUST_CHECK int dash_render_csv(const struct dash_snapshot *s, char **out,
+			       size_t *len);
+MUST_CHECK int dash_render_html(const struct dash_snapshot *s, char **out,
+				size_t *len);
 
 /* The header line of summary.csv, without its newline. */
 extern const char dash_csv_header[];
@@ -116,7 +119,7 @@ enum dash_what {
  * (the caller loads it for the jobs index.html shows).  Returns 0 or
  * -ENOMEM.
  */
-int dash_add_job(struct dash_snapshot *s, const struct job *job,
-		 enum dash_what what);
+MUST_CHECK int dash_add_job(struct dash_snapshot *s, const struct job *job,
+			    enum dash_what what);
 
 #endif

@@ -202,7 +202,8 @@ static int snap_job(void *arg, struct job *job)
 	} else if (w->k == N_INDEX) {
 		what = DASH_WITH_SPARK;
 		if (job->spec_ok && job->spec.monitor)
-			jobs_load_metrics(w->fs->jobs, job); /* or none */
+			/* A table that cannot be read: no sparkline. */
+			(void)!jobs_load_metrics(w->fs->jobs, job);
 	}
 	return dash_add_job(w->s, job, what);
 }

@@ -260,7 +260,8 @@ static int rename_in_job(struct trainfs *fs, fuse_ino_t parent,
 	 * the name up again.  Not waited for: the notifier's call waits for
 	 * this rename to finish (it holds the folder's lock).
 	 */
-	scratch_alias(fs->scratch, id, name, node_ino(id, N_SPEC));
+	/* -ENOENT: the name went meanwhile, and with it what to alias. */
+	(void)!scratch_alias(fs->scratch, id, name, node_ino(id, N_SPEC));
 	notifier_entry(fs->notifier, parent, "spec");
 	return 0;
 }

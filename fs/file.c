@@ -32,6 +32,7 @@
 #include "jobs/core/access.h"
 #include "fs/tailview.h"
 #include "util/userfile.h"
+#include "util/log.h"
 
 #define SPEC_MAX (1024 * 1024) /* a spec is a few lines; this is plenty */
 #define PAGE_BYTES 4096
@@ -269,7 +270,7 @@ static int rerender(struct trainfs *fs, struct handle *h, off_t off,
 			free(h->buf);
 			h->buf = NULL;
 			h->len = h->cap = 0;
-			handle_charge(h, 0);
+			(void)!handle_charge(h, 0); /* a release cannot fail */
 		}
 		tail_view_reset(&h->tail);
 	}
@@ -558,9 +559,13 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 			h->trunc = 0;
 		} else if (h->cleared) {
 			/* Refused: the tags are as they were before the open. */
-			jobs_write_tags(fs->jobs, h->id, h->uid,
-					h->saved ? h->saved : "", h->saved_len,
-					1);
+			int put = jobs_write_tags(fs->jobs, h->id, h->uid,
+						  h->saved ? h->saved : "",
+						  h->saved_len, 1);
+			if (put && put != -ENOENT)
+				log_error("job %lld: cannot put its tags back "
+					  "after a refused write: %s\n",
+					  (long long)h->id, strerror(-put));
 			h->cleared = 0;
 		}
 		break;

@@ -39,6 +39,7 @@
 #include "jobs/core/job.h"
 #include "jobs/core/sweep.h"
 #include "util/lock.h"
+#include "util/compiler.h"
 
 enum node_kind {
 	N_NONE,
@@ -162,10 +163,11 @@ extern const size_t job_nfiles;
  * bytes, which the caller frees.  With the job's lock held, or on a copy
  * of the job nobody else sees (renders.c).  Returns 0 or -ENOMEM.
  */
-int render(const struct job *job, enum node_kind kind, char **out, size_t *len);
+MUST_CHECK int render(const struct job *job, enum node_kind kind, char **out,
+		      size_t *len);
 
 /* graph.svg of JOB, as render(). */
-int render_graph(const struct job *job, char **out, size_t *len);
+MUST_CHECK int render_graph(const struct job *job, char **out, size_t *len);
 
 /*
  * The size of JOB's metrics file as render() would make it, computed
@@ -199,8 +201,8 @@ void renders_free(struct renders *r);
  * another thread builds it.
  */
 struct trainfs;
-int renders_get(struct trainfs *fs, int64_t id, enum node_kind k,
-		struct rendering **out);
+MUST_CHECK int renders_get(struct trainfs *fs, int64_t id, enum node_kind k,
+			   struct rendering **out);
 /*
  * As renders_get(), but never waits for another thread's build: calls
  * DONE with the result (R referenced when RC is 0) on this thread, or
@@ -213,7 +215,8 @@ void renders_get_async(struct trainfs *fs, int64_t id, enum node_kind k,
  * The size of file K of job ID for a stat: its current rendering's, else
  * the last one's while another thread builds it (never waits for one).
  */
-int renders_size(struct trainfs *fs, int64_t id, enum node_kind k, off_t *size);
+MUST_CHECK int renders_size(struct trainfs *fs, int64_t id, enum node_kind k,
+			    off_t *size);
 /* A rendering of TEXT (taken over), not cached, with one reference. */
 struct rendering *rendering_new(char *text, size_t len, unsigned long changes);
 void rendering_ref(struct trainfs *fs, struct rendering *r);
@@ -223,7 +226,8 @@ void rendering_put(struct trainfs *fs, struct rendering *r);
  * An open file of UID shows R: UID is charged R's size once, however many
  * of its files show R.  0 or -ENOMEM (past UID's share).
  */
-int rendering_hold(struct trainfs *fs, struct rendering *r, uid_t uid);
+MUST_CHECK int rendering_hold(struct trainfs *fs, struct rendering *r,
+			      uid_t uid);
 /* An open file of UID no longer shows R. */
 void rendering_unhold(struct trainfs *fs, struct rendering *r, uid_t uid);
 /* Lets go of the cached renderings of job ID (its folder was removed). */
@@ -235,7 +239,7 @@ void renders_forget_job(struct trainfs *fs, int64_t id);
  */
 #define USERMEM_MAX (64 * 1024 * 1024)
 /* Counts BYTES more against UID: 0, or -ENOMEM past USERMEM_MAX. */
-int usermem_charge(uid_t uid, size_t bytes);
+MUST_CHECK int usermem_charge(uid_t uid, size_t bytes);
 void usermem_uncharge(uid_t uid, size_t bytes);
 /* What UID is charged now. */
 size_t usermem_held(uid_t uid);
@@ -294,47 +298,51 @@ struct scratches;
 struct scratches *scratches_new(void);
 void scratches_free(struct scratches *s);
 /* Each returns 0 or a negative errno; ST gets the file's attributes. */
-int scratch_lookup(struct scratches *s, int64_t job, const char *name,
-		   struct stat *st);
+MUST_CHECK int scratch_lookup(struct scratches *s, int64_t job,
+			      const char *name, struct stat *st);
 /* Creates NAME in job JOB, opened once (release it). -EEXIST, -ENOSPC. */
-int scratch_create(struct scratches *s, int64_t job, const char *name,
-		   mode_t mode, uid_t uid, gid_t gid, struct stat *st);
-int scratch_getattr(struct scratches *s, fuse_ino_t ino, struct stat *st);
+MUST_CHECK int scratch_create(struct scratches *s, int64_t job,
+			      const char *name, mode_t mode, uid_t uid,
+			      gid_t gid, struct stat *st);
+MUST_CHECK int scratch_getattr(struct scratches *s, fuse_ino_t ino,
+			       struct stat *st);
 /*
  * NAME was renamed onto the job file of inode TARGET (spec): it leaves the
  * folder, but its inode stays an alias of TARGET, since the kernel takes
  * it for that name until the name is looked up again.
  */
-int scratch_alias(struct scratches *s, int64_t job, const char *name,
-		  fuse_ino_t target);
+MUST_CHECK int scratch_alias(struct scratches *s, int64_t job, const char *name,
+			     fuse_ino_t target);
 /* The job file scratch inode INO became (scratch_alias), or 0. */
 fuse_ino_t scratch_alias_of(struct scratches *s, fuse_ino_t ino);
 /* The job whose folder holds scratch file INO, or 0. */
 int64_t scratch_job(struct scratches *s, fuse_ino_t ino);
 /* As setattr(2); chown only to the job's OWNER and GROUP, or as it is. */
-int scratch_setattr(struct scratches *s, fuse_ino_t ino, const struct stat *a,
-		    int to_set, uid_t owner, gid_t group, struct stat *st);
-int scratch_open(struct scratches *s, fuse_ino_t ino, int trunc);
+MUST_CHECK int scratch_setattr(struct scratches *s, fuse_ino_t ino,
+			       const struct stat *a, int to_set, uid_t owner,
+			       gid_t group, struct stat *st);
+MUST_CHECK int scratch_open(struct scratches *s, fuse_ino_t ino, int trunc);
 void scratch_release(struct scratches *s, fuse_ino_t ino);
 /* Bytes read into BUF, or a negative errno. */
-ssize_t scratch_read(struct scratches *s, fuse_ino_t ino, char *buf,
-		     size_t size, off_t off);
+MUST_CHECK ssize_t scratch_read(struct scratches *s, fuse_ino_t ino, char *buf,
+				size_t size, off_t off);
 /* SIZE, or -EFBIG past SCRATCH_BYTES, or another negative errno. */
-ssize_t scratch_write(struct scratches *s, fuse_ino_t ino, const char *data,
-		      size_t size, off_t off, int append);
+MUST_CHECK ssize_t scratch_write(struct scratches *s, fuse_ino_t ino,
+				 const char *data, size_t size, off_t off,
+				 int append);
 /* Removes NAME; only its owner or root (CALLER) may. */
-int scratch_unlink(struct scratches *s, int64_t job, const char *name,
-		   uid_t caller);
+MUST_CHECK int scratch_unlink(struct scratches *s, int64_t job,
+			      const char *name, uid_t caller);
 /* Renames FROM to TO (replacing a scratch file TO unless NOREPLACE). */
-int scratch_rename(struct scratches *s, int64_t job, const char *from,
-		   const char *to, int noreplace);
+MUST_CHECK int scratch_rename(struct scratches *s, int64_t job,
+			      const char *from, const char *to, int noreplace);
 /* A copy of NAME's contents into *data (malloc'd, caller frees). */
-int scratch_take(struct scratches *s, int64_t job, const char *name,
-		 char **data, size_t *len);
+MUST_CHECK int scratch_take(struct scratches *s, int64_t job, const char *name,
+			    char **data, size_t *len);
 /* Calls FN for each scratch file of JOB; a non-zero return stops. */
-int scratch_list(struct scratches *s, int64_t job,
-		 int (*fn)(void *arg, const char *name, fuse_ino_t ino),
-		 void *arg);
+MUST_CHECK int
+scratch_list(struct scratches *s, int64_t job,
+	     int (*fn)(void *arg, const char *name, fuse_ino_t ino), void *arg);
 /* Drops every scratch file of JOB (its folder was removed). */
 void scratch_forget_job(struct scratches *s, int64_t job);
 
@@ -362,12 +370,12 @@ enum node_kind dash_files_kind(const char *name);
  * unless OUT is NULL, gives its rendering with a reference for the caller
  * (rendering_put()).  Returns 0 or a negative errno.
  */
-int dash_files_get(struct trainfs *fs, struct caller *c, enum node_kind k,
-		   struct rendering **out);
+MUST_CHECK int dash_files_get(struct trainfs *fs, struct caller *c,
+			      enum node_kind k, struct rendering **out);
 /* The attributes of K as C sees it, brought up to date; 0 or -errno. */
 struct stat;
-int dash_files_attr(struct trainfs *fs, struct caller *c, enum node_kind k,
-		    struct stat *st);
+MUST_CHECK int dash_files_attr(struct trainfs *fs, struct caller *c,
+			       enum node_kind k, struct stat *st);
 
 /*
  * byview: by-state/ and by-tag/, folders of links to the jobs in each
@@ -379,13 +387,14 @@ int byview_is(enum node_kind k); /* one of byview's nodes */
 fuse_ino_t byview_lookup(struct trainfs *fs, struct caller *c,
 			 fuse_ino_t parent, const char *name);
 /* Fills the attributes of byview's INO; 0 or -ENOENT. */
-int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st);
+MUST_CHECK int byview_attr(struct trainfs *fs, fuse_ino_t ino, struct stat *st);
 /* Calls ADD for every entry of folder INO (not . and ..); 0 or ADD's error. */
-int byview_list(struct trainfs *fs, struct caller *c, fuse_ino_t ino,
-		int (*add)(void *arg, const char *name, fuse_ino_t ino),
-		void *arg);
+MUST_CHECK int
+byview_list(struct trainfs *fs, struct caller *c, fuse_ino_t ino,
+	    int (*add)(void *arg, const char *name, fuse_ino_t ino), void *arg);
 /* The target of link INO ("../../jobs/NAME") into buf; takes the lock. */
-int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf, size_t len);
+MUST_CHECK int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
+			       size_t len);
 /*
  * With the registry lock held, when JOB changed VIEWS: queues the
  * invalidation of the names the kernel may keep of JOB in the folders it
@@ -414,22 +423,25 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
  * N_SWEEP.  Each takes the sweeps' lock itself; the handlers reply.
  */
 struct sweeps;
-int sweepfs_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
-		 struct stat *st);
+MUST_CHECK int sweepfs_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+			    struct stat *st);
 void sweepfs_lookup(fuse_req_t req, struct trainfs *fs, fuse_ino_t parent,
 		    const char *name);
-int sweepfs_list(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
-		 int (*add)(void *arg, const char *name, fuse_ino_t ino),
-		 void *arg);
+MUST_CHECK int sweepfs_list(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+			    int (*add)(void *arg, const char *name,
+				       fuse_ino_t ino),
+			    void *arg);
 int sweepfs_is_dir(fuse_ino_t ino);
 /* chmod of a sweep folder (its owner or root); chown only to what it is. */
-int sweepfs_setattr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
-		    const struct stat *attr, int to_set);
+MUST_CHECK int sweepfs_setattr(struct trainfs *fs, fuse_req_t req,
+			       fuse_ino_t ino, const struct stat *attr,
+			       int to_set);
 int sweepfs_is_link(fuse_ino_t ino);
-int sweepfs_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf, size_t len);
-int sweepfs_mkdir(struct trainfs *fs, const char *name, uid_t uid, gid_t gid,
-		  mode_t mode, fuse_ino_t *ino);
-int sweepfs_rmdir(struct trainfs *fs, const char *name, uid_t uid);
+MUST_CHECK int sweepfs_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
+				size_t len);
+MUST_CHECK int sweepfs_mkdir(struct trainfs *fs, const char *name, uid_t uid,
+			     gid_t gid, mode_t mode, fuse_ino_t *ino);
+MUST_CHECK int sweepfs_rmdir(struct trainfs *fs, const char *name, uid_t uid);
 void sweepfs_open(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino,
 		  struct fuse_file_info *fi);
 void sweepfs_read(fuse_req_t req, struct trainfs *fs, size_t size, off_t off,
@@ -450,8 +462,8 @@ void sweepfs_release(fuse_req_t req, struct trainfs *fs,
  * File F of sweep ID (not the graph: sweeps_curves) into a malloc'd *OUT
  * of *LEN bytes (the caller frees).
  */
-int sweeps_render(struct sweeps *s, int64_t id, enum sweep_file f, char **out,
-		  size_t *len);
+MUST_CHECK int sweeps_render(struct sweeps *s, int64_t id, enum sweep_file f,
+			     char **out, size_t *len);
 
 /* What the dashboard shows of a sweep: its status lines, copied. */
 struct sweep_summary {
@@ -466,7 +478,8 @@ struct sweep_summary {
 	char *error;
 };
 /* Every sweep, oldest first: *OUT (N of them) freed with sweeps_summaries_free. */
-int sweeps_summaries(struct sweeps *s, struct sweep_summary **out, size_t *n);
+MUST_CHECK int sweeps_summaries(struct sweeps *s, struct sweep_summary **out,
+				size_t *n);
 void sweeps_summaries_free(struct sweep_summary *v, size_t n);
 
 /*
@@ -478,12 +491,15 @@ struct sweep_reader {
 	void *arg;
 };
 /* sweeps_render() for WHO: trials.csv shows only the trials it may read. */
-int sweeps_render_for(struct sweeps *s, int64_t id, enum sweep_file file,
-		      const struct sweep_reader *who, char **out, size_t *len);
+MUST_CHECK int sweeps_render_for(struct sweeps *s, int64_t id,
+				 enum sweep_file file,
+				 const struct sweep_reader *who, char **out,
+				 size_t *len);
 
 /* A sweep's graph.svg from its trials' curves (sweep_graph.c). */
 struct sweep_curves;
-int sweep_graph_render(const struct sweep_curves *c, char **out, size_t *len);
+MUST_CHECK int sweep_graph_render(const struct sweep_curves *c, char **out,
+				  size_t *len);
 
 /* The operations table and what its handlers share. */
 struct trainfs {
@@ -567,10 +583,10 @@ struct handle {
  * handle_show takes over its reference to R (let go on -ENOMEM).
  * fs_handle_free frees H (it is the struct opened's free function).
  */
-int handle_charge(struct handle *h, size_t bytes);
+MUST_CHECK int handle_charge(struct handle *h, size_t bytes);
 void handle_unshow(struct handle *h);
-int handle_show(struct handle *h, struct rendering *r);
-int handle_grow(struct handle *h, size_t end, int slack);
+MUST_CHECK int handle_show(struct handle *h, struct rendering *r);
+MUST_CHECK int handle_grow(struct handle *h, size_t end, int slack);
 void fs_handle_free(struct opened *o);
 
 /* node.c: nodes and their attributes. */
@@ -578,10 +594,10 @@ double attr_timeout(enum node_kind k);
 double entry_timeout(struct trainfs *fs, fuse_ino_t ino);
 int node_file_mode(const struct job *job, enum node_kind k);
 int kind_rendered(enum node_kind k);
-int store_file(struct trainfs *fs, const struct job *job, enum node_kind k,
-	       char *path, size_t len);
-int node_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
-	      struct stat *st);
+MUST_CHECK int store_file(struct trainfs *fs, const struct job *job,
+			  enum node_kind k, char *path, size_t len);
+MUST_CHECK int node_attr(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
+			 struct stat *st);
 fuse_ino_t node_resolve(struct trainfs *fs, fuse_ino_t ino);
 int is_job_file(const char *name);
 enum node_kind child_kind(const struct job *job, enum node_kind pk,
@@ -593,8 +609,9 @@ void reply_entry(fuse_req_t req, struct trainfs *fs, fuse_ino_t ino);
  * -EBUSY), detach takes it back at release (REQ NULL: the open never
  * reached the kernel), free lets every backing go (at exit).
  */
-int passthrough_attach(struct trainfs *fs, fuse_req_t req, fuse_ino_t ino,
-		       struct handle *h, struct fuse_file_info *fi);
+MUST_CHECK int passthrough_attach(struct trainfs *fs, fuse_req_t req,
+				  fuse_ino_t ino, struct handle *h,
+				  struct fuse_file_info *fi);
 void passthrough_detach(struct trainfs *fs, fuse_req_t req, struct handle *h);
 void passthrough_free(struct trainfs *fs);
 
@@ -668,7 +685,7 @@ struct options {
  * Parses ARGV into O (zeroed): 0, 1 when --help or --version was answered,
  * -1 after saying what is wrong.  O is freed by options_free() either way.
  */
-int options_parse(int argc, char **argv, struct options *o);
+MUST_CHECK int options_parse(int argc, char **argv, struct options *o);
 void options_free(struct options *o);
 /*
  * The store folder (GIVEN, else $TRAINFS_STORE, $XDG_DATA_HOME/trainfs or

@@ -11,6 +11,7 @@
 #define TRAINFS_TAILVIEW_H
 
 #include <stddef.h>
+#include "util/compiler.h"
 
 struct tail_view {
 	int at_end;	  /* a read at the end returned nothing: a follower */
@@ -25,8 +26,8 @@ struct tail_view {
  * it differs from the last one shown, then the rows past those shown.
  * Returns 1 if *BUF grew, 0 if nothing was due, -ENOMEM.
  */
-int tail_view_follow(struct tail_view *t, char **buf, size_t *len,
-		     const char *text, size_t tlen);
+MUST_CHECK int tail_view_follow(struct tail_view *t, char **buf, size_t *len,
+				const char *text, size_t tlen);
 
 /* The text read is one rendering again (read from the start). */
 void tail_view_reset(struct tail_view *t);

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include "util/compiler.h"
 
 #define CHECKPOINT_EPOCH_MAX 1000000000L
 /* "epoch-" + 10 digits + NUL */
@@ -71,8 +72,8 @@ int checkpoint_upto(void *ctx, long epoch);
  * 0, or a negative errno (the folder cannot be read; -ENOMEM).  Entries
  * that vanish while it reads are skipped.
  */
-int checkpoint_scan(int dirfd, checkpoint_has_metrics_fn has, void *ctx,
-		    long **out, size_t *n);
+MUST_CHECK int checkpoint_scan(int dirfd, checkpoint_has_metrics_fn has,
+			       void *ctx, long **out, size_t *n);
 
 /*
  * Keeps, of the ascending EPOCHS, those for which HAS(CTX, epoch) is true,
@@ -92,7 +93,8 @@ size_t checkpoint_filter(long *epochs, size_t n, checkpoint_has_metrics_fn has,
  * gets a malloc'd array of malloc'd names (free with
  * checkpoint_names_free()), *n its length.  Returns 0 or a negative errno.
  */
-int checkpoint_scan_after(int dirfd, long after, char ***names, size_t *n);
+MUST_CHECK int checkpoint_scan_after(int dirfd, long after, char ***names,
+				     size_t *n);
 
 void checkpoint_names_free(char **names, size_t n);
 
@@ -114,8 +116,9 @@ struct checkpoint_plan {
  * Returns 0 and fills *plan (release it with checkpoint_plan_free()), or
  * -ENOMEM.
  */
-int checkpoint_plan(const long *epochs, size_t n, enum checkpoint_keep keep,
-		    long best_epoch, long newest, struct checkpoint_plan *plan);
+MUST_CHECK int checkpoint_plan(const long *epochs, size_t n,
+			       enum checkpoint_keep keep, long best_epoch,
+			       long newest, struct checkpoint_plan *plan);
 
 /* How long the pruner process may take before it is stopped. */
 #define CHECKPOINT_PRUNE_MS 10000
@@ -135,17 +138,17 @@ void checkpoint_plan_free(struct checkpoint_plan *plan);
  * or a negative errno (-EIO when the helper failed) with the first error
  * in ERR ("cannot delete 'epoch-3': Permission denied").
  */
-int checkpoint_prune(const char *self_exe, const char *dir, uid_t uid,
-		     gid_t gid, const long *epochs, size_t n, char *err,
-		     size_t errlen);
+MUST_CHECK int checkpoint_prune(const char *self_exe, const char *dir,
+				uid_t uid, gid_t gid, const long *epochs,
+				size_t n, char *err, size_t errlen);
 
 /*
  * The same for NAMES (N of them), each a name checkpoint_epoch_of_prefix()
  * accepts (what checkpoint_scan_after() lists).
  */
-int checkpoint_prune_names(const char *self_exe, const char *dir, uid_t uid,
-			   gid_t gid, char *const *names, size_t n, char *err,
-			   size_t errlen);
+MUST_CHECK int checkpoint_prune_names(const char *self_exe, const char *dir,
+				      uid_t uid, gid_t gid, char *const *names,
+				      size_t n, char *err, size_t errlen);
 
 /*
  * The helper process: "trainfs __prune DIR UID GID NAME...".  DIR is an

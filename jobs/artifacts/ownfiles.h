@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include "util/compiler.h"
 
 /* More matches than this of one pattern are left out (bounds one scan). */
 #define OWNFILES_MAX_MATCHES 10000
@@ -54,8 +55,8 @@ int ownfiles_match(const char *pat, const char *name, long *epoch);
  * epoch then path, *n its length.  Returns 0 (no match is not an error)
  * or a negative errno (-ENOMEM).
  */
-int ownfiles_scan(int wdfd, const char *pattern, struct ownfile **out,
-		  size_t *n);
+MUST_CHECK int ownfiles_scan(int wdfd, const char *pattern,
+			     struct ownfile **out, size_t *n);
 
 /*
  * Expands a `weights` VALUE in the workdir WDFD, which must be the
@@ -68,8 +69,9 @@ int ownfiles_scan(int wdfd, const char *pattern, struct ownfile **out,
  * weights were saved: 'PATH' matched nothing"); -1 with ERR set on any
  * other failure ("'x.pt' leads out of the workdir").
  */
-int ownfiles_weights(int wdfd, const char *value, struct ownfile **out,
-		     size_t *n, char *err, size_t errlen);
+MUST_CHECK int ownfiles_weights(int wdfd, const char *value,
+				struct ownfile **out, size_t *n, char *err,
+				size_t errlen);
 
 /* Frees N entries of LIST and LIST; safe on NULL. */
 void ownfiles_free(struct ownfile *list, size_t n);
@@ -79,7 +81,7 @@ void ownfiles_free(struct ownfile *list, size_t n);
  * with NOLINKS, following no link at all.  Returns the fd or -errno
  * (-EXDEV: it leads out of the workdir).
  */
-int ownfiles_open(int wdfd, const char *path, int nolinks);
+MUST_CHECK int ownfiles_open(int wdfd, const char *path, int nolinks);
 
 /*
  * The scan as the job's owner: runs "SELF_EXE __ckscan WORKDIR UID GID
@@ -90,9 +92,9 @@ int ownfiles_open(int wdfd, const char *path, int nolinks);
  * or -errno.
  */
 #define OWNFILES_SCAN_SECONDS 10
-int ownfiles_scan_as(const char *self_exe, const char *workdir, uid_t uid,
-		     gid_t gid, const char *pattern, struct ownfile **out,
-		     size_t *n);
+MUST_CHECK int ownfiles_scan_as(const char *self_exe, const char *workdir,
+				uid_t uid, gid_t gid, const char *pattern,
+				struct ownfile **out, size_t *n);
 
 /*
  * The helper process: "trainfs __ckscan WORKDIR UID GID PATTERN".  Drops

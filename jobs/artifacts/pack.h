@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "jobs/model/spec.h"
+#include "util/compiler.h"
 
 /*
  * Writes a POSIX (pax) tar of the files below SRC_DIR, at the archive's top
@@ -25,8 +26,9 @@
  * or -1 with a message in err such as "No space left on device" or
  * "cannot read 'model.bin': Permission denied".
  */
-int pack_run(const char *src_dir, int out_fd, enum compression compression,
-	     const char *manifest, int progress_fd, char *err, size_t errlen);
+MUST_CHECK int pack_run(const char *src_dir, int out_fd,
+			enum compression compression, const char *manifest,
+			int progress_fd, char *err, size_t errlen);
 
 struct ownfile;
 
@@ -38,10 +40,11 @@ struct ownfile;
  * following any link); one that leads out of it fails the pack ("'x.pt'
  * leads out of the workdir"), one that vanished is left out.
  */
-int pack_run_matches(int wdfd, const struct ownfile *roots, size_t n,
-		     int nolinks, int out_fd, enum compression compression,
-		     const char *manifest, int progress_fd, char *err,
-		     size_t errlen);
+MUST_CHECK int pack_run_matches(int wdfd, const struct ownfile *roots, size_t n,
+				int nolinks, int out_fd,
+				enum compression compression,
+				const char *manifest, int progress_fd,
+				char *err, size_t errlen);
 
 /*
  * The packer process: "trainfs __pack SRC_DIR COMPRESSION UID GID MANIFEST"

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "jobs/core/job.h"
+#include "util/compiler.h"
 
 /* What jobs stored before modes were show: open to every user. */
 #define JOB_MODE_OPEN 0755
@@ -64,6 +65,6 @@ mode_t job_file_mode(const struct job *job, mode_t base);
  * stored.  -EPERM for a user other than the owner or root (as chmod(2)),
  * -ENOENT, or the store's error (the mode is then as it was).
  */
-int jobs_chmod(struct jobs *j, int64_t id, uid_t uid, mode_t mode);
+MUST_CHECK int jobs_chmod(struct jobs *j, int64_t id, uid_t uid, mode_t mode);
 
 #endif

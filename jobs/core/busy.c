@@ -48,6 +48,7 @@ void sv_fail(struct jobs *j, struct job *job, const char *fmt, ...)
 	if (!job->rec.finished_ns)
 		job->rec.finished_ns = job_now_ns();
 	sv_set_busy(j, job, 0);
-	job_set_state(j, job, ST_FAILED, msg,
-		      (const char *[]){ "failed", NULL });
+	/* Logged by job_set_state(); the job has failed all the same. */
+	(void)!job_set_state(j, job, ST_FAILED, msg,
+			     (const char *[]){ "failed", NULL });
 }

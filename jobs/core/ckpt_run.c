@@ -295,7 +295,7 @@ void ckpt_delete(struct jobs *j, struct job *job)
 		job->rec.weights_from = -1;
 		job_touch(j, job,
 			  VIEW_BIT(VIEW_STATUS) | VIEW_BIT(VIEW_CONTROL));
-		job_save(j, job);
+		job_save_logged(j, job);
 	}
 }
 

@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 #include "jobs/core/registry.h"
+#include "util/compiler.h"
 
 /* The job's checkpoints folder, relative to its store folder. */
 #define CKPT_DIR "checkpoints"
@@ -34,7 +35,7 @@
  * Few entries: the kept ones are at or below it.  Returns 0 or -errno
  * (logged; the launch goes on).
  */
-int ckpt_launch(struct jobs *j, struct job *job);
+MUST_CHECK int ckpt_launch(struct jobs *j, struct job *job);
 
 /*
  * Appends the trainer's TRAINFS_CHECKPOINTS, TRAINFS_EPOCHS (spec epochs
@@ -71,8 +72,8 @@ int ckpt_has_weights(const struct job *job);
  * The folder the packer is given: checkpoints/epoch-W, or output, or the
  * workdir for `weights` and for a chosen checkpoints_from match.
  */
-int ckpt_pack_source(struct jobs *j, const struct job *job, char *buf,
-		     size_t len);
+MUST_CHECK int ckpt_pack_source(struct jobs *j, const struct job *job,
+				char *buf, size_t len);
 
 /*
  * The packer's arguments after its manifest, into ARGS (pointers into

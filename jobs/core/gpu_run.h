@@ -17,12 +17,14 @@
 #include <stdint.h>
 
 #include "jobs/core/registry.h"
+#include "util/compiler.h"
 
 /*
  * Whether JOB (spec parsed, to run on this machine) fits the mount's pool
  * at all: 0, or -EINVAL with "needs 8 GPUs; this machine has 4" in WHY.
  */
-int gpu_run_check(struct jobs *j, const struct job *job, char *why, size_t len);
+MUST_CHECK int gpu_run_check(struct jobs *j, const struct job *job, char *why,
+			     size_t len);
 
 /*
  * The ids JOB holds that no other job may get, into IDS (room for MAX);
@@ -39,7 +41,7 @@ int64_t gpu_run_queued_ns(const struct job *job);
  * before its trainer starts.  Returns 0, or -errno with JOB as it was.
  * With the job's lock held.
  */
-int gpu_run_hold(struct jobs *j, struct job *job, const char *ids);
+MUST_CHECK int gpu_run_hold(struct jobs *j, struct job *job, const char *ids);
 
 /*
  * The trainer of JOB has ended: its GPUs are free again (in memory; the

@@ -130,8 +130,9 @@ void sv_autostop(struct jobs *j, struct job *job)
 	snprintf(why, sizeof why, "converged: no improvement in %ld epochs",
 		 job->policy.waited);
 	job->event_at_ns = shim_autostop_time(j, job, was);
-	job_stop(j, job, "converged", why,
-		 (const char *[]){ "stopped-early", "converged", NULL });
+	/* Logged by job_set_state(); the stop stands in memory. */
+	(void)!job_stop(j, job, "converged", why,
+			(const char *[]){ "stopped-early", "converged", NULL });
 	job->event_at_ns = was;
 }
 

@@ -305,9 +305,13 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
 		return -EINVAL;
 	}
 	job->rec.state = to;
-	job_add_event(job, now, state_name(to), reason);
+	/*
+	 * Out of memory: the event and tags are stored below all the same,
+	 * and shown once the job is loaded again.
+	 */
+	(void)!job_add_event(job, now, state_name(to), reason);
 	for (size_t i = 0; tags && tags[i]; i++)
-		job_add_tag(job, tags[i], 1);
+		(void)!job_add_tag(job, tags[i], 1);
 	job_touch(j, job, move_views(to, tags != NULL));
 	if ((rc = store_begin(j->store)))
 		goto fail;
@@ -454,7 +458,7 @@ int job_refuse(struct jobs *j, struct job *job, int err, const char *text,
 		free(job->rec.last_refused);
 		job->rec.last_refused = copy;
 		job_touch(j, job, VIEW_BIT(VIEW_CONTROL));
-		job_save(j, job);
+		job_save_logged(j, job);
 	}
 	return err;
 }
@@ -523,7 +527,8 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 		store_rollback(j->store);
 		goto fail;
 	}
-	job_add_event(job, job->rec.created_ns, "created", "mkdir");
+	/* Out of memory: the event is stored, and shown after a reload. */
+	(void)!job_add_event(job, job->rec.created_ns, "created", "mkdir");
 	jobs_lock(j);
 	/* A job of that name still listed is one an rmdir is taking away. */
 	rc = jobs_find_name(j, name) ? -EEXIST : registry_add(j, job);

@@ -29,6 +29,7 @@
 #include "jobs/model/state.h"
 #include "store/store.h"
 #include "util/lock.h"
+#include "util/compiler.h"
 
 #define JOB_NAME_MAX JOB_RECORD_NAME_MAX /* bytes of UTF-8 */
 #define TAG_NAME_MAX 64
@@ -226,7 +227,7 @@ struct jobs_config {
 };
 
 /* Opens the store and loads every job; *out is owned by the caller. */
-int jobs_open(const struct jobs_config *cfg, struct jobs **out);
+MUST_CHECK int jobs_open(const struct jobs_config *cfg, struct jobs **out);
 
 /*
  * Starts the supervisor thread, which launches queued jobs, re-adopts
@@ -234,7 +235,7 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out);
  * the store's deleter.  Call after any daemonizing fork (threads do not
  * survive a fork).
  */
-int jobs_start_supervisor(struct jobs *j);
+MUST_CHECK int jobs_start_supervisor(struct jobs *j);
 
 /* Stops the supervisor (trainers keep running) and frees everything. */
 void jobs_close(struct jobs *j);
@@ -243,7 +244,7 @@ void jobs_close(struct jobs *j);
  * Names this process as the store's holder (after daemonizing), mounted at
  * MOUNTPOINT.
  */
-int jobs_claim_pid(struct jobs *j, const char *mountpoint);
+MUST_CHECK int jobs_claim_pid(struct jobs *j, const char *mountpoint);
 
 /* Registers the change callback (one; NULL to remove). */
 void jobs_on_change(struct jobs *j, jobs_changed_fn fn, void *arg);
@@ -273,8 +274,8 @@ void jobs_put(struct jobs *j, struct job *job);
  * nobody waits on a visitor but the job it is looking at).  A non-zero
  * return from FN stops the visit and is returned.
  */
-int jobs_visit(struct jobs *j, int (*fn)(void *arg, struct job *job),
-	       void *arg);
+MUST_CHECK int jobs_visit(struct jobs *j, int (*fn)(void *arg, struct job *job),
+			  void *arg);
 
 /* A job's own lock (registry.h). */
 void job_lock(struct job *job);
@@ -307,24 +308,25 @@ int tag_name_valid(const char *name, size_t len);
  * Creates job NAME owned by UID/GID, its folder of MODE (mkdir's, the
  * umask applied: access.h); sets *id.  -EINVAL, -EEXIST.
  */
-int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
-		mode_t mode, int64_t *id);
+MUST_CHECK int jobs_create(struct jobs *j, const char *name, uid_t uid,
+			   gid_t gid, mode_t mode, int64_t *id);
 
 /*
  * Renames job ID to NAME (any state).  -EINVAL for a bad name, -EEXIST
  * when taken, -EACCES, -ENOENT.
  */
-int jobs_rename(struct jobs *j, int64_t id, uid_t uid, const char *name);
+MUST_CHECK int jobs_rename(struct jobs *j, int64_t id, uid_t uid,
+			   const char *name);
 
 /*
  * The name its tarball is shown under: the job's name now and the suffix
  * it was packed with ("yolo.tar.zst"), into buf.  0, or -ENOENT when it
  * has none, -ENAMETOOLONG.
  */
-int job_weights_name(const struct job *job, char *buf, size_t len);
+MUST_CHECK int job_weights_name(const struct job *job, char *buf, size_t len);
 
 /* Deletes a created or final job.  -EBUSY, -EACCES, -ENOENT. */
-int jobs_remove(struct jobs *j, int64_t id, uid_t uid);
+MUST_CHECK int jobs_remove(struct jobs *j, int64_t id, uid_t uid);
 
 /*
  * Stores TEXT as the job's spec (even when bad), in a created or final
@@ -332,8 +334,8 @@ int jobs_remove(struct jobs *j, int64_t id, uid_t uid);
  * (stored all the same), -EACCES between created and final or for
  * another user.
  */
-int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
-		    size_t len);
+MUST_CHECK int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid,
+			       const char *text, size_t len);
 
 /*
  * Carries out one control write.  -EINVAL unknown command, -EBUSY not
@@ -341,8 +343,8 @@ int jobs_write_spec(struct jobs *j, int64_t id, uid_t uid, const char *text,
  * a refused write leaves the job unchanged but for the last refusal.  -EIO
  * when the store cannot take the command: the job is exactly as it was.
  */
-int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
-		 size_t len);
+MUST_CHECK int jobs_control(struct jobs *j, int64_t id, uid_t uid,
+			    const char *text, size_t len);
 
 /*
  * Adds the tags in TEXT (one per line), after clearing the user tags when
@@ -351,14 +353,15 @@ int jobs_control(struct jobs *j, int64_t id, uid_t uid, const char *text,
  * changed), -EACCES, or -EIO when the store cannot take them (nothing is
  * changed either).
  */
-int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid, const char *text,
-		    size_t len, int clear);
+MUST_CHECK int jobs_write_tags(struct jobs *j, int64_t id, uid_t uid,
+			       const char *text, size_t len, int clear);
 
 /*
  * The user tags of job ID, a line each, into *text (malloc'd, caller
  * frees) and *len.  0, -ENOENT or -ENOMEM.
  */
-int jobs_user_tags(struct jobs *j, int64_t id, char **text, size_t *len);
+MUST_CHECK int jobs_user_tags(struct jobs *j, int64_t id, char **text,
+			      size_t *len);
 /* Whether NAME is one of the tags trainfs sets itself (ready, ...). */
 int job_tag_is_system(const char *name);
 
@@ -366,8 +369,8 @@ int job_tag_is_system(const char *name);
 int job_may_change(const struct job *job, uid_t uid);
 
 /* A path in the job's store folder (see store.h); -ENAMETOOLONG. */
-int jobs_path(struct jobs *j, const struct job *job, const char *rel, char *buf,
-	      size_t len);
+MUST_CHECK int jobs_path(struct jobs *j, const struct job *job, const char *rel,
+			 char *buf, size_t len);
 
 /* The last reported epoch, or -1 when none was. */
 long job_last_epoch(const struct job *job);
@@ -376,7 +379,7 @@ long job_last_epoch(const struct job *job);
  * With the job's lock held: reads JOB's metrics table in from the store unless
  * it is in memory already.  Returns 0 or a negative errno.
  */
-int jobs_load_metrics(struct jobs *j, struct job *job);
+MUST_CHECK int jobs_load_metrics(struct jobs *j, struct job *job);
 
 /* Cell ROW x COL of a loaded table into *v; 0 when no line reported it. */
 int job_cell(const struct job *job, size_t row, int col, double *v);

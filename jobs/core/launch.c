@@ -7,6 +7,10 @@
  * executor says of a run (sv_run_status): queued or running, the status
  * line, a stop at a time limit.
  *
+ * A launch that fails says which step failed and on which path, as the
+ * user can act on it: "cannot start the trainer: creating 'work/':
+ * Permission denied", never a bare strerror.
+ *
  * Locks: called on the supervisor's thread with the job's lock held.
  */
 #include <errno.h>
@@ -112,11 +116,11 @@ static void env_put(char **env, size_t *k, const struct job *job,
  * would still run sbatch and scancel with trainfs's own SLURM_CONF and
  * SLURM_*: this list is the trainer's only.)  Returns a NULL-terminated
  * array the caller frees with its strings, or NULL when out of memory.
+ * DIR is the job's folder in the store.
  */
-static char **trainer_env(struct jobs *j, struct job *job)
+static char **trainer_env(struct job *job, const char *dir)
 {
 	size_t n = 0, k = 0;
-	char dir[PATH_MAX];
 	int clean = getuid() != job->rec.uid;
 	while (environ[n])
 		n++;
@@ -129,7 +133,6 @@ static char **trainer_env(struct jobs *j, struct job *job)
 			env[k++] = strdup(environ[i]);
 	if (clean) /* HOME, USER, LOGNAME, SHELL: exec_launch.owner_env */
 		env_put(env, &k, job, "PATH", "/usr/local/bin:/usr/bin:/bin");
-	jobs_path(j, job, "", dir, sizeof dir);
 	if (asprintf(&env[k++], "TRAINFS_JOB=%s", job->rec.name) < 0 ||
 	    asprintf(&env[k++], "TRAINFS_OUTPUT=%s/output", dir) < 0 ||
 	    asprintf(&env[k++], "TRAINFS_METRICS=%s/metrics.txt", dir) < 0 ||
@@ -210,7 +213,7 @@ void sv_run_status(struct jobs *j, struct job *job)
 		return;
 	if (st.ref && st.ref != job->rec.slurm_id) {
 		job->rec.slurm_id = st.ref;
-		job_save(j, job);
+		job_save_logged(j, job);
 	}
 	if (strcmp(st.line, job->exec_line ? job->exec_line : "")) {
 		free(job->exec_line);
@@ -219,35 +222,86 @@ void sv_run_status(struct jobs *j, struct job *job)
 	}
 	if (st.running && job->rec.state == ST_QUEUED) {
 		job->rec.started_ns = job_now_ns();
-		job_set_state(j, job, ST_RUNNING, "started", NULL);
+		/* Logged by job_set_state(); it runs all the same. */
+		(void)!job_set_state(j, job, ST_RUNNING, "started", NULL);
 	}
+	/* Logged by job_set_state(); the stop stands in memory. */
 	if (st.time_up && job->rec.state == ST_RUNNING)
-		job_stop(j, job, "stopped-early", JOB_TIME_LIMIT_STOP,
-			 (const char *[]){ "stopped-early", NULL });
+		(void)!job_stop(j, job, "stopped-early", JOB_TIME_LIMIT_STOP,
+				(const char *[]){ "stopped-early", NULL });
+}
+
+/* What a trainer writes in its job's folder, made before each launch. */
+static const struct owned_name {
+	const char *rel;
+	int file;
+} owned_names[] = {
+	{ "output", 0 }, { CKPT_DIR, 0 }, { "metrics.txt", 1 },
+	{ "log", 1 },	 { "work", 0 },
+};
+
+/*
+ * Makes what JOB's trainer writes (work/ only without the spec's
+ * workdir).  Returns 0 or -errno with STEP naming the step that failed:
+ * "creating 'work/'".
+ */
+static int make_trainer_files(struct jobs *j, struct job *job, char *step,
+			      size_t len)
+{
+	size_t n = sizeof owned_names / sizeof owned_names[0];
+	for (size_t i = 0; i < n; i++) {
+		const struct owned_name *o = &owned_names[i];
+		int rc;
+		if (!strcmp(o->rel, "work") && job->spec.workdir)
+			continue;
+		if ((rc = make_owned(j, job, o->rel, o->file))) {
+			snprintf(step, len, "creating '%s%s'", o->rel,
+				 o->file ? "" : "/");
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Checks JOB's folder, names the paths the launch needs and makes the
+ * trainer's files.  Returns 0 or -errno with STEP naming the failed step.
+ */
+static int prepare_launch(struct jobs *j, struct job *job, char *step,
+			  size_t len, char *dir, char *work, char *log,
+			  char *stop)
+{
+	int rc;
+	snprintf(step, len, "checking its folder 'jobs/%lld/' in the store",
+		 (long long)job->rec.id);
+	if ((rc = store_job_dir_check(j->store, job->rec.id)))
+		return rc;
+	snprintf(step, len, "naming its files in the store");
+	if ((rc = jobs_path(j, job, "", dir, PATH_MAX)) ||
+	    (rc = jobs_path(j, job, "log", log, PATH_MAX)) ||
+	    (rc = jobs_path(j, job, "work", work, PATH_MAX)) ||
+	    (rc = jobs_path(j, job, EXEC_STOP_FILE, stop, PATH_MAX)))
+		return rc;
+	return make_trainer_files(j, job, step, len);
 }
 
 void sv_launch(struct jobs *j, struct job *job)
 {
 	char dir[PATH_MAX], work[PATH_MAX], log[PATH_MAX], stop[PATH_MAX];
 	char f[PATH_MAX], **env = NULL, **opts = NULL, *watch = NULL;
+	char step[PATH_MAX + 64];
 	int rc;
 
-	if ((rc = store_job_dir_check(j->store, job->rec.id)) ||
-	    (rc = jobs_path(j, job, "", dir, sizeof dir)) ||
-	    (rc = jobs_path(j, job, "log", log, sizeof log)) ||
-	    (rc = jobs_path(j, job, "work", work, sizeof work)) ||
-	    (rc = make_owned(j, job, "output", 0)) ||
-	    (rc = make_owned(j, job, CKPT_DIR, 0)) ||
-	    (rc = make_owned(j, job, "metrics.txt", 1)) ||
-	    (rc = make_owned(j, job, "log", 1)) ||
-	    (!job->spec.workdir && (rc = make_owned(j, job, "work", 0))) ||
-	    (rc = jobs_path(j, job, EXEC_STOP_FILE, stop, sizeof stop)))
+	if ((rc = prepare_launch(j, job, step, sizeof step, dir, work, log,
+				 stop)))
 		goto fail;
 	/* The last run's auto-stop record is not this run's. */
 	if (!jobs_path(j, job, EXEC_AUTOSTOP_FILE, f, sizeof f))
 		unlink(f);
-	ckpt_launch(j, job); /* hook: a resumed job's stale checkpoints */
-	if (!(env = trainer_env(j, job)) || !(opts = slurm_opts(job))) {
+	/* Hook: a resumed job's stale checkpoints; logged, the launch goes on. */
+	(void)!ckpt_launch(j, job);
+	snprintf(step, sizeof step, "building its environment");
+	if (!(env = trainer_env(job, dir)) || !(opts = slurm_opts(job))) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -280,20 +334,20 @@ void sv_launch(struct jobs *j, struct job *job)
 	free(job->exec_error);
 	job->exec_error = NULL;
 	job->rec.slurm_id = 0;
+	snprintf(step, sizeof step, "launching it with the %s executor",
+		 job->exec->ops->name);
 	if ((rc = job->exec->ops->launch(job->exec, &l, &job->run)))
 		goto fail;
 	sv_set_busy(j, job, 1);
-	if ((rc = sv_open_metrics(j, job)))
-		log_error("job '%s': cannot read its "
-			  "metrics: %s\n",
-			  job->rec.name, strerror(-rc));
+	sv_open_metrics_logged(j, job);
 	/* Running now, or queued until the executor says it started. */
 	sv_run_status(j, job);
 	job_touch(j, job, VIEW_BIT(VIEW_LOG) | VIEW_BIT(VIEW_STATUS));
 	goto out;
 fail:
 	gpu_run_release(job);
-	sv_fail(j, job, "cannot start the trainer: %s", strerror(-rc));
+	sv_fail(j, job, "cannot start the trainer: %s: %s", step,
+		strerror(-rc));
 out:
 	free(watch);
 	free_strv(env);

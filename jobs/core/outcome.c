@@ -46,6 +46,19 @@ static int output_is_empty(struct jobs *j, struct job *job)
 
 /* ---- trainers ---- */
 
+/*
+ * For a trainer that left no exit record in DIR: its executor removes
+ * what it left and kills what still runs of it; a failure is logged.
+ */
+static void clean_orphan(const struct job *job, const char *dir)
+{
+	int rc = job->exec->ops->clean_orphan(dir);
+	if (rc)
+		log_error("job '%s': cannot clean up after its lost "
+			  "trainer in '%s': %s\n",
+			  job->rec.name, dir, strerror(-rc));
+}
+
 static void trainer_outcome(struct jobs *j, struct job *job, int lost,
 			    const struct exec_exit *ep);
 
@@ -57,10 +70,11 @@ static void trainer_ended(struct jobs *j, struct job *job)
 	const struct executor_ops *ops = job->exec->ops;
 	sv_close_metrics(job);
 	gpu_run_release(job); /* the whole group is gone: stored below */
-	jobs_path(j, job, "", dir, sizeof dir);
-	int lost = ops->read_exit(dir, &e) != 0;
-	if (lost)
-		ops->clean_orphan(dir);
+	/* A folder too long to name has no exit record to read: lost. */
+	int named = !jobs_path(j, job, "", dir, sizeof dir);
+	int lost = !named || ops->read_exit(dir, &e) != 0;
+	if (lost && named)
+		clean_orphan(job, dir);
 	/* When it ended, not when we heard: the same after any restart. */
 	job->rec.finished_ns = !lost && e.time_ns ? e.time_ns : job_now_ns();
 	/* And so are the events of its end (not "weights ready": later). */
@@ -150,13 +164,13 @@ static void move_discard(const struct ending *x)
 	job_delete_output(x->j, x->job);
 	sv_set_busy(x->j, x->job, 0);
 	job_touch(x->j, x->job, VIEW_BIT(VIEW_STATUS));
-	job_save(x->j, x->job);
+	job_save_logged(x->j, x->job);
 }
 
 static void move_settle(const struct ending *x)
 {
 	sv_set_busy(x->j, x->job, 0);
-	job_save(x->j, x->job);
+	job_save_logged(x->j, x->job);
 }
 
 /* outcome_moves[state's row][end]: what the supervisor does. */
@@ -278,7 +292,7 @@ void sv_trainer_gone(struct jobs *j, struct job *job)
 		sv_run_status(j, job); /* "job 41", no more "on node1" */
 	if (!jobs_path(j, job, "", dir, sizeof dir) &&
 	    job->exec->ops->read_exit(dir, &e) != 0)
-		job->exec->ops->clean_orphan(dir);
+		clean_orphan(job, dir);
 	sv_settle_run(job);
 }
 

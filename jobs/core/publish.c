@@ -254,7 +254,8 @@ out:
 void sv_start_packing(struct jobs *j, struct job *job, const char *why,
 		      const char *const *tags)
 {
-	job_set_state(j, job, ST_PACKAGING, why, tags);
+	/* Logged by job_set_state(); it packs all the same. */
+	(void)!job_set_state(j, job, ST_PACKAGING, why, tags);
 	int rc = sv_spawn_packer(j, job);
 	if (rc)
 		sv_fail(j, job, "packaging: %s", strerror(-rc));
@@ -304,15 +305,17 @@ void sv_read_packer(struct jobs *j, struct job *job)
 /* The packer exited with STATUS: publish the tarball or fail. */
 void sv_packing_ended(struct jobs *j, struct job *job, int status)
 {
-	char tmp[PATH_MAX], dst[PATH_MAX], name[WEIGHTS_NAME_MAX],
-		rel[WEIGHTS_NAME_MAX + 16];
+	char tmp[PATH_MAX], dst[PATH_MAX], wdir[PATH_MAX],
+		name[WEIGHTS_NAME_MAX], rel[WEIGHTS_NAME_MAX + 16];
 	int rc = 0, fd = job->weights_tmp_fd;
 	sv_read_packer(j, job);
 	close(job->packer_fd);
 	job->packer_fd = -1;
 	job->packer_pid = 0;
 	job->weights_tmp_fd = -1;
-	sv_weights_tmp_path(j, job, tmp, sizeof tmp);
+	/* Named when the packer started; unnamed, there is nothing to move. */
+	if (sv_weights_tmp_path(j, job, tmp, sizeof tmp))
+		tmp[0] = '\0';
 	if (job->rec.state != ST_PACKAGING) { /* cancelled meanwhile */
 		close(fd);
 		unlink(tmp);
@@ -356,9 +359,7 @@ void sv_packing_ended(struct jobs *j, struct job *job, int status)
 	if ((rc = jobs_path(j, job, rel, dst, sizeof dst)) == 0 &&
 	    rename(tmp, dst) < 0)
 		rc = -errno;
-	if (!rc) {
-		char wdir[PATH_MAX];
-		jobs_path(j, job, "weights", wdir, sizeof wdir);
+	if (!rc && !(rc = jobs_path(j, job, "weights", wdir, sizeof wdir))) {
 		int dfd = open(wdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd >= 0) {
 			if (fsync(dfd) < 0)
@@ -375,6 +376,7 @@ void sv_packing_ended(struct jobs *j, struct job *job, int status)
 	job->rec.weights = strdup(name);
 	job->progress = 100;
 	sv_set_busy(j, job, 0);
-	job_set_state(j, job, ST_READY, "weights ready",
-		      (const char *[]){ "ready", NULL });
+	/* Logged by job_set_state(); the weights are there all the same. */
+	(void)!job_set_state(j, job, ST_READY, "weights ready",
+			     (const char *[]){ "ready", NULL });
 }

@@ -46,7 +46,8 @@ void sv_recover(struct jobs *j, struct job *job)
 		if (!job->exec->ops->launched(dir))
 			return; /* schedule() launches it */
 		job->rec.started_ns = job_now_ns();
-		job_set_state(j, job, ST_RUNNING, "started", NULL);
+		/* Logged by job_set_state(); it runs all the same. */
+		(void)!job_set_state(j, job, ST_RUNNING, "started", NULL);
 		st = ST_RUNNING;
 	}
 	job->run_over = 0;
@@ -55,7 +56,7 @@ void sv_recover(struct jobs *j, struct job *job)
 		sv_set_busy(j, job, 1);
 		sv_run_status(j, job);
 		if (state_has_trainer(st))
-			sv_open_metrics(j, job);
+			sv_open_metrics_logged(j, job);
 		/* The verb may not have reached it before we died. */
 		if (st == ST_STOPPING)
 			job_signal(j, job, EXEC_STOP);
@@ -67,7 +68,7 @@ void sv_recover(struct jobs *j, struct job *job)
 		job_delete_output(j, job);
 		return;
 	}
-	sv_open_metrics(j, job);
+	sv_open_metrics_logged(j, job);
 	sv_set_busy(j, job, 1);
 	sv_trainer_gone(j, job); /* the main loop takes its end in */
 }

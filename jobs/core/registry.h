@@ -19,10 +19,13 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "jobs/run/executor.h"
 #include "jobs/core/job.h"
 #include "util/lock.h"
+#include "util/log.h"
+#include "util/compiler.h"
 
 /*
  * The locks of jobs/, in the order they are taken (never the other way
@@ -101,8 +104,8 @@ void job_touch(struct jobs *j, struct job *job, unsigned views);
  * With the job's lock held.  Returns 0 or -EIO (the job is changed in memory all
  * the same and the failure logged).
  */
-int job_set_state(struct jobs *j, struct job *job, enum job_state to,
-		  const char *reason, const char *const *tags);
+MUST_CHECK int job_set_state(struct jobs *j, struct job *job, enum job_state to,
+			     const char *reason, const char *const *tags);
 
 /* The event reason of a stop ahead of a Slurm time limit (and message). */
 #define JOB_TIME_LIMIT_STOP "stopped before the Slurm time limit"
@@ -115,8 +118,8 @@ int job_set_state(struct jobs *j, struct job *job, enum job_state to,
  * ("stopped-early", "converged") and moves it to stopping with the event
  * reason WHY and the system TAGS.  With the job's lock held.
  */
-int job_stop(struct jobs *j, struct job *job, const char *reason,
-	     const char *why, const char *const *tags);
+MUST_CHECK int job_stop(struct jobs *j, struct job *job, const char *reason,
+			const char *why, const char *const *tags);
 
 /*
  * A user's command, store first: NEXT is JOB's record as the command
@@ -129,9 +132,10 @@ int job_stop(struct jobs *j, struct job *job, const char *reason,
  * was and NEXT's new strings freed.  With the job's lock held; takes the
  * store's.
  */
-int job_commit_move(struct jobs *j, struct job *job, struct job_record *next,
-		    const char *why, const char *const *tags,
-		    const char *const *untags);
+MUST_CHECK int job_commit_move(struct jobs *j, struct job *job,
+			       struct job_record *next, const char *why,
+			       const char *const *tags,
+			       const char *const *untags);
 /*
  * JOB (locked) takes record NEXT; the strings NEXT no longer shares are
  * freed.  The copy is made under the registry's lock too: lookups read a
@@ -144,24 +148,37 @@ void job_record_drop(const struct job *job, struct job_record *next);
 int64_t job_kill_at(const struct job *job);
 
 /* Adds a system tag in memory (persisted by the caller's transaction). */
-int job_add_tag(struct job *job, const char *tag, int system);
+MUST_CHECK int job_add_tag(struct job *job, const char *tag, int system);
 /* Adds the system TAGS (NULL-terminated, or NULL) in memory; -ENOMEM. */
-int job_add_tags(struct job *job, const char *const *tags);
+MUST_CHECK int job_add_tags(struct job *job, const char *const *tags);
 /* Removes TAG in memory, if JOB has it (the caller's transaction stores it). */
 void job_remove_tag(struct job *job, const char *tag);
 /* Appends an event in memory (the caller's transaction stores it); -ENOMEM. */
-int job_add_event(struct job *job, int64_t time_ns, const char *state,
-		  const char *reason);
+MUST_CHECK int job_add_event(struct job *job, int64_t time_ns,
+			     const char *state, const char *reason);
 
 /*
  * Waits up to SECONDS, the job's lock let go meanwhile, until no trainer
  * or packer of JOB may be alive (a cancelled one still dying).  0, or
  * -EBUSY when one still is.  With the job's lock held.
  */
-int job_wait_idle(struct job *job, int seconds);
+MUST_CHECK int job_wait_idle(struct job *job, int seconds);
 
 /* Persists JOB's record alone.  With the job's lock held. */
-int job_save(struct jobs *j, struct job *job);
+MUST_CHECK int job_save(struct jobs *j, struct job *job);
+
+/*
+ * job_save() where the caller goes on whatever happens (the record in
+ * memory is right, and the job's next save stores it): a failure is
+ * logged as "job 'x': cannot save its record: ...".
+ */
+static inline void job_save_logged(struct jobs *j, struct job *job)
+{
+	int rc = job_save(j, job);
+	if (rc)
+		log_error("job '%s': cannot save its record: %s\n",
+			  job->rec.name, strerror(-rc));
+}
 
 /* What job_add_row() did (flags). */
 #define JOB_ROW_STOP 1	   /* the policy says stop */
@@ -179,7 +196,8 @@ int job_save(struct jobs *j, struct job *job);
  * changed), or -ENOMEM.  Records what
  * it changes for job_table_undo() after job_table_mark().
  */
-int job_add_row(struct job *job, const struct metrics_line *ml, size_t *row);
+MUST_CHECK int job_add_row(struct job *job, const struct metrics_line *ml,
+			   size_t *row);
 
 /*
  * A transaction of the table: job_table_mark() starts recording the rows,
@@ -187,7 +205,7 @@ int job_add_row(struct job *job, const struct metrics_line *ml, size_t *row);
  * failed commit: nothing unstored is shown), job_table_keep() forgets
  * them.  With the job's lock held; mark returns 0 or -ENOMEM.
  */
-int job_table_mark(struct job *job);
+MUST_CHECK int job_table_mark(struct job *job);
 void job_table_undo(struct job *job);
 void job_table_keep(struct job *job);
 
@@ -223,9 +241,9 @@ static inline size_t jobs_name_hash(const char *s)
 	return h;
 }
 /* Doubles the name index (the first: 1024 slots); -ENOMEM. */
-int registry_names_grow(struct jobs *j);
+MUST_CHECK int registry_names_grow(struct jobs *j);
 /* Adds JOB with the list's reference.  Registry lock held (or loading). */
-int registry_add(struct jobs *j, struct job *job);
+MUST_CHECK int registry_add(struct jobs *j, struct job *job);
 /* Takes JOB out of / puts it in the name index.  Registry lock held. */
 void registry_name_remove(struct jobs *j, const struct job *job);
 void registry_name_insert(struct jobs *j, struct job *job);
@@ -249,8 +267,8 @@ void job_quote(char *out, size_t len, const char *text, size_t n);
  * Records a refused control write ("'TEXT': WHY") and returns ERR.  The
  * job's state and everything else stay as they were.
  */
-int job_refuse(struct jobs *j, struct job *job, int err, const char *text,
-	       size_t n, const char *fmt, ...)
+MUST_CHECK int job_refuse(struct jobs *j, struct job *job, int err,
+			  const char *text, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
 /*
@@ -262,7 +280,7 @@ size_t job_table_drop_after(struct job *job, long from);
 void job_policy_replay(struct job *job);
 
 /* resume (resume.c): the control verb, its state checked by the caller. */
-int control_resume(struct jobs *j, struct job *job, const char *text,
-		   size_t len, long epochs);
+MUST_CHECK int control_resume(struct jobs *j, struct job *job, const char *text,
+			      size_t len, long epochs);
 
 #endif

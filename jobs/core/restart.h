@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "jobs/core/registry.h"
+#include "util/compiler.h"
 
 /* The event reason of a restart ("TIME queued restarted"). */
 #define RESTART_REASON "restarted"
@@ -32,8 +33,8 @@
  * lock was taken, into C.  0, or -EINVAL / -EACCES / -EAGAIN with why in
  * WHY.  With the job's lock held.
  */
-int job_runnable(struct jobs *j, const struct job *job,
-		 const struct start_check *c, char *why, size_t len);
+MUST_CHECK int job_runnable(struct jobs *j, const struct job *job,
+			    const struct start_check *c, char *why, size_t len);
 
 /*
  * Restarts JOB (ready, failed or cancelled: the state table's check is
@@ -44,7 +45,7 @@ int job_runnable(struct jobs *j, const struct job *job,
  * with WHY "" when the store failed (logged).  Nothing is changed unless
  * it returns 0.
  */
-int job_restart(struct jobs *j, struct job *job, const struct start_check *c,
-		char *why, size_t len);
+MUST_CHECK int job_restart(struct jobs *j, struct job *job,
+			   const struct start_check *c, char *why, size_t len);
 
 #endif

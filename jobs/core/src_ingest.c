@@ -143,7 +143,8 @@ static void undo(struct job *job, const struct job_record *was,
 	job->rec.waited = was->waited;
 	job->rec.bad_lines = was->bad_lines;
 	job->rec.bad_line = was->bad_line;
-	source_restore(job->source, pos_was);
+	/* POS_WAS is source_pos()'s own text, which it always reads back. */
+	(void)!source_restore(job->source, pos_was);
 }
 
 /* Commits the step: 0, or -1 when it was undone. */

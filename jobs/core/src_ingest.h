@@ -15,13 +15,15 @@
 #define TRAINFS_SRC_INGEST_H
 
 #include "jobs/core/registry.h"
+#include "util/compiler.h"
 
 /*
  * Where the spec's metrics_from is, into BUF of LEN: as written when
  * absolute, else relative to the workdir, or to the job's scratch folder
  * without one.  Returns 0 or -ENAMETOOLONG.
  */
-int src_ingest_path(struct jobs *j, struct job *job, char *buf, size_t len);
+MUST_CHECK int src_ingest_path(struct jobs *j, struct job *job, char *buf,
+			       size_t len);
 
 /*
  * With the job's lock: starts following the spec's metrics_from (relative
@@ -29,7 +31,7 @@ int src_ingest_path(struct jobs *j, struct job *job, char *buf, size_t len);
  * the record says it was read to.  No metrics_from: nothing.  Returns 0
  * or -ENOMEM.
  */
-int src_ingest_open(struct jobs *j, struct job *job);
+MUST_CHECK int src_ingest_open(struct jobs *j, struct job *job);
 
 /* With the job's lock: stops following it (the record keeps the place). */
 void src_ingest_close(struct job *job);

@@ -24,8 +24,11 @@
 #define TRAINFS_SUPERVISOR_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "jobs/core/registry.h"
+#include "util/compiler.h"
+#include "util/log.h"
 
 /* What a step of ingest did; BUSY: the store was busy, nothing was done. */
 enum { INGEST_DONE, INGEST_MORE, INGEST_FAILED, INGEST_BUSY };
@@ -63,7 +66,19 @@ int sv_ingest_metrics(struct jobs *j, struct job *job, int final);
 int sv_source_round(struct jobs *j, struct job *job, int final);
 
 /* Starts taking in JOB's metrics where the store left off; 0 or -errno. */
-int sv_open_metrics(struct jobs *j, struct job *job);
+MUST_CHECK int sv_open_metrics(struct jobs *j, struct job *job);
+
+/*
+ * sv_open_metrics() where the run goes on without them: a failure is
+ * logged as "job 'x': cannot read its metrics: ...".
+ */
+static inline void sv_open_metrics_logged(struct jobs *j, struct job *job)
+{
+	int rc = sv_open_metrics(j, job);
+	if (rc)
+		log_error("job '%s': cannot read its metrics: %s\n",
+			  job->rec.name, strerror(-rc));
+}
 
 /* Closes JOB's metrics file and source. */
 void sv_close_metrics(struct job *job);
@@ -74,7 +89,7 @@ void sv_autostop(struct jobs *j, struct job *job);
 /* ---- publish.c ---- */
 
 /* Starts JOB's packer (JOB is packaging already); 0 or -errno. */
-int sv_spawn_packer(struct jobs *j, struct job *job);
+MUST_CHECK int sv_spawn_packer(struct jobs *j, struct job *job);
 
 /* Moves JOB to packaging with WHY and TAGS and starts its packer. */
 void sv_start_packing(struct jobs *j, struct job *job, const char *why,
@@ -90,8 +105,8 @@ void sv_read_packer(struct jobs *j, struct job *job);
 void sv_packing_ended(struct jobs *j, struct job *job, int status);
 
 /* The path of the tarball being written; 0 or -errno. */
-int sv_weights_tmp_path(struct jobs *j, const struct job *job, char *buf,
-			size_t len);
+MUST_CHECK int sv_weights_tmp_path(struct jobs *j, const struct job *job,
+				   char *buf, size_t len);
 
 /* Removes a temporary tarball named the old way (".NAME.tar.tmp"). */
 void sv_unlink_named_tmp(struct jobs *j, const struct job *job);

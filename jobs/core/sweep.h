@@ -36,6 +36,7 @@
 #include "jobs/core/job.h"
 #include "jobs/model/prune.h"
 #include "jobs/model/sweep_spec.h"
+#include "util/compiler.h"
 
 enum sweep_state {
 	SW_CREATED,
@@ -62,9 +63,9 @@ enum sweep_file {
 struct sweeps;
 
 /* Loads every sweep of J's store; *OUT is the caller's (sweeps_close). */
-int sweeps_open(struct jobs *j, struct sweeps **out);
+MUST_CHECK int sweeps_open(struct jobs *j, struct sweeps **out);
 /* Starts the sweeps' thread (after any daemonizing fork). */
-int sweeps_start(struct sweeps *s);
+MUST_CHECK int sweeps_start(struct sweeps *s);
 /* Stops the thread if it runs (trials keep running); NULL is fine. */
 void sweeps_stop(struct sweeps *s);
 /* Frees everything, the thread stopped first (sweeps_stop()). */
@@ -88,12 +89,12 @@ void sweeps_poke(struct sweeps *s);
 int sweep_name_valid(const char *name, size_t len);
 
 /* mkdir: a new sweep NAME of UID/GID; *ID set.  -EINVAL, -EEXIST. */
-int sweeps_create(struct sweeps *s, const char *name, uid_t uid, gid_t gid,
-		  mode_t mode, int64_t *id);
+MUST_CHECK int sweeps_create(struct sweeps *s, const char *name, uid_t uid,
+			     gid_t gid, mode_t mode, int64_t *id);
 /* rmdir: created, done or cancelled (-EBUSY otherwise); trials stay. */
-int sweeps_remove(struct sweeps *s, int64_t id, uid_t uid);
+MUST_CHECK int sweeps_remove(struct sweeps *s, int64_t id, uid_t uid);
 /* The sweep named NAME: 0 and *ID, or -ENOENT. */
-int sweeps_find(struct sweeps *s, const char *name, int64_t *id);
+MUST_CHECK int sweeps_find(struct sweeps *s, const char *name, int64_t *id);
 
 /* What a sweep folder shows in stat. */
 struct sweep_attr {
@@ -104,13 +105,14 @@ struct sweep_attr {
 	long ntrials; /* trials made so far */
 	int has_best;
 };
-int sweeps_attr(struct sweeps *s, int64_t id, struct sweep_attr *a);
+MUST_CHECK int sweeps_attr(struct sweeps *s, int64_t id, struct sweep_attr *a);
 
 /*
  * The names of every sweep, oldest first, into *NAMES (N of them, each
  * malloc'd, and the array; free with sweeps_names_free) with their ids.
  */
-int sweeps_names(struct sweeps *s, char ***names, int64_t **ids, size_t *n);
+MUST_CHECK int sweeps_names(struct sweeps *s, char ***names, int64_t **ids,
+			    size_t *n);
 void sweeps_names_free(char **names, int64_t *ids, size_t n);
 
 /*
@@ -118,14 +120,15 @@ void sweeps_names_free(char **names, int64_t *ids, size_t n);
  * owner keeps rwx, group and others get at most r and x.  Its trials made
  * after take the new mode.
  */
-int sweeps_chmod(struct sweeps *s, int64_t id, uid_t uid, mode_t mode);
+MUST_CHECK int sweeps_chmod(struct sweeps *s, int64_t id, uid_t uid,
+			    mode_t mode);
 
 /* spec: stored as written (even bad: -EINVAL); -EBUSY once started, -EACCES. */
-int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid, const char *text,
-		      size_t len);
+MUST_CHECK int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid,
+				 const char *text, size_t len);
 /* control: start, stop, cancel (-EINVAL unknown, -EBUSY now, -EACCES). */
-int sweeps_control(struct sweeps *s, int64_t id, uid_t uid, const char *text,
-		   size_t len);
+MUST_CHECK int sweeps_control(struct sweeps *s, int64_t id, uid_t uid,
+			      const char *text, size_t len);
 
 /* The state's name as status shows it ("running"). */
 const char *sweep_state_name(int state);
@@ -174,7 +177,7 @@ struct sweep_view {
 	long best;
 };
 /* Copies sweep ID into *V (freed with sweeps_view_free): 0, -ENOENT, -ENOMEM. */
-int sweeps_view(struct sweeps *s, int64_t id, struct sweep_view *v);
+MUST_CHECK int sweeps_view(struct sweeps *s, int64_t id, struct sweep_view *v);
 void sweeps_view_free(struct sweep_view *v);
 
 /* Every trial's monitored values, for graph.svg: a copy. */
@@ -191,7 +194,8 @@ struct sweep_curves {
 	int maximize;
 	char monitor[72];
 };
-int sweeps_curves(struct sweeps *s, int64_t id, struct sweep_curves *c);
+MUST_CHECK int sweeps_curves(struct sweeps *s, int64_t id,
+			     struct sweep_curves *c);
 void sweeps_curves_free(struct sweep_curves *c);
 
 /*
@@ -199,8 +203,8 @@ void sweeps_curves_free(struct sweep_curves *c);
  * 0, -ENOENT for a trial not made (or whose job was removed).  With T 0:
  * the best trial's.
  */
-int sweeps_trial_job(struct sweeps *s, int64_t id, long t, char *buf,
-		     size_t len);
+MUST_CHECK int sweeps_trial_job(struct sweeps *s, int64_t id, long t, char *buf,
+				size_t len);
 
 /* The trial link's name of T: "007" (at least three digits). */
 void sweep_trial_name(long t, char *buf, size_t len);

@@ -20,6 +20,7 @@
 #include "jobs/model/sweep_spec.h"
 #include "store/sweeps.h"
 #include "util/lock.h"
+#include "util/compiler.h"
 
 /* What the thread last read of a trial's job. */
 struct trial {
@@ -83,11 +84,12 @@ static inline int64_t now_ns(void)
 /* The sweep of ID not removed, or NULL.  With s->lock held. */
 struct sweep *sweep_find(struct sweeps *s, int64_t id);
 /* Stores W's record with a new mtime.  With s->lock held. */
-int sweep_save(struct sweeps *s, struct sweep *w);
+MUST_CHECK int sweep_save(struct sweeps *s, struct sweep *w);
 /* Room for trial numbers up to N; new ones zeroed (not made yet). */
-int sweep_trials_room(struct sweep *w, long n);
+MUST_CHECK int sweep_trials_room(struct sweep *w, long n);
 /* RUNG's VALUE for trial T, in memory (stored by the caller first). */
-int sweep_rungs_add(struct sweep *w, long rung, long t, double value);
+MUST_CHECK int sweep_rungs_add(struct sweep *w, long rung, long t,
+			       double value);
 /* Whether trial T has a value at RUNG. */
 int sweep_rung_has(const struct sweep *w, long rung, long t);
 /* Tells the interface sweep ID changed (made NEW_JOB); no lock held. */

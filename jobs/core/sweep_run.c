@@ -418,9 +418,11 @@ static void enact(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 			if (job && job->rec.state == ST_RUNNING) {
 				log_info("job '%s': %s", job->rec.name,
 					 a->text);
-				job_stop(j, job, "pruned", a->text,
-					 (const char *[]){ "stopped-early",
-							   "pruned", NULL });
+				/* Logged; the stop stands in memory. */
+				(void)!job_stop(
+					j, job, "pruned", a->text,
+					(const char *[]){ "stopped-early",
+							  "pruned", NULL });
 			}
 			if (job)
 				jobs_unlock_job(j, job);

@@ -157,7 +157,7 @@ void job_table_truncate(struct job *job, size_t nrows, int ncols)
 			t->epoch_chars = t->nvalues = t->name_chars =
 				t->value_chars = 0;
 		/* Never grows here: nothing to allocate, nothing to fail. */
-		watch_index_rebuild(&t->by_epoch, t->epochs, nrows);
+		(void)!watch_index_rebuild(&t->by_epoch, t->epochs, nrows);
 	}
 	if (ncols < t->ncolumns) {
 		/* Rows kept never had a value there: the cells stay missing. */
@@ -594,7 +594,7 @@ size_t job_table_drop_after(struct job *job, long from)
 	}
 	t->nrows = keep;
 	/* Never grows here: nothing to allocate, nothing to fail. */
-	watch_index_rebuild(&t->by_epoch, t->epochs, keep);
+	(void)!watch_index_rebuild(&t->by_epoch, t->epochs, keep);
 	return first < keep ? first : keep;
 }
 

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/compiler.h"
 
 #define GPUS_MAX 64	  /* GPUs in a pool */
 #define GPUS_ID_MAX 9999  /* the largest id */
@@ -30,8 +31,8 @@ struct gpu_pool {
  * "none" for no GPU.  Returns 0 and fills *POOL, or -1 with the reason in
  * ERR ("bad GPU id 'x'", "GPU 1 is listed twice", "more than 64 GPUs").
  */
-int gpus_parse_list(const char *text, struct gpu_pool *pool, char *err,
-		    size_t errlen);
+MUST_CHECK int gpus_parse_list(const char *text, struct gpu_pool *pool,
+			       char *err, size_t errlen);
 
 /*
  * Finds the NVIDIA GPUs of this machine without nvidia-smi: one folder

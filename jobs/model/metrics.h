@@ -18,6 +18,7 @@
 #define TRAINFS_METRICS_H
 
 #include <stddef.h>
+#include "util/compiler.h"
 
 /* Longest metrics line, newline excluded; longer lines are malformed. */
 #define METRICS_LINE_MAX (64 * 1024)
@@ -65,23 +66,24 @@ int metrics_name_valid(const char *name, size_t n);
  * quoted with control and non-ASCII bytes escaped (\x1b) and capped.
  * A blank line is malformed too; callers skip blank lines before asking.
  */
-int metrics_parse_line(const char *line, size_t len, struct metrics_line *out,
-		       char *why, size_t whylen);
+MUST_CHECK int metrics_parse_line(const char *line, size_t len,
+				  struct metrics_line *out, char *why,
+				  size_t whylen);
 
 /*
  * Reads S (N bytes, no blanks around) as a metrics value by the rules of
  * a line ("0.5", "1e-05", "nan", "-inf"; not hex, not "1_000") into *OUT.
  * Returns 0, or -1 when it is not a number.
  */
-int metrics_read_number(const char *s, size_t n, double *out);
+MUST_CHECK int metrics_read_number(const char *s, size_t n, double *out);
 
 /*
  * Reads S (N bytes) as an epoch: a whole number from 0 to
  * METRICS_EPOCH_MAX ("12.0" counts as 12).  Returns 0 with *EPOCH set, or
  * -1 with the reason in WHY as metrics_parse_line() gives it.
  */
-int metrics_read_epoch(const char *s, size_t n, long *epoch, char *why,
-		       size_t whylen);
+MUST_CHECK int metrics_read_epoch(const char *s, size_t n, long *epoch,
+				  char *why, size_t whylen);
 
 /*
  * Leaves out every metric of L that a later one of the same name replaces
@@ -89,7 +91,7 @@ int metrics_read_epoch(const char *s, size_t n, long *epoch, char *why,
  * first one left out (inside L), or NULL.  Returns how many were left
  * out, or -1 when memory ran out (L unchanged).
  */
-long metrics_line_dedupe(struct metrics_line *l, const char **dup);
+MUST_CHECK long metrics_line_dedupe(struct metrics_line *l, const char **dup);
 
 /* Frees what metrics_parse_line() allocated; safe on a zeroed line. */
 void metrics_line_free(struct metrics_line *l);

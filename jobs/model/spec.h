@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include "util/compiler.h"
 
 enum compression { COMPRESS_NONE, COMPRESS_GZIP, COMPRESS_ZSTD };
 
@@ -81,8 +82,8 @@ struct spec {
  * "spec line 4: bad value 'x' for 'epochs': not a whole number",
  * "spec: 'command' is required".
  */
-int spec_parse(const char *text, size_t len, struct spec *out, char *err,
-	       size_t errlen);
+MUST_CHECK int spec_parse(const char *text, size_t len, struct spec *out,
+			  char *err, size_t errlen);
 
 /* Frees what spec_parse() allocated in *s and zeroes it; safe on a zeroed spec. */
 void spec_free(struct spec *s);
@@ -114,7 +115,7 @@ void spec_argv_free(char **argv);
  * Returns 0 with *seconds set (0 for no limit, as sbatch reads 0), or -1
  * when it is none of those.
  */
-int spec_slurm_time(const char *text, long *seconds);
+MUST_CHECK int spec_slurm_time(const char *text, long *seconds);
 
 /*
  * Returns TEXT (LEN bytes) with its epochs value replaced by EPOCHS, or an
@@ -131,7 +132,8 @@ char *spec_with_epochs(const char *text, size_t len, long epochs,
  * Returns 1 for a pair, 0 for a blank or comment line, -1 for a line that
  * is not "key = value".  (For specs that extend a job's: sweeps.)
  */
-int spec_line_pair(const char *line, size_t n, const char **key, size_t *keylen,
-		   const char **value, size_t *valuelen);
+MUST_CHECK int spec_line_pair(const char *line, size_t n, const char **key,
+			      size_t *keylen, const char **value,
+			      size_t *valuelen);
 
 #endif

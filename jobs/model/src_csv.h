@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "jobs/model/metrics.h"
+#include "util/compiler.h"
 
 struct src_csv {
 	char **names; /* per column: its metric name, or NULL: left out */
@@ -52,8 +53,8 @@ void src_csv_reset(struct src_csv *c);
  * (METRICS_WHY_MAX bytes).  A row goes to *OUT, which the caller frees
  * with metrics_line_free(); *OUT is zeroed otherwise.
  */
-int src_csv_line(struct src_csv *c, const char *line, size_t len,
-		 struct metrics_line *out, char *why, size_t whylen);
+MUST_CHECK int src_csv_line(struct src_csv *c, const char *line, size_t len,
+			    struct metrics_line *out, char *why, size_t whylen);
 
 /* Frees the header; the decoder is then as zeroed. */
 void src_csv_free(struct src_csv *c);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "jobs/model/metrics.h"
+#include "util/compiler.h"
 
 /*
  * Takes LINE (LEN bytes, no newline).  Returns 2 for a blank line (no
@@ -18,7 +19,8 @@
  * pairs left out, -1 refused, each with the reason in WHY), and -1 with
  * "not a JSON object" for a line that does not start with '{'.
  */
-int src_jsonl_line(const char *line, size_t len, struct metrics_line *out,
-		   char *why, size_t whylen);
+MUST_CHECK int src_jsonl_line(const char *line, size_t len,
+			      struct metrics_line *out, char *why,
+			      size_t whylen);
 
 #endif

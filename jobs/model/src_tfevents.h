@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "jobs/model/metrics.h"
+#include "util/compiler.h"
 
 /* A frame's header: the length and its CRC. */
 #define TFREC_HEADER 12
@@ -43,11 +44,11 @@ uint32_t tfrec_masked_crc(const void *p, size_t n);
  * Reads the header H (TFREC_HEADER bytes): 0 with the data length in *LEN
  * when its CRC matches, else -1.
  */
-int tfrec_header(const unsigned char *h, uint64_t *len);
+MUST_CHECK int tfrec_header(const unsigned char *h, uint64_t *len);
 
 /* Whether the data D (N bytes) matches the CRC in FOOTER (4 bytes): 0/-1. */
-int tfrec_data_ok(const unsigned char *d, size_t n,
-		  const unsigned char *footer);
+MUST_CHECK int tfrec_data_ok(const unsigned char *d, size_t n,
+			     const unsigned char *footer);
 
 /*
  * Decodes the Event in D (N bytes) into *OUT: epoch = the step, one metric
@@ -57,7 +58,8 @@ int tfrec_data_ok(const unsigned char *d, size_t n,
  * scalar in it: *OUT zeroed, nothing to take), or -1 with the reason in
  * WHY (a malformed protocol buffer, a step out of 0..METRICS_EPOCH_MAX).
  */
-int tfevent_decode(const unsigned char *d, size_t n, const char *prefix,
-		   struct metrics_line *out, char *why, size_t whylen);
+MUST_CHECK int tfevent_decode(const unsigned char *d, size_t n,
+			      const char *prefix, struct metrics_line *out,
+			      char *why, size_t whylen);
 
 #endif

@@ -9,6 +9,8 @@
 #ifndef TRAINFS_STATE_H
 #define TRAINFS_STATE_H
 
+#include "util/compiler.h"
+
 enum job_state {
 	ST_CREATED,
 	ST_QUEUED,
@@ -69,7 +71,8 @@ const char *command_name(enum job_command c);
  * the last reported epoch" (-EINVAL).  A repeated "resume epochs=N" while
  * queued or running changes nothing, N included.
  */
-int state_apply(enum job_state s, enum job_command c, enum job_state *next);
+MUST_CHECK int state_apply(enum job_state s, enum job_command c,
+			   enum job_state *next);
 
 /*
  * Whether the lifecycle has a move from A to B at all: by a command of the

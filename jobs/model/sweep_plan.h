@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/compiler.h"
 
 #define SWEEP_PARAM_NAME_MAX 64 /* bytes of A-Z a-z 0-9 _ */
 #define SWEEP_VALUE_MAX 64	/* bytes of one value's text, NUL included */
@@ -39,8 +40,9 @@ struct sweep_param {
  * -EINVAL with why in WHY ("param.lr: loguniform needs 0 < A < B"),
  * -ENOMEM.  Free *P with sweep_param_free() after a 0.
  */
-int sweep_param_parse(const char *name, const char *value,
-		      struct sweep_param *p, char *why, size_t whylen);
+MUST_CHECK int sweep_param_parse(const char *name, const char *value,
+				 struct sweep_param *p, char *why,
+				 size_t whylen);
 void sweep_param_free(struct sweep_param *p);
 
 /* Is NAME a param name (1 to 64 of A-Z a-z 0-9 _, not starting with a digit)? */
@@ -59,9 +61,9 @@ size_t sweep_grid_size(const struct sweep_param *ps, size_t n);
  * else random draws from SEED.  Returns 0, or -EINVAL for a trial past
  * the grid.
  */
-int sweep_trial_values(const struct sweep_param *ps, size_t n, int grid,
-		       uint64_t seed, unsigned long trial,
-		       char (*values)[SWEEP_VALUE_MAX]);
+MUST_CHECK int sweep_trial_values(const struct sweep_param *ps, size_t n,
+				  int grid, uint64_t seed, unsigned long trial,
+				  char (*values)[SWEEP_VALUE_MAX]);
 
 /*
  * COMMAND with every {NAME} replaced by the value of param NAME, into a
@@ -69,9 +71,10 @@ int sweep_trial_values(const struct sweep_param *ps, size_t n, int grid,
  * left alone.  Returns 0, -EINVAL when a {NAME} has no param (its name in
  * MISSING), -ENOMEM.
  */
-int sweep_substitute(const char *command, const struct sweep_param *ps,
-		     size_t n, char (*values)[SWEEP_VALUE_MAX], char **out,
-		     char *missing, size_t missinglen);
+MUST_CHECK int sweep_substitute(const char *command,
+				const struct sweep_param *ps, size_t n,
+				char (*values)[SWEEP_VALUE_MAX], char **out,
+				char *missing, size_t missinglen);
 
 /* The next number of the splitmix64 stream at *STATE. */
 uint64_t sweep_rand_next(uint64_t *state);

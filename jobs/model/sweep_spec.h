@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "jobs/model/sweep_plan.h"
+#include "util/compiler.h"
 
 #define SWEEP_PARAMS_MAX 64
 #define SWEEP_TRIALS_MAX 100000
@@ -51,8 +52,9 @@ struct sweep_spec {
  * "spec: 'monitor' is required for a sweep", "spec line 2: '{width}' has
  * no param.width".
  */
-int sweep_spec_parse(const char *text, size_t len, struct sweep_spec *out,
-		     char *err, size_t errlen);
+MUST_CHECK int sweep_spec_parse(const char *text, size_t len,
+				struct sweep_spec *out, char *err,
+				size_t errlen);
 void sweep_spec_free(struct sweep_spec *s);
 
 /*
@@ -61,8 +63,9 @@ void sweep_spec_free(struct sweep_spec *s);
  * *TEXT of *LEN bytes (the caller frees).  Returns 0, -EINVAL for a
  * trial past the grid, -ENOMEM.
  */
-int sweep_trial_spec(const struct sweep_spec *s, uint64_t seed,
-		     unsigned long trial, char (*values)[SWEEP_VALUE_MAX],
-		     char **text, size_t *len);
+MUST_CHECK int sweep_trial_spec(const struct sweep_spec *s, uint64_t seed,
+				unsigned long trial,
+				char (*values)[SWEEP_VALUE_MAX], char **text,
+				size_t *len);
 
 #endif

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "util/compiler.h"
 
 /*
  * The files the shim and trainfs share, in the job folder (the Slurm
@@ -71,14 +72,15 @@ struct exec_exit {
  * The launch record of L: NUL-terminated key and value pairs, in *OUT
  * (LEN bytes, which the caller frees).  Returns 0 or -ENOMEM.
  */
-int exec_launch_record(const struct exec_launch *l, char **out, size_t *len);
+MUST_CHECK int exec_launch_record(const struct exec_launch *l, char **out,
+				  size_t *len);
 
 /* Reads the exit record of JOB_DIR: 0, or -ENOENT when there is none yet. */
-int exec_read_exit(const char *job_dir, struct exec_exit *e);
+MUST_CHECK int exec_read_exit(const char *job_dir, struct exec_exit *e);
 
 /* Reads DIR/NAME (at most LEN - 1 bytes, NUL-terminated); 0 or -errno. */
-int exec_read_small_file(const char *dir, const char *name, char *buf,
-			 size_t len);
+MUST_CHECK int exec_read_small_file(const char *dir, const char *name,
+				    char *buf, size_t len);
 
 /* Field 22 of /proc/PID/stat (start time in clock ticks), 0 if gone. */
 unsigned long long exec_proc_start_time(pid_t pid);
@@ -87,7 +89,7 @@ unsigned long long exec_proc_start_time(pid_t pid);
  * Removes what an earlier run left in JOB_DIR (stop file, exit and trainer
  * records) before a new launch.  Returns 0 or -errno.
  */
-int exec_clear_traces(const char *job_dir);
+MUST_CHECK int exec_clear_traces(const char *job_dir);
 
 /*
  * Whether a launch happened for JOB_DIR since the last exec_clear_traces():

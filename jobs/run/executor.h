@@ -23,6 +23,7 @@
 #define TRAINFS_EXECUTOR_H
 
 #include "jobs/run/exec.h"
+#include "util/compiler.h"
 
 /* A backend's handle of one launched trainer (opaque to the core). */
 struct exec_run;
@@ -50,19 +51,20 @@ struct executor_ops {
 	 * Starts the trainer of L.  Returns 0 and *RUN (owned by the
 	 * caller until release), or -errno (nothing was started).
 	 */
-	int (*launch)(struct executor *ex, const struct exec_launch *l,
-		      struct exec_run **run);
+	MUST_CHECK int (*launch)(struct executor *ex,
+				 const struct exec_launch *l,
+				 struct exec_run **run);
 
 	/*
 	 * Finds again, after a restart, the trainer that a launch for
 	 * JOB_DIR started (REF: exec_status's, as stored; 0: none).  Returns 0 and *RUN, or -ENOENT when nothing
 	 * of it runs any more (its end, if any, is in the exit record).
 	 */
-	int (*attach)(struct executor *ex, const char *job_dir, long long ref,
-		      struct exec_run **run);
+	MUST_CHECK int (*attach)(struct executor *ex, const char *job_dir,
+				 long long ref, struct exec_run **run);
 
 	/* Asks RUN to stop or cancel; must not block.  0 or -errno. */
-	int (*signal)(struct exec_run *run, enum exec_verb verb);
+	MUST_CHECK int (*signal)(struct exec_run *run, enum exec_verb verb);
 
 	/*
 	 * A descriptor to poll for POLLIN: readable when RUN has news for
@@ -84,7 +86,7 @@ struct executor_ops {
 	int (*reap)(struct exec_run *run);
 
 	/* Fills ST for RUN; quick (no waiting on a cluster).  0 or -errno. */
-	int (*status)(struct exec_run *run, struct exec_status *st);
+	MUST_CHECK int (*status)(struct exec_run *run, struct exec_status *st);
 
 	/*
 	 * After poll said the run ended: 1 when the backend itself failed
@@ -104,13 +106,13 @@ struct executor_ops {
 	int (*launched)(const char *job_dir);
 
 	/* Reads the exit record of JOB_DIR: 0, or -ENOENT (none yet). */
-	int (*read_exit)(const char *job_dir, struct exec_exit *e);
+	MUST_CHECK int (*read_exit)(const char *job_dir, struct exec_exit *e);
 
 	/*
 	 * For a trainer whose owner (shim) died without an exit record:
 	 * removes what it left and kills what still runs of it.  0 or -errno.
 	 */
-	int (*clean_orphan)(const char *job_dir);
+	MUST_CHECK int (*clean_orphan)(const char *job_dir);
 
 	/*
 	 * Once per supervisor round, no lock held: asks for the work for all

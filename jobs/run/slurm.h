@@ -81,6 +81,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include <time.h>
+#include "util/compiler.h"
 
 /* One slurm.KEY = VALUE of a spec, KEY without "slurm." ("cpus_per_task"). */
 struct slurm_option {
@@ -93,7 +94,7 @@ struct slurm_option {
 int slurm_option_known(const char *key);
 
 /* 0 if VALUE may be passed to sbatch, or -EINVAL (a newline). */
-int slurm_option_value_ok(const char *value);
+MUST_CHECK int slurm_option_value_ok(const char *value);
 
 /*
  * Writes into BUF (LEN > 0) the Slurm job name of a trainfs job NAME:
@@ -119,7 +120,7 @@ struct slurm_submit {
  * -EINVAL (an unknown key or a bad value: the spec parser should have
  * refused it) or -ENOMEM.
  */
-int slurm_sbatch_argv(const struct slurm_submit *s, char ***argv);
+MUST_CHECK int slurm_sbatch_argv(const struct slurm_submit *s, char ***argv);
 
 /* Frees an argv or envp of this module; NULL is fine. */
 void slurm_argv_free(char **argv);
@@ -137,14 +138,14 @@ char *slurm_sh_quote(const char *s);
  * SLURM_TIME_FORMAT=standard so that times parse.  Returns 0 and *OUT
  * (free with slurm_argv_free()), or -ENOMEM.
  */
-int slurm_command_env(char *const *env, char ***out);
+MUST_CHECK int slurm_command_env(char *const *env, char ***out);
 
 /*
  * sbatch's environment, which --export=ALL hands to the batch job and so
  * to the trainer: PATH and SLURM_CONF of ENV, nothing else.  Returns 0
  * and *OUT (free with slurm_argv_free()), or -ENOMEM.
  */
-int slurm_submit_env(char *const *env, char ***out);
+MUST_CHECK int slurm_submit_env(char *const *env, char ***out);
 
 /*
  * The environment a Slurm trainer is launched with: ENV (the trainer's,
@@ -154,7 +155,8 @@ int slurm_submit_env(char *const *env, char ***out);
  * that sets one stays.  Returns 0 and *OUT (free with
  * slurm_argv_free()), or -ENOMEM.
  */
-int slurm_launch_env(char *const *env, char *const *own, char ***out);
+MUST_CHECK int slurm_launch_env(char *const *env, char *const *own,
+				char ***out);
 
 /*
  * The trainer's environment under Slurm: TRAINER (the launch file's, as on
@@ -163,7 +165,8 @@ int slurm_launch_env(char *const *env, char *const *own, char ***out);
  * GPU_DEVICE_ORDINAL), which a variable of TRAINER's own name overrides.
  * Returns 0 and *OUT (free with slurm_argv_free()), or -ENOMEM.
  */
-int slurm_trainer_env(char *const *trainer, char *const *batch, char ***out);
+MUST_CHECK int slurm_trainer_env(char *const *trainer, char *const *batch,
+				 char ***out);
 
 /* What the shim in Slurm mode exits with: CODE, or 128 + SIGNAL. */
 int slurm_exit_status(int code, int signal);
@@ -190,8 +193,8 @@ struct slurm_output {
  * another -errno when it could not be started.  O is filled in every case
  * (possibly empty) and freed with slurm_output_free().
  */
-int slurm_run(char *const argv[], char *const envp[], uid_t uid, gid_t gid,
-	      int timeout_ms, struct slurm_output *o);
+MUST_CHECK int slurm_run(char *const argv[], char *const envp[], uid_t uid,
+			 gid_t gid, int timeout_ms, struct slurm_output *o);
 
 void slurm_output_free(struct slurm_output *o);
 
@@ -199,7 +202,7 @@ void slurm_output_free(struct slurm_output *o);
  * Reads sbatch --parsable's stdout: "ID" or "ID;CLUSTER".  Returns 0 and
  * *ID, or -EINVAL.
  */
-int slurm_parse_sbatch(const char *out, long long *id);
+MUST_CHECK int slurm_parse_sbatch(const char *out, long long *id);
 
 /*
  * Writes into BUF (LEN > 0) why sbatch refused, from its stderr ERR: the
@@ -216,7 +219,7 @@ void slurm_sbatch_error(const char *err, int status, char *buf, size_t len);
  * for the N ids (N > 0).  Returns 0 and *ARGV (slurm_argv_free()), or
  * -EINVAL (N == 0), -ENOMEM.
  */
-int slurm_squeue_argv(const long long *ids, size_t n, char ***argv);
+MUST_CHECK int slurm_squeue_argv(const long long *ids, size_t n, char ***argv);
 
 struct slurm_queue_entry {
 	long long id;
@@ -232,8 +235,8 @@ struct slurm_queue_entry {
  * plain job (array or heterogeneous ids, wrong field count) are skipped.
  * Returns 0 and *E (the caller frees it; NULL when *N is 0), or -ENOMEM.
  */
-int slurm_parse_squeue(const char *out, struct slurm_queue_entry **e,
-		       size_t *n);
+MUST_CHECK int slurm_parse_squeue(const char *out, struct slurm_queue_entry **e,
+				  size_t *n);
 
 /*
  * 1 when squeue or scontrol failed only because no id it was asked about
@@ -255,7 +258,7 @@ int slurm_job_already_over(const char *err);
  * "Partition_Limit") as -1, "[D-]HH:MM:SS", "MM:SS" or "M" minutes.
  * Returns 0 and *SECS, or -EINVAL.
  */
-int slurm_parse_duration(const char *s, long *secs);
+MUST_CHECK int slurm_parse_duration(const char *s, long *secs);
 
 struct slurm_job_info {
 	long long id;
@@ -273,7 +276,7 @@ struct slurm_job_info {
  * order, any white space between them).  The first occurrence of a key
  * wins.  Returns 0 and *I, or -EINVAL when there is no JobId or JobState.
  */
-int slurm_parse_scontrol(const char *out, struct slurm_job_info *i);
+MUST_CHECK int slurm_parse_scontrol(const char *out, struct slurm_job_info *i);
 
 /* Where a Slurm job stands, in trainfs's terms. */
 enum slurm_phase {

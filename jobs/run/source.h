@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "jobs/model/metrics.h"
+#include "util/compiler.h"
 
 /* What one step reads at most: bytes and records (lines or frames). */
 #define SOURCE_STEP_BYTES (256 * 1024)
@@ -56,7 +57,7 @@ struct source *source_new(const char *path, uid_t uid, gid_t gid);
  * start).  Files are opened again on the next step.  Returns 0, or
  * -EINVAL for a text it cannot read (it then starts from scratch).
  */
-int source_restore(struct source *s, const char *pos);
+MUST_CHECK int source_restore(struct source *s, const char *pos);
 
 /*
  * Reads one bounded step, handing every record to FN.  FINAL: the trainer
@@ -64,7 +65,8 @@ int source_restore(struct source *s, const char *pos);
  * last frame is counted.  Returns 1 when more is waiting, 0 when all was
  * read, or -errno (logged by the caller; the next step tries again).
  */
-int source_step(struct source *s, int final, source_take_fn fn, void *arg);
+MUST_CHECK int source_step(struct source *s, int final, source_take_fn fn,
+			   void *arg);
 
 /* Whether the file or folder was ever found. */
 int source_found(const struct source *s);

@@ -378,7 +378,7 @@ static int shim_start(struct watch_shim *w, uid_t uid, gid_t gid)
 	/* A position it cannot read starts from scratch, as trainfs does. */
 	if (w->source_path &&
 	    (w->source = source_new(w->source_path, uid, gid)))
-		(void)source_restore(w->source, w->source_pos);
+		(void)!source_restore(w->source, w->source_pos);
 	return 0;
 }
 
@@ -390,7 +390,7 @@ int watch_shim_tick(struct watch_shim *w, uid_t uid, gid_t gid)
 		return 0;
 	/* A step that fails is tried again on the next tick, as trainfs's. */
 	if (w->source && !w->follow.stop)
-		(void)source_step(w->source, 0, follow_record, &w->follow);
+		(void)!source_step(w->source, 0, follow_record, &w->follow);
 	if (!watch_follow_step(&w->follow, WATCH_SHIM_BYTES))
 		return 0;
 	w->done = 1;

@@ -23,6 +23,7 @@
 
 #include "jobs/model/metrics.h"
 #include "jobs/run/watch_tail.h"
+#include "util/compiler.h"
 
 /*
  * Rows by epoch: open addressing over the rows' epochs (EPOCHS, kept by
@@ -43,12 +44,12 @@ long watch_index_find(const struct watch_index *x, const long *epochs,
  * index as needed.  Returns 0 or -ENOMEM (the row is then not indexed:
  * call watch_index_rebuild() before trusting the index again).
  */
-int watch_index_add(struct watch_index *x, const long *epochs, size_t nrows,
-		    size_t row);
+MUST_CHECK int watch_index_add(struct watch_index *x, const long *epochs,
+			       size_t nrows, size_t row);
 
 /* Indexes the first NROWS rows afresh (after rows were dropped); 0 or -ENOMEM. */
-int watch_index_rebuild(struct watch_index *x, const long *epochs,
-			size_t nrows);
+MUST_CHECK int watch_index_rebuild(struct watch_index *x, const long *epochs,
+				   size_t nrows);
 
 void watch_index_free(struct watch_index *x);
 
@@ -106,8 +107,9 @@ struct watch_follow {
 };
 
 /* Starts following PATH for MONITOR with policy P (copied); 0 or -ENOMEM. */
-int watch_follow_init(struct watch_follow *w, const char *path,
-		      const char *monitor, const struct watch_policy *p);
+MUST_CHECK int watch_follow_init(struct watch_follow *w, const char *path,
+				 const char *monitor,
+				 const struct watch_policy *p);
 
 /*
  * Reads at most MAX_BYTES more of the file and applies every complete
@@ -143,9 +145,9 @@ struct watch_source {
  * caller frees).  MONITOR NULL or no patience: nothing (*OUT NULL, 0).
  * Returns 0 or -ENOMEM.
  */
-int watch_launch_encode(char **out, size_t *len, const char *monitor,
-			const struct autostop *p, int64_t offset,
-			const struct watch_source *src);
+MUST_CHECK int watch_launch_encode(char **out, size_t *len, const char *monitor,
+				   const struct autostop *p, int64_t offset,
+				   const struct watch_source *src);
 
 /* The shim's side; zeroed, it watches nothing. */
 struct watch_shim {
@@ -176,6 +178,7 @@ void watch_shim_free(struct watch_shim *w);
  * stopped the trainer; 0 in a record from before times were kept), or
  * -ENOENT / -errno.
  */
-int watch_read_autostop(const char *job_dir, long *epoch, int64_t *time_ns);
+MUST_CHECK int watch_read_autostop(const char *job_dir, long *epoch,
+				   int64_t *time_ns);
 
 #endif

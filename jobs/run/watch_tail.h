@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/compiler.h"
 
 /* The last bytes taken from a followed file, to tell a rewrite. */
 #define WATCH_TAIL 64
@@ -28,7 +29,7 @@ void watch_tail_note(struct watch_tail *t, const char *data, size_t n);
  * any more.  Returns 1 (read it again from 0), 0, or -errno (*FD is
  * left as it was).  *FD -1: PATH is opened, returns 1 when it exists.
  */
-int watch_tail_rewritten(int *fd, const char *path, int64_t read,
-			 const struct watch_tail *tail);
+MUST_CHECK int watch_tail_rewritten(int *fd, const char *path, int64_t read,
+				    const struct watch_tail *tail);
 
 #endif

@@ -13,6 +13,7 @@
 #define TRAINFS_WORKDIR_H
 
 #include <sys/types.h>
+#include "util/compiler.h"
 
 /* How long the check may take (a hung network filesystem) before -ETIMEDOUT. */
 #define WORKDIR_CHECK_MS 3000
@@ -25,8 +26,8 @@
  * for the helper up to WORKDIR_CHECK_MS.  Returns 0, -EXDEV (on the
  * mount), or -errno (-ENOENT, -EACCES, -ENOTDIR, -ETIMEDOUT, ...).
  */
-int workdir_check(const char *self_exe, const char *mount, const char *dir,
-		  uid_t uid, gid_t gid);
+MUST_CHECK int workdir_check(const char *self_exe, const char *mount,
+			     const char *dir, uid_t uid, gid_t gid);
 
 /*
  * The helper process: "trainfs __workdir DIR UID GID MOUNT" (MOUNT "-":

@@ -59,9 +59,12 @@ static struct result simulate(const struct cfg *c, uint64_t seed,
 {
 	struct sweep_param ps[2];
 	char why[100];
-	sweep_param_parse("lr", "loguniform(1e-4, 1e-1)", &ps[0], why,
-			  sizeof why);
-	sweep_param_parse("width", "int(8, 64)", &ps[1], why, sizeof why);
+	if (sweep_param_parse("lr", "loguniform(1e-4, 1e-1)", &ps[0], why,
+			      sizeof why) ||
+	    sweep_param_parse("width", "int(8, 64)", &ps[1], why, sizeof why)) {
+		fprintf(stderr, "error: sweep_sim: %s\n", why);
+		exit(1);
+	}
 	int n = c->trials, E = c->epochs;
 	double *lr = calloc(n, sizeof *lr), *w = calloc(n, sizeof *w);
 	struct prune_point *pts = calloc((size_t)n * E, sizeof *pts);
@@ -75,7 +78,9 @@ static struct result simulate(const struct cfg *c, uint64_t seed,
 	size_t nr = prune_asha_rungs(c->min_epochs, c->factor, E, rungs);
 	for (int i = 0; i < n; i++) {
 		char v[2][SWEEP_VALUE_MAX];
-		sweep_trial_values(ps, 2, 0, seed, (unsigned long)i + 1, v);
+		/* Random draws (no grid) have no trial past the end. */
+		(void)!sweep_trial_values(ps, 2, 0, seed, (unsigned long)i + 1,
+					  v);
 		lr[i] = atof(v[0]);
 		w[i] = atof(v[1]);
 	}

@@ -105,7 +105,7 @@ static void first_come(void)
 {
 	struct gpu_pool pool;
 	char err[64], w[64];
-	gpus_parse_list("0,1,2", &pool, err, sizeof err);
+	CHECK(gpus_parse_list("0,1,2", &pool, err, sizeof err) == 0);
 	/* Two jobs of 2 GPUs on 3: the first queued runs, on 0,1. */
 	struct gpus_queued q[] = { q_of(20, 1, 2, 1), q_of(10, 2, 2, 1) };
 	long r = gpus_schedule(&pool, NULL, 0, 0, 0, q, 2);
@@ -134,7 +134,7 @@ static void backfill(void)
 {
 	struct gpu_pool pool;
 	char err[64];
-	gpus_parse_list("0,1,2,3", &pool, err, sizeof err);
+	CHECK(gpus_parse_list("0,1,2,3", &pool, err, sizeof err) == 0);
 	int held[] = { 0, 1 };
 	/* A 3-GPU job first cannot run on 2 free; the 1-GPU job behind it does. */
 	struct gpus_queued q[] = { q_of(1, 1, 3, 1), q_of(2, 2, 1, 1),
@@ -154,7 +154,7 @@ static void slots(void)
 {
 	struct gpu_pool pool;
 	char err[64], w[64];
-	gpus_parse_list("0,1", &pool, err, sizeof err);
+	CHECK(gpus_parse_list("0,1", &pool, err, sizeof err) == 0);
 	/* --max-running 2 with one running: one more, then a free slot. */
 	struct gpus_queued q[] = { q_of(1, 1, 0, 1), q_of(2, 2, 1, 1),
 				   q_of(3, 3, 5, 0) };
