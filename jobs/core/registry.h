@@ -243,8 +243,6 @@ void job_free(struct job *job);
 void job_parse_spec(struct job *job);
 /* Whether JOB has TAG, system or user. */
 int job_has_tag(const struct job *job, const char *tag);
-/* Quotes TEXT for a message: trimmed, capped at 64 bytes, plain ASCII. */
-void job_quote(char *out, size_t len, const char *text, size_t n);
 /*
  * Records a refused control write ("'TEXT': WHY") and returns ERR.  The
  * job's state and everything else stay as they were.
