@@ -55,8 +55,9 @@ struct jobs {
 	struct lock lock;    /* the registry lock, see above */
 	struct store *store; /* has its own lock */
 	struct jobs_config cfg;
-	char *store_dir;
+	char *store_dir; /* cfg's strings, copied: cfg points at these */
 	char *self_exe;
+	char *mountpoint;	/* or NULL */
 	struct executor *local; /* the local executor (exec_local.c) */
 	struct executor *slurm; /* the Slurm executor (exec_slurm.c) */
 
