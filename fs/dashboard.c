@@ -2,7 +2,7 @@
  * dashboard: index.html and summary.csv (see dashboard.h).
  *
  * Both files are rendered from a snapshot, never from the jobs themselves,
- * so the registry lock is held only while the snapshot is copied.  The
+ * so a job's lock is held only while its summary is copied.  The
  * page is one self-contained HTML file: inline CSS, inline SVG sparklines,
  * no script and no network, so it opens from file:// in any browser and
  * reloads itself with <meta http-equiv="refresh">.  With many jobs it
@@ -757,7 +757,7 @@ int dash_render_html(const struct dash_snapshot *s, char **out, size_t *len)
 	return finish(f, out);
 }
 
-/* ---- the snapshot of a job, with the registry lock held ---- */
+/* ---- the snapshot of a job, with its lock held ---- */
 
 int dash_add_job(struct dash_snapshot *s, const struct job *job,
 		 enum dash_what what)

@@ -123,7 +123,7 @@ static int check_mountpoint(const char *mnt)
 	return 0;
 }
 
-/* Called with the job's and the registry lock held whenever a job changes. */
+/* Called with the job's and the listener lock held whenever a job changes. */
 static void on_change(void *arg, struct job *job, unsigned views)
 {
 	struct trainfs *fs = arg;

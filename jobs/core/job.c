@@ -2,8 +2,9 @@
  * job: one job in memory, its stored record and what is derived from it,
  * and the operations on a job as a folder (create, rename, the spec,
  * remove).  The user's commands are control.c's, resume.c's, restart.c's
- * and tags.c's; the supervisor (supervisor.c) performs the transitions no
- * user asks for through job_set_state() and job_stop().
+ * and tags.c's; the supervisor (supervisor.c and its files, supervisor.h)
+ * performs the transitions no user asks for through job_set_state() and
+ * job_stop().
  *
  * Memory is the truth for readers, the store for restarts.  A user's
  * change is committed to the store first and made in memory only once the
@@ -722,7 +723,7 @@ void job_signal(struct jobs *j, struct job *job, enum exec_verb verb)
 	(void)j;
 	job_assert_locked(job);
 	if (!job->run)
-		return; /* recover() sends it once the trainer is found */
+		return; /* sv_recover() sends it once the trainer is found */
 	int rc = job->exec->ops->signal(job->run, verb);
 	if (rc)
 		log_error("job '%s': cannot %s its trainer: %s", job->rec.name,

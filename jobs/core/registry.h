@@ -2,9 +2,10 @@
  * registry: what the files of the job core share: registry.c (the table
  * of jobs and its locks), job.c (one job in memory and its record),
  * table.c (the metrics table), control.c, resume.c, restart.c and tags.c
- * (the user's commands), load.c (loading at mount), and supervisor.c
- * (launching, observing and finishing trainers).  Not for use outside
- * jobs/.
+ * (the user's commands), load.c (loading at mount), and the supervisor
+ * (launching, observing and finishing trainers): supervisor.c (its loop
+ * and scheduling), ingest.c, launch.c, outcome.c, publish.c, recover.c
+ * and busy.c.  Not for use outside jobs/.
  *
  * Calls go one way: the commands and the supervisor call job.c and
  * registry.c, never the other way round, and no two of these files call
