@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/log.h"
 #include "util/text.h"
 
 /* Length of the valid UTF-8 character at S (N bytes left), 0 if none. */
@@ -111,17 +110,12 @@ void text_quote(char *out, size_t len, const char *text, size_t n)
 		strcat(out, "...");
 }
 
-char *text_refusal(const char *kind, const char *name, const char *text,
-		   size_t n, const char *why)
+char *text_refusal(const char *text, size_t n, const char *why)
 {
 	char q[300], esc[1024], msg[1400];
 	text_quote(q, sizeof q, text, n);
 	/* The reason may quote a spec error (UTF-8 kept): control is ASCII. */
 	text_escape(esc, sizeof esc, why, strlen(why), TEXT_ASCII);
 	snprintf(msg, sizeof msg, "'%s': %s", q, esc);
-	log_warn("%s '%s': refused %s\n", kind, name, msg);
-	char *copy = strdup(msg);
-	if (!copy)
-		log_error("%s '%s': out of memory for a refusal\n", kind, name);
-	return copy;
+	return strdup(msg);
 }

@@ -33,12 +33,10 @@ void text_quote(char *out, size_t len, const char *text, size_t n);
 
 /*
  * The message for a refused control write, "'TEXT': WHY": TEXT (N bytes)
- * quoted by text_quote(), WHY escaped to plain ASCII; logged as a warning
- * about KIND 'NAME' ("job 'yolo': refused 'go': unknown command").
- * Returns a string the caller frees, or NULL when out of memory.
+ * quoted by text_quote(), WHY escaped to plain ASCII.  Returns a string
+ * the caller frees (and logs), or NULL when out of memory.
  */
-char *text_refusal(const char *kind, const char *name, const char *text,
-		   size_t n, const char *why);
+char *text_refusal(const char *text, size_t n, const char *why);
 
 /*
  * Writes V (NULL: nothing) to F as one CSV field (RFC 4180): quoted, its

@@ -427,7 +427,9 @@ int job_refuse(struct jobs *j, struct job *job, int err, const char *text,
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	char *copy = text_refusal("job", job->rec.name, text, n, why);
+	char *copy = text_refusal(text, n, why);
+	log_warn("job '%s': refused %s\n", job->rec.name,
+		 copy ? copy : "a control write (out of memory)");
 	if (copy) {
 		free(job->rec.last_refused);
 		job->rec.last_refused = copy;

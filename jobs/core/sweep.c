@@ -406,7 +406,9 @@ int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid, const char *text,
 static int refuse(struct sweeps *s, struct sweep *w, int err, const char *text,
 		  size_t n, const char *why)
 {
-	char *copy = text_refusal("sweep", w->rec.name, text, n, why);
+	char *copy = text_refusal(text, n, why);
+	log_warn("sweep '%s': refused %s\n", w->rec.name,
+		 copy ? copy : "a control write (out of memory)");
 	if (copy) {
 		free(w->rec.last_refused);
 		w->rec.last_refused = copy;

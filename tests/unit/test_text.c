@@ -72,8 +72,7 @@ static void test_cut(void)
 
 static void test_refusal(void)
 {
-	char *m = text_refusal("job", "t", " \tstop now\n", 11,
-			       "not allowed while done");
+	char *m = text_refusal(" \tstop now\n", 11, "not allowed while done");
 	CHECK(m != NULL);
 	CHECK_STR(m, "'stop now': not allowed while done");
 	free(m);
@@ -81,7 +80,7 @@ static void test_refusal(void)
 	char text[83] = "\xc3\xa9";
 	memset(text + 2, 'x', 80);
 	text[82] = 0;
-	m = text_refusal("sweep", "t", text, 82, "spec: '\xc3\xa9' unknown");
+	m = text_refusal(text, 82, "spec: '\xc3\xa9' unknown");
 	CHECK(m != NULL);
 	char want[200] = "'\\xc3\\xa9";
 	memset(want + 9, 'x', 62);
