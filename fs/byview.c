@@ -278,10 +278,10 @@ void byview_job_changed(struct trainfs *fs, const struct job *job,
 	if (!(views & VIEW_BIT(VIEW_TAGS)))
 		return;
 	/*
-	 * This runs under the registry lock, and the table of tag names can
-	 * be large (anyone may write tags): past a bound, the names the job
-	 * left are let go by LINK_TIMEOUT (a second) rather than by a note
-	 * per tag name.
+	 * This runs under the job's and the listener lock (job_touch()),
+	 * and the table of tag names can be large (anyone may write tags):
+	 * past a bound, the names the job left are let go by LINK_TIMEOUT
+	 * (a second) rather than by a note per tag name.
 	 */
 	lock_take(&tags.lock);
 	for (size_t i = 0; tags.n <= BYVIEW_NOTIFY_TAGS_MAX && i < tags.n; i++)

@@ -2,7 +2,7 @@
  * dashboard: index.html and summary.csv (see dashboard.h).
  *
  * Both files are rendered from a snapshot, never from the jobs themselves,
- * so the registry lock is held only while the snapshot is copied.  The
+ * so a job's lock is held only while its summary is copied.  The
  * page is one self-contained HTML file: inline CSS, inline SVG sparklines,
  * no script and no network, so it opens from file:// in any browser and
  * reloads itself with <meta http-equiv="refresh">.  With many jobs it
@@ -573,23 +573,9 @@ static const char html_head[] =
 	".more{color:var(--mute);margin:12px 0}\n"
 	"</style>\n</head>\n<body>\n";
 
-static void html_row(FILE *f, const struct dash_snapshot *s,
-		     const struct dash_job *d)
+/* The progress cell's inside: epoch/epochs as a bar, packing's percent. */
+static void html_progress(FILE *f, const struct dash_job *d)
 {
-	char num[64], t[64], when[64];
-
-	fprintf(f, "<tr class=\"r-%s\">\n<td>", dash_state_name(d->state));
-	badge(f, d->state, -1);
-	fputs("</td>\n<td class=\"name\"><a href=\"", f);
-	job_link(f, d, "status", NULL);
-	fputs("\">", f);
-	html_text(f, d->name);
-	fputs("</a><div class=\"owner\">", f);
-	owner_text(d, num, sizeof num);
-	html_text(f, num);
-	fputs("</div></td>\n<td>", f);
-
-	/* progress: epoch/epochs as a bar, packaging as its percent */
 	if (d->epoch >= 0 || d->epochs > 0) {
 		long e = d->epoch >= 0 ? d->epoch : 0;
 		if (d->epochs > 0) {
@@ -613,6 +599,49 @@ static void html_row(FILE *f, const struct dash_snapshot *s,
 		html_text(f, d->gpus);
 		fputs("</div>", f);
 	}
+}
+
+/* The time cell after its "<td": its title (every time), its text (ago). */
+static void html_when(FILE *f, const struct dash_snapshot *s,
+		      const struct dash_job *d)
+{
+	char t[64], when[64];
+	fputs(" class=\"when\" title=\"created ", f);
+	fputs(format_time(d->created_ns, t, sizeof t), f);
+	if (d->started_ns)
+		fprintf(f, ", started %s",
+			format_time(d->started_ns, t, sizeof t));
+	if (d->finished_ns)
+		fprintf(f, ", finished %s",
+			format_time(d->finished_ns, t, sizeof t));
+	fputs("\">", f);
+	if (d->finished_ns)
+		fprintf(f, "finished %s",
+			ago(s->now_ns, d->finished_ns, when, sizeof when));
+	else if (d->started_ns)
+		fprintf(f, "started %s",
+			ago(s->now_ns, d->started_ns, when, sizeof when));
+	else
+		fprintf(f, "created %s",
+			ago(s->now_ns, d->created_ns, when, sizeof when));
+}
+
+static void html_row(FILE *f, const struct dash_snapshot *s,
+		     const struct dash_job *d)
+{
+	char num[64];
+
+	fprintf(f, "<tr class=\"r-%s\">\n<td>", dash_state_name(d->state));
+	badge(f, d->state, -1);
+	fputs("</td>\n<td class=\"name\"><a href=\"", f);
+	job_link(f, d, "status", NULL);
+	fputs("\">", f);
+	html_text(f, d->name);
+	fputs("</a><div class=\"owner\">", f);
+	owner_text(d, num, sizeof num);
+	html_text(f, num);
+	fputs("</div></td>\n<td>", f);
+	html_progress(f, d);
 	fputs("</td>\n<td class=\"num\">", f);
 	if (d->monitor && d->have_best) {
 		html_text(f, d->monitor);
@@ -639,24 +668,8 @@ static void html_row(FILE *f, const struct dash_snapshot *s,
 		fputs("\">", f);
 		html_text(f, d->message);
 	}
-	fputs("</td>\n<td class=\"when\" title=\"created ", f);
-	fputs(format_time(d->created_ns, t, sizeof t), f);
-	if (d->started_ns)
-		fprintf(f, ", started %s",
-			format_time(d->started_ns, t, sizeof t));
-	if (d->finished_ns)
-		fprintf(f, ", finished %s",
-			format_time(d->finished_ns, t, sizeof t));
-	fputs("\">", f);
-	if (d->finished_ns)
-		fprintf(f, "finished %s",
-			ago(s->now_ns, d->finished_ns, when, sizeof when));
-	else if (d->started_ns)
-		fprintf(f, "started %s",
-			ago(s->now_ns, d->started_ns, when, sizeof when));
-	else
-		fprintf(f, "created %s",
-			ago(s->now_ns, d->created_ns, when, sizeof when));
+	fputs("</td>\n<td", f);
+	html_when(f, s, d);
 	fputs("</td>\n<td class=\"links\"><a href=\"", f);
 	job_link(f, d, "graph.svg", NULL);
 	fputs("\">graph</a><a href=\"", f);
@@ -757,7 +770,7 @@ int dash_render_html(const struct dash_snapshot *s, char **out, size_t *len)
 	return finish(f, out);
 }
 
-/* ---- the snapshot of a job, with the registry lock held ---- */
+/* ---- the snapshot of a job, with its lock held ---- */
 
 int dash_add_job(struct dash_snapshot *s, const struct job *job,
 		 enum dash_what what)

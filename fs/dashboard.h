@@ -1,9 +1,9 @@
 /*
  * dashboard: MOUNT/index.html and MOUNT/summary.csv, rendered from a
- * snapshot of small per-job summaries.  The snapshot is taken with the
- * registry lock held (dash_add_job(), bookkeeping only: a few copies per
- * job); owners are resolved and both files rendered after the lock is let
- * go, so rendering 10,000 jobs never holds up a request about any job.
+ * snapshot of small per-job summaries.  Each job is copied under its own
+ * lock (dash_add_job(), bookkeeping only: a few copies per job); owners
+ * are resolved and both files rendered after the lock is let go, so
+ * rendering 10,000 jobs never holds up a request about any job.
  *
  * All strings of a snapshot live in its own arena and are freed with it.
  */
@@ -114,7 +114,7 @@ enum dash_what {
 	DASH_WITH_SPARK, /* and the sparkline, for a row of index.html */
 };
 /*
- * Appends a summary of JOB to S, with the registry lock held: copies, no
+ * Appends a summary of JOB to S, with JOB's lock held: copies, no
  * I/O.  The sparkline is taken only when JOB's metrics table is in memory
  * (the caller loads it for the jobs index.html shows).  Returns 0 or
  * -ENOMEM.

@@ -379,8 +379,9 @@ MUST_CHECK int dash_files_attr(struct trainfs *fs, struct caller *c,
 
 /*
  * byview: by-state/ and by-tag/, folders of links to the jobs in each
- * state and tag, of the jobs the caller C may read.  With the registry
- * lock held, but byview_readlink().
+ * state and tag, of the jobs the caller C may read.  Each call takes the
+ * locks it needs (a job's, one at a time, or the registry's): call with
+ * none held, but byview_job_changed() and byview_job_mode_changed().
  */
 int byview_is(enum node_kind k); /* one of byview's nodes */
 /* The inode of NAME in PARENT (the root, or one of byview's), or 0. */
@@ -396,9 +397,10 @@ byview_list(struct trainfs *fs, struct caller *c, fuse_ino_t ino,
 MUST_CHECK int byview_readlink(struct trainfs *fs, fuse_ino_t ino, char *buf,
 			       size_t len);
 /*
- * With the registry lock held, when JOB changed VIEWS: queues the
- * invalidation of the names the kernel may keep of JOB in the folders it
- * is no longer in (once anyone has looked into by-state/ or by-tag/).
+ * With JOB's and the listener lock held (the change callback), when JOB
+ * changed VIEWS: queues the invalidation of the names the kernel may keep
+ * of JOB in the folders it is no longer in (once anyone has looked into
+ * by-state/ or by-tag/).
  */
 void byview_job_changed(struct trainfs *fs, const struct job *job,
 			unsigned views);

@@ -123,7 +123,7 @@ static int check_mountpoint(const char *mnt)
 	return 0;
 }
 
-/* Called with the job's and the registry lock held whenever a job changes. */
+/* Called with the job's and the listener lock held whenever a job changes. */
 static void on_change(void *arg, struct job *job, unsigned views)
 {
 	struct trainfs *fs = arg;
@@ -211,14 +211,13 @@ static int open_self_exe(char *buf, size_t len)
 
 /*
  * Opens STORE and loads its jobs into FS->jobs, as options O say, with
- * the mount point resolved into MOUNT_REAL (PATH_MAX bytes), which the
- * jobs keep using: it must live until they are closed.  0, or -1 after
- * saying why (FS->jobs stays NULL).
+ * the mount point resolved (the jobs keep a copy).  0, or -1 after saying
+ * why (FS->jobs stays NULL).
  */
 static int open_jobs(struct trainfs *fs, const struct options *o, char *store,
-		     const struct gpu_pool *gpus, char *mount_real)
+		     const struct gpu_pool *gpus)
 {
-	char self_exe[64];
+	char self_exe[64], mount_real[PATH_MAX];
 	if (open_self_exe(self_exe, sizeof self_exe))
 		return -1;
 	/* Not mounted yet: resolving it asks no one. */
@@ -415,7 +414,6 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct gpu_pool gpus;
 	char *store = NULL;
-	char mount_real[PATH_MAX]; /* the jobs' until jobs_close() */
 	int rc;
 
 	for (size_t i = 0; argc >= 2 && i < sizeof helpers / sizeof *helpers;
@@ -435,7 +433,7 @@ int main(int argc, char **argv)
 	}
 	if (check_mountpoint(o.mountpoint))
 		goto err_free_store;
-	if (open_jobs(&fs, &o, store, &gpus, mount_real) || open_fs(&fs, store))
+	if (open_jobs(&fs, &o, store, &gpus) || open_fs(&fs, store))
 		goto err_teardown;
 	if (!(se = mount_session(&fs, &o, argv[0])))
 		goto err_teardown;

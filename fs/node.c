@@ -280,7 +280,7 @@ int is_job_file(const char *name)
 /*
  * The kind of the file NAME in folder PK (a job folder or its weights/)
  * of JOB, or N_NONE: no such name, or unlinked by rm -r (hidden).  With
- * the registry lock held.
+ * JOB's lock held.
  */
 enum node_kind child_kind(const struct job *job, enum node_kind pk,
 			  const char *name)

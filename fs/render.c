@@ -45,6 +45,54 @@ static void render_owner(FILE *f, uid_t uid)
 		fprintf(f, "owner: %lu\n", (unsigned long)uid);
 }
 
+/* Status lines of JOB's weights: the tarball, where it came from. */
+static void render_weights(FILE *f, const struct job *job)
+{
+	const struct job_record *r = &job->rec;
+	char shown[PATH_MAX];
+	if (!job_weights_name(job, shown, sizeof shown))
+		fprintf(f, "weights: weights/%s\n", shown);
+	if (r->state == ST_READY) {
+		if (job->spec_ok && job->spec.weights)
+			fprintf(f, "weights from: %s\n", job->spec.weights);
+		else if (r->weights_from >= 0)
+			fprintf(f, "weights from: checkpoint of epoch %lld\n",
+				(long long)r->weights_from);
+		else
+			fprintf(f, "weights from: output\n");
+	}
+	if (r->checkpoint >= 0)
+		fprintf(f, "checkpoint: epoch %lld\n",
+			(long long)r->checkpoint);
+	if (r->resumed_from >= 0)
+		fprintf(f, "resumed: from epoch %lld\n",
+			(long long)r->resumed_from);
+}
+
+/* Status lines of where JOB's metrics come from and the lines refused. */
+static void render_metrics_source(FILE *f, const struct job *job)
+{
+	const struct job_record *r = &job->rec;
+	if (r->bad_lines > 0) {
+		fprintf(f, "bad metric lines: %lld", (long long)r->bad_lines);
+		if (r->bad_why) {
+			char why[2 * METRICS_WHY_MAX];
+			text_escape(why, sizeof why, r->bad_why,
+				    strlen(r->bad_why), 0);
+			fprintf(f, " (last: line %lld: %s)",
+				(long long)r->bad_line, why);
+		}
+		fputc('\n', f);
+	}
+	if (job->spec_ok && job->spec.metrics_from) {
+		char from[2 * PATH_MAX];
+		text_escape(from, sizeof from, job->spec.metrics_from,
+			    strlen(job->spec.metrics_from), 0);
+		fprintf(f, "metrics from: %s%s\n", from,
+			r->source_pos ? "" : " (not found yet)");
+	}
+}
+
 static void render_status(FILE *f, const struct job *job)
 {
 	const struct job_record *r = &job->rec;
@@ -69,47 +117,13 @@ static void render_status(FILE *f, const struct job *job)
 		fprintf(f, "reason: %s\n", r->reason);
 	if (*job_message(job, msg, sizeof msg))
 		fprintf(f, "message: %s\n", msg);
-	char shown[PATH_MAX];
-	if (!job_weights_name(job, shown, sizeof shown))
-		fprintf(f, "weights: weights/%s\n", shown);
-	if (r->state == ST_READY) {
-		if (job->spec_ok && job->spec.weights)
-			fprintf(f, "weights from: %s\n", job->spec.weights);
-		else if (r->weights_from >= 0)
-			fprintf(f, "weights from: checkpoint of epoch %lld\n",
-				(long long)r->weights_from);
-		else
-			fprintf(f, "weights from: output\n");
-	}
-	if (r->checkpoint >= 0)
-		fprintf(f, "checkpoint: epoch %lld\n",
-			(long long)r->checkpoint);
-	if (r->resumed_from >= 0)
-		fprintf(f, "resumed: from epoch %lld\n",
-			(long long)r->resumed_from);
+	render_weights(f, job);
 	if (r->state == ST_PACKAGING)
 		fprintf(f, "progress: %d%%\n", job->progress);
 	if (r->state == ST_STOPPING && r->kill_at_ns)
 		fprintf(f, "kill at: %s\n",
 			job_format_time(r->kill_at_ns, t, sizeof t));
-	if (r->bad_lines > 0) {
-		fprintf(f, "bad metric lines: %lld", (long long)r->bad_lines);
-		if (r->bad_why) {
-			char why[2 * METRICS_WHY_MAX];
-			text_escape(why, sizeof why, r->bad_why,
-				    strlen(r->bad_why), 0);
-			fprintf(f, " (last: line %lld: %s)",
-				(long long)r->bad_line, why);
-		}
-		fputc('\n', f);
-	}
-	if (job->spec_ok && job->spec.metrics_from) {
-		char from[2 * PATH_MAX];
-		text_escape(from, sizeof from, job->spec.metrics_from,
-			    strlen(job->spec.metrics_from), 0);
-		fprintf(f, "metrics from: %s%s\n", from,
-			r->source_pos ? "" : " (not found yet)");
-	}
+	render_metrics_source(f, job);
 	if (r->state == ST_FAILED && r->error)
 		fprintf(f, "error: %s\n", r->error);
 	else if (r->state == ST_CREATED && r->spec && job->spec_error)

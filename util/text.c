@@ -4,6 +4,7 @@
  * it is copied, so a stray lead byte cannot swallow what follows.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/text.h"
@@ -92,4 +93,29 @@ void text_csv_field(FILE *f, const char *v)
 		fputc(*v, f);
 	}
 	fputc('"', f);
+}
+
+void text_quote(char *out, size_t len, const char *text, size_t n)
+{
+	/* The white space control writes may carry. */
+	while (n && *text && strchr(" \t\n\r\v\f", *text)) {
+		text++;
+		n--;
+	}
+	while (n && text[n - 1] && strchr(" \t\n\r\v\f", text[n - 1]))
+		n--;
+	int cut = n > 64 && len >= 4;
+	text_escape(out, cut ? len - 3 : len, text, cut ? 64 : n, TEXT_ASCII);
+	if (cut)
+		strcat(out, "...");
+}
+
+char *text_refusal(const char *text, size_t n, const char *why)
+{
+	char q[300], esc[1024], msg[1400];
+	text_quote(q, sizeof q, text, n);
+	/* The reason may quote a spec error (UTF-8 kept): control is ASCII. */
+	text_escape(esc, sizeof esc, why, strlen(why), TEXT_ASCII);
+	snprintf(msg, sizeof msg, "'%s': %s", q, esc);
+	return strdup(msg);
 }

@@ -25,6 +25,20 @@
 char *text_escape(char *out, size_t len, const char *in, size_t n, int flags);
 
 /*
+ * Quotes the N bytes of TEXT into OUT (LEN bytes) for a message: white
+ * space trimmed at both ends, cut at 64 bytes with "..." after it, and
+ * escaped as by text_escape() with TEXT_ASCII.
+ */
+void text_quote(char *out, size_t len, const char *text, size_t n);
+
+/*
+ * The message for a refused control write, "'TEXT': WHY": TEXT (N bytes)
+ * quoted by text_quote(), WHY escaped to plain ASCII.  Returns a string
+ * the caller frees (and logs), or NULL when out of memory.
+ */
+char *text_refusal(const char *text, size_t n, const char *why);
+
+/*
  * Writes V (NULL: nothing) to F as one CSV field (RFC 4180): quoted, its
  * quotes doubled, when it holds a comma, a quote or a line break.
  */

@@ -2,8 +2,9 @@
  * job: one job in memory, its stored record and what is derived from it,
  * and the operations on a job as a folder (create, rename, the spec,
  * remove).  The user's commands are control.c's, resume.c's, restart.c's
- * and tags.c's; the supervisor (supervisor.c) performs the transitions no
- * user asks for through job_set_state() and job_stop().
+ * and tags.c's; the supervisor (supervisor.c and its files, supervisor.h)
+ * performs the transitions no user asks for through job_set_state() and
+ * job_stop().
  *
  * Memory is the truth for readers, the store for restarts.  A user's
  * change is committed to the store first and made in memory only once the
@@ -418,24 +419,6 @@ fail:
 	return rc;
 }
 
-/* Quotes TEXT for a message: trimmed, capped at 64 bytes, plain ASCII. */
-void job_quote(char *out, size_t len, const char *text, size_t n)
-{
-	/* The white space control writes may carry (command_parse's). */
-	while (n && strchr(" \t\n\r\v\f", *text) && *text) {
-		text++;
-		n--;
-	}
-	while (n && text[n - 1] && strchr(" \t\n\r\v\f", text[n - 1]))
-		n--;
-	int cut = n > 64;
-	if (len < 4)
-		cut = 0;
-	text_escape(out, cut ? len - 3 : len, text, cut ? 64 : n, TEXT_ASCII);
-	if (cut)
-		strcat(out, "...");
-}
-
 /*
  * Records a refused control write ("'TEXT': WHY") and returns ERR.  The
  * job's state and everything else stay as they were.
@@ -443,17 +426,14 @@ void job_quote(char *out, size_t len, const char *text, size_t n)
 int job_refuse(struct jobs *j, struct job *job, int err, const char *text,
 	       size_t n, const char *fmt, ...)
 {
-	char q[300], why[600], esc[1024], msg[1400];
+	char why[600];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	job_quote(q, sizeof q, text, n);
-	/* The reason may quote a spec error (UTF-8 kept): control is ASCII. */
-	text_escape(esc, sizeof esc, why, strlen(why), TEXT_ASCII);
-	snprintf(msg, sizeof msg, "'%s': %s", q, esc);
-	log_warn("job '%s': refused %s\n", job->rec.name, msg);
-	char *copy = strdup(msg);
+	char *copy = text_refusal(text, n, why);
+	log_warn("job '%s': refused %s\n", job->rec.name,
+		 copy ? copy : "a control write (out of memory)");
 	if (copy) {
 		free(job->rec.last_refused);
 		job->rec.last_refused = copy;
@@ -473,7 +453,7 @@ int jobs_create(struct jobs *j, const char *name, uid_t uid, gid_t gid,
 		return -ENAMETOOLONG;
 	if (!job_name_valid(name, strlen(name))) {
 		char q[300];
-		job_quote(q, sizeof q, name, strlen(name));
+		text_quote(q, sizeof q, name, strlen(name));
 		log_warn("refused mkdir '%s': a job name is 1 "
 			 "to 240 bytes of UTF-8 without '/', control, format "
 			 "or noncharacters, not starting with '.'\n",
@@ -750,7 +730,7 @@ void job_signal(struct jobs *j, struct job *job, enum exec_verb verb)
 	(void)j;
 	job_assert_locked(job);
 	if (!job->run)
-		return; /* recover() sends it once the trainer is found */
+		return; /* sv_recover() sends it once the trainer is found */
 	int rc = job->exec->ops->signal(job->run, verb);
 	if (rc)
 		log_error("job '%s': cannot %s its trainer: %s", job->rec.name,

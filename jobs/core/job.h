@@ -221,12 +221,15 @@ struct jobs_config {
 	long max_jobs_per_user; /* jobs one uid may have (root: any); <= 0: any */
 	const char *self_exe;	/* this program, run as shim and packer */
 	const char *mountpoint; /* where trainfs is mounted (resolved), or
-				   NULL; must outlive the jobs */
+				   NULL */
 	int slurm;		/* jobs without an executor key run on Slurm */
 	struct gpu_pool gpus;	/* the GPUs local jobs share (--gpus) */
 };
 
-/* Opens the store and loads every job; *out is owned by the caller. */
+/*
+ * Opens the store and loads every job; *out is owned by the caller.  The
+ * strings of CFG are copied: the caller's may go once this returns.
+ */
 MUST_CHECK int jobs_open(const struct jobs_config *cfg, struct jobs **out);
 
 /*

@@ -105,7 +105,9 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 	j->wake[0] = j->wake[1] = -1;
 	j->store_dir = strdup(cfg->store_dir);
 	j->self_exe = strdup(cfg->self_exe);
+	j->mountpoint = cfg->mountpoint ? strdup(cfg->mountpoint) : NULL;
 	if (!j->store_dir || !j->self_exe ||
+	    (cfg->mountpoint && !j->mountpoint) ||
 	    !(j->local = exec_local_new(j->self_exe)) ||
 	    !(j->slurm = exec_slurm_new(j->self_exe))) {
 		rc = -ENOMEM;
@@ -113,6 +115,7 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 	}
 	j->cfg.store_dir = j->store_dir;
 	j->cfg.self_exe = j->self_exe;
+	j->cfg.mountpoint = j->mountpoint;
 	if ((rc = store_open(cfg->store_dir, &j->store)))
 		goto fail;
 	if (pipe2(j->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -163,6 +166,7 @@ void jobs_close(struct jobs *j)
 		close(j->wake[1]);
 	free(j->store_dir);
 	free(j->self_exe);
+	free(j->mountpoint);
 	if (j->local)
 		j->local->ops->close(j->local);
 	if (j->slurm)

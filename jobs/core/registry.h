@@ -2,9 +2,10 @@
  * registry: what the files of the job core share: registry.c (the table
  * of jobs and its locks), job.c (one job in memory and its record),
  * table.c (the metrics table), control.c, resume.c, restart.c and tags.c
- * (the user's commands), load.c (loading at mount), and supervisor.c
- * (launching, observing and finishing trainers).  Not for use outside
- * jobs/.
+ * (the user's commands), load.c (loading at mount), and the supervisor
+ * (launching, observing and finishing trainers): supervisor.c (its loop
+ * and scheduling), ingest.c, launch.c, outcome.c, publish.c, recover.c
+ * and busy.c.  Not for use outside jobs/.
  *
  * Calls go one way: the commands and the supervisor call job.c and
  * registry.c, never the other way round, and no two of these files call
@@ -58,8 +59,9 @@ struct jobs {
 	struct lock lock;    /* the registry lock, see above */
 	struct store *store; /* has its own lock */
 	struct jobs_config cfg;
-	char *store_dir;
+	char *store_dir; /* cfg's strings, copied: cfg points at these */
 	char *self_exe;
+	char *mountpoint;	/* or NULL */
 	struct executor *local; /* the local executor (exec_local.c) */
 	struct executor *slurm; /* the Slurm executor (exec_slurm.c) */
 
@@ -261,8 +263,6 @@ void job_free(struct job *job);
 void job_parse_spec(struct job *job);
 /* Whether JOB has TAG, system or user. */
 int job_has_tag(const struct job *job, const char *tag);
-/* Quotes TEXT for a message: trimmed, capped at 64 bytes, plain ASCII. */
-void job_quote(char *out, size_t len, const char *text, size_t n);
 /*
  * Records a refused control write ("'TEXT': WHY") and returns ERR.  The
  * job's state and everything else stay as they were.

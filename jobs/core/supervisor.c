@@ -38,6 +38,7 @@
 #include "jobs/core/gpu_run.h"
 #include "jobs/core/supervisor.h"
 #include "util/log.h"
+#include "util/vec.h"
 
 #define METRICS_POLL_MS 20
 
@@ -87,14 +88,8 @@ static int sched_count(struct jobs *j, struct job *job, struct sched *s)
 				 sizeof s->held / sizeof *s->held - s->nheld);
 	if (job->rec.state != ST_QUEUED || job->run)
 		return 0;
-	if (s->nq == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 16;
-		struct gpus_queued *q = realloc(s->q, cap * sizeof *q);
-		if (!q)
-			return -ENOMEM;
-		s->q = q;
-		s->cap = cap;
-	}
+	if (VEC_RESERVE(s->q, s->cap, s->nq + 1))
+		return -ENOMEM;
 	s->q[s->nq++] = (struct gpus_queued){
 		.queued_ns = gpu_run_queued_ns(job),
 		.job_id = job->rec.id,

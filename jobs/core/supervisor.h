@@ -9,11 +9,12 @@
  *   ingest.c   takes in a trainer's metrics file in bounded steps, and
  *              stops a converged job (auto-stop)
  *   launch.c   the trainer's folders, environment and executor: a launch
- *   outcome.c  what a trainer's end means (a table of state x end), and
- *              ending a job as failed
+ *   outcome.c  what a trainer's end means (a table of state x end)
  *   publish.c  the packer process (trainfs __pack) and publishing its
  *              tarball as weights/NAME.tar
  *   recover.c  re-adopting at mount what the last trainfs left running
+ *   busy.c     whether a trainer or packer may still be alive, and
+ *              failing a job: the moves every other file makes
  *
  * Owner: every function here runs on the supervisor's thread (or before it
  * starts, at mount) with the job's lock held, unless its comment says

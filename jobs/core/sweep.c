@@ -406,15 +406,9 @@ int sweeps_write_spec(struct sweeps *s, int64_t id, uid_t uid, const char *text,
 static int refuse(struct sweeps *s, struct sweep *w, int err, const char *text,
 		  size_t n, const char *why)
 {
-	char q[200], msg[800];
-	while (n && (text[n - 1] == '\n' || text[n - 1] == ' ' ||
-		     text[n - 1] == '\t'))
-		n--;
-	while (n && (*text == ' ' || *text == '\t'))
-		text++, n--;
-	text_escape(q, sizeof q, text, n < 100 ? n : 100, TEXT_ASCII);
-	snprintf(msg, sizeof msg, "'%s': %s", q, why);
-	char *copy = strdup(msg);
+	char *copy = text_refusal(text, n, why);
+	log_warn("sweep '%s': refused %s\n", w->rec.name,
+		 copy ? copy : "a control write (out of memory)");
 	if (copy) {
 		free(w->rec.last_refused);
 		w->rec.last_refused = copy;

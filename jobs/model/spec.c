@@ -213,23 +213,14 @@ static const char *spec_take(char **dst, char **val, const char *why)
 }
 
 /*
- * Stores *VAL (NUL-terminated, trimmed) as KEY's value in S.  Returns NULL,
- * or the reason the value is bad.  A string value is taken over: *VAL is
- * set to NULL and S owns it.
+ * Stores *VAL as the value of KEY, a key whose value is text kept as it
+ * is (a command, a path, a pattern, a metric's name) in S.  Returns NULL,
+ * or the reason the value is bad; taken over as spec_set() says.
  */
-static const char *spec_set(struct spec *s, enum spec_key key, char **val)
+static const char *spec_set_text(struct spec *s, enum spec_key key, char **val)
 {
 	const char *v = *val, *why;
 
-	if (key >= KEY_SLURM_FIRST && key < KEY_COUNT) {
-		/* one line of text already: no newline, no NUL */
-		if (!*v)
-			return "must not be empty";
-		if (key == KEY_SLURM_TIME && spec_slurm_time(v, &s->slurm_time))
-			return "not a Slurm time (minutes, MM:SS, HH:MM:SS, "
-			       "D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED)";
-		return spec_add_slurm(s, spec_key_names[key], val);
-	}
 	switch (key) {
 	case KEY_COMMAND:
 		if (!*v)
@@ -253,8 +244,6 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 		s->metrics_from = *val;
 		*val = NULL;
 		return NULL;
-	case KEY_EPOCHS:
-		return spec_whole(v, 1, "must be at least 1", &s->epochs);
 	case KEY_MONITOR:
 		why = spec_metric_name(v);
 		if (why)
@@ -262,6 +251,25 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 		s->monitor = *val;
 		*val = NULL;
 		return NULL;
+	case KEY_WEIGHTS:
+		return spec_take(&s->weights, val, ownpaths_weights_problem(v));
+	case KEY_CHECKPOINTS_FROM:
+		return spec_take(&s->checkpoints_from, val,
+				 ownpaths_pattern_problem(v));
+	default:
+		return "unknown key";
+	}
+}
+
+/*
+ * Stores V as the value of KEY, a key whose value is one of a few words
+ * (mode = max or min, ...), in S.  Returns NULL, or the reason V is not
+ * one of them.
+ */
+static const char *spec_set_word(struct spec *s, enum spec_key key,
+				 const char *v)
+{
+	switch (key) {
 	case KEY_MODE:
 		if (!strcmp(v, "max"))
 			s->mode_min = 0;
@@ -269,17 +277,6 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 			s->mode_min = 1;
 		else
 			return "expected max or min";
-		return NULL;
-	case KEY_PATIENCE:
-		return spec_whole(v, 0, "must not be negative", &s->patience);
-	case KEY_MIN_DELTA:
-		return spec_number(v, &s->min_delta);
-	case KEY_STOP_SIGNAL:
-		s->stop_signal = spec_signal_number(v);
-		if (!s->stop_signal)
-			return "expected a signal name of `kill -l` (TERM, "
-			       "SIGINT, WINCH, RTMIN+3, ...) or a number from "
-			       "1 to 64";
 		return NULL;
 	case KEY_STOP_TO:
 		if (!strcmp(v, "main"))
@@ -289,8 +286,6 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 		else
 			return "expected main or group";
 		return NULL;
-	case KEY_GRACE:
-		return spec_number(v, &s->grace);
 	case KEY_COMPRESSION:
 		if (!strcmp(v, "none"))
 			s->compression = COMPRESS_NONE;
@@ -309,6 +304,61 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 		else
 			return "expected best or last";
 		return NULL;
+	case KEY_EXECUTOR:
+		if (!strcmp(v, "local"))
+			s->executor = SPEC_EXECUTOR_LOCAL;
+		else if (!strcmp(v, "slurm"))
+			s->executor = SPEC_EXECUTOR_SLURM;
+		else
+			return "expected local or slurm";
+		return NULL;
+	default:
+		return "unknown key";
+	}
+}
+
+/*
+ * Stores *VAL (NUL-terminated, trimmed) as KEY's value in S.  Returns NULL,
+ * or the reason the value is bad.  A string value is taken over: *VAL is
+ * set to NULL and S owns it.  Numbers are read here; text and words by
+ * spec_set_text() and spec_set_word().
+ */
+static const char *spec_set(struct spec *s, enum spec_key key, char **val)
+{
+	const char *v = *val, *why;
+
+	if (key >= KEY_SLURM_FIRST && key < KEY_COUNT) {
+		/* one line of text already: no newline, no NUL */
+		if (!*v)
+			return "must not be empty";
+		if (key == KEY_SLURM_TIME && spec_slurm_time(v, &s->slurm_time))
+			return "not a Slurm time (minutes, MM:SS, HH:MM:SS, "
+			       "D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED)";
+		return spec_add_slurm(s, spec_key_names[key], val);
+	}
+	switch (key) {
+	case KEY_COMMAND:
+	case KEY_WORKDIR:
+	case KEY_METRICS_FROM:
+	case KEY_MONITOR:
+	case KEY_WEIGHTS:
+	case KEY_CHECKPOINTS_FROM:
+		return spec_set_text(s, key, val);
+	case KEY_EPOCHS:
+		return spec_whole(v, 1, "must be at least 1", &s->epochs);
+	case KEY_PATIENCE:
+		return spec_whole(v, 0, "must not be negative", &s->patience);
+	case KEY_MIN_DELTA:
+		return spec_number(v, &s->min_delta);
+	case KEY_STOP_SIGNAL:
+		s->stop_signal = spec_signal_number(v);
+		if (!s->stop_signal)
+			return "expected a signal name of `kill -l` (TERM, "
+			       "SIGINT, WINCH, RTMIN+3, ...) or a number from "
+			       "1 to 64";
+		return NULL;
+	case KEY_GRACE:
+		return spec_number(v, &s->grace);
 	case KEY_CHECKPOINTS:
 		if (!strcmp(v, "all")) {
 			s->checkpoints = SPEC_CHECKPOINTS_ALL;
@@ -318,28 +368,14 @@ static const char *spec_set(struct spec *s, enum spec_key key, char **val)
 		return why && !strcmp(why, "not a whole number") ?
 			       "expected a whole number or all" :
 			       why;
-	case KEY_EXECUTOR:
-		if (!strcmp(v, "local"))
-			s->executor = SPEC_EXECUTOR_LOCAL;
-		else if (!strcmp(v, "slurm"))
-			s->executor = SPEC_EXECUTOR_SLURM;
-		else
-			return "expected local or slurm";
-		return NULL;
 	case KEY_GPUS:
 		why = spec_whole(v, 0, "must not be negative", &s->gpus);
 		return why		       ? why :
 		       s->gpus > SPEC_GPUS_MAX ? "too many GPUs" :
 						 NULL;
-	case KEY_WEIGHTS:
-		return spec_take(&s->weights, val, ownpaths_weights_problem(v));
-	case KEY_CHECKPOINTS_FROM:
-		return spec_take(&s->checkpoints_from, val,
-				 ownpaths_pattern_problem(v));
 	default:
-		break;
+		return spec_set_word(s, key, v);
 	}
-	return "unknown key";
 }
 
 /*

@@ -392,13 +392,68 @@ fail:
 	_exit(127);
 }
 
+/*
+ * Reads the command's output (OUT) and errors (ERR) into O until both
+ * close or TIMEOUT_MS passes (*TIMED_OUT set).  0, or -errno when reading
+ * failed.
+ */
+static int collect(int out, int err, int timeout_ms, struct slurm_output *o,
+		   int *timed_out)
+{
+	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int open_out = 1, open_err = 1;
+	while (open_out || open_err) {
+		struct pollfd p[2] = {
+			{ .fd = open_out ? out : -1, .events = POLLIN },
+			{ .fd = open_err ? err : -1, .events = POLLIN },
+		};
+		long long left = deadline - now_ms();
+		if (left <= 0) {
+			*timed_out = 1;
+			return 0;
+		}
+		int n = poll(p, 2, left > INT_MAX ? INT_MAX : (int)left);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n <= 0)
+			continue;
+		if (p[0].revents) {
+			int r = drain(out, &o->out, &o->out_len, &o->truncated);
+			if (r < 0)
+				return r;
+			open_out = !r;
+		}
+		if (p[1].revents) {
+			int r = drain(err, &o->err, &o->err_len, &o->truncated);
+			if (r < 0)
+				return r;
+			open_err = !r;
+		}
+	}
+	return 0;
+}
+
+/* Waits for PID and puts its wait status in *STATUS (0 if lost); -errno. */
+static int reap(pid_t pid, int *status)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			*status = 0;
+			return -errno;
+		}
+	}
+	*status = st;
+	return 0;
+}
+
 int slurm_run(char *const argv[], char *const envp[], uid_t uid, gid_t gid,
 	      int timeout_ms, struct slurm_output *o)
 {
 	char prog[PATH_MAX];
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, px[2] = { -1, -1 };
 	gid_t *groups = NULL;
-	int ngroups = 0, rc, st, child_errno = 0;
+	int ngroups = 0, rc, child_errno = 0;
 	int switch_user = getuid() != uid || getgid() != gid;
 	pid_t pid;
 
@@ -429,59 +484,16 @@ int slurm_run(char *const argv[], char *const envp[], uid_t uid, gid_t gid,
 	close(px[1]);
 	po[1] = pe[1] = px[1] = -1;
 
-	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	int open_out = 1, open_err = 1, timed_out = 0;
-	rc = 0;
-	while (open_out || open_err) {
-		struct pollfd p[2] = {
-			{ .fd = open_out ? po[0] : -1, .events = POLLIN },
-			{ .fd = open_err ? pe[0] : -1, .events = POLLIN },
-		};
-		long long left = deadline - now_ms();
-		if (left <= 0) {
-			timed_out = 1;
-			break;
-		}
-		int n = poll(p, 2, left > INT_MAX ? INT_MAX : (int)left);
-		if (n < 0 && errno != EINTR) {
-			rc = -errno;
-			break;
-		}
-		if (n <= 0)
-			continue;
-		if (p[0].revents) {
-			int r = drain(po[0], &o->out, &o->out_len,
-				      &o->truncated);
-			if (r < 0) {
-				rc = r;
-				break;
-			}
-			open_out = !r;
-		}
-		if (p[1].revents) {
-			int r = drain(pe[0], &o->err, &o->err_len,
-				      &o->truncated);
-			if (r < 0) {
-				rc = r;
-				break;
-			}
-			open_err = !r;
-		}
-	}
+	int timed_out = 0;
+	rc = collect(po[0], pe[0], timeout_ms, o, &timed_out);
 	if (timed_out || rc) {
 		/* The command, and anything it started in its group. */
 		if (kill(-pid, SIGKILL) < 0 && errno != ESRCH)
 			kill(pid, SIGKILL);
 	}
-	while (waitpid(pid, &st, 0) < 0) {
-		if (errno != EINTR) {
-			st = 0;
-			if (!rc)
-				rc = -errno;
-			break;
-		}
-	}
-	o->status = st;
+	int waited = reap(pid, &o->status);
+	if (!rc)
+		rc = waited;
 	if (read(px[0], &child_errno, sizeof child_errno) ==
 		    (ssize_t)sizeof child_errno &&
 	    !rc)

@@ -88,6 +88,25 @@ def test_max_running_still_applies(m):
     assert gpus_of(m, "b") in ("0", "1")
 
 
+def test_more_waiting_than_the_first_room_keep_their_order(m):
+    """The scheduler's list of waiting jobs grows past its first 16 rows:
+    20 jobs wait for one GPU and get it in the order they were started."""
+    m.remount(["--gpus", "0"])
+    m.make_job("a", trainer_args=FOREVER, gpus=1, start=True)
+    m.wait_state("a", "running")
+    names = ["q%02d" % i for i in range(20)]
+    for n in names:
+        m.make_job(n, trainer_args=FOREVER, gpus=1, start=True)
+    for n in names:
+        wait_for(lambda: waiting_of(m, n), "1 GPU (0 free)")
+    assert m.control("a", "cancel") == 0
+    m.wait_state("q00", "running")
+    assert m.control("q00", "cancel") == 0
+    m.wait_state("q01", "running")
+    assert [n for n in names if m.state(n) == "queued"] == names[2:]
+    assert m.control("q01", "cancel") == 0
+
+
 def test_the_environment_the_trainer_sees(m):
     os.environ["CUDA_VISIBLE_DEVICES"] = "7"  # trainfs's own: not passed on
     try:

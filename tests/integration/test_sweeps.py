@@ -206,6 +206,19 @@ def test_bad_specs_and_control(m):
     assert not os.path.exists(sweep(m, "b"))
 
 
+def test_refusal_quoted_as_a_job_quotes_it(m):
+    """A refused sweep control write is shown as a job's is: the text
+    trimmed of white space, cut at 64 bytes with '...', plain ASCII."""
+    os.mkdir(sweep(m, "q"))
+    m.make_job("j")
+    text = "  \u00e9" + "x" * 80 + " \n"
+    assert write(sweep(m, "q", "control"), text) == errno.EINVAL
+    assert write(m.path("jobs", "j", "control"), text) == errno.EINVAL
+    want = "last refused: '\\xc3\\xa9" + "x" * 62 + "...': unknown command"
+    assert want in read(sweep(m, "q", "control"))
+    assert want in read(m.path("jobs", "j", "control"))
+
+
 def test_stop_and_cancel(m):
     spec = grid_spec(prune="none", parallel=2, ms=300)
     for name in ("s", "c"):

@@ -3,6 +3,7 @@
  * escaped, escaping twice the same as once, and cuts never inside an
  * escape or a character.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "test.h"
@@ -69,5 +70,28 @@ static void test_cut(void)
 	CHECK_STR(text_escape(out, sizeof out, "abcdefgh", 8, 0), "abcde");
 }
 
+static void test_refusal(void)
+{
+	char *m = text_refusal(" \tstop now\n", 11, "not allowed while done");
+	CHECK(m != NULL);
+	CHECK_STR(m, "'stop now': not allowed while done");
+	free(m);
+	/* 2 + 80 bytes: cut at 64 bytes with "...", non-ASCII escaped. */
+	char text[83] = "\xc3\xa9";
+	memset(text + 2, 'x', 80);
+	text[82] = 0;
+	m = text_refusal(text, 82, "spec: '\xc3\xa9' unknown");
+	CHECK(m != NULL);
+	char want[200] = "'\\xc3\\xa9";
+	memset(want + 9, 'x', 62);
+	strcpy(want + 71, "...': spec: '\\xc3\\xa9' unknown");
+	CHECK_STR(m, want);
+	free(m);
+	/* 64 bytes exactly: no cut. */
+	char q[100];
+	text_quote(q, sizeof q, text + 2, 64);
+	CHECK(strlen(q) == 64 && !strchr(q, '.'));
+}
+
 TEST_MAIN("text", TEST(test_controls), TEST(test_utf8), TEST(test_idempotent),
-	  TEST(test_ascii), TEST(test_cut))
+	  TEST(test_ascii), TEST(test_cut), TEST(test_refusal))
