@@ -225,7 +225,9 @@ def test_stop_and_cancel(m):
         os.mkdir(sweep(m, name))
         assert write(sweep(m, name, "spec"), spec) == 0
         assert write(sweep(m, name, "control"), "start") == 0
-    for j in ("s-001", "c-001"):
+    # Both of s's trials (parallel 2) have saved weights before the stop,
+    # or one stopped before its first epoch would rightly fail.
+    for j in ("s-001", "s-002", "c-001"):
         wait_job(m, j)
         m.wait_epoch(j, 1)
     assert errno_of(os.rmdir, sweep(m, "s")) == errno.EBUSY
