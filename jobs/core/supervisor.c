@@ -51,10 +51,16 @@ static int try_lock(struct job *job)
 	return job_trylock(job);
 }
 
-/* The job of ALL (N, ascending ids) with id ID, or NULL. */
-static struct job *find_job(struct job **all, size_t n, int64_t id)
+/*
+ * The job of ALL (N, ascending ids) with id ID, or NULL.  With the
+ * registry's lock held: a job's id is read under it (its record is
+ * replaced under it too).
+ */
+static struct job *find_job(struct jobs *j, struct job **all, size_t n,
+			    int64_t id)
 {
 	size_t lo = 0, hi = n;
+	jobs_assert_locked(j);
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (all[mid]->rec.id == id)
@@ -146,7 +152,9 @@ static int schedule(struct jobs *j, struct job **all, size_t n)
 				     j->cfg.max_running, s.q, s.nq);
 	/* A job busy now keeps its place; the others' ids are theirs alone. */
 	for (size_t i = 0; i < s.nq; i++) {
-		struct job *job = find_job(all, n, s.q[i].job_id);
+		jobs_lock(j);
+		struct job *job = find_job(j, all, n, s.q[i].job_id);
+		jobs_unlock(j);
 		if (!job)
 			continue;
 		if (!try_lock(job)) {
