@@ -13,7 +13,9 @@
  * same.  Every function here is called with the job's lock held, except
  * the jobs_*() entry points, which take it.
  */
+#include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -338,12 +340,39 @@ fail:
 			&(r)->source_pos                                   \
 	}
 
+/* Copies the bytes of struct job_record from field A up to field B. */
+#define RECORD_COPY(to, from, a, b)                                   \
+	memcpy((char *)(to) + offsetof(struct job_record, a),         \
+	       (const char *)(from) + offsetof(struct job_record, a), \
+	       offsetof(struct job_record, b) -                       \
+		       offsetof(struct job_record, a))
+
+/*
+ * TO takes FROM, but for what readers take with no lock at all: uid, gid
+ * and created_ns (fixed when the job is made) are not written again, and
+ * mode is stored atomically (job_mode() loads it so).  The id and name
+ * are read under the registry's lock, which the caller holds.
+ */
+static void record_copy(struct job_record *to, const struct job_record *from)
+{
+	assert(to->uid == from->uid && to->gid == from->gid);
+	RECORD_COPY(to, from, id, uid);
+	RECORD_COPY(to, from, state, created_ns);
+	RECORD_COPY(to, from, started_ns, mode);
+	memcpy(&to->gpus, &from->gpus,
+	       sizeof *to - offsetof(struct job_record, gpus));
+	if (to->created_ns != from->created_ns)
+		to->created_ns = from->created_ns;
+	if (__atomic_load_n(&to->mode, __ATOMIC_RELAXED) != from->mode)
+		__atomic_store_n(&to->mode, from->mode, __ATOMIC_RELEASE);
+}
+
 void job_record_take(struct jobs *j, struct job *job, struct job_record *next)
 {
 	struct job_record was = job->rec;
 	char **old[] = RECORD_STRINGS(&was), **new[] = RECORD_STRINGS(next);
 	jobs_lock(j);
-	job->rec = *next;
+	record_copy(&job->rec, next);
 	jobs_unlock(j);
 	for (size_t i = 0; i < sizeof old / sizeof *old; i++)
 		if (*old[i] != *new[i])
