@@ -153,6 +153,13 @@ class Soak:
             if fate != "cancel":
                 return False  # wait until it runs
         if fate in ("stop", "stop-ignoring"):
+            # Stopped before its first epoch a trainer has saved nothing
+            # and rightly fails: a stop is tried once it reported one.
+            try:
+                if "epoch" not in m.status(name)[1]:
+                    return False
+            except OSError:
+                return False
             job["actions"].append(("stop", m.control(name, "stop")))
         elif fate == "cancel":
             job["actions"].append(("cancel", m.control(name, "cancel")))
