@@ -118,7 +118,7 @@ deps:
 # libfuse keeps it).  `make fmt` applies it; `make check-fmt` (in CI)
 # fails on any file it would change.
 FMT_SRC := $(wildcard fs/*.[ch] jobs/*/*.[ch] store/*.[ch] util/*.[ch] \
-	     demo/*.c tests/unit/*.[ch] tests/fuzz/*.c tests/bench/*.c)
+	     demo/*.c tests/unit/*.[ch] tests/fuzz/*.[ch] tests/bench/*.[ch])
 
 fmt:
 	clang-format -i $(FMT_SRC)
