@@ -32,7 +32,10 @@ def seen(m, name):
     views = {}
     for top in ("by-state", "by-tag"):
         for d in sorted(os.listdir(m.path(top))):
-            views[top + "/" + d] = sorted(os.listdir(m.path(top, d)))
+            try:
+                views[top + "/" + d] = sorted(os.listdir(m.path(top, d)))
+            except FileNotFoundError:  # emptied since the listing above
+                views[top + "/" + d] = []
     return {f: m.read(name, f) for f in FILES}, views
 
 

@@ -35,8 +35,16 @@ def test_tree_walkers_do_not_block_on_running_jobs(m):
                     "tar -cf %s/all.tar -C %s jobs" % (dst, m.mnt),
                     "find %s -type f -exec cat {} + >/dev/null" % m.path("jobs")):
             t = time.monotonic()
-            p = subprocess.run(["timeout", "20", "sh", "-c", cmd])
-            assert p.returncode == 0, (cmd, p.returncode)
+            p = subprocess.run(["timeout", "20", "sh", "-c", cmd],
+                               stderr=subprocess.PIPE, text=True)
+            # tar exits 1 when a file grew while it read it, as the
+            # running job's logs do: a warning, not a failure
+            changed = [l for l in p.stderr.splitlines()
+                       if "file changed as we read it" not in l]
+            assert p.returncode == 0 or (cmd.startswith("tar") and
+                                         p.returncode == 1 and
+                                         not changed), (cmd, p.returncode,
+                                                        p.stderr)
             assert time.monotonic() - t < 15, cmd
         if shutil.which("rsync"):
             p = subprocess.run(["timeout", "20", "rsync", "-a",
