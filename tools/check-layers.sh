@@ -62,6 +62,7 @@ if [ -z "$objs" ]; then
 fi
 for o in $objs; do
 	src=${o%.o}.c
+	[ -f "$src" ] || continue # left by an older layout of the tree
 	nm "$build/$o" | awk -v m="$src" \
 		'$1 == "U" { print "U", m, $2 } \
 		 NF == 3 && $2 ~ /^[TDBRCGSV]$/ { print "D", m, $3 }'

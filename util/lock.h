@@ -48,6 +48,8 @@
  *             fs/ locks the callback takes come after it.
  *   scratch   fs/scratch.c: the scratch files, their list and contents.
  *   trash     store/: the deleter thread's queue.
+ *   workers   jobs/core/worker.c: the count of workers alive; a leaf,
+ *             taken under a job's lock to start one.
  *   slurm     jobs/run/exec_slurm.c: the Slurm executor's runs; taken under a
  *             job's lock, never held over a call to Slurm.
  *   byview    fs/byview.c: the table of tag names (under the registry's).
@@ -73,6 +75,7 @@
 	X(LOCK_LISTEN, "listen", 0)           \
 	X(LOCK_SCRATCH, "scratch", 0)         \
 	X(LOCK_TRASH, "trash", 0)             \
+	X(LOCK_WORKERS, "workers", 0)         \
 	X(LOCK_SLURM, "slurm", 0)             \
 	X(LOCK_BYVIEW, "byview", 0)           \
 	X(LOCK_DASHFILES, "dashfiles", 0)     \

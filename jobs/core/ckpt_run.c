@@ -300,71 +300,118 @@ void ckpt_delete(struct jobs *j, struct job *job)
 }
 
 /*
- * Finds the trainer's own checkpoint of rec.resumed_from for
- * TRAINFS_RESUME_FROM (job->ckpt_resume_path, absolute).  With the job's
- * lock held, which it keeps over the scan: the job is being launched, so
- * only readers of this job wait, and the scan enters no other filesystem.
+ * What a launch after a resume does to the checkpoints, copied from the
+ * job under its lock so that it runs with none (ckpt_run.h).
  */
-static void resume_path(struct jobs *j, struct job *job)
-{
-	struct ckpt_src src;
-	struct ownfile *m = NULL;
-	size_t n = 0;
-	int rc = src_of(j, job, &src);
-	if (!rc)
-		rc = ownfiles_scan_as(j->self_exe, src.dir, src.uid, src.gid,
-				      src.pattern, &m, &n);
-	long want = (long)job->rec.resumed_from - src.offset;
-	for (size_t i = 0; !rc && i < n; i++) {
-		if (m[i].epoch != want)
-			continue;
-		if (asprintf(&job->ckpt_resume_path, "%s/%s", src.dir,
-			     m[i].path) < 0)
-			job->ckpt_resume_path = NULL;
-		break;
-	}
-	if (!job->ckpt_resume_path)
-		log_error("job '%s': its checkpoint of epoch %lld is gone: "
-			  "the trainer starts without one\n",
-			  job->rec.name, (long long)job->rec.resumed_from);
-	ownfiles_free(m, n);
-	free(src.pattern);
-}
+struct ckpt_launch {
+	struct ckpt_src own; /* checkpoints_from: where the trainer's are */
+	int has_own;
+	char dir[PATH_MAX]; /* TRAINFS_CHECKPOINTS */
+	long long resumed_from;
+	uid_t uid; /* the owner's, for the helpers */
+	gid_t gid;
+	char name[JOB_NAME_MAX + 1];
+	const char *self_exe;
+	char *resume_path; /* found: for the job */
+};
 
-int ckpt_launch(struct jobs *j, struct job *job)
+struct ckpt_launch *ckpt_launch_plan(struct jobs *j, struct job *job)
 {
-	char dir[PATH_MAX], err[512] = "";
-	char **names = NULL;
-	size_t n = 0;
 	job_assert_locked(job);
 	job->ckpt_scanned = -2;
 	job->ckpt_scan_ns = 0;
 	free(job->ckpt_resume_path);
 	job->ckpt_resume_path = NULL;
 	if (job->rec.resumed_from < 0)
-		return 0;
-	if (job->spec.checkpoints_from)
-		resume_path(j, job);
-	int rc = jobs_path(j, job, CKPT_DIR, dir, sizeof dir);
-	if (rc)
-		return rc;
-	int fd = userfile_open(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
-		return fd == -ENOENT ? 0 : fd;
-	rc = checkpoint_scan_after(fd, job->rec.resumed_from, &names, &n);
+		return NULL;
+	struct ckpt_launch *c = calloc(1, sizeof *c);
+	int rc = c ? 0 : -ENOMEM;
+	if (!rc && job->spec.checkpoints_from) {
+		c->has_own = 1;
+		rc = src_of(j, job, &c->own);
+	}
+	if (!rc)
+		rc = jobs_path(j, job, CKPT_DIR, c->dir, sizeof c->dir);
+	if (rc) {
+		log_error("job '%s': cannot clear checkpoints after epoch "
+			  "%lld: %s\n",
+			  job->rec.name, (long long)job->rec.resumed_from,
+			  strerror(-rc));
+		ckpt_launch_done(job, c);
+		return NULL;
+	}
+	c->resumed_from = job->rec.resumed_from;
+	c->uid = job->rec.uid;
+	c->gid = job->rec.gid;
+	c->self_exe = j->self_exe;
+	snprintf(c->name, sizeof c->name, "%s", job->rec.name);
+	return c;
+}
+
+/*
+ * Finds the trainer's own checkpoint of the epoch resumed from, for
+ * TRAINFS_RESUME_FROM (absolute), as the owner.
+ */
+static void resume_path(struct ckpt_launch *c)
+{
+	struct ownfile *m = NULL;
+	size_t n = 0;
+	int rc = ownfiles_scan_as(c->self_exe, c->own.dir, c->own.uid,
+				  c->own.gid, c->own.pattern, &m, &n);
+	long want = (long)c->resumed_from - c->own.offset;
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (m[i].epoch != want)
+			continue;
+		if (asprintf(&c->resume_path, "%s/%s", c->own.dir, m[i].path) <
+		    0)
+			c->resume_path = NULL;
+		break;
+	}
+	if (!c->resume_path)
+		log_error("job '%s': its checkpoint of epoch %lld is gone: "
+			  "the trainer starts without one\n",
+			  c->name, c->resumed_from);
+	ownfiles_free(m, n);
+}
+
+void ckpt_launch_work(struct ckpt_launch *c)
+{
+	char err[512] = "";
+	char **names = NULL;
+	size_t n = 0;
+	if (!c)
+		return;
+	if (c->has_own)
+		resume_path(c);
+	int fd = userfile_open(AT_FDCWD, c->dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0) {
+		if (fd != -ENOENT)
+			log_error("job '%s': cannot clear checkpoints after "
+				  "epoch %lld: %s\n",
+				  c->name, c->resumed_from, strerror(-fd));
+		return;
+	}
+	int rc = checkpoint_scan_after(fd, c->resumed_from, &names, &n);
 	close(fd);
 	if (!rc && n)
-		rc = checkpoint_prune_names(j->self_exe, dir, job->rec.uid,
-					    job->rec.gid, names, n, err,
-					    sizeof err);
+		rc = checkpoint_prune_names(c->self_exe, c->dir, c->uid, c->gid,
+					    names, n, err, sizeof err);
 	if (rc)
-		log_error(
-			"job '%s': cannot clear checkpoints after epoch %lld: "
-			"%s\n",
-			job->rec.name, (long long)job->rec.resumed_from,
-			*err ? err : strerror(-rc));
+		log_error("job '%s': cannot clear checkpoints after epoch "
+			  "%lld: %s\n",
+			  c->name, c->resumed_from, *err ? err : strerror(-rc));
 	checkpoint_names_free(names, n);
-	return rc;
+}
+
+void ckpt_launch_done(struct job *job, struct ckpt_launch *c)
+{
+	if (!c)
+		return;
+	job_assert_locked(job);
+	free(job->ckpt_resume_path);
+	job->ckpt_resume_path = c->resume_path;
+	free(c->own.pattern);
+	free(c);
 }
 
 void ckpt_env(const struct job *job, const char *dir, char **env, size_t *k)

@@ -29,13 +29,19 @@
 #define CKPT_DIR "checkpoints"
 
 /*
- * Launch, with the job's lock: after a resume, deletes what the
- * checkpoints folder holds past rec.resumed_from (stale checkpoints of the
- * epochs to be trained again, temporary folders), with the owner's rights.
- * Few entries: the kept ones are at or below it.  Returns 0 or -errno
- * (logged; the launch goes on).
+ * A launch after a resume deletes what the checkpoints folder holds past
+ * rec.resumed_from (stale checkpoints of the epochs to be trained again,
+ * temporary folders) and, with checkpoints_from, finds the trainer's own
+ * checkpoint to resume from (job->ckpt_resume_path), both with the
+ * owner's rights, in three steps: the plan with the job's lock (the
+ * copies the work needs; NULL: nothing to do, or a failure, logged), the
+ * work with no lock held (failures logged: the launch goes on), and done
+ * with the job's lock again (the path found; frees the plan; NULL: none).
  */
-MUST_CHECK int ckpt_launch(struct jobs *j, struct job *job);
+struct ckpt_launch;
+struct ckpt_launch *ckpt_launch_plan(struct jobs *j, struct job *job);
+void ckpt_launch_work(struct ckpt_launch *c);
+void ckpt_launch_done(struct job *job, struct ckpt_launch *c);
 
 /*
  * Appends the trainer's TRAINFS_CHECKPOINTS, TRAINFS_EPOCHS (spec epochs

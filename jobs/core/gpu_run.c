@@ -30,7 +30,7 @@ int gpu_run_check(struct jobs *j, const struct job *job, char *why, size_t len)
 size_t gpu_run_held(const struct job *job, int *ids, size_t max)
 {
 	job_assert_locked(job);
-	if (job->rec.state == ST_QUEUED && !job->run)
+	if (job->rec.state == ST_QUEUED && !job->run && !job->launching)
 		return 0; /* its ids are handed out again at its launch */
 	return gpus_parse_held(job->rec.gpus, ids, max);
 }

@@ -154,13 +154,18 @@ struct job {
 
 	/*
 	 * ---- 3. The executor's and the supervisor's runtime: written by
-	 * the supervisor thread (supervisor.c, ckpt_run.c, gpu_run.c) under
-	 * the job's lock; never stored (recovery rebuilds it). ----
+	 * the supervisor thread (supervisor.c, ckpt_run.c, gpu_run.c) and a
+	 * launch's own thread (launch.c, worker.h) under the job's lock; never stored (recovery rebuilds it). ----
 	 */
 	struct executor *exec; /* where its trainer runs (executor.h) */
 	struct exec_run *run;  /* exec's handle of the trainer, or NULL:
 				  from launch or attach until reaped */
 	int run_over;	       /* the executor said the run ended */
+	int launching;	       /* a launch is under way on its own thread
+				  (launch.c), which writes this and
+				  launch_verb under the job's lock too */
+	int launch_verb;       /* 1 + the exec_verb asked for meanwhile
+				  (job_signal), sent once the run is there */
 	char *exec_line;       /* the executor's status line ("job 41 on
 				  node1"), or NULL */
 	char *exec_error;      /* the executor's verdict on the end, or NULL */

@@ -11,7 +11,13 @@
  * user can act on it: "cannot start the trainer: creating 'work/':
  * Permission denied", never a bare strerror.
  *
- * Locks: called on the supervisor's thread with the job's lock held.
+ * Threads and locks: the supervisor hands a launch over with the job's
+ * lock held (sv_launch, quick); the launch runs on a thread of its own
+ * (worker.h), holding the job's lock only to read the job and to install
+ * the run, never over the slow steps: making the files, the checkpoints
+ * read and deleted as the owner (with deadlines), the spawn of the shim.
+ * Meanwhile the job stays queued with `launching` set: the scheduler
+ * counts it as running, and a cancel is kept for the run it makes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,24 +32,26 @@
 #include "jobs/core/gpu_run.h"
 #include "jobs/core/src_ingest.h"
 #include "jobs/core/supervisor.h"
+#include "jobs/core/worker.h"
 #include "jobs/run/watch.h"
 #include "util/log.h"
 
 extern char **environ;
 
 /*
- * Makes REL in the job's folder (a folder, or a file when FILE) owned by
- * the job's owner and closed to others (0700, 0600), never through a
- * symbolic link.  Returns 0 or -errno.
+ * Makes REL in the job's folder DIR (a folder, or a file when FILE) owned
+ * by UID/GID and closed to others (0700, 0600), never through a symbolic
+ * link.  Returns 0 or -errno.
  */
-static int make_owned(struct jobs *j, struct job *job, const char *rel,
-		      int file)
+static int make_owned(const char *dir, const char *rel, int file, uid_t uid,
+		      gid_t gid)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	int fd, rc = jobs_path(j, job, rel, path, sizeof path);
-	if (rc)
-		return rc;
+	int fd, rc = 0;
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, rel) >=
+	    sizeof path)
+		return -ENAMETOOLONG;
 	if (file) {
 		fd = open(path,
 			  O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
@@ -61,7 +69,7 @@ static int make_owned(struct jobs *j, struct job *job, const char *rel,
 		rc = -errno;
 	else if (file ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode))
 		rc = -EEXIST; /* something else already has the name */
-	else if (geteuid() == 0 && fchown(fd, job->rec.uid, job->rec.gid) < 0)
+	else if (geteuid() == 0 && fchown(fd, uid, gid) < 0)
 		rc = -errno;
 	else if (fchmod(fd, file ? 0600 : 0700) < 0)
 		rc = -errno;
@@ -241,115 +249,218 @@ static const struct owned_name {
 };
 
 /*
- * Makes what JOB's trainer writes (work/ only without the spec's
- * workdir).  Returns 0 or -errno with STEP naming the step that failed:
- * "creating 'work/'".
+ * One launch, from the supervisor's hand-over to the run installed in
+ * the job: what it needs of the job is copied here under the job's lock,
+ * so that its slow steps (files, checkpoints, the spawn) run with none.
  */
-static int make_trainer_files(struct jobs *j, struct job *job, char *step,
-			      size_t len)
+struct launch {
+	int64_t id;
+	uid_t uid;
+	gid_t gid;
+	int own_work; /* no spec workdir: work/ is made */
+	char dir[PATH_MAX], work[PATH_MAX], log[PATH_MAX], stop[PATH_MAX];
+	char autostop[PATH_MAX];
+	struct ckpt_launch *ckpt;
+	char *command, *workdir, *name; /* copies for exec_launch */
+	char **env, **opts, *watch;
+	struct exec_launch l;
+	char step[PATH_MAX + 64]; /* the step under way, for an error */
+};
+
+static void launch_free(struct launch *x)
 {
-	size_t n = sizeof owned_names / sizeof owned_names[0];
-	for (size_t i = 0; i < n; i++) {
-		const struct owned_name *o = &owned_names[i];
-		int rc;
-		if (!strcmp(o->rel, "work") && job->spec.workdir)
-			continue;
-		if ((rc = make_owned(j, job, o->rel, o->file))) {
-			snprintf(step, len, "creating '%s%s'", o->rel,
-				 o->file ? "" : "/");
-			return rc;
-		}
-	}
+	free(x->command);
+	free(x->workdir);
+	free(x->name);
+	free(x->watch);
+	free_strv(x->env);
+	free_strv(x->opts);
+	free(x);
+}
+
+/*
+ * Copies what the slow steps need from JOB (locked).  Returns 0 or
+ * -errno with the step named.
+ */
+static int launch_plan(struct jobs *j, struct job *job, struct launch *x)
+{
+	x->id = job->rec.id;
+	x->uid = job->rec.uid;
+	x->gid = job->rec.gid;
+	x->own_work = !job->spec.workdir;
+	snprintf(x->step, sizeof x->step, "naming its files in the store");
+	int rc;
+	if ((rc = jobs_path(j, job, "", x->dir, PATH_MAX)) ||
+	    (rc = jobs_path(j, job, "log", x->log, PATH_MAX)) ||
+	    (rc = jobs_path(j, job, "work", x->work, PATH_MAX)) ||
+	    (rc = jobs_path(j, job, EXEC_STOP_FILE, x->stop, PATH_MAX)) ||
+	    (rc = jobs_path(j, job, EXEC_AUTOSTOP_FILE, x->autostop, PATH_MAX)))
+		return rc;
+	/* Hook: a resumed job's stale checkpoints, its resume path. */
+	x->ckpt = ckpt_launch_plan(j, job);
 	return 0;
 }
 
 /*
- * Checks JOB's folder, names the paths the launch needs and makes the
- * trainer's files.  Returns 0 or -errno with STEP naming the failed step.
+ * With no lock held: checks the job's folder, makes the trainer's files
+ * and clears what the last run left.  Returns 0 or -errno with the step.
  */
-static int prepare_launch(struct jobs *j, struct job *job, char *step,
-			  size_t len, char *dir, char *work, char *log,
-			  char *stop)
+static int launch_prepare(struct jobs *j, struct launch *x)
 {
+	size_t n = sizeof owned_names / sizeof owned_names[0];
 	int rc;
-	snprintf(step, len, "checking its folder 'jobs/%lld/' in the store",
-		 (long long)job->rec.id);
-	if ((rc = store_job_dir_check(j->store, job->rec.id)))
+	snprintf(x->step, sizeof x->step,
+		 "checking its folder 'jobs/%lld/' in the store",
+		 (long long)x->id);
+	if ((rc = store_job_dir_check(j->store, x->id)))
 		return rc;
-	snprintf(step, len, "naming its files in the store");
-	if ((rc = jobs_path(j, job, "", dir, PATH_MAX)) ||
-	    (rc = jobs_path(j, job, "log", log, PATH_MAX)) ||
-	    (rc = jobs_path(j, job, "work", work, PATH_MAX)) ||
-	    (rc = jobs_path(j, job, EXEC_STOP_FILE, stop, PATH_MAX)))
-		return rc;
-	return make_trainer_files(j, job, step, len);
+	for (size_t i = 0; i < n; i++) {
+		const struct owned_name *o = &owned_names[i];
+		if (!strcmp(o->rel, "work") && !x->own_work)
+			continue;
+		snprintf(x->step, sizeof x->step, "creating '%s%s'", o->rel,
+			 o->file ? "" : "/");
+		if ((rc = make_owned(x->dir, o->rel, o->file, x->uid, x->gid)))
+			return rc;
+	}
+	/* The last run's auto-stop record is not this run's. */
+	unlink(x->autostop);
+	ckpt_launch_work(x->ckpt); /* logged; the launch goes on */
+	return 0;
 }
 
-void sv_launch(struct jobs *j, struct job *job)
+/*
+ * With JOB's lock: its environment and the executor's request, from the
+ * job as it is now.  Returns 0 or -errno with the step.
+ */
+static int launch_request(struct jobs *j, struct job *job, struct launch *x)
 {
-	char dir[PATH_MAX], work[PATH_MAX], log[PATH_MAX], stop[PATH_MAX];
-	char f[PATH_MAX], **env = NULL, **opts = NULL, *watch = NULL;
-	char step[PATH_MAX + 64];
-	int rc;
-
-	if ((rc = prepare_launch(j, job, step, sizeof step, dir, work, log,
-				 stop)))
-		goto fail;
-	/* The last run's auto-stop record is not this run's. */
-	if (!jobs_path(j, job, EXEC_AUTOSTOP_FILE, f, sizeof f))
-		unlink(f);
-	/* Hook: a resumed job's stale checkpoints; logged, the launch goes on. */
-	(void)!ckpt_launch(j, job);
-	snprintf(step, sizeof step, "building its environment");
-	if (!(env = trainer_env(job, dir)) || !(opts = slurm_opts(job))) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	struct exec_launch l = {
-		.job_dir = dir,
-		.command = job->spec.command,
-		.workdir = job->spec.workdir ? job->spec.workdir : work,
-		.log = log,
+	ckpt_launch_done(job, x->ckpt);
+	x->ckpt = NULL;
+	snprintf(x->step, sizeof x->step, "building its environment");
+	if (!(x->env = trainer_env(job, x->dir)) ||
+	    !(x->opts = slurm_opts(job)) ||
+	    !(x->command = strdup(job->spec.command)) ||
+	    !(x->name = strdup(job->rec.name)) ||
+	    (job->spec.workdir && !(x->workdir = strdup(job->spec.workdir))))
+		return -ENOMEM;
+	x->l = (struct exec_launch){
+		.job_dir = x->dir,
+		.command = x->command,
+		.workdir = x->workdir ? x->workdir : x->work,
+		.log = x->log,
 		.uid = job->rec.uid,
 		.gid = job->rec.gid,
 		.stop_signal = job->spec.stop_signal,
 		.stop_group = job->spec.stop_to == SPEC_STOP_TO_GROUP,
 		.grace = job->spec.grace,
-		.env = env,
-		.job_name = job->rec.name,
-		.slurm_opts = opts,
-		.stop_file = stop,
+		.env = x->env,
+		.job_name = x->name,
+		.slurm_opts = x->opts,
+		.stop_file = x->stop,
 		.owner_env = getuid() != job->rec.uid,
 	};
 	char src[PATH_MAX];
 	struct watch_source ws = { .pos = job->rec.source_pos };
 	if (job->spec.metrics_from && !src_ingest_path(j, job, src, sizeof src))
 		ws.path = src;
-	if (watch_launch_encode(&watch, &l.watch_len, job->spec.monitor,
+	if (watch_launch_encode(&x->watch, &x->l.watch_len, job->spec.monitor,
 				&job->policy, job->rec.metrics_offset,
 				&ws) == 0)
-		l.watch = watch;
-	job->exec = sv_executor_of(j, job);
+		x->l.watch = x->watch;
 	job->run_over = 0;
 	free(job->exec_error);
 	job->exec_error = NULL;
 	job->rec.slurm_id = 0;
-	snprintf(step, sizeof step, "launching it with the %s executor",
+	snprintf(x->step, sizeof x->step, "launching it with the %s executor",
 		 job->exec->ops->name);
-	if ((rc = job->exec->ops->launch(job->exec, &l, &job->run)))
-		goto fail;
-	sv_set_busy(j, job, 1);
-	sv_open_metrics_logged(j, job);
-	/* Running now, or queued until the executor says it started. */
-	sv_run_status(j, job);
-	job_touch(j, job, VIEW_BIT(VIEW_LOG) | VIEW_BIT(VIEW_STATUS));
-	goto out;
-fail:
+	return 0;
+}
+
+/* Whether JOB (locked) still waits for the launch under way. */
+static int launch_wanted(const struct job *job)
+{
+	return !job->removed && job->rec.state == ST_QUEUED &&
+	       !job->launch_verb;
+}
+
+/*
+ * The end of a launch, with JOB's lock: RUN (or NULL) becomes the job's,
+ * or RC (with the step) fails the job, unless the job was cancelled
+ * meanwhile: then its new run is cancelled at once (its end is taken in
+ * as a cancelled run's), or nothing was started.
+ */
+static void launch_end(struct jobs *j, struct job *job, struct launch *x,
+		       struct exec_run *run, int rc)
+{
+	int verb = job->launch_verb;
+	job->launching = 0;
+	job->launch_verb = 0;
+	if (run) {
+		job->run = run;
+		if (verb)
+			job_signal(j, job, verb - 1);
+		sv_set_busy(j, job, 1);
+		sv_open_metrics_logged(j, job);
+		/* Running now, or queued until the executor says it started. */
+		sv_run_status(j, job);
+		job_touch(j, job, VIEW_BIT(VIEW_LOG) | VIEW_BIT(VIEW_STATUS));
+		return;
+	}
 	gpu_run_release(job);
-	sv_fail(j, job, "cannot start the trainer: %s: %s", step,
+	if (rc && job->rec.state == ST_QUEUED && !job->removed)
+		sv_fail(j, job, "cannot start the trainer: %s: %s", x->step,
+			strerror(-rc));
+	else
+		sv_set_busy(j, job, 0);
+}
+
+/*
+ * The launch's own thread (worker.h): plan under the job's lock, prepare
+ * with none, the request under the lock, the spawn (or Slurm's request)
+ * with none, and the end under the lock; at each take of the lock, a job
+ * cancelled meanwhile stops the launch.
+ */
+static void launch_main(struct jobs *j, struct job *job, void *arg)
+{
+	struct launch *x = arg;
+	struct exec_run *run = NULL;
+	int rc = 0;
+	job_lock(job);
+	struct executor *ex = job->exec;
+	if (!launch_wanted(job) || (rc = launch_plan(j, job, x)))
+		goto end;
+	job_unlock(job);
+	rc = launch_prepare(j, x);
+	job_lock(job);
+	if (rc || !launch_wanted(job) || (rc = launch_request(j, job, x)))
+		goto end;
+	job_unlock(job);
+	rc = ex->ops->launch(ex, &x->l, &run);
+	job_lock(job);
+end:
+	ckpt_launch_done(job, x->ckpt);
+	x->ckpt = NULL;
+	launch_end(j, job, x, run, rc);
+	job_unlock(job);
+	launch_free(x);
+	jobs_wake(j); /* its descriptor to poll, a slot perhaps free */
+}
+
+void sv_launch(struct jobs *j, struct job *job)
+{
+	struct launch *x = calloc(1, sizeof *x);
+	int rc = x ? 0 : -ENOMEM;
+	job_assert_locked(job);
+	job->exec = sv_executor_of(j, job);
+	job->launching = 1;
+	job->launch_verb = 0;
+	sv_set_busy(j, job, 1);
+	if (!rc && !(rc = worker_start(j, job, launch_main, x)))
+		return;
+	free(x);
+	job->launching = 0;
+	gpu_run_release(job);
+	sv_fail(j, job, "cannot start the trainer: starting its launch: %s",
 		strerror(-rc));
-out:
-	free(watch);
-	free_strv(env);
-	free_strv(opts);
 }

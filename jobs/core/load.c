@@ -20,6 +20,7 @@
 
 #include "jobs/core/access.h"
 #include "jobs/core/registry.h"
+#include "jobs/core/worker.h"
 #include "util/lock.h"
 #include "util/log.h"
 
@@ -101,6 +102,8 @@ int jobs_open(const struct jobs_config *cfg, struct jobs **out)
 		return -ENOMEM;
 	lock_init(&j->lock, LOCK_REGISTRY);
 	lock_init(&j->listen_lock, LOCK_LISTEN);
+	lock_init(&j->workers_lock, LOCK_WORKERS);
+	pthread_cond_init(&j->workers_idle, NULL);
 	j->cfg = *cfg;
 	j->wake[0] = j->wake[1] = -1;
 	j->store_dir = strdup(cfg->store_dir);
@@ -155,6 +158,7 @@ void jobs_close(struct jobs *j)
 		jobs_wake(j);
 		pthread_join(j->supervisor, NULL);
 	}
+	worker_wait_all(j); /* each has a deadline of its own */
 	for (size_t i = 0; i < j->n; i++)
 		job_free(j->list[i]);
 	free(j->list);
@@ -173,5 +177,7 @@ void jobs_close(struct jobs *j)
 		j->slurm->ops->close(j->slurm);
 	lock_destroy(&j->lock);
 	lock_destroy(&j->listen_lock);
+	lock_destroy(&j->workers_lock);
+	pthread_cond_destroy(&j->workers_idle);
 	free(j);
 }

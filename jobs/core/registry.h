@@ -76,6 +76,9 @@ struct jobs {
 
 	pthread_t supervisor;
 	int supervising;
+	struct lock workers_lock;    /* workers, workers_idle (worker.c) */
+	pthread_cond_t workers_idle; /* broadcast when workers drops to 0 */
+	int workers;		     /* worker threads alive */
 	int quit;
 	int wake[2]; /* a byte here wakes the supervisor */
 };

@@ -88,11 +88,12 @@ static int sched_count(struct jobs *j, struct job *job, struct sched *s)
 	if (job->removed)
 		return 0;
 	/* Slurm schedules its own jobs: only local ones count. */
-	if (state_has_trainer(job->rec.state) && job->exec != j->slurm)
+	if ((state_has_trainer(job->rec.state) || job->launching) &&
+	    job->exec != j->slurm)
 		s->running++;
 	s->nheld += gpu_run_held(job, s->held + s->nheld,
 				 sizeof s->held / sizeof *s->held - s->nheld);
-	if (job->rec.state != ST_QUEUED || job->run)
+	if (job->rec.state != ST_QUEUED || job->run || job->launching)
 		return 0;
 	if (VEC_RESERVE(s->q, s->cap, s->nq + 1))
 		return -ENOMEM;
@@ -111,7 +112,8 @@ static void sched_apply(struct jobs *j, struct job *job,
 {
 	char line[sizeof job->waiting];
 	int rc;
-	if (job->removed || job->rec.state != ST_QUEUED || job->run)
+	if (job->removed || job->rec.state != ST_QUEUED || job->run ||
+	    job->launching)
 		return;
 	gpu_run_waiting(j, job,
 			gpus_waiting(q, running, j->cfg.max_running, line,

@@ -114,7 +114,10 @@ void sv_unlink_named_tmp(struct jobs *j, const struct job *job);
 
 /* ---- launch.c ---- */
 
-/* Starts JOB's trainer through its executor, or fails JOB. */
+/*
+ * Hands JOB (locked, queued) to a launch of its own thread, which starts
+ * its trainer through its executor, or fails JOB; quick.
+ */
 void sv_launch(struct jobs *j, struct job *job);
 
 /* Where JOB's trainer runs (the spec's executor, else the mount's). */

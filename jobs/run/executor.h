@@ -8,7 +8,8 @@
  * Backends: exec_local.c (a shim process on this machine, shim.c) and
  * exec_slurm.c (a Slurm job whose batch script is the shim).
  *
- * Threads and locks: launch, attach, poll, reap, release, read_exit and
+ * Threads and locks: launch is called on a launch's own thread with no
+ * lock held (it may spawn); attach, poll, reap, release, read_exit and
  * clean_orphan are called by the supervisor with the job's lock held, so
  * they must be quick (no waiting on a cluster).  signal may be called from
  * a FUSE request (control: stop, cancel) with the job's lock held: it must

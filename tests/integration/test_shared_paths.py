@@ -8,6 +8,7 @@ The Slurm commands are stand-ins on PATH (sbatch submits job 4242 at
 once; squeue and scontrol hang), so no cluster is needed."""
 import errno
 import os
+import tempfile
 import time
 
 import hangfs
@@ -79,3 +80,48 @@ def test_hung_squeue_and_hung_workdir_slow_no_other_job(m):
     print("hung squeue and workdir: probe worst read %.3f s (%d reads), "
           "start of the hung workdir %.2f s" % (probe.worst(), probe.reads,
                                                 took))
+
+
+def test_a_launch_in_a_hung_workdir_slows_no_other_job(m):
+    """A resumed launch finds the trainer's own checkpoint as the owner
+    (checkpoints_from).  With the workdir on a mount that never answers,
+    that search waits out its deadline on the launch's own thread; the
+    thread that serves every job goes on taking in another job's epochs
+    and stopping a third by its auto-stop rule."""
+    from test_own_files import LIGHTNING, LIGHTNING_PATTERN, spec
+    wd = tempfile.mkdtemp(prefix="work-", dir=m.dir)
+    cmd = ('%s %s --epochs 3 --epoch-ms 5 --metrics-file "$TRAINFS_METRICS" '
+           '${TRAINFS_RESUME_FROM:+--ckpt_path "$TRAINFS_RESUME_FROM"}'
+           % (PY, LIGHTNING))
+    m.make_job("l", spec(cmd, workdir=wd, checkpoints_from=LIGHTNING_PATTERN))
+    assert m.control("l", "start") == 0
+    assert m.wait_state("l", ("ready", "failed")) == "ready", \
+        m.read("l", "status")
+    m.make_job("other", trainer_args="--forever --epoch-ms 20",
+               executor="local", start=True)
+    m.wait_epoch("other", 1)
+    hang = hangfs.hang_mount(wd)
+    try:
+        e0 = m.wait_epoch("other", 1)
+        t0 = time.monotonic()
+        assert m.control("l", "resume") == 0
+        assert time.monotonic() - t0 < 2
+        m.make_job("a", trainer_args="--epochs 200 --epoch-ms 10 "
+                   "--values 0.9,0.5,0.5,0.5,0.5,0.5,0.5,0.5",
+                   executor="local", monitor="loss", mode="min", patience=2,
+                   start=True)
+        m.wait_state("a", "ready", timeout=6)
+        time.sleep(max(0, 3 - (time.monotonic() - t0)))
+        e1 = m.wait_epoch("other", 1)
+        took = time.monotonic() - t0
+        # The search waits up to 10 s: the resumed job is still queued.
+        assert m.state("l") == "queued", m.read("l", "status")
+        assert e1 > e0 + 30, "no ingest meanwhile: epoch %d, then %d" % (
+            e0, e1)
+    finally:
+        hangfs.abort(wd)
+        hang.kill()
+        hang.wait()
+    m.wait_state("l", ("running", "ready", "failed"), timeout=30)
+    print("launch in a hung workdir: %d epochs of another job taken in "
+          "over %.1f s" % (e1 - e0, took))
