@@ -17,6 +17,7 @@
 
 #include "jobs/artifacts/checkpoint.h"
 #include "jobs/core/ckpt_run.h"
+#include "jobs/core/worker.h"
 #include "jobs/artifacts/ownfiles.h"
 #include "jobs/run/source.h"
 #include "util/log.h"
@@ -210,6 +211,46 @@ static void cycle(struct jobs *j, struct job *job, struct ckpt_src *src,
 	src->pattern = NULL;
 }
 
+/* A scan's own thread (worker.h): a cycle, then the job's flags. */
+struct cycle_step {
+	struct ckpt_src src;
+	int final;
+};
+
+static void cycle_main(struct jobs *j, struct job *job, void *arg)
+{
+	struct cycle_step *c = arg;
+	cycle(j, job, &c->src, c->final);
+	job_lock(job);
+	job->ckpt_cycling = 0;
+	if (c->final)
+		job->ckpt_final_done = 1;
+	job_unlock(job);
+	free(c);
+	jobs_wake(j); /* a final cycle: the end goes on */
+}
+
+/*
+ * Starts the cycle of SRC (moved) on a thread of its own, JOB locked.
+ * Returns 0, or -errno with nothing started (SRC untouched).
+ */
+static int cycle_start(struct jobs *j, struct job *job, struct ckpt_src *src,
+		       int final)
+{
+	struct cycle_step *c = malloc(sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->src = *src;
+	c->final = final;
+	int rc = worker_start(j, job, cycle_main, c);
+	if (rc) {
+		free(c);
+		return rc;
+	}
+	job->ckpt_cycling = 1;
+	return 0;
+}
+
 void ckpt_round(struct jobs *j, struct job *job)
 {
 	struct ckpt_src src;
@@ -218,6 +259,7 @@ void ckpt_round(struct jobs *j, struct job *job)
 	int64_t now = job_now_ns();
 	int due = !job->removed && job->rec.state == ST_RUNNING &&
 		  !job->ended && job->run && !job->run_over &&
+		  !job->ckpt_cycling &&
 		  (job->rec.last_epoch != job->ckpt_scanned ||
 		   now - job->ckpt_scan_ns >= (job->spec.checkpoints_from ?
 						       OWN_RESCAN_NS :
@@ -226,23 +268,32 @@ void ckpt_round(struct jobs *j, struct job *job)
 	if (due) {
 		job->ckpt_scanned = job->rec.last_epoch;
 		job->ckpt_scan_ns = now;
+		if (cycle_start(j, job, &src, 0))
+			free(src.pattern); /* the next round tries again */
 	}
 	job_unlock(job);
-	if (due)
-		cycle(j, job, &src, 0);
 }
 
-void ckpt_final(struct jobs *j, struct job *job)
+int ckpt_final(struct jobs *j, struct job *job, int wait)
 {
 	struct ckpt_src src;
 	job_assert_locked(job);
+	if (job->ckpt_final_done) {
+		job->ckpt_final_done = 0;
+		return 1;
+	}
+	if (job->ckpt_cycling)
+		return 0; /* a round's scan, or the last one, under way */
 	if ((job->rec.state != ST_RUNNING && job->rec.state != ST_STOPPING) ||
 	    src_of(j, job, &src))
-		return;
+		return 1;
 	job->rec.weights_from = -1;
+	if (!wait && !cycle_start(j, job, &src, 1))
+		return 0;
 	job_unlock(job);
 	cycle(j, job, &src, 1);
 	job_lock(job);
+	return 1;
 }
 
 int ckpt_has_weights(const struct job *job)

@@ -193,6 +193,8 @@ struct job {
 				  being reaped: delete its output once idle
 				  (set by control.c's cancel) */
 	long ckpt_scanned;	/* last_epoch at the last checkpoints scan */
+	int ckpt_cycling;	/* a scan runs on its own thread (ckpt_run.c) */
+	int ckpt_final_done;	/* the last one, after the end, is done */
 	int64_t ckpt_scan_ns;	/* when that was (ckpt_run.c) */
 	char waiting[64];	/* queued: why it does not run yet ("2 GPUs
 				  (1 free)"), or "" (gpu_run.c) */

@@ -316,8 +316,10 @@ int sv_end_step(struct jobs *j, struct job *job)
 		log_error("job '%s': its last metrics could not be stored; "
 			  "ending without them\n",
 			  job->rec.name);
+	/* Hook: the last checkpoint scan, on its own thread once served. */
+	if (!ckpt_final(j, job, !j->serving))
+		return INGEST_BUSY;
 	job->ended = 0;
-	ckpt_final(j, job); /* hook: lets the lock go while it reads/deletes */
 	trainer_ended(j, job);
 	return INGEST_DONE;
 }

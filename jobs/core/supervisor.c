@@ -416,6 +416,7 @@ int jobs_start_supervisor(struct jobs *j)
 	if (err)
 		return err;
 	supervisor_recover(j);
+	j->serving = 1;
 	int rc = pthread_create(&j->supervisor, NULL, supervisor_main, j);
 	if (rc)
 		return -rc;

@@ -125,3 +125,36 @@ def test_a_launch_in_a_hung_workdir_slows_no_other_job(m):
     m.wait_state("l", ("running", "ready", "failed"), timeout=30)
     print("launch in a hung workdir: %d epochs of another job taken in "
           "over %.1f s" % (e1 - e0, took))
+
+
+def test_a_hung_workdir_of_a_running_job_slows_no_other_job(m):
+    """A running job's own checkpoints (checkpoints_from) are read as the
+    owner at each new epoch.  With its workdir hidden under a mount that
+    never answers (the trainer, already in it, goes on), each read waits
+    out its deadline on a thread of its own; the thread that serves every
+    job goes on taking in another job's epochs."""
+    wd = tempfile.mkdtemp(prefix="work-", dir=m.dir)
+    m.make_job("other", trainer_args="--forever --epoch-ms 20",
+               executor="local", start=True)
+    m.make_job("h", trainer_args="--forever --epoch-ms 50",
+               executor="local", workdir=wd,
+               checkpoints_from="ck/e{epoch}.pt", start=True)
+    m.wait_epoch("h", 1)
+    hang = hangfs.hang_mount(wd)
+    try:
+        m.wait_epoch("h", m.wait_epoch("h", 1) + 1)  # a scan is due
+        e0 = m.wait_epoch("other", 1)
+        t0 = time.monotonic()
+        time.sleep(3)
+        e1 = m.wait_epoch("other", 1)
+        took = time.monotonic() - t0
+        assert e1 > e0 + 30, "no ingest meanwhile: epoch %d, then %d" % (
+            e0, e1)
+        assert m.control("h", "cancel") == 0
+    finally:
+        hangfs.abort(wd)
+        hang.kill()
+        hang.wait()
+    m.wait_state("h", "cancelled")
+    print("hung workdir of a running job: %d epochs of another job taken "
+          "in over %.1f s" % (e1 - e0, took))
