@@ -25,7 +25,8 @@
 void sv_set_busy(struct jobs *j, struct job *job, int busy)
 {
 	job_assert_locked(job);
-	job->busy = busy || job->run != NULL || job->launching;
+	job->busy = busy || job->run != NULL || job->launching ||
+		    job->publishing;
 	if (!job->busy && job->delete_when_idle) { /* control_cancel */
 		job->delete_when_idle = 0;
 		job_delete_output(j, job);

@@ -164,6 +164,8 @@ struct job {
 	int launching;	       /* a launch is under way on its own thread
 				  (launch.c), which writes this and
 				  launch_verb under the job's lock too */
+	int publishing;	       /* the tarball moves into weights/ on its
+				  own thread (publish.c) */
 	int launch_verb;       /* 1 + the exec_verb asked for meanwhile
 				  (job_signal), sent once the run is there */
 	char *exec_line;       /* the executor's status line ("job 41 on

@@ -9,7 +9,9 @@
  * packing is packed again, one cancelled has its packer killed.
  *
  * Locks: called on the supervisor's thread with the job's lock held; the
- * packer runs as its own process, so no slow write happens under it.
+ * packer runs as its own process, and the move into weights/ with its
+ * fsync on a thread of its own (worker.h), so no slow write happens under
+ * the lock nor on the thread that serves every job.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,7 @@
 #include "jobs/artifacts/pack.h"
 #include "jobs/core/output.h"
 #include "jobs/core/supervisor.h"
+#include "jobs/core/worker.h"
 #include "util/log.h"
 #include "util/text.h"
 
@@ -302,11 +305,61 @@ void sv_read_packer(struct jobs *j, struct job *job)
 	}
 }
 
+/* The tarball's move into weights/, made on a thread of its own. */
+struct publish {
+	char tmp[PATH_MAX], dst[PATH_MAX], dir[PATH_MAX];
+	char name[WEIGHTS_NAME_MAX];
+};
+
+/*
+ * Renames the packed tarball into weights/ and fsyncs the folder with no
+ * lock held (worker.h), then, under JOB's lock, makes the job ready, or
+ * fails it, or throws the tarball away when the job was cancelled or
+ * renamed meanwhile (then it is packed again).
+ */
+static void publish_main(struct jobs *j, struct job *job, void *arg)
+{
+	struct publish *x = arg;
+	int rc = rename(x->tmp, x->dst) < 0 ? -errno : 0;
+	if (!rc) {
+		int dfd = open(x->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			if (fsync(dfd) < 0)
+				rc = -errno;
+			close(dfd);
+		}
+	}
+	job_lock(job);
+	job->publishing = 0;
+	if (job->removed || job->rec.state != ST_PACKAGING) {
+		unlink(rc ? x->tmp : x->dst); /* cancelled meanwhile */
+		job_delete_output(j, job);
+		sv_set_busy(j, job, 0);
+	} else if (renamed_while_packing(job)) {
+		unlink(rc ? x->tmp : x->dst);
+		if ((rc = sv_spawn_packer(j, job)))
+			sv_fail(j, job, "packaging: %s", strerror(-rc));
+	} else if (rc) {
+		unlink(x->tmp);
+		sv_fail(j, job, "packaging: %s", strerror(-rc));
+	} else {
+		free(job->rec.weights);
+		job->rec.weights = strdup(x->name);
+		job->progress = 100;
+		sv_set_busy(j, job, 0);
+		/* Logged by job_set_state(); the weights are there all the same. */
+		(void)!job_set_state(j, job, ST_READY, "weights ready",
+				     (const char *[]){ "ready", NULL });
+	}
+	job_unlock(job);
+	free(x);
+	jobs_wake(j);
+}
+
 /* The packer exited with STATUS: publish the tarball or fail. */
 void sv_packing_ended(struct jobs *j, struct job *job, int status)
 {
-	char tmp[PATH_MAX], dst[PATH_MAX], wdir[PATH_MAX],
-		name[WEIGHTS_NAME_MAX], rel[WEIGHTS_NAME_MAX + 16];
+	char tmp[PATH_MAX], rel[WEIGHTS_NAME_MAX + 16];
 	int rc = 0, fd = job->weights_tmp_fd;
 	sv_read_packer(j, job);
 	close(job->packer_fd);
@@ -353,30 +406,22 @@ void sv_packing_ended(struct jobs *j, struct job *job, int status)
 				WEXITSTATUS(status));
 		return;
 	}
-	weights_name(job, name, sizeof name);
-	snprintf(rel, sizeof rel, "weights/%s", name);
 	close(fd); /* the packer fsynced it before exiting 0 */
-	if ((rc = jobs_path(j, job, rel, dst, sizeof dst)) == 0 &&
-	    rename(tmp, dst) < 0)
-		rc = -errno;
-	if (!rc && !(rc = jobs_path(j, job, "weights", wdir, sizeof wdir))) {
-		int dfd = open(wdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			if (fsync(dfd) < 0)
-				rc = -errno;
-			close(dfd);
-		}
+	struct publish *x = calloc(1, sizeof *x);
+	if (!x)
+		rc = -ENOMEM;
+	else {
+		weights_name(job, x->name, sizeof x->name);
+		snprintf(rel, sizeof rel, "weights/%s", x->name);
+		snprintf(x->tmp, sizeof x->tmp, "%s", tmp);
 	}
-	if (rc) {
-		unlink(tmp);
-		sv_fail(j, job, "packaging: %s", strerror(-rc));
+	if (!rc && !(rc = jobs_path(j, job, rel, x->dst, sizeof x->dst)) &&
+	    !(rc = jobs_path(j, job, "weights", x->dir, sizeof x->dir)) &&
+	    !(rc = worker_start(j, job, publish_main, x))) {
+		job->publishing = 1;
 		return;
 	}
-	free(job->rec.weights);
-	job->rec.weights = strdup(name);
-	job->progress = 100;
-	sv_set_busy(j, job, 0);
-	/* Logged by job_set_state(); the weights are there all the same. */
-	(void)!job_set_state(j, job, ST_READY, "weights ready",
-			     (const char *[]){ "ready", NULL });
+	free(x);
+	unlink(tmp);
+	sv_fail(j, job, "packaging: %s", strerror(-rc));
 }
