@@ -360,32 +360,8 @@ int dash_render_csv(const struct dash_snapshot *s, char **out, size_t *len)
 
 static void html_text(FILE *f, const char *v)
 {
-	if (!v)
-		return;
-	for (; *v; v++) {
-		switch (*v) {
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		case '\'':
-			fputs("&#39;", f);
-			break;
-		default:
-			if ((unsigned char)*v < 0x20 && *v != '\t')
-				fprintf(f, "&#%d;", 0x2400 + *v); /* ␛ etc. */
-			else
-				fputc(*v, f);
-		}
-	}
+	if (v)
+		text_markup(f, v, strlen(v));
 }
 
 /* A path segment: everything but RFC 3986's unreserved characters encoded. */

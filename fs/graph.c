@@ -34,6 +34,7 @@
 
 #include "fs/fs.h"
 #include "util/number.h"
+#include "util/text.h"
 
 #define W 960	       /* the picture's width */
 #define TITLE_H 50     /* title and subtitle */
@@ -83,37 +84,10 @@ struct graph {
 
 /* ---- text ---- */
 
-/* The first N bytes of S as XML text; a control character (XML has no
- * way to write one) becomes '?'. */
-static void xml_text_n(FILE *f, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n && s[i]; i++) {
-		unsigned char c = (unsigned char)s[i];
-		switch (c) {
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		case '\'':
-			fputs("&apos;", f);
-			break;
-		default:
-			fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
-		}
-	}
-}
-
+/* S as XML text (text_markup()). */
 static void xml_text(FILE *f, const char *s)
 {
-	xml_text_n(f, s, strlen(s));
+	text_markup(f, s, strlen(s));
 }
 
 /* S as XML text, cut (at a character boundary, with an ellipsis) to MAX
@@ -124,7 +98,7 @@ static void xml_text_cut(FILE *f, const char *s, size_t max)
 	for (i = 0; s[i]; i++)
 		if (((unsigned char)s[i] & 0xc0) != 0x80 && n++ == max)
 			break;
-	xml_text_n(f, s, i);
+	text_markup(f, s, i);
 	if (s[i])
 		fputs("\xe2\x80\xa6", f);
 }

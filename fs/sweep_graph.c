@@ -16,6 +16,7 @@
 #include "fs/fs.h"
 #include "jobs/core/sweep.h"
 #include "util/number.h"
+#include "util/text.h"
 
 #define W 800
 #define H 420
@@ -82,18 +83,7 @@ static double y_of(const struct range *r, double v)
 
 static void escape(FILE *f, const char *s)
 {
-	for (; *s; s++) {
-		if (*s == '<')
-			fputs("&lt;", f);
-		else if (*s == '>')
-			fputs("&gt;", f);
-		else if (*s == '&')
-			fputs("&amp;", f);
-		else if (*s == '"')
-			fputs("&quot;", f);
-		else
-			fputc(*s, f);
-	}
+	text_markup(f, s, strlen(s));
 }
 
 static void trial(FILE *f, const struct range *r, const struct sweep_curve *t,

@@ -95,6 +95,36 @@ void text_csv_field(FILE *f, const char *v)
 	fputc('"', f);
 }
 
+void text_markup(FILE *f, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+		switch (c) {
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&#39;", f);
+			break;
+		default:
+			if ((c < 0x20 && c != '\t') || c == 0x7f)
+				fprintf(f, "&#%d;",
+					c == 0x7f ? 0x2421 : 0x2400 + c);
+			else
+				fputc(c, f);
+		}
+	}
+}
+
 void text_quote(char *out, size_t len, const char *text, size_t n)
 {
 	/* The white space control writes may carry. */

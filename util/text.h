@@ -44,4 +44,13 @@ char *text_refusal(const char *text, size_t n, const char *why);
  */
 void text_csv_field(FILE *f, const char *v);
 
+/*
+ * Writes the first N bytes of S (up to a NUL) to F as HTML or XML text,
+ * in an element or a quoted attribute alike: & < > " ' as references,
+ * and a control character (tab kept) as its Unicode picture (U+2400 +
+ * the code, U+2421 for DEL), so nothing a trainer names can end the
+ * markup or hide in it.
+ */
+void text_markup(FILE *f, const char *s, size_t n);
+
 #endif

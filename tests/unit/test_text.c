@@ -3,6 +3,7 @@
  * escaped, escaping twice the same as once, and cuts never inside an
  * escape or a character.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,5 +94,21 @@ static void test_refusal(void)
 	CHECK(strlen(q) == 64 && !strchr(q, '.'));
 }
 
+/* One escaper for HTML and XML: markup, controls as their pictures. */
+static void test_markup(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	const char in[] = "<a href=\"x\">&'\t\n\x1b\x7f\xe2\x9c\x93</a>";
+	text_markup(f, in, sizeof in - 1);
+	text_markup(f, "cut here", 3);
+	fclose(f);
+	CHECK_STR(buf, "&lt;a href=&quot;x&quot;&gt;&amp;&#39;\t&#9226;&#9243;"
+		       "&#9249;\xe2\x9c\x93&lt;/a&gt;cut");
+	free(buf);
+}
+
 TEST_MAIN("text", TEST(test_controls), TEST(test_utf8), TEST(test_idempotent),
-	  TEST(test_ascii), TEST(test_cut), TEST(test_refusal))
+	  TEST(test_ascii), TEST(test_cut), TEST(test_refusal),
+	  TEST(test_markup))
