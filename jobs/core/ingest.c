@@ -211,21 +211,10 @@ static int read_lines(struct job *job, int final, struct ingest *in,
 static void undo_step(struct job *job, const struct job_record *was,
 		      int overlong, char *bad_why_was)
 {
-	job_table_undo(job);
-	if (job->rec.bad_why != bad_why_was) {
-		free(job->rec.bad_why);
-		job->rec.bad_why = bad_why_was;
-	}
-	job->rec.nrows = was->nrows;
-	job->rec.last_epoch = was->last_epoch;
-	job->rec.best = was->best;
-	job->rec.best_epoch = was->best_epoch;
-	job->rec.waited = was->waited;
-	job->rec.bad_lines = was->bad_lines;
+	job_metrics_undo(job, was, bad_why_was);
 	job->rec.metrics_offset = was->metrics_offset;
 	job->rec.metrics_lines = was->metrics_lines;
 	job->rec.metrics_ino = was->metrics_ino;
-	job->rec.bad_line = was->bad_line;
 	job->metrics_read = was->metrics_offset;
 	job->metrics_tail.n = 0;
 	job->splitter->len = 0;

@@ -214,6 +214,16 @@ MUST_CHECK int job_add_row(struct job *job, const struct metrics_line *ml,
  */
 MUST_CHECK int job_table_mark(struct job *job);
 void job_table_undo(struct job *job);
+
+/*
+ * A failed commit of a metrics step (from the metrics file or a source):
+ * the table back as job_table_mark() found it, and the record's metrics
+ * fields (rows, last epoch, best, waited, the bad lines) back to WAS's;
+ * BAD_WHY_WAS is WAS's bad_why, which the record takes back (a newer one
+ * is freed).  With the job's lock held.
+ */
+void job_metrics_undo(struct job *job, const struct job_record *was,
+		      char *bad_why_was);
 void job_table_keep(struct job *job);
 
 /* The canonical text of row ROW, as stored ("epoch=3 loss=0.5"); caller frees. */

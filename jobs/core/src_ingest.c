@@ -127,22 +127,11 @@ static int pos_moved(const char *a, const char *b)
 static void undo(struct job *job, const struct job_record *was,
 		 char *bad_why_was, char *pos_was)
 {
-	job_table_undo(job);
-	if (job->rec.bad_why != bad_why_was) {
-		free(job->rec.bad_why);
-		job->rec.bad_why = bad_why_was;
-	}
+	job_metrics_undo(job, was, bad_why_was);
 	if (job->rec.source_pos != pos_was) {
 		free(job->rec.source_pos);
 		job->rec.source_pos = pos_was;
 	}
-	job->rec.nrows = was->nrows;
-	job->rec.last_epoch = was->last_epoch;
-	job->rec.best = was->best;
-	job->rec.best_epoch = was->best_epoch;
-	job->rec.waited = was->waited;
-	job->rec.bad_lines = was->bad_lines;
-	job->rec.bad_line = was->bad_line;
 	/* POS_WAS is source_pos()'s own text, which it always reads back. */
 	(void)!source_restore(job->source, pos_was);
 }

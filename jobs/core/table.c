@@ -310,6 +310,23 @@ void job_table_undo(struct job *job)
 	job_table_keep(job);
 }
 
+void job_metrics_undo(struct job *job, const struct job_record *was,
+		      char *bad_why_was)
+{
+	job_table_undo(job);
+	if (job->rec.bad_why != bad_why_was) {
+		free(job->rec.bad_why);
+		job->rec.bad_why = bad_why_was;
+	}
+	job->rec.nrows = was->nrows;
+	job->rec.last_epoch = was->last_epoch;
+	job->rec.best = was->best;
+	job->rec.best_epoch = was->best_epoch;
+	job->rec.waited = was->waited;
+	job->rec.bad_lines = was->bad_lines;
+	job->rec.bad_line = was->bad_line;
+}
+
 /* Keeps a copy of older row ROW for job_table_undo(), once. */
 static int undo_save_row(struct job *job, size_t row)
 {
