@@ -190,7 +190,7 @@ static int load_rung(void *arg, int64_t sweep, long rung, long t, double value)
 	return w ? sweep_rungs_add(w, rung, t, value) : 0;
 }
 
-int sweeps_open(struct jobs *j, struct sweeps **out)
+int sweeps_load(struct jobs *j, struct sweeps **out)
 {
 	struct sweeps *s = calloc(1, sizeof *s);
 	if (!s)

@@ -62,7 +62,11 @@ enum sweep_file {
 
 struct sweeps;
 
-/* Loads every sweep of J's store; *OUT is the caller's (sweeps_close). */
+/*
+ * Loads every sweep of J's store (its jobs loaded), each trial linked to
+ * its job and read from it, so a sweep is shown whole from the first
+ * reader on; *OUT is the caller's (sweeps_close).
+ */
 MUST_CHECK int sweeps_open(struct jobs *j, struct sweeps **out);
 /* Starts the sweeps' thread (after any daemonizing fork). */
 MUST_CHECK int sweeps_start(struct sweeps *s);

@@ -6,9 +6,9 @@
  * Who writes what: struct sweeps' list and every struct sweep in it are
  * written under s->lock only, by user operations (sweep.c) and by the
  * thread's decisions (sweep_run.c); a trial's job id, state and curve are
- * written by the thread alone, under s->lock, from what it read of the
- * job with s->lock let go.  wake_lock is a leaf: nothing is taken after
- * it.
+ * written by the thread alone (and by the load, before the thread
+ * starts), under s->lock, from what it read of the job with s->lock let
+ * go.  wake_lock is a leaf: nothing is taken after it.
  */
 #ifndef TRAINFS_SWEEP_I_H
 #define TRAINFS_SWEEP_I_H
@@ -94,5 +94,10 @@ MUST_CHECK int sweep_rungs_add(struct sweep *w, long rung, long t,
 int sweep_rung_has(const struct sweep *w, long rung, long t);
 /* Tells the interface sweep ID changed (made NEW_JOB); no lock held. */
 void sweep_notify(struct sweeps *s, int64_t id, const char *new_job);
+/*
+ * Loads the sweeps' rows of J's store into *OUT, each trial with its job's
+ * id alone: sweeps_open's first step (it then reads each trial's job).
+ */
+MUST_CHECK int sweeps_load(struct jobs *j, struct sweeps **out);
 
 #endif

@@ -8,7 +8,9 @@
  * under the sweeps lock (pruning verdicts, trial numbers to use, stop and
  * cancel to pass on, done) and store each decision, and last act on the
  * jobs with no sweeps lock held.  A round is every 100 ms, or at once when
- * a control write or a trial's new epoch wakes it (sweeps_poke).
+ * a control write or a trial's new epoch wakes it (sweeps_poke).  The load
+ * (sweeps_open) ends with a round that reads every trial and decides
+ * nothing, before the thread starts and before any reader sees a sweep.
  *
  * Locks: s->lock is never held while a job's lock or the registry lock is
  * taken; the store lock may be taken inside it.  wake_lock is a leaf.
@@ -516,17 +518,13 @@ static void tick_read(struct sweeps *s, struct tick *k)
 	k->sweep = NULL;
 }
 
-/*
- * Takes what K read into sweep ID and decides, into L.  With s->lock
- * held.
- */
-static void tick_merge(struct sweeps *s, int64_t id, struct tick *k,
-		       struct actions *l)
+/* Takes what K read into W's trials.  With s->lock held. */
+static void tick_merge(struct sweeps *s, struct sweep *w, struct tick *k)
 {
 	struct trial *peek = k->peek;
-	struct sweep *w = sweep_find(s, id);
+	int64_t id = w->rec.id;
 	for (long i = 0;
-	     w && k->fresh && k->found && i < k->n && i < w->rec.trials_created;
+	     k->fresh && k->found && i < k->n && i < w->rec.trials_created;
 	     i++) {
 		struct trial *t = &w->trials[i];
 		if (!k->found[i]) {
@@ -553,27 +551,80 @@ static void tick_merge(struct sweeps *s, int64_t id, struct tick *k,
 		}
 		peek[i].curve = NULL;
 	}
-	if (w)
-		decide(s, w, l);
 }
 
-/* One round for sweep ID. */
-static void tick_sweep(struct sweeps *s, int64_t id)
+/* Frees what K holds. */
+static void tick_free(struct tick *k)
+{
+	for (long i = 0; k->peek && i < k->n; i++)
+		free(k->peek[i].curve);
+	free(k->peek);
+	free(k->fresh);
+	free(k->found);
+}
+
+/*
+ * One round for sweep ID: its trials read from their jobs into it, then,
+ * with L, its decisions taken into L and acted on; without L (the load)
+ * nothing decided.  0, or -ENOMEM when its trials could not all be read.
+ */
+static int tick_sweep(struct sweeps *s, int64_t id, struct actions *l)
 {
 	struct tick k = { 0 };
 	if (tick_copy(s, id, &k))
-		return;
+		return -ENOMEM; /* or gone, which a round skips */
 	tick_read(s, &k);
-	struct actions l = { 0 };
+	int rc = k.fresh && k.found ? 0 : -ENOMEM;
 	lock_take(&s->lock);
-	tick_merge(s, id, &k, &l);
+	struct sweep *w = sweep_find(s, id);
+	if (w)
+		tick_merge(s, w, &k);
+	if (w && l)
+		decide(s, w, l);
 	lock_drop(&s->lock);
-	for (long i = 0; i < k.n; i++)
-		free(k.peek[i].curve);
-	free(k.peek);
-	free(k.fresh);
-	free(k.found);
-	enact(s, id, k.uid, k.gid, k.mode, &l);
+	tick_free(&k);
+	if (l)
+		enact(s, id, k.uid, k.gid, k.mode, l);
+	return rc;
+}
+
+/* The id of each sweep (*N of them), 0 for one removed; NULL: no memory. */
+static int64_t *sweep_ids(struct sweeps *s, size_t *n)
+{
+	lock_take(&s->lock);
+	*n = s->n;
+	int64_t *ids = calloc(*n + 1, sizeof *ids);
+	for (size_t i = 0; ids && i < *n; i++)
+		ids[i] = s->list[i]->removed ? 0 : s->list[i]->rec.id;
+	lock_drop(&s->lock);
+	return ids;
+}
+
+/*
+ * A trial's row holds its job's id alone: what the trial shows (its job's
+ * name, state, best, last epoch) is read from that job at the load, as a
+ * round reads it but deciding nothing, so that no reader ever sees a
+ * sweep whose trials are not linked to their jobs yet.
+ */
+int sweeps_open(struct jobs *j, struct sweeps **out)
+{
+	struct sweeps *s;
+	int rc = sweeps_load(j, &s);
+	if (rc)
+		return rc;
+	size_t n;
+	int64_t *ids = sweep_ids(s, &n);
+	rc = ids ? 0 : -ENOMEM;
+	for (size_t i = 0; !rc && i < n; i++)
+		if (ids[i])
+			rc = tick_sweep(s, ids[i], NULL);
+	free(ids);
+	if (rc) {
+		sweeps_close(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
 }
 
 static void *sweeps_main(void *arg)
@@ -585,15 +636,13 @@ static void *sweeps_main(void *arg)
 		lock_drop(&s->wake_lock);
 		if (quit)
 			break;
-		lock_take(&s->lock);
-		size_t n = s->n;
-		int64_t *ids = calloc(n + 1, sizeof *ids);
-		for (size_t i = 0; ids && i < n; i++)
-			ids[i] = s->list[i]->removed ? 0 : s->list[i]->rec.id;
-		lock_drop(&s->lock);
-		for (size_t i = 0; ids && i < n; i++)
+		size_t n;
+		int64_t *ids = sweep_ids(s, &n);
+		for (size_t i = 0; ids && i < n; i++) {
+			struct actions l = { 0 };
 			if (ids[i])
-				tick_sweep(s, ids[i]);
+				(void)tick_sweep(s, ids[i], &l);
+		}
 		free(ids);
 		lock_take(&s->wake_lock);
 		if (!s->woken && !s->quit) {

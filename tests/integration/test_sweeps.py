@@ -289,6 +289,43 @@ def test_decisions_survive_kill9_and_no_trial_number_twice(m):
     assert status(m, "k")[0] == "done"
 
 
+def test_a_remount_shows_the_whole_sweep_at_once(m):
+    """What a reader sees of a sweep in the first instant of a mount is the
+    sweep as loaded, each trial linked to its job, never a half-loaded one
+    (each trial 'created' with no job, best unknown).  Many trials of many
+    epochs each make reading them all take a while."""
+    spec = """command = {py} {curve} --final {{final}} --tau {{tau}} --epoch-ms 1
+monitor = val_loss
+mode = min
+epochs = 30
+param.final = uniform(0.1, 0.9)
+param.tau = int(1, 9)
+trials = 24
+seed = 5
+parallel = 6
+prune = none
+""".format(py=PY, curve=CURVE)
+    os.mkdir(sweep(m, "r"))
+    assert write(sweep(m, "r", "spec"), spec) == 0
+    assert write(sweep(m, "r", "control"), "start") == 0
+    wait_sweep(m, "r", ("done",), timeout=90)
+    # Once the thread has read every trial's last epoch.
+    deadline = time.monotonic() + 30
+    while any(r["epochs_run"] != "30" for r in trials(m, "r")):
+        assert time.monotonic() < deadline, trials(m, "r")
+        time.sleep(0.05)
+    rows = trials(m, "r")
+    assert [r["job"] for r in rows] == ["r-%03d" % i for i in range(1, 25)]
+    assert all(r["state"] == "ready" and r["best"] for r in rows), rows
+    best = os.readlink(sweep(m, "r", "best"))
+    for _ in range(20):
+        m.remount()
+        after = trials(m, "r")
+        assert after == rows, [(a, b) for a, b in zip(rows, after) if a != b]
+        assert os.readlink(sweep(m, "r", "best")) == best
+        assert status(m, "r")[0] == "done"
+
+
 def test_another_user_cannot_drive_a_sweep(m):
     m.remount(["-o", "allow_other"])
     os.mkdir(sweep(m, "mine"))
