@@ -107,7 +107,10 @@ static int open_with_mode(int dirfd, const char *name, int dir, mode_t mode)
  * A store made by an older trainfs has 0755 folders and 0644 files.  Once,
  * when its jobs/ is found open to others, every job folder is closed as a
  * new one is made (0711), with what its trainer wrote and its weights
- * (0700 folders, 0600 files).
+ * (0700 folders, 0600 files).  The names are those the older trainfs
+ * wrote, part of that old layout: spelled here, not taken from the shim's
+ * names of today (jobs/run/exec.h), which may change without changing
+ * what an old store holds.
  */
 static void close_old_jobs(int jobsfd)
 {
