@@ -159,12 +159,6 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	struct handle *h = calloc(1, sizeof *h);
-	if (!h) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	h->fs = fs;
 	struct job *job = jobs_get(fs->jobs, ino_job(parent)); /* its owner */
 	if (!job)
 		rc = -ENOENT;
@@ -175,17 +169,16 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 				    mode & ~ctx->umask, ctx->uid, ctx->gid,
 				    &e.attr);
 	jobs_put(fs->jobs, job);
-	if (rc) {
-		free(h);
+	e.ino = e.attr.st_ino;
+	struct handle *h = rc ? NULL : handle_new(fs, e.ino, ctx->uid);
+	if (!h) {
+		if (!rc) {
+			scratch_release(fs->scratch, e.ino);
+			rc = -ENOMEM;
+		}
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	e.ino = e.attr.st_ino;
-	h->kind = N_SCRATCH;
-	h->id = ino_job(parent);
-	h->ino = e.ino;
-	h->fd = -1;
-	h->uid = ctx->uid;
 	h->append = !!(fi->flags & O_APPEND);
 	fs_opened_add(fs, &h->opened, fs_handle_free);
 	fi->fh = (uintptr_t)h;

@@ -294,10 +294,6 @@ static void open_scratch(fuse_req_t req, fuse_ino_t ino, struct handle *h,
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	h->kind = ino_kind(ino);
-	h->ino = ino;
-	h->fd = -1;
-	h->uid = fuse_req_ctx(req)->uid;
 	h->append = !!(fi->flags & O_APPEND);
 	fs_opened_add(fs, &h->opened, fs_handle_free);
 	fi->fh = (uintptr_t)h;
@@ -362,21 +358,15 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	struct handle *h = calloc(1, sizeof *h);
+	struct handle *h = handle_new(fs, ino, uid);
 	if (!h) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	h->fs = fs;
 	if (k == N_SCRATCH) {
 		open_scratch(req, ino, h, fi);
 		return;
 	}
-	h->kind = k;
-	h->id = ino_job(ino);
-	h->fd = -1;
-	h->uid = uid;
-	h->fs = fs;
 	if (k == N_INDEX || k == N_SUMMARY) {
 		/* one rendering per open, read-only, never page-cached */
 		struct caller c;

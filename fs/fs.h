@@ -586,6 +586,8 @@ struct handle {
  * fs_handle_free frees H (it is the struct opened's free function).
  */
 MUST_CHECK int handle_charge(struct handle *h, size_t bytes);
+/* A new handle of node INO (kind and job from it) opened by UID, or NULL. */
+struct handle *handle_new(struct trainfs *fs, fuse_ino_t ino, uid_t uid);
 void handle_unshow(struct handle *h);
 MUST_CHECK int handle_show(struct handle *h, struct rendering *r);
 MUST_CHECK int handle_grow(struct handle *h, size_t end, int slack);

@@ -62,6 +62,20 @@ void fs_opened_free(struct trainfs *fs)
  * Counts BYTES against H's opener in place of what it held: 0, or
  * -ENOMEM past the opener's share (the old charge is kept then).
  */
+struct handle *handle_new(struct trainfs *fs, fuse_ino_t ino, uid_t uid)
+{
+	struct handle *h = calloc(1, sizeof *h);
+	if (!h)
+		return NULL;
+	h->fs = fs;
+	h->kind = ino_kind(ino);
+	h->id = ino_job(ino);
+	h->ino = ino;
+	h->fd = -1;
+	h->uid = uid;
+	return h;
+}
+
 int handle_charge(struct handle *h, size_t bytes)
 {
 	if (bytes > h->charged) {
