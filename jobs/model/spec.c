@@ -29,6 +29,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,59 +263,70 @@ static const char *spec_set_text(struct spec *s, enum spec_key key, char **val)
 }
 
 /*
- * Stores V as the value of KEY, a key whose value is one of a few words
- * (mode = max or min, ...), in S.  Returns NULL, or the reason V is not
- * one of them.
+ * The keys whose value is one of a few words (mode = max or min, ...):
+ * the Nth word sets the int-sized field at FIELD of struct spec to the
+ * Nth value.
+ */
+static const struct word_key {
+	enum spec_key key;
+	size_t field;
+	const char *words[4]; /* NULL-ended */
+	int values[3];
+	const char *expected;
+} word_keys[] = {
+	{ KEY_MODE,
+	  offsetof(struct spec, mode_min),
+	  { "max", "min" },
+	  { 0, 1 },
+	  "expected max or min" },
+	{ KEY_STOP_TO,
+	  offsetof(struct spec, stop_to),
+	  { "main", "group" },
+	  { SPEC_STOP_TO_MAIN, SPEC_STOP_TO_GROUP },
+	  "expected main or group" },
+	{ KEY_COMPRESSION,
+	  offsetof(struct spec, compression),
+	  { "none", "gzip", "zstd" },
+	  { COMPRESS_NONE, COMPRESS_GZIP, COMPRESS_ZSTD },
+	  "expected none, gzip or zstd" },
+	{ KEY_KEEP,
+	  offsetof(struct spec, keep),
+	  { "best", "last" },
+	  { SPEC_KEEP_BEST, SPEC_KEEP_LAST },
+	  "expected best or last" },
+	{ KEY_EXECUTOR,
+	  offsetof(struct spec, executor),
+	  { "local", "slurm" },
+	  { SPEC_EXECUTOR_LOCAL, SPEC_EXECUTOR_SLURM },
+	  "expected local or slurm" },
+};
+
+_Static_assert(sizeof(int) == sizeof(enum spec_stop_to) &&
+		       sizeof(int) == sizeof(enum compression) &&
+		       sizeof(int) == sizeof(enum spec_keep) &&
+		       sizeof(int) == sizeof(enum spec_executor),
+	       "the word keys' fields are int-sized");
+
+/*
+ * Stores V as the value of KEY, a key of word_keys, in S.  Returns NULL,
+ * or the reason V is not one of its words.
  */
 static const char *spec_set_word(struct spec *s, enum spec_key key,
 				 const char *v)
 {
-	switch (key) {
-	case KEY_MODE:
-		if (!strcmp(v, "max"))
-			s->mode_min = 0;
-		else if (!strcmp(v, "min"))
-			s->mode_min = 1;
-		else
-			return "expected max or min";
-		return NULL;
-	case KEY_STOP_TO:
-		if (!strcmp(v, "main"))
-			s->stop_to = SPEC_STOP_TO_MAIN;
-		else if (!strcmp(v, "group"))
-			s->stop_to = SPEC_STOP_TO_GROUP;
-		else
-			return "expected main or group";
-		return NULL;
-	case KEY_COMPRESSION:
-		if (!strcmp(v, "none"))
-			s->compression = COMPRESS_NONE;
-		else if (!strcmp(v, "gzip"))
-			s->compression = COMPRESS_GZIP;
-		else if (!strcmp(v, "zstd"))
-			s->compression = COMPRESS_ZSTD;
-		else
-			return "expected none, gzip or zstd";
-		return NULL;
-	case KEY_KEEP:
-		if (!strcmp(v, "best"))
-			s->keep = SPEC_KEEP_BEST;
-		else if (!strcmp(v, "last"))
-			s->keep = SPEC_KEEP_LAST;
-		else
-			return "expected best or last";
-		return NULL;
-	case KEY_EXECUTOR:
-		if (!strcmp(v, "local"))
-			s->executor = SPEC_EXECUTOR_LOCAL;
-		else if (!strcmp(v, "slurm"))
-			s->executor = SPEC_EXECUTOR_SLURM;
-		else
-			return "expected local or slurm";
-		return NULL;
-	default:
-		return "unknown key";
+	for (size_t i = 0; i < sizeof word_keys / sizeof *word_keys; i++) {
+		const struct word_key *w = &word_keys[i];
+		if (w->key != key)
+			continue;
+		for (size_t k = 0; w->words[k]; k++)
+			if (!strcmp(v, w->words[k])) {
+				memcpy((char *)s + w->field, &w->values[k],
+				       sizeof(int));
+				return NULL;
+			}
+		return w->expected;
 	}
+	return "unknown key";
 }
 
 /*
