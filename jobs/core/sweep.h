@@ -14,7 +14,9 @@
  * number is stored before its job is made (none is used twice), a rung's
  * value before the trial it prunes is stopped, the last epoch judged with
  * it, so a remount or a kill -9 takes up exactly where it stopped, and
- * decisions missed while unmounted are taken at the next mount.
+ * decisions missed while unmounted are taken at the next mount: a trial
+ * whose job was made but not started (its spec missing or partial) is
+ * given its spec and started then, once.
  *
  * The model and what users do are sweep.c, the thread sweep_run.c; the
  * text of a sweep's files is made by the interface from a copy

@@ -8,7 +8,8 @@
  * thread's decisions (sweep_run.c); a trial's job id, state and curve are
  * written by the thread alone (and by the load, before the thread
  * starts), under s->lock, from what it read of the job with s->lock let
- * go.  wake_lock is a leaf: nothing is taken after it.
+ * go; so is whether it tried to start the trial's job.  wake_lock is a
+ * leaf: nothing is taken after it.
  */
 #ifndef TRAINFS_SWEEP_I_H
 #define TRAINFS_SWEEP_I_H
@@ -28,6 +29,7 @@ struct trial {
 	int64_t job; /* 0: not made (or could not be) */
 	long judged; /* the last epoch the pruner judged */
 	int gone;    /* its job was removed, or never made */
+	int tried;   /* its start tried by this mount's thread (not stored) */
 	char name[JOB_NAME_MAX + 1];
 	int state;	/* enum job_state */
 	int pruned;	/* ready (or on its way) by pruning */

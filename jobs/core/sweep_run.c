@@ -5,12 +5,13 @@
  * Its round (tick) for each sweep that has work: copy the trials' job ids
  * (sweeps lock), read each trial's job under that job's lock alone (state,
  * best, last epoch and, when it changed, its monitored curve), then decide
- * under the sweeps lock (pruning verdicts, trial numbers to use, stop and
- * cancel to pass on, done) and store each decision, and last act on the
- * jobs with no sweeps lock held.  A round is every 100 ms, or at once when
- * a control write or a trial's new epoch wakes it (sweeps_poke).  The load
- * (sweeps_open) ends with a round that reads every trial and decides
- * nothing, before the thread starts and before any reader sees a sweep.
+ * under the sweeps lock (pruning verdicts, trial numbers to use, trials
+ * left created to start, stop and cancel to pass on, done) and store each
+ * decision, and last act on the jobs with no sweeps lock held.  A round is
+ * every 100 ms, or at once when a control write or a trial's new epoch
+ * wakes it (sweeps_poke).  The load (sweeps_open) ends with a round that
+ * reads every trial and decides nothing, before the thread starts and
+ * before any reader sees a sweep.
  *
  * Locks: s->lock is never held while a job's lock or the registry lock is
  * taken; the store lock may be taken inside it.  wake_lock is a leaf.
@@ -123,13 +124,13 @@ static int read_trial(struct jobs *j, int64_t id, const char *name, uid_t owner,
 
 /* ---- deciding ---- */
 
-enum action_kind { A_PRUNE, A_MAKE, A_STOP, A_CANCEL };
+enum action_kind { A_PRUNE, A_MAKE, A_START, A_STOP, A_CANCEL };
 
 struct action {
 	enum action_kind kind;
 	long t;
 	int64_t job;
-	char *text; /* A_PRUNE: the message; A_MAKE: the trial's spec */
+	char *text; /* A_PRUNE: the message; A_MAKE, A_START: the trial's spec */
 	size_t len;
 	char name[JOB_NAME_MAX + 1];
 };
@@ -272,6 +273,47 @@ static int holds_place(const struct trial *t)
 	return !t->gone && !state_is_final((enum job_state)t->state);
 }
 
+/* Trial T's job spec into *TEXT (malloc'd) of *LEN bytes: 0, or -errno. */
+static int trial_spec(const struct sweep *w, long t, char **text, size_t *len)
+{
+	char(*v)[SWEEP_VALUE_MAX] =
+		calloc(w->spec.nparams + 1, SWEEP_VALUE_MAX);
+	int rc = v ? sweep_trial_spec(&w->spec, w->rec.seed, (unsigned long)t,
+				      v, text, len) :
+		     -ENOMEM;
+	free(v);
+	return rc;
+}
+
+/*
+ * A trial's job still created while the sweep runs was made but never
+ * started (trainfs killed in between, its spec missing or partly
+ * written): it is given the trial's spec and started, as a new trial is.
+ * Each mount's thread tries a trial's start once: one refused shows in
+ * the job's status and holds the trial's place, as a new trial's does.
+ */
+static void start_left(struct sweep *w, struct actions *l)
+{
+	for (long i = 0; i < w->rec.trials_created; i++) {
+		struct trial *t = &w->trials[i];
+		char *text = NULL;
+		size_t len = 0;
+		if (t->gone || !t->job || t->tried || t->state != ST_CREATED)
+			continue;
+		if (trial_spec(w, t->t, &text, &len))
+			return;
+		struct action *a = act(l, A_START, t->t, t->job);
+		if (!a) {
+			free(text);
+			return;
+		}
+		a->text = text;
+		a->len = len;
+		snprintf(a->name, sizeof a->name, "%s", t->name);
+		t->tried = 1;
+	}
+}
+
 /* New trials while places are free: each number stored before it is made. */
 static void make_trials(struct sweeps *s, struct sweep *w, struct actions *l)
 {
@@ -281,18 +323,10 @@ static void make_trials(struct sweeps *s, struct sweep *w, struct actions *l)
 	while (places < w->spec.parallel &&
 	       w->rec.trials_created < w->spec.trials) {
 		long t = w->rec.trials_created + 1;
-		if (sweep_trials_room(w, t))
-			return;
-		char(*v)[SWEEP_VALUE_MAX] =
-			calloc(w->spec.nparams + 1, SWEEP_VALUE_MAX);
 		char *text = NULL;
 		size_t len = 0;
-		if (!v || sweep_trial_spec(&w->spec, w->rec.seed,
-					   (unsigned long)t, v, &text, &len)) {
-			free(v);
+		if (sweep_trials_room(w, t) || trial_spec(w, t, &text, &len))
 			return;
-		}
-		free(v);
 		w->rec.trials_created = t;
 		if (sweep_save(s, w) ||
 		    store_put_trial(s->store, w->rec.id, t, 0, 0)) {
@@ -310,6 +344,7 @@ static void make_trials(struct sweeps *s, struct sweep *w, struct actions *l)
 		snprintf(a->name, sizeof a->name, "%s-%03ld", w->rec.name, t);
 		snprintf(w->trials[t - 1].name, sizeof w->trials[t - 1].name,
 			 "%s", a->name);
+		w->trials[t - 1].tried = 1;
 		places++;
 	}
 }
@@ -355,6 +390,7 @@ static void decide(struct sweeps *s, struct sweep *w, struct actions *l)
 			judge_median(s, w, l);
 		else if (w->spec.prune == SWEEP_PRUNE_ASHA)
 			judge_asha(s, w, l);
+		start_left(w, l);
 		make_trials(s, w, l);
 	} else if (w->spec.prune == SWEEP_PRUNE_ASHA &&
 		   w->rec.state != SW_CREATED) {
@@ -374,6 +410,21 @@ static void decide(struct sweeps *s, struct sweep *w, struct actions *l)
 
 /* ---- acting ---- */
 
+/*
+ * Writes A's spec into trial job ID and starts it; a failure is logged
+ * once (a refused start shows in the job's status).
+ */
+static void start_trial(struct jobs *j, int64_t id, uid_t uid,
+			const struct action *a)
+{
+	int rc = jobs_write_spec(j, id, uid, a->text, a->len);
+	if (!rc)
+		rc = jobs_control(j, id, uid, "start", 5);
+	if (rc)
+		log_error("sweep trial '%s': cannot start it: %s", a->name,
+			  strerror(-rc));
+}
+
 static void make_trial(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 		       mode_t mode, struct action *a)
 {
@@ -381,13 +432,7 @@ static void make_trial(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 	int64_t id = 0;
 	int rc = jobs_create(j, a->name, uid, gid, mode, &id);
 	if (!rc) {
-		rc = jobs_write_spec(j, id, uid, a->text, a->len);
-		if (!rc)
-			rc = jobs_control(j, id, uid, "start", 5);
-		if (rc)
-			log_error("sweep trial '%s': cannot start it: %s",
-				  a->name, strerror(-rc));
-		rc = 0; /* the job exists: a failed start shows in its status */
+		start_trial(j, id, uid, a);
 	} else {
 		log_error("sweep trial '%s': cannot make it: %s", a->name,
 			  strerror(-rc));
@@ -432,6 +477,10 @@ static void enact(struct sweeps *s, int64_t sweep, uid_t uid, gid_t gid,
 		}
 		case A_MAKE:
 			make_trial(s, sweep, uid, gid, mode, a);
+			break;
+		case A_START:
+			start_trial(j, a->job, uid, a);
+			sweep_notify(s, sweep, NULL);
 			break;
 		case A_STOP:
 		case A_CANCEL: {

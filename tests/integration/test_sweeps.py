@@ -289,6 +289,77 @@ def test_decisions_survive_kill9_and_no_trial_number_twice(m):
     assert status(m, "k")[0] == "done"
 
 
+def test_a_trial_made_but_not_started_before_a_kill_is_started(m):
+    """A kill -9 between a trial's job made and its start leaves that job
+    created, its spec missing or partly written: the next mount writes the
+    trial's spec and starts it, once, so the sweep ends.  The store is made
+    as such a kill leaves it: trial 1's job made with no spec, trial 2's
+    with the first bytes of some spec and its id not stored yet."""
+    import sqlite3
+    spec = grid_spec(ms=20)
+    os.mkdir(sweep(m, "w"))
+    assert write(sweep(m, "w", "spec"), spec) == 0
+    os.mkdir(m.job("w-001"))
+    os.mkdir(m.job("w-002"))
+    assert m.write("w-002", "spec", "command = %s %s" % (PY, CURVE)) == 0
+    m.unmount()
+    db = sqlite3.connect(os.path.join(m.store, "trainfs.db"))
+    sid = db.execute("SELECT id FROM sweeps WHERE name = 'w'").fetchone()[0]
+    job1 = db.execute("SELECT id FROM jobs WHERE name = 'w-001'").fetchone()[0]
+    db.execute("UPDATE sweeps SET state = 1, seed = 7, has_seed = 1,"
+               " trials_created = 2 WHERE id = ?", (sid,))
+    db.executemany("INSERT INTO sweep_trials (sweep_id, trial, job_id)"
+                   " VALUES (?, ?, ?)", [(sid, 1, job1), (sid, 2, 0)])
+    db.commit()
+    db.close()
+    m.start()
+    wait_sweep(m, "w", ("done",), timeout=60)
+    rows = trials(m, "w")
+    names = ["w-%03d" % i for i in range(1, 7)]
+    assert [r["job"] for r in rows] == names, rows
+    assert all(r["state"] == "ready" for r in rows), rows
+    assert sorted(os.listdir(m.path("jobs"))) == names
+    for r in rows[:2]:
+        text = m.read(r["job"], "spec")
+        assert "--final %s --tau %s" % (r["final"], r["tau"]) in text, text
+        assert "env.TRAINFS_PARAM_tau = %s\n" % r["tau"] in text, text
+        starts = [e for e in m.read(r["job"], "events").splitlines()
+                  if e.endswith(" queued start")]
+        assert len(starts) == 1, m.read(r["job"], "events")
+
+
+def test_a_trial_whose_start_is_refused_is_tried_once(m):
+    """A trial whose start is refused (its workdir does not exist) stays
+    created, its error in its status, holding its place: the start is
+    tried once when the trial is made and once more at each mount, never
+    again round after round.  stop ends the sweep."""
+    spec = grid_spec() + "workdir = /nonexistent/trainfs-sweep\n"
+    os.mkdir(sweep(m, "q"))
+    assert write(sweep(m, "q", "spec"), spec) == 0
+    assert write(sweep(m, "q", "control"), "start") == 0
+    wait_job(m, "q-002")
+
+    def refusals(t):
+        return m.log().count("sweep trial 'q-%03d': cannot start it" % t)
+
+    for mounts in (1, 2):
+        deadline = time.monotonic() + 10
+        while refusals(1) + refusals(2) < 2 * mounts:
+            assert time.monotonic() < deadline, m.log()[-3000:]
+            time.sleep(0.05)
+        time.sleep(1.5)  # some 15 rounds
+        assert (refusals(1), refusals(2)) == (mounts, mounts), m.log()[-3000:]
+        rows = trials(m, "q")
+        assert [(r["job"], r["state"]) for r in rows] == [
+            ("q-001", "created"), ("q-002", "created")], rows
+        assert "workdir" in m.status("q-001")[1].get("error", "")
+        assert status(m, "q")[0] == "running"
+        if mounts == 1:
+            m.remount()
+    assert write(sweep(m, "q", "control"), "stop") == 0
+    assert wait_sweep(m, "q", ("done",)) == "done"
+
+
 def test_a_remount_shows_the_whole_sweep_at_once(m):
     """What a reader sees of a sweep in the first instant of a mount is the
     sweep as loaded, each trial linked to its job, never a half-loaded one
