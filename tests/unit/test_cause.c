@@ -59,6 +59,7 @@ static void test_reads_the_end_only(void)
 	memcpy(text + n - 6, "\nlast\n", 6);
 	char *path = log_of(text, n);
 	CHECK_STR(cause_log_last_line(buf, sizeof buf, path), "last");
+	unlink(path);
 	/* a last line longer than the tail: its end only, cut to BUF */
 	text[n - 6] = 'y';
 	path = log_of(text, n);
