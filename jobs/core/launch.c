@@ -30,6 +30,7 @@
 
 #include "jobs/core/ckpt_run.h"
 #include "jobs/core/gpu_run.h"
+#include "jobs/core/output.h"
 #include "jobs/core/src_ingest.h"
 #include "jobs/core/supervisor.h"
 #include "jobs/core/worker.h"
@@ -408,11 +409,15 @@ static void launch_end(struct jobs *j, struct job *job, struct launch *x,
 		return;
 	}
 	gpu_run_release(job);
-	if (rc && job->rec.state == ST_QUEUED && !job->removed)
+	if (rc && job->rec.state == ST_QUEUED && !job->removed) {
 		sv_fail(j, job, "cannot start the trainer: %s: %s", x->step,
 			strerror(-rc));
-	else
-		sv_set_busy(j, job, 0);
+		return;
+	}
+	/* Cancelled before its spawn: what the launch made goes, as a run's. */
+	if (job->rec.state == ST_CANCELLED && !job->delete_when_idle)
+		job_delete_output(j, job);
+	sv_set_busy(j, job, 0);
 }
 
 /*

@@ -1452,3 +1452,25 @@ def test_huge_grace_kill_at_is_in_the_future(m):
             assert m.control("g" + g, "cancel") == 0
             m.wait_state("g" + g, "cancelled")
             os.rmdir(m.job("g" + g))
+
+
+def test_cancel_at_once_after_start_keeps_nothing(m):
+    """A cancel that comes while the job's launch is under way (on its own
+    thread) cancels what it started, or stops it before it starts; either
+    way the job ends cancelled with no output, as a cancelled run does."""
+    rng = seeded("test_cancel_at_once_after_start_keeps_nothing")
+    names = ["c%d" % i for i in range(40)]
+    for n in names:
+        m.make_job(n, trainer_args="--forever --epoch-ms 10")
+    for n in names:
+        assert m.control(n, "start") == 0
+        time.sleep(rng.random() * 0.03)  # before, in or after the launch
+        assert m.control(n, "cancel") == 0
+    for n in names:
+        deadline = time.monotonic() + 20
+        d = job_dir(m, job_id(m, n))
+        while os.path.exists(os.path.join(d, "output")):
+            assert time.monotonic() < deadline, "%s: output kept" % n
+            time.sleep(0.05)
+        check_final_job(m, n)
+        assert m.state(n) == "cancelled"
