@@ -265,13 +265,17 @@ void ckpt_round(struct jobs *j, struct job *job)
 						       OWN_RESCAN_NS :
 						       RESCAN_NS)) &&
 		  !src_of(j, job, &src);
+	/* The trainer's own (a helper as the owner): on a thread of its own. */
+	int own = due && src.pattern;
 	if (due) {
 		job->ckpt_scanned = job->rec.last_epoch;
 		job->ckpt_scan_ns = now;
-		if (cycle_start(j, job, &src, 0))
+		if (own && cycle_start(j, job, &src, 0))
 			free(src.pattern); /* the next round tries again */
 	}
 	job_unlock(job);
+	if (due && !own)
+		cycle(j, job, &src, 0); /* the store's folder: quick, here */
 }
 
 int ckpt_final(struct jobs *j, struct job *job, int wait)
@@ -288,7 +292,7 @@ int ckpt_final(struct jobs *j, struct job *job, int wait)
 	    src_of(j, job, &src))
 		return 1;
 	job->rec.weights_from = -1;
-	if (!wait && !cycle_start(j, job, &src, 1))
+	if (!wait && src.pattern && !cycle_start(j, job, &src, 1))
 		return 0;
 	job_unlock(job);
 	cycle(j, job, &src, 1);

@@ -53,10 +53,12 @@ void ckpt_env(const struct job *job, const char *dir, char **env, size_t *k);
 
 /*
  * A round of a running job, with no lock held: when a new epoch was
- * reported (or a second has passed), starts a scan of the folder on a
- * thread of its own (worker.h), which plans under the job's lock
- * (rec.checkpoint) and deletes what retention drops.  Takes the job's
- * lock only if it is free.
+ * reported (or a second has passed), scans the folder, plans under the
+ * job's lock (rec.checkpoint) and deletes what retention drops.  The
+ * trainer's own checkpoints (checkpoints_from, read by a helper process
+ * as the owner, with a deadline) are scanned on a thread of their own
+ * (worker.h); the store's checkpoints folder, read without ever waiting
+ * on another filesystem, here.  Takes the job's lock only if it is free.
  */
 void ckpt_round(struct jobs *j, struct job *job);
 
@@ -65,7 +67,8 @@ void ckpt_round(struct jobs *j, struct job *job);
  * and prune before the job leaves running or stopping; sets
  * rec.checkpoint and rec.weights_from.  Called with the job's lock held
  * until it returns 1 (done: the job may go on to its outcome); 0: the
- * scan runs on a thread of its own (worker.h), call again later.  WAIT
+ * scan of the trainer's own checkpoints runs on a thread of its own
+ * (worker.h), call again later.  WAIT
  * (at recovery, before anything is served): the scan runs here, the
  * lock let go meanwhile and held again on return (the caller re-reads
  * the state), and it returns 1.
