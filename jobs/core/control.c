@@ -137,8 +137,8 @@ static int control_cancel(struct jobs *j, struct job *job,
 		else /* the run before the resume is still being reaped */
 			job->delete_when_idle = 1;
 	}
-	/* A queued job may have a run too (pending on Slurm), or a launch. */
-	if (state_has_trainer(was) || job->run || job->launching)
+	/* A queued job may have a run too: pending on Slurm. */
+	if (state_has_trainer(was) || job->run)
 		job_signal(j, job, EXEC_CANCEL);
 	/* A packer of a job no longer packaging is killed by the supervisor. */
 	jobs_wake(j); /* a slot may be free; output to delete; a packer */

@@ -758,12 +758,8 @@ void job_signal(struct jobs *j, struct job *job, enum exec_verb verb)
 {
 	(void)j;
 	job_assert_locked(job);
-	if (!job->run) {
-		/* launch.c sends it once the run is there */
-		if (job->launching && (int)verb + 1 > job->launch_verb)
-			job->launch_verb = (int)verb + 1;
-		return; /* sv_recover() sends it once the trainer is found */
-	}
+	if (!job->run)
+		return; /* sv_recover() or launch.c sends it once it is there */
 	int rc = job->exec->ops->signal(job->run, verb);
 	if (rc)
 		log_error("job '%s': cannot %s its trainer: %s", job->rec.name,

@@ -162,12 +162,12 @@ struct job {
 				  from launch or attach until reaped */
 	int run_over;	       /* the executor said the run ended */
 	int launching;	       /* a launch is under way on its own thread
-				  (launch.c), which writes this and
-				  launch_verb under the job's lock too */
+				  (launch.c), which writes this under the
+				  job's lock too; the job stays queued, or
+				  is cancelled meanwhile (a restart waits
+				  until it is idle) */
 	int publishing;	       /* the tarball moves into weights/ on its
 				  own thread (publish.c) */
-	int launch_verb;       /* 1 + the exec_verb asked for meanwhile
-				  (job_signal), sent once the run is there */
 	char *exec_line;       /* the executor's status line ("job 41 on
 				  node1"), or NULL */
 	char *exec_error;      /* the executor's verdict on the end, or NULL */

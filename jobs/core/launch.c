@@ -17,7 +17,8 @@
  * the run, never over the slow steps: making the files, the checkpoints
  * read and deleted as the owner (with deadlines), the spawn of the shim.
  * Meanwhile the job stays queued with `launching` set: the scheduler
- * counts it as running, and a cancel is kept for the run it makes.
+ * counts it as running, and a job cancelled meanwhile has the run it
+ * makes cancelled at once (or nothing started).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -381,8 +382,7 @@ static int launch_request(struct jobs *j, struct job *job, struct launch *x)
 /* Whether JOB (locked) still waits for the launch under way. */
 static int launch_wanted(const struct job *job)
 {
-	return !job->removed && job->rec.state == ST_QUEUED &&
-	       !job->launch_verb;
+	return !job->removed && job->rec.state == ST_QUEUED;
 }
 
 /*
@@ -394,13 +394,11 @@ static int launch_wanted(const struct job *job)
 static void launch_end(struct jobs *j, struct job *job, struct launch *x,
 		       struct exec_run *run, int rc)
 {
-	int verb = job->launch_verb;
 	job->launching = 0;
-	job->launch_verb = 0;
 	if (run) {
 		job->run = run;
-		if (verb)
-			job_signal(j, job, verb - 1);
+		if (job->rec.state == ST_CANCELLED)
+			job_signal(j, job, EXEC_CANCEL);
 		sv_set_busy(j, job, 1);
 		sv_open_metrics_logged(j, job);
 		/* Running now, or queued until the executor says it started. */
@@ -459,7 +457,6 @@ void sv_launch(struct jobs *j, struct job *job)
 	job_assert_locked(job);
 	job->exec = sv_executor_of(j, job);
 	job->launching = 1;
-	job->launch_verb = 0;
 	sv_set_busy(j, job, 1);
 	if (!rc && !(rc = worker_start(j, job, launch_main, x)))
 		return;

@@ -317,7 +317,7 @@ int sv_end_step(struct jobs *j, struct job *job)
 			  "ending without them\n",
 			  job->rec.name);
 	/* Hook: the last checkpoint scan, on its own thread once served. */
-	if (!ckpt_final(j, job, !j->serving))
+	if (!ckpt_final(j, job, !j->supervising))
 		return INGEST_BUSY;
 	job->ended = 0;
 	trainer_ended(j, job);

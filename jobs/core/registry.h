@@ -75,9 +75,7 @@ struct jobs {
 	void *changed_arg;
 
 	pthread_t supervisor;
-	int supervising;
-	int serving; /* set before the supervisor's thread starts: recovery
-			is over, slow steps go to worker threads */
+	int supervising; /* the supervisor's thread runs (set before it starts) */
 	struct lock workers_lock;    /* workers, workers_idle (worker.c) */
 	pthread_cond_t workers_idle; /* broadcast when workers drops to 0 */
 	int workers;		     /* worker threads alive */

@@ -416,10 +416,10 @@ int jobs_start_supervisor(struct jobs *j)
 	if (err)
 		return err;
 	supervisor_recover(j);
-	j->serving = 1;
+	/* Set before: the thread reads it (slow steps go to workers). */
+	j->supervising = 1;
 	int rc = pthread_create(&j->supervisor, NULL, supervisor_main, j);
 	if (rc)
-		return -rc;
-	j->supervising = 1;
-	return 0;
+		j->supervising = 0;
+	return -rc;
 }

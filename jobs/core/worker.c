@@ -15,16 +15,22 @@ struct step {
 	void *arg;
 };
 
+/* One step fewer alive; the last wakes worker_wait_all(). */
+static void step_gone(struct jobs *j)
+{
+	lock_take(&j->workers_lock);
+	if (--j->workers == 0)
+		pthread_cond_broadcast(&j->workers_idle);
+	lock_drop(&j->workers_lock);
+}
+
 static void *step_main(void *p)
 {
 	struct step s = *(struct step *)p;
 	free(p);
 	s.fn(s.j, s.job, s.arg);
 	jobs_put(s.j, s.job);
-	lock_take(&s.j->workers_lock);
-	if (--s.j->workers == 0)
-		pthread_cond_broadcast(&s.j->workers_idle);
-	lock_drop(&s.j->workers_lock);
+	step_gone(s.j);
 	return NULL;
 }
 
@@ -53,10 +59,7 @@ int worker_start(struct jobs *j, struct job *job, worker_fn fn, void *arg)
 	if (!rc)
 		return 0;
 	free(s);
-	lock_take(&j->workers_lock);
-	if (--j->workers == 0)
-		pthread_cond_broadcast(&j->workers_idle);
-	lock_drop(&j->workers_lock);
+	step_gone(j);
 	jobs_put(j, job);
 	return -rc;
 }
