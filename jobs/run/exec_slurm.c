@@ -187,9 +187,11 @@ static struct exec_run *run_new(struct exec_slurm *x, const char *job_dir)
 	return r;
 }
 
+/* Puts R in the list, with a reference for the caller too. */
 static void run_link(struct exec_slurm *x, struct exec_run *r)
 {
 	lock_take(&x->lock);
+	r->refs++; /* the caller's, taken before the thread can see R */
 	r->next = x->runs;
 	x->runs = r;
 	lock_drop(&x->lock);
@@ -262,7 +264,6 @@ opts:
 	if (rc)
 		goto fail;
 	run_link(x, r);
-	r->refs++; /* the caller's */
 	*out = r;
 	return 0;
 fail:
@@ -284,7 +285,6 @@ static int slurm_attach(struct executor *ex, const char *job_dir, long long ref,
 	r->id = ref;
 	r->phase = SLURM_PHASE_UNKNOWN;
 	run_link(x, r);
-	r->refs++;
 	*out = r;
 	return 0;
 }
